@@ -1,0 +1,101 @@
+/**
+ * The Board interface: what every test board (emulated in-process, or real over the serial link)
+ * offers. Units are in the names: _V volts, _A amperes, _s seconds, _S siemens.
+ */
+
+export interface CellAddress {
+  array: number;
+  row: number;
+  col: number;
+}
+
+/** Hard limits the board refuses to exceed. Checked on the host before anything is sent. */
+export interface SafetyLimits {
+  /** Largest top-electrode (bit line) amplitude for SET/FORM. */
+  vte_max_V: number;
+  /** Largest source-line amplitude for RESET. */
+  vsl_max_V: number;
+  /** Largest gate (word line) voltage; the gate bounds the cell current, so this is the current limit. */
+  vg_max_V: number;
+  /** Largest read voltage (reads above it would disturb the state). */
+  vread_max_V: number;
+  /** Shortest and longest pulse. */
+  width_min_s: number;
+  width_max_s: number;
+}
+
+export interface BoardInfo {
+  id: string;
+  firmware: string;
+  protocolVersion: number;
+  arrays: number;
+  rows: number;
+  cols: number;
+  limits: SafetyLimits;
+  /** DAC resolution: every amplitude is rounded to this step by the board. */
+  dacStep_V: number;
+  /** 'emulated' when the board is the model, with its calibration id. */
+  kind: 'emulated' | 'hardware';
+  calibration?: string;
+}
+
+export interface SetPulse {
+  vte_V: number;
+  vg_V: number;
+  width_s: number;
+}
+export type FormPulse = SetPulse;
+export interface ResetPulse {
+  vsl_V: number;
+  vg_V: number;
+  width_s: number;
+}
+
+export type PulseKind = 'form' | 'set' | 'reset';
+
+export interface ReadOptions {
+  /** Read voltage on the top electrode; default 0.2 V. */
+  vread_V?: number;
+}
+
+export const DEFAULT_VREAD_V = 0.2;
+
+/** One on-board write-verify job (optional board capability, see docs/protocol.md). */
+export interface WriteVerifyJob {
+  algo: 'igvva' | 'ispva';
+  target_A: number;
+  /** Fixed amplitude (VTE for IGVVA, VG for ISPVA). */
+  fixed_V: number;
+  start_V: number;
+  step_V: number;
+  stop_V: number;
+  maxPulses: number;
+  width_s: number;
+  vread_V: number;
+}
+export interface WriteVerifySummary {
+  success: boolean;
+  pulses: number;
+  final_A: number;
+  finalStepped_V: number;
+}
+
+export interface Board {
+  info(): BoardInfo;
+  form(cell: CellAddress, p: FormPulse): Promise<void>;
+  set(cell: CellAddress, p: SetPulse): Promise<void>;
+  reset(cell: CellAddress, p: ResetPulse): Promise<void>;
+  /** Read current of one cell in amperes. */
+  read(cell: CellAddress, opts?: ReadOptions): Promise<number>;
+  /** Read currents of a whole row (cols entries), amperes. */
+  readRow(array: number, row: number, opts?: ReadOptions): Promise<Float64Array>;
+  /** Read currents of a whole array, row-major (rows*cols entries), amperes. */
+  readArray(array: number, opts?: ReadOptions): Promise<Float64Array>;
+  /** Leave every line grounded for `seconds` (relaxation studies). An emulator advances its virtual clock. */
+  wait(seconds: number): Promise<void>;
+  /** Ground every line: the idle state a run must leave the board in. */
+  ground(): Promise<void>;
+  /** Optional: run a whole write-verify loop on the board. */
+  writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,248 @@
+/**
+ * Stochastic 1T1R HfO2 cell-array model. Knows nothing of boards or protocols: it takes
+ * amplitudes and a time, and returns conductances. All randomness comes from per-cell streams,
+ * so a cell's history depends only on its own operations and the seed.
+ *
+ * Physics, in short (parameters in calibration/*.json, each with its source):
+ *  - pristine cells conduct ~nothing until a FORM pulse exceeds the cell's forming voltage;
+ *  - SET is gate-limited: the transistor's current at VG bounds the filament, giving a
+ *    saturating transfer G(VG) = Gsat (1 - exp(-a (VG - V0))) softly capped at g_cap; a SET never
+ *    lowers G; below the cell's switching voltage on TE nothing happens, just above it the
+ *    filament only partly reaches the compliance value (ISPVA's abrupt jump near 0.9 V);
+ *  - RESET lowers G gradually towards the cell's HRS value as the SL amplitude rises;
+ *  - device-to-device spread (V0, gain, thresholds, HRS level) and cycle-to-cycle spread
+ *    (gate jitter, multiplicative noise) on every pulse;
+ *  - after programming, G relaxes as a random walk whose variance follows the measured
+ *    relaxation table in log(time); every read adds read noise; the read current includes the
+ *    I-V curvature at 0.2 V.
+ */
+import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
+import { values } from '../../calibration/calibration.js';
+import { StreamBank } from '../../src/util/rng.js';
+
+export const enum CellState {
+  Pristine = 0,
+  Formed = 1,
+  Unformable = 2,
+  StuckLrs = 3,
+}
+
+export interface CellCounters {
+  form: number;
+  set: number;
+  reset: number;
+  read: number;
+}
+
+export class CellArrayModel {
+  readonly n: number;
+  private readonly p: CalValues;
+  private readonly relax: RelaxationTable;
+  private readonly logT: number[];
+  private readonly iv: Calibration['ivCurve'];
+  private readonly rng: StreamBank;
+  private readonly noise: StreamBank;
+  // Per-cell state.
+  private readonly state: Uint8Array;
+  private readonly g: Float64Array; // conductance right after the last pulse (S)
+  private readonly tProg: Float64Array; // virtual time of that pulse (s)
+  private readonly offset: Float64Array; // accumulated relaxation (S)
+  private readonly tRelax: Float64Array; // elapsed time the offset refers to (s)
+  // Device-to-device parameters.
+  private readonly v0: Float64Array;
+  private readonly gain: Float64Array;
+  private readonly vset: Float64Array;
+  private readonly vreset: Float64Array;
+  private readonly vform: Float64Array;
+  private readonly ghrs: Float64Array;
+  readonly counters: { form: Uint32Array; set: Uint32Array; reset: Uint32Array; read: Uint32Array };
+
+  constructor(cal: Calibration, n: number, seed: number) {
+    this.n = n;
+    this.p = values(cal);
+    this.relax = cal.relaxation;
+    this.logT = cal.relaxation.t_s.map(Math.log10);
+    this.iv = cal.ivCurve;
+    this.rng = new StreamBank(seed, n, 1);
+    this.noise = new StreamBank(seed, n, 2);
+    this.state = new Uint8Array(n);
+    this.g = new Float64Array(n);
+    this.tProg = new Float64Array(n);
+    this.offset = new Float64Array(n);
+    this.tRelax = new Float64Array(n);
+    this.v0 = new Float64Array(n);
+    this.gain = new Float64Array(n);
+    this.vset = new Float64Array(n);
+    this.vreset = new Float64Array(n);
+    this.vform = new Float64Array(n);
+    this.ghrs = new Float64Array(n);
+    this.counters = { form: new Uint32Array(n), set: new Uint32Array(n), reset: new Uint32Array(n), read: new Uint32Array(n) };
+    const p = this.p;
+    const d2d = new StreamBank(seed, n, 3);
+    for (let i = 0; i < n; i++) {
+      const u = d2d.uniform(i);
+      this.state[i] = u < p.fraction_unformable ? CellState.Unformable : u < p.fraction_unformable + p.fraction_stuck_lrs ? CellState.StuckLrs : CellState.Pristine;
+      this.g[i] = p.g_pristine_S * Math.exp(0.3 * d2d.normal(i));
+      this.v0[i] = p.transfer_v0_V + p.transfer_v0_sigma_V * d2d.normal(i);
+      this.gain[i] = Math.max(0.5, 1 + p.gain_sigma_rel * d2d.normal(i));
+      this.vset[i] = p.set_v_median_V + p.set_v_sigma_V * d2d.normal(i);
+      this.vreset[i] = p.reset_v_median_V + p.reset_v_sigma_V * d2d.normal(i);
+      this.vform[i] = p.form_v_median_V + p.form_v_sigma_V * d2d.normal(i);
+      this.ghrs[i] = p.g_hrs_S * Math.exp(p.g_hrs_sigma_log * d2d.normal(i));
+    }
+  }
+
+  /** Compliance-limited conductance the filament grows to at gate voltage vg (nominal VTE). */
+  transfer(vg_V: number, v0_V = this.p.transfer_v0_V, gain = 1): number {
+    const p = this.p;
+    const x = vg_V - v0_V;
+    if (x <= 0) return 0;
+    const raw = gain * p.transfer_gsat_S * (1 - Math.exp(-p.transfer_slope_per_V * x));
+    const n = p.g_cap_sharpness;
+    return raw / Math.pow(1 + Math.pow(raw / p.g_cap_S, n), 1 / n);
+  }
+
+  /** Gate voltage at which the nominal cell's transfer reaches g (bisection; used for ISPVA tables). */
+  gateFor(g_S: number): number {
+    let lo = this.p.transfer_v0_V;
+    let hi = lo + 10;
+    for (let k = 0; k < 60; k++) {
+      const mid = (lo + hi) / 2;
+      if (this.transfer(mid) < g_S) lo = mid;
+      else hi = mid;
+    }
+    return (lo + hi) / 2;
+  }
+
+  /** Fold relaxation accumulated so far into g, so a pulse acts on the present conductance. */
+  private settle(i: number, now: number): void {
+    this.advanceRelaxation(i, now);
+    this.g[i] = Math.max(0, this.g[i] + this.offset[i]);
+    this.offset[i] = 0;
+    this.tRelax[i] = 0;
+    this.tProg[i] = now;
+  }
+
+  form(i: number, vte_V: number, vg_V: number, now: number): void {
+    this.counters.form[i]++;
+    this.settle(i, now);
+    const st = this.state[i];
+    if (st === CellState.Unformable) return;
+    if (st === CellState.StuckLrs) {
+      this.g[i] = this.p.g_cap_S;
+      return;
+    }
+    if (st === CellState.Pristine) {
+      const vth = this.vform[i] + 0.05 * this.rng.normal(i);
+      if (vte_V < vth) return;
+      this.state[i] = CellState.Formed;
+    }
+    // Forming ends like a strong SET limited by the gate.
+    this.applySet(i, this.vset[i] + 0.5, vg_V);
+  }
+
+  set(i: number, vte_V: number, vg_V: number, now: number): void {
+    this.counters.set[i]++;
+    this.settle(i, now);
+    if (this.state[i] !== CellState.Formed) return;
+    this.applySet(i, vte_V, vg_V);
+  }
+
+  private applySet(i: number, vte_V: number, vg_V: number): void {
+    const p = this.p;
+    const vth = this.vset[i] + p.set_v_c2c_V * this.rng.normal(i);
+    if (vte_V <= vth) return;
+    // Overdrive above the switching threshold, normalised so the nominal cell at the reference
+    // VTE (1.2 V, IGVVA) reaches the full transfer value.
+    const ref = 1 - Math.exp(-(p.set_vte_ref_V - p.set_v_median_V) / p.set_overdrive_V);
+    const x = vte_V - vth;
+    const h = (1 - Math.exp(-x / p.set_overdrive_V)) / ref + p.set_vte_slope_per_V * (x - (p.set_vte_ref_V - p.set_v_median_V));
+    const vgEff = vg_V + p.vg_jitter_V * this.rng.normal(i);
+    const gc = this.transfer(vgEff, this.v0[i], this.gain[i]) * Math.min(h, 1.3) * (1 + p.set_sigma_rel * this.rng.normal(i));
+    if (gc > this.g[i]) this.g[i] = gc;
+  }
+
+  reset(i: number, vsl_V: number, vg_V: number, now: number): void {
+    this.counters.reset[i]++;
+    this.settle(i, now);
+    if (this.state[i] !== CellState.Formed) return;
+    const p = this.p;
+    // The transistor must conduct for the SL voltage to reach the cell.
+    if (vg_V < this.v0[i] + 0.3) return;
+    const vth = this.vreset[i] + p.reset_v_c2c_V * this.rng.normal(i);
+    if (vsl_V <= vth) return;
+    const frac = Math.exp(-(vsl_V - vth) / p.reset_width_V) * (1 + p.reset_sigma_rel * this.rng.normal(i));
+    const hrs = this.ghrs[i];
+    const gNew = hrs + Math.max(0, this.g[i] - hrs) * Math.min(1, Math.max(0, frac));
+    if (gNew < this.g[i]) this.g[i] = gNew;
+  }
+
+  private relaxAt(tbl: number[][], g0: number, t: number): number {
+    const r = this.relax;
+    if (t <= 1e-6) return 0;
+    // Interpolate in G0 (clamped to the table) then in log10 t.
+    const gs = r.g0_S;
+    let b = 0;
+    while (b < gs.length - 2 && g0 > gs[b + 1]) b++;
+    const wg = Math.min(1, Math.max(0, (g0 - gs[b]) / (gs[b + 1] - gs[b])));
+    const lt = Math.log10(t);
+    const row = (k: number): number => {
+      const v = tbl[k];
+      const L = this.logT;
+      // Below the first measured time the spread fades to 0 at 1 us (log-linear).
+      if (lt <= L[0]) return (v[0] * (lt + 6)) / (L[0] + 6);
+      if (lt >= L[L.length - 1]) return v[v.length - 1];
+      let j = 0;
+      while (lt > L[j + 1]) j++;
+      const w = (lt - L[j]) / (L[j + 1] - L[j]);
+      return v[j] * (1 - w) + v[j + 1] * w;
+    };
+    return row(b) * (1 - wg) + row(b + 1) * wg;
+  }
+
+  private advanceRelaxation(i: number, now: number): void {
+    if (this.state[i] !== CellState.Formed) return;
+    const el = now - this.tProg[i];
+    if (el <= this.tRelax[i]) return;
+    const s = this.p.relaxation_scale;
+    const g0 = this.g[i];
+    const s1 = this.relaxAt(this.relax.sigma_S, g0, this.tRelax[i]) * s;
+    const s2 = this.relaxAt(this.relax.sigma_S, g0, el) * s;
+    const m1 = this.relaxAt(this.relax.mean_S, g0, this.tRelax[i]) * s;
+    const m2 = this.relaxAt(this.relax.mean_S, g0, el) * s;
+    const inc = Math.max(0, s2 * s2 - s1 * s1);
+    this.offset[i] += m2 - m1 + Math.sqrt(inc) * this.rng.normal(i);
+    this.tRelax[i] = el;
+  }
+
+  /** Low-field conductance now (relaxed, without read noise). */
+  conductance(i: number, now: number): number {
+    this.advanceRelaxation(i, now);
+    return Math.max(0, this.g[i] + this.offset[i]);
+  }
+
+  /** Ratio I / (G0 V) at 0.2 V from the published NL2/NL3 fit, clamped to its valid range. */
+  private ivRatio(g0: number, v: number): number {
+    const iv = this.iv;
+    const gc = Math.min(iv.validTo_S, Math.max(iv.validFrom_S, g0));
+    const x = Math.log10(gc);
+    const nl2 = ((iv.nl2[0] * x + iv.nl2[1]) * x + iv.nl2[2]) * x + iv.nl2[3];
+    const nl3 = (iv.nl3[0] * x + iv.nl3[1]) * x + iv.nl3[2];
+    // Scale the curvature terms with the read voltage relative to the 0.2 V of the fit.
+    return (gc * v + nl2 * v * v + nl3 * v * v * v) / (gc * v);
+  }
+
+  /** Read current (A) at vread: relaxation, read noise and I-V curvature included. */
+  read(i: number, vread_V: number, now: number): number {
+    this.counters.read[i]++;
+    const g = this.conductance(i, now);
+    const p = this.p;
+    const sigma = p.read_noise_S + p.read_noise_rel * g;
+    const gn = Math.max(0, g + sigma * this.noise.normal(i));
+    return gn * vread_V * this.ivRatio(gn, vread_V);
+  }
+
+  stateOf(i: number): CellState {
+    return this.state[i] as CellState;
+  }
+}

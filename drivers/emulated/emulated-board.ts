@@ -1,0 +1,192 @@
+/**
+ * The in-process emulated test board: BoardInfo + limit checks + DAC rounding + a virtual clock
+ * around the CellArrayModel. The serial firmware (drivers/protocol/firmware.ts) serves this very
+ * class, so in-process and over-the-wire runs give identical results for a seed.
+ */
+import type {
+  Board,
+  BoardInfo,
+  CellAddress,
+  FormPulse,
+  ReadOptions,
+  ResetPulse,
+  SafetyLimits,
+  SetPulse,
+  WriteVerifyJob,
+  WriteVerifySummary,
+} from '../board.js';
+import { DEFAULT_VREAD_V } from '../board.js';
+import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse } from '../limits.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import { loadCalibration, values } from '../../calibration/calibration.js';
+import { CellArrayModel, type CellCounters } from './cell-model.js';
+import { runWriteVerifyOnBoard } from './onboard-write-verify.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const DEFAULT_LIMITS: SafetyLimits = {
+  vte_max_V: 4.0,
+  vsl_max_V: 3.0,
+  vg_max_V: 3.3,
+  vread_max_V: 0.5,
+  width_min_s: 10e-9,
+  width_max_s: 1e-3,
+};
+
+export interface EmulatedBoardOptions {
+  /** Number of 64x64 arrays; default 2 (seed 000's one- and two-array studies). */
+  arrays?: number;
+  rows?: number;
+  cols?: number;
+  seed?: number;
+  calibration?: Calibration;
+  limits?: SafetyLimits;
+  id?: string;
+}
+
+export class EmulatedBoard implements Board {
+  private readonly boardInfo: BoardInfo;
+  private readonly models: CellArrayModel[];
+  private readonly opOverhead: number;
+  private readonly readTime: number;
+  /** Virtual time in seconds since power-up; advanced by every operation and by wait(). */
+  now_s = 0;
+
+  constructor(opts: EmulatedBoardOptions = {}) {
+    const cal = opts.calibration ?? loadCalibration();
+    const arrays = opts.arrays ?? 2;
+    const rows = opts.rows ?? 64;
+    const cols = opts.cols ?? 64;
+    for (const [k, v] of [['arrays', arrays], ['rows', rows], ['cols', cols]] as const)
+      if (!Number.isInteger(v) || v < 1 || v > 1024) throw new InvalidArgumentError(k, v, 'must be an integer in 1..1024');
+    const seed = opts.seed ?? 1;
+    this.boardInfo = {
+      id: opts.id ?? `emu-${seed}`,
+      firmware: 'rram-hil-emulator 0.1.0',
+      protocolVersion: PROTOCOL_VERSION,
+      arrays,
+      rows,
+      cols,
+      limits: opts.limits ?? DEFAULT_LIMITS,
+      dacStep_V: 1e-3,
+      kind: 'emulated',
+      calibration: cal.id,
+    };
+    // Each array gets its own seed-derived streams.
+    this.models = Array.from({ length: arrays }, (_, a) => new CellArrayModel(cal, rows * cols, seed * 1000003 + a));
+    const v = values(cal);
+    this.opOverhead = v.op_overhead_s;
+    this.readTime = v.read_time_s;
+  }
+
+  info(): BoardInfo {
+    return structuredClone(this.boardInfo);
+  }
+
+  /** Round an amplitude to the board's DAC step (exactly as the serial firmware does). */
+  private dac(v: number): number {
+    return Math.round(v / this.boardInfo.dacStep_V) * this.boardInfo.dacStep_V;
+  }
+
+  private index(c: CellAddress): number {
+    checkCell(this.boardInfo, c);
+    return c.row * this.boardInfo.cols + c.col;
+  }
+
+  async form(c: CellAddress, p: FormPulse): Promise<void> {
+    this.formSync(c, p);
+  }
+  async set(c: CellAddress, p: SetPulse): Promise<void> {
+    this.setSync(c, p);
+  }
+  async reset(c: CellAddress, p: ResetPulse): Promise<void> {
+    this.resetSync(c, p);
+  }
+  async read(c: CellAddress, o?: ReadOptions): Promise<number> {
+    return this.readSync(c, o);
+  }
+  async readRow(array: number, row: number, o?: ReadOptions): Promise<Float64Array> {
+    return this.readRowSync(array, row, o);
+  }
+  async readArray(array: number, o?: ReadOptions): Promise<Float64Array> {
+    return this.readArraySync(array, o);
+  }
+  async wait(seconds: number): Promise<void> {
+    if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new InvalidArgumentError('seconds', seconds, 'must be a finite number >= 0');
+    this.now_s += seconds;
+  }
+  async ground(): Promise<void> {
+    this.now_s += this.opOverhead;
+  }
+  async writeVerify(c: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary> {
+    return runWriteVerifyOnBoard(this, c, job);
+  }
+  async close(): Promise<void> {}
+
+  // Synchronous core, used by the firmware and the on-board write-verify loop.
+  formSync(c: CellAddress, p: FormPulse): void {
+    checkSetPulse(this.boardInfo.limits, p);
+    const i = this.index(c);
+    this.now_s += this.opOverhead + p.width_s;
+    this.models[c.array].form(i, this.dac(p.vte_V), this.dac(p.vg_V), this.now_s);
+  }
+  setSync(c: CellAddress, p: SetPulse): void {
+    checkSetPulse(this.boardInfo.limits, p);
+    const i = this.index(c);
+    this.now_s += this.opOverhead + p.width_s;
+    this.models[c.array].set(i, this.dac(p.vte_V), this.dac(p.vg_V), this.now_s);
+  }
+  resetSync(c: CellAddress, p: ResetPulse): void {
+    checkResetPulse(this.boardInfo.limits, p);
+    const i = this.index(c);
+    this.now_s += this.opOverhead + p.width_s;
+    this.models[c.array].reset(i, this.dac(p.vsl_V), this.dac(p.vg_V), this.now_s);
+  }
+  readSync(c: CellAddress, o?: ReadOptions): number {
+    const v = o?.vread_V ?? DEFAULT_VREAD_V;
+    checkRead(this.boardInfo.limits, v);
+    const i = this.index(c);
+    this.now_s += this.opOverhead + this.readTime;
+    return this.models[c.array].read(i, this.dac(v), this.now_s);
+  }
+  readRowSync(array: number, row: number, o?: ReadOptions): Float64Array {
+    const v = o?.vread_V ?? DEFAULT_VREAD_V;
+    checkRead(this.boardInfo.limits, v);
+    checkIndex('array', array, this.boardInfo.arrays);
+    checkIndex('row', row, this.boardInfo.rows);
+    const { cols } = this.boardInfo;
+    const out = new Float64Array(cols);
+    this.now_s += this.opOverhead;
+    for (let c = 0; c < cols; c++) {
+      this.now_s += this.readTime;
+      out[c] = this.models[array].read(row * cols + c, this.dac(v), this.now_s);
+    }
+    return out;
+  }
+  readArraySync(array: number, o?: ReadOptions): Float64Array {
+    const v = o?.vread_V ?? DEFAULT_VREAD_V;
+    checkRead(this.boardInfo.limits, v);
+    checkIndex('array', array, this.boardInfo.arrays);
+    const { rows, cols } = this.boardInfo;
+    const out = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) out.set(this.readRowSync(array, r, o), r * cols);
+    return out;
+  }
+
+  /** Per-cell operation counters: how tests prove that no pulse was applied twice. */
+  counters(c: CellAddress): CellCounters {
+    const i = this.index(c);
+    const k = this.models[c.array].counters;
+    return { form: k.form[i], set: k.set[i], reset: k.reset[i], read: k.read[i] };
+  }
+  totalPulses(): number {
+    let s = 0;
+    for (const m of this.models) for (let i = 0; i < m.n; i++) s += m.counters.form[i] + m.counters.set[i] + m.counters.reset[i];
+    return s;
+  }
+  /** The nominal cell's gate voltage for a target conductance (ISPVA lookup tables). */
+  gateFor(g_S: number): number {
+    return this.models[0].gateFor(g_S);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Serves an EmulatedBoard behind a real pseudo-terminal pair made by socat: the firmware owns
+ * one end, users open the other (`hostPath`) exactly as they would a USB-serial board.
+ * An optional link model throttles replies to a UART's byte rate (ptys ignore the baud rate).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SerialPort } from 'serialport';
+import { Firmware } from '../protocol/firmware.js';
+import { RramError } from '../errors.js';
+import type { EmulatedBoard } from './emulated-board.js';
+
+export interface PtyServerOptions {
+  /** Throttle replies to baud/10 bytes per second (8N1). Undefined = pty speed. */
+  baud?: number;
+  /** Folder for the pty links; default a fresh temporary folder. */
+  dir?: string;
+}
+
+export class PtyServer {
+  readonly firmware: Firmware;
+  readonly dir: string;
+  readonly hostPath: string;
+  readonly boardPath: string;
+  private socat?: ChildProcess;
+  private port?: SerialPort;
+  private readonly ownsDir: boolean;
+  private txQueue: Buffer[] = [];
+  private txBusy = false;
+
+  constructor(
+    board: EmulatedBoard,
+    private readonly o: PtyServerOptions = {},
+  ) {
+    this.ownsDir = !o.dir;
+    this.dir = o.dir ?? mkdtempSync(join(tmpdir(), 'rram-pty-'));
+    this.hostPath = join(this.dir, 'host');
+    this.boardPath = join(this.dir, 'board');
+    this.firmware = new Firmware(board, (b) => this.send(b));
+  }
+
+  async start(): Promise<void> {
+    await this.startSocat();
+    await this.openBoardSide();
+  }
+
+  private async startSocat(): Promise<void> {
+    rmSync(this.hostPath, { force: true });
+    rmSync(this.boardPath, { force: true });
+    const p = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.boardPath}`, `pty,raw,echo=0,link=${this.hostPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.socat = p;
+    let err = '';
+    p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const spawnError = new Promise<never>((_, rej) => p.on('error', (e) => rej(new RramError('PORT', `cannot start socat (apt-get install socat): ${e.message}`))));
+    const ready = (async () => {
+      for (let k = 0; k < 200; k++) {
+        if (existsSync(this.hostPath) && existsSync(this.boardPath)) return;
+        if (p.exitCode !== null) throw new RramError('PORT', `socat exited: ${err.trim()}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new RramError('PORT', 'socat did not create the pty links within 2 s');
+    })();
+    await Promise.race([ready, spawnError]);
+  }
+
+  private openBoardSide(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const port = new SerialPort({ path: this.boardPath, baudRate: this.o.baud ?? 921600, lock: false, autoOpen: false });
+      port.open((e) => {
+        if (e) return reject(e);
+        this.port = port;
+        this.txQueue = [];
+        port.on('data', (d: Buffer) => this.firmware.onData(d));
+        port.on('error', () => undefined);
+        resolve();
+      });
+    });
+  }
+
+  private send(b: Buffer): void {
+    if (!this.o.baud) {
+      this.port?.write(b);
+      return;
+    }
+    this.txQueue.push(b);
+    if (!this.txBusy) this.drain();
+  }
+
+  /** Link model: release bytes at baud/10 per second, in chunks of ~1 ms. */
+  private drain(): void {
+    const perMs = (this.o.baud ?? 0) / 10 / 1000;
+    const next = this.txQueue.shift();
+    if (!next) {
+      this.txBusy = false;
+      return;
+    }
+    this.txBusy = true;
+    const chunk = Math.max(1, Math.floor(perMs));
+    const head = next.subarray(0, chunk);
+    const rest = next.subarray(chunk);
+    if (rest.length) this.txQueue.unshift(rest);
+    this.port?.write(head);
+    setTimeout(() => this.drain(), Math.max(1, head.length / perMs));
+  }
+
+  /** Tests: make the port vanish (socat killed), as when a USB cable is pulled. */
+  async unplug(): Promise<void> {
+    const s = this.socat;
+    this.socat = undefined;
+    if (s && s.exitCode === null) {
+      const gone = new Promise((r) => s.once('exit', r));
+      s.kill('SIGTERM');
+      await gone;
+    }
+    await new Promise<void>((r) => (this.port?.isOpen ? this.port.close(() => r()) : r()));
+    this.port = undefined;
+  }
+
+  /** Tests: plug the same board back in (same firmware, same boot id, same replay cache). */
+  async replug(): Promise<void> {
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.unplug();
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

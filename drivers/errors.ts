@@ -1,0 +1,160 @@
+/**
+ * One error class per failure family, each with a literal `code` so callers can narrow with
+ * `err instanceof X` or `err.code === '...'` (zwave-js / node-serialport style).
+ */
+export type RramErrorCode =
+  | 'LIMIT'
+  | 'ADDRESS'
+  | 'INVALID_ARGUMENT'
+  | 'CALIBRATION'
+  | 'PROTOCOL'
+  | 'TIMEOUT'
+  | 'PORT'
+  | 'VERSION_MISMATCH'
+  | 'BOARD_ERROR'
+  | 'OUTCOME_UNKNOWN'
+  | 'ABORTED'
+  | 'DISCONNECTED'
+  | 'DATA';
+
+export class RramError extends Error {
+  constructor(
+    readonly code: RramErrorCode,
+    message: string,
+    readonly context: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A voltage, width or current outside the board's (or the user's) safety limits. */
+export class LimitError extends RramError {
+  constructor(
+    readonly field: string,
+    readonly value: number,
+    readonly limit: number,
+    readonly bound: 'min' | 'max',
+  ) {
+    super(
+      'LIMIT',
+      `${field}=${value} is ${bound === 'max' ? 'above the maximum' : 'below the minimum'} ${limit}`,
+      { field, value, limit, bound },
+    );
+  }
+}
+
+/** A cell, row or array index outside the board's geometry. */
+export class AddressError extends RramError {
+  constructor(
+    readonly field: string,
+    readonly value: number,
+    readonly limit: number,
+  ) {
+    super('ADDRESS', `${field}=${value} is out of range (valid 0..${limit - 1})`, { field, value, limit });
+  }
+}
+
+/** Bad user input (CLI flag, file field, API body): names the field and the offending value. */
+export class InvalidArgumentError extends RramError {
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    super('INVALID_ARGUMENT', `${field}=${JSON.stringify(value)}: ${reason}`, { field, value, reason });
+  }
+}
+
+export class CalibrationError extends RramError {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
+    super('CALIBRATION', `calibration key "${key}": ${reason}`, { key });
+  }
+}
+
+export class ProtocolError extends RramError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('PROTOCOL', message, context);
+  }
+}
+
+export class TimeoutError extends RramError {
+  constructor(message: string, context: Record<string, unknown> = {}) {
+    super('TIMEOUT', message, context);
+  }
+}
+
+/** The serial port is missing, busy, or could not be opened. */
+export class PortError extends RramError {
+  constructor(
+    readonly path: string,
+    readonly reason: 'missing' | 'busy' | 'open-failed' | 'closed',
+    detail: string,
+  ) {
+    super('PORT', `serial port ${path}: ${reason}: ${detail}`, { path, reason });
+  }
+}
+
+export class VersionMismatchError extends RramError {
+  constructor(
+    readonly boardVersion: number,
+    readonly hostVersion: number,
+  ) {
+    super(
+      'VERSION_MISMATCH',
+      `board speaks protocol v${boardVersion}, this host speaks v${hostVersion}`,
+      { boardVersion, hostVersion },
+    );
+  }
+}
+
+/** The board answered with an error reply (its code is the protocol's error code). */
+export class BoardError extends RramError {
+  constructor(
+    readonly boardCode: number,
+    message: string,
+  ) {
+    super('BOARD_ERROR', `board error ${boardCode}: ${message}`, { boardCode });
+  }
+}
+
+/**
+ * A pulse was sent but its outcome cannot be known (link lost and the board rebooted or
+ * forgot the request). The cell must be re-read before anyone trusts its state.
+ */
+export class OutcomeUnknownError extends RramError {
+  constructor(
+    readonly cell: { array: number; row: number; col: number },
+    readonly op: string,
+  ) {
+    super('OUTCOME_UNKNOWN', `outcome of ${op} on cell ${cell.array}:${cell.row},${cell.col} is unknown`, {
+      cell,
+      op,
+    });
+  }
+}
+
+export class AbortedError extends RramError {
+  constructor(message = 'run aborted') {
+    super('ABORTED', message);
+  }
+}
+
+export class DisconnectedError extends RramError {
+  readonly disconnected = true;
+  constructor(message = 'board disconnected') {
+    super('DISCONNECTED', message);
+  }
+}
+
+export class DataError extends RramError {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super('DATA', `${file}: ${message}`, { file });
+  }
+}

@@ -1,0 +1,51 @@
+import type { BoardInfo, CellAddress, FormPulse, ResetPulse, SafetyLimits, SetPulse } from './board.js';
+import { AddressError, InvalidArgumentError, LimitError } from './errors.js';
+
+function finite(field: string, v: number): void {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(field, v, 'must be a finite number');
+}
+
+function within(field: string, v: number, min: number, max: number): void {
+  finite(field, v);
+  if (v > max) throw new LimitError(field, v, max, 'max');
+  if (v < min) throw new LimitError(field, v, min, 'min');
+}
+
+export function checkIndex(field: string, v: number, n: number): void {
+  if (!Number.isInteger(v)) throw new InvalidArgumentError(field, v, 'must be an integer');
+  if (v < 0 || v >= n) throw new AddressError(field, v, n);
+}
+
+export function checkCell(info: Pick<BoardInfo, 'arrays' | 'rows' | 'cols'>, c: CellAddress): void {
+  checkIndex('array', c.array, info.arrays);
+  checkIndex('row', c.row, info.rows);
+  checkIndex('col', c.col, info.cols);
+}
+
+export function checkSetPulse(l: SafetyLimits, p: SetPulse | FormPulse): void {
+  within('vte_V', p.vte_V, 0, l.vte_max_V);
+  within('vg_V', p.vg_V, 0, l.vg_max_V);
+  within('width_s', p.width_s, l.width_min_s, l.width_max_s);
+}
+
+export function checkResetPulse(l: SafetyLimits, p: ResetPulse): void {
+  within('vsl_V', p.vsl_V, 0, l.vsl_max_V);
+  within('vg_V', p.vg_V, 0, l.vg_max_V);
+  within('width_s', p.width_s, l.width_min_s, l.width_max_s);
+}
+
+export function checkRead(l: SafetyLimits, vread_V: number): void {
+  within('vread_V', vread_V, 0, l.vread_max_V);
+}
+
+/** The stricter of two limit sets (user safety profile over hardware ranges, QCoDeS #230). */
+export function tighten(a: SafetyLimits, b: Partial<SafetyLimits>): SafetyLimits {
+  return {
+    vte_max_V: Math.min(a.vte_max_V, b.vte_max_V ?? Infinity),
+    vsl_max_V: Math.min(a.vsl_max_V, b.vsl_max_V ?? Infinity),
+    vg_max_V: Math.min(a.vg_max_V, b.vg_max_V ?? Infinity),
+    vread_max_V: Math.min(a.vread_max_V, b.vread_max_V ?? Infinity),
+    width_min_s: Math.max(a.width_min_s, b.width_min_s ?? 0),
+    width_max_s: Math.min(a.width_max_s, b.width_max_s ?? Infinity),
+  };
+}

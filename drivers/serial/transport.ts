@@ -1,0 +1,56 @@
+/**
+ * The byte pipe under the serial driver. A factory returns an open transport, so the driver can
+ * reconnect by calling it again (zwave-js's seam); serialport is the production one.
+ */
+import { SerialPort } from 'serialport';
+import { existsSync } from 'node:fs';
+import { PortError } from '../errors.js';
+
+export interface Transport {
+  write(b: Buffer): void;
+  onData(cb: (b: Buffer) => void): void;
+  /** Called once when the link goes away (unplug, pty closed, error). */
+  onClose(cb: (reason: string) => void): void;
+  close(): Promise<void>;
+}
+
+export type TransportFactory = () => Promise<Transport>;
+
+export function serialTransport(path: string, baudRate: number): TransportFactory {
+  return () =>
+    new Promise<Transport>((resolve, reject) => {
+      if (!existsSync(path)) return reject(new PortError(path, 'missing', 'no such device'));
+      const port = new SerialPort({ path, baudRate, autoOpen: false, lock: true });
+      port.open((err) => {
+        if (err) {
+          const m = err.message;
+          const reason = /lock|busy|EBUSY|temporarily unavailable/i.test(m) ? 'busy' : /ENOENT|No such file/i.test(m) ? 'missing' : 'open-failed';
+          return reject(new PortError(path, reason, m));
+        }
+        let closed = false;
+        let closeCb: ((r: string) => void) | undefined;
+        const fire = (r: string) => {
+          if (closed) return;
+          closed = true;
+          closeCb?.(r);
+        };
+        port.on('close', () => fire('port closed'));
+        port.on('error', (e: Error) => fire(`port error: ${e.message}`));
+        resolve({
+          write: (b) => {
+            if (!closed) port.write(b);
+          },
+          onData: (cb) => port.on('data', cb),
+          onClose: (cb) => {
+            closeCb = cb;
+          },
+          close: () =>
+            new Promise<void>((res) => {
+              closed = true;
+              if (!port.isOpen) return res();
+              port.close(() => res());
+            }),
+        });
+      });
+    });
+}

@@ -1,0 +1,103 @@
+/**
+ * Multilevel targets and per-level statistics: the summary table and the adjacent-level
+ * overlap (bit-error) estimates of a level-CDF characterization.
+ */
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { mean, qfunc, quantile, sorted, std } from './stats.js';
+
+export interface LevelSpec {
+  level: number;
+  kind: 'hrs' | 'lrs';
+  /** Target read current (A): for LRS the write-verify threshold, for HRS the ceiling. */
+  target_A: number;
+  /** Decision band used to judge the level (A). */
+  band_A: [number, number];
+}
+
+export const LRS_MIN_A = 10e-6;
+export const LRS_MAX_A = 45e-6;
+export const HRS_MAX_A = 2e-6;
+
+/**
+ * N levels in total: the HRS plus N-1 LRS levels evenly spaced over 10-45 uA at 0.2 V
+ * (50-225 uS). With a single LRS level it sits at the top (largest window).
+ */
+export function defaultLevels(n: number, lrsMin_A = LRS_MIN_A, lrsMax_A = LRS_MAX_A, hrsMax_A = HRS_MAX_A): LevelSpec[] {
+  if (!Number.isInteger(n) || n < 2 || n > 8) throw new InvalidArgumentError('levels', n, 'must be an integer in 2..8');
+  const k = n - 1;
+  const targets = k === 1 ? [lrsMax_A] : Array.from({ length: k }, (_, i) => lrsMin_A + ((lrsMax_A - lrsMin_A) * i) / (k - 1));
+  const spacing = k === 1 ? lrsMax_A - hrsMax_A : (lrsMax_A - lrsMin_A) / (k - 1);
+  // The HRS band reaches halfway to the first LRS target.
+  const out: LevelSpec[] = [{ level: 0, kind: 'hrs', target_A: hrsMax_A, band_A: [0, (hrsMax_A + targets[0]) / 2] }];
+  targets.forEach((t, i) => out.push({ level: i + 1, kind: 'lrs', target_A: t, band_A: [t - spacing / 2, t + spacing / 2] }));
+  return out;
+}
+
+export interface LevelStats {
+  level: number;
+  target_A: number;
+  n: number;
+  successRate: number;
+  median_A: number;
+  mean_A: number;
+  sigma_A: number;
+  /** IQR / 1.349: the spread of the bulk, insensitive to the few failed cells. */
+  sigmaRobust_A: number;
+  p1_A: number;
+  p99_A: number;
+  pulsesMean: number;
+  pulsesMedian: number;
+  inBand: boolean;
+}
+
+export function levelStats(spec: LevelSpec, samples_A: number[], pulses: number[], successes: number): LevelStats {
+  const s = sorted(samples_A);
+  const p = sorted(pulses);
+  const median = quantile(s, 0.5);
+  return {
+    level: spec.level,
+    target_A: spec.target_A,
+    n: samples_A.length,
+    successRate: pulses.length ? successes / pulses.length : 0,
+    median_A: median,
+    mean_A: mean(s),
+    sigma_A: std(s),
+    sigmaRobust_A: (quantile(s, 0.75) - quantile(s, 0.25)) / 1.349,
+    p1_A: quantile(s, 0.01),
+    p99_A: quantile(s, 0.99),
+    pulsesMean: mean(p),
+    pulsesMedian: quantile(p, 0.5),
+    inBand: median >= spec.band_A[0] && median <= spec.band_A[1],
+  };
+}
+
+export interface Overlap {
+  lower: number;
+  upper: number;
+  /** Read threshold between the two levels that minimises errors on these samples (A). */
+  threshold_A: number;
+  /** Misread fraction on the samples at that threshold. */
+  empiricalBer: number;
+  /** Gaussian estimate at the same threshold (non-zero when the samples do not overlap). */
+  gaussianBer: number;
+}
+
+export function overlap(lowerLevel: number, lo: number[], upperLevel: number, hi: number[]): Overlap {
+  const a = sorted(lo);
+  const b = sorted(hi);
+  // Candidate thresholds: every sample; errors = lower samples above + upper samples below.
+  const cands = sorted([...a, ...b]);
+  let best = { thr: (a[a.length - 1] + b[0]) / 2, err: Infinity };
+  let ia = 0;
+  let ib = 0;
+  for (const c of cands) {
+    while (ia < a.length && a[ia] <= c) ia++;
+    while (ib < b.length && b[ib] <= c) ib++;
+    const err = a.length - ia + ib;
+    if (err < best.err) best = { thr: c, err };
+  }
+  if (best.err === 0) best.thr = (a[a.length - 1] + b[0]) / 2;
+  const ma = mean(a), sa = std(a) || 1e-12, mb = mean(b), sb = std(b) || 1e-12;
+  const g = (qfunc((best.thr - ma) / sa) * a.length + (1 - qfunc((best.thr - mb) / sb)) * b.length) / (a.length + b.length);
+  return { lower: lowerLevel, upper: upperLevel, threshold_A: best.thr, empiricalBer: best.err / (a.length + b.length), gaussianBer: g };
+}

@@ -1,0 +1,34 @@
+/** `rram emulate --pty`: the emulated board behind a pseudo-terminal, until stopped. */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
+import { PtyServer } from '../../../drivers/emulated/pty-server.js';
+import { loadCalibration } from '../../../calibration/calibration.js';
+import { num } from '../parse.js';
+
+export function registerEmulate(program: Command): void {
+  program
+    .command('emulate')
+    .description('serve the emulated board over a pseudo-terminal (needs socat); prints the device path')
+    .option('--pty', 'serve on a pseudo-terminal (the only transport so far)')
+    .option('--baud <n>', 'throttle replies like a UART at this baud rate (link model)', num('--baud', { min: 1200, int: true }))
+    .option('--seed <n>', 'seed', num('--seed', { min: 0, int: true }), 1)
+    .option('--arrays <n>', 'number of 64x64 arrays', num('--arrays', { min: 1, max: 16, int: true }), 2)
+    .option('--calibration <file>', 'device-model calibration JSON')
+    .option('--json', 'print {"path": ...} as JSON')
+    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; json?: boolean }) => {
+      if (!o.pty) throw new InvalidArgumentError('--pty', undefined, 'say --pty (serve on a pseudo-terminal)');
+      const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration) });
+      const srv = new PtyServer(board, { baud: o.baud });
+      await srv.start();
+      if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');
+      else process.stdout.write(`${srv.hostPath}\n`);
+      const stop = async () => {
+        await srv.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      await new Promise(() => undefined);
+    });
+}

@@ -1,0 +1,14 @@
+/** Turns any error into one clear line on stderr and a non-zero exit code. */
+import { RramError } from '../../drivers/errors.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, aborted: 130 } as const;
+
+export function reportAndExit(e: unknown): never {
+  if (e instanceof RramError) {
+    process.stderr.write(`rram: ${e.message}\n`);
+    const usage = e.code === 'INVALID_ARGUMENT' || e.code === 'LIMIT' || e.code === 'ADDRESS' || e.code === 'CALIBRATION' || e.code === 'DATA';
+    process.exit(e.code === 'ABORTED' ? EXIT.aborted : usage ? EXIT.usage : EXIT.failure);
+  }
+  process.stderr.write(`rram: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.exit(EXIT.failure);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+/** The `rram` command: one entry point, one file per command family under commands/. */
+import { Command } from 'commander';
+import { registerBoardCommands } from './commands/board-commands.js';
+import { registerEmulate } from './commands/emulate.js';
+import { registerProgramming } from './commands/programming.js';
+import { registerCalibrate } from './commands/calibrate.js';
+import { reportAndExit } from './errors.js';
+
+const program = new Command();
+program
+  .name('rram')
+  .description('rram-hil: hardware-in-the-loop controller for 1T1R HfO2 ReRAM arrays')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
+
+registerBoardCommands(program);
+registerEmulate(program);
+registerProgramming(program);
+registerCalibrate(program);
+
+program.parseAsync(process.argv).catch(reportAndExit);

@@ -1,0 +1,16 @@
+/** Output helpers: JSON, CSV and aligned text tables. */
+export function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, (_k, x) => (x instanceof Float64Array ? Array.from(x) : x === Infinity ? 'Infinity' : x), 2) + '\n');
+}
+
+export function csv(rows: (string | number)[][]): string {
+  return rows.map((r) => r.map((c) => (typeof c === 'string' && /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : String(c))).join(',')).join('\n') + '\n';
+}
+
+export function table(header: string[], rows: (string | number)[][]): string {
+  const all = [header, ...rows.map((r) => r.map(String))];
+  const w = header.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+  return all.map((r) => r.map((c, i) => String(c).padStart(w[i])).join('  ')).join('\n') + '\n';
+}
+
+export const uA = (a: number) => (a * 1e6).toFixed(2);

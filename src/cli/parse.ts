@@ -1,0 +1,41 @@
+/** Flag parsers that name the flag and the bad value (commander calls them with the raw text). */
+import { InvalidArgumentError } from '../../drivers/errors.js';
+
+export function num(flag: string, opts: { min?: number; max?: number; int?: boolean } = {}) {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new InvalidArgumentError(flag, raw, 'must be a number');
+    if (opts.int && !Number.isInteger(v)) throw new InvalidArgumentError(flag, raw, 'must be an integer');
+    if (opts.min !== undefined && v < opts.min) throw new InvalidArgumentError(flag, raw, `must be >= ${opts.min}`);
+    if (opts.max !== undefined && v > opts.max) throw new InvalidArgumentError(flag, raw, `must be <= ${opts.max}`);
+    return v;
+  };
+}
+
+/** "R,C" -> {row, col}. */
+export function cellRC(raw: string): { row: number; col: number } {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
+  if (!m) throw new InvalidArgumentError('--cell', raw, 'expected R,C (two non-negative integers)');
+  return { row: Number(m[1]), col: Number(m[2]) };
+}
+
+/** Durations like "1s,60s,10m,1h,500ms" -> seconds. */
+export function durations(flag: string) {
+  return (raw: string): number[] =>
+    raw.split(',').filter(Boolean).map((tok) => {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(tok);
+      if (!m) throw new InvalidArgumentError(flag, tok, 'expected a duration like 500ms, 1s, 10m, 1h');
+      const k = { ms: 1e-3, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+      return Number(m[1]) * k;
+    });
+}
+
+/** Currents like "10uA", "1e-5", "25 uA" -> amperes. */
+export function current(flag: string) {
+  return (raw: string): number => {
+    const m = /^\s*([0-9.eE+-]+)\s*(uA|nA|mA|A)?\s*$/.exec(raw);
+    const v = m ? Number(m[1]) * { uA: 1e-6, nA: 1e-9, mA: 1e-3, A: 1 }[(m[2] ?? 'A') as 'uA'] : NaN;
+    if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(flag, raw, 'expected a positive current like 2uA or 2e-6');
+    return v;
+  };
+}

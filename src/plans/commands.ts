@@ -1,0 +1,46 @@
+/**
+ * What a plan asks the run engine to do. Plans are generators: they yield one Command at a time
+ * and receive the read current (A) back for 'read' commands. They never touch a Board.
+ */
+export type Command =
+  | { op: 'form'; vte_V: number; vg_V: number; width_s: number }
+  | { op: 'set'; vte_V: number; vg_V: number; width_s: number }
+  | { op: 'reset'; vsl_V: number; vg_V: number; width_s: number }
+  | { op: 'read'; vread_V: number };
+
+export type CellStatus = 'ok' | 'failed' | 'unformable' | 'budget' | 'unknown';
+
+export interface CellOutcome {
+  status: CellStatus;
+  /** Pulses this plan applied (form + set + reset). */
+  pulses: number;
+  reads: number;
+  /** Last verify read (A). */
+  final_A: number;
+  /** The stepped amplitude at the end (VG for IGVVA, VTE for ISPVA, VSL for reset-verify). */
+  finalStepped_V: number;
+  note?: string;
+}
+
+export type CellPlan = Generator<Command, CellOutcome, number | undefined>;
+
+/** Counts pulses and reads as a plan goes, so composed plans report totals. */
+export class Tally {
+  pulses = 0;
+  reads = 0;
+  pulse<C extends Command>(c: C): C {
+    this.pulses++;
+    return c;
+  }
+  read(vread_V: number): Command {
+    this.reads++;
+    return { op: 'read', vread_V };
+  }
+}
+
+/** Read the cell and return the current; throws if the engine did not answer the read. */
+export function* readCurrent(t: Tally, vread_V: number): Generator<Command, number, number | undefined> {
+  const i = yield t.read(vread_V);
+  if (typeof i !== 'number') throw new Error('plan protocol: a read must be answered with a current');
+  return i;
+}

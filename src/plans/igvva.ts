@@ -1,0 +1,70 @@
+/**
+ * IGVVA, Incremental Gate Voltage with Verify (Milo et al., IEEE TED 2021; seed 000, Fig. 2a):
+ * the top electrode gets a fixed SET pulse (1.2 V) while the gate voltage rises by one step per
+ * pulse; after each pulse the cell is read at 0.2 V and the loop stops at the first read at or
+ * above the target current. The last step's overshoot therefore sets the spread: 10 mV steps
+ * ("IGVVA-10") are tight but slow, 100 mV ("IGVVA-100") fast but broad.
+ * Option: a two-sided band [target, target + tolerance]; an overshoot then resets the cell and
+ * retries, up to maxRetries times.
+ */
+import { type CellPlan, type Command, Tally, readCurrent } from './commands.js';
+import { resetVerifySteps, type ResetVerifyConfig } from './reset-verify.js';
+
+export interface IgvvaConfig {
+  target_A: number;
+  /** Upper tolerance (A) above target; Infinity = published one-sided algorithm (default). */
+  tolerance_A: number;
+  vte_V: number;
+  vgStart_V: number;
+  vgStep_V: number;
+  vgStop_V: number;
+  maxPulses: number;
+  width_s: number;
+  vread_V: number;
+  /** Retries after an overshoot (two-sided band only). */
+  maxRetries: number;
+  /** How to reset on overshoot. */
+  reset: ResetVerifyConfig;
+}
+
+export const IGVVA_DEFAULTS: Omit<IgvvaConfig, 'target_A' | 'reset'> = {
+  tolerance_A: Infinity,
+  vte_V: 1.2,
+  vgStart_V: 0.5,
+  vgStep_V: 0.01,
+  vgStop_V: 3.3,
+  maxPulses: 400,
+  width_s: 1e-6,
+  vread_V: 0.2,
+  maxRetries: 2,
+};
+
+export function* igvva(cfg: IgvvaConfig, t: Tally = new Tally()): CellPlan {
+  let i = yield* readCurrent(t, cfg.vread_V);
+  let vg = cfg.vgStart_V;
+  let retries = 0;
+  const outcome = (status: 'ok' | 'failed', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note });
+  const upper = cfg.target_A + cfg.tolerance_A;
+  if (i >= cfg.target_A && i <= upper) return outcome('ok', 'already in band');
+  for (;;) {
+    if (i > upper) {
+      if (retries >= cfg.maxRetries) return outcome('failed', 'overshoot, retries exhausted');
+      retries++;
+      const r = yield* resetVerifySteps(cfg.reset, t);
+      i = r.final_A;
+      vg = cfg.vgStart_V;
+      continue;
+    }
+    if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
+    if (vg > cfg.vgStop_V + 1e-9) return outcome('failed', 'gate voltage range exhausted');
+    yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
+    i = yield* readCurrent(t, cfg.vread_V);
+    if (i >= cfg.target_A && i <= upper) return outcome('ok');
+    if (i < cfg.target_A) vg = round6(vg + cfg.vgStep_V);
+  }
+}
+
+/** Keeps stepped voltages exact decimals (0.5 + 121 * 0.01 must be 1.71, not 1.7100000000000002). */
+export function round6(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}

@@ -1,0 +1,204 @@
+/**
+ * Level-CDF characterization (seed 000, Fig. 2b): program M cells per level for N levels,
+ * read every cell K times, optionally re-read after relaxation waits, and build the dataset
+ * described in docs/formats.md.
+ */
+import type { Board, CellAddress } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { defaultLevels, levelStats, overlap, type LevelSpec, type LevelStats, type Overlap } from '../analysis/levels.js';
+import { mean } from '../analysis/stats.js';
+import { cellKey } from '../engine/events.js';
+import { Journal, type JournalEntry } from '../engine/journal.js';
+import type { RunContext } from '../engine/run-context.js';
+import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
+import { programCell } from '../plans/program-cell.js';
+import { Rng } from '../util/rng.js';
+import { buildProgramConfig, type ProgramOptions } from './program-config.js';
+
+export interface CharacterizeOptions extends ProgramOptions {
+  levels: number;
+  cellsPerLevel: number;
+  reads: number;
+  /** Relaxation re-read times after the end of programming (s). */
+  relax_s: number[];
+  array?: number;
+  seed?: number;
+  /** ISPVA gate voltage per level (index = level); required for ispva. */
+  ispvaGates_V?: number[];
+  engine?: EngineOptions;
+  journalPath?: string;
+}
+
+export interface CellRecord {
+  array: number;
+  row: number;
+  col: number;
+  status: string;
+  pulses: number;
+  verify_A: number;
+  finalStepped_V: number;
+  /** Mean of the K read-back reads (A): the cell's CDF sample. */
+  current_A: number;
+  reads_A: number[];
+  relax: { t_s: number; current_A: number }[];
+}
+
+export interface LevelCdfDataset {
+  format: 'rram-hil/level-cdf';
+  version: 1;
+  runId: string;
+  created: string;
+  finished: string;
+  board: ReturnType<Board['info']>;
+  params: Record<string, unknown>;
+  vread_V: number;
+  levels: {
+    spec: LevelSpec;
+    stats: LevelStats;
+    samples_A: number[];
+    samples_S: number[];
+    relax: { t_s: number; samples_A: number[]; stats: LevelStats }[];
+    cells: CellRecord[];
+  }[];
+  overlaps: Overlap[];
+}
+
+export function validateCharacterize(o: CharacterizeOptions, cellsAvailable: number): void {
+  if (!Number.isInteger(o.levels) || o.levels < 2 || o.levels > 8) throw new InvalidArgumentError('levels', o.levels, 'must be an integer in 2..8');
+  if (!Number.isInteger(o.cellsPerLevel) || o.cellsPerLevel < 1) throw new InvalidArgumentError('cells-per-level', o.cellsPerLevel, 'must be a positive integer');
+  if (o.levels * o.cellsPerLevel > cellsAvailable) throw new InvalidArgumentError('cells-per-level', o.cellsPerLevel, `levels x cells-per-level = ${o.levels * o.cellsPerLevel} exceeds the ${cellsAvailable} cells available`);
+  if (!Number.isInteger(o.reads) || o.reads < 1 || o.reads > 100) throw new InvalidArgumentError('reads', o.reads, 'must be an integer in 1..100');
+  for (const t of o.relax_s) if (!(t > 0 && Number.isFinite(t))) throw new InvalidArgumentError('relax', t, 'times must be positive');
+  if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `ISPVA needs one gate voltage per level (${o.levels})`);
+}
+
+/** Spread the N*M cells over the array(s) at random (seeded), levels interleaved. */
+export function pickCells(n: number, arrays: number[], rows: number, cols: number, seed: number): CellAddress[] {
+  const all: CellAddress[] = [];
+  for (const array of arrays) for (let row = 0; row < rows; row++) for (let col = 0; col < cols; col++) all.push({ array, row, col });
+  return new Rng(seed).shuffle(all).slice(0, n);
+}
+
+export async function characterize(board: Board, ctx: RunContext, o: CharacterizeOptions): Promise<LevelCdfDataset> {
+  const info = board.info();
+  const first = o.array ?? 0;
+  const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
+  validateCharacterize(o, arrays.length * info.rows * info.cols);
+  const cfg = buildProgramConfig(o);
+  const specs = defaultLevels(o.levels);
+  const cells = pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
+  const created = new Date().toISOString();
+  const params = { ...o, engine: undefined, journalPath: undefined, step_V: o.step_V ?? (o.algo === 'igvva' ? 0.01 : 0.1), config: cfg };
+  ctx.emit({ type: 'run-start', kind: 'characterize', params, board: info, calibration: info.calibration });
+
+  const jobs: CellJob[] = cells.map((cell, k) => {
+    const spec = specs[k % o.levels];
+    return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: o.ispvaGates_V?.[spec.level] }) };
+  });
+  // Resume: cells already in the journal are not pulsed again.
+  const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
+  const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
+  if (prior.size) ctx.emit({ type: 'warning', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
+  const journal = o.journalPath ? new Journal(o.journalPath) : undefined;
+  let done: JournalEntry[];
+  try {
+    done = await new RunEngine(board, ctx).runCells(todo, { ...o.engine, journal });
+  } finally {
+    journal?.close();
+  }
+  const results = new Map<string, JournalEntry>(prior);
+  for (const e of done) results.set(cellKey(e.cell), e);
+
+  // Read back: whole-array reads are one command each, K times.
+  const vread = cfg.igvva.vread_V;
+  const readback = await readBack(board, ctx, arrays, o.reads, vread, 'readback', results);
+  const relaxReads: Map<string, number>[] = [];
+  let waited = 0;
+  for (const t of [...o.relax_s].sort((a, b) => a - b)) {
+    await board.wait(t - waited);
+    waited = t;
+    relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t)).get(1)!);
+  }
+  return buildDataset(ctx.runId, created, info, params, vread, specs, cells, results, readback, relaxReads, o);
+}
+
+/** K whole-array reads; returns per read index a map cell -> current for the programmed cells. */
+async function readBack(
+  board: Board,
+  ctx: RunContext,
+  arrays: number[],
+  k: number,
+  vread_V: number,
+  phase: 'readback' | 'relax',
+  results: Map<string, JournalEntry>,
+  relax_s?: number,
+): Promise<Map<number, Map<string, number>>> {
+  const info = board.info();
+  const out = new Map<number, Map<string, number>>();
+  const used = new Set(Array.from(results.values(), (e) => e.cell.array));
+  for (let r = 1; r <= k; r++) {
+    const m = new Map<string, number>();
+    for (const array of arrays) {
+      if (!used.has(array)) continue;
+      const all = await board.readArray(array, { vread_V });
+      for (const e of results.values()) {
+        if (e.cell.array !== array) continue;
+        const i = all[e.cell.row * info.cols + e.cell.col];
+        m.set(cellKey(e.cell), i);
+        ctx.emit({ type: 'read', cell: e.cell, vread_V, current_A: i, phase, level: e.level, relax_s });
+      }
+    }
+    out.set(r, m);
+  }
+  return out;
+}
+
+function buildDataset(
+  runId: string,
+  created: string,
+  board: ReturnType<Board['info']>,
+  params: Record<string, unknown>,
+  vread_V: number,
+  specs: LevelSpec[],
+  cells: CellAddress[],
+  results: Map<string, JournalEntry>,
+  readback: Map<number, Map<string, number>>,
+  relaxReads: Map<string, number>[],
+  o: CharacterizeOptions,
+): LevelCdfDataset {
+  const relaxTimes = [...o.relax_s].sort((a, b) => a - b);
+  const levels = specs.map((spec) => {
+    const recs: CellRecord[] = [];
+    for (const cell of cells) {
+      const e = results.get(cellKey(cell));
+      if (!e || e.level !== spec.level) continue;
+      const reads = Array.from({ length: o.reads }, (_, r) => readback.get(r + 1)!.get(cellKey(cell))!);
+      recs.push({
+        ...cell,
+        status: e.outcome.status,
+        pulses: e.outcome.pulses,
+        verify_A: e.outcome.final_A,
+        finalStepped_V: e.outcome.finalStepped_V,
+        current_A: mean(reads),
+        reads_A: reads,
+        relax: relaxTimes.map((t, k) => ({ t_s: t, current_A: relaxReads[k].get(cellKey(cell))! })),
+      });
+    }
+    const samples = recs.map((r) => r.current_A);
+    const ok = recs.filter((r) => r.status === 'ok').length;
+    return {
+      spec,
+      stats: levelStats(spec, samples, recs.map((r) => r.pulses), ok),
+      samples_A: samples,
+      samples_S: samples.map((i) => i / vread_V),
+      relax: relaxTimes.map((t, k) => {
+        const s = recs.map((r) => r.relax[k].current_A);
+        return { t_s: t, samples_A: s, stats: levelStats(spec, s, recs.map((r) => r.pulses), ok) };
+      }),
+      cells: recs,
+    };
+  });
+  const overlaps: Overlap[] = [];
+  for (let k = 0; k + 1 < levels.length; k++) overlaps.push(overlap(k, levels[k].samples_A, k + 1, levels[k + 1].samples_A));
+  return { format: 'rram-hil/level-cdf', version: 1, runId, created, finished: new Date().toISOString(), board, params, vread_V, levels, overlaps };
+}

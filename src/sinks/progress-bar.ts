@@ -1,0 +1,30 @@
+/** CLI progress bar (rate and ETA) fed by the run's progress events; silent when stderr is not a TTY. */
+import cliProgress from 'cli-progress';
+import type { Observable, Subscription } from 'rxjs';
+import { filter } from 'rxjs';
+import type { ProgressEvent, RunEvent } from '../engine/events.js';
+
+export function attachProgressBar(events$: Observable<RunEvent>, stream: NodeJS.WriteStream = process.stderr): Subscription {
+  if (!stream.isTTY) return events$.subscribe();
+  let bar: cliProgress.SingleBar | undefined;
+  let phase = '';
+  const sub = events$.pipe(filter((e): e is ProgressEvent | RunEvent => e.type === 'progress' || e.type === 'run-end')).subscribe((e) => {
+    if (e.type === 'run-end') {
+      bar?.stop();
+      return;
+    }
+    if (e.type !== 'progress') return;
+    if (!bar || phase !== e.phase) {
+      bar?.stop();
+      phase = e.phase;
+      bar = new cliProgress.SingleBar(
+        { stream, format: `${e.phase} [{bar}] {value}/{total} cells | {rate} cells/s | ETA {eta_formatted}`, etaBuffer: 50 },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(e.total, e.done, { rate: '0' });
+    }
+    bar.update(e.done, { rate: e.rate_per_s.toFixed(0) });
+  });
+  sub.add(() => bar?.stop());
+  return sub;
+}
