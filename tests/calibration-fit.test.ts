@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fitFromData } from '../calibration/apply-fit.js';
+import { loadCalibration } from '../calibration/calibration.js';
+import { repoRoot } from '../src/util/repo-root.js';
+
+const data = join(repoRoot(), '..', 'shared', 'data', 'hfox-relaxation', 'data');
+
+test('relaxation fit on even cells predicts the odd cells; the shipped calibration is that fit', (t) => {
+  if (!existsSync(data)) {
+    if (process.env.CI === 'true') throw new Error(`measured data missing at ${data}`);
+    t.skip('shared/data not beside the project');
+    return;
+  }
+  const r = fitFromData(data);
+  assert.equal(r.report.cells, 16384);
+  assert.ok(r.report.holdoutMedianRelErr < 0.15, `median hold-out error ${r.report.holdoutMedianRelErr}`);
+  assert.ok(r.report.readNoise.a_S > 0.2e-6 && r.report.readNoise.a_S < 0.6e-6);
+  // device-facts.md: tech A spread of G(t)-G(0) at G0 ~ 34 uS: 4.2 uS at 10 ms, 8.8 at 1 s.
+  const row = r.relaxation.sigma_S[1];
+  assert.ok(Math.abs(row[0] - 4.2e-6) < 1e-6 && Math.abs(row[2] - 8.8e-6) < 1.5e-6, `${row}`);
+  const shipped = loadCalibration();
+  assert.deepEqual(shipped.relaxation.sigma_S, r.relaxation.sigma_S);
+});

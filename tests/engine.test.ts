@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
+import { RunContext } from '../src/engine/run-context.js';
+import { RunEngine, type CellJob } from '../src/engine/run-engine.js';
+import { Journal } from '../src/engine/journal.js';
+import type { RunEvent } from '../src/engine/events.js';
+import { programCell } from '../src/plans/program-cell.js';
+import { buildProgramConfig } from '../src/procedures/program-config.js';
+import { characterize } from '../src/procedures/characterize.js';
+import { AbortedError } from '../drivers/errors.js';
+import { EmbeddedStore, StoreSink } from '../src/store/embedded-store.js';
+
+const cfg = buildProgramConfig({ algo: 'igvva' });
+const jobsFor = (n: number, target = 30e-6): CellJob[] =>
+  Array.from({ length: n }, (_, k) => ({ cell: { array: 0, row: Math.floor(k / 64), col: k % 64 }, level: 1, target_A: target, plan: () => programCell(cfg, { level: 1, target_A: target }) }));
+
+test('engine: user limits stop a cell before the offending pulse is sent', async () => {
+  const b = new EmulatedBoard({ seed: 2 });
+  const ctx = new RunContext('lim');
+  const events: RunEvent[] = [];
+  ctx.events$.subscribe((e) => events.push(e));
+  // A 2.0 V gate cap: the top level cannot be reached, the engine must refuse VG > 2.0.
+  const res = await new RunEngine(b, ctx).runCells(jobsFor(4, 45e-6), { limits: { vg_max_V: 2.0 } });
+  assert.equal(res.length, 4);
+  assert.ok(res.every((r) => r.outcome.status === 'failed' && /limit: vg_V=[0-9.]+ is above the maximum 2/.test(r.outcome.note ?? '')));
+  const maxVg = Math.max(...events.filter((e) => e.type === 'pulse').map((e) => (e as { vg_V: number }).vg_V));
+  assert.ok(maxVg <= 2.0, `max VG sent ${maxVg}`);
+  assert.ok(events.some((e) => e.type === 'warning'));
+});
+
+test('engine: the per-cell pulse budget caps a cell', async () => {
+  const b = new EmulatedBoard({ seed: 2 });
+  const res = await new RunEngine(b, new RunContext('b')).runCells(jobsFor(2), { pulseBudget: 10 });
+  assert.ok(res.every((r) => r.outcome.status === 'budget'));
+  assert.ok(b.counters({ array: 0, row: 0, col: 0 }).set + b.counters({ array: 0, row: 0, col: 0 }).reset + b.counters({ array: 0, row: 0, col: 0 }).form <= 10);
+});
+
+test('engine: abort stops cleanly, grounds the board, keeps what was measured; resume never re-pulses finished cells', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'eng-'));
+  const b = new EmulatedBoard({ seed: 4 });
+  const store = new EmbeddedStore(dir);
+  const ctx = new RunContext('abort-run');
+  const sink = new StoreSink(store, 'abort-run').attach(ctx.events$);
+  const ac = new AbortController();
+  let grounded = 0;
+  const ground = b.ground.bind(b);
+  b.ground = async () => {
+    grounded++;
+    return ground();
+  };
+  let cells = 0;
+  ctx.events$.subscribe((e) => {
+    if (e.type === 'cell-done' && ++cells === 40) ac.abort();
+  });
+  const journalPath = join(dir, 'journal.ndjson');
+  const opts = { algo: 'igvva' as const, levels: 4, cellsPerLevel: 32, reads: 1, relax_s: [], seed: 1 };
+  await assert.rejects(characterize(b, ctx, { ...opts, engine: { signal: ac.signal, concurrency: 8 }, journalPath }), AbortedError);
+  await sink.close();
+  assert.equal(grounded, 1);
+  const journal = Journal.load(journalPath);
+  assert.ok(journal.size >= 40 && journal.size < 128, `journal holds ${journal.size} cells`);
+  const stored = [];
+  for await (const e of store.events('abort-run', { type: 'cell-done' })) stored.push(e);
+  assert.equal(stored.length, journal.size, 'every finished cell is in the store');
+  // Snapshot pulse counters of finished cells, resume, check they did not move.
+  const snap = [...journal.values()].map((e) => ({ cell: e.cell, c: b.counters(e.cell) }));
+  const ctx2 = new RunContext('abort-run');
+  const ds = await characterize(b, ctx2, { ...opts, journalPath });
+  for (const s of snap) {
+    const now = b.counters(s.cell);
+    assert.equal(now.form + now.set + now.reset, s.c.form + s.c.set + s.c.reset, 'finished cell not pulsed again');
+  }
+  assert.equal(ds.levels.reduce((n, l) => n + l.cells.length, 0), 128);
+});
