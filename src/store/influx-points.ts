@@ -45,11 +45,14 @@ export function eventToPoint(e: RunEvent, ctx: { board: string; algo: string }):
 }
 
 const esc = (s: string) => s.replace(/[,= ]/g, (m) => '\\' + m);
-const field = (v: number | string | boolean) => (typeof v === 'string' ? `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : typeof v === 'boolean' ? String(v) : Number.isInteger(v) ? `${v}i` : String(v));
+/** Integer fields; every other number is always written as a float so a field's type never flips. */
+const INT_FIELDS = new Set(['seq', 'pulses', 'done', 'total', 'events']);
+const field = (k: string, v: number | string | boolean) =>
+  typeof v === 'string' ? `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : typeof v === 'boolean' ? String(v) : INT_FIELDS.has(k) ? `${Math.round(v)}i` : Number.isInteger(v) ? `${v}.0` : String(v);
 
 /** InfluxDB line protocol (floats as floats, integers with the i suffix). */
 export function toLine(p: LinePoint): string {
   const tags = Object.entries(p.tags).filter(([, v]) => v !== '').map(([k, v]) => `${esc(k)}=${esc(v)}`).join(',');
-  const fields = Object.entries(p.fields).map(([k, v]) => `${esc(k)}=${field(v)}`).join(',');
+  const fields = Object.entries(p.fields).map(([k, v]) => `${esc(k)}=${field(k, v)}`).join(',');
   return `${esc(p.measurement)}${tags ? ',' + tags : ''} ${fields} ${p.ts}`;
 }

@@ -45,6 +45,8 @@ export class InfluxSink {
   private seg = 0;
   private backoff = 100;
   readonly stats = { written: 0, spilled: 0, failures: 0, batches: 0 };
+  /** Last write error, for diagnostics. */
+  lastError = '';
 
   private constructor(private readonly o: InfluxSinkOptions) {
     this.client = new InfluxDB({ host: o.host, port: o.port, database: o.database });
@@ -134,8 +136,9 @@ export class InfluxSink {
           this.spill(batch);
           throw e;
         }
-      } catch {
+      } catch (e) {
         this.stats.failures++;
+        this.lastError = (e as Error).message;
         // Server down or slow: everything waiting goes to disk (in order), retry with backoff.
         this.spill(this.lines.splice(0));
         if (this.closing && this.backoff > 4000) return;
