@@ -88,21 +88,37 @@ export class PtyServer {
     if (!this.txBusy) this.drain();
   }
 
-  /** Link model: release bytes at baud/10 per second, in chunks of ~1 ms. */
+  /**
+   * Link model: a token bucket releasing baud/10 bytes per second (8N1). Timers tick at ~1 ms,
+   * so each tick sends every byte the elapsed time has paid for, not one reply per tick.
+   */
+  private allowance = 0;
+  private lastTick = 0;
   private drain(): void {
     const perMs = (this.o.baud ?? 0) / 10 / 1000;
-    const next = this.txQueue.shift();
-    if (!next) {
+    const now = performance.now();
+    if (!this.txBusy) {
+      this.lastTick = now;
+      this.allowance = 0;
+    }
+    this.allowance = Math.min(this.allowance + (now - this.lastTick) * perMs, perMs * 4);
+    this.lastTick = now;
+    this.txBusy = true;
+    const parts: Buffer[] = [];
+    while (this.txQueue.length && this.allowance >= 1) {
+      const next = this.txQueue[0];
+      const n = Math.min(next.length, Math.floor(this.allowance));
+      parts.push(next.subarray(0, n));
+      this.allowance -= n;
+      if (n === next.length) this.txQueue.shift();
+      else this.txQueue[0] = next.subarray(n);
+    }
+    if (parts.length) this.port?.write(Buffer.concat(parts));
+    if (!this.txQueue.length) {
       this.txBusy = false;
       return;
     }
-    this.txBusy = true;
-    const chunk = Math.max(1, Math.floor(perMs));
-    const head = next.subarray(0, chunk);
-    const rest = next.subarray(chunk);
-    if (rest.length) this.txQueue.unshift(rest);
-    this.port?.write(head);
-    setTimeout(() => this.drain(), Math.max(1, head.length / perMs));
+    setTimeout(() => this.drain(), 1);
   }
 
   /** Tests: make the port vanish (socat killed), as when a USB cable is pulled. */

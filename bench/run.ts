@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: the figures in docs/benchmarks.md. Not tests: they print numbers.
+ *  - serial round trips/s, sequential and windowed, over the pty and through the 921600-baud link model;
+ *  - a whole 4096-cell array to a random 8-level map with IGVVA-10, in process and over the pty;
+ *  - sustained events/s into the embedded store and into InfluxDB while the engine programs.
+ */
+import { cpus, totalmem } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
+import { PtyServer } from '../drivers/emulated/pty-server.js';
+import { SerialBoard } from '../drivers/serial/serial-board.js';
+import type { Board } from '../drivers/board.js';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { runJob, type Sink } from '../src/jobs/run-job.js';
+import { programArray } from '../src/procedures/program-array.js';
+import { patternMap } from '../src/procedures/level-map.js';
+import { hasTool } from '../tests/helpers/env.js';
+
+const only = process.argv[2];
+const out: Record<string, unknown> = { date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, mem_GiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+
+async function roundTrips(drv: SerialBoard, n: number, window: number): Promise<number> {
+  const c = { array: 0, row: 0, col: 0 };
+  const t0 = performance.now();
+  if (window <= 1) for (let k = 0; k < n; k++) await drv.read(c);
+  else {
+    let next = 0;
+    await Promise.all(Array.from({ length: window }, async () => {
+      while (next++ < n) await drv.read(c);
+    }));
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+async function serialBench(baud?: number) {
+  const srv = new PtyServer(new EmulatedBoard({ seed: 1 }), { baud });
+  await srv.start();
+  const drv = await SerialBoard.open({ path: srv.hostPath, window: 32, keepAlive_ms: 0, timeout_ms: 2000 });
+  try {
+    const seq = await roundTrips(drv, baud ? 1000 : 3000, 1);
+    const win = await roundTrips(drv, baud ? 10000 : 40000, 32);
+    // READ: request 21 bytes, reply 20 bytes; the link model throttles the board->host direction.
+    const limit = baud ? baud / 10 / 20 : undefined;
+    return { sequential_per_s: Math.round(seq), windowed32_per_s: Math.round(win), link_limit_per_s: limit ? Math.round(limit) : null, ratio_to_limit: limit ? +(win / limit).toFixed(3) : null };
+  } finally {
+    await drv.close();
+    await srv.stop();
+  }
+}
+
+async function programBench(board: Board, label: string, sinks: Sink[] = []) {
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'bench-')));
+  const map = patternMap('random', 8, 64, 64, 1);
+  let events = 0;
+  const t0 = performance.now();
+  const o = await runJob({ store, sinks }, (ctx) => {
+    ctx.events$.subscribe(() => events++);
+    return programArray(board, ctx, { algo: 'igvva', levels: 8, array: 0, map, mapName: 'random', engine: { concurrency: 64 } });
+  });
+  const s = (performance.now() - t0) / 1000;
+  const r = o.result!;
+  return { label, seconds: +s.toFixed(2), cells: 4096, pulses: r.totalPulses, events, events_per_s: Math.round(events / s), misplaced: r.misplaced, rss_MiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
+}
+
+if (!only || only === 'serial') {
+  if (hasTool('socat')) {
+    out.serial_pty = await serialBench();
+    out.serial_link_921600 = await serialBench(921600);
+  } else out.serial = 'socat missing';
+}
+if (!only || only === 'program') {
+  out.program_in_process = await programBench(new EmulatedBoard({ seed: 1 }), 'in process, embedded store');
+  if (hasTool('socat')) {
+    const srv = new PtyServer(new EmulatedBoard({ seed: 1 }));
+    await srv.start();
+    const drv = await SerialBoard.open({ path: srv.hostPath, window: 64, keepAlive_ms: 0, timeout_ms: 2000 });
+    out.program_over_pty = await programBench(drv, 'over pty, window 64, embedded store');
+    await drv.close();
+    await srv.stop();
+  }
+  if (hasTool('influxd')) {
+    const { Influxd } = await import('../tests/helpers/influxd.js');
+    const { InfluxSink } = await import('../src/store/influx-sink.js');
+    const d = new Influxd();
+    await d.start();
+    const sink = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'bench', spillDir: mkdtempSync(join(tmpdir(), 'spill-')) });
+    const t0 = performance.now();
+    const r = await programBench(new EmulatedBoard({ seed: 1 }), 'in process, embedded store + InfluxDB', [sink]);
+    out.program_with_influx = { ...r, influx_points_written: sink.stats.written, influx_points_per_s_until_flushed: Math.round(sink.stats.written / ((performance.now() - t0) / 1000)), spilled: sink.stats.spilled };
+    await d.destroy();
+  }
+}
+console.log(JSON.stringify(out, null, 2));

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian/Ubuntu machine, builds, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v socat >/dev/null || need+=(socat)
+command -v influxd >/dev/null || need+=(influxdb)
+command -v influx >/dev/null || need+=(influxdb-client)
+command -v chromium >/dev/null || need+=(chromium)
+[ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+[ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+npm run build
+node --test --test-concurrency=1 dist/tests/
