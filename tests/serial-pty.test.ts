@@ -99,9 +99,18 @@ test('the port closing mid-run: reconnect, re-handshake, finish; counters prove 
   const r = await rig(1, { timeout_ms: 300 });
   try {
     const cs = cells(64);
-    const p = Promise.all(cs.map((c) => r.drv.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 })));
-    setTimeout(() => void r.srv.unplug().then(() => setTimeout(() => void r.srv.replug(), 300)), 5);
+    // Slow replies so requests are certainly in flight when the port vanishes after 16 answers.
+    r.srv.firmware.faults = { replyDelay_ms: 3 };
+    let answered = 0;
+    const p = Promise.all(
+      cs.map((c) =>
+        r.drv.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 }).then(() => {
+          if (++answered === 16) void r.srv.unplug().then(() => setTimeout(() => void r.srv.replug(), 300));
+        }),
+      ),
+    );
     await p;
+    r.srv.firmware.faults = {};
     await Promise.all(cs.map((c) => r.drv.set(c, { vte_V: 1.2, vg_V: 1.8, width_s: 1e-6 })));
     for (const c of cs) {
       assert.equal(r.board.counters(c).form, 1);
