@@ -128,7 +128,6 @@ export class RunEngine {
     } catch (e) {
       // Whatever stopped us, leave the lines grounded; keep the original error.
       await this.board.ground().catch(() => undefined);
-      if (e instanceof RramError && e.code === 'ABORTED') throw e;
       throw e;
     }
   }
