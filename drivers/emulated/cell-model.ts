@@ -19,6 +19,7 @@
 import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
 import { StreamBank } from '../../src/util/rng.js';
+import { relaxationAt } from '../../calibration/relaxation.js';
 
 export const enum CellState {
   Pristine = 0,
@@ -38,7 +39,6 @@ export class CellArrayModel {
   readonly n: number;
   private readonly p: CalValues;
   private readonly relax: RelaxationTable;
-  private readonly logT: number[];
   private readonly iv: Calibration['ivCurve'];
   private readonly rng: StreamBank;
   private readonly noise: StreamBank;
@@ -61,7 +61,6 @@ export class CellArrayModel {
     this.n = n;
     this.p = values(cal);
     this.relax = cal.relaxation;
-    this.logT = cal.relaxation.t_s.map(Math.log10);
     this.iv = cal.ivCurve;
     this.rng = new StreamBank(seed, n, 1);
     this.noise = new StreamBank(seed, n, 2);
@@ -178,26 +177,7 @@ export class CellArrayModel {
   }
 
   private relaxAt(tbl: number[][], g0: number, t: number): number {
-    const r = this.relax;
-    if (t <= 1e-6) return 0;
-    // Interpolate in G0 (clamped to the table) then in log10 t.
-    const gs = r.g0_S;
-    let b = 0;
-    while (b < gs.length - 2 && g0 > gs[b + 1]) b++;
-    const wg = Math.min(1, Math.max(0, (g0 - gs[b]) / (gs[b + 1] - gs[b])));
-    const lt = Math.log10(t);
-    const row = (k: number): number => {
-      const v = tbl[k];
-      const L = this.logT;
-      // Below the first measured time the spread fades to 0 at 1 us (log-linear).
-      if (lt <= L[0]) return (v[0] * (lt + 6)) / (L[0] + 6);
-      if (lt >= L[L.length - 1]) return v[v.length - 1];
-      let j = 0;
-      while (lt > L[j + 1]) j++;
-      const w = (lt - L[j]) / (L[j + 1] - L[j]);
-      return v[j] * (1 - w) + v[j + 1] * w;
-    };
-    return row(b) * (1 - wg) + row(b + 1) * wg;
+    return relaxationAt(this.relax, tbl, g0, t);
   }
 
   private advanceRelaxation(i: number, now: number): void {

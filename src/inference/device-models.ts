@@ -1,0 +1,368 @@
+/**
+ * Where each weight's conductance comes from in a Monte Carlo trial.
+ *
+ *  - empirical (default with a level-CDF file): every device draws one of the measured read-back
+ *    values of its target level, uniformly - the measured distribution itself, tails included;
+ *  - gaussian / lognormal / truncnorm (seed 001: normal truncated at mu +- s*mu) around nominal
+ *    level values, s relative (5%) or absolute (0.5uA);
+ *  - `shared`: seed 001's variant - one draw per level per trial, shared by every device;
+ *  - stuck-at-HRS / LRS fault rates, read noise, and relaxation to a time t (the file's own
+ *    relaxation re-reads when it has that time, else the calibration's fitted drift and spread).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
+import type { RelaxationTable } from '../../calibration/calibration.js';
+import { relaxationAt } from '../../calibration/relaxation.js';
+import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A } from '../analysis/levels.js';
+import { quantile } from '../analysis/stats.js';
+
+export type DeviceKind = 'empirical' | 'gaussian' | 'lognormal' | 'truncnorm' | 'ideal';
+
+export interface DeviceSpec {
+  kind: DeviceKind;
+  /** Relative spread (fraction of the level value) ... */
+  sigmaRel?: number;
+  /** ... or absolute spread (A). */
+  sigmaAbs_A?: number;
+  /** empirical: the file the samples come from. */
+  file?: string;
+  text: string;
+}
+
+/** `CDF_FILE | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal`. */
+export function parseDeviceSpec(text: string): DeviceSpec {
+  if (text === 'ideal') return { kind: 'ideal', text };
+  const m = /^(gaussian|lognormal|truncnorm):\s*([0-9.eE+-]+)\s*(%|uA|nA|A)?$/.exec(text);
+  if (m) {
+    const v = Number(m[2]);
+    if (!(v >= 0) || !Number.isFinite(v)) throw new InvalidArgumentError('device', text, 'spread must be a non-negative number');
+    const unit = m[3] ?? '%';
+    if (m[1] !== 'gaussian' && unit !== '%') throw new InvalidArgumentError('device', text, `${m[1]} takes a relative spread like ${m[1]}:5%`);
+    return unit === '%' ? { kind: m[1] as DeviceKind, sigmaRel: v / 100, text } : { kind: m[1] as DeviceKind, sigmaAbs_A: v * { uA: 1e-6, nA: 1e-9, A: 1 }[unit as 'uA'], text };
+  }
+  if (/^[a-z]+:/.test(text) && !existsSync(text)) throw new InvalidArgumentError('device', text, 'expected a level-CDF file, gaussian:S%, gaussian:XuA, lognormal:S%, truncnorm:S% or ideal');
+  return { kind: 'empirical', file: text, text };
+}
+
+export interface MeasuredLevels {
+  /** Per level (ascending), the measured values (A at the verify read voltage). */
+  pools: Float32Array[];
+  /** Per relaxation time the file holds, per level. */
+  relax: { t_s: number; pools: Float32Array[] }[];
+  source: string;
+}
+
+/** Read a level-CDF dataset (docs/formats.md) or a `level,current_A` / `level,conductance_S` CSV. */
+export function loadMeasuredLevels(file: string): MeasuredLevels {
+  if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
+  const text = readFileSync(file, 'utf8');
+  if (text.trimStart().startsWith('{')) {
+    let d: { format?: string; vread_V?: number; levels?: { samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[] }[] };
+    try {
+      d = JSON.parse(text);
+    } catch (e) {
+      throw new DataError(file, `not valid JSON (${(e as Error).message})`);
+    }
+    if (d.format !== 'rram-hil/level-cdf' || !Array.isArray(d.levels)) throw new DataError(file, `format ${String(d.format)} is not rram-hil/level-cdf`);
+    d.levels.forEach((l, k) => {
+      if (!Array.isArray(l.samples_A) || l.samples_A.length === 0) throw new DataError(file, `level ${k} has no samples_A`);
+    });
+    const times = (d.levels[0].relax ?? []).map((r) => r.t_s);
+    return {
+      pools: d.levels.map((l) => Float32Array.from(l.samples_A)),
+      relax: times.map((t, j) => ({ t_s: t, pools: d.levels!.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
+      source: file,
+    };
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  const head = lines[0].split(',').map((s) => s.trim());
+  const unit = head[1] === 'current_A' ? 1 : head[1] === 'conductance_S' ? 0.2 : NaN;
+  if (head[0] !== 'level' || Number.isNaN(unit)) throw new DataError(file, `CSV header must be level,current_A or level,conductance_S (got ${lines[0]})`);
+  const by = new Map<number, number[]>();
+  lines.slice(1).forEach((line, i) => {
+    const [a, b] = line.split(',');
+    const level = Number(a);
+    const v = Number(b) * unit;
+    if (!Number.isInteger(level) || level < 0 || !Number.isFinite(v)) throw new DataError(file, `line ${i + 2}: bad row "${line}"`);
+    by.set(level, [...(by.get(level) ?? []), v]);
+  });
+  const n = Math.max(...by.keys()) + 1;
+  const pools: Float32Array[] = [];
+  for (let k = 0; k < n; k++) {
+    if (!by.has(k)) throw new DataError(file, `level ${k} has no rows (levels must be 0..${n - 1})`);
+    pools.push(Float32Array.from(by.get(k)!));
+  }
+  return { pools, relax: [], source: file };
+}
+
+/** Nominal level values for parametric models: HRS at 1 uA, N-1 LRS levels over 10-45 uA. */
+export function nominalLevels(n: number): number[] {
+  if (!Number.isInteger(n) || n < 2 || n > 64) throw new InvalidArgumentError('levels', n, 'must be an integer in 2..64');
+  const k = n - 1;
+  const lrs = k === 1 ? [LRS_MAX_A] : Array.from({ length: k }, (_, i) => LRS_MIN_A + ((LRS_MAX_A - LRS_MIN_A) * i) / (k - 1));
+  return [HRS_MAX_A / 2, ...lrs];
+}
+
+/** N of the measured levels, spread evenly from HRS to the top level. */
+export function pickLevels(available: number, n: number): number[] {
+  if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError('levels', n, 'must be an integer >= 2');
+  if (n > available) throw new InvalidArgumentError('levels', n, `the level-CDF file has only ${available} levels`);
+  return Array.from({ length: n }, (_, k) => Math.round((k * (available - 1)) / (n - 1)));
+}
+
+export interface DeviceOptions {
+  shared: boolean;
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise_A: number;
+  relax_s?: number;
+  relaxTable?: RelaxationTable;
+  vread_V: number;
+}
+
+/** Everything a worker needs to draw conductances: plain data, cloneable to worker threads. */
+export interface DeviceModel {
+  kind: DeviceKind;
+  text: string;
+  nominal: number[];
+  pools?: Float32Array[];
+  sigma_A: number[];
+  /** Per level: relaxation drift and spread (A) added per device (table-based relaxation). */
+  relaxMean_A: number[];
+  relaxSigma_A: number[];
+  shared: boolean;
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise_A: number;
+  /** Where relaxation came from, for the report. */
+  relaxSource?: string;
+  levelsUsed?: number[];
+}
+
+export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOptions, measured?: MeasuredLevels): DeviceModel {
+  for (const [k, v] of [['stuck-hrs', o.stuckHrs], ['stuck-lrs', o.stuckLrs]] as const) {
+    if (!(v >= 0 && v <= 1)) throw new InvalidArgumentError(k, v, 'must be a fraction in 0..1');
+  }
+  if (o.stuckHrs + o.stuckLrs > 1) throw new InvalidArgumentError('stuck-lrs', o.stuckLrs, 'stuck-hrs + stuck-lrs must not exceed 1');
+  if (!(o.readNoise_A >= 0)) throw new InvalidArgumentError('read-noise', o.readNoise_A, 'must be >= 0');
+  let nominal: number[];
+  let pools: Float32Array[] | undefined;
+  let levelsUsed: number[] | undefined;
+  let relaxSource: string | undefined;
+  if (spec.kind === 'empirical') {
+    if (!measured) throw new InvalidArgumentError('device', spec.text, 'needs a level-CDF file');
+    levelsUsed = pickLevels(measured.pools.length, nLevels);
+    let src = measured.pools;
+    if (o.relax_s !== undefined) {
+      const hit = measured.relax.find((r) => Math.abs(r.t_s - o.relax_s!) <= 0.01 * o.relax_s!);
+      if (hit) {
+        src = hit.pools;
+        relaxSource = `${measured.source} re-reads at ${hit.t_s} s`;
+      }
+    }
+    pools = levelsUsed.map((k) => src[k]);
+    nominal = pools.map((p) => quantile(Array.from(p).sort((a, b) => a - b), 0.5));
+    for (let k = 1; k < nominal.length; k++) {
+      if (!(nominal[k] > nominal[k - 1])) throw new DataError(measured.source, `level medians are not increasing (level ${levelsUsed[k]} <= level ${levelsUsed[k - 1]})`);
+    }
+  } else {
+    nominal = measured ? pickLevels(measured.pools.length, nLevels).map((k) => quantile(Array.from(measured.pools[k]).sort((a, b) => a - b), 0.5)) : nominalLevels(nLevels);
+  }
+  const sigma_A = nominal.map((m) => (spec.sigmaAbs_A !== undefined ? spec.sigmaAbs_A : (spec.sigmaRel ?? 0) * m));
+  const relaxMean_A = nominal.map(() => 0);
+  const relaxSigma_A = nominal.map(() => 0);
+  if (o.relax_s !== undefined && !relaxSource) {
+    if (!o.relaxTable) throw new InvalidArgumentError('relax', o.relax_s, 'needs a calibration relaxation table');
+    nominal.forEach((m, k) => {
+      const g = m / o.vread_V;
+      relaxMean_A[k] = relaxationAt(o.relaxTable!, o.relaxTable!.mean_S, g, o.relax_s!) * o.vread_V;
+      relaxSigma_A[k] = relaxationAt(o.relaxTable!, o.relaxTable!.sigma_S, g, o.relax_s!) * o.vread_V;
+    });
+    relaxSource = `calibration relaxation table at ${o.relax_s} s`;
+  }
+  return { kind: spec.kind, text: spec.text, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed };
+}
+
+/**
+ * Standard normal quantile (Acklam's rational approximation, relative error < 1.2e-9); used once
+ * to build the sampling table.
+ */
+export function normalQuantile(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  if (p < lo) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - lo) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+/**
+ * Normal draws by inverse CDF: 2^16 quantiles of N(0,1) interpolated linearly with the low bits
+ * of the same 32-bit word - one uniform per normal, no log/sin in the hot loop. The outermost
+ * bins end at the 1/2^17 quantiles (|z| <= 4.42): a 1.5e-5 tail mass is folded inward.
+ */
+const NQ_BITS = 16;
+const NQ = (() => {
+  const n = 1 << NQ_BITS;
+  const t = new Float64Array(n + 1);
+  for (let k = 0; k <= n; k++) t[k] = normalQuantile(Math.min(1 - 0.5 / n, Math.max(0.5 / n, k / n)));
+  return t;
+})();
+
+/** xoshiro128** seeded per (seed, trial) so results do not depend on worker count. */
+export class TrialRng {
+  a = 0;
+  b = 0;
+  c = 0;
+  d = 0;
+
+  reseed(seed: number, trial: number): void {
+    let x = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(trial + 1, 0x85ebca6b)) >>> 0;
+    const next = () => {
+      x = (x + 0x9e3779b9) >>> 0;
+      let t = x ^ (x >>> 16);
+      t = Math.imul(t, 0x21f0aaad);
+      t ^= t >>> 15;
+      t = Math.imul(t, 0x735a2d97);
+      return (t ^ (t >>> 15)) >>> 0;
+    };
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next() | 1;
+  }
+
+  /** 32 random bits. */
+  u32(): number {
+    const r = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
+    const t = this.b << 9;
+    this.c ^= this.a;
+    this.d ^= this.b;
+    this.b ^= this.c;
+    this.a ^= this.d;
+    this.c ^= t;
+    this.d = rotl(this.d, 11);
+    return r;
+  }
+
+  uniform(): number {
+    return this.u32() / 4294967296;
+  }
+
+  normal(): number {
+    const r = this.u32();
+    const k = r >>> (32 - NQ_BITS);
+    const f = (r & 0xffff) / 65536;
+    return NQ[k] + (NQ[k + 1] - NQ[k]) * f;
+  }
+}
+
+const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
+
+/** Draws cell values for one trial at a time. */
+export class CellSampler {
+  private readonly rng = new TrialRng();
+  private readonly shared: Float64Array;
+  private readonly relaxing: boolean;
+
+  constructor(
+    private readonly m: DeviceModel,
+    private readonly seed: number,
+  ) {
+    this.shared = new Float64Array(m.nominal.length);
+    this.relaxing = m.relaxSigma_A.some((s) => s > 0) || m.relaxMean_A.some((s) => s !== 0);
+  }
+
+  beginTrial(trial: number): void {
+    this.rng.reseed(this.seed, trial);
+    if (this.m.shared) for (let k = 0; k < this.shared.length; k++) this.shared[k] = this.drawLevel(k);
+  }
+
+  /** One value for level k, before faults, read noise and relaxation. */
+  private drawLevel(k: number): number {
+    const m = this.m;
+    const rng = this.rng;
+    switch (m.kind) {
+      case 'ideal':
+        return m.nominal[k];
+      case 'empirical': {
+        const p = m.pools![k];
+        return p[(rng.uniform() * p.length) | 0];
+      }
+      case 'gaussian':
+        return m.nominal[k] + m.sigma_A[k] * rng.normal();
+      case 'lognormal':
+        return m.nominal[k] * Math.exp((m.sigma_A[k] / m.nominal[k]) * rng.normal());
+      case 'truncnorm': {
+        // Seed 001: normal(mu, s*mu) truncated to mu +- s*mu (rejection: ~68 % acceptance).
+        const s = m.sigma_A[k];
+        if (s === 0) return m.nominal[k];
+        for (;;) {
+          const z = rng.normal();
+          if (z >= -1 && z <= 1) return m.nominal[k] + s * z;
+        }
+      }
+    }
+  }
+
+  /** Fill `out` with one value per cell whose target levels are `targets`. */
+  sample(targets: Uint8Array, out: Float32Array): Float32Array {
+    const m = this.m;
+    const rng = this.rng;
+    // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras.
+    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing) {
+      // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
+      let { a, b, c, d } = rng;
+      if (m.kind === 'empirical') {
+        const pools = m.pools!;
+        for (let i = 0; i < targets.length; i++) {
+          const r = Math.imul(((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25)), 9) >>> 0;
+          const t = b << 9;
+          c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = (d << 11) | (d >>> 21);
+          const p = pools[targets[i]];
+          out[i] = p[Math.floor((r * p.length) / 4294967296)];
+        }
+      } else if (m.kind === 'gaussian') {
+        const mu = m.nominal;
+        const sd = m.sigma_A;
+        for (let i = 0; i < targets.length; i++) {
+          const r = Math.imul(((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25)), 9) >>> 0;
+          const t = b << 9;
+          c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = (d << 11) | (d >>> 21);
+          const j = r >>> 16;
+          const z = NQ[j] + (NQ[j + 1] - NQ[j]) * ((r & 0xffff) / 65536);
+          const k = targets[i];
+          const v = mu[k] + sd[k] * z;
+          out[i] = v > 0 ? v : 0;
+        }
+      }
+      if (m.kind === 'empirical' || m.kind === 'gaussian') {
+        Object.assign(rng, { a: a >>> 0, b: b >>> 0, c: c >>> 0, d: d >>> 0 });
+        return out;
+      }
+    }
+    const top = m.nominal.length - 1;
+    const faults = m.stuckHrs + m.stuckLrs > 0;
+    const noisy = m.readNoise_A > 0;
+    for (let i = 0; i < targets.length; i++) {
+      let k = targets[i];
+      if (faults) {
+        const u = rng.uniform();
+        if (u < m.stuckHrs) k = 0;
+        else if (u < m.stuckHrs + m.stuckLrs) k = top;
+      }
+      let v = m.shared ? this.shared[k] : this.drawLevel(k);
+      if (this.relaxing) v += m.relaxMean_A[k] + m.relaxSigma_A[k] * rng.normal();
+      if (noisy) v += m.readNoise_A * rng.normal();
+      out[i] = v > 0 ? v : 0;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Weight -> conductance mapping schemes and their inverse. Per layer, weights (and the bias row)
+ * are scaled by one factor alpha and quantized to the nearest weight the scheme can represent
+ * with the nominal level values; each physical cell gets a target level index.
+ *
+ *  - diff   (differential pair): w = alpha (G+ - G-); the unused cell of a pair sits at level 0.
+ *  - offset (seed 001): one extra column per layer; w = alpha (G_ij - G_offset,i), the offset
+ *    column's cells programmed to the level that represents weight 0.
+ *  - signed (seed 003): one cell per weight against a fixed reference current (G_min+G_max)/2
+ *    produced by the periphery (noise-free): w = alpha (G_ij - G_ref).
+ *
+ * Values are read currents at the verify voltage (A): the verify voltage cancels in alpha.
+ */
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { WeightOp } from './crossbar-net.js';
+
+export type Scheme = 'diff' | 'offset' | 'signed';
+export const SCHEMES: Scheme[] = ['diff', 'offset', 'signed'];
+export const ARRAY_SIDE = 64;
+
+export function parseScheme(s: string): Scheme {
+  if ((SCHEMES as string[]).includes(s)) return s as Scheme;
+  throw new InvalidArgumentError('mapping', s, `must be one of ${SCHEMES.join(', ')}`);
+}
+
+export interface MappedLayer {
+  name: string;
+  scheme: Scheme;
+  rows: number;
+  cols: number;
+  alpha: number;
+  /** Level index of the main cell of each weight (rows x cols). */
+  pos: Uint8Array;
+  /** diff: level of the partner cell (rows x cols); offset: level of each row's offset cell (rows). */
+  neg?: Uint8Array;
+  /** signed: the reference value (A). */
+  ref?: number;
+  /** Noise-free effective weights: effective() of the nominal level values. */
+  quantized: Float32Array;
+  /** Physical cells and 64x64 arrays (tiles) this layer takes. */
+  physCols: number;
+  cells: number;
+  arrays: number;
+}
+
+/** Level index whose value is nearest to `x` among the sorted candidates (value, level). */
+function nearest(cands: { v: number; pos: number; neg: number }[], x: number): { pos: number; neg: number } {
+  let lo = 0;
+  let hi = cands.length - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (cands[mid].v <= x) lo = mid;
+    else hi = mid;
+  }
+  return Math.abs(cands[lo].v - x) <= Math.abs(cands[hi].v - x) ? cands[lo] : cands[hi];
+}
+
+export function validateLevels(levels: number[]): void {
+  if (levels.length < 2 || levels.length > 64) throw new InvalidArgumentError('levels', levels.length, 'must be in 2..64');
+  for (let k = 1; k < levels.length; k++) {
+    if (!(levels[k] > levels[k - 1])) throw new InvalidArgumentError('levels', levels.map((v) => v.toExponential(3)).join(','), `level values must increase (level ${k} <= level ${k - 1})`);
+  }
+}
+
+export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme): MappedLayer {
+  validateLevels(levels);
+  const rows = op.fanIn + 1;
+  const cols = op.units;
+  const n = levels.length;
+  const m0 = levels[0];
+  const top = levels[n - 1];
+  let wmin = Infinity;
+  let wmax = -Infinity;
+  for (const w of op.W) {
+    if (w < wmin) wmin = w;
+    if (w > wmax) wmax = w;
+  }
+  const amax = Math.max(Math.abs(wmin), Math.abs(wmax)) || 1;
+  let alpha: number;
+  let ref: number | undefined;
+  let offsetLevel = 0;
+  const cands: { v: number; pos: number; neg: number }[] = [];
+  if (scheme === 'diff') {
+    alpha = amax / (top - m0);
+    for (let k = n - 1; k >= 1; k--) cands.push({ v: -alpha * (levels[k] - m0), pos: 0, neg: k });
+    cands.push({ v: 0, pos: 0, neg: 0 });
+    for (let k = 1; k < n; k++) cands.push({ v: alpha * (levels[k] - m0), pos: k, neg: 0 });
+  } else if (scheme === 'offset') {
+    const lo = Math.min(wmin, 0);
+    const hi = Math.max(wmax, 0);
+    alpha = (hi - lo || 1) / (top - m0);
+    // The offset level is the one that best represents weight 0 after the shift by the minimum.
+    let best = Infinity;
+    for (let k = 0; k < n; k++) {
+      const e = Math.abs(alpha * (levels[k] - m0) + lo);
+      if (e < best) {
+        best = e;
+        offsetLevel = k;
+      }
+    }
+    for (let k = 0; k < n; k++) cands.push({ v: alpha * (levels[k] - levels[offsetLevel]), pos: k, neg: offsetLevel });
+  } else {
+    ref = (m0 + top) / 2;
+    alpha = amax / ((top - m0) / 2);
+    for (let k = 0; k < n; k++) cands.push({ v: alpha * (levels[k] - ref), pos: k, neg: 0 });
+  }
+  const pos = new Uint8Array(rows * cols);
+  const neg = scheme === 'diff' ? new Uint8Array(rows * cols) : scheme === 'offset' ? new Uint8Array(rows).fill(offsetLevel) : undefined;
+  for (let i = 0; i < op.W.length; i++) {
+    const c = nearest(cands, op.W[i]);
+    pos[i] = c.pos;
+    if (scheme === 'diff') neg![i] = c.neg;
+  }
+  const physCols = scheme === 'diff' ? 2 * cols : scheme === 'offset' ? cols + 1 : cols;
+  const layer: MappedLayer = {
+    name: op.name,
+    scheme,
+    rows,
+    cols,
+    alpha,
+    pos,
+    neg,
+    ref,
+    quantized: new Float32Array(rows * cols),
+    physCols,
+    cells: rows * physCols,
+    arrays: Math.ceil(rows / ARRAY_SIDE) * Math.ceil(physCols / ARRAY_SIDE),
+  };
+  const gp = Float32Array.from(pos, (k) => levels[k]);
+  const gn = neg ? Float32Array.from(neg, (k) => levels[k]) : undefined;
+  effective(layer, gp, gn, layer.quantized);
+  return layer;
+}
+
+/**
+ * Effective weights from (sampled or nominal) cell values: the crossbar's column currents
+ * combined as the periphery does, divided back by alpha.
+ */
+export function effective(l: MappedLayer, gPos: Float32Array, gNeg: Float32Array | undefined, out: Float32Array): Float32Array {
+  const a = l.alpha;
+  if (l.scheme === 'diff') {
+    for (let i = 0; i < out.length; i++) out[i] = a * (gPos[i] - gNeg![i]);
+  } else if (l.scheme === 'offset') {
+    for (let r = 0, i = 0; r < l.rows; r++) {
+      const g0 = gNeg![r];
+      for (let c = 0; c < l.cols; c++, i++) out[i] = a * (gPos[i] - g0);
+    }
+  } else {
+    const ref = l.ref!;
+    for (let i = 0; i < out.length; i++) out[i] = a * (gPos[i] - ref);
+  }
+  return out;
+}
+
+export interface MappingReport {
+  scheme: Scheme;
+  layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number }[];
+  cells: number;
+  /** 64x64 arrays when every layer gets its own tiles. */
+  arrays: number;
+}
+
+export function mappingReport(layers: MappedLayer[]): MappingReport {
+  return {
+    scheme: layers[0].scheme,
+    layers: layers.map(({ name, rows, cols, physCols, cells, arrays }) => ({ name, rows, cols, physCols, cells, arrays })),
+    cells: layers.reduce((s, l) => s + l.cells, 0),
+    arrays: layers.reduce((s, l) => s + l.arrays, 0),
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Runs a range of Monte Carlo trials for a dense chain: per trial, draw every cell, turn the
+ * cells into effective weights, and hand 8 trials at a time to the kernel. Trial k is seeded by
+ * (seed, k) alone, so results do not depend on how trials are split over workers.
+ */
+import { CellSampler, type DeviceModel } from './device-models.js';
+import { effective, type MappedLayer } from './mapping.js';
+import { loadKernel, padCols, TRIALS_PER_BLOCK, type Csr, type KernelChoice, type KernelLayer } from './mc-kernel.js';
+
+export type McLayer = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | 'ref' | 'pos' | 'neg' | 'name'>;
+
+export interface TrialJob {
+  layers: McLayer[];
+  device: DeviceModel;
+  seed: number;
+  csr: Csr;
+  labels: Uint8Array;
+  first: number;
+  count: number;
+  kernel: KernelChoice;
+}
+
+export interface TrialResult {
+  first: number;
+  correct: Int32Array;
+  /** 10 x 10 counts summed over the trials (row = true class). */
+  confusion: Float64Array;
+  kernel: string;
+}
+
+export function runTrials(job: TrialJob): TrialResult {
+  const kernel = loadKernel(job.kernel);
+  const n = job.labels.length;
+  const sampler = new CellSampler(job.device, job.seed);
+  const kl: KernelLayer[] = job.layers.map((l, i) => ({ rows: l.rows, cols: l.cols, cp: padCols(l.cols, i === 0), w: new Float32Array(TRIALS_PER_BLOCK * l.rows * padCols(l.cols, i === 0)) }));
+  const gp = job.layers.map((l) => new Float32Array(l.pos.length));
+  const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
+  const eff = job.layers.map((l) => new Float32Array(l.rows * l.cols));
+  const out = new Uint8Array(TRIALS_PER_BLOCK * n);
+  const correct = new Int32Array(job.count);
+  const confusion = new Float64Array(100);
+  for (let b = 0; b < job.count; b += TRIALS_PER_BLOCK) {
+    const inBlock = Math.min(TRIALS_PER_BLOCK, job.count - b);
+    for (let t = 0; t < TRIALS_PER_BLOCK; t++) {
+      // A short last block repeats its first trial; those predictions are ignored.
+      sampler.beginTrial(job.first + b + (t < inBlock ? t : 0));
+      job.layers.forEach((l, li) => {
+        sampler.sample(l.pos, gp[li]);
+        if (l.neg) sampler.sample(l.neg, gn[li]!);
+        effective(l as MappedLayer, gp[li], gn[li], eff[li]);
+        const { cp, w } = kl[li];
+        const e = eff[li];
+        const base = t * l.rows * cp;
+        for (let r = 0; r < l.rows; r++) w.set(e.subarray(r * l.cols, (r + 1) * l.cols), base + r * cp);
+      });
+    }
+    kernel.forward(job.csr.idx, job.csr.ptr, job.csr.val, kl, out);
+    for (let t = 0; t < inBlock; t++) {
+      let c = 0;
+      const o = t * n;
+      for (let i = 0; i < n; i++) {
+        const y = job.labels[i];
+        const p = out[o + i];
+        if (p === y) c++;
+        confusion[y * 10 + p]++;
+      }
+      correct[b + t] = c;
+    }
+  }
+  return { first: job.first, correct, confusion, kernel: kernel.name };
+}

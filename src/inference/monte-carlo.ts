@@ -1,0 +1,232 @@
+/**
+ * Monte Carlo inference: map a net onto N levels, then per trial draw every cell from the device
+ * model and count correct test images. Dense ReLU chains without ADC run on the fast kernel in
+ * worker threads; everything else (conv nets, ADC) runs per trial through TensorFlow.js. Both
+ * paths draw identical cell values for a given (seed, trial).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type * as TF from '@tensorflow/tfjs';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { Split } from './datasets.js';
+import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
+import { CellSampler, type DeviceModel } from './device-models.js';
+import { effective, mapLayer, mappingReport, type MappedLayer, type MappingReport, type Scheme } from './mapping.js';
+import { forwardTf, inputTensor, type AdcConfig, type LayerValues } from './forward-tf.js';
+import { toCsr, type KernelChoice } from './mc-kernel.js';
+import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
+import type { Tf } from './tf-backend.js';
+
+export interface McOptions {
+  scheme: Scheme;
+  device: DeviceModel;
+  trials: number;
+  seed: number;
+  adcBits?: number;
+  /** Fast-path kernel, or 'tfjs' to force the general path. */
+  engine: KernelChoice | 'tfjs';
+  workers?: number;
+  /** Use only the first N test images. */
+  images?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface AccuracySummary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  p1: number;
+  p5: number;
+  p25: number;
+  p50: number;
+  p75: number;
+  p95: number;
+  p99: number;
+}
+
+export interface McResult {
+  levels: number;
+  levelValues_A: number[];
+  mapping: MappingReport;
+  device: { kind: string; text: string; shared: boolean; stuckHrs: number; stuckLrs: number; readNoise_A: number; relax?: string; levelsUsed?: number[] };
+  adcBits?: number;
+  images: number;
+  trials: number;
+  seed: number;
+  floatAccuracy: number;
+  quantizedAccuracy: number;
+  quantizedConfusion: number[][];
+  accuracies: number[];
+  summary: AccuracySummary;
+  histogram: { lo: number; hi: number; count: number }[];
+  cdf: { accuracy: number; p: number }[];
+  /** Summed over all trials; row = true class, column = predicted. */
+  confusion: number[][];
+  engine: string;
+  tfBackend: string;
+  elapsed_s: number;
+  trialsPerSec: number;
+  imageTrialsPerSec: number;
+  peakRss_MB: number;
+}
+
+const q = (s: number[], p: number): number => {
+  const x = (s.length - 1) * p;
+  const lo = Math.floor(x);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (x - lo);
+};
+
+export function summarize(acc: number[]): AccuracySummary {
+  const s = [...acc].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  const std = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.length - 1));
+  return { mean, std, min: s[0], max: s[s.length - 1], p1: q(s, 0.01), p5: q(s, 0.05), p25: q(s, 0.25), p50: q(s, 0.5), p75: q(s, 0.75), p95: q(s, 0.95), p99: q(s, 0.99) };
+}
+
+export function histogram(acc: number[], bins = 40): { lo: number; hi: number; count: number }[] {
+  const min = Math.min(...acc);
+  const max = Math.max(...acc);
+  const w = (max - min) / bins || 1e-4;
+  const out = Array.from({ length: bins }, (_, k) => ({ lo: min + k * w, hi: min + (k + 1) * w, count: 0 }));
+  for (const a of acc) out[Math.min(bins - 1, Math.floor((a - min) / w))].count++;
+  return out;
+}
+
+const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): number[][] => {
+  const m = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
+  for (let i = 0; i < labels.length; i++) m[labels[i]][pred[i]]++;
+  return m;
+};
+
+export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, test: Split, o: McOptions): Promise<McResult> {
+  if (!Number.isInteger(o.trials) || o.trials < 1) throw new InvalidArgumentError('trials', o.trials, 'must be a positive integer');
+  if (o.adcBits !== undefined && (!Number.isInteger(o.adcBits) || o.adcBits < 1 || o.adcBits > 16)) throw new InvalidArgumentError('adc-bits', o.adcBits, 'must be an integer in 1..16');
+  const n = Math.min(o.images ?? test.n, test.n);
+  const labels = test.labels.subarray(0, n);
+  const ops = weightOps(net);
+  const levels = o.device.nominal;
+  const mapped = ops.map((op) => mapLayer(op, levels, o.scheme));
+  const batch = net.ops.some((x) => x.op === 'conv') ? 2000 : n;
+
+  // Forward all images in batches through the tfjs path.
+  const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => {
+    const out = new Int32Array(n);
+    for (let s = 0; s < n; s += batch) {
+      const m = Math.min(batch, n - s);
+      const x = inputTensor(tf, net, test.images.subarray(s * 784, (s + m) * 784), m);
+      const rec: [number, number][] = [];
+      const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined);
+      out.set(p.dataSync(), s);
+      p.dispose();
+      x.dispose();
+      if (record) rec.forEach((r, i) => (record[i] = [Math.max(record[i]?.[0] ?? 0, r[0]), Math.max(record[i]?.[1] ?? 0, r[1])]));
+    }
+    return out;
+  };
+  const accuracy = (pred: Int32Array): number => pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0) / n;
+
+  const floatPred = predictTf(ops.map((op) => ({ eff: op.W })));
+  // Noise-free: nominal level values (with the ADC when one is modelled, which also sets its full scale).
+  const nominal = mapped.map((l) => ({ gp: Float32Array.from(l.pos, (k) => levels[k]), gn: l.neg ? Float32Array.from(l.neg, (k) => levels[k]) : undefined }));
+  let adcCfg: AdcConfig | undefined;
+  let quantPred: Int32Array;
+  if (o.adcBits) {
+    const fs: [number, number][] = [];
+    predictTf(nominal, undefined, fs);
+    adcCfg = { bits: o.adcBits, fullScale: fs };
+    quantPred = predictTf(nominal, adcCfg);
+  } else quantPred = predictTf(mapped.map((l) => ({ eff: l.quantized })));
+
+  const t0 = performance.now();
+  let peakRss = process.memoryUsage().rss;
+  const correct = new Int32Array(o.trials);
+  const confusion = new Float64Array(100);
+  let engine: string;
+  const fast = o.engine !== 'tfjs' && !o.adcBits && isDenseChain(net);
+  if (fast) {
+    const kernel = o.engine as KernelChoice;
+    const csr = toCsr(test.images, n, 784, true);
+    const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
+    const blocks = Math.ceil(o.trials / 8);
+    const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
+    const chunks: [number, number][] = [];
+    for (let w = 0; w < nw; w++) {
+      const b0 = Math.floor((blocks * w) / nw);
+      const b1 = Math.floor((blocks * (w + 1)) / nw);
+      chunks.push([b0 * 8, Math.min(o.trials, b1 * 8) - b0 * 8]);
+    }
+    const job = (first: number, count: number): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel });
+    const results: TrialResult[] =
+      nw === 1
+        ? [runTrials(job(0, o.trials))]
+        : await Promise.all(
+            chunks.map(
+              ([first, count]) =>
+                new Promise<TrialResult>((resolve, reject) => {
+                  const w = new Worker(new URL('./mc-worker.js', import.meta.url), { workerData: job(first, count) });
+                  w.once('message', (m: { ok: boolean; result: TrialResult; error: string }) => (m.ok ? resolve(m.result) : reject(new Error(m.error))));
+                  w.once('error', reject);
+                }),
+            ),
+          );
+    for (const r of results) {
+      correct.set(r.correct, r.first);
+      r.confusion.forEach((v, i) => (confusion[i] += v));
+    }
+    engine = results[0].kernel;
+    o.onProgress?.(o.trials, o.trials);
+  } else {
+    const sampler = new CellSampler(o.device, o.seed);
+    const gp = mapped.map((l) => new Float32Array(l.pos.length));
+    const gn = mapped.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
+    for (let t = 0; t < o.trials; t++) {
+      sampler.beginTrial(t);
+      const values: LayerValues[] = mapped.map((l, li) => {
+        sampler.sample(l.pos, gp[li]);
+        if (l.neg) sampler.sample(l.neg, gn[li]!);
+        return adcCfg ? { gp: gp[li], gn: gn[li] } : { eff: effective(l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
+      });
+      const pred = predictTf(values, adcCfg);
+      let c = 0;
+      for (let i = 0; i < n; i++) {
+        if (pred[i] === labels[i]) c++;
+        confusion[labels[i] * 10 + pred[i]]++;
+      }
+      correct[t] = c;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      o.onProgress?.(t + 1, o.trials);
+    }
+    engine = `tfjs-${tfBackend}`;
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const accuracies = Array.from(correct, (c) => c / n);
+  const sorted = [...accuracies].sort((a, b) => a - b);
+  return {
+    levels: levels.length,
+    levelValues_A: levels,
+    mapping: mappingReport(mapped),
+    device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed },
+    adcBits: o.adcBits,
+    images: n,
+    trials: o.trials,
+    seed: o.seed,
+    floatAccuracy: accuracy(floatPred),
+    quantizedAccuracy: accuracy(quantPred),
+    quantizedConfusion: confusionOf(quantPred, labels),
+    accuracies,
+    summary: summarize(accuracies),
+    histogram: histogram(accuracies),
+    cdf: sorted.map((a, i) => ({ accuracy: a, p: (i + 1) / sorted.length })),
+    confusion: Array.from({ length: 10 }, (_, r) => Array.from(confusion.subarray(r * 10, r * 10 + 10))),
+    engine,
+    tfBackend,
+    elapsed_s: elapsed,
+    trialsPerSec: o.trials / elapsed,
+    imageTrialsPerSec: (o.trials * n) / elapsed,
+    peakRss_MB: peakRss / 2 ** 20,
+  };
+}
+
+export type { TF };
