@@ -92,4 +92,35 @@ if (!only || only === 'program') {
     await d.destroy();
   }
 }
+if (!only || only === 'infer') {
+  // Monte Carlo speed: dense:32,32, 10,000 MNIST test images, 8 levels, per-device draws, 1000 trials.
+  const { initTf, tf } = await import('../src/inference/tf-backend.js');
+  const { loadDataset } = await import('../src/inference/datasets.js');
+  const { parseArch } = await import('../src/inference/arch-spec.js');
+  const { train } = await import('../src/inference/train.js');
+  const { loadModel } = await import('../src/inference/model-io.js');
+  const { toCrossbarNet } = await import('../src/inference/crossbar-net.js');
+  const { buildDeviceModel, parseDeviceSpec } = await import('../src/inference/device-models.js');
+  const { monteCarlo } = await import('../src/inference/monte-carlo.js');
+  const backend = await initTf();
+  const ds = loadDataset('mnist');
+  const dir = mkdtempSync(join(tmpdir(), 'bench-net-'));
+  const rep = await train(tf, backend, ds, { arch: parseArch('dense:32,32'), epochs: 2, seed: 1, learningRate: 0.1, momentum: 0.9, batchSize: 64, out: dir });
+  const net = toCrossbarNet(await loadModel(tf, dir));
+  const none = { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 };
+  const runs: Record<string, unknown> = { net: 'dense:32,32', trained_test_accuracy: rep.testAccuracy, tfBackend: backend };
+  const cdf = process.env.BENCH_CDF;
+  for (const [label, spec, trials, engine] of [
+    ['gaussian:5%, native kernel, 2 workers', 'gaussian:5%', 1000, 'auto'],
+    ...(cdf ? [['empirical level-CDF, native kernel, 2 workers', cdf, 1000, 'auto']] : []),
+    ['gaussian:5%, JavaScript kernel (fallback), 2 workers', 'gaussian:5%', 48, 'js'],
+    ['gaussian:5%, naive tfjs path (one forward per trial)', 'gaussian:5%', 48, 'tfjs'],
+  ] as [string, string, number, 'auto' | 'js' | 'tfjs'][]) {
+    const measured = spec.includes(':') ? undefined : (await import('../src/inference/device-models.js')).loadMeasuredLevels(spec);
+    const device = buildDeviceModel(parseDeviceSpec(spec), 8, none, measured);
+    const r = await monteCarlo(tf, backend, net, ds.test, { scheme: 'diff', device, trials, seed: 1, engine });
+    runs[label] = { engine: r.engine, trials, elapsed_s: +r.elapsed_s.toFixed(2), trials_per_s: Math.round(r.trialsPerSec), image_trials_per_s: Math.round(r.imageTrialsPerSec), peak_rss_MB: Math.round(r.peakRss_MB), mean_accuracy: +r.summary.mean.toFixed(4) };
+  }
+  out.infer_monte_carlo = runs;
+}
 console.log(JSON.stringify(out, null, 2));

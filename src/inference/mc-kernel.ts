@@ -42,6 +42,9 @@ function loadNative(): Kernel | null {
   return native;
 }
 
+/** True when the native kernel is built and loads here. */
+export const nativeAvailable = (): boolean => loadNative() !== null;
+
 /** RRAM_KERNEL=js|native overrides `auto`. */
 export function loadKernel(choice: KernelChoice = 'auto'): Kernel {
   const want = choice === 'auto' ? ((process.env.RRAM_KERNEL as KernelChoice | undefined) ?? 'auto') : choice;

@@ -13,7 +13,7 @@ import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
 import { effective, mapLayer, mappingReport, type MappedLayer, type MappingReport, type Scheme } from './mapping.js';
 import { forwardTf, inputTensor, type AdcConfig, type LayerValues } from './forward-tf.js';
-import { toCsr, type KernelChoice } from './mc-kernel.js';
+import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
@@ -143,7 +143,10 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;
-  const fast = o.engine !== 'tfjs' && !o.adcBits && isDenseChain(net);
+  // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),
+  // so `auto` falls back to it; `js` stays selectable as the reference implementation.
+  const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
+  const fast = wantKernel && !o.adcBits && isDenseChain(net);
   if (fast) {
     const kernel = o.engine as KernelChoice;
     const csr = toCsr(test.images, n, 784, true);
