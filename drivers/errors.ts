@@ -6,6 +6,8 @@ export type RramErrorCode =
   | 'LIMIT'
   | 'ADDRESS'
   | 'INVALID_ARGUMENT'
+  | 'BUSY'
+  | 'NOT_FOUND'
   | 'CALIBRATION'
   | 'PROTOCOL'
   | 'TIMEOUT'

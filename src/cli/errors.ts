@@ -6,7 +6,7 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, aborted: 130 } as const;
 export function reportAndExit(e: unknown): never {
   if (e instanceof RramError) {
     process.stderr.write(`rram: ${e.message}\n`);
-    const usage = e.code === 'INVALID_ARGUMENT' || e.code === 'LIMIT' || e.code === 'ADDRESS' || e.code === 'CALIBRATION' || e.code === 'DATA';
+    const usage = e.code === 'INVALID_ARGUMENT' || e.code === 'LIMIT' || e.code === 'ADDRESS' || e.code === 'CALIBRATION' || e.code === 'DATA' || e.code === 'NOT_FOUND';
     process.exit(e.code === 'ABORTED' ? EXIT.aborted : usage ? EXIT.usage : EXIT.failure);
   }
   process.stderr.write(`rram: ${(e as Error)?.stack ?? String(e)}\n`);

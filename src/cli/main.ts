@@ -6,6 +6,7 @@ import { registerEmulate } from './commands/emulate.js';
 import { registerProgramming } from './commands/programming.js';
 import { registerCalibrate } from './commands/calibrate.js';
 import { registerInference } from './commands/inference.js';
+import { registerServe } from './commands/serve.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -21,5 +22,6 @@ registerEmulate(program);
 registerProgramming(program);
 registerCalibrate(program);
 registerInference(program);
+registerServe(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

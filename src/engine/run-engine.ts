@@ -74,8 +74,15 @@ export class RunEngine {
       this.ctx.emit({ type: 'cell-done', ...e });
       return e;
     };
+    let lastYield = performance.now();
     try {
       for (;;) {
+        // An in-process board answers in microtasks, which would starve timers and I/O (a
+        // hosting server's live stream, abort requests): give the event loop a turn every ~20 ms.
+        if (performance.now() - lastYield > 20) {
+          await new Promise((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
         if (opts.signal?.aborted) throw new AbortedError();
         while (active.length < concurrency && queue.length) {
           const job = queue.pop()!;

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type * as TF from '@tensorflow/tfjs';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AbortedError, InvalidArgumentError } from '../../drivers/errors.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
@@ -29,6 +29,8 @@ export interface McOptions {
   /** Use only the first N test images. */
   images?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Checked between trials (general path) and before the kernel run. */
+  signal?: AbortSignal;
 }
 
 export interface AccuracySummary {
@@ -148,6 +150,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
   const fast = wantKernel && !o.adcBits && isDenseChain(net);
   if (fast) {
+    if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const kernel = o.engine as KernelChoice;
     const csr = toCsr(test.images, n, 784, true);
     const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
@@ -184,6 +187,9 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     const gp = mapped.map((l) => new Float32Array(l.pos.length));
     const gn = mapped.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
     for (let t = 0; t < o.trials; t++) {
+      if (o.signal?.aborted) throw new AbortedError('inference aborted');
+      // Let a hosting server breathe between trials.
+      await new Promise((r) => setImmediate(r));
       sampler.beginTrial(t);
       const values: LayerValues[] = mapped.map((l, li) => {
         sampler.sample(l.pos, gp[li]);

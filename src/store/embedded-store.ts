@@ -48,7 +48,7 @@ export function checkRunId(id: string): string {
 
 export class NotFoundError extends RramError {
   constructor(what: string, id: string) {
-    super('INVALID_ARGUMENT', `${what} ${id} not found`, { id });
+    super('NOT_FOUND', `${what} ${id} not found`, { id });
   }
 }
 

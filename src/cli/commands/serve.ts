@@ -1,0 +1,67 @@
+/** `rram serve`: the web dashboard on the emulated board (default) or a serial board. */
+import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { EmbeddedStore } from '../../store/embedded-store.js';
+import { JobManager } from '../../server/job-manager.js';
+import { createApp } from '../../server/app.js';
+import type { Sink } from '../../jobs/run-job.js';
+import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
+import { defaultStoreDir } from '../job-options.js';
+
+interface ServeFlags extends BoardFlags {
+  listen: string;
+  store: string;
+  influx?: string;
+  token?: string;
+}
+
+export function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('--listen', raw, 'expected HOST:PORT, e.g. 127.0.0.1:8080');
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+export function registerServe(program: Command): void {
+  addBoardOptions(program.command('serve').description('serve the web dashboard (live runs, array maps, level CDFs, inference, history)'))
+    .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
+    .option('--store <dir>', 'embedded store folder (env RRAM_STORE; default ./rram-data)', defaultStoreDir())
+    .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
+    .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback)')
+    .action(async (f: ServeFlags) => {
+      const { host, port } = parseListen(f.listen);
+      let token = f.token ?? process.env.RRAM_TOKEN;
+      if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
+      const board = await openBoard(f);
+      const store = new EmbeddedStore(f.store);
+      const makeSinks = async (): Promise<Sink[]> => {
+        if (!f.influx) return [];
+        const { InfluxSink, parseInfluxUrl } = await import('../../store/influx-sink.js');
+        return [await InfluxSink.create({ ...parseInfluxUrl(f.influx), spillDir: join(f.store, 'influx-spill') })];
+      };
+      const jobs = new JobManager(board, store, makeSinks);
+      const app = createApp(jobs, { token });
+      const server = app.listen(port, host);
+      await new Promise<void>((resolve, reject) => {
+        server.once('listening', () => resolve());
+        server.once('error', (e: NodeJS.ErrnoException) => reject(new InvalidArgumentError('--listen', f.listen, e.code === 'EADDRINUSE' ? 'address already in use' : e.message)));
+      });
+      const addr = server.address();
+      const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : f.listen;
+      process.stdout.write(`rram dashboard on http://${shown}/  (board ${board.info().id}, store ${f.store})\n`);
+      if (token) process.stdout.write(`token required for starting/aborting jobs: ${token}\n`);
+      const stop = async () => {
+        for (const j of jobs.jobs()) jobs.abort(j.runId);
+        await jobs.idle();
+        server.close();
+        await board.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

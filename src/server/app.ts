@@ -1,0 +1,164 @@
+/**
+ * The dashboard's HTTP side: JSON API, Server-Sent Events live stream, static pages from
+ * dashboards/. Requests that start, abort or change anything need the token when one is set
+ * (always when the server listens beyond loopback).
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { exportRun } from '../store/export.js';
+import { checkRunId } from '../store/embedded-store.js';
+import { repoRoot } from '../util/repo-root.js';
+import type { JobManager } from './job-manager.js';
+import { parseJobRequest } from './job-requests.js';
+
+export interface AppOptions {
+  token?: string;
+  /** Live-stream tick (ms): updates are batched to at most one message per tick per client. */
+  tick_ms?: number;
+}
+
+const STATUS: Record<string, number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
+
+function sendError(res: Response, e: unknown): void {
+  if (e instanceof RramError) {
+    res.status(STATUS[e.code] ?? 500).json({ error: e.message, code: e.code, ...e.context });
+  } else res.status(500).json({ error: (e as Error)?.message ?? String(e), code: 'INTERNAL' });
+}
+
+const wrap = (fn: (req: Request, res: Response) => unknown) => async (req: Request, res: Response) => {
+  try {
+    await fn(req, res);
+  } catch (e) {
+    sendError(res, e);
+  }
+};
+
+function intQuery(req: Request, name: string, def: number, max: number): number {
+  const raw = req.query[name];
+  if (raw === undefined) return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new InvalidArgumentError(name, raw, `must be an integer in 0..${max}`);
+  return v;
+}
+
+export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express {
+  const app = express();
+  const tick = o.tick_ms ?? 125;
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+
+  const requireToken = (req: Request, res: Response, next: NextFunction) => {
+    if (!o.token) return next();
+    const given = String(req.get('x-rram-token') ?? req.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '');
+    const a = Buffer.from(given);
+    const b = Buffer.from(o.token);
+    if (a.length === b.length && timingSafeEqual(a, b)) return next();
+    res.status(401).json({ error: 'missing or wrong token (send X-Rram-Token or Authorization: Bearer)', code: 'UNAUTHORIZED' });
+  };
+
+  app.get('/api/boards', (_req, res) => res.json([{ id: 'board0', info: jobs.board.info(), busy: jobs.jobs().find((j) => j.kind !== 'infer')?.runId ?? null }]));
+  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !!o.token, tick_ms: tick }));
+  app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => ({ ...r, params: undefined, board: undefined, active: jobs.isActive(r.id) })))));
+  app.get('/api/runs/:id', wrap((req, res) => res.json({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) })));
+  app.get(
+    '/api/runs/:id/events',
+    wrap(async (req, res) => {
+      const id = checkRunId(String(req.params.id));
+      jobs.store.getRun(id);
+      const offset = intQuery(req, 'offset', 0, 1e9);
+      const limit = intQuery(req, 'limit', 1000, 10000);
+      const type = req.query.type === undefined ? undefined : String(req.query.type);
+      const events = [];
+      for await (const e of jobs.store.events(id, { offset, limit, type: type as never })) events.push(e);
+      res.json({ runId: id, offset, limit, events, next: events.length === limit ? offset + limit : null });
+    }),
+  );
+  app.get(
+    '/api/runs/:id/results/:name',
+    wrap((req, res) => {
+      const id = checkRunId(String(req.params.id));
+      const name = String(req.params.name);
+      if (!['level-cdf', 'program', 'infer'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      res.json(jobs.store.loadResult(id, name));
+    }),
+  );
+  app.get(
+    '/api/runs/:id/export',
+    wrap(async (req, res) => {
+      const id = checkRunId(String(req.params.id));
+      const format = String(req.query.format ?? 'csv');
+      if (format !== 'csv' && format !== 'json') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv or json`, field: 'format', reason: 'must be csv or json' });
+      jobs.store.getRun(id);
+      res.type(format === 'csv' ? 'text/csv' : 'application/json').attachment(`${id}.${format}`);
+      await exportRun(jobs.store, id, format, res);
+      res.end();
+    }),
+  );
+  app.get('/api/jobs', (_req, res) => res.json(jobs.jobs()));
+  app.post(
+    '/api/jobs',
+    requireToken,
+    wrap((req, res) => {
+      const r = parseJobRequest(req.body, jobs.board.info());
+      if (r.kind === 'infer') {
+        jobs.modelDir(r.model);
+        if (r.device.startsWith('run:')) jobs.levelCdfPath(r.device);
+      }
+      const runId = jobs.start(r);
+      res.status(202).json({ runId, kind: r.kind, params: r });
+    }),
+  );
+  app.post(
+    '/api/jobs/:id/abort',
+    requireToken,
+    wrap((req, res) => {
+      const id = checkRunId(String(req.params.id));
+      if (!jobs.abort(id)) return res.status(404).json({ error: `no active job ${id}`, code: 'NOT_FOUND' });
+      res.json({ runId: id, aborting: true });
+    }),
+  );
+
+  // Live stream: one SSE message per tick with everything that changed (compacted), id = seq.
+  app.get(
+    '/api/runs/:id/stream',
+    wrap(async (req, res) => {
+      const id = checkRunId(String(req.params.id));
+      const live = await jobs.loadLive(id);
+      const last = req.get('last-event-id') ?? (req.query.since as string | undefined);
+      let since = last !== undefined && /^-?\d+$/.test(last) ? Number(last) : -1;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      res.write('retry: 1000\n\n');
+      const send = () => {
+        if (live.seq > since || since < 0) {
+          const d = live.delta(since);
+          res.write(`id: ${d.seq}\nevent: delta\ndata: ${JSON.stringify(d)}\n\n`);
+          since = d.seq;
+        }
+        if (live.ended && !jobs.isActive(id)) {
+          res.write('event: end\ndata: {}\n\n');
+          stop();
+          res.end();
+        }
+      };
+      const timer = setInterval(send, tick);
+      const stop = () => clearInterval(timer);
+      req.on('close', stop);
+      send();
+    }),
+  );
+  // Newest run and job changes, for pages that follow "whatever runs now".
+  app.get('/api/active', (_req, res) => res.json({ jobs: jobs.jobs(), latest: jobs.store.listRuns().sort((a, b) => (a.started < b.started ? 1 : -1))[0]?.id ?? null }));
+
+  app.use('/api', (_req, res) => res.status(404).json({ error: 'no such endpoint', code: 'NOT_FOUND' }));
+  app.use(express.static(join(repoRoot(), 'dashboards'), { index: 'index.html' }));
+  // Malformed JSON bodies and any other error: a JSON answer, never a crash.
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e?.type === 'entity.parse.failed') return res.status(400).json({ error: `body: not valid JSON (${e.message})`, field: 'body', reason: 'not valid JSON' });
+    if (e?.status && e.status < 500) return res.status(e.status).json({ error: e.message });
+    sendError(res, err);
+  });
+  return app;
+}

@@ -1,0 +1,183 @@
+/**
+ * Starts, tracks and aborts the dashboard's jobs. One board job at a time (a board has one set of
+ * probes); inference jobs need no board and may run beside it. Every job goes through runJob, so
+ * its events reach the store, InfluxDB and the server's bus like a CLI run's.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subject } from 'rxjs';
+import type { Board } from '../../drivers/board.js';
+import { RramError } from '../../drivers/errors.js';
+import type { RunEvent } from '../engine/events.js';
+import { newRunId } from '../engine/events.js';
+import { runJob, type Sink } from '../jobs/run-job.js';
+import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
+import { patternMap } from '../procedures/level-map.js';
+import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
+import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
+import { LiveRun } from './live-state.js';
+import type { InferRequest, JobRequest } from './job-requests.js';
+
+export class BusyError extends RramError {
+  constructor(readonly runId: string) {
+    super('BUSY', `the board is busy with run ${runId}; abort it or wait`, { runId });
+  }
+}
+
+interface Active {
+  runId: string;
+  kind: string;
+  ac: AbortController;
+  done: Promise<unknown>;
+  usesBoard: boolean;
+}
+
+const KEEP_LIVE = 32;
+
+export class JobManager {
+  readonly bus = new Subject<RunEvent>();
+  private readonly active = new Map<string, Active>();
+  private readonly live = new Map<string, LiveRun>();
+
+  constructor(
+    readonly board: Board,
+    readonly store: EmbeddedStore,
+    private readonly makeSinks: () => Promise<Sink[]> = async () => [],
+  ) {
+    this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
+  }
+
+  /** Live state of a run: in memory for this session's runs, rebuilt from the store otherwise. */
+  liveRun(runId: string): LiveRun {
+    let r = this.live.get(runId);
+    if (!r) {
+      r = new LiveRun(runId);
+      this.live.set(runId, r);
+      if (this.live.size > KEEP_LIVE) {
+        for (const id of this.live.keys()) {
+          if (!this.active.has(id) && id !== runId) {
+            this.live.delete(id);
+            break;
+          }
+        }
+      }
+    }
+    return r;
+  }
+
+  async loadLive(runId: string): Promise<LiveRun> {
+    if (this.live.has(runId)) return this.live.get(runId)!;
+    this.store.getRun(runId); // 404 when unknown
+    const r = this.liveRun(runId);
+    for await (const e of this.store.events(runId)) r.apply(e);
+    return r;
+  }
+
+  jobs(): { runId: string; kind: string }[] {
+    return [...this.active.values()].map(({ runId, kind }) => ({ runId, kind }));
+  }
+
+  isActive(runId: string): boolean {
+    return this.active.has(runId);
+  }
+
+  abort(runId: string): boolean {
+    const a = this.active.get(runId);
+    if (!a) return false;
+    a.ac.abort();
+    return true;
+  }
+
+  /** Resolves when every job has finished (server shutdown, tests). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+  }
+
+  start(req: JobRequest): string {
+    const usesBoard = req.kind !== 'infer';
+    if (usesBoard) for (const a of this.active.values()) if (a.usesBoard) throw new BusyError(a.runId);
+    const runId = newRunId();
+    const ac = new AbortController();
+    this.liveRun(runId);
+    const done = this.run(runId, req, ac.signal).finally(() => this.active.delete(runId));
+    this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard });
+    return runId;
+  }
+
+  private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId };
+    if (req.kind === 'characterize') {
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+        resultName: 'level-cdf',
+        summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats) }),
+      });
+    }
+    if (req.kind === 'program') {
+      const info = this.board.info();
+      const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+        resultName: 'program',
+        summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses }),
+      });
+    }
+    return this.runInfer(env, req);
+  }
+
+  /** The level-CDF file behind `run:<id>` / `run:latest`. */
+  levelCdfPath(device: string): string {
+    let id = device.slice(4);
+    if (id === 'latest') {
+      const found = this.store.listRuns().filter((r) => r.kind === 'characterize' && r.results.includes('level-cdf')).sort((a, b) => (a.started < b.started ? 1 : -1))[0];
+      if (!found) throw new NotFoundError('characterize run with a level-CDF result', 'latest');
+      id = found.id;
+    }
+    const f = join(this.store.runDir(id), 'level-cdf.json');
+    if (!existsSync(f)) throw new NotFoundError('level-CDF result of run', id);
+    return f;
+  }
+
+  modelDir(name: string): string {
+    const d = join(this.store.root, 'models', name);
+    if (!existsSync(join(d, 'model.json'))) throw new NotFoundError('model', name);
+    return d;
+  }
+
+  private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
+    // Resolve names before the run starts so a bad name is a clean failure, not a half run.
+    const modelDir = this.modelDir(req.model);
+    const cdf = req.device.startsWith('run:') ? this.levelCdfPath(req.device) : undefined;
+    const { initTf, tf } = await import('../inference/tf-backend.js');
+    const { loadModel } = await import('../inference/model-io.js');
+    const { toCrossbarNet } = await import('../inference/crossbar-net.js');
+    const { loadDataset } = await import('../inference/datasets.js');
+    const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
+    const { monteCarlo } = await import('../inference/monte-carlo.js');
+    return runJob(
+      env,
+      async (ctx, signal) => {
+        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
+        const backend = await initTf();
+        const net = toCrossbarNet(await loadModel(tf, modelDir));
+        const ds = loadDataset(req.dataset, undefined, true);
+        const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
+        const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        const t0 = performance.now();
+        const r = await monteCarlo(tf, backend, net, ds.test, {
+          scheme: req.mapping,
+          device,
+          trials: req.trials,
+          seed: req.seed,
+          engine: 'auto',
+          images: req.images,
+          signal,
+          onProgress: (done, total) => {
+            const el = (performance.now() - t0) / 1000;
+            ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
+          },
+        });
+        return { format: 'rram-hil/infer-result', version: 1, model: req.model, dataset: req.dataset, ...r };
+      },
+      { resultName: 'infer', summarize: (r: { summary: unknown; quantizedAccuracy: number; engine: string }) => ({ accuracy: r.summary, quantizedAccuracy: r.quantizedAccuracy, engine: r.engine }) },
+    );
+  }
+}

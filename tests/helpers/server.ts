@@ -1,0 +1,45 @@
+/** A dashboard server on an ephemeral loopback port with its own store, for API and browser tests. */
+import { mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
+import { EmbeddedStore } from '../../src/store/embedded-store.js';
+import { JobManager } from '../../src/server/job-manager.js';
+import { createApp } from '../../src/server/app.js';
+
+export interface TestServer {
+  url: string;
+  jobs: JobManager;
+  storeDir: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(o: { token?: string; storeDir?: string } = {}): Promise<TestServer> {
+  const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
+  const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir));
+  const server: Server = createApp(jobs, { token: o.token }).listen(0, '127.0.0.1');
+  await new Promise<void>((r) => server.once('listening', () => r()));
+  const a = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${a.port}`,
+    jobs,
+    storeDir,
+    async close() {
+      for (const j of jobs.jobs()) jobs.abort(j.runId);
+      await jobs.idle();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, timeout_ms = 60000, what = 'condition'): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - t0 > timeout_ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,159 @@
+/** Dashboard JSON API and live stream: every endpoint, bad input, tokens, catch-up after reconnect. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../src/util/repo-root.js';
+import { startServer, waitFor } from './helpers/server.js';
+import { parseListen, isLoopback } from '../src/cli/commands/serve.js';
+
+const json = async (r: Response) => ({ status: r.status, body: (await r.json()) as Record<string, any> });
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+/** Reads an SSE stream until `stop` returns true; returns the parsed delta messages and the last id. */
+async function readStream(url: string, stop: (deltas: any[]) => boolean, headers: Record<string, string> = {}): Promise<{ deltas: any[]; lastId: string | undefined }> {
+  const ac = new AbortController();
+  const r = await fetch(url, { headers, signal: ac.signal });
+  assert.equal(r.headers.get('content-type'), 'text/event-stream');
+  const dec = new TextDecoder();
+  let buf = '';
+  const deltas: any[] = [];
+  let lastId: string | undefined;
+  const reader = r.body!.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let k: number;
+      while ((k = buf.indexOf('\n\n')) >= 0) {
+        const msg = buf.slice(0, k);
+        buf = buf.slice(k + 2);
+        const id = /^id: (.*)$/m.exec(msg)?.[1];
+        const data = /^data: (.*)$/m.exec(msg)?.[1];
+        if (/^event: delta$/m.test(msg) && data) {
+          deltas.push(JSON.parse(data));
+          lastId = id;
+        }
+        if (/^event: end$/m.test(msg) || stop(deltas)) return { deltas, lastId };
+      }
+    }
+  } finally {
+    ac.abort();
+  }
+  return { deltas, lastId };
+}
+
+test('API: boards, jobs with validation, runs, events paging, results, export, 404s', async () => {
+  const s = await startServer();
+  try {
+    const b = await json(await fetch(`${s.url}/api/boards`));
+    assert.equal(b.body[0].info.arrays, 2);
+    const bad: [unknown, RegExp, string][] = [
+      [{ kind: 'characterize', levels: 9 }, /levels=9/, 'levels'],
+      [{ kind: 'characterize', cellsPerLevel: 'many' }, /cellsPerLevel="many"/, 'cellsPerLevel'],
+      [{ kind: 'program', map: '/etc/passwd' }, /map="\/etc\/passwd".*must be one of random/, 'map'],
+      [{ kind: 'infer', model: '../../etc' }, /model="..\/..\/etc"/, 'model'],
+      [{ kind: 'infer', model: 'm', device: '/tmp/x.json' }, /file paths are not accepted/, 'device'],
+      [{ kind: 'launch' }, /kind="launch"/, 'kind'],
+      [{ kind: 'characterize', vte: 9 }, /vte=9: is not a characterize parameter/, 'vte'],
+      [[1, 2], /body=/, 'body'],
+    ];
+    for (const [body, re, field] of bad) {
+      const r = await json(await post(`${s.url}/api/jobs`, body));
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.body.error, re);
+      assert.equal(r.body.field, field);
+    }
+    const malformed = await json(await post(`${s.url}/api/jobs`, '{"kind":'));
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.body.error, /not valid JSON/);
+    const noModel = await json(await post(`${s.url}/api/jobs`, { kind: 'infer', model: 'absent', device: 'gaussian:5%' }));
+    assert.equal(noModel.status, 404);
+
+    const started = await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8 }));
+    assert.equal(started.status, 202);
+    const id = started.body.runId as string;
+    const busy = await json(await post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
+    assert.ok(busy.status === 409 || busy.status === 202, `second board job: ${busy.status}`);
+    if (busy.status === 202) await s.jobs.idle();
+    await waitFor(async () => (await json(await fetch(`${s.url}/api/runs/${id}`))).body.status === 'completed', 60000, 'run to complete');
+    await s.jobs.idle();
+    const runs = await json(await fetch(`${s.url}/api/runs`));
+    assert.ok(runs.body.some((r: { id: string }) => r.id === id));
+    const detail = await json(await fetch(`${s.url}/api/runs/${id}`));
+    const total = detail.body.events as number;
+    const p1 = await json(await fetch(`${s.url}/api/runs/${id}/events?offset=0&limit=100`));
+    const p2 = await json(await fetch(`${s.url}/api/runs/${id}/events?offset=100&limit=100`));
+    assert.equal(p1.body.events.length, 100);
+    assert.equal(p2.body.events[0].seq, 100);
+    assert.equal(p1.body.next, 100);
+    const reads = await json(await fetch(`${s.url}/api/runs/${id}/events?type=read&limit=5`));
+    assert.ok(reads.body.events.every((e: { type: string }) => e.type === 'read'));
+    assert.equal((await fetch(`${s.url}/api/runs/${id}/events?limit=-3`)).status, 400);
+    const cdf = await json(await fetch(`${s.url}/api/runs/${id}/results/level-cdf`));
+    assert.equal(cdf.body.levels.length, 4);
+    const csv = await fetch(`${s.url}/api/runs/${id}/export?format=csv`);
+    assert.equal(csv.status, 200);
+    assert.equal((await csv.text()).trim().split('\n').length, total + 1);
+    assert.equal((await fetch(`${s.url}/api/runs/${id}/export?format=xml`)).status, 400);
+    assert.equal((await fetch(`${s.url}/api/runs/20990101-000000-0000`)).status, 404);
+    assert.equal((await fetch(`${s.url}/api/runs/${id}/results/secrets`)).status, 404);
+    assert.equal((await post(`${s.url}/api/jobs/20990101-000000-0000/abort`, {})).status, 404);
+    assert.equal((await fetch(`${s.url}/api/nothing`)).status, 404);
+    assert.equal((await fetch(`${s.url}/api/runs/..%2F..%2Fetc/events`)).status, 400);
+  } finally {
+    await s.close();
+  }
+});
+
+test('live stream: throttled compacted deltas; a reconnecting client catches up from its last id; abort', async () => {
+  const s = await startServer();
+  try {
+    const id = (await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
+    const first = await readStream(`${s.url}/api/runs/${id}/stream`, (d) => d.length >= 2);
+    assert.equal(first.deltas[0].kind, 'characterize');
+    assert.ok(Number(first.lastId) > 0);
+    // Reconnect with Last-Event-ID: only what changed after it, up to the end of the run.
+    const rest = await readStream(`${s.url}/api/runs/${id}/stream`, () => false, { 'last-event-id': first.lastId! });
+    assert.ok(rest.deltas.length >= 1);
+    assert.ok(rest.deltas[0].seq > Number(first.lastId));
+    assert.equal(rest.deltas[0].kind, undefined, 'run-start is not resent after catch-up');
+    const cells = new Map<string, number>();
+    for (const d of [...first.deltas, ...rest.deltas]) for (const c of d.cells) cells.set(`${c[0]}:${c[1]}:${c[2]}`, c[3]);
+    assert.equal(cells.size, 2048, 'every programmed cell reached the client across the reconnect');
+    assert.equal(rest.deltas.at(-1).end?.status, 'completed');
+    const msgs = first.deltas.length + rest.deltas.length;
+    const events = (await json(await fetch(`${s.url}/api/runs/${id}`))).body.events;
+    assert.ok(msgs < events / 50, `${msgs} messages for ${events} events: the stream is batched`);
+
+    const id2 = (await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
+    await readStream(`${s.url}/api/runs/${id2}/stream`, (d) => d.some((x) => x.progress));
+    assert.equal((await post(`${s.url}/api/jobs/${id2}/abort`, {})).status, 200);
+    await s.jobs.idle();
+    assert.equal((await json(await fetch(`${s.url}/api/runs/${id2}`))).body.status, 'aborted');
+  } finally {
+    await s.close();
+  }
+});
+
+test('token: required for jobs and aborts when set; reads stay open; --listen parsing', async () => {
+  const s = await startServer({ token: 'sekret' });
+  try {
+    assert.equal((await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 2, cellsPerLevel: 1 })).status, 401);
+    assert.equal((await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 2, cellsPerLevel: 1 }, { 'x-rram-token': 'wrong!' })).status, 401);
+    const ok = await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 2, cellsPerLevel: 1 }, { authorization: 'Bearer sekret' });
+    assert.equal(ok.status, 202);
+    assert.equal((await post(`${s.url}/api/jobs/20990101-000000-0000/abort`, {})).status, 401);
+    assert.equal((await fetch(`${s.url}/api/runs`)).status, 200);
+    await s.jobs.idle();
+  } finally {
+    await s.close();
+  }
+  assert.deepEqual(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
+  assert.throws(() => parseListen('localhost'), /--listen="localhost"/);
+  assert.ok(isLoopback('127.0.0.1') && !isLoopback('0.0.0.0'));
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'serve', '--listen', 'nope'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--listen="nope"/);
+});
