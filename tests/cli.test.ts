@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../src/util/repo-root.js';
@@ -90,4 +90,17 @@ test('rram emulate --pty --json serves the board; --port gives the same results 
   } finally {
     emu.kill('SIGTERM');
   }
+});
+
+test('InfluxDB URL from the config file: a bad entry is refused naming the file and the key', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const cfg = join(dir, 'rram.config.json');
+  writeFileSync(cfg, JSON.stringify({ influx: 42 }));
+  const r = spawnSync(process.execPath, [main, 'characterize', '--levels', '2', '--cells-per-level', '1', '--store', join(dir, 's')], { encoding: 'utf8', env: { ...process.env, RRAM_CONFIG: cfg } });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /rram.config.json: influx must be a URL string/);
+  writeFileSync(cfg, JSON.stringify({ influx: 'ftp://x' }));
+  const r2 = spawnSync(process.execPath, [main, 'characterize', '--levels', '2', '--cells-per-level', '1', '--store', join(dir, 's')], { encoding: 'utf8', env: { ...process.env, RRAM_CONFIG: cfg } });
+  assert.notEqual(r2.status, 0);
+  assert.match(r2.stderr, /ftp:\/\/x/);
 });

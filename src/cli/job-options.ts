@@ -1,6 +1,8 @@
 /** Options shared by commands that run jobs: store, InfluxDB, resume, engine knobs. */
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DataError } from '../../drivers/errors.js';
 import { EmbeddedStore } from '../store/embedded-store.js';
 import type { Sink } from '../jobs/run-job.js';
 import { num } from './parse.js';
@@ -24,12 +26,32 @@ export function addJobOptions(c: Command): Command {
     .option('--resume <runId>', 'continue an interrupted run: cells in its journal are not pulsed again');
 }
 
+/**
+ * The InfluxDB URL: --influx, else env RRAM_INFLUX, else the `influx` key of the config file
+ * (RRAM_CONFIG, default ./rram.config.json) - so a lab sets its server once.
+ */
+export function influxUrl(flag?: string): string | undefined {
+  if (flag) return flag;
+  if (process.env.RRAM_INFLUX) return process.env.RRAM_INFLUX;
+  const file = process.env.RRAM_CONFIG ?? join(process.cwd(), 'rram.config.json');
+  if (!existsSync(file)) return undefined;
+  let cfg: { influx?: unknown };
+  try {
+    cfg = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(file, `not valid JSON (${(e as Error).message})`);
+  }
+  if (cfg.influx !== undefined && typeof cfg.influx !== 'string') throw new DataError(file, `influx must be a URL string like http://127.0.0.1:8086/rram (got ${JSON.stringify(cfg.influx)})`);
+  return cfg.influx;
+}
+
 export async function openSinks(f: JobFlags): Promise<{ store: EmbeddedStore; sinks: Sink[] }> {
   const store = new EmbeddedStore(f.store);
   const sinks: Sink[] = [];
-  if (f.influx) {
+  const url = influxUrl(f.influx);
+  if (url) {
     const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
-    sinks.push(await InfluxSink.create({ ...parseInfluxUrl(f.influx), spillDir: join(f.store, 'influx-spill') }));
+    sinks.push(await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(f.store, 'influx-spill') }));
   }
   return { store, sinks };
 }

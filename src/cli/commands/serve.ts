@@ -8,7 +8,7 @@ import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
-import { defaultStoreDir } from '../job-options.js';
+import { defaultStoreDir, influxUrl } from '../job-options.js';
 
 interface ServeFlags extends BoardFlags {
   listen: string;
@@ -39,9 +39,10 @@ export function registerServe(program: Command): void {
       const board = await openBoard(f);
       const store = new EmbeddedStore(f.store);
       const makeSinks = async (): Promise<Sink[]> => {
-        if (!f.influx) return [];
+        const url = influxUrl(f.influx);
+        if (!url) return [];
         const { InfluxSink, parseInfluxUrl } = await import('../../store/influx-sink.js');
-        return [await InfluxSink.create({ ...parseInfluxUrl(f.influx), spillDir: join(f.store, 'influx-spill') })];
+        return [await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(f.store, 'influx-spill') })];
       };
       const jobs = new JobManager(board, store, makeSinks);
       const app = createApp(jobs, { token });
