@@ -84,7 +84,6 @@ function axes(ctx, w, h, x0, x1, y0, y1, xl, yl) {
     ctx.fillText(yv.toPrecision(3), 2, h - 30 - ((h - 40) * k) / 4 + 4);
   }
   ctx.fillText(xl, w / 2 - 30, h - 2);
-  ctx.save(); ctx.translate(10, h / 2); ctx.rotate(-Math.PI / 2); ctx.restore();
   ctx.fillText(yl, 44, 22);
   return { X: (x) => 40 + ((x - x0) / (x1 - x0 || 1)) * (w - 50), Y: (y) => h - 30 - ((y - y0) / (y1 - y0 || 1)) * (h - 40) };
 }

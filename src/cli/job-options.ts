@@ -45,15 +45,16 @@ export function influxUrl(flag?: string): string | undefined {
   return cfg.influx;
 }
 
+/** The InfluxDB sink when one is configured (flag, env or config file), spilling under the store. */
+export async function influxSinks(flag: string | undefined, storeDir: string): Promise<Sink[]> {
+  const url = influxUrl(flag);
+  if (!url) return [];
+  const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
+  return [await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(storeDir, 'influx-spill') })];
+}
+
 export async function openSinks(f: JobFlags): Promise<{ store: EmbeddedStore; sinks: Sink[] }> {
-  const store = new EmbeddedStore(f.store);
-  const sinks: Sink[] = [];
-  const url = influxUrl(f.influx);
-  if (url) {
-    const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
-    sinks.push(await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(f.store, 'influx-spill') }));
-  }
-  return { store, sinks };
+  return { store: new EmbeddedStore(f.store), sinks: await influxSinks(f.influx, f.store) };
 }
 
 /** Ctrl-C aborts cleanly (the engine grounds the board and keeps what it measured); twice forces exit. */

@@ -44,6 +44,8 @@ const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [Number(v[0])
 export function toCrossbarNet(model: TF.LayersModel): CrossbarNet {
   const inputShape = model.inputs[0].shape.slice(1).map(Number);
   const ops: NetOp[] = [];
+  // True while activations still have spatial axes (image input, conv, pool) - until Flatten.
+  let spatial = inputShape.length > 1;
   for (const layer of model.layers) {
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as Record<string, unknown>;
@@ -52,6 +54,7 @@ export function toCrossbarNet(model: TF.LayersModel): CrossbarNet {
       case 'Dropout':
         break;
       case 'Flatten':
+        spatial = false;
         ops.push({ op: 'flatten' });
         break;
       case 'Activation':
@@ -73,7 +76,8 @@ export function toCrossbarNet(model: TF.LayersModel): CrossbarNet {
         W.set(k.dataSync());
         if (b) W.set(b.dataSync(), fanIn * units);
         if (cls === 'Dense') {
-          if (layer.inputSpec?.[0]?.ndim !== undefined && (layer.inputSpec[0].ndim ?? 2) > 2) throw new DataError(layer.name, 'dense layers on rank > 2 inputs are not supported');
+          // tfjs Dense accepts rank > 2 inputs (acting on the last axis); a crossbar mapping does not.
+          if (spatial) throw new DataError(layer.name, 'dense layers on rank > 2 inputs are not supported');
           ops.push({ op: 'dense', name: layer.name, fanIn, units, W, act: actOf(layer, cfg) });
         } else {
           if (cfg.dataFormat && cfg.dataFormat !== 'channelsLast') throw new DataError(layer.name, `dataFormat ${String(cfg.dataFormat)} is not supported (channelsLast only)`);

@@ -15,6 +15,7 @@ import type { RelaxationTable } from '../../calibration/calibration.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
 import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A } from '../analysis/levels.js';
 import { quantile } from '../analysis/stats.js';
+import { rotl, splitmix32 } from '../util/rng.js';
 
 export type DeviceKind = 'empirical' | 'gaussian' | 'lognormal' | 'truncnorm' | 'ideal';
 
@@ -224,15 +225,7 @@ export class TrialRng {
   d = 0;
 
   reseed(seed: number, trial: number): void {
-    let x = (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(trial + 1, 0x85ebca6b)) >>> 0;
-    const next = () => {
-      x = (x + 0x9e3779b9) >>> 0;
-      let t = x ^ (x >>> 16);
-      t = Math.imul(t, 0x21f0aaad);
-      t ^= t >>> 15;
-      t = Math.imul(t, 0x735a2d97);
-      return (t ^ (t >>> 15)) >>> 0;
-    };
+    const next = splitmix32(Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(trial + 1, 0x85ebca6b));
     this.a = next();
     this.b = next();
     this.c = next();
@@ -263,8 +256,6 @@ export class TrialRng {
     return NQ[k] + (NQ[k + 1] - NQ[k]) * f;
   }
 }
-
-const rotl = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
 
 /** Draws cell values for one trial at a time. */
 export class CellSampler {
@@ -318,32 +309,26 @@ export class CellSampler {
     const rng = this.rng;
     // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras.
     if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing) {
-      // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
-      let { a, b, c, d } = rng;
-      if (m.kind === 'empirical') {
-        const pools = m.pools!;
-        for (let i = 0; i < targets.length; i++) {
-          const r = Math.imul(((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25)), 9) >>> 0;
-          const t = b << 9;
-          c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = (d << 11) | (d >>> 21);
-          const p = pools[targets[i]];
-          out[i] = p[Math.floor((r * p.length) / 4294967296)];
-        }
-      } else if (m.kind === 'gaussian') {
+      if (m.kind === 'empirical' || m.kind === 'gaussian') {
+        // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
+        let { a, b, c, d } = rng;
+        const pools = m.pools;
         const mu = m.nominal;
         const sd = m.sigma_A;
         for (let i = 0; i < targets.length; i++) {
-          const r = Math.imul(((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25)), 9) >>> 0;
+          const r = Math.imul((Math.imul(b, 5) << 7) | (Math.imul(b, 5) >>> 25), 9) >>> 0;
           const t = b << 9;
           c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = (d << 11) | (d >>> 21);
-          const j = r >>> 16;
-          const z = NQ[j] + (NQ[j + 1] - NQ[j]) * ((r & 0xffff) / 65536);
           const k = targets[i];
-          const v = mu[k] + sd[k] * z;
-          out[i] = v > 0 ? v : 0;
+          if (pools) {
+            const p = pools[k];
+            out[i] = p[Math.floor((r * p.length) / 4294967296)];
+          } else {
+            const j = r >>> 16;
+            const v = mu[k] + sd[k] * (NQ[j] + (NQ[j + 1] - NQ[j]) * ((r & 0xffff) / 65536));
+            out[i] = v > 0 ? v : 0;
+          }
         }
-      }
-      if (m.kind === 'empirical' || m.kind === 'gaussian') {
         Object.assign(rng, { a: a >>> 0, b: b >>> 0, c: c >>> 0, d: d >>> 0 });
         return out;
       }

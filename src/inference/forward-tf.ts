@@ -78,7 +78,7 @@ export function forwardTf(
           let yn: TF.Tensor;
           if (l.scheme === 'diff') yn = product(tf, h, op, v.gn!, l.cols);
           else if (l.scheme === 'offset') yn = product(tf, h, op, v.gn!, 1);
-          else yn = tf.add(product(tf, h, op, new Float32Array(op.fanIn + 1).fill(1), 1), 0); // sum of inputs + 1 (bias row)
+          else yn = product(tf, h, op, new Float32Array(op.fanIn + 1).fill(1), 1); // sum of inputs + 1 (bias row)
           if (record) record[li] = [tf.max(yp).dataSync()[0], l.scheme === 'signed' ? 0 : tf.max(yn).dataSync()[0]];
           if (adcCfg) {
             const [fp, fn] = adcCfg.fullScale[li];

@@ -136,7 +136,10 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme): Mapped
  * Effective weights from (sampled or nominal) cell values: the crossbar's column currents
  * combined as the periphery does, divided back by alpha.
  */
-export function effective(l: MappedLayer, gPos: Float32Array, gNeg: Float32Array | undefined, out: Float32Array): Float32Array {
+/** What effective() needs of a mapped layer (workers get only this much). */
+export type LayerScaling = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | 'ref'>;
+
+export function effective(l: LayerScaling, gPos: Float32Array, gNeg: Float32Array | undefined, out: Float32Array): Float32Array {
   const a = l.alpha;
   if (l.scheme === 'diff') {
     for (let i = 0; i < out.length; i++) out[i] = a * (gPos[i] - gNeg![i]);

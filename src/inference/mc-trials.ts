@@ -47,7 +47,7 @@ export function runTrials(job: TrialJob): TrialResult {
       job.layers.forEach((l, li) => {
         sampler.sample(l.pos, gp[li]);
         if (l.neg) sampler.sample(l.neg, gn[li]!);
-        effective(l as MappedLayer, gp[li], gn[li], eff[li]);
+        effective(l, gp[li], gn[li], eff[li]);
         const { cp, w } = kl[li];
         const e = eff[li];
         const base = t * l.rows * cp;

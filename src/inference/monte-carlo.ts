@@ -6,8 +6,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type * as TF from '@tensorflow/tfjs';
 import { AbortedError, InvalidArgumentError } from '../../drivers/errors.js';
+import { histogram, mean, quantile, sorted, std } from '../analysis/stats.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
@@ -73,26 +73,17 @@ export interface McResult {
   peakRss_MB: number;
 }
 
-const q = (s: number[], p: number): number => {
-  const x = (s.length - 1) * p;
-  const lo = Math.floor(x);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (x - lo);
-};
-
 export function summarize(acc: number[]): AccuracySummary {
-  const s = [...acc].sort((a, b) => a - b);
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  const std = Math.sqrt(s.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, s.length - 1));
-  return { mean, std, min: s[0], max: s[s.length - 1], p1: q(s, 0.01), p5: q(s, 0.05), p25: q(s, 0.25), p50: q(s, 0.5), p75: q(s, 0.75), p95: q(s, 0.95), p99: q(s, 0.99) };
+  const s = sorted(acc);
+  const q = (p: number) => quantile(s, p);
+  return { mean: mean(s), std: std(s), min: s[0], max: s[s.length - 1], p1: q(0.01), p5: q(0.05), p25: q(0.25), p50: q(0.5), p75: q(0.75), p95: q(0.95), p99: q(0.99) };
 }
 
-export function histogram(acc: number[], bins = 40): { lo: number; hi: number; count: number }[] {
+/** Accuracy histogram over [min, max] of the trials, as labelled bins. */
+export function accuracyHistogram(acc: number[], bins = 40): { lo: number; hi: number; count: number }[] {
   const min = Math.min(...acc);
-  const max = Math.max(...acc);
-  const w = (max - min) / bins || 1e-4;
-  const out = Array.from({ length: bins }, (_, k) => ({ lo: min + k * w, hi: min + (k + 1) * w, count: 0 }));
-  for (const a of acc) out[Math.min(bins - 1, Math.floor((a - min) / w))].count++;
-  return out;
+  const w = (Math.max(...acc) - min) / bins || 1e-4;
+  return histogram(acc, min, min + bins * w, bins).map((count, k) => ({ lo: min + k * w, hi: min + (k + 1) * w, count }));
 }
 
 const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): number[][] => {
@@ -211,7 +202,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const elapsed = (performance.now() - t0) / 1000;
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   const accuracies = Array.from(correct, (c) => c / n);
-  const sorted = [...accuracies].sort((a, b) => a - b);
+  const ascending = sorted(accuracies);
   return {
     levels: levels.length,
     levelValues_A: levels,
@@ -226,8 +217,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     quantizedConfusion: confusionOf(quantPred, labels),
     accuracies,
     summary: summarize(accuracies),
-    histogram: histogram(accuracies),
-    cdf: sorted.map((a, i) => ({ accuracy: a, p: (i + 1) / sorted.length })),
+    histogram: accuracyHistogram(accuracies),
+    cdf: ascending.map((a, i) => ({ accuracy: a, p: (i + 1) / ascending.length })),
     confusion: Array.from({ length: 10 }, (_, r) => Array.from(confusion.subarray(r * 10, r * 10 + 10))),
     engine,
     tfBackend,
@@ -238,4 +229,3 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   };
 }
 
-export type { TF };

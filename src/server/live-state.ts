@@ -57,7 +57,7 @@ export class LiveRun {
   private readonly warnings: { seq: number; message: string }[] = [];
   private end?: LiveDelta['end'];
   private endSeq = -1;
-  private lastStepped = new Map<string, number>();
+  private readonly lastStepped = new Map<string, number>();
 
   constructor(readonly runId: string) {}
 

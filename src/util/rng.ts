@@ -4,7 +4,7 @@
  * pipelining) never changes results for a given seed.
  */
 
-function splitmix32(a: number): () => number {
+export function splitmix32(a: number): () => number {
   return () => {
     a = (a + 0x9e3779b9) | 0;
     let t = a ^ (a >>> 16);
@@ -52,7 +52,7 @@ export class StreamBank {
   }
 }
 
-function rotl(x: number, k: number): number {
+export function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 

@@ -1,14 +1,13 @@
 /** `rram serve`: the web dashboard on the emulated board (default) or a serial board. */
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
-import { defaultStoreDir, influxUrl } from '../job-options.js';
+import { defaultStoreDir, influxSinks, influxUrl } from '../job-options.js';
 
 interface ServeFlags extends BoardFlags {
   listen: string;
@@ -38,12 +37,9 @@ export function registerServe(program: Command): void {
       if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
       const board = await openBoard(f);
       const store = new EmbeddedStore(f.store);
-      const makeSinks = async (): Promise<Sink[]> => {
-        const url = influxUrl(f.influx);
-        if (!url) return [];
-        const { InfluxSink, parseInfluxUrl } = await import('../../store/influx-sink.js');
-        return [await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(f.store, 'influx-spill') })];
-      };
+      // Resolve the InfluxDB URL once, so a bad config file stops the server at start, not each job.
+      const influx = influxUrl(f.influx);
+      const makeSinks = (): Promise<Sink[]> => influxSinks(influx, f.store);
       const jobs = new JobManager(board, store, makeSinks);
       const app = createApp(jobs, { token });
       const server = app.listen(port, host);
