@@ -92,6 +92,25 @@ if (!only || only === 'program') {
     await d.destroy();
   }
 }
+if (!only || only === 'influx') {
+  // Sink capacity, apart from the engine's own rate: a recorded 4096-cell programming run (~1 M
+  // events) is replayed into each sink as fast as it takes them (5000 events per macrotask).
+  const { RecordedRun } = await import('./recorded-run.js');
+  const rec = await RecordedRun.record(new EmulatedBoard({ seed: 1 }));
+  out.store_sink_capacity = await rec.replayIntoStore(new EmbeddedStore(mkdtempSync(join(tmpdir(), 'bench-'))));
+  if (hasTool('influxd')) {
+    const { Influxd } = await import('../tests/helpers/influxd.js');
+    // As fast as it takes them with 1 and 2 writes in flight, then offered at a steady 100k/s.
+    for (const [concurrency, rate] of [[1, Infinity], [2, Infinity], [2, 100000]]) {
+      const d = new Influxd();
+      await d.start();
+      const r = await rec.replayIntoInflux(d.port, concurrency, rate);
+      const points_in_db = ['run', 'pulse', 'read', 'cell_result', 'progress', 'warning', 'run_summary'].reduce((n, m) => n + d.count('bench', m, rec.runId), 0);
+      out[`influx_sink_${concurrency}_in_flight_${Number.isFinite(rate) ? rate + '_per_s' : 'max'}`] = { ...r, points_in_db };
+      await d.destroy();
+    }
+  }
+}
 if (!only || only === 'infer') {
   // Monte Carlo speed: dense:32,32, 10,000 MNIST test images, 8 levels, per-device draws, 1000 trials.
   const { initTf, tf } = await import('../src/inference/tf-backend.js');

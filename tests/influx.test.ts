@@ -1,7 +1,7 @@
 /** Against a real influxd (Debian package influxdb) started by the test on 127.0.0.1. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -10,6 +10,8 @@ import { InfluxSink } from '../src/store/influx-sink.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { needTool } from './helpers/env.js';
+import { spawnSync } from 'node:child_process';
+import { repoRoot } from '../src/util/repo-root.js';
 import { Influxd } from './helpers/influxd.js';
 
 const MEAS = ['pulse', 'read', 'cell_result', 'progress', 'warning', 'run', 'run_summary'];
@@ -67,6 +69,65 @@ test('outage: influxd stopped mid-run and restarted, every point arrives exactly
     await sink.drain(30000);
     assert.equal(sink.pendingOnDisk(), 0);
     assert.equal(await countAll(d, 'rram', out.runId), events);
+  } finally {
+    await d.destroy();
+  }
+});
+
+test('a batch the server refuses as malformed is kept on disk, not retried forever, and later points still arrive', async (t) => {
+  if (!needTool(t, 'influxd', 'influxdb') || !needTool(t, 'influx', 'influxdb-client')) return;
+  const d = new Influxd();
+  await d.start();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'infl-'));
+    const spillDir = join(dir, 'spill');
+    const sink = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'rram', spillDir, flushEvery_ms: 20 });
+    // A lab database where `read.current_A` already holds strings: our float points conflict (HTTP 400).
+    const pre = await fetch(`http://127.0.0.1:${d.port}/write?db=rram`, { method: 'POST', body: `read current_A="legacy" ${Date.now() - 60000}000000` });
+    assert.equal(pre.status, 204);
+    const out = await runJob({ store: new EmbeddedStore(dir), sinks: [sink] }, (ctx) =>
+      characterize(new EmulatedBoard({ seed: 3 }), ctx, { algo: 'igvva', step_V: 0.1, levels: 2, cellsPerLevel: 8, reads: 1, relax_s: [], seed: 3 }),
+    );
+    assert.equal(out.status, 'completed');
+    await sink.drain(10000);
+    assert.ok(sink.stats.rejected > 0, JSON.stringify(sink.stats));
+    assert.match(sink.lastError, /HTTP 400/);
+    const kept = readdirSync(spillDir).filter((f) => f.startsWith('rejected-'));
+    assert.ok(kept.length > 0, 'refused lines are kept on disk');
+    const keptLines = kept.reduce((n, f) => n + readFileSync(join(spillDir, f), 'utf8').split('\n').filter(Boolean).length, 0);
+    assert.equal(keptLines, sink.stats.rejected);
+    assert.equal(sink.pendingOnDisk(), 0, 'nothing left waiting for a retry');
+    // The run's summary (its own measurement) still arrived.
+    assert.equal(d.count('rram', 'run_summary', out.runId), 1);
+  } finally {
+    await d.destroy();
+  }
+});
+
+test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-flush delivers them exactly once', async (t) => {
+  if (!needTool(t, 'influxd', 'influxdb') || !needTool(t, 'influx', 'influxdb-client')) return;
+  const d = new Influxd();
+  await d.start();
+  await d.stop(); // the port is known and nothing listens on it
+  try {
+    const cwd = mkdtempSync(join(tmpdir(), 'cli-infl-'));
+    const url = `http://127.0.0.1:${d.port}/rram`;
+    const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+    const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
+    const run = rram('characterize', '--levels', '2', '--cells-per-level', '4', '--step', '0.1', '--influx', url, '--json');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stderr, /InfluxDB did not take (\d+) points \(InfluxDB at 127\.0\.0\.1:\d+ unreachable: ECONNREFUSED\).*`rram influx-flush`/);
+    const runId = JSON.parse(run.stdout).runId as string;
+    const events = new EmbeddedStore(join(cwd, 'rram-data')).getRun(runId).events;
+    assert.equal(Number(/did not take (\d+) points/.exec(run.stderr)![1]), events);
+    await d.start();
+    const flush = rram('influx-flush', '--influx', url, '--timeout', '30');
+    assert.equal(flush.status, 0, flush.stderr);
+    assert.match(flush.stdout, new RegExp(`sent ${events} of ${events} spilled points`));
+    assert.equal(await countAll(d, 'rram', runId), events);
+    const again = rram('influx-flush', '--influx', url);
+    assert.match(again.stdout, /sent 0 of 0/);
+    assert.equal(await countAll(d, 'rram', runId), events);
   } finally {
     await d.destroy();
   }

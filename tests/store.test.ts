@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, appendFileSync, mkdirSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +9,9 @@ import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { exportRun } from '../src/store/export.js';
+import { claimSpillDir } from '../src/store/spill-dir.js';
+import { LineFormatter } from '../src/store/influx-points.js';
+import type { RunEvent } from '../src/engine/events.js';
 
 test('embedded store: one run = one record with every event; queries by cell and level; export csv/json', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'store-'));
@@ -57,4 +60,42 @@ test('embedded store: a torn last line (crash mid-write) loses only that line', 
   for await (const _ of store.events(out.runId)) n++;
   assert.equal(n, before);
   assert.throws(() => store.getRun('../etc'), /not a valid run id/);
+});
+
+test('InfluxDB spill folders: one per process; files of dead processes are adopted in order, live ones left alone', () => {
+  const base = mkdtempSync(join(tmpdir(), 'spill-'));
+  // A dead owner (pid far above any pid_max) with two segments, an older dead owner, a live owner, loose legacy files.
+  const dead = join(base, '999999999-2000-0');
+  const older = join(base, '999999998-1000-0');
+  const live = join(base, `${process.ppid}-3000-0`);
+  for (const d of [dead, older, live]) mkdirSync(d);
+  writeFileSync(join(base, 'spill-1.lp'), 'legacy\n');
+  writeFileSync(join(older, 'spill-7.lp'), 'older\n');
+  writeFileSync(join(dead, 'spill-10.lp'), 'dead-b\n');
+  writeFileSync(join(dead, 'spill-9.lp'), 'dead-a\n');
+  writeFileSync(join(dead, 'rejected-1-0.lp'), 'bad\n');
+  writeFileSync(join(live, 'spill-1.lp'), 'live\n');
+  const own = claimSpillDir(base);
+  const segs = readdirSync(own).filter((f) => f.startsWith('spill-')).sort((a, b) => Number(a.slice(6, -3)) - Number(b.slice(6, -3)));
+  assert.deepEqual(segs.map((f) => readFileSync(join(own, f), 'utf8').trim()), ['legacy', 'older', 'dead-a', 'dead-b']);
+  assert.ok(existsSync(join(own, 'rejected-1-0.lp')), 'refused batches move along');
+  assert.ok(!existsSync(dead) && !existsSync(older), 'adopted folders are removed');
+  assert.equal(readFileSync(join(live, 'spill-1.lp'), 'utf8'), 'live\n', "a live process's spill is not touched");
+  // A second claim in the same process gets its own, empty folder.
+  const second = claimSpillDir(base);
+  assert.notEqual(second, own);
+  assert.deepEqual(readdirSync(second), []);
+});
+
+test('InfluxDB lines: escaping, float/int typing, non-finite values, interleaved runs keep their own tags', () => {
+  const f = new LineFormatter();
+  const board = { id: 'bench board,2', kind: 'emulated' } as never;
+  const start = (runId: string, algo: string): RunEvent => ({ type: 'run-start', runId, seq: 0, t: 1795394626688.7, kind: 'program', params: { algo }, board });
+  assert.equal(f.format(start('r1', 'igvva')), 'run,run=r1,board=bench\\ board\\,2,kind=program,algo=igvva params="{\\"algo\\":\\"igvva\\"}",seq=0i 1795394626688000000');
+  f.format(start('r2', 'ispva'));
+  const read = (runId: string, seq: number, current_A: number): RunEvent => ({ type: 'read', runId, seq, t: 1795394626690, cell: { array: 1, row: 2, col: 3 }, vread_V: 0.2, current_A, phase: 'verify', level: 4 });
+  assert.equal(f.format(read('r1', 1234567, 1e-5)), 'read,run=r1,board=bench\\ board\\,2,array=1,row=2,col=3,algo=igvva,level=4,phase=verify current_A=0.00001,vread_V=0.2,relax_s=0.0,seq=1234567i 1795394626690234567');
+  assert.match(f.format(read('r2', 5, NaN)), /^read,run=r2,board=bench\\ board\\,2,array=1,row=2,col=3,algo=ispva,.* current_A=-1\.0,.*seq=5i 1795394626690000005$/);
+  const warn: RunEvent = { type: 'warning', runId: 'r1', seq: 7, t: 1795394626691, message: 'cell "3,4"\nstuck \\ here' };
+  assert.equal(f.format(warn), 'warning,run=r1,board=bench\\ board\\,2 message="cell \\"3,4\\"\\nstuck \\\\ here",seq=7i 1795394626691000007');
 });

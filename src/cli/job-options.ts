@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DataError } from '../../drivers/errors.js';
 import { EmbeddedStore } from '../store/embedded-store.js';
 import type { Sink } from '../jobs/run-job.js';
+import type { InfluxSink } from '../store/influx-sink.js';
 import { num } from './parse.js';
 
 export interface JobFlags {
@@ -45,12 +46,35 @@ export function influxUrl(flag?: string): string | undefined {
   return cfg.influx;
 }
 
-/** The InfluxDB sink when one is configured (flag, env or config file), spilling under the store. */
+/** Opens the InfluxDB sink for `url`, spilling into this process's own folder under the store. */
+export async function openInfluxSink(url: string, storeDir: string): Promise<InfluxSink> {
+  const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
+  const { claimSpillDir } = await import('../store/spill-dir.js');
+  const target = parseInfluxUrl(url);
+  return InfluxSink.create({ ...target, spillDir: claimSpillDir(join(storeDir, 'influx-spill')) });
+}
+
+/** Tells the user where points the server did not take are waiting, and how they get sent. */
+export function reportInfluxBacklog(sink: InfluxSink): void {
+  const pending = sink.pendingOnDisk();
+  if (pending) process.stderr.write(`rram: InfluxDB did not take ${pending} points (${sink.lastError}); they are kept in ${sink.spillDir} and sent by the next job with InfluxDB or by \`rram influx-flush\`\n`);
+  if (sink.stats.rejected) process.stderr.write(`rram: InfluxDB refused ${sink.stats.rejected} points as malformed (${sink.lastError}); kept in ${sink.spillDir}/rejected-*.lp\n`);
+}
+
+/** The InfluxDB sink when one is configured (flag, env or config file), for one CLI job. */
 export async function influxSinks(flag: string | undefined, storeDir: string): Promise<Sink[]> {
   const url = influxUrl(flag);
   if (!url) return [];
-  const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
-  return [await InfluxSink.create({ ...parseInfluxUrl(url), spillDir: join(storeDir, 'influx-spill') })];
+  const sink = await openInfluxSink(url, storeDir);
+  return [
+    {
+      attach: (e$) => sink.attach(e$),
+      close: async () => {
+        await sink.close();
+        reportInfluxBacklog(sink);
+      },
+    },
+  ];
 }
 
 export async function openSinks(f: JobFlags): Promise<{ store: EmbeddedStore; sinks: Sink[] }> {

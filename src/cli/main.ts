@@ -7,6 +7,7 @@ import { registerProgramming } from './commands/programming.js';
 import { registerCalibrate } from './commands/calibrate.js';
 import { registerInference } from './commands/inference.js';
 import { registerServe } from './commands/serve.js';
+import { registerInfluxFlush } from './commands/influx-flush.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -23,5 +24,6 @@ registerProgramming(program);
 registerCalibrate(program);
 registerInference(program);
 registerServe(program);
+registerInfluxFlush(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -5,12 +5,12 @@
  * The `influx` package (node-influx) handles the HTTP API and database creation.
  */
 import { InfluxDB } from 'influx';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
-import { eventToPoint, toLine } from './influx-points.js';
+import { LineFormatter } from './influx-points.js';
 
 export interface InfluxTarget {
   host: string;
@@ -28,23 +28,33 @@ export interface InfluxSinkOptions extends InfluxTarget {
   spillDir: string;
   /** Points per write (InfluxDB 1.x likes 1000-10000). Default 5000. */
   batch?: number;
-  /** Points kept in memory before spilling to disk. Default 50000. */
+  /** Writes in flight at once: influxd parses concurrent writes on separate cores. Default 2. */
+  concurrency?: number;
+  /** Points kept in memory before spilling to disk (~200 B each). Default 250000: rides out a busy server's pauses (WAL snapshots) without a disk round trip. */
   maxMemory?: number;
   flushEvery_ms?: number;
+}
+
+/** A write the server refused: `retryable` false for malformed data (HTTP 400), which no retry fixes. */
+export class InfluxWriteError extends Error {
+  constructor(readonly status: number, message: string, readonly retryable: boolean) {
+    super(message);
+    this.name = 'InfluxWriteError';
+  }
 }
 
 export class InfluxSink {
   readonly client: InfluxDB;
   private lines: string[] = [];
-  private sub?: Subscription;
-  private board = '';
-  private algo = '';
+  private subs = new Set<Subscription>();
+  private readonly fmt = new LineFormatter();
   private loop?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private closing = false;
   private seg = 0;
+  private rejectedFiles = 0;
   private backoff = 100;
-  readonly stats = { written: 0, spilled: 0, failures: 0, batches: 0 };
+  readonly stats = { written: 0, spilled: 0, failures: 0, batches: 0, rejected: 0 };
   /** Last write error, for diagnostics. */
   lastError = '';
 
@@ -56,27 +66,52 @@ export class InfluxSink {
 
   static async create(o: InfluxSinkOptions): Promise<InfluxSink> {
     const s = new InfluxSink(o);
-    try {
-      await s.client.createDatabase(o.database); // idempotent in InfluxDB 1.x
-    } catch {
-      /* server down: points spill and are replayed later */
-    }
+    await s.ensureDatabase();
+    if (s.segments().length) s.kick(); // points spilled by an earlier run go out first
     return s;
   }
 
+  private async ensureDatabase(): Promise<void> {
+    try {
+      await this.client.createDatabase(this.o.database); // idempotent in InfluxDB 1.x
+    } catch {
+      /* server down: points spill and are replayed later */
+    }
+  }
+
   attach(events$: Observable<RunEvent>): this {
-    this.sub = events$.subscribe((e) => this.onEvent(e));
+    this.subs.add(events$.subscribe((e) => this.onEvent(e)));
     return this;
   }
 
+  /**
+   * A per-job view of a long-lived sink (the dashboard server keeps one for all its jobs, so two
+   * jobs never share a spill folder through two writers): closing it stops listening to that job
+   * and flushes in the background instead of shutting the sink.
+   */
+  forJob(): { attach(events$: Observable<RunEvent>): void; close(): Promise<void> } {
+    let sub: Subscription | undefined;
+    return {
+      attach: (events$) => {
+        sub = events$.subscribe((e) => this.onEvent(e));
+        this.subs.add(sub);
+      },
+      close: async () => {
+        if (sub) this.subs.delete(sub);
+        sub?.unsubscribe();
+        this.kick();
+      },
+    };
+  }
+
+  private get batchSize(): number {
+    return this.o.batch ?? 5000;
+  }
+
   private onEvent(e: RunEvent): void {
-    if (e.type === 'run-start') {
-      this.board = e.board.id;
-      this.algo = String(e.params.algo ?? '');
-    }
-    this.lines.push(toLine(eventToPoint(e, { board: this.board, algo: this.algo })));
-    if (this.lines.length >= (this.o.maxMemory ?? 50000)) this.spill(this.lines.splice(0));
-    if (this.lines.length >= (this.o.batch ?? 5000)) this.kick();
+    this.lines.push(this.fmt.format(e));
+    if (this.lines.length >= (this.o.maxMemory ?? 250000)) this.spill(this.lines.splice(0));
+    if (this.lines.length >= this.batchSize) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.o.flushEvery_ms ?? 250);
   }
 
@@ -102,12 +137,42 @@ export class InfluxSink {
     if (!this.loop) this.loop = this.run().finally(() => (this.loop = undefined));
   }
 
-  private async writeLines(lines: string[]): Promise<void> {
-    const size = this.o.batch ?? 5000;
-    for (let i = 0; i < lines.length; i += size) {
-      await rawWrite(this.o, lines.slice(i, i + size).join('\n'));
-      this.stats.written += Math.min(size, lines.length - i);
-      this.stats.batches++;
+  /** One batch; a batch the server calls malformed is kept on disk (rejected-N.lp), never retried. */
+  private async send(batch: string[]): Promise<void> {
+    try {
+      await rawWrite(this.o, batch.join('\n'));
+    } catch (e) {
+      if (!(e instanceof InfluxWriteError) || e.retryable) throw e;
+      writeFileSync(join(this.o.spillDir, `rejected-${Date.now()}-${this.rejectedFiles++}.lp`), batch.join('\n') + '\n');
+      this.stats.rejected += batch.length;
+      this.lastError = e.message;
+      return;
+    }
+    this.stats.written += batch.length;
+    this.stats.batches++;
+  }
+
+  /**
+   * Sends `src` (consumed from the front, may grow meanwhile) with up to `concurrency` writes in
+   * flight, full batches first; a partial batch only goes when nothing is in flight, so batches
+   * stay large under load. On a failure the failed batches are handed to onFail in order.
+   */
+  private async pipeline(src: string[], onFail: (failed: string[]) => void): Promise<void> {
+    const conc = Math.max(1, this.o.concurrency ?? 2);
+    const inflight: { batch: string[]; done: Promise<void> }[] = [];
+    while (src.length || inflight.length) {
+      while (inflight.length < conc && (src.length >= this.batchSize || (src.length && !inflight.length))) {
+        const batch = src.splice(0, this.batchSize);
+        inflight.push({ batch, done: this.send(batch) });
+      }
+      try {
+        await inflight[0].done;
+        inflight.shift();
+      } catch (e) {
+        const settled = await Promise.allSettled(inflight.map((f) => f.done));
+        onFail(inflight.filter((_, i) => settled[i].status === 'rejected').flatMap((f) => f.batch));
+        throw e;
+      }
     }
   }
 
@@ -121,26 +186,21 @@ export class InfluxSink {
           // Rotate so new spills go to a later segment while this one is replayed.
           if (s === this.seg) this.seg++;
           const f = join(this.o.spillDir, `spill-${s}.lp`);
-          const lines = readFileSync(f, 'utf8').split('\n').filter(Boolean);
-          await this.writeLines(lines);
+          // On failure the segment stays on disk; re-sent points overwrite themselves (same ts).
+          await this.pipeline(readFileSync(f, 'utf8').split('\n').filter(Boolean), () => {});
           rmSync(f);
           this.backoff = 100;
           continue;
         }
         if (!this.lines.length) return;
-        const batch = this.lines.splice(0, this.o.batch ?? 5000);
-        try {
-          await this.writeLines(batch);
-          this.backoff = 100;
-        } catch (e) {
-          this.spill(batch);
-          throw e;
-        }
+        await this.pipeline(this.lines, (failed) => this.spill(failed));
+        this.backoff = 100;
       } catch (e) {
         this.stats.failures++;
         this.lastError = (e as Error).message;
         // Server down or slow: everything waiting goes to disk (in order), retry with backoff.
         this.spill(this.lines.splice(0));
+        if (e instanceof InfluxWriteError && e.status === 404) await this.ensureDatabase();
         if (this.closing && this.backoff > 4000) return;
         await new Promise((r) => setTimeout(r, this.backoff));
         this.backoff = Math.min(5000, this.backoff * 2);
@@ -148,14 +208,19 @@ export class InfluxSink {
     }
   }
 
-  /** Points not yet acknowledged by the server (memory + disk). */
+  get spillDir(): string {
+    return this.o.spillDir;
+  }
+
+  /** Points waiting on disk for the server. */
   pendingOnDisk(): number {
     return this.segments().reduce((n, s) => n + readFileSync(join(this.o.spillDir, `spill-${s}.lp`), 'utf8').split('\n').filter(Boolean).length, 0);
   }
 
   /** Flush everything that can be flushed; what cannot stays spilled on disk for the next run. */
   async close(): Promise<void> {
-    this.sub?.unsubscribe();
+    for (const sub of this.subs) sub.unsubscribe();
+    this.subs.clear();
     this.closing = true;
     this.kick();
     await this.loop;
@@ -163,7 +228,7 @@ export class InfluxSink {
     clearTimeout(this.timer);
   }
 
-  /** Keep retrying until the spill is empty (tests, `rram influx-replay`). */
+  /** Keep retrying until the spill is empty (tests, `rram influx-flush`). */
   async drain(timeout_ms = 30000): Promise<void> {
     const end = Date.now() + timeout_ms;
     this.closing = false;
@@ -177,6 +242,16 @@ export class InfluxSink {
 }
 
 async function rawWrite(t: InfluxTarget, body: string): Promise<void> {
-  const res = await fetch(`http://${t.host}:${t.port}/write?db=${encodeURIComponent(t.database)}&precision=n`, { method: 'POST', body, signal: AbortSignal.timeout(10000) });
-  if (res.status !== 204) throw new Error(`InfluxDB write: HTTP ${res.status} ${await res.text()}`);
+  let res: Response;
+  try {
+    res = await fetch(`http://${t.host}:${t.port}/write?db=${encodeURIComponent(t.database)}&precision=n`, { method: 'POST', body, signal: AbortSignal.timeout(10000) });
+  } catch (e) {
+    // fetch says only "fetch failed"; the cause names what happened (ECONNREFUSED, timeout, ...).
+    const c = (e as { cause?: { code?: string; message?: string } }).cause;
+    throw new InfluxWriteError(0, `InfluxDB at ${t.host}:${t.port} unreachable: ${c?.code ?? c?.message ?? (e as Error).message}`, true);
+  }
+  if (res.status === 204) return;
+  const text = (await res.text()).slice(0, 500);
+  // 400: unparsable points (a retry cannot help); 404: database missing; others: server trouble.
+  throw new InfluxWriteError(res.status, `InfluxDB write: HTTP ${res.status} ${text}`, res.status !== 400);
 }

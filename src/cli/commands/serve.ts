@@ -7,7 +7,7 @@ import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
-import { defaultStoreDir, influxSinks, influxUrl } from '../job-options.js';
+import { defaultStoreDir, influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
 
 interface ServeFlags extends BoardFlags {
   listen: string;
@@ -39,7 +39,9 @@ export function registerServe(program: Command): void {
       const store = new EmbeddedStore(f.store);
       // Resolve the InfluxDB URL once, so a bad config file stops the server at start, not each job.
       const influx = influxUrl(f.influx);
-      const makeSinks = (): Promise<Sink[]> => influxSinks(influx, f.store);
+      // One InfluxDB sink for the server's lifetime: concurrent jobs share its writer and spill folder.
+      const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
+      const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       const jobs = new JobManager(board, store, makeSinks);
       const app = createApp(jobs, { token });
       const server = app.listen(port, host);
@@ -56,6 +58,10 @@ export function registerServe(program: Command): void {
         await jobs.idle();
         server.close();
         await board.close();
+        if (influxSink) {
+          await influxSink.close();
+          reportInfluxBacklog(influxSink);
+        }
         process.exit(0);
       };
       process.once('SIGINT', stop);
