@@ -8,6 +8,7 @@ import { registerCalibrate } from './commands/calibrate.js';
 import { registerInference } from './commands/inference.js';
 import { registerServe } from './commands/serve.js';
 import { registerInfluxFlush } from './commands/influx-flush.js';
+import { registerProgramNet } from './commands/program-net.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -25,5 +26,6 @@ registerCalibrate(program);
 registerInference(program);
 registerServe(program);
 registerInfluxFlush(program);
+registerProgramNet(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -100,3 +100,32 @@ export function forwardTf(
 export function inputTensor(tf: Tf, net: CrossbarNet, images: Float32Array, n: number): TF.Tensor {
   return tf.tensor(images.subarray(0, n * 784), [n, ...net.inputShape]);
 }
+
+/**
+ * Predicted classes of the first `n` images with the given per-layer values, in batches (conv
+ * nets in batches of 2000 to bound memory). `record` collects each layer's largest outputs.
+ */
+export function predictAll(
+  tf: Tf,
+  net: CrossbarNet,
+  mapped: MappedLayer[],
+  values: LayerValues[],
+  images: Float32Array,
+  n: number,
+  adcCfg?: AdcConfig,
+  record?: [number, number][],
+): Int32Array {
+  const batch = net.ops.some((x) => x.op === 'conv') ? 2000 : n;
+  const out = new Int32Array(n);
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
+    const x = inputTensor(tf, net, images.subarray(s * 784, (s + m) * 784), m);
+    const rec: [number, number][] = [];
+    const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined);
+    out.set(p.dataSync(), s);
+    p.dispose();
+    x.dispose();
+    if (record) rec.forEach((r, i) => (record[i] = [Math.max(record[i]?.[0] ?? 0, r[0]), Math.max(record[i]?.[1] ?? 0, r[1])]));
+  }
+  return out;
+}

@@ -12,7 +12,7 @@ import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
 import { effective, mapLayer, mappingReport, type MappedLayer, type MappingReport, type Scheme } from './mapping.js';
-import { forwardTf, inputTensor, type AdcConfig, type LayerValues } from './forward-tf.js';
+import { predictAll, type AdcConfig, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
@@ -86,7 +86,7 @@ export function accuracyHistogram(acc: number[], bins = 40): { lo: number; hi: n
   return histogram(acc, min, min + bins * w, bins).map((count, k) => ({ lo: min + k * w, hi: min + (k + 1) * w, count }));
 }
 
-const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): number[][] => {
+export const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): number[][] => {
   const m = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   for (let i = 0; i < labels.length; i++) m[labels[i]][pred[i]]++;
   return m;
@@ -100,23 +100,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const ops = weightOps(net);
   const levels = o.device.nominal;
   const mapped = ops.map((op) => mapLayer(op, levels, o.scheme));
-  const batch = net.ops.some((x) => x.op === 'conv') ? 2000 : n;
-
-  // Forward all images in batches through the tfjs path.
-  const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => {
-    const out = new Int32Array(n);
-    for (let s = 0; s < n; s += batch) {
-      const m = Math.min(batch, n - s);
-      const x = inputTensor(tf, net, test.images.subarray(s * 784, (s + m) * 784), m);
-      const rec: [number, number][] = [];
-      const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined);
-      out.set(p.dataSync(), s);
-      p.dispose();
-      x.dispose();
-      if (record) rec.forEach((r, i) => (record[i] = [Math.max(record[i]?.[0] ?? 0, r[0]), Math.max(record[i]?.[1] ?? 0, r[1])]));
-    }
-    return out;
-  };
+  const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => predictAll(tf, net, mapped, values, test.images, n, adcCfg, record);
   const accuracy = (pred: Int32Array): number => pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0) / n;
 
   const floatPred = predictTf(ops.map((op) => ({ eff: op.W })));

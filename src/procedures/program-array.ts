@@ -2,7 +2,7 @@
  * Program a level map onto one array by write-verify, read it back, and report per-level
  * statistics and how many cells read back in the wrong level.
  */
-import type { Board } from '../../drivers/board.js';
+import type { Board, CellAddress } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { defaultLevels, levelStats, type LevelSpec, type LevelStats } from '../analysis/levels.js';
 import { cellKey } from '../engine/events.js';
@@ -12,6 +12,7 @@ import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engin
 import { programCell } from '../plans/program-cell.js';
 import type { LevelMap } from './level-map.js';
 import { buildProgramConfig, type ProgramOptions } from './program-config.js';
+import type { ProgramConfig } from '../plans/program-cell.js';
 
 export interface ProgramArrayOptions extends ProgramOptions {
   levels: number;
@@ -41,6 +42,30 @@ export interface ProgramArrayResult {
   totalPulses: number;
 }
 
+/** The job that programs one cell to one level (form if pristine, reset-verify, write-verify). */
+export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress, ispvaGates_V?: number[]): CellJob {
+  return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: ispvaGates_V?.[spec.level] }) };
+}
+
+/**
+ * Runs cell jobs through the engine; with a journal, cells it already holds are not pulsed again
+ * (resume). Returns every finished cell's entry, earlier ones included.
+ */
+export async function programCells(board: Board, ctx: RunContext, jobs: CellJob[], engine?: EngineOptions, journalPath?: string): Promise<Map<string, JournalEntry>> {
+  const prior = journalPath ? Journal.load(journalPath) : new Map<string, JournalEntry>();
+  const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
+  const journal = journalPath ? new Journal(journalPath) : undefined;
+  let done: JournalEntry[];
+  try {
+    done = await new RunEngine(board, ctx).runCells(todo, { ...engine, journal });
+  } finally {
+    journal?.close();
+  }
+  const byKey = new Map(prior);
+  for (const e of done) byKey.set(cellKey(e.cell), e);
+  return byKey;
+}
+
 export async function programArray(board: Board, ctx: RunContext, o: ProgramArrayOptions): Promise<ProgramArrayResult> {
   const info = board.info();
   if (o.array < 0 || o.array >= info.arrays) throw new InvalidArgumentError('array', o.array, `board has arrays 0..${info.arrays - 1}`);
@@ -49,23 +74,11 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   const specs = defaultLevels(o.levels);
   if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `needs ${o.levels} gate voltages`);
   ctx.emit({ type: 'run-start', kind: 'program', params: { ...o, map: undefined, engine: undefined, journalPath: undefined, config: cfg }, board: info, calibration: info.calibration });
-  const jobs: CellJob[] = [];
-  for (let k = 0; k < o.map.length; k++) {
-    const spec = specs[o.map[k]];
-    const cell = { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols };
-    jobs.push({ cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: o.ispvaGates_V?.[spec.level] }) });
-  }
-  const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
-  const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
-  const journal = o.journalPath ? new Journal(o.journalPath) : undefined;
-  let done: JournalEntry[];
-  try {
-    done = await new RunEngine(board, ctx).runCells(todo, { ...o.engine, journal });
-  } finally {
-    journal?.close();
-  }
-  const byKey = new Map(prior);
-  for (const e of done) byKey.set(cellKey(e.cell), e);
+  const jobs = o.map.reduce<CellJob[]>((js, lvl, k) => {
+    js.push(levelJob(cfg, specs[lvl], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, o.ispvaGates_V));
+    return js;
+  }, []);
+  const byKey = await programCells(board, ctx, jobs, o.engine, o.journalPath);
   const rb = await board.readArray(o.array, { vread_V: cfg.igvva.vread_V });
   const status: string[] = [];
   const pulses: number[] = [];

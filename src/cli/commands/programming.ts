@@ -19,7 +19,7 @@ import { printJson, table, uA } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { formatLevelTable } from '../level-table.js';
 
-interface ProgFlags extends BoardFlags, JobFlags {
+export interface ProgFlags extends BoardFlags, JobFlags {
   algo: string;
   step?: number;
   levels: number;
@@ -31,21 +31,26 @@ interface ProgFlags extends BoardFlags, JobFlags {
   out?: string;
 }
 
-function addProgrammingOptions(c: Command): Command {
-  return addJobOptions(addBoardOptions(c))
+/** Write-verify knobs shared by every command that programs cells. */
+export function addWriteVerifyOptions(c: Command): Command {
+  return c
     .option('--algo <name>', 'igvva | ispva', 'igvva')
     .option('--step <V>', 'step of the stepped voltage (IGVVA: VG, default 0.01 = IGVVA-10; ISPVA: VTE, default 0.1)', num('--step', { min: 0.001, max: 1 }))
     .option('--levels <N>', 'levels in total: HRS + N-1 LRS levels over 10-45 uA', num('--levels', { min: 2, max: 8, int: true }), 8)
     .option('--tolerance <I>', 'two-sided band: reset and retry above target + tolerance (e.g. 2uA); default off', current('--tolerance'))
     .option('--max-pulses <n>', 'most SET pulses per write-verify loop', num('--max-pulses', { min: 1, int: true }))
     .option('--width <s>', 'pulse width (s)', num('--width', { min: 0 }))
-    .option('--ispva-vg <list>', 'ISPVA gate voltage per level, comma-separated (default: from the calibration transfer curve)')
+    .option('--ispva-vg <list>', 'ISPVA gate voltage per level, comma-separated (default: from the calibration transfer curve)');
+}
+
+function addProgrammingOptions(c: Command): Command {
+  return addWriteVerifyOptions(addJobOptions(addBoardOptions(c)))
     .option('--json', 'JSON output')
     .option('--out <file>', 'also write the result dataset here');
 }
 
 /** ISPVA's fixed gate per level: explicit list, or the calibration's nominal transfer inverted. */
-function ispvaGates(f: ProgFlags, levels: number): number[] | undefined {
+export function ispvaGates(f: Pick<ProgFlags, 'algo' | 'ispvaVg' | 'calibration'>, levels: number): number[] | undefined {
   if (f.algo !== 'ispva') return undefined;
   if (f.ispvaVg) {
     const g = f.ispvaVg.split(',').map(Number);
@@ -56,7 +61,7 @@ function ispvaGates(f: ProgFlags, levels: number): number[] | undefined {
   return defaultLevels(levels).map((s) => Math.min(3.3, m.gateFor(Math.min(240e-6, s.target_A / 0.2 + 2e-6))));
 }
 
-async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown): Promise<void> {
+export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown): Promise<void> {
   if (o.status !== 'completed') {
     process.stderr.write(`rram: run ${o.runId} ${o.status}: ${(o.error as Error)?.message ?? ''}\nrram: everything measured so far is in the store; resume with --resume ${o.runId}\n`);
     if (o.status === 'aborted') process.exit(EXIT.aborted);

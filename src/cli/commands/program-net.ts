@@ -1,0 +1,129 @@
+/**
+ * `rram program-net`: program a trained net onto the board's arrays by write-verify, read it back
+ * and evaluate it from the read-back currents, beside the Monte Carlo prediction.
+ */
+import type { Command } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { runJob } from '../../jobs/run-job.js';
+import { toCrossbarNet } from '../../inference/crossbar-net.js';
+import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
+import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } from '../../inference/device-models.js';
+import { parseScheme } from '../../inference/mapping.js';
+import { loadModel } from '../../inference/model-io.js';
+import { netOnArrays, type NetOnArraysResult } from '../../inference/net-on-arrays.js';
+import { initTf, tf } from '../../inference/tf-backend.js';
+import { attachProgressBar } from '../../sinks/progress-bar.js';
+import { addBoardOptions, openBoard } from '../board-options.js';
+import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
+import { csv, table } from '../output.js';
+import { num } from '../parse.js';
+import { addWriteVerifyOptions, finish, ispvaGates, type ProgFlags } from './programming.js';
+
+interface NetFlags extends ProgFlags {
+  model: string;
+  dataset: string;
+  data?: string;
+  mapping: string;
+  device: string;
+  trials: number;
+  images?: number;
+  useArrays?: string;
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+function parseArrayList(s: string): number[] {
+  const a = s.split(',').map((x) => Number(x.trim()));
+  if (!a.length || a.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('--use-arrays', s, 'expected array indices like 0,1');
+  return a;
+}
+
+export function registerProgramNet(program: Command): void {
+  addWriteVerifyOptions(addJobOptions(addBoardOptions(program.command('program-net'))))
+    .description('program a trained net onto the arrays (write-verify), read back, evaluate from the read-back vs the Monte Carlo prediction')
+    .requiredOption('--model <dir>', 'tfjs layers model folder (rram train --out)')
+    .option('--dataset <name>', 'mnist | fashion', 'mnist')
+    .option('--data <dir>', 'folder with the IDX files')
+    .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
+    .option('--device <spec>', 'level values and prediction: a level-CDF file (rram characterize --out), gaussian:5%, ... or ideal', 'ideal')
+    .option('--trials <n>', 'Monte Carlo trials of the prediction', num('--trials', { int: true, min: 1 }), 200)
+    .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
+    .option('--json', 'print the result as JSON (without the per-cell read-back)')
+    .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
+    .action(async (f: NetFlags) => {
+      if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
+      const scheme = parseScheme(f.mapping);
+      const spec = parseDeviceSpec(f.device);
+      const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
+      const programLevels = measured ? measured.pools.length : f.levels;
+      if (programLevels > 8) throw new InvalidArgumentError('--device', f.device, `has ${programLevels} levels; programming supports 2..8`);
+      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+      const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
+      const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
+      const backend = await initTf();
+      const net = toCrossbarNet(await loadModel(tf, f.model));
+      const board = await openBoard(f);
+      const { store, sinks } = await openSinks(f);
+      const ac = abortOnSigint();
+      const out = await runJob(
+        { store, sinks, signal: ac.signal },
+        (ctx, signal) =>
+          netOnArrays(tf, backend, board, ctx, {
+            algo: f.algo as 'igvva' | 'ispva',
+            step_V: f.step,
+            tolerance_A: f.tolerance,
+            maxPulses: f.maxPulses,
+            width_s: f.width,
+            ispvaGates_V: ispvaGates(f, programLevels),
+            model: f.model,
+            dataset: ds.name,
+            net,
+            test: ds.test,
+            images: f.images,
+            scheme,
+            device,
+            programLevels,
+            trials: f.trials,
+            seed: f.seed,
+            arrays,
+            engine: { concurrency: f.concurrency },
+            signal,
+          }),
+        { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },
+        (ctx) => attachProgressBar(ctx.events$),
+      );
+      await board.close();
+      if (out.result && f.out) writeOut(f.out, out.result);
+      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }));
+    });
+}
+
+function printText(r: NetOnArraysResult): void {
+  const p = r.programming;
+  process.stdout.write(
+    `run ${r.runId}: ${r.model} on ${r.dataset} (${r.images} test images), ${r.levels} levels, ${r.mapping.scheme} mapping, device ${r.device}\n` +
+      `programmed ${p.cells} cells in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} cells outside their band, ${p.failed} failed, ${p.elapsed_s.toFixed(1)} s\n`,
+  );
+  const rows: (string | number)[][] = [
+    ['float (trained weights)', pct(r.floatAccuracy)],
+    ['quantized, noise-free', pct(r.quantizedAccuracy)],
+    ['from the read-back currents', pct(r.readbackAccuracy)],
+  ];
+  if (r.monteCarlo) {
+    const s = r.monteCarlo.summary;
+    rows.push([`Monte Carlo ${r.monteCarlo.trials} trials: mean (p5..p95)`, `${pct(s.mean)} (${pct(s.p5)}..${pct(s.p95)})`]);
+    rows.push(['read-back percentile in the prediction', (100 * r.monteCarlo.readbackPercentile).toFixed(0)]);
+  }
+  process.stdout.write(table(['accuracy', '%'], rows));
+  process.stdout.write(table(['layer', 'tiles', 'cells', 'weight error (rms / max|w|)'], r.layers.map((l) => [l.name, l.tiles, l.cells, l.weightErrorRel.toFixed(4)])));
+}
+
+function writeOut(dir: string, r: NetOnArraysResult): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, readback: undefined }, null, 1) + '\n');
+  writeFileSync(join(dir, 'readback.csv'), csv([['tile', 'layer', 'array', 'row', 'col', 'level', 'current_A'], ...r.readback.map(([t, row, col, lv, i]) => [t, r.tiles[t].layer, r.tiles[t].array, row, col, lv, i])]));
+  writeFileSync(join(dir, 'confusion.csv'), csv([['true\\pred', ...Array.from({ length: 10 }, (_, k) => String(k))], ...r.readbackConfusion.map((row, k) => [k, ...row])]));
+}

@@ -1,0 +1,144 @@
+/**
+ * The closing experiment of the inference pipeline: program a quantized net onto (emulated or
+ * real) arrays, read every tile back, and evaluate the net from the read-back currents; beside
+ * it, the Monte Carlo prediction from a device model (e.g. the level-CDF measured on the same
+ * board), so one sees where the hardware result falls in the predicted distribution.
+ */
+import type { Board } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { defaultLevels } from '../analysis/levels.js';
+import type { RunContext } from '../engine/run-context.js';
+import type { EngineOptions } from '../engine/run-engine.js';
+import { programNet } from '../procedures/program-net.js';
+import type { ProgramOptions } from '../procedures/program-config.js';
+import { type CrossbarNet, weightOps } from './crossbar-net.js';
+import type { Split } from './datasets.js';
+import type { DeviceModel } from './device-models.js';
+import { predictAll } from './forward-tf.js';
+import { effective, mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
+import { confusionOf, monteCarlo, type AccuracySummary } from './monte-carlo.js';
+import type { Tf } from './tf-backend.js';
+import { tileNet, UNUSED, valuesFromTiles } from './tiling.js';
+
+export interface NetOnArraysOptions extends ProgramOptions {
+  /** Where the model came from (recorded with the run). */
+  model: string;
+  dataset: string;
+  net: CrossbarNet;
+  test: Split;
+  images?: number;
+  scheme: Scheme;
+  /** Level values for quantization and the Monte Carlo prediction. */
+  device: DeviceModel;
+  /** Levels of the programming level set the device's levels were picked from (the CDF's count). */
+  programLevels: number;
+  trials: number;
+  seed: number;
+  arrays?: number[];
+  /** ISPVA: gate voltage per level of the programming level set. */
+  ispvaGates_V?: number[];
+  engine?: EngineOptions;
+  mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
+  signal?: AbortSignal;
+}
+
+export interface NetOnArraysResult {
+  format: 'rram-hil/program-net-result';
+  version: 1;
+  runId: string;
+  model: string;
+  dataset: string;
+  images: number;
+  levels: number;
+  levelValues_A: number[];
+  levelTargets_A: number[];
+  mapping: MappingReport;
+  device: string;
+  tfBackend: string;
+  floatAccuracy: number;
+  quantizedAccuracy: number;
+  readbackAccuracy: number;
+  readbackConfusion: number[][];
+  monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number };
+  programming: { algo: string; step_V?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number };
+  /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
+  layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
+  tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number }[];
+  /** Used cells: [tile, row, col, level, current_A]. */
+  readback: [number, number, number, number, number][];
+}
+
+export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions): Promise<NetOnArraysResult> {
+  const nLevels = o.device.nominal.length;
+  if (nLevels > 8) throw new InvalidArgumentError('levels', nLevels, 'programming supports 2..8 levels');
+  const programSpecs = defaultLevels(o.programLevels);
+  const levelSpecs = (o.device.levelsUsed ?? programSpecs.map((_, k) => k)).map((k) => programSpecs[k]);
+  if (levelSpecs.length !== nLevels) throw new InvalidArgumentError('levels', nLevels, `the device model has ${nLevels} levels but ${levelSpecs.length} programming targets`);
+  const n = Math.min(o.images ?? o.test.n, o.test.n);
+  const labels = o.test.labels.subarray(0, n);
+  const mapped = weightOps(o.net).map((op) => mapLayer(op, o.device.nominal, o.scheme));
+  const tiles = tileNet(mapped);
+  const { arrays: onBoard } = board.info();
+  const arrays = o.arrays ?? Array.from({ length: onBoard }, (_, k) => k);
+  for (const a of arrays) if (!Number.isInteger(a) || a < 0 || a >= onBoard) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${onBoard - 1}`);
+
+  // Prediction first (no board time spent if the options are wrong).
+  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, device: o.device, trials: o.device.kind === 'ideal' ? 1 : o.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
+
+  const t0 = performance.now();
+  const prog = await programNet(board, ctx, {
+    ...o,
+    levels: nLevels,
+    levelSpecs,
+    tiles,
+    arrays,
+    engine: { ...o.engine, signal: o.signal },
+    describe: { model: o.model, dataset: o.dataset, mapping: o.scheme, device: o.device.text, levelValues_A: o.device.nominal },
+  });
+  const elapsed_s = (performance.now() - t0) / 1000;
+
+  const readback = prog.tiles.map((t) => t.readback_A);
+  const values = valuesFromTiles(mapped, tiles, readback);
+  const pred = predictAll(tf, o.net, mapped, values, o.test.images, n);
+  let correct = 0;
+  for (let i = 0; i < n; i++) if (pred[i] === labels[i]) correct++;
+  const readbackAccuracy = correct / n;
+
+  const layers = mapped.map((l, li) => {
+    const eff = effective(l, values[li].gp, values[li].gn, new Float32Array(l.rows * l.cols));
+    let se = 0;
+    let amax = 0;
+    for (let i = 0; i < eff.length; i++) {
+      se += (eff[i] - l.quantized[i]) ** 2;
+      amax = Math.max(amax, Math.abs(l.quantized[i]));
+    }
+    const own = tiles.filter((t) => t.layer === li);
+    return { name: l.name, tiles: own.length, cells: own.reduce((s, t) => s + t.used, 0), weightErrorRel: Math.sqrt(se / eff.length) / (amax || 1) };
+  });
+  const cells: [number, number, number, number, number][] = [];
+  tiles.forEach((t, k) => t.levels.forEach((lv, i) => lv !== UNUSED && cells.push([k, Math.floor(i / 64), i % 64, lv, readback[k][i]])));
+  const below = mc.accuracies.filter((a) => a < readbackAccuracy).length + 0.5 * mc.accuracies.filter((a) => a === readbackAccuracy).length;
+  return {
+    format: 'rram-hil/program-net-result',
+    version: 1,
+    runId: ctx.runId,
+    model: o.model,
+    dataset: o.dataset,
+    images: n,
+    levels: nLevels,
+    levelValues_A: o.device.nominal,
+    levelTargets_A: levelSpecs.map((s) => s.target_A),
+    mapping: mappingReport(mapped),
+    device: o.device.text,
+    tfBackend,
+    floatAccuracy: mc.floatAccuracy,
+    quantizedAccuracy: mc.quantizedAccuracy,
+    readbackAccuracy,
+    readbackConfusion: confusionOf(pred, labels),
+    monteCarlo: o.device.kind === 'ideal' ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length },
+    programming: { algo: o.algo, step_V: o.step_V, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s },
+    layers,
+    tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),
+    readback: cells,
+  };
+}

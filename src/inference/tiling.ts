@@ -1,0 +1,91 @@
+/**
+ * Physical placement of mapped layers on 64x64 arrays, and its inverse (read-back currents ->
+ * per-layer cell values). Each layer is laid out as a rows x physCols matrix of cells, cut into
+ * 64x64 tiles, one tile per array, as an analog crossbar would need them (rows share inputs):
+ *  - diff:   columns 2c (weight c, positive cell) and 2c+1 (its partner), adjacent as a pair;
+ *  - offset: columns 0..cols-1 the weights, column `cols` the layer's offset column;
+ *  - signed: one column per weight.
+ * Cells of a tile that the layer does not reach are UNUSED: never pulsed, never read into a weight.
+ */
+import { ARRAY_SIDE, type MappedLayer } from './mapping.js';
+
+export const UNUSED = 255;
+
+export interface Tile {
+  index: number;
+  layer: number;
+  layerName: string;
+  /** The tile's first physical row and column within its layer. */
+  row0: number;
+  col0: number;
+  /** Used extent inside the tile. */
+  rows: number;
+  cols: number;
+  /** Target level of each of the 64x64 cells (row-major), UNUSED where the layer has no cell. */
+  levels: Uint8Array;
+  /** Cells that get programmed. */
+  used: number;
+}
+
+/** The layer's physical level matrix (rows x physCols, row-major). */
+export function physicalLevels(l: MappedLayer): Uint8Array {
+  const m = new Uint8Array(l.rows * l.physCols);
+  for (let r = 0; r < l.rows; r++) {
+    for (let c = 0; c < l.cols; c++) {
+      const i = r * l.cols + c;
+      if (l.scheme === 'diff') {
+        m[r * l.physCols + 2 * c] = l.pos[i];
+        m[r * l.physCols + 2 * c + 1] = l.neg![i];
+      } else m[r * l.physCols + c] = l.pos[i];
+    }
+    if (l.scheme === 'offset') m[r * l.physCols + l.cols] = l.neg![r];
+  }
+  return m;
+}
+
+export function tileNet(layers: MappedLayer[]): Tile[] {
+  const tiles: Tile[] = [];
+  layers.forEach((l, li) => {
+    const phys = physicalLevels(l);
+    for (let row0 = 0; row0 < l.rows; row0 += ARRAY_SIDE) {
+      for (let col0 = 0; col0 < l.physCols; col0 += ARRAY_SIDE) {
+        const rows = Math.min(ARRAY_SIDE, l.rows - row0);
+        const cols = Math.min(ARRAY_SIDE, l.physCols - col0);
+        const levels = new Uint8Array(ARRAY_SIDE * ARRAY_SIDE).fill(UNUSED);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) levels[r * ARRAY_SIDE + c] = phys[(row0 + r) * l.physCols + col0 + c];
+        tiles.push({ index: tiles.length, layer: li, layerName: l.name, row0, col0, rows, cols, levels, used: rows * cols });
+      }
+    }
+  });
+  return tiles;
+}
+
+/**
+ * Per-layer cell values from each tile's read-back (64x64 currents, row-major): gp for the
+ * weights' cells and gn for the partner (diff, rows x cols) or offset (rows) cells, the values
+ * forwardTf and effective() take.
+ */
+export function valuesFromTiles(layers: MappedLayer[], tiles: Tile[], readback: Float32Array[]): { gp: Float32Array; gn?: Float32Array }[] {
+  const phys = layers.map((l) => new Float32Array(l.rows * l.physCols).fill(NaN));
+  tiles.forEach((t, k) => {
+    const l = layers[t.layer];
+    for (let r = 0; r < t.rows; r++) for (let c = 0; c < t.cols; c++) phys[t.layer][(t.row0 + r) * l.physCols + t.col0 + c] = readback[k][r * ARRAY_SIDE + c];
+  });
+  return layers.map((l, li) => {
+    const p = phys[li];
+    if (p.some(Number.isNaN)) throw new Error(`internal: layer ${l.name} has cells no tile covers`);
+    const gp = new Float32Array(l.rows * l.cols);
+    const gn = l.scheme === 'diff' ? new Float32Array(l.rows * l.cols) : l.scheme === 'offset' ? new Float32Array(l.rows) : undefined;
+    for (let r = 0; r < l.rows; r++) {
+      for (let c = 0; c < l.cols; c++) {
+        const i = r * l.cols + c;
+        if (l.scheme === 'diff') {
+          gp[i] = p[r * l.physCols + 2 * c];
+          gn![i] = p[r * l.physCols + 2 * c + 1];
+        } else gp[i] = p[r * l.physCols + c];
+      }
+      if (l.scheme === 'offset') gn![r] = p[r * l.physCols + l.cols];
+    }
+    return { gp, gn };
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Program a network's tiles onto a board's arrays by write-verify and read each one back.
+ * With fewer arrays than tiles the arrays are reused: a tile is programmed and read back before
+ * the next one overwrites its array, and the evaluation uses every tile's read-back (what a lab
+ * with one 4-kbit array can do). Cells a tile does not use are never pulsed.
+ */
+import type { Board } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { defaultLevels, type LevelSpec } from '../analysis/levels.js';
+import type { RunContext } from '../engine/run-context.js';
+import type { EngineOptions } from '../engine/run-engine.js';
+import { cellKey } from '../engine/events.js';
+import { UNUSED, type Tile } from '../inference/tiling.js';
+import { levelJob, programCells } from './program-array.js';
+import { buildProgramConfig, type ProgramOptions } from './program-config.js';
+
+export interface ProgramNetOptions extends ProgramOptions {
+  levels: number;
+  /** Programming target of each quantized level index (default: defaultLevels(levels)). */
+  levelSpecs?: LevelSpec[];
+  tiles: Tile[];
+  /** Board arrays to use, in turn. */
+  arrays: number[];
+  ispvaGates_V?: number[];
+  engine?: EngineOptions;
+  /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
+  describe: Record<string, unknown>;
+}
+
+export interface TileReadback {
+  tile: number;
+  layer: string;
+  array: number;
+  /** 64x64 read currents (A), row-major; unused cells read as they are. */
+  readback_A: Float32Array;
+  pulses: number;
+  /** Used cells whose read-back falls outside their level's band. */
+  misplaced: number;
+  failed: number;
+}
+
+export interface ProgramNetResult {
+  levels: LevelSpec[];
+  tiles: TileReadback[];
+  cells: number;
+  totalPulses: number;
+  misplaced: number;
+  failed: number;
+}
+
+export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions): Promise<ProgramNetResult> {
+  const info = board.info();
+  if (info.rows < 64 || info.cols < 64) throw new InvalidArgumentError('board', `${info.rows}x${info.cols}`, 'net tiles need 64x64 arrays');
+  if (!o.arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
+  for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
+  const cfg = buildProgramConfig(o);
+  const specs = o.levelSpecs ?? defaultLevels(o.levels);
+  if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `needs ${o.levels} gate voltages`);
+  const cells = o.tiles.reduce((s, t) => s + t.used, 0);
+  ctx.emit({
+    type: 'run-start',
+    kind: 'program',
+    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), arrays: o.arrays, tiles: o.tiles.length, cells, config: cfg },
+    board: info,
+    calibration: info.calibration,
+  });
+  const out: TileReadback[] = [];
+  for (const t of o.tiles) {
+    const array = o.arrays[t.index % o.arrays.length];
+    const jobs = [];
+    const band = new Map<string, [number, number]>();
+    for (let k = 0; k < t.levels.length; k++) {
+      if (t.levels[k] === UNUSED) continue;
+      const spec = specs[t.levels[k]];
+      if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
+      const job = levelJob(cfg, spec, { array, row: Math.floor(k / 64), col: k % 64 }, o.ispvaGates_V);
+      band.set(cellKey(job.cell), spec.band_A);
+      jobs.push(job);
+    }
+    const byKey = await programCells(board, ctx, jobs, { ...o.engine, phase: `tile ${t.index + 1}/${o.tiles.length}` });
+    const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
+    let pulses = 0;
+    let misplaced = 0;
+    let failed = 0;
+    for (const j of jobs) {
+      const e = byKey.get(cellKey(j.cell));
+      pulses += e?.outcome.pulses ?? 0;
+      if (e?.outcome.status !== 'ok') failed++;
+      const i = j.cell.row * info.cols + j.cell.col;
+      const [lo, hi] = band.get(cellKey(j.cell))!;
+      if (rb[i] < lo || rb[i] > hi) misplaced++;
+      ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: 'readback', level: j.level });
+    }
+    // The board's array may be wider than 64: keep the tile's 64x64 window.
+    const window = new Float32Array(64 * 64);
+    for (let r = 0; r < 64; r++) for (let c = 0; c < 64; c++) window[r * 64 + c] = rb[r * info.cols + c];
+    out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed });
+  }
+  return {
+    levels: specs,
+    tiles: out,
+    cells,
+    totalPulses: out.reduce((s, t) => s + t.pulses, 0),
+    misplaced: out.reduce((s, t) => s + t.misplaced, 0),
+    failed: out.reduce((s, t) => s + t.failed, 0),
+  };
+}

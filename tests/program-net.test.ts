@@ -1,0 +1,79 @@
+/** A trained net programmed onto the emulated arrays, read back and evaluated; tiling round trips. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../src/util/repo-root.js';
+import { buildModel, parseArch } from '../src/inference/arch-spec.js';
+import { toCrossbarNet, weightOps } from '../src/inference/crossbar-net.js';
+import { nominalLevels } from '../src/inference/device-models.js';
+import { mapLayer, SCHEMES } from '../src/inference/mapping.js';
+import { tileNet, UNUSED, valuesFromTiles } from '../src/inference/tiling.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+
+test('tiling: every mapped cell lands in exactly one 64x64 tile and the read-back maps back to its weight', async () => {
+  await initTf();
+  const net = toCrossbarNet(buildModel(tf, parseArch('cnn:1x8/p5/h8'), 2));
+  const levels = nominalLevels(6);
+  for (const scheme of SCHEMES) {
+    const mapped = weightOps(net).map((op) => mapLayer(op, levels, scheme));
+    const tiles = tileNet(mapped);
+    assert.equal(tiles.length, mapped.reduce((s, l) => s + l.arrays, 0), `${scheme}: tiles = arrays of the mapping report`);
+    const used = tiles.reduce((s, t) => s + t.levels.filter((v) => v !== UNUSED).length, 0);
+    assert.equal(used, mapped.reduce((s, l) => s + l.cells, 0), `${scheme}: used cells`);
+    // A read-back that encodes each cell's position exactly (tile*4096 + index) tells where every value went.
+    const rb = tiles.map((t) => Float32Array.from({ length: 4096 }, (_, i) => (t.levels[i] === UNUSED ? NaN : levels[t.levels[i]])));
+    const values = valuesFromTiles(mapped, tiles, rb);
+    mapped.forEach((l, li) => {
+      assert.deepEqual(Array.from(values[li].gp), Array.from(l.pos, (k) => Math.fround(levels[k])), `${scheme} ${l.name} gp`);
+      if (l.neg) assert.deepEqual(Array.from(values[li].gn!), Array.from(l.neg, (k) => Math.fround(levels[k])), `${scheme} ${l.name} gn`);
+      else assert.equal(values[li].gn, undefined);
+    });
+  }
+});
+
+test('rram program-net: train, characterize, program the net onto the emulated arrays, evaluate from read-back', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'pnet-'));
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
+  assert.equal(rram('train', '--arch', 'dense:4', '--dataset', 'mnist', '--epochs', '1', '--out', 'net').status, 0);
+  const ch = rram('characterize', '--levels', '4', '--cells-per-level', '32', '--step', '0.05', '--out', 'cdf.json', '--json');
+  assert.equal(ch.status, 0, ch.stderr);
+  const r = rram('program-net', '--model', 'net', '--device', 'cdf.json', '--levels', '4', '--step', '0.05', '--images', '1000', '--trials', '40', '--json', '--out', 'res');
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.equal(res.format, 'rram-hil/program-net-result');
+  // dense:4 under diff: (785 x 8) + (5 x 20) cells, 13 + 1 tiles, reused over the board's 2 arrays.
+  assert.equal(res.programming.cells, 785 * 8 + 5 * 20);
+  assert.equal(res.programming.tiles, 14);
+  assert.deepEqual(res.programming.arrays, [0, 1]);
+  assert.ok(res.programming.misplaced + res.programming.failed < 0.02 * res.programming.cells, JSON.stringify(res.programming));
+  for (const l of res.layers) assert.ok(l.weightErrorRel < 0.05, `${l.name}: weight error ${l.weightErrorRel}`);
+  // The hardware result sits where the measured-level Monte Carlo says it should.
+  const mc = res.monteCarlo.summary;
+  assert.ok(res.readbackAccuracy >= mc.min - 0.05 && res.readbackAccuracy <= mc.max + 0.05, `read-back ${res.readbackAccuracy} vs MC ${mc.min}..${mc.max}`);
+  assert.ok(res.readbackAccuracy > 0.3 && Math.abs(res.readbackAccuracy - res.quantizedAccuracy) < 0.1, `read-back ${res.readbackAccuracy}, noise-free ${res.quantizedAccuracy}`);
+  assert.equal(res.readbackConfusion.flat().reduce((a: number, b: number) => a + b, 0), 1000);
+  // Every programmed cell is in readback.csv and in the store's run (one readback read each).
+  const csvLines = readFileSync(join(cwd, 'res', 'readback.csv'), 'utf8').trim().split('\n');
+  assert.equal(csvLines.length, res.programming.cells + 1);
+  const run = new EmbeddedStore(join(cwd, 'rram-data')).getRun(res.runId);
+  assert.equal(run.status, 'completed');
+  assert.ok(run.results.includes('program-net'));
+  assert.ok((run.counts as Record<string, number>)['cell-done'] === res.programming.cells, JSON.stringify(run.counts));
+  // Bad input: named, non-zero exit, before any board time.
+  const bad: [string[], RegExp][] = [
+    [['program-net', '--model', 'net', '--use-arrays', '5'], /arrays=5/],
+    [['program-net', '--model', 'net', '--use-arrays', 'x'], /--use-arrays="x"/],
+    [['program-net', '--model', 'net', '--levels', '9'], /--levels/],
+    [['program-net', '--model', 'net', '--mapping', 'quad'], /mapping="quad"/],
+  ];
+  for (const [args, re] of bad) {
+    const x = rram(...args);
+    assert.notEqual(x.status, 0, args.join(' '));
+    assert.match(x.stderr, re);
+  }
+});
