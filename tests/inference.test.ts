@@ -13,6 +13,7 @@ import { buildDeviceModel, CellSampler, nominalLevels, parseDeviceSpec, TrialRng
 import { effective, mapLayer, SCHEMES } from '../src/inference/mapping.js';
 import { jsKernel, loadKernel, padCols, toCsr } from '../src/inference/mc-kernel.js';
 import { monteCarlo } from '../src/inference/monte-carlo.js';
+import { predictAll } from '../src/inference/forward-tf.js';
 import { parseSweep, sweepPoints } from '../src/inference/sweep.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { saveModel, loadModel } from '../src/inference/model-io.js';
@@ -239,4 +240,48 @@ test('rram train and rram infer end to end, with bad input named', () => {
     assert.notEqual(x.status, 0, args.join(' '));
     assert.match(x.stderr, re);
   }
+});
+
+test('batch norm (seed 003) folds into the preceding Dense/Conv2D: same predictions; BN after a nonlinearity is refused', async () => {
+  await initTf();
+  const ds = loadDataset('mnist', undefined, true);
+  const n = 1000;
+  const rng = new Rng(7);
+  // Give every BN layer non-trivial statistics, as after training.
+  const randomizeBn = (m: import('@tensorflow/tfjs').LayersModel) => {
+    for (const l of m.layers) {
+      if (l.getClassName() !== 'BatchNormalization') continue;
+      l.setWeights(l.getWeights().map((w, k) => tf.tensor(Float32Array.from({ length: w.size }, () => (k === 3 ? 0.2 + rng.uniform() : 0.5 * rng.normal() + (k === 0 ? 1 : 0))), w.shape)));
+    }
+  };
+  const dense = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 24, inputShape: [784], useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.batchNormalization({}),
+      tf.layers.activation({ activation: 'relu' }),
+      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+  const conv = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [28, 28, 1], kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+      tf.layers.batchNormalization({ epsilon: 1e-5 }),
+      tf.layers.reLU(),
+      tf.layers.maxPooling2d({ poolSize: 2 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+    ],
+  });
+  for (const [m, shape] of [[dense, [n, 784]], [conv, [n, 28, 28, 1]]] as const) {
+    randomizeBn(m);
+    const net = toCrossbarNet(m);
+    assert.equal(weightOps(net).length, 2, 'BN adds no weight layer');
+    const want = tf.tidy(() => (m.predict(tf.tensor(ds.test.images.subarray(0, n * 784), [...shape])) as import('@tensorflow/tfjs').Tensor).argMax(-1).dataSync());
+    const mapped = weightOps(net).map((op) => mapLayer(op, nominalLevels(64), 'diff'));
+    const got = predictAll(tf, net, mapped, weightOps(net).map((op) => ({ eff: op.W })), ds.test.images, n);
+    const agree = got.reduce((s, p, i) => s + (p === want[i] ? 1 : 0), 0) / n;
+    assert.ok(agree >= 0.998, `folded BN agrees on ${agree} of the predictions`);
+  }
+  const after = tf.sequential({ layers: [tf.layers.dense({ units: 8, inputShape: [784], activation: 'relu' }), tf.layers.batchNormalization({ name: 'bn_after_relu' }), tf.layers.dense({ units: 10 })] });
+  assert.throws(() => toCrossbarNet(after), /bn_after_relu.*directly preceding Dense or Conv2D layer without activation/);
 });

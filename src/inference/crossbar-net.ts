@@ -1,8 +1,9 @@
 /**
  * A trained tfjs model reduced to what a crossbar needs: weight layers (dense, conv) as
  * matrices with the bias as one extra row driven by a constant 1, and the glue between them
- * (activations, max-pools, flatten). Any tfjs layers model built from these parts is accepted;
- * anything else is refused by layer name and class.
+ * (activations, max-pools, flatten). Inference-time batch norm is folded into the weights before
+ * it. Any tfjs layers model built from these parts is accepted; anything else is refused by layer
+ * name and class.
  */
 import type * as TF from '@tensorflow/tfjs';
 import { DataError } from '../../drivers/errors.js';
@@ -87,12 +88,44 @@ export function toCrossbarNet(model: TF.LayersModel): CrossbarNet {
         }
         break;
       }
+      case 'BatchNormalization':
+        foldBatchNorm(layer, cfg, ops[ops.length - 1]);
+        break;
       default:
-        throw new DataError(layer.name, `layer class ${cls} cannot be mapped onto a crossbar (supported: Dense, Conv2D, MaxPooling2D, Flatten, Activation, ReLU, Dropout)`);
+        throw new DataError(layer.name, `layer class ${cls} cannot be mapped onto a crossbar (supported: Dense, Conv2D, MaxPooling2D, Flatten, Activation, ReLU, Dropout, BatchNormalization after a linear Dense/Conv2D)`);
     }
   }
   if (!ops.some((o) => o.op === 'dense' || o.op === 'conv')) throw new DataError('model', 'has no Dense or Conv2D layer to map');
   return { inputShape, ops };
+}
+
+/**
+ * Inference-time batch normalization folded into the weight layer right before it (seed 003):
+ * y = gamma (x W + b - mean) / sqrt(var + eps) + beta  ==  x (W s) + ((b - mean) s + beta),
+ * s = gamma / sqrt(var + eps) per output. Only possible while nothing nonlinear sits between.
+ */
+function foldBatchNorm(layer: TF.layers.Layer, cfg: Record<string, unknown>, prev: NetOp | undefined): void {
+  if (!prev || (prev.op !== 'dense' && prev.op !== 'conv') || prev.act !== 'linear') {
+    throw new DataError(layer.name, 'BatchNormalization can only be folded into a directly preceding Dense or Conv2D layer without activation (put the activation after the batch norm)');
+  }
+  const axis = Number(Array.isArray(cfg.axis) ? cfg.axis[0] : (cfg.axis ?? -1));
+  const rank = layer.inputSpec?.[0]?.ndim ?? (prev.op === 'conv' ? 4 : 2);
+  if (axis !== -1 && axis !== rank - 1) throw new DataError(layer.name, `batch norm over axis ${axis} is not supported (last axis only)`);
+  const w = layer.getWeights().map((t) => t.dataSync() as Float32Array);
+  let i = 0;
+  const gamma = cfg.scale === false ? undefined : w[i++];
+  const beta = cfg.center === false ? undefined : w[i++];
+  const mean = w[i++];
+  const variance = w[i++];
+  const eps = Number(cfg.epsilon ?? 1e-3);
+  const u = prev.units;
+  if (!mean || !variance || mean.length !== u) throw new DataError(layer.name, `expected ${u} moving means and variances`);
+  for (let c = 0; c < u; c++) {
+    const sc = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + eps);
+    for (let r = 0; r < prev.fanIn; r++) prev.W[r * u + c] *= sc;
+    const b = prev.fanIn * u + c;
+    prev.W[b] = (prev.W[b] - mean[c]) * sc + (beta ? beta[c] : 0);
+  }
 }
 
 export const weightOps = (net: CrossbarNet): WeightOp[] => net.ops.filter((o): o is WeightOp => o.op === 'dense' || o.op === 'conv');
