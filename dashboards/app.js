@@ -158,20 +158,45 @@ async function showCdf(runId) {
 }
 
 // ---- inference ----------------------------------------------------------------------------
+/** An inference result, or a program-net result shaped like one (plus the read-back accuracy). */
+async function accuracyResult(runId) {
+  const run = await api(`/api/runs/${runId}`);
+  if (!run.results.includes('program-net')) return api(`/api/runs/${runId}/results/infer`);
+  const p = await api(`/api/runs/${runId}/results/program-net`);
+  const mc = p.monteCarlo;
+  const one = { mean: p.quantizedAccuracy, std: 0, min: p.quantizedAccuracy, max: p.quantizedAccuracy, p5: p.quantizedAccuracy };
+  return {
+    ...p, hardware: p.readbackAccuracy, device: { text: p.device }, trials: mc?.trials ?? 0, engine: mc?.engine ?? 'none',
+    summary: mc?.summary ?? one, histogram: mc?.histogram ?? [], cdf: mc?.cdf ?? [], confusion: p.readbackConfusion,
+  };
+}
+
 async function showInference(runId) {
   if (!runId) return;
-  const r = await api(`/api/runs/${runId}/results/infer`);
-  $('#infer-summary').textContent = `${r.model} on ${r.dataset}, ${r.levels} levels, ${r.mapping.scheme}, device ${r.device.text}: mean ${(100 * r.summary.mean).toFixed(2)} % ± ${(100 * r.summary.std).toFixed(2)} (min ${(100 * r.summary.min).toFixed(2)}, p5 ${(100 * r.summary.p5).toFixed(2)}), noise-free ${(100 * r.quantizedAccuracy).toFixed(2)} %, float ${(100 * r.floatAccuracy).toFixed(2)} %, ${r.trials} trials, ${r.engine}`;
+  const r = await accuracyResult(runId);
+  const hw = r.hardware;
+  $('#infer-summary').textContent = (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +
+    `${r.model} on ${r.dataset}, ${r.levels} levels, ${r.mapping.scheme}, device ${r.device.text}: mean ${(100 * r.summary.mean).toFixed(2)} % ± ${(100 * r.summary.std).toFixed(2)} (min ${(100 * r.summary.min).toFixed(2)}, p5 ${(100 * r.summary.p5).toFixed(2)}), noise-free ${(100 * r.quantizedAccuracy).toFixed(2)} %, float ${(100 * r.floatAccuracy).toFixed(2)} %, ${r.trials} trials, ${r.engine}`;
+  $('#confusion-title').textContent = hw !== undefined ? 'Confusion matrix (from the read-back)' : 'Confusion matrix (all trials)';
+  // Read-back accuracy as a vertical marker on the prediction's plots.
+  const marker = (ctx, ax, top) => {
+    if (hw === undefined) return;
+    ctx.strokeStyle = '#2ca02c'; ctx.lineWidth = 2; ctx.beginPath(); ctx.moveTo(ax.X(hw * 100), ax.Y(0)); ctx.lineTo(ax.X(hw * 100), ax.Y(top)); ctx.stroke(); ctx.lineWidth = 1;
+  };
+  const lo = Math.min(r.histogram[0]?.lo ?? r.summary.min, hw ?? 1) * 100;
+  const hi = Math.max(r.histogram[r.histogram.length - 1]?.hi ?? r.summary.max, hw ?? 0) * 100 + 1e-3;
   let cv = $('#acc-hist'); let ctx = cv.getContext('2d');
-  const maxC = Math.max(...r.histogram.map((h) => h.count));
-  let ax = axes(ctx, cv.width, cv.height, r.histogram[0].lo * 100, r.histogram[r.histogram.length - 1].hi * 100, 0, maxC, 'accuracy %', 'trials');
+  const maxC = Math.max(1, ...r.histogram.map((h) => h.count));
+  let ax = axes(ctx, cv.width, cv.height, lo, hi, 0, maxC, 'accuracy %', 'trials');
   ctx.fillStyle = '#3a8ee6';
   for (const h of r.histogram) ctx.fillRect(ax.X(h.lo * 100), ax.Y(h.count), Math.max(1, ax.X(h.hi * 100) - ax.X(h.lo * 100) - 1), ax.Y(0) - ax.Y(h.count));
+  marker(ctx, ax, maxC);
   cv = $('#acc-cdf'); ctx = cv.getContext('2d');
-  ax = axes(ctx, cv.width, cv.height, r.summary.min * 100, r.summary.max * 100 + 1e-3, 0, 1, 'accuracy %', 'CDF');
+  ax = axes(ctx, cv.width, cv.height, lo, hi, 0, 1, 'accuracy %', 'CDF');
   ctx.strokeStyle = '#d62728'; ctx.beginPath();
   r.cdf.forEach((c, i) => (i ? ctx.lineTo(ax.X(c.accuracy * 100), ax.Y(c.p)) : ctx.moveTo(ax.X(c.accuracy * 100), ax.Y(c.p))));
   ctx.stroke();
+  marker(ctx, ax, 1);
   const rowMax = r.confusion.map((row) => row.reduce((a, b) => a + b, 0));
   $('#confusion').innerHTML = '<tr><th>true \\ pred</th>' + r.confusion.map((_, k) => `<th>${k}</th>`).join('') + '</tr>' +
     r.confusion.map((row, k) => `<tr><th>${k}</th>${row.map((v) => `<td style="background: rgba(58,142,230,${(v / Math.max(1, rowMax[k])).toFixed(2)})">${(100 * v / Math.max(1, rowMax[k])).toFixed(1)}</td>`).join('')}</tr>`).join('');
@@ -198,16 +223,16 @@ async function refreshLists() {
   const runs = (await api('/api/runs')).sort((a, b) => (a.started < b.started ? 1 : -1));
   $('#runs').innerHTML = '<tr><th>run</th><th>kind</th><th>status</th><th>started</th><th>events</th><th>view</th><th>export</th></tr>' +
     runs.map((r) => `<tr><td>${r.id}</td><td>${r.kind}</td><td>${r.status}${r.active ? ' (active)' : ''}</td><td>${r.started}</td><td>${r.events}</td>` +
-      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}</td>` +
+      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') || r.results.includes('program-net') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}</td>` +
       `<td><a href="/api/runs/${r.id}/export?format=csv">csv</a> <a href="/api/runs/${r.id}/export?format=json">json</a></td></tr>`).join('');
-  const fill = (sel, kind, result) => {
+  const fill = (sel, kind, result, alsoResult) => {
     const cur = sel.value;
-    const opts = runs.filter((r) => r.kind === kind && r.results.includes(result));
+    const opts = runs.filter((r) => (r.kind === kind && r.results.includes(result)) || (alsoResult && r.results.includes(alsoResult)));
     sel.innerHTML = opts.map((r) => `<option value="${r.id}">${r.id} (${r.started.slice(11, 19)})</option>`).join('');
     if (cur && opts.some((r) => r.id === cur)) sel.value = cur;
   };
   fill($('#cdf-run'), 'characterize', 'level-cdf');
-  fill($('#infer-run'), 'infer', 'infer');
+  fill($('#infer-run'), 'infer', 'infer', 'program-net');
   return runs;
 }
 
@@ -225,25 +250,37 @@ async function startJob(form, kind) {
   try {
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(formBody(form, kind)) });
     follow(r.runId);
-    if (kind !== 'infer') location.hash = '#live';
+    if (kind !== 'infer' && kind !== 'program-net') location.hash = '#live';
     return r.runId;
   } catch (e) {
     $('#message').textContent = e.message;
-    if (kind === 'infer') $('#infer-summary').textContent = e.message;
+    if (kind === 'infer' || kind === 'program-net') $('#infer-summary').textContent = e.message;
   }
 }
 $('#form-characterize').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'characterize'); });
 $('#form-program').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'program'); });
-$('#form-infer').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const id = await startJob(e.target, 'infer');
+async function startNetJob(form, kind) {
+  const id = await startJob(form, kind);
   if (!id) return;
   $('#infer-summary').textContent = `running ${id} ...`;
   const poll = setInterval(async () => {
-    const r = await api(`/api/runs/${id}`);
-    if (r.status !== 'running') { clearInterval(poll); await refreshLists(); $('#infer-run').value = id; showInference(id).catch((x) => ($('#infer-summary').textContent = x.message)); }
+    const r = await api(`/api/runs/${id}`).catch(() => undefined);
+    if (!r) {
+      // No run record yet: still loading, unless the job is gone (it failed before it started).
+      const act = await api('/api/active');
+      if (!act.jobs.some((j) => j.runId === id)) { clearInterval(poll); $('#infer-summary').textContent = `job ${id} failed before it started (see the server log)`; }
+      return;
+    }
+    if (r.status === 'running') return;
+    clearInterval(poll);
+    await refreshLists();
+    $('#infer-run').value = id;
+    if (r.status !== 'completed') { $('#infer-summary').textContent = `run ${id} ${r.status}: ${r.error ?? ''}`; return; }
+    showInference(id).catch((x) => ($('#infer-summary').textContent = x.message));
   }, 500);
-});
+}
+$('#form-infer').addEventListener('submit', (e) => { e.preventDefault(); startNetJob(e.target, 'infer'); });
+$('#start-program-net').addEventListener('click', () => startNetJob($('#form-infer'), 'program-net'));
 $('#abort').addEventListener('click', async () => {
   try { await api(`/api/jobs/${live.runId}/abort`, { method: 'POST' }); } catch (e) { $('#message').textContent = e.message; }
 });
@@ -272,7 +309,7 @@ window.addEventListener('hashchange', () => route().catch((e) => ($('#message').
   const [b] = await api('/api/boards');
   $('#board-info').textContent = `${b.info.id} — ${b.info.kind}, ${b.info.arrays} × ${b.info.rows}×${b.info.cols}`;
   const act = await api('/api/active');
-  const running = act.jobs.find((j) => j.kind !== 'infer');
+  const running = act.jobs.find((j) => j.kind !== 'infer');  // board jobs, program-net included
   if (running) follow(running.runId);
   await route();
   document.body.dataset.ready = '1';

@@ -88,9 +88,28 @@ test('dashboard in headless Chromium: live run, heat map, CDFs, abort, inference
     assert.equal(await page.locator('#confusion tr').count(), 11);
     await page.screenshot({ path: join(shots, '5-inference.png') });
 
+    // The same net programmed onto the board, evaluated from its read-back beside the prediction.
+    // Two levels keep it short: most weights of the untrained net round to 0 (both cells at HRS).
+    await page.fill('#form-infer input[name=levels]', '2');
+    await page.click('#start-program-net');
+    await page.waitForFunction(() => /read-back accuracy|failed|aborted|no result|error/i.test(document.querySelector('#infer-summary')!.textContent ?? ''), null, { timeout: 180000 });
+    assert.match(await page.textContent('#infer-summary') ?? '', /programmed on the board \(12740 cells, 14 tiles, \d+ pulses\): read-back accuracy \d+\.\d\d % at the \d+th percentile of the prediction; d8 on mnist, 2 levels/);
+    assert.equal(await page.textContent('#confusion-title'), 'Confusion matrix (from the read-back)');
+    assert.equal(await page.locator('#confusion tr').count(), 11);
+    // The green read-back marker is drawn on the accuracy histogram.
+    const green = await page.evaluate(() => {
+      const c = document.querySelector('#acc-hist') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let k = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] === 0x2c && d[i + 1] === 0xa0 && d[i + 2] === 0x2c) k++;
+      return k;
+    });
+    assert.ok(green > 20, `read-back marker pixels: ${green}`);
+    await page.screenshot({ path: join(shots, '5b-program-net.png') });
+
     await page.click('nav a[data-view=history]');
     assert.ok((await page.locator('#runs tr').count()) >= 4);
-    const href = await page.getAttribute('#runs a[href*="format=csv"]', 'href');
+    const href = await page.locator('#runs tr:has-text("characterize"):has-text("completed") a[href*="format=csv"]').last().getAttribute('href');
     const csv = await page.request.get(s.url + href);
     assert.equal(csv.status(), 200);
     await page.screenshot({ path: join(shots, '6-history.png') });

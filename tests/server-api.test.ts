@@ -55,6 +55,9 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
       [{ kind: 'program', map: '/etc/passwd' }, /map="\/etc\/passwd".*must be one of random/, 'map'],
       [{ kind: 'infer', model: '../../etc' }, /model="..\/..\/etc"/, 'model'],
       [{ kind: 'infer', model: 'm', device: '/tmp/x.json' }, /file paths are not accepted/, 'device'],
+      [{ kind: 'program-net', model: 'm', levels: 9 }, /levels=9.*2\.\.8/, 'levels'],
+      [{ kind: 'program-net', model: 'm', algo: 'ispva' }, /algo="ispva"/, 'algo'],
+      [{ kind: 'program-net', model: 'm', step_V: 5 }, /step_V=5/, 'step_V'],
       [{ kind: 'launch' }, /kind="launch"/, 'kind'],
       [{ kind: 'characterize', vte: 9 }, /vte=9: is not a characterize parameter/, 'vte'],
       [[1, 2], /body=/, 'body'],
@@ -70,6 +73,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     assert.match(malformed.body.error, /not valid JSON/);
     const noModel = await json(await post(`${s.url}/api/jobs`, { kind: 'infer', model: 'absent', device: 'gaussian:5%' }));
     assert.equal(noModel.status, 404);
+    assert.equal((await post(`${s.url}/api/jobs`, { kind: 'program-net', model: 'absent', device: 'gaussian:5%' })).status, 404);
 
     const started = await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8 }));
     assert.equal(started.status, 202);

@@ -39,6 +39,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   ispvaGates_V?: number[];
   engine?: EngineOptions;
   mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
+  /** More to record in the run's parameters. */
+  describe?: Record<string, unknown>;
   signal?: AbortSignal;
 }
 
@@ -59,7 +61,7 @@ export interface NetOnArraysResult {
   quantizedAccuracy: number;
   readbackAccuracy: number;
   readbackConfusion: number[][];
-  monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number };
+  monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number; histogram: { lo: number; hi: number; count: number }[]; cdf: { accuracy: number; p: number }[] };
   programming: { algo: string; step_V?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number };
   /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
   layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
@@ -82,9 +84,6 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
   const arrays = o.arrays ?? Array.from({ length: onBoard }, (_, k) => k);
   for (const a of arrays) if (!Number.isInteger(a) || a < 0 || a >= onBoard) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${onBoard - 1}`);
 
-  // Prediction first (no board time spent if the options are wrong).
-  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, device: o.device, trials: o.device.kind === 'ideal' ? 1 : o.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
-
   const t0 = performance.now();
   const prog = await programNet(board, ctx, {
     ...o,
@@ -93,9 +92,14 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     tiles,
     arrays,
     engine: { ...o.engine, signal: o.signal },
-    describe: { model: o.model, dataset: o.dataset, mapping: o.scheme, device: o.device.text, levelValues_A: o.device.nominal },
+    describe: { ...o.describe, model: o.model, dataset: o.dataset, mapping: o.scheme, device: o.device.text, levelValues_A: o.device.nominal },
   });
   const elapsed_s = (performance.now() - t0) / 1000;
+
+  // The prediction, after the board work so the run (and its record) starts at once; ideal: one trial.
+  const d = o.device;
+  const predicts = d.kind !== 'ideal' || d.stuckHrs > 0 || d.stuckLrs > 0 || d.readNoise_A > 0;
+  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, device: o.device, trials: predicts ? o.trials : 1, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
 
   const readback = prog.tiles.map((t) => t.readback_A);
   const values = valuesFromTiles(mapped, tiles, readback);
@@ -135,7 +139,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     quantizedAccuracy: mc.quantizedAccuracy,
     readbackAccuracy,
     readbackConfusion: confusionOf(pred, labels),
-    monteCarlo: o.device.kind === 'ideal' ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length },
+    monteCarlo: !predicts ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length, histogram: mc.histogram, cdf: mc.cdf },
     programming: { algo: o.algo, step_V: o.step_V, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s },
     layers,
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),

@@ -80,7 +80,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
-      if (!['level-cdf', 'program', 'infer'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      if (!['level-cdf', 'program', 'infer', 'program-net'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
       res.json(jobs.store.loadResult(id, name));
     }),
   );
@@ -102,7 +102,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     requireToken,
     wrap((req, res) => {
       const r = parseJobRequest(req.body, jobs.board.info());
-      if (r.kind === 'infer') {
+      if (r.kind === 'infer' || r.kind === 'program-net') {
         jobs.modelDir(r.model);
         if (r.device.startsWith('run:')) jobs.levelCdfPath(r.device);
       }

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
-import { RramError } from '../../drivers/errors.js';
+import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { runJob, type Sink } from '../jobs/run-job.js';
@@ -16,7 +16,8 @@ import { patternMap } from '../procedures/level-map.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
-import type { InferRequest, JobRequest } from './job-requests.js';
+import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
+import type { NetOnArraysResult } from '../inference/net-on-arrays.js';
 
 export class BusyError extends RramError {
   constructor(readonly runId: string) {
@@ -94,12 +95,15 @@ export class JobManager {
   }
 
   start(req: JobRequest): string {
-    const usesBoard = req.kind !== 'infer';
+    const usesBoard = req.kind !== 'infer'; // program-net programs the board
     if (usesBoard) for (const a of this.active.values()) if (a.usesBoard) throw new BusyError(a.runId);
     const runId = newRunId();
     const ac = new AbortController();
     this.liveRun(runId);
-    const done = this.run(runId, req, ac.signal).finally(() => this.active.delete(runId));
+    const done = this.run(runId, req, ac.signal)
+      // runJob records failures in the run; this catches the rest (e.g. a model that fails to load) so the server stays up.
+      .catch((e: unknown) => process.stderr.write(`rram serve: job ${runId} failed before it started: ${(e as Error).message}\n`))
+      .finally(() => this.active.delete(runId));
     this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard });
     return runId;
   }
@@ -120,6 +124,7 @@ export class JobManager {
         summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses }),
       });
     }
+    if (req.kind === 'program-net') return this.runProgramNet(env, req);
     return this.runInfer(env, req);
   }
 
@@ -142,8 +147,9 @@ export class JobManager {
     return d;
   }
 
-  private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
-    // Resolve names before the run starts so a bad name is a clean failure, not a half run.
+  /** Model, test set and device model of an inference request, names resolved in the store. */
+  private async loadNetJob(req: InferRequest | ProgramNetRequest) {
+    // Resolve names first so a bad name is a clean failure, not a half run.
     const modelDir = this.modelDir(req.model);
     const cdf = req.device.startsWith('run:') ? this.levelCdfPath(req.device) : undefined;
     const { initTf, tf } = await import('../inference/tf-backend.js');
@@ -151,16 +157,28 @@ export class JobManager {
     const { toCrossbarNet } = await import('../inference/crossbar-net.js');
     const { loadDataset } = await import('../inference/datasets.js');
     const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
-    const { monteCarlo } = await import('../inference/monte-carlo.js');
-    return runJob(
-      env,
-      async (ctx, signal) => {
-        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
+    return {
+      cdf,
+      tf,
+      load: async () => {
         const backend = await initTf();
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, true);
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
         const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        return { backend, net, ds, device, programLevels: measured ? measured.pools.length : req.levels };
+      },
+    };
+  }
+
+  private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
+    const { cdf, tf, load } = await this.loadNetJob(req);
+    const { monteCarlo } = await import('../inference/monte-carlo.js');
+    return runJob(
+      env,
+      async (ctx, signal) => {
+        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
+        const { backend, net, ds, device } = await load();
         const t0 = performance.now();
         const r = await monteCarlo(tf, backend, net, ds.test, {
           scheme: req.mapping,
@@ -178,6 +196,35 @@ export class JobManager {
         return { format: 'rram-hil/infer-result', version: 1, model: req.model, dataset: req.dataset, ...r };
       },
       { resultName: 'infer', summarize: (r: { summary: unknown; quantizedAccuracy: number; engine: string }) => ({ accuracy: r.summary, quantizedAccuracy: r.quantizedAccuracy, engine: r.engine }) },
+    );
+  }
+
+  private async runProgramNet(env: Parameters<typeof runJob>[0], req: ProgramNetRequest): Promise<unknown> {
+    const { cdf, tf, load } = await this.loadNetJob(req);
+    const { netOnArrays } = await import('../inference/net-on-arrays.js');
+    return runJob(
+      env,
+      async (ctx, signal) => {
+        const { backend, net, ds, device, programLevels } = await load();
+        if (programLevels > 8) throw new InvalidArgumentError('device', req.device, `has ${programLevels} levels; programming supports 2..8`);
+        return netOnArrays(tf, backend, this.board, ctx, {
+          algo: req.algo,
+          step_V: req.step_V,
+          model: req.model,
+          dataset: req.dataset,
+          net,
+          test: ds.test,
+          images: req.images,
+          scheme: req.mapping,
+          device,
+          programLevels,
+          trials: req.trials,
+          seed: req.seed,
+          signal,
+          describe: { levelCdf: cdf },
+        });
+      },
+      { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },
     );
   }
 }

@@ -38,7 +38,13 @@ export interface InferRequest {
   seed: number;
   images?: number;
 }
-export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest;
+/** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
+export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
+  kind: 'program-net';
+  algo: 'igvva';
+  step_V?: number;
+}
+export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
 
 type Body = Record<string, unknown>;
 
@@ -60,11 +66,12 @@ export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidArgumentError('body', raw, 'must be a JSON object');
   const b = raw as Body;
-  const kind = oneOf(b, 'kind', undefined, ['characterize', 'program', 'infer'] as const);
+  const kind = oneOf(b, 'kind', undefined, ['characterize', 'program', 'infer', 'program-net'] as const);
   const known: Record<typeof kind, string[]> = {
     characterize: ['kind', 'algo', 'levels', 'cellsPerLevel', 'reads', 'array', 'seed', 'step_V'],
     program: ['kind', 'algo', 'levels', 'map', 'array', 'seed'],
     infer: ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images'],
+    'program-net': ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'algo', 'step_V'],
   };
   for (const k of Object.keys(b)) if (!known[kind].includes(k)) throw new InvalidArgumentError(k, b[k], `is not a ${kind} parameter (known: ${known[kind].join(', ')})`);
   if (kind === 'characterize') {
@@ -78,10 +85,7 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
       array: int(b, 'array', 0, 0, board.arrays - 1),
       seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
     };
-    if (b.step_V !== undefined) {
-      if (typeof b.step_V !== 'number' || !(b.step_V >= 0.001 && b.step_V <= 1)) throw new InvalidArgumentError('step_V', b.step_V, 'must be a number in 0.001..1');
-      r.step_V = b.step_V;
-    }
+    if (b.step_V !== undefined) r.step_V = stepV(b);
     const avail = (board.arrays - r.array) * board.rows * board.cols;
     if (r.levels * r.cellsPerLevel > avail) throw new InvalidArgumentError('cellsPerLevel', r.cellsPerLevel, `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on`);
     return r;
@@ -107,15 +111,23 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
     const spec = parseDeviceSpec(device);
     if (spec.kind === 'empirical') throw new InvalidArgumentError('device', device, 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%');
   }
-  return {
-    kind,
+  const net = {
     model,
     dataset: oneOf(b, 'dataset', 'mnist', ['mnist', 'fashion'] as const),
-    levels: int(b, 'levels', 8, 2, 64),
+    // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
+    levels: int(b, 'levels', 8, 2, kind === 'program-net' ? 8 : 64),
     mapping: oneOf(b, 'mapping', 'diff', ['diff', 'offset', 'signed'] as const),
     device,
     trials: int(b, 'trials', 100, 1, 100000),
     seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
     ...(b.images !== undefined ? { images: int(b, 'images', undefined, 1, 10000) } : {}),
   };
+  if (kind === 'infer') return { kind, ...net };
+  // ISPVA needs a gate table from the board's calibration file: CLI only (rram program-net).
+  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ['igvva'] as const), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
+}
+
+function stepV(b: Body): number {
+  if (typeof b.step_V !== 'number' || !(b.step_V >= 0.001 && b.step_V <= 1)) throw new InvalidArgumentError('step_V', b.step_V, 'must be a number in 0.001..1');
+  return b.step_V;
 }

@@ -6,14 +6,17 @@ import type { EmbeddedStore } from './embedded-store.js';
 
 export const CSV_COLUMNS = ['seq', 't', 'type', 'array', 'row', 'col', 'level', 'kind', 'vte_V', 'vsl_V', 'vg_V', 'width_s', 'vread_V', 'current_A', 'phase', 'status', 'pulses', 'message'] as const;
 
+const cellOf = (e: RunEvent) => ('cell' in e ? e.cell : undefined);
+
+/** One CSV row's values, in CSV_COLUMNS order (fields an event does not have are empty). */
 export function eventRow(e: RunEvent): (string | number)[] {
   const a = e as unknown as Record<string, unknown>;
-  const cell = (a.cell ?? {}) as Record<string, number>;
-  const outcome = (a.outcome ?? {}) as Record<string, unknown>;
-  const v: Record<string, unknown> = { ...a, ...cell, status: a.status ?? outcome.status, pulses: outcome.pulses, current_A: a.current_A ?? outcome.final_A };
-  return CSV_COLUMNS.map((c) => {
-    const x = v[c];
+  const c = cellOf(e);
+  const o = e.type === 'cell-done' ? e.outcome : undefined;
+  const v = [e.seq, e.t, e.type, c?.array, c?.row, c?.col, a.level, a.kind, a.vte_V, a.vsl_V, a.vg_V, a.width_s, a.vread_V, a.current_A ?? o?.final_A, a.phase, a.status ?? o?.status, o?.pulses, a.message];
+  return v.map((x) => {
     if (x === undefined || x === null) return '';
+    if (typeof x === 'number') return x;
     const s = String(x);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   });
@@ -22,22 +25,31 @@ export function eventRow(e: RunEvent): (string | number)[] {
 export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json', out: Writable | string, type?: RunEvent['type']): Promise<number> {
   const run = store.getRun(runId);
   const w: Writable = typeof out === 'string' ? createWriteStream(out) : out;
-  const put = (s: string) => (w.write(s) ? Promise.resolve() : new Promise<void>((r) => w.once('drain', () => r())));
+  // Rows are gathered into ~64 kB chunks: one write (and one await) per chunk, not per event.
+  let buf = '';
+  const put = (s: string, force = false): Promise<void> | undefined => {
+    buf += s;
+    if (!force && buf.length < 65536) return undefined;
+    const chunk = buf;
+    buf = '';
+    return w.write(chunk) ? undefined : new Promise<void>((r) => w.once('drain', () => r()));
+  };
   let n = 0;
   if (format === 'csv') {
-    await put(CSV_COLUMNS.join(',') + '\n');
+    put(CSV_COLUMNS.join(',') + '\n');
     for await (const e of store.events(runId, { type })) {
       await put(eventRow(e).join(',') + '\n');
       n++;
     }
   } else {
-    await put(`{"run":${JSON.stringify(run)},"events":[`);
+    put(`{"run":${JSON.stringify(run)},"events":[`);
     for await (const e of store.events(runId, { type })) {
       await put((n ? ',\n' : '\n') + JSON.stringify(e));
       n++;
     }
-    await put('\n]}\n');
+    put('\n]}\n');
   }
+  await put('', true);
   if (typeof out === 'string') await new Promise<void>((r) => w.end(() => r()));
   return n;
 }

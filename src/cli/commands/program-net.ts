@@ -18,7 +18,7 @@ import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoard } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, table } from '../output.js';
-import { num } from '../parse.js';
+import { current, num } from '../parse.js';
 import { addWriteVerifyOptions, finish, ispvaGates, type ProgFlags } from './programming.js';
 
 interface NetFlags extends ProgFlags {
@@ -30,6 +30,9 @@ interface NetFlags extends ProgFlags {
   trials: number;
   images?: number;
   useArrays?: string;
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise?: number;
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -50,6 +53,9 @@ export function registerProgramNet(program: Command): void {
     .option('--device <spec>', 'level values and prediction: a level-CDF file (rram characterize --out), gaussian:5%, ... or ideal', 'ideal')
     .option('--trials <n>', 'Monte Carlo trials of the prediction', num('--trials', { int: true, min: 1 }), 200)
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--stuck-hrs <p>', 'prediction: fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
+    .option('--stuck-lrs <p>', 'prediction: fraction of devices stuck at the top level (a level CDF of a few hundred cells cannot resolve 0.1 %)', num('--stuck-lrs', { min: 0, max: 1 }), 0)
+    .option('--read-noise <current>', 'prediction: read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
@@ -60,7 +66,7 @@ export function registerProgramNet(program: Command): void {
       const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
       const programLevels = measured ? measured.pools.length : f.levels;
       if (programLevels > 8) throw new InvalidArgumentError('--device', f.device, `has ${programLevels} levels; programming supports 2..8`);
-      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2 }, measured);
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
