@@ -64,12 +64,22 @@ test('rram program-net: train, characterize, program the net onto the emulated a
   assert.equal(run.status, 'completed');
   assert.ok(run.results.includes('program-net'));
   assert.ok((run.counts as Record<string, number>)['cell-done'] === res.programming.cells, JSON.stringify(run.counts));
+  // Read back after an hour grounded: the cells relax, the weights move further from their
+  // quantized values, and the prediction is aged the same way.
+  const rx = rram('program-net', '--model', 'net', '--device', 'cdf.json', '--levels', '4', '--step', '0.05', '--images', '500', '--trials', '20', '--relax', '1h', '--json');
+  assert.equal(rx.status, 0, rx.stderr);
+  const relaxed = JSON.parse(rx.stdout);
+  assert.equal(relaxed.programming.relax_s, 3600);
+  assert.ok(relaxed.layers[0].weightErrorRel > res.layers[0].weightErrorRel, `relaxed ${relaxed.layers[0].weightErrorRel} vs fresh ${res.layers[0].weightErrorRel}`);
+  const relaxRun = new EmbeddedStore(join(cwd, 'rram-data')).getRun(relaxed.runId);
+  assert.equal((relaxRun.params as { relax_s: number }).relax_s, 3600);
   // Bad input: named, non-zero exit, before any board time.
   const bad: [string[], RegExp][] = [
     [['program-net', '--model', 'net', '--use-arrays', '5'], /arrays=5/],
     [['program-net', '--model', 'net', '--use-arrays', 'x'], /--use-arrays="x"/],
     [['program-net', '--model', 'net', '--levels', '9'], /--levels/],
     [['program-net', '--model', 'net', '--mapping', 'quad'], /mapping="quad"/],
+    [['program-net', '--model', 'net', '--relax', 'soon'], /--relax="soon"/],
   ];
   for (const [args, re] of bad) {
     const x = rram(...args);

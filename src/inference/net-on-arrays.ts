@@ -39,6 +39,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   ispvaGates_V?: number[];
   engine?: EngineOptions;
   mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
+  /** Relaxation wait before each tile's read-back (the device model should be aged alike). */
+  relax_s?: number;
   /** More to record in the run's parameters. */
   describe?: Record<string, unknown>;
   signal?: AbortSignal;
@@ -62,7 +64,7 @@ export interface NetOnArraysResult {
   readbackAccuracy: number;
   readbackConfusion: number[][];
   monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number; histogram: { lo: number; hi: number; count: number }[]; cdf: { accuracy: number; p: number }[] };
-  programming: { algo: string; step_V?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number };
+  programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number };
   /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
   layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number }[];
@@ -140,7 +142,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     readbackAccuracy,
     readbackConfusion: confusionOf(pred, labels),
     monteCarlo: !predicts ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length, histogram: mc.histogram, cdf: mc.cdf },
-    programming: { algo: o.algo, step_V: o.step_V, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s },
+    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s },
     layers,
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),
     readback: cells,

@@ -23,6 +23,8 @@ export interface ProgramNetOptions extends ProgramOptions {
   arrays: number[];
   ispvaGates_V?: number[];
   engine?: EngineOptions;
+  /** Wait this long (board grounded) after programming a tile, before its read-back: relaxation. */
+  relax_s?: number;
   /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
   describe: Record<string, unknown>;
 }
@@ -57,10 +59,11 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   const specs = o.levelSpecs ?? defaultLevels(o.levels);
   if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `needs ${o.levels} gate voltages`);
   const cells = o.tiles.reduce((s, t) => s + t.used, 0);
+  if (o.relax_s !== undefined && !(o.relax_s > 0 && Number.isFinite(o.relax_s))) throw new InvalidArgumentError('relax', o.relax_s, 'must be a positive time');
   ctx.emit({
     type: 'run-start',
     kind: 'program',
-    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), arrays: o.arrays, tiles: o.tiles.length, cells, config: cfg },
+    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, config: cfg },
     board: info,
     calibration: info.calibration,
   });
@@ -78,6 +81,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       jobs.push(job);
     }
     const byKey = await programCells(board, ctx, jobs, { ...o.engine, phase: `tile ${t.index + 1}/${o.tiles.length}` });
+    if (o.relax_s) await board.wait(o.relax_s);
     const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
     let pulses = 0;
     let misplaced = 0;
@@ -89,7 +93,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       const i = j.cell.row * info.cols + j.cell.col;
       const [lo, hi] = band.get(cellKey(j.cell))!;
       if (rb[i] < lo || rb[i] > hi) misplaced++;
-      ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: 'readback', level: j.level });
+      ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, ...(o.relax_s ? { relax_s: o.relax_s } : {}) });
     }
     // The board's array may be wider than 64: keep the tile's 64x64 window.
     const window = new Float32Array(64 * 64);

@@ -18,7 +18,8 @@ import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoard } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, table } from '../output.js';
-import { current, num } from '../parse.js';
+import { current, durations, num } from '../parse.js';
+import { loadCalibration } from '../../../calibration/calibration.js';
 import { addWriteVerifyOptions, finish, ispvaGates, type ProgFlags } from './programming.js';
 
 interface NetFlags extends ProgFlags {
@@ -33,6 +34,7 @@ interface NetFlags extends ProgFlags {
   stuckHrs: number;
   stuckLrs: number;
   readNoise?: number;
+  relax?: number[];
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -56,6 +58,7 @@ export function registerProgramNet(program: Command): void {
     .option('--stuck-hrs <p>', 'prediction: fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
     .option('--stuck-lrs <p>', 'prediction: fraction of devices stuck at the top level (a level CDF of a few hundred cells cannot resolve 0.1 %)', num('--stuck-lrs', { min: 0, max: 1 }), 0)
     .option('--read-noise <current>', 'prediction: read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
+    .option('--relax <time>', 'wait this long (board grounded) before each tile\'s read-back, e.g. 60s or 1h; the prediction is aged alike (the CDF\'s re-reads at that time, else the calibration\'s relaxation table)', durations('--relax'))
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
@@ -66,7 +69,9 @@ export function registerProgramNet(program: Command): void {
       const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
       const programLevels = measured ? measured.pools.length : f.levels;
       if (programLevels > 8) throw new InvalidArgumentError('--device', f.device, `has ${programLevels} levels; programming supports 2..8`);
-      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2 }, measured);
+      if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
+      const relax_s = f.relax?.[0];
+      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? loadCalibration(f.calibration).relaxation : undefined }, measured);
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
@@ -95,6 +100,7 @@ export function registerProgramNet(program: Command): void {
             trials: f.trials,
             seed: f.seed,
             arrays,
+            relax_s,
             engine: { concurrency: f.concurrency },
             signal,
           }),
@@ -111,7 +117,7 @@ function printText(r: NetOnArraysResult): void {
   const p = r.programming;
   process.stdout.write(
     `run ${r.runId}: ${r.model} on ${r.dataset} (${r.images} test images), ${r.levels} levels, ${r.mapping.scheme} mapping, device ${r.device}\n` +
-      `programmed ${p.cells} cells in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} cells outside their band, ${p.failed} failed, ${p.elapsed_s.toFixed(1)} s\n`,
+      `programmed ${p.cells} cells in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} cells outside their band, ${p.failed} failed, ${p.elapsed_s.toFixed(1)} s${p.relax_s ? `; read back ${p.relax_s} s after programming` : ''}\n`,
   );
   const rows: (string | number)[][] = [
     ['float (trained weights)', pct(r.floatAccuracy)],
