@@ -80,6 +80,7 @@ test('rram program-net: train, characterize, program the net onto the emulated a
     [['program-net', '--model', 'net', '--levels', '9'], /--levels/],
     [['program-net', '--model', 'net', '--mapping', 'quad'], /mapping="quad"/],
     [['program-net', '--model', 'net', '--relax', 'soon'], /--relax="soon"/],
+    [['program-net', '--model', 'net', '--resume', res.runId], /--resume=.*cannot be resumed/],
   ];
   for (const [args, re] of bad) {
     const x = rram(...args);

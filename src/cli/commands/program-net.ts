@@ -64,6 +64,8 @@ export function registerProgramNet(program: Command): void {
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
     .action(async (f: NetFlags) => {
       if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
+      // Tiles reuse arrays, so a cell's journal entry may belong to a tile since overwritten.
+      if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'program-net runs cannot be resumed: start it again (every tile is reprogrammed and read back)');
       const scheme = parseScheme(f.mapping);
       const spec = parseDeviceSpec(f.device);
       const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
@@ -109,7 +111,7 @@ export function registerProgramNet(program: Command): void {
       );
       await board.close();
       if (out.result && f.out) writeOut(f.out, out.result);
-      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }));
+      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }), false);
     });
 }
 

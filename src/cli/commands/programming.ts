@@ -61,9 +61,9 @@ export function ispvaGates(f: Pick<ProgFlags, 'algo' | 'ispvaVg' | 'calibration'
   return defaultLevels(levels).map((s) => Math.min(3.3, m.gateFor(Math.min(240e-6, s.target_A / 0.2 + 2e-6))));
 }
 
-export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown): Promise<void> {
+export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown, resumable = true): Promise<void> {
   if (o.status !== 'completed') {
-    process.stderr.write(`rram: run ${o.runId} ${o.status}: ${(o.error as Error)?.message ?? ''}\nrram: everything measured so far is in the store; resume with --resume ${o.runId}\n`);
+    process.stderr.write(`rram: run ${o.runId} ${o.status}: ${(o.error as Error)?.message ?? ''}\nrram: everything measured so far is in the store` + (resumable ? `; resume with --resume ${o.runId}\n` : '\n'));
     if (o.status === 'aborted') process.exit(EXIT.aborted);
     throw o.error;
   }
