@@ -13,7 +13,7 @@ const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args],
 test('rram --help and <command> --help', () => {
   const h = rram('--help');
   assert.equal(h.status, 0);
-  for (const c of ['info', 'read', 'pulse', 'characterize', 'program', 'emulate', 'runs', 'export']) assert.match(h.stdout, new RegExp(`\\b${c}\\b`));
+  for (const c of ['info', 'read', 'pulse', 'characterize', 'program', 'emulate', 'runs', 'export', 'train', 'infer', 'program-net', 'serve', 'influx-flush', 'calibrate']) assert.match(h.stdout, new RegExp(`\\b${c}\\b`));
   const r = rram('read', '--help');
   assert.equal(r.status, 0);
   assert.match(r.stdout, /--cell <R,C>/);
