@@ -285,3 +285,25 @@ test('batch norm (seed 003) folds into the preceding Dense/Conv2D: same predicti
   const after = tf.sequential({ layers: [tf.layers.dense({ units: 8, inputShape: [784], activation: 'relu' }), tf.layers.batchNormalization({ name: 'bn_after_relu' }), tf.layers.dense({ units: 10 })] });
   assert.throws(() => toCrossbarNet(after), /bn_after_relu.*directly preceding Dense or Conv2D layer without activation/);
 });
+
+test('tfjs path on worker threads: same trials as one thread, and an abort stops the workers', async () => {
+  const backend = await initTf();
+  const ds = loadDataset('mnist', undefined, true);
+  const net = toCrossbarNet(buildModel(tf, parseArch('cnn:1x8/p5/h8'), 3));
+  const device = buildDeviceModel(parseDeviceSpec('gaussian:5%'), 6, noExtras);
+  const opts = { scheme: 'diff' as const, device, trials: 8, seed: 11, images: 300, engine: 'tfjs' as const };
+  const one = await monteCarlo(tf, backend, net, ds.test, { ...opts, workers: 1 });
+  const two = await monteCarlo(tf, backend, net, ds.test, { ...opts, workers: 2 });
+  assert.equal(one.workers, 1);
+  assert.equal(two.workers, backend === 'wasm' ? 2 : 1);
+  assert.deepEqual(two.accuracies, one.accuracies);
+  assert.deepEqual(two.confusion, one.confusion);
+  assert.ok(new Set(one.accuracies).size > 1, 'trials differ from each other');
+  const ac = new AbortController();
+  let seen = 0;
+  await assert.rejects(
+    monteCarlo(tf, backend, net, ds.test, { ...opts, trials: 400, workers: 2, signal: ac.signal, onProgress: () => ++seen === 2 && ac.abort() }),
+    (e: Error) => e.name === 'AbortedError' || /aborted/.test(e.message),
+  );
+  assert.ok(seen < 400, `stopped after ${seen} trials`);
+});

@@ -10,6 +10,9 @@ import type { CrossbarNet, WeightOp, Act } from './crossbar-net.js';
 import type { MappedLayer } from './mapping.js';
 import type { Tf } from './tf-backend.js';
 
+/** What the forward pass needs of a mapped layer (workers get only this much). */
+export type ForwardLayer = Pick<MappedLayer, 'scheme' | 'cols' | 'alpha' | 'ref'>;
+
 /** Per weight layer: effective weights (no ADC), or cell values (with ADC). */
 export type LayerValues = { eff: Float32Array } | { gp: Float32Array; gn?: Float32Array };
 
@@ -55,7 +58,7 @@ function product(tf: Tf, h: TF.Tensor, op: WeightOp, m: Float32Array, cols: numb
 export function forwardTf(
   tf: Tf,
   net: CrossbarNet,
-  mapped: MappedLayer[],
+  mapped: ForwardLayer[],
   values: LayerValues[],
   x: TF.Tensor,
   adcCfg?: AdcConfig,
@@ -108,7 +111,7 @@ export function inputTensor(tf: Tf, net: CrossbarNet, images: Float32Array, n: n
 export function predictAll(
   tf: Tf,
   net: CrossbarNet,
-  mapped: MappedLayer[],
+  mapped: ForwardLayer[],
   values: LayerValues[],
   images: Float32Array,
   n: number,

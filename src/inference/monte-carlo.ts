@@ -16,6 +16,7 @@ import { predictAll, type AdcConfig, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
+import { runTfTrials, type TfTrialJob, type TfTrialResult } from './mc-tf-trials.js';
 
 export interface McOptions {
   scheme: Scheme;
@@ -66,6 +67,8 @@ export interface McResult {
   /** Summed over all trials; row = true class, column = predicted. */
   confusion: number[][];
   engine: string;
+  /** Threads the trials ran on. */
+  workers: number;
   tfBackend: string;
   elapsed_s: number;
   trialsPerSec: number;
@@ -120,6 +123,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;
+  let workersUsed = 1;
   // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),
   // so `auto` falls back to it; `js` stays selectable as the reference implementation.
   const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
@@ -156,32 +160,62 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
       r.confusion.forEach((v, i) => (confusion[i] += v));
     }
     engine = results[0].kernel;
+    workersUsed = nw;
     o.onProgress?.(o.trials, o.trials);
   } else {
-    const sampler = new CellSampler(o.device, o.seed);
-    const gp = mapped.map((l) => new Float32Array(l.pos.length));
-    const gn = mapped.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
-    for (let t = 0; t < o.trials; t++) {
-      if (o.signal?.aborted) throw new AbortedError('inference aborted');
-      // Let a hosting server breathe between trials.
-      await new Promise((r) => setImmediate(r));
-      sampler.beginTrial(t);
-      const values: LayerValues[] = mapped.map((l, li) => {
-        sampler.sample(l.pos, gp[li]);
-        if (l.neg) sampler.sample(l.neg, gn[li]!);
-        return adcCfg ? { gp: gp[li], gn: gn[li] } : { eff: effective(l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
-      });
-      const pred = predictTf(values, adcCfg);
-      let c = 0;
-      for (let i = 0; i < n; i++) {
-        if (pred[i] === labels[i]) c++;
-        confusion[labels[i] * 10 + pred[i]]++;
-      }
-      correct[t] = c;
+    // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
+    // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
+    const layers = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
+    const images = test.images.slice(0, n * 784);
+    const job = (first: number, count: number): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg });
+    const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
+    let done = 0;
+    const tick = () => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      o.onProgress?.(t + 1, o.trials);
+      o.onProgress?.(++done, o.trials);
+    };
+    let results: TfTrialResult[];
+    if (nw === 1) {
+      const between = async () => {
+        if (o.signal?.aborted) throw new AbortedError('inference aborted');
+        await new Promise((r) => setImmediate(r)); // let a hosting server breathe between trials
+        tick();
+      };
+      results = [await runTfTrials(tf, job(0, o.trials), between)];
+    } else {
+      if (o.signal?.aborted) throw new AbortedError('inference aborted');
+      const running: Worker[] = [];
+      const stop = () => running.forEach((w) => void w.terminate());
+      o.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        results = await Promise.all(
+          Array.from({ length: nw }, (_, w) => {
+            const first = Math.floor((o.trials * w) / nw);
+            const count = Math.floor((o.trials * (w + 1)) / nw) - first;
+            return new Promise<TfTrialResult>((resolve, reject) => {
+              const wk = new Worker(new URL('./mc-tf-worker.js', import.meta.url), { workerData: job(first, count) });
+              running.push(wk);
+              wk.on('message', (m: { progress?: number; ok?: boolean; result?: TfTrialResult; error?: string }) => {
+                if (m.progress) tick();
+                else if (m.ok) resolve(m.result!);
+                else reject(new Error(m.error));
+              });
+              wk.once('error', reject);
+              wk.once('exit', (code) => (o.signal?.aborted ? reject(new AbortedError('inference aborted')) : code !== 0 && reject(new Error(`Monte Carlo worker exited with code ${code}`))));
+            });
+          }),
+        );
+      } finally {
+        o.signal?.removeEventListener('abort', stop);
+        stop();
+      }
+    }
+    for (const r of results) {
+      correct.set(r.correct, r.first);
+      r.confusion.forEach((v, i) => (confusion[i] += v));
     }
     engine = `tfjs-${tfBackend}`;
+    workersUsed = nw;
   }
   const elapsed = (performance.now() - t0) / 1000;
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -205,6 +239,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     cdf: ascending.map((a, i) => ({ accuracy: a, p: (i + 1) / ascending.length })),
     confusion: Array.from({ length: 10 }, (_, r) => Array.from(confusion.subarray(r * 10, r * 10 + 10))),
     engine,
+    workers: workersUsed,
     tfBackend,
     elapsed_s: elapsed,
     trialsPerSec: o.trials / elapsed,
