@@ -15,7 +15,7 @@ import { type CrossbarNet, weightOps } from './crossbar-net.js';
 import type { Split } from './datasets.js';
 import type { DeviceModel } from './device-models.js';
 import { predictAll } from './forward-tf.js';
-import { effective, mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
+import { ARRAY_SIDE, effective, mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
 import { confusionOf, monteCarlo, type AccuracySummary } from './monte-carlo.js';
 import type { Tf } from './tf-backend.js';
 import { tileNet, UNUSED, valuesFromTiles } from './tiling.js';
@@ -122,7 +122,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     return { name: l.name, tiles: own.length, cells: own.reduce((s, t) => s + t.used, 0), weightErrorRel: Math.sqrt(se / eff.length) / (amax || 1) };
   });
   const cells: [number, number, number, number, number][] = [];
-  tiles.forEach((t, k) => t.levels.forEach((lv, i) => lv !== UNUSED && cells.push([k, Math.floor(i / 64), i % 64, lv, readback[k][i]])));
+  tiles.forEach((t, k) => t.levels.forEach((lv, i) => lv !== UNUSED && cells.push([k, Math.floor(i / ARRAY_SIDE), i % ARRAY_SIDE, lv, readback[k][i]])));
   const below = mc.accuracies.filter((a) => a < readbackAccuracy).length + 0.5 * mc.accuracies.filter((a) => a === readbackAccuracy).length;
   return {
     format: 'rram-hil/program-net-result',

@@ -11,6 +11,7 @@ import type { RunContext } from '../engine/run-context.js';
 import type { EngineOptions } from '../engine/run-engine.js';
 import { cellKey } from '../engine/events.js';
 import { UNUSED, type Tile } from '../inference/tiling.js';
+import { ARRAY_SIDE as S } from '../inference/mapping.js';
 import { levelJob, programCells } from './program-array.js';
 import { buildProgramConfig, type ProgramOptions } from './program-config.js';
 
@@ -33,7 +34,7 @@ export interface TileReadback {
   tile: number;
   layer: string;
   array: number;
-  /** 64x64 read currents (A), row-major; unused cells read as they are. */
+  /** Tile-sized (64x64) read currents (A), row-major; unused cells read as they are. */
   readback_A: Float32Array;
   pulses: number;
   /** Used cells whose read-back falls outside their level's band. */
@@ -52,7 +53,7 @@ export interface ProgramNetResult {
 
 export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions): Promise<ProgramNetResult> {
   const info = board.info();
-  if (info.rows < 64 || info.cols < 64) throw new InvalidArgumentError('board', `${info.rows}x${info.cols}`, 'net tiles need 64x64 arrays');
+  if (info.rows < S || info.cols < S) throw new InvalidArgumentError('board', `${info.rows}x${info.cols}`, `net tiles need ${S}x${S} arrays`);
   if (!o.arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
   for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
   const cfg = buildProgramConfig(o);
@@ -76,7 +77,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       if (t.levels[k] === UNUSED) continue;
       const spec = specs[t.levels[k]];
       if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-      const job = levelJob(cfg, spec, { array, row: Math.floor(k / 64), col: k % 64 }, o.ispvaGates_V);
+      const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, o.ispvaGates_V);
       band.set(cellKey(job.cell), spec.band_A);
       jobs.push(job);
     }
@@ -95,9 +96,9 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       if (rb[i] < lo || rb[i] > hi) misplaced++;
       ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, ...(o.relax_s ? { relax_s: o.relax_s } : {}) });
     }
-    // The board's array may be wider than 64: keep the tile's 64x64 window.
-    const window = new Float32Array(64 * 64);
-    for (let r = 0; r < 64; r++) for (let c = 0; c < 64; c++) window[r * 64 + c] = rb[r * info.cols + c];
+    // The board's array may be larger than a tile: keep the tile's window.
+    const window = new Float32Array(S * S);
+    for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) window[r * S + c] = rb[r * info.cols + c];
     out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed });
   }
   return {
