@@ -93,6 +93,30 @@ test('mapping: noise-free round trip is exact, quantization is nearest, and leve
   }
 });
 
+test('mapping --clip: the levels span a quantile of the weights, outliers clip to the extreme levels', () => {
+  const op = randomOp(100, 20, 5);
+  op.W[7] = 50; // one training outlier, far beyond every other weight
+  const levels = nominalLevels(4);
+  for (const scheme of SCHEMES) {
+    const full = mapLayer(op, levels, scheme);
+    const clipped = mapLayer(op, levels, scheme, 0.99);
+    assert.equal(clipped.clip, 0.99);
+    // Weights on the representable value(s) nearest 0 (signed has no exact 0 with an even level count).
+    const zeros = (l: typeof full) => {
+      const z = Math.min(...Array.from(l.quantized, Math.abs));
+      return l.quantized.filter((w) => Math.abs(Math.abs(w) - z) < 1e-6).length;
+    };
+    // With the outlier setting the scale, nearly every weight rounds to 0; clipped, far fewer do.
+    assert.ok(zeros(full) > 0.9 * op.W.length, `${scheme}: ${zeros(full)} zeros at full range`);
+    assert.ok(zeros(clipped) < 0.75 * zeros(full), `${scheme}: ${zeros(clipped)} zeros clipped vs ${zeros(full)}`);
+    // The outlier lands on the largest representable weight; the clipped error elsewhere is smaller.
+    assert.equal(clipped.quantized[7], Math.max(...clipped.quantized));
+    const err = (l: typeof full) => op.W.reduce((s, w, i) => (i === 7 ? s : s + (w - l.quantized[i]) ** 2), 0);
+    assert.ok(err(clipped) < err(full), `${scheme}: clipped error ${err(clipped)} vs ${err(full)}`);
+  }
+  assert.throws(() => mapLayer(op, levels, 'diff', 0.3), /clip=0.3/);
+});
+
 test('device models: empirical draws come from the pools, shared mode, stuck faults, gaussian and truncnorm spread', () => {
   const pools = [Float32Array.from([1e-6, 1.5e-6]), Float32Array.from([20e-6, 21e-6, 22e-6]), Float32Array.from([40e-6])];
   const measured = { pools, relax: [{ t_s: 60, pools: [Float32Array.from([1e-6]), Float32Array.from([19e-6]), Float32Array.from([39e-6])] }], source: 'mem' };
@@ -234,6 +258,7 @@ test('rram train and rram infer end to end, with bad input named', () => {
     [['infer', '--model', join(dir, 'nope'), '--dataset', 'mnist', '--device', 'ideal'], /nope\/model.json.*no tfjs model/],
     [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'gaussian:-3%'], /device="gaussian:-3%"/],
     [['train', '--arch', 'dense:x', '--dataset', 'mnist', '--out', join(dir, 'z')], /arch="dense:x"/],
+    [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'ideal', '--clip', '0.3'], /--clip="0.3".*quantile/],
   ];
   for (const [args, re] of bad) {
     const x = rram(...args);

@@ -58,6 +58,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
       [{ kind: 'program-net', model: 'm', levels: 9 }, /levels=9.*2\.\.8/, 'levels'],
       [{ kind: 'program-net', model: 'm', algo: 'ispva' }, /algo="ispva"/, 'algo'],
       [{ kind: 'program-net', model: 'm', step_V: 5 }, /step_V=5/, 'step_V'],
+      [{ kind: 'infer', model: 'm', clip: 2 }, /clip=2/, 'clip'],
       [{ kind: 'launch' }, /kind="launch"/, 'kind'],
       [{ kind: 'characterize', vte: 9 }, /vte=9: is not a characterize parameter/, 'vte'],
       [[1, 2], /body=/, 'body'],

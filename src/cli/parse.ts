@@ -39,3 +39,13 @@ export function current(flag: string) {
     return v;
   };
 }
+
+/** A weight-range quantile: 0.999 or 99.9%; must lie in (0.5, 1]. */
+export function quantileArg(flag: string) {
+  return (raw: string): number => {
+    const pct = raw.trim().endsWith('%');
+    const v = Number(pct ? raw.trim().slice(0, -1) : raw) / (pct ? 100 : 1);
+    if (!(v > 0.5 && v <= 1)) throw new InvalidArgumentError(flag, raw, 'must be a quantile in (0.5, 1] like 0.999 or 99.9%');
+    return v;
+  };
+}

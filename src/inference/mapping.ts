@@ -35,6 +35,8 @@ export interface MappedLayer {
   neg?: Uint8Array;
   /** signed: the reference value (A). */
   ref?: number;
+  /** Quantile of the weights the levels span (1 = the extremes). */
+  clip: number;
   /** Noise-free effective weights: effective() of the nominal level values. */
   quantized: Float32Array;
   /** Physical cells and 64x64 arrays (tiles) this layer takes. */
@@ -62,20 +64,37 @@ export function validateLevels(levels: number[]): void {
   }
 }
 
-export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme): MappedLayer {
+/**
+ * The weight range a layer's levels span. With `clip` < 1 the range ends at that quantile of the
+ * weights (|w| for the symmetric schemes) instead of the extremes: the few outliers training
+ * leaves are clipped to the top level, and the levels resolve the bulk of the weights.
+ */
+function weightRange(W: Float32Array, clip: number): { wmin: number; wmax: number; amax: number } {
+  if (clip >= 1) {
+    let wmin = Infinity;
+    let wmax = -Infinity;
+    for (const w of W) {
+      if (w < wmin) wmin = w;
+      if (w > wmax) wmax = w;
+    }
+    return { wmin, wmax, amax: Math.max(Math.abs(wmin), Math.abs(wmax)) };
+  }
+  const s = Float32Array.from(W).sort();
+  const a = Float32Array.from(W, Math.abs).sort();
+  const at = (xs: Float32Array, p: number) => xs[Math.min(xs.length - 1, Math.max(0, Math.round(p * (xs.length - 1))))];
+  return { wmin: at(s, 1 - clip), wmax: at(s, clip), amax: at(a, clip) };
+}
+
+export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 1): MappedLayer {
   validateLevels(levels);
+  if (!(clip > 0.5 && clip <= 1)) throw new InvalidArgumentError('clip', clip, 'must be a quantile in (0.5, 1], e.g. 0.999');
   const rows = op.fanIn + 1;
   const cols = op.units;
   const n = levels.length;
   const m0 = levels[0];
   const top = levels[n - 1];
-  let wmin = Infinity;
-  let wmax = -Infinity;
-  for (const w of op.W) {
-    if (w < wmin) wmin = w;
-    if (w > wmax) wmax = w;
-  }
-  const amax = Math.max(Math.abs(wmin), Math.abs(wmax)) || 1;
+  const { wmin, wmax, amax: a } = weightRange(op.W, clip);
+  const amax = a || 1;
   let alpha: number;
   let ref: number | undefined;
   let offsetLevel = 0;
@@ -121,6 +140,7 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme): Mapped
     pos,
     neg,
     ref,
+    clip,
     quantized: new Float32Array(rows * cols),
     physCols,
     cells: rows * physCols,
@@ -157,6 +177,7 @@ export function effective(l: LayerScaling, gPos: Float32Array, gNeg: Float32Arra
 
 export interface MappingReport {
   scheme: Scheme;
+  clip: number;
   layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number }[];
   cells: number;
   /** 64x64 arrays when every layer gets its own tiles. */
@@ -166,6 +187,7 @@ export interface MappingReport {
 export function mappingReport(layers: MappedLayer[]): MappingReport {
   return {
     scheme: layers[0].scheme,
+    clip: layers[0].clip,
     layers: layers.map(({ name, rows, cols, physCols, cells, arrays }) => ({ name, rows, cols, physCols, cells, arrays })),
     cells: layers.reduce((s, l) => s + l.cells, 0),
     arrays: layers.reduce((s, l) => s + l.arrays, 0),

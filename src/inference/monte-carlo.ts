@@ -24,6 +24,8 @@ export interface McOptions {
   trials: number;
   seed: number;
   adcBits?: number;
+  /** Quantile of each layer's weights the levels span (default 1: the largest |w|). */
+  clip?: number;
   /** Fast-path kernel, or 'tfjs' to force the general path. */
   engine: KernelChoice | 'tfjs';
   workers?: number;
@@ -102,7 +104,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const labels = test.labels.subarray(0, n);
   const ops = weightOps(net);
   const levels = o.device.nominal;
-  const mapped = ops.map((op) => mapLayer(op, levels, o.scheme));
+  const mapped = ops.map((op) => mapLayer(op, levels, o.scheme, o.clip));
   const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => predictAll(tf, net, mapped, values, test.images, n, adcCfg, record);
   const accuracy = (pred: Int32Array): number => pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0) / n;
 

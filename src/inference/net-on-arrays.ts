@@ -28,6 +28,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   test: Split;
   images?: number;
   scheme: Scheme;
+  /** Quantile of each layer's weights the levels span (default 1). */
+  clip?: number;
   /** Level values for quantization and the Monte Carlo prediction. */
   device: DeviceModel;
   /** Levels of the programming level set the device's levels were picked from (the CDF's count). */
@@ -80,7 +82,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
   if (levelSpecs.length !== nLevels) throw new InvalidArgumentError('levels', nLevels, `the device model has ${nLevels} levels but ${levelSpecs.length} programming targets`);
   const n = Math.min(o.images ?? o.test.n, o.test.n);
   const labels = o.test.labels.subarray(0, n);
-  const mapped = weightOps(o.net).map((op) => mapLayer(op, o.device.nominal, o.scheme));
+  const mapped = weightOps(o.net).map((op) => mapLayer(op, o.device.nominal, o.scheme, o.clip));
   const tiles = tileNet(mapped);
   const { arrays: onBoard } = board.info();
   const arrays = o.arrays ?? Array.from({ length: onBoard }, (_, k) => k);
@@ -94,14 +96,14 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     tiles,
     arrays,
     engine: { ...o.engine, signal: o.signal },
-    describe: { ...o.describe, model: o.model, dataset: o.dataset, mapping: o.scheme, device: o.device.text, levelValues_A: o.device.nominal },
+    describe: { ...o.describe, model: o.model, dataset: o.dataset, mapping: o.scheme, clip: o.clip ?? 1, device: o.device.text, levelValues_A: o.device.nominal },
   });
   const elapsed_s = (performance.now() - t0) / 1000;
 
   // The prediction, after the board work so the run (and its record) starts at once; ideal: one trial.
   const d = o.device;
   const predicts = d.kind !== 'ideal' || d.stuckHrs > 0 || d.stuckLrs > 0 || d.readNoise_A > 0;
-  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, device: o.device, trials: predicts ? o.trials : 1, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
+  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, clip: o.clip, device: o.device, trials: predicts ? o.trials : 1, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
 
   const readback = prog.tiles.map((t) => t.readback_A);
   const values = valuesFromTiles(mapped, tiles, readback);

@@ -182,6 +182,7 @@ export class JobManager {
         const t0 = performance.now();
         const r = await monteCarlo(tf, backend, net, ds.test, {
           scheme: req.mapping,
+          clip: req.clip,
           device,
           trials: req.trials,
           seed: req.seed,
@@ -216,6 +217,7 @@ export class JobManager {
           test: ds.test,
           images: req.images,
           scheme: req.mapping,
+          clip: req.clip,
           device,
           programLevels,
           trials: req.trials,

@@ -37,6 +37,8 @@ export interface InferRequest {
   trials: number;
   seed: number;
   images?: number;
+  /** Quantile of each layer's weights the levels span (default 1). */
+  clip?: number;
 }
 /** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
 export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
@@ -70,8 +72,8 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
   const known: Record<typeof kind, string[]> = {
     characterize: ['kind', 'algo', 'levels', 'cellsPerLevel', 'reads', 'array', 'seed', 'step_V'],
     program: ['kind', 'algo', 'levels', 'map', 'array', 'seed'],
-    infer: ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images'],
-    'program-net': ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'algo', 'step_V'],
+    infer: ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'clip'],
+    'program-net': ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'clip', 'algo', 'step_V'],
   };
   for (const k of Object.keys(b)) if (!known[kind].includes(k)) throw new InvalidArgumentError(k, b[k], `is not a ${kind} parameter (known: ${known[kind].join(', ')})`);
   if (kind === 'characterize') {
@@ -121,10 +123,16 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
     trials: int(b, 'trials', 100, 1, 100000),
     seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
     ...(b.images !== undefined ? { images: int(b, 'images', undefined, 1, 10000) } : {}),
+    ...(b.clip !== undefined ? { clip: clipOf(b) } : {}),
   };
   if (kind === 'infer') return { kind, ...net };
   // ISPVA needs a gate table from the board's calibration file: CLI only (rram program-net).
   return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ['igvva'] as const), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
+}
+
+function clipOf(b: Body): number {
+  if (typeof b.clip !== 'number' || !(b.clip > 0.5 && b.clip <= 1)) throw new InvalidArgumentError('clip', b.clip, 'must be a quantile in (0.5, 1], e.g. 0.999');
+  return b.clip;
 }
 
 function stepV(b: Body): number {

@@ -14,7 +14,7 @@ import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
-import { current, durations, num } from '../parse.js';
+import { current, durations, num, quantileArg } from '../parse.js';
 import { csv, printJson, table } from '../output.js';
 
 interface TrainFlags {
@@ -46,6 +46,7 @@ interface InferFlags {
   readNoise?: number;
   relax?: number[];
   adcBits?: number;
+  clip?: number;
   calibration?: string;
   engine: string;
   workers?: number;
@@ -109,6 +110,7 @@ export function registerInference(program: Command): void {
     .option('--stuck-lrs <p>', 'fraction of devices stuck at the top level', num('--stuck-lrs', { min: 0, max: 1 }), 0)
     .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
+    .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w| (outliers clip to the top level), e.g. 0.999 or 99.9%', quantileArg('--clip'))
     .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
     .option('--calibration <file>', 'calibration with the relaxation table (for --relax)')
     .option('--engine <name>', 'auto | native | js | tfjs', 'auto')
@@ -144,7 +146,7 @@ export function registerInference(program: Command): void {
           relaxTable: calib?.relaxation,
           vread_V: 0.2,
         }, measured);
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, engine: f.engine as 'auto', workers: f.workers, images: f.images });
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip: f.clip, engine: f.engine as 'auto', workers: f.workers, images: f.images });
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }

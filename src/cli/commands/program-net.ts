@@ -18,7 +18,7 @@ import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoard } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, table } from '../output.js';
-import { current, durations, num } from '../parse.js';
+import { current, durations, num, quantileArg } from '../parse.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { addWriteVerifyOptions, finish, ispvaGates, type ProgFlags } from './programming.js';
 
@@ -35,6 +35,7 @@ interface NetFlags extends ProgFlags {
   stuckLrs: number;
   readNoise?: number;
   relax?: number[];
+  clip?: number;
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -52,6 +53,7 @@ export function registerProgramNet(program: Command): void {
     .option('--dataset <name>', 'mnist | fashion', 'mnist')
     .option('--data <dir>', 'folder with the IDX files')
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
+    .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w|, e.g. 0.999', quantileArg('--clip'))
     .option('--device <spec>', 'level values and prediction: a level-CDF file (rram characterize --out), gaussian:5%, ... or ideal', 'ideal')
     .option('--trials <n>', 'Monte Carlo trials of the prediction', num('--trials', { int: true, min: 1 }), 200)
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
@@ -97,6 +99,7 @@ export function registerProgramNet(program: Command): void {
             test: ds.test,
             images: f.images,
             scheme,
+            clip: f.clip,
             device,
             programLevels,
             trials: f.trials,
