@@ -205,7 +205,7 @@ async function showInference(runId) {
   const runs = (await api('/api/runs')).filter((x) => x.kind === 'infer' && x.status === 'completed');
   const pts = [];
   for (const x of runs) {
-    try { const o = await api(`/api/runs/${x.id}/results/infer`); if (o.model === r.model && o.dataset === r.dataset && o.mapping.scheme === r.mapping.scheme) pts.push([o.levels, o.summary.mean * 100, o.summary.p5 * 100]); } catch { /* still running */ }
+    try { const o = await api(`/api/runs/${x.id}/results/infer`); if (o.model === r.model && o.dataset === r.dataset && o.mapping.scheme === r.mapping.scheme && (o.mapping.clip ?? 1) === (r.mapping.clip ?? 1)) pts.push([o.levels, o.summary.mean * 100, o.summary.p5 * 100]); } catch { /* still running */ }
   }
   pts.sort((a, b) => a[0] - b[0]);
   cv = $('#acc-levels'); ctx = cv.getContext('2d');

@@ -176,6 +176,7 @@ test('level-CDF CSV loads; bad rows are refused with the line number', () => {
 test('sweep grammar: ranges, lists, unknown keys', () => {
   assert.deepEqual(parseSweep('levels=2..4,sigma=1%,5%'), { levels: ['2', '3', '4'], sigma: ['1%', '5%'] });
   assert.equal(sweepPoints(parseSweep('levels=2..4,sigma=1%,5%')).length, 6);
+  assert.deepEqual(sweepPoints(parseSweep('clip=1,0.99,levels=4')), [{ levels: '4', clip: '1' }, { levels: '4', clip: '0.99' }]);
   assert.throws(() => parseSweep('colour=red'), /sweep="colour=red".*unknown key colour/);
 });
 

@@ -1,10 +1,10 @@
 /**
- * `--sweep levels=2..8,sigma=1%,5%,mapping=diff,offset`: comma-separated `key=value` items, where
+ * `--sweep levels=2..8,sigma=1%,5%,mapping=diff,offset,clip=1,0.99`: comma-separated `key=value` items, where
  * a bare item continues the previous key's list and `a..b` is an integer range.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
-export const SWEEP_KEYS = ['levels', 'sigma', 'mapping'] as const;
+export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip'] as const;
 export type SweepKey = (typeof SWEEP_KEYS)[number];
 export type Sweep = Partial<Record<SweepKey, string[]>>;
 

@@ -146,9 +146,10 @@ export function registerInference(program: Command): void {
           relaxTable: calib?.relaxation,
           vread_V: 0.2,
         }, measured);
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip: f.clip, engine: f.engine as 'auto', workers: f.workers, images: f.images });
+        const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images });
         results.push(r);
-        if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
+        if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
       const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend };
       if (f.out) writeOut(f.out, meta, results);
@@ -163,8 +164,8 @@ function printText(meta: { model: string; dataset: string; synapses: number; tfB
     `${meta.model} on ${meta.dataset} (${r0.images} test images): ${meta.synapses} synapses, float accuracy ${pct(r0.floatAccuracy)} %\n` +
       `engine ${r0.engine}, tfjs backend ${meta.tfBackend}, ${r0.trials} trials, seed ${r0.seed}\n`,
   );
-  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.device.text + (r.device.shared ? ' shared' : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
-  process.stdout.write(table(['levels', 'mapping', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
+  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  process.stdout.write(table(['levels', 'mapping', 'clip', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
 }
 
 function writeOut(dir: string, meta: object, rs: McResult[]): void {
@@ -179,7 +180,7 @@ function writeOut(dir: string, meta: object, rs: McResult[]): void {
   };
   if (rs.length === 1) one(dir, rs[0]);
   else {
-    rs.forEach((r, i) => one(join(dir, `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`), r));
-    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
+    rs.forEach((r, i) => one(join(dir, `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`), r));
+    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
   }
 }
