@@ -5,15 +5,12 @@ import { join } from 'node:path';
 import { fitFromData } from '../calibration/apply-fit.js';
 import { loadCalibration } from '../calibration/calibration.js';
 import { repoRoot } from '../src/util/repo-root.js';
+import { needPresent } from './helpers/env.js';
 
 const data = join(repoRoot(), '..', 'shared', 'data', 'hfox-relaxation', 'data');
 
 test('relaxation fit on even cells predicts the odd cells; the shipped calibration is that fit', (t) => {
-  if (!existsSync(data)) {
-    if (process.env.CI === 'true') throw new Error(`measured data missing at ${data}`);
-    t.skip('shared/data not beside the project');
-    return;
-  }
+  if (!needPresent(t, existsSync(data), `measured data at ${data}`, 'shared/data must sit beside the project')) return;
   const r = fitFromData(data);
   assert.equal(r.report.cells, 16384);
   assert.ok(r.report.holdoutMedianRelErr < 0.15, `median hold-out error ${r.report.holdoutMedianRelErr}`);

@@ -10,8 +10,8 @@ import { AbortedError, InvalidArgumentError } from '../../drivers/errors.js';
 import { histogram, mean, quantile, sorted, std } from '../analysis/stats.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
-import { CellSampler, type DeviceModel } from './device-models.js';
-import { effective, mapLayer, mappingReport, type MappedLayer, type MappingReport, type Scheme } from './mapping.js';
+import type { DeviceModel } from './device-models.js';
+import { mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
 import { predictAll, type AdcConfig, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
@@ -122,6 +122,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
 
   const t0 = performance.now();
   let peakRss = process.memoryUsage().rss;
+  // What the trial runners (possibly in workers) need of each mapped layer.
+  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;
@@ -134,7 +136,6 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const kernel = o.engine as KernelChoice;
     const csr = toCsr(test.images, n, 784, true);
-    const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
     const blocks = Math.ceil(o.trials / 8);
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
     const chunks: [number, number][] = [];
@@ -167,7 +168,6 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   } else {
     // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
     // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
-    const layers = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
     const images = test.images.slice(0, n * 784);
     const job = (first: number, count: number): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg });
     const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;

@@ -76,7 +76,7 @@ export interface NetOnArraysResult {
 
 export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions): Promise<NetOnArraysResult> {
   const nLevels = o.device.nominal.length;
-  if (nLevels > 8) throw new InvalidArgumentError('levels', nLevels, 'programming supports 2..8 levels');
+  if (o.programLevels > 8) throw new InvalidArgumentError('device', o.device.text, `has ${o.programLevels} levels; programming supports 2..8`);
   const programSpecs = defaultLevels(o.programLevels);
   const levelSpecs = (o.device.levelsUsed ?? programSpecs.map((_, k) => k)).map((k) => programSpecs[k]);
   if (levelSpecs.length !== nLevels) throw new InvalidArgumentError('levels', nLevels, `the device model has ${nLevels} levels but ${levelSpecs.length} programming targets`);
@@ -84,9 +84,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
   const labels = o.test.labels.subarray(0, n);
   const mapped = weightOps(o.net).map((op) => mapLayer(op, o.device.nominal, o.scheme, o.clip));
   const tiles = tileNet(mapped);
-  const { arrays: onBoard } = board.info();
-  const arrays = o.arrays ?? Array.from({ length: onBoard }, (_, k) => k);
-  for (const a of arrays) if (!Number.isInteger(a) || a < 0 || a >= onBoard) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${onBoard - 1}`);
+  const arrays = o.arrays ?? Array.from({ length: board.info().arrays }, (_, k) => k); // checked by programNet
 
   const t0 = performance.now();
   const prog = await programNet(board, ctx, {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
-import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { runJob, type Sink } from '../jobs/run-job.js';
@@ -207,7 +207,6 @@ export class JobManager {
       env,
       async (ctx, signal) => {
         const { backend, net, ds, device, programLevels } = await load();
-        if (programLevels > 8) throw new InvalidArgumentError('device', req.device, `has ${programLevels} levels; programming supports 2..8`);
         return netOnArrays(tf, backend, this.board, ctx, {
           algo: req.algo,
           step_V: req.step_V,

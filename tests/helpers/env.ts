@@ -14,10 +14,14 @@ export function hasTool(cmd: string): boolean {
   }
 }
 
-/** Returns false (after skipping) when the tool is missing locally; throws under CI. */
-export function needTool(t: TestContext, cmd: string, pkg: string): boolean {
-  if (hasTool(cmd)) return true;
-  if (process.env.CI === 'true') throw new Error(`${cmd} is missing under CI=true: .ci/run must install ${pkg}`);
-  t.skip(`${cmd} not installed (apt-get install ${pkg}); skipped locally, required in CI`);
+/** Returns false (after skipping) when `what` is missing locally; throws under CI, which must run everything. */
+export function needPresent(t: TestContext, present: boolean, what: string, fix: string): boolean {
+  if (present) return true;
+  if (process.env.CI === 'true') throw new Error(`${what} is missing under CI=true: ${fix}`);
+  t.skip(`${what} missing (${fix}); skipped locally, required in CI`);
   return false;
+}
+
+export function needTool(t: TestContext, cmd: string, pkg: string): boolean {
+  return needPresent(t, hasTool(cmd), cmd, `.ci/run must install ${pkg} (apt-get install ${pkg})`);
 }
