@@ -37,7 +37,7 @@ async function roundTrips(drv: SerialBoard, n: number, window: number): Promise<
 async function serialBench(baud?: number) {
   const srv = new PtyServer(new EmulatedBoard({ seed: 1 }), { baud });
   await srv.start();
-  const drv = await SerialBoard.open({ path: srv.hostPath, window: 32, keepAlive_ms: 0, timeout_ms: 2000 });
+  const drv = await SerialBoard.open({ path: srv.hostPath, window: 32, keepAlive_ms: 0, margin_ms: 250 });
   try {
     const seq = await roundTrips(drv, baud ? 1000 : 3000, 1);
     const win = await roundTrips(drv, baud ? 10000 : 40000, 32);
@@ -75,7 +75,7 @@ if (!only || only === 'program') {
   if (hasTool('socat')) {
     const srv = new PtyServer(new EmulatedBoard({ seed: 1 }));
     await srv.start();
-    const drv = await SerialBoard.open({ path: srv.hostPath, window: 64, keepAlive_ms: 0, timeout_ms: 2000 });
+    const drv = await SerialBoard.open({ path: srv.hostPath, window: 64, keepAlive_ms: 0, margin_ms: 250 });
     out.program_over_pty = await programBench(drv, 'over pty, window 64, embedded store');
     await drv.close();
     await srv.stop();

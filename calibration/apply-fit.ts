@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 /** Paths recorded in provenance are relative to the project, never this machine's absolute paths. */
 const rel = (p: string) => relative(repoRoot(), p);

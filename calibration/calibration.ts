@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CalibrationError } from '../drivers/errors.js';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 export interface Param {
   value: number;

@@ -37,6 +37,8 @@ export interface BoardInfo {
   /** 'emulated' when the board is the model, with its calibration id. */
   kind: 'emulated' | 'hardware';
   calibration?: string;
+  /** Optional capabilities (absent = none). */
+  features?: { writeVerify: boolean; counters: boolean };
 }
 
 export interface SetPulse {
@@ -80,8 +82,33 @@ export interface WriteVerifySummary {
   finalStepped_V: number;
 }
 
+/** Pulses and reads a cell has received since the board powered up (optional capability). */
+export interface CellCounts {
+  form: number;
+  set: number;
+  reset: number;
+  read: number;
+}
+
+/**
+ * What happens to the link under a board (serial boards only). Sinks see these as `warning`
+ * events with the same `code`, so a lost link or a reboot is never silent.
+ */
+export type LinkEvent =
+  | { code: 'link-lost'; message: string }
+  | { code: 'link-restored'; message: string; resumed: boolean; downtime_ms: number }
+  | { code: 'board-rebooted'; message: string; oldBoot: number; newBoot: number; unknownOutcomes: number }
+  | { code: 'session-lost'; message: string; unknownOutcomes: number }
+  | { code: 'gave-up'; message: string };
+
+export interface LinkEventSource {
+  subscribe(cb: (e: LinkEvent) => void): { unsubscribe(): void };
+}
+
 export interface Board {
   info(): BoardInfo;
+  /** Link events of a board behind a link; absent for in-process boards. */
+  readonly linkEvents?: LinkEventSource;
   form(cell: CellAddress, p: FormPulse): Promise<void>;
   set(cell: CellAddress, p: SetPulse): Promise<void>;
   reset(cell: CellAddress, p: ResetPulse): Promise<void>;
@@ -97,5 +124,7 @@ export interface Board {
   ground(): Promise<void>;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
+  /** Optional: the cell's pulse and read counters (boards advertising the capability). */
+  counters?(cell: CellAddress): Promise<CellCounts>;
   close(): Promise<void>;
 }

@@ -17,6 +17,7 @@ export type RramErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'ABORTED'
   | 'DISCONNECTED'
+  | 'UNSUPPORTED'
   | 'DATA';
 
 export class RramError extends Error {
@@ -104,12 +105,20 @@ export class VersionMismatchError extends RramError {
   constructor(
     readonly boardVersion: number,
     readonly hostVersion: number,
+    detail?: string,
   ) {
     super(
       'VERSION_MISMATCH',
-      `board speaks protocol v${boardVersion}, this host speaks v${hostVersion}`,
+      `board speaks protocol v${boardVersion || '?'}, this host speaks v${hostVersion}${detail ? ` (${detail})` : ''}: update the ${boardVersion && boardVersion < hostVersion ? 'board firmware' : 'host'}`,
       { boardVersion, hostVersion },
     );
+  }
+}
+
+/** The board does not offer an optional capability (docs/protocol.md, HELLO `features`). */
+export class UnsupportedError extends RramError {
+  constructor(readonly feature: string) {
+    super('UNSUPPORTED', `the board does not offer ${feature}`, { feature });
   }
 }
 
@@ -118,8 +127,9 @@ export class BoardError extends RramError {
   constructor(
     readonly boardCode: number,
     message: string,
+    readonly codeName = `code ${boardCode}`,
   ) {
-    super('BOARD_ERROR', `board error ${boardCode}: ${message}`, { boardCode });
+    super('BOARD_ERROR', `board refused (${codeName}): ${message}`, { boardCode, codeName });
   }
 }
 
@@ -129,12 +139,14 @@ export class BoardError extends RramError {
  */
 export class OutcomeUnknownError extends RramError {
   constructor(
-    readonly cell: { array: number; row: number; col: number },
+    readonly cell: { array: number; row: number; col: number } | undefined,
     readonly op: string,
+    readonly reason = 'no reply',
   ) {
-    super('OUTCOME_UNKNOWN', `outcome of ${op} on cell ${cell.array}:${cell.row},${cell.col} is unknown`, {
+    super('OUTCOME_UNKNOWN', `outcome of ${op}${cell ? ` on cell ${cell.array}:${cell.row},${cell.col}` : ''} is unknown (${reason})`, {
       cell,
       op,
+      reason,
     });
   }
 }

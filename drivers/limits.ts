@@ -1,6 +1,24 @@
 import type { BoardInfo, CellAddress, FormPulse, ResetPulse, SafetyLimits, SetPulse } from './board.js';
 import { AddressError, InvalidArgumentError, LimitError } from './errors.js';
 
+/**
+ * The DAC grid (docs/protocol.md, "Amplitudes"): an amplitude is sent and applied as the nearest
+ * multiple of the board's DAC step (halves round up), computed in integer microvolts so host and
+ * board agree to the bit. Limits are checked on the rounded value.
+ */
+export function onGrid(v: number, step_V: number): number {
+  const stepUV = Math.round(step_V * 1e6);
+  const vUV = Math.round(v * 1e6);
+  if (!(stepUV > 0)) return vUV / 1e6;
+  return (Math.round(vUV / stepUV) * stepUV) / 1e6;
+}
+export function setOnGrid<P extends SetPulse | FormPulse>(p: P, step_V: number): P {
+  return { ...p, vte_V: onGrid(p.vte_V, step_V), vg_V: onGrid(p.vg_V, step_V) };
+}
+export function resetOnGrid(p: ResetPulse, step_V: number): ResetPulse {
+  return { ...p, vsl_V: onGrid(p.vsl_V, step_V), vg_V: onGrid(p.vg_V, step_V) };
+}
+
 function finite(field: string, v: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new InvalidArgumentError(field, v, 'must be a finite number');
 }

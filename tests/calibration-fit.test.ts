@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fitFromData } from '../calibration/apply-fit.js';
 import { loadCalibration } from '../calibration/calibration.js';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { needPresent } from './helpers/env.js';
 
 const data = join(repoRoot(), '..', 'shared', 'data', 'hfox-relaxation', 'data');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer } from './helpers/server.js';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { saveModel } from '../src/inference/model-io.js';

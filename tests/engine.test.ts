@@ -26,7 +26,7 @@ test('engine: user limits stop a cell before the offending pulse is sent', async
   // A 2.0 V gate cap: the top level cannot be reached, the engine must refuse VG > 2.0.
   const res = await new RunEngine(b, ctx).runCells(jobsFor(4, 45e-6), { limits: { vg_max_V: 2.0 } });
   assert.equal(res.length, 4);
-  assert.ok(res.every((r) => r.outcome.status === 'failed' && /limit: vg_V=[0-9.]+ is above the maximum 2/.test(r.outcome.note ?? '')));
+  assert.ok(res.every((r) => r.outcome.status === 'limit' && /limit: vg_V=[0-9.]+ is above the maximum 2/.test(r.outcome.note ?? '')));
   const maxVg = Math.max(...events.filter((e) => e.type === 'pulse').map((e) => (e as { vg_V: number }).vg_V));
   assert.ok(maxVg <= 2.0, `max VG sent ${maxVg}`);
   assert.ok(events.some((e) => e.type === 'warning'));
@@ -36,7 +36,7 @@ test('engine: the per-cell pulse budget caps a cell', async () => {
   const b = new EmulatedBoard({ seed: 2 });
   const res = await new RunEngine(b, new RunContext('b')).runCells(jobsFor(2), { pulseBudget: 10 });
   assert.ok(res.every((r) => r.outcome.status === 'budget'));
-  assert.ok(b.counters({ array: 0, row: 0, col: 0 }).set + b.counters({ array: 0, row: 0, col: 0 }).reset + b.counters({ array: 0, row: 0, col: 0 }).form <= 10);
+  assert.ok(b.countersSync({ array: 0, row: 0, col: 0 }).set + b.countersSync({ array: 0, row: 0, col: 0 }).reset + b.countersSync({ array: 0, row: 0, col: 0 }).form <= 10);
 });
 
 test('engine: abort stops cleanly, grounds the board, keeps what was measured; resume never re-pulses finished cells', async () => {
@@ -67,11 +67,11 @@ test('engine: abort stops cleanly, grounds the board, keeps what was measured; r
   for await (const e of store.events('abort-run', { type: 'cell-done' })) stored.push(e);
   assert.equal(stored.length, journal.size, 'every finished cell is in the store');
   // Snapshot pulse counters of finished cells, resume, check they did not move.
-  const snap = [...journal.values()].map((e) => ({ cell: e.cell, c: b.counters(e.cell) }));
+  const snap = [...journal.values()].map((e) => ({ cell: e.cell, c: b.countersSync(e.cell) }));
   const ctx2 = new RunContext('abort-run');
   const ds = await characterize(b, ctx2, { ...opts, journalPath });
   for (const s of snap) {
-    const now = b.counters(s.cell);
+    const now = b.countersSync(s.cell);
     assert.equal(now.form + now.set + now.reset, s.c.form + s.c.set + s.c.reset, 'finished cell not pulsed again');
   }
   assert.equal(ds.levels.reduce((n, l) => n + l.cells.length, 0), 128);

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { buildModel, parseArch, synapses } from '../src/inference/arch-spec.js';
 import { toCrossbarNet, weightOps, synapseCount, type WeightOp } from '../src/inference/crossbar-net.js';
 import { FASHION_DEFAULT_DIR, loadDataset, parseIdxImages } from '../src/inference/datasets.js';
@@ -17,7 +17,7 @@ import { predictAll } from '../src/inference/forward-tf.js';
 import { parseSweep, sweepPoints } from '../src/inference/sweep.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { saveModel, loadModel } from '../src/inference/model-io.js';
-import { Rng } from '../src/util/rng.js';
+import { Rng } from '../lib/rng.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });

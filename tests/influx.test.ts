@@ -11,7 +11,7 @@ import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { needTool } from './helpers/env.js';
 import { spawnSync } from 'node:child_process';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { Influxd } from './helpers/influxd.js';
 
 const MEAS = ['pulse', 'read', 'cell_result', 'progress', 'warning', 'run', 'run_summary'];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { AddressError, CalibrationError, LimitError } from '../drivers/errors.js';
 import { loadCalibration, DEFAULT_CALIBRATION_FILE } from '../calibration/calibration.js';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 
 test('limits: typed error naming field, value and limit; nothing reaches the cell', async () => {
   const b = new EmulatedBoard({ seed: 1 });
@@ -17,7 +17,7 @@ test('limits: typed error naming field, value and limit; nothing reaches the cel
   await assert.rejects(b.read(c, { vread_V: 0.8 }), (e: unknown) => e instanceof LimitError && e.field === 'vread_V');
   await assert.rejects(b.read({ array: 2, row: 0, col: 0 }), (e: unknown) => e instanceof AddressError && e.field === 'array');
   await assert.rejects(b.read({ array: 0, row: 64, col: 0 }), (e: unknown) => e instanceof AddressError && e.field === 'row');
-  assert.deepEqual(b.counters(c), { form: 0, set: 0, reset: 0, read: 0 });
+  assert.deepEqual(b.countersSync(c), { form: 0, set: 0, reset: 0, read: 0 });
 });
 
 test('calibration: every parameter carries value, unit and source; bad files are refused by key', () => {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../src/util/repo-root.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { toCrossbarNet, weightOps } from '../src/inference/crossbar-net.js';
 import { nominalLevels } from '../src/inference/device-models.js';

@@ -1,53 +1,58 @@
-/** End-to-end over real pty pairs (fresh socat per test): the serial driver against the emulator firmware. */
+/**
+ * End to end over real pty pairs (fresh socat per test): the serial driver and the `rram` CLI
+ * against the emulator firmware behind `PtyServer` / `rram emulate --pty`.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { PtyServer } from '../drivers/emulated/pty-server.js';
 import { SerialBoard } from '../drivers/serial/serial-board.js';
-import { OutcomeUnknownError, PortError, TimeoutError, VersionMismatchError } from '../drivers/errors.js';
+import { OutcomeUnknownError, PortError } from '../drivers/errors.js';
 import { RunContext } from '../src/engine/run-context.js';
 import { characterize } from '../src/procedures/characterize.js';
+import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
 
-async function rig(seed = 1, opts: { timeout_ms?: number; retries?: number } = {}) {
+async function rig(seed = 1, baud?: number) {
   const board = new EmulatedBoard({ seed });
-  const srv = new PtyServer(board);
+  const srv = new PtyServer(board, { baud, firmware: { time: 'virtual' } });
   await srv.start();
-  const drv = await SerialBoard.open({ path: srv.hostPath, baudRate: 115200, timeout_ms: opts.timeout_ms ?? 300, retries: opts.retries ?? 3, keepAlive_ms: 0 });
+  const drv = await SerialBoard.open({ path: srv.hostPath, baudRate: baud ?? 921600, keepAlive_ms: 0, margin_ms: 100, reconnect_ms: 5000 });
   return { board, srv, drv, done: async () => { await drv.close().catch(() => undefined); await srv.stop(); } };
 }
 
 const cells = (n: number) => Array.from({ length: n }, (_, k) => ({ array: 0, row: k >> 3, col: k & 7 }));
 
-async function programSome(drv: SerialBoard, n: number) {
+async function programSome(b: { form: SerialBoard['form']; set: SerialBoard['set']; read: SerialBoard['read'] }, n: number) {
   const cs = cells(n);
-  await Promise.all(cs.map((c) => drv.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 })));
-  await Promise.all(cs.map((c) => drv.set(c, { vte_V: 1.2, vg_V: 1.8, width_s: 1e-6 })));
-  return Promise.all(cs.map((c) => drv.read(c)));
+  await Promise.all(cs.map((c) => b.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 })));
+  await Promise.all(cs.map((c) => b.set(c, { vte_V: 1.2, vg_V: 1.8, width_s: 1e-6 })));
+  return Promise.all(cs.map((c) => b.read(c)));
 }
 
-test('normal operation: handshake, pipelined pulses and reads, identical to the in-process board', async (t) => {
+test('pty: handshake, pipelined pulses and reads, identical to the in-process board', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
   const r = await rig(5);
   try {
     const info = r.drv.info();
     assert.equal(info.rows, 64);
-    assert.equal(info.protocolVersion, 1);
+    assert.equal(info.protocolVersion, 2);
     const viaSerial = await programSome(r.drv, 32);
-    const local = new EmulatedBoard({ seed: 5 });
-    const inProc = await programSome(local as unknown as SerialBoard, 32);
+    const inProc = await programSome(new EmulatedBoard({ seed: 5 }), 32);
     assert.deepEqual(viaSerial, inProc);
-    const row = await r.drv.readRow(0, 0);
-    assert.equal(row.length, 64);
-    const all = await r.drv.readArray(1);
-    assert.equal(all.length, 4096);
-    for (const c of cells(32)) assert.equal(r.board.counters(c).set, 1);
+    assert.equal((await r.drv.readRow(0, 0)).length, 64);
+    assert.equal((await r.drv.readArray(1)).length, 4096);
+    for (const c of cells(32)) assert.equal(r.board.countersSync(c).set, 1);
   } finally {
     await r.done();
   }
 });
 
-test('characterize over the pty gives the same dataset as in process for the same seed', async (t) => {
+test('pty: characterize gives the same dataset as in process for the same seed', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
   const r = await rig(3);
   try {
@@ -60,105 +65,148 @@ test('characterize over the pty gives the same dataset as in process for the sam
   }
 });
 
-test('garbage bytes on the line are skipped', async (t) => {
+test('pty at 115200 baud (link model): whole-array reads pipelined at the link rate, no timeout', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
-  const r = await rig();
+  const r = await rig(1, 115200);
   try {
-    const fw = r.srv.firmware;
-    // Inject garbage into the host-bound stream by wrapping the firmware's writer.
-    const real = (fw as unknown as { write: (b: Buffer) => void }).write;
-    fw.setWriter((b) => real(Buffer.concat([Buffer.from([0x00, 0xa5, 0x13, 0x5a, 0xff]), b])));
-    const v = await programSome(r.drv, 16);
-    assert.equal(v.length, 16);
-    for (const c of cells(16)) assert.equal(r.board.counters(c).form, 1);
+    const t0 = performance.now();
+    const a = await Promise.all([0, 1, 0].map((k) => r.drv.readArray(k)));
+    const s = (performance.now() - t0) / 1000;
+    assert.ok(a.every((x) => x.length === 4096));
+    const bytes = 3 * (20 + 4 + 4096 * 8);
+    assert.ok(s >= (bytes * 10) / 115200 * 0.95, `${s} s is not faster than the wire allows`);
+    assert.equal(r.drv.stats.retransmits, 0);
   } finally {
     await r.done();
   }
 });
 
-test('a dropped reply, a corrupted CRC and a slow reply are retried with the same seq: no pulse twice', async (t) => {
+test('pty: the port vanishing mid-run: reconnect, resume the session, no pulse twice', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
-  const r = await rig(1, { timeout_ms: 150 });
-  try {
-    r.srv.firmware.faults = { dropReplyAt: 5, corruptReplyAt: 12, delayReplyAt: 20, delayOnce_ms: 400 };
-    await programSome(r.drv, 16);
-    for (const c of cells(16)) {
-      const k = r.board.counters(c);
-      assert.equal(k.form, 1, 'form applied once');
-      assert.equal(k.set, 1, 'set applied once');
-    }
-    assert.ok(r.drv.stats.retransmits >= 3, `retransmits ${r.drv.stats.retransmits}`);
-    assert.ok(r.srv.firmware.replays >= 3, 'the firmware replayed cached replies');
-  } finally {
-    await r.done();
-  }
-});
-
-test('the port closing mid-run: reconnect, re-handshake, finish; counters prove no duplicate pulse', async (t) => {
-  if (!needTool(t, 'socat', 'socat')) return;
-  const r = await rig(1, { timeout_ms: 300 });
+  const r = await rig(1);
   try {
     const cs = cells(64);
-    // Slow replies so requests are certainly in flight when the port vanishes after 16 answers.
     r.srv.firmware.faults = { replyDelay_ms: 3 };
     let answered = 0;
-    const p = Promise.all(
+    await Promise.all(
       cs.map((c) =>
         r.drv.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 }).then(() => {
           if (++answered === 16) void r.srv.unplug().then(() => setTimeout(() => void r.srv.replug(), 300));
         }),
       ),
     );
-    await p;
     r.srv.firmware.faults = {};
     await Promise.all(cs.map((c) => r.drv.set(c, { vte_V: 1.2, vg_V: 1.8, width_s: 1e-6 })));
     for (const c of cs) {
-      assert.equal(r.board.counters(c).form, 1);
-      assert.equal(r.board.counters(c).set, 1);
+      assert.equal(r.board.countersSync(c).form, 1);
+      assert.equal(r.board.countersSync(c).set, 1);
     }
-    assert.ok(r.drv.stats.reconnects >= 1, 'a reconnect happened');
+    assert.ok(r.drv.stats.recoveries >= 1);
   } finally {
     await r.done();
   }
 });
 
-test('a rebooted board: pending pulses are reported as unknown outcome, never guessed', async (t) => {
+test('pty: a rebooted board: the pending pulse is reported as unknown outcome, never guessed', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
-  const r = await rig(1, { timeout_ms: 300 });
+  const r = await rig(1);
   try {
     r.srv.firmware.faults = { replyDelay_ms: 200 };
-    const c = { array: 0, row: 9, col: 9 };
-    const p = r.drv.form(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 });
+    const p = r.drv.form({ array: 0, row: 9, col: 9 }, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 });
     await new Promise((res) => setTimeout(res, 50));
     await r.srv.unplug();
-    (r.srv.firmware as unknown as { bootId: number }).bootId ^= 0xabcdef; // firmware "rebooted"
+    r.srv.firmware.reboot();
     r.srv.firmware.faults = {};
     await r.srv.replug();
-    await assert.rejects(p, (e: unknown) => e instanceof OutcomeUnknownError && e.op === 'form');
+    await assert.rejects(p, (e: unknown) => e instanceof OutcomeUnknownError && e.op === 'form' && /reboot/.test(e.message));
   } finally {
     await r.done();
   }
 });
 
-test('clear errors: missing port, busy port, silent board, version mismatch', async (t) => {
+test('pty: clear errors for a missing and a busy port', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
   await assert.rejects(SerialBoard.open({ path: '/dev/does-not-exist' }), (e: unknown) => e instanceof PortError && e.reason === 'missing');
   const r = await rig();
   try {
-    await assert.rejects(SerialBoard.open({ path: r.srv.hostPath, timeout_ms: 200 }), (e: unknown) => e instanceof PortError && e.reason === 'busy');
+    await assert.rejects(SerialBoard.open({ path: r.srv.hostPath }), (e: unknown) => e instanceof PortError && e.reason === 'busy');
   } finally {
     await r.done();
   }
-  const board = new EmulatedBoard({ seed: 1 });
-  const srv = new PtyServer(board);
-  await srv.start();
+});
+
+// ---- the CLI against a persistent `rram emulate --pty` -------------------------------------
+
+const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: mkdtempSync(join(tmpdir(), 'pty-cli-')), timeout: 120000 });
+
+async function emulate(...args: string[]): Promise<{ path: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [main, 'emulate', '--pty', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const line = await new Promise<string>((res, rej) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) res(out.split('\n')[0]);
+    });
+    proc.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
+  });
+  return { path: JSON.parse(line).path, proc };
+}
+
+test('CLI on a persistent emulator: each command is its own session (fresh reads, every pulse applied and verified)', async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const e = await emulate();
   try {
-    srv.firmware.faults = { dropReplyAt: 1 };
-    await assert.rejects(SerialBoard.open({ path: srv.hostPath, timeout_ms: 200, retries: 0 }), (e: unknown) => e instanceof TimeoutError && /does not answer/.test(e.message));
-    const info = board.info.bind(board);
-    board.info = () => ({ ...info(), protocolVersion: 2 });
-    await assert.rejects(SerialBoard.open({ path: srv.hostPath, timeout_ms: 300 }), (e: unknown) => e instanceof VersionMismatchError && e.boardVersion === 2);
+    assert.equal(rram('pulse', 'form', '--cell', '9,9', '--vte', '3.9', '--vg', '1.6', '--width', '1e-5', '--port', e.path).status, 0);
+    assert.equal(rram('pulse', 'set', '--cell', '9,9', '--vte', '1.2', '--vg', '1.8', '--port', e.path).status, 0);
+    const reads = [0, 1, 2].map(() => JSON.parse(rram('read', '--cell', '9,9', '--json', '--port', e.path).stdout).cells[0].current_A as number);
+    assert.equal(new Set(reads).size, 3, `three reads, three values (read noise): ${reads}`);
+    assert.ok(reads.every((i) => i > 5e-6), 'the formed and set cell');
+    const verify = [1.0, 1.1, 1.2].map((v) => {
+      const r = rram('pulse', 'reset', '--cell', '9,9', '--vsl', String(v), '--vg', '2.7', '--verify', '--json', '--port', e.path);
+      assert.equal(r.status, 0, r.stderr);
+      const j = JSON.parse(r.stdout);
+      assert.equal(j.outcome, 'applied');
+      return j.verify_A as number;
+    });
+    assert.equal(new Set(verify).size, 3, `three RESETs with verify reads ${verify}`);
+    assert.ok(verify[2] < reads[0], 'the resets lowered the current');
   } finally {
-    await srv.stop();
+    e.proc.kill('SIGTERM');
+  }
+});
+
+for (const baud of [921600, 115200]) {
+  test(`rram conformance against rram emulate --pty at ${baud} baud: every check passes, exit 0`, async (t) => {
+    if (!needTool(t, 'socat', 'socat')) return;
+    const e = await emulate(...(baud === 115200 ? ['--baud', '115200'] : []));
+    try {
+      const r = rram('conformance', '--port', e.path, '--baud', String(baud), '--json');
+      const j = JSON.parse(r.stdout);
+      assert.equal(r.status, 0, JSON.stringify(j.checks.filter((c: { pass: boolean }) => !c.pass), null, 1));
+      assert.ok(j.checks.length >= 10);
+      assert.equal(j.failed, 0);
+      assert.ok(j.checks.every((c: { evidence: string[] }) => c.evidence.length > 0));
+      if (baud === 115200) {
+        const all = rram('read', '--all', '--json', '--port', e.path, '--baud', '115200');
+        assert.equal(all.status, 0, all.stderr);
+        assert.equal(JSON.parse(all.stdout).cells.length, 4096);
+      }
+    } finally {
+      e.proc.kill('SIGTERM');
+    }
+  });
+}
+
+test('rram conformance fails (exit 1, named check) against a board that does not really wait', async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const e = await emulate('--virtual-time');
+  try {
+    const r = rram('conformance', '--port', e.path);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /FAIL {2}retransmission of a request still executing/);
+    assert.match(r.stdout, /checks passed; [1-9] failed/);
+  } finally {
+    e.proc.kill('SIGTERM');
   }
 });

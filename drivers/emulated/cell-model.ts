@@ -18,7 +18,7 @@
  */
 import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
-import { StreamBank } from '../../src/util/rng.js';
+import { StreamBank } from '../../lib/rng.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
 
 export const enum CellState {

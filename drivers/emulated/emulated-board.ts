@@ -1,12 +1,13 @@
 /**
  * The in-process emulated test board: BoardInfo + limit checks + DAC rounding + a virtual clock
- * around the CellArrayModel. The serial firmware (drivers/protocol/firmware.ts) serves this very
- * class, so in-process and over-the-wire runs give identical results for a seed.
+ * around the CellArrayModel. The emulator firmware (firmware.ts) serves this very class, so
+ * in-process and over-the-wire runs give identical results for a seed.
  */
 import type {
   Board,
   BoardInfo,
   CellAddress,
+  CellCounts,
   FormPulse,
   ReadOptions,
   ResetPulse,
@@ -16,14 +17,13 @@ import type {
   WriteVerifySummary,
 } from '../board.js';
 import { DEFAULT_VREAD_V } from '../board.js';
-import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse } from '../limits.js';
+import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid } from '../limits.js';
 import { InvalidArgumentError } from '../errors.js';
+import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import { loadCalibration, values } from '../../calibration/calibration.js';
-import { CellArrayModel, type CellCounters } from './cell-model.js';
+import { CellArrayModel } from './cell-model.js';
 import { runWriteVerifyOnBoard } from './onboard-write-verify.js';
-
-export const PROTOCOL_VERSION = 1;
 
 export const DEFAULT_LIMITS: SafetyLimits = {
   vte_max_V: 4.0,
@@ -33,6 +33,7 @@ export const DEFAULT_LIMITS: SafetyLimits = {
   width_min_s: 10e-9,
   width_max_s: 1e-3,
 };
+export const DEFAULT_DAC_STEP_V = 1e-3;
 
 export interface EmulatedBoardOptions {
   /** Number of 64x64 arrays; default 2 (seed 000's one- and two-array studies). */
@@ -41,7 +42,10 @@ export interface EmulatedBoardOptions {
   cols?: number;
   seed?: number;
   calibration?: Calibration;
-  limits?: SafetyLimits;
+  /** The board's hard limits (defaults DEFAULT_LIMITS for any key not given). */
+  limits?: Partial<SafetyLimits>;
+  /** DAC step (V); default 1 mV. */
+  dacStep_V?: number;
   id?: string;
 }
 
@@ -60,18 +64,24 @@ export class EmulatedBoard implements Board {
     const cols = opts.cols ?? 64;
     for (const [k, v] of [['arrays', arrays], ['rows', rows], ['cols', cols]] as const)
       if (!Number.isInteger(v) || v < 1 || v > 1024) throw new InvalidArgumentError(k, v, 'must be an integer in 1..1024');
+    const dac = opts.dacStep_V ?? DEFAULT_DAC_STEP_V;
+    if (!(dac >= 1e-6 && dac <= 0.5)) throw new InvalidArgumentError('dac_step', dac, 'must be in 1e-6..0.5 V');
+    const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    for (const [k, v] of Object.entries(limits)) if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(k, v, 'limits must be positive numbers');
+    if (limits.width_min_s > limits.width_max_s) throw new InvalidArgumentError('width_min', limits.width_min_s, `must not exceed width_max ${limits.width_max_s}`);
     const seed = opts.seed ?? 1;
     this.boardInfo = {
       id: opts.id ?? `emu-${seed}`,
-      firmware: 'rram-hil-emulator 0.1.0',
+      firmware: 'rram-hil-emulator 0.2.0',
       protocolVersion: PROTOCOL_VERSION,
       arrays,
       rows,
       cols,
-      limits: opts.limits ?? DEFAULT_LIMITS,
-      dacStep_V: 1e-3,
+      limits,
+      dacStep_V: dac,
       kind: 'emulated',
       calibration: cal.id,
+      features: { writeVerify: true, counters: true },
     };
     // Each array gets its own seed-derived streams.
     this.models = Array.from({ length: arrays }, (_, a) => new CellArrayModel(cal, rows * cols, seed * 1000003 + a));
@@ -82,11 +92,6 @@ export class EmulatedBoard implements Board {
 
   info(): BoardInfo {
     return structuredClone(this.boardInfo);
-  }
-
-  /** Round an amplitude to the board's DAC step (exactly as the serial firmware does). */
-  private dac(v: number): number {
-    return Math.round(v / this.boardInfo.dacStep_V) * this.boardInfo.dacStep_V;
   }
 
   private index(c: CellAddress): number {
@@ -113,8 +118,7 @@ export class EmulatedBoard implements Board {
     return this.readArraySync(array, o);
   }
   async wait(seconds: number): Promise<void> {
-    if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new InvalidArgumentError('seconds', seconds, 'must be a finite number >= 0');
-    this.now_s += seconds;
+    this.waitSync(seconds);
   }
   async ground(): Promise<void> {
     this.now_s += this.opOverhead;
@@ -122,37 +126,47 @@ export class EmulatedBoard implements Board {
   async writeVerify(c: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary> {
     return runWriteVerifyOnBoard(this, c, job);
   }
+  async counters(c: CellAddress): Promise<CellCounts> {
+    return this.countersSync(c);
+  }
   async close(): Promise<void> {}
 
-  // Synchronous core, used by the firmware and the on-board write-verify loop.
+  // Synchronous core, used by the firmware and the on-board write-verify loop. Amplitudes are
+  // rounded to the DAC grid first and the rounded values checked (docs/protocol.md, "Amplitudes").
   formSync(c: CellAddress, p: FormPulse): void {
-    checkSetPulse(this.boardInfo.limits, p);
+    const q = setOnGrid(p, this.boardInfo.dacStep_V);
+    checkSetPulse(this.boardInfo.limits, q);
     const i = this.index(c);
-    this.now_s += this.opOverhead + p.width_s;
-    this.models[c.array].form(i, this.dac(p.vte_V), this.dac(p.vg_V), this.now_s);
+    this.now_s += this.opOverhead + q.width_s;
+    this.models[c.array].form(i, q.vte_V, q.vg_V, this.now_s);
   }
   setSync(c: CellAddress, p: SetPulse): void {
-    checkSetPulse(this.boardInfo.limits, p);
+    const q = setOnGrid(p, this.boardInfo.dacStep_V);
+    checkSetPulse(this.boardInfo.limits, q);
     const i = this.index(c);
-    this.now_s += this.opOverhead + p.width_s;
-    this.models[c.array].set(i, this.dac(p.vte_V), this.dac(p.vg_V), this.now_s);
+    this.now_s += this.opOverhead + q.width_s;
+    this.models[c.array].set(i, q.vte_V, q.vg_V, this.now_s);
   }
   resetSync(c: CellAddress, p: ResetPulse): void {
-    checkResetPulse(this.boardInfo.limits, p);
+    const q = resetOnGrid(p, this.boardInfo.dacStep_V);
+    checkResetPulse(this.boardInfo.limits, q);
     const i = this.index(c);
-    this.now_s += this.opOverhead + p.width_s;
-    this.models[c.array].reset(i, this.dac(p.vsl_V), this.dac(p.vg_V), this.now_s);
+    this.now_s += this.opOverhead + q.width_s;
+    this.models[c.array].reset(i, q.vsl_V, q.vg_V, this.now_s);
+  }
+  private vread(o?: ReadOptions): number {
+    const v = onGrid(o?.vread_V ?? DEFAULT_VREAD_V, this.boardInfo.dacStep_V);
+    checkRead(this.boardInfo.limits, v);
+    return v;
   }
   readSync(c: CellAddress, o?: ReadOptions): number {
-    const v = o?.vread_V ?? DEFAULT_VREAD_V;
-    checkRead(this.boardInfo.limits, v);
+    const v = this.vread(o);
     const i = this.index(c);
     this.now_s += this.opOverhead + this.readTime;
-    return this.models[c.array].read(i, this.dac(v), this.now_s);
+    return this.models[c.array].read(i, v, this.now_s);
   }
   readRowSync(array: number, row: number, o?: ReadOptions): Float64Array {
-    const v = o?.vread_V ?? DEFAULT_VREAD_V;
-    checkRead(this.boardInfo.limits, v);
+    const v = this.vread(o);
     checkIndex('array', array, this.boardInfo.arrays);
     checkIndex('row', row, this.boardInfo.rows);
     const { cols } = this.boardInfo;
@@ -160,22 +174,25 @@ export class EmulatedBoard implements Board {
     this.now_s += this.opOverhead;
     for (let c = 0; c < cols; c++) {
       this.now_s += this.readTime;
-      out[c] = this.models[array].read(row * cols + c, this.dac(v), this.now_s);
+      out[c] = this.models[array].read(row * cols + c, v, this.now_s);
     }
     return out;
   }
   readArraySync(array: number, o?: ReadOptions): Float64Array {
-    const v = o?.vread_V ?? DEFAULT_VREAD_V;
-    checkRead(this.boardInfo.limits, v);
+    this.vread(o);
     checkIndex('array', array, this.boardInfo.arrays);
     const { rows, cols } = this.boardInfo;
     const out = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) out.set(this.readRowSync(array, r, o), r * cols);
     return out;
   }
+  waitSync(seconds: number): void {
+    if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new InvalidArgumentError('seconds', seconds, 'must be a finite number >= 0');
+    this.now_s += seconds;
+  }
 
   /** Per-cell operation counters: how tests prove that no pulse was applied twice. */
-  counters(c: CellAddress): CellCounters {
+  countersSync(c: CellAddress): CellCounts {
     const i = this.index(c);
     const k = this.models[c.array].counters;
     return { form: k.form[i], set: k.set[i], reset: k.reset[i], read: k.read[i] };

@@ -1,31 +1,46 @@
 /**
- * The emulated board's on-board write-verify job (protocol op WRITE_VERIFY): the firmware runs
- * the very IGVVA/ISPVA plans the host would, against its own cells, and returns a summary.
+ * The emulated board's on-board write-verify (WRITE_VERIFY, docs/protocol.md), written from the
+ * document's pseudo-code and not from the host's plans, so host and firmware stay two
+ * independent readings of the same contract:
+ *   read; if I >= target: success, 0 pulses
+ *   v = start; while pulses < max_pulses and v <= stop:
+ *     pulse (IGVVA: VTE = fixed, VG = v; ISPVA: VTE = v, VG = fixed); read
+ *     if I >= target: success;  v = v + step
+ *   failure
  */
 import type { CellAddress, WriteVerifyJob, WriteVerifySummary } from '../board.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { CellPlan } from '../../src/plans/commands.js';
-import { igvva } from '../../src/plans/igvva.js';
-import { ispva } from '../../src/plans/ispva.js';
-import { RESET_DEFAULTS } from '../../src/plans/reset-verify.js';
+import { checkRead, checkSetPulse, onGrid, setOnGrid } from '../limits.js';
 import type { EmulatedBoard } from './emulated-board.js';
 
-export function runWriteVerifyOnBoard(b: EmulatedBoard, c: CellAddress, job: WriteVerifyJob): WriteVerifySummary {
-  if (!(job.step_V > 0)) throw new InvalidArgumentError('step_V', job.step_V, 'must be > 0');
-  const base = { target_A: job.target_A, tolerance_A: Infinity, maxPulses: job.maxPulses, width_s: job.width_s, vread_V: job.vread_V };
-  const plan: CellPlan =
-    job.algo === 'igvva'
-      ? igvva({ ...base, vte_V: job.fixed_V, vgStart_V: job.start_V, vgStep_V: job.step_V, vgStop_V: job.stop_V, maxRetries: 0, reset: RESET_DEFAULTS })
-      : ispva({ ...base, vg_V: job.fixed_V, vteStart_V: job.start_V, vteStep_V: job.step_V, vteStop_V: job.stop_V });
-  let r = plan.next();
-  while (!r.done) {
-    const cmd = r.value;
-    let answer: number | undefined;
-    if (cmd.op === 'read') answer = b.readSync(c, { vread_V: cmd.vread_V });
-    else if (cmd.op === 'set') b.setSync(c, cmd);
-    else if (cmd.op === 'reset') b.resetSync(c, cmd);
-    else b.formSync(c, cmd);
-    r = plan.next(answer);
+export function runWriteVerifyOnBoard(b: EmulatedBoard, c: CellAddress, raw: WriteVerifyJob): WriteVerifySummary {
+  // Every amplitude on the DAC grid first (docs/protocol.md, section 8).
+  const dac = b.info().dacStep_V;
+  const job = { ...raw, fixed_V: onGrid(raw.fixed_V, dac), start_V: onGrid(raw.start_V, dac), step_V: onGrid(raw.step_V, dac), stop_V: onGrid(raw.stop_V, dac) };
+  if (job.algo !== 'igvva' && job.algo !== 'ispva') throw new InvalidArgumentError('algo', job.algo, 'must be igvva or ispva');
+  if (!(Number.isFinite(job.target_A) && job.target_A >= 0)) throw new InvalidArgumentError('target', job.target_A, 'must be a finite current >= 0');
+  if (!(job.step_V > 0)) throw new InvalidArgumentError('step', job.step_V, 'must be > 0');
+  if (!(job.stop_V >= job.start_V)) throw new InvalidArgumentError('stop', job.stop_V, `must be >= start ${job.start_V}`);
+  if (!(Number.isInteger(job.maxPulses) && job.maxPulses >= 1)) throw new InvalidArgumentError('max_pulses', job.maxPulses, 'must be an integer >= 1');
+  // Refuse before the first pulse if any pulse of the loop would be beyond the limits.
+  const info = b.info();
+  const widest = job.algo === 'igvva' ? { vte_V: job.fixed_V, vg_V: job.stop_V, width_s: job.width_s } : { vte_V: job.stop_V, vg_V: job.fixed_V, width_s: job.width_s };
+  checkSetPulse(info.limits, setOnGrid(widest, info.dacStep_V));
+  checkSetPulse(info.limits, setOnGrid({ ...widest, ...(job.algo === 'igvva' ? { vg_V: job.start_V } : { vte_V: job.start_V }) }, info.dacStep_V));
+  checkRead(info.limits, onGrid(job.vread_V, info.dacStep_V));
+  let i = b.readSync(c, { vread_V: job.vread_V });
+  let pulses = 0;
+  let v = job.start_V;
+  let last = job.start_V;
+  if (i >= job.target_A) return { success: true, pulses, final_A: i, finalStepped_V: last };
+  while (pulses < job.maxPulses && v <= job.stop_V + 1e-9) {
+    if (job.algo === 'igvva') b.setSync(c, { vte_V: job.fixed_V, vg_V: v, width_s: job.width_s });
+    else b.setSync(c, { vte_V: v, vg_V: job.fixed_V, width_s: job.width_s });
+    pulses++;
+    last = v;
+    i = b.readSync(c, { vread_V: job.vread_V });
+    if (i >= job.target_A) return { success: true, pulses, final_A: i, finalStepped_V: last };
+    v = onGrid(v + job.step_V, dac);
   }
-  return { success: r.value.status === 'ok', pulses: r.value.pulses, final_A: r.value.final_A, finalStepped_V: r.value.finalStepped_V };
+  return { success: false, pulses, final_A: i, finalStepped_V: last };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { Firmware } from '../protocol/firmware.js';
+import { Firmware, type FirmwareOptions } from './firmware.js';
 import { RramError } from '../errors.js';
 import type { EmulatedBoard } from './emulated-board.js';
 
@@ -17,6 +17,8 @@ export interface PtyServerOptions {
   baud?: number;
   /** Folder for the pty links; default a fresh temporary folder. */
   dir?: string;
+  /** Firmware options (window, timing, WAIT in real or virtual time, features). */
+  firmware?: FirmwareOptions;
 }
 
 export class PtyServer {
@@ -38,7 +40,7 @@ export class PtyServer {
     this.dir = o.dir ?? mkdtempSync(join(tmpdir(), 'rram-pty-'));
     this.hostPath = join(this.dir, 'host');
     this.boardPath = join(this.dir, 'board');
-    this.firmware = new Firmware(board, (b) => this.send(b));
+    this.firmware = new Firmware(board, (b) => this.send(b), { baud: o.baud, ...o.firmware });
   }
 
   async start(): Promise<void> {
@@ -140,6 +142,7 @@ export class PtyServer {
   }
 
   async stop(): Promise<void> {
+    this.firmware.stop();
     await this.unplug();
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }

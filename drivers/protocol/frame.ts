@@ -1,8 +1,12 @@
 /**
- * Framing of protocol v1 (docs/protocol.md):
- *   A5 5A | ver u8 | type u8 | seq u16le | len u16le | payload[len] | crc32le
- * The CRC-32 (IEEE 802.3, as zlib) covers ver..payload. The decoder resynchronises after
- * garbage, a bad length or a bad CRC by dropping one byte and hunting for the next A5 5A.
+ * Framing (docs/protocol.md, "Frame"). The envelope is the same in every protocol version, so any
+ * board can parse a HELLO of any version and answer it:
+ *   A5 5A | version u8 | type u8 | seq u16le | len u16le | body[len] | crc32le(version..body)
+ * In v2 the body is: session u32 | boot u32 | payload[len-8].
+ *
+ * The decoder resynchronises after garbage, a bad length or a bad CRC by dropping one byte and
+ * hunting for the next A5 5A; a frame that stays incomplete longer than its stall timeout (a
+ * header whose length lies) is dropped the same way, so a lying header never blocks the link.
  */
 import { crc32 } from 'node:zlib';
 
@@ -10,44 +14,104 @@ export const SOF0 = 0xa5;
 export const SOF1 = 0x5a;
 export const HEADER_LEN = 8;
 export const CRC_LEN = 4;
-export const MAX_PAYLOAD = 60000;
+/** The largest body any frame may carry (every version). */
+export const MAX_BODY = 60000;
+/** v2 body prefix: session u32 + boot u32. */
+export const SESSION_LEN = 8;
 
-export interface Frame {
+export interface RawFrame {
   version: number;
   type: number;
   seq: number;
-  payload: Buffer;
+  body: Buffer;
 }
 
-export function encodeFrame(f: Frame): Buffer {
-  if (f.payload.length > MAX_PAYLOAD) throw new RangeError(`payload of ${f.payload.length} bytes exceeds ${MAX_PAYLOAD}`);
-  const buf = Buffer.alloc(HEADER_LEN + f.payload.length + CRC_LEN);
+export function encodeRaw(f: RawFrame): Buffer {
+  if (f.body.length > MAX_BODY) throw new RangeError(`frame body of ${f.body.length} bytes exceeds ${MAX_BODY}`);
+  const buf = Buffer.alloc(HEADER_LEN + f.body.length + CRC_LEN);
   buf[0] = SOF0;
   buf[1] = SOF1;
   buf[2] = f.version;
   buf[3] = f.type;
   buf.writeUInt16LE(f.seq & 0xffff, 4);
-  buf.writeUInt16LE(f.payload.length, 6);
-  f.payload.copy(buf, HEADER_LEN);
-  buf.writeUInt32LE(crc32(buf.subarray(2, HEADER_LEN + f.payload.length)) >>> 0, HEADER_LEN + f.payload.length);
+  buf.writeUInt16LE(f.body.length, 6);
+  f.body.copy(buf, HEADER_LEN);
+  buf.writeUInt32LE(crc32(buf.subarray(2, HEADER_LEN + f.body.length)) >>> 0, HEADER_LEN + f.body.length);
   return buf;
+}
+
+/** A v2 frame: the body split into session, boot and payload. */
+export interface Frame {
+  version: number;
+  type: number;
+  seq: number;
+  session: number;
+  boot: number;
+  payload: Buffer;
+}
+
+export function encodeFrame(f: Frame): Buffer {
+  const body = Buffer.alloc(SESSION_LEN + f.payload.length);
+  body.writeUInt32LE(f.session >>> 0, 0);
+  body.writeUInt32LE(f.boot >>> 0, 4);
+  f.payload.copy(body, SESSION_LEN);
+  return encodeRaw({ version: f.version, type: f.type, seq: f.seq, body });
+}
+
+/** Splits a v2 body; undefined when it is shorter than the session prefix (a malformed frame). */
+export function splitBody(r: RawFrame): Frame | undefined {
+  if (r.body.length < SESSION_LEN) return undefined;
+  return { version: r.version, type: r.type, seq: r.seq, session: r.body.readUInt32LE(0), boot: r.body.readUInt32LE(4), payload: r.body.subarray(SESSION_LEN) };
 }
 
 export interface DecoderStats {
   frames: number;
-  /** Bytes skipped while hunting for a frame start (garbage, corrupted frames). */
+  /** Bytes skipped while hunting for a frame start (garbage, corrupted or stalled frames). */
   skipped: number;
   crcErrors: number;
+  /** Frames whose length field exceeded maxBody. */
+  oversized: number;
+  /** Incomplete frames dropped after their stall timeout. */
+  stalls: number;
 }
 
-/** Streaming decoder: push() bytes in any chunking, get whole frames out. */
+export interface DecoderOptions {
+  /** Largest body accepted; longer length fields are treated as garbage at once. Default MAX_BODY. */
+  maxBody?: number;
+  /**
+   * Milliseconds an incomplete frame of `frameBytes` may wait for the rest before it is dropped.
+   * Default: the bytes at 921600 baud (8N1), doubled, plus 50 ms.
+   */
+  stall_ms?: (frameBytes: number) => number;
+}
+
+export function linkStall(baud: number, margin_ms = 50): (frameBytes: number) => number {
+  return (n) => margin_ms + (2 * n * 10 * 1000) / baud;
+}
+
+/** Streaming decoder: push() bytes in any chunking, get whole frames out; expire() drops stalled frames. */
 export class FrameDecoder {
   private buf: Buffer = Buffer.alloc(0);
-  readonly stats: DecoderStats = { frames: 0, skipped: 0, crcErrors: 0 };
+  /** When the bytes now at the head of the buffer started waiting for the rest of their frame. */
+  private since = 0;
+  readonly stats: DecoderStats = { frames: 0, skipped: 0, crcErrors: 0, oversized: 0, stalls: 0 };
+  maxBody: number;
+  private readonly stallFor: (frameBytes: number) => number;
 
-  push(chunk: Buffer): Frame[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const out: Frame[] = [];
+  constructor(o: DecoderOptions = {}) {
+    this.maxBody = Math.min(o.maxBody ?? MAX_BODY, MAX_BODY);
+    this.stallFor = o.stall_ms ?? linkStall(921600);
+  }
+
+  push(chunk: Buffer, now = performance.now()): RawFrame[] {
+    const wasEmpty = this.buf.length === 0;
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
+    if (wasEmpty) this.since = now;
+    return this.scan(now);
+  }
+
+  private scan(now: number): RawFrame[] {
+    const out: RawFrame[] = [];
     let i = 0;
     const b = this.buf;
     while (b.length - i >= 2) {
@@ -58,9 +122,10 @@ export class FrameDecoder {
       }
       if (b.length - i < HEADER_LEN) break;
       const len = b.readUInt16LE(i + 6);
-      if (len > MAX_PAYLOAD) {
-        i++;
+      if (len > this.maxBody) {
+        this.stats.oversized++;
         this.stats.skipped++;
+        i++;
         continue;
       }
       const total = HEADER_LEN + len + CRC_LEN;
@@ -72,16 +137,75 @@ export class FrameDecoder {
         i++;
         continue;
       }
-      out.push({ version: b[i + 2], type: b[i + 3], seq: b.readUInt16LE(i + 4), payload: Buffer.from(b.subarray(i + HEADER_LEN, i + HEADER_LEN + len)) });
+      out.push({ version: b[i + 2], type: b[i + 3], seq: b.readUInt16LE(i + 4), body: Buffer.from(b.subarray(i + HEADER_LEN, i + HEADER_LEN + len)) });
       this.stats.frames++;
       i += total;
     }
-    this.buf = i >= b.length ? Buffer.alloc(0) : Buffer.from(b.subarray(i));
+    if (i > 0) {
+      this.buf = i >= b.length ? Buffer.alloc(0) : Buffer.from(b.subarray(i));
+      this.since = now; // new head: its own stall clock
+    }
     return out;
+  }
+
+  /** The time (same clock as push) at which the incomplete head frame stalls, if any. */
+  stallDeadline(): number | undefined {
+    if (!this.buf.length) return undefined;
+    const len = this.buf.length >= HEADER_LEN ? this.buf.readUInt16LE(6) : 0;
+    return this.since + this.stallFor(HEADER_LEN + len + CRC_LEN);
+  }
+
+  /** Drops the head of a stalled frame (one byte at a time, rescanning) and returns frames found behind it. */
+  expire(now = performance.now()): RawFrame[] {
+    const out: RawFrame[] = [];
+    for (let d = this.stallDeadline(); d !== undefined && now >= d; d = this.stallDeadline()) {
+      this.stats.stalls++;
+      this.stats.skipped++;
+      this.buf = Buffer.from(this.buf.subarray(1));
+      const before = this.since;
+      out.push(...this.scan(now));
+      // The new head waits from now, unless `now` is a test's far future (then keep draining).
+      if (Number.isFinite(now)) this.since = now;
+      else this.since = before;
+    }
+    return out;
+  }
+
+  reset(): void {
+    this.buf = Buffer.alloc(0);
   }
 
   /** Bytes held waiting for the rest of a frame. */
   get pending(): number {
     return this.buf.length;
+  }
+}
+
+/**
+ * Runs a decoder's stall clock with a timer: call `fed()` after every push; `onFrames` gets the
+ * frames a stall releases. One timer at a time, never left running on an empty buffer.
+ */
+export class StallWatch {
+  private timer?: NodeJS.Timeout;
+  constructor(
+    private readonly dec: FrameDecoder,
+    private readonly onFrames: (f: RawFrame[]) => void,
+  ) {}
+  fed(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const d = this.dec.stallDeadline();
+    if (d === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const f = this.dec.expire();
+      if (f.length) this.onFrames(f);
+      this.fed();
+    }, Math.max(1, Math.ceil(d - performance.now())));
+    this.timer.unref();
+  }
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

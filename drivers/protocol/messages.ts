@@ -1,12 +1,15 @@
 /**
- * Message types and payload layouts of protocol v1, shared by the serial driver and the
- * emulator firmware. Voltages travel as int32 microvolts, widths as uint32 nanoseconds,
- * currents as float64 amperes, all little-endian.
+ * Protocol v2 messages (docs/protocol.md): one schema per message type, and the one codec that
+ * turns payloads into objects and back for the serial driver, the emulator firmware, the
+ * conformance suite and the fuzzer alike. The doc's payload tables are generated from this
+ * schema (scripts/protocol-doc.mjs) and a test checks they match.
  */
-import type { BoardInfo, CellAddress, SafetyLimits, WriteVerifyJob, WriteVerifySummary } from '../board.js';
 import { ProtocolError } from '../errors.js';
+import { Reader, Writer } from './wire.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+/** Oldest and newest versions this code speaks. */
+export const VERSIONS = { min: 2, max: 2 } as const;
 
 export const MsgType = {
   HELLO: 0x01,
@@ -20,11 +23,12 @@ export const MsgType = {
   WAIT: 0x30,
   GROUND: 0x31,
   WRITE_VERIFY: 0x40,
+  COUNTERS: 0x50,
   ERROR: 0x7f,
 } as const;
 export const REPLY = 0x80;
 
-/** Error codes carried by ERROR replies. */
+/** ERROR reply codes. Every ERROR but INTERNAL guarantees the request had no effect. */
 export const ErrCode = {
   UNKNOWN_TYPE: 1,
   BAD_PAYLOAD: 2,
@@ -32,219 +36,257 @@ export const ErrCode = {
   ADDRESS: 4,
   VERSION: 5,
   INTERNAL: 6,
+  UNSUPPORTED: 7,
+  NO_SESSION: 8,
+  STALE_SEQ: 9,
+  SEQ_CONFLICT: 10,
+} as const;
+export type ErrCodeName = keyof typeof ErrCode;
+export function errName(code: number): string {
+  return (Object.keys(ErrCode) as ErrCodeName[]).find((k) => ErrCode[k] === code) ?? `code ${code}`;
+}
+
+/** Optional features, as bits of HELLO's `features`. */
+export const Feature = {
+  WRITE_VERIFY: 1 << 0,
+  COUNTERS: 1 << 1,
 } as const;
 
-/** Types whose effect on a cell is not idempotent: never re-executed on a retransmission. */
-export const PULSE_TYPES: ReadonlySet<number> = new Set([MsgType.FORM, MsgType.SET, MsgType.RESET, MsgType.WRITE_VERIFY]);
-
-const uV = (v: number) => Math.round(v * 1e6);
-const ns = (s: number) => Math.round(s * 1e9);
-
-/** A tiny cursor-based reader that fails with a ProtocolError instead of a RangeError. */
-export class Reader {
-  private o = 0;
-  constructor(private readonly b: Buffer) {}
-  private need(n: number): void {
-    if (this.o + n > this.b.length) throw new ProtocolError(`payload too short: need ${n} bytes at offset ${this.o} of ${this.b.length}`);
-  }
-  u8(): number {
-    this.need(1);
-    return this.b.readUInt8(this.o++);
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.b.readUInt16LE(this.o);
-    this.o += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.b.readUInt32LE(this.o);
-    this.o += 4;
-    return v;
-  }
-  i32(): number {
-    this.need(4);
-    const v = this.b.readInt32LE(this.o);
-    this.o += 4;
-    return v;
-  }
-  f64(): number {
-    this.need(8);
-    const v = this.b.readDoubleLE(this.o);
-    this.o += 8;
-    return v;
-  }
-  volts(): number {
-    return this.i32() / 1e6;
-  }
-  seconds(): number {
-    return this.u32() / 1e9;
-  }
-  str(): string {
-    const n = this.u8();
-    this.need(n);
-    const s = this.b.toString('utf8', this.o, this.o + n);
-    this.o += n;
-    return s;
-  }
-  f64array(n: number): Float64Array {
-    this.need(n * 8);
-    const out = new Float64Array(n);
-    for (let k = 0; k < n; k++) out[k] = this.b.readDoubleLE(this.o + k * 8);
-    this.o += n * 8;
-    return out;
-  }
-  end(): void {
-    if (this.o !== this.b.length) throw new ProtocolError(`payload has ${this.b.length - this.o} trailing bytes`);
-  }
+/**
+ * Field types: u8/u16/u32/i32/f64 as named (little-endian); uV = i32 microvolts; ns = u32
+ * nanoseconds; str = u8 byte count + UTF-8; f64[u16] / f64[u32] = element count then float64s.
+ */
+export type FieldType = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'uV' | 'ns' | 'str' | 'f64[u16]' | 'f64[u32]';
+export interface Field {
+  name: string;
+  type: FieldType;
+  doc: string;
 }
 
-/** Growable little-endian writer. */
-export class Writer {
-  private parts: Buffer[] = [];
-  u8(v: number): this {
-    const b = Buffer.alloc(1);
-    b.writeUInt8(v);
-    this.parts.push(b);
-    return this;
-  }
-  u16(v: number): this {
-    const b = Buffer.alloc(2);
-    b.writeUInt16LE(v);
-    this.parts.push(b);
-    return this;
-  }
-  u32(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v >>> 0);
-    this.parts.push(b);
-    return this;
-  }
-  i32(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeInt32LE(v);
-    this.parts.push(b);
-    return this;
-  }
-  f64(v: number): this {
-    const b = Buffer.alloc(8);
-    b.writeDoubleLE(v);
-    this.parts.push(b);
-    return this;
-  }
-  volts(v: number): this {
-    return this.i32(uV(v));
-  }
-  seconds(v: number): this {
-    return this.u32(ns(v));
-  }
-  str(s: string): this {
-    const b = Buffer.from(s, 'utf8').subarray(0, 255);
-    return this.u8(b.length).raw(b);
-  }
-  f64array(a: ArrayLike<number>): this {
-    const b = Buffer.alloc(a.length * 8);
-    for (let k = 0; k < a.length; k++) b.writeDoubleLE(a[k], k * 8);
-    this.parts.push(b);
-    return this;
-  }
-  raw(b: Buffer): this {
-    this.parts.push(b);
-    return this;
-  }
-  done(): Buffer {
-    return Buffer.concat(this.parts);
-  }
+/** How a board treats a retransmission (same session and seq): see docs/protocol.md. */
+export type RetryClass = 'session' | 'cached' | 'reexecuted';
+
+export interface MessageSpec {
+  type: number;
+  name: keyof typeof MsgType;
+  retry: RetryClass;
+  /** Feature bit a board must advertise for this message; boards without it answer UNSUPPORTED. */
+  feature?: number;
+  request: Field[];
+  reply: Field[];
+  doc: string;
 }
 
-export function writeCell(w: Writer, c: CellAddress): Writer {
-  return w.u8(c.array).u16(c.row).u16(c.col);
+const f = (name: string, type: FieldType, doc = ''): Field => ({ name, type, doc });
+const CELL = [f('array', 'u8'), f('row', 'u16'), f('col', 'u16')];
+
+export const HELLO_REPLY_FIELDS: Field[] = [
+  f('version', 'u8', 'protocol version chosen for this session (2)'),
+  f('session', 'u32', 'session id granted (also in the reply header); never 0'),
+  f('resumed', 'u8', '1 if resume_session was granted (replay cache intact), else 0'),
+  f('window', 'u16', 'W: most requests a host may have unanswered, and the seq window of the replay cache'),
+  f('max_payload', 'u16', 'largest request payload accepted; longer frames are dropped unanswered'),
+  f('features', 'u32', 'bit 0 WRITE_VERIFY, bit 1 COUNTERS'),
+  f('arrays', 'u16'),
+  f('rows', 'u16'),
+  f('cols', 'u16'),
+  f('dac_step', 'uV', 'every amplitude is rounded to a multiple of this before it is checked and applied'),
+  f('vte_max', 'uV'),
+  f('vsl_max', 'uV'),
+  f('vg_max', 'uV'),
+  f('vread_max', 'uV'),
+  f('width_min', 'ns'),
+  f('width_max', 'ns'),
+  f('wait_max_ms', 'u32', 'longest single WAIT'),
+  f('t_op_us', 'u32', 'most time any single operation takes, pulse width and WAIT excluded'),
+  f('t_cell_us', 'u32', 'most time per cell of READ_ROW / READ_ARRAY'),
+  f('kind', 'u8', '1 emulated, 0 hardware'),
+  f('id', 'str', 'board id'),
+  f('firmware', 'str', 'firmware name and version'),
+  f('calibration', 'str', 'calibration id of an emulated board, else empty'),
+];
+
+export const MESSAGES: MessageSpec[] = [
+  {
+    type: MsgType.HELLO,
+    name: 'HELLO',
+    retry: 'session',
+    request: [f('min_version', 'u8', 'oldest version the host speaks'), f('max_version', 'u8', 'newest version the host speaks'), f('resume_session', 'u32', '0 = new session; else the session to resume')],
+    reply: HELLO_REPLY_FIELDS,
+    doc: 'opens (or resumes) a session; handled on arrival, never queued or cached',
+  },
+  { type: MsgType.PING, name: 'PING', retry: 'reexecuted', request: [], reply: [], doc: 'keep-alive; answered in order' },
+  { type: MsgType.FORM, name: 'FORM', retry: 'cached', request: [...CELL, f('vte', 'uV'), f('vg', 'uV'), f('width', 'ns')], reply: [], doc: 'forming pulse on the top electrode' },
+  { type: MsgType.SET, name: 'SET', retry: 'cached', request: [...CELL, f('vte', 'uV'), f('vg', 'uV'), f('width', 'ns')], reply: [], doc: 'SET pulse: VTE on the top electrode, VG on the gate, SL at 0' },
+  { type: MsgType.RESET, name: 'RESET', retry: 'cached', request: [...CELL, f('vsl', 'uV'), f('vg', 'uV'), f('width', 'ns')], reply: [], doc: 'RESET pulse: VSL on the source line, VG on the gate, TE at 0' },
+  { type: MsgType.READ, name: 'READ', retry: 'reexecuted', request: [...CELL, f('vread', 'uV')], reply: [f('current', 'f64', 'amperes')], doc: 'read one cell' },
+  { type: MsgType.READ_ROW, name: 'READ_ROW', retry: 'reexecuted', request: [f('array', 'u8'), f('row', 'u16'), f('vread', 'uV')], reply: [f('currents', 'f64[u16]', 'amperes, cols entries')], doc: 'read a row' },
+  { type: MsgType.READ_ARRAY, name: 'READ_ARRAY', retry: 'reexecuted', request: [f('array', 'u8'), f('vread', 'uV')], reply: [f('currents', 'f64[u32]', 'amperes, rows*cols entries, row-major')], doc: 'read a whole array' },
+  { type: MsgType.WAIT, name: 'WAIT', retry: 'cached', request: [f('seconds', 'f64', 'finite, 0 <= s <= wait_max_ms/1000')], reply: [], doc: 'every line grounded for this long, then reply' },
+  { type: MsgType.GROUND, name: 'GROUND', retry: 'reexecuted', request: [], reply: [], doc: 'ground every line' },
+  {
+    type: MsgType.WRITE_VERIFY,
+    name: 'WRITE_VERIFY',
+    retry: 'cached',
+    feature: Feature.WRITE_VERIFY,
+    request: [
+      ...CELL,
+      f('algo', 'u8', '0 IGVVA (gate stepped), 1 ISPVA (TE stepped)'),
+      f('target', 'f64', 'read current to reach, amperes, finite, >= 0'),
+      f('fixed', 'uV', 'VTE for IGVVA, VG for ISPVA'),
+      f('start', 'uV'),
+      f('step', 'uV', '> 0'),
+      f('stop', 'uV', '>= start'),
+      f('max_pulses', 'u16', '>= 1'),
+      f('width', 'ns'),
+      f('vread', 'uV'),
+    ],
+    reply: [f('success', 'u8', '1 if the target was reached'), f('pulses', 'u16'), f('final_current', 'f64', 'amperes, last verify read'), f('final_stepped', 'uV', 'last stepped amplitude')],
+    doc: 'on-board write-verify loop (optional)',
+  },
+  {
+    type: MsgType.COUNTERS,
+    name: 'COUNTERS',
+    retry: 'reexecuted',
+    feature: Feature.COUNTERS,
+    request: [...CELL],
+    reply: [f('form', 'u32'), f('set', 'u32'), f('reset', 'u32'), f('read', 'u32')],
+    doc: 'pulses and reads this cell has received since power-up (optional)',
+  },
+  { type: MsgType.ERROR, name: 'ERROR', retry: 'reexecuted', request: [], reply: [f('code', 'u16', 'error code'), f('message', 'str', 'human-readable, at most 255 bytes')], doc: 'reply only (type 0x7F)' },
+];
+
+const BY_TYPE = new Map(MESSAGES.map((m) => [m.type, m]));
+export function specOf(type: number): MessageSpec | undefined {
+  return BY_TYPE.get(type);
 }
-export function readCell(r: Reader): CellAddress {
-  return { array: r.u8(), row: r.u16(), col: r.u16() };
+export function spec(name: keyof typeof MsgType): MessageSpec {
+  return BY_TYPE.get(MsgType[name])!;
 }
 
-export interface Hello {
-  info: BoardInfo;
-  /** Random per firmware boot: tells the host whether the board's replay cache survived. */
-  bootId: number;
+export type Payload = Record<string, number | string | Float64Array>;
+
+const toUV = (v: number) => Math.round(v * 1e6);
+const toNs = (s: number) => Math.round(s * 1e9);
+
+/** Encodes an object (volts, seconds, amperes) by a field list. Values must fit their wire types. */
+export function encodeFields(fields: Field[], o: Payload): Buffer {
+  const w = new Writer();
+  for (const fl of fields) {
+    const v = o[fl.name];
+    if (v === undefined) throw new ProtocolError(`cannot encode: field ${fl.name} missing`);
+    switch (fl.type) {
+      case 'u8':
+      case 'u16':
+      case 'u32': {
+        const max = fl.type === 'u8' ? 0xff : fl.type === 'u16' ? 0xffff : 0xffffffff;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw new ProtocolError(`cannot encode ${fl.name}=${String(v)} as ${fl.type}`);
+        if (fl.type === 'u8') w.u8(v);
+        else if (fl.type === 'u16') w.u16(v);
+        else w.u32(v);
+        break;
+      }
+      case 'i32':
+      case 'uV': {
+        const n = fl.type === 'uV' ? toUV(v as number) : (v as number);
+        if (!Number.isInteger(n) || n < -0x80000000 || n > 0x7fffffff) throw new ProtocolError(`cannot encode ${fl.name}=${String(v)} as ${fl.type}`);
+        w.i32(n);
+        break;
+      }
+      case 'ns': {
+        const n = toNs(v as number);
+        if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new ProtocolError(`cannot encode ${fl.name}=${String(v)} s as ns`);
+        w.u32(n);
+        break;
+      }
+      case 'f64':
+        w.f64(v as number);
+        break;
+      case 'str':
+        w.str(String(v));
+        break;
+      case 'f64[u16]':
+      case 'f64[u32]': {
+        const a = v as Float64Array;
+        if (fl.type === 'f64[u16]') w.u16(a.length);
+        else w.u32(a.length);
+        w.f64array(a);
+        break;
+      }
+    }
+  }
+  return w.done();
 }
 
-export function encodeHello(h: Hello): Buffer {
-  const i = h.info;
-  const l = i.limits;
-  return new Writer()
-    .u8(i.protocolVersion)
-    .u32(h.bootId)
-    .u16(i.arrays)
-    .u16(i.rows)
-    .u16(i.cols)
-    .volts(i.dacStep_V)
-    .volts(l.vte_max_V)
-    .volts(l.vsl_max_V)
-    .volts(l.vg_max_V)
-    .volts(l.vread_max_V)
-    .seconds(l.width_min_s)
-    .seconds(l.width_max_s)
-    .u8(i.kind === 'emulated' ? 1 : 0)
-    .str(i.id)
-    .str(i.firmware)
-    .str(i.calibration ?? '')
-    .done();
-}
-
-export function decodeHello(p: Buffer): Hello {
+/** Decodes a payload by a field list: exact length, or a ProtocolError naming what is wrong. */
+export function decodeFields(fields: Field[], p: Buffer): Payload {
   const r = new Reader(p);
-  const protocolVersion = r.u8();
-  const bootId = r.u32();
-  const arrays = r.u16();
-  const rows = r.u16();
-  const cols = r.u16();
-  const dacStep_V = r.volts();
-  const limits: SafetyLimits = { vte_max_V: r.volts(), vsl_max_V: r.volts(), vg_max_V: r.volts(), vread_max_V: r.volts(), width_min_s: r.seconds(), width_max_s: r.seconds() };
-  const kind = r.u8() === 1 ? 'emulated' : 'hardware';
-  const id = r.str();
-  const firmware = r.str();
-  const calibration = r.str();
-  return { bootId, info: { id, firmware, protocolVersion, arrays, rows, cols, limits, dacStep_V, kind, calibration: calibration || undefined } };
-}
-
-export function encodeWriteVerify(c: CellAddress, j: WriteVerifyJob): Buffer {
-  return writeCell(new Writer(), c)
-    .u8(j.algo === 'igvva' ? 0 : 1)
-    .f64(j.target_A)
-    .volts(j.fixed_V)
-    .volts(j.start_V)
-    .volts(j.step_V)
-    .volts(j.stop_V)
-    .u16(j.maxPulses)
-    .seconds(j.width_s)
-    .volts(j.vread_V)
-    .done();
-}
-export function decodeWriteVerify(p: Buffer): { cell: CellAddress; job: WriteVerifyJob } {
-  const r = new Reader(p);
-  const cell = readCell(r);
-  const algo = r.u8() === 0 ? 'igvva' : 'ispva';
-  const job: WriteVerifyJob = { algo, target_A: r.f64(), fixed_V: r.volts(), start_V: r.volts(), step_V: r.volts(), stop_V: r.volts(), maxPulses: r.u16(), width_s: r.seconds(), vread_V: r.volts() };
+  const o: Payload = {};
+  for (const fl of fields) {
+    switch (fl.type) {
+      case 'u8':
+        o[fl.name] = r.u8();
+        break;
+      case 'u16':
+        o[fl.name] = r.u16();
+        break;
+      case 'u32':
+        o[fl.name] = r.u32();
+        break;
+      case 'i32':
+        o[fl.name] = r.i32();
+        break;
+      case 'uV':
+        o[fl.name] = r.i32() / 1e6;
+        break;
+      case 'ns':
+        o[fl.name] = r.u32() / 1e9;
+        break;
+      case 'f64':
+        o[fl.name] = r.f64();
+        break;
+      case 'str':
+        o[fl.name] = r.str();
+        break;
+      case 'f64[u16]':
+        o[fl.name] = r.f64array(r.u16());
+        break;
+      case 'f64[u32]': {
+        const n = r.u32();
+        if (n * 8 > r.remaining) throw new ProtocolError(`${fl.name}: count ${n} exceeds the payload`);
+        o[fl.name] = r.f64array(n);
+        break;
+      }
+    }
+  }
   r.end();
-  return { cell, job };
-}
-export function encodeWriteVerifySummary(s: WriteVerifySummary): Buffer {
-  return new Writer().u8(s.success ? 1 : 0).u16(Math.min(65535, s.pulses)).f64(s.final_A).volts(s.finalStepped_V).done();
-}
-export function decodeWriteVerifySummary(p: Buffer): WriteVerifySummary {
-  const r = new Reader(p);
-  const s = { success: r.u8() === 1, pulses: r.u16(), final_A: r.f64(), finalStepped_V: r.volts() };
-  r.end();
-  return s;
+  return o;
 }
 
+export const encodeRequest = (m: MessageSpec, o: Payload) => encodeFields(m.request, o);
+export const decodeRequest = (m: MessageSpec, p: Buffer) => decodeFields(m.request, p);
+export const encodeReply = (m: MessageSpec, o: Payload) => encodeFields(m.reply, o);
+export const decodeReply = (m: MessageSpec, p: Buffer) => decodeFields(m.reply, p);
+
+/** Bytes of a payload by a field list when it has no variable fields (undefined otherwise). */
+export function fixedSize(fields: Field[]): number | undefined {
+  let n = 0;
+  for (const fl of fields) {
+    const s = { u8: 1, u16: 2, u32: 4, i32: 4, f64: 8, uV: 4, ns: 4 }[fl.type as 'u8'];
+    if (s === undefined) return undefined;
+    n += s;
+  }
+  return n;
+}
+
+export interface ErrorPayload {
+  code: number;
+  message: string;
+}
 export function encodeError(code: number, message: string): Buffer {
-  return new Writer().u16(code).str(message).done();
+  return encodeReply(spec('ERROR'), { code, message });
 }
-export function decodeError(p: Buffer): { code: number; message: string } {
-  const r = new Reader(p);
-  return { code: r.u16(), message: r.str() };
+export function decodeError(p: Buffer): ErrorPayload {
+  const o = decodeReply(spec('ERROR'), p);
+  return { code: o.code as number, message: o.message as string };
 }

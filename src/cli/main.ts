@@ -9,6 +9,7 @@ import { registerInference } from './commands/inference.js';
 import { registerServe } from './commands/serve.js';
 import { registerInfluxFlush } from './commands/influx-flush.js';
 import { registerProgramNet } from './commands/program-net.js';
+import { registerConformance } from './commands/conformance.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -27,5 +28,6 @@ registerInference(program);
 registerServe(program);
 registerInfluxFlush(program);
 registerProgramNet(program);
+registerConformance(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -49,3 +49,22 @@ export function quantileArg(flag: string) {
     return v;
   };
 }
+
+/** Board limits of an emulated board: "vg_max=2.0,vsl_max=2.4,dac_step=0.005" (volts, seconds). */
+export const LIMIT_KEYS = { vte_max: 'vte_max_V', vsl_max: 'vsl_max_V', vg_max: 'vg_max_V', vread_max: 'vread_max_V', width_min: 'width_min_s', width_max: 'width_max_s', dac_step: 'dacStep_V' } as const;
+export type LimitSpec = Partial<Record<(typeof LIMIT_KEYS)[keyof typeof LIMIT_KEYS], number>>;
+export function limitsArg(flag: string) {
+  return (raw: string): LimitSpec => {
+    const out: LimitSpec = {};
+    for (const part of raw.split(',').filter((x) => x.trim())) {
+      const m = /^\s*([a-z_]+)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
+      if (!m) throw new InvalidArgumentError(flag, part, `expected KEY=VALUE with KEY one of ${Object.keys(LIMIT_KEYS).join(', ')}`);
+      const key = LIMIT_KEYS[m[1] as keyof typeof LIMIT_KEYS];
+      if (!key) throw new InvalidArgumentError(flag, m[1], `unknown limit; keys: ${Object.keys(LIMIT_KEYS).join(', ')}`);
+      const v = Number(m[2]);
+      if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(`${flag} ${m[1]}`, m[2], 'must be a positive number');
+      out[key] = v;
+    }
+    return out;
+  };
+}

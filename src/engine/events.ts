@@ -30,6 +30,8 @@ export interface PulseEvent extends Base {
   vg_V: number;
   width_s: number;
   level: number;
+  /** Absent when the board confirmed the pulse; 'unknown' when it may or may not have been applied. */
+  outcome?: 'unknown';
 }
 export interface ReadEvent extends Base {
   type: 'read';
@@ -54,11 +56,14 @@ export interface ProgressEvent extends Base {
   done: number;
   total: number;
   rate_per_s: number;
-  eta_s: number;
+  /** Seconds to go; null until a rate is known. */
+  eta_s: number | null;
   phase: string;
 }
 export interface WarningEvent extends Base {
   type: 'warning';
+  /** What kind of warning: limit, outcome-unknown, link-lost, link-restored, board-rebooted, session-lost, gave-up, resume, ... */
+  code?: string;
   message: string;
   cell?: CellAddress;
 }

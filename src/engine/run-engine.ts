@@ -2,11 +2,20 @@
  * The run engine: executes per-cell plans against any Board. Cells advance in lockstep rounds:
  * each round sends one command of every active cell at once (so a pipelined serial link is never
  * idle) and the board sees the same operation order whatever the link's timing, which keeps
- * in-process and serial runs identical for a seed. Limits and the per-cell pulse budget are
- * checked before a command is sent; abort stops at the next round and grounds the board.
+ * in-process and serial runs identical for a seed.
+ *  - Amplitudes are put on the board's DAC grid, then checked against the board's and the user's
+ *    limits and the cell's pulse budget before anything is sent; a command beyond them ends that
+ *    cell ('limit'), it is never sent.
+ *  - A pulse whose outcome is unknown (link lost, board rebooted) is recorded as such; with the
+ *    default policy 're-verify' the cell's plan goes on, and since every plan reads the cell
+ *    after a pulse before deciding anything, it continues from the measured state. Policy 'stop'
+ *    ends the cell as 'unknown' instead.
+ *  - Every round's finished cells are journaled (fsync) before any error propagates, so a resume
+ *    never pulses them again; abort stops at the next round. The board is grounded whenever
+ *    runCells returns or throws.
  */
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
-import { checkCell, checkRead, checkResetPulse, checkSetPulse, tighten } from '../../drivers/limits.js';
+import { checkCell, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid, tighten } from '../../drivers/limits.js';
 import { AbortedError, OutcomeUnknownError, RramError } from '../../drivers/errors.js';
 import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
 import type { RunContext } from './run-context.js';
@@ -31,6 +40,8 @@ export interface EngineOptions {
   /** Emit a progress event at most this often (ms). Default 250. */
   progressEvery_ms?: number;
   phase?: string;
+  /** What a pulse of unknown outcome does to its cell (see above). Default 're-verify'. */
+  onUnknownOutcome?: 're-verify' | 'stop';
 }
 
 interface Active {
@@ -38,6 +49,8 @@ interface Active {
   gen: CellPlan;
   next: IteratorResult<Command, CellOutcome>;
   pulses: number;
+  /** Pulses sent whose outcome is unknown. */
+  unknown: number;
 }
 
 export class RunEngine {
@@ -53,6 +66,7 @@ export class RunEngine {
     const concurrency = Math.max(1, opts.concurrency ?? 64);
     const budget = opts.pulseBudget ?? 1000;
     const every = opts.progressEvery_ms ?? 250;
+    const policy = opts.onUnknownOutcome ?? 're-verify';
     for (const j of jobs) checkCell(info, j.cell);
     const results: JournalEntry[] = [];
     const queue = jobs.slice().reverse();
@@ -66,15 +80,19 @@ export class RunEngine {
       lastProgress = now;
       const el = (now - start) / 1000;
       const rate = el > 0 ? results.length / el : 0;
-      this.ctx.emit({ type: 'progress', done: results.length, total, rate_per_s: rate, eta_s: rate > 0 ? (total - results.length) / rate : Infinity, phase: opts.phase ?? 'program' });
+      this.ctx.emit({ type: 'progress', done: results.length, total, rate_per_s: rate, eta_s: rate > 0 ? (total - results.length) / rate : null, phase: opts.phase ?? 'program' });
     };
     const finish = (a: Active, outcome: CellOutcome) => {
-      const e: JournalEntry = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome };
+      const o = a.unknown ? { ...outcome, unknownPulses: a.unknown } : outcome;
+      const e: JournalEntry = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome: o };
       results.push(e);
       this.ctx.emit({ type: 'cell-done', ...e });
       return e;
     };
+    const grid = (c: Command): Command =>
+      c.op === 'read' ? { ...c, vread_V: onGrid(c.vread_V, info.dacStep_V) } : c.op === 'reset' ? { ...c, ...resetOnGrid(c, info.dacStep_V) } : { ...c, ...setOnGrid(c, info.dacStep_V) };
     let lastYield = performance.now();
+    let done: JournalEntry[] = [];
     try {
       for (;;) {
         // An in-process board answers in microtasks, which would starve timers and I/O (a
@@ -87,40 +105,42 @@ export class RunEngine {
         while (active.length < concurrency && queue.length) {
           const job = queue.pop()!;
           const gen = job.plan();
-          active.push({ job, gen, next: gen.next(), pulses: 0 });
+          active.push({ job, gen, next: gen.next(), pulses: 0, unknown: 0 });
         }
         if (!active.length) break;
-        const done: JournalEntry[] = [];
-        // Validate this round's commands before anything is sent: a command beyond the limits
-        // ends that cell's plan (it is reported, never sent).
+        done = [];
+        // Put this round's commands on the DAC grid and validate them before anything is sent.
         for (let k = active.length - 1; k >= 0; k--) {
           const a = active[k];
           if (a.next.done) continue;
-          const c = a.next.value;
+          const c = grid(a.next.value);
+          a.next = { done: false, value: c };
           try {
             if (c.op === 'read') checkRead(limits, c.vread_V);
             else if (c.op === 'reset') checkResetPulse(limits, c);
             else checkSetPulse(limits, c);
           } catch (err) {
             if (!(err instanceof RramError)) throw err;
-            this.ctx.emit({ type: 'warning', message: `not sent: ${err.message}`, cell: a.job.cell });
-            done.push(finish(a, { status: 'failed', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` }));
+            this.ctx.emit({ type: 'warning', code: 'limit', message: `not sent: ${err.message}`, cell: a.job.cell });
+            done.push(finish(a, { status: 'limit', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` }));
             active.splice(k, 1);
           }
         }
-        const answers = await Promise.allSettled(active.map((a) => this.step(a, budget)));
+        const answers = await Promise.allSettled(active.map((a) => this.step(a, budget, policy)));
+        let fatal: unknown;
         for (let k = active.length - 1; k >= 0; k--) {
           const a = active[k];
           const r = answers[k];
           if (r.status === 'rejected') {
             const err = r.reason;
             if (err instanceof OutcomeUnknownError) {
-              this.ctx.emit({ type: 'warning', message: err.message, cell: a.job.cell });
+              // policy 'stop', or the plan could not re-verify: the cell's state is unknown.
               done.push(finish(a, { status: 'unknown', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: err.message }));
               active.splice(k, 1);
               continue;
             }
-            throw err;
+            fatal ??= err;
+            continue;
           }
           if (a.next.done) {
             done.push(finish(a, a.next.value));
@@ -128,19 +148,23 @@ export class RunEngine {
           }
         }
         opts.journal?.append(done);
+        done = [];
+        if (fatal !== undefined) throw fatal;
         progress(false);
       }
       progress(true);
       return results;
     } catch (e) {
-      // Whatever stopped us, leave the lines grounded; keep the original error.
-      await this.board.ground().catch(() => undefined);
+      // Whatever stopped us: what finished is journaled, the lines are grounded, the error is kept.
+      opts.journal?.append(done);
       throw e;
+    } finally {
+      await this.board.ground().catch(() => undefined);
     }
   }
 
   /** Sends the cell's current command, feeds the answer back to its plan. */
-  private async step(a: Active, budget: number): Promise<void> {
+  private async step(a: Active, budget: number, policy: 're-verify' | 'stop'): Promise<void> {
     if (a.next.done) return;
     const c = a.next.value;
     const cell = a.job.cell;
@@ -154,12 +178,21 @@ export class RunEngine {
         return;
       }
       a.pulses++;
-      if (c.op === 'reset') {
-        await this.board.reset(cell, c);
-        this.ctx.emit({ type: 'pulse', cell, kind: 'reset', vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s, level: a.job.level });
-      } else {
-        await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
-        this.ctx.emit({ type: 'pulse', cell, kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s, level: a.job.level });
+      const ev = c.op === 'reset' ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s } : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
+      try {
+        if (c.op === 'reset') await this.board.reset(cell, c);
+        else await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
+        this.ctx.emit({ type: 'pulse', cell, ...ev, level: a.job.level });
+      } catch (err) {
+        if (!(err instanceof OutcomeUnknownError)) throw err;
+        a.unknown++;
+        this.ctx.emit({ type: 'pulse', cell, ...ev, level: a.job.level, outcome: 'unknown' });
+        this.ctx.emit({ type: 'warning', code: 'outcome-unknown', message: err.message, cell });
+        if (policy === 'stop') throw err;
+        a.next = a.gen.next(undefined);
+        // Only a plan that reads the cell next can go on from the measured state.
+        if (!a.next.done && a.next.value.op !== 'read') throw err;
+        return;
       }
     }
     a.next = a.gen.next(answer);

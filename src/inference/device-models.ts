@@ -15,7 +15,7 @@ import type { RelaxationTable } from '../../calibration/calibration.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
 import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A } from '../analysis/levels.js';
 import { quantile } from '../analysis/stats.js';
-import { rotl, splitmix32 } from '../util/rng.js';
+import { rotl, splitmix32 } from '../../lib/rng.js';
 
 export type DeviceKind = 'empirical' | 'gaussian' | 'lognormal' | 'truncnorm' | 'ideal';
 

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { repoRoot } from '../util/repo-root.js';
+import { repoRoot } from '../../lib/repo-root.js';
 
 export const TRIALS_PER_BLOCK = 8;
 

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { Rng } from '../util/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { buildModel, inputShape, synapses, type ArchSpec } from './arch-spec.js';
 import { toCrossbarNet, weightOps, synapseCount } from './crossbar-net.js';
 import type { Dataset, Split } from './datasets.js';

@@ -4,6 +4,7 @@
  * happens, so every sink learns the outcome; data measured before an abort or error is kept.
  */
 import { Subject } from 'rxjs';
+import type { Board } from '../../drivers/board.js';
 import { AbortedError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
@@ -23,6 +24,8 @@ export interface JobEnv {
   bus?: Subject<RunEvent>;
   signal?: AbortSignal;
   runId?: string;
+  /** The board the job drives: its link events (lost, restored, rebooted) become warnings of the run. */
+  board?: Board;
 }
 
 export interface JobOutcome<T> {
@@ -45,6 +48,10 @@ export async function runJob<T>(
   for (const s of env.sinks ?? []) s.attach(events$);
   const busSub = env.bus ? events$.subscribe((e) => env.bus!.next(e)) : undefined;
   onContext?.(ctx);
+  // A lost link or a reboot is never silent: it enters the run's record as a warning with its code.
+  const linkSub = env.board?.linkEvents?.subscribe((e) => {
+    if (ctx.eventCount > 0) ctx.emit({ type: 'warning', code: e.code, message: e.message });
+  });
   let out: JobOutcome<T>;
   try {
     const result = await body(ctx, env.signal);
@@ -56,6 +63,7 @@ export async function runJob<T>(
     if (ctx.eventCount > 0) ctx.emit({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error: (e as Error).message });
     out = { runId, status: aborted ? 'aborted' : 'failed', error: e };
   } finally {
+    linkSub?.unsubscribe();
     await storeSink.close();
     for (const s of env.sinks ?? []) await s.close();
     busSub?.unsubscribe();

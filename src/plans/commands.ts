@@ -8,7 +8,14 @@ export type Command =
   | { op: 'reset'; vsl_V: number; vg_V: number; width_s: number }
   | { op: 'read'; vread_V: number };
 
-export type CellStatus = 'ok' | 'failed' | 'unformable' | 'budget' | 'unknown';
+/**
+ * How a cell's programming ended. 'failed': the plan ran out of steps or retries (range
+ * exhausted, max pulses, overshoot); 'unformable': no filament up to the forming limit;
+ * 'budget': the engine's per-cell pulse budget; 'limit': a command beyond the limits was
+ * refused before sending; 'unknown': a pulse's outcome is unknown and the plan could not
+ * re-verify; 'stuck': the cell does not respond to SET or RESET.
+ */
+export type CellStatus = 'ok' | 'failed' | 'unformable' | 'budget' | 'limit' | 'unknown' | 'stuck';
 
 export interface CellOutcome {
   status: CellStatus;
@@ -20,6 +27,8 @@ export interface CellOutcome {
   /** The stepped amplitude at the end (VG for IGVVA, VTE for ISPVA, VSL for reset-verify). */
   finalStepped_V: number;
   note?: string;
+  /** Pulses whose outcome was unknown (link lost / reboot) and that the plan re-verified by reading. */
+  unknownPulses?: number;
 }
 
 export type CellPlan = Generator<Command, CellOutcome, number | undefined>;

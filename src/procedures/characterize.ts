@@ -12,7 +12,7 @@ import { Journal, type JournalEntry } from '../engine/journal.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
 import { programCell } from '../plans/program-cell.js';
-import { Rng } from '../util/rng.js';
+import { Rng } from '../../lib/rng.js';
 import { buildProgramConfig, type ProgramOptions } from './program-config.js';
 
 export interface CharacterizeOptions extends ProgramOptions {

@@ -1,7 +1,7 @@
 /** Level maps: which level each cell of an array gets (a file, or a named pattern). */
 import { readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
-import { Rng } from '../util/rng.js';
+import { Rng } from '../../lib/rng.js';
 
 export type LevelMap = Uint8Array; // row-major rows*cols
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { exportRun } from '../store/export.js';
 import { checkRunId } from '../store/embedded-store.js';
-import { repoRoot } from '../util/repo-root.js';
+import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
 import { parseJobRequest } from './job-requests.js';
 

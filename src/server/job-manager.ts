@@ -109,7 +109,7 @@ export class JobManager {
   }
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
-    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId };
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board };
     if (req.kind === 'characterize') {
       return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
         resultName: 'level-cdf',

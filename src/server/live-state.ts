@@ -34,7 +34,7 @@ export interface LiveDelta {
   kind?: string;
   params?: Record<string, unknown>;
   board?: { arrays: number; rows: number; cols: number };
-  progress?: { done: number; total: number; rate_per_s: number; eta_s: number; phase: string };
+  progress?: { done: number; total: number; rate_per_s: number; eta_s: number | null; phase: string };
   cells: [number, number, number, number, number, string?][];
   traces: Trace[];
   warnings: { seq: number; message: string }[];

@@ -1,6 +1,6 @@
 /** `rram info`, `rram read`, `rram pulse`: direct, single operations on a board. */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { InvalidArgumentError, OutcomeUnknownError } from '../../../drivers/errors.js';
 import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
 import { cellRC, num } from '../parse.js';
 import { csv, printJson, table, uA } from '../output.js';
@@ -74,12 +74,23 @@ export function registerBoardCommands(program: Command): void {
       const b = await openBoard(o);
       try {
         const cell = { array: o.array, ...o.cell };
-        if (kind === 'reset') await b.reset(cell, { vsl_V: o.vsl!, vg_V: o.vg, width_s: o.width });
-        else await b[kind](cell, { vte_V: o.vte!, vg_V: o.vg, width_s: o.width });
+        // Report exactly what the board confirmed: a pulse whose reply never came is "unknown", not "applied".
+        let outcome: 'applied' | 'unknown' = 'applied';
+        let why = '';
+        try {
+          if (kind === 'reset') await b.reset(cell, { vsl_V: o.vsl!, vg_V: o.vg, width_s: o.width });
+          else await b[kind](cell, { vte_V: o.vte!, vg_V: o.vg, width_s: o.width });
+        } catch (e) {
+          if (!(e instanceof OutcomeUnknownError)) throw e;
+          outcome = 'unknown';
+          why = e.message;
+        }
         const after = o.verify ? await b.read(cell) : undefined;
-        const res = { kind, cell, vte_V: o.vte ?? 0, vsl_V: o.vsl ?? 0, vg_V: o.vg, width_s: o.width, verify_A: after };
+        const res = { kind, cell, outcome, vte_V: o.vte ?? 0, vsl_V: o.vsl ?? 0, vg_V: o.vg, width_s: o.width, verify_A: after, ...(why ? { reason: why } : {}) };
         if (o.json) printJson(res);
-        else process.stdout.write(`${kind} applied to ${cell.array}:${cell.row},${cell.col}${after !== undefined ? `; read ${uA(after)} uA at 0.2 V` : ''}\n`);
+        else if (outcome === 'applied') process.stdout.write(`${kind} applied to ${cell.array}:${cell.row},${cell.col}${after !== undefined ? `; read ${uA(after)} uA at 0.2 V` : ''}\n`);
+        else process.stdout.write(`${kind} on ${cell.array}:${cell.row},${cell.col}: outcome UNKNOWN (${why})${after !== undefined ? `; the cell now reads ${uA(after)} uA at 0.2 V` : '; read the cell before trusting its state'}\n`);
+        if (outcome === 'unknown') process.exitCode = 1;
       } finally {
         await b.close();
       }

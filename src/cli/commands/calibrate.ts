@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { calibrateFile } from '../../../calibration/apply-fit.js';
 import { DEFAULT_CALIBRATION_FILE } from '../../../calibration/calibration.js';
-import { repoRoot } from '../../util/repo-root.js';
+import { repoRoot } from '../../../lib/repo-root.js';
 import { printJson } from '../output.js';
 
 export function registerCalibrate(program: Command): void {

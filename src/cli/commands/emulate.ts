@@ -4,22 +4,25 @@ import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import { PtyServer } from '../../../drivers/emulated/pty-server.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
-import { num } from '../parse.js';
+import { limitsArg, num, type LimitSpec } from '../parse.js';
 
 export function registerEmulate(program: Command): void {
   program
     .command('emulate')
     .description('serve the emulated board over a pseudo-terminal (needs socat); prints the device path')
     .option('--pty', 'serve on a pseudo-terminal (the only transport so far)')
-    .option('--baud <n>', 'throttle replies like a UART at this baud rate (link model)', num('--baud', { min: 1200, int: true }))
+    .option('--baud <n>', 'throttle replies like a UART at this baud rate (link model); default: pty speed', num('--baud', { min: 1200, int: true }))
     .option('--seed <n>', 'seed', num('--seed', { min: 0, int: true }), 1)
     .option('--arrays <n>', 'number of 64x64 arrays', num('--arrays', { min: 1, max: 16, int: true }), 2)
     .option('--calibration <file>', 'device-model calibration JSON')
+    .option('--limits <k=v,...>', 'board limits reported in HELLO and enforced: vte_max, vsl_max, vg_max, vread_max (V), width_min, width_max (s), dac_step (V)', limitsArg('--limits'))
+    .option('--virtual-time', 'WAIT advances the emulated clock at once instead of really waiting (fast tests; not protocol-conformant)')
     .option('--json', 'print {"path": ...} as JSON')
-    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; json?: boolean }) => {
+    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean }) => {
       if (!o.pty) throw new InvalidArgumentError('--pty', undefined, 'say --pty (serve on a pseudo-terminal)');
-      const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration) });
-      const srv = new PtyServer(board, { baud: o.baud });
+      const { dacStep_V, ...limits } = o.limits ?? {};
+      const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V });
+      const srv = new PtyServer(board, { baud: o.baud, firmware: { time: o.virtualTime ? 'virtual' : 'real' } });
       await srv.start();
       if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');
       else process.stdout.write(`${srv.hostPath}\n`);

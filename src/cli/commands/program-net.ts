@@ -84,7 +84,7 @@ export function registerProgramNet(program: Command): void {
       const { store, sinks } = await openSinks(f);
       const ac = abortOnSigint();
       const out = await runJob(
-        { store, sinks, signal: ac.signal },
+        { store, sinks, signal: ac.signal, board },
         (ctx, signal) =>
           netOnArrays(tf, backend, board, ctx, {
             algo: f.algo as 'igvva' | 'ispva',

@@ -84,7 +84,7 @@ export function registerProgramming(program: Command): void {
       const ac = abortOnSigint();
       const opts = { algo: f.algo as 'igvva' | 'ispva', step_V: f.step, tolerance_A: f.tolerance, maxPulses: f.maxPulses, width_s: f.width, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, ispvaGates_V: ispvaGates(f, f.levels) };
       const out = await runJob(
-        { store, sinks, signal: ac.signal, runId: f.resume },
+        { store, sinks, signal: ac.signal, runId: f.resume, board },
         (ctx, signal) => characterize(board, ctx, { ...opts, engine: { signal, concurrency: f.concurrency }, journalPath: store.journalPath(ctx.runId) }),
         { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats) }) },
         (ctx) => attachProgressBar(ctx.events$),
@@ -105,7 +105,7 @@ export function registerProgramming(program: Command): void {
       const { store, sinks } = await openSinks(f);
       const ac = abortOnSigint();
       const out = await runJob(
-        { store, sinks, signal: ac.signal, runId: f.resume },
+        { store, sinks, signal: ac.signal, runId: f.resume, board },
         (ctx, signal) =>
           programArray(board, ctx, { algo: f.algo as 'igvva' | 'ispva', step_V: f.step, tolerance_A: f.tolerance, maxPulses: f.maxPulses, width_s: f.width, levels: f.levels, array: f.array, map, mapName: f.map, ispvaGates_V: ispvaGates(f, f.levels), engine: { signal, concurrency: f.concurrency }, journalPath: store.journalPath(ctx.runId) }),
         { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses }) },

@@ -1,0 +1,523 @@
+/**
+ * The host's end of protocol v2 (docs/protocol.md): sessions, the request window, the timeout
+ * rule, retransmissions, one recovery loop, reboot detection. No Board semantics here: SerialBoard
+ * turns cell operations into requests.
+ *
+ *  - Every request carries the session granted by HELLO and the boot id it came from; a reply
+ *    from another session is stale and ignored; a reply from another boot means the board
+ *    rebooted: every pulse in flight is reported as unknown outcome, idempotent requests are
+ *    re-sent in a new session.
+ *  - At most W requests unanswered, and never a seq W or more beyond the oldest unanswered one,
+ *    so the board's W-slot replay cache always holds what a retransmission needs.
+ *  - A request's timeout is the time the board may take for everything ahead of it and for
+ *    itself, plus the bytes at the link rate, plus a margin; after `retries` retransmissions the
+ *    link is suspect: one recovery loop re-handshakes (resuming the session when the board still
+ *    has it) and re-sends; when the board is not back within `reconnect_ms` every request fails
+ *    and later ones fail at once.
+ *  - Malformed replies settle their request with a typed error; nothing throws on the emitter.
+ */
+import { Subject } from 'rxjs';
+import type { BoardInfo, CellAddress, LinkEvent } from '../board.js';
+import { BoardError, DisconnectedError, OutcomeUnknownError, ProtocolError, RramError, TimeoutError, VersionMismatchError } from '../errors.js';
+import { encodeFrame, FrameDecoder, linkStall, splitBody, StallWatch, type Frame, type RawFrame } from '../protocol/frame.js';
+import { decodeHelloReply, helloProblems, type LinkParams } from '../protocol/hello.js';
+import { decodeError, decodeReply, encodeRequest, ErrCode, errName, MsgType, PROTOCOL_VERSION, REPLY, spec, VERSIONS, type MessageSpec, type Payload } from '../protocol/messages.js';
+import { execMax_s, frameBytes, maxReplyPayload, txTime_s } from '../protocol/timing.js';
+import type { Transport, TransportFactory } from './transport.js';
+
+export interface LinkOptions {
+  factory: TransportFactory;
+  /** Port path or other name for messages. */
+  label: string;
+  /** Link rate used by the timeout rule and the stall timeout (8N1). Default 921600. */
+  baudRate?: number;
+  /** Retransmissions of a request before the link is suspect. Default 3. */
+  retries?: number;
+  /** Added to every timeout: OS and USB-serial latency (ms). Default 250. */
+  margin_ms?: number;
+  /** How long recovery keeps trying to reach the board (ms). Default 10000. */
+  reconnect_ms?: number;
+  /** Idle time before a keep-alive PING (ms); 0 disables. Default 2000. */
+  keepAlive_ms?: number;
+  /** Host cap on the board's window. Default: the board's. */
+  window?: number;
+  /** Recoveries a single request may go through before it fails. Default 2. */
+  maxRecoveries?: number;
+}
+
+interface Pending {
+  spec: MessageSpec;
+  req: Payload;
+  payload: Buffer;
+  cell?: CellAddress;
+  seq: number;
+  frame?: Buffer;
+  /** Transmissions in the current session. */
+  attempts: number;
+  everSent: boolean;
+  /** The board refused the first transmission without executing it. */
+  notExecuted: boolean;
+  recoveries: number;
+  cost_ms: number;
+  timer?: NodeJS.Timeout;
+  resolve: (r: Payload) => void;
+  reject: (e: Error) => void;
+}
+
+interface HelloWait {
+  seq: number;
+  timer: NodeJS.Timeout;
+  resolve: (h: { boot: number; info: BoardInfo; link: LinkParams }) => void;
+  reject: (e: Error) => void;
+}
+
+type State = 'opening' | 'up' | 'recovering' | 'down' | 'closed';
+
+const OP_NAMES: Record<number, string> = { [MsgType.FORM]: 'form', [MsgType.SET]: 'set', [MsgType.RESET]: 'reset', [MsgType.WRITE_VERIFY]: 'write-verify', [MsgType.WAIT]: 'wait' };
+
+export class Link {
+  private transport?: Transport;
+  private readonly decoder: FrameDecoder;
+  private readonly stall: StallWatch;
+  private readonly pending = new Map<number, Pending>();
+  private queue: Pending[] = [];
+  private helloWait?: HelloWait;
+  private nextSeq = 1;
+  private state: State = 'opening';
+  private recovery?: Promise<void>;
+  private keepAlive?: NodeJS.Timeout;
+  private downError?: Error;
+  private readonly o: Required<Omit<LinkOptions, 'window'>> & { window?: number };
+  boot = 0;
+  session = 0;
+  info!: BoardInfo;
+  params!: LinkParams;
+  readonly events = new Subject<LinkEvent>();
+  readonly stats = { sent: 0, retransmits: 0, timeouts: 0, recoveries: 0, reboots: 0, sessionsLost: 0, unknownOutcomes: 0, staleReplies: 0, lateReplies: 0, malformed: 0 };
+
+  private constructor(o: LinkOptions) {
+    this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, ...o };
+    this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) });
+    this.stall = new StallWatch(this.decoder, (fs) => fs.forEach((f) => this.onRaw(f)));
+  }
+
+  /** Opens the transport and establishes a new session (HELLO), or fails with a clear error. */
+  static async open(o: LinkOptions): Promise<Link> {
+    const l = new Link(o);
+    await l.openTransport();
+    try {
+      let last: unknown;
+      for (let k = 0; k <= l.o.retries; k++) {
+        try {
+          const h = await l.hello(0, l.o.margin_ms + 1000 * txTime_s(frameBytes(maxReplyPayload(MsgType.HELLO, { rows: 0, cols: 0 })), l.o.baudRate));
+          l.adopt(h);
+          l.state = 'up';
+          l.armKeepAlive();
+          return l;
+        } catch (e) {
+          if (!(e instanceof TimeoutError)) throw e;
+          last = e;
+        }
+      }
+      throw new TimeoutError(`board at ${l.o.label} does not answer (no HELLO reply after ${l.o.retries + 1} attempts)`, { cause: String(last) });
+    } catch (e) {
+      l.state = 'closed';
+      l.stall.stop();
+      await l.transport?.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async openTransport(): Promise<void> {
+    const t = await this.o.factory();
+    this.transport = t;
+    this.decoder.reset(); // bytes of a previous port are not the start of a frame on this one
+    t.onData((d) => {
+      if (this.transport !== t) return;
+      for (const f of this.decoder.push(d)) this.onRaw(f);
+      this.stall.fed();
+    });
+    t.onClose((r) => {
+      if (this.transport !== t) return; // an old transport closing: not our link any more
+      this.transport = undefined;
+      this.startRecovery(`port closed (${r})`);
+    });
+  }
+
+  private adopt(h: { boot: number; info: BoardInfo; link: LinkParams }): void {
+    this.boot = h.boot;
+    this.session = h.link.session;
+    this.info = h.info;
+    this.params = h.link;
+    this.decoder.maxBody = 8 + Math.max(2048, maxReplyPayload(MsgType.READ_ARRAY, h.info));
+  }
+
+  get window(): number {
+    return Math.max(1, Math.min(this.params.window, this.o.window ?? Infinity));
+  }
+
+  // ---- requests -------------------------------------------------------------------------
+
+  /** Sends a request and resolves with the decoded reply payload. */
+  request(m: MessageSpec, req: Payload, cell?: CellAddress): Promise<Payload> {
+    if (this.state === 'down') return Promise.reject(new DisconnectedError(`board at ${this.o.label} is disconnected: ${this.downError?.message ?? 'gave up'}`));
+    if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} closed`));
+    let payload: Buffer;
+    try {
+      payload = encodeRequest(m, req);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (payload.length > this.params.maxPayload) return Promise.reject(new ProtocolError(`${m.name} payload of ${payload.length} bytes exceeds the board's max_payload ${this.params.maxPayload}`));
+    const g = this.info;
+    const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), this.o.baudRate));
+    return new Promise<Payload>((resolve, reject) => {
+      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, everSent: false, notExecuted: false, recoveries: 0, cost_ms, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private windowOpen(): boolean {
+    if (this.pending.size === 0) return true;
+    if (this.pending.size >= this.window) return false;
+    const oldest = this.pending.keys().next().value as number;
+    return ((this.nextSeq - oldest) & 0xffff) < this.window;
+  }
+
+  private pump(): void {
+    if (this.state !== 'up') return;
+    while (this.queue.length && this.windowOpen()) {
+      const p = this.queue.shift()!;
+      this.assign(p);
+      this.send(p);
+    }
+  }
+
+  /** A fresh sequence number in the current session (first transmission, or after a new session). */
+  private assign(p: Pending): void {
+    p.seq = this.nextSeq;
+    this.nextSeq = (this.nextSeq + 1) & 0xffff;
+    p.attempts = 0;
+    p.frame = encodeFrame({ version: PROTOCOL_VERSION, type: p.spec.type, seq: p.seq, session: this.session, boot: this.boot, payload: p.payload });
+    this.pending.set(p.seq, p);
+  }
+
+  /** Writes the request (retransmissions reuse the same bytes) and arms its timeout. */
+  private send(p: Pending): void {
+    p.attempts++;
+    if (p.everSent) this.stats.retransmits++;
+    p.everSent = true;
+    this.stats.sent++;
+    clearTimeout(p.timer);
+    let ahead = 0;
+    for (const q of this.pending.values()) ahead += q.cost_ms;
+    p.timer = setTimeout(() => this.onTimeout(p), this.o.margin_ms + ahead);
+    this.transport?.write(p.frame!);
+  }
+
+  private onTimeout(p: Pending): void {
+    if (this.pending.get(p.seq) !== p || this.state !== 'up') return;
+    this.stats.timeouts++;
+    if (p.attempts <= this.o.retries) return this.send(p);
+    this.startRecovery(`no reply to ${p.spec.name} (seq ${p.seq}) after ${p.attempts} attempts`);
+  }
+
+  private settle(p: Pending): boolean {
+    if (this.pending.get(p.seq) !== p) return false;
+    clearTimeout(p.timer);
+    this.pending.delete(p.seq);
+    return true;
+  }
+
+  /** A request that will not be answered: a pulse that may have run is unknown, anything else fails with `err`. */
+  private fail(p: Pending, reason: string, err: () => Error): void {
+    clearTimeout(p.timer);
+    if (p.spec.retry === 'cached' && p.everSent && !p.notExecuted) {
+      this.stats.unknownOutcomes++;
+      p.reject(new OutcomeUnknownError(p.cell, OP_NAMES[p.spec.type] ?? p.spec.name, reason));
+    } else p.reject(err());
+  }
+
+  // ---- frames ---------------------------------------------------------------------------
+
+  private onRaw(raw: RawFrame): void {
+    if (raw.version !== PROTOCOL_VERSION) {
+      if (this.helloWait && raw.seq === this.helloWait.seq) return this.endHello(new VersionMismatchError(raw.version, PROTOCOL_VERSION));
+      this.stats.malformed++;
+      return;
+    }
+    const f = splitBody(raw);
+    if (!f) {
+      this.stats.malformed++;
+      const p = this.pending.get(raw.seq);
+      if (p && this.settle(p)) this.malformedReply(p, `reply body of ${raw.body.length} bytes lacks the session header`);
+      return;
+    }
+    if (this.helloWait && f.seq === this.helloWait.seq && (f.type === (MsgType.HELLO | REPLY) || f.type === MsgType.ERROR)) return this.onHelloReply(f);
+    if (this.state === 'opening' || this.state === 'down' || this.state === 'closed') {
+      this.stats.staleReplies++; // e.g. replies to a previous process still in the port's buffer
+      return;
+    }
+    if (this.state === 'recovering' && f.boot !== this.boot) return; // the new boot speaks; recovery's HELLO will tell
+    if (f.boot !== this.boot) return this.startRecovery(`board rebooted (boot id ${hex(this.boot)} -> ${hex(f.boot)})`);
+    if (f.session !== this.session) {
+      this.stats.staleReplies++;
+      return;
+    }
+    const p = this.pending.get(f.seq);
+    if (!p) {
+      this.stats.lateReplies++;
+      return;
+    }
+    if (f.type === MsgType.ERROR) return this.onError(p, f);
+    if (f.type !== (p.spec.type | REPLY)) {
+      if (this.settle(p)) this.malformedReply(p, `reply type 0x${f.type.toString(16)} to a ${p.spec.name} request`);
+      return this.pump();
+    }
+    let r: Payload;
+    try {
+      r = decodeReply(p.spec, f.payload);
+    } catch (e) {
+      if (this.settle(p)) this.malformedReply(p, `${p.spec.name} reply: ${(e as Error).message}`);
+      return this.pump();
+    }
+    if (this.settle(p)) p.resolve(r);
+    this.pump();
+    this.armKeepAlive();
+  }
+
+  private malformedReply(p: Pending, why: string): void {
+    this.stats.malformed++;
+    // The board answered, but what it did cannot be read from the reply.
+    if (p.spec.retry === 'cached') {
+      this.stats.unknownOutcomes++;
+      p.reject(new OutcomeUnknownError(p.cell, OP_NAMES[p.spec.type] ?? p.spec.name, `malformed reply: ${why}`));
+    } else p.reject(new ProtocolError(`malformed reply from board at ${this.o.label}: ${why}`));
+  }
+
+  private onError(p: Pending, f: Frame): void {
+    let e: { code: number; message: string };
+    try {
+      e = decodeError(f.payload);
+    } catch (err) {
+      if (this.settle(p)) this.malformedReply(p, `ERROR reply: ${(err as Error).message}`);
+      return this.pump();
+    }
+    if (e.code === ErrCode.NO_SESSION) {
+      // Not executed; the session is gone (another host, or a board that forgot it).
+      if (p.attempts === 1) p.notExecuted = true;
+      return this.startRecovery(`board refused the session: ${e.message}`);
+    }
+    if (!this.settle(p)) return;
+    if (e.code === ErrCode.INTERNAL && p.spec.retry === 'cached') {
+      this.stats.unknownOutcomes++;
+      p.reject(new OutcomeUnknownError(p.cell, OP_NAMES[p.spec.type] ?? p.spec.name, `board internal error: ${e.message}`));
+    } else p.reject(new BoardError(e.code, e.message, errName(e.code)));
+    this.pump();
+  }
+
+  // ---- handshake and recovery -------------------------------------------------------------
+
+  private hello(resume: number, timeout_ms: number): Promise<{ boot: number; info: BoardInfo; link: LinkParams }> {
+    return new Promise((resolve, reject) => {
+      const seq = this.nextSeq;
+      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      const payload = encodeRequest(spec('HELLO'), { min_version: VERSIONS.min, max_version: VERSIONS.max, resume_session: resume });
+      const timer = setTimeout(() => this.endHello(new TimeoutError(`no HELLO reply from board at ${this.o.label} within ${Math.round(timeout_ms)} ms`)), timeout_ms);
+      this.helloWait = { seq, timer, resolve, reject };
+      this.stats.sent++;
+      this.transport?.write(encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.HELLO, seq, session: resume, boot: resume ? this.boot : 0, payload }));
+    });
+  }
+
+  private endHello(e: Error | undefined, h?: { boot: number; info: BoardInfo; link: LinkParams }): void {
+    const w = this.helloWait;
+    if (!w) return;
+    this.helloWait = undefined;
+    clearTimeout(w.timer);
+    if (e) w.reject(e);
+    else w.resolve(h!);
+  }
+
+  private onHelloReply(f: Frame): void {
+    if (f.type === MsgType.ERROR) {
+      let e: { code: number; message: string };
+      try {
+        e = decodeError(f.payload);
+      } catch (err) {
+        return this.endHello(new ProtocolError(`malformed ERROR reply to HELLO: ${(err as Error).message}`));
+      }
+      return this.endHello(e.code === ErrCode.VERSION ? new VersionMismatchError(0, PROTOCOL_VERSION, e.message) : new BoardError(e.code, e.message, errName(e.code)));
+    }
+    try {
+      const h = decodeHelloReply(f.payload);
+      if (h.link.version !== PROTOCOL_VERSION) return this.endHello(new VersionMismatchError(h.link.version, PROTOCOL_VERSION));
+      const bad = helloProblems(h.info, h.link);
+      if (h.link.session !== f.session) bad.push(`header session ${hex(f.session)} differs from the granted ${hex(h.link.session)}`);
+      if (bad.length) return this.endHello(new ProtocolError(`board at ${this.o.label} sent an unusable HELLO: ${bad.join('; ')}`));
+      this.endHello(undefined, { boot: f.boot, info: h.info, link: h.link });
+    } catch (e) {
+      this.endHello(new ProtocolError(`malformed HELLO reply: ${(e as Error).message}`));
+    }
+  }
+
+  private startRecovery(reason: string): void {
+    if (this.recovery || this.state !== 'up') return;
+    this.state = 'recovering';
+    this.stats.recoveries++;
+    clearTimeout(this.keepAlive);
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.events.next({ code: 'link-lost', message: `link to board at ${this.o.label} lost: ${reason}` });
+    this.recovery = this.recover(reason).finally(() => {
+      this.recovery = undefined;
+    });
+  }
+
+  private async recover(reason: string): Promise<void> {
+    const t0 = Date.now();
+    const deadline = t0 + this.o.reconnect_ms;
+    let last: unknown = new DisconnectedError(reason);
+    let fails = 0;
+    while (Date.now() < deadline && this.state === 'recovering') {
+      if (!this.transport) {
+        try {
+          await this.openTransport();
+        } catch (e) {
+          last = e;
+          await sleep(200);
+          continue;
+        }
+      }
+      let ahead = 0;
+      for (const q of this.pending.values()) ahead += q.cost_ms;
+      try {
+        const h = await this.hello(this.session, this.o.margin_ms + ahead + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+        if (this.state !== 'recovering') return;
+        const diff = boardDifference(this.info, h.info);
+        if (diff) return this.giveUp(new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`));
+        if (h.boot !== this.boot) this.newSession(h, 'board-rebooted', `board rebooted (boot id ${hex(this.boot)} -> ${hex(h.boot)})`);
+        else if (h.link.resumed && h.link.session === this.session) this.resume();
+        else this.newSession(h, 'session-lost', `board ended the session (${reason})`);
+        this.state = 'up';
+        this.events.next({ code: 'link-restored', message: `link to board at ${this.o.label} restored after ${Date.now() - t0} ms (${h.link.resumed ? 'session resumed' : 'new session'})`, resumed: h.link.resumed, downtime_ms: Date.now() - t0 });
+        this.armKeepAlive();
+        this.pump();
+        return;
+      } catch (e) {
+        if (e instanceof VersionMismatchError || e instanceof ProtocolError) return this.giveUp(e);
+        last = e;
+        // Two silent HELLOs on an open port: reopen it (USB-serial adapters can wedge).
+        if (++fails % 2 === 0 && this.transport) {
+          const t = this.transport;
+          this.transport = undefined;
+          await t.close().catch(() => undefined);
+        }
+      }
+    }
+    if (this.state === 'recovering') this.giveUp(last instanceof Error ? last : new DisconnectedError(String(last)), `not back within ${this.o.reconnect_ms} ms`);
+  }
+
+  /** Same boot, session resumed: every pending request goes again with its seq (the cache answers pulses). */
+  private resume(): void {
+    const again = [...this.pending.values()];
+    for (const p of again) {
+      if (++p.recoveries > this.o.maxRecoveries) {
+        this.settle(p);
+        this.fail(p, `no reply after ${p.recoveries} recoveries`, () => new TimeoutError(`no reply to ${p.spec.name} from board at ${this.o.label} after ${p.recoveries} recoveries`));
+        continue;
+      }
+      p.attempts = 0;
+      this.send(p);
+    }
+  }
+
+  /** A new session (reboot or session lost): pulses that may have run are unknown; the rest go again. */
+  private newSession(h: { boot: number; info: BoardInfo; link: LinkParams }, code: 'board-rebooted' | 'session-lost', why: string): void {
+    const old = [...this.pending.values()];
+    this.pending.clear();
+    const oldBoot = this.boot;
+    this.adopt(h);
+    let unknown = 0;
+    const again: Pending[] = [];
+    for (const p of old) {
+      clearTimeout(p.timer);
+      if (p.spec.retry === 'cached' && p.everSent && !p.notExecuted) {
+        unknown++;
+        this.fail(p, why, () => new Error('unreachable'));
+      } else {
+        p.notExecuted = false;
+        again.push(p);
+      }
+    }
+    this.queue.unshift(...again);
+    if (code === 'board-rebooted') {
+      this.stats.reboots++;
+      this.events.next({ code, message: `${why}: ${unknown} pulse(s) in flight have an unknown outcome`, oldBoot, newBoot: h.boot, unknownOutcomes: unknown });
+    } else {
+      this.stats.sessionsLost++;
+      this.events.next({ code, message: `${why}: ${unknown} pulse(s) in flight have an unknown outcome`, unknownOutcomes: unknown });
+    }
+  }
+
+  private giveUp(e: Error, detail = ''): void {
+    if (this.state === 'down' || this.state === 'closed') return;
+    this.state = 'down';
+    this.downError = e;
+    const msg = `board at ${this.o.label} disconnected${detail ? ` (${detail})` : ''}: ${e.message}`;
+    const all = [...this.pending.values(), ...this.queue.splice(0)];
+    this.pending.clear();
+    for (const p of all) this.fail(p, `link lost: ${e.message}`, () => (e instanceof RramError && !(e instanceof TimeoutError) ? e : new DisconnectedError(msg)));
+    this.events.next({ code: 'gave-up', message: msg });
+    clearTimeout(this.keepAlive);
+    this.stall.stop();
+    const t = this.transport;
+    this.transport = undefined;
+    void t?.close().catch(() => undefined);
+  }
+
+  private armKeepAlive(): void {
+    clearTimeout(this.keepAlive);
+    if (!this.o.keepAlive_ms || this.state !== 'up') return;
+    this.keepAlive = setTimeout(() => {
+      // A failed PING shows as link-lost / gave-up events; its own rejection carries nothing more.
+      if (this.state === 'up' && this.pending.size === 0 && this.queue.length === 0) this.request(spec('PING'), {}).catch(() => undefined);
+      this.armKeepAlive();
+    }, this.o.keepAlive_ms);
+    this.keepAlive.unref();
+  }
+
+  get idle(): boolean {
+    return this.pending.size === 0 && this.queue.length === 0;
+  }
+
+  /** Waits for what is in flight (so no measured reply is lost), then closes the port. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    let budget = this.o.margin_ms;
+    for (const p of [...this.pending.values(), ...this.queue]) budget += p.cost_ms;
+    const deadline = Date.now() + Math.min(budget, 60000);
+    while (!this.idle && Date.now() < deadline && (this.state === 'up' || this.state === 'recovering')) await sleep(5);
+    this.state = 'closed';
+    clearTimeout(this.keepAlive);
+    this.stall.stop();
+    this.endHello(new DisconnectedError('board closed'));
+    const rest = [...this.pending.values(), ...this.queue.splice(0)];
+    this.pending.clear();
+    for (const p of rest) this.fail(p, 'link closed with the request unanswered', () => new DisconnectedError(`board at ${this.o.label} closed`));
+    const t = this.transport;
+    this.transport = undefined;
+    await t?.close().catch(() => undefined);
+    this.events.complete();
+  }
+}
+
+/** Why two HELLOs describe different boards ('' = the same board). */
+function boardDifference(a: BoardInfo, b: BoardInfo): string {
+  if (a.id !== b.id) return `id ${a.id} -> ${b.id}`;
+  if (a.arrays !== b.arrays || a.rows !== b.rows || a.cols !== b.cols) return 'geometry changed';
+  if (JSON.stringify(a.limits) !== JSON.stringify(b.limits) || a.dacStep_V !== b.dacStep_V) return 'limits changed';
+  return '';
+}
+
+const hex = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

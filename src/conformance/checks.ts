@@ -1,0 +1,547 @@
+/**
+ * `rram conformance`: the checks a firmware author runs against a board (docs/protocol.md). Each
+ * check sends real frames through a Probe and reports pass/fail with the evidence it saw.
+ * Pulses touch one chosen cell only, always with the gate at 0 V or the driving electrode at
+ * 0 V (no current flows), so the suite is safe on a lab's only wafer.
+ */
+import type { CellAddress } from '../../drivers/board.js';
+import { encodeRaw, encodeFrame, linkStall, HEADER_LEN, CRC_LEN } from '../../drivers/protocol/frame.js';
+import { decodeError, decodeFields, decodeReply, encodeRequest, ErrCode, errName, MESSAGES, MsgType, PROTOCOL_VERSION, REPLY, spec, type MessageSpec, type Payload } from '../../drivers/protocol/messages.js';
+import { execMax_s, frameBytes, maxReplyPayload, txTime_s } from '../../drivers/protocol/timing.js';
+import { Rng } from '../../lib/rng.js';
+import type { Probe, Received } from './probe.js';
+
+export interface CheckResult {
+  name: string;
+  pass: boolean;
+  evidence: string[];
+}
+
+export interface ConformanceOptions {
+  /** The one cell the suite pulses (gate or drive at 0 V). Default: the last cell of the last array. */
+  cell?: CellAddress;
+  /** OS/USB latency allowance (ms). Default 250. */
+  margin_ms?: number;
+  seed?: number;
+}
+
+interface Ctx {
+  p: Probe;
+  cell: CellAddress;
+  margin: number;
+  rng: Rng;
+  timings: { name: string; elapsed_ms: number; budget_ms: number }[];
+  errors: { r: Received; session: number }[];
+}
+
+type Check = { name: string; run: (c: Ctx, ev: string[]) => Promise<boolean> };
+
+/** Time a request may take: its cost by the timing rule plus the margin. */
+function budget(c: Ctx, m: MessageSpec, req: Payload, payloadLen: number): number {
+  const g = c.p.info;
+  return c.margin + 1000 * (txTime_s(frameBytes(payloadLen), c.p.baud) + execMax_s(m.type, req, c.p.link, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), c.p.baud));
+}
+
+/** Sends a request of this session and returns the reply, recording timing and ERRORs. */
+async function call(c: Ctx, name: string, m: MessageSpec, req: Payload, o: { seq?: number; session?: number; boot?: number; extra_ms?: number } = {}) {
+  const body = encodeRequest(m, req);
+  const b = budget(c, m, req, body.length) + (o.extra_ms ?? 0);
+  const r = await c.p.call(m, body, b + 1000, o);
+  c.timings.push({ name, elapsed_ms: r.elapsed_ms, budget_ms: b });
+  if (r.reply.raw.type === MsgType.ERROR) c.errors.push({ r: r.reply, session: o.session ?? c.p.session });
+  return r;
+}
+
+/** 'ok' for the expected reply type, else 'ERROR <NAME>' or a description. */
+function outcome(m: MessageSpec, r: Received): string {
+  if (!r.frame) return `a version-${r.raw.version} frame`;
+  if (r.raw.type === (m.type | REPLY)) return 'ok';
+  if (r.raw.type === MsgType.ERROR) {
+    try {
+      return `ERROR ${errName(decodeError(r.frame.payload).code)}`;
+    } catch {
+      return 'malformed ERROR';
+    }
+  }
+  return `type 0x${r.raw.type.toString(16)}`;
+}
+
+const fmt = (x: number) => (Math.abs(x) < 1e-3 && x !== 0 ? x.toExponential(3) : +x.toFixed(6));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function safeWidth(c: Ctx): number {
+  const l = c.p.info.limits;
+  return Math.min(Math.max(1e-6, l.width_min_s), l.width_max_s);
+}
+/** Harmless pulses: no current can flow (gate or drive at 0 V). */
+function safe(c: Ctx, kind: 'FORM' | 'SET' | 'RESET', over: Payload = {}): Payload {
+  const base: Payload = kind === 'RESET' ? { ...c.cell, vsl: 0, vg: 0, width: safeWidth(c) } : { ...c.cell, vte: 0, vg: 0, width: safeWidth(c) };
+  return { ...base, ...over };
+}
+
+async function counters(c: Ctx): Promise<Payload | undefined> {
+  if (!c.p.info.features?.counters) return undefined;
+  const r = await call(c, 'COUNTERS', spec('COUNTERS'), { ...c.cell });
+  return r.reply.raw.type === (MsgType.COUNTERS | REPLY) ? decodeReply(spec('COUNTERS'), r.reply.frame!.payload) : undefined;
+}
+const pulses = (k: Payload) => (k.form as number) + (k.set as number) + (k.reset as number);
+
+const CHECKS: Check[] = [
+  {
+    name: 'handshake: HELLO fields, session and boot id in the header',
+    run: async (c, ev) => {
+      const r = await c.p.hello(0, 2000 + c.margin);
+      const f = r.frame!;
+      const i = c.p.info;
+      const l = c.p.link;
+      ev.push(`board ${i.id} (${i.kind}), firmware ${i.firmware}, ${i.arrays}x${i.rows}x${i.cols}, dac ${fmt(i.dacStep_V)} V, window ${l.window}, max_payload ${l.maxPayload}, features ${l.features}, t_op ${fmt(l.tOp_s)} s, t_cell ${fmt(l.tCell_s)} s, wait_max ${l.waitMax_s} s`);
+      ev.push(`limits ${JSON.stringify(i.limits)}; session ${f.session.toString(16)}, boot ${f.boot.toString(16)}`);
+      const bad: string[] = [];
+      if (l.version !== PROTOCOL_VERSION) bad.push(`version ${l.version}`);
+      if (!l.session || f.session !== l.session) bad.push('header session differs from the granted one (or is 0)');
+      if (!f.boot) bad.push('boot id 0');
+      if (l.window < 1) bad.push('window 0');
+      if (l.maxPayload < 40) bad.push('max_payload < 40');
+      if (!(i.dacStep_V > 0)) bad.push('dac_step 0');
+      if (!(l.tOp_s > 0)) bad.push('t_op 0');
+      for (const [k, v] of Object.entries(i.limits)) if (!(v > 0)) bad.push(`${k}=${v}`);
+      if (i.rows * i.cols * 8 + 4 > 60000 - 8) bad.push('array too large for one READ_ARRAY reply');
+      if (bad.length) ev.push(`problems: ${bad.join('; ')}`);
+      return bad.length === 0;
+    },
+  },
+  {
+    name: 'versions: unsupported ranges and frame versions are refused, the session is untouched',
+    run: async (c, ev) => {
+      const session = c.p.session;
+      const h = await c.p.call(spec('HELLO'), { min_version: 1, max_version: 1, resume_session: 0 }, 1000 + c.margin, { session: 0, boot: 0 });
+      const a = outcome(spec('HELLO'), h.reply);
+      ev.push(`HELLO asking v1..v1 -> ${a}`);
+      const v3 = c.p.frame(MsgType.PING, Buffer.alloc(0), { version: 3 });
+      const w3 = c.p.wait((r) => r.raw.seq === v3.seq, 1000 + c.margin);
+      c.p.send(v3.bytes);
+      const r3 = await w3;
+      const b = r3 ? outcome(spec('PING'), r3) : 'no reply';
+      ev.push(`PING in a version-3 frame -> ${b}`);
+      const seq1 = c.p.nextSeq();
+      const w1 = c.p.wait((r) => r.raw.seq === seq1, 1000 + c.margin);
+      c.p.send(encodeRaw({ version: 1, type: MsgType.PING, seq: seq1, body: Buffer.alloc(0) }));
+      const r1 = await w1;
+      let v1ok = false;
+      if (r1) {
+        try {
+          const e = decodeFields(spec('ERROR').reply, r1.raw.body);
+          v1ok = r1.raw.version === 1 && r1.raw.type === MsgType.ERROR && e.code === ErrCode.VERSION;
+          ev.push(`v1 PING -> version-${r1.raw.version} frame type 0x${r1.raw.type.toString(16)}, code ${e.code}: "${e.message}"`);
+        } catch (e) {
+          ev.push(`v1 PING -> undecodable v1 reply (${(e as Error).message})`);
+        }
+      } else ev.push('v1 PING -> no reply');
+      const ping = await call(c, 'PING', spec('PING'), {});
+      const still = outcome(spec('PING'), ping.reply) === 'ok' && c.p.session === session;
+      ev.push(`PING in the session afterwards -> ${outcome(spec('PING'), ping.reply)}`);
+      return a === 'ERROR VERSION' && b === 'ERROR VERSION' && v1ok && still;
+    },
+  },
+  {
+    name: 'sessions: a new HELLO ends the old session; old session and wrong boot refused; resume keeps it',
+    run: async (c, ev) => {
+      const old = c.p.session;
+      await c.p.hello(0);
+      const fresh = c.p.session;
+      ev.push(`session ${old.toString(16)} -> ${fresh.toString(16)}`);
+      const a = outcome(spec('PING'), (await call(c, 'PING', spec('PING'), {}, { session: old })).reply);
+      ev.push(`PING with the old session -> ${a}`);
+      const b = outcome(spec('PING'), (await call(c, 'PING', spec('PING'), {}, { boot: (c.p.boot ^ 0x5a5a5a5a) >>> 0 })).reply);
+      ev.push(`PING with a wrong boot id -> ${b}`);
+      const k0 = await counters(c);
+      const s = outcome(spec('SET'), (await call(c, 'SET', spec('SET'), safe(c, 'SET'), { session: old })).reply);
+      const k1 = await counters(c);
+      ev.push(`SET with the old session -> ${s}${k0 && k1 ? `; pulses on the cell ${pulses(k0)} -> ${pulses(k1)}` : ''}`);
+      const r = await c.p.hello(fresh);
+      const resumed = c.p.link.resumed && c.p.session === fresh;
+      ev.push(`HELLO resuming ${fresh.toString(16)} -> resumed=${c.p.link.resumed}, session ${r.frame!.session.toString(16)}`);
+      return old !== fresh && a === 'ERROR NO_SESSION' && b === 'ERROR NO_SESSION' && s === 'ERROR NO_SESSION' && resumed && (!k0 || pulses(k0) === pulses(k1!));
+    },
+  },
+  {
+    name: 'operations: every required message answered with its reply type and exact payload',
+    run: async (c, ev) => {
+      const i = c.p.info;
+      const vread = Math.min(0.2, i.limits.vread_max_V);
+      let ok = true;
+      const tryOp = async (name: keyof typeof MsgType, req: Payload, check: (p: Payload) => string | undefined = () => undefined) => {
+        const m = spec(name);
+        const r = await call(c, name, m, req);
+        const o = outcome(m, r.reply);
+        let note = '';
+        if (o === 'ok') {
+          try {
+            note = check(decodeReply(m, r.reply.frame!.payload)) ?? '';
+          } catch (e) {
+            note = `payload does not decode: ${(e as Error).message}`;
+          }
+        }
+        ev.push(`${name} -> ${o}${note ? ` (${note})` : ''} in ${r.elapsed_ms.toFixed(1)} ms`);
+        if (o !== 'ok' || note.startsWith('payload') || note.startsWith('bad')) ok = false;
+      };
+      await tryOp('PING', {});
+      await tryOp('GROUND', {});
+      await tryOp('READ', { ...c.cell, vread }, (p) => (Number.isFinite(p.current) ? `${fmt(p.current as number)} A` : `bad current ${p.current}`));
+      await tryOp('READ_ROW', { array: c.cell.array, row: c.cell.row, vread }, (p) => ((p.currents as Float64Array).length === i.cols ? `${i.cols} currents` : `bad count ${(p.currents as Float64Array).length}`));
+      await tryOp('READ_ARRAY', { array: c.cell.array, vread }, (p) => ((p.currents as Float64Array).length === i.rows * i.cols ? `${i.rows * i.cols} currents` : `bad count ${(p.currents as Float64Array).length}`));
+      await tryOp('FORM', safe(c, 'FORM'));
+      await tryOp('SET', safe(c, 'SET'));
+      await tryOp('RESET', safe(c, 'RESET'));
+      await tryOp('WAIT', { seconds: 0 });
+      return ok;
+    },
+  },
+  {
+    name: 'limits: amplitudes, widths, read voltage and WAIT beyond the limits refused unexecuted',
+    run: async (c, ev) => {
+      const l = c.p.info.limits;
+      const d = c.p.info.dacStep_V;
+      const cases: [string, keyof typeof MsgType, Payload][] = [
+        ['FORM vte above vte_max', 'FORM', safe(c, 'FORM', { vte: l.vte_max_V + d })],
+        ['SET vte above vte_max', 'SET', safe(c, 'SET', { vte: l.vte_max_V + d })],
+        ['SET vg above vg_max', 'SET', safe(c, 'SET', { vg: l.vg_max_V + d })],
+        ['SET vte negative', 'SET', safe(c, 'SET', { vte: -d })],
+        ['SET width above width_max', 'SET', safe(c, 'SET', { width: l.width_max_s + 1e-6 })],
+        ['RESET vsl above vsl_max', 'RESET', safe(c, 'RESET', { vsl: l.vsl_max_V + d })],
+        ['RESET vg above vg_max', 'RESET', safe(c, 'RESET', { vg: l.vg_max_V + d })],
+        ['READ vread above vread_max', 'READ', { ...c.cell, vread: l.vread_max_V + d }],
+        ['WAIT above wait_max', 'WAIT', { seconds: c.p.link.waitMax_s + 1 }],
+      ];
+      if (l.width_min_s >= 2e-9) cases.push(['SET width below width_min', 'SET', safe(c, 'SET', { width: l.width_min_s - 1e-9 })]);
+      const k0 = await counters(c);
+      let ok = true;
+      for (const [what, name, req] of cases) {
+        const o = outcome(spec(name), (await call(c, name, spec(name), req)).reply);
+        ev.push(`${what} -> ${o}`);
+        if (o !== 'ERROR LIMIT') ok = false;
+      }
+      const k1 = await counters(c);
+      if (k0 && k1) {
+        ev.push(`pulses on the cell ${pulses(k0)} -> ${pulses(k1)}`);
+        if (pulses(k0) !== pulses(k1)) ok = false;
+      }
+      return ok;
+    },
+  },
+  {
+    name: 'DAC rounding: values are rounded to dac_step, then checked',
+    run: async (c, ev) => {
+      const l = c.p.info.limits;
+      const d = c.p.info.dacStep_V;
+      const cases: [string, Payload, string][] = [
+        ['SET vte = vte_max + 0.4 step (rounds to vte_max)', safe(c, 'SET', { vte: l.vte_max_V + 0.4 * d }), 'ok'],
+        ['SET vte = vte_max + 0.6 step (rounds above)', safe(c, 'SET', { vte: l.vte_max_V + 0.6 * d }), 'ERROR LIMIT'],
+        ['SET vg = vg_max + 0.4 step (rounds to vg_max)', safe(c, 'SET', { vg: l.vg_max_V + 0.4 * d }), 'ok'],
+        ['SET vg = vg_max + 0.6 step (rounds above)', safe(c, 'SET', { vg: l.vg_max_V + 0.6 * d }), 'ERROR LIMIT'],
+      ];
+      let ok = true;
+      for (const [what, req, want] of cases) {
+        const o = outcome(spec('SET'), (await call(c, 'SET', spec('SET'), req)).reply);
+        ev.push(`${what} -> ${o}`);
+        if (o !== want) ok = false;
+      }
+      return ok;
+    },
+  },
+  {
+    name: 'addresses: array, row and column out of range refused',
+    run: async (c, ev) => {
+      const i = c.p.info;
+      const vread = Math.min(0.2, i.limits.vread_max_V);
+      const cases: [string, keyof typeof MsgType, Payload][] = [
+        ['READ array = arrays', 'READ', { ...c.cell, array: Math.min(255, i.arrays), vread }],
+        ['READ row = rows', 'READ', { ...c.cell, row: i.rows, vread }],
+        ['READ col = cols', 'READ', { ...c.cell, col: i.cols, vread }],
+        ['SET col = cols', 'SET', safe(c, 'SET', { col: i.cols })],
+        ['RESET row = rows', 'RESET', safe(c, 'RESET', { row: i.rows })],
+        ['READ_ROW row = rows', 'READ_ROW', { array: c.cell.array, row: i.rows, vread }],
+        ['READ_ARRAY array = arrays', 'READ_ARRAY', { array: Math.min(255, i.arrays), vread }],
+      ];
+      let ok = true;
+      for (const [what, name, req] of cases) {
+        const o = outcome(spec(name), (await call(c, name, spec(name), req)).reply);
+        ev.push(`${what} -> ${o}`);
+        if (o !== 'ERROR ADDRESS') ok = false;
+      }
+      return ok;
+    },
+  },
+  {
+    name: 'retransmission of a finished pulse: answered from the cache, not executed again',
+    run: async (c, ev) => {
+      const k0 = await counters(c);
+      const first = await call(c, 'SET', spec('SET'), safe(c, 'SET'));
+      const again = await c.p.call(spec('SET'), first.bytes.subarray(HEADER_LEN + 8, first.bytes.length - CRC_LEN), 2000 + c.margin, { seq: first.seq });
+      const k1 = await counters(c);
+      const same = first.reply.raw.body.equals(again.reply.raw.body) && first.reply.raw.type === again.reply.raw.type;
+      ev.push(`SET seq ${first.seq} -> ${outcome(spec('SET'), first.reply)}; same bytes again -> ${outcome(spec('SET'), again.reply)}, ${same ? 'identical' : 'different'} reply`);
+      let ok = same && outcome(spec('SET'), first.reply) === 'ok';
+      if (k0 && k1) {
+        ev.push(`SET pulses on the cell ${k0.set} -> ${k1.set} (must be +1)`);
+        ok &&= (k1.set as number) === (k0.set as number) + 1;
+      }
+      // Timing evidence: a re-executed WAIT would take its time again.
+      const w = Math.min(0.3, c.p.link.waitMax_s);
+      const wf = await call(c, 'WAIT', spec('WAIT'), { seconds: w });
+      const wa = await c.p.call(spec('WAIT'), encodeRequest(spec('WAIT'), { seconds: w }), 2000 + c.margin + w * 1000, { seq: wf.seq });
+      ev.push(`WAIT ${w} s took ${wf.elapsed_ms.toFixed(0)} ms; its retransmission was answered in ${wa.elapsed_ms.toFixed(0)} ms`);
+      ok &&= wf.elapsed_ms >= w * 900 && wa.elapsed_ms < w * 500;
+      return ok;
+    },
+  },
+  {
+    name: 'retransmission of a request still executing: answered once, when done, executed once',
+    run: async (c, ev) => {
+      const w = Math.min(0.6, c.p.link.waitMax_s);
+      const req = encodeRequest(spec('WAIT'), { seconds: w });
+      const { bytes, seq } = c.p.frame(MsgType.WAIT, req);
+      const t0 = c.p.send(bytes);
+      await sleep((w * 1000) / 4);
+      c.p.send(bytes);
+      const ping = c.p.frame(MsgType.PING, Buffer.alloc(0));
+      const pw = c.p.wait((r) => r.raw.seq === ping.seq, w * 3000 + c.margin + 1000);
+      c.p.send(ping.bytes);
+      const pr = await pw;
+      const replies = await c.p.collect(seq, t0, c.margin + 300);
+      const tw = replies[0] ? replies[0].t - t0 : NaN;
+      const tp = pr ? pr.t - t0 : NaN;
+      ev.push(`WAIT ${w} s, same bytes again after ${(w * 250).toFixed(0)} ms, then PING: ${replies.length} WAIT repl${replies.length === 1 ? 'y' : 'ies'} (first after ${tw.toFixed(0)} ms), PING answered after ${tp.toFixed(0)} ms`);
+      return replies.length === 1 && tw >= w * 900 && !!pr && tp >= tw && tp < w * 1500 + c.margin;
+    },
+  },
+  {
+    name: 'reads are re-executed on retransmission (never cached)',
+    run: async (c, ev) => {
+      const vread = Math.min(0.2, c.p.info.limits.vread_max_V);
+      const k0 = await counters(c);
+      const a = await call(c, 'READ', spec('READ'), { ...c.cell, vread });
+      const b = await c.p.call(spec('READ'), encodeRequest(spec('READ'), { ...c.cell, vread }), 2000 + c.margin, { seq: a.seq });
+      const k1 = await counters(c);
+      const both = outcome(spec('READ'), a.reply) === 'ok' && outcome(spec('READ'), b.reply) === 'ok';
+      ev.push(`READ seq ${a.seq} twice -> ${outcome(spec('READ'), a.reply)}, ${outcome(spec('READ'), b.reply)}`);
+      if (k0 && k1) {
+        ev.push(`reads counted on the cell ${k0.read} -> ${k1.read} (must be +2)`);
+        return both && (k1.read as number) === (k0.read as number) + 2;
+      }
+      return both;
+    },
+  },
+  {
+    name: 'stale and conflicting sequence numbers refused unexecuted',
+    run: async (c, ev) => {
+      const W = c.p.link.window;
+      const first = await call(c, 'SET', spec('SET'), safe(c, 'SET'));
+      const conflict = await call(c, 'SET', spec('SET'), safe(c, 'SET', { width: safeWidth(c) === c.p.info.limits.width_max_s ? c.p.info.limits.width_min_s : safeWidth(c) * 2 }), { seq: first.seq });
+      const a = outcome(spec('SET'), conflict.reply);
+      ev.push(`SET seq ${first.seq} with another payload -> ${a}`);
+      for (let k = 0; k < W; k++) await call(c, 'PING', spec('PING'), {});
+      const old = (c.p.seq - 1 - W) & 0xffff;
+      const k0 = await counters(c);
+      const stale = await call(c, 'SET', spec('SET'), safe(c, 'SET'), { seq: old });
+      const k1 = await counters(c);
+      const b = outcome(spec('SET'), stale.reply);
+      ev.push(`after ${W} PINGs, SET with seq ${old} (${W} behind the newest) -> ${b}${k0 && k1 ? `; pulses ${pulses(k0)} -> ${pulses(k1)}` : ''}`);
+      return a === 'ERROR SEQ_CONFLICT' && b === 'ERROR STALE_SEQ' && (!k0 || pulses(k0) === pulses(k1!));
+    },
+  },
+  {
+    name: 'garbage on the line is skipped',
+    run: async (c, ev) => {
+      const g = Buffer.alloc(200);
+      for (let k = 0; k < g.length; k++) g[k] = c.rng.int(256);
+      for (let k = 0; k < 5; k++) g.set([0xa5, 0x5a, 2, c.rng.int(256), 0, 0, c.rng.int(256), 0], 30 * k + c.rng.int(20));
+      c.p.send(g);
+      const stall = linkStall(c.p.baud)(HEADER_LEN + 8 + c.p.link.maxPayload + CRC_LEN);
+      const r = await call(c, 'PING', spec('PING'), {}, { extra_ms: stall });
+      ev.push(`200 random bytes with 5 fake headers, then PING -> ${outcome(spec('PING'), r.reply)} after ${r.elapsed_ms.toFixed(0)} ms (stall timeout ${stall.toFixed(0)} ms)`);
+      return outcome(spec('PING'), r.reply) === 'ok';
+    },
+  },
+  {
+    name: 'a stalled frame is dropped after its stall timeout; an oversized length at once',
+    run: async (c, ev) => {
+      const n = c.p.link.maxPayload;
+      const lying = encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.PING, seq: c.p.nextSeq(), session: c.p.session, boot: c.p.boot, payload: Buffer.alloc(n) }).subarray(0, 12);
+      c.p.send(lying);
+      const stall = linkStall(c.p.baud)(HEADER_LEN + 8 + n + CRC_LEN);
+      await sleep(stall + 50);
+      const r = await call(c, 'PING', spec('PING'), {});
+      ev.push(`12 bytes of a frame claiming ${8 + n} body bytes, ${Math.round(stall + 50)} ms of silence, then PING -> ${outcome(spec('PING'), r.reply)} after ${r.elapsed_ms.toFixed(0)} ms`);
+      const big = encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.PING, seq: c.p.nextSeq(), session: c.p.session, boot: c.p.boot, payload: Buffer.alloc(n + 1) });
+      const bigSeq = big.readUInt16LE(4);
+      const t0 = c.p.send(big);
+      const r2 = await call(c, 'PING', spec('PING'), {});
+      const none = (await c.p.collect(bigSeq, t0, 50)).length === 0;
+      ev.push(`a CRC-valid frame with a ${n + 1}-byte payload (max_payload ${n}) -> ${none ? 'dropped' : 'answered'}; PING right after -> ${outcome(spec('PING'), r2.reply)} after ${r2.elapsed_ms.toFixed(0)} ms`);
+      return outcome(spec('PING'), r.reply) === 'ok' && outcome(spec('PING'), r2.reply) === 'ok' && none && r2.elapsed_ms < stall;
+    },
+  },
+  {
+    name: 'a frame with a bad CRC is dropped unanswered',
+    run: async (c, ev) => {
+      const { bytes, seq } = c.p.frame(MsgType.PING, Buffer.alloc(0));
+      const bad = Buffer.from(bytes);
+      bad[bad.length - 1] ^= 0xff;
+      const t0 = c.p.send(bad);
+      const r = await call(c, 'PING', spec('PING'), {});
+      const none = (await c.p.collect(seq, t0, c.margin)).length === 0;
+      ev.push(`PING seq ${seq} with a bad CRC -> ${none ? 'no reply' : 'answered'}; valid PING -> ${outcome(spec('PING'), r.reply)}`);
+      return none && outcome(spec('PING'), r.reply) === 'ok';
+    },
+  },
+  {
+    name: 'malformed payloads of every type refused with BAD_PAYLOAD',
+    run: async (c, ev) => {
+      let ok = true;
+      const f = c.p.link.features;
+      const sample: Record<string, Payload> = {
+        PING: {},
+        FORM: safe(c, 'FORM'),
+        SET: safe(c, 'SET'),
+        RESET: safe(c, 'RESET'),
+        READ: { ...c.cell, vread: 0.1 },
+        READ_ROW: { array: c.cell.array, row: c.cell.row, vread: 0.1 },
+        READ_ARRAY: { array: c.cell.array, vread: 0.1 },
+        WAIT: { seconds: 0 },
+        GROUND: {},
+        WRITE_VERIFY: { ...c.cell, algo: 0, target: 0, fixed: 0, start: 0, step: c.p.info.dacStep_V, stop: 0, max_pulses: 1, width: safeWidth(c), vread: 0.1 },
+        COUNTERS: { ...c.cell },
+      };
+      for (const m of MESSAGES) {
+        if (m.type === MsgType.HELLO || m.type === MsgType.ERROR || (m.feature && !(f & m.feature))) continue;
+        const good = encodeRequest(m, sample[m.name]);
+        const variants: [string, Buffer][] = [[`${m.name} + 1 byte`, Buffer.concat([good, Buffer.from([0])])]];
+        if (good.length) variants.push([`${m.name} - 1 byte`, good.subarray(0, good.length - 1)]);
+        for (const [what, body] of variants) {
+          const r = await c.p.call(m.type, body, budget(c, m, sample[m.name], body.length) + 1000);
+          const o = outcome(m, r.reply);
+          if (r.reply.raw.type === MsgType.ERROR) c.errors.push({ r: r.reply, session: c.p.session });
+          if (o !== 'ERROR BAD_PAYLOAD') {
+            ok = false;
+            ev.push(`${what} -> ${o}`);
+          }
+        }
+      }
+      for (const s of [NaN, -1, Infinity]) {
+        const o = outcome(spec('WAIT'), (await call(c, 'WAIT', spec('WAIT'), { seconds: s })).reply);
+        ev.push(`WAIT ${s} -> ${o}`);
+        if (o !== 'ERROR BAD_PAYLOAD') ok = false;
+      }
+      const short = c.p.frame(MsgType.PING, Buffer.alloc(0));
+      const raw = encodeRaw({ version: PROTOCOL_VERSION, type: MsgType.PING, seq: short.seq, body: Buffer.alloc(4) });
+      const w = c.p.wait((r) => r.raw.seq === short.seq, 1000 + c.margin);
+      c.p.send(raw);
+      const r = await w;
+      const o = r ? outcome(spec('PING'), r) : 'no reply';
+      ev.push(`a body of 4 bytes (no session header) -> ${o}`);
+      if (o !== 'ERROR BAD_PAYLOAD') ok = false;
+      ev.push(ok ? 'every truncated and extended payload -> ERROR BAD_PAYLOAD' : 'see above');
+      const alive = outcome(spec('PING'), (await call(c, 'PING', spec('PING'), {})).reply);
+      return ok && alive === 'ok';
+    },
+  },
+  {
+    name: 'unknown types and unsupported options',
+    run: async (c, ev) => {
+      const u = await c.p.call(0x33, Buffer.alloc(0), 1000 + c.margin);
+      const a = outcome(spec('PING'), u.reply);
+      ev.push(`type 0x33 -> ${a}`);
+      let ok = a === 'ERROR UNKNOWN_TYPE';
+      for (const m of MESSAGES.filter((x) => x.feature)) {
+        const offered = (c.p.link.features & m.feature!) !== 0;
+        if (m.type === MsgType.WRITE_VERIFY) {
+          const req = { ...c.cell, algo: 0, target: 0, fixed: 0, start: 0, step: c.p.info.dacStep_V, stop: 0, max_pulses: 1, width: safeWidth(c), vread: Math.min(0.2, c.p.info.limits.vread_max_V) };
+          const r = await call(c, m.name, m, req);
+          const o = outcome(m, r.reply);
+          if (offered && o === 'ok') {
+            const s = decodeReply(m, r.reply.frame!.payload);
+            ev.push(`WRITE_VERIFY (offered) with target 0 A -> success ${s.success}, ${s.pulses} pulses`);
+            ok &&= s.success === 1 && s.pulses === 0;
+          } else {
+            ev.push(`WRITE_VERIFY (${offered ? 'offered' : 'not offered'}) -> ${o}`);
+            ok &&= !offered && o === 'ERROR UNSUPPORTED';
+          }
+        } else {
+          const r = await call(c, m.name, m, { ...c.cell });
+          const o = outcome(m, r.reply);
+          ev.push(`${m.name} (${offered ? 'offered' : 'not offered'}) -> ${o}`);
+          ok &&= offered ? o === 'ok' : o === 'ERROR UNSUPPORTED';
+        }
+      }
+      return ok;
+    },
+  },
+  {
+    name: 'keep-alive: the session survives 2.5 s of silence; PING answered',
+    run: async (c, ev) => {
+      await sleep(2500);
+      const r = await call(c, 'PING', spec('PING'), {});
+      ev.push(`PING after 2.5 s idle -> ${outcome(spec('PING'), r.reply)} in ${r.elapsed_ms.toFixed(1)} ms`);
+      return outcome(spec('PING'), r.reply) === 'ok';
+    },
+  },
+  {
+    name: 'ERROR frames: version, seq and session echoed, code known, payload well formed',
+    run: async (c, ev) => {
+      const known = new Set<number>(Object.values(ErrCode));
+      let bad = 0;
+      for (const { r, session } of c.errors) {
+        try {
+          const e = decodeError(r.frame!.payload);
+          const problems = [r.raw.version !== PROTOCOL_VERSION && 'version', !known.has(e.code) && `unknown code ${e.code}`, r.frame!.session !== session && 'session not echoed', r.frame!.boot !== c.p.boot && 'boot id'].filter(Boolean);
+          if (problems.length) {
+            bad++;
+            ev.push(`seq ${r.raw.seq}: ${problems.join(', ')}`);
+          }
+        } catch (e) {
+          bad++;
+          ev.push(`seq ${r.raw.seq}: ${(e as Error).message}`);
+        }
+      }
+      ev.push(`${c.errors.length} ERROR frames seen, ${bad} malformed`);
+      return c.errors.length > 0 && bad === 0;
+    },
+  },
+  {
+    name: 'timing: every reply within the advertised maxima (timing rule of section 6)',
+    run: async (c, ev) => {
+      const vread = Math.min(0.2, c.p.info.limits.vread_max_V);
+      await call(c, 'READ_ARRAY', spec('READ_ARRAY'), { array: c.cell.array, vread });
+      await call(c, 'WAIT', spec('WAIT'), { seconds: Math.min(0.1, c.p.link.waitMax_s) });
+      const late = c.timings.filter((t) => t.elapsed_ms > t.budget_ms);
+      const worst = new Map<string, { elapsed_ms: number; budget_ms: number }>();
+      for (const t of c.timings) if (!worst.has(t.name) || t.elapsed_ms > worst.get(t.name)!.elapsed_ms) worst.set(t.name, t);
+      for (const [k, t] of worst) ev.push(`${k}: slowest ${t.elapsed_ms.toFixed(1)} ms of ${t.budget_ms.toFixed(1)} ms allowed`);
+      for (const t of late) ev.push(`LATE ${t.name}: ${t.elapsed_ms.toFixed(1)} ms > ${t.budget_ms.toFixed(1)} ms`);
+      return late.length === 0;
+    },
+  },
+];
+
+export async function runConformance(p: Probe, o: ConformanceOptions = {}, onResult?: (r: CheckResult) => void): Promise<CheckResult[]> {
+  const ctx: Ctx = { p, cell: o.cell ?? { array: 0, row: 0, col: 0 }, margin: o.margin_ms ?? 250, rng: new Rng(o.seed ?? 1), timings: [], errors: [] };
+  const out: CheckResult[] = [];
+  for (const [k, ch] of CHECKS.entries()) {
+    const ev: string[] = [];
+    let pass = false;
+    try {
+      pass = await ch.run(ctx, ev);
+    } catch (e) {
+      ev.push(`stopped: ${(e as Error).message}`);
+    }
+    if (k === 0 && !o.cell && p.info) ctx.cell = { array: p.info.arrays - 1, row: p.info.rows - 1, col: p.info.cols - 1 };
+    const r = { name: ch.name, pass, evidence: ev };
+    out.push(r);
+    onResult?.(r);
+    if (k === 0 && !pass && !p.info) break; // no handshake: nothing else can run
+  }
+  return out;
+}
+
+export const CHECK_COUNT = CHECKS.length;
