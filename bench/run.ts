@@ -21,35 +21,6 @@ import { hasTool } from '../tests/helpers/env.js';
 const only = process.argv[2];
 const out: Record<string, unknown> = { date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, mem_GiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 
-async function roundTrips(drv: SerialBoard, n: number, window: number): Promise<number> {
-  const c = { array: 0, row: 0, col: 0 };
-  const t0 = performance.now();
-  if (window <= 1) for (let k = 0; k < n; k++) await drv.read(c);
-  else {
-    let next = 0;
-    await Promise.all(Array.from({ length: window }, async () => {
-      while (next++ < n) await drv.read(c);
-    }));
-  }
-  return n / ((performance.now() - t0) / 1000);
-}
-
-async function serialBench(baud?: number) {
-  const srv = new PtyServer(new EmulatedBoard({ seed: 1 }), { baud });
-  await srv.start();
-  const drv = await SerialBoard.open({ path: srv.hostPath, window: 32, keepAlive_ms: 0, margin_ms: 250 });
-  try {
-    const seq = await roundTrips(drv, baud ? 1000 : 3000, 1);
-    const win = await roundTrips(drv, baud ? 10000 : 40000, 32);
-    // READ: request 21 bytes, reply 20 bytes; the link model throttles the board->host direction.
-    const limit = baud ? baud / 10 / 20 : undefined;
-    return { sequential_per_s: Math.round(seq), windowed32_per_s: Math.round(win), link_limit_per_s: limit ? Math.round(limit) : null, ratio_to_limit: limit ? +(win / limit).toFixed(3) : null };
-  } finally {
-    await drv.close();
-    await srv.stop();
-  }
-}
-
 async function programBench(board: Board, label: string, sinks: Sink[] = []) {
   const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'bench-')));
   const map = patternMap('random', 8, 64, 64, 1);
@@ -65,9 +36,12 @@ async function programBench(board: Board, label: string, sinks: Sink[] = []) {
 }
 
 if (!only || only === 'serial') {
+  const { serialLinkBench, sessionCheckCost } = await import('./serial.js');
+  out.serial_session_checks = await sessionCheckCost();
   if (hasTool('socat')) {
-    out.serial_pty = await serialBench();
-    out.serial_link_921600 = await serialBench(921600);
+    out.serial_pty = await serialLinkBench();
+    out.serial_link_921600 = await serialLinkBench(921600);
+    out.serial_link_115200 = await serialLinkBench(115200);
   } else out.serial = 'socat missing';
 }
 if (!only || only === 'program') {
