@@ -152,9 +152,13 @@ async function showCdf(runId) {
     ctx.stroke();
   });
   cv.dataset.levels = String(d.levels.length);
-  $('#cdf-table').innerHTML = '<tr><th>level</th><th>target µA</th><th>n</th><th>median µA</th><th>σ robust µA</th><th>pulses</th><th>success</th></tr>' +
-    d.levels.map((l) => `<tr><td>${l.spec.level}</td><td>${uA(l.spec.target_A)}</td><td>${l.stats.n}</td><td>${uA(l.stats.median_A)}</td><td>${uA(l.stats.sigmaRobust_A)}</td><td>${fx(l.stats.pulsesMean, 1)}</td><td>${fx(100 * l.stats.successRate, 1)}%</td></tr>`).join('') +
-    '<tr><th colspan="7">adjacent-level overlap (empirical BER / Gaussian)</th></tr>' + d.overlaps.map((o) => `<tr><td>${o.lower}-${o.upper}</td><td colspan="3">threshold ${uA(o.threshold_A)} µA</td><td colspan="3">${o.empiricalBer?.toExponential(2) ?? '–'} / ${o.gaussianBer?.toExponential(2) ?? '–'}</td></tr>`).join('');
+  // Statistics are over programmed cells; cells that failed are counted apart, by reason.
+  const fails = (f) => Object.entries(f ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ') || '–';
+  const sm = d.summary;
+  $('#cdf-table').innerHTML = (sm ? `<tr><th colspan="9" class="${sm.belowThreshold ? 'bad' : ''}">${sm.ok} of ${sm.cells} cells programmed (${fx(100 * sm.successRate, 1)} %${sm.belowThreshold ? `, below the required ${fx(100 * sm.minSuccess, 0)} %` : ''}); failures: ${fails(sm.failures)}</th></tr>` : '') +
+    '<tr><th>level</th><th>target µA</th><th>n</th><th>ok</th><th>failures</th><th>median µA</th><th>σ robust µA</th><th>pulses</th><th>success</th></tr>' +
+    d.levels.map((l) => `<tr><td>${l.spec.level}</td><td>${uA(l.spec.target_A)}</td><td>${l.stats.n}</td><td>${l.stats.nOk ?? l.stats.n}</td><td>${fails(l.stats.failures)}</td><td>${uA(l.stats.median_A)}</td><td>${uA(l.stats.sigmaRobust_A)}</td><td>${fx(l.stats.pulsesMean, 1)}</td><td>${fx(100 * l.stats.successRate, 1)}%</td></tr>`).join('') +
+    '<tr><th colspan="9">adjacent-level overlap of programmed cells (empirical BER / Gaussian)</th></tr>' + d.overlaps.map((o) => `<tr><td>${o.lower}-${o.upper}</td><td colspan="4">threshold ${uA(o.threshold_A)} µA</td><td colspan="4">${o.empiricalBer?.toExponential(2) ?? '–'} / ${o.gaussianBer?.toExponential(2) ?? '–'}</td></tr>`).join('');
 }
 
 // ---- inference ----------------------------------------------------------------------------

@@ -39,6 +39,8 @@ export interface BoardInfo {
   calibration?: string;
   /** Optional capabilities (absent = none). */
   features?: { writeVerify: boolean; counters: boolean };
+  /** An emulated board whose cells persist between commands: the key of its saved state. */
+  state?: string;
 }
 
 export interface SetPulse {
@@ -126,5 +128,7 @@ export interface Board {
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /** Optional: the cell's pulse and read counters (boards advertising the capability). */
   counters?(cell: CellAddress): Promise<CellCounts>;
+  /** Optional (emulated boards with a saved state): make these cells' state durable now. */
+  persist?(cells: CellAddress[]): void;
   close(): Promise<void>;
 }

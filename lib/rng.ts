@@ -43,6 +43,14 @@ export class StreamBank {
     return result / 4294967296;
   }
 
+  /** Stream i's state (4 words), for saving a board. */
+  getState(i: number, out: Uint32Array, at: number): void {
+    out.set(this.s.subarray(i * 4, i * 4 + 4), at);
+  }
+  setState(i: number, from: Uint32Array, at: number): void {
+    this.s.set(from.subarray(at, at + 4), i * 4);
+  }
+
   /** Standard normal (Box-Muller, one value per call: keeps the stream state minimal). */
   normal(i: number): number {
     let u = this.uniform(i);

@@ -61,7 +61,8 @@ test('dashboard in headless Chromium: live run, heat map, CDFs, abort, inference
     // Level CDFs of the finished run.
     await page.click('nav a[data-view=cdf]');
     await page.waitForFunction(() => (document.querySelector('#cdf-plot') as HTMLElement).dataset.levels === '8');
-    assert.equal(await page.locator('#cdf-table tr').count(), 1 + 8 + 1 + 7);
+    assert.equal(await page.locator('#cdf-table tr').count(), 1 + 1 + 8 + 1 + 7, 'summary, header, 8 levels, overlap header, 7 overlaps');
+    assert.match(await page.locator('#cdf-table tr').first().innerText(), /^\d+ of 2048 cells programmed \([0-9.]+ %\); failures: /);
     await page.screenshot({ path: join(shots, '3-level-cdfs.png') });
 
     // A second run, aborted from the page.

@@ -9,12 +9,12 @@ import { RunEngine, type CellJob } from '../src/engine/run-engine.js';
 import { Journal } from '../src/engine/journal.js';
 import type { RunEvent } from '../src/engine/events.js';
 import { programCell } from '../src/plans/program-cell.js';
-import { buildProgramConfig } from '../src/procedures/program-config.js';
+import { setupProgramming } from '../src/procedures/program-setup.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { AbortedError } from '../drivers/errors.js';
 import { EmbeddedStore, StoreSink } from '../src/store/embedded-store.js';
 
-const cfg = buildProgramConfig({ algo: 'igvva' });
+const cfg = setupProgramming({ algo: 'igvva', levels: 8 }, new EmulatedBoard().info()).config;
 const jobsFor = (n: number, target = 30e-6): CellJob[] =>
   Array.from({ length: n }, (_, k) => ({ cell: { array: 0, row: Math.floor(k / 64), col: k % 64 }, level: 1, target_A: target, plan: () => programCell(cfg, { level: 1, target_A: target }) }));
 
@@ -47,11 +47,20 @@ test('engine: abort stops cleanly, grounds the board, keeps what was measured; r
   const sink = new StoreSink(store, 'abort-run').attach(ctx.events$);
   const ac = new AbortController();
   let grounded = 0;
+  let last = '';
   const ground = b.ground.bind(b);
   b.ground = async () => {
     grounded++;
+    last = 'ground';
     return ground();
   };
+  for (const op of ['form', 'set', 'reset', 'read', 'readArray'] as const) {
+    const f = (b[op] as (...a: unknown[]) => Promise<unknown>).bind(b);
+    (b as unknown as Record<string, unknown>)[op] = (...a: unknown[]) => {
+      last = op;
+      return f(...a);
+    };
+  }
   let cells = 0;
   ctx.events$.subscribe((e) => {
     if (e.type === 'cell-done' && ++cells === 40) ac.abort();
@@ -60,7 +69,8 @@ test('engine: abort stops cleanly, grounds the board, keeps what was measured; r
   const opts = { algo: 'igvva' as const, levels: 4, cellsPerLevel: 32, reads: 1, relax_s: [], seed: 1 };
   await assert.rejects(characterize(b, ctx, { ...opts, engine: { signal: ac.signal, concurrency: 8 }, journalPath }), AbortedError);
   await sink.close();
-  assert.equal(grounded, 1);
+  assert.ok(grounded >= 1);
+  assert.equal(last, 'ground', 'the last thing the aborted run did to the board was grounding it');
   const journal = Journal.load(journalPath);
   assert.ok(journal.size >= 40 && journal.size < 128, `journal holds ${journal.size} cells`);
   const stored = [];

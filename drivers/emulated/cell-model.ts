@@ -20,6 +20,7 @@ import type { CalValues, Calibration, RelaxationTable } from '../../calibration/
 import { values } from '../../calibration/calibration.js';
 import { StreamBank } from '../../lib/rng.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
+import { ivRatio, transferG } from '../../calibration/transfer.js';
 
 export const enum CellState {
   Pristine = 0,
@@ -93,12 +94,7 @@ export class CellArrayModel {
 
   /** Compliance-limited conductance the filament grows to at gate voltage vg (nominal VTE). */
   transfer(vg_V: number, v0_V = this.p.transfer_v0_V, gain = 1): number {
-    const p = this.p;
-    const x = vg_V - v0_V;
-    if (x <= 0) return 0;
-    const raw = gain * p.transfer_gsat_S * (1 - Math.exp(-p.transfer_slope_per_V * x));
-    const n = p.g_cap_sharpness;
-    return raw / Math.pow(1 + Math.pow(raw / p.g_cap_S, n), 1 / n);
+    return transferG(this.p, vg_V, v0_V, gain);
   }
 
   /** Gate voltage at which the nominal cell's transfer reaches g (bisection; used for ISPVA tables). */
@@ -201,15 +197,8 @@ export class CellArrayModel {
     return Math.max(0, this.g[i] + this.offset[i]);
   }
 
-  /** Ratio I / (G0 V) at 0.2 V from the published NL2/NL3 fit, clamped to its valid range. */
   private ivRatio(g0: number, v: number): number {
-    const iv = this.iv;
-    const gc = Math.min(iv.validTo_S, Math.max(iv.validFrom_S, g0));
-    const x = Math.log10(gc);
-    const nl2 = ((iv.nl2[0] * x + iv.nl2[1]) * x + iv.nl2[2]) * x + iv.nl2[3];
-    const nl3 = (iv.nl3[0] * x + iv.nl3[1]) * x + iv.nl3[2];
-    // Scale the curvature terms with the read voltage relative to the 0.2 V of the fit.
-    return (gc * v + nl2 * v * v + nl3 * v * v * v) / (gc * v);
+    return ivRatio(this.iv, g0, v);
   }
 
   /** Read current (A) at vread: relaxation, read noise and I-V curvature included. */
@@ -224,5 +213,44 @@ export class CellArrayModel {
 
   stateOf(i: number): CellState {
     return this.state[i] as CellState;
+  }
+
+  /**
+   * A cell's whole mutable state (filament, relaxation, its two random streams, counters) as a
+   * fixed-size record; device-to-device parameters are not in it (they follow from seed and
+   * calibration, which key the saved board).
+   */
+  static readonly RECORD_BYTES = 1 + 4 * 8 + 8 * 4 + 4 * 4;
+  exportCell(i: number, out: Buffer, at: number): void {
+    out[at] = this.state[i];
+    let o = at + 1;
+    for (const a of [this.g, this.tProg, this.offset, this.tRelax]) {
+      out.writeDoubleLE(a[i], o);
+      o += 8;
+    }
+    const w = new Uint32Array(8);
+    this.rng.getState(i, w, 0);
+    this.noise.getState(i, w, 4);
+    for (let k = 0; k < 8; k++, o += 4) out.writeUInt32LE(w[k], o);
+    for (const c of [this.counters.form, this.counters.set, this.counters.reset, this.counters.read]) {
+      out.writeUInt32LE(c[i], o);
+      o += 4;
+    }
+  }
+  importCell(i: number, b: Buffer, at: number): void {
+    this.state[i] = b[at];
+    let o = at + 1;
+    for (const a of [this.g, this.tProg, this.offset, this.tRelax]) {
+      a[i] = b.readDoubleLE(o);
+      o += 8;
+    }
+    const w = new Uint32Array(8);
+    for (let k = 0; k < 8; k++, o += 4) w[k] = b.readUInt32LE(o);
+    this.rng.setState(i, w, 0);
+    this.noise.setState(i, w, 4);
+    for (const c of [this.counters.form, this.counters.set, this.counters.reset, this.counters.read]) {
+      c[i] = b.readUInt32LE(o);
+      o += 4;
+    }
   }
 }

@@ -24,6 +24,7 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { loadCalibration, values } from '../../calibration/calibration.js';
 import { CellArrayModel } from './cell-model.js';
 import { runWriteVerifyOnBoard } from './onboard-write-verify.js';
+import { BoardStateFile, stateKey } from './board-state.js';
 
 export const DEFAULT_LIMITS: SafetyLimits = {
   vte_max_V: 4.0,
@@ -56,6 +57,8 @@ export class EmulatedBoard implements Board {
   private readonly readTime: number;
   /** Virtual time in seconds since power-up; advanced by every operation and by wait(). */
   now_s = 0;
+  private stateFile?: BoardStateFile;
+  private readonly identity: { seed: number; fingerprint: unknown };
 
   constructor(opts: EmulatedBoardOptions = {}) {
     const cal = opts.calibration ?? loadCalibration();
@@ -85,6 +88,7 @@ export class EmulatedBoard implements Board {
     };
     // Each array gets its own seed-derived streams.
     this.models = Array.from({ length: arrays }, (_, a) => new CellArrayModel(cal, rows * cols, seed * 1000003 + a));
+    this.identity = { seed, fingerprint: { cal, limits, dac, id: this.boardInfo.id } };
     const v = values(cal);
     this.opOverhead = v.op_overhead_s;
     this.readTime = v.read_time_s;
@@ -129,7 +133,48 @@ export class EmulatedBoard implements Board {
   async counters(c: CellAddress): Promise<CellCounts> {
     return this.countersSync(c);
   }
-  async close(): Promise<void> {}
+  /**
+   * Keeps this board's cells in a state folder (see board-state.ts): loads what was saved, takes
+   * the board's lock, and from then on saves cells as the engine journals them and everything at
+   * close. `fresh` discards the saved state first (a pristine chip). Returns whether state was loaded.
+   */
+  attachState(dir: string, o: { fresh?: boolean } = {}): boolean {
+    const key = stateKey({ seed: this.identity.seed, arrays: this.boardInfo.arrays, rows: this.boardInfo.rows, cols: this.boardInfo.cols, fingerprint: this.identity.fingerprint });
+    const f = new BoardStateFile(dir, key);
+    f.acquire();
+    try {
+      if (o.fresh) f.discard();
+      const loaded = f.loadInto(this);
+      this.stateFile = f;
+      this.boardInfo.state = `${key}/${f.generation()}`;
+      return loaded;
+    } catch (e) {
+      f.release();
+      throw e;
+    }
+  }
+  persist(cells: CellAddress[]): void {
+    this.stateFile?.append(this, cells);
+  }
+  async close(): Promise<void> {
+    if (!this.stateFile) return;
+    this.stateFile.snapshot(this);
+    this.stateFile.release();
+    this.stateFile = undefined;
+  }
+  // StatefulBoard
+  get arrayCount(): number {
+    return this.models.length;
+  }
+  get cellsPerArray(): number {
+    return this.boardInfo.rows * this.boardInfo.cols;
+  }
+  get cols(): number {
+    return this.boardInfo.cols;
+  }
+  arrayModel(a: number): CellArrayModel {
+    return this.models[a];
+  }
 
   // Synchronous core, used by the firmware and the on-board write-verify loop. Amplitudes are
   // rounded to the DAC grid first and the rounded values checked (docs/protocol.md, "Amplitudes").

@@ -3,6 +3,7 @@
  * overlap (bit-error) estimates of a level-CDF characterization.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { CellStatus } from '../plans/commands.js';
 import { mean, qfunc, quantile, sorted, std } from './stats.js';
 
 export interface LevelSpec {
@@ -24,6 +25,7 @@ export const HRS_MAX_A = 2e-6;
  */
 export function defaultLevels(n: number, lrsMin_A = LRS_MIN_A, lrsMax_A = LRS_MAX_A, hrsMax_A = HRS_MAX_A): LevelSpec[] {
   if (!Number.isInteger(n) || n < 2 || n > 8) throw new InvalidArgumentError('levels', n, 'must be an integer in 2..8');
+  if (!(lrsMin_A > hrsMax_A && lrsMax_A >= lrsMin_A)) throw new InvalidArgumentError('lrs-range', [lrsMin_A, lrsMax_A], `needs HRS ceiling ${hrsMax_A} < LRS min <= LRS max`);
   const k = n - 1;
   const targets = k === 1 ? [lrsMax_A] : Array.from({ length: k }, (_, i) => lrsMin_A + ((lrsMax_A - lrsMin_A) * i) / (k - 1));
   const spacing = k === 1 ? lrsMax_A - hrsMax_A : (lrsMax_A - lrsMin_A) / (k - 1);
@@ -33,32 +35,53 @@ export function defaultLevels(n: number, lrsMin_A = LRS_MIN_A, lrsMax_A = LRS_MA
   return out;
 }
 
+/** Cells of a level that did not end programmed, by why (see CellStatus). */
+export type FailureCounts = Partial<Record<Exclude<CellStatus, 'ok'>, number>>;
+
 export interface LevelStats {
   level: number;
   target_A: number;
+  /** Cells assigned to the level. */
   n: number;
+  /** Cells programmed (status ok): every statistic below is over these only. */
+  nOk: number;
+  failures: FailureCounts;
+  /** nOk / n. */
   successRate: number;
   median_A: number;
   mean_A: number;
   sigma_A: number;
-  /** IQR / 1.349: the spread of the bulk, insensitive to the few failed cells. */
+  /** IQR / 1.349: the spread of the bulk. */
   sigmaRobust_A: number;
   p1_A: number;
   p99_A: number;
   pulsesMean: number;
   pulsesMedian: number;
+  /** The median of the programmed cells lies in the level's decision band (false when none was programmed). */
   inBand: boolean;
 }
 
-export function levelStats(spec: LevelSpec, samples_A: number[], pulses: number[], successes: number): LevelStats {
-  const s = sorted(samples_A);
-  const p = sorted(pulses);
+export interface CellSample {
+  current_A: number;
+  pulses: number;
+  status: CellStatus | string;
+}
+
+/** Statistics of one level over its programmed cells; failed cells are counted apart, never folded in. */
+export function levelStats(spec: LevelSpec, cells: CellSample[]): LevelStats {
+  const ok = cells.filter((c) => c.status === 'ok');
+  const failures: FailureCounts = {};
+  for (const c of cells) if (c.status !== 'ok') failures[c.status as keyof FailureCounts] = (failures[c.status as keyof FailureCounts] ?? 0) + 1;
+  const s = sorted(ok.map((c) => c.current_A));
+  const p = sorted(ok.map((c) => c.pulses));
   const median = quantile(s, 0.5);
   return {
     level: spec.level,
     target_A: spec.target_A,
-    n: samples_A.length,
-    successRate: pulses.length ? successes / pulses.length : 0,
+    n: cells.length,
+    nOk: ok.length,
+    failures,
+    successRate: cells.length ? ok.length / cells.length : 0,
     median_A: median,
     mean_A: mean(s),
     sigma_A: std(s),
@@ -67,8 +90,20 @@ export function levelStats(spec: LevelSpec, samples_A: number[], pulses: number[
     p99_A: quantile(s, 0.99),
     pulsesMean: mean(p),
     pulsesMedian: quantile(p, 0.5),
-    inBand: median >= spec.band_A[0] && median <= spec.band_A[1],
+    inBand: s.length > 0 && median >= spec.band_A[0] && median <= spec.band_A[1],
   };
+}
+
+/** Failures of several levels added up. */
+export function sumFailures(fs: FailureCounts[]): FailureCounts {
+  const out: FailureCounts = {};
+  for (const f of fs) for (const [k, v] of Object.entries(f)) out[k as keyof FailureCounts] = (out[k as keyof FailureCounts] ?? 0) + (v ?? 0);
+  return out;
+}
+
+export function formatFailures(f: FailureCounts): string {
+  const e = Object.entries(f).filter(([, v]) => v);
+  return e.length ? e.map(([k, v]) => `${k} ${v}`).join(', ') : '-';
 }
 
 export interface Overlap {
@@ -85,6 +120,7 @@ export interface Overlap {
 export function overlap(lowerLevel: number, lo: number[], upperLevel: number, hi: number[]): Overlap {
   const a = sorted(lo);
   const b = sorted(hi);
+  if (!a.length || !b.length) return { lower: lowerLevel, upper: upperLevel, threshold_A: NaN, empiricalBer: NaN, gaussianBer: NaN };
   // Candidate thresholds: every sample; errors = lower samples above + upper samples below.
   const cands = sorted([...a, ...b]);
   let best = { thr: (a[a.length - 1] + b[0]) / 2, err: Infinity };

@@ -1,7 +1,8 @@
 /** Turns any error into one clear line on stderr and a non-zero exit code. */
 import { RramError } from '../../drivers/errors.js';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, aborted: 130 } as const;
+/** 2: refused (bad input, preflight); 3: the run completed below --min-success. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, belowThreshold: 3, aborted: 130 } as const;
 
 export function reportAndExit(e: unknown): never {
   if (e instanceof RramError) {

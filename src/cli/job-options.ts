@@ -7,6 +7,7 @@ import { EmbeddedStore } from '../store/embedded-store.js';
 import type { Sink } from '../jobs/run-job.js';
 import type { InfluxSink } from '../store/influx-sink.js';
 import { num } from './parse.js';
+import { addStoreOption } from './board-options.js';
 
 export interface JobFlags {
   store: string;
@@ -15,13 +16,10 @@ export interface JobFlags {
   resume?: string;
 }
 
-export function defaultStoreDir(): string {
-  return process.env.RRAM_STORE ?? join(process.cwd(), 'rram-data');
-}
+export { defaultStoreDir } from './board-options.js';
 
 export function addJobOptions(c: Command): Command {
-  return c
-    .option('--store <dir>', 'embedded store folder (env RRAM_STORE; default ./rram-data)', defaultStoreDir())
+  return addStoreOption(c)
     .option('--influx <url>', 'also write to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--concurrency <n>', 'cells programmed at once', num('--concurrency', { min: 1, max: 4096, int: true }), 64)
     .option('--resume <runId>', 'continue an interrupted run: cells in its journal are not pulsed again');

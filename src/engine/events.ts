@@ -12,7 +12,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'infer' | 'pulse' | 'read';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'infer' | 'pulse' | 'read';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';
@@ -20,6 +20,18 @@ export interface RunStartEvent extends Base {
   params: Record<string, unknown>;
   board: BoardInfo;
   calibration?: string;
+  /** How programming ranges were derived for this board (sources, notes, predictions). */
+  setup?: Record<string, unknown>;
+}
+/** A resumed run: the same run id, its events continue the original seq. */
+export interface RunResumeEvent extends Base {
+  type: 'run-resume';
+  kind: RunKind;
+  /** Seq of the last event the interrupted process stored. */
+  resumedAfterSeq: number;
+  /** The run's parameters (the same as its run-start's: a resume with others is refused). */
+  params: Record<string, unknown>;
+  board: BoardInfo;
 }
 export interface PulseEvent extends Base {
   type: 'pulse';
@@ -74,7 +86,7 @@ export interface RunEndEvent extends Base {
   summary?: Record<string, unknown>;
 }
 
-export type RunEvent = RunStartEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
+export type RunEvent = RunStartEvent | RunResumeEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
 
 /** Distributes Omit<> over the union so callers can build any event without runId/seq/t. */
 export type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'runId' | 'seq' | 't'> : never) : never;

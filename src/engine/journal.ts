@@ -3,6 +3,7 @@
  * without re-pulsing finished cells (pulses are not idempotent).
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { cutTornTail } from '../../lib/files.js';
 import { dirname } from 'node:path';
 import type { CellAddress } from '../../drivers/board.js';
 import type { CellOutcome } from '../plans/commands.js';
@@ -19,6 +20,7 @@ export class Journal {
   private fd: number;
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
+    cutTornTail(path);
     this.fd = openSync(path, 'a');
   }
 
@@ -32,7 +34,7 @@ export class Journal {
     closeSync(this.fd);
   }
 
-  /** Finished cells by key; a torn last line (crash mid-write) is ignored. */
+  /** Finished cells by key; a torn last line (crash mid-write) is ignored (and cut when the journal is opened for writing). */
   static load(path: string): Map<string, JournalEntry> {
     const m = new Map<string, JournalEntry>();
     if (!existsSync(path)) return m;
@@ -48,3 +50,4 @@ export class Journal {
     return m;
   }
 }
+

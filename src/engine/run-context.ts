@@ -1,21 +1,95 @@
 /**
  * A run's identity and its event emitter: numbers events, stamps them, and pushes them into the
- * shared rxjs Subject that every sink subscribes to.
+ * shared rxjs Subject that every sink subscribes to. A resumed run continues the original's
+ * sequence numbers, starts with `run-resume` instead of `run-start`, and is refused when its
+ * parameters or its board differ from the original's.
  */
 import { Subject } from 'rxjs';
-import type { EventBody, RunEvent } from './events.js';
+import type { BoardInfo } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { EventBody, RunEvent, RunKind } from './events.js';
+
+export interface ResumeFrom {
+  /** Seq of the last stored event of the interrupted run. */
+  lastSeq: number;
+  kind: RunKind;
+  params: Record<string, unknown>;
+  board?: BoardInfo;
+}
+
+export interface RunBegin {
+  kind: RunKind;
+  params: Record<string, unknown>;
+  board: BoardInfo;
+  calibration?: string;
+  setup?: Record<string, unknown>;
+}
+
+/** Parameter keys that may differ on resume (they do not change what is programmed). */
+const RESUME_FREE = new Set(['minSuccess', 'concurrency', 'resume']);
+
+/** Names every parameter (by its path, e.g. config.igvva.vgStep_V) whose value differs between the original run and a resume. */
+export function paramDiff(was: Record<string, unknown>, now: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    const obj = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (obj(a) && obj(b)) {
+      const ra = a as Record<string, unknown>;
+      const rb = b as Record<string, unknown>;
+      for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) if (!(path === '' && RESUME_FREE.has(k))) walk(ra[k], rb[k], path ? `${path}.${k}` : k);
+      return;
+    }
+    const x = JSON.stringify(a);
+    const y = JSON.stringify(b);
+    if (x !== y) out.push(`${path}: was ${x ?? 'unset'}, now ${y ?? 'unset'}`);
+  };
+  walk(JSON.parse(JSON.stringify(was)), JSON.parse(JSON.stringify(now)), '');
+  return out;
+}
 
 export class RunContext {
-  private seq = 0;
+  private seq: number;
+  private readonly flushers: (() => void)[] = [];
   constructor(
     readonly runId: string,
     readonly events$: Subject<RunEvent> = new Subject<RunEvent>(),
-  ) {}
+    readonly resume?: ResumeFrom,
+  ) {
+    this.seq = resume ? resume.lastSeq + 1 : 0;
+  }
 
   emit(body: EventBody): RunEvent {
     const e = { ...body, runId: this.runId, seq: this.seq++, t: Date.now() } as RunEvent;
     this.events$.next(e);
     return e;
+  }
+
+  /** The run's first event: run-start, or run-resume after checking it is the same run on the same board. */
+  begin(b: RunBegin): RunEvent {
+    const r = this.resume;
+    if (!r) return this.emit({ type: 'run-start', ...b });
+    const problems = paramDiff(r.params, b.params);
+    if (r.kind !== b.kind) problems.unshift(`kind: was ${r.kind}, now ${b.kind}`);
+    const was = r.board;
+    if (!was) problems.push('board: the interrupted run recorded no board');
+    else {
+      if (was.id !== b.board.id) problems.push(`board: was ${was.id}, now ${b.board.id}`);
+      if (was.kind === 'emulated' && (!was.state || was.state !== b.board.state))
+        problems.push(`board state: the run started on emulated board ${was.id} ${was.state ? `with state ${was.state}` : 'without a saved state'}; this board ${b.board.state ? `has state ${b.board.state}` : 'is a fresh one'}: it does not hold what was programmed`);
+      if (JSON.stringify(was.limits) !== JSON.stringify(b.board.limits)) problems.push('board limits changed');
+    }
+    if (problems.length) throw new InvalidArgumentError('--resume', this.runId, `cannot resume: ${problems.join('; ')}`);
+    return this.emit({ type: 'run-resume', kind: b.kind, resumedAfterSeq: r.lastSeq, params: b.params, board: b.board });
+  }
+
+  /** Registers a synchronous flush (the store sink's), run before anything is journaled. */
+  onFlush(f: () => void): void {
+    this.flushers.push(f);
+  }
+
+  /** Makes every event emitted so far durable (called before a journal append). */
+  flush(): void {
+    for (const f of this.flushers) f();
   }
 
   get eventCount(): number {

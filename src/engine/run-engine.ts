@@ -11,8 +11,8 @@
  *    after a pulse before deciding anything, it continues from the measured state. Policy 'stop'
  *    ends the cell as 'unknown' instead.
  *  - Every round's finished cells are journaled (fsync) before any error propagates, so a resume
- *    never pulses them again; abort stops at the next round. The board is grounded whenever
- *    runCells returns or throws.
+ *    never pulses them again; abort stops at the next round, and the board is grounded when
+ *    runCells throws (procedures ground it again at their very end, however they end).
  */
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { checkCell, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid, tighten } from '../../drivers/limits.js';
@@ -147,7 +147,7 @@ export class RunEngine {
             active.splice(k, 1);
           }
         }
-        opts.journal?.append(done);
+        this.journal(opts.journal, done);
         done = [];
         if (fatal !== undefined) throw fatal;
         progress(false);
@@ -156,11 +156,22 @@ export class RunEngine {
       return results;
     } catch (e) {
       // Whatever stopped us: what finished is journaled, the lines are grounded, the error is kept.
-      opts.journal?.append(done);
-      throw e;
-    } finally {
+      this.journal(opts.journal, done);
       await this.board.ground().catch(() => undefined);
+      throw e;
     }
+  }
+
+  /**
+   * Finished cells become durable in order: the events that led to them (store sink), the
+   * board's memory of them (an emulated board's saved state), then the journal line that tells a
+   * resume not to touch them again.
+   */
+  private journal(j: Journal | undefined, done: JournalEntry[]): void {
+    if (!j || !done.length) return;
+    this.ctx.flush();
+    this.board.persist?.(done.map((e) => e.cell));
+    j.append(done);
   }
 
   /** Sends the cell's current command, feeds the answer back to its plan. */

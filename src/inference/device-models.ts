@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
 import type { RelaxationTable } from '../../calibration/calibration.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
-import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A } from '../analysis/levels.js';
+import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '../analysis/levels.js';
 import { quantile } from '../analysis/stats.js';
 import { rotl, splitmix32 } from '../../lib/rng.js';
 
@@ -51,6 +51,8 @@ export interface MeasuredLevels {
   /** Per relaxation time the file holds, per level. */
   relax: { t_s: number; pools: Float32Array[] }[];
   source: string;
+  /** The programming targets the levels were characterized with (level-CDF datasets); absent for CSV files. */
+  specs?: LevelSpec[];
 }
 
 /** Read a level-CDF dataset (docs/formats.md) or a `level,current_A` / `level,conductance_S` CSV. */
@@ -58,7 +60,7 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
   if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
   const text = readFileSync(file, 'utf8');
   if (text.trimStart().startsWith('{')) {
-    let d: { format?: string; vread_V?: number; levels?: { samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[] }[] };
+    let d: { format?: string; vread_V?: number; levels?: { spec?: LevelSpec; samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[] }[] };
     try {
       d = JSON.parse(text);
     } catch (e) {
@@ -73,6 +75,7 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
       pools: d.levels.map((l) => Float32Array.from(l.samples_A)),
       relax: times.map((t, j) => ({ t_s: t, pools: d.levels!.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
       source: file,
+      specs: d.levels.every((l) => l.spec && Number.isFinite(l.spec.target_A)) ? d.levels.map((l) => l.spec!) : undefined,
     };
   }
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');

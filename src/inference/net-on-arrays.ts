@@ -4,12 +4,13 @@
  * it, the Monte Carlo prediction from a device model (e.g. the level-CDF measured on the same
  * board), so one sees where the hardware result falls in the predicted distribution.
  */
-import type { Board } from '../../drivers/board.js';
+import type { Board, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { defaultLevels } from '../analysis/levels.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import { defaultLevels, type LevelSpec } from '../analysis/levels.js';
 import type { RunContext } from '../engine/run-context.js';
 import type { EngineOptions } from '../engine/run-engine.js';
-import { programNet } from '../procedures/program-net.js';
+import { programNet, type ProgramNetResult } from '../procedures/program-net.js';
 import type { ProgramOptions } from '../procedures/program-config.js';
 import { type CrossbarNet, weightOps } from './crossbar-net.js';
 import type { Split } from './datasets.js';
@@ -34,11 +35,15 @@ export interface NetOnArraysOptions extends ProgramOptions {
   device: DeviceModel;
   /** Levels of the programming level set the device's levels were picked from (the CDF's count). */
   programLevels: number;
+  /** Their programming targets (a level-CDF's own); default the published level set. */
+  programSpecs?: LevelSpec[];
+  /** The board's calibration and the user's limits, for the preflight. */
+  calibration?: Calibration;
+  userLimits?: Partial<SafetyLimits>;
+  minSuccess?: number;
   trials: number;
   seed: number;
   arrays?: number[];
-  /** ISPVA: gate voltage per level of the programming level set. */
-  ispvaGates_V?: number[];
   engine?: EngineOptions;
   mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
   /** Relaxation wait before each tile's read-back (the device model should be aged alike). */
@@ -66,7 +71,7 @@ export interface NetOnArraysResult {
   readbackAccuracy: number;
   readbackConfusion: number[][];
   monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number; histogram: { lo: number; hi: number; count: number }[]; cdf: { accuracy: number; p: number }[] };
-  programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number };
+  programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup'] };
   /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
   layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number }[];
@@ -77,7 +82,8 @@ export interface NetOnArraysResult {
 export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions): Promise<NetOnArraysResult> {
   const nLevels = o.device.nominal.length;
   if (o.programLevels > 8) throw new InvalidArgumentError('device', o.device.text, `has ${o.programLevels} levels; programming supports 2..8`);
-  const programSpecs = defaultLevels(o.programLevels);
+  const programSpecs = o.programSpecs ?? defaultLevels(o.programLevels);
+  if (programSpecs.length !== o.programLevels) throw new InvalidArgumentError('device', o.device.text, `gives ${programSpecs.length} programming targets for ${o.programLevels} levels`);
   const levelSpecs = (o.device.levelsUsed ?? programSpecs.map((_, k) => k)).map((k) => programSpecs[k]);
   if (levelSpecs.length !== nLevels) throw new InvalidArgumentError('levels', nLevels, `the device model has ${nLevels} levels but ${levelSpecs.length} programming targets`);
   const n = Math.min(o.images ?? o.test.n, o.test.n);
@@ -142,7 +148,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     readbackAccuracy,
     readbackConfusion: confusionOf(pred, labels),
     monteCarlo: !predicts ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length, histogram: mc.histogram, cdf: mc.cdf },
-    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s },
+    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup },
     layers,
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),
     readback: cells,

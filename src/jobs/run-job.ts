@@ -1,15 +1,17 @@
 /**
  * Runs one job (characterize, program, ...) with its sinks: the embedded store always, InfluxDB
  * when configured, plus any extra subscriber (progress bar, dashboard). Emits run-end whatever
- * happens, so every sink learns the outcome; data measured before an abort or error is kept.
+ * happens after the run began, so every sink learns the outcome; data measured before an abort or
+ * error is kept. A resumed job continues the stored run (same id, seq continued) and is refused
+ * when the run does not exist or already completed.
  */
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
-import { AbortedError, RramError } from '../../drivers/errors.js';
+import { AbortedError, InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
-import { RunContext } from '../engine/run-context.js';
-import { EmbeddedStore, StoreSink } from '../store/embedded-store.js';
+import { RunContext, type ResumeFrom } from '../engine/run-context.js';
+import { EmbeddedStore, NotFoundError, StoreSink } from '../store/embedded-store.js';
 
 export interface Sink {
   attach(events$: Subject<RunEvent>): unknown;
@@ -24,6 +26,8 @@ export interface JobEnv {
   bus?: Subject<RunEvent>;
   signal?: AbortSignal;
   runId?: string;
+  /** Continue the stored run `runId` (its journal keeps finished cells from being pulsed again). */
+  resume?: boolean;
   /** The board the job drives: its link events (lost, restored, rebooted) become warnings of the run. */
   board?: Board;
 }
@@ -33,37 +37,60 @@ export interface JobOutcome<T> {
   status: 'completed' | 'aborted' | 'failed';
   result?: T;
   error?: unknown;
+  /** Whether this job wrote the run into the store (it began, or a resume was accepted). */
+  stored: boolean;
+}
+
+/** The stored run a resume continues, or a clear refusal. */
+export function resumeFrom(store: EmbeddedStore, runId: string): ResumeFrom {
+  let rec;
+  try {
+    rec = store.getRun(runId);
+  } catch (e) {
+    if (e instanceof NotFoundError) throw new InvalidArgumentError('--resume', runId, `no run with this id in the store ${store.root} (see \`rram runs\`)`);
+    throw e;
+  }
+  if (rec.status === 'completed') throw new InvalidArgumentError('--resume', runId, 'that run completed: there is nothing to resume');
+  return { lastSeq: store.lastSeq(runId), kind: rec.kind, params: rec.params, board: rec.board as ResumeFrom['board'] };
 }
 
 export async function runJob<T>(
   env: JobEnv,
   body: (ctx: RunContext, signal: AbortSignal | undefined) => Promise<T>,
-  opts: { resultName?: string; summarize?: (r: T) => Record<string, unknown> } = {},
+  opts: { resultName?: string; summarize?: (r: T) => Record<string, unknown>; verdict?: (r: T) => Record<string, unknown> | undefined } = {},
   onContext?: (ctx: RunContext) => void,
 ): Promise<JobOutcome<T>> {
   const runId = env.runId ?? newRunId();
+  const resume = env.resume ? resumeFrom(env.store, runId) : undefined;
   const events$ = new Subject<RunEvent>();
-  const ctx = new RunContext(runId, events$);
+  const ctx = new RunContext(runId, events$, resume);
   const storeSink = new StoreSink(env.store, runId).attach(events$);
+  ctx.onFlush(() => storeSink.flushSync());
   for (const s of env.sinks ?? []) s.attach(events$);
   const busSub = env.bus ? events$.subscribe((e) => env.bus!.next(e)) : undefined;
+  let begun = false;
+  const beginSub = events$.subscribe((e) => {
+    if (e.type === 'run-start' || e.type === 'run-resume') begun = true;
+  });
   onContext?.(ctx);
   // A lost link or a reboot is never silent: it enters the run's record as a warning with its code.
   const linkSub = env.board?.linkEvents?.subscribe((e) => {
-    if (ctx.eventCount > 0) ctx.emit({ type: 'warning', code: e.code, message: e.message });
+    if (begun) ctx.emit({ type: 'warning', code: e.code, message: e.message });
   });
   let out: JobOutcome<T>;
   try {
     const result = await body(ctx, env.signal);
     if (opts.resultName) env.store.saveResult(runId, opts.resultName, result);
-    ctx.emit({ type: 'run-end', status: 'completed', summary: opts.summarize?.(result) });
-    out = { runId, status: 'completed', result };
+    const verdict = opts.verdict?.(result);
+    ctx.emit({ type: 'run-end', status: 'completed', summary: { ...opts.summarize?.(result), ...(verdict ? { verdict } : {}) } });
+    out = { runId, status: 'completed', result, stored: true };
   } catch (e) {
     const aborted = e instanceof AbortedError || (e instanceof RramError && e.code === 'ABORTED');
-    if (ctx.eventCount > 0) ctx.emit({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error: (e as Error).message });
-    out = { runId, status: aborted ? 'aborted' : 'failed', error: e };
+    if (begun) ctx.emit({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error: (e as Error).message });
+    out = { runId, status: aborted ? 'aborted' : 'failed', error: e, stored: begun };
   } finally {
     linkSub?.unsubscribe();
+    beginSub.unsubscribe();
     await storeSink.close();
     for (const s of env.sinks ?? []) await s.close();
     busSub?.unsubscribe();

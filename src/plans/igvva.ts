@@ -43,7 +43,7 @@ export function* igvva(cfg: IgvvaConfig, t: Tally = new Tally()): CellPlan {
   let i = yield* readCurrent(t, cfg.vread_V);
   let vg = cfg.vgStart_V;
   let retries = 0;
-  const outcome = (status: 'ok' | 'failed', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note });
+  const outcome = (status: 'ok' | 'failed' | 'stuck', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note });
   const upper = cfg.target_A + cfg.tolerance_A;
   if (i >= cfg.target_A && i <= upper) return outcome('ok', 'already in band');
   for (;;) {
@@ -56,7 +56,7 @@ export function* igvva(cfg: IgvvaConfig, t: Tally = new Tally()): CellPlan {
       continue;
     }
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
-    if (vg > cfg.vgStop_V + 1e-9) return outcome('failed', 'gate voltage range exhausted');
+    if (vg > cfg.vgStop_V + 1e-9) return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V (read ${(i * 1e6).toFixed(2)} uA)`);
     yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
     i = yield* readCurrent(t, cfg.vread_V);
     if (i >= cfg.target_A && i <= upper) return outcome('ok');

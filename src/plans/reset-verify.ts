@@ -28,21 +28,25 @@ export const RESET_DEFAULTS: ResetVerifyConfig = {
   vread_V: 0.2,
 };
 
-export function* resetVerifySteps(cfg: ResetVerifyConfig, t: Tally): Generator<Command, { ok: boolean; final_A: number; vsl_V: number }, number | undefined> {
+export function* resetVerifySteps(cfg: ResetVerifyConfig, t: Tally): Generator<Command, { ok: boolean; final_A: number; first_A: number; vsl_V: number }, number | undefined> {
   let i = yield* readCurrent(t, cfg.vread_V);
+  const first = i;
   let vsl = cfg.vslStart_V;
   let n = 0;
   while (i > cfg.max_A) {
-    if (n >= cfg.maxPulses || vsl > cfg.vslStop_V + 1e-9) return { ok: false, final_A: i, vsl_V: vsl };
+    if (n >= cfg.maxPulses || vsl > cfg.vslStop_V + 1e-9) return { ok: false, final_A: i, first_A: first, vsl_V: vsl };
     yield t.pulse<Command>({ op: 'reset', vsl_V: vsl, vg_V: cfg.vg_V, width_s: cfg.width_s });
     n++;
     i = yield* readCurrent(t, cfg.vread_V);
     if (i > cfg.max_A) vsl = round6(vsl + cfg.vslStep_V);
   }
-  return { ok: true, final_A: i, vsl_V: vsl };
+  return { ok: true, final_A: i, first_A: first, vsl_V: vsl };
 }
 
+/** A cell whose read barely moved over the whole RESET range is stuck (at LRS), not merely slow. */
 export function* resetVerify(cfg: ResetVerifyConfig, t: Tally = new Tally()): CellPlan {
   const r = yield* resetVerifySteps(cfg, t);
-  return { status: r.ok ? 'ok' : 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: r.vsl_V, note: r.ok ? undefined : 'HRS not reached' };
+  if (r.ok) return { status: 'ok', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: r.vsl_V };
+  const stuck = r.final_A > 0.8 * r.first_A;
+  return { status: stuck ? 'stuck' : 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: r.vsl_V, note: `HRS not reached up to VSL ${cfg.vslStop_V} V (read ${(r.final_A * 1e6).toFixed(2)} uA, before ${(r.first_A * 1e6).toFixed(2)} uA)` };
 }

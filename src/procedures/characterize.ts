@@ -3,9 +3,10 @@
  * read every cell K times, optionally re-read after relaxation waits, and build the dataset
  * described in docs/formats.md.
  */
-import type { Board, CellAddress } from '../../drivers/board.js';
+import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { defaultLevels, levelStats, overlap, type LevelSpec, type LevelStats, type Overlap } from '../analysis/levels.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import { levelStats, overlap, sumFailures, type FailureCounts, type LevelSpec, type LevelStats, type Overlap } from '../analysis/levels.js';
 import { mean } from '../analysis/stats.js';
 import { cellKey } from '../engine/events.js';
 import { Journal, type JournalEntry } from '../engine/journal.js';
@@ -13,7 +14,9 @@ import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
 import { programCell } from '../plans/program-cell.js';
 import { Rng } from '../../lib/rng.js';
-import { buildProgramConfig, type ProgramOptions } from './program-config.js';
+import type { ProgramOptions } from './program-config.js';
+import { setupProgramming, type ProgramSetup } from './program-setup.js';
+import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
 
 export interface CharacterizeOptions extends ProgramOptions {
   levels: number;
@@ -23,10 +26,14 @@ export interface CharacterizeOptions extends ProgramOptions {
   relax_s: number[];
   array?: number;
   seed?: number;
-  /** ISPVA gate voltage per level (index = level); required for ispva. */
-  ispvaGates_V?: number[];
   engine?: EngineOptions;
   journalPath?: string;
+  /** The board's calibration (emulator's own, or fitted to a real board): derives ranges, checks the run. */
+  calibration?: Calibration;
+  /** User safety limits on top of the board's. */
+  userLimits?: Partial<SafetyLimits>;
+  /** The run fails (exit 3) below this share of programmed cells; preflight refuses predictions below it. Default 0.95. */
+  minSuccess?: number;
 }
 
 export interface CellRecord {
@@ -45,13 +52,17 @@ export interface CellRecord {
 
 export interface LevelCdfDataset {
   format: 'rram-hil/level-cdf';
-  version: 1;
+  version: 2;
   runId: string;
   created: string;
   finished: string;
   board: ReturnType<Board['info']>;
   params: Record<string, unknown>;
+  /** How the ranges were derived (sources, notes, calibration predictions). */
+  setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
   vread_V: number;
+  /** Every cell of the run: programmed (status ok) or not, by reason. */
+  summary: { cells: number; ok: number; successRate: number; failures: FailureCounts; minSuccess: number; belowThreshold: boolean };
   levels: {
     spec: LevelSpec;
     stats: LevelStats;
@@ -69,7 +80,7 @@ export function validateCharacterize(o: CharacterizeOptions, cellsAvailable: num
   if (o.levels * o.cellsPerLevel > cellsAvailable) throw new InvalidArgumentError('cells-per-level', o.cellsPerLevel, `levels x cells-per-level = ${o.levels * o.cellsPerLevel} exceeds the ${cellsAvailable} cells available`);
   if (!Number.isInteger(o.reads) || o.reads < 1 || o.reads > 100) throw new InvalidArgumentError('reads', o.reads, 'must be an integer in 1..100');
   for (const t of o.relax_s) if (!(t > 0 && Number.isFinite(t))) throw new InvalidArgumentError('relax', t, 'times must be positive');
-  if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `ISPVA needs one gate voltage per level (${o.levels})`);
+  if (o.minSuccess !== undefined && !(o.minSuccess >= 0 && o.minSuccess <= 1)) throw new InvalidArgumentError('min-success', o.minSuccess, 'must be a fraction in 0..1');
 }
 
 /** Spread the N*M cells over the array(s) at random (seeded), levels interleaved. */
@@ -82,44 +93,49 @@ export function pickCells(n: number, arrays: number[], rows: number, cols: numbe
 export async function characterize(board: Board, ctx: RunContext, o: CharacterizeOptions): Promise<LevelCdfDataset> {
   const info = board.info();
   const first = o.array ?? 0;
+  if (!Number.isInteger(first) || first < 0 || first >= info.arrays) throw new InvalidArgumentError('array', first, `board has arrays 0..${info.arrays - 1}`);
   const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
   validateCharacterize(o, arrays.length * info.rows * info.cols);
-  const cfg = buildProgramConfig(o);
-  const specs = defaultLevels(o.levels);
+  // Preflight: everything derived and checked before run-start, so a refused run sends nothing.
+  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const cfg = setup.config;
+  const specs = setup.levels;
   const cells = pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
   const created = new Date().toISOString();
-  const params = { ...o, engine: undefined, journalPath: undefined, step_V: o.step_V ?? (o.algo === 'igvva' ? 0.01 : 0.1), config: cfg };
-  ctx.emit({ type: 'run-start', kind: 'characterize', params, board: info, calibration: info.calibration });
-
-  const jobs: CellJob[] = cells.map((cell, k) => {
-    const spec = specs[k % o.levels];
-    return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: o.ispvaGates_V?.[spec.level] }) };
-  });
-  // Resume: cells already in the journal are not pulsed again.
+  const params = { ...o, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'igvva' ? cfg.igvva.vgStep_V : cfg.ispva.vteStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
   const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
-  const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
-  if (prior.size) ctx.emit({ type: 'warning', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
-  const journal = o.journalPath ? new Journal(o.journalPath) : undefined;
-  let done: JournalEntry[];
-  try {
-    done = await new RunEngine(board, ctx).runCells(todo, { ...o.engine, journal });
-  } finally {
-    journal?.close();
-  }
-  const results = new Map<string, JournalEntry>(prior);
-  for (const e of done) results.set(cellKey(e.cell), e);
+  ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
+  const signal = o.engine?.signal;
+  return groundedAfter(board, async () => {
+    const jobs: CellJob[] = cells.map((cell, k) => {
+      const spec = specs[k % o.levels];
+      return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: setup.ispvaGates_V?.[spec.level] }) };
+    });
+    // Resume: cells already in the journal are not pulsed again.
+    const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
+    if (prior.size) ctx.emit({ type: 'warning', code: 'resume', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
+    const journal = o.journalPath ? new Journal(o.journalPath) : undefined;
+    let done: JournalEntry[];
+    try {
+      done = await new RunEngine(board, ctx).runCells(todo, { ...o.engine, limits: o.userLimits, journal });
+    } finally {
+      journal?.close();
+    }
+    const results = new Map<string, JournalEntry>(prior);
+    for (const e of done) results.set(cellKey(e.cell), e);
 
-  // Read back: whole-array reads are one command each, K times.
-  const vread = cfg.igvva.vread_V;
-  const readback = await readBack(board, ctx, arrays, o.reads, vread, 'readback', results);
-  const relaxReads: Map<string, number>[] = [];
-  let waited = 0;
-  for (const t of [...o.relax_s].sort((a, b) => a - b)) {
-    await board.wait(t - waited);
-    waited = t;
-    relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t)).get(1)!);
-  }
-  return buildDataset(ctx.runId, created, info, params, vread, specs, cells, results, readback, relaxReads, o);
+    // Read back: whole-array reads are one command each, K times.
+    const vread = cfg.igvva.vread_V;
+    const readback = await readBack(board, ctx, arrays, o.reads, vread, 'readback', results, undefined, signal);
+    const relaxReads: Map<string, number>[] = [];
+    let waited = 0;
+    for (const t of [...o.relax_s].sort((a, b) => a - b)) {
+      await waitAbortable(board, t - waited, signal);
+      waited = t;
+      relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t, signal)).get(1)!);
+    }
+    return buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o);
+  });
 }
 
 /** K whole-array reads; returns per read index a map cell -> current for the programmed cells. */
@@ -132,6 +148,7 @@ async function readBack(
   phase: 'readback' | 'relax',
   results: Map<string, JournalEntry>,
   relax_s?: number,
+  signal?: AbortSignal,
 ): Promise<Map<number, Map<string, number>>> {
   const info = board.info();
   const out = new Map<number, Map<string, number>>();
@@ -140,6 +157,7 @@ async function readBack(
     const m = new Map<string, number>();
     for (const array of arrays) {
       if (!used.has(array)) continue;
+      checkAbort(signal);
       const all = await board.readArray(array, { vread_V });
       for (const e of results.values()) {
         if (e.cell.array !== array) continue;
@@ -158,6 +176,7 @@ function buildDataset(
   created: string,
   board: ReturnType<Board['info']>,
   params: Record<string, unknown>,
+  setup: ProgramSetup,
   vread_V: number,
   specs: LevelSpec[],
   cells: CellAddress[],
@@ -184,21 +203,39 @@ function buildDataset(
         relax: relaxTimes.map((t, k) => ({ t_s: t, current_A: relaxReads[k].get(cellKey(cell))! })),
       });
     }
-    const samples = recs.map((r) => r.current_A);
-    const ok = recs.filter((r) => r.status === 'ok').length;
+    // The level's CDF is its programmed cells: a cell that failed is counted apart, never sampled.
+    const ok = recs.filter((r) => r.status === 'ok');
+    const samples = ok.map((r) => r.current_A);
     return {
       spec,
-      stats: levelStats(spec, samples, recs.map((r) => r.pulses), ok),
+      stats: levelStats(spec, recs),
       samples_A: samples,
       samples_S: samples.map((i) => i / vread_V),
       relax: relaxTimes.map((t, k) => {
-        const s = recs.map((r) => r.relax[k].current_A);
-        return { t_s: t, samples_A: s, stats: levelStats(spec, s, recs.map((r) => r.pulses), ok) };
+        const s = ok.map((r) => r.relax[k].current_A);
+        return { t_s: t, samples_A: s, stats: levelStats(spec, recs.map((r) => ({ ...r, current_A: r.relax[k].current_A }))) };
       }),
       cells: recs,
     };
   });
   const overlaps: Overlap[] = [];
   for (let k = 0; k + 1 < levels.length; k++) overlaps.push(overlap(k, levels[k].samples_A, k + 1, levels[k + 1].samples_A));
-  return { format: 'rram-hil/level-cdf', version: 1, runId, created, finished: new Date().toISOString(), board, params, vread_V, levels, overlaps };
+  const all = levels.flatMap((l) => l.cells);
+  const ok = all.filter((c) => c.status === 'ok').length;
+  const minSuccess = o.minSuccess ?? 0.95;
+  const successRate = all.length ? ok / all.length : 0;
+  return {
+    format: 'rram-hil/level-cdf',
+    version: 2,
+    runId,
+    created,
+    finished: new Date().toISOString(),
+    board,
+    params,
+    setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
+    vread_V,
+    summary: { cells: all.length, ok, successRate, failures: sumFailures(levels.map((l) => l.stats.failures)), minSuccess, belowThreshold: successRate < minSuccess },
+    levels,
+    overlaps,
+  };
 }

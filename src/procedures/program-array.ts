@@ -1,45 +1,78 @@
 /**
- * Program a level map onto one array by write-verify, read it back, and report per-level
- * statistics and how many cells read back in the wrong level.
+ * Program a level map onto one array (or a region of it) by write-verify, read it back, and report
+ * per-level statistics over the programmed cells, the failures by reason, and how many programmed
+ * cells read back outside their level's band.
  */
-import type { Board, CellAddress } from '../../drivers/board.js';
+import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { defaultLevels, levelStats, type LevelSpec, type LevelStats } from '../analysis/levels.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import { levelStats, sumFailures, type FailureCounts, type LevelSpec, type LevelStats } from '../analysis/levels.js';
 import { cellKey } from '../engine/events.js';
 import { Journal, type JournalEntry } from '../engine/journal.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
-import { programCell } from '../plans/program-cell.js';
+import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import type { LevelMap } from './level-map.js';
-import { buildProgramConfig, type ProgramOptions } from './program-config.js';
-import type { ProgramConfig } from '../plans/program-cell.js';
+import type { ProgramOptions } from './program-config.js';
+import { setupProgramming, type ProgramSetup } from './program-setup.js';
+import { checkAbort, groundedAfter } from './board-phases.js';
 
 export interface ProgramArrayOptions extends ProgramOptions {
   levels: number;
   array: number;
   map: LevelMap;
   mapName: string;
-  ispvaGates_V?: number[];
+  /** Only these cells (row-major indices into the array); default every cell. */
+  cells?: number[];
+  /** How the cells were chosen (recorded): "all", "region 0:31,0:31", "cells FILE". */
+  cellsName?: string;
   engine?: EngineOptions;
   journalPath?: string;
+  calibration?: Calibration;
+  userLimits?: Partial<SafetyLimits>;
+  minSuccess?: number;
+}
+
+export interface RunSummary {
+  cells: number;
+  ok: number;
+  successRate: number;
+  failures: FailureCounts;
+  minSuccess: number;
+  belowThreshold: boolean;
+}
+
+export function runSummary(statuses: string[], minSuccess = 0.95): RunSummary {
+  const failures: FailureCounts = {};
+  let ok = 0;
+  for (const s of statuses) {
+    if (s === 'ok') ok++;
+    else failures[s as keyof FailureCounts] = (failures[s as keyof FailureCounts] ?? 0) + 1;
+  }
+  const successRate = statuses.length ? ok / statuses.length : 0;
+  return { cells: statuses.length, ok, successRate, failures, minSuccess, belowThreshold: successRate < minSuccess };
 }
 
 export interface ProgramArrayResult {
   format: 'rram-hil/program';
-  version: 1;
+  version: 2;
   runId: string;
   array: number;
   rows: number;
   cols: number;
   levels: LevelSpec[];
+  /** Level per cell (row-major); -1 for cells outside the programmed set. */
   map: number[];
   readback_A: number[];
+  /** Status per cell; 'skipped' outside the programmed set. */
   status: string[];
   pulses: number[];
   stats: LevelStats[];
-  /** Cells whose read-back falls outside their level's band. */
+  /** Programmed (ok) cells whose read-back falls outside their level's band. */
   misplaced: number;
   totalPulses: number;
+  summary: RunSummary;
+  setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
 }
 
 /** The job that programs one cell to one level (form if pristine, reset-verify, write-verify). */
@@ -54,6 +87,7 @@ export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress,
 export async function programCells(board: Board, ctx: RunContext, jobs: CellJob[], engine?: EngineOptions, journalPath?: string): Promise<Map<string, JournalEntry>> {
   const prior = journalPath ? Journal.load(journalPath) : new Map<string, JournalEntry>();
   const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
+  if (prior.size) ctx.emit({ type: 'warning', code: 'resume', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
   const journal = journalPath ? new Journal(journalPath) : undefined;
   let done: JournalEntry[];
   try {
@@ -68,32 +102,57 @@ export async function programCells(board: Board, ctx: RunContext, jobs: CellJob[
 
 export async function programArray(board: Board, ctx: RunContext, o: ProgramArrayOptions): Promise<ProgramArrayResult> {
   const info = board.info();
-  if (o.array < 0 || o.array >= info.arrays) throw new InvalidArgumentError('array', o.array, `board has arrays 0..${info.arrays - 1}`);
-  if (o.map.length !== info.rows * info.cols) throw new InvalidArgumentError('map', o.map.length, `needs ${info.rows * info.cols} cells`);
-  const cfg = buildProgramConfig(o);
-  const specs = defaultLevels(o.levels);
-  if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `needs ${o.levels} gate voltages`);
-  ctx.emit({ type: 'run-start', kind: 'program', params: { ...o, map: undefined, engine: undefined, journalPath: undefined, config: cfg }, board: info, calibration: info.calibration });
-  const jobs = o.map.reduce<CellJob[]>((js, lvl, k) => {
-    js.push(levelJob(cfg, specs[lvl], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, o.ispvaGates_V));
-    return js;
-  }, []);
-  const byKey = await programCells(board, ctx, jobs, o.engine, o.journalPath);
-  const rb = await board.readArray(o.array, { vread_V: cfg.igvva.vread_V });
-  const status: string[] = [];
-  const pulses: number[] = [];
-  let misplaced = 0;
-  jobs.forEach((j, k) => {
-    const e = byKey.get(cellKey(j.cell));
-    status.push(e?.outcome.status ?? 'missing');
-    pulses.push(e?.outcome.pulses ?? 0);
-    const band = specs[o.map[k]].band_A;
-    if (rb[k] < band[0] || rb[k] > band[1]) misplaced++;
-    ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[k], phase: 'readback', level: j.level });
+  if (!Number.isInteger(o.array) || o.array < 0 || o.array >= info.arrays) throw new InvalidArgumentError('array', o.array, `board has arrays 0..${info.arrays - 1}`);
+  const n = info.rows * info.cols;
+  if (o.map.length !== n) throw new InvalidArgumentError('map', o.map.length, `needs ${n} cells`);
+  const chosen = o.cells ?? Array.from({ length: n }, (_, k) => k);
+  if (!chosen.length) throw new InvalidArgumentError('cells', 0, 'no cell to program');
+  for (const k of chosen) if (!Number.isInteger(k) || k < 0 || k >= n) throw new InvalidArgumentError('cells', k, `cell index outside 0..${n - 1}`);
+  if (o.minSuccess !== undefined && !(o.minSuccess >= 0 && o.minSuccess <= 1)) throw new InvalidArgumentError('min-success', o.minSuccess, 'must be a fraction in 0..1');
+  for (const k of chosen) if (!(o.map[k] < o.levels)) throw new InvalidArgumentError('map', o.map[k], `level of cell ${k} is not in 0..${o.levels - 1}`);
+  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const cfg = setup.config;
+  const specs = setup.levels;
+  const inSet = new Uint8Array(n);
+  for (const k of chosen) inSet[k] = 1;
+  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
+  ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
+  return groundedAfter(board, async () => {
+    const jobs = chosen.map((k) => levelJob(cfg, specs[o.map[k]], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, setup.ispvaGates_V));
+    const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits }, o.journalPath);
+    checkAbort(o.engine?.signal);
+    const vread = cfg.igvva.vread_V;
+    const rb = await board.readArray(o.array, { vread_V: vread });
+    const status = new Array<string>(n).fill('skipped');
+    const pulses = new Array<number>(n).fill(0);
+    let misplaced = 0;
+    for (const j of jobs) {
+      const k = j.cell.row * info.cols + j.cell.col;
+      const e = byKey.get(cellKey(j.cell));
+      status[k] = e?.outcome.status ?? 'missing';
+      pulses[k] = e?.outcome.pulses ?? 0;
+      const band = specs[o.map[k]].band_A;
+      if (status[k] === 'ok' && (rb[k] < band[0] || rb[k] > band[1])) misplaced++;
+      ctx.emit({ type: 'read', cell: j.cell, vread_V: vread, current_A: rb[k], phase: 'readback', level: j.level });
+    }
+    const stats = specs.map((s) => levelStats(s, chosen.filter((k) => o.map[k] === s.level).map((k) => ({ current_A: rb[k], pulses: pulses[k], status: status[k] }))));
+    return {
+      format: 'rram-hil/program',
+      version: 2,
+      runId: ctx.runId,
+      array: o.array,
+      rows: info.rows,
+      cols: info.cols,
+      levels: specs,
+      map: Array.from(o.map, (l, k) => (inSet[k] ? l : -1)),
+      readback_A: Array.from(rb),
+      status,
+      pulses,
+      stats,
+      misplaced,
+      totalPulses: pulses.reduce((a, b) => a + b, 0),
+      summary: { ...runSummary(chosen.map((k) => status[k]), o.minSuccess), failures: sumFailures(stats.map((s) => s.failures)) },
+      setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
+    };
   });
-  const stats = specs.map((s) => {
-    const idx = [...o.map.keys()].filter((k) => o.map[k] === s.level);
-    return levelStats(s, idx.map((k) => rb[k]), idx.map((k) => pulses[k]), idx.filter((k) => status[k] === 'ok').length);
-  });
-  return { format: 'rram-hil/program', version: 1, runId: ctx.runId, array: o.array, rows: info.rows, cols: info.cols, levels: specs, map: Array.from(o.map), readback_A: Array.from(rb), status, pulses, stats, misplaced, totalPulses: pulses.reduce((a, b) => a + b, 0) };
 }

@@ -4,16 +4,19 @@
  * the next one overwrites its array, and the evaluation uses every tile's read-back (what a lab
  * with one 4-kbit array can do). Cells a tile does not use are never pulsed.
  */
-import type { Board } from '../../drivers/board.js';
+import type { Board, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { defaultLevels, type LevelSpec } from '../analysis/levels.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import { levelStats, type LevelSpec, type LevelStats } from '../analysis/levels.js';
 import type { RunContext } from '../engine/run-context.js';
 import type { EngineOptions } from '../engine/run-engine.js';
 import { cellKey } from '../engine/events.js';
 import { UNUSED, type Tile } from '../inference/tiling.js';
 import { ARRAY_SIDE as S } from '../inference/mapping.js';
-import { levelJob, programCells } from './program-array.js';
-import { buildProgramConfig, type ProgramOptions } from './program-config.js';
+import { levelJob, programCells, runSummary, type RunSummary } from './program-array.js';
+import type { ProgramOptions } from './program-config.js';
+import { setupProgramming, type ProgramSetup } from './program-setup.js';
+import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
 
 export interface ProgramNetOptions extends ProgramOptions {
   levels: number;
@@ -22,8 +25,10 @@ export interface ProgramNetOptions extends ProgramOptions {
   tiles: Tile[];
   /** Board arrays to use, in turn. */
   arrays: number[];
-  ispvaGates_V?: number[];
   engine?: EngineOptions;
+  calibration?: Calibration;
+  userLimits?: Partial<SafetyLimits>;
+  minSuccess?: number;
   /** Wait this long (board grounded) after programming a tile, before its read-back: relaxation. */
   relax_s?: number;
   /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
@@ -47,8 +52,13 @@ export interface ProgramNetResult {
   tiles: TileReadback[];
   cells: number;
   totalPulses: number;
+  /** Programmed (ok) cells whose read-back falls outside their level's band. */
   misplaced: number;
   failed: number;
+  /** Per level, over the programmed cells of every tile (read-back currents). */
+  stats: LevelStats[];
+  summary: RunSummary;
+  setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
 }
 
 export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions): Promise<ProgramNetResult> {
@@ -56,57 +66,70 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   if (info.rows < S || info.cols < S) throw new InvalidArgumentError('board', `${info.rows}x${info.cols}`, `net tiles need ${S}x${S} arrays`);
   if (!o.arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
   for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
-  const cfg = buildProgramConfig(o);
-  const specs = o.levelSpecs ?? defaultLevels(o.levels);
-  if (o.algo === 'ispva' && (!o.ispvaGates_V || o.ispvaGates_V.length < o.levels)) throw new InvalidArgumentError('ispva-vg', o.ispvaGates_V, `needs ${o.levels} gate voltages`);
-  const cells = o.tiles.reduce((s, t) => s + t.used, 0);
   if (o.relax_s !== undefined && !(o.relax_s > 0 && Number.isFinite(o.relax_s))) throw new InvalidArgumentError('relax', o.relax_s, 'must be a positive time');
-  ctx.emit({
-    type: 'run-start',
-    kind: 'program',
-    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, config: cfg },
+  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const cfg = setup.config;
+  const specs = setup.levels;
+  const cells = o.tiles.reduce((s, t) => s + t.used, 0);
+  ctx.begin({
+    kind: 'program-net',
+    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, calibration: o.calibration?.id, config: cfg },
     board: info,
     calibration: info.calibration,
+    setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted },
   });
-  const out: TileReadback[] = [];
-  for (const t of o.tiles) {
-    const array = o.arrays[t.index % o.arrays.length];
-    const jobs = [];
-    const band = new Map<string, [number, number]>();
-    for (let k = 0; k < t.levels.length; k++) {
-      if (t.levels[k] === UNUSED) continue;
-      const spec = specs[t.levels[k]];
-      if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-      const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, o.ispvaGates_V);
-      band.set(cellKey(job.cell), spec.band_A);
-      jobs.push(job);
+  const signal = o.engine?.signal;
+  return groundedAfter(board, async () => {
+    const out: TileReadback[] = [];
+    // Keyed by the level's own number: a net may use a subset of a level set (e.g. levels 0, 2, 5, 7).
+    const byLevel = new Map<number, { current_A: number; pulses: number; status: string }[]>(specs.map((s) => [s.level, []]));
+    const statuses: string[] = [];
+    for (const t of o.tiles) {
+      const array = o.arrays[t.index % o.arrays.length];
+      const jobs = [];
+      const band = new Map<string, [number, number]>();
+      for (let k = 0; k < t.levels.length; k++) {
+        if (t.levels[k] === UNUSED) continue;
+        const spec = specs[t.levels[k]];
+        if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
+        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, setup.ispvaGates_V);
+        band.set(cellKey(job.cell), spec.band_A);
+        jobs.push(job);
+      }
+      const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits, phase: `tile ${t.index + 1}/${o.tiles.length}` });
+      if (o.relax_s) await waitAbortable(board, o.relax_s, signal);
+      checkAbort(signal);
+      const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
+      let pulses = 0;
+      let misplaced = 0;
+      let failed = 0;
+      for (const j of jobs) {
+        const e = byKey.get(cellKey(j.cell));
+        const st = e?.outcome.status ?? 'missing';
+        pulses += e?.outcome.pulses ?? 0;
+        if (st !== 'ok') failed++;
+        statuses.push(st);
+        const i = j.cell.row * info.cols + j.cell.col;
+        const [lo, hi] = band.get(cellKey(j.cell))!;
+        if (st === 'ok' && (rb[i] < lo || rb[i] > hi)) misplaced++;
+        byLevel.get(j.level)!.push({ current_A: rb[i], pulses: e?.outcome.pulses ?? 0, status: st });
+        ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, ...(o.relax_s ? { relax_s: o.relax_s } : {}) });
+      }
+      // The board's array may be larger than a tile: keep the tile's window.
+      const window = new Float32Array(S * S);
+      for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) window[r * S + c] = rb[r * info.cols + c];
+      out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed });
     }
-    const byKey = await programCells(board, ctx, jobs, { ...o.engine, phase: `tile ${t.index + 1}/${o.tiles.length}` });
-    if (o.relax_s) await board.wait(o.relax_s);
-    const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
-    let pulses = 0;
-    let misplaced = 0;
-    let failed = 0;
-    for (const j of jobs) {
-      const e = byKey.get(cellKey(j.cell));
-      pulses += e?.outcome.pulses ?? 0;
-      if (e?.outcome.status !== 'ok') failed++;
-      const i = j.cell.row * info.cols + j.cell.col;
-      const [lo, hi] = band.get(cellKey(j.cell))!;
-      if (rb[i] < lo || rb[i] > hi) misplaced++;
-      ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, ...(o.relax_s ? { relax_s: o.relax_s } : {}) });
-    }
-    // The board's array may be larger than a tile: keep the tile's window.
-    const window = new Float32Array(S * S);
-    for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) window[r * S + c] = rb[r * info.cols + c];
-    out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed });
-  }
-  return {
-    levels: specs,
-    tiles: out,
-    cells,
-    totalPulses: out.reduce((s, t) => s + t.pulses, 0),
-    misplaced: out.reduce((s, t) => s + t.misplaced, 0),
-    failed: out.reduce((s, t) => s + t.failed, 0),
-  };
+    return {
+      levels: specs,
+      tiles: out,
+      cells,
+      totalPulses: out.reduce((s, t) => s + t.pulses, 0),
+      misplaced: out.reduce((s, t) => s + t.misplaced, 0),
+      failed: out.reduce((s, t) => s + t.failed, 0),
+      stats: specs.map((s) => levelStats(s, byLevel.get(s.level)!)),
+      summary: runSummary(statuses, o.minSuccess),
+      setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
+    };
+  });
 }

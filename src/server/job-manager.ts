@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
+import type { Calibration } from '../../calibration/calibration.js';
 import { RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
@@ -44,6 +45,8 @@ export class JobManager {
     readonly board: Board,
     readonly store: EmbeddedStore,
     private readonly makeSinks: () => Promise<Sink[]> = async () => [],
+    /** The board's calibration (ranges, ISPVA gates, preflight). */
+    readonly calibration?: Calibration,
   ) {
     this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
   }
@@ -111,17 +114,19 @@ export class JobManager {
   private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board };
     if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
         resultName: 'level-cdf',
-        summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats) }),
+        summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
+        verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
       });
     }
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
         resultName: 'program',
-        summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses }),
+        summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
+        verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
       });
     }
     if (req.kind === 'program-net') return this.runProgramNet(env, req);
@@ -166,7 +171,7 @@ export class JobManager {
         const ds = loadDataset(req.dataset, undefined, true);
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
         const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
-        return { backend, net, ds, device, programLevels: measured ? measured.pools.length : req.levels };
+        return { backend, net, ds, device, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
   }
@@ -206,9 +211,11 @@ export class JobManager {
     return runJob(
       env,
       async (ctx, signal) => {
-        const { backend, net, ds, device, programLevels } = await load();
+        const { backend, net, ds, device, programLevels, programSpecs } = await load();
         return netOnArrays(tf, backend, this.board, ctx, {
           algo: req.algo,
+          calibration: this.calibration,
+          programSpecs,
           step_V: req.step_V,
           model: req.model,
           dataset: req.dataset,

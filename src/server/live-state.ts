@@ -66,6 +66,7 @@ export class LiveRun {
     this.t = Math.max(this.t, e.t);
     switch (e.type) {
       case 'run-start':
+      case 'run-resume':
         this.kind = e.kind;
         this.params = e.params;
         this.board = { arrays: e.board.arrays, rows: e.board.rows, cols: e.board.cols };

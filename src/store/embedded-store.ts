@@ -6,13 +6,13 @@
  *   runs/<id>/<result>.json   result files (level-cdf.json, inference.json, ...)
  * Append-only lines survive a crash up to the last flushed batch; nothing needs a native build.
  */
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { appendFileSync, closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Observable, Subscription } from 'rxjs';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent, RunKind } from '../engine/events.js';
+import { cutTornTail, lastCompleteLine } from '../../lib/files.js';
 
 export interface RunRecord {
   id: string;
@@ -27,6 +27,10 @@ export interface RunRecord {
   counts: Record<string, number>;
   results: string[];
   error?: string;
+  /** Times the run was resumed after an interruption. */
+  resumes?: number;
+  /** The command's verdict beyond the run's status (e.g. success below --min-success). */
+  verdict?: Record<string, unknown>;
 }
 
 export interface EventQuery {
@@ -111,6 +115,32 @@ export class EmbeddedStore {
     return join(this.runDir(id), 'journal.ndjson');
   }
 
+  /** Events per type as stored (every line starts with its type): run.json's counts, rebuilt after a crash. */
+  recount(id: string): { events: number; counts: Record<string, number> } {
+    const f = join(this.runDir(id), 'events.ndjson');
+    const counts: Record<string, number> = {};
+    let events = 0;
+    if (!existsSync(f)) return { events, counts };
+    const text = readFileSync(f, 'latin1');
+    const re = /^\{"type":"([a-z-]+)"/gm;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+      events++;
+    }
+    return { events, counts };
+  }
+
+  /** Seq of the last event stored for a run (-1 when none): where a resumed run continues. */
+  lastSeq(id: string): number {
+    const line = lastCompleteLine(join(this.runDir(id), 'events.ndjson'));
+    if (!line) return -1;
+    try {
+      return (JSON.parse(line) as RunEvent).seq;
+    } catch {
+      return -1;
+    }
+  }
+
   /** Stream a run's events through a filter (constant memory however large the run). */
   async *events(id: string, q: EventQuery = {}): AsyncGenerator<RunEvent> {
     const f = join(this.runDir(id), 'events.ndjson');
@@ -148,17 +178,18 @@ export class EmbeddedStore {
 }
 
 /**
- * Subscribes a run's event stream into the store: batches lines, appends + fsyncs off the
- * engine's path, keeps run.json's status and counts current.
+ * Subscribes a run's event stream into the store: batches lines, appends and fsyncs them, keeps
+ * run.json's status and counts current. Writes are synchronous so that `flushSync` (called by the
+ * engine before each journal append) makes every earlier event durable in order; at 0.1-0.2 ms
+ * per fsync here that costs little. A resumed run appends to the same files and keeps counting.
  */
 export class StoreSink {
   private buf: string[] = [];
-  private fh?: Promise<FileHandle>;
-  private writing: Promise<void> = Promise.resolve();
+  private fd?: number;
   private timer?: NodeJS.Timeout;
   private sub?: Subscription;
   private rec?: RunRecord;
-  private readonly counts: Record<string, number> = {};
+  private counts: Record<string, number> = {};
   written = 0;
 
   constructor(
@@ -179,49 +210,71 @@ export class StoreSink {
       this.rec.board = e.board;
       this.rec.calibration = e.calibration;
       this.store.writeRun(this.rec);
-      this.fh = open(join(this.store.runDir(e.runId), 'events.ndjson'), 'a');
+      this.fd = openSync(join(this.store.runDir(e.runId), 'events.ndjson'), 'a');
+    } else if (e.type === 'run-resume') {
+      this.rec = this.store.getRun(e.runId);
+      this.rec.status = 'running';
+      this.rec.ended = undefined;
+      this.rec.error = undefined;
+      this.rec.resumes = (this.rec.resumes ?? 0) + 1;
+      const f = join(this.store.runDir(e.runId), 'events.ndjson');
+      cutTornTail(f);
+      // run.json may lag the events after a crash: count what is really stored.
+      const c = this.store.recount(e.runId);
+      this.counts = c.counts;
+      this.written = c.events;
+      this.rec.events = c.events;
+      this.rec.counts = { ...c.counts };
+      this.store.writeRun(this.rec);
+      this.fd = openSync(f, 'a');
     }
     this.counts[e.type] = (this.counts[e.type] ?? 0) + 1;
     this.buf.push(JSON.stringify(e));
+    // A run's first event defines it: durable at once, whatever happens to the process next.
+    if (e.type === 'run-start' || e.type === 'run-resume') return this.flushSync();
     if (e.type === 'run-end') {
       if (this.rec) {
         this.rec.status = e.status;
         this.rec.ended = new Date(e.t).toISOString();
         this.rec.error = e.error;
+        if (e.summary?.verdict) this.rec.verdict = e.summary.verdict as Record<string, unknown>;
       }
-      void this.flush();
+      this.flushSync();
       return;
     }
-    if (this.buf.length >= (this.o.batch ?? 5000)) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.o.flushEvery_ms ?? 200);
+    if (this.buf.length >= (this.o.batch ?? 5000)) this.flushSync();
+    else if (!this.timer) this.timer = setTimeout(() => this.flushSync(), this.o.flushEvery_ms ?? 200);
   }
 
-  flush(): Promise<void> {
+  /** Appends and fsyncs every buffered event, then updates run.json. */
+  flushSync(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.fd === undefined || !this.buf.length) return;
     const lines = this.buf;
     this.buf = [];
-    this.writing = this.writing.then(async () => {
-      if (!this.fh || !lines.length) return;
-      const fh = await this.fh;
-      await fh.appendFile(lines.join('\n') + '\n');
-      await fh.sync();
-      this.written += lines.length;
-      if (this.rec) {
-        // Merge with what is on disk (results saved meanwhile) and keep status/counts current.
-        const disk = this.store.getRun(this.rec.id);
-        this.rec.results = disk.results;
-        this.rec.events = this.written;
-        this.rec.counts = { ...this.counts };
-        this.store.writeRun(this.rec);
-      }
-    });
-    return this.writing;
+    appendFileSync(this.fd, lines.join('\n') + '\n');
+    fsyncSync(this.fd);
+    this.written += lines.length;
+    if (this.rec) {
+      // Merge with what is on disk (results saved meanwhile) and keep status/counts current.
+      const disk = this.store.getRun(this.rec.id);
+      this.rec.results = disk.results;
+      this.rec.events = this.written;
+      this.rec.counts = { ...this.counts };
+      this.store.writeRun(this.rec);
+    }
+  }
+
+  /** Kept for callers that await a flush. */
+  async flush(): Promise<void> {
+    this.flushSync();
   }
 
   async close(): Promise<void> {
     this.sub?.unsubscribe();
-    await this.flush();
-    if (this.fh) await (await this.fh).close();
+    this.flushSync();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }

@@ -30,9 +30,9 @@ export class LineFormatter {
 
   private context(e: RunEvent): { tags: string; algo: string } {
     let c = this.runs.get(e.runId);
-    if (!c || e.type === 'run-start') {
-      const board = e.type === 'run-start' ? e.board.id : '';
-      const algo = e.type === 'run-start' ? String(e.params.algo ?? '') : '';
+    if (!c || e.type === 'run-start' || e.type === 'run-resume') {
+      const board = e.type === 'run-start' || e.type === 'run-resume' ? e.board.id : '';
+      const algo = e.type === 'run-start' || e.type === 'run-resume' ? String(e.params.algo ?? '') : '';
       c = { tags: `,run=${escTag(e.runId)}` + (board ? `,board=${escTag(board)}` : ''), algo: algo ? `,algo=${escTag(algo)}` : '' };
       this.runs.set(e.runId, c);
     }
@@ -63,6 +63,8 @@ export class LineFormatter {
         return `warning${c.tags} message=${escStr(e.message)},seq=${e.seq}i${ts}`;
       case 'run-start':
         return `run${c.tags},kind=${escTag(e.kind)}${c.algo} params=${escStr(JSON.stringify(e.params).slice(0, 60000))},seq=${e.seq}i${ts}`;
+      case 'run-resume':
+        return `run${c.tags},kind=${escTag(e.kind)}${c.algo},resumed=true resumed_after_seq=${int(e.resumedAfterSeq)},seq=${e.seq}i${ts}`;
       case 'run-end':
         return `run_summary${c.tags},status=${e.status}${c.algo} events=${e.seq + 1}i,summary=${escStr(JSON.stringify(e.summary ?? {}).slice(0, 60000))},error=${escStr(e.error ?? '')},seq=${e.seq}i${ts}`;
     }

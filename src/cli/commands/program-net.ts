@@ -15,12 +15,14 @@ import { loadModel } from '../../inference/model-io.js';
 import { netOnArrays, type NetOnArraysResult } from '../../inference/net-on-arrays.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
-import { addBoardOptions, openBoard } from '../board-options.js';
+import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, table } from '../output.js';
+import { formatFailures } from '../../analysis/levels.js';
 import { current, durations, num, quantileArg } from '../parse.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
-import { addWriteVerifyOptions, finish, ispvaGates, type ProgFlags } from './programming.js';
+import { addProgramFlags, programOptions } from '../program-flags.js';
+import { finish, printSetupNotes, type ProgFlags } from './programming.js';
 
 interface NetFlags extends ProgFlags {
   model: string;
@@ -47,7 +49,7 @@ function parseArrayList(s: string): number[] {
 }
 
 export function registerProgramNet(program: Command): void {
-  addWriteVerifyOptions(addJobOptions(addBoardOptions(program.command('program-net'))))
+  addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net'))))
     .description('program a trained net onto the arrays (write-verify), read back, evaluate from the read-back vs the Monte Carlo prediction')
     .requiredOption('--model <dir>', 'tfjs layers model folder (rram train --out)')
     .option('--dataset <name>', 'mnist | fashion', 'mnist')
@@ -65,7 +67,7 @@ export function registerProgramNet(program: Command): void {
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
     .action(async (f: NetFlags) => {
-      if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
+      const po = programOptions(f);
       // Tiles reuse arrays, so a cell's journal entry may belong to a tile since overwritten.
       if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'program-net runs cannot be resumed: start it again (every tile is reprogrammed and read back)');
       const scheme = parseScheme(f.mapping);
@@ -80,19 +82,18 @@ export function registerProgramNet(program: Command): void {
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
       const net = toCrossbarNet(await loadModel(tf, f.model));
-      const board = await openBoard(f);
       const { store, sinks } = await openSinks(f);
+      const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       const out = await runJob(
         { store, sinks, signal: ac.signal, board },
         (ctx, signal) =>
           netOnArrays(tf, backend, board, ctx, {
-            algo: f.algo as 'igvva' | 'ispva',
-            step_V: f.step,
-            tolerance_A: f.tolerance,
-            maxPulses: f.maxPulses,
-            width_s: f.width,
-            ispvaGates_V: ispvaGates(f, programLevels),
+            ...po,
+            // ISPVA gates are per level of the programming level set, which the CDF decides.
+            ispvaGates_V: po.ispvaGates_V,
+            calibration,
+            programSpecs: measured?.specs,
             model: f.model,
             dataset: ds.name,
             net,
@@ -106,15 +107,21 @@ export function registerProgramNet(program: Command): void {
             seed: f.seed,
             arrays,
             relax_s,
-            engine: { concurrency: f.concurrency },
+            engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
             signal,
           }),
-        { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },
-        (ctx) => attachProgressBar(ctx.events$),
-      );
-      await board.close();
+        {
+          resultName: 'program-net',
+          summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses, cells: r.programming.summary }),
+          verdict: (r) => (r.programming.summary.belowThreshold ? { belowMinSuccess: true, ...r.programming.summary } : undefined),
+        },
+        (ctx) => {
+          attachProgressBar(ctx.events$);
+          printSetupNotes(ctx);
+        },
+      ).finally(() => board.close());
       if (out.result && f.out) writeOut(f.out, out.result);
-      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }), false);
+      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }), false, (r) => r.programming.summary);
     });
 }
 
@@ -122,7 +129,7 @@ function printText(r: NetOnArraysResult): void {
   const p = r.programming;
   process.stdout.write(
     `run ${r.runId}: ${r.model} on ${r.dataset} (${r.images} test images), ${r.levels} levels, ${r.mapping.scheme} mapping, device ${r.device}\n` +
-      `programmed ${p.cells} cells in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} cells outside their band, ${p.failed} failed, ${p.elapsed_s.toFixed(1)} s${p.relax_s ? `; read back ${p.relax_s} s after programming` : ''}\n`,
+      `programmed ${p.summary.ok} of ${p.cells} cells (failures: ${formatFailures(p.summary.failures)}) in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} programmed cells outside their band, ${p.elapsed_s.toFixed(1)} s${p.relax_s ? `; read back ${p.relax_s} s after programming` : ''}\n`,
   );
   const rows: (string | number)[][] = [
     ['float (trained weights)', pct(r.floatAccuracy)],

@@ -1,74 +1,112 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
 import type { Command } from 'commander';
-import { writeFileSync } from 'node:fs';
-import { InvalidArgumentError } from '../../../drivers/errors.js';
-import { CellArrayModel } from '../../../drivers/emulated/cell-model.js';
-import { loadCalibration } from '../../../calibration/calibration.js';
-import { defaultLevels } from '../../analysis/levels.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DataError, InvalidArgumentError } from '../../../drivers/errors.js';
+import { formatFailures } from '../../analysis/levels.js';
 import { runJob, type JobOutcome } from '../../jobs/run-job.js';
+import type { RunContext } from '../../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../../procedures/characterize.js';
 import { patternMap, readMapFile } from '../../procedures/level-map.js';
-import { programArray, type ProgramArrayResult } from '../../procedures/program-array.js';
+import { programArray, type ProgramArrayResult, type RunSummary } from '../../procedures/program-array.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { exportRun } from '../../store/export.js';
-import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
+import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
-import { current, durations, num } from '../parse.js';
+import { durations, num } from '../parse.js';
 import { printJson, table, uA } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { formatLevelTable } from '../level-table.js';
+import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
 
-export interface ProgFlags extends BoardFlags, JobFlags {
-  algo: string;
-  step?: number;
-  levels: number;
-  tolerance?: number;
-  maxPulses?: number;
-  width?: number;
-  ispvaVg?: string;
+export interface ProgFlags extends BoardFlags, JobFlags, ProgramFlags {
   json?: boolean;
   out?: string;
 }
 
-/** Write-verify knobs shared by every command that programs cells. */
-export function addWriteVerifyOptions(c: Command): Command {
-  return c
-    .option('--algo <name>', 'igvva | ispva', 'igvva')
-    .option('--step <V>', 'step of the stepped voltage (IGVVA: VG, default 0.01 = IGVVA-10; ISPVA: VTE, default 0.1)', num('--step', { min: 0.001, max: 1 }))
-    .option('--levels <N>', 'levels in total: HRS + N-1 LRS levels over 10-45 uA', num('--levels', { min: 2, max: 8, int: true }), 8)
-    .option('--tolerance <I>', 'two-sided band: reset and retry above target + tolerance (e.g. 2uA); default off', current('--tolerance'))
-    .option('--max-pulses <n>', 'most SET pulses per write-verify loop', num('--max-pulses', { min: 1, int: true }))
-    .option('--width <s>', 'pulse width (s)', num('--width', { min: 0 }))
-    .option('--ispva-vg <list>', 'ISPVA gate voltage per level, comma-separated (default: from the calibration transfer curve)');
-}
-
 function addProgrammingOptions(c: Command): Command {
-  return addWriteVerifyOptions(addJobOptions(addBoardOptions(c)))
+  return addProgramFlags(addJobOptions(addBoardOptions(c)))
     .option('--json', 'JSON output')
     .option('--out <file>', 'also write the result dataset here');
 }
 
-/** ISPVA's fixed gate per level: explicit list, or the calibration's nominal transfer inverted. */
-export function ispvaGates(f: Pick<ProgFlags, 'algo' | 'ispvaVg' | 'calibration'>, levels: number): number[] | undefined {
-  if (f.algo !== 'ispva') return undefined;
-  if (f.ispvaVg) {
-    const g = f.ispvaVg.split(',').map(Number);
-    if (g.length !== levels || g.some((x) => !Number.isFinite(x))) throw new InvalidArgumentError('--ispva-vg', f.ispvaVg, `needs ${levels} numbers`);
-    return g;
-  }
-  const m = new CellArrayModel(loadCalibration(f.calibration), 1, 0);
-  return defaultLevels(levels).map((s) => Math.min(3.3, m.gateFor(Math.min(240e-6, s.target_A / 0.2 + 2e-6))));
+/** Tells the user, as the run starts, what was adapted to this board (the preflight's notes). */
+export function printSetupNotes(ctx: RunContext): void {
+  ctx.events$.subscribe((e) => {
+    if (e.type !== 'run-start' || !e.setup) return;
+    const notes = (e.setup.notes as string[] | undefined) ?? [];
+    for (const n of notes) process.stderr.write(`rram: adapted to ${e.board.id}: ${n}\n`);
+  });
 }
 
-export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown, resumable = true): Promise<void> {
+/**
+ * Prints the outcome. A run that did not complete says so and exits non-zero (a resume is
+ * suggested only for a stored, resumable run); a completed run below --min-success prints why
+ * and exits 3 after everything is stored.
+ */
+export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown, resumable = true, summary?: (r: T) => RunSummary | undefined): Promise<void> {
   if (o.status !== 'completed') {
-    process.stderr.write(`rram: run ${o.runId} ${o.status}: ${(o.error as Error)?.message ?? ''}\nrram: everything measured so far is in the store` + (resumable ? `; resume with --resume ${o.runId}\n` : '\n'));
-    if (o.status === 'aborted') process.exit(EXIT.aborted);
-    throw o.error;
+    const hint = o.stored ? `rram: run ${o.runId} ${o.status}; everything measured so far is in the store${resumable ? `; resume with --resume ${o.runId}` : ''}\n` : '';
+    process.stderr.write(hint);
+    if (o.status === 'aborted') {
+      process.stderr.write(`rram: ${(o.error as Error)?.message ?? 'aborted'}\n`);
+      process.exit(EXIT.aborted);
+    }
+    throw o.error; // reportAndExit prints it once, with the exit code its kind deserves
   }
   if (json) printJson(toJson(o.result!));
   else print(o.result!);
+  const s = summary?.(o.result!);
+  if (s?.belowThreshold) {
+    process.stderr.write(`rram: run ${o.runId}: only ${s.ok} of ${s.cells} cells programmed (${(100 * s.successRate).toFixed(1)} %, below --min-success ${(100 * s.minSuccess).toFixed(0)} %); failures: ${formatFailures(s.failures)}. Everything measured is stored (rram export --run ${o.runId}).\n`);
+    process.exitCode = EXIT.belowThreshold;
+  }
+}
+
+/** Cells of an array to program: a region "R0:R1,C0:C1" (inclusive) or a file of "row,col[,level]" lines / JSON. */
+export function regionCells(raw: string, rows: number, cols: number): number[] {
+  const m = /^\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*$/.exec(raw);
+  if (!m) throw new InvalidArgumentError('--region', raw, 'expected R0:R1,C0:C1 (inclusive), e.g. 0:31,0:31');
+  const [r0, r1, c0, c1] = m.slice(1).map(Number);
+  if (r0 > r1 || c0 > c1 || r1 >= rows || c1 >= cols) throw new InvalidArgumentError('--region', raw, `must lie within rows 0..${rows - 1}, cols 0..${cols - 1} with R0 <= R1 and C0 <= C1`);
+  const out: number[] = [];
+  for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) out.push(r * cols + c);
+  return out;
+}
+
+export function cellsFile(file: string, rows: number, cols: number, levels: number): { cells: number[]; levels?: Map<number, number> } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(file, `cannot read the cell list: ${(e as Error).message}`);
+  }
+  let rowsIn: unknown[][];
+  if (text.trimStart().startsWith('[')) {
+    try {
+      rowsIn = (JSON.parse(text) as unknown[]).map((x) => (Array.isArray(x) ? x : [(x as { row?: unknown }).row, (x as { col?: unknown }).col, (x as { level?: unknown }).level]));
+    } catch (e) {
+      throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
+    }
+  } else rowsIn = text.split(/\r?\n/).filter((l) => l.trim() && !/^\s*(#|row)/i.test(l)).map((l) => l.split(',').map((x) => Number(x.trim())));
+  const cells: number[] = [];
+  const lv = new Map<number, number>();
+  const seen = new Set<number>();
+  rowsIn.forEach((r, k) => {
+    const [row, col, level] = r as number[];
+    if (!Number.isInteger(row) || !Number.isInteger(col) || row < 0 || col < 0 || row >= rows || col >= cols) throw new DataError(file, `entry ${k + 1}: cell ${JSON.stringify(r)} is not row,col within ${rows}x${cols}`);
+    const i = row * cols + col;
+    if (seen.has(i)) throw new DataError(file, `entry ${k + 1}: cell ${row},${col} listed twice`);
+    seen.add(i);
+    cells.push(i);
+    if (level !== undefined && level !== null && !Number.isNaN(level)) {
+      if (!Number.isInteger(level) || level < 0 || level >= levels) throw new DataError(file, `entry ${k + 1}: level ${level} is not in 0..${levels - 1}`);
+      lv.set(i, level);
+    }
+  });
+  if (!cells.length) throw new DataError(file, 'no cells listed');
+  if (lv.size && lv.size !== cells.length) throw new DataError(file, 'give a level for every cell or for none');
+  return { cells, levels: lv.size ? lv : undefined };
 }
 
 export function registerProgramming(program: Command): void {
@@ -78,50 +116,80 @@ export function registerProgramming(program: Command): void {
     .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', durations('--relax'), [] as number[])
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number }) => {
-      if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
-      const board = await openBoard(f);
+      const po = programOptions(f);
       const { store, sinks } = await openSinks(f);
+      const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
-      const opts = { algo: f.algo as 'igvva' | 'ispva', step_V: f.step, tolerance_A: f.tolerance, maxPulses: f.maxPulses, width_s: f.width, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, ispvaGates_V: ispvaGates(f, f.levels) };
-      const out = await runJob(
-        { store, sinks, signal: ac.signal, runId: f.resume, board },
-        (ctx, signal) => characterize(board, ctx, { ...opts, engine: { signal, concurrency: f.concurrency }, journalPath: store.journalPath(ctx.runId) }),
-        { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats) }) },
-        (ctx) => attachProgressBar(ctx.events$),
-      );
-      await board.close();
-      if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
-      await finish(out, f.json, (d) => process.stdout.write(formatLevelTable(d)), (d) => ({ runId: d.runId, board: d.board.id, params: d.params, levels: d.levels.map((l) => ({ ...l.spec, ...l.stats })), overlaps: d.overlaps }));
-    });
-
-  addProgrammingOptions(program.command('program').description('program a level map onto an array by write-verify'))
-    .requiredOption('--map <file|pattern>', 'level map: a CSV/JSON file, or random | checkerboard | stripes')
-    .option('--array <N>', 'array', num('--array', { min: 0, int: true }), 0)
-    .action(async (f: ProgFlags & { map: string; array: number }) => {
-      if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
-      const board = await openBoard(f);
-      const info = board.info();
-      const map = ['random', 'checkerboard', 'stripes'].includes(f.map) ? patternMap(f.map, f.levels, info.rows, info.cols, f.seed) : readMapFile(f.map, f.levels, info.rows, info.cols);
-      const { store, sinks } = await openSinks(f);
-      const ac = abortOnSigint();
-      const out = await runJob(
-        { store, sinks, signal: ac.signal, runId: f.resume, board },
-        (ctx, signal) =>
-          programArray(board, ctx, { algo: f.algo as 'igvva' | 'ispva', step_V: f.step, tolerance_A: f.tolerance, maxPulses: f.maxPulses, width_s: f.width, levels: f.levels, array: f.array, map, mapName: f.map, ispvaGates_V: ispvaGates(f, f.levels), engine: { signal, concurrency: f.concurrency }, journalPath: store.journalPath(ctx.runId) }),
-        { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses }) },
-        (ctx) => attachProgressBar(ctx.events$),
-      );
-      await board.close();
+      let out: JobOutcome<LevelCdfDataset>;
+      try {
+        out = await runJob(
+          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
+          (ctx, signal) =>
+            characterize(board, ctx, { ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' }, journalPath: store.journalPath(ctx.runId) }),
+          { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
+          (ctx) => {
+            attachProgressBar(ctx.events$);
+            printSetupNotes(ctx);
+          },
+        );
+      } finally {
+        await board.close();
+      }
       if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
       await finish(
         out,
         f.json,
-        (r) => {
-          process.stdout.write(`run ${r.runId}: programmed ${r.map.length} cells of array ${r.array}, ${r.totalPulses} pulses, ${r.misplaced} read back outside their band\n`);
-          process.stdout.write(table(['level', 'target uA', 'n', 'median uA', 'sigma uA', 'pulses', 'success'], r.stats.map((s) => [s.level, uA(s.target_A), s.n, uA(s.median_A), uA(s.sigma_A), s.pulsesMean.toFixed(1), (s.successRate * 100).toFixed(1) + '%'])));
-        },
-        (r) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined }),
+        (d) => process.stdout.write(formatLevelTable(d)),
+        (d) => ({ runId: d.runId, board: d.board.id, params: d.params, setup: d.setup, summary: d.summary, levels: d.levels.map((l) => ({ ...l.spec, ...l.stats })), overlaps: d.overlaps }),
+        true,
+        (d) => d.summary,
       );
+    });
+
+  addProgrammingOptions(program.command('program').description('program a level map onto an array (or part of it) by write-verify'))
+    .option('--map <file|pattern>', 'level map: a CSV/JSON file, or random | checkerboard | stripes (not needed when --cells gives levels)')
+    .option('--array <N>', 'array', num('--array', { min: 0, int: true }), 0)
+    .option('--region <R0:R1,C0:C1>', 'program only this rectangle of the array (inclusive)')
+    .option('--cells <file>', 'program only the cells listed (row,col[,level] per line, or JSON [[row,col,level],...])')
+    .action(async (f: ProgFlags & { map?: string; array: number; region?: string; cells?: string }) => {
+      const po = programOptions(f);
+      if (f.region && f.cells) throw new InvalidArgumentError('--region', f.region, 'give --region or --cells, not both');
+      const { store, sinks } = await openSinks(f);
+      const { board, calibration } = await openBoardWithCalibration(f);
+      try {
+        const info = board.info();
+        const listed = f.cells ? cellsFile(f.cells, info.rows, info.cols, f.levels) : undefined;
+        if (!f.map && !listed?.levels) throw new InvalidArgumentError('--map', f.map, 'give a level map (file or pattern), or --cells with a level per cell');
+        const map = f.map ? (['random', 'checkerboard', 'stripes'].includes(f.map) ? patternMap(f.map, f.levels, info.rows, info.cols, f.seed) : readMapFile(f.map, f.levels, info.rows, info.cols)) : new Uint8Array(info.rows * info.cols);
+        if (listed?.levels) for (const [i, l] of listed.levels) map[i] = l;
+        const cells = f.region ? regionCells(f.region, info.rows, info.cols) : listed?.cells;
+        const ac = abortOnSigint();
+        const out = await runJob(
+          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
+          (ctx, signal) =>
+            programArray(board, ctx, { ...po, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' }, journalPath: store.journalPath(ctx.runId) }),
+          { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },
+          (ctx) => {
+            attachProgressBar(ctx.events$);
+            printSetupNotes(ctx);
+          },
+        );
+        if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
+        await finish(
+          out,
+          f.json,
+          (r) => {
+            const s = r.summary;
+            process.stdout.write(`run ${r.runId}: ${s.ok} of ${s.cells} cells of array ${r.array} programmed (${(100 * s.successRate).toFixed(1)} %; failures: ${formatFailures(s.failures)}), ${r.totalPulses} pulses; ${r.misplaced} programmed cells read back outside their band\n`);
+            process.stdout.write(table(['level', 'target uA', 'n', 'ok', 'failures', 'median uA', 'sigma uA', 'pulses', 'success', 'in band'], r.stats.map((s) => [s.level, uA(s.target_A), s.n, s.nOk, formatFailures(s.failures), s.nOk ? uA(s.median_A) : '-', s.nOk ? uA(s.sigma_A) : '-', s.nOk ? s.pulsesMean.toFixed(1) : '-', (s.successRate * 100).toFixed(1) + '%', s.n ? (s.inBand ? 'yes' : 'NO') : '-'])));
+          },
+          (r) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined }),
+          true,
+          (r) => r.summary,
+        );
+      } finally {
+        await board.close();
+      }
     });
 
   program

@@ -6,8 +6,8 @@ import { EmbeddedStore } from '../../store/embedded-store.js';
 import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
-import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
-import { defaultStoreDir, influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
+import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
 
 interface ServeFlags extends BoardFlags {
   listen: string;
@@ -28,21 +28,20 @@ export const isLoopback = (host: string): boolean => host === 'localhost' || hos
 export function registerServe(program: Command): void {
   addBoardOptions(program.command('serve').description('serve the web dashboard (live runs, array maps, level CDFs, inference, history)'))
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
-    .option('--store <dir>', 'embedded store folder (env RRAM_STORE; default ./rram-data)', defaultStoreDir())
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback)')
     .action(async (f: ServeFlags) => {
       const { host, port } = parseListen(f.listen);
       let token = f.token ?? process.env.RRAM_TOKEN;
       if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
-      const board = await openBoard(f);
+      const { board, calibration } = await openBoardWithCalibration(f);
       const store = new EmbeddedStore(f.store);
       // Resolve the InfluxDB URL once, so a bad config file stops the server at start, not each job.
       const influx = influxUrl(f.influx);
       // One InfluxDB sink for the server's lifetime: concurrent jobs share its writer and spill folder.
       const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
-      const jobs = new JobManager(board, store, makeSinks);
+      const jobs = new JobManager(board, store, makeSinks, calibration);
       const app = createApp(jobs, { token });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
