@@ -13,6 +13,7 @@ import { mapLayer, SCHEMES } from '../src/inference/mapping.js';
 import { tileNet, UNUSED, valuesFromTiles } from '../src/inference/tiling.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { LIMITED_FLAG, shifted } from './helpers/boards.js';
 
 test('tiling: every mapped cell lands in exactly one 64x64 tile and the read-back maps back to its weight', async () => {
   await initTf();
@@ -87,4 +88,29 @@ test('rram program-net: train, characterize, program the net onto the emulated a
     assert.notEqual(x.status, 0, args.join(' '));
     assert.match(x.stderr, re);
   }
+});
+
+test('rram program-net on a board unlike ours (lower limits, transfer shifted +0.25 V): the CDF\'s own targets, >= 95 % programmed', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'pnet-lim-'));
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
+  const board = ['--limits', LIMITED_FLAG, '--calibration', shifted().file];
+  assert.equal(rram('train', '--arch', 'dense:4', '--dataset', 'mnist', '--epochs', '1', '--out', 'net').status, 0);
+  // 128 cells: about 2 % cannot form below 3.6 V, so the sample's success varies around 98 %; the bar here is 90 %.
+  const ch = rram('characterize', '--levels', '4', '--cells-per-level', '32', '--step', '0.05', '--out', 'cdf.json', '--min-success', '0.9', ...board);
+  assert.equal(ch.status, 0, ch.stderr);
+  const cdf = JSON.parse(readFileSync(join(cwd, 'cdf.json'), 'utf8'));
+  assert.ok(cdf.levels[3].spec.target_A < 45e-6, 'the top level follows the gate limit');
+  const r = rram('program-net', '--model', 'net', '--device', 'cdf.json', '--levels', '4', '--step', '0.05', '--images', '500', '--trials', '20', '--json', ...board);
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout);
+  assert.deepEqual(res.levelTargets_A, cdf.levels.map((l: { spec: { target_A: number } }) => l.spec.target_A), 'programmed to the targets the CDF was measured at');
+  assert.ok(res.programming.summary.successRate >= 0.95, JSON.stringify(res.programming.summary));
+  assert.ok(Math.abs(res.readbackAccuracy - res.quantizedAccuracy) < 0.1, `read-back ${res.readbackAccuracy}, noise-free ${res.quantizedAccuracy}`);
+  // A CDF whose top target this board cannot reach is refused before the first pulse.
+  const cdf45 = rram('characterize', '--levels', '4', '--cells-per-level', '8', '--out', 'cdf45.json', '--new-board');
+  assert.equal(cdf45.status, 0, cdf45.stderr);
+  const no = rram('program-net', '--model', 'net', '--device', 'cdf45.json', '--levels', '4', '--images', '100', '--trials', '5', ...board);
+  assert.equal(no.status, 2, no.stderr);
+  assert.match(no.stderr, /top LRS target 43\.5 uA|top LRS target 45 uA/);
 });
