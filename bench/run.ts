@@ -2,7 +2,8 @@
  * `npm run bench`: the figures in docs/benchmarks.md. Not tests: they print numbers.
  *  - serial round trips/s, sequential and windowed, over the pty and through the 921600-baud link model;
  *  - a whole 4096-cell array to a random 8-level map with IGVVA-10, in process and over the pty;
- *  - sustained events/s into the embedded store and into InfluxDB while the engine programs.
+ *  - sustained events/s into the embedded store and into InfluxDB while the engine programs;
+ *  - calibration: fit time and the twin's distances to a board with hidden parameters.
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -43,6 +44,10 @@ if (!only || only === 'serial') {
     out.serial_link_921600 = await serialLinkBench(921600);
     out.serial_link_115200 = await serialLinkBench(115200);
   } else out.serial = 'socat missing';
+}
+if (!only || only === 'calibrate') {
+  const { calibrateBench } = await import('./calibrate.js');
+  out.calibrate = await calibrateBench();
 }
 if (!only || only === 'program') {
   out.program_in_process = await programBench(new EmulatedBoard({ seed: 1 }), 'in process, embedded store');

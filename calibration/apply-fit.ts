@@ -46,6 +46,17 @@ export function fitFromData(dataDir: string): { relaxation: Calibration['relaxat
   };
 }
 
+/** The base calibration with its relaxation table and read noise refitted to the HfOx data. */
+export function calibrateFromHfox(cal: Calibration, dataDir: string): { calibration: Calibration; report: FitReport } {
+  cal = structuredClone(cal);
+  const r = fitFromData(dataDir);
+  cal.relaxation = r.relaxation;
+  const src = `fitted by rram calibrate: sample-to-sample std / sqrt 2 of the 400 Hz traces in ${rel(techAFiles(dataDir).ts)} vs level conductance, least squares`;
+  cal.params.read_noise_S = { value: r.readNoise.a_S, unit: 'S', source: src };
+  cal.params.read_noise_rel = { value: r.readNoise.b, unit: '1', source: src };
+  return { calibration: cal, report: r.report };
+}
+
 export function calibrateFile(base: string, dataDir: string, out: string): FitReport {
   const cal = validateCalibration(JSON.parse(readFileSync(base, 'utf8')));
   const r = fitFromData(dataDir);

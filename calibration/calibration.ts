@@ -11,6 +11,13 @@ export interface Param {
   value: number;
   unit: string;
   source: string;
+  /** Written by `rram calibrate --from`: fitted from measurements, kept from the base file, or a convention of the model. */
+  status?: 'fitted' | 'kept' | 'convention';
+  method?: string;
+  /** Run ids the value was fitted from. */
+  runs?: string[];
+  /** One standard error, in the parameter's unit. */
+  uncertainty?: number;
 }
 
 /** Relaxation statistics of G(t) - G(0): rows are G(0) bin centres, columns times after programming. */

@@ -1,9 +1,9 @@
 /**
- * Fits the emulator's relaxation table and read noise to the public HfOx measurements in
- * shared/data/hfox-relaxation (tech A, gmax 240 uS, MIT licence). Cells are split by address
+ * Fits the emulator's relaxation table and read noise to the public HfOx measurements (tech A,
+ * gmax 240 uS, MIT licence), shipped in calibration/data/hfox-techA. Cells are split by address
  * parity: the table is fitted on even addresses and checked on odd ones.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { DataError } from '../drivers/errors.js';
@@ -107,6 +107,11 @@ export function fitLine(pts: { x: number; y: number }[]): { a: number; b: number
 export const TECH_A_TIMES_S = [0.01, 0.1, 1, 100, 1000, 10000];
 export const TECH_A_BIN_EDGES_S = [0, 30e-6, 60e-6, 90e-6, 120e-6, 150e-6, 180e-6, 210e-6, 250e-6];
 
-export function techAFiles(dataDir: string): { relax: string; ts: string } {
-  return { relax: join(dataDir, 'techA', 'relaxdata.min.tsv.gz'), ts: join(dataDir, 'techA', 'tsdata.min.tsv.gz') };
+/** The tech-A files in `dir` itself (the subset shipped in calibration/data/hfox-techA) or in its techA/ folder (the full data set). */
+export function techAFiles(dir: string): { relax: string; ts: string } {
+  const d = existsSync(join(dir, 'relaxdata.min.tsv.gz')) ? dir : join(dir, 'techA');
+  return { relax: join(d, 'relaxdata.min.tsv.gz'), ts: join(d, 'tsdata.min.tsv.gz') };
 }
+
+/** The shipped subset (MIT licence, see SOURCE.txt there). */
+export const HFOX_DIR = 'calibration/data/hfox-techA';

@@ -161,6 +161,51 @@ async function showCdf(runId) {
     '<tr><th colspan="9">adjacent-level overlap of programmed cells (empirical BER / Gaussian)</th></tr>' + d.overlaps.map((o) => `<tr><td>${o.lower}-${o.upper}</td><td colspan="4">threshold ${uA(o.threshold_A)} µA</td><td colspan="4">${o.empiricalBer?.toExponential(2) ?? '–'} / ${o.gaussianBer?.toExponential(2) ?? '–'}</td></tr>`).join('');
 }
 
+// ---- calibration: the fitted transfer over the measured staircases, board vs twin CDFs ----------
+async function showFit(runId) {
+  if (!runId) return;
+  const d = await api(`/api/runs/${runId}/results/calibration-fit`);
+  const cv = $('#transfer-plot'); const ctx = cv.getContext('2d');
+  const t = d.transfer;
+  if (!t) { ctx.clearRect(0, 0, cv.width, cv.height); ctx.fillText('this fit has no sweep (no transfer)', 60, 60); }
+  else {
+    const vs = t.points.map((p) => p.vg).concat(t.curve.map((p) => p.vg));
+    const gs = t.points.map((p) => p.g * 1e6).concat(t.curve.map((p) => p.g * 1e6));
+    const { X, Y } = axes(ctx, cv.width, cv.height, Math.min(...vs), Math.max(...vs), 0, Math.max(...gs), 'gate voltage VG (V)', 'G (µS)');
+    ctx.fillStyle = '#1f77b455';
+    for (const p of t.points) ctx.fillRect(X(p.vg) - 1, Y(p.g * 1e6) - 1, 2, 2);
+    ctx.strokeStyle = '#d62728'; ctx.lineWidth = 2; ctx.beginPath();
+    t.curve.forEach((p, i) => (i ? ctx.lineTo(X(p.vg), Y(p.g * 1e6)) : ctx.moveTo(X(p.vg), Y(p.g * 1e6))));
+    ctx.stroke(); ctx.lineWidth = 1;
+  }
+  cv.dataset.points = String(t?.points.length ?? 0);
+  const num = (x) => (typeof x === 'number' && Number.isFinite(x) ? x.toPrecision(4) : '–');
+  $('#fit-table').innerHTML = '<tr><th>parameter</th><th>value</th><th>unit</th><th>±</th><th>status</th></tr>' +
+    Object.entries(d.params).map(([k, p]) => `<tr><td>${k}</td><td>${num(p.value)}</td><td>${p.unit}</td><td>${num(p.uncertainty)}</td><td title="${(p.method || '').replace(/"/g, '&quot;')}">${p.status}</td></tr>`).join('');
+}
+
+async function showTwin(runId) {
+  if (!runId) return;
+  const d = await api(`/api/runs/${runId}/results/twin`);
+  $('#twin-summary').innerHTML = `run ${d.against} with calibration ${d.calibration}: worst KS <b>${fx(d.worstKs, 3)}</b> (noise floor ${fx(d.ksNoise, 3)}), <span class="${d.pass ? '' : 'error'}">${d.pass ? 'PASS' : 'FAIL'} at max KS ${d.maxKs}</span>`;
+  const cv = $('#twin-plot'); const ctx = cv.getContext('2d');
+  const all = d.samples.flatMap((l) => l.board_A.concat(l.twin_A)).map((x) => x * 1e6);
+  const { X, Y } = axes(ctx, cv.width, cv.height, 0, Math.max(...all), 0, 1, 'read current (µA)', 'cumulative probability');
+  d.samples.forEach((l, k) => {
+    ctx.strokeStyle = COLORS[k % COLORS.length];
+    for (const [xs, dash] of [[l.board_A, []], [l.twin_A, [5, 4]]]) {
+      const s = xs.map((x) => x * 1e6).sort((a, b) => a - b);
+      ctx.setLineDash(dash); ctx.beginPath();
+      s.forEach((x, i) => (i ? ctx.lineTo(X(x), Y((i + 1) / s.length)) : ctx.moveTo(X(x), Y(1 / s.length))));
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+  });
+  cv.dataset.levels = String(d.samples.length);
+  $('#twin-table').innerHTML = '<tr><th>level</th><th>quantity</th><th>n board</th><th>n twin</th><th>KS</th><th>median twin/board</th><th>σ twin/board</th></tr>' +
+    d.rows.map((r) => `<tr><td>${r.level}</td><td>${r.quantity}</td><td>${r.nBoard}</td><td>${r.nTwin}</td><td class="${r.pass ? '' : 'bad'}">${fx(r.ks, 3)}</td><td>${fx(r.medianRatio, 3)}</td><td>${fx(r.sigmaRatio, 2)}</td></tr>`).join('');
+}
+
 // ---- inference ----------------------------------------------------------------------------
 /** An inference result, or a program-net result shaped like one (plus the read-back accuracy). */
 async function accuracyResult(runId) {
@@ -227,7 +272,7 @@ async function refreshLists() {
   const runs = (await api('/api/runs')).sort((a, b) => (a.started < b.started ? 1 : -1));
   $('#runs').innerHTML = '<tr><th>run</th><th>kind</th><th>status</th><th>started</th><th>events</th><th>view</th><th>export</th></tr>' +
     runs.map((r) => `<tr><td>${r.id}</td><td>${r.kind}</td><td>${r.status}${r.active ? ' (active)' : ''}</td><td>${r.started}</td><td>${r.events}</td>` +
-      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') || r.results.includes('program-net') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}</td>` +
+      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') || r.results.includes('program-net') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}${r.results.includes('calibration-fit') ? ` <a href="#calibration/${r.id}">fit</a>` : ''}${r.results.includes('twin') ? ` <a href="#calibration/${r.id}">twin</a>` : ''}</td>` +
       `<td><a href="/api/runs/${r.id}/export?format=csv">csv</a> <a href="/api/runs/${r.id}/export?format=json">json</a></td></tr>`).join('');
   const fill = (sel, kind, result, alsoResult) => {
     const cur = sel.value;
@@ -237,6 +282,8 @@ async function refreshLists() {
   };
   fill($('#cdf-run'), 'characterize', 'level-cdf');
   fill($('#infer-run'), 'infer', 'infer', 'program-net');
+  fill($('#fit-run'), 'calibrate', 'calibration-fit');
+  fill($('#twin-run'), 'twin', 'twin');
   return runs;
 }
 
@@ -292,6 +339,8 @@ $('#token').addEventListener('change', (e) => localStorage.setItem('rram-token',
 $('#map-mode').addEventListener('change', drawMaps);
 $('#cdf-run').addEventListener('change', (e) => showCdf(e.target.value));
 $('#infer-run').addEventListener('change', (e) => showInference(e.target.value));
+$('#fit-run').addEventListener('change', (e) => showFit(e.target.value));
+$('#twin-run').addEventListener('change', (e) => showTwin(e.target.value));
 
 // ---- routing ------------------------------------------------------------------------------
 async function route() {
@@ -303,6 +352,12 @@ async function route() {
   if (view === 'map') drawMaps();
   if (view === 'cdf') { if (id) $('#cdf-run').value = id; await showCdf($('#cdf-run').value); }
   if (view === 'inference') { if (id) $('#infer-run').value = id; await showInference($('#infer-run').value); }
+  if (view === 'calibration') {
+    if (id && [...$('#fit-run').options].some((o) => o.value === id)) $('#fit-run').value = id;
+    if (id && [...$('#twin-run').options].some((o) => o.value === id)) $('#twin-run').value = id;
+    await showFit($('#fit-run').value);
+    await showTwin($('#twin-run').value);
+  }
 }
 window.addEventListener('hashchange', () => route().catch((e) => ($('#message').textContent = e.message)));
 

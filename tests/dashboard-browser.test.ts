@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer } from './helpers/server.js';
+import { CHROMIUM_ARGS } from './helpers/browser.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { saveModel } from '../src/inference/model-io.js';
 
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 test('dashboard in headless Chromium: live run, heat map, CDFs, abort, inference', { timeout: 240000 }, async (t) => {
   if (!needTool(t, 'chromium', 'chromium')) return;

@@ -181,7 +181,9 @@ for (const baud of [921600, 115200]) {
     if (!needTool(t, 'socat', 'socat')) return;
     const e = await emulate(...(baud === 115200 ? ['--baud', '115200'] : []));
     try {
-      const r = rram('conformance', '--port', e.path, '--baud', String(baud), '--json');
+      // A 1 s margin over the advertised maxima: a shared 2-core CI machine stalls a process for
+      // over a second now and then (seen once in a full run), which is not the firmware's doing.
+      const r = rram('conformance', '--port', e.path, '--baud', String(baud), '--margin', '1000', '--json');
       const j = JSON.parse(r.stdout);
       assert.equal(r.status, 0, JSON.stringify(j.checks.filter((c: { pass: boolean }) => !c.pass), null, 1));
       assert.ok(j.checks.length >= 10);

@@ -19,7 +19,7 @@
 import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
 import { StreamBank } from '../../lib/rng.js';
-import { relaxationAt } from '../../calibration/relaxation.js';
+import { relaxationPair } from '../../calibration/relaxation.js';
 import { ivRatio, transferG } from '../../calibration/transfer.js';
 
 export const enum CellState {
@@ -57,6 +57,10 @@ export class CellArrayModel {
   private readonly vform: Float64Array;
   private readonly ghrs: Float64Array;
   readonly counters: { form: Uint32Array; set: Uint32Array; reset: Uint32Array; read: Uint32Array };
+
+  /** Scratch for the relaxation lookups (no allocation per pulse). */
+  private readonly pairA = { mean: 0, sigma: 0 };
+  private readonly pairB = { mean: 0, sigma: 0 };
 
   constructor(cal: Calibration, n: number, seed: number) {
     this.n = n;
@@ -172,20 +176,20 @@ export class CellArrayModel {
     if (gNew < this.g[i]) this.g[i] = gNew;
   }
 
-  private relaxAt(tbl: number[][], g0: number, t: number): number {
-    return relaxationAt(this.relax, tbl, g0, t);
-  }
-
   private advanceRelaxation(i: number, now: number): void {
     if (this.state[i] !== CellState.Formed) return;
     const el = now - this.tProg[i];
     if (el <= this.tRelax[i]) return;
     const s = this.p.relaxation_scale;
     const g0 = this.g[i];
-    const s1 = this.relaxAt(this.relax.sigma_S, g0, this.tRelax[i]) * s;
-    const s2 = this.relaxAt(this.relax.sigma_S, g0, el) * s;
-    const m1 = this.relaxAt(this.relax.mean_S, g0, this.tRelax[i]) * s;
-    const m2 = this.relaxAt(this.relax.mean_S, g0, el) * s;
+    const a = this.pairA;
+    const b = this.pairB;
+    relaxationPair(this.relax, g0, this.tRelax[i], a);
+    relaxationPair(this.relax, g0, el, b);
+    const s1 = a.sigma * s;
+    const s2 = b.sigma * s;
+    const m1 = a.mean * s;
+    const m2 = b.mean * s;
     const inc = Math.max(0, s2 * s2 - s1 * s1);
     this.offset[i] += m2 - m1 + Math.sqrt(inc) * this.rng.normal(i);
     this.tRelax[i] = el;

@@ -12,7 +12,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'program-net' | 'infer' | 'pulse' | 'read';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'infer' | 'pulse' | 'read';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';

@@ -29,6 +29,8 @@ export interface CellOutcome {
   note?: string;
   /** Pulses whose outcome was unknown (link lost / reboot) and that the plan re-verified by reading. */
   unknownPulses?: number;
+  /** What a measuring plan (a calibration sweep) recorded, journaled with the outcome. */
+  data?: Record<string, unknown>;
 }
 
 export type CellPlan = Generator<Command, CellOutcome, number | undefined>;

@@ -12,7 +12,7 @@ import { cellKey } from '../engine/events.js';
 import { Journal, type JournalEntry } from '../engine/journal.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
-import { programCell } from '../plans/program-cell.js';
+import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import { Rng } from '../../lib/rng.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
@@ -34,6 +34,8 @@ export interface CharacterizeOptions extends ProgramOptions {
   userLimits?: Partial<SafetyLimits>;
   /** The run fails (exit 3) below this share of programmed cells; preflight refuses predictions below it. Default 0.95. */
   minSuccess?: number;
+  /** Repeat a recorded run's exact programming (a digital twin): its config, level targets and ISPVA gates, no preflight. */
+  replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[] };
 }
 
 export interface CellRecord {
@@ -97,12 +99,14 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
   validateCharacterize(o, arrays.length * info.rows * info.cols);
   // Preflight: everything derived and checked before run-start, so a refused run sends nothing.
-  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const setup: ProgramSetup = o.replay
+    ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
+    : setupProgramming(o, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
   const cells = pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
   const created = new Date().toISOString();
-  const params = { ...o, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'igvva' ? cfg.igvva.vgStep_V : cfg.ispva.vteStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
+  const params = { ...o, replay: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'igvva' ? cfg.igvva.vgStep_V : cfg.ispva.vteStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
   const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
   ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   const signal = o.engine?.signal;

@@ -1,0 +1,145 @@
+/**
+ * A lean replay of the sweep on an in-process emulated board, for indirect inference: the same
+ * plans, the same lockstep rounds and operation order as the run engine (so the board's clock, and
+ * with it relaxation, advance exactly as in a real run), without events, limits bookkeeping or
+ * promises. A test checks it gives bit-for-bit the cell data `sweep()` gives for the same seed.
+ */
+import type { CellAddress } from '../../drivers/board.js';
+import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
+import { calibrationSweep, deepResetPlan, repeatedReads, type SweepCellData } from '../plans/sweep-plans.js';
+import { programCell, type ProgramConfig } from '../plans/program-cell.js';
+import { pickCells, type LevelCdfDataset } from '../procedures/characterize.js';
+import { freshCells, type SweepCell, type SweepDataset } from '../procedures/sweep.js';
+
+/** Runs plans on the board in the engine's lockstep order; returns each cell's outcome. */
+export function runLockstep(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number): Map<CellAddress, CellOutcome> {
+  const out = new Map<CellAddress, CellOutcome>();
+  const queue = jobs.slice().reverse();
+  const active: { cell: CellAddress; gen: CellPlan; next: IteratorResult<Command, CellOutcome> }[] = [];
+  for (;;) {
+    while (active.length < concurrency && queue.length) {
+      const j = queue.pop()!;
+      const gen = j.plan();
+      active.push({ cell: j.cell, gen, next: gen.next() });
+    }
+    if (!active.length) break;
+    for (const a of active) {
+      if (a.next.done) continue;
+      const c = a.next.value;
+      let answer: number | undefined;
+      if (c.op === 'read') answer = b.readSync(a.cell, { vread_V: c.vread_V });
+      else if (c.op === 'reset') b.resetSync(a.cell, c);
+      else if (c.op === 'form') b.formSync(a.cell, c);
+      else b.setSync(a.cell, c);
+      a.next = a.gen.next(answer);
+    }
+    for (let k = active.length - 1; k >= 0; k--) {
+      if (active[k].next.done) {
+        out.set(active[k].cell, active[k].next.value as CellOutcome);
+        active.splice(k, 1);
+      }
+    }
+  }
+  return out;
+}
+
+/** The recorded sweep `ds` repeated on an emulated board with calibration `cal` (n cells, seed). */
+export function simulateSweep(cal: Calibration, ds: Pick<SweepDataset, 'board' | 'config' | 'noiseReads' | 'settle_s' | 'params'>, n: number, seed: number): SweepCell[] {
+  const g = ds.board;
+  const first = (ds.params.array as number) ?? 0;
+  // The measured board's geometry (so the same seed picks the same cells), more arrays if n needs them.
+  const arrays = Math.max(g.arrays, first + Math.ceil(n / (g.rows * g.cols)));
+  const b = new EmulatedBoard({ seed, calibration: cal, arrays, rows: g.rows, cols: g.cols, limits: g.limits, dacStep_V: g.dacStep_V });
+  const conc = (ds.params.concurrency as number) ?? 64;
+  const cfg = ds.config;
+  // As sweep() does on a board that counts pulses: the first n cells of the shuffle (all fresh here).
+  const ids = Array.from({ length: arrays - first }, (_, a) => first + a);
+  const cells = freshCells(n, ids, g.rows, g.cols, seed, () => true);
+  const done = runLockstep(b, cells.map((cell) => ({ cell, plan: () => calibrationSweep(cfg) })), conc);
+  // In completion order, as the engine returns them (the next phases run in that order).
+  const formed = [...done.entries()].filter(([, o]) => o.status === 'ok').map(([c]) => c);
+  const K = ds.noiseReads;
+  const reads = () => {
+    if (!K || !formed.length) return new Map<CellAddress, CellOutcome>();
+    b.waitSync(ds.settle_s);
+    return runLockstep(b, formed.map((cell) => ({ cell, plan: () => repeatedReads(K, cfg.vread_V) })), conc);
+  };
+  const high = reads();
+  if (K && formed.length) runLockstep(b, formed.map((cell) => ({ cell, plan: () => deepResetPlan(cfg.deepReset, cfg.vread_V) })), conc);
+  const hrs = reads();
+  return cells.map((c) => {
+    const o = done.get(c)!;
+    const d = (o.data ?? {}) as unknown as SweepCellData;
+    return { ...c, status: o.status, pulses: o.pulses, pristine_A: d.pristine_A, formVte_V: d.formVte_V ?? null, form: d.form ?? [], cycles: d.cycles ?? [], ispva: d.ispva ?? [], repeat: d.repeat ?? [], noise: { high_A: (high.get(c)?.data?.reads as number[]) ?? [], hrs_A: (hrs.get(c)?.data?.reads as number[]) ?? [] } };
+  });
+}
+
+/** A characterize run's cells as the replay gives them, per level (the fields twin and fit compare). */
+export interface ReplayCell {
+  status: string;
+  pulses: number;
+  finalStepped_V: number;
+  current_A: number;
+  relax: { t_s: number; current_A: number }[];
+}
+
+/**
+ * The recorded characterize run `d` repeated on an emulated board (cal), `factor` times as many
+ * cells per level: the same lockstep programming, K array read-backs and relaxation re-reads, in
+ * the order `characterize()` does them (a test checks it matches bit for bit at factor 1).
+ */
+export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor: number, seed: number, opts: { concurrency?: number; programmingOnly?: boolean } = {}): ReplayCell[][] {
+  const pr = d.params as Record<string, unknown>;
+  const per = (pr.cellsPerLevel as number) * factor;
+  const nLevels = d.levels.length;
+  const g = d.board;
+  const first = (pr.array as number) ?? 0;
+  const arrays = Math.max(g.arrays, first + Math.ceil((per * nLevels) / (g.rows * g.cols)));
+  const b = new EmulatedBoard({ seed, calibration: cal, arrays, rows: g.rows, cols: g.cols, limits: g.limits, dacStep_V: g.dacStep_V });
+  const arrayIds = Array.from({ length: arrays - first }, (_, k) => first + k);
+  const cells = pickCells(per * nLevels, arrayIds, g.rows, g.cols, seed);
+  const cfg = reviveConfig(pr.config as ProgramConfig);
+  const gates = pr.ispvaGates_V as number[] | undefined;
+  const specs = d.levels.map((l) => l.spec);
+  const jobs = cells.map((cell, k) => {
+    const s = specs[k % nLevels];
+    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level] }) };
+  });
+  const done = runLockstep(b, jobs, opts.concurrency ?? 64);
+  const vread = cfg.igvva.vread_V;
+  const used = [...new Set([...done.keys()].map((c) => c.array))];
+  const readAll = () => {
+    const m = new Map<CellAddress, number>();
+    for (const a of arrayIds) {
+      if (!used.includes(a)) continue;
+      const all = b.readArraySync(a, { vread_V: vread });
+      for (const c of done.keys()) if (c.array === a) m.set(c, all[c.row * g.cols + c.col]);
+    }
+    return m;
+  };
+  // The fit of the levels needs only the programming: read-backs and re-reads are skipped there.
+  const K = opts.programmingOnly ? 0 : ((pr.reads as number) ?? 1);
+  const rb = Array.from({ length: K }, () => readAll());
+  const relax: { t: number; m: Map<CellAddress, number> }[] = [];
+  let waited = 0;
+  for (const t of opts.programmingOnly ? [] : [...((pr.relax_s as number[]) ?? [])].sort((x, y) => x - y)) {
+    b.waitSync(t - waited);
+    waited = t;
+    relax.push({ t, m: readAll() });
+  }
+  const out: ReplayCell[][] = specs.map(() => []);
+  cells.forEach((c, k) => {
+    const o = done.get(c)!;
+    const reads = rb.map((m) => m.get(c)!);
+    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })) });
+  });
+  return out;
+}
+
+/** A ProgramConfig read back from JSON: an infinite tolerance (the published one-sided band) was stored as null. */
+export function reviveConfig(c: ProgramConfig): ProgramConfig {
+  const inf = (v: number | null | undefined) => (v === null || v === undefined ? Infinity : v);
+  return { ...c, igvva: { ...c.igvva, tolerance_A: inf(c.igvva.tolerance_A) }, ispva: { ...c.ispva, tolerance_A: inf(c.ispva.tolerance_A) } };
+}
