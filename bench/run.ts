@@ -3,7 +3,8 @@
  *  - serial round trips/s, sequential and windowed, over the pty and through the 921600-baud link model;
  *  - a whole 4096-cell array to a random 8-level map with IGVVA-10, in process and over the pty;
  *  - sustained events/s into the embedded store and into InfluxDB while the engine programs;
- *  - calibration: fit time and the twin's distances to a board with hidden parameters.
+ *  - calibration: fit time and the twin's distances to a board with hidden parameters;
+ *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked.
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -44,6 +45,10 @@ if (!only || only === 'serial') {
     out.serial_link_921600 = await serialLinkBench(921600);
     out.serial_link_115200 = await serialLinkBench(115200);
   } else out.serial = 'socat missing';
+}
+if (!only || only === 'wv') {
+  const { wvBench } = await import('./wv-bench.js');
+  out.wv_bench = wvBench();
 }
 if (!only || only === 'calibrate') {
   const { calibrateBench } = await import('./calibrate.js');

@@ -206,6 +206,25 @@ async function showTwin(runId) {
     d.rows.map((r) => `<tr><td>${r.level}</td><td>${r.quantity}</td><td>${r.nBoard}</td><td>${r.nTwin}</td><td class="${r.pass ? '' : 'bad'}">${fx(r.ks, 3)}</td><td>${fx(r.medianRatio, 3)}</td><td>${fx(r.sigmaRatio, 2)}</td></tr>`).join('');
 }
 
+// ---- write-verify bench: cost against precision, per algorithm and level --------------------------
+async function showWvBench(runId) {
+  if (!runId) return;
+  const d = await api(`/api/runs/${runId}/results/wv-bench`);
+  const cv = $('#wvb-plot'); const ctx = cv.getContext('2d');
+  const lrs = d.rows.filter((r) => r.kind === 'lrs');
+  const xs = lrs.map((r) => r.pulsesMean), ys = lrs.map((r) => r.sigmaRobust_A[0] * 1e6);
+  const { X, Y } = axes(ctx, cv.width, cv.height, 0, Math.max(...xs) * 1.05, 0, Math.max(...ys) * 1.1, 'pulses per cell (mean)', 'robust sigma (µA)');
+  const names = d.algos.map((a) => a.algo);
+  lrs.forEach((r) => {
+    ctx.fillStyle = COLORS[(names.indexOf(r.algo) + 1) % COLORS.length];
+    ctx.beginPath(); ctx.arc(X(r.pulsesMean), Y(r.sigmaRobust_A[0] * 1e6), 4, 0, 2 * Math.PI); ctx.fill();
+  });
+  names.forEach((n, k) => { ctx.fillStyle = COLORS[(k + 1) % COLORS.length]; ctx.fillRect(cv.width - 200, 20 + 16 * k, 10, 10); ctx.fillStyle = '#334'; ctx.fillText(n, cv.width - 185, 29 + 16 * k); });
+  cv.dataset.points = String(lrs.length);
+  $('#wvb-table').innerHTML = `<tr><th>algorithm</th><th>run</th><th>LRS pulses/cell</th><th>p99</th><th>success</th><th>σ robust µA</th><th>vs igvva</th><th>energy pJ</th>${d.times_s.map((t) => `<th>BER @ ${t} s</th>`).join('')}</tr>` +
+    d.algos.map((a) => `<tr><td>${a.algo}</td><td><a href="#cdf/${a.runId}">${a.runId}</a></td><td>${fx(a.lrsPulsesMean, 1)}</td><td>${fx(a.lrsPulsesP99, 0)}</td><td>${fx(100 * a.success, 2)} %</td><td>${fx(a.lrsSigmaRobustMean_A * 1e6, 3)}</td><td>${fx(a.sigmaVsIgvva, 2)}</td><td>${fx(a.energyMean_J * 1e12, 1)}</td>${a.ber.map((b) => `<td>${b.empirical.toExponential(1)}</td>`).join('')}</tr>`).join('');
+}
+
 // ---- inference ----------------------------------------------------------------------------
 /** An inference result, or a program-net result shaped like one (plus the read-back accuracy). */
 async function accuracyResult(runId) {
@@ -272,7 +291,7 @@ async function refreshLists() {
   const runs = (await api('/api/runs')).sort((a, b) => (a.started < b.started ? 1 : -1));
   $('#runs').innerHTML = '<tr><th>run</th><th>kind</th><th>status</th><th>started</th><th>events</th><th>view</th><th>export</th></tr>' +
     runs.map((r) => `<tr><td>${r.id}</td><td>${r.kind}</td><td>${r.status}${r.active ? ' (active)' : ''}</td><td>${r.started}</td><td>${r.events}</td>` +
-      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') || r.results.includes('program-net') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}${r.results.includes('calibration-fit') ? ` <a href="#calibration/${r.id}">fit</a>` : ''}${r.results.includes('twin') ? ` <a href="#calibration/${r.id}">twin</a>` : ''}</td>` +
+      `<td><a href="#live/${r.id}">live</a>${r.results.includes('level-cdf') ? ` <a href="#cdf/${r.id}">CDF</a>` : ''}${r.results.includes('infer') || r.results.includes('program-net') ? ` <a href="#inference/${r.id}">accuracy</a>` : ''}${r.results.includes('calibration-fit') ? ` <a href="#calibration/${r.id}">fit</a>` : ''}${r.results.includes('twin') ? ` <a href="#calibration/${r.id}">twin</a>` : ''}${r.results.includes('wv-bench') ? ` <a href="#wvbench/${r.id}">bench</a>` : ''}</td>` +
       `<td><a href="/api/runs/${r.id}/export?format=csv">csv</a> <a href="/api/runs/${r.id}/export?format=json">json</a></td></tr>`).join('');
   const fill = (sel, kind, result, alsoResult) => {
     const cur = sel.value;
@@ -284,6 +303,7 @@ async function refreshLists() {
   fill($('#infer-run'), 'infer', 'infer', 'program-net');
   fill($('#fit-run'), 'calibrate', 'calibration-fit');
   fill($('#twin-run'), 'twin', 'twin');
+  fill($('#wvb-run'), 'wv-bench', 'wv-bench');
   return runs;
 }
 
@@ -341,6 +361,7 @@ $('#cdf-run').addEventListener('change', (e) => showCdf(e.target.value));
 $('#infer-run').addEventListener('change', (e) => showInference(e.target.value));
 $('#fit-run').addEventListener('change', (e) => showFit(e.target.value));
 $('#twin-run').addEventListener('change', (e) => showTwin(e.target.value));
+$('#wvb-run').addEventListener('change', (e) => showWvBench(e.target.value));
 
 // ---- routing ------------------------------------------------------------------------------
 async function route() {
@@ -352,6 +373,7 @@ async function route() {
   if (view === 'map') drawMaps();
   if (view === 'cdf') { if (id) $('#cdf-run').value = id; await showCdf($('#cdf-run').value); }
   if (view === 'inference') { if (id) $('#infer-run').value = id; await showInference($('#infer-run').value); }
+  if (view === 'wvbench') { if (id) $('#wvb-run').value = id; await showWvBench($('#wvb-run').value); }
   if (view === 'calibration') {
     if (id && [...$('#fit-run').options].some((o) => o.value === id)) $('#fit-run').value = id;
     if (id && [...$('#twin-run').options].some((o) => o.value === id)) $('#twin-run').value = id;

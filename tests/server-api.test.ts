@@ -76,7 +76,8 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     assert.equal(noModel.status, 404);
     assert.equal((await post(`${s.url}/api/jobs`, { kind: 'program-net', model: 'absent', device: 'gaussian:5%' })).status, 404);
 
-    const started = await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8 }));
+    assert.match((await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', algo: 'fastest' }))).body.error, /algo="fastest".*igvva, ispva, igvva-predict, igvva-adaptive, bidir/);
+    const started = await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
     assert.equal(started.status, 202);
     const id = started.body.runId as string;
     const busy = await json(await post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));

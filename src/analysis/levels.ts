@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { CellStatus } from '../plans/commands.js';
-import { mean, qfunc, quantile, sorted, std } from './stats.js';
+import { mean, qfunc, quantile, sorted, std, robustSigma } from './stats.js';
 
 export interface LevelSpec {
   level: number;
@@ -85,7 +85,7 @@ export function levelStats(spec: LevelSpec, cells: CellSample[]): LevelStats {
     median_A: median,
     mean_A: mean(s),
     sigma_A: std(s),
-    sigmaRobust_A: (quantile(s, 0.75) - quantile(s, 0.25)) / 1.349,
+    sigmaRobust_A: robustSigma(s),
     p1_A: quantile(s, 0.01),
     p99_A: quantile(s, 0.99),
     pulsesMean: mean(p),

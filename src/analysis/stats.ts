@@ -51,3 +51,9 @@ export function histogram(xs: ArrayLike<number>, lo: number, hi: number, bins: n
   }
   return h;
 }
+
+/** IQR / 1.349: a sigma insensitive to the few outliers a device always has. */
+export function robustSigma(xs: ArrayLike<number>): number {
+  const s = sorted(xs);
+  return (quantile(s, 0.75) - quantile(s, 0.25)) / 1.349;
+}

@@ -64,11 +64,7 @@ export function covariance(a: number[], b: number[]): number {
 }
 
 export const median = (xs: number[]) => quantile(sorted(xs), 0.5);
-/** IQR / 1.349: a sigma insensitive to the few outliers a device always has. */
-export const robustSigma = (xs: number[]) => {
-  const s = sorted(xs);
-  return (quantile(s, 0.75) - quantile(s, 0.25)) / 1.349;
-};
+export { robustSigma } from '../analysis/stats.js';
 
 /** Standard error of a statistic by resampling items with replacement (seeded). */
 export function bootstrapSE<T>(items: T[], stat: (xs: T[]) => number, reps = 40, seed = 7): number {

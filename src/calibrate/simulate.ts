@@ -11,7 +11,7 @@ import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
 import { calibrationSweep, deepResetPlan, repeatedReads, type SweepCellData } from '../plans/sweep-plans.js';
 import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import { pickCells, type LevelCdfDataset } from '../procedures/characterize.js';
-import { freshCells, type SweepCell, type SweepDataset } from '../procedures/sweep.js';
+import type { SweepCell, SweepDataset } from '../procedures/sweep.js';
 
 /** Runs plans on the board in the engine's lockstep order; returns each cell's outcome. */
 export function runLockstep(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number): Map<CellAddress, CellOutcome> {
@@ -56,7 +56,8 @@ export function simulateSweep(cal: Calibration, ds: Pick<SweepDataset, 'board' |
   const cfg = ds.config;
   // As sweep() does on a board that counts pulses: the first n cells of the shuffle (all fresh here).
   const ids = Array.from({ length: arrays - first }, (_, a) => first + a);
-  const cells = freshCells(n, ids, g.rows, g.cols, seed, () => true);
+  // A new board's cells are all fresh: the sweep's first n in its shuffled order.
+  const cells = pickCells(ids.length * g.rows * g.cols, ids, g.rows, g.cols, seed).slice(0, n);
   const done = runLockstep(b, cells.map((cell) => ({ cell, plan: () => calibrationSweep(cfg) })), conc);
   // In completion order, as the engine returns them (the next phases run in that order).
   const formed = [...done.entries()].filter(([, o]) => o.status === 'ok').map(([c]) => c);
@@ -102,10 +103,11 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   const cells = pickCells(per * nLevels, arrayIds, g.rows, g.cols, seed);
   const cfg = reviveConfig(pr.config as ProgramConfig);
   const gates = pr.ispvaGates_V as number[] | undefined;
+  const starts = pr.startGates_V as number[] | undefined;
   const specs = d.levels.map((l) => l.spec);
   const jobs = cells.map((cell, k) => {
     const s = specs[k % nLevels];
-    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level] }) };
+    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level] }) };
   });
   const done = runLockstep(b, jobs, opts.concurrency ?? 64);
   const vread = cfg.igvva.vread_V;

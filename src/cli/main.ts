@@ -10,6 +10,7 @@ import { registerServe } from './commands/serve.js';
 import { registerInfluxFlush } from './commands/influx-flush.js';
 import { registerProgramNet } from './commands/program-net.js';
 import { registerConformance } from './commands/conformance.js';
+import { registerWvBench } from './commands/wv-bench.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -29,5 +30,6 @@ registerServe(program);
 registerInfluxFlush(program);
 registerProgramNet(program);
 registerConformance(program);
+registerWvBench(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -19,15 +19,19 @@ export function cellRC(raw: string): { row: number; col: number } {
   return { row: Number(m[1]), col: Number(m[2]) };
 }
 
-/** Durations like "1s,60s,10m,1h,500ms" -> seconds. */
+/** Durations like "1s,60s,10m,1h,500ms,1d,1w" -> seconds. */
 export function durations(flag: string) {
-  return (raw: string): number[] =>
-    raw.split(',').filter(Boolean).map((tok) => {
-      const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(tok);
-      if (!m) throw new InvalidArgumentError(flag, tok, 'expected a duration like 500ms, 1s, 10m, 1h');
-      const k = { ms: 1e-3, s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-      return Number(m[1]) * k;
-    });
+  return (raw: string): number[] => raw.split(',').filter(Boolean).map(duration(flag));
+}
+
+/** One duration: "500ms", "1s", "10m", "1h", "1d", "1w" (a bare number is seconds). */
+export function duration(flag: string) {
+  return (tok: string): number => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(tok);
+    if (!m) throw new InvalidArgumentError(flag, tok, 'expected a duration like 500ms, 1s, 10m, 1h, 1d, 1w');
+    const k = { ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd' | 'w'];
+    return Number(m[1]) * k;
+  };
 }
 
 /** Currents like "10uA", "1e-5", "25 uA" -> amperes. */

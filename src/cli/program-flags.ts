@@ -3,13 +3,16 @@
  * program-net), turned into ProgramOptions. Unset ranges are derived from the board's limits and
  * calibration (src/procedures/program-setup.ts); `--help` says so for each.
  */
+import { ALGOS, type Algo } from '../plans/program-cell.js';
+import { parseReverify, type ReverifySpec } from '../procedures/reverify.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { ProgramOptions } from '../procedures/program-config.js';
-import { current, num } from './parse.js';
+import { current, duration, num } from './parse.js';
 
 export interface ProgramFlags {
   algo: string;
+  reverify?: ReverifySpec;
   step?: number;
   levels: number;
   tolerance?: number;
@@ -48,7 +51,7 @@ function currentRange(flag: string) {
 export function addProgramFlags(c: Command): Command {
   const V = (f: string) => num(f, { min: 0, max: 20 });
   return c
-    .option('--algo <name>', 'igvva | ispva', 'igvva')
+    .option('--algo <name>', `${ALGOS.join(' | ')} (igvva-predict starts near the calibration's predicted gate; igvva-adaptive climbs in coarse steps far below the target; bidir: SET and partial RESET into [target, target + tolerance])`, 'igvva')
     .option('--step <V>', 'step of the stepped voltage (IGVVA: VG, default 0.01 = IGVVA-10; ISPVA: VTE, default 0.1); a multiple of the board\'s DAC step', num('--step', { min: 0.0001, max: 1 }))
     .option('--levels <N>', 'levels in total: HRS + N-1 LRS levels over the LRS range', num('--levels', { min: 2, max: 8, int: true }), 8)
     .option('--lrs-range <lo,hi>', 'LRS targets span this read-current range (default 10uA,45uA, the top lowered to what the calibration says vg-max reaches)', currentRange('--lrs-range'))
@@ -70,12 +73,13 @@ export function addProgramFlags(c: Command): Command {
     .option('--reset-vsl-max <V>', 'last RESET source-line amplitude (default 2.8, at most the board\'s vsl_max)', V('--reset-vsl-max'))
     .option('--ispva-vte-max <V>', 'ISPVA: last top-electrode amplitude (default 2.5, at most the board\'s vte_max)', V('--ispva-vte-max'))
     .option('--ispva-vg <list>', 'ISPVA: gate voltage per level, comma-separated (default: from the board\'s calibration; required without one)')
+    .option('--reverify <T[xN]>', 'relaxation-aware re-verify: T after programming re-read every programmed cell and program again those outside the inner half of their level\'s band; N passes (default 1), e.g. 60s or 60sx3', (raw: string) => parseReverify('--reverify', raw, duration('--reverify')))
     .option('--min-success <f>', 'below this share of programmed cells the command says why and exits 3 (after storing everything); the preflight refuses runs predicted below it', num('--min-success', { min: 0, max: 1 }), 0.95)
     .option('--on-unknown-outcome <policy>', 're-verify (a pulse whose outcome is unknown after a link loss or reboot: the plan re-reads the cell and goes on) | stop (the cell ends as unknown)', 're-verify');
 }
 
 export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: number } {
-  if (f.algo !== 'igvva' && f.algo !== 'ispva') throw new InvalidArgumentError('--algo', f.algo, 'must be igvva or ispva');
+  if (!(ALGOS as readonly string[]).includes(f.algo)) throw new InvalidArgumentError('--algo', f.algo, `must be one of ${ALGOS.join(', ')}`);
   if (f.onUnknownOutcome !== 're-verify' && f.onUnknownOutcome !== 'stop') throw new InvalidArgumentError('--on-unknown-outcome', f.onUnknownOutcome, 'must be re-verify or stop');
   let ispvaGates_V: number[] | undefined;
   if (f.ispvaVg) {
@@ -83,7 +87,8 @@ export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: 
     if (ispvaGates_V.length !== f.levels || ispvaGates_V.some((x) => !Number.isFinite(x) || x < 0)) throw new InvalidArgumentError('--ispva-vg', f.ispvaVg, `needs ${f.levels} non-negative numbers (one per level, the HRS's first)`);
   }
   return {
-    algo: f.algo,
+    algo: f.algo as Algo,
+    reverify: f.reverify,
     step_V: f.step,
     tolerance_A: f.tolerance,
     maxPulses: f.maxPulses,

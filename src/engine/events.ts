@@ -12,7 +12,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'infer' | 'pulse' | 'read';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';
@@ -50,8 +50,8 @@ export interface ReadEvent extends Base {
   cell: CellAddress;
   vread_V: number;
   current_A: number;
-  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait. */
-  phase: 'verify' | 'readback' | 'relax';
+  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check. */
+  phase: 'verify' | 'readback' | 'relax' | 'reverify';
   level: number;
   /** Seconds waited before a relax read. */
   relax_s?: number;

@@ -40,10 +40,33 @@ export const IGVVA_DEFAULTS: Omit<IgvvaConfig, 'target_A' | 'reset'> = {
 };
 
 export function* igvva(cfg: IgvvaConfig, t: Tally = new Tally()): CellPlan {
+  return yield* climbGate(cfg, t, { start_V: cfg.vgStart_V, step: () => cfg.vgStep_V });
+}
+
+/** How a gate climb starts and steps (IGVVA and its variants differ only here). */
+export interface ClimbPolicy {
+  /** First gate of the climb (a retry after an overshoot starts at cfg.vgStart_V). */
+  start_V: number;
+  /** Next gate step after a read below the target: `before` and `i` the reads around the last pulse. */
+  step: (i: number, before: number) => number;
+  /** A first pulse that already reaches the target means the start lay above this cell's crossing: reset and climb from cfg.vgStart_V. */
+  checkFirstPulse?: boolean;
+  /** Called when the climb starts over (after an overshoot reset or a misprediction). */
+  restart?: () => void;
+}
+
+/**
+ * The gate climb shared by IGVVA and its variants: SET pulses at the fixed VTE with the gate
+ * rising, a verify read after each; stops at the first read in the band; an overshoot above a
+ * two-sided band resets and retries; the pulse budget and the gate range end it.
+ */
+export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): CellPlan {
   let i = yield* readCurrent(t, cfg.vread_V);
-  let vg = cfg.vgStart_V;
+  let vg = Math.min(cfg.vgStop_V, Math.max(cfg.vgStart_V, policy.start_V));
   let retries = 0;
-  const outcome = (status: 'ok' | 'failed' | 'stuck', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note });
+  let first = policy.checkFirstPulse === true && vg > cfg.vgStart_V + 1e-9;
+  let note: string | undefined;
+  const outcome = (status: 'ok' | 'failed' | 'stuck', why?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note: why ?? note });
   const upper = cfg.target_A + cfg.tolerance_A;
   if (i >= cfg.target_A && i <= upper) return outcome('ok', 'already in band');
   for (;;) {
@@ -53,14 +76,29 @@ export function* igvva(cfg: IgvvaConfig, t: Tally = new Tally()): CellPlan {
       const r = yield* resetVerifySteps(cfg.reset, t);
       i = r.final_A;
       vg = cfg.vgStart_V;
+      first = false;
+      policy.restart?.();
       continue;
     }
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
     if (vg > cfg.vgStop_V + 1e-9) return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V (read ${(i * 1e6).toFixed(2)} uA)`);
     yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
+    const before = i;
     i = yield* readCurrent(t, cfg.vread_V);
+    if (first && i >= cfg.target_A) {
+      // The first pulse reached the target: the crossing may lie well below the start.
+      note = 'mispredicted start: full search';
+      first = false;
+      const r = yield* resetVerifySteps(cfg.reset, t);
+      if (!r.ok) return { status: 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: vg, note: 'mispredicted start, and the cell did not reset for the full search' };
+      i = r.final_A;
+      vg = cfg.vgStart_V;
+      policy.restart?.();
+      continue;
+    }
+    first = false;
     if (i >= cfg.target_A && i <= upper) return outcome('ok');
-    if (i < cfg.target_A) vg = round6(vg + cfg.vgStep_V);
+    if (i < cfg.target_A) vg = round6(vg + policy.step(i, before));
   }
 }
 

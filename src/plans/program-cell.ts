@@ -1,6 +1,6 @@
 /**
  * The whole programming of one cell to one level: form if pristine, reset-verify to HRS, then
- * (for an LRS level) IGVVA or ISPVA to the level's target current.
+ * (for an LRS level) the chosen write-verify algorithm to the level's target current.
  */
 import type { CellPlan } from './commands.js';
 import { Tally } from './commands.js';
@@ -8,8 +8,13 @@ import { formIfPristine, type FormConfig } from './form.js';
 import { igvva, type IgvvaConfig } from './igvva.js';
 import { ispva, type IspvaConfig } from './ispva.js';
 import { resetVerify, type ResetVerifyConfig } from './reset-verify.js';
+import { igvvaPredict } from './igvva-predict.js';
+import { igvvaAdaptive, ADAPTIVE_DEFAULTS, type AdaptiveConfig } from './igvva-adaptive.js';
+import { bidir, type BidirConfig } from './bidir.js';
 
-export type Algo = 'igvva' | 'ispva';
+/** The write-verify algorithms, as `--algo` names them. */
+export const ALGOS = ['igvva', 'ispva', 'igvva-predict', 'igvva-adaptive', 'bidir'] as const;
+export type Algo = (typeof ALGOS)[number];
 
 export interface LevelTarget {
   /** Level index 0..N-1; 0 is the HRS. */
@@ -18,6 +23,8 @@ export interface LevelTarget {
   target_A: number;
   /** ISPVA only: the fixed gate voltage for this level. */
   ispvaVg_V?: number;
+  /** igvva-predict and bidir: the gate the climb starts at (predicted for the level, or this cell's own). */
+  vgStart_V?: number;
 }
 
 export interface ProgramConfig {
@@ -26,6 +33,10 @@ export interface ProgramConfig {
   reset: ResetVerifyConfig;
   igvva: Omit<IgvvaConfig, 'target_A'>;
   ispva: Omit<IspvaConfig, 'target_A' | 'vg_V'>;
+  /** igvva-adaptive's coarse step (absent in runs recorded before it existed). */
+  adaptive?: AdaptiveConfig;
+  /** bidir's band and partial RESET. */
+  bidir?: BidirConfig;
 }
 
 export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
@@ -35,7 +46,20 @@ export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
   if (lvl.level === 0) return yield* resetVerify({ ...cfg.reset, max_A: lvl.target_A }, t);
   const r = yield* resetVerify(cfg.reset, t);
   if (r.status !== 'ok') return r;
-  if (cfg.algo === 'igvva') return yield* igvva({ ...cfg.igvva, target_A: lvl.target_A }, t);
-  if (lvl.ispvaVg_V === undefined) throw new Error('ISPVA needs a gate voltage per level');
-  return yield* ispva({ ...cfg.ispva, target_A: lvl.target_A, vg_V: lvl.ispvaVg_V }, t);
+  const ig = { ...cfg.igvva, target_A: lvl.target_A };
+  switch (cfg.algo) {
+    case 'igvva':
+      return yield* igvva(ig, t);
+    case 'igvva-predict':
+      if (lvl.vgStart_V === undefined) throw new Error('igvva-predict needs a start gate per level');
+      return yield* igvvaPredict(ig, lvl.vgStart_V, t);
+    case 'igvva-adaptive':
+      return yield* igvvaAdaptive(ig, cfg.adaptive ?? ADAPTIVE_DEFAULTS, t);
+    case 'bidir':
+      if (!cfg.bidir) throw new Error('bidir needs its band and RESET settings');
+      return yield* bidir(ig, cfg.bidir, lvl.vgStart_V, t);
+    case 'ispva':
+      if (lvl.ispvaVg_V === undefined) throw new Error('ISPVA needs a gate voltage per level');
+      return yield* ispva({ ...cfg.ispva, target_A: lvl.target_A, vg_V: lvl.ispvaVg_V }, t);
+  }
 }

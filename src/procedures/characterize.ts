@@ -12,7 +12,9 @@ import { cellKey } from '../engine/events.js';
 import { Journal, type JournalEntry } from '../engine/journal.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
-import { programCell, type ProgramConfig } from '../plans/program-cell.js';
+import type { ProgramConfig } from '../plans/program-cell.js';
+import { levelJob } from './level-job.js';
+import { reverifyCells, type ReverifyReport } from './reverify.js';
 import { Rng } from '../../lib/rng.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
@@ -25,6 +27,8 @@ export interface CharacterizeOptions extends ProgramOptions {
   /** Relaxation re-read times after the end of programming (s). */
   relax_s: number[];
   array?: number;
+  /** These cells (levels x cellsPerLevel of them, levels interleaved) instead of a seeded pick: e.g. fresh cells for a benchmark. */
+  cells?: CellAddress[];
   seed?: number;
   engine?: EngineOptions;
   journalPath?: string;
@@ -35,7 +39,7 @@ export interface CharacterizeOptions extends ProgramOptions {
   /** The run fails (exit 3) below this share of programmed cells; preflight refuses predictions below it. Default 0.95. */
   minSuccess?: number;
   /** Repeat a recorded run's exact programming (a digital twin): its config, level targets and ISPVA gates, no preflight. */
-  replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[] };
+  replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[] };
 }
 
 export interface CellRecord {
@@ -74,6 +78,8 @@ export interface LevelCdfDataset {
     cells: CellRecord[];
   }[];
   overlaps: Overlap[];
+  /** With --reverify: each pass's count of cells checked, found outside their band, re-programmed. */
+  reverify?: ReverifyReport;
 }
 
 export function validateCharacterize(o: CharacterizeOptions, cellsAvailable: number): void {
@@ -100,20 +106,21 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   validateCharacterize(o, arrays.length * info.rows * info.cols);
   // Preflight: everything derived and checked before run-start, so a refused run sends nothing.
   const setup: ProgramSetup = o.replay
-    ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
+    ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, startGates_V: o.replay.startGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
     : setupProgramming(o, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
-  const cells = pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
+  if (o.cells && o.cells.length !== o.levels * o.cellsPerLevel) throw new InvalidArgumentError('cells', o.cells.length, `must list levels x cells-per-level = ${o.levels * o.cellsPerLevel} cells`);
+  const cells = o.cells ?? pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
   const created = new Date().toISOString();
-  const params = { ...o, replay: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'igvva' ? cfg.igvva.vgStep_V : cfg.ispva.vteStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
+  const params = { ...o, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg };
   const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
   ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   const signal = o.engine?.signal;
   return groundedAfter(board, async () => {
     const jobs: CellJob[] = cells.map((cell, k) => {
       const spec = specs[k % o.levels];
-      return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: setup.ispvaGates_V?.[spec.level] }) };
+      return levelJob(cfg, spec, cell, setup);
     });
     // Resume: cells already in the journal are not pulsed again.
     const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
@@ -127,6 +134,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
     }
     const results = new Map<string, JournalEntry>(prior);
     for (const e of done) results.set(cellKey(e.cell), e);
+    const reverify = o.reverify ? await reverifyCells(board, ctx, results, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal }) : undefined;
 
     // Read back: whole-array reads are one command each, K times.
     const vread = cfg.igvva.vread_V;
@@ -138,7 +146,8 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       waited = t;
       relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t, signal)).get(1)!);
     }
-    return buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o);
+    const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o);
+    return reverify ? { ...d, reverify } : d;
   });
 }
 

@@ -9,9 +9,10 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { levelStats, sumFailures, type FailureCounts, type LevelSpec, type LevelStats } from '../analysis/levels.js';
 import { cellKey } from '../engine/events.js';
 import { Journal, type JournalEntry } from '../engine/journal.js';
+import { levelJob } from './level-job.js';
+import { reverifyCells, type ReverifyReport } from './reverify.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
-import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import type { LevelMap } from './level-map.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
@@ -73,12 +74,10 @@ export interface ProgramArrayResult {
   totalPulses: number;
   summary: RunSummary;
   setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
+  /** With --reverify: the passes (cells checked, outside their band, re-programmed). */
+  reverify?: ReverifyReport;
 }
 
-/** The job that programs one cell to one level (form if pristine, reset-verify, write-verify). */
-export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress, ispvaGates_V?: number[]): CellJob {
-  return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: ispvaGates_V?.[spec.level] }) };
-}
 
 /**
  * Runs cell jobs through the engine; with a journal, cells it already holds are not pulsed again
@@ -115,11 +114,12 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   const specs = setup.levels;
   const inSet = new Uint8Array(n);
   for (const k of chosen) inSet[k] = 1;
-  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, config: cfg };
+  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg };
   ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   return groundedAfter(board, async () => {
-    const jobs = chosen.map((k) => levelJob(cfg, specs[o.map[k]], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, setup.ispvaGates_V));
+    const jobs = chosen.map((k) => levelJob(cfg, specs[o.map[k]], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, setup));
     const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits }, o.journalPath);
+    const reverify = o.reverify ? await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal: o.engine?.signal }) : undefined;
     checkAbort(o.engine?.signal);
     const vread = cfg.igvva.vread_V;
     const rb = await board.readArray(o.array, { vread_V: vread });
@@ -153,6 +153,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
       totalPulses: pulses.reduce((a, b) => a + b, 0),
       summary: { ...runSummary(chosen.map((k) => status[k]), o.minSuccess), failures: sumFailures(stats.map((s) => s.failures)) },
       setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
+      ...(reverify ? { reverify } : {}),
     };
   });
 }

@@ -4,6 +4,7 @@
  * refuses a run that cannot work before its first pulse.
  */
 import type { Algo } from '../plans/program-cell.js';
+import type { ReverifySpec } from './reverify.js';
 
 export interface ProgramOptions {
   algo: Algo;
@@ -35,6 +36,10 @@ export interface ProgramOptions {
   ispvaGates_V?: number[];
   /** LRS targets span this range (A); default 10-45 uA, capped at what the calibration says the gate limit reaches. */
   lrsRange_A?: [number, number];
+  /** Relaxation-aware re-verify: wait, re-read, re-program cells that left their band (reverify.ts). */
+  reverify?: ReverifySpec;
+  /** igvva-predict: start where a cell this many sigmas stronger than nominal reaches the target (default 3). */
+  predictSigmas?: number;
   /** HRS ceiling (A); default 2 uA, raised when the calibration's HRS reads higher. */
   hrsMax_A?: number;
 }

@@ -13,7 +13,9 @@ import type { EngineOptions } from '../engine/run-engine.js';
 import { cellKey } from '../engine/events.js';
 import { UNUSED, type Tile } from '../inference/tiling.js';
 import { ARRAY_SIDE as S } from '../inference/mapping.js';
-import { levelJob, programCells, runSummary, type RunSummary } from './program-array.js';
+import { programCells, runSummary, type RunSummary } from './program-array.js';
+import { levelJob } from './level-job.js';
+import { reverifyCells, type ReverifyReport } from './reverify.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
 import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
@@ -59,6 +61,8 @@ export interface ProgramNetResult {
   stats: LevelStats[];
   summary: RunSummary;
   setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
+  /** With --reverify: per tile, the passes. */
+  reverify?: (ReverifyReport & { tile: number })[];
 }
 
 export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions): Promise<ProgramNetResult> {
@@ -73,7 +77,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   const cells = o.tiles.reduce((s, t) => s + t.used, 0);
   ctx.begin({
     kind: 'program-net',
-    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, calibration: o.calibration?.id, config: cfg },
+    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, calibration: o.calibration?.id, config: cfg },
     board: info,
     calibration: info.calibration,
     setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted },
@@ -84,6 +88,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
     // Keyed by the level's own number: a net may use a subset of a level set (e.g. levels 0, 2, 5, 7).
     const byLevel = new Map<number, { current_A: number; pulses: number; status: string }[]>(specs.map((s) => [s.level, []]));
     const statuses: string[] = [];
+    const reverified: (ReverifyReport & { tile: number })[] = [];
     for (const t of o.tiles) {
       const array = o.arrays[t.index % o.arrays.length];
       const jobs = [];
@@ -92,11 +97,12 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         if (t.levels[k] === UNUSED) continue;
         const spec = specs[t.levels[k]];
         if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, setup.ispvaGates_V);
+        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, setup);
         band.set(cellKey(job.cell), spec.band_A);
         jobs.push(job);
       }
       const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits, phase: `tile ${t.index + 1}/${o.tiles.length}` });
+      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal })) });
       if (o.relax_s) await waitAbortable(board, o.relax_s, signal);
       checkAbort(signal);
       const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
@@ -130,6 +136,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       stats: specs.map((s) => levelStats(s, byLevel.get(s.level)!)),
       summary: runSummary(statuses, o.minSuccess),
       setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
+      ...(o.reverify ? { reverify: reverified } : {}),
     };
   });
 }

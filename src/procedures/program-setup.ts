@@ -16,7 +16,12 @@ import { defaultLevels, HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '
 import { FORM_DEFAULTS } from '../plans/form.js';
 import { IGVVA_DEFAULTS } from '../plans/igvva.js';
 import { ISPVA_DEFAULTS } from '../plans/ispva.js';
-import type { ProgramConfig } from '../plans/program-cell.js';
+import { ALGOS, type ProgramConfig } from '../plans/program-cell.js';
+import { ADAPTIVE_DEFAULTS } from '../plans/igvva-adaptive.js';
+import { BIDIR_DEFAULTS, type BidirConfig } from '../plans/bidir.js';
+
+/** igvva-predict starts where a cell this many device-to-device sigmas stronger than nominal reaches the target. */
+export const PREDICT_SIGMAS = 3;
 import { RESET_DEFAULTS } from '../plans/reset-verify.js';
 import type { ProgramOptions } from './program-config.js';
 
@@ -31,6 +36,8 @@ export interface ProgramSetup {
   config: ProgramConfig;
   levels: LevelSpec[];
   ispvaGates_V?: number[];
+  /** igvva-predict and bidir: the gate each level's climb starts at (a cell some sigmas stronger than nominal reaches the target there). */
+  startGates_V?: number[];
   /** The limits in force (board's, tightened by the user's). */
   limits: SafetyLimits;
   /** Where each derived value came from: user | board | calibration | default. */
@@ -59,7 +66,8 @@ const uA = (a: number) => `${+(a * 1e6).toFixed(2)} uA`;
 const V = (v: number) => `${+v.toFixed(4)} V`;
 
 export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibration, userLimits: Partial<SafetyLimits> = {}): ProgramSetup {
-  if (o.algo !== 'igvva' && o.algo !== 'ispva') throw new InvalidArgumentError('algo', o.algo, 'must be igvva or ispva');
+  if (!(ALGOS as readonly string[]).includes(o.algo)) throw new InvalidArgumentError('algo', o.algo, `must be one of ${ALGOS.join(', ')}`);
+  const gateAlgo = o.algo !== 'ispva';
   const pos = (f: string, v: number | undefined) => {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(f, v, 'must be a positive number');
   };
@@ -192,14 +200,15 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
   }
 
   // The stepped amplitude.
-  const step = o.step_V ?? (o.algo === 'igvva' ? IGVVA_DEFAULTS.vgStep_V : ISPVA_DEFAULTS.vteStep_V);
+  const step = o.step_V ?? (gateAlgo ? IGVVA_DEFAULTS.vgStep_V : ISPVA_DEFAULTS.vteStep_V);
   sources.step = o.step_V !== undefined ? 'user' : 'default';
   onStep('step', step);
   const vte = pick('vte', o.vte_V, IGVVA_DEFAULTS.vte_V);
   let ispvaGates: number[] | undefined;
   let vgStart = IGVVA_DEFAULTS.vgStart_V;
   const ispvaStop = pick('ispva-vte-max', o.ispvaVteMax_V, ISPVA_DEFAULTS.vteStop_V, { value: L.vte_max_V, what: "board's vte_max" });
-  if (o.algo === 'igvva') {
+  let startGates: number[] | undefined;
+  if (gateAlgo) {
     within('vte', vte, L.vte_max_V, 'vte_max');
     if (p && o.vgStart_V === undefined) {
       // A little below the lowest gate any cell switches at: no pulse is wasted far below it.
@@ -210,6 +219,21 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
       sources['vg-start'] = o.vgStart_V !== undefined ? 'user' : 'default';
     }
     if (vgStart > vgStop) problems.push(`vg-start=${V(vgStart)} is above vg-max ${V(vgStop)}`);
+    if (o.algo === 'igvva-predict' || o.algo === 'bidir') {
+      if (curve && p) {
+        // Where a cell `k` device-to-device sigmas stronger than nominal reaches the target, less
+        // the gate jitter's share: few cells cross below it (those that do are caught as mispredictions).
+        const k = o.predictSigmas ?? PREDICT_SIGMAS;
+        sources['start-gates'] = 'calibration';
+        startGates = levels.map((l) => {
+          if (l.kind === 'hrs') return vgStart;
+          const g = curve.gateFor(l.target_A, -k) - k * p.vg_jitter_V;
+          const onStepGrid = vgStart + Math.floor((g - vgStart) / step) * step;
+          return Number.isFinite(g) ? +Math.min(vgStop, Math.max(vgStart, onStepGrid)).toFixed(6) : vgStart;
+        });
+      } else if (o.algo === 'igvva-predict') problems.push('igvva-predict needs the board\'s calibration to predict each level\'s gate: give --calibration FILE fitted to this board (`rram calibrate --from`)');
+      else startGates = levels.map(() => vgStart);
+    }
   } else {
     within('ispva-vte-max', ispvaStop, L.vte_max_V, 'vte_max');
     if (o.ispvaGates_V) {
@@ -227,14 +251,19 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
   }
 
   const reset = { ...RESET_DEFAULTS, vg_V: resetVg, vslStop_V: vslStop, width_s: width, vread_V: vread, max_A: hrsMax };
+  // bidir's partial RESET starts where the gentlest cells begin to reset (the calibration's onset less 3 sigma).
+  const bidirVslStart = p ? Math.max(0.1, Math.floor((p.reset_v_median_V - 3 * Math.hypot(p.reset_v_sigma_V, p.reset_v_c2c_V)) / 0.02) * 0.02) : BIDIR_DEFAULTS.vslStart_V;
+  const bidirStep = Math.max(dac, Math.round(BIDIR_DEFAULTS.vslStep_V / dac) * dac);
+  const bidirCfg: BidirConfig = { ...BIDIR_DEFAULTS, tolerance_A: o.tolerance_A ?? BIDIR_DEFAULTS.tolerance_A, vslStart_V: +onGrid(bidirVslStart, dac).toFixed(6), vslStep_V: +bidirStep.toFixed(6), vslStop_V: vslStop, resetVg_V: resetVg };
+  const coarse = Math.max(step, Math.round((ADAPTIVE_DEFAULTS.coarseStep_V / step)) * step);
   const config: ProgramConfig = {
     algo: o.algo,
     form: { ...FORM_DEFAULTS, vg_V: formVg, vteStart_V: formStart, vteStop_V: formStop, width_s: formWidth, vread_V: vread, formedAbove_A: formedAbove, jumpRatio: o.formJumpRatio ?? FORM_DEFAULTS.jumpRatio, jumpMin_A: jumpMin },
     reset,
     igvva: {
       ...IGVVA_DEFAULTS,
-      vgStep_V: o.algo === 'igvva' ? step : IGVVA_DEFAULTS.vgStep_V,
-      tolerance_A: o.tolerance_A ?? Infinity,
+      vgStep_V: gateAlgo ? step : IGVVA_DEFAULTS.vgStep_V,
+      tolerance_A: o.algo === 'bidir' ? Infinity : (o.tolerance_A ?? Infinity),
       maxPulses: o.maxPulses ?? IGVVA_DEFAULTS.maxPulses,
       width_s: width,
       vte_V: vte,
@@ -245,7 +274,9 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
       reset,
     },
     ispva: { ...ISPVA_DEFAULTS, vteStep_V: o.algo === 'ispva' ? step : ISPVA_DEFAULTS.vteStep_V, vteStop_V: ispvaStop, tolerance_A: o.tolerance_A ?? Infinity, maxPulses: o.maxPulses ?? ISPVA_DEFAULTS.maxPulses, width_s: width, vread_V: vread },
+    ...(o.algo === 'igvva-adaptive' ? { adaptive: { ...ADAPTIVE_DEFAULTS, coarseStep_V: +coarse.toFixed(6) } } : {}),
+    ...(o.algo === 'bidir' ? { bidir: bidirCfg } : {}),
   };
   if (problems.length) throw new PreflightError(problems);
-  return { config, levels, ispvaGates_V: ispvaGates, limits: L, sources, notes, predicted: p ? { formable, resettable, defects: p.fraction_unformable + p.fraction_stuck_lrs, topLevelGate_V: topGate } : null };
+  return { config, levels, ispvaGates_V: ispvaGates, startGates_V: startGates, limits: L, sources, notes, predicted: p ? { formable, resettable, defects: p.fraction_unformable + p.fraction_stuck_lrs, topLevelGate_V: topGate } : null };
 }

@@ -22,11 +22,8 @@ import { runSummary, type RunSummary } from './program-array.js';
 import { pickCells } from './characterize.js';
 import type { CellAddress } from '../../drivers/board.js';
 
-/** The first n cells of the seeded shuffle (pickCells' order) that pass `fresh`. */
-export function freshCells(n: number, arrays: number[], rows: number, cols: number, seed: number, fresh: (c: CellAddress) => boolean): CellAddress[] {
-  return pickCells(arrays.length * rows * cols, arrays, rows, cols, seed).filter(fresh).slice(0, n);
-}
 import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
+import { selectFreshCells } from './fresh-cells.js';
 import { PreflightError } from './program-setup.js';
 
 export interface SweepOptions {
@@ -155,20 +152,9 @@ export async function sweep(board: Board, ctx: RunContext, o: SweepOptions): Pro
     // otherwise the arrays are read and cells under half the formed threshold taken as pristine
     // (an HRS cell can pass for one: use arrays that were never programmed).
     const seed = o.seed ?? 1;
-    let cells: CellAddress[] = [];
-    if (board.counters && info.features?.counters !== false) {
-      for (const c of pickCells(arrays.length * info.rows * info.cols, arrays, info.rows, info.cols, seed)) {
-        const k = await board.counters(c);
-        if (k.form + k.set + k.reset === 0) cells.push(c);
-        if (cells.length === o.cells) break;
-      }
-      freshBy = 'counters';
-    } else {
-      const reads = new Map<number, Float64Array>();
-      for (const a of arrays) reads.set(a, await board.readArray(a, { vread_V: cfg.vread_V }));
-      cells = freshCells(o.cells, arrays, info.rows, info.cols, seed, (c) => reads.get(c.array)![c.row * info.cols + c.col] < cfg.form.formedAbove_A / 2);
-      freshBy = 'read';
-    }
+    const fresh = await selectFreshCells(board, arrays, o.cells, seed, cfg.form.formedAbove_A / 2, cfg.vread_V);
+    const cells = fresh.cells;
+    freshBy = fresh.freshBy;
     if (cells.length < o.cells) throw new InvalidArgumentError('cells', o.cells, `only ${cells.length} fresh cells (${freshBy === 'counters' ? 'never pulsed' : `reading under ${(cfg.form.formedAbove_A / 2) * 1e6} uA`}) are left on arrays ${arrays.join(',')}: a sweep measures fresh cells`);
     const jobs: CellJob[] = cells.map((cell) => ({ cell, level: 0, target_A: 0, plan: () => calibrationSweep(cfg) }));
     const done = await new RunEngine(board, ctx).runCells(jobs, { ...engine, phase: 'sweep' });

@@ -80,7 +80,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
-      if (!['level-cdf', 'program', 'infer', 'program-net', 'sweep', 'calibration-fit', 'twin'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      if (!['level-cdf', 'program', 'infer', 'program-net', 'sweep', 'calibration-fit', 'twin', 'wv-bench'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
       res.json(jobs.store.loadResult(id, name));
     }),
   );

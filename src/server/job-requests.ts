@@ -3,6 +3,7 @@
  * closed set: level-map patterns (never a file path), model names inside the store's models
  * folder, level-CDF sources by run id. Errors name the field and the reason (HTTP 400).
  */
+import { ALGOS, type Algo } from '../plans/program-cell.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { BoardInfo } from '../../drivers/board.js';
 import { parseDeviceSpec } from '../inference/device-models.js';
@@ -10,7 +11,7 @@ import { checkRunId } from '../store/embedded-store.js';
 
 export interface CharacterizeRequest {
   kind: 'characterize';
-  algo: 'igvva' | 'ispva';
+  algo: Algo;
   levels: number;
   cellsPerLevel: number;
   reads: number;
@@ -20,7 +21,7 @@ export interface CharacterizeRequest {
 }
 export interface ProgramRequest {
   kind: 'program';
-  algo: 'igvva' | 'ispva';
+  algo: Algo;
   levels: number;
   map: 'random' | 'checkerboard' | 'stripes';
   array: number;
@@ -43,7 +44,7 @@ export interface InferRequest {
 /** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
 export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
   kind: 'program-net';
-  algo: 'igvva';
+  algo: Exclude<Algo, 'ispva'>;
   step_V?: number;
 }
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
@@ -80,7 +81,7 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
     const levels = int(b, 'levels', 8, 2, 8);
     const r: CharacterizeRequest = {
       kind,
-      algo: oneOf(b, 'algo', 'igvva', ['igvva', 'ispva'] as const),
+      algo: oneOf(b, 'algo', 'igvva', ALGOS),
       levels,
       cellsPerLevel: int(b, 'cellsPerLevel', 32, 1, Math.floor((board.arrays * board.rows * board.cols) / levels)),
       reads: int(b, 'reads', 1, 1, 20),
@@ -95,7 +96,7 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
   if (kind === 'program') {
     return {
       kind,
-      algo: oneOf(b, 'algo', 'igvva', ['igvva', 'ispva'] as const),
+      algo: oneOf(b, 'algo', 'igvva', ALGOS),
       levels: int(b, 'levels', 8, 2, 8),
       map: oneOf(b, 'map', 'random', ['random', 'checkerboard', 'stripes'] as const),
       array: int(b, 'array', 0, 0, board.arrays - 1),
@@ -127,7 +128,7 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
   };
   if (kind === 'infer') return { kind, ...net };
   // ISPVA needs a gate table from the board's calibration file: CLI only (rram program-net).
-  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ['igvva'] as const), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
+  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ALGOS.filter((a): a is Exclude<Algo, 'ispva'> => a !== 'ispva')), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
 }
 
 function clipOf(b: Body): number {

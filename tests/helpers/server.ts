@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
+import { loadCalibration } from '../../calibration/calibration.js';
 import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { JobManager } from '../../src/server/job-manager.js';
 import { createApp } from '../../src/server/app.js';
@@ -17,7 +18,8 @@ export interface TestServer {
 
 export async function startServer(o: { token?: string; storeDir?: string } = {}): Promise<TestServer> {
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
-  const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir));
+  // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
+  const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir), async () => [], loadCalibration());
   const server: Server = createApp(jobs, { token: o.token }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const a = server.address() as { port: number };

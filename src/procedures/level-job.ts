@@ -1,0 +1,15 @@
+/** One cell's programming to one level as an engine job, with the per-level gates its setup derived. */
+import type { CellAddress } from '../../drivers/board.js';
+import type { LevelSpec } from '../analysis/levels.js';
+import type { CellJob } from '../engine/run-engine.js';
+import { programCell, type ProgramConfig } from '../plans/program-cell.js';
+import type { ProgramSetup } from './program-setup.js';
+
+/** The job that programs one cell to one level (form if pristine, reset-verify, write-verify). */
+/** startOverride_V: a re-verify pass starts this cell's climb from its own last gate. */
+export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress, gates: LevelGates = {}, startOverride_V?: number): CellJob {
+  return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: gates.ispvaGates_V?.[spec.level], vgStart_V: startOverride_V ?? gates.startGates_V?.[spec.level] }) };
+}
+
+/** The per-level gates a setup derived: ISPVA's fixed gate, igvva-predict's and bidir's start. */
+export type LevelGates = Pick<ProgramSetup, 'ispvaGates_V' | 'startGates_V'>;

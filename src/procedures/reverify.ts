@@ -1,0 +1,100 @@
+/**
+ * Relaxation-aware re-verify (`--reverify T[xN]`), for any algorithm: conductances move within
+ * seconds of programming, mostly in the first moments (relaxation grows with log time). After the
+ * whole batch is programmed the board waits T (so every cell has rested at least T), reads every
+ * programmed cell and programs again the ones whose read left the inner half of their level's
+ * decision band (halfway between the target and each threshold to the next level); at most N
+ * passes. A cell re-programmed late relaxes again, but a cell that stayed in band has already done
+ * most of its relaxing: the spread at later times shrinks. igvva-predict starts a re-programmed
+ * cell's climb a few steps below its own last gate (the device's shift, learned).
+ */
+import type { Board } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import type { LevelSpec } from '../analysis/levels.js';
+import { cellKey } from '../engine/events.js';
+import type { JournalEntry } from '../engine/journal.js';
+import type { RunContext } from '../engine/run-context.js';
+import { RunEngine, type EngineOptions } from '../engine/run-engine.js';
+import type { ProgramConfig } from '../plans/program-cell.js';
+import { checkAbort, waitAbortable } from './board-phases.js';
+import { levelJob, type LevelGates } from './level-job.js';
+
+export interface ReverifySpec {
+  after_s: number;
+  passes: number;
+}
+
+export interface ReverifyPass {
+  pass: number;
+  /** Programmed cells read. */
+  checked: number;
+  /** Of those, outside their re-verify band. */
+  outside: number;
+  /** Re-programmed and ok again. */
+  ok: number;
+  pulses: number;
+}
+
+export interface ReverifyReport {
+  after_s: number;
+  maxPasses: number;
+  passes: ReverifyPass[];
+}
+
+/** "60s", "60sx3", "1mx2" (time units as --relax; N passes, default 1). */
+export function parseReverify(flag: string, raw: string, duration: (s: string) => number): ReverifySpec {
+  const m = /^(.+?)(?:x(\d+))?$/.exec(raw.trim());
+  if (!m) throw new InvalidArgumentError(flag, raw, 'expected a time and an optional pass count, e.g. 60s or 60sx3');
+  const after_s = duration(m[1]);
+  const passes = m[2] === undefined ? 1 : Number(m[2]);
+  if (!(after_s > 0)) throw new InvalidArgumentError(flag, raw, 'the wait must be positive');
+  if (!Number.isInteger(passes) || passes < 1 || passes > 10) throw new InvalidArgumentError(flag, raw, 'passes must be 1..10');
+  return { after_s, passes };
+}
+
+/** The re-verify band of a level: the inner half of its decision band. */
+export function reverifyBand(spec: LevelSpec): [number, number] {
+  const [lo, hi] = spec.band_A;
+  return spec.kind === 'hrs' ? [0, spec.target_A + (hi - spec.target_A) / 2] : [spec.target_A - (spec.target_A - lo) / 2, spec.target_A + (hi - spec.target_A) / 2];
+}
+
+export async function reverifyCells(
+  board: Board,
+  ctx: RunContext,
+  results: Map<string, JournalEntry>,
+  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal },
+): Promise<ReverifyReport> {
+  const info = board.info();
+  const vread = o.cfg.igvva.vread_V;
+  const report: ReverifyReport = { after_s: o.spec.after_s, maxPasses: o.spec.passes, passes: [] };
+  const specOf = new Map(o.specs.map((s) => [s.level, s]));
+  for (let pass = 1; pass <= o.spec.passes; pass++) {
+    await waitAbortable(board, o.spec.after_s, o.signal);
+    const ok = [...results.values()].filter((e) => e.outcome.status === 'ok');
+    const outside: JournalEntry[] = [];
+    for (const array of new Set(ok.map((e) => e.cell.array))) {
+      checkAbort(o.signal);
+      const all = await board.readArray(array, { vread_V: vread });
+      for (const e of ok) {
+        if (e.cell.array !== array) continue;
+        const i = all[e.cell.row * info.cols + e.cell.col];
+        ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: i, phase: 'reverify', level: e.level });
+        const [lo, hi] = reverifyBand(specOf.get(e.level)!);
+        if (i < lo || i > hi) outside.push(e);
+      }
+    }
+    const p: ReverifyPass = { pass, checked: ok.length, outside: outside.length, ok: 0, pulses: 0 };
+    report.passes.push(p);
+    if (!outside.length) break;
+    const back = o.cfg.igvva.vgStep_V * 3;
+    const jobs = outside.map((e) => levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined));
+    const redone = await new RunEngine(board, ctx).runCells(jobs, { ...o.engine, phase: `re-verify ${pass}/${o.spec.passes}` });
+    for (const r of redone) {
+      const prev = results.get(cellKey(r.cell))!;
+      p.pulses += r.outcome.pulses;
+      if (r.outcome.status === 'ok') p.ok++;
+      results.set(cellKey(r.cell), { ...r, outcome: { ...r.outcome, pulses: prev.outcome.pulses + r.outcome.pulses, reads: prev.outcome.reads + r.outcome.reads, note: `re-verified in pass ${pass}${r.outcome.note ? `: ${r.outcome.note}` : ''}` } });
+    }
+  }
+  return report;
+}
