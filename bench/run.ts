@@ -46,6 +46,11 @@ if (!only || only === 'serial') {
     out.serial_link_115200 = await serialLinkBench(115200);
   } else out.serial = 'socat missing';
 }
+if (only === 'coverage') {
+  // Not in the default run (about 30 minutes): `node dist/bench/run.js coverage`.
+  const { coverageBench } = await import('./coverage.js');
+  out.coverage = coverageBench();
+}
 if (!only || only === 'wv') {
   const { wvBench } = await import('./wv-bench.js');
   out.wv_bench = wvBench();

@@ -1,8 +1,11 @@
 // rram-hil dashboard: plain ES module, no framework. One live state per followed run, fed by the
 // server's compacted SSE deltas; every view draws from it or from stored results.
 const $ = (s) => document.querySelector(s);
+// Mutating requests carry a token: the user's (a server beyond loopback), else the per-server one
+// /api/config gives this page (a cross-site page cannot read it).
+let sessionToken = '';
 const api = async (path, opts = {}) => {
-  const token = $('#token').value || localStorage.getItem('rram-token') || '';
+  const token = $('#token').value || localStorage.getItem('rram-token') || sessionToken;
   const r = await fetch(path, { ...opts, headers: { 'content-type': 'application/json', ...(token ? { 'x-rram-token': token } : {}), ...(opts.headers || {}) } });
   const body = r.headers.get('content-type')?.includes('json') ? await r.json() : await r.text();
   if (!r.ok) throw new Error(body.error || r.statusText);
@@ -386,6 +389,7 @@ window.addEventListener('hashchange', () => route().catch((e) => ($('#message').
 (async () => {
   const cfg = await api('/api/config');
   $('#token-box').hidden = !cfg.tokenRequired;
+  sessionToken = cfg.sessionToken || '';
   $('#token').value = localStorage.getItem('rram-token') || '';
   const [b] = await api('/api/boards');
   $('#board-info').textContent = `${b.info.id} — ${b.info.kind}, ${b.info.arrays} × ${b.info.rows}×${b.info.cols}`;

@@ -6,6 +6,11 @@ import { join } from 'node:path';
 import { repoRoot } from '../lib/repo-root.js';
 import { startServer, waitFor } from './helpers/server.js';
 import { parseListen, isLoopback } from '../src/cli/commands/serve.js';
+import { request as httpRequest } from 'node:http';
+import { scrubPaths } from '../src/server/security.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { buildModel, parseArch } from '../src/inference/arch-spec.js';
+import { saveModel } from '../src/inference/model-io.js';
 
 const json = async (r: Response) => ({ status: r.status, body: (await r.json()) as Record<string, any> });
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -64,23 +69,23 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
       [[1, 2], /body=/, 'body'],
     ];
     for (const [body, re, field] of bad) {
-      const r = await json(await post(`${s.url}/api/jobs`, body));
+      const r = await json(await s.post(`${s.url}/api/jobs`, body));
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.match(r.body.error, re);
       assert.equal(r.body.field, field);
     }
-    const malformed = await json(await post(`${s.url}/api/jobs`, '{"kind":'));
+    const malformed = await json(await s.post(`${s.url}/api/jobs`, '{"kind":'));
     assert.equal(malformed.status, 400);
     assert.match(malformed.body.error, /not valid JSON/);
-    const noModel = await json(await post(`${s.url}/api/jobs`, { kind: 'infer', model: 'absent', device: 'gaussian:5%' }));
+    const noModel = await json(await s.post(`${s.url}/api/jobs`, { kind: 'infer', model: 'absent', device: 'gaussian:5%' }));
     assert.equal(noModel.status, 404);
-    assert.equal((await post(`${s.url}/api/jobs`, { kind: 'program-net', model: 'absent', device: 'gaussian:5%' })).status, 404);
+    assert.equal((await s.post(`${s.url}/api/jobs`, { kind: 'program-net', model: 'absent', device: 'gaussian:5%' })).status, 404);
 
-    assert.match((await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', algo: 'fastest' }))).body.error, /algo="fastest".*igvva, ispva, igvva-predict, igvva-adaptive, bidir/);
-    const started = await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
+    assert.match((await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', algo: 'fastest' }))).body.error, /algo="fastest".*igvva, ispva, igvva-predict, igvva-adaptive, bidir/);
+    const started = await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
     assert.equal(started.status, 202);
     const id = started.body.runId as string;
-    const busy = await json(await post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
+    const busy = await json(await s.post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
     assert.ok(busy.status === 409 || busy.status === 202, `second board job: ${busy.status}`);
     if (busy.status === 202) await s.jobs.idle();
     await waitFor(async () => (await json(await fetch(`${s.url}/api/runs/${id}`))).body.status === 'completed', 60000, 'run to complete');
@@ -105,7 +110,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     assert.equal((await fetch(`${s.url}/api/runs/${id}/export?format=xml`)).status, 400);
     assert.equal((await fetch(`${s.url}/api/runs/20990101-000000-0000`)).status, 404);
     assert.equal((await fetch(`${s.url}/api/runs/${id}/results/secrets`)).status, 404);
-    assert.equal((await post(`${s.url}/api/jobs/20990101-000000-0000/abort`, {})).status, 404);
+    assert.equal((await s.post(`${s.url}/api/jobs/20990101-000000-0000/abort`, {})).status, 404);
     assert.equal((await fetch(`${s.url}/api/nothing`)).status, 404);
     assert.equal((await fetch(`${s.url}/api/runs/..%2F..%2Fetc/events`)).status, 400);
   } finally {
@@ -116,7 +121,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
 test('live stream: throttled compacted deltas; a reconnecting client catches up from its last id; abort', async () => {
   const s = await startServer();
   try {
-    const id = (await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
+    const id = (await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
     const first = await readStream(`${s.url}/api/runs/${id}/stream`, (d) => d.length >= 2);
     assert.equal(first.deltas[0].kind, 'characterize');
     assert.ok(Number(first.lastId) > 0);
@@ -133,9 +138,9 @@ test('live stream: throttled compacted deltas; a reconnecting client catches up 
     const events = (await json(await fetch(`${s.url}/api/runs/${id}`))).body.events;
     assert.ok(msgs < events / 50, `${msgs} messages for ${events} events: the stream is batched`);
 
-    const id2 = (await json(await post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
+    const id2 = (await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 8, cellsPerLevel: 256 }))).body.runId as string;
     await readStream(`${s.url}/api/runs/${id2}/stream`, (d) => d.some((x) => x.progress));
-    assert.equal((await post(`${s.url}/api/jobs/${id2}/abort`, {})).status, 200);
+    assert.equal((await s.post(`${s.url}/api/jobs/${id2}/abort`, {})).status, 200);
     await s.jobs.idle();
     assert.equal((await json(await fetch(`${s.url}/api/runs/${id2}`))).body.status, 'aborted');
   } finally {
@@ -162,4 +167,66 @@ test('token: required for jobs and aborts when set; reads stay open; --listen pa
   const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'serve', '--listen', 'nope'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--listen="nope"/);
+});
+
+/** A raw HTTP request with any Host header (fetch would send the URL's). */
+function rawRequest(url: string, o: { method?: string; host: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ hostname: u.hostname, port: u.port, path: u.pathname, method: o.method ?? 'GET', headers: { host: o.host, ...(o.headers ?? {}) } }, (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: b }));
+    });
+    req.on('error', reject);
+    if (o.body) req.write(o.body);
+    req.end();
+  });
+}
+
+test('security: foreign Host refused (DNS rebinding), a token on every mutation even on loopback, cross-site refused, one inference at a time, no server paths in errors', { timeout: 120000 }, async () => {
+  const s = await startServer();
+  try {
+    const port = new URL(s.url).port;
+    // DNS rebinding: the attacker's name in Host, on the API and the page alike.
+    for (const path of ['/api/runs', '/', '/api/config']) {
+      const r = await rawRequest(`${s.url}${path}`, { host: `attacker.example:${port}` });
+      assert.equal(r.status, 421, path);
+      assert.match(JSON.parse(r.body).error, /host "attacker\.example:\d+" is not this server's/);
+    }
+    const posted = await rawRequest(`${s.url}/api/jobs`, { method: 'POST', host: 'attacker.example', headers: { 'content-type': 'application/json', 'x-rram-token': s.token }, body: '{"kind":"characterize","levels":2,"cellsPerLevel":1}' });
+    assert.equal(posted.status, 421, 'a rebinding page cannot start a job even with the token');
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) assert.equal((await rawRequest(`${s.url}/api/runs`, { host })).status, 200, host);
+    // Loopback without --token: mutations still need the per-server token, which only the page can read.
+    const cfg = await json(await fetch(`${s.url}/api/config`));
+    assert.equal(cfg.body.tokenRequired, false);
+    assert.equal(cfg.body.sessionToken, s.token);
+    assert.ok(s.token.length >= 20);
+    // A cross-site form can only send a simple request: text/plain, no custom header.
+    const form = await rawRequest(`${s.url}/api/jobs`, { method: 'POST', host: `127.0.0.1:${port}`, headers: { 'content-type': 'text/plain' }, body: '{"kind":"characterize"}' });
+    assert.equal(form.status, 401);
+    assert.equal((await post(`${s.url}/api/jobs/20990101-000000-0000/abort`, {})).status, 401, 'an abort without the token');
+    assert.equal((await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 2, cellsPerLevel: 1 }, { 'sec-fetch-site': 'cross-site' })).status, 403, 'cross-site, token or not');
+    assert.equal((await s.post(`${s.url}/api/jobs`, { kind: 'infer', model: 'm', trials: 100001 })).status, 400, 'trial cap');
+    // Errors name what is wrong, never where the server keeps it.
+    const missing = await json(await s.post(`${s.url}/api/jobs`, { kind: 'infer', model: 'absent', device: 'gaussian:5%' }));
+    assert.equal(missing.status, 404);
+    assert.ok(!JSON.stringify(missing.body).includes(s.storeDir) && !/\/tmp\//.test(JSON.stringify(missing.body)), JSON.stringify(missing.body));
+    assert.match(missing.body.error, /absent/);
+    // One inference at a time.
+    await initTf();
+    await saveModel(tf, buildModel(tf, parseArch('dense:8'), 4), join(s.storeDir, 'models', 'd8'));
+    const first = await json(await s.post(`${s.url}/api/jobs`, { kind: 'infer', model: 'd8', device: 'gaussian:5%', trials: 5000, images: 2000 }));
+    assert.equal(first.status, 202);
+    const second = await json(await s.post(`${s.url}/api/jobs`, { kind: 'infer', model: 'd8', device: 'gaussian:5%', trials: 10 }));
+    assert.equal(second.status, 409);
+    assert.equal(second.body.runId, first.body.runId);
+    assert.equal((await s.post(`${s.url}/api/jobs/${first.body.runId}/abort`, {})).status, 200);
+    await s.jobs.idle();
+  } finally {
+    await s.close();
+  }
+  assert.equal(scrubPaths('cannot read /home/lab/rram-data/models/x/model.json: ENOENT', ['/home/lab']), 'cannot read .../model.json: ENOENT');
+  assert.equal(scrubPaths('level-CDF file not found: "/srv/store/runs/b.json" (store /srv/store)', ['/srv/store']), 'level-CDF file not found: ".../b.json" (store .../store)');
+  assert.equal(scrubPaths('map="/etc/passwd": must be one of random', ['/srv/store']), 'map="/etc/passwd": must be one of random', 'a path the client sent is echoed as sent');
 });

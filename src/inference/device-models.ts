@@ -53,6 +53,8 @@ export interface MeasuredLevels {
   source: string;
   /** The programming targets the levels were characterized with (level-CDF datasets); absent for CSV files. */
   specs?: LevelSpec[];
+  /** Every cell's outcome per level (level-CDF datasets): how many were not programmed and what they read. */
+  outcomes?: OutcomeCounts;
 }
 
 /** Read a level-CDF dataset (docs/formats.md) or a `level,current_A` / `level,conductance_S` CSV. */
@@ -60,7 +62,7 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
   if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
   const text = readFileSync(file, 'utf8');
   if (text.trimStart().startsWith('{')) {
-    let d: { format?: string; vread_V?: number; levels?: { spec?: LevelSpec; samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[] }[] };
+    let d: { format?: string; vread_V?: number; levels?: { spec?: LevelSpec; samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[]; cells?: { status: string; current_A: number }[] }[] };
     try {
       d = JSON.parse(text);
     } catch (e) {
@@ -76,6 +78,13 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
       relax: times.map((t, j) => ({ t_s: t, pools: d.levels!.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
       source: file,
       specs: d.levels.every((l) => l.spec && Number.isFinite(l.spec.target_A)) ? d.levels.map((l) => l.spec!) : undefined,
+      outcomes: d.levels.every((l) => Array.isArray(l.cells))
+        ? {
+            perLevel: d.levels.map((l) => ({ n: l.cells!.length, failed: l.cells!.filter((c) => c.status !== 'ok').length })),
+            failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && Number.isFinite(c.current_A)).map((c) => c.current_A)),
+            source: file,
+          }
+        : undefined,
     };
   }
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
@@ -122,6 +131,23 @@ export interface DeviceOptions {
   relax_s?: number;
   relaxTable?: RelaxationTable;
   vread_V: number;
+  /** Resample the measured distributions per trial (their own uncertainty). */
+  bootstrap?: boolean;
+  /** Counts of cells not programmed, per level of this model (see countsForModel): a per-trial Beta posterior of their share. */
+  failureCounts?: OutcomeCounts[];
+  /** What a failed cell reads while no failed read is known (defectReads); default the HRS and top level pools. */
+  failureFallback_A?: Float32Array;
+}
+
+/** A calibration's defects as reads: a pristine (unformable) cell and a stuck-at-LRS one, 100 values in their shares. */
+export function defectReads(pristine_A: number, stuck_A: number, unformable: number, stuck: number): Float32Array {
+  const nStuck = unformable + stuck > 0 ? Math.round((100 * stuck) / (unformable + stuck)) : 50;
+  return Float32Array.from({ length: 100 }, (_, i) => (i < nStuck ? stuck_A : pristine_A));
+}
+
+/** A level-CDF's counts (per file level) for the levels a model uses. */
+export function countsForModel(c: OutcomeCounts, levelsUsed: number[]): OutcomeCounts {
+  return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }) };
 }
 
 /** Everything a worker needs to draw conductances: plain data, cloneable to worker threads. */
@@ -141,6 +167,49 @@ export interface DeviceModel {
   /** Where relaxation came from, for the report. */
   relaxSource?: string;
   levelsUsed?: number[];
+  /** Each trial draws each level's pool anew from the measured one (bootstrap): the uncertainty of the measured distributions themselves. */
+  bootstrap?: boolean;
+  /**
+   * Cells that end not programmed (failed, stuck, unformable), per level a Beta(alpha, beta)
+   * posterior of their share, drawn per trial; such a cell takes a value from `pool` (what
+   * not-programmed cells read).
+   */
+  failure?: FailureModel;
+}
+
+export interface FailureModel {
+  alpha: number[];
+  beta: number[];
+  pool: Float32Array;
+  /** The counts behind it, per level (cells seen, of them not programmed) and where they came from. */
+  counts: { n: number; failed: number }[];
+  sources: string[];
+}
+
+/** Per level, cells seen and not programmed, and what the not-programmed ones read. */
+export interface OutcomeCounts {
+  perLevel: { n: number; failed: number }[];
+  failedValues_A: number[];
+  source: string;
+}
+
+/**
+ * The failure model from counts (Jeffreys prior: alpha = failed + 1/2, beta = ok + 1/2, so a
+ * level with none failed in n cells still allows ~1/(2n)). What a failed cell reads mixes the
+ * failed reads seen with `fallback` (the board calibration's defects: a pristine cell's read, a
+ * stuck cell's, in their shares; else the HRS and top levels) as PRIOR_FAILED_READS pseudo-cells:
+ * one or two failed cells of a small level CDF do not stand for every way a cell fails.
+ */
+export const PRIOR_FAILED_READS = 4;
+export function failureModel(counts: OutcomeCounts[], levels: number, fallback: Float32Array): FailureModel {
+  const per = Array.from({ length: levels }, (_, k) => ({ n: counts.reduce((a, c) => a + (c.perLevel[k]?.n ?? 0), 0), failed: counts.reduce((a, c) => a + (c.perLevel[k]?.failed ?? 0), 0) }));
+  const values = counts.flatMap((c) => c.failedValues_A);
+  // Each seen read repeated `rep` times beside the fallback's values: the fallback weighs PRIOR_FAILED_READS reads.
+  const rep = Math.max(1, Math.round(fallback.length / PRIOR_FAILED_READS));
+  const pool = new Float32Array(values.length * rep + fallback.length);
+  values.forEach((v, i) => pool.fill(v, i * rep, (i + 1) * rep));
+  pool.set(fallback, values.length * rep);
+  return { alpha: per.map((c) => c.failed + 0.5), beta: per.map((c) => c.n - c.failed + 0.5), pool, counts: per, sources: counts.map((c) => c.source) };
 }
 
 export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOptions, measured?: MeasuredLevels): DeviceModel {
@@ -184,7 +253,9 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
     });
     relaxSource = `calibration relaxation table at ${o.relax_s} s`;
   }
-  return { kind: spec.kind, text: spec.text, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed };
+  const fallback = o.failureFallback_A ?? Float32Array.from([...(pools?.[0] ?? [nominal[0]]), ...(pools?.[nominal.length - 1] ?? [nominal[nominal.length - 1]])]);
+  const failure = o.failureCounts?.length ? failureModel(o.failureCounts, nominal.length, fallback) : undefined;
+  return { kind: spec.kind, text: spec.text, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure };
 }
 
 /**
@@ -265,6 +336,10 @@ export class CellSampler {
   private readonly rng = new TrialRng();
   private readonly shared: Float64Array;
   private readonly relaxing: boolean;
+  /** This trial's pools: the measured ones, or a bootstrap resample of them. */
+  private readonly pools?: Float32Array[];
+  /** This trial's share of not-programmed cells per level. */
+  private readonly failShare?: Float64Array;
 
   constructor(
     private readonly m: DeviceModel,
@@ -272,11 +347,21 @@ export class CellSampler {
   ) {
     this.shared = new Float64Array(m.nominal.length);
     this.relaxing = m.relaxSigma_A.some((s) => s > 0) || m.relaxMean_A.some((s) => s !== 0);
+    this.pools = m.pools && m.bootstrap ? m.pools.map((p) => new Float32Array(p.length)) : m.pools;
+    if (m.failure) this.failShare = new Float64Array(m.nominal.length);
   }
 
   beginTrial(trial: number): void {
     this.rng.reseed(this.seed, trial);
-    if (this.m.shared) for (let k = 0; k < this.shared.length; k++) this.shared[k] = this.drawLevel(k);
+    const m = this.m;
+    if (m.bootstrap && m.pools) {
+      m.pools.forEach((src, k) => {
+        const dst = this.pools![k];
+        for (let i = 0; i < dst.length; i++) dst[i] = src[(this.rng.uniform() * src.length) | 0];
+      });
+    }
+    if (m.failure) for (let k = 0; k < this.failShare!.length; k++) this.failShare![k] = betaDraw(this.rng, m.failure.alpha[k], m.failure.beta[k]);
+    if (m.shared) for (let k = 0; k < this.shared.length; k++) this.shared[k] = this.drawLevel(k);
   }
 
   /** One value for level k, before faults, read noise and relaxation. */
@@ -287,7 +372,7 @@ export class CellSampler {
       case 'ideal':
         return m.nominal[k];
       case 'empirical': {
-        const p = m.pools![k];
+        const p = this.pools![k];
         return p[(rng.uniform() * p.length) | 0];
       }
       case 'gaussian':
@@ -311,11 +396,11 @@ export class CellSampler {
     const m = this.m;
     const rng = this.rng;
     // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras.
-    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing) {
+    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing && !m.failure) {
       if (m.kind === 'empirical' || m.kind === 'gaussian') {
         // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
         let { a, b, c, d } = rng;
-        const pools = m.pools;
+        const pools = this.pools;
         const mu = m.nominal;
         const sd = m.sigma_A;
         for (let i = 0; i < targets.length; i++) {
@@ -339,12 +424,19 @@ export class CellSampler {
     const top = m.nominal.length - 1;
     const faults = m.stuckHrs + m.stuckLrs > 0;
     const noisy = m.readNoise_A > 0;
+    const fail = m.failure;
     for (let i = 0; i < targets.length; i++) {
       let k = targets[i];
       if (faults) {
         const u = rng.uniform();
         if (u < m.stuckHrs) k = 0;
         else if (u < m.stuckHrs + m.stuckLrs) k = top;
+      }
+      if (fail && rng.uniform() < this.failShare![targets[i]]) {
+        // A cell that did not get programmed reads what such cells read (no relaxation model for them).
+        const v = fail.pool[(rng.uniform() * fail.pool.length) | 0] + (noisy ? m.readNoise_A * rng.normal() : 0);
+        out[i] = v > 0 ? v : 0;
+        continue;
       }
       let v = m.shared ? this.shared[k] : this.drawLevel(k);
       if (this.relaxing) v += m.relaxMean_A[k] + m.relaxSigma_A[k] * rng.normal();
@@ -353,4 +445,29 @@ export class CellSampler {
     }
     return out;
   }
+}
+
+/** Gamma(shape, 1) by Marsaglia and Tsang (shape < 1 boosted by U^(1/shape)). */
+function gammaDraw(rng: TrialRng, shape: number): number {
+  if (shape < 1) return gammaDraw(rng, shape + 1) * Math.pow(Math.max(rng.uniform(), 1e-300), 1 / shape);
+  const d = shape - 1 / 3;
+  const c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    let x: number;
+    let v: number;
+    do {
+      x = rng.normal();
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    const u = rng.uniform();
+    if (u < 1 - 0.0331 * x * x * x * x || Math.log(Math.max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+  }
+}
+
+/** Beta(alpha, beta) as a ratio of two gamma draws. */
+export function betaDraw(rng: TrialRng, alpha: number, beta: number): number {
+  const x = gammaDraw(rng, alpha);
+  const y = gammaDraw(rng, beta);
+  return x / (x + y);
 }

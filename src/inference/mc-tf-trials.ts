@@ -8,7 +8,7 @@ import type { CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
 import { predictAll, type AdcConfig, type ForwardLayer, type LayerValues } from './forward-tf.js';
 import { effective } from './mapping.js';
-import type { McLayer } from './mc-trials.js';
+import { sampleLayer, type McLayer } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
 export interface TfTrialJob {
@@ -40,8 +40,7 @@ export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: numbe
   for (let t = 0; t < job.count; t++) {
     sampler.beginTrial(job.first + t);
     const values: LayerValues[] = job.layers.map((l, li) => {
-      sampler.sample(l.pos, gp[li]);
-      if (l.neg) sampler.sample(l.neg, gn[li]!);
+      sampleLayer(sampler, l, gp[li], gn[li]);
       return job.adc ? { gp: gp[li], gn: gn[li] } : { eff: effective(l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
     });
     const pred = predictAll(tf, job.net, job.layers, values, job.images, n, job.adc);

@@ -7,7 +7,23 @@ import { CellSampler, type DeviceModel } from './device-models.js';
 import { effective, type MappedLayer } from './mapping.js';
 import { loadKernel, padCols, TRIALS_PER_BLOCK, type Csr, type KernelChoice, type KernelLayer } from './mc-kernel.js';
 
-export type McLayer = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | 'ref' | 'pos' | 'neg' | 'name'>;
+export type McLayer = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | 'ref' | 'pos' | 'neg' | 'name'> & {
+  /** Known cell values (NaN where the cell is drawn). */
+  posFixed?: Float32Array;
+  negFixed?: Float32Array;
+};
+
+/** Draws a layer's cells for the current trial, then puts the known ones in. */
+export function sampleLayer(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined): void {
+  sampler.sample(l.pos, gp);
+  if (l.neg) sampler.sample(l.neg, gn!);
+  const put = (fixed: Float32Array | undefined, out: Float32Array | undefined) => {
+    if (!fixed || !out) return;
+    for (let i = 0; i < fixed.length; i++) if (fixed[i] === fixed[i]) out[i] = fixed[i];
+  };
+  put(l.posFixed, gp);
+  put(l.negFixed, gn);
+}
 
 export interface TrialJob {
   layers: McLayer[];
@@ -45,8 +61,7 @@ export function runTrials(job: TrialJob): TrialResult {
       // A short last block repeats its first trial; those predictions are ignored.
       sampler.beginTrial(job.first + b + (t < inBlock ? t : 0));
       job.layers.forEach((l, li) => {
-        sampler.sample(l.pos, gp[li]);
-        if (l.neg) sampler.sample(l.neg, gn[li]!);
+        sampleLayer(sampler, l, gp[li], gn[li]);
         effective(l, gp[li], gn[li], eff[li]);
         const { cp, w } = kl[li];
         const e = eff[li];

@@ -34,6 +34,8 @@ export interface McOptions {
   onProgress?: (done: number, total: number) => void;
   /** Checked between trials (general path) and before the kernel run. */
   signal?: AbortSignal;
+  /** Per weight layer, cells whose value is known (NaN: drawn): a posterior prediction fixes the cells a run left unprogrammed to what they read. */
+  fixed?: { gp: Float32Array; gn?: Float32Array }[];
 }
 
 export interface AccuracySummary {
@@ -123,7 +125,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const t0 = performance.now();
   let peakRss = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
-  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }) => ({ scheme, rows, cols, alpha, ref, pos, neg, name }));
+  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn }));
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;

@@ -14,12 +14,13 @@ import { programNet, type ProgramNetResult } from '../procedures/program-net.js'
 import type { ProgramOptions } from '../procedures/program-config.js';
 import { type CrossbarNet, weightOps } from './crossbar-net.js';
 import type { Split } from './datasets.js';
-import type { DeviceModel } from './device-models.js';
 import { predictAll } from './forward-tf.js';
 import { ARRAY_SIDE, effective, mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
 import { confusionOf, monteCarlo, type AccuracySummary } from './monte-carlo.js';
 import type { Tf } from './tf-backend.js';
 import { tileNet, UNUSED, valuesFromTiles } from './tiling.js';
+import type { DeviceModel, OutcomeCounts } from './device-models.js';
+import { fixedFromRun, report, runCounts, sourceModels, widthShares, type PredictionReport, type WidthShares } from './prediction.js';
 
 export interface NetOnArraysOptions extends ProgramOptions {
   /** Where the model came from (recorded with the run). */
@@ -60,6 +61,9 @@ export interface NetOnArraysResult {
   model: string;
   dataset: string;
   images: number;
+  /** Seed of the Monte Carlo (prediction and posterior) and the weight-range quantile of the mapping. */
+  seed: number;
+  clip: number;
   levels: number;
   levelValues_A: number[];
   levelTargets_A: number[];
@@ -71,12 +75,34 @@ export interface NetOnArraysResult {
   readbackAccuracy: number;
   readbackConfusion: number[][];
   monteCarlo?: { trials: number; engine: string; summary: AccuracySummary; readbackPercentile: number; histogram: { lo: number; hi: number; count: number }[]; cdf: { accuracy: number; p: number }[] };
+  /**
+   * The prediction made before the read-back was known: its model (which inputs, which counts),
+   * its 5-95 % interval, whether the read-back fell inside, and which share of the interval's
+   * variance each source adds.
+   */
+  prediction?: PredictionReport & { model: PredictionModel; sources?: WidthShares };
+  /** The same with the run's own outcomes: cells it left unprogrammed fixed to what they read. */
+  posterior?: PredictionReport & { fixedCells: number };
+  /** This run's cells per level of the device model and how many did not end programmed (the next prediction's counts). */
+  counts: OutcomeCounts;
   programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup'] };
   /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
   layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number }[];
-  /** Used cells: [tile, row, col, level, current_A]. */
-  readback: [number, number, number, number, number][];
+  /** Used cells: [tile, row, col, level, current_A, notOk (1: the cell did not end programmed)]. */
+  readback: [number, number, number, number, number, number][];
+}
+
+export interface PredictionModel {
+  device: string;
+  /** Each trial resamples the level distributions from the measured cells. */
+  bootstrap: boolean;
+  /** Per level: cells seen and not programmed, the Beta posterior's mean share, and where the counts came from. */
+  failures?: { counts: { n: number; failed: number; meanShare: number }[]; sources: string[]; pooledValues: number };
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise_A: number;
+  relax?: string;
 }
 
 export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions): Promise<NetOnArraysResult> {
@@ -104,17 +130,35 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
   });
   const elapsed_s = (performance.now() - t0) / 1000;
 
-  // The prediction, after the board work so the run (and its record) starts at once; ideal: one trial.
-  const d = o.device;
-  const predicts = d.kind !== 'ideal' || d.stuckHrs > 0 || d.stuckLrs > 0 || d.readNoise_A > 0;
-  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { scheme: o.scheme, clip: o.clip, device: o.device, trials: predicts ? o.trials : 1, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal });
-
   const readback = prog.tiles.map((t) => t.readback_A);
+  const notOk = prog.tiles.map((t) => t.notOk);
   const values = valuesFromTiles(mapped, tiles, readback);
   const pred = predictAll(tf, o.net, mapped, values, o.test.images, n);
   let correct = 0;
   for (let i = 0; i < n; i++) if (pred[i] === labels[i]) correct++;
   const readbackAccuracy = correct / n;
+
+  // The prediction, after the board work so the run (and its record) starts at once; ideal: one trial.
+  const d = o.device;
+  const predicts = d.kind !== 'ideal' || d.stuckHrs > 0 || d.stuckLrs > 0 || d.readNoise_A > 0 || !!d.failure;
+  const mcOpts = { scheme: o.scheme, clip: o.clip, trials: predicts ? o.trials : 1, seed: o.seed, engine: o.mcEngine ?? 'auto', images: n, signal: o.signal } as const;
+  const mc = await monteCarlo(tf, tfBackend, o.net, o.test, { ...mcOpts, device: d });
+  let prediction: NetOnArraysResult['prediction'];
+  let posterior: NetOnArraysResult['posterior'];
+  const counts = runCounts(tiles, readback, notOk, nLevels, `run ${ctx.runId}`);
+  if (predicts) {
+    // Which source widens the interval: devices alone, plus the measured distributions' own
+    // uncertainty, plus the failure rates' (same seed: the differences are the sources').
+    let sources: WidthShares | undefined;
+    if (d.bootstrap || d.failure) {
+      const [a, b] = sourceModels(d);
+      sources = widthShares([await monteCarlo(tf, tfBackend, o.net, o.test, { ...mcOpts, device: a }), await monteCarlo(tf, tfBackend, o.net, o.test, { ...mcOpts, device: b }), mc]);
+    }
+    prediction = { ...report(mc, readbackAccuracy), model: predictionModel(d), sources };
+    const fixed = fixedFromRun(mapped, tiles, readback, notOk);
+    const post = await monteCarlo(tf, tfBackend, o.net, o.test, { ...mcOpts, device: { ...d, failure: undefined }, fixed });
+    posterior = { ...report(post, readbackAccuracy), fixedCells: counts.perLevel.reduce((a, c) => a + c.failed, 0) };
+  }
 
   const layers = mapped.map((l, li) => {
     const eff = effective(l, values[li].gp, values[li].gn, new Float32Array(l.rows * l.cols));
@@ -127,8 +171,8 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     const own = tiles.filter((t) => t.layer === li);
     return { name: l.name, tiles: own.length, cells: own.reduce((s, t) => s + t.used, 0), weightErrorRel: Math.sqrt(se / eff.length) / (amax || 1) };
   });
-  const cells: [number, number, number, number, number][] = [];
-  tiles.forEach((t, k) => t.levels.forEach((lv, i) => lv !== UNUSED && cells.push([k, Math.floor(i / ARRAY_SIDE), i % ARRAY_SIDE, lv, readback[k][i]])));
+  const cells: [number, number, number, number, number, number][] = [];
+  tiles.forEach((t, k) => t.levels.forEach((lv, i) => lv !== UNUSED && cells.push([k, Math.floor(i / ARRAY_SIDE), i % ARRAY_SIDE, lv, readback[k][i], notOk[k][i]])));
   const below = mc.accuracies.filter((a) => a < readbackAccuracy).length + 0.5 * mc.accuracies.filter((a) => a === readbackAccuracy).length;
   return {
     format: 'rram-hil/program-net-result',
@@ -137,6 +181,8 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     model: o.model,
     dataset: o.dataset,
     images: n,
+    seed: o.seed,
+    clip: o.clip ?? 1,
     levels: nLevels,
     levelValues_A: o.device.nominal,
     levelTargets_A: levelSpecs.map((s) => s.target_A),
@@ -148,9 +194,25 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     readbackAccuracy,
     readbackConfusion: confusionOf(pred, labels),
     monteCarlo: !predicts ? undefined : { trials: mc.trials, engine: mc.engine, summary: mc.summary, readbackPercentile: below / mc.accuracies.length, histogram: mc.histogram, cdf: mc.cdf },
+    prediction,
+    posterior,
+    counts,
     programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup },
     layers,
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),
     readback: cells,
+  };
+}
+
+function predictionModel(d: DeviceModel): PredictionModel {
+  const f = d.failure;
+  return {
+    device: d.text,
+    bootstrap: !!d.bootstrap,
+    failures: f ? { counts: f.counts.map((c, k) => ({ ...c, meanShare: f.alpha[k] / (f.alpha[k] + f.beta[k]) })), sources: f.sources, pooledValues: f.pool.length } : undefined,
+    stuckHrs: d.stuckHrs,
+    stuckLrs: d.stuckLrs,
+    readNoise_A: d.readNoise_A,
+    relax: d.relaxSource,
   };
 }

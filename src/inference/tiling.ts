@@ -65,15 +65,20 @@ export function tileNet(layers: MappedLayer[]): Tile[] {
  * weights' cells and gn for the partner (diff, rows x cols) or offset (rows) cells, the values
  * forwardTf and effective() take.
  */
-export function valuesFromTiles(layers: MappedLayer[], tiles: Tile[], readback: Float32Array[]): { gp: Float32Array; gn?: Float32Array }[] {
+export function valuesFromTiles(layers: MappedLayer[], tiles: Tile[], readback: Float32Array[], only?: (tile: number, cell: number) => boolean): { gp: Float32Array; gn?: Float32Array }[] {
   const phys = layers.map((l) => new Float32Array(l.rows * l.physCols).fill(NaN));
   tiles.forEach((t, k) => {
     const l = layers[t.layer];
-    for (let r = 0; r < t.rows; r++) for (let c = 0; c < t.cols; c++) phys[t.layer][(t.row0 + r) * l.physCols + t.col0 + c] = readback[k][r * ARRAY_SIDE + c];
+    for (let r = 0; r < t.rows; r++)
+      for (let c = 0; c < t.cols; c++) {
+        const i = r * ARRAY_SIDE + c;
+        if (!only || only(k, i)) phys[t.layer][(t.row0 + r) * l.physCols + t.col0 + c] = readback[k][i];
+      }
   });
   return layers.map((l, li) => {
     const p = phys[li];
-    if (p.some(Number.isNaN)) throw new Error(`internal: layer ${l.name} has cells no tile covers`);
+    // With `only`, the cells left out stay NaN (e.g. the known values of a posterior prediction).
+    if (!only && p.some(Number.isNaN)) throw new Error(`internal: layer ${l.name} has cells no tile covers`);
     const gp = new Float32Array(l.rows * l.cols);
     const gn = l.scheme === 'diff' ? new Float32Array(l.rows * l.cols) : l.scheme === 'offset' ? new Float32Array(l.rows) : undefined;
     for (let r = 0; r < l.rows; r++) {

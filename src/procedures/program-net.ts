@@ -47,6 +47,8 @@ export interface TileReadback {
   /** Used cells whose read-back falls outside their level's band. */
   misplaced: number;
   failed: number;
+  /** Tile-sized: 1 where a used cell did not end programmed (its value is then what it reads, not its level's). */
+  notOk: Uint8Array;
 }
 
 export interface ProgramNetResult {
@@ -109,11 +111,15 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       let pulses = 0;
       let misplaced = 0;
       let failed = 0;
+      const notOk = new Uint8Array(S * S);
       for (const j of jobs) {
         const e = byKey.get(cellKey(j.cell));
         const st = e?.outcome.status ?? 'missing';
         pulses += e?.outcome.pulses ?? 0;
-        if (st !== 'ok') failed++;
+        if (st !== 'ok') {
+          failed++;
+          notOk[j.cell.row * S + j.cell.col] = 1;
+        }
         statuses.push(st);
         const i = j.cell.row * info.cols + j.cell.col;
         const [lo, hi] = band.get(cellKey(j.cell))!;
@@ -124,7 +130,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       // The board's array may be larger than a tile: keep the tile's window.
       const window = new Float32Array(S * S);
       for (let r = 0; r < S; r++) for (let c = 0; c < S; c++) window[r * S + c] = rb[r * info.cols + c];
-      out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed });
+      out.push({ tile: t.index, layer: t.layerName, array, readback_A: window, pulses, misplaced, failed, notOk });
     }
     return {
       levels: specs,

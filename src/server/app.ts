@@ -1,30 +1,48 @@
 /**
  * The dashboard's HTTP side: JSON API, Server-Sent Events live stream, static pages from
- * dashboards/. Requests that start, abort or change anything need the token when one is set
- * (always when the server listens beyond loopback).
+ * dashboards/. Requests that start, abort or change anything need a token (security.ts): the
+ * user's, or a per-server one the served page reads from /api/config; foreign Host headers and
+ * cross-site requests are refused; at most one inference job runs at a time.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { exportRun } from '../store/export.js';
 import { checkRunId } from '../store/embedded-store.js';
 import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
 import { parseJobRequest } from './job-requests.js';
+import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
 
 export interface AppOptions {
+  /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
   token?: string;
+  /** Host names besides the loopback ones this server answers to (its listen address). */
+  allowHosts?: string[];
   /** Live-stream tick (ms): updates are batched to at most one message per tick per client. */
   tick_ms?: number;
 }
 
 const STATUS: Record<string, number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
 
+/** Folders whose paths never appear in an answer (set per app: the store's root joins them). */
+let serverRoots: string[] = [repoRoot(), homedir(), tmpdir(), realTmp()];
+function realTmp(): string {
+  try {
+    return realpathSync(tmpdir());
+  } catch {
+    return tmpdir();
+  }
+}
+const scrub = (m: string) => scrubPaths(m, serverRoots);
+
 function sendError(res: Response, e: unknown): void {
   if (e instanceof RramError) {
-    res.status(STATUS[e.code] ?? 500).json({ error: e.message, code: e.code, ...e.context });
-  } else res.status(500).json({ error: (e as Error)?.message ?? String(e), code: 'INTERNAL' });
+    const ctx = Object.fromEntries(Object.entries(e.context ?? {}).map(([k, v]) => [k, typeof v === 'string' ? scrub(v) : v]));
+    res.status(STATUS[e.code] ?? 500).json({ error: scrub(e.message), code: e.code, ...ctx });
+  } else res.status(500).json({ error: scrub((e as Error)?.message ?? String(e)), code: 'INTERNAL' });
 }
 
 const wrap = (fn: (req: Request, res: Response) => unknown) => async (req: Request, res: Response) => {
@@ -47,19 +65,16 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const app = express();
   const tick = o.tick_ms ?? 125;
   app.disable('x-powered-by');
+  serverRoots = [...new Set([...serverRoots, resolve(jobs.store.root)])];
+  app.use(hostAllowlist(o.allowHosts));
+  app.use('/api', refuseCrossSite);
   app.use(express.json({ limit: '64kb' }));
-
-  const requireToken = (req: Request, res: Response, next: NextFunction) => {
-    if (!o.token) return next();
-    const given = String(req.get('x-rram-token') ?? req.get('authorization')?.replace(/^Bearer\s+/i, '') ?? '');
-    const a = Buffer.from(given);
-    const b = Buffer.from(o.token);
-    if (a.length === b.length && timingSafeEqual(a, b)) return next();
-    res.status(401).json({ error: 'missing or wrong token (send X-Rram-Token or Authorization: Bearer)', code: 'UNAUTHORIZED' });
-  };
+  const { token, generated } = requestToken(o.token);
+  const requireToken = requireTokenOf(token);
 
   app.get('/api/boards', (_req, res) => res.json([{ id: 'board0', info: jobs.board.info(), busy: jobs.jobs().find((j) => j.kind !== 'infer')?.runId ?? null }]));
-  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !!o.token, tick_ms: tick }));
+  // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
+  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, ...(generated ? { sessionToken: token } : {}) }));
   app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => ({ ...r, params: undefined, board: undefined, active: jobs.isActive(r.id) })))));
   app.get('/api/runs/:id', wrap((req, res) => res.json({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) })));
   app.get(
@@ -102,6 +117,11 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     requireToken,
     wrap((req, res) => {
       const r = parseJobRequest(req.body, jobs.board.info());
+      // One inference at a time: a Monte Carlo takes every core.
+      if (r.kind === 'infer') {
+        const running = jobs.jobs().find((j) => j.kind === 'infer');
+        if (running) return res.status(409).json({ error: `inference job ${running.runId} is running: one at a time`, code: 'BUSY', runId: running.runId });
+      }
       if (r.kind === 'infer' || r.kind === 'program-net') {
         jobs.modelDir(r.model);
         if (r.device.startsWith('run:')) jobs.levelCdfPath(r.device);
@@ -157,7 +177,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e?.type === 'entity.parse.failed') return res.status(400).json({ error: `body: not valid JSON (${e.message})`, field: 'body', reason: 'not valid JSON' });
-    if (e?.status && e.status < 500) return res.status(e.status).json({ error: e.message });
+    if (e?.status && e.status < 500) return res.status(e.status).json({ error: scrub(e.message ?? 'bad request') });
     sendError(res, err);
   });
   return app;

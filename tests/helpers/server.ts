@@ -11,20 +11,29 @@ import { createApp } from '../../src/server/app.js';
 
 export interface TestServer {
   url: string;
+  /** The token mutating requests need (the given one, or the per-server one the page reads from /api/config). */
+  token: string;
+  /** POST with the token, as the dashboard page does. */
+  post(url: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   jobs: JobManager;
   storeDir: string;
   close(): Promise<void>;
 }
 
-export async function startServer(o: { token?: string; storeDir?: string } = {}): Promise<TestServer> {
+export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[] } = {}): Promise<TestServer> {
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
   // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
   const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir), async () => [], loadCalibration());
-  const server: Server = createApp(jobs, { token: o.token }).listen(0, '127.0.0.1');
+  const server: Server = createApp(jobs, { token: o.token, allowHosts: o.allowHosts }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const a = server.address() as { port: number };
+  const url = `http://127.0.0.1:${a.port}`;
+  const cfg = (await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string };
+  const token = o.token ?? cfg.sessionToken!;
   return {
-    url: `http://127.0.0.1:${a.port}`,
+    url,
+    token,
+    post: (u, body, headers = {}) => fetch(u, { method: 'POST', headers: { 'content-type': 'application/json', 'x-rram-token': token, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
     jobs,
     storeDir,
     async close() {

@@ -9,7 +9,10 @@ import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { runJob } from '../../jobs/run-job.js';
 import { toCrossbarNet } from '../../inference/crossbar-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
-import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } from '../../inference/device-models.js';
+import { buildDeviceModel, countsForModel, defectReads, loadMeasuredLevels, parseDeviceSpec, type OutcomeCounts } from '../../inference/device-models.js';
+import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
+import type { JobOutcome } from '../../jobs/run-job.js';
+import { EXIT } from '../errors.js';
 import { parseScheme } from '../../inference/mapping.js';
 import { loadModel } from '../../inference/model-io.js';
 import { netOnArrays, type NetOnArraysResult } from '../../inference/net-on-arrays.js';
@@ -17,10 +20,11 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
-import { csv, table } from '../output.js';
+import { csv, printJson, table } from '../output.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { current, durations, num, quantileArg } from '../parse.js';
-import { loadCalibration } from '../../../calibration/calibration.js';
+import { loadCalibration, values } from '../../../calibration/calibration.js';
+import { readCurrent } from '../../../calibration/transfer.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
 
@@ -38,6 +42,45 @@ interface NetFlags extends ProgFlags {
   readNoise?: number;
   relax?: number[];
   clip?: number;
+  repeat: number;
+}
+
+export interface Coverage {
+  repeats: { runId: string; readback: number; interval: [number, number]; percentile: number; inside: boolean; posteriorInterval?: [number, number]; posteriorInside?: boolean; failedCells: number }[];
+  /** Share of repeats whose read-back fell inside the prediction's 5-95 % interval (and the posterior's). */
+  coverage: number;
+  posteriorCoverage: number;
+  meanWidth: number;
+  /** How the intervals' variance split by source, averaged over the repeats. */
+  sources?: { devices: number; measuredDistributions: number; failureRates: number };
+}
+
+export function coverage(rs: NetOnArraysResult[]): Coverage {
+  const rows = rs.map((x) => ({
+    runId: x.runId,
+    readback: x.readbackAccuracy,
+    interval: x.prediction?.interval ?? [NaN, NaN] as [number, number],
+    percentile: x.prediction?.readbackPercentile ?? NaN,
+    inside: !!x.prediction?.inside,
+    posteriorInterval: x.posterior?.interval,
+    posteriorInside: x.posterior?.inside,
+    failedCells: x.programming.failed,
+  }));
+  const srcs = rs.map((x) => x.prediction?.sources).filter((x): x is NonNullable<typeof x> => !!x);
+  const avg = (f: (x: (typeof srcs)[number]) => number) => srcs.reduce((a, x) => a + f(x), 0) / srcs.length;
+  return {
+    repeats: rows,
+    coverage: rows.filter((x) => x.inside).length / rows.length,
+    posteriorCoverage: rows.filter((x) => x.posteriorInside).length / rows.length,
+    meanWidth: rows.reduce((a, x) => a + (x.interval[1] - x.interval[0]), 0) / rows.length,
+    sources: srcs.length ? { devices: avg((x) => x.devices), measuredDistributions: avg((x) => x.measuredDistributions), failureRates: avg((x) => x.failureRates) } : undefined,
+  };
+}
+
+function printCoverage(c: Coverage): void {
+  process.stdout.write(table(['repeat', 'run', 'read-back %', 'prediction 5..95 %', 'percentile', 'inside', 'posterior 5..95 %', 'inside', 'cells not programmed'], c.repeats.map((x, r) => [r + 1, x.runId, pct(x.readback), `${pct(x.interval[0])}..${pct(x.interval[1])}`, (100 * x.percentile).toFixed(0), x.inside ? 'yes' : 'NO', x.posteriorInterval ? `${pct(x.posteriorInterval[0])}..${pct(x.posteriorInterval[1])}` : '-', x.posteriorInside ? 'yes' : 'NO', x.failedCells])));
+  process.stdout.write(`coverage: ${(100 * c.coverage).toFixed(0)} % of ${c.repeats.length} read-backs inside the prediction's 5-95 % interval (posterior ${(100 * c.posteriorCoverage).toFixed(0)} %); mean width ${pct(c.meanWidth)} points\n`);
+  if (c.sources) process.stdout.write(`interval variance by source: devices ${(100 * c.sources.devices).toFixed(0)} %, measured distributions ${(100 * c.sources.measuredDistributions).toFixed(0)} %, failure rates ${(100 * c.sources.failureRates).toFixed(0)} %\n`);
 }
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -65,7 +108,8 @@ export function registerProgramNet(program: Command): void {
     .option('--relax <time>', 'wait this long (board grounded) before each tile\'s read-back, e.g. 60s or 1h; the prediction is aged alike (the CDF\'s re-reads at that time, else the calibration\'s relaxation table)', durations('--relax'))
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
-    .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here')
+    .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here (with --repeat: one folder per repeat and coverage.json)')
+    .option('--repeat <n>', 'program the net N times on fresh devices (a new emulated board per repeat, seeded; a board on --port is reprogrammed) and report how many read-backs fall inside the prediction\'s 5-95 % interval', num('--repeat', { int: true, min: 1, max: 100 }), 1)
     .action(async (f: NetFlags) => {
       const po = programOptions(f);
       // Tiles reuse arrays, so a cell's journal entry may belong to a tile since overwritten.
@@ -77,51 +121,86 @@ export function registerProgramNet(program: Command): void {
       if (programLevels > 8) throw new InvalidArgumentError('--device', f.device, `has ${programLevels} levels; programming supports 2..8`);
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
       const relax_s = f.relax?.[0];
-      const device = buildDeviceModel(spec, f.levels, { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? loadCalibration(f.calibration).relaxation : undefined }, measured);
+      // Until a failed cell has been read, failed cells read as the board calibration's defects do.
+      const cal = loadCalibration(f.calibration);
+      const cv = values(cal);
+      const fallback = defectReads(readCurrent(cal, cv.g_pristine_S, 0.2), readCurrent(cal, cv.g_cap_S, 0.2), cv.fraction_unformable, cv.fraction_stuck_lrs);
+      const devOpts = { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? cal.relaxation : undefined, bootstrap: true, failureFallback_A: fallback };
+      // Counts of cells not programmed: the level-CDF's, then every earlier repeat's (all cells programmed so far).
+      const probe = buildDeviceModel(spec, f.levels, devOpts, measured);
+      const counts: OutcomeCounts[] = measured?.outcomes && probe.levelsUsed ? [countsForModel(measured.outcomes, probe.levelsUsed)] : [];
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
       const net = toCrossbarNet(await loadModel(tf, f.model));
       const { store, sinks } = await openSinks(f);
-      const { board, calibration } = await openBoardWithCalibration(f);
+      const { board: first, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
-      const out = await runJob(
-        { store, sinks, signal: ac.signal, board },
-        (ctx, signal) =>
-          netOnArrays(tf, backend, board, ctx, {
-            ...po,
-            // ISPVA gates are per level of the programming level set, which the CDF decides.
-            ispvaGates_V: po.ispvaGates_V,
-            calibration,
-            programSpecs: measured?.specs,
-            model: f.model,
-            dataset: ds.name,
-            net,
-            test: ds.test,
-            images: f.images,
-            scheme,
-            clip: f.clip,
-            device,
-            programLevels,
-            trials: f.trials,
-            seed: f.seed,
-            arrays,
-            relax_s,
-            engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
-            signal,
-          }),
-        {
-          resultName: 'program-net',
-          summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses, cells: r.programming.summary }),
-          verdict: (r) => (r.programming.summary.belowThreshold ? { belowMinSuccess: true, ...r.programming.summary } : undefined),
-        },
-        (ctx) => {
-          attachProgressBar(ctx.events$);
-          printSetupNotes(ctx);
-        },
-      ).finally(() => board.close());
-      if (out.result && f.out) writeOut(f.out, out.result);
-      await finish(out, f.json, printText, (r) => ({ ...r, readback: undefined }), false, (r) => r.programming.summary);
+      const repeats: NetOnArraysResult[] = [];
+      let last: JobOutcome<NetOnArraysResult> | undefined;
+      try {
+        for (let r = 0; r < f.repeat; r++) {
+          // Each repeat on fresh devices: a new emulated board (its own seed); a board on --port is reprogrammed.
+          const board = r === 0 || f.port ? first : new EmulatedBoard({ seed: f.seed + 7919 * r, arrays: f.arrays, calibration });
+          const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined }, measured);
+          last = await runJob(
+            { store, sinks, signal: ac.signal, board },
+            (ctx, signal) =>
+              netOnArrays(tf, backend, board, ctx, {
+                ...po,
+                // ISPVA gates are per level of the programming level set, which the CDF decides.
+                ispvaGates_V: po.ispvaGates_V,
+                calibration,
+                programSpecs: measured?.specs,
+                model: f.model,
+                dataset: ds.name,
+                net,
+                test: ds.test,
+                images: f.images,
+                scheme,
+                clip: f.clip,
+                device,
+                programLevels,
+                trials: f.trials,
+                seed: f.seed + r,
+                arrays,
+                relax_s,
+                engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
+                describe: f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : undefined,
+                signal,
+              }),
+            {
+              resultName: 'program-net',
+              summarize: (x: NetOnArraysResult) => ({ readbackAccuracy: x.readbackAccuracy, quantizedAccuracy: x.quantizedAccuracy, pulses: x.programming.pulses, cells: x.programming.summary, inside: x.prediction?.inside }),
+              verdict: (x) => (x.programming.summary.belowThreshold ? { belowMinSuccess: true, ...x.programming.summary } : undefined),
+            },
+            (ctx) => {
+              attachProgressBar(ctx.events$);
+              if (r === 0) printSetupNotes(ctx);
+            },
+          );
+          if (last.status !== 'completed') break;
+          repeats.push(last.result!);
+          counts.push(last.result!.counts);
+          if (f.repeat > 1) process.stderr.write(`rram: repeat ${r + 1}/${f.repeat}: read-back ${pct(last.result!.readbackAccuracy)} %, prediction ${last.result!.prediction ? `${pct(last.result!.prediction.interval[0])}..${pct(last.result!.prediction.interval[1])} %` : '-'}\n`);
+          if (board !== first) await board.close();
+        }
+      } finally {
+        await first.close();
+      }
+      if (f.repeat === 1 || last?.status !== 'completed') {
+        if (last!.result && f.out) writeOut(f.out, last!.result);
+        await finish(last!, f.json, printText, (x) => ({ ...x, readback: undefined }), false, (x) => x.programming.summary);
+        return;
+      }
+      const cov = coverage(repeats);
+      if (f.out) {
+        repeats.forEach((x, r) => writeOut(join(f.out!, `repeat-${r + 1}`), x));
+        writeFileSync(join(f.out, 'coverage.json'), JSON.stringify(cov, null, 1) + '\n');
+      }
+      if (f.json) printJson(cov);
+      else printCoverage(cov);
+      if (repeats.some((x) => x.programming.summary.belowThreshold)) process.exitCode = EXIT.belowThreshold;
     });
 }
 
@@ -136,18 +215,21 @@ function printText(r: NetOnArraysResult): void {
     ['quantized, noise-free', pct(r.quantizedAccuracy)],
     ['from the read-back currents', pct(r.readbackAccuracy)],
   ];
-  if (r.monteCarlo) {
-    const s = r.monteCarlo.summary;
-    rows.push([`Monte Carlo ${r.monteCarlo.trials} trials: mean (p5..p95)`, `${pct(s.mean)} (${pct(s.p5)}..${pct(s.p95)})`]);
-    rows.push(['read-back percentile in the prediction', (100 * r.monteCarlo.readbackPercentile).toFixed(0)]);
+  if (r.prediction) {
+    const s = r.prediction.summary;
+    rows.push([`prediction, ${r.prediction.trials} trials: mean (p5..p95)`, `${pct(s.mean)} (${pct(s.p5)}..${pct(s.p95)})`]);
+    rows.push(['read-back percentile in the prediction', `${(100 * r.prediction.readbackPercentile).toFixed(0)}${r.prediction.inside ? '' : ' (outside the 5-95 % interval)'}`]);
+    if (r.posterior) rows.push([`posterior (${r.posterior.fixedCells} unprogrammed cells as read): mean (p5..p95)`, `${pct(r.posterior.summary.mean)} (${pct(r.posterior.interval[0])}..${pct(r.posterior.interval[1])})`]);
   }
   process.stdout.write(table(['accuracy', '%'], rows));
+  const src = r.prediction?.sources;
+  if (src) process.stdout.write(`prediction interval variance by source: devices ${(100 * src.devices).toFixed(0)} %, measured distributions ${(100 * src.measuredDistributions).toFixed(0)} %, failure rates ${(100 * src.failureRates).toFixed(0)} %\n`);
   process.stdout.write(table(['layer', 'tiles', 'cells', 'weight error (rms / max|w|)'], r.layers.map((l) => [l.name, l.tiles, l.cells, l.weightErrorRel.toFixed(4)])));
 }
 
 function writeOut(dir: string, r: NetOnArraysResult): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'result.json'), JSON.stringify({ ...r, readback: undefined }, null, 1) + '\n');
-  writeFileSync(join(dir, 'readback.csv'), csv([['tile', 'layer', 'array', 'row', 'col', 'level', 'current_A'], ...r.readback.map(([t, row, col, lv, i]) => [t, r.tiles[t].layer, r.tiles[t].array, row, col, lv, i])]));
+  writeFileSync(join(dir, 'readback.csv'), csv([['tile', 'layer', 'array', 'row', 'col', 'level', 'current_A', 'programmed'], ...r.readback.map(([t, row, col, lv, i, bad]) => [t, r.tiles[t].layer, r.tiles[t].array, row, col, lv, i, bad ? 0 : 1])]));
   writeFileSync(join(dir, 'confusion.csv'), csv([['true\\pred', ...Array.from({ length: 10 }, (_, k) => String(k))], ...r.readbackConfusion.map((row, k) => [k, ...row])]));
 }

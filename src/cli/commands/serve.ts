@@ -14,6 +14,7 @@ interface ServeFlags extends BoardFlags {
   store: string;
   influx?: string;
   token?: string;
+  allowHost?: string;
 }
 
 export function parseListen(raw: string): { host: string; port: number } {
@@ -29,7 +30,8 @@ export function registerServe(program: Command): void {
   addBoardOptions(program.command('serve').description('serve the web dashboard (live runs, array maps, level CDFs, inference, history)'))
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
-    .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback)')
+    .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
+    .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
       const { host, port } = parseListen(f.listen);
       let token = f.token ?? process.env.RRAM_TOKEN;
@@ -42,7 +44,10 @@ export function registerServe(program: Command): void {
       const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       const jobs = new JobManager(board, store, makeSinks, calibration);
-      const app = createApp(jobs, { token });
+      // DNS rebinding: only the loopback names, the listen address and the names given are answered.
+      const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? f.allowHost.split(',').map((h) => h.trim()).filter(Boolean) : [])];
+      if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
+      const app = createApp(jobs, { token, allowHosts });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
