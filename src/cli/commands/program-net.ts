@@ -7,14 +7,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { runJob } from '../../jobs/run-job.js';
-import { toCrossbarNet } from '../../inference/crossbar-net.js';
+import { loadNet, parseBnMerge } from '../../inference/load-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, countsForModel, defectReads, loadMeasuredLevels, parseDeviceSpec, type OutcomeCounts } from '../../inference/device-models.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import type { JobOutcome } from '../../jobs/run-job.js';
 import { EXIT } from '../errors.js';
 import { parseScheme } from '../../inference/mapping.js';
-import { loadModel } from '../../inference/model-io.js';
 import { netOnArrays, type NetOnArraysResult } from '../../inference/net-on-arrays.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
@@ -43,6 +42,7 @@ interface NetFlags extends ProgFlags {
   relax?: number[];
   clip?: number;
   repeat: number;
+  bnMerge?: string;
 }
 
 export interface Coverage {
@@ -109,6 +109,7 @@ export function registerProgramNet(program: Command): void {
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here (with --repeat: one folder per repeat and coverage.json)')
+    .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--repeat <n>', 'program the net N times on fresh devices (a new emulated board per repeat, seeded; a board on --port is reprogrammed) and report how many read-backs fall inside the prediction\'s 5-95 % interval', num('--repeat', { int: true, min: 1, max: 100 }), 1)
     .action(async (f: NetFlags) => {
       const po = programOptions(f);
@@ -132,7 +133,7 @@ export function registerProgramNet(program: Command): void {
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
-      const net = toCrossbarNet(await loadModel(tf, f.model));
+      const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
       const { store, sinks } = await openSinks(f);
       const { board: first, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
@@ -166,7 +167,8 @@ export function registerProgramNet(program: Command): void {
                 arrays,
                 relax_s,
                 engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
-                describe: f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : undefined,
+                describe: { ...(f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : {}), ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
+                bnMerge,
                 signal,
               }),
             {

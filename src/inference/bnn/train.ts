@@ -1,0 +1,202 @@
+/**
+ * Training a binary / low-precision MLP (BinaryNet, Courbariaux et al. 2016; seed 003): latent
+ * real weights quantized to their grid in the forward pass, the gradient passed straight through
+ * where the latent weight lies within the grid (straight-through estimator), activations
+ * quantized likewise with a hard-tanh window, batch norm after every layer (batch statistics while
+ * training, running averages after). Adam; latent weights clipped to the grid after each step.
+ * Plain tensors and our own loop: tfjs layers have no STE, and the result is our own file.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as TF from '@tensorflow/tfjs';
+import { Rng } from '../../../lib/rng.js';
+import type { Dataset, Split } from '../datasets.js';
+import type { Tf } from '../tf-backend.js';
+import { cropBinarize, synapseBits, weightGrid, type BnnSpec } from './spec.js';
+import { bnnAccuracy, type BnnModel } from './model.js';
+
+export interface BnnTrainOptions {
+  spec: BnnSpec;
+  epochs: number;
+  seed: number;
+  learningRate: number;
+  batchSize: number;
+  out?: string;
+  onEpoch?: (epoch: number, loss: number, testAcc: number) => void;
+}
+
+export interface BnnTrainReport {
+  format: 'rram-hil/train-report';
+  arch: string;
+  crop: number;
+  weightBits: number;
+  actBits: number;
+  bn: boolean;
+  dataset: string;
+  epochs: number;
+  seed: number;
+  optimizer: { kind: 'adam'; learningRate: number; batchSize: number };
+  synapseBits: number;
+  trainAccuracy: number;
+  testAccuracy: number;
+  tfBackend: string;
+  elapsed_s: number;
+  created: string;
+}
+
+const EPS = 1e-4;
+const MOMENTUM = 0.9;
+
+export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrainOptions): Promise<{ model: BnnModel; report: BnnTrainReport }> {
+  const t0 = performance.now();
+  const s = o.spec;
+  const L = s.sizes.length - 1;
+  const g = weightGrid(s.weightBits);
+  const rng = new Rng(o.seed);
+  const init = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
+  const W = Array.from({ length: L }, (_, l) => tf.variable(tf.tensor2d(init(s.sizes[l] * s.sizes[l + 1], s.weightBits === 1 ? 1 : Math.max(1, g.max / 2)), [s.sizes[l], s.sizes[l + 1]]), true, `w${l}`));
+  const gamma = Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), s.bn, `g${l}`));
+  const beta = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), true, `b${l}`));
+  const runMean = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), false, `m${l}`));
+  const runVar = Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), false, `v${l}`));
+
+  const { quantW, quantA } = steOps(tf, s.weightBits, s.actBits);
+
+  const forward = (x: TF.Tensor, training: boolean): TF.Tensor => {
+    let a = x;
+    for (let l = 0; l < L; l++) {
+      const y = a.matMul(quantW(W[l]));
+      let z: TF.Tensor;
+      if (s.bn) {
+        let mean: TF.Tensor;
+        let variance: TF.Tensor;
+        if (training) {
+          const m = tf.moments(y, 0);
+          mean = m.mean;
+          variance = m.variance;
+          // Running statistics for inference (an assignment: no gradient flows through it).
+          runMean[l].assign(runMean[l].mul(MOMENTUM).add(mean.mul(1 - MOMENTUM)));
+          runVar[l].assign(runVar[l].mul(MOMENTUM).add(variance.mul(1 - MOMENTUM)));
+        } else {
+          mean = runMean[l];
+          variance = runVar[l];
+        }
+        z = y.sub(mean).div(variance.add(EPS).sqrt()).mul(gamma[l]).add(beta[l]);
+      } else z = y; // no batch norm and no bias, as BinaryNet without its BN layers (Table 4's "w/o BN")
+      a = l < L - 1 ? quantA(z) : z;
+    }
+    return a;
+  };
+
+  const prep = (split: Split) => cropBinarize(split.images, split.n, s.crop);
+  const trainX = prep(ds.train);
+  const n = ds.train.n;
+  let opt = tf.train.adam(o.learningRate);
+  const order = Array.from({ length: n }, (_, i) => i);
+  const bs = o.batchSize;
+  const dim = s.sizes[0];
+  const xb = new Float32Array(bs * dim);
+  const yb = new Float32Array(bs * 10);
+  const trainable = [...W, ...(s.bn ? [...beta, ...gamma] : [])];
+  let model = snapshot();
+  for (let e = 0; e < o.epochs; e++) {
+    rng.shuffle(order);
+    // Halve the learning rate each epoch over the second half of training (BinaryNet decays it);
+    // a new Adam each time (its rate is fixed at construction).
+    if (e >= Math.ceil(o.epochs / 2)) {
+      opt.dispose();
+      opt = tf.train.adam(o.learningRate * 0.5 ** (e - Math.ceil(o.epochs / 2) + 1));
+    }
+    let lossSum = 0;
+    let batches = 0;
+    for (let b = 0; b + bs <= n; b += bs) {
+      yb.fill(0);
+      for (let i = 0; i < bs; i++) {
+        const src = order[b + i];
+        xb.set(trainX.subarray(src * dim, (src + 1) * dim), i * dim);
+        yb[i * 10 + ds.train.labels[src]] = 1;
+      }
+      const loss = tf.tidy(() => {
+        const x = tf.tensor2d(xb, [bs, dim]);
+        const y = tf.tensor2d(yb, [bs, 10]);
+        return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x, true)) as TF.Scalar, true, trainable as TF.Variable[]) as TF.Scalar;
+      });
+      lossSum += (await loss.data())[0];
+      loss.dispose();
+      batches++;
+      // Latent weights stay within the grid (beyond it the estimator passes no gradient back).
+      tf.tidy(() => W.forEach((w) => w.assign(tf.clipByValue(w, g.min - 0.5, g.max + 0.5))));
+    }
+    model = snapshot();
+    o.onEpoch?.(e + 1, lossSum / Math.max(1, batches), bnnAccuracy(model, ds.test));
+  }
+  const report: BnnTrainReport = {
+    format: 'rram-hil/train-report',
+    arch: s.text,
+    crop: s.crop,
+    weightBits: s.weightBits,
+    actBits: s.actBits,
+    bn: s.bn,
+    dataset: ds.name,
+    epochs: o.epochs,
+    seed: o.seed,
+    optimizer: { kind: 'adam', learningRate: o.learningRate, batchSize: o.batchSize },
+    synapseBits: synapseBits(s),
+    trainAccuracy: bnnAccuracy(model, ds.train),
+    testAccuracy: bnnAccuracy(model, ds.test),
+    tfBackend: backend,
+    elapsed_s: (performance.now() - t0) / 1000,
+    created: new Date().toISOString(),
+  };
+  if (o.out) {
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(join(o.out, 'bnn.json'), JSON.stringify(model));
+    writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  }
+  tf.dispose([...W, ...gamma, ...beta, ...runMean, ...runVar]);
+  opt.dispose();
+  return { model, report };
+
+  function quantized(w: TF.Variable): number[] {
+    const t = tf.tidy(() => quantW(w));
+    const d = Array.from(t.dataSync() as Float32Array);
+    t.dispose();
+    return d;
+  }
+
+  /** The trained net as plain numbers: quantized weights and the inference-time batch norm. */
+  function snapshot(): BnnModel {
+    return {
+      format: 'rram-hil/bnn',
+      version: 1,
+      spec: s,
+      layers: W.map((w, l) => ({
+        fanIn: s.sizes[l],
+        units: s.sizes[l + 1],
+        W: quantized(w),
+        bn: s.bn ? { gamma: Array.from(gamma[l].dataSync()), beta: Array.from(beta[l].dataSync()), mean: Array.from(runMean[l].dataSync()), variance: Array.from(runVar[l].dataSync()), eps: EPS } : { gamma: new Array(s.sizes[l + 1]).fill(1), beta: new Array(s.sizes[l + 1]).fill(0), mean: new Array(s.sizes[l + 1]).fill(0), variance: new Array(s.sizes[l + 1]).fill(1 - EPS), eps: EPS },
+      })),
+    };
+  }
+}
+
+/**
+ * The straight-through estimators: weights onto their grid (sign, or round and clip) with the
+ * gradient passed where the latent weight lies within half a step of the grid; activations onto
+ * theirs ({0,1}: z >= 0) with a hard-tanh window (|z| <= 1), scaled by the grid's slope.
+ */
+export function steOps(tf: Tf, weightBits: number, actBits: number): { quantW: (w: TF.Tensor) => TF.Tensor; quantA: (z: TF.Tensor) => TF.Tensor } {
+  const g = weightGrid(weightBits);
+  const quantW = tf.customGrad(((w: TF.Tensor, save: TF.GradSaveFunc) => {
+    save([w]);
+    const q = weightBits === 1 ? tf.where(tf.greaterEqual(w, 0), tf.onesLike(w), tf.onesLike(w).neg()) : tf.clipByValue(tf.round(w), g.min, g.max);
+    return { value: q, gradFunc: (dy: TF.Tensor, [x]: TF.Tensor[]) => dy.mul(tf.logicalAnd(tf.greaterEqual(x, g.min - 0.5), tf.lessEqual(x, g.max + 0.5)).cast('float32')) };
+  }) as unknown as Parameters<Tf['customGrad']>[0]) as unknown as (w: TF.Tensor) => TF.Tensor;
+  const top = 2 ** actBits - 1;
+  const quantA = tf.customGrad(((z: TF.Tensor, save: TF.GradSaveFunc) => {
+    save([z]);
+    const q = actBits === 1 ? tf.greaterEqual(z, 0).cast('float32') : tf.clipByValue(tf.floor(z.add(1).div(2).mul(top).add(0.5)), 0, top);
+    return { value: q, gradFunc: (dy: TF.Tensor, [x]: TF.Tensor[]) => dy.mul(tf.lessEqual(tf.abs(x), 1).cast('float32')).mul(top / 2) };
+  }) as unknown as Parameters<Tf['customGrad']>[0]) as unknown as (z: TF.Tensor) => TF.Tensor;
+  return { quantW, quantA };
+}
