@@ -13,6 +13,7 @@ import { needTool } from './helpers/env.js';
 import { spawnSync } from 'node:child_process';
 import { repoRoot } from '../lib/repo-root.js';
 import { Influxd } from './helpers/influxd.js';
+import { grafanaDashboard, PANELS } from '../src/grafana/dashboard.js';
 
 const MEAS = ['pulse', 'read', 'cell_result', 'progress', 'warning', 'run', 'run_summary'];
 
@@ -128,6 +129,48 @@ test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-fl
     const again = rram('influx-flush', '--influx', url);
     assert.match(again.stdout, /sent 0 of 0/);
     assert.equal(await countAll(d, 'rram', runId), events);
+  } finally {
+    await d.destroy();
+  }
+});
+
+test('Grafana dashboard: the committed JSON is the typed one, and every panel query (as Grafana expands it) returns data from a real influxd', async (t) => {
+  const committed = JSON.parse(readFileSync(join(repoRoot(), 'dashboards', 'grafana', 'rram-hil.json'), 'utf8'));
+  assert.deepEqual(committed, JSON.parse(JSON.stringify(grafanaDashboard())), 'dashboards/grafana/rram-hil.json is stale: npm run build && npm run grafana');
+  if (!needTool(t, 'influxd', 'influxdb')) return;
+  const d = new Influxd();
+  await d.start();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'graf-'));
+    const sink = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'rram', spillDir: join(dir, 'spill') });
+    const t0 = Date.now();
+    const out = await runJob({ store: new EmbeddedStore(dir), sinks: [sink] }, (ctx) => {
+      ctx.emit({ type: 'warning', code: 'TEST', message: 'a warning for the warnings panel' });
+      return characterize(new EmulatedBoard({ seed: 1 }), ctx, { algo: 'igvva', levels: 4, cellsPerLevel: 16, reads: 1, relax_s: [], seed: 1 });
+    });
+    assert.equal(out.status, 'completed');
+    // Grafana's expansion of the macros for the last hour, the run variable set to this run.
+    const expand = (q: string) =>
+      q
+        .replaceAll('$timeFilter', `time >= ${t0 - 3600e3}ms and time <= ${Date.now() + 60e3}ms`)
+        .replaceAll('$__interval', '1s')
+        .replaceAll('$run', out.runId.replace(/-/g, '\\-'));
+    const query = async (q: string) => {
+      const r = await fetch(`http://127.0.0.1:${d.port}/query?db=rram&epoch=ms&q=${encodeURIComponent(expand(q))}`);
+      const j = (await r.json()) as { results: { error?: string; series?: { name: string; tags?: Record<string, string>; values: unknown[][] }[] }[] };
+      assert.equal(r.status, 200, q);
+      assert.equal(j.results[0].error, undefined, `${q}: ${j.results[0].error}`);
+      return j.results[0].series ?? [];
+    };
+    for (const p of PANELS)
+      for (const q of p.queries) {
+        const series = await query(q.q);
+        assert.ok(series.length > 0 && series.some((s) => s.values.length > 0), `panel "${p.title}" returns no data: ${expand(q.q)}`);
+      }
+    const levels = await query(PANELS.find((p) => p.title.startsWith('Final current'))!.queries[0].q);
+    assert.deepEqual(levels.map((s) => s.tags!.level).sort(), ['0', '1', '2', '3']);
+    const vars = await query((grafanaDashboard().templating!.list![1] as { query: string }).query);
+    assert.ok(JSON.stringify(vars).includes(out.runId), 'the run variable lists the run');
   } finally {
     await d.destroy();
   }

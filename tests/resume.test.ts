@@ -25,6 +25,7 @@ import { patternMap } from '../src/procedures/level-map.js';
 import { setupProgramming } from '../src/procedures/program-setup.js';
 import { programCell } from '../src/plans/program-cell.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { eventsTextSync } from '../src/store/event-files.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
@@ -34,7 +35,8 @@ import { variantCalibration } from './helpers/boards.js';
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: mkdtempSync(join(tmpdir(), 'res-')), timeout: 300000 });
 const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
-const events = (store: string, id: string) => lines(join(store, 'runs', id, 'events.ndjson')).map((l) => JSON.parse(l) as RunEvent);
+// Plain while a run is written, packed once it ended: read whichever the store holds.
+const events = (store: string, id: string) => eventsTextSync(join(store, 'runs', id)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunEvent);
 const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
 /** Resolves with the exit code once the child has exited (also when it already has). */
 const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, appendFileSync, mkdirSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -9,6 +10,9 @@ import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { exportRun } from '../src/store/export.js';
+import { eventsBytes, eventsLayout, packEvents, PACKED, PLAIN, unpackEventsSync } from '../src/store/event-files.js';
+import { pruneRuns } from '../src/store/retention.js';
+import { resumeFrom } from '../src/jobs/run-job.js';
 import { claimSpillDir } from '../src/store/spill-dir.js';
 import { LineFormatter } from '../src/store/influx-points.js';
 import type { RunEvent } from '../src/engine/events.js';
@@ -55,11 +59,78 @@ test('embedded store: a torn last line (crash mid-write) loses only that line', 
   const store = new EmbeddedStore(dir);
   const out = await runJob({ store }, (ctx) => characterize(new EmulatedBoard({ seed: 1 }), ctx, { algo: 'igvva', levels: 2, cellsPerLevel: 4, reads: 1, relax_s: [], seed: 1 }));
   const before = store.getRun(out.runId).events;
+  unpackEventsSync(store.runDir(out.runId)); // as it is on disk while the run is written
   appendFileSync(join(store.runDir(out.runId), 'events.ndjson'), '{"type":"pulse","seq":99');
   let n = 0;
   for await (const _ of store.events(out.runId)) n++;
   assert.equal(n, before);
   assert.throws(() => store.getRun('../etc'), /not a valid run id/);
+});
+
+test('packed events: an ended run is gzipped below 30 bytes per event, read back identical; a crash between steps leaves one complete copy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'store-'));
+  const store = new EmbeddedStore(dir);
+  const seen: string[] = [];
+  const out = await runJob({ store }, (ctx) => {
+    ctx.events$.subscribe((e) => seen.push(JSON.stringify(e)));
+    return characterize(new EmulatedBoard({ seed: 2 }), ctx, { algo: 'igvva', levels: 4, cellsPerLevel: 32, reads: 1, relax_s: [], seed: 2 });
+  }, { resultName: 'level-cdf' });
+  const rd = store.runDir(out.runId);
+  assert.equal(eventsLayout(rd), 'packed');
+  assert.ok(!existsSync(join(rd, PLAIN)));
+  const run = store.getRun(out.runId);
+  assert.equal(run.eventsBytes, eventsBytes(rd));
+  const perEvent = run.eventsBytes! / run.events;
+  assert.ok(perEvent <= 30, `bytes per event ${perEvent.toFixed(1)}`);
+  const back: string[] = [];
+  for await (const e of store.events(out.runId)) back.push(JSON.stringify(e));
+  assert.deepEqual(back, seen);
+  assert.equal(store.lastSeq(out.runId), JSON.parse(seen[seen.length - 1]).seq);
+  assert.deepEqual(store.recount(out.runId).events, seen.length);
+  // A crash after the rename, before the plain file went: both exist; the packed copy is read and the next pack removes the other.
+  unpackEventsSync(rd);
+  assert.equal(eventsLayout(rd), 'plain');
+  writeFileSync(join(rd, PACKED), gzipSync(readFileSync(join(rd, PLAIN))));
+  const again: string[] = [];
+  for await (const e of store.events(out.runId)) again.push(JSON.stringify(e));
+  assert.deepEqual(again, seen);
+  assert.equal(await packEvents(rd), undefined);
+  assert.ok(!existsSync(join(rd, PLAIN)) && existsSync(join(rd, PACKED)));
+  // A crash mid-pack: a partial temporary file beside the plain one; the plain one is read, the next pack redoes it.
+  unpackEventsSync(rd);
+  writeFileSync(join(rd, PACKED + '.tmp'), 'partial');
+  assert.equal(eventsLayout(rd), 'plain');
+  assert.ok((await packEvents(rd))!.packed > 0);
+  const third: string[] = [];
+  for await (const e of store.events(out.runId)) third.push(JSON.stringify(e));
+  assert.deepEqual(third, seen);
+});
+
+test('rram runs prune: old runs lose their events and journal, keep run record and results; running runs untouched; a pruned run cannot be resumed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'store-'));
+  const store = new EmbeddedStore(dir);
+  const done = await runJob({ store }, (ctx) => characterize(new EmulatedBoard({ seed: 3 }), ctx, { algo: 'igvva', levels: 2, cellsPerLevel: 4, reads: 1, relax_s: [], seed: 3 }), { resultName: 'level-cdf' });
+  const aborted = await runJob({ store, signal: AbortSignal.abort() }, (ctx, sig) => characterize(new EmulatedBoard({ seed: 3 }), ctx, { algo: 'igvva', levels: 2, cellsPerLevel: 4, reads: 1, relax_s: [], seed: 3, engine: { signal: sig } }));
+  const running = store.createRun('20200101-000000-0001', 'characterize', {});
+  const rec = store.getRun(running.id);
+  store.writeRun({ ...rec, started: '2020-01-01T00:00:00.000Z' });
+  const later = new Date(Date.now() + 40 * 86400e3);
+  assert.deepEqual(pruneRuns(store, { olderThan_s: 30 * 86400 }).map((e) => [e.id, e.action]), [[running.id, 'kept (running)']], 'today: only the old running run is old enough, and it is kept');
+  const dry = pruneRuns(store, { olderThan_s: 30 * 86400, now: later, dryRun: true });
+  assert.ok(dry.some((e) => e.id === done.runId && e.action === 'events removed' && e.freed_bytes > 0));
+  assert.equal(eventsLayout(store.runDir(done.runId)), 'packed', 'dry run removes nothing');
+  const res = pruneRuns(store, { olderThan_s: 30 * 86400, now: later });
+  assert.deepEqual(res.map((e) => [e.id, e.action]).sort(), [[done.runId, 'events removed'], [running.id, 'kept (running)'], ...(aborted.stored ? [[aborted.runId, 'events removed']] : [])].sort());
+  assert.equal(eventsLayout(store.runDir(done.runId)), 'none');
+  assert.ok(!existsSync(store.journalPath(done.runId)));
+  assert.ok(store.loadResult(done.runId, 'level-cdf'), 'results kept');
+  assert.ok(store.getRun(done.runId).pruned);
+  if (aborted.stored) assert.throws(() => resumeFrom(store, aborted.runId), /pruned/);
+  assert.deepEqual(pruneRuns(store, { olderThan_s: 30 * 86400, now: later }).filter((e) => e.freed_bytes), [], 'a second prune finds nothing');
+  const gone = pruneRuns(store, { olderThan_s: 30 * 86400, now: later, deleteResults: true });
+  assert.ok(gone.some((e) => e.id === done.runId && e.action === 'run removed'));
+  assert.ok(!existsSync(store.runDir(done.runId)));
+  assert.ok(existsSync(store.runDir(running.id)), 'the running run survives --delete-results');
 });
 
 test('InfluxDB spill folders: one per process; files of dead processes are adopted in order, live ones left alone', () => {

@@ -4,10 +4,14 @@
  * default install, offline machines) the wasm backend with SIMD. The name is reported in every
  * result so figures are never compared across backends by accident.
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import type * as TfModule from '@tensorflow/tfjs';
 
-export type Tf = typeof tf;
+export type Tf = typeof TfModule;
+/**
+ * The tfjs module, bound by initTf(): loading tfjs takes ~0.25 s, which `rram --help`, an argument
+ * error or a board command should not pay (an ESM live binding: importers see it once set).
+ */
+let tf: Tf = undefined as unknown as Tf;
 let ready: Promise<string> | undefined;
 
 /** RRAM_TF_BACKEND=wasm|cpu|tensorflow forces a backend (tests, comparisons). */
@@ -17,6 +21,8 @@ export function initTf(): Promise<string> {
 }
 
 async function pick(): Promise<string> {
+  tf = await import('@tensorflow/tfjs');
+  await import('@tensorflow/tfjs-backend-wasm');
   const forced = process.env.RRAM_TF_BACKEND;
   if (!forced || forced === 'tensorflow') {
     try {
@@ -45,8 +51,8 @@ function registerWasmConvFilterGrad(): void {
     kernelName: 'Conv2DBackpropFilter',
     backendName: 'wasm',
     kernelFunc: ({ inputs, attrs }) => {
-      const x = inputs.x as tf.Tensor4D;
-      const dy = inputs.dy as tf.Tensor4D;
+      const x = inputs.x as TfModule.Tensor4D;
+      const dy = inputs.dy as TfModule.Tensor4D;
       const a = attrs as unknown as { strides: number | [number, number]; pad: 'valid' | 'same'; filterShape: [number, number, number, number] };
       const s = Array.isArray(a.strides) ? a.strides : [a.strides, a.strides];
       const [n, h, w, c] = x.shape;
@@ -55,8 +61,8 @@ function registerWasmConvFilterGrad(): void {
         const r = tf.engine().runKernel(
           'Conv3DBackpropFilterV2',
           { x: tf.reshape(x, [n, 1, h, w, c]), dy: tf.reshape(dy, [n, 1, oh, ow, co]) },
-          { strides: [1, s[0], s[1]], pad: a.pad, filterShape: [1, ...a.filterShape] } as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor;
+          { strides: [1, s[0], s[1]], pad: a.pad, filterShape: [1, ...a.filterShape] } as unknown as TfModule.NamedAttrMap,
+        ) as TfModule.Tensor;
         return tf.reshape(r, a.filterShape);
       });
     },

@@ -51,6 +51,7 @@ export function resumeFrom(store: EmbeddedStore, runId: string): ResumeFrom {
     throw e;
   }
   if (rec.status === 'completed') throw new InvalidArgumentError('--resume', runId, 'that run completed: there is nothing to resume');
+  if (rec.pruned) throw new InvalidArgumentError('--resume', runId, `its events and journal were pruned on ${rec.pruned}: it cannot be continued`);
   return { lastSeq: store.lastSeq(runId), kind: rec.kind, params: rec.params, board: rec.board as ResumeFrom['board'] };
 }
 

@@ -13,7 +13,7 @@ import { exportRun } from '../store/export.js';
 import { checkRunId } from '../store/embedded-store.js';
 import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
-import { parseJobRequest } from './job-requests.js';
+import { DEFAULT_MAX_TRIALS, parseJobRequest } from './job-requests.js';
 import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
 
 export interface AppOptions {
@@ -23,6 +23,8 @@ export interface AppOptions {
   allowHosts?: string[];
   /** Live-stream tick (ms): updates are batched to at most one message per tick per client. */
   tick_ms?: number;
+  /** Most Monte Carlo trials one job may ask for. */
+  maxTrials?: number;
 }
 
 const STATUS: Record<string, number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
@@ -74,7 +76,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
 
   app.get('/api/boards', (_req, res) => res.json([{ id: 'board0', info: jobs.board.info(), busy: jobs.jobs().find((j) => j.kind !== 'infer')?.runId ?? null }]));
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
-  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, ...(generated ? { sessionToken: token } : {}) }));
+  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
   app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => ({ ...r, params: undefined, board: undefined, active: jobs.isActive(r.id) })))));
   app.get('/api/runs/:id', wrap((req, res) => res.json({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) })));
   app.get(
@@ -116,7 +118,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     '/api/jobs',
     requireToken,
     wrap((req, res) => {
-      const r = parseJobRequest(req.body, jobs.board.info());
+      const r = parseJobRequest(req.body, jobs.board.info(), { maxTrials: o.maxTrials });
       // One inference at a time: a Monte Carlo takes every core.
       if (r.kind === 'infer') {
         const running = jobs.jobs().find((j) => j.kind === 'infer');
@@ -172,6 +174,8 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   app.get('/api/active', (_req, res) => res.json({ jobs: jobs.jobs(), latest: jobs.store.listRuns().sort((a, b) => (a.started < b.started ? 1 : -1))[0]?.id ?? null }));
 
   app.use('/api', (_req, res) => res.status(404).json({ error: 'no such endpoint', code: 'NOT_FOUND' }));
+  // The charting library, served from the installed package (no CDN: lab machines are often offline).
+  app.get('/vendor/echarts.min.js', (_req, res) => res.sendFile(join(repoRoot(), 'node_modules', 'echarts', 'dist', 'echarts.min.js')));
   app.use(express.static(join(repoRoot(), 'dashboards'), { index: 'index.html' }));
   // Malformed JSON bodies and any other error: a JSON answer, never a crash.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -104,11 +104,31 @@ export class JobManager {
     const ac = new AbortController();
     this.liveRun(runId);
     const done = this.run(runId, req, ac.signal)
-      // runJob records failures in the run; this catches the rest (e.g. a model that fails to load) so the server stays up.
-      .catch((e: unknown) => process.stderr.write(`rram serve: job ${runId} failed before it started: ${(e as Error).message}\n`))
+      .then((out) => {
+        // A job refused before its first event (preflight, a model that does not load) is still a run.
+        const o = out as { stored?: boolean; status?: string; error?: unknown } | undefined;
+        if (o && o.stored === false && o.status !== 'completed') this.recordEarlyFailure(runId, req, o.error, o.status === 'aborted');
+      })
+      .catch((e: unknown) => this.recordEarlyFailure(runId, req, e, false))
       .finally(() => this.active.delete(runId));
     this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard });
     return runId;
+  }
+
+  /** A failed (or aborted) run in the store and on the live stream, for a job that ended before its first event. */
+  private recordEarlyFailure(runId: string, req: JobRequest, e: unknown, aborted: boolean): void {
+    const error = (e as Error)?.message ?? String(e);
+    process.stderr.write(`rram serve: job ${runId} (${req.kind}) ended before it started: ${error}\n`);
+    try {
+      const rec = this.store.createRun(runId, req.kind as never, { ...req });
+      this.store.writeRun({ ...rec, board: this.board.info(), status: aborted ? 'aborted' : 'failed', ended: new Date().toISOString(), error });
+    } catch (w) {
+      process.stderr.write(`rram serve: could not record run ${runId}: ${(w as Error).message}\n`);
+    }
+    const t = Date.now();
+    const live = this.liveRun(runId);
+    live.apply({ type: 'run-start', kind: req.kind as never, params: { ...req }, board: this.board.info(), runId, seq: 0, t } as RunEvent);
+    live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {

@@ -66,7 +66,10 @@ function oneOf<T extends string>(b: Body, field: string, def: T | undefined, all
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
+/** Monte Carlo trials one dashboard job may ask for (rram serve --max-trials). */
+export const DEFAULT_MAX_TRIALS = 10000;
+
+export function parseJobRequest(raw: unknown, board: BoardInfo, o: { maxTrials?: number } = {}): JobRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidArgumentError('body', raw, 'must be a JSON object');
   const b = raw as Body;
   const kind = oneOf(b, 'kind', undefined, ['characterize', 'program', 'infer', 'program-net'] as const);
@@ -121,7 +124,7 @@ export function parseJobRequest(raw: unknown, board: BoardInfo): JobRequest {
     levels: int(b, 'levels', 8, 2, kind === 'program-net' ? 8 : 64),
     mapping: oneOf(b, 'mapping', 'diff', ['diff', 'offset', 'signed'] as const),
     device,
-    trials: int(b, 'trials', 100, 1, 100000),
+    trials: int(b, 'trials', 100, 1, o.maxTrials ?? DEFAULT_MAX_TRIALS),
     seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
     ...(b.images !== undefined ? { images: int(b, 'images', undefined, 1, 10000) } : {}),
     ...(b.clip !== undefined ? { clip: clipOf(b) } : {}),

@@ -1,6 +1,9 @@
 /**
- * Folds a run's event stream into what the dashboard draws: progress, the latest current of
- * every cell (heat map), the write-verify traces of the most recent cells, warnings, start/end.
+ * Folds a run's event stream into what the dashboard draws: progress, the latest current, pulse
+ * count, status and target of every cell (heat map), the write-verify trace of one in-flight cell
+ * per level, followed from its first verify read until it is done (then the next one of that
+ * level: with 64 cells in flight, following "the most recent" cells kept one point each), warnings,
+ * start/end.
  * Every item remembers the seq that last changed it, so `delta(sinceSeq)` serves both the
  * throttled live updates and a reconnecting client's catch-up (it sends the last seq it saw).
  */
@@ -13,6 +16,8 @@ interface CellState {
   current_A: number;
   level: number;
   status?: string;
+  pulses: number;
+  target_A?: number;
   seq: number;
 }
 
@@ -35,13 +40,13 @@ export interface LiveDelta {
   params?: Record<string, unknown>;
   board?: { arrays: number; rows: number; cols: number };
   progress?: { done: number; total: number; rate_per_s: number; eta_s: number | null; phase: string };
-  cells: [number, number, number, number, number, string?][];
+  /** [array, row, col, current_A, level, status | null, pulses, target_A | null] */
+  cells: [number, number, number, number, number, string | null, number, number | null][];
   traces: Trace[];
   warnings: { seq: number; message: string }[];
   end?: { status: string; error?: string; summary?: Record<string, unknown> };
 }
 
-const TRACE_CELLS = 12;
 
 export class LiveRun {
   seq = -1;
@@ -53,7 +58,8 @@ export class LiveRun {
   private progress?: LiveDelta['progress'];
   private progressSeq = -1;
   private readonly cells = new Map<string, CellState>();
-  private readonly traces = new Map<string, Trace>();
+  /** The followed cell's trace per level. */
+  private readonly traces = new Map<number, Trace>();
   private readonly warnings: { seq: number; message: string }[] = [];
   private end?: LiveDelta['end'];
   private endSeq = -1;
@@ -78,34 +84,37 @@ export class LiveRun {
         break;
       case 'pulse': {
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
-        // IGVVA steps the gate, ISPVA the top electrode.
+        // IGVVA steps the gate, ISPVA the top electrode; bidir's RESETs step the source line.
         if (e.kind === 'set') this.lastStepped.set(k, this.params?.algo === 'ispva' ? e.vte_V : e.vg_V);
+        const c = this.cell(e.cell, e.level, e.seq);
+        c.pulses++;
         break;
       }
       case 'read': {
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
-        const c = this.cells.get(k);
-        if (c) Object.assign(c, { current_A: e.current_A, level: e.level, seq: e.seq });
-        else this.cells.set(k, { ...e.cell, current_A: e.current_A, level: e.level, seq: e.seq });
+        const c = this.cell(e.cell, e.level, e.seq);
+        c.current_A = e.current_A;
         if (e.phase === 'verify') {
-          let tr = this.traces.get(k);
-          if (!tr) {
+          let tr = this.traces.get(e.level);
+          // Follow this cell when the level has none in flight (none yet, or the followed one is done).
+          if (!tr || (tr.status !== undefined && tr.key !== k)) {
             tr = { key: k, level: e.level, points: [], seq: e.seq };
-            this.traces.set(k, tr);
-            if (this.traces.size > TRACE_CELLS) this.traces.delete(this.traces.keys().next().value!);
+            this.traces.set(e.level, tr);
           }
-          tr.points.push([this.lastStepped.get(k) ?? 0, e.current_A]);
-          tr.seq = e.seq;
+          if (tr.key === k && tr.status === undefined) {
+            tr.points.push([this.lastStepped.get(k) ?? 0, e.current_A]);
+            tr.seq = e.seq;
+          }
         }
         break;
       }
       case 'cell-done': {
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
-        const c = this.cells.get(k) ?? { ...e.cell, current_A: e.outcome.final_A, level: e.level, seq: e.seq };
-        Object.assign(c, { status: e.outcome.status, level: e.level, seq: e.seq });
-        this.cells.set(k, c);
-        const tr = this.traces.get(k);
-        if (tr) Object.assign(tr, { status: e.outcome.status, target_A: e.target_A, seq: e.seq });
+        const c = this.cell(e.cell, e.level, e.seq);
+        Object.assign(c, { status: e.outcome.status, target_A: e.target_A });
+        if (!Number.isFinite(c.current_A)) c.current_A = e.outcome.final_A;
+        const tr = this.traces.get(e.level);
+        if (tr?.key === k) Object.assign(tr, { status: e.outcome.status, target_A: e.target_A, seq: e.seq });
         this.lastStepped.delete(k);
         break;
       }
@@ -120,10 +129,21 @@ export class LiveRun {
     }
   }
 
+  /** A cell's state, created on its first event; marks it changed at `seq`. */
+  private cell(at: { array: number; row: number; col: number }, level: number, seq: number): CellState {
+    const k = `${at.array}:${at.row}:${at.col}`;
+    let c = this.cells.get(k);
+    if (!c) this.cells.set(k, (c = { array: at.array, row: at.row, col: at.col, current_A: NaN, level, pulses: 0, seq }));
+    c.level = level;
+    c.seq = seq;
+    return c;
+  }
+
   /** Everything that changed after `since` (-1: everything). */
   delta(since: number): LiveDelta {
     const cells: LiveDelta['cells'] = [];
-    for (const c of this.cells.values()) if (c.seq > since) cells.push(c.status ? [c.array, c.row, c.col, c.current_A, c.level, c.status] : [c.array, c.row, c.col, c.current_A, c.level]);
+    for (const c of this.cells.values())
+      if (c.seq > since) cells.push([c.array, c.row, c.col, Number.isFinite(c.current_A) ? c.current_A : 0, c.level, c.status ?? null, c.pulses, c.target_A ?? null]);
     return {
       runId: this.runId,
       seq: this.seq,

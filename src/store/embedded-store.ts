@@ -1,18 +1,19 @@
 /**
  * The embedded store: plain files, one folder per run.
  *   runs/<id>/run.json        what the run was (kind, params, board, calibration, status, counts)
- *   runs/<id>/events.ndjson   every event, one JSON object a line, appended in batches + fsync
+ *   runs/<id>/events.ndjson   every event, one JSON object a line, appended in batches + fsync;
+ *                             gzipped into events.ndjson.gz when the run ends (event-files.ts)
  *   runs/<id>/journal.ndjson  finished cells (the engine's resume journal)
  *   runs/<id>/<result>.json   result files (level-cdf.json, inference.json, ...)
  * Append-only lines survive a crash up to the last flushed batch; nothing needs a native build.
  */
-import { appendFileSync, closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Observable, Subscription } from 'rxjs';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent, RunKind } from '../engine/events.js';
 import { cutTornTail, lastCompleteLine } from '../../lib/files.js';
+import { eventLines, eventsLayout, eventsTextSync, packEvents, unpackEventsSync } from './event-files.js';
 
 export interface RunRecord {
   id: string;
@@ -31,6 +32,10 @@ export interface RunRecord {
   resumes?: number;
   /** The command's verdict beyond the run's status (e.g. success below --min-success). */
   verdict?: Record<string, unknown>;
+  /** Bytes of the packed event file, once the run ended. */
+  eventsBytes?: number;
+  /** When `rram runs prune` removed the events (results and run.json kept). */
+  pruned?: string;
 }
 
 export interface EventQuery {
@@ -117,11 +122,9 @@ export class EmbeddedStore {
 
   /** Events per type as stored (every line starts with its type): run.json's counts, rebuilt after a crash. */
   recount(id: string): { events: number; counts: Record<string, number> } {
-    const f = join(this.runDir(id), 'events.ndjson');
     const counts: Record<string, number> = {};
     let events = 0;
-    if (!existsSync(f)) return { events, counts };
-    const text = readFileSync(f, 'latin1');
+    const text = eventsTextSync(this.runDir(id), 'latin1');
     const re = /^\{"type":"([a-z-]+)"/gm;
     for (let m = re.exec(text); m; m = re.exec(text)) {
       counts[m[1]] = (counts[m[1]] ?? 0) + 1;
@@ -132,7 +135,12 @@ export class EmbeddedStore {
 
   /** Seq of the last event stored for a run (-1 when none): where a resumed run continues. */
   lastSeq(id: string): number {
-    const line = lastCompleteLine(join(this.runDir(id), 'events.ndjson'));
+    const dir = this.runDir(id);
+    let line: string | undefined;
+    if (eventsLayout(dir) === 'packed') {
+      const text = eventsTextSync(dir).trimEnd();
+      line = text.slice(text.lastIndexOf('\n') + 1) || undefined;
+    } else line = lastCompleteLine(join(dir, 'events.ndjson'));
     if (!line) return -1;
     try {
       return (JSON.parse(line) as RunEvent).seq;
@@ -143,37 +151,54 @@ export class EmbeddedStore {
 
   /** Stream a run's events through a filter (constant memory however large the run). */
   async *events(id: string, q: EventQuery = {}): AsyncGenerator<RunEvent> {
-    const f = join(this.runDir(id), 'events.ndjson');
-    if (!existsSync(f)) {
+    for await (const batch of this.eventBatches(id, q)) yield* batch;
+  }
+
+  /** The same, a chunk of events at a time: for exports of millions of events (one await per chunk). */
+  async *eventBatches(id: string, q: EventQuery = {}): AsyncGenerator<RunEvent[]> {
+    const dir = this.runDir(id);
+    if (eventsLayout(dir) === 'none') {
       this.getRun(id);
       return;
     }
-    const rl = createInterface({ input: createReadStream(f), crlfDelay: Infinity });
     let skipped = 0;
     let given = 0;
     const limit = q.limit ?? Infinity;
-    for await (const line of rl) {
-      if (!line) continue;
-      let e: RunEvent;
-      try {
-        e = JSON.parse(line) as RunEvent;
-      } catch {
-        continue; // torn last line after a crash
+    // A type filter is tested on the line's start ({"type":"..."), before parsing it.
+    const prefix = q.type ? `{"type":"${q.type}"` : undefined;
+    for await (const lines of eventLines(dir)) {
+      const out: RunEvent[] = [];
+      for (const line of lines) {
+        if (prefix && !line.startsWith(prefix)) continue;
+        let e: RunEvent;
+        try {
+          e = JSON.parse(line) as RunEvent;
+        } catch {
+          continue; // torn last line after a crash
+        }
+        const cell = 'cell' in e ? e.cell : undefined;
+        if (q.array !== undefined && cell?.array !== q.array) continue;
+        if (q.row !== undefined && cell?.row !== q.row) continue;
+        if (q.col !== undefined && cell?.col !== q.col) continue;
+        if (q.level !== undefined && (!('level' in e) || e.level !== q.level)) continue;
+        if (skipped < (q.offset ?? 0)) {
+          skipped++;
+          continue;
+        }
+        if (given++ >= limit) break;
+        out.push(e);
       }
-      if (q.type && e.type !== q.type) continue;
-      const cell = 'cell' in e ? e.cell : undefined;
-      if (q.array !== undefined && cell?.array !== q.array) continue;
-      if (q.row !== undefined && cell?.row !== q.row) continue;
-      if (q.col !== undefined && cell?.col !== q.col) continue;
-      if (q.level !== undefined && (!('level' in e) || e.level !== q.level)) continue;
-      if (skipped < (q.offset ?? 0)) {
-        skipped++;
-        continue;
-      }
-      if (given++ >= limit) break;
-      yield e;
+      if (out.length) yield out;
+      if (given > limit) return;
     }
-    rl.close();
+  }
+
+  /** Gzip an ended run's events (kept plain while it runs, so that every batch is durable at once). */
+  async pack(id: string): Promise<void> {
+    const rec = this.getRun(id);
+    if (rec.status === 'running') return;
+    const sizes = await packEvents(this.runDir(id));
+    if (sizes) this.writeRun({ ...this.getRun(id), eventsBytes: sizes.packed });
   }
 }
 
@@ -217,6 +242,8 @@ export class StoreSink {
       this.rec.ended = undefined;
       this.rec.error = undefined;
       this.rec.resumes = (this.rec.resumes ?? 0) + 1;
+      this.rec.eventsBytes = undefined;
+      unpackEventsSync(this.store.runDir(e.runId));
       const f = join(this.store.runDir(e.runId), 'events.ndjson');
       cutTornTail(f);
       // run.json may lag the events after a crash: count what is really stored.
@@ -276,5 +303,8 @@ export class StoreSink {
     this.flushSync();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    // An ended run is packed; a failure to pack keeps the plain file (still complete and readable).
+    if (this.rec && this.rec.status !== 'running')
+      await this.store.pack(this.runId).catch((e: Error) => process.stderr.write(`rram: events of run ${this.runId} kept unpacked: ${e.message}\n`));
   }
 }

@@ -14,12 +14,24 @@ export function eventRow(e: RunEvent): (string | number)[] {
   const c = cellOf(e);
   const o = e.type === 'cell-done' ? e.outcome : undefined;
   const v = [e.seq, e.t, e.type, c?.array, c?.row, c?.col, a.level, a.kind, a.vte_V, a.vsl_V, a.vg_V, a.width_s, a.vread_V, a.current_A ?? o?.final_A, a.phase, a.status ?? o?.status, o?.pulses, a.message];
-  return v.map((x) => {
-    if (x === undefined || x === null) return '';
-    if (typeof x === 'number') return x;
-    const s = String(x);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  });
+  return v.map(csvValue);
+}
+
+/** eventRow joined, built as one string (an export formats millions of rows). */
+function csvLine(e: RunEvent): string {
+  const a = e as unknown as Record<string, unknown>;
+  const c = cellOf(e);
+  const o = e.type === 'cell-done' ? e.outcome : undefined;
+  const f = csvValue;
+  const cellPart = c ? `${c.array},${c.row},${c.col}` : ',,';
+  return `${e.seq},${e.t},${e.type},${cellPart},${f(a.level)},${f(a.kind)},${f(a.vte_V)},${f(a.vsl_V)},${f(a.vg_V)},${f(a.width_s)},${f(a.vread_V)},${f(a.current_A ?? o?.final_A)},${f(a.phase)},${f(a.status ?? o?.status)},${f(o?.pulses)},${f(a.message)}\n`;
+}
+
+function csvValue(x: unknown): string | number {
+  if (x === undefined || x === null) return '';
+  if (typeof x === 'number') return x;
+  const s = String(x);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json', out: Writable | string, type?: RunEvent['type']): Promise<number> {
@@ -37,15 +49,18 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
   let n = 0;
   if (format === 'csv') {
     put(CSV_COLUMNS.join(',') + '\n');
-    for await (const e of store.events(runId, { type })) {
-      await put(eventRow(e).join(',') + '\n');
-      n++;
+    for await (const batch of store.eventBatches(runId, { type })) {
+      let rows = '';
+      for (const e of batch) rows += csvLine(e);
+      n += batch.length;
+      await put(rows);
     }
   } else {
     put(`{"run":${JSON.stringify(run)},"events":[`);
-    for await (const e of store.events(runId, { type })) {
-      await put((n ? ',\n' : '\n') + JSON.stringify(e));
-      n++;
+    for await (const batch of store.eventBatches(runId, { type })) {
+      let rows = '';
+      for (const e of batch) rows += (n++ ? ',\n' : '\n') + JSON.stringify(e);
+      await put(rows);
     }
     put('\n]}\n');
   }

@@ -10,10 +10,12 @@ import { patternMap, readMapFile } from '../../procedures/level-map.js';
 import { programArray, type ProgramArrayResult, type RunSummary } from '../../procedures/program-array.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { exportRun } from '../../store/export.js';
+import { exportHdf5 } from '../../store/export-hdf5.js';
 import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
-import { durations, num } from '../parse.js';
+import { duration, durations, num } from '../parse.js';
+import { pruneRuns } from '../../store/retention.js';
 import { printJson, table, uA } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { formatLevelTable } from '../level-table.js';
@@ -192,27 +194,53 @@ export function registerProgramming(program: Command): void {
       }
     });
 
-  program
+  const runs = program
     .command('runs')
-    .description('list the runs in the embedded store')
+    .description('list the runs in the embedded store (rram runs prune: free old runs\' events)')
     .option('--store <dir>', 'store folder', process.env.RRAM_STORE ?? 'rram-data')
     .option('--json', 'JSON output')
     .action((f: { store: string; json?: boolean }) => {
       const runs = new EmbeddedStore(f.store).listRuns();
       if (f.json) printJson(runs.map((r) => ({ ...r, params: undefined, board: undefined })));
-      else process.stdout.write(table(['run', 'kind', 'status', 'started', 'events', 'results'], runs.map((r) => [r.id, r.kind, r.status, r.started, r.events, r.results.join(' ')])));
+      else process.stdout.write(table(['run', 'kind', 'status', 'started', 'events', 'MB on disk', 'results'], runs.map((r) => [r.id, r.kind, r.status, r.started, r.pruned ? `${r.events} (pruned)` : r.events, r.eventsBytes !== undefined ? (r.eventsBytes / 1e6).toFixed(2) : '-', r.results.join(' ')])));
+    });
+  runs
+    .command('prune')
+    .description("remove the raw events and journal of runs that ended before --older-than; run records and results (level CDFs, fits, accuracies) are kept unless --delete-results")
+    .requiredOption('--older-than <age>', 'e.g. 30d, 12h, 2w', duration('--older-than'))
+    .option('--keep-results', 'keep run records and results (the default; stated for scripts)')
+    .option('--delete-results', 'remove whole run folders, results included')
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    // --store and --json are the parent's options (commander gives them to `runs` wherever they stand).
+    .action((_o: unknown, cmd: Command) => {
+      const f = cmd.optsWithGlobals() as { olderThan: number; keepResults?: boolean; deleteResults?: boolean; dryRun?: boolean; store: string; json?: boolean };
+      if (f.keepResults && f.deleteResults) throw new InvalidArgumentError('--delete-results', true, 'contradicts --keep-results');
+      const out = pruneRuns(new EmbeddedStore(f.store), { olderThan_s: f.olderThan, deleteResults: f.deleteResults, dryRun: f.dryRun });
+      const freed = out.reduce((a, e) => a + e.freed_bytes, 0);
+      if (f.json) return printJson({ dryRun: !!f.dryRun, runs: out, freed_bytes: freed });
+      process.stdout.write(table(['run', 'kind', 'status', 'ended', f.dryRun ? 'would be' : 'action', 'MB'], out.map((e) => [e.id, e.kind, e.status, e.ended, f.dryRun ? e.action.replace('removed', 'removed (dry run)') : e.action, (e.freed_bytes / 1e6).toFixed(2)])));
+      process.stdout.write(`${out.filter((e) => e.freed_bytes).length} run(s), ${(freed / 1e6).toFixed(2)} MB ${f.dryRun ? 'would be freed' : 'freed'}\n`);
     });
 
   program
     .command('export')
-    .description('export a run (events and results) as CSV or JSON')
+    .description('export a run: its events as CSV or JSON, or one array as HDF5 in the ArC TWO layout (docs/formats.md)')
     .requiredOption('--run <id>', 'run id (see rram runs)')
-    .option('--format <fmt>', 'csv | json', 'csv')
+    .option('--format <fmt>', 'csv | json | hdf5', 'csv')
     .option('--store <dir>', 'store folder', process.env.RRAM_STORE ?? 'rram-data')
-    .option('--type <event>', 'only events of this type (pulse, read, cell-done, ...)')
-    .option('--out <file>', 'write here instead of stdout')
-    .action(async (f: { run: string; format: string; store: string; type?: string; out?: string }) => {
-      if (f.format !== 'csv' && f.format !== 'json') throw new InvalidArgumentError('--format', f.format, 'must be csv or json');
-      await exportRun(new EmbeddedStore(f.store), f.run, f.format, f.out ? f.out : process.stdout, f.type as never);
+    .option('--type <event>', 'only events of this type (pulse, read, cell-done, ...; csv and json)')
+    .option('--array <n>', 'hdf5: the array to write (needed when the run touched several)', num('--array', { int: true, min: 0 }))
+    .option('--out <file>', 'write here instead of stdout (required for hdf5)')
+    .action(async (f: { run: string; format: string; store: string; type?: string; array?: number; out?: string }) => {
+      const store = new EmbeddedStore(f.store);
+      if (f.format === 'hdf5') {
+        if (!f.out) throw new InvalidArgumentError('--out', 'missing', 'an HDF5 file cannot go to stdout: give --out FILE.h5');
+        const r = await exportHdf5(store, f.run, f.out, { array: f.array });
+        process.stderr.write(`wrote ${r.file}: array ${r.array}, ${r.crosspoints} crosspoints, ${r.rows} pulse/read rows (ArC TWO layout)\n`);
+        return;
+      }
+      if (f.format !== 'csv' && f.format !== 'json') throw new InvalidArgumentError('--format', f.format, 'must be csv, json or hdf5');
+      const n = await exportRun(store, f.run, f.format, f.out ? f.out : process.stdout, f.type as never);
+      if (f.out) process.stderr.write(`wrote ${f.out}: ${n} events of run ${f.run} as ${f.format}\n`);
     });
 }

@@ -7,6 +7,8 @@ import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
+import { num } from '../parse.js';
 import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
 
 interface ServeFlags extends BoardFlags {
@@ -15,6 +17,7 @@ interface ServeFlags extends BoardFlags {
   influx?: string;
   token?: string;
   allowHost?: string;
+  maxTrials: number;
 }
 
 export function parseListen(raw: string): { host: string; port: number } {
@@ -31,8 +34,11 @@ export function registerServe(program: Command): void {
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
+    .option('--max-trials <n>', 'most Monte Carlo trials one dashboard job may ask for', num('--max-trials', { int: true, min: 1, max: 1e6 }), DEFAULT_MAX_TRIALS)
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
+      // `--port` is the board's serial port; a bare number is almost always meant as the dashboard's TCP port.
+      if (f.port !== undefined && /^\d+$/.test(f.port)) throw new InvalidArgumentError('--port', f.port, `is the board's serial port (e.g. /dev/ttyUSB0); to serve the dashboard on TCP port ${f.port} use --listen 127.0.0.1:${f.port}`);
       const { host, port } = parseListen(f.listen);
       let token = f.token ?? process.env.RRAM_TOKEN;
       if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
@@ -47,7 +53,7 @@ export function registerServe(program: Command): void {
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? f.allowHost.split(',').map((h) => h.trim()).filter(Boolean) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
-      const app = createApp(jobs, { token, allowHosts });
+      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
