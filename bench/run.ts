@@ -4,7 +4,8 @@
  *  - a whole 4096-cell array to a random 8-level map with IGVVA-10, in process and over the pty;
  *  - sustained events/s into the embedded store and into InfluxDB while the engine programs;
  *  - calibration: fit time and the twin's distances to a board with hidden parameters;
- *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked.
+ *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked;
+ *  - the dashboard's event-to-pixel latency in Chromium, the store's size per event and export times.
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -80,6 +81,14 @@ if (!only || only === 'program') {
     out.program_with_influx = { ...r, influx_points_written: sink.stats.written, influx_points_per_s_until_flushed: Math.round(sink.stats.written / ((performance.now() - t0) / 1000)), spilled: sink.stats.spilled };
     await d.destroy();
   }
+}
+if (!only || only === 'store') {
+  const { exportBench } = await import('./dashboard.js');
+  out.store_export = await exportBench();
+}
+if ((!only || only === 'dashboard') && hasTool('chromium')) {
+  const { dashboardBench } = await import('./dashboard.js');
+  out.dashboard_live = await dashboardBench();
 }
 if (!only || only === 'influx') {
   // Sink capacity, apart from the engine's own rate: a recorded 4096-cell programming run (~1 M

@@ -6,10 +6,11 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { join, resolve } from 'node:path';
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { exportRun } from '../store/export.js';
+import { exportHdf5 } from '../store/export-hdf5.js';
 import { checkRunId } from '../store/embedded-store.js';
 import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
@@ -77,8 +78,10 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   app.get('/api/boards', (_req, res) => res.json([{ id: 'board0', info: jobs.board.info(), busy: jobs.jobs().find((j) => j.kind !== 'infer')?.runId ?? null }]));
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
-  app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => ({ ...r, params: undefined, board: undefined, active: jobs.isActive(r.id) })))));
-  app.get('/api/runs/:id', wrap((req, res) => res.json({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) })));
+  // Run records keep the full error for the CLI user; over HTTP server paths are cut from it.
+  const shown = <T extends { error?: string }>(r: T): T => (r.error ? { ...r, error: scrub(r.error) } : r);
+  app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => shown({ ...r, board: undefined, active: jobs.isActive(r.id) })))));
+  app.get('/api/runs/:id', wrap((req, res) => res.json(shown({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) }))));
   app.get(
     '/api/runs/:id/events',
     wrap(async (req, res) => {
@@ -98,7 +101,10 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
       if (!['level-cdf', 'program', 'infer', 'program-net', 'sweep', 'calibration-fit', 'twin', 'wv-bench'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
-      res.json(jobs.store.loadResult(id, name));
+      // Results name the level-CDF files they used: shown as run:<id>, and no other server path leaves.
+      const runsDir = resolve(jobs.store.root, 'runs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const text = JSON.stringify(jobs.store.loadResult(id, name)).replace(new RegExp(`${runsDir}/([A-Za-z0-9_-]+)/level-cdf\\.json`, 'g'), 'run:$1');
+      res.type('application/json').send(scrub(text));
     }),
   );
   app.get(
@@ -106,8 +112,20 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap(async (req, res) => {
       const id = checkRunId(String(req.params.id));
       const format = String(req.query.format ?? 'csv');
-      if (format !== 'csv' && format !== 'json') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv or json`, field: 'format', reason: 'must be csv or json' });
+      if (format !== 'csv' && format !== 'json' && format !== 'hdf5') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv, json or hdf5`, field: 'format', reason: 'must be csv, json or hdf5' });
       jobs.store.getRun(id);
+      if (format === 'hdf5') {
+        const array = req.query.array === undefined ? undefined : intQuery(req, 'array', 0, 1023);
+        const dir = mkdtempSync(join(tmpdir(), 'rram-h5-'));
+        const file = join(dir, `${id}.h5`);
+        try {
+          await exportHdf5(jobs.store, id, file, { array });
+          await new Promise<void>((ok, fail) => res.download(file, `${id}.h5`, (e) => (e ? fail(e) : ok())));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+        return;
+      }
       res.type(format === 'csv' ? 'text/csv' : 'application/json').attachment(`${id}.${format}`);
       await exportRun(jobs.store, id, format, res);
       res.end();
@@ -155,6 +173,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       const send = () => {
         if (live.seq > since || since < 0) {
           const d = live.delta(since);
+          if (d.end?.error) d.end = { ...d.end, error: scrub(d.end.error) };
           res.write(`id: ${d.seq}\nevent: delta\ndata: ${JSON.stringify(d)}\n\n`);
           since = d.seq;
         }

@@ -49,6 +49,7 @@ export class JobManager {
     readonly calibration?: Calibration,
   ) {
     this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
+    store.backgroundPack = true;
   }
 
   /** Live state of a run: in memory for this session's runs, rebuilt from the store otherwise. */
@@ -95,6 +96,7 @@ export class JobManager {
   /** Resolves when every job has finished (server shutdown, tests). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    await this.store.idle();
   }
 
   start(req: JobRequest): string {

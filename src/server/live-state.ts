@@ -84,8 +84,9 @@ export class LiveRun {
         break;
       case 'pulse': {
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
-        // IGVVA steps the gate, ISPVA the top electrode; bidir's RESETs step the source line.
+        // The stepped voltage: IGVVA's gate, ISPVA's top electrode; a RESET's source line, drawn negative.
         if (e.kind === 'set') this.lastStepped.set(k, this.params?.algo === 'ispva' ? e.vte_V : e.vg_V);
+        else if (e.kind === 'reset') this.lastStepped.set(k, -e.vsl_V);
         const c = this.cell(e.cell, e.level, e.seq);
         c.pulses++;
         break;
@@ -101,8 +102,9 @@ export class LiveRun {
             tr = { key: k, level: e.level, points: [], seq: e.seq };
             this.traces.set(e.level, tr);
           }
-          if (tr.key === k && tr.status === undefined) {
-            tr.points.push([this.lastStepped.get(k) ?? 0, e.current_A]);
+          // Reads before the cell's first SET or RESET (forming) have no stepped voltage to plot against.
+          if (tr.key === k && tr.status === undefined && this.lastStepped.has(k)) {
+            tr.points.push([this.lastStepped.get(k)!, e.current_A]);
             tr.seq = e.seq;
           }
         }

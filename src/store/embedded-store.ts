@@ -32,6 +32,8 @@ export interface RunRecord {
   resumes?: number;
   /** The command's verdict beyond the run's status (e.g. success below --min-success). */
   verdict?: Record<string, unknown>;
+  /** Arrays the run's events touched (HDF5 export writes one array a file). */
+  arrays?: number[];
   /** Bytes of the packed event file, once the run ended. */
   eventsBytes?: number;
   /** When `rram runs prune` removed the events (results and run.json kept). */
@@ -62,8 +64,20 @@ export class NotFoundError extends RramError {
 }
 
 export class EmbeddedStore {
+  /**
+   * Pack ended runs in the background (the server: the board is free the moment a run ends);
+   * a CLI process waits for the pack before it exits.
+   */
+  backgroundPack = false;
+  private readonly packing = new Set<Promise<void>>();
+
   constructor(readonly root: string) {
     mkdirSync(join(root, 'runs'), { recursive: true });
+  }
+
+  /** Resolves when no pack is running (server shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.packing.size) await Promise.allSettled([...this.packing]);
   }
 
   runDir(id: string): string {
@@ -193,6 +207,12 @@ export class EmbeddedStore {
     }
   }
 
+  track(p: Promise<unknown>): void {
+    const q = p.then(() => undefined);
+    this.packing.add(q);
+    void q.finally(() => this.packing.delete(q));
+  }
+
   /** Gzip an ended run's events (kept plain while it runs, so that every batch is durable at once). */
   async pack(id: string): Promise<void> {
     const rec = this.getRun(id);
@@ -215,6 +235,7 @@ export class StoreSink {
   private sub?: Subscription;
   private rec?: RunRecord;
   private counts: Record<string, number> = {};
+  private readonly arrays = new Set<number>();
   written = 0;
 
   constructor(
@@ -256,6 +277,8 @@ export class StoreSink {
       this.fd = openSync(f, 'a');
     }
     this.counts[e.type] = (this.counts[e.type] ?? 0) + 1;
+    const cell = 'cell' in e ? e.cell : undefined;
+    if (cell && !this.arrays.has(cell.array)) this.arrays.add(cell.array);
     this.buf.push(JSON.stringify(e));
     // A run's first event defines it: durable at once, whatever happens to the process next.
     if (e.type === 'run-start' || e.type === 'run-resume') return this.flushSync();
@@ -289,6 +312,7 @@ export class StoreSink {
       this.rec.results = disk.results;
       this.rec.events = this.written;
       this.rec.counts = { ...this.counts };
+      if (this.arrays.size) this.rec.arrays = [...new Set([...(this.rec.arrays ?? []), ...this.arrays])].sort((a, b) => a - b);
       this.store.writeRun(this.rec);
     }
   }
@@ -304,7 +328,10 @@ export class StoreSink {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     // An ended run is packed; a failure to pack keeps the plain file (still complete and readable).
-    if (this.rec && this.rec.status !== 'running')
-      await this.store.pack(this.runId).catch((e: Error) => process.stderr.write(`rram: events of run ${this.runId} kept unpacked: ${e.message}\n`));
+    if (this.rec && this.rec.status !== 'running') {
+      const p = this.store.pack(this.runId).catch((e: Error) => process.stderr.write(`rram: events of run ${this.runId} kept unpacked: ${e.message}\n`));
+      if (this.store.backgroundPack) this.store.track(p);
+      else await p;
+    }
   }
 }

@@ -1,0 +1,93 @@
+// Inference: the Monte Carlo's accuracy distribution (histogram and CDF) with the read-back
+// accuracy marked when the net was programmed onto the board, the confusion matrix, and accuracy
+// vs levels over stored runs of the same model, dataset, mapping and clip: one line per device
+// model, sorted by levels, with its p5-p95 band and read-back markers.
+import { $, api, fx, COLORS } from '../lib/api.js';
+import { axis, chart } from '../lib/charts.js';
+
+/** An inference result, or a program-net result shaped like one (plus the read-back accuracy). */
+export async function accuracyResult(runId) {
+  const run = await api(`/api/runs/${runId}`);
+  if (!run.results.includes('program-net')) return api(`/api/runs/${runId}/results/infer`);
+  const p = await api(`/api/runs/${runId}/results/program-net`);
+  const mc = p.monteCarlo;
+  const one = { mean: p.quantizedAccuracy, std: 0, min: p.quantizedAccuracy, max: p.quantizedAccuracy, p5: p.quantizedAccuracy, p95: p.quantizedAccuracy };
+  return {
+    ...p, hardware: p.readbackAccuracy, device: { text: p.device }, trials: mc?.trials ?? 0, engine: mc?.engine ?? 'none',
+    summary: mc?.summary ?? one, histogram: mc?.histogram ?? [], cdf: mc?.cdf ?? [], confusion: p.readbackConfusion,
+  };
+}
+
+const readbackLine = (hw) => (hw === undefined ? {} : { markLine: { silent: true, symbol: 'none', lineStyle: { color: '#2ca02c', width: 2.5 }, label: { formatter: `read-back ${fx(hw * 100, 2)} %`, color: '#2ca02c' }, data: [{ xAxis: hw * 100 }] } });
+
+export async function showInference(runId) {
+  if (!runId) return;
+  const r = await accuracyResult(runId);
+  const hw = r.hardware;
+  $('#infer-summary').textContent = (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +
+    `${r.model} on ${r.dataset}, ${r.levels} levels, ${r.mapping.scheme}, device ${r.device.text}: mean ${(100 * r.summary.mean).toFixed(2)} % ± ${(100 * r.summary.std).toFixed(2)} (min ${(100 * r.summary.min).toFixed(2)}, p5 ${(100 * r.summary.p5).toFixed(2)}), noise-free ${(100 * r.quantizedAccuracy).toFixed(2)} %, float ${(100 * r.floatAccuracy).toFixed(2)} %, ${r.trials} trials, ${r.engine}`;
+  $('#confusion-title').textContent = hw !== undefined ? 'Confusion matrix (from the read-back)' : 'Confusion matrix (all trials)';
+  const hist = r.histogram.map((h) => [(h.lo + h.hi) * 50, h.count, h.lo * 100, h.hi * 100]);
+  const width = r.histogram.length ? (r.histogram[0].hi - r.histogram[0].lo) * 100 : 1;
+  const lo = Math.floor(Math.min(r.histogram[0]?.lo ?? r.summary.min, hw ?? 1) * 100 - width);
+  const hi = Math.ceil(Math.max(r.histogram[r.histogram.length - 1]?.hi ?? r.summary.max, hw ?? 0) * 100 + width);
+  const h = $('#acc-hist');
+  chart(h, {
+    tooltip: { trigger: 'item', formatter: (p) => (p.data ? `${fx(p.data[2], 2)}-${fx(p.data[3], 2)} %: ${p.data[1]} trials` : '') },
+    xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
+    yAxis: axis('trials', { min: 0, scale: false, minInterval: 1 }),
+    series: [{ name: 'Monte Carlo trials', type: 'bar', barWidth: '95%', itemStyle: { color: '#3a8ee6' }, data: hist, ...readbackLine(hw) }],
+  }, () => [['lo_pct', 'hi_pct', 'trials'], ...hist.map((x) => [x[2], x[3], x[1]]), ...(hw !== undefined ? [['readback_pct', hw * 100, '']] : [])]);
+  h.dataset.readback = hw === undefined ? '' : String(hw * 100);
+  const c = $('#acc-cdf');
+  chart(c, {
+    tooltip: { trigger: 'axis' },
+    xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
+    yAxis: axis('cumulative probability', { min: 0, max: 1, scale: false }),
+    series: [{ name: 'prediction', type: 'line', step: 'end', showSymbol: false, lineStyle: { color: '#d62728', width: 2 }, data: r.cdf.map((x) => [x.accuracy * 100, x.p]), ...readbackLine(hw) }],
+  }, () => [['accuracy_pct', 'p'], ...r.cdf.map((x) => [x.accuracy * 100, x.p])]);
+  const rowMax = r.confusion.map((row) => row.reduce((a, b) => a + b, 0));
+  $('#confusion').innerHTML = '<tr><th>true \\ pred</th>' + r.confusion.map((_, k) => `<th>${k}</th>`).join('') + '</tr>' +
+    r.confusion.map((row, k) => `<tr><th>${k}</th>${row.map((v) => `<td style="background: rgba(58,142,230,${(v / Math.max(1, rowMax[k])).toFixed(2)})">${(100 * v / Math.max(1, rowMax[k])).toFixed(1)}</td>`).join('')}</tr>`).join('');
+  $('#confusion').dataset.run = runId;
+  await accuracyVsLevels(r);
+}
+
+async function accuracyVsLevels(r) {
+  const runs = (await api('/api/runs')).filter((x) => (x.kind === 'infer' || x.kind === 'program-net') && x.status === 'completed');
+  const pts = [];
+  for (const x of runs) {
+    try {
+      const o = await accuracyResult(x.id);
+      if (o.model === r.model && o.dataset === r.dataset && o.mapping.scheme === r.mapping.scheme && (o.mapping.clip ?? 1) === (r.mapping.clip ?? 1))
+        pts.push({ run: x.id, device: o.device.text, levels: o.levels, mean: o.summary.mean * 100, p5: o.summary.p5 * 100, p95: (o.summary.p95 ?? o.summary.max) * 100, readback: o.hardware === undefined ? undefined : o.hardware * 100 });
+    } catch { /* a result still being written */ }
+  }
+  const devices = [...new Set(pts.map((p) => p.device))].sort();
+  const series = devices.flatMap((dev, k) => {
+    const col = COLORS[(k + 1) % COLORS.length];
+    // One point per level count (the newest run's when repeated); sorted by levels, never by run order.
+    const by = new Map();
+    for (const p of pts.filter((p) => p.device === dev)) if (!by.has(p.levels)) by.set(p.levels, p);
+    const s = [...by.values()].sort((a, b) => a.levels - b.levels);
+    const rb = pts.filter((p) => p.device === dev && p.readback !== undefined);
+    const band = s.map((p) => [p.levels, p.p5, p.p95]);
+    return [
+      // The p5-p95 band as one polygon through every point (stacked areas misbehave on a log axis).
+      { name: `${dev} p5-p95`, type: 'custom', silent: true, z: 1, itemStyle: { color: col, opacity: 0.18 }, data: band, encode: { x: 0, y: [1, 2] },
+        renderItem: (params, api) => (params.dataIndex !== 0 ? null : { type: 'polygon', shape: { points: band.map((p) => api.coord([p[0], p[2]])).concat(band.map((p) => api.coord([p[0], p[1]])).reverse()) }, style: { fill: col, opacity: 0.18 } }) },
+      { name: `${dev} mean`, type: 'line', symbolSize: 6, lineStyle: { color: col, width: 2 }, itemStyle: { color: col }, data: s.map((p) => [p.levels, p.mean]) },
+      ...(rb.length ? [{ name: `${dev} read-back`, type: 'scatter', symbol: 'diamond', symbolSize: 11, itemStyle: { color: '#2ca02c', borderColor: col, borderWidth: 2 }, data: rb.map((p) => [p.levels, p.readback]) }] : []),
+    ];
+  });
+  const node = $('#acc-levels');
+  chart(node, {
+    legend: { type: 'scroll', top: 22 },
+    tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}: ${p.data[0]} levels, ${fx(p.data[1], 2)} %` },
+    xAxis: axis('levels per device', { type: 'log', logBase: 2, scale: false, min: 2 }),
+    yAxis: axis('accuracy (%)'),
+    dataZoom: [{ type: 'inside' }],
+    series,
+  }, () => [['run', 'device', 'levels', 'mean_pct', 'p5_pct', 'p95_pct', 'readback_pct'], ...pts.map((p) => [p.run, p.device, p.levels, p.mean, p.p5, p.p95, p.readback])]);
+  node.dataset.levels = JSON.stringify(series.filter((s) => s.name.endsWith(' mean')).map((s) => s.data.map((d) => d[0])));
+}

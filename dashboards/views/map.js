@@ -1,0 +1,69 @@
+// Array heat maps: one chart per array, rows down and columns across, a colour bar, and a tooltip
+// per cell (level, target, read current, pulses, status). Colour by read current, target level,
+// pulses or status; cells that failed stay visible in every mode (outlined) and own a colour in
+// the status mode.
+import { $, fx, levelColor } from '../lib/api.js';
+import { chart, update } from '../lib/charts.js';
+
+const STATUS = ['in flight', 'ok', 'unformable', 'stuck', 'failed', 'budget', 'limit', 'unknown'];
+const STATUS_COLORS = ['#c9d3e3', '#2ca02c', '#7f7f7f', '#9467bd', '#d62728', '#ff7f0e', '#e377c2', '#000'];
+
+// Cell tuple from the server: [array, row, col, current_A, level, status|null, pulses, target_A|null]
+const tip = (a, node) => (p) => {
+  const c = node.__cells?.[p.dataIndex];
+  if (!c) return '';
+  return `array ${a} · row ${c[1]}, col ${c[2]}<br>level ${c[4]}${c[7] !== null ? ` (target ${fx(c[7] * 1e6, 2)} µA)` : ''}<br>read current ${fx(c[3] * 1e6, 3)} µA<br>pulses ${c[6]}<br>status ${c[5] ?? 'in flight'}`;
+};
+
+function visualMap(mode, cells, levels) {
+  const common = { dimension: 2, orient: 'vertical', right: 0, top: 'middle', calculable: true, itemHeight: 220 };
+  if (mode === 'level') return { ...common, type: 'piecewise', pieces: Array.from({ length: levels }, (_, k) => ({ value: k, label: `level ${k}`, color: levelColor(k) })) };
+  if (mode === 'status') return { ...common, type: 'piecewise', pieces: STATUS.map((s, k) => ({ value: k, label: s, color: STATUS_COLORS[k] })) };
+  const max = mode === 'pulses' ? Math.max(1, ...cells.map((c) => c[6])) : Math.max(50, ...cells.map((c) => c[3] * 1e6));
+  return { ...common, type: 'continuous', min: 0, max: Math.ceil(max), text: [mode === 'pulses' ? 'pulses' : 'µA', ''], inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } };
+}
+
+const valueOf = (mode, c) => (mode === 'level' ? c[4] : mode === 'status' ? Math.max(0, STATUS.indexOf(c[5] ?? 'in flight')) : mode === 'pulses' ? c[6] : c[3] * 1e6);
+
+export function drawMaps(live) {
+  const b = live.board || { arrays: 2, rows: 64, cols: 64 };
+  const box = $('#maps');
+  const mode = $('#map-mode').value;
+  if (box.dataset.mode !== mode || box.dataset.board !== `${b.arrays}x${b.rows}x${b.cols}`) {
+    box.innerHTML = '';
+    box.dataset.mode = mode;
+    box.dataset.board = `${b.arrays}x${b.rows}x${b.cols}`;
+  }
+  while (box.children.length < b.arrays) {
+    const d = document.createElement('div');
+    d.className = 'chart map';
+    d.id = `map-a${box.children.length}`;
+    d.dataset.array = String(box.children.length);
+    box.appendChild(d);
+  }
+  if (!box.offsetParent) return; // hidden view: drawn when shown
+  const all = [...live.cells.values()];
+  const levels = Number(live.params?.levels ?? 8);
+  for (const node of box.children) {
+    const a = Number(node.dataset.array);
+    const cells = all.filter((c) => c[0] === a);
+    // [col, row, value]; the tooltip reads the cell's tuple by index. Failed cells are outlined.
+    node.__cells = cells;
+    const data = cells.map((c) => ({ value: [c[2], c[1], valueOf(mode, c)], ...(c[5] && c[5] !== 'ok' ? { itemStyle: { borderColor: '#d62728', borderWidth: 1.5 } } : {}) }));
+    const csv = () => [['array', 'row', 'col', 'level', 'target_A', 'current_A', 'pulses', 'status'], ...cells.map((c) => [c[0], c[1], c[2], c[4], c[7], c[3], c[6], c[5] ?? 'in flight'])];
+    node.dataset.cells = String(cells.length);
+    node.dataset.failed = String(cells.filter((c) => c[5] && c[5] !== 'ok').length);
+    if (!node.dataset.drawn) {
+      chart(node, {
+        title: { text: `array ${a}`, left: 'center', textStyle: { fontSize: 13 } },
+        tooltip: { formatter: tip(a, node) },
+        grid: { left: 60, right: 110, top: 40, bottom: 50 },
+        xAxis: { type: 'category', name: 'column', nameLocation: 'middle', nameGap: 28, data: Array.from({ length: b.cols }, (_, k) => k), splitArea: { show: false } },
+        yAxis: { type: 'category', name: 'row', nameLocation: 'middle', nameGap: 36, inverse: true, data: Array.from({ length: b.rows }, (_, k) => k) },
+        visualMap: visualMap(mode, cells, levels),
+        series: [{ type: 'heatmap', data, progressive: 0, emphasis: { itemStyle: { borderColor: '#000', borderWidth: 1 } } }],
+      }, csv);
+    } else update(node, { visualMap: visualMap(mode, cells, levels), series: [{ data }] }, csv);
+  }
+  box.dataset.updates = String(live.updates);
+}
