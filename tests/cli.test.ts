@@ -42,6 +42,10 @@ test('bad input: non-zero exit and a message naming the field and the value', ()
     [['characterize', '--levels', '9', '--cells-per-level', '4'], /--levels="9": must be <= 8/],
     [['characterize', '--levels', '4', '--cells-per-level', '4', '--relax', '5parsecs'], /--relax="5parsecs"/],
     [['info', '--calibration', '/nonexistent.json'], /calibration key "\(file\)"/],
+    [['serve', '--port', '8081'], /--port="8081": is the board's serial port .* use --listen 127\.0\.0\.1:8081/],
+    [['runs', 'prune', '--older-than', '3 fortnights'], /--older-than="3 fortnights"/],
+    [['export', '--run', 'x', '--format', 'hdf5'], /--out="missing": an HDF5 file cannot go to stdout/],
+    [['export', '--run', 'x', '--format', 'xml', '--out', '/tmp/x'], /--format="xml": must be csv, json or hdf5/],
   ];
   for (const [args, re] of cases) {
     const r = rram(...args);

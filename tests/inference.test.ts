@@ -253,7 +253,14 @@ test('rram train and rram infer end to end, with bad input named', () => {
   assert.ok(r.summary.min <= r.summary.p50 && r.summary.p50 <= r.summary.max);
   assert.equal(r.confusion.length, 10);
   for (const f of ['result.json', 'accuracies.csv', 'histogram.csv', 'cdf.csv', 'confusion.csv']) assert.ok(existsSync(join(dir, 'inf', f)), f);
+  assert.match(inf.stderr, /wrote .*inf: result\.json, accuracies\.csv, histogram\.csv, cdf\.csv, confusion\.csv/, '--out says what it wrote');
+  assert.doesNotMatch(inf.stderr, /warning/, 'trained on mnist, evaluated on mnist: no warning');
+  // A model trained on MNIST evaluated on Fashion-MNIST runs, and says so.
+  const fash = rram('infer', '--model', join(dir, 'm'), '--dataset', 'fashion', '--device', 'ideal', '--trials', '1', '--images', '200', '--json');
+  assert.equal(fash.status, 0, fash.stderr);
+  assert.match(fash.stderr, /warning: the model in .* was trained on mnist; it is evaluated on fashion/);
   const bad: [string[], RegExp][] = [
+    [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'gaussian:500%'], /device="gaussian:500%": a relative spread must be within 0-100 %/],
     [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'ideal', '--mapping', 'triple'], /mapping="triple"/],
     [['infer', '--model', join(dir, 'm'), '--dataset', 'cifar', '--device', 'ideal'], /dataset="cifar"/],
     [['infer', '--model', join(dir, 'nope'), '--dataset', 'mnist', '--device', 'ideal'], /nope\/model.json.*no tfjs model/],

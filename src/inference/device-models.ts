@@ -38,6 +38,8 @@ export function parseDeviceSpec(text: string): DeviceSpec {
     const v = Number(m[2]);
     if (!(v >= 0) || !Number.isFinite(v)) throw new InvalidArgumentError('device', text, 'spread must be a non-negative number');
     const unit = m[3] ?? '%';
+    // A relative spread above 100 % of a level's conductance draws mostly negative conductances: a typo, not a device.
+    if (unit === '%' && v > 100) throw new InvalidArgumentError('device', text, 'a relative spread must be within 0-100 %');
     if (m[1] !== 'gaussian' && unit !== '%') throw new InvalidArgumentError('device', text, `${m[1]} takes a relative spread like ${m[1]}:5%`);
     return unit === '%' ? { kind: m[1] as DeviceKind, sigmaRel: v / 100, text } : { kind: m[1] as DeviceKind, sigmaAbs_A: v * { uA: 1e-6, nA: 1e-9, A: 1 }[unit as 'uA'], text };
   }

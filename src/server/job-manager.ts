@@ -182,6 +182,7 @@ export class JobManager {
     const { initTf, tf } = await import('../inference/tf-backend.js');
     const { loadModel } = await import('../inference/model-io.js');
     const { toCrossbarNet } = await import('../inference/crossbar-net.js');
+    const { checkModelData } = await import('../inference/load-net.js');
     const { loadDataset } = await import('../inference/datasets.js');
     const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
     return {
@@ -193,7 +194,8 @@ export class JobManager {
         const ds = loadDataset(req.dataset, undefined, true);
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
         const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
-        return { backend, net, ds, device, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
+        const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
+        return { backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
   }
@@ -205,7 +207,8 @@ export class JobManager {
       env,
       async (ctx, signal) => {
         ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
-        const { backend, net, ds, device } = await load();
+        const { backend, net, ds, device, warnings } = await load();
+        for (const w of warnings) ctx.emit({ type: 'warning', code: 'model-data', message: w });
         const t0 = performance.now();
         const r = await monteCarlo(tf, backend, net, ds.test, {
           scheme: req.mapping,

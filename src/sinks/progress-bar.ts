@@ -18,12 +18,14 @@ export function attachProgressBar(events$: Observable<RunEvent>, stream: NodeJS.
       bar?.stop();
       phase = e.phase;
       bar = new cliProgress.SingleBar(
-        { stream, format: `${e.phase} [{bar}] {value}/{total} cells | {rate} cells/s | ETA {eta_formatted}`, etaBuffer: 50 },
+        { stream, format: `${e.phase} [{bar}] {value}/{total} cells | {rate} cells/s | ETA {eta_text}` },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(e.total, e.done, { rate: '0' });
+      bar.start(e.total, e.done, { rate: '…', eta_text: '…' });
     }
-    bar.update(e.done, { rate: e.rate_per_s.toFixed(0) });
+    // The engine's own rate and ETA (null until a rate is known): never "NFs" on the first frame.
+    const known = e.done > 0 && Number.isFinite(e.rate_per_s) && e.eta_s !== null && Number.isFinite(e.eta_s);
+    bar.update(e.done, known ? { rate: e.rate_per_s.toFixed(0), eta_text: `${Math.round(e.eta_s!)} s` } : { rate: '…', eta_text: '…' });
   });
   sub.add(() => bar?.stop());
   return sub;

@@ -49,7 +49,10 @@ export function registerCalibrate(program: Command): void {
         { resultName: 'sweep', summarize: (d: SweepDataset) => ({ cells: d.summary }) },
         (ctx) => attachProgressBar(ctx.events$),
       ).finally(() => board.close());
-      if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
+      if (out.result && f.out) {
+        writeFileSync(f.out, JSON.stringify(out.result));
+        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
+      }
       await finish(
         out,
         f.json,

@@ -8,7 +8,8 @@ import { loadCalibration } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
 import { synapseCount } from '../../inference/crossbar-net.js';
-import { loadNet, parseBnMerge } from '../../inference/load-net.js';
+import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
+import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
 import { parseScheme, type Scheme } from '../../inference/mapping.js';
@@ -64,6 +65,15 @@ interface InferFlags {
 
 const pct = (x: number) => (x * 100).toFixed(2);
 
+/** One progress line per epoch with the time left, from the epochs so far. */
+function epochLine(epochs: number, accLabel: string): (e: number, loss: number, acc: number) => void {
+  const t0 = performance.now();
+  return (e, loss, acc) => {
+    const el = (performance.now() - t0) / 1000;
+    process.stderr.write(`epoch ${e}/${epochs}: loss ${loss.toFixed(4)}, ${accLabel} ${acc.toFixed(4)} (${el.toFixed(0)} s, ETA ${((el / e) * (epochs - e)).toFixed(0)} s)\n`);
+  };
+}
+
 export function registerInference(program: Command): void {
   program
     .command('train')
@@ -96,7 +106,7 @@ export function registerInference(program: Command): void {
         momentum: f.momentum,
         batchSize: f.batchSize,
         out: f.out,
-        onEpoch: f.json ? undefined : (e, loss, acc) => process.stderr.write(`epoch ${e}/${f.epochs}: loss ${loss.toFixed(4)}, train accuracy ${acc.toFixed(4)}\n`),
+        onEpoch: f.json ? undefined : epochLine(f.epochs, 'train accuracy'),
       });
       if (f.json) printJson(r);
       else
@@ -143,6 +153,7 @@ export function registerInference(program: Command): void {
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
+      for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
       const calib = f.relax ? loadCalibration(f.calibration) : undefined;
       const points = sweep ? sweepPoints(sweep) : [{}];
@@ -161,12 +172,13 @@ export function registerInference(program: Command): void {
           vread_V: 0.2,
         }, measured);
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images });
+        const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
       const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
-      if (f.out) writeOut(f.out, meta, results);
+      if (f.out) process.stderr.write(`wrote ${f.out}: ${writeOut(f.out, meta, results).join(', ')}\n`);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
       else printText(meta, results);
     });
@@ -182,8 +194,10 @@ function printText(meta: { model: string; dataset: string; synapses: number; tfB
   process.stdout.write(table(['levels', 'mapping', 'clip', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
 }
 
-function writeOut(dir: string, meta: object, rs: McResult[]): void {
+/** Writes the results; returns the files written (relative to dir). */
+function writeOut(dir: string, meta: object, rs: McResult[]): string[] {
   mkdirSync(dir, { recursive: true });
+  const files = ['result.json', 'accuracies.csv', 'histogram.csv', 'cdf.csv', 'confusion.csv'];
   const one = (d: string, r: McResult) => {
     mkdirSync(d, { recursive: true });
     writeFileSync(join(d, 'result.json'), JSON.stringify({ format: 'rram-hil/infer-result', version: 1, ...meta, ...r }) + '\n');
@@ -192,10 +206,15 @@ function writeOut(dir: string, meta: object, rs: McResult[]): void {
     writeFileSync(join(d, 'cdf.csv'), csv([['accuracy', 'p'], ...r.cdf.map((c) => [c.accuracy, c.p])]));
     writeFileSync(join(d, 'confusion.csv'), csv([['true\\pred', ...Array.from({ length: 10 }, (_, k) => String(k))], ...r.confusion.map((row, k) => [k, ...row])]));
   };
-  if (rs.length === 1) one(dir, rs[0]);
-  else {
-    rs.forEach((r, i) => one(join(dir, `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`), r));
+  if (rs.length === 1) {
+    one(dir, rs[0]);
+    return files;
+  }
+  {
+    const subs = rs.map((r, i) => `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`);
+    rs.forEach((r, i) => one(join(dir, subs[i]), r));
     writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
+    return ['sweep.csv', ...subs.map((d) => `${d}/{${files.join(',')}}`)];
   }
 }
 
@@ -214,7 +233,7 @@ async function trainBnnCommand(f: TrainFlags, cmd: Command): Promise<void> {
     learningRate: lr,
     batchSize,
     out: f.out,
-    onEpoch: f.json ? undefined : (e, loss, acc) => process.stderr.write(`epoch ${e}/${f.epochs}: loss ${loss.toFixed(4)}, test accuracy ${acc.toFixed(4)}\n`),
+    onEpoch: f.json ? undefined : epochLine(f.epochs, 'test accuracy'),
   });
   if (f.json) printJson(r);
   else process.stdout.write(`${r.arch} (crop ${r.crop}, ${r.weightBits}-bit weights, ${r.actBits}-bit activations${r.bn ? '' : ', no batch norm'}) on ${r.dataset}: ${r.synapseBits} synapse bits, test accuracy ${pct(r.testAccuracy)} % (train ${pct(r.trainAccuracy)} %), ${r.elapsed_s.toFixed(1)} s on ${r.tfBackend}\nsaved to ${f.out} (bnn.json, report.json)\n`);

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { runJob } from '../../jobs/run-job.js';
-import { loadNet, parseBnMerge } from '../../inference/load-net.js';
+import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, countsForModel, defectReads, loadMeasuredLevels, parseDeviceSpec, type OutcomeCounts } from '../../inference/device-models.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
@@ -134,6 +134,7 @@ export function registerProgramNet(program: Command): void {
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
       const backend = await initTf();
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
+      for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       const { store, sinks } = await openSinks(f);
       const { board: first, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
@@ -192,6 +193,7 @@ export function registerProgramNet(program: Command): void {
       }
       if (f.repeat === 1 || last?.status !== 'completed') {
         if (last!.result && f.out) writeOut(f.out, last!.result);
+        if (last!.result && f.out) process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);
         await finish(last!, f.json, printText, (x) => ({ ...x, readback: undefined }), false, (x) => x.programming.summary);
         return;
       }
@@ -199,6 +201,7 @@ export function registerProgramNet(program: Command): void {
       if (f.out) {
         repeats.forEach((x, r) => writeOut(join(f.out!, `repeat-${r + 1}`), x));
         writeFileSync(join(f.out, 'coverage.json'), JSON.stringify(cov, null, 1) + '\n');
+        process.stderr.write(`wrote ${f.out}: coverage.json, repeat-1..${repeats.length}/{result.json,readback.csv,confusion.csv}\n`);
       }
       if (f.json) printJson(cov);
       else printCoverage(cov);

@@ -137,7 +137,10 @@ export function registerProgramming(program: Command): void {
       } finally {
         await board.close();
       }
-      if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
+      if (out.result && f.out) {
+        writeFileSync(f.out, JSON.stringify(out.result));
+        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
+      }
       await finish(
         out,
         f.json,
@@ -176,7 +179,10 @@ export function registerProgramming(program: Command): void {
             printSetupNotes(ctx);
           },
         );
-        if (out.result && f.out) writeFileSync(f.out, JSON.stringify(out.result));
+        if (out.result && f.out) {
+        writeFileSync(f.out, JSON.stringify(out.result));
+        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
+      }
         await finish(
           out,
           f.json,
