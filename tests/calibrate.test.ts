@@ -168,20 +168,19 @@ async function dashboardShowsCalibration(storeDir: string, fitRun: string, twinR
     assert.match(await page.locator('#fit-table').innerText(), /transfer_v0_V\s+0\.9\d+\s+V\s+[0-9.e-]+\s+fitted/);
     assert.match(await page.locator('#twin-summary').innerText(), /worst KS 0\.\d{3} \(noise floor 0\.\d{3}\), PASS at max KS 0\.35/);
     assert.equal(await page.locator('#twin-table tr').count(), 1 + 4 * 4, 'header + 4 levels x (current, voltage, pulses, one re-read)');
-    // The plots have ink: the fitted curve (red) and both CDF families.
-    const ink = await page.evaluate(() => ['#transfer-plot', '#twin-plot'].map((id) => {
-      const c = document.querySelector(id) as HTMLCanvasElement;
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      let red = 0;
-      let any = 0;
-      for (let i = 0; i < d.length; i += 4) {
-        if (d[i + 3] > 0) any++;
-        if (d[i] > 180 && d[i + 1] < 80 && d[i + 2] < 80) red++;
-      }
-      return { red, any };
-    }));
-    assert.ok(ink[0].red > 200, `fitted transfer drawn (${ink[0].red} red pixels)`);
-    assert.ok(ink[1].any > 2000, 'twin CDFs drawn');
+    // What the charts draw: the measured staircases and the fitted curve; board and twin CDFs per level.
+    const drawn = await page.evaluate(() =>
+      ['#transfer-plot', '#twin-plot'].map((id) => {
+        const w = window as unknown as { echarts: { getInstanceByDom(e: Element): { getOption(): { series: { name: string; data: unknown[] }[] } } } };
+        return w.echarts.getInstanceByDom(document.querySelector(id)!).getOption().series.map((x) => [x.name, x.data.length] as [string, number]);
+      }),
+    );
+    assert.equal(drawn[0][0][0], 'measured (sweep)');
+    assert.ok(drawn[0][0][1] > 100, `measured points drawn: ${drawn[0][0][1]}`);
+    assert.equal(drawn[0][1][0], 'fitted median transfer');
+    assert.ok(drawn[0][1][1] > 10, 'fitted curve drawn');
+    assert.deepEqual(drawn[1].map((x) => x[0]), [0, 1, 2, 3].flatMap((k) => [`level ${k} board`, `level ${k} twin`]));
+    assert.ok(drawn[1].every((x) => x[1] > 0), 'every CDF has points');
     mkdirSync(join(repoRoot(), 'test-artifacts', 'dashboard'), { recursive: true });
     await page.screenshot({ path: join(repoRoot(), 'test-artifacts', 'dashboard', '7-calibration.png') });
     assert.deepEqual(errors, []);

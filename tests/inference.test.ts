@@ -9,12 +9,12 @@ import { repoRoot } from '../lib/repo-root.js';
 import { buildModel, parseArch, synapses } from '../src/inference/arch-spec.js';
 import { toCrossbarNet, weightOps, synapseCount, type WeightOp } from '../src/inference/crossbar-net.js';
 import { FASHION_DEFAULT_DIR, loadDataset, parseIdxImages } from '../src/inference/datasets.js';
-import { buildDeviceModel, CellSampler, nominalLevels, parseDeviceSpec, TrialRng, loadMeasuredLevels } from '../src/inference/device-models.js';
-import { effective, mapLayer, SCHEMES } from '../src/inference/mapping.js';
+import { buildDeviceModel, CellSampler, dynamicRangeLevels, nominalLevels, parseDeviceSpec, TrialRng, loadMeasuredLevels } from '../src/inference/device-models.js';
+import { effective, levelUse, mapLayer, mappingReport, SCHEMES } from '../src/inference/mapping.js';
 import { jsKernel, loadKernel, padCols, toCsr } from '../src/inference/mc-kernel.js';
 import { monteCarlo } from '../src/inference/monte-carlo.js';
 import { predictAll } from '../src/inference/forward-tf.js';
-import { parseSweep, sweepPoints } from '../src/inference/sweep.js';
+import { fractionOf, parseSweep, sweepPoints } from '../src/inference/sweep.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { saveModel, loadModel } from '../src/inference/model-io.js';
 import { Rng } from '../lib/rng.js';
@@ -91,6 +91,47 @@ test('mapping: noise-free round trip is exact, quantization is nearest, and leve
       assert.equal(l.physCols, scheme === 'diff' ? 40 : scheme === 'offset' ? 21 : 20);
     }
   }
+});
+
+test('level sets a study can set: on/off ratio, explicit values, up to 128 levels; signed mapping keeps a zero; the mapping report counts zeros and levels used', () => {
+  // Evenly spaced in conductance from G_on / R to G_on (45 uA top).
+  assert.deepEqual(dynamicRangeLevels(4, 10).map((v) => +(v * 1e6).toFixed(6)), [4.5, 18, 31.5, 45]);
+  const none = { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 };
+  const dr = buildDeviceModel(parseDeviceSpec('gaussian:5%'), 4, { ...none, dynamicRange: 100 });
+  assert.deepEqual(dr.nominal, dynamicRangeLevels(4, 100));
+  assert.match(dr.text, /gaussian:5% on\/off 100/);
+  const lv = buildDeviceModel(parseDeviceSpec('ideal'), 3, { ...none, levelValues_A: [1e-6, 2e-5, 4e-5] });
+  assert.deepEqual(lv.nominal, [1e-6, 2e-5, 4e-5]);
+  assert.throws(() => buildDeviceModel(parseDeviceSpec('ideal'), 4, { ...none, levelValues_A: [1e-6, 2e-5, 4e-5] }), /level-values=3: gives 3 values for 4 levels/);
+  assert.throws(() => dynamicRangeLevels(4, 1), /dynamic-range=1: must be an on\/off ratio above 1/);
+  assert.throws(() => buildDeviceModel(parseDeviceSpec('gaussian:5%'), 4, { ...none, levelValues_A: [3e-6, 2e-6, 4e-6, 5e-6] }).nominal && mapLayer(randomOp(4, 4, 1), [3e-6, 2e-6, 4e-6, 5e-6], 'diff'), /level values must increase/);
+  assert.equal(nominalLevels(128).length, 128);
+  assert.throws(() => nominalLevels(129), /levels=129: must be an integer in 2..128/);
+  // 128 levels through the mapping (level indices are bytes).
+  const op = randomOp(40, 10, 9);
+  const l128 = mapLayer(op, nominalLevels(128), 'diff');
+  assert.ok(Math.max(...l128.pos, ...l128.neg!) <= 127);
+  // Signed: weight 0 is representable at 3..8 levels (the reference is a level's value), and
+  // the small weights a trained layer is made of no longer all round to +-1 step.
+  const W = Float32Array.from({ length: 400 }, (_, i) => (i % 4 === 0 ? 0 : Math.sin(i) * 0.05 * (1 + (i % 7))));
+  const zop = { ...op, W, fanIn: 39, units: 10 };
+  for (let n = 3; n <= 8; n++) {
+    const l = mapLayer(zop, nominalLevels(n), 'signed');
+    for (let i = 0; i < W.length; i += 4) assert.equal(l.quantized[i], 0, `signed L${n}: weight 0 maps to 0`);
+    const use = levelUse(l);
+    assert.ok(use.zeroShare >= 0.25 && use.zeroShare < 1, `signed L${n}: zero share ${use.zeroShare}`);
+    assert.ok(use.levelsUsed.length >= Math.min(n, 3), `signed L${n}: levels used ${use.levelsUsed}`);
+  }
+  const r = mappingReport([mapLayer(zop, nominalLevels(8), 'diff')]);
+  assert.equal(r.layers[0].zeroShare, levelUse(mapLayer(zop, nominalLevels(8), 'diff')).zeroShare);
+  assert.ok(r.layers[0].levelsUsed.includes(0) && r.layers[0].levelsUsed.includes(7));
+  // Sweep keys for the new knobs, and their value checks.
+  const pts = sweepPoints(parseSweep('stuck-lrs=0,1%,adc-bits=4,8,dynamic-range=10,1000,relax=1h'));
+  assert.equal(pts.length, 2 * 2 * 2);
+  assert.deepEqual(pts[0], { 'stuck-lrs': '0', 'adc-bits': '4', 'dynamic-range': '10', relax: '1h' });
+  assert.equal(fractionOf('stuck-lrs', '1%'), 0.01);
+  assert.throws(() => fractionOf('stuck-lrs', '150%'), /stuck-lrs=150%.*fraction/);
+  assert.throws(() => parseSweep('tiles=64'), /unknown key tiles/);
 });
 
 test('mapping --clip: the levels span a quantile of the weights, outliers clip to the extreme levels', () => {

@@ -112,7 +112,7 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
 
 /** Nominal level values for parametric models: HRS at 1 uA, N-1 LRS levels over 10-45 uA. */
 export function nominalLevels(n: number): number[] {
-  if (!Number.isInteger(n) || n < 2 || n > 64) throw new InvalidArgumentError('levels', n, 'must be an integer in 2..64');
+  checkLevelCount(n);
   const k = n - 1;
   const lrs = k === 1 ? [LRS_MAX_A] : Array.from({ length: k }, (_, i) => LRS_MIN_A + ((LRS_MAX_A - LRS_MIN_A) * i) / (k - 1));
   return [HRS_MAX_A / 2, ...lrs];
@@ -139,6 +139,25 @@ export interface DeviceOptions {
   failureCounts?: OutcomeCounts[];
   /** What a failed cell reads while no failed read is known (defectReads); default the HRS and top level pools. */
   failureFallback_A?: Float32Array;
+  /** Parametric models: the level values themselves (read currents, A, increasing) instead of the default set. */
+  levelValues_A?: number[];
+  /** Parametric models: levels evenly spaced in conductance from G_on / R to G_on (the on/off ratio R, seed 001). */
+  dynamicRange?: number;
+}
+
+/** The largest level count a parametric model or the mapping takes (level indices are bytes). */
+export const MAX_LEVELS = 128;
+
+/** Levels evenly spaced in conductance between the top level / R and the top level (read currents, A). */
+export function dynamicRangeLevels(n: number, range: number, top_A = LRS_MAX_A): number[] {
+  if (!(range > 1) || !Number.isFinite(range)) throw new InvalidArgumentError('dynamic-range', range, 'must be an on/off ratio above 1, e.g. 10, 100, 1000');
+  checkLevelCount(n);
+  const lo = top_A / range;
+  return Array.from({ length: n }, (_, k) => lo + ((top_A - lo) * k) / (n - 1));
+}
+
+function checkLevelCount(n: number): void {
+  if (!Number.isInteger(n) || n < 2 || n > MAX_LEVELS) throw new InvalidArgumentError('levels', n, `must be an integer in 2..${MAX_LEVELS}`);
 }
 
 /** A calibration's defects as reads: a pristine (unformable) cell and a stuck-at-LRS one, 100 values in their shares. */
@@ -226,6 +245,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   let relaxSource: string | undefined;
   if (spec.kind === 'empirical') {
     if (!measured) throw new InvalidArgumentError('device', spec.text, 'needs a level-CDF file');
+    if (o.levelValues_A || o.dynamicRange !== undefined) throw new InvalidArgumentError(o.levelValues_A ? 'level-values' : 'dynamic-range', o.levelValues_A?.join(',') ?? o.dynamicRange, 'sets the levels of a parametric model (gaussian:, lognormal:, truncnorm:, ideal); a level-CDF brings its own measured levels');
     levelsUsed = pickLevels(measured.pools.length, nLevels);
     let src = measured.pools;
     if (o.relax_s !== undefined) {
@@ -240,6 +260,11 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
     for (let k = 1; k < nominal.length; k++) {
       if (!(nominal[k] > nominal[k - 1])) throw new DataError(measured.source, `level medians are not increasing (level ${levelsUsed[k]} <= level ${levelsUsed[k - 1]})`);
     }
+  } else if (o.levelValues_A) {
+    if (o.levelValues_A.length !== nLevels) throw new InvalidArgumentError('level-values', o.levelValues_A.length, `gives ${o.levelValues_A.length} values for ${nLevels} levels`);
+    nominal = o.levelValues_A.slice();
+  } else if (o.dynamicRange !== undefined) {
+    nominal = dynamicRangeLevels(nLevels, o.dynamicRange);
   } else {
     nominal = measured ? pickLevels(measured.pools.length, nLevels).map((k) => quantile(Array.from(measured.pools[k]).sort((a, b) => a - b), 0.5)) : nominalLevels(nLevels);
   }
@@ -257,7 +282,8 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   }
   const fallback = o.failureFallback_A ?? Float32Array.from([...(pools?.[0] ?? [nominal[0]]), ...(pools?.[nominal.length - 1] ?? [nominal[nominal.length - 1]])]);
   const failure = o.failureCounts?.length ? failureModel(o.failureCounts, nominal.length, fallback) : undefined;
-  return { kind: spec.kind, text: spec.text, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure };
+  const levelSet = o.levelValues_A ? ` levels ${o.levelValues_A.map((v) => +(v * 1e6).toPrecision(4)).join('/')}uA` : o.dynamicRange !== undefined ? ` on/off ${o.dynamicRange}` : '';
+  return { kind: spec.kind, text: spec.text + levelSet, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure };
 }
 
 /**

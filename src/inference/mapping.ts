@@ -6,8 +6,10 @@
  *  - diff   (differential pair): w = alpha (G+ - G-); the unused cell of a pair sits at level 0.
  *  - offset (seed 001): one extra column per layer; w = alpha (G_ij - G_offset,i), the offset
  *    column's cells programmed to the level that represents weight 0.
- *  - signed (seed 003): one cell per weight against a fixed reference current (G_min+G_max)/2
- *    produced by the periphery (noise-free): w = alpha (G_ij - G_ref).
+ *  - signed (seed 003): one cell per weight against a fixed reference current produced by the
+ *    periphery (noise-free): w = alpha (G_ij - G_ref). With 2 levels (binary weights) the
+ *    reference is their midpoint; with more it is the middle level's value, so that weight 0 has a
+ *    level (a midpoint between levels would leave no zero and push every small weight to +-1 step).
  *
  * Values are read currents at the verify voltage (A): the verify voltage cancels in alpha.
  */
@@ -58,7 +60,7 @@ function nearest(cands: { v: number; pos: number; neg: number }[], x: number): {
 }
 
 export function validateLevels(levels: number[]): void {
-  if (levels.length < 2 || levels.length > 64) throw new InvalidArgumentError('levels', levels.length, 'must be in 2..64');
+  if (levels.length < 2 || levels.length > 128) throw new InvalidArgumentError('levels', levels.length, 'must be in 2..128');
   for (let k = 1; k < levels.length; k++) {
     if (!(levels[k] > levels[k - 1])) throw new InvalidArgumentError('levels', levels.map((v) => v.toExponential(3)).join(','), `level values must increase (level ${k} <= level ${k - 1})`);
   }
@@ -119,7 +121,9 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 
     }
     for (let k = 0; k < n; k++) cands.push({ v: alpha * (levels[k] - levels[offsetLevel]), pos: k, neg: offsetLevel });
   } else {
-    ref = (m0 + top) / 2;
+    const mid = (m0 + top) / 2;
+    ref = n === 2 ? mid : Math.fround(levels.reduce((b, v) => (Math.abs(v - mid) < Math.abs(b - mid) ? v : b), levels[0]));
+    // The scale of the symmetric span (as with the midpoint): levels beyond +-amax on the longer side clip.
     alpha = amax / ((top - m0) / 2);
     for (let k = 0; k < n; k++) cands.push({ v: alpha * (levels[k] - ref), pos: k, neg: 0 });
   }
@@ -178,7 +182,8 @@ export function effective(l: LayerScaling, gPos: Float32Array, gNeg: Float32Arra
 export interface MappingReport {
   scheme: Scheme;
   clip: number;
-  layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number }[];
+  /** Per layer: its size, and how the quantizer used the levels: the share of weights that became 0 and the levels any cell takes. */
+  layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number; zeroShare: number; levelsUsed: number[] }[];
   cells: number;
   /** 64x64 arrays when every layer gets its own tiles. */
   arrays: number;
@@ -188,8 +193,17 @@ export function mappingReport(layers: MappedLayer[]): MappingReport {
   return {
     scheme: layers[0].scheme,
     clip: layers[0].clip,
-    layers: layers.map(({ name, rows, cols, physCols, cells, arrays }) => ({ name, rows, cols, physCols, cells, arrays })),
+    layers: layers.map((l) => ({ name: l.name, rows: l.rows, cols: l.cols, physCols: l.physCols, cells: l.cells, arrays: l.arrays, ...levelUse(l) })),
     cells: layers.reduce((s, l) => s + l.cells, 0),
     arrays: layers.reduce((s, l) => s + l.arrays, 0),
   };
+}
+
+/** The share of a layer's weights quantized to exactly 0, and the level indices its cells take. */
+export function levelUse(l: MappedLayer): { zeroShare: number; levelsUsed: number[] } {
+  let zeros = 0;
+  for (const q of l.quantized) if (q === 0) zeros++;
+  const used = new Set<number>(l.pos);
+  if (l.neg) for (const k of l.neg) used.add(k);
+  return { zeroShare: zeros / Math.max(1, l.quantized.length), levelsUsed: [...used].sort((a, b) => a - b) };
 }

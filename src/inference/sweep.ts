@@ -1,10 +1,12 @@
 /**
  * `--sweep levels=2..8,sigma=1%,5%,mapping=diff,offset,clip=1,0.99`: comma-separated `key=value` items, where
- * a bare item continues the previous key's list and `a..b` is an integer range.
+ * a bare item continues the previous key's list and `a..b` is an integer range. Keys: levels,
+ * sigma, mapping, clip, stuck-hrs, stuck-lrs (fractions or %), adc-bits, dynamic-range (on/off
+ * ratio), relax (a duration).
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
-export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip'] as const;
+export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip', 'stuck-hrs', 'stuck-lrs', 'adc-bits', 'dynamic-range', 'relax'] as const;
 export type SweepKey = (typeof SWEEP_KEYS)[number];
 export type Sweep = Partial<Record<SweepKey, string[]>>;
 
@@ -28,7 +30,7 @@ export function parseSweep(text: string): Sweep {
     const range = /^(\d+)\.\.(\d+)$/.exec(val);
     if (range) {
       const [a, b] = [Number(range[1]), Number(range[2])];
-      if (b < a || b - a > 64) throw new InvalidArgumentError('sweep', text, `range ${val} must be ascending and at most 64 long`);
+      if (b < a || b - a > 128) throw new InvalidArgumentError('sweep', text, `range ${val} must be ascending and at most 128 long`);
       for (let v = a; v <= b; v++) out[key]!.push(String(v));
     } else out[key]!.push(val);
   }
@@ -45,4 +47,12 @@ export function sweepPoints(s: Sweep): Partial<Record<SweepKey, string>>[] {
     pts = pts.flatMap((p) => vals.map((v) => ({ ...p, [k]: v })));
   }
   return pts;
+}
+
+/** A fraction from "0.01" or "1%" (stuck-at rates in a sweep). */
+export function fractionOf(key: string, v: string): number {
+  const m = /^\s*([0-9.eE+-]+)\s*(%?)\s*$/.exec(v);
+  const x = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+  if (!(x >= 0 && x <= 1)) throw new InvalidArgumentError('sweep', `${key}=${v}`, 'must be a fraction in 0..1 or a percentage');
+  return x;
 }

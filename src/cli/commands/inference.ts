@@ -14,10 +14,10 @@ import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
 import { parseScheme, type Scheme } from '../../inference/mapping.js';
 import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
-import { parseSweep, sweepPoints } from '../../inference/sweep.js';
+import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
-import { current, durations, num, quantileArg } from '../parse.js';
+import { current, duration, durations, num, quantileArg } from '../parse.js';
 import { csv, printJson, table } from '../output.js';
 
 interface TrainFlags {
@@ -51,6 +51,8 @@ interface InferFlags {
   sharedPerLevel?: boolean;
   stuckHrs: number;
   stuckLrs: number;
+  dynamicRange?: number;
+  levelValues?: number[];
   readNoise?: number;
   relax?: number[];
   adcBits?: number;
@@ -122,13 +124,15 @@ export function registerInference(program: Command): void {
     .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
     .requiredOption('--dataset <name>', 'mnist | fashion (test split)')
     .option('--data <dir>', 'folder with the IDX files')
-    .option('--levels <n>', 'conductance levels (2..64; default: the level-CDF file\'s, else 8)', num('--levels', { int: true, min: 2, max: 64 }))
+    .option('--levels <n>', 'conductance levels (2..128; default: the level-CDF file\'s, else 8)', num('--levels', { int: true, min: 2, max: 128 }))
+    .option('--dynamic-range <R>', 'parametric devices: levels evenly spaced in conductance from G_on/R to G_on (on/off ratio, e.g. 10, 100, 1000)', num('--dynamic-range', { min: 1.000001 }))
+    .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => raw.split(',').map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
     .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
     .option('--seed <n>', 'seed', num('--seed', { int: true }), 1)
-    .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset')
-    .option('--shared-per-level', 'seed 001 mode: one draw per level per trial shared by all devices')
+    .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, dynamic-range, relax')
+    .option('--shared-per-level', 'one draw per level per trial shared by all devices (a level-wide shift; the default draws every device on its own, as seed 001\'s MATLAB does)')
     .option('--stuck-hrs <p>', 'fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
     .option('--stuck-lrs <p>', 'fraction of devices stuck at the top level', num('--stuck-lrs', { min: 0, max: 1 }), 0)
     .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
@@ -155,25 +159,31 @@ export function registerInference(program: Command): void {
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
       for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
-      const calib = f.relax ? loadCalibration(f.calibration) : undefined;
+      const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
       const points = sweep ? sweepPoints(sweep) : [{}];
       const results: McResult[] = [];
+      if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       for (const p of points) {
         const spec: DeviceSpec = p.sigma ? parseDeviceSpec(`${baseSpec.kind}:${p.sigma}`) : baseSpec;
-        const levels = p.levels ? Number(p.levels) : (f.levels ?? measured?.pools.length ?? 8);
+        const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? measured?.pools.length ?? 8);
+        const relax_s = p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0];
+        const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;
+        const adcBits = p['adc-bits'] !== undefined ? num('--sweep adc-bits', { int: true, min: 1, max: 16 })(p['adc-bits']) : f.adcBits;
         const scheme: Scheme = parseScheme(p.mapping ?? f.mapping);
         const device = buildDeviceModel(spec, levels, {
           shared: !!f.sharedPerLevel,
-          stuckHrs: f.stuckHrs,
-          stuckLrs: f.stuckLrs,
+          stuckHrs: p['stuck-hrs'] !== undefined ? fractionOf('stuck-hrs', p['stuck-hrs']) : f.stuckHrs,
+          stuckLrs: p['stuck-lrs'] !== undefined ? fractionOf('stuck-lrs', p['stuck-lrs']) : f.stuckLrs,
           readNoise_A: f.readNoise ?? 0,
-          relax_s: f.relax?.[0],
+          relax_s,
           relaxTable: calib?.relaxation,
           vread_V: 0.2,
+          dynamicRange,
+          levelValues_A: f.levelValues,
         }, measured);
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits: f.adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
@@ -190,7 +200,9 @@ function printText(meta: { model: string; dataset: string; synapses: number; tfB
     `${meta.model} on ${meta.dataset} (${r0.images} test images): ${meta.synapses} synapses, float accuracy ${pct(r0.floatAccuracy)} %\n` +
       `engine ${r0.engine}, tfjs backend ${meta.tfBackend}, ${r0.trials} trials, seed ${r0.seed}\n`,
   );
-  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : '') + (r.device.stuckHrs || r.device.stuckLrs ? ` stuck ${r.device.stuckHrs}/${r.device.stuckLrs}` : '') + (r.adcBits ? ` adc ${r.adcBits}b` : '') + (r.device.relax ? ` relax` : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  const zero = rs[0].mapping.layers.map((l) => `${l.name} ${(100 * l.zeroShare).toFixed(1)} % zero, levels ${l.levelsUsed.length}/${rs[0].levels}`).join('; ');
+  process.stdout.write(`weights mapped (first point): ${zero}\n`);
   process.stdout.write(table(['levels', 'mapping', 'clip', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
 }
 
@@ -213,7 +225,7 @@ function writeOut(dir: string, meta: object, rs: McResult[]): string[] {
   {
     const subs = rs.map((r, i) => `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`);
     rs.forEach((r, i) => one(join(dir, subs[i]), r));
-    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
+    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'stuck_hrs', 'stuck_lrs', 'adc_bits', 'relax', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.device.stuckHrs, r.device.stuckLrs, r.adcBits ?? '', r.device.relax ?? '', r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
     return ['sweep.csv', ...subs.map((d) => `${d}/{${files.join(',')}}`)];
   }
 }
