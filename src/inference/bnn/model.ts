@@ -3,9 +3,9 @@
  * hardware (seed 003, section 3.2). Every layer computes z = (a W) * scale + shift, then the
  * activation; W is what the crossbar holds, scale and shift are applied after it:
  *  - none: batch norm kept in software: W on the grid, scale = gamma / sigma, shift = beta - scale mu;
- *  - arithmetic (eqs. 4-5): W' = (gamma / sigma) W put back on the weight grid (the crossbar holds
- *    nothing else), scale 1, shift b' = beta - (gamma / sigma) mu: the weights lose their scale, the
- *    bias keeps it;
+ *  - arithmetic (eqs. 4-5): W' = (gamma / sigma) W put back on the weight grid with one step per
+ *    layer, delta = max|W'| / the grid's top (the crossbar holds nothing else), scale delta, shift
+ *    b' = beta - (gamma / sigma) mu: the weights lose each neuron's own scale, the bias keeps it;
  *  - signed (eqs. 6-7): W' = sign(gamma / sigma) W (still on the grid), scale 1, shift
  *    sign(gamma / sigma) (beta sigma / gamma - mu): exact before a sign activation;
  *  - sbn: one shared scale per layer (the mean of gamma / sigma), per-channel shift: an approximation.
@@ -15,7 +15,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Split } from '../datasets.js';
 import type { CrossbarNet, WeightOp } from '../crossbar-net.js';
-import { cropBinarize, quantizeAct, quantizeWeight, type BnnSpec } from './spec.js';
+import { cropBinarize, quantizeAct, quantizeWeight, weightGrid, type BnnSpec } from './spec.js';
 
 export interface BnnLayer {
   fanIn: number;
@@ -75,10 +75,17 @@ export function mergeBn(m: BnnModel, merge: BnMerge, o: { requantize?: boolean }
       scale.fill(shared);
       s.forEach((_, j) => (shift[j] = l.bn.beta[j] - shared * l.bn.mean[j]));
     } else {
-      // Arithmetic (eqs. 4-5): W' = s W is not on the grid; the crossbar holds only grid values,
-      // so W' goes back onto the grid as it is (sign for 1 bit, rounding for more) while the
-      // bias b' = beta - s mu keeps the scale the weights lost.
-      for (let i = 0; i < W.length; i++) W[i] = o.requantize === false ? W[i] * s[i % l.units] : quantizeWeight(W[i] * s[i % l.units], m.spec.weightBits);
+      // Arithmetic (eqs. 4-5): W' = s W, b' = beta - s mu. W' is not on the grid and the crossbar
+      // holds grid values only: W' goes back onto the grid with one step per layer (a layer's
+      // cells share one conductance step; delta = max|W'| / the grid's top), and delta multiplies
+      // the column sums after the crossbar. What is lost is each neuron's own scale s_j: with 1-bit
+      // weights every W' becomes +-1 at the layer's largest |s|; with more bits the grid keeps it.
+      let top = 0;
+      for (let i = 0; i < W.length; i++) top = Math.max(top, Math.abs(W[i] * s[i % l.units]));
+      const g = weightGrid(m.spec.weightBits);
+      const delta = o.requantize === false ? 1 : top / (m.spec.weightBits === 1 ? 1 : g.max) || 1;
+      for (let i = 0; i < W.length; i++) W[i] = o.requantize === false ? W[i] * s[i % l.units] : quantizeWeight((W[i] * s[i % l.units]) / delta, m.spec.weightBits);
+      scale.fill(delta);
       s.forEach((v, j) => (shift[j] = l.bn.beta[j] - v * l.bn.mean[j]));
     }
     return { fanIn: l.fanIn, units: l.units, W, scale, shift, act };

@@ -54,7 +54,13 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
   const g = weightGrid(s.weightBits);
   const rng = new Rng(o.seed);
   const init = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
-  const W = Array.from({ length: L }, (_, l) => tf.variable(tf.tensor2d(init(s.sizes[l] * s.sizes[l + 1], s.weightBits === 1 ? 1 : Math.max(1, g.max / 2)), [s.sizes[l], s.sizes[l + 1]]), true, `w${l}`));
+  // Latent weights in units of the grid's half range (k): a B-bit grid {-2^(B-1)..2^(B-1)-1} is
+  // k = 2^(B-1) steps wide, and Adam moves a latent weight by about the learning rate per step
+  // whatever its gradient's size, so without this an 8-bit weight would need 100x the steps of a
+  // 2-bit one to cross its grid (the grid is the same fixed point [-1, 1) in steps of 1/k).
+  const k = s.weightBits === 1 ? 1 : 2 ** (s.weightBits - 1);
+  const W = Array.from({ length: L }, (_, l) => tf.variable(tf.tensor2d(init(s.sizes[l] * s.sizes[l + 1], s.weightBits === 1 ? 1 : 0.5), [s.sizes[l], s.sizes[l + 1]]), true, `w${l}`));
+  const onGrid = (w: TF.Tensor) => quantW(k === 1 ? w : w.mul(k));
   const gamma = Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), s.bn, `g${l}`));
   const beta = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), true, `b${l}`));
   const runMean = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), false, `m${l}`));
@@ -65,7 +71,7 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
   const forward = (x: TF.Tensor, training: boolean): TF.Tensor => {
     let a = x;
     for (let l = 0; l < L; l++) {
-      const y = a.matMul(quantW(W[l]));
+      const y = a.matMul(onGrid(W[l]));
       let z: TF.Tensor;
       if (s.bn) {
         let mean: TF.Tensor;
@@ -125,7 +131,7 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
       loss.dispose();
       batches++;
       // Latent weights stay within the grid (beyond it the estimator passes no gradient back).
-      tf.tidy(() => W.forEach((w) => w.assign(tf.clipByValue(w, g.min - 0.5, g.max + 0.5))));
+      tf.tidy(() => W.forEach((w) => w.assign(tf.clipByValue(w, (g.min - 0.5) / k, (g.max + 0.5) / k))));
     }
     model = snapshot();
     o.onEpoch?.(e + 1, lossSum / Math.max(1, batches), bnnAccuracy(model, ds.test));
@@ -158,7 +164,7 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
   return { model, report };
 
   function quantized(w: TF.Variable): number[] {
-    const t = tf.tidy(() => quantW(w));
+    const t = tf.tidy(() => onGrid(w));
     const d = Array.from(t.dataSync() as Float32Array);
     t.dispose();
     return d;
