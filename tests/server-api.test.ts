@@ -223,6 +223,9 @@ test('security: foreign Host refused (DNS rebinding), a token on every mutation 
     assert.equal(second.body.runId, first.body.runId);
     assert.equal((await s.post(`${s.url}/api/jobs/${first.body.runId}/abort`, {})).status, 200);
     await s.jobs.idle();
+    // An aborted inference is an aborted run with what it measured, not a silent stop.
+    assert.equal(s.jobs.store.getRun(first.body.runId).status, 'aborted');
+    assert.ok((s.jobs.store.getRun(first.body.runId).counts['run-start'] ?? 0) === 1);
   } finally {
     await s.close();
   }
