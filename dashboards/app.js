@@ -36,6 +36,7 @@ function formBody(form, kind) {
   const body = { kind };
   for (const el of form.elements) {
     if (!el.name) continue;
+    if (kind === 'infer' && el.name === 'algo') continue; // the Monte Carlo programs nothing
     body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
   }
   return body;

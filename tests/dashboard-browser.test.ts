@@ -182,7 +182,9 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     await page.fill('#form-infer input[name=trials]', '16');
     await page.screenshot({ path: join(shots, '5-inference.png') });
 
-    // The net programmed onto the board, evaluated from its read-back: the marker is on the histogram.
+    // The net programmed onto the board with ISPVA (gates from the board's calibration), evaluated
+    // from its read-back: the marker is on the histogram.
+    await page.selectOption('#form-infer select[name=algo]', 'ispva');
     await page.click('#start-program-net');
     await page.waitForFunction(() => /read-back accuracy|failed|aborted/i.test(document.querySelector('#infer-summary')!.textContent ?? ''), null, { timeout: 240000 });
     assert.match((await page.textContent('#infer-summary')) ?? '', /programmed on the board \(12740 cells, 14 tiles, \d+ pulses\): read-back accuracy \d+\.\d\d % at the \d+th percentile of the prediction; d8 on mnist, 2 levels/);
@@ -193,6 +195,7 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     });
     assert.ok(Number.isFinite(marker.attr) && Math.abs(marker.line! - marker.attr) < 1e-9, `read-back marker at ${marker.line} %`);
     await page.screenshot({ path: join(shots, '5b-program-net.png') });
+    assert.equal((s.jobs.store.listRuns().find((r) => r.kind === 'program-net')!.params as { algo: string }).algo, 'ispva');
 
     // A job that fails before its first event is a failed run, on the page and in the store.
     await page.fill('#form-infer input[name=model]', 'broken');

@@ -61,7 +61,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
       [{ kind: 'infer', model: '../../etc' }, /model="..\/..\/etc"/, 'model'],
       [{ kind: 'infer', model: 'm', device: '/tmp/x.json' }, /file paths are not accepted/, 'device'],
       [{ kind: 'program-net', model: 'm', levels: 9 }, /levels=9.*2\.\.8/, 'levels'],
-      [{ kind: 'program-net', model: 'm', algo: 'ispva' }, /algo="ispva"/, 'algo'],
+      [{ kind: 'program-net', model: 'm', algo: 'annealing' }, /algo="annealing"/, 'algo'],
       [{ kind: 'program-net', model: 'm', step_V: 5 }, /step_V=5/, 'step_V'],
       [{ kind: 'infer', model: 'm', clip: 2 }, /clip=2/, 'clip'],
       [{ kind: 'launch' }, /kind="launch"/, 'kind'],

@@ -76,6 +76,10 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   const setup = setupProgramming(o, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
+  // Jobs look a level's gates up by its level number; a net may program a subset of a CDF's
+  // levels (e.g. levels 0 and 3 of 4), whose gates the setup lists in order: index them by level.
+  const byLevel = (xs?: number[]) => xs && specs.reduce<number[]>((a, sp, i) => ((a[sp.level] = xs[i]), a), []);
+  const gates = { ispvaGates_V: byLevel(setup.ispvaGates_V), startGates_V: byLevel(setup.startGates_V) };
   const cells = o.tiles.reduce((s, t) => s + t.used, 0);
   ctx.begin({
     kind: 'program-net',
@@ -99,12 +103,12 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         if (t.levels[k] === UNUSED) continue;
         const spec = specs[t.levels[k]];
         if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, setup);
+        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, gates);
         band.set(cellKey(job.cell), spec.band_A);
         jobs.push(job);
       }
       const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits, phase: `tile ${t.index + 1}/${o.tiles.length}` });
-      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal })) });
+      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates, engine: { ...o.engine, limits: o.userLimits }, signal })) });
       if (o.relax_s) await waitAbortable(board, o.relax_s, signal);
       checkAbort(signal);
       const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });

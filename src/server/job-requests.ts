@@ -44,7 +44,7 @@ export interface InferRequest {
 /** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
 export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
   kind: 'program-net';
-  algo: Exclude<Algo, 'ispva'>;
+  algo: Algo;
   step_V?: number;
 }
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
@@ -130,8 +130,8 @@ export function parseJobRequest(raw: unknown, board: BoardInfo, o: { maxTrials?:
     ...(b.clip !== undefined ? { clip: clipOf(b) } : {}),
   };
   if (kind === 'infer') return { kind, ...net };
-  // ISPVA needs a gate table from the board's calibration file: CLI only (rram program-net).
-  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ALGOS.filter((a): a is Exclude<Algo, 'ispva'> => a !== 'ispva')), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
+  // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
+  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ALGOS), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
 }
 
 function clipOf(b: Body): number {
