@@ -10,7 +10,7 @@ import { buildModel, parseArch, synapses } from '../src/inference/arch-spec.js';
 import { toCrossbarNet, weightOps, synapseCount, type WeightOp } from '../src/inference/crossbar-net.js';
 import { FASHION_DEFAULT_DIR, loadDataset, parseIdxImages } from '../src/inference/datasets.js';
 import { buildDeviceModel, CellSampler, dynamicRangeLevels, nominalLevels, parseDeviceSpec, TrialRng, loadMeasuredLevels } from '../src/inference/device-models.js';
-import { effective, levelUse, mapLayer, mappingReport, SCHEMES } from '../src/inference/mapping.js';
+import { effective, levelUse, mapLayer, mapNet, mappingReport, parseQuantizer, SCHEMES } from '../src/inference/mapping.js';
 import { jsKernel, loadKernel, padCols, toCsr } from '../src/inference/mc-kernel.js';
 import { monteCarlo } from '../src/inference/monte-carlo.js';
 import { predictAll } from '../src/inference/forward-tf.js';
@@ -132,6 +132,30 @@ test('level sets a study can set: on/off ratio, explicit values, up to 128 level
   assert.equal(fractionOf('stuck-lrs', '1%'), 0.01);
   assert.throws(() => fractionOf('stuck-lrs', '150%'), /stuck-lrs=150%.*fraction/);
   assert.throws(() => parseSweep('tiles=64'), /unknown key tiles/);
+});
+
+test('seed 001 quantizer: histogram bins over each layer (or the whole net), weights to their bin centres; refused where it has no meaning', () => {
+  const op = randomOp(30, 8, 4);
+  const levels = dynamicRangeLevels(8, 10);
+  const l = mapLayer(op, levels, 'signed', 1, { quantizer: 'histogram-bins' });
+  const wmin = Math.min(...op.W);
+  const wmax = Math.max(...op.W);
+  const delta = (wmax - wmin) / 8;
+  for (let i = 0; i < op.W.length; i++) {
+    const k = Math.min(7, Math.floor((op.W[i] - wmin) / delta));
+    assert.equal(l.pos[i], k);
+    assert.ok(Math.abs(l.quantized[i] - (wmin + (k + 0.5) * delta)) < 1e-5, `weight ${i} at its bin centre`);
+  }
+  // Whole-network scope: one range for all layers (a layer with small weights uses few bins).
+  const small = { ...randomOp(30, 8, 5), name: 'small' };
+  small.W = small.W.map((w) => w * 0.1);
+  const [, perLayer] = mapNet([op, small], levels, 'signed', { quantizer: 'histogram-bins', scope: 'layer' });
+  const [, whole] = mapNet([op, small], levels, 'signed', { quantizer: 'histogram-bins', scope: 'network' });
+  assert.equal(new Set(perLayer.pos).size, 8);
+  assert.ok(new Set(whole.pos).size <= 3, `the small layer spans ${new Set(whole.pos).size} of the network's bins`);
+  assert.throws(() => mapLayer(op, levels, 'diff', 1, { quantizer: 'histogram-bins' }), /quantizer="histogram-bins".*--mapping signed/);
+  assert.throws(() => parseQuantizer('kmeans'), /quantizer="kmeans"/);
+  assert.deepEqual(mappingReport([l], { quantizer: 'histogram-bins', scope: 'network' }).quantizer, 'histogram-bins');
 });
 
 test('mapping --clip: the levels span a quantile of the weights, outliers clip to the extreme levels', () => {

@@ -71,7 +71,7 @@ export function validateLevels(levels: number[]): void {
  * weights (|w| for the symmetric schemes) instead of the extremes: the few outliers training
  * leaves are clipped to the top level, and the levels resolve the bulk of the weights.
  */
-function weightRange(W: Float32Array, clip: number): { wmin: number; wmax: number; amax: number } {
+function weightRange(W: Float32Array, clip: number): WeightRange {
   if (clip >= 1) {
     let wmin = Infinity;
     let wmax = -Infinity;
@@ -87,7 +87,51 @@ function weightRange(W: Float32Array, clip: number): { wmin: number; wmax: numbe
   return { wmin: at(s, 1 - clip), wmax: at(s, clip), amax: at(a, clip) };
 }
 
-export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 1): MappedLayer {
+/**
+ * How weights become levels: `nearest` (each weight to the nearest value the scheme represents) or
+ * `histogram-bins` (seed 001's MATLAB: N equal-width bins over [wmin, wmax], each weight replaced by
+ * its bin's centre; one cell per weight against an ideal reference, so `signed` only).
+ */
+export type Quantizer = 'nearest' | 'histogram-bins';
+export const QUANTIZERS: Quantizer[] = ['nearest', 'histogram-bins'];
+/** Whose weights set the range: each layer its own (layer-by-layer), or the whole network's (seed 001's Table 2). */
+export type QuantizeScope = 'layer' | 'network';
+
+export interface MapOptions {
+  clip?: number;
+  quantizer?: Quantizer;
+  scope?: QuantizeScope;
+}
+
+export function parseQuantizer(s: string): Quantizer {
+  if ((QUANTIZERS as string[]).includes(s)) return s as Quantizer;
+  throw new InvalidArgumentError('quantizer', s, `must be one of ${QUANTIZERS.join(', ')}`);
+}
+
+export function parseScope(s: string): QuantizeScope {
+  if (s === 'layer' || s === 'network') return s;
+  throw new InvalidArgumentError('quantize-scope', s, 'must be layer or network');
+}
+
+/** Every weight layer mapped; with scope `network` the range comes from all layers' weights together. */
+export function mapNet(ops: WeightOp[], levels: number[], scheme: Scheme, o: MapOptions = {}): MappedLayer[] {
+  const clip = o.clip ?? 1;
+  let range: WeightRange | undefined;
+  if (o.scope === 'network') {
+    const all = new Float32Array(ops.reduce((n, op) => n + op.W.length, 0));
+    let at = 0;
+    for (const op of ops) {
+      all.set(op.W, at);
+      at += op.W.length;
+    }
+    range = weightRange(all, clip);
+  }
+  return ops.map((op) => mapLayer(op, levels, scheme, clip, { quantizer: o.quantizer, range }));
+}
+
+type WeightRange = { wmin: number; wmax: number; amax: number };
+
+export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 1, o: { quantizer?: Quantizer; range?: WeightRange } = {}): MappedLayer {
   validateLevels(levels);
   if (!(clip > 0.5 && clip <= 1)) throw new InvalidArgumentError('clip', clip, 'must be a quantile in (0.5, 1], e.g. 0.999');
   const rows = op.fanIn + 1;
@@ -95,7 +139,8 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 
   const n = levels.length;
   const m0 = levels[0];
   const top = levels[n - 1];
-  const { wmin, wmax, amax: a } = weightRange(op.W, clip);
+  const { wmin, wmax, amax: a } = o.range ?? weightRange(op.W, clip);
+  if (o.quantizer === 'histogram-bins') return binLayer(op, levels, scheme, clip, wmin, wmax);
   const amax = a || 1;
   let alpha: number;
   let ref: number | undefined;
@@ -157,6 +202,38 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 
 }
 
 /**
+ * Seed 001's quantizer: n equal-width bins over [wmin, wmax]; bin k holds level k and stands for
+ * its centre c_k = wmin + (k + 1/2) delta. w = alpha (G - ref) with alpha and ref the least-squares
+ * line through (G_k, c_k): exact for levels evenly spaced in conductance (seed 001's assumption,
+ * `--dynamic-range`), the best straight line otherwise. Weight 0 is generally no bin's centre:
+ * small weights move by up to half a bin (the paper's loss at few levels).
+ */
+function binLayer(op: WeightOp, levels: number[], scheme: Scheme, clip: number, wmin: number, wmax: number): MappedLayer {
+  if (scheme !== 'signed') throw new InvalidArgumentError('quantizer', 'histogram-bins', 'puts one cell per weight against a reference: use --mapping signed');
+  const rows = op.fanIn + 1;
+  const cols = op.units;
+  const n = levels.length;
+  const span = wmax - wmin || 1;
+  const delta = span / n;
+  const c = levels.map((_, k) => wmin + (k + 0.5) * delta);
+  const mG = levels.reduce((a, g) => a + g, 0) / n;
+  const mC = c.reduce((a, x) => a + x, 0) / n;
+  let sGC = 0;
+  let sGG = 0;
+  levels.forEach((g, k) => {
+    sGC += (g - mG) * (c[k] - mC);
+    sGG += (g - mG) ** 2;
+  });
+  const alpha = sGC / sGG;
+  const ref = mG - mC / alpha;
+  const pos = new Uint8Array(rows * cols);
+  for (let i = 0; i < op.W.length; i++) pos[i] = Math.min(n - 1, Math.max(0, Math.floor((op.W[i] - wmin) / delta)));
+  const layer: MappedLayer = { name: op.name, scheme, rows, cols, alpha, pos, ref, clip, quantized: new Float32Array(rows * cols), physCols: cols, cells: rows * cols, arrays: Math.ceil(rows / ARRAY_SIDE) * Math.ceil(cols / ARRAY_SIDE) };
+  effective(layer, Float32Array.from(pos, (k) => levels[k]), undefined, layer.quantized);
+  return layer;
+}
+
+/**
  * Effective weights from (sampled or nominal) cell values: the crossbar's column currents
  * combined as the periphery does, divided back by alpha.
  */
@@ -182,6 +259,8 @@ export function effective(l: LayerScaling, gPos: Float32Array, gNeg: Float32Arra
 export interface MappingReport {
   scheme: Scheme;
   clip: number;
+  quantizer: Quantizer;
+  scope: QuantizeScope;
   /** Per layer: its size, and how the quantizer used the levels: the share of weights that became 0 and the levels any cell takes. */
   layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number; zeroShare: number; levelsUsed: number[] }[];
   cells: number;
@@ -189,10 +268,12 @@ export interface MappingReport {
   arrays: number;
 }
 
-export function mappingReport(layers: MappedLayer[]): MappingReport {
+export function mappingReport(layers: MappedLayer[], o: MapOptions = {}): MappingReport {
   return {
     scheme: layers[0].scheme,
     clip: layers[0].clip,
+    quantizer: o.quantizer ?? 'nearest',
+    scope: o.scope ?? 'layer',
     layers: layers.map((l) => ({ name: l.name, rows: l.rows, cols: l.cols, physCols: l.physCols, cells: l.cells, arrays: l.arrays, ...levelUse(l) })),
     cells: layers.reduce((s, l) => s + l.cells, 0),
     arrays: layers.reduce((s, l) => s + l.arrays, 0),

@@ -11,7 +11,7 @@ import { histogram, mean, quantile, sorted, std } from '../analysis/stats.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
-import { mapLayer, mappingReport, type MappingReport, type Scheme } from './mapping.js';
+import { mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
 import { predictAll, type AdcConfig, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
@@ -26,6 +26,9 @@ export interface McOptions {
   adcBits?: number;
   /** Quantile of each layer's weights the levels span (default 1: the largest |w|). */
   clip?: number;
+  /** nearest (default) or seed 001's histogram bins; layer-by-layer (default) or whole-network ranges. */
+  quantizer?: Quantizer;
+  scope?: QuantizeScope;
   /** Fast-path kernel, or 'tfjs' to force the general path. */
   engine: KernelChoice | 'tfjs';
   workers?: number;
@@ -106,7 +109,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const labels = test.labels.subarray(0, n);
   const ops = weightOps(net);
   const levels = o.device.nominal;
-  const mapped = ops.map((op) => mapLayer(op, levels, o.scheme, o.clip));
+  const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope });
   const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => predictAll(tf, net, mapped, values, test.images, n, adcCfg, record);
   const accuracy = (pred: Int32Array): number => pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0) / n;
 
@@ -228,7 +231,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   return {
     levels: levels.length,
     levelValues_A: levels,
-    mapping: mappingReport(mapped),
+    mapping: mappingReport(mapped, { quantizer: o.quantizer, scope: o.scope }),
     device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed },
     adcBits: o.adcBits,
     images: n,

@@ -12,7 +12,7 @@ import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.
 import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
-import { parseScheme, type Scheme } from '../../inference/mapping.js';
+import { parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
 import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -53,6 +53,8 @@ interface InferFlags {
   stuckLrs: number;
   dynamicRange?: number;
   levelValues?: number[];
+  quantizer: string;
+  quantizeScope: string;
   readNoise?: number;
   relax?: number[];
   adcBits?: number;
@@ -132,6 +134,8 @@ export function registerInference(program: Command): void {
     .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
     .option('--seed <n>', 'seed', num('--seed', { int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, dynamic-range, relax')
+    .option('--quantizer <q>', 'nearest (each weight to the nearest representable value) | histogram-bins (seed 001: equal-width bins over the weights, each weight to its bin centre; --mapping signed)', 'nearest')
+    .option('--quantize-scope <s>', 'layer (each layer its own range) | network (one range for the whole net, seed 001 Table 2)', 'layer')
     .option('--shared-per-level', 'one draw per level per trial shared by all devices (a level-wide shift; the default draws every device on its own, as seed 001\'s MATLAB does)')
     .option('--stuck-hrs <p>', 'fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
     .option('--stuck-lrs <p>', 'fraction of devices stuck at the top level', num('--stuck-lrs', { min: 0, max: 1 }), 0)
@@ -151,6 +155,9 @@ export function registerInference(program: Command): void {
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       const baseSpec = parseDeviceSpec(f.device);
       parseScheme(f.mapping);
+      const quantizer = parseQuantizer(f.quantizer);
+      const scope = parseScope(f.quantizeScope);
+      if (quantizer === 'histogram-bins' && f.mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
       const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
       if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
       const measured = baseSpec.kind === 'empirical' ? loadMeasuredLevels(baseSpec.file!) : undefined;
@@ -178,12 +185,13 @@ export function registerInference(program: Command): void {
           relax_s,
           relaxTable: calib?.relaxation,
           vread_V: 0.2,
-          dynamicRange,
+          // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
+          dynamicRange: dynamicRange ?? (quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
           levelValues_A: f.levelValues,
         }, measured);
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, clip, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
