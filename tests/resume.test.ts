@@ -82,10 +82,15 @@ test('engine: the cells finished in the round an error ends are journaled before
 
 test('resume: the same run continues (seq, one run-resume, counts), refused for unknown, completed or different runs and for a board that forgot', async () => {
   const store = mkdtempSync(join(tmpdir(), 'rs-'));
-  const base = ['characterize', '--levels', '4', '--cells-per-level', '32', '--store', store];
-  // Interrupt a run: Ctrl-C after a few cells.
+  const base = ['characterize', '--levels', '4', '--cells-per-level', '256', '--store', store];
+  // Interrupt a run: Ctrl-C once its first cells are journaled (not after a fixed time: start-up
+  // time varies, and a fast start finished a small run before a timed Ctrl-C).
   const p = spawn(process.execPath, [main, ...base], { stdio: ['ignore', 'pipe', 'pipe'], cwd: store });
-  await new Promise((r) => setTimeout(r, 700));
+  const journaled = () => {
+    const runs = existsSync(join(store, 'runs')) ? readdirSync(join(store, 'runs')) : [];
+    return runs.length > 0 && lines(join(store, 'runs', runs[0], 'journal.ndjson')).length > 0;
+  };
+  for (let k = 0; k < 3000 && !journaled() && p.exitCode === null; k++) await new Promise((r) => setTimeout(r, 5));
   p.kill('SIGINT');
   const code = await exited(p);
   assert.equal(code, 130);
@@ -98,7 +103,7 @@ test('resume: the same run continues (seq, one run-resume, counts), refused for 
   assert.match(unknown.stderr, /--resume="20990101-000000-beef": no run with this id/);
   const other = rram('characterize', '--levels', '4', '--cells-per-level', '16', '--step', '0.02', '--store', store, '--resume', id);
   assert.equal(other.status, 2, other.stderr + other.stdout);
-  assert.match(other.stderr, /cellsPerLevel: was 32, now 16/);
+  assert.match(other.stderr, /cellsPerLevel: was 256, now 16/);
   assert.match(other.stderr, /step_V: was 0\.01, now 0\.02/);
   const fresh = rram(...base, '--resume', id, '--new-board');
   assert.equal(fresh.status, 2);
@@ -106,7 +111,7 @@ test('resume: the same run continues (seq, one run-resume, counts), refused for 
   // A board that forgot (its saved state gone, e.g. another machine): refused, never read as pristine.
   const forgot = mkdtempSync(join(tmpdir(), 'rs-forgot-'));
   cpSync(join(store, 'runs'), join(forgot, 'runs'), { recursive: true });
-  const f2 = rram('characterize', '--levels', '4', '--cells-per-level', '32', '--store', forgot, '--resume', id);
+  const f2 = rram('characterize', '--levels', '4', '--cells-per-level', '256', '--store', forgot, '--resume', id);
   assert.equal(f2.status, 2);
   assert.match(f2.stderr, /does not hold what was programmed/);
   // The resume itself.
@@ -127,7 +132,7 @@ test('resume: the same run continues (seq, one run-resume, counts), refused for 
   const resumedAt = all.findIndex((e) => e.type === 'run-resume');
   assert.ok(all.slice(resumedAt).every((e) => e.type !== 'pulse' || !finished.has(key(e.cell))), 'no finished cell pulsed again');
   const d = JSON.parse(ok.stdout);
-  assert.equal(d.summary.cells, 128);
+  assert.equal(d.summary.cells, 1024);
   assert.ok(d.summary.successRate >= 0.95, 'the resumed board still holds the first part (not pristine reads)');
   assert.equal(rram(...base, '--resume', id).status, 2, 'a completed run is not resumed');
 });
