@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initTf, tf } from '../src/inference/tf-backend.js';
@@ -180,4 +180,37 @@ test('rram train bnn, infer and program-net with --bn-merge on the emulated boar
   assert.equal(r.programming.cells, (144 + 1) * 64 + (64 + 1) * 10, 'one device per weight, and the bias row (programmed, driven with 0: the bias is digital)');
   const stored = JSON.parse(readFileSync(join(cwd, 'pn', 'result.json'), 'utf8'));
   assert.equal(stored.bnMerge.method, 'signed');
+});
+
+test('rram study bnn end to end on nets already in its folder: rows beside the paper, study.json and study.md, nothing retrained', () => {
+  // Table 1's five nets, as a finished earlier run would have left them (random weights: the
+  // command's plumbing is under test, not the accuracy, which tests above and docs/studies.md cover).
+  const out = mkdtempSync(join(tmpdir(), 'study-'));
+  for (const crop of [28, 24, 20, 16, 12]) {
+    const m = randomNet(crop, [crop * crop, 128, 128, 10], 1, 1);
+    const dir = join(out, 'nets', `bnn-${crop * crop}-128-128-10_c${crop}_w1_a1`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'bnn.json'), JSON.stringify(m));
+  }
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'study', 'bnn', '--tables', '1', '--out', out, '--json'], { encoding: 'utf8', timeout: 300000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((r.stderr.match(/kept from an earlier run/g) ?? []).length, 5, 'every net loaded, none trained');
+  const rows = JSON.parse(r.stdout) as { table: number; row: string; column: string; ours: number; paper: number; synapseBits: number }[];
+  assert.deepEqual(rows.map((x) => [x.table, x.row, x.paper, x.synapseBits]), [
+    [1, '28x28', 96.08, 118016],
+    [1, '24x24', 96.16, 91392],
+    [1, '20x20', 96.23, 68864],
+    [1, '16x16', 95.46, 50432],
+    [1, '12x12', 90.38, 36096],
+  ]);
+  assert.ok(rows.every((x) => x.ours >= 0 && x.ours <= 100));
+  const saved = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8'));
+  assert.equal(saved.format, 'rram-hil/study-bnn');
+  assert.deepEqual(saved.rows, rows);
+  const md = readFileSync(join(out, 'study.md'), 'utf8');
+  assert.match(md, /### Table 1: input crop/);
+  assert.match(md, new RegExp(`\\| 20x20 \\| ${rows[2].ours.toFixed(2)} / 96\\.23 \\| 68864 \\|`));
+  const bad = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'study', 'bnn', '--tables', '6', '--out', out], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--tables="6"/);
 });
