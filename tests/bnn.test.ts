@@ -195,7 +195,7 @@ test('rram study bnn end to end on nets already in its folder: rows beside the p
   const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'study', 'bnn', '--tables', '1', '--out', out, '--json'], { encoding: 'utf8', timeout: 300000 });
   assert.equal(r.status, 0, r.stderr);
   assert.equal((r.stderr.match(/kept from an earlier run/g) ?? []).length, 5, 'every net loaded, none trained');
-  const rows = JSON.parse(r.stdout) as { table: number; row: string; column: string; ours: number; paper: number; synapseBits: number }[];
+  const rows = JSON.parse(r.stdout) as { table: number; row: string; column: string; ours: number; paper: number; synapseBits: number; epochs?: number }[];
   assert.deepEqual(rows.map((x) => [x.table, x.row, x.paper, x.synapseBits]), [
     [1, '28x28', 96.08, 118016],
     [1, '24x24', 96.16, 91392],
@@ -209,6 +209,8 @@ test('rram study bnn end to end on nets already in its folder: rows beside the p
   assert.deepEqual(saved.rows, rows);
   const md = readFileSync(join(out, 'study.md'), 'utf8');
   assert.match(md, /### Table 1: input crop/);
+  assert.match(md, /nets trained unknown epochs with Adam, seed unknown/, 'nets without a report: their training is not claimed');
+  assert.ok(rows.every((x) => x.epochs === undefined));
   assert.match(md, new RegExp(`\\| 20x20 \\| ${rows[2].ours.toFixed(2)} / 96\\.23 \\| 68864 \\|`));
   const bad = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'study', 'bnn', '--tables', '6', '--out', out], { encoding: 'utf8' });
   assert.equal(bad.status, 2);

@@ -12,18 +12,19 @@ const STATUS_COLORS = ['#c9d3e3', '#2ca02c', '#7f7f7f', '#9467bd', '#d62728', '#
 const tip = (a, node) => (p) => {
   const c = node.__cells?.[p.dataIndex];
   if (!c) return '';
-  return `array ${a} · row ${c[1]}, col ${c[2]}<br>level ${c[4]}${c[7] !== null ? ` (target ${fx(c[7] * 1e6, 2)} µA)` : ''}<br>read current ${fx(c[3] * 1e6, 3)} µA<br>pulses ${c[6]}<br>status ${c[5] ?? 'in flight'}`;
+  return `array ${a} · row ${c[1]}, col ${c[2]}<br>level ${c[4]}${c[7] !== null ? ` (target ${fx(c[7] * 1e6, 2)} µA)` : ''}<br>read current ${c[3] === null ? 'not read yet' : `${fx(c[3] * 1e6, 3)} µA`}<br>pulses ${c[6]}<br>status ${c[5] ?? 'in flight'}`;
 };
 
 function visualMap(mode, cells, levels) {
   const common = { dimension: 2, orient: 'vertical', right: 0, top: 'middle', calculable: true, itemHeight: 220 };
   if (mode === 'level') return { ...common, type: 'piecewise', pieces: Array.from({ length: levels }, (_, k) => ({ value: k, label: `level ${k}`, color: levelColor(k) })) };
   if (mode === 'status') return { ...common, type: 'piecewise', pieces: STATUS.map((s, k) => ({ value: k, label: s, color: STATUS_COLORS[k] })) };
-  const max = mode === 'pulses' ? Math.max(1, ...cells.map((c) => c[6])) : Math.max(50, ...cells.map((c) => c[3] * 1e6));
+  const max = mode === 'pulses' ? Math.max(1, ...cells.map((c) => c[6])) : Math.max(50, ...cells.map((c) => (c[3] ?? 0) * 1e6));
   return { ...common, type: 'continuous', min: 0, max: Math.ceil(max), text: [mode === 'pulses' ? 'pulses' : 'µA', ''], inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } };
 }
 
-const valueOf = (mode, c) => (mode === 'level' ? c[4] : mode === 'status' ? Math.max(0, STATUS.indexOf(c[5] ?? 'in flight')) : mode === 'pulses' ? c[6] : c[3] * 1e6);
+// A cell not read yet has no current: '-' leaves it empty instead of drawing 0 uA.
+const valueOf = (mode, c) => (mode === 'level' ? c[4] : mode === 'status' ? Math.max(0, STATUS.indexOf(c[5] ?? 'in flight')) : mode === 'pulses' ? c[6] : c[3] === null ? '-' : c[3] * 1e6);
 
 export function drawMaps(live) {
   const b = live.board || { arrays: 2, rows: 64, cols: 64 };

@@ -1,4 +1,13 @@
 /** Output helpers: JSON, CSV and aligned text tables. */
+import { writeFileSync } from 'node:fs';
+
+/** `--out FILE` of a run command: the run's result dataset, and a line saying so. */
+export function writeResultFile(file: string | undefined, result: unknown): void {
+  if (!file || result === undefined) return;
+  writeFileSync(file, JSON.stringify(result));
+  process.stderr.write(`wrote ${file}: the run's result dataset (docs/formats.md)\n`);
+}
+
 export function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, (_k, x) => (x instanceof Float64Array ? Array.from(x) : x === Infinity ? 'Infinity' : x), 2) + '\n');
 }

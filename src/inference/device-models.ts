@@ -15,6 +15,7 @@ import type { RelaxationTable } from '../../calibration/calibration.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
 import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '../analysis/levels.js';
 import { quantile } from '../analysis/stats.js';
+import { MAX_LEVELS } from './mapping.js';
 import { rotl, splitmix32 } from '../../lib/rng.js';
 
 export type DeviceKind = 'empirical' | 'gaussian' | 'lognormal' | 'truncnorm' | 'ideal';
@@ -144,9 +145,6 @@ export interface DeviceOptions {
   /** Parametric models: levels evenly spaced in conductance from G_on / R to G_on (the on/off ratio R, seed 001). */
   dynamicRange?: number;
 }
-
-/** The largest level count a parametric model or the mapping takes (level indices are bytes). */
-export const MAX_LEVELS = 128;
 
 /** Levels evenly spaced in conductance between the top level / R and the top level (read currents, A). */
 export function dynamicRangeLevels(n: number, range: number, top_A = LRS_MAX_A): number[] {

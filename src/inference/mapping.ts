@@ -19,6 +19,8 @@ import type { WeightOp } from './crossbar-net.js';
 export type Scheme = 'diff' | 'offset' | 'signed';
 export const SCHEMES: Scheme[] = ['diff', 'offset', 'signed'];
 export const ARRAY_SIDE = 64;
+/** The most levels a layer maps to: level indices are stored as bytes, and 128 is seed 001's top. */
+export const MAX_LEVELS = 128;
 
 export function parseScheme(s: string): Scheme {
   if ((SCHEMES as string[]).includes(s)) return s as Scheme;
@@ -60,7 +62,7 @@ function nearest(cands: { v: number; pos: number; neg: number }[], x: number): {
 }
 
 export function validateLevels(levels: number[]): void {
-  if (levels.length < 2 || levels.length > 128) throw new InvalidArgumentError('levels', levels.length, 'must be in 2..128');
+  if (levels.length < 2 || levels.length > MAX_LEVELS) throw new InvalidArgumentError('levels', levels.length, `must be in 2..${MAX_LEVELS}`);
   for (let k = 1; k < levels.length; k++) {
     if (!(levels[k] > levels[k - 1])) throw new InvalidArgumentError('levels', levels.map((v) => v.toExponential(3)).join(','), `level values must increase (level ${k} <= level ${k - 1})`);
   }

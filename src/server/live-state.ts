@@ -40,8 +40,8 @@ export interface LiveDelta {
   params?: Record<string, unknown>;
   board?: { arrays: number; rows: number; cols: number };
   progress?: { done: number; total: number; rate_per_s: number; eta_s: number | null; phase: string };
-  /** [array, row, col, current_A, level, status | null, pulses, target_A | null] */
-  cells: [number, number, number, number, number, string | null, number, number | null][];
+  /** [array, row, col, current_A | null (not read yet), level, status | null, pulses, target_A | null] */
+  cells: [number, number, number, number | null, number, string | null, number, number | null][];
   traces: Trace[];
   warnings: { seq: number; message: string }[];
   end?: { status: string; error?: string; summary?: Record<string, unknown> };
@@ -145,7 +145,7 @@ export class LiveRun {
   delta(since: number): LiveDelta {
     const cells: LiveDelta['cells'] = [];
     for (const c of this.cells.values())
-      if (c.seq > since) cells.push([c.array, c.row, c.col, Number.isFinite(c.current_A) ? c.current_A : 0, c.level, c.status ?? null, c.pulses, c.target_A ?? null]);
+      if (c.seq > since) cells.push([c.array, c.row, c.col, Number.isFinite(c.current_A) ? c.current_A : null, c.level, c.status ?? null, c.pulses, c.target_A ?? null]);
     return {
       runId: this.runId,
       seq: this.seq,

@@ -21,7 +21,7 @@ import { EmbeddedStore } from '../../store/embedded-store.js';
 import { addBoardOptions, addStoreOption, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
-import { printJson, table } from '../output.js';
+import { printJson, table, writeResultFile } from '../output.js';
 import { num } from '../parse.js';
 import { finish } from './programming.js';
 
@@ -49,10 +49,7 @@ export function registerCalibrate(program: Command): void {
         { resultName: 'sweep', summarize: (d: SweepDataset) => ({ cells: d.summary }) },
         (ctx) => attachProgressBar(ctx.events$),
       ).finally(() => board.close());
-      if (out.result && f.out) {
-        writeFileSync(f.out, JSON.stringify(out.result));
-        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
-      }
+      writeResultFile(f.out, out.result);
       await finish(
         out,
         f.json,
@@ -128,7 +125,7 @@ export function registerCalibrate(program: Command): void {
         ctx.begin({ kind: 'twin', params: { calibration: cal.id, against: f.against, maxKs: f.maxKs, factor: f.factor, seed: f.seed }, board: d.board, calibration: cal.id });
         return r;
       }, { resultName: 'twin', summarize: (x: TwinResult) => ({ worstKs: x.worstKs, pass: x.pass }) });
-      if (f.out) writeFileSync(f.out, JSON.stringify(r));
+      writeResultFile(f.out, r);
       if (f.json) printJson({ runId: job.runId, ...r, samples: undefined });
       else {
         process.stdout.write(`twin of run ${f.against} with ${cal.id} (${f.factor}x cells, run ${job.runId}): worst KS ${r.worstKs.toFixed(3)}, ${r.pass ? 'PASS' : 'FAIL'} at --max-ks ${f.maxKs}\n`);

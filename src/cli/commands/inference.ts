@@ -12,7 +12,7 @@ import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.
 import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
-import { parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
+import { MAX_LEVELS, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
 import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -126,7 +126,7 @@ export function registerInference(program: Command): void {
     .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
     .requiredOption('--dataset <name>', 'mnist | fashion (test split)')
     .option('--data <dir>', 'folder with the IDX files')
-    .option('--levels <n>', 'conductance levels (2..128; default: the level-CDF file\'s, else 8)', num('--levels', { int: true, min: 2, max: 128 }))
+    .option('--levels <n>', `conductance levels (2..${MAX_LEVELS}; default: the level-CDF file's, else 8)`, num('--levels', { int: true, min: 2, max: MAX_LEVELS }))
     .option('--dynamic-range <R>', 'parametric devices: levels evenly spaced in conductance from G_on/R to G_on (on/off ratio, e.g. 10, 100, 1000)', num('--dynamic-range', { min: 1.000001 }))
     .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => raw.split(',').map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')

@@ -1,6 +1,6 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
 import type { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../../drivers/errors.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { runJob, type JobOutcome } from '../../jobs/run-job.js';
@@ -16,7 +16,7 @@ import { EXIT } from '../errors.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
 import { duration, durations, num } from '../parse.js';
 import { pruneRuns } from '../../store/retention.js';
-import { printJson, table, uA } from '../output.js';
+import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
@@ -137,10 +137,7 @@ export function registerProgramming(program: Command): void {
       } finally {
         await board.close();
       }
-      if (out.result && f.out) {
-        writeFileSync(f.out, JSON.stringify(out.result));
-        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
-      }
+      writeResultFile(f.out, out.result);
       await finish(
         out,
         f.json,
@@ -179,10 +176,7 @@ export function registerProgramming(program: Command): void {
             printSetupNotes(ctx);
           },
         );
-        if (out.result && f.out) {
-        writeFileSync(f.out, JSON.stringify(out.result));
-        process.stderr.write(`wrote ${f.out}: the run's result dataset (docs/formats.md)\n`);
-      }
+        writeResultFile(f.out, out.result);
         await finish(
           out,
           f.json,
@@ -239,6 +233,8 @@ export function registerProgramming(program: Command): void {
     .option('--out <file>', 'write here instead of stdout (required for hdf5)')
     .action(async (f: { run: string; format: string; store: string; type?: string; array?: number; out?: string }) => {
       const store = new EmbeddedStore(f.store);
+      if (f.format === 'hdf5' && f.type) throw new InvalidArgumentError('--type', f.type, 'applies to csv and json: an HDF5 file holds every pulse and read');
+      if (f.format !== 'hdf5' && f.array !== undefined) throw new InvalidArgumentError('--array', f.array, 'applies to hdf5 (csv and json hold every array)');
       if (f.format === 'hdf5') {
         if (!f.out) throw new InvalidArgumentError('--out', 'missing', 'an HDF5 file cannot go to stdout: give --out FILE.h5');
         const r = await exportHdf5(store, f.run, f.out, { array: f.array });

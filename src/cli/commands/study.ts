@@ -32,6 +32,6 @@ export function registerStudy(program: Command): void {
         onNet: (key, acc, s, trained) => process.stderr.write(`${key}: ${acc.toFixed(2)} % (${trained ? `trained in ${s.toFixed(0)} s` : 'kept from an earlier run'})\n`),
       });
       if (f.json) printJson(rows);
-      else process.stdout.write(studyMarkdown(rows, f.epochs) + `\nwrote ${f.out}/study.json and ${f.out}/study.md\n`);
+      else process.stdout.write(studyMarkdown(rows) + `\nwrote ${f.out}/study.json and ${f.out}/study.md\n`);
     });
 }

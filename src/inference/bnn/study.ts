@@ -22,6 +22,9 @@ export interface StudyRow {
   paper: number;
   net: string;
   synapseBits?: number;
+  /** Epochs and seed the row's net was trained with (a kept net may come from an earlier run with others). */
+  epochs?: number;
+  seed?: number;
 }
 
 export interface StudyOptions {
@@ -93,6 +96,8 @@ export function hiddenForBudget(bits: number, budget = 68864): number {
 export async function bnnStudy(tf: Tf, backend: string, ds: Dataset, o: StudyOptions): Promise<StudyRow[]> {
   mkdirSync(join(o.out, 'nets'), { recursive: true });
   const cache = new Map<string, BnnModel>();
+  // What each net was trained with, from its report.json: a rerun keeps nets whatever --epochs says now.
+  const trainedWith = new Map<string, { epochs?: number; seed?: number }>();
   const net = async (k: NetKey): Promise<BnnModel> => {
     const name = key(k);
     const dir = join(o.out, 'nets', name);
@@ -107,12 +112,21 @@ export async function bnnStudy(tf: Tf, backend: string, ds: Dataset, o: StudyOpt
       trained = true;
     }
     cache.set(name, m);
+    try {
+      const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { epochs?: number; seed?: number };
+      trainedWith.set(name, { epochs: r.epochs, seed: r.seed });
+    } catch {
+      trainedWith.set(name, {}); // no report: unknown, and the tables say so
+    }
     o.onNet?.(name, acc(m, 'none'), (performance.now() - t0) / 1000, trained);
     return m;
   };
   const acc = (m: BnnModel, merge: BnMerge) => 100 * mergedAccuracy(mergeBn(m, merge), ds.test);
   const rows: StudyRow[] = [];
-  const add = (table: number, row: string, column: string, ours: number, paper: number, m: BnnModel) => rows.push({ table, row, column, ours: +ours.toFixed(2), paper, net: key({ sizes: m.spec.sizes, crop: m.spec.crop, weightBits: m.spec.weightBits, actBits: m.spec.actBits, bn: m.spec.bn }), synapseBits: synapseBits(m.spec) });
+  const add = (table: number, row: string, column: string, ours: number, paper: number, m: BnnModel) => {
+    const net = key({ sizes: m.spec.sizes, crop: m.spec.crop, weightBits: m.spec.weightBits, actBits: m.spec.actBits, bn: m.spec.bn });
+    rows.push({ table, row, column, ours: +ours.toFixed(2), paper, net, synapseBits: synapseBits(m.spec), ...trainedWith.get(net) });
+  };
   const base = (sizes: number[], crop: number, weightBits = 1, actBits = 1, bn = true): NetKey => ({ sizes, crop, weightBits, actBits, bn });
 
   if (o.tables.includes(1))
@@ -149,7 +163,7 @@ export async function bnnStudy(tf: Tf, backend: string, ds: Dataset, o: StudyOpt
       add(5, `${p.bits}-bit`, 'signed merge', acc(m, 'signed'), p.signed, m);
     }
   writeFileSync(join(o.out, 'study.json'), JSON.stringify({ format: 'rram-hil/study-bnn', epochs: o.epochs, seed: o.seed, dataset: ds.name, rows }, null, 1) + '\n');
-  writeFileSync(join(o.out, 'study.md'), studyMarkdown(rows, o.epochs));
+  writeFileSync(join(o.out, 'study.md'), studyMarkdown(rows));
   return rows;
 }
 
@@ -161,8 +175,9 @@ const TITLES: Record<number, string> = {
   5: 'Table 5: multi-bit weights after merging (400-128-128-10, 1-bit activations)',
 };
 
-export function studyMarkdown(rows: StudyRow[], epochs: number): string {
-  const out: string[] = [`Accuracy on the MNIST test set (%), ours (${epochs} epochs, Adam, seed 1) beside seed 003's.\n`];
+export function studyMarkdown(rows: StudyRow[]): string {
+  const set = (xs: (number | undefined)[]) => [...new Set(xs.map((x) => (x === undefined ? 'unknown' : String(x))))].join(', ');
+  const out: string[] = [`Accuracy on the MNIST test set (%), ours (nets trained ${set(rows.map((r) => r.epochs))} epochs with Adam, seed ${set(rows.map((r) => r.seed))}) beside seed 003's.\n`];
   for (const t of [...new Set(rows.map((r) => r.table))]) {
     const rs = rows.filter((r) => r.table === t);
     const cols = [...new Set(rs.map((r) => r.column))];
