@@ -72,3 +72,26 @@ export function limitsArg(flag: string) {
     return out;
   };
 }
+
+/** A list of numbers "4,8,16" (each checked like num). */
+export function numList(flag: string, opts: { min?: number; max?: number; int?: boolean } = {}) {
+  return (raw: string): number[] => {
+    const xs = raw.split(',').map((t) => t.trim()).filter(Boolean);
+    if (!xs.length) throw new InvalidArgumentError(flag, raw, 'expected a comma-separated list');
+    return xs.map((t) => num(flag, opts)(t));
+  };
+}
+
+/** A list of fractions "0,5%,0.1" (percent or fraction) -> fractions in [0, max]. */
+export function fractionList(flag: string, max = 1) {
+  return (raw: string): number[] => {
+    const xs = raw.split(',').map((t) => t.trim()).filter(Boolean);
+    if (!xs.length) throw new InvalidArgumentError(flag, raw, 'expected a comma-separated list like 0,5%,10%');
+    return xs.map((t) => {
+      const m = /^([0-9.eE+-]+)(%?)$/.exec(t);
+      const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
+      if (!(v >= 0 && v <= max)) throw new InvalidArgumentError(flag, t, `must be a fraction in 0..${max} or a percentage`);
+      return v;
+    });
+  };
+}

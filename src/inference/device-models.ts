@@ -144,6 +144,39 @@ export interface DeviceOptions {
   levelValues_A?: number[];
   /** Parametric models: levels evenly spaced in conductance from G_on / R to G_on (the on/off ratio R, seed 001). */
   dynamicRange?: number;
+  /**
+   * Largest read voltage an input drives a row with (input 1 -> maxInput_V; seed 002's "max input
+   * voltage"). Cell currents scale with V while the read noise (A, given at vread_V) does not, so
+   * the noise in units of the level values is readNoise_A x vread_V / maxInput_V.
+   */
+  maxInput_V?: number;
+  /** Endurance (seed 002): the window after this many set/reset cycles, shrinking toward its middle by exp(-cycles / tau). */
+  endurance?: { cycles: number; tau: number };
+  /** Retention (seed 002, MemTorch's drift model): G(t) = G0 (t / 1 s)^-nu per device, nu ~ N(nu, nuSigma). */
+  retention?: { t_s: number; nu: number; nuSigma: number };
+}
+
+/** Endurance and retention as they act on a drawn value (plain data for workers). */
+export interface Aging {
+  /** Window factor exp(-cycles/tau) and the window's middle (A): v -> mid + (v - mid) x window. */
+  window: number;
+  mid_A: number;
+  /** ln(t / 1 s); 0 when no retention time. */
+  logT: number;
+  nu: number;
+  nuSigma: number;
+  text: string;
+}
+
+function agingOf(o: DeviceOptions, nominal: number[]): Aging | undefined {
+  const e = o.endurance;
+  const r = o.retention;
+  if (!e && !r) return undefined;
+  if (e && !(e.cycles >= 0 && e.tau > 0)) throw new InvalidArgumentError('endurance', `${e.cycles}/${e.tau}`, 'cycles must be >= 0 and tau > 0');
+  if (r && !(r.t_s >= 1 && Number.isFinite(r.t_s))) throw new InvalidArgumentError('retention', r.t_s, 'must be a time of at least 1 s (drift is referred to t0 = 1 s)');
+  if (r && !(r.nu >= 0 && r.nuSigma >= 0)) throw new InvalidArgumentError('drift-nu', r.nu, 'drift coefficient and its spread must be >= 0');
+  const parts = [e ? `endurance ${e.cycles} cycles (tau ${e.tau})` : '', r ? `retention ${r.t_s} s (nu ${r.nu}${r.nuSigma ? ` +- ${r.nuSigma}` : ''})` : ''].filter(Boolean);
+  return { window: e ? Math.exp(-e.cycles / e.tau) : 1, mid_A: (nominal[0] + nominal[nominal.length - 1]) / 2, logT: r ? Math.log(r.t_s) : 0, nu: r?.nu ?? 0, nuSigma: r?.nuSigma ?? 0, text: parts.join(', ') };
 }
 
 /** Levels evenly spaced in conductance between the top level / R and the top level (read currents, A). */
@@ -194,6 +227,10 @@ export interface DeviceModel {
    * not-programmed cells read).
    */
   failure?: FailureModel;
+  /** Endurance and retention applied to every drawn value. */
+  aging?: Aging;
+  /** The input voltage the read noise was scaled to (report only). */
+  maxInput_V?: number;
 }
 
 export interface FailureModel {
@@ -237,6 +274,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   }
   if (o.stuckHrs + o.stuckLrs > 1) throw new InvalidArgumentError('stuck-lrs', o.stuckLrs, 'stuck-hrs + stuck-lrs must not exceed 1');
   if (!(o.readNoise_A >= 0)) throw new InvalidArgumentError('read-noise', o.readNoise_A, 'must be >= 0');
+  if (o.maxInput_V !== undefined && !(o.maxInput_V > 0 && Number.isFinite(o.maxInput_V))) throw new InvalidArgumentError('max-input-V', o.maxInput_V, 'must be a positive voltage');
   let nominal: number[];
   let pools: Float32Array[] | undefined;
   let levelsUsed: number[] | undefined;
@@ -281,7 +319,10 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   const fallback = o.failureFallback_A ?? Float32Array.from([...(pools?.[0] ?? [nominal[0]]), ...(pools?.[nominal.length - 1] ?? [nominal[nominal.length - 1]])]);
   const failure = o.failureCounts?.length ? failureModel(o.failureCounts, nominal.length, fallback) : undefined;
   const levelSet = o.levelValues_A ? ` levels ${o.levelValues_A.map((v) => +(v * 1e6).toPrecision(4)).join('/')}uA` : o.dynamicRange !== undefined ? ` on/off ${o.dynamicRange}` : '';
-  return { kind: spec.kind, text: spec.text + levelSet, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A: o.readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure };
+  const aging = agingOf(o, nominal);
+  const readNoise_A = o.maxInput_V !== undefined ? (o.readNoise_A * o.vread_V) / o.maxInput_V : o.readNoise_A;
+  const extras = [levelSet, aging ? ` ${aging.text}` : '', o.maxInput_V !== undefined ? ` inputs to ${o.maxInput_V} V` : ''].join('');
+  return { kind: spec.kind, text: spec.text + extras, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
 }
 
 /**
@@ -422,7 +463,7 @@ export class CellSampler {
     const m = this.m;
     const rng = this.rng;
     // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras.
-    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing && !m.failure) {
+    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing && !m.failure && !m.aging) {
       if (m.kind === 'empirical' || m.kind === 'gaussian') {
         // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
         let { a, b, c, d } = rng;
@@ -451,6 +492,7 @@ export class CellSampler {
     const faults = m.stuckHrs + m.stuckLrs > 0;
     const noisy = m.readNoise_A > 0;
     const fail = m.failure;
+    const ag = m.aging;
     for (let i = 0; i < targets.length; i++) {
       let k = targets[i];
       if (faults) {
@@ -466,6 +508,11 @@ export class CellSampler {
       }
       let v = m.shared ? this.shared[k] : this.drawLevel(k);
       if (this.relaxing) v += m.relaxMean_A[k] + m.relaxSigma_A[k] * rng.normal();
+      if (ag) {
+        // Cycling first (the window the device was programmed in), then drift since programming.
+        v = ag.mid_A + (v - ag.mid_A) * ag.window;
+        if (ag.logT > 0) v *= Math.exp(-(ag.nu + (ag.nuSigma > 0 ? ag.nuSigma * rng.normal() : 0)) * ag.logT);
+      }
       if (noisy) v += m.readNoise_A * rng.normal();
       out[i] = v > 0 ? v : 0;
     }

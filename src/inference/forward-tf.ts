@@ -19,8 +19,26 @@ export type LayerValues = { eff: Float32Array } | { gp: Float32Array; gn?: Float
 
 export interface AdcConfig {
   bits: number;
-  /** Per weight layer full scale of [positive side, reference side] (A x input units). */
-  fullScale: [number, number][];
+  /** Per weight layer, per row tile, full scale of [positive side, reference side] (A x input units). */
+  fullScale: [number, number][][];
+  /** Crossbar side (rows per tile): each tile's column currents are digitized on their own and summed digitally. */
+  tile: number;
+}
+
+/** Per weight layer, per row tile: the largest positive-side and reference-side output (noise-free pass). */
+export type FullScaleRecord = [number, number][][];
+
+/**
+ * The row tiles of a layer: dense layers cut their fanIn + 1 rows (bias last) into runs of `tile`;
+ * conv layers cut their input channels into groups of floor(tile / (kh kw)) (a tile holds whole
+ * kernel windows), the bias row riding with the last group.
+ */
+export function rowTiles(op: WeightOp, tile: number): [number, number][] {
+  const units = op.op === 'dense' ? op.fanIn + 1 : op.inChannels!;
+  const per = op.op === 'dense' ? tile : Math.max(1, Math.floor(tile / (op.kernel![0] * op.kernel![1])));
+  const out: [number, number][] = [];
+  for (let a = 0; a < units; a += per) out.push([a, Math.min(units, a + per)]);
+  return out;
 }
 
 function activate(tf: Tf, x: TF.Tensor, act: Act): TF.Tensor {
@@ -52,12 +70,26 @@ function adc(tf: Tf, y: TF.Tensor, bits: number, fs: number): TF.Tensor {
  * bias is applied digitally after the crossbar (`post`) drives its bias row with 0: the row's
  * cells are programmed but take no part.
  */
-function product(tf: Tf, h: TF.Tensor, op: WeightOp, m: Float32Array, cols: number): TF.Tensor {
-  const main = m.subarray(0, op.fanIn * cols);
-  const bias = op.post ? tf.zeros([cols]) : tf.tensor1d(m.subarray(op.fanIn * cols, (op.fanIn + 1) * cols));
-  if (op.op === 'dense') return tf.add(tf.matMul(h as TF.Tensor2D, tf.tensor2d(main, [op.fanIn, cols])), bias);
-  const k = tf.tensor4d(main, [op.kernel![0], op.kernel![1], op.inChannels!, cols]);
-  return tf.add(tf.conv2d(h as TF.Tensor4D, k, op.strides!, op.padding!), bias);
+function product(tf: Tf, h: TF.Tensor, op: WeightOp, m: Float32Array, cols: number, part?: [number, number]): TF.Tensor {
+  if (op.op === 'dense') {
+    const [a, b] = part ?? [0, op.fanIn + 1];
+    const hasBias = b > op.fanIn;
+    const end = Math.min(b, op.fanIn);
+    let y: TF.Tensor = end > a ? tf.matMul((part ? tf.slice(h, [0, a], [-1, end - a]) : h) as TF.Tensor2D, tf.tensor2d(m.subarray(a * cols, end * cols), [end - a, cols])) : tf.zeros([h.shape[0], cols]);
+    if (hasBias && !op.post) y = tf.add(y, tf.tensor1d(m.subarray(op.fanIn * cols, (op.fanIn + 1) * cols)));
+    return y;
+  }
+  const [kh, kw] = op.kernel!;
+  const cin = op.inChannels!;
+  const [a, b] = part ?? [0, cin];
+  let k = tf.tensor4d(m.subarray(0, op.fanIn * cols), [kh, kw, cin, cols]);
+  let x = h as TF.Tensor4D;
+  if (part) {
+    k = tf.slice(k, [0, 0, a, 0], [-1, -1, b - a, -1]);
+    x = tf.slice(x, [0, 0, 0, a], [-1, -1, -1, b - a]);
+  }
+  const y = tf.conv2d(x, k, op.strides!, op.padding!);
+  return b === cin && !op.post ? tf.add(y, tf.tensor1d(m.subarray(op.fanIn * cols, (op.fanIn + 1) * cols))) : y;
 }
 
 /**
@@ -72,7 +104,8 @@ export function forwardTf(
   values: LayerValues[],
   x: TF.Tensor,
   adcCfg?: AdcConfig,
-  record?: [number, number][],
+  record?: FullScaleRecord,
+  tile = 64,
 ): TF.Tensor1D {
   return tf.tidy(() => {
     let h = x;
@@ -87,19 +120,27 @@ export function forwardTf(
         let y: TF.Tensor;
         if ('eff' in v) y = product(tf, h, op, v.eff, l.cols);
         else {
-          let yp = product(tf, h, op, v.gp, l.cols);
-          let yn: TF.Tensor;
-          if (l.scheme === 'diff') yn = product(tf, h, op, v.gn!, l.cols);
-          else if (l.scheme === 'offset') yn = product(tf, h, op, v.gn!, 1);
-          else yn = product(tf, h, op, new Float32Array(op.fanIn + 1).fill(1), 1); // sum of inputs + 1 (bias row)
-          if (record) record[li] = [tf.max(yp).dataSync()[0], l.scheme === 'signed' ? 0 : tf.max(yn).dataSync()[0]];
-          if (adcCfg) {
-            const [fp, fn] = adcCfg.fullScale[li];
-            yp = adc(tf, yp, adcCfg.bits, fp);
-            if (l.scheme !== 'signed') yn = adc(tf, yn, adcCfg.bits, fn);
-          }
-          if (l.scheme === 'signed') yn = tf.mul(yn, l.ref!);
-          y = tf.mul(tf.sub(yp, yn), l.alpha);
+          // Each row tile's columns are read (and digitized) on their own; the tiles' digital outputs add up.
+          // Without an ADC the tiles' analog sums add up exactly: one product per side is enough.
+          const tiles = adcCfg || record ? rowTiles(op, adcCfg?.tile ?? tile) : [[0, op.op === 'dense' ? op.fanIn + 1 : op.inChannels!] as [number, number]];
+          const ones = new Float32Array(op.fanIn + 1).fill(1); // signed: the reference current is the sum of inputs + 1 (bias row)
+          if (record) record[li] = [];
+          let sum: TF.Tensor | undefined;
+          tiles.forEach((part, ti) => {
+            const p = tiles.length > 1 ? part : undefined;
+            let yp = product(tf, h, op, v.gp, l.cols, p);
+            let yn = l.scheme === 'diff' ? product(tf, h, op, v.gn!, l.cols, p) : product(tf, h, op, l.scheme === 'offset' ? v.gn! : ones, 1, p);
+            if (record) record[li][ti] = [tf.max(yp).dataSync()[0], l.scheme === 'signed' ? 0 : tf.max(yn).dataSync()[0]];
+            if (adcCfg) {
+              const [fp, fn] = adcCfg.fullScale[li][ti];
+              yp = adc(tf, yp, adcCfg.bits, fp);
+              if (l.scheme !== 'signed') yn = adc(tf, yn, adcCfg.bits, fn);
+            }
+            if (l.scheme === 'signed') yn = tf.mul(yn, l.ref!);
+            const d = tf.sub(yp, yn);
+            sum = sum ? tf.add(sum, d) : d;
+          });
+          y = tf.mul(sum!, l.alpha);
         }
         // Applied after the crossbar, digitally: a merged batch norm's per-channel scale and shift.
         if (op.post) y = tf.add(tf.mul(y, tf.tensor1d(op.post.scale)), tf.tensor1d(op.post.shift));
@@ -129,19 +170,20 @@ export function predictAll(
   images: Float32Array,
   n: number,
   adcCfg?: AdcConfig,
-  record?: [number, number][],
+  record?: FullScaleRecord,
+  tile = 64,
 ): Int32Array {
   const batch = net.ops.some((x) => x.op === 'conv') ? 2000 : n;
   const out = new Int32Array(n);
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
     const x = inputTensor(tf, net, images.subarray(s * 784, (s + m) * 784), m);
-    const rec: [number, number][] = [];
-    const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined);
+    const rec: FullScaleRecord = [];
+    const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined, tile);
     out.set(p.dataSync(), s);
     p.dispose();
     x.dispose();
-    if (record) rec.forEach((r, i) => (record[i] = [Math.max(record[i]?.[0] ?? 0, r[0]), Math.max(record[i]?.[1] ?? 0, r[1])]));
+    if (record) rec.forEach((layer, i) => (record[i] = layer.map((r, t) => [Math.max(record[i]?.[t]?.[0] ?? 0, r[0]), Math.max(record[i]?.[t]?.[1] ?? 0, r[1])])));
   }
   return out;
 }

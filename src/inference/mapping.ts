@@ -21,6 +21,12 @@ export const SCHEMES: Scheme[] = ['diff', 'offset', 'signed'];
 export const ARRAY_SIDE = 64;
 /** The most levels a layer maps to: level indices are stored as bytes, and 128 is seed 001's top. */
 export const MAX_LEVELS = 128;
+/** Simulated crossbar sides (`--tile`): seed 002 compares 64, 128 and 256. */
+export const MIN_TILE = 8;
+export const MAX_TILE = 1024;
+
+/** Tiles of side `tile` a rows x physCols block takes. */
+export const tilesFor = (rows: number, physCols: number, tile = ARRAY_SIDE): number => Math.ceil(rows / tile) * Math.ceil(physCols / tile);
 
 export function parseScheme(s: string): Scheme {
   if ((SCHEMES as string[]).includes(s)) return s as Scheme;
@@ -103,6 +109,8 @@ export interface MapOptions {
   clip?: number;
   quantizer?: Quantizer;
   scope?: QuantizeScope;
+  /** Crossbar side the layers are cut into (default ARRAY_SIDE): sets each layer's `arrays`. */
+  tile?: number;
 }
 
 export function parseQuantizer(s: string): Quantizer {
@@ -128,7 +136,12 @@ export function mapNet(ops: WeightOp[], levels: number[], scheme: Scheme, o: Map
     }
     range = weightRange(all, clip);
   }
-  return ops.map((op) => mapLayer(op, levels, scheme, clip, { quantizer: o.quantizer, range }));
+  const tile = o.tile ?? ARRAY_SIDE;
+  return ops.map((op) => {
+    const l = mapLayer(op, levels, scheme, clip, { quantizer: o.quantizer, range });
+    l.arrays = tilesFor(l.rows, l.physCols, tile);
+    return l;
+  });
 }
 
 type WeightRange = { wmin: number; wmax: number; amax: number };
@@ -195,7 +208,7 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 
     quantized: new Float32Array(rows * cols),
     physCols,
     cells: rows * physCols,
-    arrays: Math.ceil(rows / ARRAY_SIDE) * Math.ceil(physCols / ARRAY_SIDE),
+    arrays: tilesFor(rows, physCols),
   };
   const gp = Float32Array.from(pos, (k) => levels[k]);
   const gn = neg ? Float32Array.from(neg, (k) => levels[k]) : undefined;
@@ -230,7 +243,7 @@ function binLayer(op: WeightOp, levels: number[], scheme: Scheme, clip: number, 
   const ref = mG - mC / alpha;
   const pos = new Uint8Array(rows * cols);
   for (let i = 0; i < op.W.length; i++) pos[i] = Math.min(n - 1, Math.max(0, Math.floor((op.W[i] - wmin) / delta)));
-  const layer: MappedLayer = { name: op.name, scheme, rows, cols, alpha, pos, ref, clip, quantized: new Float32Array(rows * cols), physCols: cols, cells: rows * cols, arrays: Math.ceil(rows / ARRAY_SIDE) * Math.ceil(cols / ARRAY_SIDE) };
+  const layer: MappedLayer = { name: op.name, scheme, rows, cols, alpha, pos, ref, clip, quantized: new Float32Array(rows * cols), physCols: cols, cells: rows * cols, arrays: tilesFor(rows, cols) };
   effective(layer, Float32Array.from(pos, (k) => levels[k]), undefined, layer.quantized);
   return layer;
 }
@@ -263,10 +276,12 @@ export interface MappingReport {
   clip: number;
   quantizer: Quantizer;
   scope: QuantizeScope;
+  /** Crossbar side the arrays are counted in. */
+  tile: number;
   /** Per layer: its size, and how the quantizer used the levels: the share of weights that became 0 and the levels any cell takes. */
   layers: { name: string; rows: number; cols: number; physCols: number; cells: number; arrays: number; zeroShare: number; levelsUsed: number[] }[];
   cells: number;
-  /** 64x64 arrays when every layer gets its own tiles. */
+  /** tile x tile arrays when every layer gets its own tiles. */
   arrays: number;
 }
 
@@ -276,6 +291,7 @@ export function mappingReport(layers: MappedLayer[], o: MapOptions = {}): Mappin
     clip: layers[0].clip,
     quantizer: o.quantizer ?? 'nearest',
     scope: o.scope ?? 'layer',
+    tile: o.tile ?? ARRAY_SIDE,
     layers: layers.map((l) => ({ name: l.name, rows: l.rows, cols: l.cols, physCols: l.physCols, cells: l.cells, arrays: l.arrays, ...levelUse(l) })),
     cells: layers.reduce((s, l) => s + l.cells, 0),
     arrays: layers.reduce((s, l) => s + l.arrays, 0),

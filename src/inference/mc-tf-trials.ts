@@ -7,8 +7,7 @@
 import type { CrossbarNet } from './crossbar-net.js';
 import { CellSampler, type DeviceModel } from './device-models.js';
 import { predictAll, type AdcConfig, type ForwardLayer, type LayerValues } from './forward-tf.js';
-import { effective } from './mapping.js';
-import { sampleLayer, type McLayer } from './mc-trials.js';
+import { layerWeights, sampleLayer, type McLayer } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
 export interface TfTrialJob {
@@ -40,8 +39,11 @@ export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: numbe
   for (let t = 0; t < job.count; t++) {
     sampler.beginTrial(job.first + t);
     const values: LayerValues[] = job.layers.map((l, li) => {
-      sampleLayer(sampler, l, gp[li], gn[li]);
-      return job.adc ? { gp: gp[li], gn: gn[li] } : { eff: effective(l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
+      if (job.adc) {
+        sampleLayer(sampler, l, gp[li], gn[li]);
+        return { gp: gp[li], gn: gn[li] };
+      }
+      return { eff: layerWeights(sampler, l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
     });
     const pred = predictAll(tf, job.net, job.layers, values, job.images, n, job.adc);
     let c = 0;

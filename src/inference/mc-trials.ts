@@ -11,7 +11,16 @@ export type McLayer = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | '
   /** Known cell values (NaN where the cell is drawn). */
   posFixed?: Float32Array;
   negFixed?: Float32Array;
+  /** A layer left digital: these effective weights in every trial, no cells drawn. */
+  digital?: Float32Array;
 };
+
+/** A trial's effective weights of a layer: drawn cells, or the digital weights. */
+export function layerWeights(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined, eff: Float32Array): Float32Array {
+  if (l.digital) return l.digital;
+  sampleLayer(sampler, l, gp, gn);
+  return effective(l, gp, gn, eff);
+}
 
 /** Draws a layer's cells for the current trial, then puts the known ones in. */
 export function sampleLayer(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined): void {
@@ -61,10 +70,8 @@ export function runTrials(job: TrialJob): TrialResult {
       // A short last block repeats its first trial; those predictions are ignored.
       sampler.beginTrial(job.first + b + (t < inBlock ? t : 0));
       job.layers.forEach((l, li) => {
-        sampleLayer(sampler, l, gp[li], gn[li]);
-        effective(l, gp[li], gn[li], eff[li]);
+        const e = layerWeights(sampler, l, gp[li], gn[li], eff[li]);
         const { cp, w } = kl[li];
-        const e = eff[li];
         const base = t * l.rows * cp;
         for (let r = 0; r < l.rows; r++) w.set(e.subarray(r * l.cols, (r + 1) * l.cols), base + r * cp);
       });

@@ -11,8 +11,8 @@ import { histogram, mean, quantile, sorted, std } from '../analysis/stats.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
-import { mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
-import { predictAll, type AdcConfig, type LayerValues } from './forward-tf.js';
+import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
+import { predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
@@ -24,11 +24,15 @@ export interface McOptions {
   trials: number;
   seed: number;
   adcBits?: number;
+  /** Crossbar side in the simulation (rows = columns per tile; default 64, the board's arrays): tiles counted in the report, each tile's columns through their own ADC. */
+  tile?: number;
   /** Quantile of each layer's weights the levels span (default 1: the largest |w|). */
   clip?: number;
   /** nearest (default) or seed 001's histogram bins; layer-by-layer (default) or whole-network ranges. */
   quantizer?: Quantizer;
   scope?: QuantizeScope;
+  /** Quantize only this weight layer (0-based); the others keep their trained weights, no devices (seed 001's Table 2 rows). */
+  onlyLayer?: number;
   /** Fast-path kernel, or 'tfjs' to force the general path. */
   engine: KernelChoice | 'tfjs';
   workers?: number;
@@ -59,8 +63,9 @@ export interface McResult {
   levels: number;
   levelValues_A: number[];
   mapping: MappingReport;
-  device: { kind: string; text: string; shared: boolean; stuckHrs: number; stuckLrs: number; readNoise_A: number; relax?: string; levelsUsed?: number[] };
+  device: { kind: string; text: string; shared: boolean; stuckHrs: number; stuckLrs: number; readNoise_A: number; relax?: string; levelsUsed?: number[]; aging?: string; maxInput_V?: number };
   adcBits?: number;
+  tile: number;
   images: number;
   trials: number;
   seed: number;
@@ -105,12 +110,19 @@ export const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): 
 export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, test: Split, o: McOptions): Promise<McResult> {
   if (!Number.isInteger(o.trials) || o.trials < 1) throw new InvalidArgumentError('trials', o.trials, 'must be a positive integer');
   if (o.adcBits !== undefined && (!Number.isInteger(o.adcBits) || o.adcBits < 1 || o.adcBits > 16)) throw new InvalidArgumentError('adc-bits', o.adcBits, 'must be an integer in 1..16');
+  if (o.tile !== undefined && (!Number.isInteger(o.tile) || o.tile < MIN_TILE || o.tile > MAX_TILE)) throw new InvalidArgumentError('tile', o.tile, `must be an integer in ${MIN_TILE}..${MAX_TILE}`);
   const n = Math.min(o.images ?? test.n, test.n);
   const labels = test.labels.subarray(0, n);
   const ops = weightOps(net);
   const levels = o.device.nominal;
-  const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope });
-  const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: [number, number][]): Int32Array => predictAll(tf, net, mapped, values, test.images, n, adcCfg, record);
+  if (o.onlyLayer !== undefined && !(Number.isInteger(o.onlyLayer) && o.onlyLayer >= 0 && o.onlyLayer < ops.length)) throw new InvalidArgumentError('only-layer', o.onlyLayer, `must be a weight layer index in 0..${ops.length - 1}`);
+  if (o.onlyLayer !== undefined && o.adcBits) throw new InvalidArgumentError('only-layer', o.onlyLayer, 'leaves the other layers digital: no ADC to model (drop --adc-bits)');
+  const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope, tile: o.tile });
+  // Layers outside `onlyLayer` stay at their trained weights: no cells drawn for them.
+  const digital = (li: number) => o.onlyLayer !== undefined && li !== o.onlyLayer;
+  mapped.forEach((l, li) => digital(li) && l.quantized.set(ops[li].W));
+  const tile = o.tile ?? ARRAY_SIDE;
+  const predictTf = (values: LayerValues[], adcCfg?: AdcConfig, record?: FullScaleRecord): Int32Array => predictAll(tf, net, mapped, values, test.images, n, adcCfg, record, tile);
   const accuracy = (pred: Int32Array): number => pred.reduce((c, p, i) => c + (p === labels[i] ? 1 : 0), 0) / n;
 
   const floatPred = predictTf(ops.map((op) => ({ eff: op.W })));
@@ -119,16 +131,16 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   let adcCfg: AdcConfig | undefined;
   let quantPred: Int32Array;
   if (o.adcBits) {
-    const fs: [number, number][] = [];
+    const fs: FullScaleRecord = [];
     predictTf(nominal, undefined, fs);
-    adcCfg = { bits: o.adcBits, fullScale: fs };
+    adcCfg = { bits: o.adcBits, fullScale: fs, tile };
     quantPred = predictTf(nominal, adcCfg);
   } else quantPred = predictTf(mapped.map((l) => ({ eff: l.quantized })));
 
   const t0 = performance.now();
   let peakRss = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
-  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn }));
+  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined }));
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;
@@ -231,9 +243,10 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   return {
     levels: levels.length,
     levelValues_A: levels,
-    mapping: mappingReport(mapped, { quantizer: o.quantizer, scope: o.scope }),
-    device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed },
+    mapping: mappingReport(mapped, { quantizer: o.quantizer, scope: o.scope, tile: o.tile }),
+    device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed, aging: o.device.aging?.text, maxInput_V: o.device.maxInput_V },
     adcBits: o.adcBits,
+    tile,
     images: n,
     trials: o.trials,
     seed: o.seed,

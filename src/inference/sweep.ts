@@ -2,11 +2,11 @@
  * `--sweep levels=2..8,sigma=1%,5%,mapping=diff,offset,clip=1,0.99`: comma-separated `key=value` items, where
  * a bare item continues the previous key's list and `a..b` is an integer range. Keys: levels,
  * sigma, mapping, clip, stuck-hrs, stuck-lrs (fractions or %), adc-bits, dynamic-range (on/off
- * ratio), relax (a duration).
+ * ratio), tiles (crossbar side), relax (a duration).
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
-export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip', 'stuck-hrs', 'stuck-lrs', 'adc-bits', 'dynamic-range', 'relax'] as const;
+export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip', 'stuck-hrs', 'stuck-lrs', 'adc-bits', 'tiles', 'dynamic-range', 'relax'] as const;
 export type SweepKey = (typeof SWEEP_KEYS)[number];
 export type Sweep = Partial<Record<SweepKey, string[]>>;
 

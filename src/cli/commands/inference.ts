@@ -12,7 +12,7 @@ import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.
 import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
-import { MAX_LEVELS, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
+import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
 import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -58,6 +58,13 @@ interface InferFlags {
   readNoise?: number;
   relax?: number[];
   adcBits?: number;
+  tile?: number;
+  maxInputV?: number;
+  endurance?: number;
+  enduranceTau: number;
+  retention?: number[];
+  driftNu: number;
+  driftNuSigma: number;
   clip?: number;
   calibration?: string;
   engine: string;
@@ -133,7 +140,7 @@ export function registerInference(program: Command): void {
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
     .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
     .option('--seed <n>', 'seed', num('--seed', { int: true }), 1)
-    .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, dynamic-range, relax')
+    .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
     .option('--quantizer <q>', 'nearest (each weight to the nearest representable value) | histogram-bins (seed 001: equal-width bins over the weights, each weight to its bin centre; --mapping signed)', 'nearest')
     .option('--quantize-scope <s>', 'layer (each layer its own range) | network (one range for the whole net, seed 001 Table 2)', 'layer')
     .option('--shared-per-level', 'one draw per level per trial shared by all devices (a level-wide shift; the default draws every device on its own, as seed 001\'s MATLAB does)')
@@ -143,6 +150,13 @@ export function registerInference(program: Command): void {
     .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w| (outliers clip to the top level), e.g. 0.999 or 99.9%', quantileArg('--clip'))
     .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
+    .option('--tile <n>', `simulated crossbar side (${MIN_TILE}..${MAX_TILE}, default 64): arrays counted in it, each tile's columns through their own ADC`, num('--tile', { int: true, min: MIN_TILE, max: MAX_TILE }))
+    .option('--max-input-V <V>', 'read voltage an input of 1 drives its row with (seed 002): cell currents scale with it, --read-noise (given at 0.2 V) does not', num('--max-input-V', { min: 1e-6, max: 100 }))
+    .option('--endurance <cycles>', 'age the window by this many set/reset cycles: levels move toward the window middle by exp(-cycles/tau)', num('--endurance', { min: 0 }))
+    .option('--endurance-tau <cycles>', 'cycles over which the window shrinks by 1/e', num('--endurance-tau', { min: 1 }), 1e4)
+    .option('--retention <time>', 'conductance drift to this time after programming, G(t) = G0 (t / 1 s)^-nu (e.g. 10000s)', durations('--retention'))
+    .option('--drift-nu <nu>', 'drift coefficient nu for --retention', num('--drift-nu', { min: 0, max: 10 }), 0.1)
+    .option('--drift-nu-sigma <s>', 'device-to-device spread of nu', num('--drift-nu-sigma', { min: 0, max: 10 }), 0)
     .option('--calibration <file>', 'calibration with the relaxation table (for --relax)')
     .option('--engine <name>', 'auto | native | js | tfjs', 'auto')
     .option('--workers <n>', 'worker threads for the fast kernel (default: cores)', num('--workers', { int: true, min: 1, max: 64 }))
@@ -153,6 +167,7 @@ export function registerInference(program: Command): void {
     .action(async (f: InferFlags) => {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
+      if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
       const baseSpec = parseDeviceSpec(f.device);
       parseScheme(f.mapping);
       const quantizer = parseQuantizer(f.quantizer);
@@ -188,10 +203,14 @@ export function registerInference(program: Command): void {
           // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
           dynamicRange: dynamicRange ?? (quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
           levelValues_A: f.levelValues,
+          maxInput_V: f.maxInputV,
+          endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined,
+          retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined,
         }, measured);
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
+        const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
@@ -208,7 +227,7 @@ function printText(meta: { model: string; dataset: string; synapses: number; tfB
     `${meta.model} on ${meta.dataset} (${r0.images} test images): ${meta.synapses} synapses, float accuracy ${pct(r0.floatAccuracy)} %\n` +
       `engine ${r0.engine}, tfjs backend ${meta.tfBackend}, ${r0.trials} trials, seed ${r0.seed}\n`,
   );
-  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : '') + (r.device.stuckHrs || r.device.stuckLrs ? ` stuck ${r.device.stuckHrs}/${r.device.stuckLrs}` : '') + (r.adcBits ? ` adc ${r.adcBits}b` : '') + (r.device.relax ? ` relax` : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : '') + (r.device.stuckHrs || r.device.stuckLrs ? ` stuck ${r.device.stuckHrs}/${r.device.stuckLrs}` : '') + (r.adcBits ? ` adc ${r.adcBits}b` : '') + (r.tile !== 64 ? ` tile ${r.tile}` : '') + (r.device.relax ? ` relax` : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
   const zero = rs[0].mapping.layers.map((l) => `${l.name} ${(100 * l.zeroShare).toFixed(1)} % zero, levels ${l.levelsUsed.length}/${rs[0].levels}`).join('; ');
   process.stdout.write(`weights mapped (first point): ${zero}\n`);
   process.stdout.write(table(['levels', 'mapping', 'clip', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));
@@ -233,7 +252,7 @@ function writeOut(dir: string, meta: object, rs: McResult[]): string[] {
   {
     const subs = rs.map((r, i) => `${String(i).padStart(3, '0')}-L${r.levels}-${r.mapping.scheme}-c${r.mapping.clip}-${r.device.text.replace(/[^a-z0-9.%]+/gi, '_')}`);
     rs.forEach((r, i) => one(join(dir, subs[i]), r));
-    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'stuck_hrs', 'stuck_lrs', 'adc_bits', 'relax', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.device.stuckHrs, r.device.stuckLrs, r.adcBits ?? '', r.device.relax ?? '', r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
+    writeFileSync(join(dir, 'sweep.csv'), csv([['levels', 'mapping', 'clip', 'device', 'stuck_hrs', 'stuck_lrs', 'adc_bits', 'tile', 'relax', 'noise_free', 'mean', 'std', 'min', 'p5', 'p50', 'p95', 'max'], ...rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text, r.device.stuckHrs, r.device.stuckLrs, r.adcBits ?? '', r.tile, r.device.relax ?? '', r.quantizedAccuracy, r.summary.mean, r.summary.std, r.summary.min, r.summary.p5, r.summary.p50, r.summary.p95, r.summary.max])]));
     return ['sweep.csv', ...subs.map((d) => `${d}/{${files.join(',')}}`)];
   }
 }

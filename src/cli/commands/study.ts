@@ -6,9 +6,11 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { bnnStudy, studyMarkdown } from '../../inference/bnn/study.js';
 import { num } from '../parse.js';
 import { printJson } from '../output.js';
+import { registerMcStudies } from './study-mc.js';
 
 export function registerStudy(program: Command): void {
   const study = program.command('study').description('the seed papers\' studies, our numbers beside theirs');
+  registerMcStudies(study);
   study
     .command('bnn')
     .description('seed 003 (binary nets, batch-norm merging): Tables 1-5 regenerated; every trained net kept in OUT/nets (a rerun resumes)')

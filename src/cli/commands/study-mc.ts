@@ -1,0 +1,157 @@
+/** `rram study levels-variation | crossbar`: Monte Carlo studies of one trained net (seeds 001 and 002). */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { weightOps } from '../../inference/crossbar-net.js';
+import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
+import { loadMeasuredLevels, parseDeviceSpec } from '../../inference/device-models.js';
+import { checkModelData, loadNet } from '../../inference/load-net.js';
+import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme } from '../../inference/mapping.js';
+import { initTf, tf } from '../../inference/tf-backend.js';
+import { crossbarPoints, crossbarResult, deterministic, type CrossbarParams } from '../../studies/crossbar.js';
+import { levelsVariationPoints, levelsVariationResult, type LevelsVariationParams } from '../../studies/levels-variation.js';
+import type { McPoint, PointRow } from '../../studies/mc-point.js';
+import { PointStore, type StudyParams } from '../../studies/point-store.js';
+import { runPoints } from '../../studies/run-points.js';
+import { writeStudy, studyMarkdown, type StudyResult } from '../../studies/study-output.js';
+import { printJson } from '../output.js';
+import { current, durations, fractionList, num, numList } from '../parse.js';
+
+interface Common {
+  model?: string;
+  dataset?: string;
+  data?: string;
+  trials?: number;
+  seed?: number;
+  images?: number;
+  workers?: number;
+  out?: string;
+  resume?: string;
+  json?: boolean;
+}
+
+/** Loads the net and data of a study's params, runs its points, writes and prints the result. */
+type McParams = StudyParams & { model: string; dataset: string; trials: number; seed: number; images?: number; device?: string };
+
+async function runMcStudy<P extends McParams>(
+  params: P | undefined,
+  f: Common,
+  dir: string,
+  build: (p: P, weightLayers: number) => { points: McPoint[]; trialsFor: (p: McPoint) => number },
+  result: (p: P, rows: PointRow[], layerNames: string[], elapsed: number) => Omit<StudyResult, 'points'>,
+): Promise<void> {
+  const t0 = performance.now();
+  // --resume: the stored options, whatever the command line says now.
+  const store = PointStore.open<PointRow>(dir, params);
+  const p = store.params as P;
+  const ds = loadDataset(parseDatasetName(p.dataset), f.data, true);
+  const backend = await initTf();
+  const { net } = await loadNet(tf, p.model, { test: ds.test, images: p.images });
+  for (const w of checkModelData(p.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
+  const ops = weightOps(net);
+  const spec = p.device ? parseDeviceSpec(p.device) : undefined;
+  const measured = spec?.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
+  const { points, trialsFor } = build(p, ops.length);
+  const rows = await runPoints(store, points, { tf, backend, net, test: ds.test, trials: p.trials, seed: p.seed, images: p.images, workers: f.workers, measured }, { label: `study ${p.study}`, trialsFor });
+  const res: StudyResult = { ...result(p, rows, ops.map((o) => o.name), (performance.now() - t0) / 1000), points: rows.length };
+  const files = writeStudy(dir, res, rows);
+  if (f.json) printJson(res);
+  else process.stdout.write(studyMarkdown(res) + `\nwrote ${dir}: ${files.join(', ')}\n`);
+}
+
+const common = (c: Command, trials: number) =>
+  c
+    .option('--model <dir>', 'trained model folder (rram train --out)')
+    .option('--dataset <name>', 'mnist | fashion (test split)')
+    .option('--data <dir>', 'folder with the data set files')
+    .option('--trials <n>', 'Monte Carlo trials per point (noise-free points run once)', num('--trials', { int: true, min: 1 }), trials)
+    .option('--seed <n>', 'seed of every point (the same trial draws across points)', num('--seed', { int: true }), 1)
+    .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--workers <n>', 'worker threads per point (default: cores)', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--out <dir>', 'study folder (params.json, points.ndjson, points.csv, study.json, study.md)')
+    .option('--resume <dir>', 'continue the study in DIR with its own options (finished points are kept)')
+    .option('--json', 'print the study result as JSON');
+
+/** --out or --resume, and the required flags of a fresh study. */
+function target(f: Common, name: string): { dir: string; fresh: boolean } {
+  if (f.resume && f.out) throw new InvalidArgumentError('--resume', f.resume, 'takes the folder itself: drop --out');
+  if (f.resume) return { dir: f.resume, fresh: false };
+  if (!f.model) throw new InvalidArgumentError('--model', '(missing)', `rram study ${name} needs --model DIR (or --resume DIR)`);
+  if (!f.dataset) throw new InvalidArgumentError('--dataset', '(missing)', `rram study ${name} needs --dataset (or --resume DIR)`);
+  parseDatasetName(f.dataset);
+  return { dir: f.out ?? `study-${name}`, fresh: true };
+}
+
+export function registerMcStudies(study: Command): void {
+  common(
+    study
+      .command('levels-variation')
+      .description('seed 001: post-training quantization x dynamic range x variation (Table 1, Figs. 5-9, Table 2)')
+      .option('--levels <list>', `quantization levels (2..${MAX_LEVELS})`, numList('--levels', { int: true, min: 2, max: MAX_LEVELS }), [4, 8, 16, 32, 64, 128])
+      .option('--variation <list>', 'programming variation (relative sigma), e.g. 0,5%,10%,20%,30%', fractionList('--variation'), [0, 0.05, 0.1, 0.2, 0.3])
+      .option('--dynamic-range <list>', 'on/off ratios', numList('--dynamic-range', { min: 1.000001 }), [10, 100, 1000])
+      .option('--distribution <d>', 'truncnorm (the paper\'s, mu +- sigma) | gaussian | lognormal', 'truncnorm')
+      .option('--quantizer <q>', 'histogram-bins (the paper\'s) | nearest', 'histogram-bins')
+      .option('--mapping <scheme>', 'signed (the paper\'s: one cell per weight against a reference) | diff | offset', 'signed')
+      .option('--table2-levels <n>', 'Table 2 (whole net vs one layer at a time) at this many levels; 0 skips it', num('--table2-levels', { int: true, min: 0, max: MAX_LEVELS }), 16),
+    1000,
+  ).action(async (f: Common & { levels: number[]; variation: number[]; dynamicRange: number[]; distribution: string; quantizer: string; mapping: string; table2Levels: number }) => {
+    const { dir, fresh } = target(f, 'levels-variation');
+    if (!fresh) return runMcStudy<LevelsVariationParams>(undefined, f, dir, lvBuild, lvResult);
+    if (!['truncnorm', 'gaussian', 'lognormal'].includes(f.distribution)) throw new InvalidArgumentError('--distribution', f.distribution, 'must be truncnorm, gaussian or lognormal');
+    const quantizer = parseQuantizer(f.quantizer);
+    const mapping = parseScheme(f.mapping);
+    if (quantizer === 'histogram-bins' && mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
+    const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.dynamicRange, distribution: f.distribution as 'truncnorm', quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels };
+    await runMcStudy(params, f, dir, lvBuild, lvResult);
+  });
+
+  common(
+    study
+      .command('crossbar')
+      .description('seed 002: tile size x ADC bits, sigma x conduction states, stuck-at HRS x LRS, max input voltage, endurance, retention')
+      .option('--tiles <list>', `crossbar sides (${MIN_TILE}..${MAX_TILE})`, numList('--tiles', { int: true, min: MIN_TILE, max: MAX_TILE }), [64, 128, 256])
+      .option('--adc-bits <list>', 'ADC resolutions', numList('--adc-bits', { int: true, min: 1, max: 16 }), [2, 4, 6, 8, 10])
+      .option('--stuck-grid <list>', 'stuck-at rates for both HRS and LRS, e.g. 0,1%,5%', fractionList('--stuck-grid'), [0, 0.01, 0.05])
+      .option('--sigma <list>', 'relative device variation, e.g. 0,5%,10%,20%', fractionList('--sigma'), [0, 0.05, 0.1, 0.2])
+      .option('--states <list>', `conduction states (2..${MAX_LEVELS})`, numList('--states', { int: true, min: 2, max: MAX_LEVELS }), [2, 4, 8, 16, 32])
+      .option('--levels <n>', 'levels of the tile/ADC, stuck-at, voltage and aging points', num('--levels', { int: true, min: 2, max: MAX_LEVELS }), 32)
+      .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
+      .option('--max-input-V <list>', 'input voltages for Fig. 13, e.g. 0.02,0.05,0.1,0.2,0.5,1 (none: skipped)', numList('--max-input-V', { min: 1e-6, max: 100 }), [0.02, 0.05, 0.1, 0.2, 0.5, 1])
+      .option('--read-noise <current>', 'read noise (at 0.2 V) the input voltage acts against', current('--read-noise'), 1e-6)
+      .option('--endurance <cycles>', 'set/reset cycles of the endurance point', num('--endurance', { min: 0 }), 1e4)
+      .option('--endurance-tau <cycles>', 'cycles over which the window shrinks by 1/e', num('--endurance-tau', { min: 1 }), 1e4)
+      .option('--retention <time>', 'time of the retention point', durations('--retention'), [1e4])
+      .option('--drift-nu <nu>', 'drift coefficient', num('--drift-nu', { min: 0, max: 10 }), 0.1)
+      .option('--drift-nu-sigma <s>', 'device-to-device spread of nu', num('--drift-nu-sigma', { min: 0, max: 10 }), 0.02),
+    100,
+  ).action(async (f: Common & { tiles: number[]; adcBits: number[]; stuckGrid: number[]; sigma: number[]; states: number[]; levels: number; mapping: string; maxInputV: number[]; readNoise: number; endurance: number; enduranceTau: number; retention: number[]; driftNu: number; driftNuSigma: number }) => {
+    const { dir, fresh } = target(f, 'crossbar');
+    if (!fresh) return runMcStudy<CrossbarParams>(undefined, f, dir, cbBuild, cbResult);
+    if (f.retention.length !== 1) throw new InvalidArgumentError('--retention', f.retention.join(','), 'takes one time');
+    const params: CrossbarParams = {
+      study: 'crossbar',
+      model: f.model!,
+      dataset: f.dataset!,
+      mapping: parseScheme(f.mapping),
+      levels: f.levels,
+      tiles: f.tiles,
+      adcBits: f.adcBits,
+      stuckGrid: f.stuckGrid,
+      sigma: f.sigma,
+      states: f.states,
+      maxInputV: f.maxInputV,
+      readNoise_A: f.readNoise,
+      endurance: { cycles: f.endurance, tau: f.enduranceTau },
+      retention: { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma },
+      trials: f.trials!,
+      seed: f.seed!,
+      images: f.images,
+    };
+    await runMcStudy(params, f, dir, cbBuild, cbResult);
+  });
+}
+
+const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' ? 1 : p.trials) });
+const lvResult = (p: LevelsVariationParams, rows: PointRow[], names: string[], el: number) => levelsVariationResult(p, rows, names, el);
+const cbBuild = (p: CrossbarParams) => ({ points: crossbarPoints(p), trialsFor: (x: McPoint) => (deterministic(x) ? 1 : p.trials) });
+const cbResult = (p: CrossbarParams, rows: PointRow[], _names: string[], el: number) => crossbarResult(p, rows, el);
