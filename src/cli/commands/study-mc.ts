@@ -13,7 +13,12 @@ import type { McPoint, PointRow } from '../../studies/mc-point.js';
 import { PointStore, type StudyParams } from '../../studies/point-store.js';
 import { runPoints } from '../../studies/run-points.js';
 import { writeStudy, studyMarkdown, type StudyResult } from '../../studies/study-output.js';
-import { printJson } from '../output.js';
+import { csv, printJson } from '../output.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArch } from '../../inference/arch-spec.js';
+import { defaultArchs, synapseBudgetResult, TABLE_IDS, type NetRow, type SynapseBudgetParams } from '../../studies/synapse-budget.js';
+import { runSynapseBudget } from '../../studies/synapse-budget-run.js';
 import { current, durations, fractionList, num, numList } from '../parse.js';
 
 interface Common {
@@ -149,6 +154,70 @@ export function registerMcStudies(study: Command): void {
     };
     await runMcStudy(params, f, dir, cbBuild, cbResult);
   });
+}
+
+/** "2..8" or "2,4,8". */
+function levelRange(raw: string): number[] {
+  const m = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(raw);
+  if (m) {
+    const [a, b] = [Number(m[1]), Number(m[2])];
+    if (a < 2 || b > MAX_LEVELS || b < a) throw new InvalidArgumentError('--levels', raw, `a range must ascend within 2..${MAX_LEVELS}`);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  }
+  return numList('--levels', { int: true, min: 2, max: MAX_LEVELS })(raw);
+}
+
+export function registerSynapseBudget(study: Command): void {
+  study
+    .command('synapse-budget')
+    .description('seed 000: FdNN and CNN architectures under the 4096 / 8192 synapse budgets, full precision and 2..8 levels, Spearman and Kruskal-Wallis (Tables 1-12)')
+    .option('--dataset <list>', 'mnist,fashion', 'mnist,fashion')
+    .option('--data <list>', 'data folders per set, e.g. mnist=DIR,fashion=DIR')
+    .option('--levels <range>', 'level counts, e.g. 2..8 or 2,4,8', levelRange, [2, 3, 4, 5, 6, 7, 8])
+    .option('--archs <list>', 'architectures separated by ";" (default: those of Tables 4, 5, 7 and 12)')
+    .option('--tables <list>', 'take the architectures of these tables (4, 5, 7, 12)', '4,5,7,12')
+    .option('--epochs <n>', 'training epochs per net', num('--epochs', { int: true, min: 1, max: 1000 }), 5)
+    .option('--batch-size <n>', 'training mini-batch', num('--batch-size', { int: true, min: 1 }), 32)
+    .option('--device <spec>', 'level values and spread: ideal | gaussian:5% | a level-CDF file ...', 'ideal')
+    .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
+    .option('--trials <n>', 'Monte Carlo trials per net and level count (ideal devices: 1)', num('--trials', { int: true, min: 1 }), 20)
+    .option('--seed <n>', 'seed of every net and trial', num('--seed', { int: true }), 1)
+    .option('--images <n>', 'evaluate quantized nets on the first N test images', num('--images', { int: true, min: 1 }))
+    .option('--workers <n>', 'worker threads per Monte Carlo', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--out <dir>', 'study folder (nets/, points.ndjson, study.json, study.md, points.csv)')
+    .option('--resume <dir>', 'continue the study in DIR with its own options')
+    .option('--json', 'print the study result as JSON')
+    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; out?: string; resume?: string; json?: boolean }) => {
+      if (f.resume && f.out) throw new InvalidArgumentError('--resume', f.resume, 'takes the folder itself: drop --out');
+      const dir = f.resume ?? f.out ?? 'study-synapse-budget';
+      let params: SynapseBudgetParams | undefined;
+      if (!f.resume) {
+        const datasets = f.dataset.split(',').map((s) => parseDatasetName(s.trim()));
+        const tables = f.tables.split(',').map((t) => t.trim());
+        for (const t of tables) if (!TABLE_IDS.includes(t)) throw new InvalidArgumentError('--tables', f.tables, `table ${t} is not one of ${TABLE_IDS.join(', ')}`);
+        const archs = f.archs ? f.archs.split(';').map((s) => s.trim()).filter(Boolean) : defaultArchs(tables);
+        archs.forEach((a) => parseArch(a));
+        parseDeviceSpec(f.device);
+        params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, trials: f.trials, seed: f.seed, images: f.images };
+      }
+      const data: Record<string, string> = {};
+      for (const kv of (f.data ?? '').split(',').filter(Boolean)) {
+        const [k, v] = kv.split('=');
+        if (!v) throw new InvalidArgumentError('--data', f.data, 'expected name=DIR pairs, e.g. mnist=/data/mnist');
+        data[parseDatasetName(k.trim())] = v.trim();
+      }
+      const t0 = performance.now();
+      const store = PointStore.open<NetRow>(dir, params);
+      const p = store.params as SynapseBudgetParams;
+      const backend = await initTf();
+      const rows = await runSynapseBudget(tf, backend, store, p, { data, workers: f.workers });
+      const res: StudyResult = { ...synapseBudgetResult(p, rows, (performance.now() - t0) / 1000), points: rows.length };
+      writeFileSync(join(dir, 'study.json'), JSON.stringify({ ...res, rows }) + '\n');
+      writeFileSync(join(dir, 'points.csv'), csv([['dataset', 'arch', 'kind', 'synapses', 'group', 'hidden_units', 'conv_layers', 'filters', 'pool', 'train', 'test', ...p.levels.map((L) => `L${L}`), 'epochs', 'seed', 'train_s'], ...rows.map((r) => [r.dataset, r.arch, r.kind, r.synapses, r.group, r.hiddenUnits, r.convLayers, r.filters, r.pool, r.trainAccuracy, r.testAccuracy, ...p.levels.map((L) => r.quantized[String(L)] ?? ''), r.epochs, r.seed, +r.trainSeconds.toFixed(1)])]));
+      writeFileSync(join(dir, 'study.md'), studyMarkdown(res));
+      if (f.json) printJson(res);
+      else process.stdout.write(studyMarkdown(res) + `\nwrote ${dir}: study.json, points.csv, study.md, points.ndjson, params.json, nets/\n`);
+    });
 }
 
 const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' ? 1 : p.trials) });

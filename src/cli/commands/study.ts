@@ -6,10 +6,11 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { bnnStudy, studyMarkdown } from '../../inference/bnn/study.js';
 import { num } from '../parse.js';
 import { printJson } from '../output.js';
-import { registerMcStudies } from './study-mc.js';
+import { registerMcStudies, registerSynapseBudget } from './study-mc.js';
 
 export function registerStudy(program: Command): void {
   const study = program.command('study').description('the seed papers\' studies, our numbers beside theirs');
+  registerSynapseBudget(study);
   registerMcStudies(study);
   study
     .command('bnn')
