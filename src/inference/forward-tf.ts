@@ -152,10 +152,13 @@ export function forwardTf(
   });
 }
 
+/** Values per input image the net takes. */
+export const inputSize = (net: CrossbarNet): number => net.inputShape.reduce((a, b) => a * b, 1);
+
 /** Images as the net's input tensor (centre-cropped and binarized first when the net asks). */
 export function inputTensor(tf: Tf, net: CrossbarNet, images: Float32Array, n: number): TF.Tensor {
   if (net.input) return tf.tensor(cropBinarize(images, n, net.input.crop), [n, ...net.inputShape]);
-  return tf.tensor(images.subarray(0, n * 784), [n, ...net.inputShape]);
+  return tf.tensor(images.subarray(0, n * inputSize(net)), [n, ...net.inputShape]);
 }
 
 /**
@@ -177,7 +180,8 @@ export function predictAll(
   const out = new Int32Array(n);
   for (let s = 0; s < n; s += batch) {
     const m = Math.min(batch, n - s);
-    const x = inputTensor(tf, net, images.subarray(s * 784, (s + m) * 784), m);
+    const px = net.input ? 784 : inputSize(net); // binary nets crop 28x28 images themselves
+    const x = inputTensor(tf, net, images.subarray(s * px, (s + m) * px), m);
     const rec: FullScaleRecord = [];
     const p = forwardTf(tf, net, mapped, values, x, adcCfg, record ? rec : undefined, tile);
     out.set(p.dataSync(), s);

@@ -41,8 +41,8 @@ export function checkModelData(dir: string, dataset: string, test: Split, net: C
       warnings.push(`${label}/report.json is not readable JSON: the data set the model was trained on is unknown`);
     }
   } else warnings.push(`${label} has no report.json: the data set the model was trained on is unknown`);
-  const fits = net.input ? net.input.crop <= Math.min(test.rows, test.cols) : net.inputShape.reduce((a, b) => a * b, 1) === test.rows * test.cols;
-  if (!fits) throw new InvalidArgumentError('--model', label, `takes ${net.input ? `${net.input.crop}x${net.input.crop} crops` : net.inputShape.join('x')} inputs; ${dataset} images are ${test.rows}x${test.cols}`);
+  const fits = net.input ? net.input.crop <= Math.min(test.rows, test.cols) && test.channels === 1 : net.inputShape.reduce((a, b) => a * b, 1) === test.rows * test.cols * test.channels;
+  if (!fits) throw new InvalidArgumentError('--model', label, `takes ${net.input ? `${net.input.crop}x${net.input.crop} crops` : net.inputShape.join('x')} inputs; ${dataset} images are ${test.rows}x${test.cols}${test.channels > 1 ? `x${test.channels}` : ''}`);
   return warnings;
 }
 

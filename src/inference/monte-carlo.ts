@@ -12,7 +12,7 @@ import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
 import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
-import { predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
+import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
@@ -152,7 +152,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   if (fast) {
     if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const kernel = o.engine as KernelChoice;
-    const csr = toCsr(test.images, n, 784, true);
+    const csr = toCsr(test.images, n, inputSize(net), true);
     const blocks = Math.ceil(o.trials / 8);
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
     const chunks: [number, number][] = [];
@@ -185,7 +185,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   } else {
     // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
     // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
-    const images = test.images.slice(0, n * 784);
+    const images = test.images.slice(0, n * (net.input ? 784 : inputSize(net)));
     const job = (first: number, count: number): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg });
     const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
     let done = 0;

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../../drivers/errors.js';
 import { Rng } from '../../lib/rng.js';
 import { buildModel, inputShape, synapses, type ArchSpec } from './arch-spec.js';
 import { toCrossbarNet, weightOps, synapseCount } from './crossbar-net.js';
-import type { Dataset, Split } from './datasets.js';
+import { pixelsOf, type Dataset, type Split } from './datasets.js';
 import { mapLayer, SCHEMES, type Scheme } from './mapping.js';
 import { nominalLevels } from './device-models.js';
 import { saveModel } from './model-io.js';
@@ -75,21 +75,24 @@ export function arraysNeeded(model: TF.LayersModel): Record<Scheme, { arrays: nu
 export async function train(tf: Tf, backend: string, ds: Dataset, o: TrainOptions): Promise<TrainReport> {
   validateTrain(o);
   const t0 = performance.now();
-  const shape = inputShape(o.arch);
-  const model = buildModel(tf, o.arch, o.seed);
+  if (ds.train.rows !== ds.train.cols) throw new InvalidArgumentError('dataset', ds.name, `images are ${ds.train.rows}x${ds.train.cols}; the net specs take square images`);
+  const geometry = { side: ds.train.rows, channels: ds.train.channels };
+  const shape = inputShape(o.arch, geometry);
+  const px = pixelsOf(ds.train);
+  const model = buildModel(tf, o.arch, o.seed, geometry);
   model.compile({ optimizer: tf.train.momentum(o.learningRate, o.momentum), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
   const count = synapseCount(toCrossbarNet(model));
-  if (count !== synapses(o.arch)) throw new Error(`internal: model has ${count} synapses, spec says ${synapses(o.arch)}`);
+  if (count !== synapses(o.arch, geometry)) throw new Error(`internal: model has ${count} synapses, spec says ${synapses(o.arch, geometry)}`);
   const rng = new Rng(o.seed);
   const n = ds.train.n;
   const order = Array.from({ length: n }, (_, i) => i);
-  const xs = new Float32Array(n * 784);
+  const xs = new Float32Array(n * px);
   const ys = new Float32Array(n * 10);
   for (let e = 0; e < o.epochs; e++) {
     rng.shuffle(order);
     ys.fill(0);
     order.forEach((src, i) => {
-      xs.set(ds.train.images.subarray(src * 784, src * 784 + 784), i * 784);
+      xs.set(ds.train.images.subarray(src * px, src * px + px), i * px);
       ys[i * 10 + ds.train.labels[src]] = 1;
     });
     const x = tf.tensor(xs, [n, ...shape]);

@@ -42,7 +42,7 @@ export async function runSynapseBudget(tf: Tf, backend: string, store: PointStor
         const r = await runPoint({ key: `${key}/L${L}`, device: p.device, levels: L, scheme: p.mapping }, { tf, backend, net, test: ds.test, trials: spec.kind === 'ideal' ? 1 : p.trials, seed: p.seed, images: p.images, workers: o.workers, measured });
         quantized[String(L)] = r.summary.mean;
       }
-      const row: NetRow = { key, dataset: d, arch: a, ...describeArch(a), trainAccuracy: rep.trainAccuracy, testAccuracy: rep.testAccuracy, quantized, epochs: rep.epochs, seed: rep.seed, trainSeconds };
+      const row: NetRow = { key, dataset: d, arch: a, ...describeArch(a, { side: ds.test.rows, channels: ds.test.channels }), trainAccuracy: rep.trainAccuracy, testAccuracy: rep.testAccuracy, quantized, epochs: rep.epochs, seed: rep.seed, trainSeconds };
       store.add(row);
       log(`study synapse-budget ${i + 1}/${todo.length} ${key}: ${row.synapses} synapses, test ${(100 * row.testAccuracy).toFixed(2)} %, ${p.levels.map((L) => `${L} lv ${(100 * quantized[String(L)]).toFixed(1)}`).join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }

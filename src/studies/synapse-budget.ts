@@ -6,7 +6,7 @@
  * Kruskal-Wallis between the budget groups) and its Tables 4, 5, 7 and 12 beside ours.
  */
 import { kruskalWallis, spearman } from '../analysis/rank-tests.js';
-import { parseArch, synapses, type ArchSpec } from '../inference/arch-spec.js';
+import { parseArch, synapses, type ArchSpec, type ImageGeometry } from '../inference/arch-spec.js';
 import type { StudyFigure, StudyResult, StudyTable } from './study-output.js';
 
 export interface SynapseBudgetParams {
@@ -103,9 +103,9 @@ export function defaultArchs(tables: string[] = TABLE_IDS): string[] {
   return [...new Set(tables.flatMap((t) => PAPER_ARCHS[t].map((a) => a.arch)))];
 }
 
-export function describeArch(text: string): Pick<NetRow, 'kind' | 'synapses' | 'group' | 'hiddenUnits' | 'convLayers' | 'filters' | 'pool'> {
+export function describeArch(text: string, g?: ImageGeometry): Pick<NetRow, 'kind' | 'synapses' | 'group' | 'hiddenUnits' | 'convLayers' | 'filters' | 'pool'> {
   const a: ArchSpec = parseArch(text);
-  const n = synapses(a);
+  const n = synapses(a, g);
   const group = n < 4096 ? '<4096' : n <= 8192 ? '4096-8192' : '>8192';
   return a.kind === 'dense'
     ? { kind: 'fdnn', synapses: n, group, hiddenUnits: a.hidden.reduce((s, h) => s + h, 0), convLayers: 0, filters: 0, pool: 0 }

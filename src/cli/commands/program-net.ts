@@ -95,7 +95,7 @@ export function registerProgramNet(program: Command): void {
   addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net'))))
     .description('program a trained net onto the arrays (write-verify), read back, evaluate from the read-back vs the Monte Carlo prediction')
     .requiredOption('--model <dir>', 'tfjs layers model folder (rram train --out)')
-    .option('--dataset <name>', 'mnist | fashion', 'mnist')
+    .option('--dataset <name>', 'mnist | fashion | cifar10 (cifar10 needs --data DIR)', 'mnist')
     .option('--data <dir>', 'folder with the IDX files')
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w|, e.g. 0.999', quantileArg('--clip'))

@@ -66,7 +66,7 @@ async function runMcStudy<P extends McParams>(
 const common = (c: Command, trials: number) =>
   c
     .option('--model <dir>', 'trained model folder (rram train --out)')
-    .option('--dataset <name>', 'mnist | fashion (test split)')
+    .option('--dataset <name>', 'mnist | fashion | cifar10 (test split; cifar10 needs --data DIR)')
     .option('--data <dir>', 'folder with the data set files')
     .option('--trials <n>', 'Monte Carlo trials per point (noise-free points run once)', num('--trials', { int: true, min: 1 }), trials)
     .option('--seed <n>', 'seed of every point (the same trial draws across points)', num('--seed', { int: true }), 1)
@@ -171,7 +171,7 @@ export function registerSynapseBudget(study: Command): void {
   study
     .command('synapse-budget')
     .description('seed 000: FdNN and CNN architectures under the 4096 / 8192 synapse budgets, full precision and 2..8 levels, Spearman and Kruskal-Wallis (Tables 1-12)')
-    .option('--dataset <list>', 'mnist,fashion', 'mnist,fashion')
+    .option('--dataset <list>', 'mnist,fashion (cifar10 with --data cifar10=DIR)', 'mnist,fashion')
     .option('--data <list>', 'data folders per set, e.g. mnist=DIR,fashion=DIR')
     .option('--levels <range>', 'level counts, e.g. 2..8 or 2,4,8', levelRange, [2, 3, 4, 5, 6, 7, 8])
     .option('--archs <list>', 'architectures separated by ";" (default: those of Tables 4, 5, 7 and 12)')

@@ -6,6 +6,7 @@
  * training, running averages after). Adam; latent weights clipped to the grid after each step.
  * Plain tensors and our own loop: tfjs layers have no STE, and the result is our own file.
  */
+import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
@@ -48,6 +49,7 @@ const EPS = 1e-4;
 const MOMENTUM = 0.9;
 
 export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrainOptions): Promise<{ model: BnnModel; report: BnnTrainReport }> {
+  if (ds.train.rows !== 28 || ds.train.cols !== 28 || ds.train.channels !== 1) throw new InvalidArgumentError('dataset', ds.name, 'binary nets (seed 003) take 28x28 grey images (mnist, fashion) and crop them');
   const t0 = performance.now();
   const s = o.spec;
   const L = s.sizes.length - 1;
