@@ -5,7 +5,8 @@
  *  - sustained events/s into the embedded store and into InfluxDB while the engine programs;
  *  - calibration: fit time and the twin's distances to a board with hidden parameters;
  *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked;
- *  - the dashboard's event-to-pixel latency in Chromium, the store's size per event and export times.
+ *  - the dashboard's event-to-pixel latency in Chromium, the store's size per event and export times;
+ *  - conv-net Monte Carlo: the conv kernel against the general tfjs path (`cnn`).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -139,5 +140,9 @@ if (!only || only === 'infer') {
     runs[label] = { engine: r.engine, trials, elapsed_s: +r.elapsed_s.toFixed(2), trials_per_s: Math.round(r.trialsPerSec), image_trials_per_s: Math.round(r.imageTrialsPerSec), peak_rss_MB: Math.round(r.peakRss_MB), mean_accuracy: +r.summary.mean.toFixed(4) };
   }
   out.infer_monte_carlo = runs;
+}
+if (!only || only === 'cnn') {
+  const { cnnMcBench } = await import('./cnn-mc.js');
+  out.cnn_monte_carlo = await cnnMcBench();
 }
 console.log(JSON.stringify(out, null, 2));

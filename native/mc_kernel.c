@@ -12,6 +12,7 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <string.h>
+#include "cnn_kernel.h"
 
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));
@@ -197,6 +198,9 @@ NAPI_MODULE_INIT() {
   napi_value f, g;
   napi_create_function(env, "forward", NAPI_AUTO_LENGTH, forward, NULL, &f);
   napi_set_named_property(env, exports, "forward", f);
+  napi_value h;
+  napi_create_function(env, "forwardCnn", NAPI_AUTO_LENGTH, forward_cnn, NULL, &h);
+  napi_set_named_property(env, exports, "forwardCnn", h);
   napi_create_function(env, "isa", NAPI_AUTO_LENGTH, isa, NULL, &g);
   napi_set_named_property(env, exports, "isa", g);
   napi_value tb;

@@ -15,6 +15,8 @@ import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingRepo
 import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
+import { convChain, nativeCnnAvailable } from './cnn-kernel.js';
+import { runCnnTrials, type CnnTrialJob } from './mc-cnn-trials.js';
 import type { Tf } from './tf-backend.js';
 import { runTfTrials, type TfTrialJob, type TfTrialResult } from './mc-tf-trials.js';
 
@@ -149,7 +151,54 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   // so `auto` falls back to it; `js` stays selectable as the reference implementation.
   const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
   const fast = wantKernel && !o.adcBits && isDenseChain(net);
-  if (fast) {
+  const wantCnn = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeCnnAvailable() && process.env.RRAM_KERNEL !== 'js');
+  const chain = wantCnn && !o.adcBits ? convChain(net) : undefined;
+  if (chain) {
+    // Conv nets: one trial per kernel call over all images, trials split over worker threads.
+    if (o.signal?.aborted) throw new AbortedError('inference aborted');
+    const px = inputSize(net);
+    const images = new Float32Array(new SharedArrayBuffer(n * px * 4));
+    images.set(test.images.subarray(0, n * px));
+    const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.trials));
+    const job = (first: number, count: number): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice });
+    let done = 0;
+    const tick = () => o.onProgress?.(++done, o.trials);
+    let results: TrialResult[];
+    if (nw === 1) results = [runCnnTrials(job(0, o.trials), tick)];
+    else {
+      const running: Worker[] = [];
+      const stop = () => running.forEach((w) => void w.terminate());
+      o.signal?.addEventListener('abort', stop, { once: true });
+      try {
+        results = await Promise.all(
+          Array.from({ length: nw }, (_, w) => {
+            const first = Math.floor((o.trials * w) / nw);
+            const count = Math.floor((o.trials * (w + 1)) / nw) - first;
+            return new Promise<TrialResult>((resolve, reject) => {
+              const wk = new Worker(new URL('./mc-worker.js', import.meta.url), { workerData: job(first, count) });
+              running.push(wk);
+              wk.on('message', (m: { progress?: number; ok?: boolean; result?: TrialResult; error?: string }) => {
+                if (m.progress) tick();
+                else if (m.ok) resolve(m.result!);
+                else reject(new Error(m.error));
+              });
+              wk.once('error', reject);
+              wk.once('exit', (code) => (o.signal?.aborted ? reject(new AbortedError('inference aborted')) : code !== 0 && reject(new Error(`Monte Carlo worker exited with code ${code}`))));
+            });
+          }),
+        );
+      } finally {
+        o.signal?.removeEventListener('abort', stop);
+        stop();
+      }
+    }
+    for (const r of results) {
+      correct.set(r.correct, r.first);
+      r.confusion.forEach((v, i) => (confusion[i] += v));
+    }
+    engine = results[0].kernel;
+    workersUsed = nw;
+  } else if (fast) {
     if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const kernel = o.engine as KernelChoice;
     const csr = toCsr(test.images, n, inputSize(net), true);
