@@ -28,11 +28,20 @@ test('conv kernel: native and JavaScript predict what tfjs predicts, for filters
     const chain = convChain(net);
     assert.ok(chain, `${arch} runs on the conv kernel`);
     const n = 300;
-    // Images with zeros (as MNIST) and values in (0, 1].
-    const images = Float32Array.from({ length: n * side * side * ch }, () => (rng.uniform() < 0.6 ? 0 : rng.uniform()));
+    // MNIST digits where the net takes them; else images with zeros and a brightness and density of their own.
+    const px = side * side * ch;
+    const images =
+      side === 28 && ch === 1
+        ? loadDataset('mnist', undefined, true).test.images.slice(0, n * px)
+        : Float32Array.from({ length: n * px }, (_, k) => {
+            const r = new Rng(Math.floor(k / px) + 1);
+            const density = r.uniform();
+            const bright = r.uniform();
+            return rng.uniform() < density ? 0 : bright * rng.uniform();
+          });
     const ops = weightOps(net);
-    // Random weights bigger than the init, so the classes differ between images.
-    const stages = chain.stages.map((s, i) => ({ ...s, w: Float32Array.from(ops[i].W, () => rng.normal() * 0.3) }));
+    // He-scaled random weights, zero biases: outputs that differ from image to image.
+    const stages = chain.stages.map((s, i) => ({ ...s, w: Float32Array.from(ops[i].W, (_, k) => (k < ops[i].fanIn * ops[i].units ? rng.normal() * Math.sqrt(2 / ops[i].fanIn) : 0)) }));
     const want = predictAll(tf, net, ops.map((o) => ({ scheme: 'diff' as const, cols: o.units, alpha: 1 })), stages.map((s) => ({ eff: s.w })), images, n);
     assert.ok(new Set(want).size >= 3, `${arch}: the random net must tell images apart (classes ${[...new Set(want)]})`);
     for (const k of [native, jsCnnKernel]) {
