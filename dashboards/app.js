@@ -8,6 +8,7 @@ import { showCdf } from './views/cdf.js';
 import { showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { fillCompareSelects, renderHistory, showCompare } from './views/history.js';
+import { fillStudies, showStudy } from './views/studies.js';
 
 let runs = [];
 const view = () => (location.hash.slice(1) || 'live').split('/')[0];
@@ -130,6 +131,11 @@ async function route() {
   if (v === 'wvbench') await showWvBench(pick($('#wvb-run')));
   if (v === 'calibration') { await showFit(pick($('#fit-run'))); await showTwin(pick($('#twin-run'))); }
   if (v === 'compare') { fillCompareSelects(runs, id); await showCompare(); }
+  if (v === 'studies') {
+    await fillStudies();
+    if (id && [...$('#study-pick').options].some((o) => o.value === id)) $('#study-pick').value = id;
+    await showStudy($('#study-pick').value);
+  }
   document.querySelectorAll(`#view-${v} .chart`).forEach((n) => window.echarts.getInstanceByDom(n)?.resize());
 }
 window.addEventListener('hashchange', () => route().catch((e) => ($('#message').textContent = e.message)));
@@ -137,6 +143,7 @@ window.addEventListener('hashchange', () => route().catch((e) => ($('#message').
 $('#token').addEventListener('change', (e) => localStorage.setItem('rram-token', e.target.value));
 $('#map-mode').addEventListener('change', () => drawMaps(live));
 $('#cdf-run').addEventListener('change', (e) => { $('#pin').checked = true; showCdf(e.target.value, runs); });
+$('#study-pick').addEventListener('change', (e) => showStudy(e.target.value).catch((x) => ($('#study-body').textContent = x.message)));
 $('#cdf-scale').addEventListener('change', () => showCdf($('#cdf-run').value));
 $('#cdf-compare').addEventListener('change', () => showCdf($('#cdf-run').value));
 $('#infer-run').addEventListener('change', (e) => { $('#pin').checked = true; showInference(e.target.value); });

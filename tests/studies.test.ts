@@ -8,6 +8,10 @@ import { join } from 'node:path';
 import { repoRoot } from '../lib/repo-root.js';
 import { PointStore } from '../src/studies/point-store.js';
 import { describeArch, defaultArchs, PAPER_ARCHS } from '../src/studies/synapse-budget.js';
+import { chromium } from 'playwright-core';
+import { needTool } from './helpers/env.js';
+import { startServer } from './helpers/server.js';
+import { CHROMIUM_ARGS } from './helpers/browser.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
@@ -125,4 +129,39 @@ test('study synapse-budget end to end on three small nets: trained once, statist
   assert.match(again.stderr, /3 of 3 nets already in/);
   assert.match(rram('study', 'synapse-budget', '--tables', '4,9').stderr, /--tables="4,9"/);
   assert.match(rram('study', 'synapse-budget', '--archs', 'dense:x').stderr, /arch="dense:x"/);
+});
+
+test('the Studies page: API lists study folders by name only; Chromium draws every figure and the paper-vs-ours tables', { timeout: 240000 }, async (t) => {
+  const m = trainedModel();
+  const root = mkdtempSync(join(tmpdir(), 'studies-'));
+  const r = rram('study', 'crossbar', '--model', m, '--dataset', 'mnist', '--tiles', '64', '--adc-bits', '2,8', '--stuck-grid', '0,5%', '--sigma', '0,20%', '--states', '4,8', '--max-input-V', '0.02,1', '--trials', '3', '--images', '500', '--out', join(root, 'cb'));
+  assert.equal(r.status, 0, r.stderr);
+  const s = await startServer({ studies: root });
+  try {
+    const list = (await (await fetch(`${s.url}/api/studies`)).json()) as { name: string; study: string }[];
+    assert.deepEqual(list.map((x) => [x.name, x.study]), [['cb', 'crossbar']]);
+    const one = await (await fetch(`${s.url}/api/studies/cb`)).text();
+    assert.ok(!one.includes(root) && !one.includes(tmpdir()), 'no server path in the answer');
+    assert.equal(JSON.parse(one).rows, undefined, 'per-point rows stay in the file');
+    assert.equal((await fetch(`${s.url}/api/studies/nope`)).status, 404);
+    assert.equal((await fetch(`${s.url}/api/studies/..%2F..%2Fetc`)).status, 400);
+    if (!needTool(t, 'chromium', 'chromium')) return;
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${s.url}/#studies`);
+      const figures = JSON.parse(one).figures.length;
+      await page.waitForFunction((n) => document.querySelectorAll('.study-fig[data-drawn]').length === n, figures, { timeout: 30000 });
+      const text = await page.textContent('#study-body');
+      assert.match(text ?? '', /Table 3: endurance and retention/);
+      assert.match(text ?? '', /5 % stuck-at-LRS collapses accuracy/);
+      const heat = await page.evaluate(() => (window as unknown as { echarts: { getInstanceByDom(e: Element): { getOption(): { series: { type: string; data: unknown[] }[] } } } }).echarts.getInstanceByDom(document.getElementById('study-fig-fig16')!).getOption().series[0]);
+      assert.equal(heat.type, 'heatmap');
+      assert.equal(heat.data.length, 4);
+    } finally {
+      await browser.close();
+    }
+  } finally {
+    await s.close();
+  }
 });

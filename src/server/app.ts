@@ -15,6 +15,7 @@ import { checkRunId } from '../store/embedded-store.js';
 import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
 import { DEFAULT_MAX_TRIALS, parseJobRequest } from './job-requests.js';
+import { getStudy, listStudies } from './studies.js';
 import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
 
 export interface AppOptions {
@@ -26,6 +27,8 @@ export interface AppOptions {
   tick_ms?: number;
   /** Most Monte Carlo trials one job may ask for. */
   maxTrials?: number;
+  /** Folder whose study folders (`rram study ... --out`) the Studies page shows (default: the working folder). */
+  studies?: string;
 }
 
 const STATUS: Record<string, number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
@@ -132,6 +135,9 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     }),
   );
   app.get('/api/jobs', (_req, res) => res.json(jobs.jobs()));
+  const studiesRoot = o.studies ?? '.';
+  app.get('/api/studies', wrap((_req, res) => res.json(listStudies(studiesRoot))));
+  app.get('/api/studies/:name', wrap((req, res) => res.json(getStudy(studiesRoot, String(req.params.name)))));
   app.post(
     '/api/jobs',
     requireToken,

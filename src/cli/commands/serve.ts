@@ -18,6 +18,7 @@ interface ServeFlags extends BoardFlags {
   token?: string;
   allowHost?: string;
   maxTrials: number;
+  studies: string;
 }
 
 export function parseListen(raw: string): { host: string; port: number } {
@@ -35,6 +36,7 @@ export function registerServe(program: Command): void {
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
     .option('--max-trials <n>', 'most Monte Carlo trials one dashboard job may ask for', num('--max-trials', { int: true, min: 1, max: 1e6 }), DEFAULT_MAX_TRIALS)
+    .option('--studies <dir>', 'folder with study folders (rram study ... --out) for the Studies page', '.')
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
       // `--port` is the board's serial port; a bare number is almost always meant as the dashboard's TCP port.
@@ -53,7 +55,7 @@ export function registerServe(program: Command): void {
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? f.allowHost.split(',').map((h) => h.trim()).filter(Boolean) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
-      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials });
+      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
