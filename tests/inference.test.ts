@@ -308,7 +308,7 @@ test('rram train and rram infer end to end, with bad input named', () => {
   const rep = JSON.parse(tr.stdout);
   assert.equal(rep.synapses, 3190);
   assert.ok(rep.testAccuracy > 0.8, `dense:4 after one epoch: ${rep.testAccuracy}`);
-  assert.deepEqual(rep.optimizer, { kind: 'sgd-momentum', learningRate: 0.1, momentum: 0.9, batchSize: 64 });
+  assert.deepEqual(rep.optimizer, { kind: 'sgd-momentum', learningRate: 0.01, momentum: 0.9, batchSize: 32 });
   assert.ok(existsSync(join(dir, 'm', 'model.json')) && existsSync(join(dir, 'm', 'report.json')));
   const inf = rram('infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--levels', '4', '--mapping', 'offset', '--device', 'gaussian:5%', '--trials', '16', '--json', '--out', join(dir, 'inf'));
   assert.equal(inf.status, 0, inf.stderr);

@@ -1,5 +1,6 @@
 /**
- * `rram train`: train a reference net (seed 000 defaults: SGD, learning rate 0.1, momentum 0.9)
+ * `rram train`: train a reference net (SGD with momentum 0.9 as seed 000; learning rate 0.01 and keras's batch 32 by default:
+ * seed 000's stated 0.1 with momentum 0.9 plateaus or diverges on its CNNs, docs/benchmarks.md)
  * and save it with a report. Epoch shuffles come from our seeded RNG (tfjs's own shuffle uses
  * Math.random), so a (spec, seed) pair gives the same net on the same backend.
  */

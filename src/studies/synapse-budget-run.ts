@@ -34,7 +34,7 @@ export async function runSynapseBudget(tf: Tf, backend: string, store: PointStor
       const t0 = performance.now();
       let rep: TrainReport;
       if (existsSync(join(dir, 'report.json')) && existsSync(join(dir, 'model.json'))) rep = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as TrainReport;
-      else rep = await train(tf, backend, ds, { arch: parseArch(a), epochs: p.epochs, seed: p.seed, learningRate: 0.1, momentum: 0.9, batchSize: p.batchSize, out: dir });
+      else rep = await train(tf, backend, ds, { arch: parseArch(a), epochs: p.epochs, seed: p.seed, learningRate: p.learningRate, momentum: 0.9, batchSize: p.batchSize, out: dir });
       const trainSeconds = (performance.now() - t0) / 1000;
       const { net } = await loadNet(tf, dir);
       const quantized: Record<string, number> = {};

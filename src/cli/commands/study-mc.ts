@@ -178,6 +178,7 @@ export function registerSynapseBudget(study: Command): void {
     .option('--tables <list>', 'take the architectures of these tables (4, 5, 7, 12)', '4,5,7,12')
     .option('--epochs <n>', 'training epochs per net', num('--epochs', { int: true, min: 1, max: 1000 }), 5)
     .option('--batch-size <n>', 'training mini-batch', num('--batch-size', { int: true, min: 1 }), 32)
+    .option('--lr <x>', 'SGD learning rate (momentum 0.9), as rram train', num('--lr', { min: 0 }), 0.01)
     .option('--device <spec>', 'level values and spread: ideal | gaussian:5% | a level-CDF file ...', 'ideal')
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .option('--trials <n>', 'Monte Carlo trials per net and level count (ideal devices: 1)', num('--trials', { int: true, min: 1 }), 20)
@@ -187,7 +188,7 @@ export function registerSynapseBudget(study: Command): void {
     .option('--out <dir>', 'study folder (nets/, points.ndjson, study.json, study.md, points.csv)')
     .option('--resume <dir>', 'continue the study in DIR with its own options')
     .option('--json', 'print the study result as JSON')
-    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; out?: string; resume?: string; json?: boolean }) => {
+    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; lr: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; out?: string; resume?: string; json?: boolean }) => {
       if (f.resume && f.out) throw new InvalidArgumentError('--resume', f.resume, 'takes the folder itself: drop --out');
       const dir = f.resume ?? f.out ?? 'study-synapse-budget';
       let params: SynapseBudgetParams | undefined;
@@ -198,7 +199,7 @@ export function registerSynapseBudget(study: Command): void {
         const archs = f.archs ? f.archs.split(';').map((s) => s.trim()).filter(Boolean) : defaultArchs(tables);
         archs.forEach((a) => parseArch(a));
         parseDeviceSpec(f.device);
-        params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, trials: f.trials, seed: f.seed, images: f.images };
+        params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, learningRate: f.lr, trials: f.trials, seed: f.seed, images: f.images };
       }
       const data: Record<string, string> = {};
       for (const kv of (f.data ?? '').split(',').filter(Boolean)) {
