@@ -9,14 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export async function cnnMcBench(): Promise<Record<string, unknown>> {
-  const { initTf, tf } = await import('../src/inference/tf-backend.js');
+  const tfb = await import('../src/inference/tf-backend.js');
   const { loadDataset } = await import('../src/inference/datasets.js');
   const { parseArch } = await import('../src/inference/arch-spec.js');
   const { train } = await import('../src/inference/train.js');
   const { loadNet } = await import('../src/inference/load-net.js');
   const { buildDeviceModel, parseDeviceSpec } = await import('../src/inference/device-models.js');
   const { monteCarlo } = await import('../src/inference/monte-carlo.js');
-  const backend = await initTf();
+  const backend = await tfb.initTf();
+  const tf = tfb.tf; // a live binding: set by initTf
   const ds = loadDataset('mnist');
   const dir = mkdtempSync(join(tmpdir(), 'bench-cnn-'));
   const rep = await train(tf, backend, ds, { arch: parseArch('cnn:2x8/p2/h16'), epochs: 1, seed: 1, learningRate: 0.01, momentum: 0.9, batchSize: 32, out: dir });

@@ -112,7 +112,7 @@ if (!only || only === 'influx') {
 }
 if (!only || only === 'infer') {
   // Monte Carlo speed: dense:32,32, 10,000 MNIST test images, 8 levels, per-device draws, 1000 trials.
-  const { initTf, tf } = await import('../src/inference/tf-backend.js');
+  const tfb = await import('../src/inference/tf-backend.js');
   const { loadDataset } = await import('../src/inference/datasets.js');
   const { parseArch } = await import('../src/inference/arch-spec.js');
   const { train } = await import('../src/inference/train.js');
@@ -120,7 +120,8 @@ if (!only || only === 'infer') {
   const { toCrossbarNet } = await import('../src/inference/crossbar-net.js');
   const { buildDeviceModel, parseDeviceSpec } = await import('../src/inference/device-models.js');
   const { monteCarlo } = await import('../src/inference/monte-carlo.js');
-  const backend = await initTf();
+  const backend = await tfb.initTf();
+  const tf = tfb.tf; // a live binding: set by initTf
   const ds = loadDataset('mnist');
   const dir = mkdtempSync(join(tmpdir(), 'bench-net-'));
   const rep = await train(tf, backend, ds, { arch: parseArch('dense:32,32'), epochs: 2, seed: 1, learningRate: 0.1, momentum: 0.9, batchSize: 64, out: dir });

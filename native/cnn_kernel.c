@@ -39,15 +39,22 @@ typedef struct {
   int kind; /* 0 conv, 1 dense */
   int kh, kw, cin, cout, pool, relu;
   const float *w; /* conv: [kh][kw][cin][cout] then bias[cout]; dense: [fanIn][cout] then bias */
+  /* conv, vector path: the used output positions (padded to a whole block by repeating the last),
+     each one's input offset and its pooled cell's offset; the same for every image. */
+  int npos;
+  int *so, *dof;
+  /* 5: blocks of 5 positions, each inside one row (used row length a multiple of 5, not of 8) */
+  int rowB;
 } stage_t;
 
 /*
- * Conv outputs whose channel count is 8 * NV, four adjacent positions (ox .. ox+3 of one row) at a
- * time: each weight row (8 * NV channels) is loaded once for the four, the 4 x NV accumulators are
- * independent FMA chains in registers, and the results go straight into the pooled map as a max
- * (ReLU is the max with the map's initial 0). For a valid conv, the taps (kx, ci) of one kernel
- * row are contiguous both in the input row and in the weights: one loop of kw * c. No zero test:
- * on post-ReLU maps the branch mispredicts cost more than the FMAs they skip.
+ * Conv outputs whose channel count is 8 * NV, BP positions at a time (any positions of the used
+ * output region, row-major, given as input offsets `so` and pooled-cell offsets `dof`): each weight
+ * row (8 * NV channels) is loaded once for all BP, the BP x NV accumulators are independent FMA
+ * chains in registers, and the results go straight into the pooled map as a max (ReLU is the max
+ * with the map's initial 0). Positions sharing a pool cell are merged in registers first. For a
+ * valid conv the taps (kx, ci) of one kernel row are contiguous in the input and in the weights:
+ * one loop of kw * c. No zero test: on post-ReLU maps mispredicts cost more than the FMAs skipped.
  */
 static inline v8 vmax(v8 a, v8 b) {
   typedef int v8i __attribute__((vector_size(32)));
@@ -55,66 +62,87 @@ static inline v8 vmax(v8 a, v8 b) {
   return (v8)((m & (v8i)a) | (~m & (v8i)b));
 }
 
-#define CONV_NV(NV)                                                                                          \
-  static inline __attribute__((always_inline)) void conv4_nv##NV(const float *src, int w, int c, int kh, int kw, \
-                                                                  const float *W, const float *bias, float *const *d) { \
-    v8 a0[NV], a1[NV], a2[NV], a3[NV];                                                                       \
-    for (int v = 0; v < NV; v++) a0[v] = a1[v] = a2[v] = a3[v] = LD(bias + 8 * v);                           \
-    const int run = kw * c;                                                                                  \
-    for (int ky = 0; ky < kh; ky++) {                                                                        \
-      const float *s = src + (size_t)ky * w * c;                                                             \
-      const float *wk = W + (size_t)ky * run * (8 * NV);                                                     \
-      for (int j = 0; j < run; j++) {                                                                        \
-        const v8 x0 = BC(s[j]), x1 = BC(s[c + j]), x2 = BC(s[2 * c + j]), x3 = BC(s[3 * c + j]);             \
-        const float *wr = wk + (size_t)j * (8 * NV);                                                         \
-        for (int v = 0; v < NV; v++) {                                                                       \
-          const v8 wv = LD(wr + 8 * v);                                                                      \
-          a0[v] += x0 * wv; a1[v] += x1 * wv; a2[v] += x2 * wv; a3[v] += x3 * wv;                             \
-        }                                                                                                    \
-      }                                                                                                      \
-    }                                                                                                        \
-    /* Positions that share a pool cell are merged in registers first (no store-to-load round trip). */   \
-    for (int v = 0; v < NV; v++) {                                                                           \
-      v8 m = a0[v];                                                                                          \
-      float *at = d[0];                                                                                      \
-      const v8 nx[3] = {a1[v], a2[v], a3[v]};                                                                \
-      for (int q = 1; q < 4; q++) {                                                                          \
-        if (d[q] != at) {                                                                                    \
-          ST(at + 8 * v, vmax(LD(at + 8 * v), m));                                                           \
-          at = d[q];                                                                                         \
-          m = nx[q - 1];                                                                                     \
-        } else m = vmax(m, nx[q - 1]);                                                                       \
-      }                                                                                                      \
-      ST(at + 8 * v, vmax(LD(at + 8 * v), m));                                                               \
-    }                                                                                                        \
+#define CONV_BLOCK(NAME, NV, BP)                                                                              \
+  static inline __attribute__((always_inline)) void NAME(const float *cur, const int *so, int rowStride, int kh, int run, \
+                                                        const float *W, const float *bias, float *dst, const int *dof) { \
+    v8 a[BP][NV];                                                                                             \
+    for (int q = 0; q < BP; q++)                                                                              \
+      for (int v = 0; v < NV; v++) a[q][v] = LD(bias + 8 * v);                                                \
+    for (int ky = 0; ky < kh; ky++) {                                                                         \
+      const float *wk = W + (size_t)ky * run * (8 * NV);                                                      \
+      const float *s[BP];                                                                                     \
+      for (int q = 0; q < BP; q++) s[q] = cur + so[q] + (size_t)ky * rowStride;                               \
+      for (int j = 0; j < run; j++) {                                                                         \
+        const float *wr = wk + (size_t)j * (8 * NV);                                                          \
+        for (int v = 0; v < NV; v++) {                                                                        \
+          const v8 wv = LD(wr + 8 * v);                                                                       \
+          for (int q = 0; q < BP; q++) a[q][v] += BC(s[q][j]) * wv;                                           \
+        }                                                                                                     \
+      }                                                                                                       \
+    }                                                                                                         \
+    for (int v = 0; v < NV; v++) {                                                                            \
+      int at = dof[0];                                                                                        \
+      v8 m = a[0][v];                                                                                         \
+      for (int q = 1; q < BP; q++) {                                                                          \
+        if (dof[q] != at) {                                                                                   \
+          ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                \
+          at = dof[q];                                                                                        \
+          m = a[q][v];                                                                                        \
+        } else m = vmax(m, a[q][v]);                                                                          \
+      }                                                                                                       \
+      ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                    \
+    }                                                                                                         \
   }
-CONV_NV(2)
-CONV_NV(4)
+CONV_BLOCK(conv_c8, 1, 8)
+CONV_BLOCK(conv_c16, 2, 4)
+CONV_BLOCK(conv_c32, 4, 4)
 
-/* Eight channels: eight positions at a time, so eight independent FMA chains hide the FMA latency. */
-static inline __attribute__((always_inline)) void conv8_c8(const float *src, int w, int c, int kh, int kw, const float *W, const float *bias, float *const d[8]) {
-  v8 a[8];
-  for (int q = 0; q < 8; q++) a[q] = LD(bias);
-  const int run = kw * c;
-  for (int ky = 0; ky < kh; ky++) {
-    const float *s = src + (size_t)ky * w * c;
-    const float *wk = W + (size_t)ky * run * 8;
-    for (int j = 0; j < run; j++) {
-      const v8 wv = LD(wk + (size_t)j * 8);
-      for (int q = 0; q < 8; q++) a[q] += BC(s[q * c + j]) * wv;
-    }
+/*
+ * The common case of a block: its positions are adjacent in one output row, so with the input
+ * channel count C known at compile time every input value is one base pointer plus a constant
+ * (no pointer per position: those spilled to the stack in the general block above).
+ */
+#define CONV_ROW(NAME, NV, BP, C)                                                                             \
+  static inline __attribute__((always_inline)) void NAME(const float *src, int rowStride, int kh, int run,   \
+                                                        const float *W, const float *bias, float *dst, const int *dof) { \
+    v8 a[BP][NV];                                                                                             \
+    for (int q = 0; q < BP; q++)                                                                              \
+      for (int v = 0; v < NV; v++) a[q][v] = LD(bias + 8 * v);                                                \
+    for (int ky = 0; ky < kh; ky++) {                                                                         \
+      const float *s = src + (size_t)ky * rowStride;                                                          \
+      const float *wk = W + (size_t)ky * run * (8 * NV);                                                      \
+      for (int j = 0; j < run; j++) {                                                                         \
+        const float *wr = wk + (size_t)j * (8 * NV);                                                          \
+        for (int v = 0; v < NV; v++) {                                                                        \
+          const v8 wv = LD(wr + 8 * v);                                                                       \
+          for (int q = 0; q < BP; q++) a[q][v] += BC(s[q * (C) + j]) * wv;                                    \
+        }                                                                                                     \
+      }                                                                                                       \
+    }                                                                                                         \
+    for (int v = 0; v < NV; v++) {                                                                            \
+      int at = dof[0];                                                                                        \
+      v8 m = a[0][v];                                                                                         \
+      for (int q = 1; q < BP; q++) {                                                                          \
+        if (dof[q] != at) {                                                                                   \
+          ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                \
+          at = dof[q];                                                                                        \
+          m = a[q][v];                                                                                        \
+        } else m = vmax(m, a[q][v]);                                                                          \
+      }                                                                                                       \
+      ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                    \
+    }                                                                                                         \
   }
-  v8 m = a[0];
-  float *at = d[0];
-  for (int q = 1; q < 8; q++) {
-    if (d[q] != at) {
-      ST(at, vmax(LD(at), m));
-      at = d[q];
-      m = a[q];
-    } else m = vmax(m, a[q]);
-  }
-  ST(at, vmax(LD(at), m));
-}
+CONV_ROW(row_c8_in1, 1, 8, 1)
+CONV_ROW(row_c8_in3, 1, 8, 3)
+CONV_ROW(row_c8_in8, 1, 8, 8)
+CONV_ROW(row_c8_in16, 1, 8, 16)
+CONV_ROW(row_c16_in1, 2, 4, 1)
+CONV_ROW(row_c16_in8, 2, 4, 8)
+CONV_ROW(row_c16_in16, 2, 4, 16)
+/* Rows of 5, 10, 15 ... used columns (a 10x10 conv before a 2x2 pool): blocks of 5 that never straddle rows. */
+CONV_ROW(row5_c8_in8, 1, 5, 8)
+CONV_ROW(row5_c8_in16, 1, 5, 16)
+CONV_ROW(row5_c8_in1, 1, 5, 1)
 
 static inline void conv_generic(const float *src, int w, int c, int kh, int kw, int cout, const float *W, const float *bias, float *acc) {
   memcpy(acc, bias, sizeof(float) * cout);
@@ -146,31 +174,41 @@ CLONES static void run_cnn(const float *img, int n, int H, int W, int C, const s
         /* ReLU outputs are >= 0: a pooled cell starts at 0 and takes the max of its window. */
         memset(dst, 0, sizeof(float) * (size_t)ph * pw * co);
         const int used = pw * p; /* columns the pool reads */
-        const int B = co == 8 ? 8 : 4; /* positions per block */
-        int colAt[MAX_SIDE]; /* offset of each used column's pool cell in a pooled row (no division in the loop) */
-        for (int x = 0; x < used; x++) colAt[x] = (x / p) * co;
-        const int vec = (co == 8 || co == 16 || co == 32) && used >= B;
-        for (int oy = 0; oy < ph * p; oy++) {
-          float *drow = dst + (size_t)(oy / p) * pw * co;
-          if (vec) {
-            /* Blocks of B columns; the last block ends at `used` and may redo a few columns: the max is idempotent. */
-            for (int ox = 0;; ox += B) {
-              if (ox + B > used) ox = used - B;
-              const float *src = cur + ((size_t)oy * w + ox) * c;
-              float *d[8];
-              for (int q = 0; q < B; q++) d[q] = drow + colAt[ox + q];
-              if (co == 8) conv8_c8(src, w, c, st->kh, st->kw, st->w, bias, d);
-              else if (co == 16) conv4_nv2(src, w, c, st->kh, st->kw, st->w, bias, d);
-              else conv4_nv4(src, w, c, st->kh, st->kw, st->w, bias, d);
-              if (ox + B >= used) break;
+        if (st->rowB == 5) {
+          const int rs = w * c, run = st->kw * c;
+          for (int k = 0; k < st->npos; k += 5) {
+            const float *src = cur + st->so[k];
+            if (c == 8) row5_c8_in8(src, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+            else if (c == 16) row5_c8_in16(src, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+            else row5_c8_in1(src, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+          }
+        } else if (st->so) {
+          const int B = co == 8 ? 8 : 4, rs = w * c, run = st->kw * c;
+          for (int k = 0; k < st->npos; k += B) {
+            const int *so = st->so + k;
+            if (so[B - 1] - so[0] == (B - 1) * c) {
+              /* adjacent positions of one row */
+              const float *src = cur + so[0];
+              const int *df = st->dof + k;
+              if (co == 8 && c == 1) { row_c8_in1(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 8 && c == 3) { row_c8_in3(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 8 && c == 8) { row_c8_in8(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 8 && c == 16) { row_c8_in16(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 16 && c == 1) { row_c16_in1(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 16 && c == 8) { row_c16_in8(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
+              if (co == 16 && c == 16) { row_c16_in16(src, rs, st->kh, run, st->w, bias, dst, df); continue; }
             }
-          } else
-            for (int ox = 0; ox < used; ox++) {
+            if (co == 8) conv_c8(cur, st->so + k, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+            else if (co == 16) conv_c16(cur, st->so + k, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+            else conv_c32(cur, st->so + k, rs, st->kh, run, st->w, bias, dst, st->dof + k);
+          }
+        } else
+          for (int oy = 0; oy < ph * p; oy++)
+            for (int ox = 0; ox < pw * p; ox++) {
               conv_generic(cur + ((size_t)oy * w + ox) * c, w, c, st->kh, st->kw, co, st->w, bias, acc);
-              float *d = drow + (size_t)(ox / p) * co;
+              float *d = dst + ((size_t)(oy / p) * pw + ox / p) * co;
               for (int k = 0; k < co; k++) d[k] = acc[k] > d[k] ? acc[k] : d[k];
             }
-        }
         h = ph;
         w = pw;
         c = co;
@@ -244,6 +282,14 @@ static int get_int(napi_env env, napi_value obj, const char *name, int *out) {
   return 1;
 }
 
+static void free_offsets(stage_t *S, uint32_t ns) {
+  for (uint32_t i = 0; i < ns; i++) {
+    free(S[i].so);
+    free(S[i].dof);
+    S[i].so = S[i].dof = NULL;
+  }
+}
+
 /* forwardCnn(images: Float32Array, n, H, W, C, stages: {kind, kh, kw, cout, pool, relu, w}[], out: Uint8Array) */
 napi_value forward_cnn(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -263,47 +309,74 @@ napi_value forward_cnn(napi_env env, napi_callback_info info) {
   napi_is_array(env, argv[5], &isArr);
   if (!isArr || napi_get_array_length(env, argv[5], &ns) != napi_ok || ns < 1 || ns > MAX_STAGES) return fail(env, "stages must be an array of 1..16 stages");
   stage_t S[MAX_STAGES];
+  memset(S, 0, sizeof S);
+#define FAIL_S(msg) do { free_offsets(S, MAX_STAGES); return fail(env, msg); } while (0)
   int h = H, w = W, c = C;
   size_t maxAct = 1;
   for (uint32_t si = 0; si < ns; si++) {
     napi_value o, wv;
     napi_get_element(env, argv[5], si, &o);
     stage_t *st = &S[si];
-    if (!get_int(env, o, "kind", &st->kind) || !get_int(env, o, "cout", &st->cout) || !get_int(env, o, "relu", &st->relu)) return fail(env, "each stage needs integer kind, cout, relu");
-    if (st->cout < 1 || st->cout > MAX_COUT) return fail(env, "stage cout must be in 1..256");
+    st->so = st->dof = NULL;
+    st->npos = 0;
+    if (!get_int(env, o, "kind", &st->kind) || !get_int(env, o, "cout", &st->cout) || !get_int(env, o, "relu", &st->relu)) FAIL_S("each stage needs integer kind, cout, relu");
+    if (st->cout < 1 || st->cout > MAX_COUT) FAIL_S("stage cout must be in 1..256");
     void *wd;
     size_t wl;
-    if (napi_get_named_property(env, o, "w", &wv) != napi_ok || !typed_arr(env, wv, napi_float32_array, &wd, &wl)) return fail(env, "stage.w must be a Float32Array");
+    if (napi_get_named_property(env, o, "w", &wv) != napi_ok || !typed_arr(env, wv, napi_float32_array, &wd, &wl)) FAIL_S("stage.w must be a Float32Array");
     st->w = (const float *)wd;
     if (st->kind == 0) {
-      if (!get_int(env, o, "kh", &st->kh) || !get_int(env, o, "kw", &st->kw) || !get_int(env, o, "pool", &st->pool)) return fail(env, "conv stages need kh, kw, pool");
-      if (c != 0 && (st->kh < 1 || st->kw < 1 || st->kh > h || st->kw > w)) return fail(env, "conv kernel larger than its input");
-      if (!st->relu) return fail(env, "conv stages must use ReLU");
-      if (w > MAX_SIDE) return fail(env, "conv input wider than 4096");
-      if (wl != ((size_t)st->kh * st->kw * c + 1) * st->cout) return fail(env, "conv stage.w must hold (kh kw cin + 1) x cout floats");
+      if (!get_int(env, o, "kh", &st->kh) || !get_int(env, o, "kw", &st->kw) || !get_int(env, o, "pool", &st->pool)) FAIL_S("conv stages need kh, kw, pool");
+      if (c != 0 && (st->kh < 1 || st->kw < 1 || st->kh > h || st->kw > w)) FAIL_S("conv kernel larger than its input");
+      if (!st->relu) FAIL_S("conv stages must use ReLU");
+      if (w > MAX_SIDE) FAIL_S("conv input wider than 4096");
+      if (wl != ((size_t)st->kh * st->kw * c + 1) * st->cout) FAIL_S("conv stage.w must hold (kh kw cin + 1) x cout floats");
       const int p = st->pool > 1 ? st->pool : 1;
       const int oh = (h - st->kh + 1) / p, ow = (w - st->kw + 1) / p;
-      if (oh < 1 || ow < 1) return fail(env, "feature map vanishes");
+      if (oh < 1 || ow < 1) FAIL_S("feature map vanishes");
+      st->so = st->dof = NULL;
+      st->npos = 0;
+      if (st->cout == 8 || st->cout == 16 || st->cout == 32) {
+        /* The positions the pool reads, row-major, padded to a whole block by repeating the last (max is idempotent). */
+        const int row = ow * p;
+        st->rowB = st->cout == 8 && row % 8 != 0 && row % 5 == 0 && (c == 1 || c == 8 || c == 16) ? 5 : 0;
+        const int B = st->rowB ? 5 : st->cout == 8 ? 8 : 4, used = oh * p * ow * p;
+        st->npos = (used + B - 1) / B * B;
+        st->so = malloc(sizeof(int) * st->npos);
+        st->dof = malloc(sizeof(int) * st->npos);
+        if (!st->so || !st->dof) FAIL_S("out of memory");
+        int k = 0;
+        for (int oy = 0; oy < oh * p; oy++)
+          for (int ox = 0; ox < ow * p; ox++, k++) {
+            st->so[k] = (oy * w + ox) * c;
+            st->dof[k] = ((oy / p) * ow + ox / p) * st->cout;
+          }
+        for (; k < st->npos; k++) {
+          st->so[k] = st->so[used - 1];
+          st->dof[k] = st->dof[used - 1];
+        }
+      }
       h = oh;
       w = ow;
       c = st->cout;
     } else {
-      if (wl != ((size_t)h * w * c + 1) * st->cout) return fail(env, "dense stage.w must hold (fanIn + 1) x cout floats");
+      if (wl != ((size_t)h * w * c + 1) * st->cout) FAIL_S("dense stage.w must hold (fanIn + 1) x cout floats");
       h = 1;
       w = 1;
       c = st->cout;
     }
     if ((size_t)h * w * c > maxAct) maxAct = (size_t)h * w * c;
   }
-  if (c > 256) return fail(env, "too many outputs");
+  if (c > 256) FAIL_S("too many outputs");
   float *bufA = malloc(sizeof(float) * maxAct), *bufB = malloc(sizeof(float) * maxAct);
   if (!bufA || !bufB) {
     free(bufA);
     free(bufB);
-    return fail(env, "out of memory");
+    FAIL_S("out of memory");
   }
   run_cnn((const float *)img, n, H, W, C, S, (int)ns, bufA, bufB, (uint8_t *)out);
   free(bufA);
   free(bufB);
+  free_offsets(S, ns);
   return NULL;
 }
