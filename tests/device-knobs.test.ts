@@ -15,6 +15,8 @@ import type { CrossbarNet } from '../src/inference/crossbar-net.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '../lib/rng.js';
+import { robustSigma } from '../src/analysis/stats.js';
 
 const noExtras = { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 };
 
@@ -115,4 +117,20 @@ test('one layer quantized: the other layers keep their trained weights', async (
   assert.equal(first.accuracies[0], first.quantizedAccuracy, 'ideal devices: the trial is the noise-free net');
   await assert.rejects(monteCarlo(tf, backend, net, ds.test, { ...o, onlyLayer: 2 }), /only-layer=2/);
   await assert.rejects(monteCarlo(tf, backend, net, ds.test, { ...o, onlyLayer: 0, adcBits: 4 }), /only-layer/);
+});
+
+test('a measured level-CDF with its spread scaled (seed 001\'s variation on our distributions): each level keeps its median, its robust sigma becomes the asked share', () => {
+  const rng = new Rng(4);
+  // Two levels with skewed, different spreads.
+  const pools = [Float32Array.from({ length: 400 }, () => 1e-6 * (1 + 0.3 * Math.abs(rng.normal()))), Float32Array.from({ length: 400 }, () => 40e-6 * (1 + 0.02 * rng.normal()))];
+  const measured = { pools, relax: [], source: 'test' };
+  for (const v of [0, 0.05, 0.2]) {
+    const m = buildDeviceModel(parseDeviceSpec('cdf.json'), 2, { ...noExtras, spreadTo: v }, measured);
+    m.pools!.forEach((p, k) => {
+      const med = m.nominal[k];
+      assert.ok(Math.abs(robustSigma(p) / med - v) < 1e-3, `level ${k} at ${v}: ${robustSigma(p) / med}`);
+    });
+    assert.match(m.text, new RegExp(`spread scaled to ${v * 100}%`));
+  }
+  assert.throws(() => buildDeviceModel(parseDeviceSpec('cdf.json'), 2, { ...noExtras, spreadTo: 2 }, measured), /variation=2/);
 });

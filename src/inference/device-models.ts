@@ -14,7 +14,7 @@ import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
 import type { RelaxationTable } from '../../calibration/calibration.js';
 import { relaxationAt } from '../../calibration/relaxation.js';
 import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '../analysis/levels.js';
-import { quantile } from '../analysis/stats.js';
+import { quantile, robustSigma } from '../analysis/stats.js';
 import { MAX_LEVELS } from './mapping.js';
 import { rotl, splitmix32 } from '../../lib/rng.js';
 
@@ -150,6 +150,12 @@ export interface DeviceOptions {
    * the noise in units of the level values is readNoise_A x vread_V / maxInput_V.
    */
   maxInput_V?: number;
+  /**
+   * Empirical models: scale each level's measured spread about its median to this relative sigma
+   * (robust sigma / median), keeping the measured shape - seed 001's variation axis on our own
+   * distributions. 0 collapses every level to its median.
+   */
+  spreadTo?: number;
   /** Endurance (seed 002): the window after this many set/reset cycles, shrinking toward its middle by exp(-cycles / tau). */
   endurance?: { cycles: number; tau: number };
   /** Retention (seed 002, MemTorch's drift model): G(t) = G0 (t / 1 s)^-nu per device, nu ~ N(nu, nuSigma). */
@@ -293,6 +299,14 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
     }
     pools = levelsUsed.map((k) => src[k]);
     nominal = pools.map((p) => quantile(Array.from(p).sort((a, b) => a - b), 0.5));
+    if (o.spreadTo !== undefined) {
+      if (!(o.spreadTo >= 0 && o.spreadTo <= 1)) throw new InvalidArgumentError('variation', o.spreadTo, 'must be a relative sigma in 0..1');
+      pools = pools.map((p, k) => {
+        const rel = robustSigma(p) / nominal[k];
+        const f = rel > 0 ? o.spreadTo! / rel : 0;
+        return Float32Array.from(p, (v) => nominal[k] + (v - nominal[k]) * f);
+      });
+    }
     for (let k = 1; k < nominal.length; k++) {
       if (!(nominal[k] > nominal[k - 1])) throw new DataError(measured.source, `level medians are not increasing (level ${levelsUsed[k]} <= level ${levelsUsed[k - 1]})`);
     }
@@ -321,7 +335,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   const levelSet = o.levelValues_A ? ` levels ${o.levelValues_A.map((v) => +(v * 1e6).toPrecision(4)).join('/')}uA` : o.dynamicRange !== undefined ? ` on/off ${o.dynamicRange}` : '';
   const aging = agingOf(o, nominal);
   const readNoise_A = o.maxInput_V !== undefined ? (o.readNoise_A * o.vread_V) / o.maxInput_V : o.readNoise_A;
-  const extras = [levelSet, aging ? ` ${aging.text}` : '', o.maxInput_V !== undefined ? ` inputs to ${o.maxInput_V} V` : ''].join('');
+  const extras = [levelSet, o.spreadTo !== undefined && spec.kind === 'empirical' ? ` spread scaled to ${+(o.spreadTo * 100).toFixed(3)}%` : '', aging ? ` ${aging.text}` : '', o.maxInput_V !== undefined ? ` inputs to ${o.maxInput_V} V` : ''].join('');
   return { kind: spec.kind, text: spec.text + extras, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
 }
 

@@ -18,7 +18,9 @@ export interface LevelsVariationParams {
   /** Fractions (0.1 = 10 %). */
   variation: number[];
   dynamicRange: number[];
-  distribution: 'truncnorm' | 'gaussian' | 'lognormal';
+  /** A parametric spread around evenly spaced levels, or `cdf`: the measured level-CDF `device`, its spread scaled. */
+  distribution: 'truncnorm' | 'gaussian' | 'lognormal' | 'cdf';
+  device?: string;
   quantizer: Quantizer;
   mapping: Scheme;
   trials: number;
@@ -49,13 +51,17 @@ const fmtVar = (v: number) => `${+(v * 100).toFixed(3)}%`;
 
 export function levelsVariationPoints(p: LevelsVariationParams, weightLayers: number): McPoint[] {
   const base = { scheme: p.mapping, quantizer: p.quantizer };
-  const dev = (v: number) => (v === 0 ? 'ideal' : `${p.distribution}:${fmtVar(v)}`);
+  const cdf = p.distribution === 'cdf';
+  // A measured CDF brings its own levels (dynamic range 0 stands for "measured") and keeps its shape at every spread.
+  const dev = (v: number) => (cdf ? { device: p.device!, spreadTo: v } : { device: v === 0 ? 'ideal' : `${p.distribution}:${fmtVar(v)}` });
+  const drs = cdf ? [0] : p.dynamicRange;
+  const drOf = (dr: number) => (cdf ? {} : { dynamicRange: dr });
   const pts: McPoint[] = [];
-  for (const L of p.levels) for (const dr of p.dynamicRange) for (const v of p.variation) pts.push({ key: `L${L}_dr${dr}_v${fmtVar(v)}`, device: dev(v), levels: L, dynamicRange: dr, ...base });
+  for (const L of p.levels) for (const dr of drs) for (const v of p.variation) pts.push({ key: `L${L}_dr${dr}_v${fmtVar(v)}`, ...dev(v), levels: L, ...drOf(dr), ...base });
   if (p.table2Levels) {
-    const dr = p.dynamicRange.includes(10) ? 10 : p.dynamicRange[0];
-    for (const v of T2_WHOLE_VAR) pts.push({ key: `t2_whole_v${fmtVar(v)}`, device: dev(v), levels: p.table2Levels, dynamicRange: dr, scope: 'network' as QuantizeScope, ...base });
-    for (let k = 0; k < weightLayers; k++) for (const v of [0, 0.1]) pts.push({ key: `t2_layer${k}_v${fmtVar(v)}`, device: dev(v), levels: p.table2Levels, dynamicRange: dr, onlyLayer: k, ...base });
+    const dr = drs.includes(10) ? 10 : drs[0];
+    for (const v of T2_WHOLE_VAR) pts.push({ key: `t2_whole_v${fmtVar(v)}`, ...dev(v), levels: p.table2Levels, ...drOf(dr), scope: 'network' as QuantizeScope, ...base });
+    for (let k = 0; k < weightLayers; k++) for (const v of [0, 0.1]) pts.push({ key: `t2_layer${k}_v${fmtVar(v)}`, ...dev(v), levels: p.table2Levels, ...drOf(dr), onlyLayer: k, ...base });
   }
   return pts;
 }
@@ -65,7 +71,9 @@ const nearestOf = (xs: number[], want: number) => xs.reduce((b, x) => (Math.abs(
 
 export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[], layerNames: string[], elapsed_s: number): Omit<StudyResult, 'points'> {
   const at = (L: number, dr: number, v: number) => rows.find((r) => r.key === `L${L}_dr${dr}_v${fmtVar(v)}`);
-  const dr10 = p.dynamicRange.includes(10) ? 10 : p.dynamicRange[0];
+  const drs = p.distribution === 'cdf' ? [0] : p.dynamicRange;
+  const drName = (d: number) => (d === 0 ? 'measured levels' : `${d}x DR`);
+  const dr10 = drs.includes(10) ? 10 : drs[0];
   const v10 = nearestOf(p.variation, 0.1);
   const levelsDesc = [...p.levels].sort((a, b) => b - a);
   const float = rows[0]?.floatAccuracy ?? NaN;
@@ -77,7 +85,7 @@ export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[]
   if (p.variation.includes(0)) {
     tables.push({
       id: 't1',
-      title: `Table 1: quantization only (${dr10}x DR, ${p.quantizer}, ${p.mapping} mapping)`,
+      title: `Table 1: quantization only (${drName(dr10)}, ${p.quantizer}, ${p.mapping} mapping)`,
       header: ['levels (QL)', 'bits', 'ours %', 'paper %'],
       rows: [['full precision', 'FP', pct2(float), PAPER_T1_BASELINE], ...levelsDesc.map((L) => [L, +Math.log2(L).toFixed(2), at(L, dr10, 0) ? pct2(at(L, dr10, 0)!.quantizedAccuracy) : '-', PAPER_T1[L] ?? '-'])],
       notes: [
@@ -90,21 +98,21 @@ export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[]
   if (v10 > 0) {
     tables.push({
       id: 'fig7',
-      title: `Fig. 7: mean accuracy over ${p.trials} trials per levels and dynamic range, ${fmtVar(v10)} ${p.distribution} variation`,
-      header: ['levels', ...p.dynamicRange.map((d) => `${d}x %`)],
-      rows: levelsDesc.map((L) => [L, ...p.dynamicRange.map((d) => (at(L, d, v10) ? pct2(at(L, d, v10)!.summary.mean) : '-'))]),
+      title: `Fig. 7: mean accuracy over ${p.trials} trials per levels and dynamic range, ${fmtVar(v10)} ${p.distribution === 'cdf' ? 'measured-CDF (scaled)' : p.distribution} variation`,
+      header: ['levels', ...drs.map((d) => `${drName(d)} %`)],
+      rows: levelsDesc.map((L) => [L, ...drs.map((d) => (at(L, d, v10) ? pct2(at(L, d, v10)!.summary.mean) : '-'))]),
       notes: ['The paper: the mean saturates at 16 levels, no higher level count helps, and the dynamic range makes little difference.'],
     });
-    figures.push({ id: 'fig7', title: 'Mean accuracy vs levels per dynamic range', kind: 'line', x: 'levels', y: 'mean accuracy', series: p.dynamicRange.map((d) => ({ name: `${d}x`, points: [...p.levels].sort((a, b) => a - b).filter((L) => at(L, d, v10)).map((L) => [L, at(L, d, v10)!.summary.mean]) })) });
-    const drH = p.dynamicRange.includes(100) ? 100 : dr10;
-    figures.push({ id: 'fig5', title: `Accuracy histograms per levels (${drH}x DR, ${fmtVar(v10)})`, kind: 'histogram', x: 'accuracy', y: 'trials', series: p.levels.filter((L) => at(L, drH, v10)).map((L) => ({ name: `${L} QL`, points: at(L, drH, v10)!.accuracies.map((a) => [a]) })) });
-    figures.push({ id: 'fig6', title: `Accuracy CDFs per levels (${dr10}x DR, ${fmtVar(v10)})`, kind: 'cdf', x: 'accuracy', y: 'P(accuracy <= x)', series: p.levels.filter((L) => at(L, dr10, v10)).map((L) => ({ name: `${L} QL`, points: sorted(at(L, dr10, v10)!.accuracies).map((a, i, s) => [a, (i + 1) / s.length]) })) });
+    figures.push({ id: 'fig7', title: 'Mean accuracy vs levels per dynamic range', kind: 'line', x: 'levels', y: 'mean accuracy', series: drs.map((d) => ({ name: drName(d), points: [...p.levels].sort((a, b) => a - b).filter((L) => at(L, d, v10)).map((L) => [L, at(L, d, v10)!.summary.mean]) })) });
+    const drH = drs.includes(100) ? 100 : dr10;
+    figures.push({ id: 'fig5', title: `Accuracy histograms per levels (${drName(drH)}, ${fmtVar(v10)})`, kind: 'histogram', x: 'accuracy', y: 'trials', series: p.levels.filter((L) => at(L, drH, v10)).map((L) => ({ name: `${L} QL`, points: at(L, drH, v10)!.accuracies.map((a) => [a]) })) });
+    figures.push({ id: 'fig6', title: `Accuracy CDFs per levels (${drName(dr10)}, ${fmtVar(v10)})`, kind: 'cdf', x: 'accuracy', y: 'P(accuracy <= x)', series: p.levels.filter((L) => at(L, dr10, v10)).map((L) => ({ name: `${L} QL`, points: sorted(at(L, dr10, v10)!.accuracies).map((a, i, s) => [a, (i + 1) / s.length]) })) });
     // Saturation: the fewest levels whose mean is within 1 point of the best mean.
     const means = [...p.levels].sort((a, b) => a - b).map((L) => [L, at(L, dr10, v10)?.summary.mean ?? NaN] as const).filter(([, m]) => Number.isFinite(m));
     if (means.length >= 2) {
       const best = Math.max(...means.map(([, m]) => m));
       const sat = means.find(([, m]) => m >= best - 0.01)![0];
-      checks.push({ claim: `accuracy saturates from ~16 levels at 10 % variation (${dr10}x DR)`, measured: `within 1 point of the best mean (${pct2(best)} %) from ${sat} levels (${means.map(([L, m]) => `${L}: ${pct2(m)}`).join(', ')})`, holds: sat <= 16 });
+      checks.push({ claim: `accuracy saturates from ~16 levels at 10 % variation (${drName(dr10)})`, measured: `within 1 point of the best mean (${pct2(best)} %) from ${sat} levels (${means.map(([L, m]) => `${L}: ${pct2(m)}`).join(', ')})`, holds: sat <= 16 });
     }
   }
   // Figs. 8-9: variation at 16 levels.
@@ -113,7 +121,7 @@ export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[]
   if (vs.length > 1) {
     tables.push({
       id: 'fig89',
-      title: `Figs. 8-9: accuracy per variation at ${L16} levels (${dr10}x DR), ${p.trials} trials`,
+      title: `Figs. 8-9: accuracy per variation at ${L16} levels (${drName(dr10)}), ${p.trials} trials`,
       header: ['variation', 'mean %', 'min %', 'p25 %', 'p50 %', 'p75 %', 'max %'],
       rows: vs.map((v) => {
         const s = at(L16, dr10, v)!.summary;
@@ -146,7 +154,7 @@ export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[]
     });
     tables.push({
       id: 't2',
-      title: `Table 2: whole net vs one layer at a time, ${p.table2Levels} levels, ${dr10}x DR`,
+      title: `Table 2: whole net vs one layer at a time, ${p.table2Levels} levels, ${drName(dr10)}`,
       header: ['quantized', 'ours %', 'paper %', 'ours with 1 / 3 / 10 % (whole) or 10 % (layer)', 'paper'],
       rows: trows,
       notes: [`Ours: ${p.model} on ${p.dataset}; the paper's: a CIFAR-10 3-conv 2-FC net trained in Caffe (57.12 %). Rows compare in kind (which layers suffer most), not in value.`],

@@ -17,6 +17,8 @@ export interface McPoint {
   levels: number;
   scheme: Scheme;
   dynamicRange?: number;
+  /** Empirical devices: each measured level's spread scaled to this relative sigma (seed 001's variation on our distributions). */
+  spreadTo?: number;
   quantizer?: Quantizer;
   scope?: QuantizeScope;
   adcBits?: number;
@@ -71,6 +73,7 @@ export async function runPoint(p: McPoint, c: PointContext): Promise<PointRow> {
       readNoise_A: p.readNoise_A ?? 0,
       vread_V: 0.2,
       dynamicRange: spec.kind === 'empirical' ? undefined : p.dynamicRange,
+      spreadTo: spec.kind === 'empirical' ? p.spreadTo : undefined,
       maxInput_V: p.maxInput_V,
       endurance: p.endurance,
       retention: p.retention,

@@ -94,19 +94,28 @@ export function registerMcStudies(study: Command): void {
       .option('--levels <list>', `quantization levels (2..${MAX_LEVELS})`, numList('--levels', { int: true, min: 2, max: MAX_LEVELS }), [4, 8, 16, 32, 64, 128])
       .option('--variation <list>', 'programming variation (relative sigma), e.g. 0,5%,10%,20%,30%', fractionList('--variation'), [0, 0.05, 0.1, 0.2, 0.3])
       .option('--dynamic-range <list>', 'on/off ratios', numList('--dynamic-range', { min: 1.000001 }), [10, 100, 1000])
-      .option('--distribution <d>', 'truncnorm (the paper\'s, mu +- sigma) | gaussian | lognormal', 'truncnorm')
+      .option('--distribution <d>', 'truncnorm (the paper\'s, mu +- sigma) | gaussian | lognormal | cdf (the measured --device level-CDF, its spread scaled to each variation)', 'truncnorm')
+      .option('--device <file>', 'level-CDF file for --distribution cdf (its levels replace --dynamic-range)')
       .option('--quantizer <q>', 'histogram-bins (the paper\'s) | nearest', 'histogram-bins')
       .option('--mapping <scheme>', 'signed (the paper\'s: one cell per weight against a reference) | diff | offset', 'signed')
       .option('--table2-levels <n>', 'Table 2 (whole net vs one layer at a time) at this many levels; 0 skips it', num('--table2-levels', { int: true, min: 0, max: MAX_LEVELS }), 16),
     1000,
-  ).action(async (f: Common & { levels: number[]; variation: number[]; dynamicRange: number[]; distribution: string; quantizer: string; mapping: string; table2Levels: number }) => {
+  ).action(async (f: Common & { levels: number[]; variation: number[]; dynamicRange: number[]; distribution: string; device?: string; quantizer: string; mapping: string; table2Levels: number }) => {
     const { dir, fresh } = target(f, 'levels-variation');
     if (!fresh) return runMcStudy<LevelsVariationParams>(undefined, f, dir, lvBuild, lvResult);
-    if (!['truncnorm', 'gaussian', 'lognormal'].includes(f.distribution)) throw new InvalidArgumentError('--distribution', f.distribution, 'must be truncnorm, gaussian or lognormal');
+    if (!['truncnorm', 'gaussian', 'lognormal', 'cdf'].includes(f.distribution)) throw new InvalidArgumentError('--distribution', f.distribution, 'must be truncnorm, gaussian, lognormal or cdf');
+    if ((f.distribution === 'cdf') !== !!f.device) throw new InvalidArgumentError(f.device ? '--device' : '--distribution', f.device ?? f.distribution, '--distribution cdf and --device FILE go together');
+    if (f.device) {
+      const spec = parseDeviceSpec(f.device);
+      if (spec.kind !== 'empirical') throw new InvalidArgumentError('--device', f.device, 'must be a level-CDF file (parametric spreads are --distribution)');
+      const have = loadMeasuredLevels(spec.file!).pools.length;
+      const over = f.levels.filter((L) => L > have);
+      if (over.length) throw new InvalidArgumentError('--levels', over.join(','), `the level-CDF file has ${have} levels`);
+    }
     const quantizer = parseQuantizer(f.quantizer);
     const mapping = parseScheme(f.mapping);
     if (quantizer === 'histogram-bins' && mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
-    const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.dynamicRange, distribution: f.distribution as 'truncnorm', quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels };
+    const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.device ? [] : f.dynamicRange, distribution: f.distribution as 'truncnorm', device: f.device, quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels };
     await runMcStudy(params, f, dir, lvBuild, lvResult);
   });
 
@@ -221,7 +230,7 @@ export function registerSynapseBudget(study: Command): void {
     });
 }
 
-const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' ? 1 : p.trials) });
+const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' || x.spreadTo === 0 ? 1 : p.trials) });
 const lvResult = (p: LevelsVariationParams, rows: PointRow[], names: string[], el: number) => levelsVariationResult(p, rows, names, el);
 const cbBuild = (p: CrossbarParams) => ({ points: crossbarPoints(p), trialsFor: (x: McPoint) => (deterministic(x) ? 1 : p.trials) });
 const cbResult = (p: CrossbarParams, rows: PointRow[], _names: string[], el: number) => crossbarResult(p, rows, el);
