@@ -129,6 +129,10 @@ test('study synapse-budget end to end on three small nets: trained once, statist
   assert.match(again.stderr, /3 of 3 nets already in/);
   assert.match(rram('study', 'synapse-budget', '--tables', '4,9').stderr, /--tables="4,9"/);
   assert.match(rram('study', 'synapse-budget', '--archs', 'dense:x').stderr, /arch="dense:x"/);
+  // A training that fails in its worker thread is reported by name, not as a crash.
+  const bad = rram('study', 'synapse-budget', '--dataset', 'mnist', '--data', 'mnist=/nonexistent-mnist', '--archs', 'dense:4;dense:8', '--levels', '2', '--epochs', '1', '--out', join(out, '..', 'bad'));
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /^rram: training dense:4 on mnist: \/nonexistent-mnist: data directory for mnist does not exist\n$/);
 });
 
 test('the Studies page: API lists study folders by name only; Chromium draws every figure and the paper-vs-ours tables', { timeout: 240000 }, async (t) => {

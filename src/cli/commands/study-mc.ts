@@ -15,6 +15,7 @@ import { runPoints } from '../../studies/run-points.js';
 import { writeStudy, studyMarkdown, type StudyResult } from '../../studies/study-output.js';
 import { csv, printJson } from '../output.js';
 import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArch } from '../../inference/arch-spec.js';
 import { defaultArchs, synapseBudgetResult, TABLE_IDS, type NetRow, type SynapseBudgetParams } from '../../studies/synapse-budget.js';
@@ -194,10 +195,11 @@ export function registerSynapseBudget(study: Command): void {
     .option('--seed <n>', 'seed of every net and trial', num('--seed', { int: true }), 1)
     .option('--images <n>', 'evaluate quantized nets on the first N test images', num('--images', { int: true, min: 1 }))
     .option('--workers <n>', 'worker threads per Monte Carlo', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--trainers <n>', 'nets trained at once, each in a worker thread (default: cores)', num('--trainers', { int: true, min: 1, max: 64 }))
     .option('--out <dir>', 'study folder (nets/, points.ndjson, study.json, study.md, points.csv)')
     .option('--resume <dir>', 'continue the study in DIR with its own options')
     .option('--json', 'print the study result as JSON')
-    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; lr: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; out?: string; resume?: string; json?: boolean }) => {
+    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; lr: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; trainers?: number; out?: string; resume?: string; json?: boolean }) => {
       if (f.resume && f.out) throw new InvalidArgumentError('--resume', f.resume, 'takes the folder itself: drop --out');
       const dir = f.resume ?? f.out ?? 'study-synapse-budget';
       let params: SynapseBudgetParams | undefined;
@@ -220,7 +222,7 @@ export function registerSynapseBudget(study: Command): void {
       const store = PointStore.open<NetRow>(dir, params);
       const p = store.params as SynapseBudgetParams;
       const backend = await initTf();
-      const rows = await runSynapseBudget(tf, backend, store, p, { data, workers: f.workers });
+      const rows = await runSynapseBudget(tf, backend, store, p, { data, workers: f.workers, trainers: f.trainers ?? availableParallelism() });
       const res: StudyResult = { ...synapseBudgetResult(p, rows, (performance.now() - t0) / 1000), points: rows.length };
       writeFileSync(join(dir, 'study.json'), JSON.stringify({ ...res, rows }) + '\n');
       writeFileSync(join(dir, 'points.csv'), csv([['dataset', 'arch', 'kind', 'synapses', 'group', 'hidden_units', 'conv_layers', 'filters', 'pool', 'train', 'test', ...p.levels.map((L) => `L${L}`), 'epochs', 'seed', 'train_s'], ...rows.map((r) => [r.dataset, r.arch, r.kind, r.synapses, r.group, r.hiddenUnits, r.convLayers, r.filters, r.pool, r.trainAccuracy, r.testAccuracy, ...p.levels.map((L) => r.quantized[String(L)] ?? ''), r.epochs, r.seed, +r.trainSeconds.toFixed(1)])]));
