@@ -13,6 +13,7 @@
  * Same GCC function clones as mc_kernel.c (AVX-512 / AVX2 / baseline picked at load time).
  */
 #include <node_api.h>
+#include "napi_util.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,21 @@ static inline v8 vmax(v8 a, v8 b) {
   return (v8)((m & (v8i)a) | (~m & (v8i)b));
 }
 
+/* Into the pooled map: positions sharing a pool cell are merged in registers first, then one max per cell. */
+#define STORE_POOLED(NV, BP)                                                                                  \
+  for (int v = 0; v < NV; v++) {                                                                              \
+    int at = dof[0];                                                                                          \
+    v8 m = a[0][v];                                                                                           \
+    for (int q = 1; q < BP; q++) {                                                                            \
+      if (dof[q] != at) {                                                                                     \
+        ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                  \
+        at = dof[q];                                                                                          \
+        m = a[q][v];                                                                                          \
+      } else m = vmax(m, a[q][v]);                                                                            \
+    }                                                                                                         \
+    ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                      \
+  }
+
 #define CONV_BLOCK(NAME, NV, BP)                                                                              \
   static inline __attribute__((always_inline)) void NAME(const float *cur, const int *so, int rowStride, int kh, int run, \
                                                         const float *W, const float *bias, float *dst, const int *dof) { \
@@ -80,18 +96,7 @@ static inline v8 vmax(v8 a, v8 b) {
         }                                                                                                     \
       }                                                                                                       \
     }                                                                                                         \
-    for (int v = 0; v < NV; v++) {                                                                            \
-      int at = dof[0];                                                                                        \
-      v8 m = a[0][v];                                                                                         \
-      for (int q = 1; q < BP; q++) {                                                                          \
-        if (dof[q] != at) {                                                                                   \
-          ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                \
-          at = dof[q];                                                                                        \
-          m = a[q][v];                                                                                        \
-        } else m = vmax(m, a[q][v]);                                                                          \
-      }                                                                                                       \
-      ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                    \
-    }                                                                                                         \
+    STORE_POOLED(NV, BP);                                                                                     \
   }
 CONV_BLOCK(conv_c8, 1, 8)
 CONV_BLOCK(conv_c16, 2, 4)
@@ -119,18 +124,7 @@ CONV_BLOCK(conv_c32, 4, 4)
         }                                                                                                     \
       }                                                                                                       \
     }                                                                                                         \
-    for (int v = 0; v < NV; v++) {                                                                            \
-      int at = dof[0];                                                                                        \
-      v8 m = a[0][v];                                                                                         \
-      for (int q = 1; q < BP; q++) {                                                                          \
-        if (dof[q] != at) {                                                                                   \
-          ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                \
-          at = dof[q];                                                                                        \
-          m = a[q][v];                                                                                        \
-        } else m = vmax(m, a[q][v]);                                                                          \
-      }                                                                                                       \
-      ST(dst + at + 8 * v, vmax(LD(dst + at + 8 * v), m));                                                    \
-    }                                                                                                         \
+    STORE_POOLED(NV, BP);                                                                                     \
   }
 CONV_ROW(row_c8_in1, 1, 8, 1)
 CONV_ROW(row_c8_in3, 1, 8, 3)
@@ -264,24 +258,6 @@ static napi_value fail(napi_env env, const char *msg) {
   return NULL;
 }
 
-static int typed_arr(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok) return 0;
-  return type == want;
-}
-
-static int get_int(napi_env env, napi_value obj, const char *name, int *out) {
-  napi_value v;
-  int32_t x;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_get_value_int32(env, v, &x) != napi_ok) return 0;
-  *out = x;
-  return 1;
-}
-
 static void free_offsets(stage_t *S, uint32_t ns) {
   for (uint32_t i = 0; i < ns; i++) {
     free(S[i].so);
@@ -299,11 +275,11 @@ napi_value forward_cnn(napi_env env, napi_callback_info info) {
   void *img, *out;
   size_t nImg, nOut;
   int32_t n, H, W, C;
-  if (!typed_arr(env, argv[0], napi_float32_array, &img, &nImg)) return fail(env, "images must be a Float32Array");
+  if (!typed_array_of(env, argv[0], napi_float32_array, &img, &nImg)) return fail(env, "images must be a Float32Array");
   if (napi_get_value_int32(env, argv[1], &n) != napi_ok || napi_get_value_int32(env, argv[2], &H) != napi_ok || napi_get_value_int32(env, argv[3], &W) != napi_ok || napi_get_value_int32(env, argv[4], &C) != napi_ok)
     return fail(env, "n, H, W, C must be integers");
   if (n < 1 || H < 1 || W < 1 || C < 1 || (size_t)n * H * W * C > nImg) return fail(env, "images must hold n x H x W x C values");
-  if (!typed_arr(env, argv[6], napi_uint8_array, &out, &nOut) || nOut < (size_t)n) return fail(env, "out must be a Uint8Array of n predictions");
+  if (!typed_array_of(env, argv[6], napi_uint8_array, &out, &nOut) || nOut < (size_t)n) return fail(env, "out must be a Uint8Array of n predictions");
   uint32_t ns;
   bool isArr;
   napi_is_array(env, argv[5], &isArr);
@@ -319,14 +295,14 @@ napi_value forward_cnn(napi_env env, napi_callback_info info) {
     stage_t *st = &S[si];
     st->so = st->dof = NULL;
     st->npos = 0;
-    if (!get_int(env, o, "kind", &st->kind) || !get_int(env, o, "cout", &st->cout) || !get_int(env, o, "relu", &st->relu)) FAIL_S("each stage needs integer kind, cout, relu");
+    if (!int_prop(env, o, "kind", &st->kind) || !int_prop(env, o, "cout", &st->cout) || !int_prop(env, o, "relu", &st->relu)) FAIL_S("each stage needs integer kind, cout, relu");
     if (st->cout < 1 || st->cout > MAX_COUT) FAIL_S("stage cout must be in 1..256");
     void *wd;
     size_t wl;
-    if (napi_get_named_property(env, o, "w", &wv) != napi_ok || !typed_arr(env, wv, napi_float32_array, &wd, &wl)) FAIL_S("stage.w must be a Float32Array");
+    if (napi_get_named_property(env, o, "w", &wv) != napi_ok || !typed_array_of(env, wv, napi_float32_array, &wd, &wl)) FAIL_S("stage.w must be a Float32Array");
     st->w = (const float *)wd;
     if (st->kind == 0) {
-      if (!get_int(env, o, "kh", &st->kh) || !get_int(env, o, "kw", &st->kw) || !get_int(env, o, "pool", &st->pool)) FAIL_S("conv stages need kh, kw, pool");
+      if (!int_prop(env, o, "kh", &st->kh) || !int_prop(env, o, "kw", &st->kw) || !int_prop(env, o, "pool", &st->pool)) FAIL_S("conv stages need kh, kw, pool");
       if (c != 0 && (st->kh < 1 || st->kw < 1 || st->kh > h || st->kw > w)) FAIL_S("conv kernel larger than its input");
       if (!st->relu) FAIL_S("conv stages must use ReLU");
       if (w > MAX_SIDE) FAIL_S("conv input wider than 4096");

@@ -10,6 +10,7 @@
  * clones and picks one at load time, so the same binary runs on any x86-64.
  */
 #include <node_api.h>
+#include "napi_util.h"
 #include <stdint.h>
 #include <string.h>
 #include "cnn_kernel.h"
@@ -123,25 +124,6 @@ static napi_value throw_type(napi_env env, const char *msg) {
   return NULL;
 }
 
-static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
-  bool is;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
-  napi_typedarray_type type;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &type, len, data, &ab, &off) != napi_ok) return 0;
-  return type == want;
-}
-
-static int prop_int(napi_env env, napi_value obj, const char *name, int *out) {
-  napi_value v;
-  int32_t x;
-  if (napi_get_named_property(env, obj, name, &v) != napi_ok) return 0;
-  if (napi_get_value_int32(env, v, &x) != napi_ok) return 0;
-  *out = x;
-  return 1;
-}
-
 /* forward(idx: Uint16Array, ptr: Uint32Array, val: Float32Array, layers: {w, rows, cols, cp}[], out: Uint8Array) */
 static napi_value forward(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -150,10 +132,10 @@ static napi_value forward(napi_env env, napi_callback_info info) {
   if (argc != 5) return throw_type(env, "forward(idx, ptr, val, layers, out) takes 5 arguments");
   void *idx, *ptr, *val, *out;
   size_t nIdx, nPtr, nVal, nOut;
-  if (!typed(env, argv[0], napi_uint16_array, &idx, &nIdx)) return throw_type(env, "idx must be a Uint16Array");
-  if (!typed(env, argv[1], napi_uint32_array, &ptr, &nPtr) || nPtr < 1) return throw_type(env, "ptr must be a non-empty Uint32Array");
-  if (!typed(env, argv[2], napi_float32_array, &val, &nVal) || nVal != nIdx) return throw_type(env, "val must be a Float32Array as long as idx");
-  if (!typed(env, argv[4], napi_uint8_array, &out, &nOut)) return throw_type(env, "out must be a Uint8Array");
+  if (!typed_array_of(env, argv[0], napi_uint16_array, &idx, &nIdx)) return throw_type(env, "idx must be a Uint16Array");
+  if (!typed_array_of(env, argv[1], napi_uint32_array, &ptr, &nPtr) || nPtr < 1) return throw_type(env, "ptr must be a non-empty Uint32Array");
+  if (!typed_array_of(env, argv[2], napi_float32_array, &val, &nVal) || nVal != nIdx) return throw_type(env, "val must be a Float32Array as long as idx");
+  if (!typed_array_of(env, argv[4], napi_uint8_array, &out, &nOut)) return throw_type(env, "out must be a Uint8Array");
   const int n = (int)nPtr - 1;
   if (nOut < (size_t)TB * n) return throw_type(env, "out must hold 8 x images predictions");
   if (((const uint32_t *)ptr)[n] != nIdx) return throw_type(env, "ptr[n] must equal idx.length");
@@ -167,8 +149,8 @@ static napi_value forward(napi_env env, napi_callback_info info) {
     napi_get_element(env, argv[3], li, &o);
     void *wd;
     size_t wl;
-    if (!prop_int(env, o, "rows", &L[li].rows) || !prop_int(env, o, "cols", &L[li].cols) || !prop_int(env, o, "cp", &L[li].cp)) return throw_type(env, "each layer needs integer rows, cols, cp");
-    if (napi_get_named_property(env, o, "w", &w) != napi_ok || !typed(env, w, napi_float32_array, &wd, &wl)) return throw_type(env, "layer.w must be a Float32Array");
+    if (!int_prop(env, o, "rows", &L[li].rows) || !int_prop(env, o, "cols", &L[li].cols) || !int_prop(env, o, "cp", &L[li].cp)) return throw_type(env, "each layer needs integer rows, cols, cp");
+    if (napi_get_named_property(env, o, "w", &w) != napi_ok || !typed_array_of(env, w, napi_float32_array, &wd, &wl)) return throw_type(env, "layer.w must be a Float32Array");
     if (L[li].cp % (li == 0 ? CW : 16) || L[li].cp < L[li].cols || L[li].cp > MAX_COLS || L[li].rows < 2) return throw_type(env, "layer cp must be >= cols, <= 1024, a multiple of 32 (layer 1) or 16");
     if (wl != (size_t)TB * L[li].rows * L[li].cp) return throw_type(env, "layer.w must hold 8 x rows x cp floats");
     if (li > 0 && L[li].rows != L[li - 1].cols + 1) return throw_type(env, "layer rows must be the previous layer's cols + 1");

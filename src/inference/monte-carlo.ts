@@ -17,6 +17,7 @@ import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import { convChain, nativeCnnAvailable } from './cnn-kernel.js';
 import { runCnnTrials, type CnnTrialJob } from './mc-cnn-trials.js';
+import { runOnWorkers } from './trial-workers.js';
 import type { Tf } from './tf-backend.js';
 import { runTfTrials, type TfTrialJob, type TfTrialResult } from './mc-tf-trials.js';
 
@@ -163,35 +164,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     const job = (first: number, count: number): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice });
     let done = 0;
     const tick = () => o.onProgress?.(++done, o.trials);
-    let results: TrialResult[];
-    if (nw === 1) results = [runCnnTrials(job(0, o.trials), tick)];
-    else {
-      const running: Worker[] = [];
-      const stop = () => running.forEach((w) => void w.terminate());
-      o.signal?.addEventListener('abort', stop, { once: true });
-      try {
-        results = await Promise.all(
-          Array.from({ length: nw }, (_, w) => {
-            const first = Math.floor((o.trials * w) / nw);
-            const count = Math.floor((o.trials * (w + 1)) / nw) - first;
-            return new Promise<TrialResult>((resolve, reject) => {
-              const wk = new Worker(new URL('./mc-worker.js', import.meta.url), { workerData: job(first, count) });
-              running.push(wk);
-              wk.on('message', (m: { progress?: number; ok?: boolean; result?: TrialResult; error?: string }) => {
-                if (m.progress) tick();
-                else if (m.ok) resolve(m.result!);
-                else reject(new Error(m.error));
-              });
-              wk.once('error', reject);
-              wk.once('exit', (code) => (o.signal?.aborted ? reject(new AbortedError('inference aborted')) : code !== 0 && reject(new Error(`Monte Carlo worker exited with code ${code}`))));
-            });
-          }),
-        );
-      } finally {
-        o.signal?.removeEventListener('abort', stop);
-        stop();
-      }
-    }
+    const results: TrialResult[] = nw === 1 ? [runCnnTrials(job(0, o.trials), tick)] : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, tick, o.signal);
     for (const r of results) {
       correct.set(r.correct, r.first);
       r.confusion.forEach((v, i) => (confusion[i] += v));
@@ -250,34 +223,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
         tick();
       };
       results = [await runTfTrials(tf, job(0, o.trials), between)];
-    } else {
-      if (o.signal?.aborted) throw new AbortedError('inference aborted');
-      const running: Worker[] = [];
-      const stop = () => running.forEach((w) => void w.terminate());
-      o.signal?.addEventListener('abort', stop, { once: true });
-      try {
-        results = await Promise.all(
-          Array.from({ length: nw }, (_, w) => {
-            const first = Math.floor((o.trials * w) / nw);
-            const count = Math.floor((o.trials * (w + 1)) / nw) - first;
-            return new Promise<TfTrialResult>((resolve, reject) => {
-              const wk = new Worker(new URL('./mc-tf-worker.js', import.meta.url), { workerData: job(first, count) });
-              running.push(wk);
-              wk.on('message', (m: { progress?: number; ok?: boolean; result?: TfTrialResult; error?: string }) => {
-                if (m.progress) tick();
-                else if (m.ok) resolve(m.result!);
-                else reject(new Error(m.error));
-              });
-              wk.once('error', reject);
-              wk.once('exit', (code) => (o.signal?.aborted ? reject(new AbortedError('inference aborted')) : code !== 0 && reject(new Error(`Monte Carlo worker exited with code ${code}`))));
-            });
-          }),
-        );
-      } finally {
-        o.signal?.removeEventListener('abort', stop);
-        stop();
-      }
-    }
+    } else results = await runOnWorkers<TfTrialResult>(new URL('./mc-tf-worker.js', import.meta.url), o.trials, nw, job, tick, o.signal);
     for (const r of results) {
       correct.set(r.correct, r.first);
       r.confusion.forEach((v, i) => (confusion[i] += v));
