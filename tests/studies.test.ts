@@ -43,6 +43,7 @@ test('point store: a line cut by a kill is dropped and rewritten away; other opt
   assert.throws(() => PointStore.open(dir, { study: 'x', a: 2 }), /other options/);
   assert.throws(() => PointStore.open(dir, { study: 'y' }), /holds a x study/);
   assert.throws(() => PointStore.open(mkdtempSync(join(tmpdir(), 'pts-')), undefined), /--resume.*no params.json/);
+  assert.throws(() => PointStore.open(dir, undefined, 'crossbar'), /--resume.*holds a x study, not crossbar/);
 });
 
 test('synapse-budget architectures are the paper\'s, with its synapse counts and budget groups', () => {

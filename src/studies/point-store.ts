@@ -44,11 +44,12 @@ export class PointStore<R extends { key: string }> {
   }
 
   /** A new study in `dir` (continued when `dir` holds the same study with the same options), or `--resume dir` (its own options). */
-  static open<R extends { key: string }>(dir: string, params: StudyParams | undefined): PointStore<R> {
+  static open<R extends { key: string }>(dir: string, params: StudyParams | undefined, study = params?.study): PointStore<R> {
     const pfile = join(dir, 'params.json');
     const saved = existsSync(pfile) ? (readJson(pfile) as StudyParams) : undefined;
     if (!params) {
       if (!saved) throw new InvalidArgumentError('--resume', dir, 'holds no study (no params.json): start one with --out');
+      if (study && saved.study !== study) throw new InvalidArgumentError('--resume', dir, `holds a ${String(saved.study)} study, not ${study}`);
       return new PointStore<R>(dir, saved);
     }
     if (saved) {

@@ -39,6 +39,7 @@ interface Common {
 type McParams = StudyParams & { model: string; dataset: string; trials: number; seed: number; images?: number; device?: string };
 
 async function runMcStudy<P extends McParams>(
+  studyName: string,
   params: P | undefined,
   f: Common,
   dir: string,
@@ -47,7 +48,7 @@ async function runMcStudy<P extends McParams>(
 ): Promise<void> {
   const t0 = performance.now();
   // --resume: the stored options, whatever the command line says now.
-  const store = PointStore.open<PointRow>(dir, params);
+  const store = PointStore.open<PointRow>(dir, params, studyName);
   const p = store.params as P;
   const ds = loadDataset(parseDatasetName(p.dataset), f.data, true);
   const backend = await initTf();
@@ -103,7 +104,7 @@ export function registerMcStudies(study: Command): void {
     1000,
   ).action(async (f: Common & { levels: number[]; variation: number[]; dynamicRange: number[]; distribution: string; device?: string; quantizer: string; mapping: string; table2Levels: number }) => {
     const { dir, fresh } = target(f, 'levels-variation');
-    if (!fresh) return runMcStudy<LevelsVariationParams>(undefined, f, dir, lvBuild, lvResult);
+    if (!fresh) return runMcStudy<LevelsVariationParams>('levels-variation', undefined, f, dir, lvBuild, lvResult);
     if (!['truncnorm', 'gaussian', 'lognormal', 'cdf'].includes(f.distribution)) throw new InvalidArgumentError('--distribution', f.distribution, 'must be truncnorm, gaussian, lognormal or cdf');
     if ((f.distribution === 'cdf') !== !!f.device) throw new InvalidArgumentError(f.device ? '--device' : '--distribution', f.device ?? f.distribution, '--distribution cdf and --device FILE go together');
     if (f.device) {
@@ -117,7 +118,7 @@ export function registerMcStudies(study: Command): void {
     const mapping = parseScheme(f.mapping);
     if (quantizer === 'histogram-bins' && mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
     const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.device ? [] : f.dynamicRange, distribution: f.distribution as 'truncnorm', device: f.device, quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels };
-    await runMcStudy(params, f, dir, lvBuild, lvResult);
+    await runMcStudy('levels-variation', params, f, dir, lvBuild, lvResult);
   });
 
   common(
@@ -141,7 +142,7 @@ export function registerMcStudies(study: Command): void {
     100,
   ).action(async (f: Common & { tiles: number[]; adcBits: number[]; stuckGrid: number[]; sigma: number[]; states: number[]; levels: number; mapping: string; maxInputV: number[]; readNoise: number; endurance: number; enduranceTau: number; retention: number[]; driftNu: number; driftNuSigma: number }) => {
     const { dir, fresh } = target(f, 'crossbar');
-    if (!fresh) return runMcStudy<CrossbarParams>(undefined, f, dir, cbBuild, cbResult);
+    if (!fresh) return runMcStudy<CrossbarParams>('crossbar', undefined, f, dir, cbBuild, cbResult);
     if (f.retention.length !== 1) throw new InvalidArgumentError('--retention', f.retention.join(','), 'takes one time');
     const params: CrossbarParams = {
       study: 'crossbar',
@@ -162,7 +163,7 @@ export function registerMcStudies(study: Command): void {
       seed: f.seed!,
       images: f.images,
     };
-    await runMcStudy(params, f, dir, cbBuild, cbResult);
+    await runMcStudy('crossbar', params, f, dir, cbBuild, cbResult);
   });
 }
 
@@ -219,7 +220,7 @@ export function registerSynapseBudget(study: Command): void {
         data[parseDatasetName(k.trim())] = v.trim();
       }
       const t0 = performance.now();
-      const store = PointStore.open<NetRow>(dir, params);
+      const store = PointStore.open<NetRow>(dir, params, 'synapse-budget');
       const p = store.params as SynapseBudgetParams;
       const backend = await initTf();
       const rows = await runSynapseBudget(tf, backend, store, p, { data, workers: f.workers, trainers: f.trainers ?? availableParallelism() });
