@@ -113,7 +113,8 @@ export function describeArch(text: string, g?: ImageGeometry): Pick<NetRow, 'kin
     : { kind: 'cnn', synapses: n, group, hiddenUnits: a.hidden, convLayers: a.convLayers, filters: a.filters, pool: a.pool };
 }
 
-const fmtP = (p: number) => (Number.isNaN(p) ? 'n/a' : p < 1e-3 ? p.toExponential(2) : p.toFixed(3));
+// Below 1e-16 the tails' floating point says nothing more (R prints < 2.2e-16 there).
+const fmtP = (p: number) => (Number.isNaN(p) ? 'n/a' : p < 1e-16 ? '< 1e-16' : p < 1e-3 ? p.toExponential(2) : p.toFixed(3));
 const fmtR = (r: number) => (Number.isNaN(r) ? 'n/a' : r.toFixed(2));
 const accOf = (r: NetRow, level?: number) => (level === undefined ? r.testAccuracy : r.quantized[String(level)]);
 
