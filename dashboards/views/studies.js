@@ -50,7 +50,7 @@ function drawFigure(node, f) {
       title: { text: f.title, textStyle: { fontSize: 13 } },
       legend: { bottom: 0 },
       tooltip: { trigger: 'item' },
-      xAxis: { type: 'category', data: cats, name: f.x, nameLocation: 'middle', nameGap: 35 },
+      xAxis: { type: 'category', data: cats, name: f.x, nameLocation: 'middle', nameGap: 55, axisLabel: { interval: 0, rotate: cats.length > 6 ? 35 : 0 } },
       yAxis: pctAxis(f.y),
       series: s.map((x, i) => ({ name: x.name, type: 'boxplot', color: COLORS[(i + 1) % COLORS.length], data: cats.map((c) => { const p = x.points.find((q) => q[0] === c); return p && p.length === 6 ? p.slice(1).map(pct) : []; }) })),
     }, () => [['series', f.x, 'min', 'p25', 'p50', 'p75', 'max'], ...s.flatMap((x) => x.points.map((p) => [x.name, ...p]))]);

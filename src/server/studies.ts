@@ -61,11 +61,17 @@ export function listStudies(root: string): StudyListing[] {
   return out.sort((a, b) => (a.modified < b.modified ? 1 : -1));
 }
 
-/** A study's tables, figures, checks and statistics; the per-point rows stay in the file (they can be large). */
+/**
+ * A study's tables, figures, checks and statistics; the per-point rows stay in the file (they can
+ * be large). Every absolute path in it (the model, a level-CDF file) is cut to its last part.
+ */
 export function getStudy(root: string, name: string): Record<string, unknown> {
   if (!NAME.test(name)) throw new InvalidArgumentError('study', name, 'must be a study folder name');
   const dir = studyFolders(root).get(name);
   if (!dir) throw new NotFoundError('study', name);
   const { rows: _rows, ...rest } = readStudy(dir);
-  return { name, ...rest, params: { ...(rest.params as object), model: typeof (rest.params as { model?: string })?.model === 'string' ? basename((rest.params as { model: string }).model) : undefined } };
+  return JSON.parse(JSON.stringify({ name, ...rest }, (_k, v: unknown) => (typeof v === 'string' && v.includes('/') ? v.replace(ABSOLUTE, (m) => `.../${basename(m)}`) : v))) as Record<string, unknown>;
 }
+
+/** An absolute path inside a string (up to a space, quote, comma or bracket). */
+const ABSOLUTE = /(?<![\w.])\/[^\s"'(),;]+/g;

@@ -92,6 +92,9 @@ export const PAPER_STATS = {
   t1: { mnist: { fdnn: { p: 2.16e-14, rho: 0.97 }, cnn: { p: 2.2e-16, rho: 0.81 } }, fashion: { fdnn: { p: 3.13e-6, rho: 0.93 }, cnn: { p: 2.2e-16, rho: 0.8 } } },
   t2: { mnist: { fdnn: { p: 2.2e-16, rho: 0.98 }, cnn: { p: 2.2e-16, rho: 0.57 } }, fashion: { fdnn: { p: 6.53e-12, rho: 0.95 }, cnn: { p: 3.63e-10, rho: 0.38 } } },
   t6: { mnist: { fdnn: 0.021, cnn: 1.79e-7 }, fashion: { fdnn: 0.021, cnn: 2.52e-8 } },
+  /** Tables 8-9: mean over levels 2..8 of Spearman (p, rho) of accuracy with synapses (t8) and hidden units (t9). */
+  t8: { mnist: { fdnn: { p: 2.639e-6, rho: 0.92 }, cnn: { p: 6.05e-18, rho: 0.65 } }, fashion: { fdnn: { p: 0.0007, rho: 0.83 }, cnn: { p: 9.28e-18, rho: 0.69 } } },
+  t9: { mnist: { fdnn: { p: 9.88e-11, rho: 0.95 }, cnn: { p: 8.0e-17, rho: 0.62 } }, fashion: { fdnn: { p: 5.85e-5, rho: 0.89 }, cnn: { p: 5.62e-15, rho: 0.58 } } },
   t11: {
     mnist: { fdnn: [0.08, 0.39, 0.56, 0.77, 0.04, 0.15, 0.08], cnn: [1.34e-3, 2.4e-3, 3.19e-4, 0.37e-5, 4.07e-6, 7.02e-6, 2.5e-4] },
     fashion: { fdnn: [1.0, 0.25, 0.39, 0.25, 0.15, 0.25, 0.15], cnn: [3.24e-2, 5.14e-4, 9.45e-2, 2.49e-3, 3.19e-4, 1.57e-5, 9.75e-6] },
@@ -206,6 +209,24 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
       statistics[`${d}/L${L}`] = { fdnn: { kruskalWallis: f, synapses: corr(by(d, 'fdnn'), (r) => r.synapses, L) }, cnn: { kruskalWallis: c, synapses: corr(cn, (r) => r.synapses, L) } };
     }
   }
+  // Tables 8-9: the per-level correlations, averaged over the level counts (the paper's "mean values regardless of the quantization level").
+  const t89: (string | number)[][] = [];
+  for (const d of p.datasets)
+    for (const kind of ['fdnn', 'cnn'] as const) {
+      const rs = by(d, kind);
+      if (rs.length < 3) continue;
+      const avg = (prop: (r: NetRow) => number) => {
+        const cs = p.levels.map((L) => corr(rs, prop, L)).filter((c) => Number.isFinite(c.rho));
+        return cs.length ? { rho: cs.reduce((a, c) => a + c.rho, 0) / cs.length, p: cs.reduce((a, c) => a + c.p, 0) / cs.length, levels: cs.length } : { rho: NaN, p: NaN, levels: 0 };
+      };
+      const sy = avg((r) => r.synapses);
+      const hu = avg((r) => r.hiddenUnits);
+      const r8 = PAPER_STATS.t8[d as 'mnist']?.[kind];
+      const r9 = PAPER_STATS.t9[d as 'mnist']?.[kind];
+      t89.push([d, kind, rs.length, `${fmtR(sy.rho)} (p ${fmtP(sy.p)})`, r8 ? `${r8.rho} (p ${fmtP(r8.p)})` : '-', `${fmtR(hu.rho)} (p ${fmtP(hu.p)})`, r9 ? `${r9.rho} (p ${fmtP(r9.p)})` : '-']);
+      statistics[`${d}/${kind}/levels-mean`] = { synapses: sy, hiddenUnits: hu };
+    }
+  if (t89.length) tables.push({ id: 't8t9', title: 'Tables 8-9: Spearman of quantized test accuracy with synapses and with hidden units, mean over the level counts', header: ['dataset', 'net', 'nets', 'synapses: ours', 'paper', 'hidden units: ours', 'paper'], rows: t89, notes: ['Per level count the correlation over the nets, then rho and p averaged over the level counts (the paper gives "mean values regardless of the quantization level").'] });
   tables.push({ id: 't11', title: `Table 11: Kruskal-Wallis between the budget groups per level count (device ${p.device})`, header: ['dataset', 'levels', 'FdNN p ours', 'FdNN p paper', 'CNN p ours', 'CNN p paper'], rows: t11, notes: ['Quantized accuracy: the mean test accuracy over the Monte Carlo trials of each net at that level count.'] });
   if (t10.length) tables.push({ id: 't10', title: 'Table 10: CNN accuracy vs conv layers / filters / pool size per level count (Spearman)', header: ['dataset', 'levels', 'conv layers', 'filters', 'pool size'], rows: t10, notes: [] });
 
