@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../lib/repo-root.js';
 import { PointStore } from '../src/studies/point-store.js';
-import { describeArch, defaultArchs, PAPER_ARCHS } from '../src/studies/synapse-budget.js';
+import { describeArch, defaultArchs, PAPER_ARCHS, synapseBudgetResult } from '../src/studies/synapse-budget.js';
+import { spearman } from '../src/analysis/rank-tests.js';
 import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer } from './helpers/server.js';
@@ -169,4 +170,22 @@ test('the Studies page: API lists study folders by name only; Chromium draws eve
   } finally {
     await s.close();
   }
+});
+
+test('synapse-budget statistics from rows: Table 6 reproduces the paper\'s p = 0.021 when the budgets separate 4 FdNNs from 4; Tables 8-9 average the per-level correlations', () => {
+  const fd = ['dense:4', 'dense:4,4', 'dense:4,4,4', 'dense:4,4,4,4', 'dense:8', 'dense:8,8', 'dense:8,8,8', 'dense:8,8,8,8'];
+  // Every 4096-8192 net beats every < 4096 net (the paper's Tables 4-5), at full precision and at each level count.
+  const acc = [0.87, 0.85, 0.83, 0.81, 0.914, 0.917, 0.918, 0.911];
+  const rows = fd.map((arch, i) => ({ key: `mnist/${arch}`, dataset: 'mnist', arch, ...describeArch(arch), trainAccuracy: acc[i], testAccuracy: acc[i], quantized: { '2': acc[i] - 0.5, '3': acc[i] - 0.2 } as Record<string, number>, epochs: 1, seed: 1, trainSeconds: 1 }));
+  const res = synapseBudgetResult({ study: 'synapse-budget', datasets: ['mnist'], archs: fd, levels: [2, 3], device: 'ideal', mapping: 'diff', epochs: 1, batchSize: 32, learningRate: 0.01, trials: 1, seed: 1 }, rows, 0);
+  const full = (res.statistics as Record<string, { kruskalWallis: { h: number; p: number }; synapses: { rho: number } }>)['mnist/fdnn/full'];
+  assert.ok(Math.abs(full.kruskalWallis.h - 16 / 3) < 1e-9, `H ${full.kruskalWallis.h}`);
+  assert.equal(full.kruskalWallis.p.toFixed(3), '0.021');
+  assert.ok(Math.abs(full.synapses.rho - spearman(rows.map((r) => r.synapses), acc).rho) < 1e-12);
+  const t6 = res.tables.find((t) => t.id === 't6')!;
+  assert.match(String(t6.rows[0][2]), /^0\.021 /);
+  const t89 = res.tables.find((t) => t.id === 't8t9')!;
+  const per = [2, 3].map((L) => spearman(rows.map((r) => r.synapses), rows.map((r) => r.quantized[String(L)])).rho);
+  assert.match(String(t89.rows[0][3]), new RegExp(`^${((per[0] + per[1]) / 2).toFixed(2)} `));
+  assert.ok(res.checks.some((c) => /4096-8192 synapses beat/.test(c.claim) && c.holds));
 });
