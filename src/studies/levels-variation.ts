@@ -69,7 +69,7 @@ export function levelsVariationPoints(p: LevelsVariationParams, weightLayers: nu
 /** The variation in the list nearest to `want`. */
 const nearestOf = (xs: number[], want: number) => xs.reduce((b, x) => (Math.abs(x - want) < Math.abs(b - want) ? x : b), xs[0]);
 
-export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[], layerNames: string[], elapsed_s: number): Omit<StudyResult, 'points'> {
+export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[], layers: { name: string; op: 'dense' | 'conv' }[], elapsed_s: number): Omit<StudyResult, 'points'> {
   const at = (L: number, dr: number, v: number) => rows.find((r) => r.key === `L${L}_dr${dr}_v${fmtVar(v)}`);
   const drs = p.distribution === 'cdf' ? [0] : p.dynamicRange;
   const drName = (d: number) => (d === 0 ? 'measured levels' : `${d}x DR`);
@@ -147,10 +147,12 @@ export function levelsVariationResult(p: LevelsVariationParams, rows: PointRow[]
     const vcell = (r: PointRow | undefined) => (r ? pct2(r.summary.mean) : '-');
     const trows: (string | number)[][] = [['full net (baseline)', pct2(float), PAPER_T2.baseline, '-', '-']];
     trows.push(['whole net quantized (one range)', whole[0] ? pct2(whole[0].quantizedAccuracy) : '-', PAPER_T2.whole.q, `${vcell(whole[1])} / ${vcell(whole[2])} / ${vcell(whole[3])}`, `${PAPER_T2.whole.v1} / ${PAPER_T2.whole.v3} / ${PAPER_T2.whole.v10}`]);
-    layerNames.forEach((name, k) => {
+    // The paper's row for a layer is the one of the same kind and rank (its k-th conv is ConVk, its k-th dense FCk).
+    const rank = (k: number) => layers.slice(0, k + 1).filter((l) => l.op === layers[k].op).length;
+    layers.forEach(({ name, op }, k) => {
       const q = t2(`t2_layer${k}_v0%`);
       const v = t2(`t2_layer${k}_v10%`);
-      const paper = PAPER_T2.layers[k];
+      const paper = PAPER_T2.layers.find((x) => x.name === `${op === 'conv' ? 'ConV' : 'FC'}${rank(k)}`);
       trows.push([`only ${name}`, q ? pct2(q.quantizedAccuracy) : '-', paper ? `${paper.q} (${paper.name})` : '-', vcell(v), paper ? paper.v10 : '-']);
     });
     tables.push({

@@ -44,7 +44,7 @@ async function runMcStudy<P extends McParams>(
   f: Common,
   dir: string,
   build: (p: P, weightLayers: number) => { points: McPoint[]; trialsFor: (p: McPoint) => number },
-  result: (p: P, rows: PointRow[], layerNames: string[], elapsed: number) => Omit<StudyResult, 'points'>,
+  result: (p: P, rows: PointRow[], layers: { name: string; op: 'dense' | 'conv' }[], elapsed: number) => Omit<StudyResult, 'points'>,
 ): Promise<void> {
   const t0 = performance.now();
   // --resume: the stored options, whatever the command line says now.
@@ -59,7 +59,7 @@ async function runMcStudy<P extends McParams>(
   const measured = spec?.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
   const { points, trialsFor } = build(p, ops.length);
   const rows = await runPoints(store, points, { tf, backend, net, test: ds.test, trials: p.trials, seed: p.seed, images: p.images, workers: f.workers, measured }, { label: `study ${p.study}`, trialsFor });
-  const res: StudyResult = { ...result(p, rows, ops.map((o) => o.name), (performance.now() - t0) / 1000), points: rows.length };
+  const res: StudyResult = { ...result(p, rows, ops.map((o) => ({ name: o.name, op: o.op })), (performance.now() - t0) / 1000), points: rows.length };
   const files = writeStudy(dir, res, rows);
   if (f.json) printJson(res);
   else process.stdout.write(studyMarkdown(res) + `\nwrote ${dir}: ${files.join(', ')}\n`);
@@ -234,6 +234,6 @@ export function registerSynapseBudget(study: Command): void {
 }
 
 const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' || x.spreadTo === 0 ? 1 : p.trials) });
-const lvResult = (p: LevelsVariationParams, rows: PointRow[], names: string[], el: number) => levelsVariationResult(p, rows, names, el);
+const lvResult = (p: LevelsVariationParams, rows: PointRow[], layers: { name: string; op: 'dense' | 'conv' }[], el: number) => levelsVariationResult(p, rows, layers, el);
 const cbBuild = (p: CrossbarParams) => ({ points: crossbarPoints(p), trialsFor: (x: McPoint) => (deterministic(x) ? 1 : p.trials) });
-const cbResult = (p: CrossbarParams, rows: PointRow[], _names: string[], el: number) => crossbarResult(p, rows, el);
+const cbResult = (p: CrossbarParams, rows: PointRow[], _layers: unknown, el: number) => crossbarResult(p, rows, el);
