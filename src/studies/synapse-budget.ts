@@ -118,6 +118,8 @@ export function describeArch(text: string, g?: ImageGeometry): Pick<NetRow, 'kin
 
 // Below 1e-16 the tails' floating point says nothing more (R prints < 2.2e-16 there).
 const fmtP = (p: number) => (Number.isNaN(p) ? 'n/a' : p < 1e-16 ? '< 1e-16' : p < 1e-3 ? p.toExponential(2) : p.toFixed(3));
+/** The paper's p-values: R prints its floor as "< 2.2e-16" (stored here as 2.2e-16). */
+const fmtPaperP = (p: number) => (p === 2.2e-16 ? '< 2.2e-16' : Number.isNaN(p) ? 'n/a' : p < 1e-3 ? p.toExponential(2) : p.toFixed(3));
 const fmtR = (r: number) => (Number.isNaN(r) ? 'n/a' : r.toFixed(2));
 const accOf = (r: NetRow, level?: number) => (level === undefined ? r.testAccuracy : r.quantized[String(level)]);
 
@@ -177,9 +179,9 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
       const h = corr(rs, (r) => r.hiddenUnits);
       const ref1 = PAPER_STATS.t1[d as 'mnist']?.[kind];
       const ref2 = PAPER_STATS.t2[d as 'mnist']?.[kind];
-      st.push([d, kind, rs.length, `${fmtR(s.rho)} (p ${fmtP(s.p)})`, ref1 ? `${ref1.rho} (p ${fmtP(ref1.p)})` : '-', `${fmtR(h.rho)} (p ${fmtP(h.p)})`, ref2 ? `${ref2.rho} (p ${fmtP(ref2.p)})` : '-']);
+      st.push([d, kind, rs.length, `${fmtR(s.rho)} (p ${fmtP(s.p)})`, ref1 ? `${ref1.rho} (p ${fmtPaperP(ref1.p)})` : '-', `${fmtR(h.rho)} (p ${fmtP(h.p)})`, ref2 ? `${ref2.rho} (p ${fmtPaperP(ref2.p)})` : '-']);
       const k = kw(rs);
-      kwRows.push([d, kind, `${fmtP(k.p)} (H ${Number.isNaN(k.h) ? 'n/a' : k.h.toFixed(2)}, n ${k.n})`, fmtP(PAPER_STATS.t6[d as 'mnist']?.[kind] ?? NaN)]);
+      kwRows.push([d, kind, `${fmtP(k.p)} (H ${Number.isNaN(k.h) ? 'n/a' : k.h.toFixed(2)}, n ${k.n})`, fmtPaperP(PAPER_STATS.t6[d as 'mnist']?.[kind] ?? NaN)]);
       statistics[`${d}/${kind}/full`] = { synapses: s, hiddenUnits: h, kruskalWallis: k };
       if (kind === 'cnn') {
         const c = { convLayers: corr(rs, (r) => r.convLayers), filters: corr(rs, (r) => r.filters), pool: corr(rs, (r) => r.pool) };
@@ -187,7 +189,7 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
       }
     }
   }
-  tables.push({ id: 't1t2', title: 'Tables 1-2: Spearman of test accuracy with synapses and with hidden units (full precision)', header: ['dataset', 'net', 'nets', 'synapses: ours', 'paper', 'hidden units: ours', 'paper'], rows: st, notes: ['The paper\'s correlations run over every architecture it trained (up to 150,000 synapses); ours over the architectures of this study. p < 2.2e-16 in the paper is R\'s floor.'] });
+  tables.push({ id: 't1t2', title: 'Tables 1-2: Spearman of test accuracy with synapses and with hidden units (full precision)', header: ['dataset', 'net', 'nets', 'synapses: ours', 'paper', 'hidden units: ours', 'paper'], rows: st, notes: ['The paper\'s correlations run over every architecture it trained (up to 150,000 synapses); ours over the architectures of this study.'] });
   tables.push({ id: 't6', title: 'Table 6: Kruskal-Wallis between < 4096 and 4096-8192 synapses (test, full precision)', header: ['dataset', 'net', 'p ours', 'p paper'], rows: kwRows, notes: [] });
   const t3 = p.datasets.filter((d) => by(d, 'cnn').length).map((d) => {
     const c = statistics[`${d}/cnn/full`] as Record<string, { rho: number; p: number }>;
@@ -203,7 +205,7 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
       const f = kw(by(d, 'fdnn'), L);
       const c = kw(by(d, 'cnn'), L);
       const ref = PAPER_STATS.t11[d];
-      t11.push([d, L, fmtP(f.p), ref ? fmtP(ref.fdnn[L - 2] ?? NaN) : '-', fmtP(c.p), ref ? fmtP(ref.cnn[L - 2] ?? NaN) : '-']);
+      t11.push([d, L, fmtP(f.p), ref ? fmtPaperP(ref.fdnn[L - 2] ?? NaN) : '-', fmtP(c.p), ref ? fmtPaperP(ref.cnn[L - 2] ?? NaN) : '-']);
       const cn = by(d, 'cnn');
       if (cn.length) t10.push([d, L, ...[(r: NetRow) => r.convLayers, (r: NetRow) => r.filters, (r: NetRow) => r.pool].map((fn) => { const x = corr(cn, fn, L); return `${fmtR(x.rho)} (p ${fmtP(x.p)})`; })]);
       statistics[`${d}/L${L}`] = { fdnn: { kruskalWallis: f, synapses: corr(by(d, 'fdnn'), (r) => r.synapses, L) }, cnn: { kruskalWallis: c, synapses: corr(cn, (r) => r.synapses, L) } };
@@ -223,7 +225,7 @@ export function synapseBudgetResult(p: SynapseBudgetParams, rows: NetRow[], elap
       const hu = avg((r) => r.hiddenUnits);
       const r8 = PAPER_STATS.t8[d as 'mnist']?.[kind];
       const r9 = PAPER_STATS.t9[d as 'mnist']?.[kind];
-      t89.push([d, kind, rs.length, `${fmtR(sy.rho)} (p ${fmtP(sy.p)})`, r8 ? `${r8.rho} (p ${fmtP(r8.p)})` : '-', `${fmtR(hu.rho)} (p ${fmtP(hu.p)})`, r9 ? `${r9.rho} (p ${fmtP(r9.p)})` : '-']);
+      t89.push([d, kind, rs.length, `${fmtR(sy.rho)} (p ${fmtP(sy.p)})`, r8 ? `${r8.rho} (p ${fmtPaperP(r8.p)})` : '-', `${fmtR(hu.rho)} (p ${fmtP(hu.p)})`, r9 ? `${r9.rho} (p ${fmtPaperP(r9.p)})` : '-']);
       statistics[`${d}/${kind}/levels-mean`] = { synapses: sy, hiddenUnits: hu };
     }
   if (t89.length) tables.push({ id: 't8t9', title: 'Tables 8-9: Spearman of quantized test accuracy with synapses and with hidden units, mean over the level counts', header: ['dataset', 'net', 'nets', 'synapses: ours', 'paper', 'hidden units: ours', 'paper'], rows: t89, notes: ['Per level count the correlation over the nets, then rho and p averaged over the level counts (the paper gives "mean values regardless of the quantization level").'] });
