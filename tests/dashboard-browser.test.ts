@@ -46,10 +46,28 @@ async function until(page: Page, fn: string, timeout = 30000) {
   }
 }
 
+/**
+ * Clicks a toolbox icon and returns the download. The chart must have settled first (a view just
+ * shown is resized after it draws, moving the icons); a click that still lands during a redraw is
+ * lost, so it is retried (at most 3 times) before the test fails.
+ */
 async function downloaded(page: Page, sel: string, tool: keyof typeof TOOL): Promise<{ name: string; data: Buffer }> {
-  const [d] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), clickTool(page, sel, TOOL[tool])]);
-  const path = await d.path();
-  return { name: d.suggestedFilename(), data: readFileSync(path!) };
+  await page.locator(sel).scrollIntoViewIfNeeded();
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const box0 = await page.locator(sel).boundingBox();
+    await page.waitForTimeout(150);
+    const box1 = await page.locator(sel).boundingBox();
+    if (JSON.stringify(box0) !== JSON.stringify(box1)) continue; // still moving
+    try {
+      const [d] = await Promise.all([page.waitForEvent('download', { timeout: 5000 }), clickTool(page, sel, TOOL[tool])]);
+      const path = await d.path();
+      return { name: d.suggestedFilename(), data: readFileSync(path!) };
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw last ?? new Error(`${sel}: the chart kept moving; no ${tool} download`);
 }
 
 test('dashboard in headless Chromium: charts with tooltips and exports, live traces, failures visible, inference progress', { timeout: 420000 }, async (t) => {
