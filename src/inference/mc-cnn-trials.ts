@@ -4,21 +4,16 @@
  * so the result does not depend on how trials are split over workers.
  */
 import { loadCnnKernel, type CnnStage } from './cnn-kernel.js';
-import { CellSampler, type DeviceModel } from './device-models.js';
+import { CellSampler } from './device-models.js';
 import type { KernelChoice } from './mc-kernel.js';
-import { layerWeights, type McLayer, type TrialResult } from './mc-trials.js';
+import { layerWeights, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
 
-export interface CnnTrialJob {
+export interface CnnTrialJob extends TrialSlice {
   kind: 'cnn';
   layers: McLayer[];
   stages: Omit<CnnStage, 'w'>[];
   input: [number, number, number];
-  device: DeviceModel;
-  seed: number;
   images: Float32Array;
-  labels: Uint8Array;
-  first: number;
-  count: number;
   kernel: KernelChoice;
 }
 

@@ -5,20 +5,15 @@
  * split them.
  */
 import type { CrossbarNet } from './crossbar-net.js';
-import { CellSampler, type DeviceModel } from './device-models.js';
+import { CellSampler } from './device-models.js';
 import { predictAll, type AdcConfig, type ForwardLayer, type LayerValues } from './forward-tf.js';
-import { layerWeights, sampleLayer, type McLayer } from './mc-trials.js';
+import { layerWeights, sampleLayer, type McLayer, type TrialSlice } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
-export interface TfTrialJob {
+export interface TfTrialJob extends TrialSlice {
   net: CrossbarNet;
   layers: (McLayer & ForwardLayer)[];
-  device: DeviceModel;
-  seed: number;
   images: Float32Array;
-  labels: Uint8Array;
-  first: number;
-  count: number;
   adc?: AdcConfig;
 }
 

@@ -34,14 +34,18 @@ export function sampleLayer(sampler: CellSampler, l: McLayer, gp: Float32Array, 
   put(l.negFixed, gn);
 }
 
-export interface TrialJob {
-  layers: McLayer[];
+/** What every trial runner gets: the cells' device model and trials [first, first + count) of `seed`, scored against `labels`. */
+export interface TrialSlice {
   device: DeviceModel;
   seed: number;
-  csr: Csr;
   labels: Uint8Array;
   first: number;
   count: number;
+}
+
+export interface TrialJob extends TrialSlice {
+  layers: McLayer[];
+  csr: Csr;
   kernel: KernelChoice;
 }
 

@@ -56,8 +56,8 @@ export function crossbarPoints(p: CrossbarParams): McPoint[] {
   return pts;
 }
 
-/** Points whose draws are all the same (ideal devices, no faults, no noise, no drift spread) need one trial. */
-export const deterministic = (p: McPoint): boolean => p.device === 'ideal' && !p.stuckHrs && !p.stuckLrs && !(p.readNoise_A && p.maxInput_V !== undefined) && !(p.retention && p.retention.nuSigma > 0);
+/** Points whose draws are all the same (ideal devices, no faults, no read noise, no drift spread) need one trial. */
+export const deterministic = (p: McPoint): boolean => p.device === 'ideal' && !p.stuckHrs && !p.stuckLrs && !p.readNoise_A && !(p.retention && p.retention.nuSigma > 0);
 
 export function crossbarResult(p: CrossbarParams, rows: PointRow[], elapsed_s: number): Omit<StudyResult, 'points'> {
   const at = (key: string) => rows.find((r) => r.key === key);
