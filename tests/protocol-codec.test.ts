@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { encodeFrame, encodeRaw, FrameDecoder, splitBody, linkStall } from '../drivers/protocol/frame.js';
 import { decodeFields, decodeRequest, encodeFields, encodeRequest, MESSAGES, MsgType, spec, type Field, type Payload } from '../drivers/protocol/messages.js';
 import { decodeHelloReply, encodeHelloReply } from '../drivers/protocol/hello.js';
-import { errorTable, helloTable, messageTable, transcripts } from '../drivers/protocol/doc-tables.js';
+import { errorTable, helloTable, messageTable, rangeTable, transcripts } from '../drivers/protocol/doc-tables.js';
 import { onGrid } from '../drivers/limits.js';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { repoRoot } from '../lib/repo-root.js';
@@ -22,7 +22,7 @@ test('golden bytes: a SET request frame (docs/protocol.md, transcript 2)', () =>
 });
 
 test('docs/protocol.md contains the message, HELLO and error tables and the transcripts the code produces', async () => {
-  for (const [name, t] of [['messages', messageTable()], ['HELLO', helloTable()], ['errors', errorTable()], ['transcripts', await transcripts()]] as const)
+  for (const [name, t] of [['messages', messageTable()], ['HELLO', helloTable()], ['HELLO ranges', rangeTable()], ['errors', errorTable()], ['transcripts', await transcripts()]] as const)
     assert.ok(doc.includes(t), `docs/protocol.md is out of date (${name}); regenerate with node dist/drivers/protocol/doc-tables.js`);
 });
 
@@ -42,11 +42,11 @@ function arbField(f: Field): fc.Arbitrary<number | string | Float64Array> {
     case 'ns':
       return fc.integer({ min: 0, max: 0xffffffff }).map((n) => n / 1e9);
     case 'f64':
-      return fc.double({ noNaN: true });
+      return fc.double({ noNaN: true, noDefaultInfinity: true });
     case 'str':
       return fc.string({ maxLength: 60 });
     default:
-      return fc.array(fc.double({ noNaN: true }), { maxLength: 70 }).map((a) => Float64Array.from(a));
+      return fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { maxLength: 70 }).map((a) => Float64Array.from(a));
   }
 }
 
@@ -136,10 +136,22 @@ test('decoder: a header that claims more bytes than arrive is dropped after its 
   const ping = encodeFrame({ version: 2, type: MsgType.PING | 0x80, seq: 9, session: 1, boot: 1, payload: Buffer.alloc(0) });
   assert.deepEqual(dec.push(ping, 10), [], 'the good frame is held behind the lying header');
   const d = dec.stallDeadline()!;
-  assert.ok(d > 10 && d < 1000, `deadline ${d} ms (4108 bytes at 115200 doubled + 50 ms)`);
+  assert.equal(d, 10 + linkStall(115200), 'idle timeout from the last byte (50 ms + 64 bytes at 115200, doubled)');
+  assert.equal(dec.receiving(d - 1), true, 'a frame is on its way until the line is quiet');
   assert.deepEqual(dec.expire(d - 1), []);
   assert.deepEqual(dec.expire(d).map((f) => f.seq), [9]);
+  assert.equal(dec.receiving(d), false);
   assert.equal(dec.stats.stalls >= 1, true);
+  // A long frame arriving slowly is never dropped while its bytes keep coming (idle, not total, time).
+  const slow = new FrameDecoder({ maxBody: 8 + 60000, stall_ms: linkStall(921600) });
+  const big = encodeFrame({ version: 2, type: 0xa2, seq: 3, session: 1, boot: 1, payload: Buffer.alloc(32772) });
+  let t = 0;
+  const got: number[] = [];
+  for (let k = 0; k < big.length; k += 512, t += 40) {
+    for (const f of slow.expire(t)) got.push(f.seq);
+    for (const f of slow.push(big.subarray(k, k + 512), t)) got.push(f.seq);
+  }
+  assert.deepEqual(got, [3], '64 chunks 40 ms apart (2.6 s for a frame a 921600 link moves in 0.36 s)');
   // With a maxBody below the claim, the header is garbage at once.
   const dec2 = new FrameDecoder({ maxBody: 8 + 256 });
   assert.deepEqual(dec2.push(Buffer.concat([lying, ping])).map((f) => f.seq), [9]);

@@ -164,7 +164,7 @@ test('firmware: a retransmission arriving while its request executes is answered
 test('firmware: WAIT with NaN, a negative or an infinite value is refused, nothing crashes', async () => {
   const r = rig();
   await r.hello();
-  const bad = [NaN, -1, -Infinity, Infinity].map((s) => r.send(MsgType.WAIT, encodeRequest(spec('WAIT'), { seconds: s })));
+  const bad = [NaN, -1, -Infinity, Infinity].map((s) => r.send(MsgType.WAIT, encodeRequest(spec('WAIT'), { seconds: s }, { raw: true })));
   const big = r.send(MsgType.WAIT, encodeRequest(spec('WAIT'), { seconds: 1e9 }));
   await r.tick();
   assert.deepEqual(bad.map((s) => r.outcome(r.reply(s)[0])), ['ERROR BAD_PAYLOAD', 'ERROR BAD_PAYLOAD', 'ERROR BAD_PAYLOAD', 'ERROR BAD_PAYLOAD']);

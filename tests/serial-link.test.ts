@@ -11,7 +11,8 @@ import { SerialBoard } from '../drivers/serial/serial-board.js';
 import type { LinkEvent } from '../drivers/board.js';
 import { BoardError, DisconnectedError, OutcomeUnknownError, ProtocolError, VersionMismatchError } from '../drivers/errors.js';
 import { encodeFrame, encodeRaw, FrameDecoder, splitBody } from '../drivers/protocol/frame.js';
-import { MsgType } from '../drivers/protocol/messages.js';
+import { decodeReply, encodeReply, MsgType, spec } from '../drivers/protocol/messages.js';
+import { HELLO_RANGES } from '../drivers/protocol/hello.js';
 
 function rig(o: { seed?: number; fw?: FirmwareOptions; faults?: LinkFaults; board?: EmulatedBoard } = {}) {
   const board = o.board ?? new EmulatedBoard({ seed: o.seed ?? 1 });
@@ -205,8 +206,33 @@ test('handshake errors are clear: version, silent board, unusable HELLO', async 
   await assert.rejects(open(lb, { retries: 1 }), /does not answer \(no HELLO reply after 2 attempts\)/);
   lb.mute = false;
   const bad = rig({ fw: { window: 0 } });
-  await assert.rejects(open(bad.lb), /unusable HELLO: window is 0/);
+  await assert.rejects(open(bad.lb), /unusable HELLO \(docs\/protocol.md, section 4\): window=0 is outside 1\.\.32767/);
   void fw;
+});
+
+test('every HELLO field outside its documented range is refused, naming the field and the value (wait_max_ms = 0 would loop for ever)', async () => {
+  const hello = spec('HELLO');
+  const cases: [string, number][] = [];
+  for (const r of HELLO_RANGES) {
+    if (r.min > 0) cases.push([r.field, r.min - 1]);
+    const t = hello.reply.find((f) => f.name === r.field)!.type;
+    const wireMax = t === 'u8' ? 0xff : t === 'u16' ? 0xffff : t === 'u32' || t === 'ns' ? 0xffffffff : 0x7fffffff;
+    if (r.max < wireMax) cases.push([r.field, r.max + 1]);
+  }
+  assert.ok(cases.some(([f, v]) => f === 'wait_max_ms' && v === 999));
+  for (const [field, wire] of cases) {
+    const { lb } = rig();
+    lb.tamper = (dir, b) => {
+      if (dir !== 'to-host' || b[3] !== (MsgType.HELLO | 0x80)) return b;
+      const f = splitBody({ version: b[2], type: b[3], seq: b.readUInt16LE(4), body: b.subarray(8, b.length - 4) })!;
+      const o = decodeReply(hello, f.payload);
+      const ft = hello.reply.find((x) => x.name === field)!.type;
+      o[field] = ft === 'uV' ? wire / 1e6 : ft === 'ns' ? wire / 1e9 : wire;
+      return encodeFrame({ ...f, payload: encodeReply(hello, o) });
+    };
+    const named = (e: unknown) => (field === 'version' ? e instanceof VersionMismatchError && e.message.includes(`v${wire}`) : e instanceof ProtocolError && e.message.includes(`${field}=`));
+    await assert.rejects(open(lb, { retries: 0 }), named, `${field}=${wire} (wire units) must be refused by name`);
+  }
 });
 
 test('optional capabilities: a board without WRITE_VERIFY or COUNTERS refuses them by name; the host never sends them', async () => {

@@ -179,23 +179,23 @@ export class EmulatedBoard implements Board {
   // Synchronous core, used by the firmware and the on-board write-verify loop. Amplitudes are
   // rounded to the DAC grid first and the rounded values checked (docs/protocol.md, "Amplitudes").
   formSync(c: CellAddress, p: FormPulse): void {
+    const i = this.index(c);
     const q = setOnGrid(p, this.boardInfo.dacStep_V);
     checkSetPulse(this.boardInfo.limits, q);
-    const i = this.index(c);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].form(i, q.vte_V, q.vg_V, this.now_s);
   }
   setSync(c: CellAddress, p: SetPulse): void {
+    const i = this.index(c);
     const q = setOnGrid(p, this.boardInfo.dacStep_V);
     checkSetPulse(this.boardInfo.limits, q);
-    const i = this.index(c);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].set(i, q.vte_V, q.vg_V, this.now_s);
   }
   resetSync(c: CellAddress, p: ResetPulse): void {
+    const i = this.index(c);
     const q = resetOnGrid(p, this.boardInfo.dacStep_V);
     checkResetPulse(this.boardInfo.limits, q);
-    const i = this.index(c);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].reset(i, q.vsl_V, q.vg_V, this.now_s);
   }
@@ -205,15 +205,15 @@ export class EmulatedBoard implements Board {
     return v;
   }
   readSync(c: CellAddress, o?: ReadOptions): number {
-    const v = this.vread(o);
     const i = this.index(c);
+    const v = this.vread(o);
     this.now_s += this.opOverhead + this.readTime;
     return this.models[c.array].read(i, v, this.now_s);
   }
   readRowSync(array: number, row: number, o?: ReadOptions): Float64Array {
-    const v = this.vread(o);
     checkIndex('array', array, this.boardInfo.arrays);
     checkIndex('row', row, this.boardInfo.rows);
+    const v = this.vread(o);
     const { cols } = this.boardInfo;
     const out = new Float64Array(cols);
     this.now_s += this.opOverhead;
@@ -224,8 +224,8 @@ export class EmulatedBoard implements Board {
     return out;
   }
   readArraySync(array: number, o?: ReadOptions): Float64Array {
-    this.vread(o);
     checkIndex('array', array, this.boardInfo.arrays);
+    this.vread(o);
     const { rows, cols } = this.boardInfo;
     const out = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) out.set(this.readRowSync(array, r, o), r * cols);

@@ -7,8 +7,9 @@
  */
 import { randomInt } from 'node:crypto';
 import type { CellAddress } from '../board.js';
-import { RramError } from '../errors.js';
-import { BoardSession, type Slot } from '../protocol/board-session.js';
+import { LimitError, RramError } from '../errors.js';
+import { checkSetPulse, setOnGrid } from '../limits.js';
+import { BoardSession, type SessionBug, type Slot } from '../protocol/board-session.js';
 import { encodeFrame, encodeRaw, FrameDecoder, linkStall, splitBody, StallWatch, type Frame, type RawFrame } from '../protocol/frame.js';
 import { encodeHelloReply } from '../protocol/hello.js';
 import {
@@ -49,7 +50,35 @@ export interface FirmwareOptions {
   bootId?: number;
   /** Source of session ids (tests); default crypto random. */
   random?: () => number;
+  /**
+   * Deliberate deviations from docs/protocol.md (the conformance suite's mutation tests, and
+   * `rram emulate --pty --bug` for firmware authors who want to see a check fail). Never in use.
+   */
+  bugs?: FirmwareBug[];
 }
+
+/** The firmware's deliberate deviations (session ones are BoardSession's). */
+export const FIRMWARE_BUGS = {
+  'slot-mod-w': 'replay cache: W slots by seq mod W, kept until overwritten (the 2.0 flaw: never forgets, shares slots at the wrap)',
+  reexec: 'a retransmitted cached request (pulse, WAIT, WRITE_VERIFY) runs again',
+  'no-stale': 'never STALE_SEQ: an old seq runs as a new request',
+  'no-conflict': 'never SEQ_CONFLICT: a reused seq with another payload runs',
+  'hello-seq-counts': "HELLO's seq counts as the newest seq of the session",
+  'hello-queued': 'HELLO waits in the queue behind earlier requests',
+  'no-discard': "a new session still runs the old session's queued requests",
+  'wv-loop': 'WRITE_VERIFY ignores stop (and its limit) and steps on to max_pulses',
+  'wait-neg-limit': 'a negative WAIT is refused with LIMIT, not BAD_PAYLOAD',
+  'no-round': 'amplitudes are checked before DAC rounding (and applied unrounded)',
+  'limit-slack': 'accepts amplitudes up to two DAC steps above the limits',
+  'address-wrap': 'addresses wrap modulo the geometry instead of ADDRESS',
+  'nan-read': 'READ answers NaN for a cell whose row and column are both odd',
+  'error-session-zero': 'ERROR replies carry session 0 instead of the request\'s',
+  'limit-before-address': 'a request with a bad address and a bad amplitude gets LIMIT (checks out of order)',
+  'no-wait': 'WAIT replies at once without waiting',
+  'reads-cached': 'reads are cached like pulses (a retransmitted READ is answered from the cache)',
+} as const;
+export type FirmwareBug = keyof typeof FIRMWARE_BUGS;
+const SESSION_BUGS: ReadonlySet<string> = new Set<SessionBug>(['slot-mod-w', 'reexec', 'no-stale', 'no-conflict', 'hello-seq-counts']);
 
 /** Test faults on the reply path (counted in requests received, 1-based). */
 export interface FirmwareFaults {
@@ -87,7 +116,8 @@ export class Firmware {
   private running = false;
   private cancelWait?: () => void;
   private epoch = 0;
-  readonly o: Required<Omit<FirmwareOptions, 'bootId' | 'random'>>;
+  readonly o: Required<Omit<FirmwareOptions, 'bootId' | 'random' | 'bugs'>>;
+  readonly bugs: ReadonlySet<FirmwareBug>;
   private readonly random: () => number;
   bootId = 0;
   faults: FirmwareFaults = {};
@@ -111,6 +141,8 @@ export class Firmware {
       baud: opts.baud ?? 921600,
     };
     this.random = opts.random ?? nonZero32;
+    for (const b of opts.bugs ?? []) if (!(b in FIRMWARE_BUGS)) throw new RramError('INVALID_ARGUMENT', `unknown firmware deviation ${b}; known: ${Object.keys(FIRMWARE_BUGS).join(', ')}`);
+    this.bugs = new Set(opts.bugs ?? []);
     this.decoder = new FrameDecoder({ maxBody: 8 + this.o.maxPayload, stall_ms: linkStall(this.o.baud) });
     this.stall = new StallWatch(this.decoder, (fs) => fs.forEach((f) => this.admit(f)));
     this.boot(opts.bootId);
@@ -118,7 +150,7 @@ export class Firmware {
 
   private boot(id?: number): void {
     this.bootId = id ?? nonZero32();
-    this.sess = new BoardSession(this.o.window, this.bootId, this.random, VERSIONS);
+    this.sess = new BoardSession(this.o.window, this.bootId, this.random, VERSIONS, new Set([...this.bugs].filter((b) => SESSION_BUGS.has(b))) as Set<SessionBug>);
   }
 
   /** Swap the output (after the port was reopened); sessions and the replay cache survive. */
@@ -160,6 +192,7 @@ export class Firmware {
     this.cancelWait?.();
   }
 
+  /** Admits a frame in the document's order of checks (docs/protocol.md, section 3). */
   private admit(raw: RawFrame): void {
     const n = ++this.stats.requests;
     if (raw.version === 1) {
@@ -175,11 +208,19 @@ export class Firmware {
     };
     if (raw.version !== PROTOCOL_VERSION && raw.type !== MsgType.HELLO) return refuse(ErrCode.VERSION, `protocol v${raw.version} not supported (board speaks v${VERSIONS.min}..v${VERSIONS.max})`);
     if (!f) return refuse(ErrCode.BAD_PAYLOAD, `frame body of ${raw.body.length} bytes is shorter than the 8-byte session header`);
-    if (f.type === MsgType.HELLO) return this.hello(f, n);
+    if (f.type === MsgType.HELLO) {
+      if (this.bugs.has('hello-queued')) {
+        this.queue.push({ frame: f, spec: specOf(MsgType.HELLO)!, session: f.session, n });
+        void this.run();
+        return;
+      }
+      return this.hello(f, n);
+    }
+    const noSession = this.sess.sessionRefusal(f.session, f.boot);
+    if (noSession) return refuse(noSession.code, noSession.message);
     const m = specOf(f.type);
     if (!m || m.type === MsgType.ERROR) return refuse(ErrCode.UNKNOWN_TYPE, `unknown message type 0x${f.type.toString(16)}`);
-    if (m.feature && !(this.o.features & m.feature)) return refuse(ErrCode.UNSUPPORTED, `${m.name} is not offered by this board`);
-    const a = this.sess.admit(m, f.seq, f.session, f.boot, f.payload);
+    const a = this.sess.admit(this.bugs.has('reads-cached') && m.type === MsgType.READ ? { ...m, retry: 'cached' } : m, f.seq, f.session, f.boot, f.payload);
     switch (a.kind) {
       case 'refuse':
         return refuse(a.code, a.message);
@@ -203,12 +244,14 @@ export class Firmware {
       this.send(this.reply(f.seq, f.session, MsgType.ERROR, encodeError(ErrCode.BAD_PAYLOAD, (e as Error).message)), n);
       return;
     }
-    const out = this.sess.hello(req as { min_version: number; max_version: number; resume_session: number }, f.boot);
+    const out = this.sess.hello(req as { min_version: number; max_version: number; resume_session: number }, f.boot, f.seq);
     if (!out.ok) {
       this.send(this.reply(f.seq, f.session, MsgType.ERROR, encodeError(out.code!, out.message!)), n);
       return;
     }
-    if (!out.resumed) this.queue = []; // requests of the old session not started yet: never run, never answered
+    // Requests of the old session not started yet: never run, never answered. One executing
+    // finishes, and its reply carries its own (old) session (revision 2.1).
+    if (!out.resumed && !this.bugs.has('no-discard')) this.queue = [];
     const info = this.board.info();
     const payload = encodeHelloReply({ ...info, features: { writeVerify: !!(this.o.features & Feature.WRITE_VERIFY), counters: !!(this.o.features & Feature.COUNTERS) } }, {
       version: PROTOCOL_VERSION,
@@ -225,6 +268,7 @@ export class Firmware {
   }
 
   private reply(seq: number, session: number, type: number, payload: Buffer): Buffer {
+    if (type === MsgType.ERROR && this.bugs.has('error-session-zero')) session = 0;
     return encodeFrame({ version: PROTOCOL_VERSION, type, seq, session, boot: this.bootId, payload });
   }
 
@@ -236,6 +280,10 @@ export class Firmware {
     try {
       while (this.queue.length && epoch === this.epoch) {
         const job = this.queue.shift()!;
+        if (job.spec.type === MsgType.HELLO) {
+          this.hello(job.frame, job.n); // only with the 'hello-queued' deviation
+          continue;
+        }
         const payload = await this.execute(job);
         if (epoch !== this.epoch) return; // rebooted meanwhile: the reply is lost with the old boot
         const reply = this.reply(job.frame.seq, job.session, payload.type, payload.body);
@@ -253,8 +301,10 @@ export class Firmware {
     const err = (code: number, msg: string) => ({ type: MsgType.ERROR, body: encodeError(code, msg) });
     const b = this.board;
     try {
+      if (m.feature && !(this.o.features & m.feature)) return err(ErrCode.UNSUPPORTED, `${m.name} is not offered by this board`);
       const r = decodeRequest(m, f.payload);
       this.stats.executed++;
+      this.deviate(r, m);
       const cell = (): CellAddress => ({ array: r.array as number, row: r.row as number, col: r.col as number });
       const applied = (c?: CellAddress) => this.onApplied?.({ session: job.session, seq: f.seq, type: f.type, cell: c });
       switch (f.type) {
@@ -274,17 +324,21 @@ export class Firmware {
           b.resetSync(cell(), { vsl_V: r.vsl as number, vg_V: r.vg as number, width_s: r.width as number });
           applied(cell());
           return ok();
-        case MsgType.READ:
-          return ok({ current: b.readSync(cell(), { vread_V: r.vread as number }) });
+        case MsgType.READ: {
+          const current = b.readSync(cell(), { vread_V: r.vread as number });
+          if (this.bugs.has('nan-read') && (r.row as number) % 2 === 1 && (r.col as number) % 2 === 1) return { type: f.type | REPLY, body: encodeReply(m, { current: NaN }, { raw: true }) };
+          return ok({ current });
+        }
         case MsgType.READ_ROW:
           return ok({ currents: b.readRowSync(r.array as number, r.row as number, { vread_V: r.vread as number }) });
         case MsgType.READ_ARRAY:
           return ok({ currents: b.readArraySync(r.array as number, { vread_V: r.vread as number }) });
         case MsgType.WAIT: {
           const s = r.seconds as number;
+          if (this.bugs.has('wait-neg-limit') && s < 0) return err(ErrCode.LIMIT, `seconds=${s} is below the minimum 0`);
           if (!Number.isFinite(s) || s < 0) return err(ErrCode.BAD_PAYLOAD, `seconds=${s}: must be a finite number >= 0`);
           if (s > this.o.waitMax_s) return err(ErrCode.LIMIT, `seconds=${s} is above the maximum ${this.o.waitMax_s}`);
-          if (this.o.time === 'real') await this.sleep(s);
+          if (this.o.time === 'real' && !this.bugs.has('no-wait')) await this.sleep(s);
           b.waitSync(s);
           return ok();
         }
@@ -300,7 +354,7 @@ export class Firmware {
             maxPulses: r.max_pulses as number,
             width_s: r.width as number,
             vread_V: r.vread as number,
-          });
+          }, { ignoreStop: this.bugs.has('wv-loop') });
           applied(cell());
           return ok({ success: s.success ? 1 : 0, pulses: Math.min(0xffff, s.pulses), final_current: s.final_A, final_stepped: s.finalStepped_V });
         }
@@ -317,6 +371,26 @@ export class Firmware {
         return err(code, e.message);
       }
       return err(ErrCode.INTERNAL, (e as Error).message ?? String(e));
+    }
+  }
+
+  /** The request-level deviations (FIRMWARE_BUGS): what a broken firmware would do to this request. */
+  private deviate(r: Payload, m: MessageSpec): void {
+    const info = this.board.info();
+    const bugs = this.bugs;
+    if (!bugs.size) return;
+    const cellMsg = 'array' in r && 'row' in r;
+    if (bugs.has('address-wrap') && cellMsg) {
+      r.array = (r.array as number) % info.arrays;
+      r.row = (r.row as number) % info.rows;
+      if ('col' in r) r.col = (r.col as number) % info.cols;
+    }
+    if (bugs.has('limit-before-address') && cellMsg && (m.type === MsgType.SET || m.type === MsgType.FORM)) checkSetPulse(info.limits, setOnGrid({ vte_V: r.vte as number, vg_V: r.vg as number, width_s: r.width as number }, info.dacStep_V));
+    const amps: [string, number][] = [['vte', info.limits.vte_max_V], ['vsl', info.limits.vsl_max_V], ['vg', info.limits.vg_max_V], ['vread', info.limits.vread_max_V]];
+    for (const [k, max] of amps) {
+      if (typeof r[k] !== 'number') continue;
+      if (bugs.has('no-round') && (r[k] as number) > max) throw new LimitError(`${k}_V`, r[k] as number, max, 'max');
+      if (bugs.has('limit-slack') && (r[k] as number) > max && (r[k] as number) <= max + 2 * info.dacStep_V + 1e-9) r[k] = max;
     }
   }
 

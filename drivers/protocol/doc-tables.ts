@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { EmulatedBoard } from '../emulated/emulated-board.js';
 import { Firmware } from '../emulated/firmware.js';
 import { encodeFrame } from './frame.js';
+import { HELLO_RANGES } from './hello.js';
 import { encodeRequest, ErrCode, MESSAGES, MsgType, PROTOCOL_VERSION, spec, VERSIONS, type Field } from './messages.js';
 
 const fieldList = (fs: Field[]) => (fs.length ? fs.map((f) => `${f.name} ${f.type}`).join(', ') : '(empty)');
@@ -21,6 +22,19 @@ export function messageTable(): string {
 export function helloTable(): string {
   const rows = spec('HELLO').reply.map((f) => `| ${f.name} | ${f.type} | ${f.doc} |`);
   return ['| field | type | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** The HELLO ranges table of section 4 (revision 2.1), from HELLO_RANGES. */
+export function rangeTable(): string {
+  const units: Record<string, string> = { dac_step: 'uV', vte_max: 'uV', vsl_max: 'uV', vg_max: 'uV', vread_max: 'uV', width_min: 'ns', width_max: 'ns' };
+  const rows = [
+    '| session | not 0; equal to the reply header\'s session |',
+    ...HELLO_RANGES.map((r) => `| ${r.field} | ${r.min} .. ${r.max}${units[r.field] ? ` ${units[r.field]}` : ''}${r.note ? ` (${r.note})` : ''} |`),
+    '| rows x cols | 12 + 8 x rows x cols <= 60000 (one READ_ARRAY reply) |',
+    '| features | any (unknown bits are ignored) |',
+    '| id | 1 .. 255 bytes |',
+  ];
+  return ['| field | valid |', '|---|---|', ...rows].join('\n');
 }
 
 export function errorTable(): string {
@@ -76,5 +90,5 @@ export async function transcripts(): Promise<string> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.stdout.write(`${messageTable()}\n\n${helloTable()}\n\n${errorTable()}\n\n${await transcripts()}\n`);
+  process.stdout.write(`${messageTable()}\n\n${helloTable()}\n\n${rangeTable()}\n\n${errorTable()}\n\n${await transcripts()}\n`);
 }

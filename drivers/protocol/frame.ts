@@ -5,8 +5,10 @@
  * In v2 the body is: session u32 | boot u32 | payload[len-8].
  *
  * The decoder resynchronises after garbage, a bad length or a bad CRC by dropping one byte and
- * hunting for the next A5 5A; a frame that stays incomplete longer than its stall timeout (a
- * header whose length lies) is dropped the same way, so a lying header never blocks the link.
+ * hunting for the next A5 5A; a frame that stays incomplete while no byte arrives for its stall
+ * timeout (a header whose length lies, the rest lost) is dropped the same way, so a lying header
+ * never blocks the link. The stall timeout is an idle timeout (revision 2.1): a long frame that
+ * arrives slower than the configured baud rate is never dropped while its bytes keep coming.
  */
 import { crc32 } from 'node:zlib';
 
@@ -78,36 +80,50 @@ export interface DecoderStats {
 export interface DecoderOptions {
   /** Largest body accepted; longer length fields are treated as garbage at once. Default MAX_BODY. */
   maxBody?: number;
-  /**
-   * Milliseconds an incomplete frame of `frameBytes` may wait for the rest before it is dropped.
-   * Default: the bytes at 921600 baud (8N1), doubled, plus 50 ms.
-   */
-  stall_ms?: (frameBytes: number) => number;
+  /** Milliseconds without a byte after which an incomplete frame is dropped. Default linkStall(921600). */
+  stall_ms?: number;
 }
 
-export function linkStall(baud: number, margin_ms = 50): (frameBytes: number) => number {
-  return (n) => margin_ms + (2 * n * 10 * 1000) / baud;
+/** The stall (idle) timeout of docs/protocol.md, section 2: 50 ms + twice the time of 64 bytes. */
+export function linkStall(baud: number, margin_ms = 50): number {
+  return margin_ms + (2 * 64 * 10 * 1000) / baud;
+}
+
+/** The header of a frame dropped for its CRC: what a host may still learn from it (its request's seq). */
+export interface DamagedHeader {
+  version: number;
+  type: number;
+  seq: number;
+  length: number;
 }
 
 /** Streaming decoder: push() bytes in any chunking, get whole frames out; expire() drops stalled frames. */
 export class FrameDecoder {
   private buf: Buffer = Buffer.alloc(0);
-  /** When the bytes now at the head of the buffer started waiting for the rest of their frame. */
+  /** When the last byte arrived (the idle clock of the incomplete head frame). */
   private since = 0;
-  readonly stats: DecoderStats = { frames: 0, skipped: 0, crcErrors: 0, oversized: 0, stalls: 0 };
+  readonly stats: DecoderStats & { bytes: number } = { frames: 0, skipped: 0, crcErrors: 0, oversized: 0, stalls: 0, bytes: 0 };
   maxBody: number;
-  private readonly stallFor: (frameBytes: number) => number;
-
+  stall_ms: number;
+  /** Headers of frames that failed their CRC since the last takeDamaged(). */
+  private damaged: DamagedHeader[] = [];
   constructor(o: DecoderOptions = {}) {
     this.maxBody = Math.min(o.maxBody ?? MAX_BODY, MAX_BODY);
-    this.stallFor = o.stall_ms ?? linkStall(921600);
+    this.stall_ms = o.stall_ms ?? linkStall(921600);
   }
 
   push(chunk: Buffer, now = performance.now()): RawFrame[] {
-    const wasEmpty = this.buf.length === 0;
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : Buffer.from(chunk);
-    if (wasEmpty) this.since = now;
+    this.stats.bytes += chunk.length;
+    if (chunk.length) this.since = now;
     return this.scan(now);
+  }
+
+  /** Headers of CRC-damaged frames seen since the last call (a host may ask for their replies again at once). */
+  takeDamaged(): DamagedHeader[] {
+    const d = this.damaged;
+    this.damaged = [];
+    return d;
   }
 
   private scan(now: number): RawFrame[] {
@@ -133,6 +149,7 @@ export class FrameDecoder {
       const crc = b.readUInt32LE(i + HEADER_LEN + len);
       if ((crc32(b.subarray(i + 2, i + HEADER_LEN + len)) >>> 0) !== crc) {
         this.stats.crcErrors++;
+        if (this.damaged.length < 64) this.damaged.push({ version: b[i + 2], type: b[i + 3], seq: b.readUInt16LE(i + 4), length: len });
         this.stats.skipped++;
         i++;
         continue;
@@ -141,32 +158,45 @@ export class FrameDecoder {
       this.stats.frames++;
       i += total;
     }
-    if (i > 0) {
-      this.buf = i >= b.length ? Buffer.alloc(0) : Buffer.from(b.subarray(i));
-      this.since = now; // new head: its own stall clock
-    }
+    if (i > 0) this.buf = i >= b.length ? Buffer.alloc(0) : Buffer.from(b.subarray(i));
     return out;
   }
 
-  /** The time (same clock as push) at which the incomplete head frame stalls, if any. */
+  /** The time (same clock as push) at which the incomplete head frame stalls (no byte for stall_ms), if any. */
   stallDeadline(): number | undefined {
     if (!this.buf.length) return undefined;
-    const len = this.buf.length >= HEADER_LEN ? this.buf.readUInt16LE(6) : 0;
-    return this.since + this.stallFor(HEADER_LEN + len + CRC_LEN);
+    return this.since + this.stall_ms;
   }
 
-  /** Drops the head of a stalled frame (one byte at a time, rescanning) and returns frames found behind it. */
+  /**
+   * The head frame is incomplete, its header plausible, and a byte arrived within the stall
+   * timeout: a reply is on its way (the host extends its deadline, docs/protocol.md, section 6).
+   */
+  receiving(now = performance.now()): boolean {
+    return this.buf.length >= HEADER_LEN && now - this.since < this.stall_ms;
+  }
+
+  /** The header of the incomplete frame at the head of the buffer, if 8 bytes of it are here. */
+  head(): DamagedHeader | undefined {
+    const b = this.buf;
+    if (b.length < HEADER_LEN || b[0] !== SOF0 || b[1] !== SOF1) return undefined;
+    return { version: b[2], type: b[3], seq: b.readUInt16LE(4), length: b.readUInt16LE(6) };
+  }
+
+  /**
+   * Drops the head of a stalled frame (one byte at a time, rescanning) and returns frames found
+   * behind it. The bytes behind it arrived before the silence, so they are stalled as well unless
+   * they form whole frames: everything that does not is dropped.
+   */
   expire(now = performance.now()): RawFrame[] {
     const out: RawFrame[] = [];
-    for (let d = this.stallDeadline(); d !== undefined && now >= d; d = this.stallDeadline()) {
+    while (this.buf.length) {
+      const d = this.stallDeadline();
+      if (d === undefined || now < d) break;
       this.stats.stalls++;
       this.stats.skipped++;
       this.buf = Buffer.from(this.buf.subarray(1));
-      const before = this.since;
       out.push(...this.scan(now));
-      // The new head waits from now, unless `now` is a test's far future (then keep draining).
-      if (Number.isFinite(now)) this.since = now;
-      else this.since = before;
     }
     return out;
   }

@@ -77,18 +77,46 @@ export function decodeHelloReply(p: Buffer): { info: BoardInfo; link: LinkParams
   return { info, link };
 }
 
-/** What is wrong with a HELLO reply's numbers, if anything (a board that would make the host misbehave). */
-export function helloProblems(info: BoardInfo, link: LinkParams): string[] {
+/**
+ * The valid range of every HELLO reply field (docs/protocol.md, section 4, revision 2.1): the
+ * host refuses a board advertising anything else, naming the field and its value. Values in wire
+ * units (uV, ns, ms, us). The doc's table is generated from this list.
+ */
+export const HELLO_RANGES: { field: string; min: number; max: number; note?: string }[] = [
+  { field: 'version', min: 2, max: 2 },
+  { field: 'resumed', min: 0, max: 1 },
+  { field: 'window', min: 1, max: 32767 },
+  { field: 'max_payload', min: 64, max: 59992 },
+  { field: 'arrays', min: 1, max: 255, note: 'a request addresses the array with a u8' },
+  { field: 'rows', min: 1, max: 65535 },
+  { field: 'cols', min: 1, max: 65535 },
+  { field: 'dac_step', min: 1, max: 1_000_000 },
+  { field: 'vte_max', min: 1, max: 50_000_000 },
+  { field: 'vsl_max', min: 1, max: 50_000_000 },
+  { field: 'vg_max', min: 1, max: 50_000_000 },
+  { field: 'vread_max', min: 1, max: 10_000_000 },
+  { field: 'width_min', min: 1, max: 0xffffffff, note: 'and at most width_max' },
+  { field: 'width_max', min: 1, max: 0xffffffff },
+  { field: 'wait_max_ms', min: 1000, max: 86_400_000, note: '1 s .. 1 day' },
+  { field: 't_op_us', min: 1, max: 60_000_000, note: '60 s' },
+  { field: 't_cell_us', min: 0, max: 1_000_000, note: '1 s' },
+  { field: 'kind', min: 0, max: 1 },
+];
+
+/** Problems of a HELLO reply (each naming its field and value); empty when the board is usable. */
+export function helloProblems(payload: Buffer, headerSession: number): string[] {
+  const dec = decodeReply(spec('HELLO'), payload) as Record<string, number | string>;
+  // Back to wire units (uV, ns), the units of HELLO_RANGES and of the document's table.
+  const o = Object.fromEntries(spec('HELLO').reply.map((f) => [f.name, f.type === 'uV' ? Math.round((dec[f.name] as number) * 1e6) : f.type === 'ns' ? Math.round((dec[f.name] as number) * 1e9) : dec[f.name]])) as Record<string, number> & { id: string };
   const p: string[] = [];
-  if (link.session === 0) p.push('session is 0');
-  if (link.window < 1) p.push('window is 0');
-  if (link.maxPayload < 40) p.push(`max_payload ${link.maxPayload} < 40 (a WRITE_VERIFY request does not fit)`);
-  if (info.arrays < 1 || info.rows < 1 || info.cols < 1) p.push(`geometry ${info.arrays}x${info.rows}x${info.cols}`);
-  if (info.rows * info.cols * 8 + 4 > 60000 - 8) p.push(`an array of ${info.rows}x${info.cols} does not fit one READ_ARRAY reply`);
-  if (!(info.dacStep_V > 0)) p.push(`dac_step ${info.dacStep_V}`);
-  const l = info.limits;
-  for (const [k, v] of Object.entries(l)) if (!(v >= 0)) p.push(`${k} ${v}`);
-  if (!(l.width_max_s >= l.width_min_s)) p.push('width_max < width_min');
-  if (!(link.tOp_s > 0)) p.push('t_op_us is 0');
+  for (const r of HELLO_RANGES) {
+    const v = o[r.field];
+    if (!(v >= r.min && v <= r.max)) p.push(`${r.field}=${v} is outside ${r.min}..${r.max}`);
+  }
+  if (o.session === 0) p.push('session=0 (never 0)');
+  if (o.session !== headerSession) p.push(`session=${o.session.toString(16)} differs from the reply header's ${headerSession.toString(16)}`);
+  if (o.width_min > o.width_max) p.push(`width_min=${o.width_min} is above width_max=${o.width_max}`);
+  if (12 + 8 * o.rows * o.cols > 60000) p.push(`rows=${o.rows} x cols=${o.cols}: one READ_ARRAY reply of ${12 + 8 * o.rows * o.cols} bytes exceeds a frame (60000)`);
+  if (!o.id || Buffer.byteLength(o.id) < 1) p.push('id is empty');
   return p;
 }

@@ -169,9 +169,16 @@ export type Payload = Record<string, number | string | Float64Array>;
 const toUV = (v: number) => Math.round(v * 1e6);
 const toNs = (s: number) => Math.round(s * 1e9);
 
-/** Encodes an object (volts, seconds, amperes) by a field list. Values must fit their wire types. */
-export function encodeFields(fields: Field[], o: Payload): Buffer {
+/**
+ * Encodes an object (volts, seconds, amperes) by a field list. Values must fit their wire types and
+ * every f64 must be finite (docs/protocol.md, section 1); `raw` lets the conformance suite and the
+ * fuzzers send the malformed values a board must refuse.
+ */
+export function encodeFields(fields: Field[], o: Payload, opts: { raw?: boolean } = {}): Buffer {
   const w = new Writer();
+  const finite = (name: string, v: number) => {
+    if (!opts.raw && !Number.isFinite(v)) throw new ProtocolError(`cannot encode ${name}=${v}: every f64 must be finite`);
+  };
   for (const fl of fields) {
     const v = o[fl.name];
     if (v === undefined) throw new ProtocolError(`cannot encode: field ${fl.name} missing`);
@@ -200,7 +207,9 @@ export function encodeFields(fields: Field[], o: Payload): Buffer {
         break;
       }
       case 'f64':
-        w.f64(v as number);
+        if (typeof v !== 'number') throw new ProtocolError(`cannot encode ${fl.name}=${String(v)} as f64`);
+        finite(fl.name, v);
+        w.f64(v);
         break;
       case 'str':
         w.str(String(v));
@@ -208,6 +217,7 @@ export function encodeFields(fields: Field[], o: Payload): Buffer {
       case 'f64[u16]':
       case 'f64[u32]': {
         const a = v as Float64Array;
+        for (let k = 0; k < a.length; k++) finite(`${fl.name}[${k}]`, a[k]);
         if (fl.type === 'f64[u16]') w.u16(a.length);
         else w.u32(a.length);
         w.f64array(a);
@@ -218,7 +228,17 @@ export function encodeFields(fields: Field[], o: Payload): Buffer {
   return w.done();
 }
 
-/** Decodes a payload by a field list: exact length, or a ProtocolError naming what is wrong. */
+/** An f64 that is NaN or infinite: the frame is malformed (docs/protocol.md, section 1). */
+export class NonFiniteError extends ProtocolError {
+  constructor(
+    readonly field: string,
+    readonly value: number,
+  ) {
+    super(`${field} is ${value} (every f64 must be finite)`, { field, value: String(value) });
+  }
+}
+
+/** Decodes a payload by a field list: exact length and finite numbers, or a ProtocolError naming what is wrong. */
 export function decodeFields(fields: Field[], p: Buffer): Payload {
   const r = new Reader(p);
   const o: Payload = {};
@@ -242,19 +262,22 @@ export function decodeFields(fields: Field[], p: Buffer): Payload {
       case 'ns':
         o[fl.name] = r.u32() / 1e9;
         break;
-      case 'f64':
-        o[fl.name] = r.f64();
+      case 'f64': {
+        const v = r.f64();
+        if (!Number.isFinite(v)) throw new NonFiniteError(fl.name, v);
+        o[fl.name] = v;
         break;
+      }
       case 'str':
         o[fl.name] = r.str();
         break;
       case 'f64[u16]':
-        o[fl.name] = r.f64array(r.u16());
-        break;
       case 'f64[u32]': {
-        const n = r.u32();
+        const n = fl.type === 'f64[u16]' ? r.u16() : r.u32();
         if (n * 8 > r.remaining) throw new ProtocolError(`${fl.name}: count ${n} exceeds the payload`);
-        o[fl.name] = r.f64array(n);
+        const a = r.f64array(n);
+        for (let k = 0; k < n; k++) if (!Number.isFinite(a[k])) throw new NonFiniteError(`${fl.name}[${k}]`, a[k]);
+        o[fl.name] = a;
         break;
       }
     }
@@ -263,9 +286,9 @@ export function decodeFields(fields: Field[], p: Buffer): Payload {
   return o;
 }
 
-export const encodeRequest = (m: MessageSpec, o: Payload) => encodeFields(m.request, o);
+export const encodeRequest = (m: MessageSpec, o: Payload, opts?: { raw?: boolean }) => encodeFields(m.request, o, opts);
 export const decodeRequest = (m: MessageSpec, p: Buffer) => decodeFields(m.request, p);
-export const encodeReply = (m: MessageSpec, o: Payload) => encodeFields(m.reply, o);
+export const encodeReply = (m: MessageSpec, o: Payload, opts?: { raw?: boolean }) => encodeFields(m.reply, o, opts);
 export const decodeReply = (m: MessageSpec, p: Buffer) => decodeFields(m.reply, p);
 
 /** Bytes of a payload by a field list when it has no variable fields (undefined otherwise). */

@@ -14,7 +14,13 @@
  *    link is suspect: one recovery loop re-handshakes (resuming the session when the board still
  *    has it) and re-sends; when the board is not back within `reconnect_ms` every request fails
  *    and later ones fail at once.
- *  - Malformed replies settle their request with a typed error; nothing throws on the emitter.
+ *  - Malformed replies (wrong length, a non-finite number, the wrong type) are no reply: a read
+ *    is asked again, a pulse has an unknown outcome; nothing throws on the emitter.
+ *  - Revision 2.1: a pulse is known not to have run only when its only copy was refused; the
+ *    deadline extends while a reply's bytes keep arriving; a frame failing its CRC with a pending
+ *    request's seq makes that request go again at once; the session is renewed before the seq
+ *    wraps (so a 2.0 board's replay-cache flaws cannot bite); a board that keeps ending the session
+ *    (another host on it) is given up with an error that says so.
  */
 import { Subject } from 'rxjs';
 import type { BoardInfo, CellAddress, LinkEvent } from '../board.js';
@@ -24,6 +30,7 @@ import { decodeHelloReply, helloProblems, type LinkParams } from '../protocol/he
 import { decodeError, decodeReply, encodeRequest, ErrCode, errName, MsgType, PROTOCOL_VERSION, REPLY, spec, VERSIONS, type MessageSpec, type Payload } from '../protocol/messages.js';
 import { execMax_s, frameBytes, maxReplyPayload, txTime_s } from '../protocol/timing.js';
 import type { Transport, TransportFactory } from './transport.js';
+import { LineQuality } from './line-quality.js';
 
 export interface LinkOptions {
   factory: TransportFactory;
@@ -43,6 +50,8 @@ export interface LinkOptions {
   window?: number;
   /** Recoveries a single request may go through before it fails. Default 2. */
   maxRecoveries?: number;
+  /** Times one request may be asked again because its reply arrived damaged (bad CRC, malformed). Default 32. */
+  maxDamaged?: number;
 }
 
 interface Pending {
@@ -52,12 +61,19 @@ interface Pending {
   cell?: CellAddress;
   seq: number;
   frame?: Buffer;
-  /** Transmissions in the current session. */
+  /** Transmissions since the last (re)start of its timeout count (reset by a recovery). */
   attempts: number;
+  /** Every copy ever sent, in any session: a refusal proves nothing about a request sent more than once. */
+  transmissions: number;
   everSent: boolean;
-  /** The board refused the first transmission without executing it. */
+  /** The board refused the request's only copy without executing it. */
   notExecuted: boolean;
   recoveries: number;
+  /** Replies that arrived damaged or malformed (the request went again), and how many are allowed. */
+  damaged: number;
+  maxDamaged: number;
+  /** When the request was first sent in this session: the deadline extension is bounded from here. */
+  sentAt: number;
   cost_ms: number;
   timer?: NodeJS.Timeout;
   resolve: (r: Payload) => void;
@@ -71,7 +87,7 @@ interface HelloWait {
   reject: (e: Error) => void;
 }
 
-type State = 'opening' | 'up' | 'recovering' | 'down' | 'closed';
+type State = 'opening' | 'up' | 'recovering' | 'rotating' | 'down' | 'closed';
 
 const OP_NAMES: Record<number, string> = { [MsgType.FORM]: 'form', [MsgType.SET]: 'set', [MsgType.RESET]: 'reset', [MsgType.WRITE_VERIFY]: 'write-verify', [MsgType.WAIT]: 'wait' };
 
@@ -93,10 +109,12 @@ export class Link {
   info!: BoardInfo;
   params!: LinkParams;
   readonly events = new Subject<LinkEvent>();
-  readonly stats = { sent: 0, retransmits: 0, timeouts: 0, recoveries: 0, reboots: 0, sessionsLost: 0, unknownOutcomes: 0, staleReplies: 0, lateReplies: 0, malformed: 0 };
+  readonly stats = { sent: 0, retransmits: 0, timeouts: 0, recoveries: 0, reboots: 0, sessionsLost: 0, unknownOutcomes: 0, staleReplies: 0, lateReplies: 0, malformed: 0, damagedReplies: 0, extensions: 0, rotations: 0 };
+  /** When the board ended our session (session-lost), for telling contention from a glitch. */
+  private sessionLosses: number[] = [];
 
   private constructor(o: LinkOptions) {
-    this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, ...o };
+    this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, maxDamaged: 32, ...o };
     this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) });
     this.stall = new StallWatch(this.decoder, (fs) => fs.forEach((f) => this.onRaw(f)));
   }
@@ -134,7 +152,14 @@ export class Link {
     this.decoder.reset(); // bytes of a previous port are not the start of a frame on this one
     t.onData((d) => {
       if (this.transport !== t) return;
-      for (const f of this.decoder.push(d)) this.onRaw(f);
+      for (const f of this.decoder.push(d)) {
+        this.line.intact(frameBytes(f.body.length - 8));
+        this.onRaw(f);
+      }
+      for (const h of this.decoder.takeDamaged()) {
+        this.line.damaged(h.length + 12);
+        this.onDamaged(h.seq, h.type);
+      }
       this.stall.fed();
     });
     t.onClose((r) => {
@@ -158,8 +183,11 @@ export class Link {
 
   // ---- requests -------------------------------------------------------------------------
 
-  /** Sends a request and resolves with the decoded reply payload. */
-  request(m: MessageSpec, req: Payload, cell?: CellAddress): Promise<Payload> {
+  /** The receive line's byte error rate, estimated from frames received intact and damaged. */
+  readonly line = new LineQuality();
+
+  /** Sends a request and resolves with the decoded reply payload. `maxDamaged` caps the re-asks after damaged replies. */
+  request(m: MessageSpec, req: Payload, cell?: CellAddress, opts: { maxDamaged?: number } = {}): Promise<Payload> {
     if (this.state === 'down') return Promise.reject(new DisconnectedError(`board at ${this.o.label} is disconnected: ${this.downError?.message ?? 'gave up'}`));
     if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} closed`));
     let payload: Buffer;
@@ -172,7 +200,7 @@ export class Link {
     const g = this.info;
     const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), this.o.baudRate));
     return new Promise<Payload>((resolve, reject) => {
-      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, everSent: false, notExecuted: false, recoveries: 0, cost_ms, resolve, reject });
+      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, cost_ms, resolve, reject });
       this.pump();
     });
   }
@@ -187,9 +215,48 @@ export class Link {
   private pump(): void {
     if (this.state !== 'up') return;
     while (this.queue.length && this.windowOpen()) {
+      if (this.nextSeq === 0) {
+        // The seq is about to wrap: renew the session first, once everything below is answered.
+        if (this.pending.size === 0) void this.rotate();
+        return;
+      }
       const p = this.queue.shift()!;
       this.assign(p);
       this.send(p);
+    }
+  }
+
+  /**
+   * A new session before seq 65535 wraps to 0 (revision 2.1, section 5): the board's cache is
+   * cleared, so a board keeping entries by seq mod W, or forever, cannot answer a new request from
+   * an old one. Nothing is pending, so nothing can be of unknown outcome.
+   */
+  private async rotate(): Promise<void> {
+    if (this.state !== 'up') return;
+    this.state = 'rotating';
+    this.stats.rotations++;
+    clearTimeout(this.keepAlive);
+    try {
+      const h = await this.hello(0, this.o.margin_ms + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+      if (this.state !== 'rotating') return;
+      const diff = boardDifference(this.info, h.info);
+      if (diff) return this.giveUp(new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`));
+      const oldBoot = this.boot;
+      this.adopt(h);
+      this.nextSeq = 1;
+      this.state = 'up';
+      if (h.boot !== oldBoot) {
+        this.stats.reboots++;
+        this.events.next({ code: 'board-rebooted', message: `board rebooted (boot id ${hex(oldBoot)} -> ${hex(h.boot)}) while nothing was in flight`, oldBoot, newBoot: h.boot, unknownOutcomes: 0 });
+      }
+      this.armKeepAlive();
+      this.pump();
+    } catch (e) {
+      if (this.state !== 'rotating') return;
+      if (e instanceof VersionMismatchError || e instanceof ProtocolError) return this.giveUp(e);
+      this.state = 'up';
+      this.nextSeq = 0; // carry on past the wrap in the old session; recovery handles a silent board
+      this.startRecovery(`no reply to the HELLO renewing the session at the seq wrap (${(e as Error).message})`);
     }
   }
 
@@ -198,6 +265,7 @@ export class Link {
     p.seq = this.nextSeq;
     this.nextSeq = (this.nextSeq + 1) & 0xffff;
     p.attempts = 0;
+    p.sentAt = performance.now();
     p.frame = encodeFrame({ version: PROTOCOL_VERSION, type: p.spec.type, seq: p.seq, session: this.session, boot: this.boot, payload: p.payload });
     this.pending.set(p.seq, p);
   }
@@ -205,21 +273,61 @@ export class Link {
   /** Writes the request (retransmissions reuse the same bytes) and arms its timeout. */
   private send(p: Pending): void {
     p.attempts++;
+    p.transmissions++;
     if (p.everSent) this.stats.retransmits++;
     p.everSent = true;
     this.stats.sent++;
+    this.arm(p);
+    this.transport?.write(p.frame!);
+  }
+
+  /** The timeout rule of section 6: the margin plus everything that may be ahead in the board's queue. */
+  private arm(p: Pending): void {
     clearTimeout(p.timer);
     let ahead = 0;
     for (const q of this.pending.values()) ahead += q.cost_ms;
     p.timer = setTimeout(() => this.onTimeout(p), this.o.margin_ms + ahead);
-    this.transport?.write(p.frame!);
   }
 
   private onTimeout(p: Pending): void {
     if (this.pending.get(p.seq) !== p || this.state !== 'up') return;
+    if (this.replyArriving()) {
+      // A reply of ours is still coming in (the link is slower than the configured baud): wait.
+      this.stats.extensions++;
+      this.arm(p);
+      return;
+    }
     this.stats.timeouts++;
     if (p.attempts <= this.o.retries) return this.send(p);
     this.startRecovery(`no reply to ${p.spec.name} (seq ${p.seq}) after ${p.attempts} attempts`);
+  }
+
+  /** The head of the receive buffer is a plausible reply to one of our pending requests, and still growing. */
+  private replyArriving(): boolean {
+    if (!this.decoder.receiving()) return false;
+    const h = this.decoder.head();
+    if (!h) return false;
+    const q = this.pending.get(h.seq);
+    return !!q && (h.type === (q.spec.type | REPLY) || h.type === MsgType.ERROR) && h.length <= this.decoder.maxBody;
+  }
+
+  /** A frame with a pending request's seq failed its CRC: that request goes again at once (section 6). */
+  private onDamaged(seq: number, type: number): void {
+    const p = this.pending.get(seq);
+    if (!p || this.state !== 'up' || (type !== (p.spec.type | REPLY) && type !== MsgType.ERROR)) return;
+    this.stats.damagedReplies++;
+    this.again(p, `its reply arrived damaged`);
+  }
+
+  /** Asks for a reply again after a damaged or malformed one; fails the request after maxDamaged. */
+  private again(p: Pending, why: string): void {
+    if (++p.damaged > p.maxDamaged) {
+      if (this.settle(p)) this.malformedReply(p, `${why} ${p.damaged} times`);
+      this.pump();
+      return;
+    }
+    p.attempts = Math.max(0, p.attempts - 1); // a damaged reply shows the board is there: not a timeout
+    this.send(p);
   }
 
   private settle(p: Pending): boolean {
@@ -253,7 +361,11 @@ export class Link {
       if (p && this.settle(p)) this.malformedReply(p, `reply body of ${raw.body.length} bytes lacks the session header`);
       return;
     }
-    if (this.helloWait && f.seq === this.helloWait.seq && (f.type === (MsgType.HELLO | REPLY) || f.type === MsgType.ERROR)) return this.onHelloReply(f);
+    if (this.helloWait && f.seq === this.helloWait.seq && (f.type === (MsgType.HELLO | REPLY) || (f.type === MsgType.ERROR && helloErrorCode(f.payload)))) return this.onHelloReply(f);
+    if (this.state === 'rotating') {
+      this.stats.staleReplies++;
+      return;
+    }
     if (this.state === 'opening' || this.state === 'down' || this.state === 'closed') {
       this.stats.staleReplies++; // e.g. replies to a previous process still in the port's buffer
       return;
@@ -278,6 +390,9 @@ export class Link {
     try {
       r = decodeReply(p.spec, f.payload);
     } catch (e) {
+      // No reply at all (revision 2.1): a read is asked again, a pulse's outcome is unknown.
+      this.stats.malformed++;
+      if (p.spec.retry !== 'cached') return this.again(p, `its reply was malformed (${(e as Error).message})`);
       if (this.settle(p)) this.malformedReply(p, `${p.spec.name} reply: ${(e as Error).message}`);
       return this.pump();
     }
@@ -304,24 +419,40 @@ export class Link {
       return this.pump();
     }
     if (e.code === ErrCode.NO_SESSION) {
-      // Not executed; the session is gone (another host, or a board that forgot it).
-      if (p.attempts === 1) p.notExecuted = true;
+      // This copy did not run; the request did not run only if this was its only copy (section 3).
+      if (p.transmissions === 1) p.notExecuted = true;
       return this.startRecovery(`board refused the session: ${e.message}`);
     }
     if (!this.settle(p)) return;
-    if (e.code === ErrCode.INTERNAL && p.spec.retry === 'cached') {
+    const copies = p.transmissions > 1 && (e.code === ErrCode.STALE_SEQ || e.code === ErrCode.SEQ_CONFLICT);
+    if (p.spec.retry === 'cached' && (e.code === ErrCode.INTERNAL || copies)) {
       this.stats.unknownOutcomes++;
-      p.reject(new OutcomeUnknownError(p.cell, OP_NAMES[p.spec.type] ?? p.spec.name, `board internal error: ${e.message}`));
+      p.reject(new OutcomeUnknownError(p.cell, OP_NAMES[p.spec.type] ?? p.spec.name, e.code === ErrCode.INTERNAL ? `board internal error: ${e.message}` : `a later copy was refused (${errName(e.code)}) after an earlier one may have run`));
     } else p.reject(new BoardError(e.code, e.message, errName(e.code)));
     this.pump();
   }
 
   // ---- handshake and recovery -------------------------------------------------------------
 
+  /**
+   * HELLO's seq is outside the request sequence (section 4), but a 2.0 board may count it as the
+   * newest: a resume HELLO is numbered one behind the oldest unanswered request (or as the last
+   * request sent), so the requests re-sent after it are never "behind" it; a new-session HELLO
+   * takes the next seq.
+   */
+  private helloSeq(resume: number): number {
+    if (!resume) {
+      const s = this.nextSeq;
+      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      return s;
+    }
+    const oldest = this.pending.keys().next().value as number | undefined;
+    return ((oldest ?? this.nextSeq) - 1) & 0xffff;
+  }
+
   private hello(resume: number, timeout_ms: number): Promise<{ boot: number; info: BoardInfo; link: LinkParams }> {
     return new Promise((resolve, reject) => {
-      const seq = this.nextSeq;
-      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      const seq = this.helloSeq(resume);
       const payload = encodeRequest(spec('HELLO'), { min_version: VERSIONS.min, max_version: VERSIONS.max, resume_session: resume });
       const timer = setTimeout(() => this.endHello(new TimeoutError(`no HELLO reply from board at ${this.o.label} within ${Math.round(timeout_ms)} ms`)), timeout_ms);
       this.helloWait = { seq, timer, resolve, reject };
@@ -352,9 +483,8 @@ export class Link {
     try {
       const h = decodeHelloReply(f.payload);
       if (h.link.version !== PROTOCOL_VERSION) return this.endHello(new VersionMismatchError(h.link.version, PROTOCOL_VERSION));
-      const bad = helloProblems(h.info, h.link);
-      if (h.link.session !== f.session) bad.push(`header session ${hex(f.session)} differs from the granted ${hex(h.link.session)}`);
-      if (bad.length) return this.endHello(new ProtocolError(`board at ${this.o.label} sent an unusable HELLO: ${bad.join('; ')}`));
+      const bad = helloProblems(f.payload, f.session);
+      if (bad.length) return this.endHello(new ProtocolError(`board at ${this.o.label} sent an unusable HELLO (docs/protocol.md, section 4): ${bad.join('; ')}`));
       this.endHello(undefined, { boot: f.boot, info: h.info, link: h.link });
     } catch (e) {
       this.endHello(new ProtocolError(`malformed HELLO reply: ${(e as Error).message}`));
@@ -398,6 +528,7 @@ export class Link {
         if (h.boot !== this.boot) this.newSession(h, 'board-rebooted', `board rebooted (boot id ${hex(this.boot)} -> ${hex(h.boot)})`);
         else if (h.link.resumed && h.link.session === this.session) this.resume();
         else this.newSession(h, 'session-lost', `board ended the session (${reason})`);
+        if (this.contended) return this.giveUp(new DisconnectedError(`the board at ${this.o.label} ended this host's session ${this.sessionLosses.length} times within a minute: another host (process, script or station) is probably using it; stop the other one, or send its work through the station that owns the board`));
         this.state = 'up';
         this.events.next({ code: 'link-restored', message: `link to board at ${this.o.label} restored after ${Date.now() - t0} ms (${h.link.resumed ? 'session resumed' : 'new session'})`, resumed: h.link.resumed, downtime_ms: Date.now() - t0 });
         this.armKeepAlive();
@@ -419,8 +550,8 @@ export class Link {
 
   /** Same boot, session resumed: every pending request goes again with its seq (the cache answers pulses). */
   private resume(): void {
-    const again = [...this.pending.values()];
-    for (const p of again) {
+    const pend = [...this.pending.values()];
+    for (const p of pend) {
       if (++p.recoveries > this.o.maxRecoveries) {
         this.settle(p);
         this.fail(p, `no reply after ${p.recoveries} recoveries`, () => new TimeoutError(`no reply to ${p.spec.name} from board at ${this.o.label} after ${p.recoveries} recoveries`));
@@ -456,8 +587,14 @@ export class Link {
     } else {
       this.stats.sessionsLost++;
       this.events.next({ code, message: `${why}: ${unknown} pulse(s) in flight have an unknown outcome`, unknownOutcomes: unknown });
+      const now = Date.now();
+      this.sessionLosses = [...this.sessionLosses.filter((t) => now - t < 60000), now];
+      if (this.sessionLosses.length >= 3) this.contended = true;
     }
   }
+
+  /** Set when the board ended our session 3 times within a minute: another host is using it. */
+  private contended = false;
 
   private giveUp(e: Error, detail = ''): void {
     if (this.state === 'down' || this.state === 'closed') return;
@@ -508,6 +645,16 @@ export class Link {
     this.transport = undefined;
     await t?.close().catch(() => undefined);
     this.events.complete();
+  }
+}
+
+/** The ERROR codes a HELLO can legitimately get (section 4): anything else with HELLO's seq is some request's. */
+function helloErrorCode(payload: Buffer): boolean {
+  try {
+    const c = decodeError(payload).code;
+    return c === ErrCode.VERSION || c === ErrCode.BAD_PAYLOAD;
+  } catch {
+    return false;
   }
 }
 

@@ -44,7 +44,7 @@ function budget(c: Ctx, m: MessageSpec, req: Payload, payloadLen: number): numbe
 
 /** Sends a request of this session and returns the reply, recording timing and ERRORs. */
 async function call(c: Ctx, name: string, m: MessageSpec, req: Payload, o: { seq?: number; session?: number; boot?: number; extra_ms?: number } = {}) {
-  const body = encodeRequest(m, req);
+  const body = encodeRequest(m, req, { raw: true }); // the suite sends what a board must refuse too (NaN, infinities)
   const b = budget(c, m, req, body.length) + (o.extra_ms ?? 0);
   const r = await c.p.call(m, body, b + 1000, o);
   c.timings.push({ name, elapsed_ms: r.elapsed_ms, budget_ms: b });
@@ -357,7 +357,7 @@ const CHECKS: Check[] = [
       for (let k = 0; k < g.length; k++) g[k] = c.rng.int(256);
       for (let k = 0; k < 5; k++) g.set([0xa5, 0x5a, 2, c.rng.int(256), 0, 0, c.rng.int(256), 0], 30 * k + c.rng.int(20));
       c.p.send(g);
-      const stall = linkStall(c.p.baud)(HEADER_LEN + 8 + c.p.link.maxPayload + CRC_LEN);
+      const stall = linkStall(c.p.baud);
       const r = await call(c, 'PING', spec('PING'), {}, { extra_ms: stall });
       ev.push(`200 random bytes with 5 fake headers, then PING -> ${outcome(spec('PING'), r.reply)} after ${r.elapsed_ms.toFixed(0)} ms (stall timeout ${stall.toFixed(0)} ms)`);
       return outcome(spec('PING'), r.reply) === 'ok';
@@ -369,7 +369,8 @@ const CHECKS: Check[] = [
       const n = c.p.link.maxPayload;
       const lying = encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.PING, seq: c.p.nextSeq(), session: c.p.session, boot: c.p.boot, payload: Buffer.alloc(n) }).subarray(0, 12);
       c.p.send(lying);
-      const stall = linkStall(c.p.baud)(HEADER_LEN + 8 + n + CRC_LEN);
+      // A 2.0 board times the frame from its first byte (its transfer time, doubled): allow that too.
+      const stall = Math.max(linkStall(c.p.baud), 50 + (2 * (HEADER_LEN + 8 + n + CRC_LEN) * 10 * 1000) / c.p.baud);
       await sleep(stall + 50);
       const r = await call(c, 'PING', spec('PING'), {});
       ev.push(`12 bytes of a frame claiming ${8 + n} body bytes, ${Math.round(stall + 50)} ms of silence, then PING -> ${outcome(spec('PING'), r.reply)} after ${r.elapsed_ms.toFixed(0)} ms`);
@@ -474,6 +475,178 @@ const CHECKS: Check[] = [
           ok &&= offered ? o === 'ok' : o === 'ERROR UNSUPPORTED';
         }
       }
+      return ok;
+    },
+  },
+  {
+    name: 'order of checks: several faults in one request get the first error of section 3',
+    run: async (c, ev) => {
+      const i = c.p.info;
+      const l = i.limits;
+      const d = i.dacStep_V;
+      const cases: [string, number, Buffer, { session?: number }, string][] = [
+        ['type 0x33 with another session', 0x33, Buffer.alloc(0), { session: (c.p.session ^ 0x1234567) >>> 0 }, 'ERROR NO_SESSION'],
+        ['SET with col = cols and vte above vte_max', MsgType.SET, encodeRequest(spec('SET'), safe(c, 'SET', { col: i.cols, vte: l.vte_max_V + 2 * d })), {}, 'ERROR ADDRESS'],
+        ['SET one byte short with vte above vte_max', MsgType.SET, encodeRequest(spec('SET'), safe(c, 'SET', { vte: l.vte_max_V + 2 * d })).subarray(0, 16), {}, 'ERROR BAD_PAYLOAD'],
+        ['RESET with row = rows and a width above width_max', MsgType.RESET, encodeRequest(spec('RESET'), safe(c, 'RESET', { row: i.rows, width: l.width_max_s + 1e-6 })), {}, 'ERROR ADDRESS'],
+      ];
+      let ok = true;
+      for (const [what, type, body, o, want] of cases) {
+        const r = await c.p.call(type, body, 1000 + c.margin, o);
+        if (r.reply.raw.type === MsgType.ERROR) c.errors.push({ r: r.reply, session: o.session ?? c.p.session });
+        const got = outcome(spec('PING'), r.reply).replace(/^ok$/, 'executed');
+        ev.push(`${what} -> ${got} (expected ${want})`);
+        if (got !== want) ok = false;
+      }
+      return ok;
+    },
+  },
+  {
+    name: 'HELLO is handled at once, never queued behind a request (a WAIT executing)',
+    run: async (c, ev) => {
+      const w = Math.min(0.8, c.p.link.waitMax_s);
+      const wait = c.p.frame(MsgType.WAIT, encodeRequest(spec('WAIT'), { seconds: w }));
+      const t0 = c.p.send(wait.bytes);
+      await sleep(100);
+      const h = await c.p.hello(c.p.session, w * 1000 + 2000 + c.margin);
+      const th = h.t - t0;
+      const wr = await c.p.wait((r) => r.raw.seq === wait.seq, w * 1000 + c.margin + 1000);
+      const tw = wr ? wr.t - t0 : NaN;
+      ev.push(`WAIT ${w} s sent; HELLO (resume) 100 ms later answered after ${th.toFixed(0)} ms, resumed=${c.p.link.resumed}; the WAIT answered after ${tw.toFixed(0)} ms`);
+      return c.p.link.resumed && th < w * 1000 - 100 && tw >= w * 900;
+    },
+  },
+  {
+    name: "a new session discards the old session's queued requests (never executed, never answered)",
+    run: async (c, ev) => {
+      const k0 = await counters(c);
+      const w = Math.min(0.6, c.p.link.waitMax_s);
+      const old = c.p.session;
+      const wait = c.p.frame(MsgType.WAIT, encodeRequest(spec('WAIT'), { seconds: w }));
+      const set = c.p.frame(MsgType.SET, encodeRequest(spec('SET'), safe(c, 'SET')));
+      const t0 = c.p.send(wait.bytes);
+      c.p.send(set.bytes);
+      await sleep(100);
+      await c.p.hello(0, 2000 + c.margin);
+      await sleep(w * 1000 + 200);
+      const setReplies = c.p.received.filter((r) => r.raw.seq === set.seq && r.t >= t0 && r.frame?.session === old);
+      const k1 = await counters(c);
+      ev.push(`WAIT ${w} s then SET queued in session ${old.toString(16)}; new session ${c.p.session.toString(16)} 100 ms later: SET answered ${setReplies.length} time(s)${k0 && k1 ? `, SET pulses on the cell ${k0.set} -> ${k1.set}` : ''}`);
+      return old !== c.p.session && setReplies.length === 0 && (!k0 || k1!.set === k0.set);
+    },
+  },
+  {
+    name: 'WRITE_VERIFY with a real target: every pulse within start..stop (after rounding), final_stepped applied, pulses counted',
+    run: async (c, ev) => {
+      if (!(c.p.link.features & 1)) {
+        ev.push('WRITE_VERIFY not offered: nothing to audit');
+        return true;
+      }
+      const i = c.p.info;
+      const d = i.dacStep_V;
+      const vread = Math.min(0.2, i.limits.vread_max_V);
+      const m = spec('WRITE_VERIFY');
+      // The drive electrode at 0 V: no current can flow, so no target is ever reached (the loop runs to stop).
+      const steps = 7;
+      const base = { ...c.cell, target: 1e-3, fixed: 0, width: safeWidth(c), vread, max_pulses: 200 };
+      const jobs: [string, Payload, number, number][] = [
+        ['IGVVA gate 0..7 steps (VTE 0 V)', { ...base, algo: 0, start: 0, step: d, stop: steps * d }, steps + 1, steps * d],
+        ['IGVVA stop 0.4 step past a grid point rounds down', { ...base, algo: 0, start: 0, step: 2 * d, stop: (2 * steps + 0.4) * d }, steps + 1, 2 * steps * d],
+        ['ISPVA VTE 0..7 steps (gate 0 V)', { ...base, algo: 1, start: 0, step: d, stop: steps * d }, steps + 1, steps * d],
+        ['IGVVA max_pulses 3 before stop', { ...base, algo: 0, start: 0, step: d, stop: steps * d, max_pulses: 3 }, 3, 2 * d],
+      ];
+      let ok = true;
+      for (const [what, req, wantPulses, wantStepped] of jobs) {
+        const k0 = await counters(c);
+        const r = await call(c, 'WRITE_VERIFY', m, req);
+        const o = outcome(m, r.reply);
+        const k1 = await counters(c);
+        if (o !== 'ok') {
+          ev.push(`${what} -> ${o}`);
+          ok = false;
+          continue;
+        }
+        const s = decodeReply(m, r.reply.frame!.payload);
+        const dSet = k0 && k1 ? (k1.set as number) - (k0.set as number) : undefined;
+        const dRead = k0 && k1 ? (k1.read as number) - (k0.read as number) : undefined;
+        const good = s.success === 0 && s.pulses === wantPulses && Math.abs((s.final_stepped as number) - wantStepped) < d / 2 && (dSet === undefined || (dSet === wantPulses && dRead === wantPulses + 1));
+        ev.push(`${what} -> success ${s.success}, ${s.pulses} pulses (want ${wantPulses}), final_stepped ${fmt(s.final_stepped as number)} V (want ${fmt(wantStepped)})${dSet !== undefined ? `, counters +${dSet} SET +${dRead} READ` : ''}`);
+        if (!good) ok = false;
+      }
+      const l = i.limits;
+      const refusals: [string, Payload, string][] = [
+        ['stop above vg_max', { ...base, algo: 0, start: 0, step: d, stop: l.vg_max_V + 2 * d }, 'ERROR LIMIT'],
+        ['step rounding to 0', { ...base, algo: 0, start: 0, step: 0.4 * d, stop: steps * d }, 'ERROR BAD_PAYLOAD'],
+        ['stop below start', { ...base, algo: 0, start: 2 * d, step: d, stop: d }, 'ERROR BAD_PAYLOAD'],
+        ['algo 2', { ...base, algo: 2, start: 0, step: d, stop: d }, 'ERROR BAD_PAYLOAD'],
+      ];
+      const k0 = await counters(c);
+      for (const [what, req, want] of refusals) {
+        const o = outcome(m, (await call(c, 'WRITE_VERIFY', m, req)).reply);
+        ev.push(`WRITE_VERIFY ${what} -> ${o}`);
+        if (o !== want) ok = false;
+      }
+      const k1 = await counters(c);
+      if (k0 && k1 && pulses(k1) !== pulses(k0)) {
+        ev.push(`refused jobs pulsed the cell: ${pulses(k0)} -> ${pulses(k1)}`);
+        ok = false;
+      }
+      return ok;
+    },
+  },
+  {
+    name: "HELLO's seq is outside the request sequence (a request numbered after a far-ahead HELLO is not stale)",
+    run: async (c, ev) => {
+      const W = c.p.link.window;
+      const before = c.p.seq;
+      const far = (before + W + 10) & 0xffff;
+      await c.p.hello(c.p.session, 2000 + c.margin, undefined, far);
+      c.p.seq = before;
+      const r = await call(c, 'PING', spec('PING'), {});
+      const o = outcome(spec('PING'), r.reply);
+      ev.push(`HELLO (resume) numbered ${far}, ${W + 10} ahead of the next request; PING seq ${r.seq} -> ${o}`);
+      c.p.seq = (far + 1) & 0xffff; // on past the HELLO's seq either way, so a board that counted it does not fail the next checks too
+      return o === 'ok';
+    },
+  },
+  {
+    name: 'seq wrap: cache entries are keyed by the whole seq and forgotten outside the window',
+    run: async (c, ev) => {
+      const W = c.p.link.window;
+      // Evidence without COUNTERS too: a WAIT answered from the cache comes back at once, one executed takes its time.
+      const w = Math.min(0.25, c.p.link.waitMax_s);
+      const jump = async (to: number) => {
+        while (((to - c.p.seq) & 0xffff) > 30000) {
+          c.p.seq = (c.p.seq + 30000) & 0xffff;
+          await call(c, 'PING', spec('PING'), {});
+        }
+        c.p.seq = to;
+      };
+      // (a) Identical requests 65536 seqs later are new requests: executed, not answered from the cache.
+      const k0 = await counters(c);
+      const set1 = await call(c, 'SET', spec('SET'), safe(c, 'SET'));
+      const wait1 = await call(c, 'WAIT', spec('WAIT'), { seconds: w });
+      await jump((set1.seq + 65535) & 0xffff);
+      await call(c, 'PING', spec('PING'), {});
+      const set2 = await call(c, 'SET', spec('SET'), safe(c, 'SET')); // seq set1.seq again
+      const wait2 = await call(c, 'WAIT', spec('WAIT'), { seconds: w }); // seq wait1.seq again
+      const k1 = await counters(c);
+      ev.push(`SET seq ${set1.seq} and WAIT ${w} s seq ${wait1.seq}, then 65536 seqs on (forward jumps with PINGs), the same two with seqs ${set2.seq}, ${wait2.seq}: ${outcome(spec('SET'), set2.reply)}, WAIT took ${wait2.elapsed_ms.toFixed(0)} ms${k0 && k1 ? `; SET pulses ${k0.set} -> ${k1.set} (must be +2)` : ''}`);
+      const firstOk = outcome(spec('SET'), set1.reply) === 'ok' && outcome(spec('WAIT'), wait1.reply) === 'ok' && wait1.elapsed_ms >= w * 900;
+      if (!firstOk) ev.push(`the first SET -> ${outcome(spec('SET'), set1.reply)}, WAIT -> ${outcome(spec('WAIT'), wait1.reply)} in ${wait1.elapsed_ms.toFixed(0)} ms`);
+      let ok = firstOk && set2.seq === set1.seq && outcome(spec('SET'), set2.reply) === 'ok' && wait2.elapsed_ms >= w * 900 && (!k0 || (k1!.set as number) === (k0.set as number) + 2);
+      // (b) Two live seqs that share seq mod W across the wrap (only when W does not divide 65536).
+      const dShare = 65536 % W;
+      if (dShare) {
+        await jump(65535);
+        const x = await call(c, 'WAIT', spec('WAIT'), { seconds: w });
+        c.p.seq = (x.seq + dShare) & 0xffff;
+        const y = await call(c, 'WAIT', spec('WAIT'), { seconds: w / 2 });
+        const rx = await c.p.call(spec('WAIT'), x.bytes.subarray(HEADER_LEN + 8, x.bytes.length - CRC_LEN), 2000 + c.margin + w * 1000, { seq: x.seq });
+        const same = rx.reply.raw.body.equals(x.reply.raw.body) && rx.reply.raw.type === x.reply.raw.type;
+        ev.push(`W = ${W}: WAIT seq ${x.seq} and WAIT seq ${y.seq} (the same seq mod W, both live), then WAIT ${x.seq} again -> ${outcome(spec('WAIT'), rx.reply)} in ${rx.elapsed_ms.toFixed(0)} ms (${same ? 'the cached reply' : 'a new reply'}; executed again it would take ${w * 1000} ms)`);
+        ok &&= same && rx.elapsed_ms < w * 500;
+      } else ev.push(`W = ${W} divides 65536: no two live seqs share seq mod W`);
       return ok;
     },
   },

@@ -94,7 +94,7 @@ export class Probe {
   /** Sends a request and waits for the reply with its seq (any type). */
   async call(m: MessageSpec | number, payload: Payload | Buffer, ms: number, o: { seq?: number; session?: number; boot?: number } = {}): Promise<{ reply: Received; elapsed_ms: number; seq: number; bytes: Buffer }> {
     const type = typeof m === 'number' ? m : m.type;
-    const body = Buffer.isBuffer(payload) ? payload : encodeRequest(m as MessageSpec, payload);
+    const body = Buffer.isBuffer(payload) ? payload : encodeRequest(m as MessageSpec, payload, { raw: true });
     const { bytes, seq } = this.frame(type, body, o);
     const p = this.wait((r) => r.raw.seq === seq, ms);
     const t0 = this.send(bytes);
@@ -104,8 +104,8 @@ export class Probe {
   }
 
   /** HELLO; adopts the session it grants. */
-  async hello(resume = 0, ms = 2000, versions: { min: number; max: number } = VERSIONS): Promise<Received> {
-    const r = await this.call(spec('HELLO'), { min_version: versions.min, max_version: versions.max, resume_session: resume }, ms, { session: resume, boot: resume ? this.boot : 0 });
+  async hello(resume = 0, ms = 2000, versions: { min: number; max: number } = VERSIONS, seq?: number): Promise<Received> {
+    const r = await this.call(spec('HELLO'), { min_version: versions.min, max_version: versions.max, resume_session: resume }, ms, { session: resume, boot: resume ? this.boot : 0, seq });
     const f = r.reply.frame;
     if (f && f.type === (MsgType.HELLO | REPLY)) {
       const h = decodeHelloReply(f.payload);

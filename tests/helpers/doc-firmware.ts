@@ -55,7 +55,8 @@ export class DocFirmware {
   private boot = 0x0d0cf00d;
   private session = 0;
   private newest: number | undefined;
-  private slots: ({ seq: number; key: string; reply?: Buffer } | undefined)[] = new Array(W);
+  /** Replay cache (section 5, revision 2.1): by the whole seq; an entry dies once its seq is W behind the newest. */
+  private slots = new Map<number, { seq: number; key: string; reply?: Buffer }>();
   private q: { seq: number; type: number; p: Buffer; session: number; slot?: { seq: number; key: string; reply?: Buffer } }[] = [];
   private busy = false;
   private out: (b: Buffer) => void = () => undefined;
@@ -73,7 +74,7 @@ export class DocFirmware {
     this.boot = (this.boot * 2654435761 + 1) >>> 0 || 1;
     this.session = 0;
     this.q = [];
-    this.slots = new Array(W);
+    this.slots = new Map();
     this.buf = Buffer.alloc(0);
   }
 
@@ -146,7 +147,7 @@ export class DocFirmware {
       else {
         this.session = ((this.session + 0x9e3779b9) >>> 0) || 7;
         this.newest = undefined;
-        this.slots = new Array(W);
+        this.slots = new Map();
         this.q = [];
       }
       return this.out(this.reply(0x81, seq, this.session, this.hello(resumed)));
@@ -161,18 +162,19 @@ export class DocFirmware {
         if (behind >= W) return err(9, 'stale');
       } else this.newest = seq;
     } else this.newest = seq;
+    for (const k of [...this.slots.keys()]) if (((this.newest! - k) & 0xffff) >= W) this.slots.delete(k);
     const cached = type === 0x10 || type === 0x11 || type === 0x12 || type === 0x30;
+    const key = `${type}:${p.toString('hex')}`;
+    const s = this.slots.get(seq);
+    if (s && s.key !== key) return err(10, 'seq reused');
     let slot;
     if (cached) {
-      const key = `${type}:${p.toString('hex')}`;
-      const s = this.slots[seq % W];
-      if (s && s.seq === seq) {
-        if (s.key !== key) return err(10, 'seq reused');
+      if (s) {
         if (s.reply) this.out(s.reply);
         return; // executing: answered when done
       }
       slot = { seq, key };
-      this.slots[seq % W] = slot;
+      this.slots.set(seq, slot);
     }
     if (p.length !== sizes[type]) {
       const r = this.reply(0x7f, seq, session, errPayload(2, 'payload length'));
