@@ -71,7 +71,7 @@ export const FIRMWARE_BUGS = {
   'no-round': 'amplitudes are checked before DAC rounding (and applied unrounded)',
   'limit-slack': 'accepts amplitudes up to two DAC steps above the limits',
   'address-wrap': 'addresses wrap modulo the geometry instead of ADDRESS',
-  'nan-read': 'READ answers NaN for a cell whose row and column are both odd',
+  'nan-read': 'reads answer NaN for every cell whose row and column are both odd',
   'error-session-zero': 'ERROR replies carry session 0 instead of the request\'s',
   'limit-before-address': 'a request with a bad address and a bad amplitude gets LIMIT (checks out of order)',
   'no-wait': 'WAIT replies at once without waiting',
@@ -329,10 +329,17 @@ export class Firmware {
           if (this.bugs.has('nan-read') && (r.row as number) % 2 === 1 && (r.col as number) % 2 === 1) return { type: f.type | REPLY, body: encodeReply(m, { current: NaN }, { raw: true }) };
           return ok({ current });
         }
-        case MsgType.READ_ROW:
-          return ok({ currents: b.readRowSync(r.array as number, r.row as number, { vread_V: r.vread as number }) });
-        case MsgType.READ_ARRAY:
-          return ok({ currents: b.readArraySync(r.array as number, { vread_V: r.vread as number }) });
+        case MsgType.READ_ROW: {
+          const a = b.readRowSync(r.array as number, r.row as number, { vread_V: r.vread as number });
+          if (this.bugs.has('nan-read') && (r.row as number) % 2 === 1) for (let c = 1; c < a.length; c += 2) a[c] = NaN;
+          return { type: f.type | REPLY, body: encodeReply(m, { currents: a }, { raw: true }) };
+        }
+        case MsgType.READ_ARRAY: {
+          const a = b.readArraySync(r.array as number, { vread_V: r.vread as number });
+          const cols = this.board.info().cols;
+          if (this.bugs.has('nan-read')) for (let k = 0; k < a.length; k++) if (Math.floor(k / cols) % 2 === 1 && (k % cols) % 2 === 1) a[k] = NaN;
+          return { type: f.type | REPLY, body: encodeReply(m, { currents: a }, { raw: true }) };
+        }
         case MsgType.WAIT: {
           const s = r.seconds as number;
           if (this.bugs.has('wait-neg-limit') && s < 0) return err(ErrCode.LIMIT, `seconds=${s} is below the minimum 0`);

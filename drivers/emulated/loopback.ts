@@ -8,6 +8,7 @@ import { Rng } from '../../lib/rng.js';
 import type { Transport, TransportFactory } from '../serial/transport.js';
 import type { EmulatedBoard } from './emulated-board.js';
 import type { Firmware } from './firmware.js';
+import { LineNoise, type LineNoiseStats } from './line-noise.js';
 
 /** What the loopback needs of a board's firmware (ours, or an independent one in the tests). */
 export type FirmwareLike = Pick<Firmware, 'onData' | 'setWriter'> & { reboot?: Firmware['reboot'] };
@@ -30,6 +31,8 @@ export interface LinkFaults {
   /** Share of reboots that also lose the cells (a fresh board from `freshBoard`). */
   rebootLosesCells?: number;
   freshBoard?: () => EmulatedBoard;
+  /** Byte-level noise (LineNoise) per direction: probability per byte of a flip, drop, double or burst. */
+  byteNoise?: { toBoard?: number; toHost?: number };
 }
 
 export interface LoopbackStats {
@@ -71,6 +74,8 @@ export interface Loopback {
   /** Transports currently open (never more than one if the driver behaves). */
   open: number;
   maxOpen: number;
+  /** Byte noise applied so far, per direction. */
+  noise: { toBoard: LineNoiseStats; toHost: LineNoiseStats };
 }
 
 export function loopback(fw: FirmwareLike, faults?: LinkFaults): Loopback {
@@ -79,10 +84,12 @@ export function loopback(fw: FirmwareLike, faults?: LinkFaults): Loopback {
   let current: { closeCb?: (r: string) => void; dataCb?: (b: Buffer) => void; open: boolean } | undefined;
   const p = (x?: number) => x !== undefined && rng.uniform() < x;
 
+  const noise = { toBoard: new LineNoise(faults?.byteNoise?.toBoard ?? 0, (faults?.seed ?? 1) * 2 + 1), toHost: new LineNoise(faults?.byteNoise?.toHost ?? 0, (faults?.seed ?? 1) * 2 + 2) };
   const mangle = (b: Buffer, ch: Channel, hostSide: boolean) => {
     stats.frames++;
     if (lb.mute) return;
     if (lb.tamper) b = lb.tamper(hostSide ? 'to-board' : 'to-host', b);
+    b = (hostSide ? noise.toBoard : noise.toHost).apply(b);
     if (!faults) return ch.push(b);
     if (hostSide && p(faults.reboot)) {
       stats.reboots++;
@@ -153,6 +160,7 @@ export function loopback(fw: FirmwareLike, faults?: LinkFaults): Loopback {
   const lb: Loopback = {
     factory,
     stats,
+    noise: { toBoard: noise.toBoard.stats, toHost: noise.toHost.stats },
     mute: false,
     hostBytes: 0,
     open: 0,

@@ -11,6 +11,7 @@ import { SerialPort } from 'serialport';
 import { Firmware, type FirmwareOptions } from './firmware.js';
 import { RramError } from '../errors.js';
 import type { EmulatedBoard } from './emulated-board.js';
+import { LineNoise } from './line-noise.js';
 
 export interface PtyServerOptions {
   /** Throttle replies to baud/10 bytes per second (8N1). Undefined = pty speed. */
@@ -19,6 +20,8 @@ export interface PtyServerOptions {
   dir?: string;
   /** Firmware options (window, timing, WAIT in real or virtual time, features). */
   firmware?: FirmwareOptions;
+  /** Seeded byte noise on the line, both directions (probability per byte; LineNoise). */
+  noise?: { rate: number; seed?: number };
 }
 
 export class PtyServer {
@@ -30,6 +33,9 @@ export class PtyServer {
   private port?: SerialPort;
   private readonly ownsDir: boolean;
   private txQueue: Buffer[] = [];
+  /** The line model's noise, host -> board and board -> host. */
+  readonly rxNoise: LineNoise;
+  readonly txNoise: LineNoise;
   private txBusy = false;
 
   constructor(
@@ -41,6 +47,8 @@ export class PtyServer {
     this.hostPath = join(this.dir, 'host');
     this.boardPath = join(this.dir, 'board');
     this.firmware = new Firmware(board, (b) => this.send(b), { baud: o.baud, ...o.firmware });
+    this.rxNoise = new LineNoise(o.noise?.rate ?? 0, (o.noise?.seed ?? 1) * 2 + 1);
+    this.txNoise = new LineNoise(o.noise?.rate ?? 0, (o.noise?.seed ?? 1) * 2 + 2);
   }
 
   async start(): Promise<void> {
@@ -74,7 +82,7 @@ export class PtyServer {
         if (e) return reject(e);
         this.port = port;
         this.txQueue = [];
-        port.on('data', (d: Buffer) => this.firmware.onData(d));
+        port.on('data', (d: Buffer) => this.firmware.onData(this.rxNoise.apply(d)));
         port.on('error', () => undefined);
         resolve();
       });
@@ -82,6 +90,7 @@ export class PtyServer {
   }
 
   private send(b: Buffer): void {
+    b = this.txNoise.apply(b);
     if (!this.o.baud) {
       this.port?.write(b);
       return;

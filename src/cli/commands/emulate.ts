@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import { PtyServer } from '../../../drivers/emulated/pty-server.js';
+import { FIRMWARE_BUGS, type FirmwareBug } from '../../../drivers/emulated/firmware.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { limitsArg, num, type LimitSpec } from '../parse.js';
 
@@ -17,12 +18,18 @@ export function registerEmulate(program: Command): void {
     .option('--calibration <file>', 'device-model calibration JSON')
     .option('--limits <k=v,...>', 'board limits reported in HELLO and enforced: vte_max, vsl_max, vg_max, vread_max (V), width_min, width_max (s), dac_step (V)', limitsArg('--limits'))
     .option('--virtual-time', 'WAIT advances the emulated clock at once instead of really waiting (fast tests; not protocol-conformant)')
+    .option('--noise <rate>', 'line noise: probability per byte (both directions) of a bit flip, a drop, a doubled byte or a garbage burst, e.g. 1e-4', num('--noise', { min: 0, max: 0.1 }))
+    .option('--noise-seed <n>', 'seed of the line noise', num('--noise-seed', { min: 0, int: true }), 1)
+    .option('--window <n>', 'the window W the firmware advertises', num('--window', { min: 1, max: 32767, int: true }))
+    .option('--bug <list>', `deliberately broken firmware for conformance practice, comma-separated: ${Object.keys(FIRMWARE_BUGS).join(', ')}`)
     .option('--json', 'print {"path": ...} as JSON')
-    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean }) => {
+    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean; noise?: number; noiseSeed: number; window?: number; bug?: string }) => {
       if (!o.pty) throw new InvalidArgumentError('--pty', undefined, 'say --pty (serve on a pseudo-terminal)');
+      const bugs = (o.bug ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      for (const b of bugs) if (!(b in FIRMWARE_BUGS)) throw new InvalidArgumentError('--bug', b, `unknown deviation; known: ${Object.keys(FIRMWARE_BUGS).join(', ')}`);
       const { dacStep_V, ...limits } = o.limits ?? {};
       const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V });
-      const srv = new PtyServer(board, { baud: o.baud, firmware: { time: o.virtualTime ? 'virtual' : 'real' } });
+      const srv = new PtyServer(board, { baud: o.baud, noise: o.noise ? { rate: o.noise, seed: o.noiseSeed } : undefined, firmware: { time: o.virtualTime ? 'virtual' : 'real', window: o.window, bugs: bugs as FirmwareBug[] } });
       await srv.start();
       if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');
       else process.stdout.write(`${srv.hostPath}\n`);
