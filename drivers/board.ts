@@ -128,7 +128,12 @@ export interface Board {
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /** Optional: the cell's pulse and read counters (boards advertising the capability). */
   counters?(cell: CellAddress): Promise<CellCounts>;
-  /** Optional (emulated boards with a saved state): make these cells' state durable now. */
-  persist?(cells: CellAddress[]): void;
+  /**
+   * Optional (in-process emulated boards with a saved state): write the state of every cell a pulse
+   * changed since the last call (fsync'd when `durable`). The store calls it before every write of
+   * events, so the record never holds a pulse the board's saved state has not (a real board is
+   * non-volatile by itself).
+   */
+  persistDirty?(durable: boolean): void;
   close(): Promise<void>;
 }

@@ -15,7 +15,6 @@ import { loopback } from '../drivers/emulated/loopback.js';
 import { SerialBoard } from '../drivers/serial/serial-board.js';
 import { AbortedError, RramError } from '../drivers/errors.js';
 import type { Board } from '../drivers/board.js';
-import { Journal } from '../src/engine/journal.js';
 import { RunContext } from '../src/engine/run-context.js';
 import { RunEngine, type CellJob } from '../src/engine/run-engine.js';
 import type { RunEvent } from '../src/engine/events.js';
@@ -26,7 +25,8 @@ import { setupProgramming } from '../src/procedures/program-setup.js';
 import { programCell } from '../src/plans/program-cell.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { eventsTextSync } from '../src/store/event-files.js';
-import { runJob } from '../src/jobs/run-job.js';
+import { resumeFrom, runJob } from '../src/jobs/run-job.js';
+import { StoreSink } from '../src/store/embedded-store.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
@@ -36,27 +36,25 @@ const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: mkdtempSync(join(tmpdir(), 'res-')), timeout: 300000 });
 const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
 // Plain while a run is written, packed once it ended: read whichever the store holds.
-const events = (store: string, id: string) => eventsTextSync(join(store, 'runs', id)).split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunEvent);
+// A torn last line (kill -9 mid-write) is no event.
+const events = (store: string, id: string) =>
+  eventsTextSync(join(store, 'runs', id))
+    .split('\n')
+    .filter(Boolean)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as RunEvent];
+      } catch {
+        return [];
+      }
+    });
 const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
 /** Resolves with the exit code once the child has exited (also when it already has). */
 const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));
 
-test('journal: a torn last line is cut when the journal is opened, so the next entry is not lost', () => {
-  const f = join(mkdtempSync(join(tmpdir(), 'jr-')), 'journal.ndjson');
-  const e = (col: number) => ({ cell: { array: 0, row: 0, col }, level: 1, target_A: 1e-5, outcome: { status: 'ok' as const, pulses: 3, reads: 3, final_A: 1e-5, finalStepped_V: 1 } });
-  const j = new Journal(f);
-  j.append([e(1)]);
-  j.close();
-  appendFileSync(f, '{"cell":{"array":0,"row":0,"col":2},"lev'); // crash mid-write
-  const j2 = new Journal(f);
-  j2.append([e(3)]);
-  j2.close();
-  assert.deepEqual([...Journal.load(f).keys()].sort(), ['0:0:1', '0:0:3']);
-  assert.equal(readFileSync(f, 'utf8').split('\n').filter(Boolean).length, 2);
-});
-
-test('engine: the cells finished in the round an error ends are journaled before the error propagates', async () => {
+test('engine: the cells finished in the round an error ends are in the durable record before the error propagates', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'jr2-'));
+  const store = new EmbeddedStore(dir);
   const b = new EmulatedBoard({ seed: 5 });
   const cfg = setupProgramming({ algo: 'igvva', levels: 4 }, b.info()).config;
   let reads = 0;
@@ -67,28 +65,58 @@ test('engine: the cells finished in the round an error ends are journaled before
     return read(c, o);
   };
   const ctx = new RunContext('err');
+  const sink = new StoreSink(store, 'err').attach(ctx.events$);
+  ctx.onFlush((d) => sink.flushSync(d));
   const done: string[] = [];
+  let onDisk: string[] = [];
   ctx.events$.subscribe((e) => e.type === 'cell-done' && done.push(key(e.cell)));
+  ctx.begin({ kind: 'program', params: {}, board: b.info() });
   const jobs: CellJob[] = Array.from({ length: 64 }, (_, k) => {
     const lvl = k < 32 ? { level: 0, target_A: 2e-6 } : { level: 3, target_A: 43e-6 };
     return { cell: { array: 0, row: 0, col: k }, ...lvl, plan: () => programCell(cfg, lvl) };
   });
-  const journal = new Journal(join(dir, 'j.ndjson'));
-  await assert.rejects(new RunEngine(b, ctx).runCells(jobs, { journal, concurrency: 64 }), /board gone/);
-  journal.close();
+  await assert.rejects(
+    new RunEngine(b, ctx).runCells(jobs, { concurrency: 64 }).catch((e) => {
+      // Read the file as the error arrives, before anything else runs.
+      onDisk = events(dir, 'err').filter((x) => x.type === 'cell-done').map((x) => key((x as { cell: { array: number; row: number; col: number } }).cell));
+      throw e;
+    }),
+    /board gone/,
+  );
   assert.ok(done.length > 0, 'cells finished before the error');
-  assert.deepEqual([...Journal.load(join(dir, 'j.ndjson')).keys()].sort(), done.sort(), 'every cell-done is journaled, none lost with the error');
+  assert.deepEqual(onDisk.sort(), done.sort(), 'every cell-done is on disk when the error propagates');
+  await sink.close();
+});
+
+test('the record is read back whole after a torn last line (kill -9 mid-write): the cut line is the only loss', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'torn-'));
+  const store = new EmbeddedStore(dir);
+  const ctx = new RunContext('torn');
+  const sink = new StoreSink(store, 'torn').attach(ctx.events$);
+  ctx.onFlush((d) => sink.flushSync(d));
+  ctx.begin({ kind: 'program', params: {}, board: new EmulatedBoard().info() });
+  const c = { array: 0, row: 1, col: 2 };
+  ctx.emit({ type: 'intent', pulses: [{ cell: c, kind: 'set', vte_V: 1.2, vsl_V: 0, vg_V: 0.7, width_s: 1e-6, level: 1 }] });
+  ctx.emit({ type: 'pulse', cell: c, kind: 'set', vte_V: 1.2, vsl_V: 0, vg_V: 0.7, width_s: 1e-6, level: 1 });
+  ctx.emit({ type: 'intent', pulses: [{ cell: c, kind: 'set', vte_V: 1.2, vsl_V: 0, vg_V: 0.71, width_s: 1e-6, level: 1 }] });
+  ctx.commit(true);
+  appendFileSync(join(store.runDir('torn'), 'events.ndjson'), '{"type":"pulse","cell":{"array":0,"ro'); // crash mid-write
+  const r = await resumeFrom(store, 'torn');
+  assert.equal(r.lastSeq, 3);
+  assert.deepEqual(r.ledger.history(undefined, c), { attempts: 1, pulses: 1, unknownPulses: 0, refusedPulses: 0, reads: 0, unusableReads: 0 });
+  assert.equal(r.ledger.openIntents().length, 1, 'the second pulse was in flight: its intent has no pulse event');
+  assert.equal(r.ledger.openIntents()[0].vg_V, 0.71);
 });
 
 test('resume: the same run continues (seq, one run-resume, counts), refused for unknown, completed or different runs and for a board that forgot', async () => {
   const store = mkdtempSync(join(tmpdir(), 'rs-'));
   const base = ['characterize', '--levels', '4', '--cells-per-level', '256', '--store', store];
-  // Interrupt a run: Ctrl-C once its first cells are journaled (not after a fixed time: start-up
-  // time varies, and a fast start finished a small run before a timed Ctrl-C).
+  // Interrupt a run: Ctrl-C once its first cells are done in the record (not after a fixed time:
+  // start-up time varies, and a fast start finished a small run before a timed Ctrl-C).
   const p = spawn(process.execPath, [main, ...base], { stdio: ['ignore', 'pipe', 'pipe'], cwd: store });
   const journaled = () => {
     const runs = existsSync(join(store, 'runs')) ? readdirSync(join(store, 'runs')) : [];
-    return runs.length > 0 && lines(join(store, 'runs', runs[0], 'journal.ndjson')).length > 0;
+    return runs.length > 0 && lines(join(store, 'runs', runs[0], 'events.ndjson')).some((l) => l.startsWith('{"type":"cell-done"'));
   };
   for (let k = 0; k < 3000 && !journaled() && p.exitCode === null; k++) await new Promise((r) => setTimeout(r, 5));
   p.kill('SIGINT');
@@ -137,16 +165,32 @@ test('resume: the same run continues (seq, one run-resume, counts), refused for 
   assert.equal(rram(...base, '--resume', id).status, 2, 'a completed run is not resumed');
 });
 
-test(`SIGKILL at 20 random points of a real CLI run, then --resume: every cell done once, no journaled cell pulsed again, seq unique`, { timeout: 600000 }, async () => {
+/** Pulses per cell key in a list of events (every outcome), and of unknown outcome. */
+function pulsesByCell(evs: RunEvent[]): { all: Map<string, number>; unknown: Map<string, number> } {
+  const all = new Map<string, number>();
+  const unknown = new Map<string, number>();
+  for (const e of evs) {
+    if (e.type !== 'pulse') continue;
+    const k = key(e.cell);
+    all.set(k, (all.get(k) ?? 0) + 1);
+    if (e.outcome === 'unknown') unknown.set(k, (unknown.get(k) ?? 0) + 1);
+  }
+  return { all, unknown };
+}
+
+test(`kill -9 at 30 random points of a real CLI run, then --resume: no cell done in the record is pulsed again, every pulse is in the result, the board got exactly what the record says`, { timeout: 900000 }, async () => {
   const rng = new Rng(2024);
   let trials = 0;
   let attempts = 0;
-  while (trials < 20 && attempts < 40) {
+  let recovered = 0;
+  let killedBetween = 0;
+  while (trials < 30 && attempts < 70) {
     attempts++;
     const store = mkdtempSync(join(tmpdir(), 'kill-'));
-    const args = ['characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--store', store, '--seed', String(trials + 1)];
+    const seed = trials + 1;
+    const args = ['characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--store', store, '--seed', String(seed)];
     const p = spawn(process.execPath, [main, ...args], { stdio: 'ignore', cwd: store });
-    const at = 350 + rng.uniform() * 900;
+    const at = 380 + rng.uniform() * 1100;
     await new Promise((r) => setTimeout(r, at));
     p.kill('SIGKILL');
     await exited(p);
@@ -156,29 +200,50 @@ test(`SIGKILL at 20 random points of a real CLI run, then --resume: every cell d
     const rec = JSON.parse(readFileSync(join(store, 'runs', id, 'run.json'), 'utf8'));
     if (rec.status === 'completed') continue; // killed after the end
     trials++;
-    const journaled = new Set(lines(join(store, 'runs', id, 'journal.ndjson')).flatMap((l) => {
-      try {
-        return [key(JSON.parse(l).cell)];
-      } catch {
-        return [];
-      }
-    }));
+    const before = events(store, id);
+    // Cells done in the record at the kill (cell-done of the programming step), whatever any index says.
+    const doneBefore = new Set(before.filter((e) => e.type === 'cell-done' && !(e as { step?: string }).step).map((e) => key((e as { cell: { array: number; row: number; col: number } }).cell)));
     const r = rram(...args, '--resume', id, '--json');
     assert.equal(r.status, 0, `trial ${trials} (kill at ${at.toFixed(0)} ms): ${r.stderr}`);
     const all = events(store, id);
     const seqs = all.map((e) => e.seq);
-    assert.equal(new Set(seqs).size, seqs.length, 'seq unique');
+    assert.deepEqual(seqs, seqs.map((_, k) => k), 'seq unique and contiguous across the kill and the resume');
     const from = all.findIndex((e) => e.type === 'run-resume');
     assert.ok(from > 0);
-    assert.ok(all.slice(from).every((e) => e.type !== 'pulse' || !journaled.has(key(e.cell))), `trial ${trials}: a journaled cell was pulsed again`);
-    const j = lines(join(store, 'runs', id, 'journal.ndjson')).map((l) => key(JSON.parse(l).cell));
-    assert.equal(j.length, 192, 'every cell journaled ...');
-    assert.equal(new Set(j).size, 192, '... exactly once');
-    const d = JSON.parse(r.stdout);
-    assert.equal(d.summary.cells, 192);
-    assert.ok(d.summary.successRate >= 0.9, `trial ${trials}: ${JSON.stringify(d.summary)}`);
+    const after = all.slice(from);
+    const repulsed = after.filter((e) => e.type === 'pulse' && !(e as { recovered?: boolean }).recovered && doneBefore.has(key(e.cell)));
+    assert.equal(repulsed.length, 0, `trial ${trials}: ${repulsed.length} pulses on cells the record had done`);
+    recovered += after.filter((e) => e.type === 'pulse' && (e as { recovered?: boolean }).recovered).length;
+    if (before.filter((e) => e.type === 'cell-done').length > 0 && before.at(-1)?.type !== 'cell-done') killedBetween++;
+    // Every pulse of every attempt is in the result, cell by cell.
+    const d = JSON.parse(readFileSync(join(store, 'runs', id, 'level-cdf.json'), 'utf8'));
+    const { all: pulses, unknown } = pulsesByCell(all);
+    const cellsOut: { array: number; row: number; col: number; pulses: number; unknownPulses: number; attempts: number }[] = d.levels.flatMap((l: { cells: unknown[] }) => l.cells);
+    assert.equal(cellsOut.length, 192);
+    for (const c of cellsOut) {
+      assert.equal(c.pulses, pulses.get(key(c)) ?? 0, `trial ${trials}: cell ${key(c)}: the result says ${c.pulses} pulses, the record holds ${pulses.get(key(c)) ?? 0}`);
+      assert.equal(c.unknownPulses, unknown.get(key(c)) ?? 0);
+    }
+    assert.equal(cellsOut.reduce((a, c) => a + c.pulses, 0), all.filter((e) => e.type === 'pulse').length, 'every pulse event is counted once in the result');
+    // The board (its saved state) received exactly what the record says: each confirmed pulse, and of
+    // the unknown ones (in flight at the kill) those that it applied before it died.
+    const board = new EmulatedBoard({ seed });
+    board.attachState(join(store, 'boards'));
+    for (const c of cellsOut) {
+      const k = board.countersSync(c);
+      const got = k.form + k.set + k.reset;
+      const rec2 = pulses.get(key(c)) ?? 0;
+      const unk = unknown.get(key(c)) ?? 0;
+      assert.ok(got >= rec2 - unk && got <= rec2, `trial ${trials}: cell ${key(c)}: the board got ${got} pulses, the record says ${rec2 - unk} confirmed + ${unk} unknown`);
+    }
+    await board.close();
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.summary.cells, 192);
+    assert.ok(out.summary.successRate >= 0.9, `trial ${trials}: ${JSON.stringify(out.summary)}`);
   }
-  assert.equal(trials, 20, `only ${trials} kills landed inside a run in ${attempts} attempts`);
+  assert.equal(trials, 30, `only ${trials} kills landed inside a run in ${attempts} attempts`);
+  assert.ok(killedBetween > 0, 'some kills landed between a cell-done and the next round');
+  void recovered;
 });
 
 /** A board that records the last operation it was asked for. */

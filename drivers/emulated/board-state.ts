@@ -2,9 +2,10 @@
  * The saved state of an emulated board, so its cells persist between commands like a real chip's
  * (a `rram pulse` then a `rram read` see the same cell; a resumed run finds what it programmed).
  *   <dir>/<key>.state   snapshot: every cell's record and the board's clock (written atomically)
- *   <dir>/<key>.log     cells appended as the engine journals them (fsync'd, CRC per entry), so a
- *                       killed process loses nothing a resume relies on; folded into the snapshot
- *                       at close
+ *   <dir>/<key>.log     cells a pulse changed, appended before any event about them is written
+ *                       (CRC per entry; fsync'd with every durable commit), so a killed process
+ *                       loses no pulse the record holds; folded into the snapshot at close and
+ *                       whenever it grows past 4 MB
  *   <dir>/<key>.lock    the pid using the board (one process at a time)
  *   <dir>/<key>.gen     the board's generation: a new one whenever it starts pristine, so a run
  *                       begun on an earlier generation can tell this is not the chip it programmed
@@ -139,9 +140,15 @@ export class BoardStateFile {
     return any;
   }
 
-  /** Appends these cells' state (durable on return). */
-  append(b: StatefulBoard & { cols: number }, cells: CellAddress[]): void {
-    if (!cells.length) return;
+  /** Bytes appended to the log since the last snapshot. */
+  logBytes = 0;
+
+  /** Appends these cells' state (written on return; durable, fsync'd, when `durable`). */
+  append(b: StatefulBoard & { cols: number }, cells: CellAddress[], durable = true): void {
+    if (!cells.length) {
+      if (durable && this.logFd !== undefined) fsyncSync(this.logFd);
+      return;
+    }
     const R = CellArrayModel.RECORD_BYTES;
     const e = Buffer.alloc(12 + cells.length * (5 + R));
     e.writeDoubleLE(b.now_s, 0);
@@ -158,7 +165,8 @@ export class BoardStateFile {
     head.writeUInt32LE(crc32(e) >>> 0, 4);
     this.logFd ??= openSync(this.logPath, 'a');
     appendFileSync(this.logFd, Buffer.concat([head, e]));
-    fsyncSync(this.logFd);
+    this.logBytes += head.length + e.length;
+    if (durable) fsyncSync(this.logFd);
   }
 
   /** Writes every cell atomically, then drops the log it now contains. */
@@ -182,5 +190,6 @@ export class BoardStateFile {
     if (this.logFd !== undefined) closeSync(this.logFd);
     this.logFd = undefined;
     rmSync(this.logPath, { force: true });
+    this.logBytes = 0;
   }
 }

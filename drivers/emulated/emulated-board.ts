@@ -153,11 +153,23 @@ export class EmulatedBoard implements Board {
       throw e;
     }
   }
-  persist(cells: CellAddress[]): void {
-    this.stateFile?.append(this, cells);
+  /** Cells a pulse changed since the last persistDirty (row-major index per array). */
+  private readonly dirty = new Set<number>();
+  private markDirty(c: CellAddress): void {
+    if (this.stateFile) this.dirty.add(c.array * this.cellsPerArray + c.row * this.boardInfo.cols + c.col);
+  }
+  persistDirty(durable: boolean): void {
+    if (!this.stateFile || (!this.dirty.size && !durable)) return;
+    const n = this.cellsPerArray;
+    const cells = [...this.dirty].map((k) => ({ array: Math.floor(k / n), row: Math.floor((k % n) / this.boardInfo.cols), col: k % this.boardInfo.cols }));
+    this.dirty.clear();
+    this.stateFile.append(this, cells, durable);
+    // The log grows by every round's cells: fold it into a snapshot now and then.
+    if (this.stateFile.logBytes > 4 << 20) this.stateFile.snapshot(this);
   }
   async close(): Promise<void> {
     if (!this.stateFile) return;
+    this.dirty.clear();
     this.stateFile.snapshot(this);
     this.stateFile.release();
     this.stateFile = undefined;
@@ -184,6 +196,7 @@ export class EmulatedBoard implements Board {
     checkSetPulse(this.boardInfo.limits, q);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].form(i, q.vte_V, q.vg_V, this.now_s);
+    this.markDirty(c);
   }
   setSync(c: CellAddress, p: SetPulse): void {
     const i = this.index(c);
@@ -191,6 +204,7 @@ export class EmulatedBoard implements Board {
     checkSetPulse(this.boardInfo.limits, q);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].set(i, q.vte_V, q.vg_V, this.now_s);
+    this.markDirty(c);
   }
   resetSync(c: CellAddress, p: ResetPulse): void {
     const i = this.index(c);
@@ -198,6 +212,7 @@ export class EmulatedBoard implements Board {
     checkResetPulse(this.boardInfo.limits, q);
     this.now_s += this.opOverhead + q.width_s;
     this.models[c.array].reset(i, q.vsl_V, q.vg_V, this.now_s);
+    this.markDirty(c);
   }
   private vread(o?: ReadOptions): number {
     const v = onGrid(o?.vread_V ?? DEFAULT_VREAD_V, this.boardInfo.dacStep_V);

@@ -1,4 +1,5 @@
 /** `rram calibrate --from` sources: stored runs (characterize, sweep) by id, or the public HfOx data. */
+import { listItems } from '../io/number-table.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { LevelCdfDataset } from '../procedures/characterize.js';
 import type { SweepDataset } from '../procedures/sweep.js';
@@ -13,7 +14,7 @@ export interface Sources {
 
 export function parseFrom(raw: string, store: EmbeddedStore, defaultHfox: string): Sources {
   const out: Sources = { sweeps: [], cdfs: [], hfox: [] };
-  const items = raw.split(',').map((x) => x.trim()).filter(Boolean);
+  const items = listItems('--from', raw);
   if (!items.length) throw new InvalidArgumentError('--from', raw, 'give run ids and/or hfox');
   for (const it of items) {
     if (it === 'hfox' || it.startsWith('hfox:')) {

@@ -1,10 +1,11 @@
 /** Flag parsers that name the flag and the bad value (commander calls them with the raw text). */
 import { InvalidArgumentError } from '../../drivers/errors.js';
+import { listItems, numberField } from '../io/number-table.js';
 
 export function num(flag: string, opts: { min?: number; max?: number; int?: boolean } = {}) {
   return (raw: string): number => {
-    const v = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(v)) throw new InvalidArgumentError(flag, raw, 'must be a number');
+    const v = numberField(raw);
+    if (typeof v === 'string') throw new InvalidArgumentError(flag, raw, `must be a number (it ${v})`);
     if (opts.int && !Number.isInteger(v)) throw new InvalidArgumentError(flag, raw, 'must be an integer');
     if (opts.min !== undefined && v < opts.min) throw new InvalidArgumentError(flag, raw, `must be >= ${opts.min}`);
     if (opts.max !== undefined && v > opts.max) throw new InvalidArgumentError(flag, raw, `must be <= ${opts.max}`);
@@ -19,9 +20,9 @@ export function cellRC(raw: string): { row: number; col: number } {
   return { row: Number(m[1]), col: Number(m[2]) };
 }
 
-/** Durations like "1s,60s,10m,1h,500ms,1d,1w" -> seconds. */
+/** Durations like "1s,60s,10m,1h,500ms,1d,1w" -> seconds (an empty item is refused). */
 export function durations(flag: string) {
-  return (raw: string): number[] => raw.split(',').filter(Boolean).map(duration(flag));
+  return (raw: string): number[] => listItems(flag, raw).map(duration(flag));
 }
 
 /** One duration: "500ms", "1s", "10m", "1h", "1d", "1w" (a bare number is seconds). */
@@ -60,7 +61,7 @@ export type LimitSpec = Partial<Record<(typeof LIMIT_KEYS)[keyof typeof LIMIT_KE
 export function limitsArg(flag: string) {
   return (raw: string): LimitSpec => {
     const out: LimitSpec = {};
-    for (const part of raw.split(',').filter((x) => x.trim())) {
+    for (const part of listItems(flag, raw)) {
       const m = /^\s*([a-z_]+)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
       if (!m) throw new InvalidArgumentError(flag, part, `expected KEY=VALUE with KEY one of ${Object.keys(LIMIT_KEYS).join(', ')}`);
       const key = LIMIT_KEYS[m[1] as keyof typeof LIMIT_KEYS];
@@ -75,19 +76,13 @@ export function limitsArg(flag: string) {
 
 /** A list of numbers "4,8,16" (each checked like num). */
 export function numList(flag: string, opts: { min?: number; max?: number; int?: boolean } = {}) {
-  return (raw: string): number[] => {
-    const xs = raw.split(',').map((t) => t.trim()).filter(Boolean);
-    if (!xs.length) throw new InvalidArgumentError(flag, raw, 'expected a comma-separated list');
-    return xs.map((t) => num(flag, opts)(t));
-  };
+  return (raw: string): number[] => listItems(flag, raw).map((t) => num(flag, opts)(t));
 }
 
 /** A list of fractions "0,5%,0.1" (percent or fraction) -> fractions in [0, max]. */
 export function fractionList(flag: string, max = 1) {
   return (raw: string): number[] => {
-    const xs = raw.split(',').map((t) => t.trim()).filter(Boolean);
-    if (!xs.length) throw new InvalidArgumentError(flag, raw, 'expected a comma-separated list like 0,5%,10%');
-    return xs.map((t) => {
+    return listItems(flag, raw).map((t) => {
       const m = /^([0-9.eE+-]+)(%?)$/.exec(t);
       const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
       if (!(v >= 0 && v <= max)) throw new InvalidArgumentError(flag, t, `must be a fraction in 0..${max} or a percentage`);

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { ProgramOptions } from '../procedures/program-config.js';
 import { current, duration, num } from './parse.js';
+import { listItems, numberList } from '../io/number-table.js';
 
 export interface ProgramFlags {
   algo: string;
@@ -40,7 +41,7 @@ export interface ProgramFlags {
 
 function currentRange(flag: string) {
   return (raw: string): [number, number] => {
-    const parts = raw.split(',');
+    const parts = listItems(flag, raw);
     if (parts.length !== 2) throw new InvalidArgumentError(flag, raw, 'expected two currents LOW,HIGH like 10uA,30uA');
     const [a, b] = parts.map((p) => current(flag)(p));
     if (!(b >= a)) throw new InvalidArgumentError(flag, raw, 'HIGH must not be below LOW');
@@ -83,8 +84,8 @@ export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: 
   if (f.onUnknownOutcome !== 're-verify' && f.onUnknownOutcome !== 'stop') throw new InvalidArgumentError('--on-unknown-outcome', f.onUnknownOutcome, 'must be re-verify or stop');
   let ispvaGates_V: number[] | undefined;
   if (f.ispvaVg) {
-    ispvaGates_V = f.ispvaVg.split(',').map(Number);
-    if (ispvaGates_V.length !== f.levels || ispvaGates_V.some((x) => !Number.isFinite(x) || x < 0)) throw new InvalidArgumentError('--ispva-vg', f.ispvaVg, `needs ${f.levels} non-negative numbers (one per level, the HRS's first)`);
+    ispvaGates_V = numberList('--ispva-vg', f.ispvaVg);
+    if (ispvaGates_V.length !== f.levels || ispvaGates_V.some((x) => x < 0)) throw new InvalidArgumentError('--ispva-vg', f.ispvaVg, `needs ${f.levels} non-negative numbers (one per level, the HRS's first)`);
   }
   return {
     algo: f.algo as Algo,

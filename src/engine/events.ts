@@ -33,8 +33,8 @@ export interface RunResumeEvent extends Base {
   params: Record<string, unknown>;
   board: BoardInfo;
 }
-export interface PulseEvent extends Base {
-  type: 'pulse';
+/** One pulse of a round, as the engine is about to send it (an intent). */
+export interface PulseIntent {
   cell: CellAddress;
   kind: PulseKind;
   vte_V: number;
@@ -42,19 +42,43 @@ export interface PulseEvent extends Base {
   vg_V: number;
   width_s: number;
   level: number;
-  /** Absent when the board confirmed the pulse; 'unknown' when it may or may not have been applied. */
-  outcome?: 'unknown';
+  /** The job step the cell belongs to (absent: 'program'). */
+  step?: string;
+}
+/**
+ * Write-ahead: the pulses a round is about to send, on disk before any of them leaves (docs/formats.md,
+ * "The record"). Each is followed by its `pulse` event once the board answered; one that has none
+ * when a run is resumed was in flight when the process stopped, and is recorded then as a pulse of
+ * unknown outcome.
+ */
+export interface IntentEvent extends Base {
+  type: 'intent';
+  pulses: PulseIntent[];
+}
+export interface PulseEvent extends Base, PulseIntent {
+  type: 'pulse';
+  /**
+   * Absent when the board confirmed the pulse; 'unknown' when it may or may not have been applied;
+   * 'refused' when the board refused it (no effect).
+   */
+  outcome?: 'unknown' | 'refused';
+  /** Recorded when a run was resumed: the interrupted process had sent it and never learnt its outcome. */
+  recovered?: true;
 }
 export interface ReadEvent extends Base {
   type: 'read';
   cell: CellAddress;
   vread_V: number;
-  current_A: number;
+  /** null when the read was unusable (a malformed reply, or a value no cell can give): see `unusable`. */
+  current_A: number | null;
   /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check. */
   phase: 'verify' | 'readback' | 'relax' | 'reverify';
   level: number;
   /** Seconds waited before a relax read. */
   relax_s?: number;
+  step?: string;
+  /** Why the read could not be used (its value is then null). */
+  unusable?: string;
 }
 export interface CellDoneEvent extends Base {
   type: 'cell-done';
@@ -62,6 +86,7 @@ export interface CellDoneEvent extends Base {
   level: number;
   target_A: number;
   outcome: CellOutcome;
+  step?: string;
 }
 export interface ProgressEvent extends Base {
   type: 'progress';
@@ -86,7 +111,7 @@ export interface RunEndEvent extends Base {
   summary?: Record<string, unknown>;
 }
 
-export type RunEvent = RunStartEvent | RunResumeEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
+export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
 
 /** Distributes Omit<> over the union so callers can build any event without runId/seq/t. */
 export type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'runId' | 'seq' | 't'> : never) : never;

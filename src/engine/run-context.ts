@@ -8,6 +8,7 @@ import { Subject } from 'rxjs';
 import type { BoardInfo } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { EventBody, RunEvent, RunKind } from './events.js';
+import { CellLedger } from './cell-ledger.js';
 
 export interface ResumeFrom {
   /** Seq of the last stored event of the interrupted run. */
@@ -15,6 +16,8 @@ export interface ResumeFrom {
   kind: RunKind;
   params: Record<string, unknown>;
   board?: BoardInfo;
+  /** The stored events folded per cell: what is done, what every attempt sent, what was in flight. */
+  ledger: CellLedger;
 }
 
 export interface RunBegin {
@@ -49,17 +52,21 @@ export function paramDiff(was: Record<string, unknown>, now: Record<string, unkn
 
 export class RunContext {
   private seq: number;
-  private readonly flushers: (() => void)[] = [];
+  private readonly flushers: ((durable: boolean) => void)[] = [];
+  /** Every cell's record so far, the stored part of a resumed run included (the one truth for done and counts). */
+  readonly ledger: CellLedger;
   constructor(
     readonly runId: string,
     readonly events$: Subject<RunEvent> = new Subject<RunEvent>(),
     readonly resume?: ResumeFrom,
   ) {
     this.seq = resume ? resume.lastSeq + 1 : 0;
+    this.ledger = resume?.ledger ?? new CellLedger();
   }
 
   emit(body: EventBody): RunEvent {
     const e = { ...body, runId: this.runId, seq: this.seq++, t: Date.now() } as RunEvent;
+    this.ledger.observe(e);
     this.events$.next(e);
     return e;
   }
@@ -79,17 +86,32 @@ export class RunContext {
       if (JSON.stringify(was.limits) !== JSON.stringify(b.board.limits)) problems.push('board limits changed');
     }
     if (problems.length) throw new InvalidArgumentError('--resume', this.runId, `cannot resume: ${problems.join('; ')}`);
-    return this.emit({ type: 'run-resume', kind: b.kind, resumedAfterSeq: r.lastSeq, params: b.params, board: b.board });
+    const ev = this.emit({ type: 'run-resume', kind: b.kind, resumedAfterSeq: r.lastSeq, params: b.params, board: b.board });
+    // Pulses the interrupted process sent and never heard back about: they may or may not have run.
+    const open = this.ledger.openIntents();
+    for (const p of open) this.emit({ type: 'pulse', ...p, outcome: 'unknown', recovered: true });
+    if (open.length) this.emit({ type: 'warning', code: 'outcome-unknown', message: `${open.length} pulse(s) were in flight when the run was interrupted: recorded as of unknown outcome (their cells are re-read before anything else)` });
+    this.commit(true);
+    return ev;
   }
 
-  /** Registers a synchronous flush (the store sink's), run before anything is journaled. */
-  onFlush(f: () => void): void {
+  /** Registers a synchronous flush (the store sink's): `durable` asks for fsync as well as the write. */
+  onFlush(f: (durable: boolean) => void): void {
     this.flushers.push(f);
   }
 
-  /** Makes every event emitted so far durable (called before a journal append). */
+  /**
+   * Puts every event emitted so far on disk: written (kill -9 loses nothing written) and, when
+   * `durable`, fsync'd (a power loss neither). The engine commits its intents before a round's
+   * pulses leave and its results after.
+   */
+  commit(durable: boolean): void {
+    for (const f of this.flushers) f(durable);
+  }
+
+  /** commit(true): kept for callers that make everything durable. */
   flush(): void {
-    for (const f of this.flushers) f();
+    this.commit(true);
   }
 
   get eventCount(): number {

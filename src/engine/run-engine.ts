@@ -6,26 +6,37 @@
  *  - Amplitudes are put on the board's DAC grid, then checked against the board's and the user's
  *    limits and the cell's pulse budget before anything is sent; a command beyond them ends that
  *    cell ('limit'), it is never sent.
+ *  - The record comes first (docs/formats.md, "The record"): a round's pulses are written as an
+ *    `intent` event before any of them leaves; each then gets its `pulse` event (confirmed,
+ *    unknown or refused); the round's results are committed after it, fsync'd when cells
+ *    finished. A cell is done when its cell-done is in the record, and nowhere else.
  *  - A pulse whose outcome is unknown (link lost, board rebooted) is recorded as such; with the
  *    default policy 're-verify' the cell's plan goes on, and since every plan reads the cell
  *    after a pulse before deciding anything, it continues from the measured state. Policy 'stop'
  *    ends the cell as 'unknown' instead.
- *  - Every round's finished cells are journaled (fsync) before any error propagates, so a resume
- *    never pulses them again; abort stops at the next round, and the board is grounded when
- *    runCells throws (procedures ground it again at their very end, however they end).
+ *  - A read that is unusable (a malformed reply, a value no cell gives) is recorded with no value
+ *    and tried again; a cell whose reads stay unusable ends 'unreadable', with no further pulse.
+ *  - Abort stops at the next round; the board is grounded when runCells throws (procedures ground
+ *    it again at their very end, however they end).
  */
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { checkCell, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid, tighten } from '../../drivers/limits.js';
-import { AbortedError, OutcomeUnknownError, RramError } from '../../drivers/errors.js';
+import { AbortedError, BoardError, OutcomeUnknownError, ProtocolError, RramError } from '../../drivers/errors.js';
 import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
 import type { RunContext } from './run-context.js';
-import type { Journal, JournalEntry } from './journal.js';
+import type { CellResult } from './cell-ledger.js';
+import type { PulseIntent } from './events.js';
+import { READ_ATTEMPTS, unusableRead } from './readings.js';
+
+export type { CellResult } from './cell-ledger.js';
 
 export interface CellJob {
   cell: CellAddress;
   level: number;
   target_A: number;
   plan: () => CellPlan;
+  /** The step of the run this job belongs to (a tile, a re-verify pass); default 'program'. */
+  step?: string;
 }
 
 export interface EngineOptions {
@@ -36,7 +47,6 @@ export interface EngineOptions {
   /** Most pulses one cell may receive in this run. Default 1000. */
   pulseBudget?: number;
   signal?: AbortSignal;
-  journal?: Journal;
   /** Emit a progress event at most this often (ms). Default 250. */
   progressEvery_ms?: number;
   phase?: string;
@@ -53,14 +63,16 @@ interface Active {
   unknown: number;
 }
 
+const stepOf = (j: CellJob) => (j.step && j.step !== 'program' ? { step: j.step } : {});
+
 export class RunEngine {
   constructor(
     private readonly board: Board,
     private readonly ctx: RunContext,
   ) {}
 
-  /** Programs every job; returns the finished cells' entries. Throws AbortedError after a clean stop. */
-  async runCells(jobs: CellJob[], opts: EngineOptions = {}): Promise<JournalEntry[]> {
+  /** Programs every job; returns the finished cells' results. Throws AbortedError after a clean stop. */
+  async runCells(jobs: CellJob[], opts: EngineOptions = {}): Promise<CellResult[]> {
     const info = this.board.info();
     const limits = tighten(info.limits, opts.limits ?? {});
     const concurrency = Math.max(1, opts.concurrency ?? 64);
@@ -68,7 +80,7 @@ export class RunEngine {
     const every = opts.progressEvery_ms ?? 250;
     const policy = opts.onUnknownOutcome ?? 're-verify';
     for (const j of jobs) checkCell(info, j.cell);
-    const results: JournalEntry[] = [];
+    const results: CellResult[] = [];
     const queue = jobs.slice().reverse();
     const active: Active[] = [];
     const start = Date.now();
@@ -82,17 +94,17 @@ export class RunEngine {
       const rate = el > 0 ? results.length / el : 0;
       this.ctx.emit({ type: 'progress', done: results.length, total, rate_per_s: rate, eta_s: rate > 0 ? (total - results.length) / rate : null, phase: opts.phase ?? 'program' });
     };
+    let finishedThisRound = 0;
     const finish = (a: Active, outcome: CellOutcome) => {
       const o = a.unknown ? { ...outcome, unknownPulses: a.unknown } : outcome;
-      const e: JournalEntry = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome: o };
+      const e: CellResult = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome: o, ...stepOf(a.job) };
       results.push(e);
+      finishedThisRound++;
       this.ctx.emit({ type: 'cell-done', ...e });
-      return e;
     };
     const grid = (c: Command): Command =>
       c.op === 'read' ? { ...c, vread_V: onGrid(c.vread_V, info.dacStep_V) } : c.op === 'reset' ? { ...c, ...resetOnGrid(c, info.dacStep_V) } : { ...c, ...setOnGrid(c, info.dacStep_V) };
     let lastYield = performance.now();
-    let done: JournalEntry[] = [];
     try {
       for (;;) {
         // An in-process board answers in microtasks, which would starve timers and I/O (a
@@ -108,8 +120,9 @@ export class RunEngine {
           active.push({ job, gen, next: gen.next(), pulses: 0, unknown: 0 });
         }
         if (!active.length) break;
-        done = [];
+        finishedThisRound = 0;
         // Put this round's commands on the DAC grid and validate them before anything is sent.
+        const intents: PulseIntent[] = [];
         for (let k = active.length - 1; k >= 0; k--) {
           const a = active[k];
           if (a.next.done) continue;
@@ -122,9 +135,16 @@ export class RunEngine {
           } catch (err) {
             if (!(err instanceof RramError)) throw err;
             this.ctx.emit({ type: 'warning', code: 'limit', message: `not sent: ${err.message}`, cell: a.job.cell });
-            done.push(finish(a, { status: 'limit', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` }));
+            finish(a, { status: 'limit', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` });
             active.splice(k, 1);
+            continue;
           }
+          if (c.op !== 'read' && a.pulses < budget) intents.push(this.intent(a, c));
+        }
+        // Write-ahead: the round's pulses are in the record before any of them leaves.
+        if (intents.length) {
+          this.ctx.emit({ type: 'intent', pulses: intents });
+          this.ctx.commit(false);
         }
         const answers = await Promise.allSettled(active.map((a) => this.step(a, budget, policy)));
         let fatal: unknown;
@@ -135,7 +155,7 @@ export class RunEngine {
             const err = r.reason;
             if (err instanceof OutcomeUnknownError) {
               // policy 'stop', or the plan could not re-verify: the cell's state is unknown.
-              done.push(finish(a, { status: 'unknown', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: err.message }));
+              finish(a, { status: 'unknown', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: err.message });
               active.splice(k, 1);
               continue;
             }
@@ -143,35 +163,28 @@ export class RunEngine {
             continue;
           }
           if (a.next.done) {
-            done.push(finish(a, a.next.value));
+            finish(a, a.next.value);
             active.splice(k, 1);
           }
         }
-        this.journal(opts.journal, done);
-        done = [];
+        // The round's results: written always, fsync'd when cells finished (their cell-done is what a resume trusts).
+        this.ctx.commit(finishedThisRound > 0);
         if (fatal !== undefined) throw fatal;
         progress(false);
       }
       progress(true);
       return results;
     } catch (e) {
-      // Whatever stopped us: what finished is journaled, the lines are grounded, the error is kept.
-      this.journal(opts.journal, done);
+      // Whatever stopped us: what finished is in the record, the lines are grounded, the error is kept.
+      this.ctx.commit(true);
       await this.board.ground().catch(() => undefined);
       throw e;
     }
   }
 
-  /**
-   * Finished cells become durable in order: the events that led to them (store sink), the
-   * board's memory of them (an emulated board's saved state), then the journal line that tells a
-   * resume not to touch them again.
-   */
-  private journal(j: Journal | undefined, done: JournalEntry[]): void {
-    if (!j || !done.length) return;
-    this.ctx.flush();
-    this.board.persist?.(done.map((e) => e.cell));
-    j.append(done);
+  private intent(a: Active, c: Exclude<Command, { op: 'read' }>): PulseIntent {
+    const p = c.op === 'reset' ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s } : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
+    return { cell: a.job.cell, ...p, level: a.job.level, ...stepOf(a.job) };
   }
 
   /** Sends the cell's current command, feeds the answer back to its plan. */
@@ -181,23 +194,31 @@ export class RunEngine {
     const cell = a.job.cell;
     let answer: number | undefined;
     if (c.op === 'read') {
-      answer = await this.board.read(cell, { vread_V: c.vread_V });
-      this.ctx.emit({ type: 'read', cell, vread_V: c.vread_V, current_A: answer, phase: 'verify', level: a.job.level });
+      answer = await this.usableRead(a, c.vread_V);
+      if (answer === undefined) return;
     } else {
       if (a.pulses >= budget) {
         a.next = { done: true, value: { status: 'budget', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `pulse budget ${budget} exhausted` } };
         return;
       }
       a.pulses++;
-      const ev = c.op === 'reset' ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s } : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
+      const ev = this.intent(a, c);
       try {
         if (c.op === 'reset') await this.board.reset(cell, c);
         else await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
-        this.ctx.emit({ type: 'pulse', cell, ...ev, level: a.job.level });
+        this.ctx.emit({ type: 'pulse', ...ev });
       } catch (err) {
-        if (!(err instanceof OutcomeUnknownError)) throw err;
+        if (err instanceof BoardError || (err instanceof RramError && (err.code === 'LIMIT' || err.code === 'ADDRESS'))) {
+          // Refused (no effect): recorded so, then the run stops (the host's checks and the board disagree).
+          this.ctx.emit({ type: 'pulse', ...ev, outcome: 'refused' });
+          throw err;
+        }
+        if (!(err instanceof OutcomeUnknownError)) {
+          this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
+          throw err;
+        }
         a.unknown++;
-        this.ctx.emit({ type: 'pulse', cell, ...ev, level: a.job.level, outcome: 'unknown' });
+        this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
         this.ctx.emit({ type: 'warning', code: 'outcome-unknown', message: err.message, cell });
         if (policy === 'stop') throw err;
         a.next = a.gen.next(undefined);
@@ -207,5 +228,29 @@ export class RunEngine {
       }
     }
     a.next = a.gen.next(answer);
+  }
+
+  /**
+   * A read the plan may use, or undefined after READ_ATTEMPTS unusable ones (the cell is then
+   * ended 'unreadable'). Every attempt is recorded; an unusable one with no value and why.
+   */
+  private async usableRead(a: Active, vread_V: number): Promise<number | undefined> {
+    const cell = a.job.cell;
+    let why = '';
+    for (let k = 0; k < READ_ATTEMPTS; k++) {
+      let v: number | undefined;
+      try {
+        v = await this.board.read(cell, { vread_V });
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        why = `malformed reply: ${err.message}`;
+      }
+      if (v !== undefined) why = unusableRead(v) ?? '';
+      this.ctx.emit({ type: 'read', cell, vread_V, current_A: why ? null : v!, phase: 'verify', level: a.job.level, ...stepOf(a.job), ...(why ? { unusable: why } : {}) });
+      if (!why) return v;
+    }
+    this.ctx.emit({ type: 'warning', code: 'unreadable', message: `cell ${cell.array}:${cell.row},${cell.col}: ${READ_ATTEMPTS} reads unusable (${why}); no further pulse`, cell });
+    a.next = { done: true, value: { status: 'unreadable', pulses: a.pulses, reads: READ_ATTEMPTS, final_A: NaN, finalStepped_V: NaN, note: `reads unusable: ${why}` } };
+    return undefined;
   }
 }

@@ -4,6 +4,7 @@
  * sigma, mapping, clip, stuck-hrs, stuck-lrs (fractions or %), adc-bits, dynamic-range (on/off
  * ratio), tiles (crossbar side), relax (a duration).
  */
+import { listItems } from '../io/number-table.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 
 export const SWEEP_KEYS = ['levels', 'sigma', 'mapping', 'clip', 'stuck-hrs', 'stuck-lrs', 'adc-bits', 'tiles', 'dynamic-range', 'relax'] as const;
@@ -13,9 +14,7 @@ export type Sweep = Partial<Record<SweepKey, string[]>>;
 export function parseSweep(text: string): Sweep {
   const out: Sweep = {};
   let key: SweepKey | undefined;
-  for (const raw of text.split(',')) {
-    const tok = raw.trim();
-    if (!tok) continue;
+  for (const tok of listItems('sweep', text)) {
     let val = tok;
     const eq = tok.indexOf('=');
     if (eq >= 0) {

@@ -12,6 +12,7 @@ import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { RunContext, type ResumeFrom } from '../engine/run-context.js';
 import { EmbeddedStore, NotFoundError, StoreSink } from '../store/embedded-store.js';
+import { CellLedger } from '../engine/cell-ledger.js';
 
 export interface Sink {
   attach(events$: Subject<RunEvent>): unknown;
@@ -26,7 +27,7 @@ export interface JobEnv {
   bus?: Subject<RunEvent>;
   signal?: AbortSignal;
   runId?: string;
-  /** Continue the stored run `runId` (its journal keeps finished cells from being pulsed again). */
+  /** Continue the stored run `runId` (its recorded cell-done events keep finished cells from being pulsed again). */
   resume?: boolean;
   /** The board the job drives: its link events (lost, restored, rebooted) become warnings of the run. */
   board?: Board;
@@ -41,8 +42,8 @@ export interface JobOutcome<T> {
   stored: boolean;
 }
 
-/** The stored run a resume continues, or a clear refusal. */
-export function resumeFrom(store: EmbeddedStore, runId: string): ResumeFrom {
+/** The stored run a resume continues (its events folded per cell), or a clear refusal. */
+export async function resumeFrom(store: EmbeddedStore, runId: string): Promise<ResumeFrom> {
   let rec;
   try {
     rec = store.getRun(runId);
@@ -51,8 +52,9 @@ export function resumeFrom(store: EmbeddedStore, runId: string): ResumeFrom {
     throw e;
   }
   if (rec.status === 'completed') throw new InvalidArgumentError('--resume', runId, 'that run completed: there is nothing to resume');
-  if (rec.pruned) throw new InvalidArgumentError('--resume', runId, `its events and journal were pruned on ${rec.pruned}: it cannot be continued`);
-  return { lastSeq: store.lastSeq(runId), kind: rec.kind, params: rec.params, board: rec.board as ResumeFrom['board'] };
+  if (rec.pruned) throw new InvalidArgumentError('--resume', runId, `its events were pruned on ${rec.pruned}: it cannot be continued`);
+  const ledger = await CellLedger.fromEvents(store.events(runId));
+  return { lastSeq: store.lastSeq(runId), kind: rec.kind, params: rec.params, board: rec.board as ResumeFrom['board'], ledger };
 }
 
 export async function runJob<T>(
@@ -62,11 +64,13 @@ export async function runJob<T>(
   onContext?: (ctx: RunContext) => void,
 ): Promise<JobOutcome<T>> {
   const runId = env.runId ?? newRunId();
-  const resume = env.resume ? resumeFrom(env.store, runId) : undefined;
+  const resume = env.resume ? await resumeFrom(env.store, runId) : undefined;
   const events$ = new Subject<RunEvent>();
   const ctx = new RunContext(runId, events$, resume);
   const storeSink = new StoreSink(env.store, runId).attach(events$);
-  ctx.onFlush(() => storeSink.flushSync());
+  // The board's state (an in-process emulated board's) is durable before any event about it.
+  if (env.board?.persistDirty) storeSink.beforeWrite = (d) => env.board!.persistDirty!(d);
+  ctx.onFlush((d) => storeSink.flushSync(d));
   for (const s of env.sinks ?? []) s.attach(events$);
   const busSub = env.bus ? events$.subscribe((e) => env.bus!.next(e)) : undefined;
   let begun = false;

@@ -13,9 +13,11 @@ export type Command =
  * exhausted, max pulses, overshoot); 'unformable': no filament up to the forming limit;
  * 'budget': the engine's per-cell pulse budget; 'limit': a command beyond the limits was
  * refused before sending; 'unknown': a pulse's outcome is unknown and the plan could not
- * re-verify; 'stuck': the cell does not respond to SET or RESET.
+ * re-verify; 'stuck': the cell does not respond to SET or RESET; 'unreadable': its reads were
+ * unusable (malformed replies, values no cell gives), so no pulse was sent after them; 'leaky':
+ * a cell that conducted when pristine (not a formed cell) and could not be formed.
  */
-export type CellStatus = 'ok' | 'failed' | 'unformable' | 'budget' | 'limit' | 'unknown' | 'stuck';
+export type CellStatus = 'ok' | 'failed' | 'unformable' | 'budget' | 'limit' | 'unknown' | 'stuck' | 'unreadable' | 'leaky';
 
 export interface CellOutcome {
   status: CellStatus;
@@ -29,6 +31,8 @@ export interface CellOutcome {
   note?: string;
   /** Pulses whose outcome was unknown (link lost / reboot) and that the plan re-verified by reading. */
   unknownPulses?: number;
+  /** The cell was leaky when pristine (it conducted before forming): counted apart even when programmed. */
+  leaky?: true;
   /** What a measuring plan (a calibration sweep) recorded, journaled with the outcome. */
   data?: Record<string, unknown>;
 }

@@ -9,12 +9,15 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { levelStats, overlap, sumFailures, type FailureCounts, type LevelSpec, type LevelStats, type Overlap } from '../analysis/levels.js';
 import { mean } from '../analysis/stats.js';
 import { cellKey } from '../engine/events.js';
-import { Journal, type JournalEntry } from '../engine/journal.js';
+import type { CellLedger, CellResult } from '../engine/cell-ledger.js';
 import type { RunContext } from '../engine/run-context.js';
-import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
+import type { CellJob, EngineOptions } from '../engine/run-engine.js';
+import { programCells } from './program-cells.js';
+import { digest } from '../../lib/digest.js';
 import type { ProgramConfig } from '../plans/program-cell.js';
 import { levelJob } from './level-job.js';
-import { reverifyCells, type ReverifyReport } from './reverify.js';
+import { reverifyCells, reverifyStep, type ReverifyReport } from './reverify.js';
+import { unusableRead } from '../engine/readings.js';
 import { Rng } from '../../lib/rng.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
@@ -31,7 +34,6 @@ export interface CharacterizeOptions extends ProgramOptions {
   cells?: CellAddress[];
   seed?: number;
   engine?: EngineOptions;
-  journalPath?: string;
   /** The board's calibration (emulator's own, or fitted to a real board): derives ranges, checks the run. */
   calibration?: Calibration;
   /** User safety limits on top of the board's. */
@@ -47,7 +49,14 @@ export interface CellRecord {
   row: number;
   col: number;
   status: string;
+  /** Every pulse the record holds for the cell in this run: all attempts (a resumed run's too), re-verify passes included. */
   pulses: number;
+  /** Processes that pulsed the cell (1 unless the run was interrupted while it was being programmed). */
+  attempts: number;
+  /** Of the pulses, those of unknown outcome (link loss, reboot, a process killed with them in flight). */
+  unknownPulses: number;
+  /** The cell conducted when pristine (not proof of a filament); formed and programmed where it could be. */
+  leaky?: true;
   verify_A: number;
   finalStepped_V: number;
   /** Mean of the K read-back reads (A): the cell's CDF sample. */
@@ -67,8 +76,8 @@ export interface LevelCdfDataset {
   /** How the ranges were derived (sources, notes, calibration predictions). */
   setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
   vread_V: number;
-  /** Every cell of the run: programmed (status ok) or not, by reason. */
-  summary: { cells: number; ok: number; successRate: number; failures: FailureCounts; minSuccess: number; belowThreshold: boolean };
+  /** Every cell of the run: programmed (status ok) or not, by reason; leaky cells counted apart (programmed or not). */
+  summary: { cells: number; ok: number; successRate: number; failures: FailureCounts; minSuccess: number; belowThreshold: boolean; leaky: number; unknownPulses: number; attempts: number };
   levels: {
     spec: LevelSpec;
     stats: LevelStats;
@@ -113,8 +122,9 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   if (o.cells && o.cells.length !== o.levels * o.cellsPerLevel) throw new InvalidArgumentError('cells', o.cells.length, `must list levels x cells-per-level = ${o.levels * o.cellsPerLevel} cells`);
   const cells = o.cells ?? pickCells(o.levels * o.cellsPerLevel, arrays, info.rows, info.cols, o.seed ?? 1);
   const created = new Date().toISOString();
-  const params = { ...o, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg };
-  const prior = o.journalPath ? Journal.load(o.journalPath) : new Map<string, JournalEntry>();
+  // Inputs by content: a resume with another cell list or calibration is refused, naming it.
+  const inputs = { 'cell list': digest(cells.map(cellKey).join(' ')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
+  const params = { ...o, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   const signal = o.engine?.signal;
   return groundedAfter(board, async () => {
@@ -122,18 +132,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       const spec = specs[k % o.levels];
       return levelJob(cfg, spec, cell, setup);
     });
-    // Resume: cells already in the journal are not pulsed again.
-    const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
-    if (prior.size) ctx.emit({ type: 'warning', code: 'resume', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
-    const journal = o.journalPath ? new Journal(o.journalPath) : undefined;
-    let done: JournalEntry[];
-    try {
-      done = await new RunEngine(board, ctx).runCells(todo, { ...o.engine, limits: o.userLimits, journal });
-    } finally {
-      journal?.close();
-    }
-    const results = new Map<string, JournalEntry>(prior);
-    for (const e of done) results.set(cellKey(e.cell), e);
+    const results = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits });
     const reverify = o.reverify ? await reverifyCells(board, ctx, results, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal }) : undefined;
 
     // Read back: whole-array reads are one command each, K times.
@@ -146,12 +145,27 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       waited = t;
       relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t, signal)).get(1)!);
     }
-    const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o);
+    const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger);
     return reverify ? { ...d, reverify } : d;
   });
 }
 
-/** K whole-array reads; returns per read index a map cell -> current for the programmed cells. */
+/** A cell's pulses over the programming step and its re-verify passes, every attempt. */
+function cellTotals(ledger: CellLedger, cell: CellAddress, passes: number): { pulses: number; attempts: number; unknownPulses: number } {
+  const steps = [undefined, ...Array.from({ length: passes }, (_, k) => reverifyStep(k + 1))];
+  let pulses = 0;
+  let attempts = 0;
+  let unknownPulses = 0;
+  for (const s of steps) {
+    const h = ledger.history(s, cell);
+    pulses += h.pulses;
+    unknownPulses += h.unknownPulses;
+    attempts = Math.max(attempts, h.attempts);
+  }
+  return { pulses, attempts, unknownPulses };
+}
+
+/** K whole-array reads (NaN where a cell's read was unusable); per read index a map cell -> current for the programmed cells. */
 async function readBack(
   board: Board,
   ctx: RunContext,
@@ -159,7 +173,7 @@ async function readBack(
   k: number,
   vread_V: number,
   phase: 'readback' | 'relax',
-  results: Map<string, JournalEntry>,
+  results: Map<string, CellResult>,
   relax_s?: number,
   signal?: AbortSignal,
 ): Promise<Map<number, Map<string, number>>> {
@@ -175,8 +189,9 @@ async function readBack(
       for (const e of results.values()) {
         if (e.cell.array !== array) continue;
         const i = all[e.cell.row * info.cols + e.cell.col];
-        m.set(cellKey(e.cell), i);
-        ctx.emit({ type: 'read', cell: e.cell, vread_V, current_A: i, phase, level: e.level, relax_s });
+        const why = unusableRead(i);
+        m.set(cellKey(e.cell), why ? NaN : i);
+        ctx.emit({ type: 'read', cell: e.cell, vread_V, current_A: why ? null : i, phase, level: e.level, relax_s, ...(why ? { unusable: why } : {}) });
       }
     }
     out.set(r, m);
@@ -193,10 +208,11 @@ function buildDataset(
   vread_V: number,
   specs: LevelSpec[],
   cells: CellAddress[],
-  results: Map<string, JournalEntry>,
+  results: Map<string, CellResult>,
   readback: Map<number, Map<string, number>>,
   relaxReads: Map<string, number>[],
   o: CharacterizeOptions,
+  ledger: CellLedger,
 ): LevelCdfDataset {
   const relaxTimes = [...o.relax_s].sort((a, b) => a - b);
   const levels = specs.map((spec) => {
@@ -205,13 +221,19 @@ function buildDataset(
       const e = results.get(cellKey(cell));
       if (!e || e.level !== spec.level) continue;
       const reads = Array.from({ length: o.reads }, (_, r) => readback.get(r + 1)!.get(cellKey(cell))!);
+      const usable = reads.filter(Number.isFinite);
+      const h = cellTotals(ledger, cell, o.reverify?.passes ?? 0);
       recs.push({
         ...cell,
-        status: e.outcome.status,
-        pulses: e.outcome.pulses,
+        // A programmed cell whose read-back could not be read has no sample: unreadable, counted apart.
+        status: e.outcome.status === 'ok' && !usable.length ? 'unreadable' : e.outcome.status,
+        pulses: h.pulses,
+        attempts: h.attempts,
+        unknownPulses: h.unknownPulses,
+        ...(e.outcome.leaky ? { leaky: true as const } : {}),
         verify_A: e.outcome.final_A,
         finalStepped_V: e.outcome.finalStepped_V,
-        current_A: mean(reads),
+        current_A: usable.length ? mean(usable) : NaN,
         reads_A: reads,
         relax: relaxTimes.map((t, k) => ({ t_s: t, current_A: relaxReads[k].get(cellKey(cell))! })),
       });
@@ -225,7 +247,7 @@ function buildDataset(
       samples_A: samples,
       samples_S: samples.map((i) => i / vread_V),
       relax: relaxTimes.map((t, k) => {
-        const s = ok.map((r) => r.relax[k].current_A);
+        const s = ok.map((r) => r.relax[k].current_A).filter(Number.isFinite);
         return { t_s: t, samples_A: s, stats: levelStats(spec, recs.map((r) => ({ ...r, current_A: r.relax[k].current_A }))) };
       }),
       cells: recs,
@@ -247,7 +269,17 @@ function buildDataset(
     params,
     setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
     vread_V,
-    summary: { cells: all.length, ok, successRate, failures: sumFailures(levels.map((l) => l.stats.failures)), minSuccess, belowThreshold: successRate < minSuccess },
+    summary: {
+      cells: all.length,
+      ok,
+      successRate,
+      failures: sumFailures(levels.map((l) => l.stats.failures)),
+      minSuccess,
+      belowThreshold: successRate < minSuccess,
+      leaky: all.filter((c) => c.leaky).length,
+      unknownPulses: all.reduce((a, c) => a + c.unknownPulses, 0),
+      attempts: all.reduce((a, c) => Math.max(a, c.attempts), 0),
+    },
     levels,
     overlaps,
   };

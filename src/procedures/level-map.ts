@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
 import { Rng } from '../../lib/rng.js';
+import { parseNumberTable } from '../io/number-table.js';
 
 export type LevelMap = Uint8Array; // row-major rows*cols
 
@@ -19,7 +20,7 @@ export function patternMap(name: string, levels: number, rows: number, cols: num
   return m;
 }
 
-/** CSV (rows of comma-separated level numbers) or JSON ({"levels": number[][]} or number[][]). */
+/** CSV (rows of comma-separated level numbers, csv-parse, every field strict) or JSON ({"levels": number[][]} or number[][]). */
 export function readMapFile(file: string, levels: number, rows: number, cols: number): LevelMap {
   let text: string;
   try {
@@ -35,7 +36,7 @@ export function readMapFile(file: string, levels: number, rows: number, cols: nu
     } catch (e) {
       throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
     }
-  } else grid = text.trim().split(/\r?\n/).map((l) => l.split(',').map((x) => Number(x.trim())));
+  } else grid = parseNumberTable(text, file, { fields: cols }).map((r) => r.values);
   if (!Array.isArray(grid) || grid.length !== rows) throw new DataError(file, `expected ${rows} rows, got ${Array.isArray(grid) ? grid.length : typeof grid}`);
   const m = new Uint8Array(rows * cols);
   grid.forEach((row: unknown, r: number) => {

@@ -8,11 +8,13 @@ import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import { levelStats, sumFailures, type FailureCounts, type LevelSpec, type LevelStats } from '../analysis/levels.js';
 import { cellKey } from '../engine/events.js';
-import { Journal, type JournalEntry } from '../engine/journal.js';
 import { levelJob } from './level-job.js';
-import { reverifyCells, type ReverifyReport } from './reverify.js';
+import { reverifyCells, reverifyStep, type ReverifyReport } from './reverify.js';
 import type { RunContext } from '../engine/run-context.js';
-import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
+import type { EngineOptions } from '../engine/run-engine.js';
+import { programCells } from './program-cells.js';
+import { unusableRead } from '../engine/readings.js';
+import { digest } from '../../lib/digest.js';
 import type { LevelMap } from './level-map.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
@@ -28,7 +30,6 @@ export interface ProgramArrayOptions extends ProgramOptions {
   /** How the cells were chosen (recorded): "all", "region 0:31,0:31", "cells FILE". */
   cellsName?: string;
   engine?: EngineOptions;
-  journalPath?: string;
   calibration?: Calibration;
   userLimits?: Partial<SafetyLimits>;
   minSuccess?: number;
@@ -41,6 +42,10 @@ export interface RunSummary {
   failures: FailureCounts;
   minSuccess: number;
   belowThreshold: boolean;
+  /** Cells found leaky when pristine (programmed or not). */
+  leaky?: number;
+  /** Pulses of unknown outcome the record holds. */
+  unknownPulses?: number;
 }
 
 export function runSummary(statuses: string[], minSuccess = 0.95): RunSummary {
@@ -64,6 +69,7 @@ export interface ProgramArrayResult {
   levels: LevelSpec[];
   /** Level per cell (row-major); -1 for cells outside the programmed set. */
   map: number[];
+  /** Read-back currents; null (NaN in memory) where the read was unusable. */
   readback_A: number[];
   /** Status per cell; 'skipped' outside the programmed set. */
   status: string[];
@@ -78,26 +84,6 @@ export interface ProgramArrayResult {
   reverify?: ReverifyReport;
 }
 
-
-/**
- * Runs cell jobs through the engine; with a journal, cells it already holds are not pulsed again
- * (resume). Returns every finished cell's entry, earlier ones included.
- */
-export async function programCells(board: Board, ctx: RunContext, jobs: CellJob[], engine?: EngineOptions, journalPath?: string): Promise<Map<string, JournalEntry>> {
-  const prior = journalPath ? Journal.load(journalPath) : new Map<string, JournalEntry>();
-  const todo = jobs.filter((j) => !prior.has(cellKey(j.cell)));
-  if (prior.size) ctx.emit({ type: 'warning', code: 'resume', message: `resuming: ${jobs.length - todo.length} cells already programmed, ${todo.length} to go` });
-  const journal = journalPath ? new Journal(journalPath) : undefined;
-  let done: JournalEntry[];
-  try {
-    done = await new RunEngine(board, ctx).runCells(todo, { ...engine, journal });
-  } finally {
-    journal?.close();
-  }
-  const byKey = new Map(prior);
-  for (const e of done) byKey.set(cellKey(e.cell), e);
-  return byKey;
-}
 
 export async function programArray(board: Board, ctx: RunContext, o: ProgramArrayOptions): Promise<ProgramArrayResult> {
   const info = board.info();
@@ -114,11 +100,14 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   const specs = setup.levels;
   const inSet = new Uint8Array(n);
   for (const k of chosen) inSet[k] = 1;
-  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, journalPath: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg };
+  // Inputs by content (the level map as programmed, the cells, the calibration): a resume after
+  // any of them changed is refused, naming it; a file's name alone would not tell.
+  const inputs = { 'level map (--map / --cells levels)': digest(Uint8Array.from(chosen.map((k) => o.map[k]))), 'cell list (--region / --cells)': digest(chosen.join(',')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
+  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   return groundedAfter(board, async () => {
     const jobs = chosen.map((k) => levelJob(cfg, specs[o.map[k]], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, setup));
-    const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits }, o.journalPath);
+    const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits });
     const reverify = o.reverify ? await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal: o.engine?.signal }) : undefined;
     checkAbort(o.engine?.signal);
     const vread = cfg.igvva.vread_V;
@@ -126,14 +115,25 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
     const status = new Array<string>(n).fill('skipped');
     const pulses = new Array<number>(n).fill(0);
     let misplaced = 0;
+    let unknownPulses = 0;
+    let leaky = 0;
+    const steps = [undefined, ...Array.from({ length: o.reverify?.passes ?? 0 }, (_, p) => reverifyStep(p + 1))];
     for (const j of jobs) {
       const k = j.cell.row * info.cols + j.cell.col;
       const e = byKey.get(cellKey(j.cell));
-      status[k] = e?.outcome.status ?? 'missing';
-      pulses[k] = e?.outcome.pulses ?? 0;
+      const why = unusableRead(rb[k]);
+      status[k] = e?.outcome.status === 'ok' && why ? 'unreadable' : (e?.outcome.status ?? 'missing');
+      // Every pulse the record holds for the cell: all attempts, re-verify passes included.
+      for (const s of steps) {
+        const h = ctx.ledger.history(s, j.cell);
+        pulses[k] += h.pulses;
+        unknownPulses += h.unknownPulses;
+      }
+      if (e?.outcome.leaky) leaky++;
+      if (why) rb[k] = NaN;
       const band = specs[o.map[k]].band_A;
       if (status[k] === 'ok' && (rb[k] < band[0] || rb[k] > band[1])) misplaced++;
-      ctx.emit({ type: 'read', cell: j.cell, vread_V: vread, current_A: rb[k], phase: 'readback', level: j.level });
+      ctx.emit({ type: 'read', cell: j.cell, vread_V: vread, current_A: why ? null : rb[k], phase: 'readback', level: j.level, ...(why ? { unusable: why } : {}) });
     }
     const stats = specs.map((s) => levelStats(s, chosen.filter((k) => o.map[k] === s.level).map((k) => ({ current_A: rb[k], pulses: pulses[k], status: status[k] }))));
     return {
@@ -151,7 +151,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
       stats,
       misplaced,
       totalPulses: pulses.reduce((a, b) => a + b, 0),
-      summary: { ...runSummary(chosen.map((k) => status[k]), o.minSuccess), failures: sumFailures(stats.map((s) => s.failures)) },
+      summary: { ...runSummary(chosen.map((k) => status[k]), o.minSuccess), failures: sumFailures(stats.map((s) => s.failures)), leaky, unknownPulses },
       setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
       ...(reverify ? { reverify } : {}),
     };

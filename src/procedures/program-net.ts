@@ -13,7 +13,9 @@ import type { EngineOptions } from '../engine/run-engine.js';
 import { cellKey } from '../engine/events.js';
 import { UNUSED, type Tile } from '../inference/tiling.js';
 import { ARRAY_SIDE as S } from '../inference/mapping.js';
-import { programCells, runSummary, type RunSummary } from './program-array.js';
+import { runSummary, type RunSummary } from './program-array.js';
+import { programCells } from './program-cells.js';
+import { unusableRead } from '../engine/readings.js';
 import { levelJob } from './level-job.js';
 import { reverifyCells, type ReverifyReport } from './reverify.js';
 import type { ProgramOptions } from './program-config.js';
@@ -103,12 +105,12 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         if (t.levels[k] === UNUSED) continue;
         const spec = specs[t.levels[k]];
         if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-        const job = levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, gates);
+        const job = { ...levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, gates), step: `tile ${t.index + 1}` };
         band.set(cellKey(job.cell), spec.band_A);
         jobs.push(job);
       }
       const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits, phase: `tile ${t.index + 1}/${o.tiles.length}` });
-      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates, engine: { ...o.engine, limits: o.userLimits }, signal })) });
+      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates, engine: { ...o.engine, limits: o.userLimits }, signal, within: `tile ${t.index + 1}` })) });
       if (o.relax_s) await waitAbortable(board, o.relax_s, signal);
       checkAbort(signal);
       const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
@@ -129,7 +131,8 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         const [lo, hi] = band.get(cellKey(j.cell))!;
         if (st === 'ok' && (rb[i] < lo || rb[i] > hi)) misplaced++;
         byLevel.get(j.level)!.push({ current_A: rb[i], pulses: e?.outcome.pulses ?? 0, status: st });
-        ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, ...(o.relax_s ? { relax_s: o.relax_s } : {}) });
+        const why = unusableRead(rb[i]);
+        ctx.emit({ type: 'read', cell: j.cell, vread_V: cfg.igvva.vread_V, current_A: why ? null : rb[i], phase: o.relax_s ? 'relax' : 'readback', level: j.level, step: j.step, ...(o.relax_s ? { relax_s: o.relax_s } : {}), ...(why ? { unusable: why } : {}) });
       }
       // The board's array may be larger than a tile: keep the tile's window.
       const window = new Float32Array(S * S);

@@ -12,9 +12,11 @@ import type { Board } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { LevelSpec } from '../analysis/levels.js';
 import { cellKey } from '../engine/events.js';
-import type { JournalEntry } from '../engine/journal.js';
+import type { CellResult } from '../engine/cell-ledger.js';
 import type { RunContext } from '../engine/run-context.js';
-import { RunEngine, type EngineOptions } from '../engine/run-engine.js';
+import type { EngineOptions } from '../engine/run-engine.js';
+import { programCells } from './program-cells.js';
+import { unusableRead } from '../engine/readings.js';
 import type { ProgramConfig } from '../plans/program-cell.js';
 import { checkAbort, waitAbortable } from './board-phases.js';
 import { levelJob, type LevelGates } from './level-job.js';
@@ -52,6 +54,11 @@ export function parseReverify(flag: string, raw: string, duration: (s: string) =
   return { after_s, passes };
 }
 
+/** The record's step of re-verify pass k (its cells' pulses and cell-done events carry it). */
+export function reverifyStep(pass: number, within?: string): string {
+  return `${within ? `${within} ` : ''}reverify ${pass}`;
+}
+
 /** The re-verify band of a level: the inner half of its decision band. */
 export function reverifyBand(spec: LevelSpec): [number, number] {
   const [lo, hi] = spec.band_A;
@@ -61,8 +68,8 @@ export function reverifyBand(spec: LevelSpec): [number, number] {
 export async function reverifyCells(
   board: Board,
   ctx: RunContext,
-  results: Map<string, JournalEntry>,
-  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal },
+  results: Map<string, CellResult>,
+  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal; within?: string },
 ): Promise<ReverifyReport> {
   const info = board.info();
   const vread = o.cfg.igvva.vread_V;
@@ -71,24 +78,27 @@ export async function reverifyCells(
   for (let pass = 1; pass <= o.spec.passes; pass++) {
     await waitAbortable(board, o.spec.after_s, o.signal);
     const ok = [...results.values()].filter((e) => e.outcome.status === 'ok');
-    const outside: JournalEntry[] = [];
+    const outside: CellResult[] = [];
+    const step = reverifyStep(pass, o.within);
     for (const array of new Set(ok.map((e) => e.cell.array))) {
       checkAbort(o.signal);
       const all = await board.readArray(array, { vread_V: vread });
       for (const e of ok) {
         if (e.cell.array !== array) continue;
         const i = all[e.cell.row * info.cols + e.cell.col];
-        ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: i, phase: 'reverify', level: e.level });
+        const why = unusableRead(i);
+        ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: why ? null : i, phase: 'reverify', level: e.level, step, ...(why ? { unusable: why } : {}) });
         const [lo, hi] = reverifyBand(specOf.get(e.level)!);
-        if (i < lo || i > hi) outside.push(e);
+        // A cell the record shows re-programmed in this pass (a resumed run) keeps that result (programCells does not pulse it again).
+        if ((!why && (i < lo || i > hi)) || ctx.ledger.done(step, e.cell)) outside.push(e);
       }
     }
     const p: ReverifyPass = { pass, checked: ok.length, outside: outside.length, ok: 0, pulses: 0 };
     report.passes.push(p);
     if (!outside.length) break;
     const back = o.cfg.igvva.vgStep_V * 3;
-    const jobs = outside.map((e) => levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined));
-    const redone = await new RunEngine(board, ctx).runCells(jobs, { ...o.engine, phase: `re-verify ${pass}/${o.spec.passes}` });
+    const jobs = outside.map((e) => ({ ...levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined), step }));
+    const redone = [...(await programCells(board, ctx, jobs, { ...o.engine, phase: `re-verify ${pass}/${o.spec.passes}` })).values()];
     for (const r of redone) {
       const prev = results.get(cellKey(r.cell))!;
       p.pulses += r.outcome.pulses;

@@ -37,7 +37,7 @@ export function costTracker(events$: Observable<RunEvent>): Map<string, CellCost
       const c = costs.get(k) ?? { energy_J: 0, pulseTime_s: 0 };
       c.pulseTime_s += e.width_s;
       costs.set(k, c);
-    } else if (e.type === 'read' && e.phase === 'verify') {
+    } else if (e.type === 'read' && e.phase === 'verify' && e.current_A !== null) {
       const k = cellKey(e.cell);
       const g = e.current_A / e.vread_V;
       const s = last.get(k) ?? { v: 0, w: 0, g, pending: false };

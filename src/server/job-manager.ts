@@ -136,7 +136,7 @@ export class JobManager {
   private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board };
     if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'level-cdf',
         summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
         verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
@@ -145,7 +145,7 @@ export class JobManager {
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig }, journalPath: this.store.journalPath(ctx.runId) }), {
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'program',
         summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
         verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),

@@ -92,6 +92,7 @@ export class LiveRun {
         break;
       }
       case 'read': {
+        if (e.current_A === null) break; // an unusable read: the cell keeps its last value
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
         const c = this.cell(e.cell, e.level, e.seq);
         c.current_A = e.current_A;
@@ -104,7 +105,7 @@ export class LiveRun {
           }
           // Reads before the cell's first SET or RESET (forming) have no stepped voltage to plot against.
           if (tr.key === k && tr.status === undefined && this.lastStepped.has(k)) {
-            tr.points.push([this.lastStepped.get(k)!, e.current_A]);
+            tr.points.push([this.lastStepped.get(k)!, e.current_A!]);
             tr.seq = e.seq;
           }
         }

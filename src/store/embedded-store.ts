@@ -3,7 +3,6 @@
  *   runs/<id>/run.json        what the run was (kind, params, board, calibration, status, counts)
  *   runs/<id>/events.ndjson   every event, one JSON object a line, appended in batches + fsync;
  *                             gzipped into events.ndjson.gz when the run ends (event-files.ts)
- *   runs/<id>/journal.ndjson  finished cells (the engine's resume journal)
  *   runs/<id>/<result>.json   result files (level-cdf.json, inference.json, ...)
  * Append-only lines survive a crash up to the last flushed batch; nothing needs a native build.
  */
@@ -130,10 +129,6 @@ export class EmbeddedStore {
     return JSON.parse(readFileSync(f, 'utf8')) as T;
   }
 
-  journalPath(id: string): string {
-    return join(this.runDir(id), 'journal.ndjson');
-  }
-
   /** Events per type as stored (every line starts with its type): run.json's counts, rebuilt after a crash. */
   recount(id: string): { events: number; counts: Record<string, number> } {
     const counts: Record<string, number> = {};
@@ -223,10 +218,13 @@ export class EmbeddedStore {
 }
 
 /**
- * Subscribes a run's event stream into the store: batches lines, appends and fsyncs them, keeps
- * run.json's status and counts current. Writes are synchronous so that `flushSync` (called by the
- * engine before each journal append) makes every earlier event durable in order; at 0.1-0.2 ms
- * per fsync here that costs little. A resumed run appends to the same files and keeps counting.
+ * Subscribes a run's event stream into the store: batches lines, appends them, keeps run.json's
+ * status and counts current. Writes are synchronous so that a commit (the engine's, through
+ * RunContext.commit) puts every earlier event in the file in order: written at once (a kill -9
+ * loses nothing written), fsync'd when durable (every cell-done round, every 200 ms, the end).
+ * `beforeWrite` runs first: an in-process emulated board makes its cells' state durable there, so
+ * no event is ever on disk before the board state it describes. A resumed run appends to the same
+ * files and keeps counting.
  */
 export class StoreSink {
   private buf: string[] = [];
@@ -237,6 +235,9 @@ export class StoreSink {
   private counts: Record<string, number> = {};
   private readonly arrays = new Set<number>();
   written = 0;
+  /** Runs before every write (see above). */
+  beforeWrite?: (durable: boolean) => void;
+  private unsynced = false;
 
   constructor(
     private readonly store: EmbeddedStore,
@@ -296,16 +297,27 @@ export class StoreSink {
     else if (!this.timer) this.timer = setTimeout(() => this.flushSync(), this.o.flushEvery_ms ?? 200);
   }
 
-  /** Appends and fsyncs every buffered event, then updates run.json. */
-  flushSync(): void {
+  /** Appends every buffered event (and fsyncs when `durable`), then updates run.json. */
+  flushSync(durable = true): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.fd === undefined || !this.buf.length) return;
+    if (this.fd === undefined) return;
+    this.beforeWrite?.(durable);
+    if (!this.buf.length) {
+      if (durable && this.unsynced) {
+        fsyncSync(this.fd);
+        this.unsynced = false;
+      }
+      return;
+    }
     const lines = this.buf;
     this.buf = [];
     appendFileSync(this.fd, lines.join('\n') + '\n');
-    fsyncSync(this.fd);
+    if (durable) fsyncSync(this.fd);
+    this.unsynced = !durable;
+    if (!durable && !this.timer) this.timer = setTimeout(() => this.flushSync(true), this.o.flushEvery_ms ?? 200);
     this.written += lines.length;
+    if (!durable) return; // run.json follows at the next durable commit (a resume recounts the events anyway)
     if (this.rec) {
       // Merge with what is on disk (results saved meanwhile) and keep status/counts current.
       const disk = this.store.getRun(this.rec.id);

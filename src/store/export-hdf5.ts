@@ -68,7 +68,7 @@ export async function exportHdf5(store: EmbeddedStore, runId: string, file: stri
   for await (const batch of store.eventBatches(runId)) {
     for (const e of batch) {
       if (e.type === 'pulse') push(e, [NaN, e.kind === 'reset' ? -e.vsl_V : e.vte_V, e.width_s, NaN, OP_PULSE, e.vg_V]);
-      else if (e.type === 'read') push(e, [e.current_A, e.vread_V, 0, e.vread_V, OP_READ, NaN]);
+      else if (e.type === 'read') push(e, [e.current_A ?? NaN, e.vread_V, 0, e.vread_V, OP_READ, NaN]);
     }
   }
   const arrays = [...perArray.keys()].sort((a, b) => a - b);

@@ -17,12 +17,14 @@ export function pointTimestamp(e: Pick<RunEvent, 't' | 'seq'>): string {
 /** Tag keys/values: escape comma, equals and space (line protocol). */
 export const escTag = (s: string): string => s.replace(/[,= ]/g, (m) => '\\' + m);
 const escStr = (s: string): string => '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"';
-/**
- * Float field: always written with a decimal point so a field's type never flips to integer.
- * Non-finite values (not representable in line protocol; one would poison its whole batch) are -1.
- */
-const fl = (v: number): string => (!Number.isFinite(v) ? '-1.0' : Number.isInteger(v) ? v + '.0' : String(v));
+/** Float value: always written with a decimal point so a field's type never flips to integer. */
+const num = (v: number): string => (Number.isInteger(v) ? v + '.0' : String(v));
 const int = (v: number): string => Math.round(v) + 'i';
+/**
+ * A float field, or nothing: a value that is missing (null, NaN, infinite: not representable in line
+ * protocol) is a missing field, never a made-up number (a query's mean then skips it).
+ */
+const fl = (name: string, v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '' : `${name}=${num(v)},`);
 
 /** Formats events; remembers each run's board and algorithm from its run-start (runs may interleave). */
 export class LineFormatter {
@@ -39,26 +41,29 @@ export class LineFormatter {
     return c;
   }
 
-  format(e: RunEvent): string {
+  /** The event's line, or undefined for events that are not points (intents). */
+  format(e: RunEvent): string | undefined {
     const c = this.context(e);
     if (e.type === 'run-end') this.runs.delete(e.runId);
     const ts = ' ' + pointTimestamp(e);
     switch (e.type) {
+      case 'intent':
+        return undefined; // write-ahead for the embedded store's resume; the pulse events follow
       case 'pulse': {
         const a = e.cell;
-        return `pulse${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},kind=${e.kind} vte_V=${fl(e.vte_V)},vsl_V=${fl(e.vsl_V)},vg_V=${fl(e.vg_V)},width_s=${fl(e.width_s)},seq=${e.seq}i${ts}`;
+        return `pulse${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},kind=${e.kind}${e.outcome ? `,outcome=${e.outcome}` : ''} ${fl('vte_V', e.vte_V)}${fl('vsl_V', e.vsl_V)}${fl('vg_V', e.vg_V)}${fl('width_s', e.width_s)}seq=${e.seq}i${ts}`;
       }
       case 'read': {
         const a = e.cell;
-        return `read${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},phase=${e.phase} current_A=${fl(e.current_A)},vread_V=${fl(e.vread_V)},relax_s=${fl(e.relax_s ?? 0)},seq=${e.seq}i${ts}`;
+        return `read${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},phase=${e.phase} ${fl('current_A', e.current_A)}${fl('vread_V', e.vread_V)}${fl('relax_s', e.relax_s ?? 0)}${e.unusable ? `unusable=${escStr(e.unusable)},` : ''}seq=${e.seq}i${ts}`;
       }
       case 'cell-done': {
         const a = e.cell;
         const o = e.outcome;
-        return `cell_result${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},status=${escTag(o.status)} target_A=${fl(e.target_A)},pulses=${int(o.pulses)},final_A=${fl(o.final_A)},final_stepped_V=${fl(o.finalStepped_V)},seq=${e.seq}i${ts}`;
+        return `cell_result${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},status=${escTag(o.status)} ${fl('target_A', e.target_A)}pulses=${int(o.pulses)},${fl('final_A', o.final_A)}${fl('final_stepped_V', o.finalStepped_V)}seq=${e.seq}i${ts}`;
       }
       case 'progress':
-        return `progress${c.tags},phase=${escTag(e.phase)} done=${int(e.done)},total=${int(e.total)},rate_per_s=${fl(e.rate_per_s)},seq=${e.seq}i${ts}`;
+        return `progress${c.tags},phase=${escTag(e.phase)} done=${int(e.done)},total=${int(e.total)},${fl('rate_per_s', e.rate_per_s)}seq=${e.seq}i${ts}`;
       case 'warning':
         return `warning${c.tags} message=${escStr(e.message)},seq=${e.seq}i${ts}`;
       case 'run-start':

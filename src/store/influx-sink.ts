@@ -109,7 +109,9 @@ export class InfluxSink {
   }
 
   private onEvent(e: RunEvent): void {
-    this.lines.push(this.fmt.format(e));
+    const line = this.fmt.format(e);
+    if (line === undefined) return;
+    this.lines.push(line);
     if (this.lines.length >= (this.o.maxMemory ?? 250000)) this.spill(this.lines.splice(0));
     if (this.lines.length >= this.batchSize) this.kick();
     else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.o.flushEvery_ms ?? 250);

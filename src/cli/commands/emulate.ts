@@ -1,4 +1,5 @@
 /** `rram emulate --pty`: the emulated board behind a pseudo-terminal, until stopped. */
+import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
@@ -25,7 +26,7 @@ export function registerEmulate(program: Command): void {
     .option('--json', 'print {"path": ...} as JSON')
     .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean; noise?: number; noiseSeed: number; window?: number; bug?: string }) => {
       if (!o.pty) throw new InvalidArgumentError('--pty', undefined, 'say --pty (serve on a pseudo-terminal)');
-      const bugs = (o.bug ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      const bugs = o.bug ? listItems('--bug', o.bug) : [];
       for (const b of bugs) if (!(b in FIRMWARE_BUGS)) throw new InvalidArgumentError('--bug', b, `unknown deviation; known: ${Object.keys(FIRMWARE_BUGS).join(', ')}`);
       const { dacStep_V, ...limits } = o.limits ?? {};
       const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V });

@@ -1,4 +1,5 @@
 /** `rram train` and `rram infer`: reference nets and Monte Carlo inference on measured levels. */
+import { listItems } from '../../io/number-table.js';
 import { parseBnn } from '../../inference/bnn/spec.js';
 import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
@@ -135,7 +136,7 @@ export function registerInference(program: Command): void {
     .option('--data <dir>', 'folder with the IDX files')
     .option('--levels <n>', `conductance levels (2..${MAX_LEVELS}; default: the level-CDF file's, else 8)`, num('--levels', { int: true, min: 2, max: MAX_LEVELS }))
     .option('--dynamic-range <R>', 'parametric devices: levels evenly spaced in conductance from G_on/R to G_on (on/off ratio, e.g. 10, 100, 1000)', num('--dynamic-range', { min: 1.000001 }))
-    .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => raw.split(',').map((x) => current('--level-values')(x)))
+    .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => listItems('--level-values', raw).map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
     .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)

@@ -2,6 +2,7 @@
  * `rram program-net`: program a trained net onto the board's arrays by write-verify, read it back
  * and evaluate it from the read-back currents, beside the Monte Carlo prediction.
  */
+import { numberList } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -86,7 +87,7 @@ function printCoverage(c: Coverage): void {
 const pct = (x: number) => (100 * x).toFixed(2);
 
 function parseArrayList(s: string): number[] {
-  const a = s.split(',').map((x) => Number(x.trim()));
+  const a = numberList('--use-arrays', s);
   if (!a.length || a.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('--use-arrays', s, 'expected array indices like 0,1');
   return a;
 }

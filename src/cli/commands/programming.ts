@@ -20,6 +20,7 @@ import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
+import { parseNumberTable } from '../../io/number-table.js';
 
 export interface ProgFlags extends BoardFlags, JobFlags, ProgramFlags {
   json?: boolean;
@@ -76,6 +77,11 @@ export function regionCells(raw: string, rows: number, cols: number): number[] {
   return out;
 }
 
+/**
+ * The cells of `--cells FILE`: CSV lines `row,col[,level]` (an optional header, '#' comments;
+ * csv-parse, every field strict: an empty or non-numeric one is refused naming the line) or JSON
+ * `[[row,col,level],...]` / `[{row,col,level},...]`.
+ */
 export function cellsFile(file: string, rows: number, cols: number, levels: number): { cells: number[]; levels?: Map<number, number> } {
   let text: string;
   try {
@@ -83,29 +89,34 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   } catch (e) {
     throw new DataError(file, `cannot read the cell list: ${(e as Error).message}`);
   }
-  let rowsIn: unknown[][];
+  let rowsIn: { where: string; v: unknown[] }[];
   if (text.trimStart().startsWith('[')) {
+    let j: unknown;
     try {
-      rowsIn = (JSON.parse(text) as unknown[]).map((x) => (Array.isArray(x) ? x : [(x as { row?: unknown }).row, (x as { col?: unknown }).col, (x as { level?: unknown }).level]));
+      j = JSON.parse(text);
     } catch (e) {
       throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
     }
-  } else rowsIn = text.split(/\r?\n/).filter((l) => l.trim() && !/^\s*(#|row)/i.test(l)).map((l) => l.split(',').map((x) => Number(x.trim())));
+    if (!Array.isArray(j)) throw new DataError(file, 'expected a JSON array of [row,col,level] or {row,col,level}');
+    rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x && typeof x === 'object' ? [(x as { row?: unknown }).row, (x as { col?: unknown }).col, (x as { level?: unknown }).level].filter((y, i) => i < 2 || y !== undefined) : [x] }));
+  } else rowsIn = parseNumberTable(text, file, { columns: ['row', 'col', 'level'], fields: [2, 3] }).map((r) => ({ where: `line ${r.line}`, v: r.values }));
   const cells: number[] = [];
   const lv = new Map<number, number>();
   const seen = new Set<number>();
-  rowsIn.forEach((r, k) => {
-    const [row, col, level] = r as number[];
-    if (!Number.isInteger(row) || !Number.isInteger(col) || row < 0 || col < 0 || row >= rows || col >= cols) throw new DataError(file, `entry ${k + 1}: cell ${JSON.stringify(r)} is not row,col within ${rows}x${cols}`);
-    const i = row * cols + col;
-    if (seen.has(i)) throw new DataError(file, `entry ${k + 1}: cell ${row},${col} listed twice`);
+  for (const { where, v } of rowsIn) {
+    const [row, col, level] = v;
+    const int = (x: unknown, n: number) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < n;
+    if (!int(row, rows)) throw new DataError(file, `${where}: row ${JSON.stringify(row)} is not an integer in 0..${rows - 1}`);
+    if (!int(col, cols)) throw new DataError(file, `${where}: col ${JSON.stringify(col)} is not an integer in 0..${cols - 1}`);
+    const i = (row as number) * cols + (col as number);
+    if (seen.has(i)) throw new DataError(file, `${where}: cell ${row},${col} listed twice`);
     seen.add(i);
     cells.push(i);
-    if (level !== undefined && level !== null && !Number.isNaN(level)) {
-      if (!Number.isInteger(level) || level < 0 || level >= levels) throw new DataError(file, `entry ${k + 1}: level ${level} is not in 0..${levels - 1}`);
-      lv.set(i, level);
+    if (v.length >= 3) {
+      if (!int(level, levels)) throw new DataError(file, `${where}: level ${JSON.stringify(level)} is not an integer in 0..${levels - 1}`);
+      lv.set(i, level as number);
     }
-  });
+  }
   if (!cells.length) throw new DataError(file, 'no cells listed');
   if (lv.size && lv.size !== cells.length) throw new DataError(file, 'give a level for every cell or for none');
   return { cells, levels: lv.size ? lv : undefined };
@@ -127,7 +138,7 @@ export function registerProgramming(program: Command): void {
         out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
           (ctx, signal) =>
-            characterize(board, ctx, { ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' }, journalPath: store.journalPath(ctx.runId) }),
+            characterize(board, ctx, { ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
           (ctx) => {
             attachProgressBar(ctx.events$);
@@ -169,7 +180,7 @@ export function registerProgramming(program: Command): void {
         const out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
           (ctx, signal) =>
-            programArray(board, ctx, { ...po, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' }, journalPath: store.journalPath(ctx.runId) }),
+            programArray(board, ctx, { ...po, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },
           (ctx) => {
             attachProgressBar(ctx.events$);

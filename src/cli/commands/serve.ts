@@ -1,4 +1,5 @@
 /** `rram serve`: the web dashboard on the emulated board (default) or a serial board. */
+import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
@@ -53,7 +54,7 @@ export function registerServe(program: Command): void {
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       const jobs = new JobManager(board, store, makeSinks, calibration);
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
-      const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? f.allowHost.split(',').map((h) => h.trim()).filter(Boolean) : [])];
+      const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
       const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies });
       const server = app.listen(port, host);

@@ -1,4 +1,5 @@
 /** `rram study levels-variation | crossbar`: Monte Carlo studies of one trained net (seeds 001 and 002). */
+import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { weightOps } from '../../inference/crossbar-net.js';
@@ -205,8 +206,8 @@ export function registerSynapseBudget(study: Command): void {
       const dir = f.resume ?? f.out ?? 'study-synapse-budget';
       let params: SynapseBudgetParams | undefined;
       if (!f.resume) {
-        const datasets = f.dataset.split(',').map((s) => parseDatasetName(s.trim()));
-        const tables = f.tables.split(',').map((t) => t.trim());
+        const datasets = listItems('--dataset', f.dataset).map((s) => parseDatasetName(s));
+        const tables = listItems('--tables', f.tables);
         for (const t of tables) if (!TABLE_IDS.includes(t)) throw new InvalidArgumentError('--tables', f.tables, `table ${t} is not one of ${TABLE_IDS.join(', ')}`);
         const archs = f.archs ? f.archs.split(';').map((s) => s.trim()).filter(Boolean) : defaultArchs(tables);
         archs.forEach((a) => parseArch(a));
@@ -214,7 +215,7 @@ export function registerSynapseBudget(study: Command): void {
         params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, learningRate: f.lr, trials: f.trials, seed: f.seed, images: f.images };
       }
       const data: Record<string, string> = {};
-      for (const kv of (f.data ?? '').split(',').filter(Boolean)) {
+      for (const kv of f.data ? listItems('--data', f.data) : []) {
         const [k, v] = kv.split('=');
         if (!v) throw new InvalidArgumentError('--data', f.data, 'expected name=DIR pairs, e.g. mnist=/data/mnist');
         data[parseDatasetName(k.trim())] = v.trim();

@@ -1,4 +1,5 @@
 /** `rram study ...`: the seed papers' studies as commands (issue 16: `rram study bnn`). */
+import { numberList } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
@@ -23,7 +24,7 @@ export function registerStudy(program: Command): void {
     .option('--out <dir>', 'study folder (study.json, study.md, nets/)', 'study-bnn')
     .option('--json', 'print the rows as JSON')
     .action(async (f: { dataset: string; data?: string; epochs: number; seed: number; tables: string; out: string; json?: boolean }) => {
-      const tables = f.tables.split(',').map((x) => Number(x.trim()));
+      const tables = numberList('--tables', f.tables);
       if (!tables.length || tables.some((t) => !Number.isInteger(t) || t < 1 || t > 5)) throw new InvalidArgumentError('--tables', f.tables, 'expected a list of 1..5, e.g. 1,4');
       const ds = loadDataset(parseDatasetName(f.dataset), f.data);
       const backend = await initTf();

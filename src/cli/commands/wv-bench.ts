@@ -1,4 +1,5 @@
 /** `rram wv-bench`: write-verify algorithms compared on fresh cells of one board. */
+import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ interface BenchFlags extends ProgFlags {
 
 /** "igvva,igvva-predict,igvva-predict+reverify": each entry an algorithm, "+reverify" applying --reverify to it alone. */
 export function parseAlgos(raw: string): { label: string; algo: Algo; reverify: boolean }[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = listItems('--algos', raw);
   if (!items.length) throw new InvalidArgumentError('--algos', raw, `list one or more of ${ALGOS.join(', ')}`);
   const out = items.map((label) => {
     const [name, suffix] = label.split('+');
