@@ -64,7 +64,21 @@ export const SCALAR_PARAMS = {
   op_overhead_s: 's',
   read_time_s: 's',
 } as const;
-export type ScalarName = keyof typeof SCALAR_PARAMS;
+/**
+ * Parameters a file may leave out (added after files were written): a missing one takes its
+ * default, recorded as such in its source. Each switches a behaviour off at its default.
+ */
+export const OPTIONAL_PARAMS = {
+  /** Share of cells that conduct when pristine (issue 24: they are not formed cells, and still need forming). */
+  fraction_leaky_pristine: { unit: '1', default: 0 },
+  /** Median pristine conductance of a leaky cell, and its log-normal spread. */
+  g_leaky_pristine_S: { unit: 'S', default: 30e-6 },
+  g_leaky_sigma_log: { unit: '1', default: 0.5 },
+} as const;
+export type OptionalName = keyof typeof OPTIONAL_PARAMS;
+export type ScalarName = keyof typeof SCALAR_PARAMS | OptionalName;
+/** Every parameter's unit, required and optional. */
+export const ALL_UNITS: Record<ScalarName, string> = { ...SCALAR_PARAMS, ...Object.fromEntries(Object.entries(OPTIONAL_PARAMS).map(([k, v]) => [k, v.unit])) } as Record<ScalarName, string>;
 
 export interface Calibration {
   id: string;
@@ -80,7 +94,7 @@ export type CalValues = Record<ScalarName, number>;
 
 export function values(c: Calibration): CalValues {
   const out = {} as CalValues;
-  for (const k of Object.keys(SCALAR_PARAMS) as ScalarName[]) out[k] = c.params[k].value;
+  for (const k of Object.keys(ALL_UNITS) as ScalarName[]) out[k] = c.params[k]?.value ?? OPTIONAL_PARAMS[k as OptionalName].default;
   return out;
 }
 
@@ -94,16 +108,18 @@ export function validateCalibration(raw: unknown): Calibration {
   if (typeof o.id !== 'string' || !o.id) throw new CalibrationError('id', 'missing or not a string');
   const params = o.params as Record<string, unknown> | undefined;
   if (typeof params !== 'object' || params === null) throw new CalibrationError('params', 'missing');
-  for (const [k, unit] of Object.entries(SCALAR_PARAMS)) {
+  for (const [k, o] of Object.entries(OPTIONAL_PARAMS)) if (params[k] === undefined) params[k] = { value: o.default, unit: o.unit, source: 'default: not in this file (the behaviour it controls is off or nominal)' };
+  for (const [k, unit] of Object.entries(ALL_UNITS)) {
     const p = params[k] as Partial<Param> | undefined;
     if (!p || typeof p !== 'object') throw new CalibrationError(`params.${k}`, 'missing');
     if (typeof p.value !== 'number' || !Number.isFinite(p.value)) throw new CalibrationError(`params.${k}.value`, `not a finite number (${JSON.stringify(p.value)})`);
     if (p.unit !== unit) throw new CalibrationError(`params.${k}.unit`, `expected "${unit}", got ${JSON.stringify(p.unit)}`);
     if (typeof p.source !== 'string' || p.source.length < 3) throw new CalibrationError(`params.${k}.source`, 'every parameter needs its source');
     if (p.value < 0 && !k.endsWith('_V')) throw new CalibrationError(`params.${k}.value`, `must not be negative (${p.value})`);
+    if (k.startsWith('fraction_') && p.value > 1) throw new CalibrationError(`params.${k}.value`, `a share must be at most 1 (${p.value})`);
   }
   for (const k of Object.keys(params)) {
-    if (!(k in SCALAR_PARAMS)) throw new CalibrationError(`params.${k}`, 'unknown parameter (typo?)');
+    if (!(k in ALL_UNITS)) throw new CalibrationError(`params.${k}`, 'unknown parameter (typo?)');
   }
   const iv = o.ivCurve as Calibration['ivCurve'] | undefined;
   if (!iv || !isNumArray(iv.nl2, 4) || !isNumArray(iv.nl3, 3)) throw new CalibrationError('ivCurve', 'needs nl2 (4 coefficients) and nl3 (3 coefficients)');

@@ -154,6 +154,11 @@ test('property: every algorithm respects its pulse budget and ends in a known st
       assert.ok(setPulses <= maxPulses, `${setPulses} SET pulses > ${maxPulses}`);
       assert.ok(['ok', 'failed', 'stuck'].includes(r.out.status));
       if (r.out.status === 'ok') assert.ok(r.out.final_A >= 25 * uA);
+      // A voltage reported is a voltage applied (issue 24: a failed cell reported one step past its last pulse, past the board's limit).
+      const sets = r.cmds.filter((x): x is Extract<typeof x, { op: 'set' }> => x.op === 'set');
+      if (sets.length) assert.equal(r.out.finalStepped_V, sets[sets.length - 1].vg_V, `${r.out.status}: reported ${r.out.finalStepped_V}, last SET at ${sets[sets.length - 1].vg_V}`);
+      else assert.ok(Number.isNaN(r.out.finalStepped_V), 'no SET applied: no stepped voltage to report');
+      assert.ok(!(r.out.finalStepped_V > c.vgStop_V), 'never past the gate limit');
     }),
     { numRuns: 400 },
   );

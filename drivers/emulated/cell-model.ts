@@ -86,7 +86,10 @@ export class CellArrayModel {
     for (let i = 0; i < n; i++) {
       const u = d2d.uniform(i);
       this.state[i] = u < p.fraction_unformable ? CellState.Unformable : u < p.fraction_unformable + p.fraction_stuck_lrs ? CellState.StuckLrs : CellState.Pristine;
-      this.g[i] = p.g_pristine_S * Math.exp(0.3 * d2d.normal(i));
+      const z = d2d.normal(i);
+      // A leaky pristine cell conducts before forming (no filament: RESET does nothing) and still forms.
+      const leaky = this.state[i] === CellState.Pristine && u < p.fraction_unformable + p.fraction_stuck_lrs + p.fraction_leaky_pristine;
+      this.g[i] = leaky ? p.g_leaky_pristine_S * Math.exp(p.g_leaky_sigma_log * z) : p.g_pristine_S * Math.exp(0.3 * z);
       this.v0[i] = p.transfer_v0_V + p.transfer_v0_sigma_V * d2d.normal(i);
       this.gain[i] = Math.max(0.5, 1 + p.gain_sigma_rel * d2d.normal(i));
       this.vset[i] = p.set_v_median_V + p.set_v_sigma_V * d2d.normal(i);

@@ -11,7 +11,7 @@
  *    (sweep-stats.ts) match the measured ones. The simulation repeats the exact design, so
  *    staircase quantisation, first-passage effects and running maxima cancel.
  */
-import { validateCalibration, values, type CalValues, type Calibration, type ScalarName, SCALAR_PARAMS } from '../../calibration/calibration.js';
+import { validateCalibration, values, type CalValues, type Calibration, type ScalarName, ALL_UNITS } from '../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { mean, std } from '../analysis/stats.js';
 import type { LevelCdfDataset } from '../procedures/characterize.js';
@@ -521,12 +521,12 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
 
   const runsAll = [...input.sweeps, ...input.cdfs].map((r) => r.runId);
   const params = {} as Record<ScalarName, ParamFit>;
-  for (const k of Object.keys(SCALAR_PARAMS) as ScalarName[]) {
+  for (const k of Object.keys(ALL_UNITS) as ScalarName[]) {
     const f = fits.get(k);
     const conv = CONVENTIONS[k];
     params[k] = f
-      ? { value: p[k], unit: SCALAR_PARAMS[k], status: 'fitted', method: f.method, runs: f.runs, uncertainty: f.uncertainty }
-      : { value: p[k], unit: SCALAR_PARAMS[k], status: conv ? 'convention' : 'kept', method: conv ?? `not identifiable from runs ${runsAll.join(', ')}: kept from ${input.base.id}`, runs: [] };
+      ? { value: p[k], unit: ALL_UNITS[k], status: 'fitted', method: f.method, runs: f.runs, uncertainty: f.uncertainty }
+      : { value: p[k], unit: ALL_UNITS[k], status: conv ? 'convention' : 'kept', method: conv ?? `not identifiable from runs ${runsAll.join(', ')}: kept from ${input.base.id}`, runs: [] };
   }
   const calibration = withValues(input.base, p, relaxation);
   calibration.id = input.id ?? `${input.base.id}-fit`;
@@ -542,7 +542,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
 /** A calibration with these values (and relaxation table), everything else from the base. */
 export function withValues(base: Calibration, v: CalValues, relaxation = base.relaxation): Calibration {
   const c: Calibration = structuredClone(base);
-  for (const k of Object.keys(SCALAR_PARAMS) as ScalarName[]) c.params[k] = { ...c.params[k], value: v[k] };
+  for (const k of Object.keys(ALL_UNITS) as ScalarName[]) c.params[k] = { ...c.params[k], value: v[k] };
   c.relaxation = relaxation;
   return c;
 }

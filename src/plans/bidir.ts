@@ -31,7 +31,8 @@ export function* bidir(cfg: IgvvaConfig, b: BidirConfig, start_V?: number, t: Ta
   let reversals = 0;
   let direction: 'set' | 'reset' | undefined;
   const upper = cfg.target_A + b.tolerance_A;
-  const outcome = (status: 'ok' | 'failed' | 'stuck', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note });
+  let applied = NaN; // the gate of the last SET applied
+  const outcome = (status: 'ok' | 'failed' | 'stuck', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: applied, note });
   for (;;) {
     if (i >= cfg.target_A && i <= upper) return outcome('ok', reversals ? `${reversals} polarity reversals` : undefined);
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
@@ -43,6 +44,7 @@ export function* bidir(cfg: IgvvaConfig, b: BidirConfig, start_V?: number, t: Ta
       direction = 'set';
       if (vg > cfg.vgStop_V + 1e-9) return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V (read ${(i * 1e6).toFixed(2)} uA)`);
       yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
+      applied = vg;
       i = yield* readCurrent(t, cfg.vread_V);
       if (i < cfg.target_A) vg = round6(vg + cfg.vgStep_V);
     } else {

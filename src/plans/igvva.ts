@@ -66,7 +66,9 @@ export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): Cel
   let retries = 0;
   let first = policy.checkFirstPulse === true && vg > cfg.vgStart_V + 1e-9;
   let note: string | undefined;
-  const outcome = (status: 'ok' | 'failed' | 'stuck', why?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vg, note: why ?? note });
+  // The gate of the last SET really applied (never the next step: a voltage reported is a voltage applied).
+  let applied = NaN;
+  const outcome = (status: 'ok' | 'failed' | 'stuck', why?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: applied, note: why ?? note });
   const upper = cfg.target_A + cfg.tolerance_A;
   if (i >= cfg.target_A && i <= upper) return outcome('ok', 'already in band');
   for (;;) {
@@ -83,6 +85,7 @@ export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): Cel
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
     if (vg > cfg.vgStop_V + 1e-9) return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V (read ${(i * 1e6).toFixed(2)} uA)`);
     yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
+    applied = vg;
     const before = i;
     i = yield* readCurrent(t, cfg.vread_V);
     if (first && i >= cfg.target_A) {
@@ -90,7 +93,7 @@ export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): Cel
       note = 'mispredicted start: full search';
       first = false;
       const r = yield* resetVerifySteps(cfg.reset, t);
-      if (!r.ok) return { status: 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: vg, note: 'mispredicted start, and the cell did not reset for the full search' };
+      if (!r.ok) return { status: 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: applied, note: 'mispredicted start, and the cell did not reset for the full search' };
       i = r.final_A;
       vg = cfg.vgStart_V;
       policy.restart?.();

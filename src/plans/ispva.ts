@@ -32,13 +32,15 @@ export function* ispva(cfg: IspvaConfig, t: Tally = new Tally()): CellPlan {
   let i = yield* readCurrent(t, cfg.vread_V);
   let vte = cfg.vteStart_V;
   const upper = cfg.target_A + cfg.tolerance_A;
-  const outcome = (status: 'ok' | 'failed', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: vte, note });
+  let applied = NaN; // the VTE of the last SET applied
+  const outcome = (status: 'ok' | 'failed', note?: string) => ({ status, pulses: t.pulses, reads: t.reads, final_A: i, finalStepped_V: applied, note });
   if (i >= cfg.target_A && i <= upper) return outcome('ok', 'already in band');
   for (;;) {
     if (i > upper) return outcome('failed', 'overshoot');
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
     if (vte > cfg.vteStop_V + 1e-9) return outcome('failed', 'TE voltage range exhausted');
     yield t.pulse<Command>({ op: 'set', vte_V: vte, vg_V: cfg.vg_V, width_s: cfg.width_s });
+    applied = vte;
     i = yield* readCurrent(t, cfg.vread_V);
     if (i >= cfg.target_A && i <= upper) return outcome('ok');
     vte = round6(vte + cfg.vteStep_V);

@@ -25,6 +25,8 @@ export interface LevelTarget {
   ispvaVg_V?: number;
   /** igvva-predict and bidir: the gate the climb starts at (predicted for the level, or this cell's own). */
   vgStart_V?: number;
+  /** The store's history shows the cell programmed on this board before (no forming question). */
+  knownFormed?: boolean;
 }
 
 export interface ProgramConfig {
@@ -41,11 +43,15 @@ export interface ProgramConfig {
 
 export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
   const t = new Tally();
-  const f = yield* formIfPristine(cfg.form, t);
+  const f = yield* formIfPristine(cfg.form, t, { reset: cfg.reset, knownFormed: lvl.knownFormed });
   if (f.status !== 'ok') return f;
-  if (lvl.level === 0) return yield* resetVerify({ ...cfg.reset, max_A: lvl.target_A }, t);
-  const r = yield* resetVerify(cfg.reset, t);
-  if (r.status !== 'ok') return r;
+  const leaky = f.leaky ? { leaky: true as const } : {};
+  const r = yield* resetVerify(lvl.level === 0 ? { ...cfg.reset, max_A: lvl.target_A } : cfg.reset, t);
+  if (lvl.level === 0 || r.status !== 'ok') return { ...r, ...leaky };
+  return { ...(yield* writeVerify(cfg, lvl, t)), ...leaky };
+}
+
+function* writeVerify(cfg: ProgramConfig, lvl: LevelTarget, t: Tally): CellPlan {
   const ig = { ...cfg.igvva, target_A: lvl.target_A };
   switch (cfg.algo) {
     case 'igvva':

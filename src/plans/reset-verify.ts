@@ -32,15 +32,17 @@ export function* resetVerifySteps(cfg: ResetVerifyConfig, t: Tally): Generator<C
   let i = yield* readCurrent(t, cfg.vread_V);
   const first = i;
   let vsl = cfg.vslStart_V;
+  let applied = NaN; // vsl_V reports the last VSL applied (NaN when none was)
   let n = 0;
   while (i > cfg.max_A) {
-    if (n >= cfg.maxPulses || vsl > cfg.vslStop_V + 1e-9) return { ok: false, final_A: i, first_A: first, vsl_V: vsl };
+    if (n >= cfg.maxPulses || vsl > cfg.vslStop_V + 1e-9) return { ok: false, final_A: i, first_A: first, vsl_V: applied };
     yield t.pulse<Command>({ op: 'reset', vsl_V: vsl, vg_V: cfg.vg_V, width_s: cfg.width_s });
+    applied = vsl;
     n++;
     i = yield* readCurrent(t, cfg.vread_V);
     if (i > cfg.max_A) vsl = round6(vsl + cfg.vslStep_V);
   }
-  return { ok: true, final_A: i, first_A: first, vsl_V: vsl };
+  return { ok: true, final_A: i, first_A: first, vsl_V: applied };
 }
 
 /** A cell whose read barely moved over the whole RESET range is stuck (at LRS), not merely slow. */

@@ -1,30 +1,59 @@
 /**
  * Fresh cells for measurements that must start from pristine devices (a calibration sweep, each
- * algorithm of a write-verify benchmark). A board that counts pulses per cell tells exactly which
- * never had one; otherwise the arrays are read and cells under `pristineBelow_A` taken as pristine
- * (an HRS cell can pass for one: use arrays that were never programmed). Cells come in the seeded
- * shuffle's order (pickCells), so a run spreads over the arrays.
+ * algorithm of a write-verify benchmark). Three kinds of evidence, every one required:
+ *  - the store's history of this board (board-history.ts): a cell any run pulsed is not fresh,
+ *    whatever the board says now (COUNTERS count since power-up only: after a power cycle every
+ *    cell reads 0, which once made a sweep measure 256 well-used cells as pristine);
+ *  - the board's COUNTERS where it offers them (pulses since power-up, also other hosts');
+ *  - a read under `pristineBelow_A` (a cell in HRS can pass for pristine, a leaky pristine cell
+ *    fails it: it is not a clean pristine device either).
+ * Cells come in the seeded shuffle's order (pickCells), so a run spreads over the arrays.
  */
 import type { Board, CellAddress } from '../../drivers/board.js';
+import { cellKey } from '../engine/events.js';
 import { pickCells } from './characterize.js';
 
-export async function selectFreshCells(board: Board, arrays: number[], n: number, seed: number, pristineBelow_A: number, vread_V: number): Promise<{ cells: CellAddress[]; freshBy: 'counters' | 'read' }> {
+export interface FreshCells {
+  cells: CellAddress[];
+  /** What was checked: the store's history always, then counters or nothing more, and the reads. */
+  freshBy: 'history+counters+read' | 'history+read';
+  /** Cells passed over, by the evidence that ruled them out (the first that did). */
+  excluded: { history: number; counters: number; read: number };
+}
+
+export async function selectFreshCells(board: Board, arrays: number[], n: number, seed: number, pristineBelow_A: number, vread_V: number, used: ReadonlySet<string> = new Set()): Promise<FreshCells> {
   const info = board.info();
   const order = pickCells(arrays.length * info.rows * info.cols, arrays, info.rows, info.cols, seed);
   const cells: CellAddress[] = [];
-  if (board.counters && info.features?.counters !== false) {
-    for (const c of order) {
-      const k = await board.counters(c);
-      if (k.form + k.set + k.reset === 0) cells.push(c);
-      if (cells.length === n) break;
-    }
-    return { cells, freshBy: 'counters' };
-  }
+  const excluded = { history: 0, counters: 0, read: 0 };
+  const counters = !!board.counters && info.features?.counters !== false;
   const reads = new Map<number, Float64Array>();
   for (const a of arrays) reads.set(a, await board.readArray(a, { vread_V }));
   for (const c of order) {
-    if (reads.get(c.array)![c.row * info.cols + c.col] < pristineBelow_A) cells.push(c);
     if (cells.length === n) break;
+    if (used.has(cellKey(c))) {
+      excluded.history++;
+      continue;
+    }
+    if (counters) {
+      const k = await board.counters!(c);
+      if (k.form + k.set + k.reset !== 0) {
+        excluded.counters++;
+        continue;
+      }
+    }
+    const i = reads.get(c.array)![c.row * info.cols + c.col];
+    if (!(i < pristineBelow_A)) {
+      excluded.read++; // NaN (unreadable) included
+      continue;
+    }
+    cells.push(c);
   }
-  return { cells, freshBy: 'read' };
+  return { cells, freshBy: counters ? 'history+counters+read' : 'history+read', excluded };
+}
+
+/** "1,203 pulsed by earlier runs of this board (the store's history), 12 with pulses since power-up, 40 not reading pristine". */
+export function describeExcluded(x: FreshCells['excluded']): string {
+  const parts = [x.history && `${x.history} pulsed by earlier runs of this board (the store's history)`, x.counters && `${x.counters} with pulses since power-up (COUNTERS)`, x.read && `${x.read} not reading pristine`].filter(Boolean);
+  return parts.length ? `passed over: ${parts.join(', ')}` : 'no cell was passed over';
 }

@@ -6,9 +6,9 @@ import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import type { ProgramSetup } from './program-setup.js';
 
 /** The job that programs one cell to one level (form if pristine, reset-verify, write-verify). */
-/** startOverride_V: a re-verify pass starts this cell's climb from its own last gate. */
-export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress, gates: LevelGates = {}, startOverride_V?: number): CellJob {
-  return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: gates.ispvaGates_V?.[spec.level], vgStart_V: startOverride_V ?? gates.startGates_V?.[spec.level] }) };
+/** startOverride_V: a re-verify pass starts this cell's climb from its own last gate; knownFormed: the store (or this run) saw it programmed. */
+export function levelJob(cfg: ProgramConfig, spec: LevelSpec, cell: CellAddress, gates: LevelGates = {}, startOverride_V?: number, knownFormed = false): CellJob {
+  return { cell, level: spec.level, target_A: spec.target_A, plan: () => programCell(cfg, { level: spec.level, target_A: spec.target_A, ispvaVg_V: gates.ispvaGates_V?.[spec.level], vgStart_V: startOverride_V ?? gates.startGates_V?.[spec.level], knownFormed }) };
 }
 
 /** The per-level gates a setup derived: ISPVA's fixed gate, igvva-predict's and bidir's start. */

@@ -103,10 +103,13 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   // Inputs by content (the level map as programmed, the cells, the calibration): a resume after
   // any of them changed is refused, naming it; a file's name alone would not tell.
   const inputs = { 'level map (--map / --cells levels)': digest(Uint8Array.from(chosen.map((k) => o.map[k]))), 'cell list (--region / --cells)': digest(chosen.join(',')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
-  const params = { ...o, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
+  const params = { ...o, knownFormed: undefined, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   return groundedAfter(board, async () => {
-    const jobs = chosen.map((k) => levelJob(cfg, specs[o.map[k]], { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols }, setup));
+    const jobs = chosen.map((k) => {
+      const cell = { array: o.array, row: Math.floor(k / info.cols), col: k % info.cols };
+      return levelJob(cfg, specs[o.map[k]], cell, setup, undefined, o.knownFormed?.has(cellKey(cell)));
+    });
     const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits });
     const reverify = o.reverify ? await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal: o.engine?.signal }) : undefined;
     checkAbort(o.engine?.signal);

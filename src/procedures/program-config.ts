@@ -42,4 +42,10 @@ export interface ProgramOptions {
   predictSigmas?: number;
   /** HRS ceiling (A); default 2 uA, raised when the calibration's HRS reads higher. */
   hrsMax_A?: number;
+  /**
+   * Cells the store's history shows programmed on this board (board-history.ts): they are not
+   * asked whether they hold a filament, and never formed again. Not a setting: the CLI and the
+   * station fill it in.
+   */
+  knownFormed?: ReadonlySet<string>;
 }

@@ -105,7 +105,10 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         if (t.levels[k] === UNUSED) continue;
         const spec = specs[t.levels[k]];
         if (!spec) throw new InvalidArgumentError('levels', o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
-        const job = { ...levelJob(cfg, spec, { array, row: Math.floor(k / S), col: k % S }, gates), step: `tile ${t.index + 1}` };
+        const cell = { array, row: Math.floor(k / S), col: k % S };
+        // A cell programmed by an earlier tile of this run (arrays are reused) holds a filament too.
+        const formed = o.knownFormed?.has(cellKey(cell)) || o.tiles.slice(0, o.tiles.indexOf(t)).some((u) => o.arrays[u.index % o.arrays.length] === array && u.levels[k] !== UNUSED);
+        const job = { ...levelJob(cfg, spec, cell, gates, undefined, formed), step: `tile ${t.index + 1}` };
         band.set(cellKey(job.cell), spec.band_A);
         jobs.push(job);
       }

@@ -97,7 +97,7 @@ export async function reverifyCells(
     report.passes.push(p);
     if (!outside.length) break;
     const back = o.cfg.igvva.vgStep_V * 3;
-    const jobs = outside.map((e) => ({ ...levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined), step }));
+    const jobs = outside.map((e) => ({ ...levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined, true), step }));
     const redone = [...(await programCells(board, ctx, jobs, { ...o.engine, phase: `re-verify ${pass}/${o.spec.passes}` })).values()];
     for (const r of redone) {
       const prev = results.get(cellKey(r.cell))!;

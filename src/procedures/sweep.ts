@@ -23,7 +23,7 @@ import { pickCells } from './characterize.js';
 import type { CellAddress } from '../../drivers/board.js';
 
 import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
-import { selectFreshCells } from './fresh-cells.js';
+import { describeExcluded, selectFreshCells, type FreshCells } from './fresh-cells.js';
 import { PreflightError } from './program-setup.js';
 
 export interface SweepOptions {
@@ -44,6 +44,8 @@ export interface SweepOptions {
   calibration?: Calibration;
   userLimits?: Partial<SafetyLimits>;
   engine?: EngineOptions;
+  /** Cells the store's history shows pulsed on this board: never taken as fresh. */
+  usedCells?: ReadonlySet<string>;
   /** A recorded design to repeat exactly (a fit simulating a measured sweep); default derived for the board. */
   config?: SweepConfig;
 }
@@ -146,16 +148,17 @@ export async function sweep(board: Board, ctx: RunContext, o: SweepOptions): Pro
   ctx.begin({ kind: 'sweep', params, board: info, calibration: info.calibration });
   const engine = { ...o.engine, limits: o.userLimits, pulseBudget: 100000 };
   const signal = o.engine?.signal;
-  let freshBy: 'counters' | 'read' = 'read';
+  let freshBy: FreshCells['freshBy'] = 'history+read';
   return groundedAfter(board, async () => {
     // Fresh cells only. A board that counts pulses per cell tells exactly which never had one;
     // otherwise the arrays are read and cells under half the formed threshold taken as pristine
     // (an HRS cell can pass for one: use arrays that were never programmed).
     const seed = o.seed ?? 1;
-    const fresh = await selectFreshCells(board, arrays, o.cells, seed, cfg.form.formedAbove_A / 2, cfg.vread_V);
+    const fresh = await selectFreshCells(board, arrays, o.cells, seed, cfg.form.formedAbove_A / 2, cfg.vread_V, o.usedCells);
     const cells = fresh.cells;
     freshBy = fresh.freshBy;
-    if (cells.length < o.cells) throw new InvalidArgumentError('cells', o.cells, `only ${cells.length} fresh cells (${freshBy === 'counters' ? 'never pulsed' : `reading under ${(cfg.form.formedAbove_A / 2) * 1e6} uA`}) are left on arrays ${arrays.join(',')}: a sweep measures fresh cells`);
+    if (cells.length < o.cells) throw new InvalidArgumentError('cells', o.cells, `only ${cells.length} fresh cells are left on arrays ${arrays.join(',')} (never pulsed in the store's history, reading under ${(cfg.form.formedAbove_A / 2) * 1e6} uA; ${describeExcluded(fresh.excluded)}): a sweep measures fresh cells`);
+    if (fresh.excluded.history) ctx.emit({ type: 'warning', code: 'fresh-cells', message: `fresh cells: ${describeExcluded(fresh.excluded)}` });
     const jobs: CellJob[] = cells.map((cell) => ({ cell, level: 0, target_A: 0, plan: () => calibrationSweep(cfg) }));
     const done = await new RunEngine(board, ctx).runCells(jobs, { ...engine, phase: 'sweep' });
     const by = new Map<string, JournalEntry>(done.map((e) => [cellKey(e.cell), e]));

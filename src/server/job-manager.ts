@@ -3,6 +3,7 @@
  * probes); inference jobs need no board and may run beside it. Every job goes through runJob, so
  * its events reach the store, InfluxDB and the server's bus like a CLI run's.
  */
+import { boardHistory } from '../store/board-history.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
@@ -135,8 +136,9 @@ export class JobManager {
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board };
+    const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
     if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig } }), {
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'level-cdf',
         summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
         verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
@@ -145,7 +147,7 @@ export class JobManager {
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig } }), {
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'program',
         summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
         verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),

@@ -6,13 +6,14 @@
  *   runs/<id>/<result>.json   result files (level-cdf.json, inference.json, ...)
  * Append-only lines survive a crash up to the last flushed batch; nothing needs a native build.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent, RunKind } from '../engine/events.js';
 import { cutTornTail, lastCompleteLine } from '../../lib/files.js';
 import { eventLines, eventsLayout, eventsTextSync, packEvents, unpackEventsSync } from './event-files.js';
+import { RunCellsCollector, writeRunCells } from './board-history.js';
 
 export interface RunRecord {
   id: string;
@@ -235,6 +236,8 @@ export class StoreSink {
   private counts: Record<string, number> = {};
   private readonly arrays = new Set<number>();
   written = 0;
+  /** The cells the run pulsed and programmed: `cells.json` at close (the board's history, board-history.ts). */
+  private readonly cells = new RunCellsCollector();
   /** Runs before every write (see above). */
   beforeWrite?: (durable: boolean) => void;
   private unsynced = false;
@@ -252,6 +255,7 @@ export class StoreSink {
 
   private onEvent(e: RunEvent): void {
     if (e.runId !== this.runId) return;
+    this.cells.observe(e);
     if (e.type === 'run-start') {
       this.rec = this.store.createRun(e.runId, e.kind, e.params);
       this.rec.board = e.board;
@@ -266,6 +270,7 @@ export class StoreSink {
       this.rec.resumes = (this.rec.resumes ?? 0) + 1;
       this.rec.eventsBytes = undefined;
       unpackEventsSync(this.store.runDir(e.runId));
+      rmSync(join(this.store.runDir(e.runId), 'cells.json'), { force: true });
       const f = join(this.store.runDir(e.runId), 'events.ndjson');
       cutTornTail(f);
       // run.json may lag the events after a crash: count what is really stored.
@@ -339,6 +344,9 @@ export class StoreSink {
     this.flushSync();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    // A resumed run's earlier attempts are in its events, not in this process: its file is rebuilt from them when asked for.
+    const c = this.cells.toJSON();
+    if (c && this.rec && !this.rec.resumes) writeRunCells(this.store, this.runId, c);
     // An ended run is packed; a failure to pack keeps the plain file (still complete and readable).
     if (this.rec && this.rec.status !== 'running') {
       const p = this.store.pack(this.runId).catch((e: Error) => process.stderr.write(`rram: events of run ${this.runId} kept unpacked: ${e.message}\n`));

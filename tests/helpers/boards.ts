@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CALIBRATION_FILE, validateCalibration, type Calibration, type ScalarName } from '../../calibration/calibration.js';
+import { ALL_UNITS, DEFAULT_CALIBRATION_FILE, validateCalibration, type Calibration, type ScalarName } from '../../calibration/calibration.js';
 import { repoRoot } from '../../lib/repo-root.js';
 
 /** The default calibration with some parameters changed (values in the file's units), written to a temp file. */
@@ -10,7 +10,7 @@ export function variantCalibration(id: string, change: Partial<Record<ScalarName
   const raw = JSON.parse(readFileSync(join(repoRoot(), DEFAULT_CALIBRATION_FILE), 'utf8')) as Calibration;
   raw.id = id;
   for (const [k, v] of Object.entries(change)) {
-    const p = raw.params[k as ScalarName];
+    const p = (raw.params[k as ScalarName] ??= { value: 0, unit: ALL_UNITS[k as ScalarName], source: '' });
     p.value = typeof v === 'function' ? v(p.value) : (v as number);
     p.source = `test variant ${id}`;
   }

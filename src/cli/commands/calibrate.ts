@@ -13,6 +13,7 @@ import { repoRoot } from '../../../lib/repo-root.js';
 import { fitCalibration, type FitResult } from '../../calibrate/fit.js';
 import { parseFrom } from '../../calibrate/sources.js';
 import { twin, type TwinResult } from '../../calibrate/twin.js';
+import { boardHistory } from '../../store/board-history.js';
 import { runJob } from '../../jobs/run-job.js';
 import type { LevelCdfDataset } from '../../procedures/characterize.js';
 import { sweep, type SweepDataset } from '../../procedures/sweep.js';
@@ -43,9 +44,10 @@ export function registerCalibrate(program: Command): void {
       const { store, sinks } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
+      const history = await boardHistory(store, board.info());
       const out = await runJob(
         { store, sinks, signal: ac.signal, board },
-        (ctx, signal) => sweep(board, ctx, { cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency } }),
+        (ctx, signal) => sweep(board, ctx, { usedCells: history.pulsed, cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency } }),
         { resultName: 'sweep', summarize: (d: SweepDataset) => ({ cells: d.summary }) },
         (ctx) => attachProgressBar(ctx.events$),
       ).finally(() => board.close());

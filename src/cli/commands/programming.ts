@@ -18,6 +18,7 @@ import { duration, durations, num } from '../parse.js';
 import { pruneRuns } from '../../store/retention.js';
 import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
+import { boardHistory } from '../../store/board-history.js';
 import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
 import { parseNumberTable } from '../../io/number-table.js';
@@ -135,10 +136,11 @@ export function registerProgramming(program: Command): void {
       const ac = abortOnSigint();
       let out: JobOutcome<LevelCdfDataset>;
       try {
+        const history = await boardHistory(store, board.info(), { except: f.resume });
         out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
           (ctx, signal) =>
-            characterize(board, ctx, { ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
+            characterize(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
           (ctx) => {
             attachProgressBar(ctx.events$);
@@ -177,10 +179,11 @@ export function registerProgramming(program: Command): void {
         if (listed?.levels) for (const [i, l] of listed.levels) map[i] = l;
         const cells = f.region ? regionCells(f.region, info.rows, info.cols) : listed?.cells;
         const ac = abortOnSigint();
+        const history = await boardHistory(store, info, { except: f.resume });
         const out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
           (ctx, signal) =>
-            programArray(board, ctx, { ...po, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
+            programArray(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },
           (ctx) => {
             attachProgressBar(ctx.events$);

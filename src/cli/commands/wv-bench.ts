@@ -8,7 +8,8 @@ import type { CellAddress } from '../../../drivers/board.js';
 import { runJob } from '../../jobs/run-job.js';
 import { ALGOS, type Algo } from '../../plans/program-cell.js';
 import { characterize, type LevelCdfDataset } from '../../procedures/characterize.js';
-import { selectFreshCells } from '../../procedures/fresh-cells.js';
+import { describeExcluded, selectFreshCells } from '../../procedures/fresh-cells.js';
+import { boardHistory } from '../../store/board-history.js';
 import { costTracker, relativeToIgvva, summarizeAlgo, wvBenchCsv, type AlgoSummary, type LevelRow, type WvBenchResult } from '../../procedures/wv-bench.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
@@ -69,8 +70,9 @@ export function registerWvBench(program: Command): void {
         const arrays = Array.from({ length: info.arrays - f.array }, (_, k) => f.array + k);
         const per = f.levels * f.cellsPerLevel;
         // Fresh cells for every entry, chosen before the first pulse: a benchmark short of them is refused.
-        const { cells, freshBy } = await selectFreshCells(board, arrays, per * entries.length, f.seed, 1e-6, 0.2);
-        if (cells.length < per * entries.length) throw new InvalidArgumentError('--cells-per-level', f.cellsPerLevel, `${entries.length} algorithms x ${f.levels} levels x ${f.cellsPerLevel} cells need ${per * entries.length} fresh cells; arrays ${arrays.join(',')} have ${cells.length} (${freshBy === 'counters' ? 'never pulsed' : 'reading pristine'})`);
+        const history = await boardHistory(store, info);
+        const { cells, excluded } = await selectFreshCells(board, arrays, per * entries.length, f.seed, 1e-6, 0.2, history.pulsed);
+        if (cells.length < per * entries.length) throw new InvalidArgumentError('--cells-per-level', f.cellsPerLevel, `${entries.length} algorithms x ${f.levels} levels x ${f.cellsPerLevel} cells need ${per * entries.length} fresh cells; arrays ${arrays.join(',')} have ${cells.length} (${describeExcluded(excluded)})`);
         for (const [k, e] of entries.entries()) {
           const mine: CellAddress[] = cells.slice(k * per, (k + 1) * per);
           let costs = new Map();
