@@ -195,6 +195,9 @@ export class FrameDecoder {
       if (d === undefined || now < d) break;
       this.stats.stalls++;
       this.stats.skipped++;
+      // A frame whose rest never came: its header still says whose reply it was.
+      const h = this.head();
+      if (h && h.length <= this.maxBody && this.damaged.length < 64) this.damaged.push(h);
       this.buf = Buffer.from(this.buf.subarray(1));
       out.push(...this.scan(now));
     }
@@ -228,8 +231,7 @@ export class StallWatch {
     if (d === undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const f = this.dec.expire();
-      if (f.length) this.onFrames(f);
+      this.onFrames(this.dec.expire()); // also when none: the stall itself is news (damaged headers)
       this.fed();
     }, Math.max(1, Math.ceil(d - performance.now())));
     this.timer.unref();

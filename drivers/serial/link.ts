@@ -72,8 +72,10 @@ interface Pending {
   /** Replies that arrived damaged or malformed (the request went again), and how many are allowed. */
   damaged: number;
   maxDamaged: number;
-  /** When the request was first sent in this session: the deadline extension is bounded from here. */
+  /** When the request was first sent in this session. */
   sentAt: number;
+  /** Order of its latest transmission on the link (all requests share one counter). */
+  sentOrder: number;
   cost_ms: number;
   timer?: NodeJS.Timeout;
   resolve: (r: Payload) => void;
@@ -116,7 +118,10 @@ export class Link {
   private constructor(o: LinkOptions) {
     this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, maxDamaged: 32, ...o };
     this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) });
-    this.stall = new StallWatch(this.decoder, (fs) => fs.forEach((f) => this.onRaw(f)));
+    this.stall = new StallWatch(this.decoder, (fs) => {
+      fs.forEach((f) => this.onRaw(f));
+      this.takeDamaged();
+    });
   }
 
   /** Opens the transport and establishes a new session (HELLO), or fails with a clear error. */
@@ -156,10 +161,7 @@ export class Link {
         this.line.intact(frameBytes(f.body.length - 8));
         this.onRaw(f);
       }
-      for (const h of this.decoder.takeDamaged()) {
-        this.line.damaged(h.length + 12);
-        this.onDamaged(h.seq, h.type);
-      }
+      this.takeDamaged();
       this.stall.fed();
     });
     t.onClose((r) => {
@@ -200,7 +202,7 @@ export class Link {
     const g = this.info;
     const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), this.o.baudRate));
     return new Promise<Payload>((resolve, reject) => {
-      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, cost_ms, resolve, reject });
+      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, sentOrder: 0, cost_ms, resolve, reject });
       this.pump();
     });
   }
@@ -271,9 +273,12 @@ export class Link {
   }
 
   /** Writes the request (retransmissions reuse the same bytes) and arms its timeout. */
+  private sendCounter = 0;
+
   private send(p: Pending): void {
     p.attempts++;
     p.transmissions++;
+    p.sentOrder = ++this.sendCounter;
     if (p.everSent) this.stats.retransmits++;
     p.everSent = true;
     this.stats.sent++;
@@ -311,7 +316,14 @@ export class Link {
     return !!q && (h.type === (q.spec.type | REPLY) || h.type === MsgType.ERROR) && h.length <= this.decoder.maxBody;
   }
 
-  /** A frame with a pending request's seq failed its CRC: that request goes again at once (section 6). */
+  private takeDamaged(): void {
+    for (const h of this.decoder.takeDamaged()) {
+      this.line.damaged(h.length + 12);
+      this.onDamaged(h.seq, h.type);
+    }
+  }
+
+  /** A frame with a pending request's seq failed its CRC (or stalled): that request goes again at once (section 6). */
   private onDamaged(seq: number, type: number): void {
     const p = this.pending.get(seq);
     if (!p || this.state !== 'up' || (type !== (p.spec.type | REPLY) && type !== MsgType.ERROR)) return;
@@ -397,8 +409,19 @@ export class Link {
       return this.pump();
     }
     if (this.settle(p)) p.resolve(r);
+    if (p.transmissions === 1) this.askAgainBefore(p);
     this.pump();
     this.armKeepAlive();
+  }
+
+  /**
+   * A board executes its session's requests in arrival order and the link never reorders, so the
+   * executed reply of a request sent once proves every request sent before it was executed and
+   * answered too: those still unanswered lost their request or their reply on the way. They go
+   * again now instead of at their deadline (a noisy line loses a frame in every round).
+   */
+  private askAgainBefore(q: Pending): void {
+    for (const p of this.pending.values()) if (p.sentOrder < q.sentOrder) this.send(p);
   }
 
   private malformedReply(p: Pending, why: string): void {

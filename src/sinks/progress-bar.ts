@@ -3,8 +3,17 @@ import cliProgress from 'cli-progress';
 import type { Observable, Subscription } from 'rxjs';
 import { filter } from 'rxjs';
 import type { ProgressEvent, RunEvent } from '../engine/events.js';
+import { attachConsoleWarnings } from './console-warnings.js';
 
+/** The progress bar and the console's warnings (console-warnings.ts): what every CLI run shows on stderr. */
 export function attachProgressBar(events$: Observable<RunEvent>, stream: NodeJS.WriteStream = process.stderr): Subscription {
+  const warnings = attachConsoleWarnings(events$, stream);
+  const sub = attachBar(events$, stream);
+  sub.add(warnings);
+  return sub;
+}
+
+function attachBar(events$: Observable<RunEvent>, stream: NodeJS.WriteStream): Subscription {
   if (!stream.isTTY) return events$.subscribe();
   let bar: cliProgress.SingleBar | undefined;
   let phase = '';
