@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian/Ubuntu machine, builds, runs every test.
+# Reads nothing outside the repository but ../shared/boards/foreign-v2 (an independent board
+# firmware the protocol tests run against; .ci/run needs that folder beside the project).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -9,6 +11,8 @@ command -v influx >/dev/null || need+=(influxdb-client)
 command -v chromium >/dev/null || need+=(chromium)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 /usr/bin/python3 -c "import h5py" 2>/dev/null || need+=(python3-h5py)
+# ../shared/boards/foreign-v2 (the independent test board) runs on Debian's python3 with numpy.
+/usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing: ${need[*]}"

@@ -35,7 +35,7 @@ export function attachConsoleWarnings(events$: Observable<RunEvent>, out: { writ
       c('board-rebooted', 'board rebooted');
       c('session-lost', 'session lost');
       c('gave-up', 'link given up');
-      if (unknownPulses) parts.push(`${unknownPulses} pulse${unknownPulses === 1 ? '' : 's'} of unknown outcome (recorded so; their cells were read again before any decision)`);
+      if (unknownPulses) parts.push(`${unknownPulses} pulse${unknownPulses === 1 ? '' : 's'} of unknown outcome (recorded as such, never as applied)`);
       const unreadable = counts.get('unreadable') ?? 0;
       if (unreadable) parts.push(`${unreadable} cell${unreadable === 1 ? '' : 's'} unreadable (no pulse after their unusable reads)`);
       const limit = counts.get('limit') ?? 0;

@@ -26,18 +26,28 @@ export interface ForeignBoard {
   /** kill -9 of the firmware child: a board reset (the bridge respawns it). */
   killFirmware(): void;
   stop(): void;
+  /** Power cycle: stop, then start again in the same folder (the cells keep their state, the counters restart). */
+  restart(): void;
   audit(): string[][];
 }
 
 /** Starts a board in a fresh folder with these firmware flags (README: `board.sh start DIR [flags]`). */
 export function startForeign(flags: string[] = []): ForeignBoard {
   const dir = join(mkdtempSync(join(tmpdir(), 'fb-')), 'board');
-  const out = execFileSync('bash', [BOARD_SH, 'start', dir, ...flags], { encoding: 'utf8', timeout: 30000, env: { ...process.env, PYTHON: '/usr/bin/python3' } });
-  const dev = out.split('\n')[0].trim();
-  if (!dev) throw new Error(`foreign-v2 board did not start: ${out}`);
+  const start = () => {
+    const out = execFileSync('bash', [BOARD_SH, 'start', dir, ...flags], { encoding: 'utf8', timeout: 30000, env: { ...process.env, PYTHON: '/usr/bin/python3' } });
+    const dev = out.split('\n')[0].trim();
+    if (!dev) throw new Error(`foreign-v2 board did not start: ${out}`);
+    return dev;
+  };
+  const dev = start();
   return {
     dir,
     dev,
+    restart: () => {
+      spawnSync('bash', [BOARD_SH, 'stop', dir], { encoding: 'utf8', timeout: 30000 });
+      if (start() !== dev) throw new Error('foreign-v2 board came back on another device path');
+    },
     killFirmware: () => void execFileSync('bash', [BOARD_SH, 'kill-fw', dir], { encoding: 'utf8', timeout: 30000 }),
     stop: () => void spawnSync('bash', [BOARD_SH, 'stop', dir], { encoding: 'utf8', timeout: 30000 }),
     audit: () =>
