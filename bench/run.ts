@@ -48,6 +48,15 @@ if (!only || only === 'serial') {
     out.serial_link_115200 = await serialLinkBench(115200);
   } else out.serial = 'socat missing';
 }
+if (!only || only === 'array-read') {
+  const { arrayReadBench } = await import('./serial.js');
+  if (hasTool('socat')) {
+    const rows = [];
+    for (const baud of [115200, 921600]) for (const noise of [0, 1e-4, 1e-3]) rows.push(await arrayReadBench(baud, noise));
+    for (const baud of [115200, 921600]) rows.push(await arrayReadBench(baud, 0, 'rows'));
+    out.array_read = rows;
+  } else out.array_read = 'socat missing';
+}
 if (only === 'coverage') {
   // Not in the default run (about 30 minutes): `node dist/bench/run.js coverage`.
   const { coverageBench } = await import('./coverage.js');

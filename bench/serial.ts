@@ -111,3 +111,38 @@ export async function sessionCheckCost() {
     header_bytes_added_per_frame: 8,
   };
 }
+
+/**
+ * Whole-array reads over a pty through the link model at `baud` with seeded byte noise (issue 24):
+ * seconds per array and the share of the link's byte limit the useful bytes (one READ_ARRAY reply
+ * per array) take; `rows` forces row-by-row reads, to price the chunking on a clean line.
+ */
+export async function arrayReadBench(baud: number, noise: number, mode: 'auto' | 'rows' = 'auto') {
+  const srv = new PtyServer(new EmulatedBoard({ seed: 1 }), { baud, noise: noise ? { rate: noise, seed: 11 } : undefined, firmware: { time: 'virtual' } });
+  await srv.start();
+  const drv = await SerialBoard.open({ path: srv.hostPath, baudRate: baud, keepAlive_ms: 0, arrayReads: mode });
+  try {
+    const n = baud <= 115200 ? 3 : 8;
+    await drv.readArray(0); // warm-up: the line estimate starts from what it saw
+    const t0 = performance.now();
+    for (let k = 0; k < n; k++) {
+      const a = await drv.readArray(k % 2);
+      if (a.some((x) => !Number.isFinite(x))) throw new Error('a cell was not read');
+    }
+    const s = (performance.now() - t0) / 1000;
+    const useful = frameBytes(4 + 8 * 4096);
+    return {
+      baud,
+      noise_per_byte: noise,
+      mode,
+      s_per_array: +(s / n).toFixed(3),
+      share_of_byte_limit: +((n * useful) / (s * (baud / 10))).toFixed(3),
+      pieces: { ...drv.readStats },
+      retransmits: drv.stats.retransmits,
+      timeouts: drv.stats.timeouts,
+    };
+  } finally {
+    await drv.close();
+    await srv.stop();
+  }
+}

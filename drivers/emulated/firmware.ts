@@ -383,9 +383,9 @@ export class Firmware {
 
   /** The request-level deviations (FIRMWARE_BUGS): what a broken firmware would do to this request. */
   private deviate(r: Payload, m: MessageSpec): void {
-    const info = this.board.info();
     const bugs = this.bugs;
     if (!bugs.size) return;
+    const info = this.board.info();
     const cellMsg = 'array' in r && 'row' in r;
     if (bugs.has('address-wrap') && cellMsg) {
       r.array = (r.array as number) % info.arrays;

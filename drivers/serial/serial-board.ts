@@ -17,19 +17,24 @@ export interface SerialBoardOptions extends Omit<LinkOptions, 'factory' | 'label
   path?: string;
   /** Custom byte pipe (tests, TCP bridges); default serialport on `path`. */
   transport?: TransportFactory;
+  /** How arrays are read: 'auto' (the largest piece the line carries, default) or always 'rows' (benchmarks compare them). */
+  arrayReads?: 'auto' | 'rows';
 }
 
 export class SerialBoard implements Board {
   readonly linkEvents: LinkEventSource;
 
-  private constructor(readonly link: Link) {
+  private constructor(
+    readonly link: Link,
+    private readonly arrayReads: 'auto' | 'rows' = 'auto',
+  ) {
     this.linkEvents = { subscribe: (cb) => link.events.subscribe(cb) };
   }
 
   static async open(o: SerialBoardOptions): Promise<SerialBoard> {
     const baudRate = o.baudRate ?? 921600;
     const factory = o.transport ?? serialTransport(o.path ?? '', baudRate);
-    return new SerialBoard(await Link.open({ ...o, baudRate, factory, label: o.path ?? 'transport' }));
+    return new SerialBoard(await Link.open({ ...o, baudRate, factory, label: o.path ?? 'transport' }), o.arrayReads);
   }
 
   get stats() {
@@ -91,9 +96,9 @@ export class SerialBoard implements Board {
     checkIndex('array', array, this.link.info.arrays);
     const { rows, cols } = this.link.info;
     const n = rows * cols;
-    if (this.carries(frameBytes(maxReplyPayload(MsgType.READ_ARRAY, this.link.info)))) {
+    if (this.arrayReads === 'auto' && this.carries(frameBytes(maxReplyPayload(MsgType.READ_ARRAY, this.link.info)))) {
       try {
-        const a = (await this.link.request(spec('READ_ARRAY'), { array, vread }, undefined, { maxDamaged: 2 })).currents as Float64Array;
+        const a = (await this.link.request(spec('READ_ARRAY'), { array, vread }, undefined, { maxDamaged: 1 })).currents as Float64Array;
         if (a.length !== n) throw new ProtocolError(`READ_ARRAY returned ${a.length} currents for ${n} cells`);
         this.readStats.arrays++;
         return a;

@@ -241,6 +241,9 @@ export class StoreSink {
   /** Runs before every write (see above). */
   beforeWrite?: (durable: boolean) => void;
   private unsynced = false;
+  private recWritten = 0;
+  /** The run's first or last event is in the buffer: run.json is written with it. */
+  private final = false;
 
   constructor(
     private readonly store: EmbeddedStore,
@@ -287,8 +290,14 @@ export class StoreSink {
     if (cell && !this.arrays.has(cell.array)) this.arrays.add(cell.array);
     this.buf.push(JSON.stringify(e));
     // A run's first event defines it: durable at once, whatever happens to the process next.
-    if (e.type === 'run-start' || e.type === 'run-resume') return this.flushSync();
+    if (e.type === 'run-start' || e.type === 'run-resume') {
+      this.final = true;
+      this.flushSync();
+      this.final = false;
+      return;
+    }
     if (e.type === 'run-end') {
+      this.final = true;
       if (this.rec) {
         this.rec.status = e.status;
         this.rec.ended = new Date(e.t).toISOString();
@@ -322,7 +331,11 @@ export class StoreSink {
     this.unsynced = !durable;
     if (!durable && !this.timer) this.timer = setTimeout(() => this.flushSync(true), this.o.flushEvery_ms ?? 200);
     this.written += lines.length;
-    if (!durable) return; // run.json follows at the next durable commit (a resume recounts the events anyway)
+    // run.json follows at most once a second (and at the run's first and last event): its counts
+    // are a summary, the events are the record (a resume recounts them).
+    const now = Date.now();
+    if (!durable || (!this.final && now - this.recWritten < 1000)) return;
+    this.recWritten = now;
     if (this.rec) {
       // Merge with what is on disk (results saved meanwhile) and keep status/counts current.
       const disk = this.store.getRun(this.rec.id);
@@ -341,6 +354,7 @@ export class StoreSink {
 
   async close(): Promise<void> {
     this.sub?.unsubscribe();
+    this.final = true;
     this.flushSync();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
