@@ -4,8 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { CalibrationError } from '../drivers/errors.js';
 import { repoRoot } from '../lib/repo-root.js';
+import { describeIssue } from '../lib/zod-issue.js';
 
 export interface Param {
   value: number;
@@ -98,41 +100,58 @@ export function values(c: Calibration): CalValues {
   return out;
 }
 
-function isNumArray(v: unknown, len?: number): v is number[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x)) && (len === undefined || v.length === len);
+const finiteNum = z.number({ invalid_type_error: 'not a finite number' }).finite('not a finite number');
+
+/** One parameter of a calibration file: value, its unit (checked against the parameter's), source. */
+function paramSchema(name: string, unit: string) {
+  return z
+    .object({
+      value: finiteNum
+        .refine((v) => v >= 0 || name.endsWith('_V'), 'must not be negative')
+        .refine((v) => !name.startsWith('fraction_') || v <= 1, 'a share must be at most 1'),
+      unit: z.literal(unit, { errorMap: () => ({ message: `expected "${unit}"` }) }),
+      source: z.string({ invalid_type_error: 'every parameter needs its source' }).min(3, 'every parameter needs its source'),
+    })
+    .passthrough();
 }
 
+/** The calibration file's schema (docs/formats.md): every error names the key path and the value. */
+export const CalibrationFile = z
+  .object({
+    id: z.string({ invalid_type_error: 'missing or not a string' }).min(1, 'missing or not a string').max(100, 'at most 100 characters').regex(/^[\x20-\x7e]+$/, 'printable ASCII only'),
+    description: z.string().optional(),
+    params: z
+      .record(z.unknown())
+      .superRefine((params, ctx) => {
+        for (const k of Object.keys(params)) if (!(k in ALL_UNITS)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: 'unknown parameter (typo?)' });
+      })
+      .pipe(z.object(Object.fromEntries(Object.entries(ALL_UNITS).map(([k, u]) => [k, paramSchema(k, u)])))),
+    ivCurve: z
+      .object({ nl2: z.array(finiteNum).length(4, 'needs 4 coefficients'), nl3: z.array(finiteNum).length(3, 'needs 3 coefficients'), validFrom_S: finiteNum.positive(), validTo_S: finiteNum, source: z.string().optional() })
+      .passthrough()
+      .refine((iv) => iv.validTo_S > iv.validFrom_S, { message: 'needs 0 < validFrom_S < validTo_S', path: ['validTo_S'] }),
+    relaxation: z
+      .object({ g0_S: z.array(finiteNum).min(2, 'needs at least 2 bins'), t_s: z.array(finiteNum.positive()).min(2, 'needs at least 2 times'), mean_S: z.array(z.array(finiteNum)), sigma_S: z.array(z.array(finiteNum)), source: z.string().optional() })
+      .passthrough()
+      .superRefine((r, ctx) => {
+        for (let i = 1; i < r.t_s.length; i++) if (!(r.t_s[i] > r.t_s[i - 1])) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['t_s', i], message: 'must be positive and increasing' });
+        for (const key of ['mean_S', 'sigma_S'] as const)
+          if (r[key].length !== r.g0_S.length || !r[key].every((row) => row.length === r.t_s.length)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `must be ${r.g0_S.length} rows of ${r.t_s.length} numbers` });
+      }),
+  })
+  .passthrough();
+
 export function validateCalibration(raw: unknown): Calibration {
-  if (typeof raw !== 'object' || raw === null) throw new CalibrationError('(root)', 'must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CalibrationError('(root)', 'must be a JSON object');
   const o = raw as Record<string, unknown>;
-  if (typeof o.id !== 'string' || !o.id) throw new CalibrationError('id', 'missing or not a string');
-  const params = o.params as Record<string, unknown> | undefined;
-  if (typeof params !== 'object' || params === null) throw new CalibrationError('params', 'missing');
-  for (const [k, o] of Object.entries(OPTIONAL_PARAMS)) if (params[k] === undefined) params[k] = { value: o.default, unit: o.unit, source: 'default: not in this file (the behaviour it controls is off or nominal)' };
-  for (const [k, unit] of Object.entries(ALL_UNITS)) {
-    const p = params[k] as Partial<Param> | undefined;
-    if (!p || typeof p !== 'object') throw new CalibrationError(`params.${k}`, 'missing');
-    if (typeof p.value !== 'number' || !Number.isFinite(p.value)) throw new CalibrationError(`params.${k}.value`, `not a finite number (${JSON.stringify(p.value)})`);
-    if (p.unit !== unit) throw new CalibrationError(`params.${k}.unit`, `expected "${unit}", got ${JSON.stringify(p.unit)}`);
-    if (typeof p.source !== 'string' || p.source.length < 3) throw new CalibrationError(`params.${k}.source`, 'every parameter needs its source');
-    if (p.value < 0 && !k.endsWith('_V')) throw new CalibrationError(`params.${k}.value`, `must not be negative (${p.value})`);
-    if (k.startsWith('fraction_') && p.value > 1) throw new CalibrationError(`params.${k}.value`, `a share must be at most 1 (${p.value})`);
+  // Parameters added after files were written take their defaults (OPTIONAL_PARAMS).
+  if (o.params && typeof o.params === 'object')
+    for (const [k, d] of Object.entries(OPTIONAL_PARAMS)) if ((o.params as Record<string, unknown>)[k] === undefined) (o.params as Record<string, unknown>)[k] = { value: d.default, unit: d.unit, source: 'default: not in this file (the behaviour it controls is off or nominal)' };
+  const r = CalibrationFile.safeParse(raw);
+  if (!r.success) {
+    const d = describeIssue(raw, r.error);
+    throw new CalibrationError(d.path, `${d.message} (got ${d.value === undefined ? 'nothing' : JSON.stringify(d.value)?.slice(0, 60)})`);
   }
-  for (const k of Object.keys(params)) {
-    if (!(k in ALL_UNITS)) throw new CalibrationError(`params.${k}`, 'unknown parameter (typo?)');
-  }
-  const iv = o.ivCurve as Calibration['ivCurve'] | undefined;
-  if (!iv || !isNumArray(iv.nl2, 4) || !isNumArray(iv.nl3, 3)) throw new CalibrationError('ivCurve', 'needs nl2 (4 coefficients) and nl3 (3 coefficients)');
-  if (!(iv.validFrom_S > 0 && iv.validTo_S > iv.validFrom_S)) throw new CalibrationError('ivCurve.validFrom_S', 'needs 0 < validFrom_S < validTo_S');
-  const r = o.relaxation as RelaxationTable | undefined;
-  if (!r || !isNumArray(r.g0_S) || !isNumArray(r.t_s)) throw new CalibrationError('relaxation', 'needs g0_S and t_s arrays');
-  if (r.g0_S.length < 2 || r.t_s.length < 2) throw new CalibrationError('relaxation.g0_S', 'needs at least 2 bins and 2 times');
-  for (const key of ['mean_S', 'sigma_S'] as const) {
-    const m = r[key];
-    if (!Array.isArray(m) || m.length !== r.g0_S.length || !m.every((row) => isNumArray(row, r.t_s.length)))
-      throw new CalibrationError(`relaxation.${key}`, `must be ${r.g0_S.length} rows of ${r.t_s.length} numbers`);
-  }
-  for (let i = 1; i < r.t_s.length; i++) if (!(r.t_s[i] > r.t_s[i - 1] && r.t_s[0] > 0)) throw new CalibrationError('relaxation.t_s', 'must be positive and increasing');
   return raw as Calibration;
 }
 

@@ -2,6 +2,7 @@
 // app.js routes between views, starts and aborts jobs, and keeps every view on the newest run
 // unless the user pinned one.
 import { $, api, setSessionToken } from './lib/api.js';
+import { el, fill as fillNode } from './lib/dom.js';
 import { drawLive, follow, live } from './views/live.js';
 import { drawMaps } from './views/map.js';
 import { showCdf } from './views/cdf.js';
@@ -19,7 +20,7 @@ async function refreshLists() {
   const fill = (sel, pred) => {
     const cur = sel.value;
     const opts = runs.filter(pred);
-    sel.innerHTML = opts.map((r) => `<option value="${r.id}">${r.id} (${r.kind}, ${r.started.slice(11, 19)})</option>`).join('');
+    fillNode(sel, opts.map((r) => el('option', { value: r.id }, `${r.id} (${r.kind}, ${r.started.slice(11, 19)})`)));
     // Follow the newest unless pinned (or the user's choice is still there and pinned).
     if (cur && $('#pin').checked && opts.some((r) => r.id === cur)) sel.value = cur;
   };

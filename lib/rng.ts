@@ -20,9 +20,13 @@ export class StreamBank {
   private readonly s: Uint32Array;
 
   constructor(seed: number, count: number, salt = 0) {
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`seed ${seed} must be a non-negative safe integer`);
     this.s = new Uint32Array(count * 4);
     for (let i = 0; i < count; i++) {
-      const sm = splitmix32((seed * 0x85ebca6b) ^ Math.imul(i + 1, 0xc2b2ae35) ^ Math.imul(salt + 7, 0x27d4eb2f));
+      // Exact arithmetic modulo 2^32 (Math.imul): a float product of a large seed lost its low bits,
+      // and seeds 1000000 and 1005311 gave the same board (issue 25). s -> s * odd mod 2^32 is a
+      // bijection, so every seed below 2^32 starts its own streams.
+      const sm = splitmix32(Math.imul(seed % 4294967296, 0x85ebca6b) ^ Math.imul(i + 1, 0xc2b2ae35) ^ Math.imul(salt + 7, 0x27d4eb2f));
       for (let k = 0; k < 4; k++) this.s[i * 4 + k] = sm();
       if ((this.s[i * 4] | this.s[i * 4 + 1] | this.s[i * 4 + 2] | this.s[i * 4 + 3]) === 0) this.s[i * 4] = 1;
     }

@@ -36,8 +36,8 @@ async function clickTool(page: Page, sel: string, fromRight: number) {
 }
 const TOOL = { csv: 0, svg: 1, png: 2 };
 
-/** waitForFunction that says what the page showed when it times out. */
-async function until(page: Page, fn: string, timeout = 30000) {
+/** waitForFunction that says what the page showed when it times out (a function: the page's CSP forbids evaluating strings). */
+async function until(page: Page, fn: () => unknown, timeout = 30000) {
   try {
     await page.waitForFunction(fn, null, { timeout });
   } catch (e) {
@@ -160,7 +160,7 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     await page.click('nav a[data-view=live]');
     await page.fill('#form-characterize input[name=cellsPerLevel]', '500');
     await page.click('#start-characterize');
-    await until(page, `document.querySelector('#status').textContent === 'running' && !document.querySelector('#abort').disabled`);
+    await until(page, () => document.querySelector('#status')!.textContent === 'running' && !(document.querySelector('#abort') as HTMLButtonElement).disabled);
     await page.click('#abort');
     await page.waitForFunction(() => document.querySelector('#status')!.textContent === 'aborted', null, { timeout: 60000 });
     await page.screenshot({ path: join(shots, '4-aborted.png') });
@@ -190,7 +190,7 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     await page.click('#start-infer');
     await page.waitForFunction(() => /d8 on mnist, 2 levels/.test(document.querySelector('#infer-summary')!.textContent ?? ''), null, { timeout: 120000 });
     // One device model, its points sorted by levels (not by run order: the 4-level run came first).
-    await until(page, `document.querySelector('#acc-levels').dataset.levels === '[[2,4]]'`);
+    await until(page, () => (document.querySelector('#acc-levels') as HTMLElement).dataset.levels === '[[2,4]]');
     // Trials above the server's cap: the form refuses them, and so does the server, naming the field.
     await page.fill('#form-infer input[name=trials]', '20000');
     assert.equal(await page.$eval('#form-infer input[name=trials]', (i) => (i as HTMLInputElement).validity.rangeOverflow), true);

@@ -115,6 +115,32 @@ test('one layer quantized: the other layers keep their trained weights', async (
   // At 2 levels every layer loses; a net with only one layer quantized keeps more than the fully quantized one.
   assert.ok(first.quantizedAccuracy !== all.quantizedAccuracy && second.quantizedAccuracy !== all.quantizedAccuracy);
   assert.equal(first.accuracies[0], first.quantizedAccuracy, 'ideal devices: the trial is the noise-free net');
+  // Which layer: an independent forward pass with exactly that layer's weights quantized, the other's trained.
+  const ops = weightOps(net);
+  const q = mapNet(ops, dev.nominal, 'diff');
+  const reference = (quantize: number) => {
+    let ok = 0;
+    for (let i = 0; i < 1000; i++) {
+      let h: Float32Array = ds.test.images.subarray(i * 784, (i + 1) * 784);
+      ops.forEach((op, li) => {
+        const W = li === quantize ? q[li].quantized : op.W;
+        const out = new Float32Array(op.units);
+        for (let u = 0; u < op.units; u++) {
+          let z = W[op.fanIn * op.units + u];
+          for (let k = 0; k < op.fanIn; k++) z += h[k] * W[k * op.units + u];
+          out[u] = op.act === 'relu' ? Math.max(0, z) : z;
+        }
+        h = out;
+      });
+      let best = 0;
+      for (let u = 1; u < h.length; u++) if (h[u] > h[best]) best = u;
+      if (best === ds.test.labels[i]) ok++;
+    }
+    return ok / 1000;
+  };
+  assert.ok(Math.abs(first.quantizedAccuracy - reference(0)) <= 0.002, `only layer 0: ${first.quantizedAccuracy} vs the reference ${reference(0)}`);
+  assert.ok(Math.abs(second.quantizedAccuracy - reference(1)) <= 0.002, `only layer 1: ${second.quantizedAccuracy} vs the reference ${reference(1)}`);
+  assert.ok(Math.abs(reference(0) - reference(1)) > 0.01, 'the two layers lose differently (else the check above could not tell them apart)');
   await assert.rejects(monteCarlo(tf, backend, net, ds.test, { ...o, onlyLayer: 2 }), /only-layer=2/);
   await assert.rejects(monteCarlo(tf, backend, net, ds.test, { ...o, onlyLayer: 0, adcBits: 4 }), /only-layer/);
 });

@@ -108,3 +108,20 @@ test('read current includes the I-V curvature: ~7 % below G0*V at 62.5 uS', () =
   assert.ok(r > 0.9 && r < 0.95, `ratio ${r}`);
   assert.ok(Math.abs(m.ivRatio(150e-6, 0.2) - 1) < 0.02);
 });
+
+test('full-width seeds: no two seeds below 2^32 give the same board (20,000 seeds, the colliding pair 1000000/1005311, the edges)', async () => {
+  const { EmulatedBoard } = await import('../drivers/emulated/emulated-board.js');
+  const { Rng } = await import('../lib/rng.js');
+  const rng = new Rng(99);
+  const seeds = new Set<number>([0, 1, 2, 1000000, 1005311, 2 ** 31, 2 ** 32 - 1]);
+  while (seeds.size < 20000) seeds.add(Math.floor(rng.uniform() * 2 ** 32));
+  const seen = new Map<string, number>();
+  for (const seed of seeds) {
+    const b = new EmulatedBoard({ seed, arrays: 2, rows: 4, cols: 4 });
+    // What a board is made of: its cells' pristine reads on both arrays (device-to-device draws and read noise).
+    const f = [0, 1].map((a) => Array.from(b.readArraySync(a)).map((x) => x.toPrecision(12)).join(',')).join('|');
+    assert.equal(seen.get(f), undefined, `seeds ${seen.get(f)} and ${seed} give the same board`);
+    seen.set(f, seed);
+  }
+  assert.throws(() => new EmulatedBoard({ seed: 2 ** 32 }), /seed=4294967296: must be an integer in 0\.\.4294967295/);
+});

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { betaDraw, buildDeviceModel, CellSampler, countsForModel, defectReads, failureModel, PRIOR_FAILED_READS, loadMeasuredLevels, parseDeviceSpec, TrialRng, type DeviceModel } from '../src/inference/device-models.js';
 import { fixedFromRun, meanRates, report, runCounts, sourceModels } from '../src/inference/prediction.js';
 import { mapLayer } from '../src/inference/mapping.js';
-import { tileNet, UNUSED } from '../src/inference/tiling.js';
+import { tileNet, UNUSED, valuesFromTiles } from '../src/inference/tiling.js';
 import { toCrossbarNet, weightOps } from '../src/inference/crossbar-net.js';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
@@ -136,6 +136,12 @@ test('known cells: a run\'s unprogrammed cells land at their own weights, the re
     const counts = runCounts(tiles, rb, notOk, levels.length, 'r');
     const nFixed = fixed.reduce((s, f) => s + f.gp.filter((x) => x === x).length + (f.gn ? f.gn.filter((x) => x === x).length : 0), 0);
     assert.equal(nFixed, counts.perLevel.reduce((s, c) => s + c.failed, 0), `${scheme}: every failed cell fixed once`);
+    // ... at its own read-back value (each encodes its tile and position), nowhere else.
+    const own = valuesFromTiles(mapped, tiles, rb);
+    fixed.forEach((f, li) => {
+      f.gp.forEach((x, j) => x === x && assert.equal(x, own[li].gp[j], `${scheme}: layer ${li} cell ${j} fixed at ${x}, read back ${own[li].gp[j]}`));
+      f.gn?.forEach((x, j) => x === x && assert.equal(x, own[li].gn![j], `${scheme}: layer ${li} partner ${j}`));
+    });
     assert.equal(counts.perLevel.reduce((s, c) => s + c.n, 0), mapped.reduce((s, l) => s + l.cells, 0));
   }
 });

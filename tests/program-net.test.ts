@@ -36,7 +36,7 @@ test('tiling: every mapped cell lands in exactly one 64x64 tile and the read-bac
   }
 });
 
-test('rram program-net: train, characterize, program the net onto the emulated arrays, evaluate from read-back', () => {
+test('rram program-net: train, characterize, program the net onto the emulated arrays, evaluate from read-back', async () => {
   const cwd = mkdtempSync(join(tmpdir(), 'pnet-'));
   const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
@@ -75,6 +75,21 @@ test('rram program-net: train, characterize, program the net onto the emulated a
   assert.ok(relaxed.layers[0].weightErrorRel > res.layers[0].weightErrorRel, `relaxed ${relaxed.layers[0].weightErrorRel} vs fresh ${res.layers[0].weightErrorRel}`);
   const relaxRun = new EmbeddedStore(join(cwd, 'rram-data')).getRun(relaxed.runId);
   assert.equal((relaxRun.params as { relax_s: number }).relax_s, 3600);
+  // The hour really passed on the board: the read-backs moved from the verify reads that ended
+  // programming far more than right after programming (a wait skipped would leave them close).
+  const drift = async (runId: string) => {
+    const store = new EmbeddedStore(join(cwd, 'rram-data'));
+    const verify = new Map<string, number>();
+    const moved: number[] = [];
+    for await (const e of store.events(runId)) {
+      const k = 'cell' in e && e.cell ? `${'step' in e ? (e.step ?? '') : ''}|${e.cell.array}:${e.cell.row}:${e.cell.col}` : '';
+      if (e.type === 'cell-done' && e.outcome.status === 'ok') verify.set(k, e.outcome.final_A);
+      if (e.type === 'read' && (e.phase === 'readback' || e.phase === 'relax') && e.current_A !== null && verify.has(k)) moved.push(Math.abs(e.current_A - verify.get(k)!));
+    }
+    return moved.reduce((a, b) => a + b, 0) / moved.length;
+  };
+  const [dFresh, dRelaxed] = [await drift(res.runId), await drift(relaxed.runId)];
+  assert.ok(dRelaxed > 1.5 * dFresh, `mean |read-back - verify| ${dRelaxed} after 1 h vs ${dFresh} at once`);
   // Bad input: named, non-zero exit, before any board time.
   const bad: [string[], RegExp][] = [
     [['program-net', '--model', 'net', '--use-arrays', '5'], /arrays=5/],

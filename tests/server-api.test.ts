@@ -85,9 +85,10 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     const started = await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
     assert.equal(started.status, 202);
     const id = started.body.runId as string;
+    // One board job at a time: the second is refused naming the running one (the characterize above takes seconds).
     const busy = await json(await s.post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
-    assert.ok(busy.status === 409 || busy.status === 202, `second board job: ${busy.status}`);
-    if (busy.status === 202) await s.jobs.idle();
+    assert.equal(busy.status, 409, `second board job: ${busy.status}`);
+    assert.equal(busy.body.runId, id);
     await waitFor(async () => (await json(await fetch(`${s.url}/api/runs/${id}`))).body.status === 'completed', 60000, 'run to complete');
     await s.jobs.idle();
     const runs = await json(await fetch(`${s.url}/api/runs`));
@@ -100,6 +101,7 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     assert.equal(p2.body.events[0].seq, 100);
     assert.equal(p1.body.next, 100);
     const reads = await json(await fetch(`${s.url}/api/runs/${id}/events?type=read&limit=5`));
+    assert.equal(reads.body.events.length, 5, 'the type filter finds reads');
     assert.ok(reads.body.events.every((e: { type: string }) => e.type === 'read'));
     assert.equal((await fetch(`${s.url}/api/runs/${id}/events?limit=-3`)).status, 400);
     const cdf = await json(await fetch(`${s.url}/api/runs/${id}/results/level-cdf`));
@@ -133,6 +135,13 @@ test('live stream: throttled compacted deltas; a reconnecting client catches up 
     const cells = new Map<string, number>();
     for (const d of [...first.deltas, ...rest.deltas]) for (const c of d.cells) cells.set(`${c[0]}:${c[1]}:${c[2]}`, c[3]);
     assert.equal(cells.size, 2048, 'every programmed cell reached the client across the reconnect');
+    // ... with its value: each cell's current on the client is the last read the record holds for it.
+    await s.jobs.idle();
+    const lastRead = new Map<string, number>();
+    for await (const e of s.jobs.store.events(id, { type: 'read' })) if (e.type === 'read' && e.current_A !== null) lastRead.set(`${e.cell.array}:${e.cell.row}:${e.cell.col}`, e.current_A);
+    let differing = 0;
+    for (const [k, v] of cells) if (Math.abs(v - lastRead.get(k)!) > 1e-12 * Math.max(1, Math.abs(v))) differing++;
+    assert.equal(differing, 0, `${differing} cells show another value than their last read`);
     assert.equal(rest.deltas.at(-1).end?.status, 'completed');
     const msgs = first.deltas.length + rest.deltas.length;
     const events = (await json(await fetch(`${s.url}/api/runs/${id}`))).body.events;

@@ -41,7 +41,12 @@ test('embedded store: one run = one record with every event; queries by cell and
   const c = (oneCell[0] as { cell: { array: number; row: number; col: number } }).cell;
   const cellEvents = [];
   for await (const e of store.events(out.runId, { ...c })) cellEvents.push(e);
-  assert.ok(cellEvents.length > 10 && cellEvents.every((e) => 'cell' in e));
+  // Exactly the cell's events: the same as filtering every event by hand.
+  const all = [];
+  for await (const e of store.events(out.runId)) all.push(e);
+  const byHand = all.filter((e) => 'cell' in e && e.cell?.array === c.array && e.cell?.row === c.row && e.cell?.col === c.col);
+  assert.ok(byHand.length > 10);
+  assert.deepEqual(cellEvents.map((e) => e.seq), byHand.map((e) => e.seq));
   const page = [];
   for await (const e of store.events(out.runId, { offset: 10, limit: 5 })) page.push(e.seq);
   assert.deepEqual(page, [10, 11, 12, 13, 14]);

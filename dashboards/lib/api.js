@@ -14,6 +14,5 @@ export async function api(path, opts = {}) {
 // Numbers from JSON may be null (Infinity, NaN on the server side): show a dash, never throw.
 export const fx = (x, d) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '–');
 export const uA = (a) => fx(a * 1e6, 2);
-export const escapeHtml = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 export const COLORS = ['#555', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
 export const levelColor = (k) => COLORS[k % COLORS.length];

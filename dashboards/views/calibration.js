@@ -2,6 +2,7 @@
 // read-current CDFs per level (rram calibrate --from, rram twin); the write-verify bench (rram wv-bench).
 import { $, api, fx, levelColor, COLORS } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
+import { el, fill, lines, row } from '../lib/dom.js';
 
 export async function showFit(runId) {
   if (!runId) return;
@@ -11,7 +12,7 @@ export async function showFit(runId) {
   chart(node, {
     title: t ? undefined : { text: 'this fit has no sweep (no transfer curve)', left: 'center', top: 'middle', textStyle: { fontSize: 13, color: '#888' } },
     legend: { top: 22 },
-    tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}: VG ${fx(p.data[0], 3)} V, G ${fx(p.data[1], 2)} µS` },
+    tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}: VG ${fx(p.data[0], 3)} V, G ${fx(p.data[1], 2)} µS`) },
     xAxis: axis('gate voltage VG (V)'),
     yAxis: axis('conductance G (µS)'),
     dataZoom: [{ type: 'inside' }],
@@ -22,14 +23,15 @@ export async function showFit(runId) {
   }, () => [['kind', 'vg_V', 'g_S'], ...(t ? t.points.map((p) => ['measured', p.vg, p.g]).concat(t.curve.map((p) => ['fitted', p.vg, p.g])) : [])]);
   node.dataset.points = String(t?.points.length ?? 0);
   const num = (x) => (typeof x === 'number' && Number.isFinite(x) ? x.toPrecision(4) : '–');
-  $('#fit-table').innerHTML = '<tr><th>parameter</th><th>value</th><th>unit</th><th>±</th><th>status</th></tr>' +
-    Object.entries(d.params).map(([k, p]) => `<tr><td>${k}</td><td>${num(p.value)}</td><td>${p.unit}</td><td>${num(p.uncertainty)}</td><td title="${(p.method || '').replace(/"/g, '&quot;')}">${p.status}</td></tr>`).join('');
+  fill($('#fit-table'), row('th', ['parameter', 'value', 'unit', '±', 'status']),
+    Object.entries(d.params).map(([k, p]) => row('td', [k, num(p.value), p.unit, num(p.uncertainty), el('td', { title: p.method || '' }, p.status)])));
 }
 
 export async function showTwin(runId) {
   if (!runId) return;
   const d = await api(`/api/runs/${runId}/results/twin`);
-  $('#twin-summary').innerHTML = `run ${d.against} with calibration ${d.calibration}: worst KS <b>${fx(d.worstKs, 3)}</b> (noise floor ${fx(d.ksNoise, 3)}), <span class="${d.pass ? '' : 'error'}">${d.pass ? 'PASS' : 'FAIL'} at max KS ${d.maxKs}</span>`;
+  fill($('#twin-summary'), `run ${d.against} with calibration ${d.calibration}: worst KS `, el('b', null, fx(d.worstKs, 3)), ` (noise floor ${fx(d.ksNoise, 3)}), `,
+    el('span', { class: d.pass ? '' : 'error' }, `${d.pass ? 'PASS' : 'FAIL'} at max KS ${d.maxKs}`));
   const cdf = (xs) => xs.map((x) => x * 1e6).sort((a, b) => a - b).map((x, i, s) => [x, (i + 1) / s.length]);
   const series = d.samples.flatMap((l, k) => [
     { name: `level ${l.level ?? k} board`, type: 'line', step: 'end', showSymbol: false, lineStyle: { color: levelColor(k), width: 2 }, itemStyle: { color: levelColor(k) }, data: cdf(l.board_A) },
@@ -38,15 +40,15 @@ export async function showTwin(runId) {
   const node = $('#twin-plot');
   chart(node, {
     legend: { type: 'scroll', top: 22 },
-    tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}` },
+    tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}`) },
     xAxis: axis('read current (µA)', { min: 0, scale: false }),
     yAxis: axis('cumulative probability', { min: 0, max: 1, scale: false }),
     dataZoom: [{ type: 'inside' }],
     series,
   }, () => [['level', 'source', 'current_A'], ...d.samples.flatMap((l, k) => l.board_A.map((x) => [l.level ?? k, 'board', x]).concat(l.twin_A.map((x) => [l.level ?? k, 'twin', x])))]);
   node.dataset.levels = String(d.samples.length);
-  $('#twin-table').innerHTML = '<tr><th>level</th><th>quantity</th><th>n board</th><th>n twin</th><th>KS</th><th>median twin/board</th><th>σ twin/board</th></tr>' +
-    d.rows.map((r) => `<tr><td>${r.level}</td><td>${r.quantity}</td><td>${r.nBoard}</td><td>${r.nTwin}</td><td class="${r.pass ? '' : 'bad'}">${fx(r.ks, 3)}</td><td>${fx(r.medianRatio, 3)}</td><td>${fx(r.sigmaRatio, 2)}</td></tr>`).join('');
+  fill($('#twin-table'), row('th', ['level', 'quantity', 'n board', 'n twin', 'KS', 'median twin/board', 'σ twin/board']),
+    d.rows.map((r) => row('td', [r.level, r.quantity, r.nBoard, r.nTwin, el('td', { class: r.pass ? '' : 'bad' }, fx(r.ks, 3)), fx(r.medianRatio, 3), fx(r.sigmaRatio, 2)])));
 }
 
 export async function showWvBench(runId) {
@@ -57,13 +59,13 @@ export async function showWvBench(runId) {
   const node = $('#wvb-plot');
   chart(node, {
     legend: { top: 22 },
-    tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}, level ${p.data[2]}: ${fx(p.data[0], 1)} pulses per cell, σ robust ${fx(p.data[1], 3)} µA` },
+    tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}, level ${p.data[2]}: ${fx(p.data[0], 1)} pulses per cell, σ robust ${fx(p.data[1], 3)} µA`) },
     xAxis: axis('pulses per cell, mean (forming and reset-verify included)'),
     yAxis: axis('robust sigma after verify (µA)'),
     dataZoom: [{ type: 'inside' }],
     series: names.map((n, k) => ({ name: n, type: 'scatter', symbolSize: 9, itemStyle: { color: COLORS[(k + 1) % COLORS.length] }, data: lrs.filter((r) => r.algo === n).map((r) => [r.pulsesMean, r.sigmaRobust_A[0] * 1e6, r.level]) })),
   }, () => [['algo', 'level', 'pulses_mean', 'sigma_robust_A'], ...lrs.map((r) => [r.algo, r.level, r.pulsesMean, r.sigmaRobust_A[0]])]);
   node.dataset.points = String(lrs.length);
-  $('#wvb-table').innerHTML = `<tr><th>algorithm</th><th>run</th><th>LRS pulses/cell</th><th>p99</th><th>success</th><th>σ robust µA</th><th>vs igvva</th><th>energy pJ</th>${d.times_s.map((t) => `<th>BER @ ${t} s</th>`).join('')}</tr>` +
-    d.algos.map((a) => `<tr><td>${a.algo}</td><td><a href="#cdf/${a.runId}">${a.runId}</a></td><td>${fx(a.lrsPulsesMean, 1)}</td><td>${fx(a.lrsPulsesP99, 0)}</td><td>${fx(100 * a.success, 2)} %</td><td>${fx(a.lrsSigmaRobustMean_A * 1e6, 3)}</td><td>${fx(a.sigmaVsIgvva, 2)}</td><td>${fx(a.energyMean_J * 1e12, 1)}</td>${a.ber.map((b) => `<td>${b.empirical.toExponential(1)}</td>`).join('')}</tr>`).join('');
+  fill($('#wvb-table'), row('th', ['algorithm', 'run', 'LRS pulses/cell', 'p99', 'success', 'σ robust µA', 'vs igvva', 'energy pJ', ...d.times_s.map((t) => `BER @ ${t} s`)]),
+    d.algos.map((a) => row('td', [a.algo, el('td', null, el('a', { href: `#cdf/${a.runId}` }, a.runId)), fx(a.lrsPulsesMean, 1), fx(a.lrsPulsesP99, 0), `${fx(100 * a.success, 2)} %`, fx(a.lrsSigmaRobustMean_A * 1e6, 3), fx(a.sigmaVsIgvva, 2), fx(a.energyMean_J * 1e12, 1), ...a.ber.map((b) => b.empirical.toExponential(1))])));
 }

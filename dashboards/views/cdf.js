@@ -4,6 +4,7 @@
 // another run (board vs twin, before vs after), dashed.
 import { $, api, fx, levelColor, uA } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
+import { el, fill, lines, row } from '../lib/dom.js';
 
 const FLOOR_UA = 1e-4; // log axis: currents at or below 0.1 nA are drawn at 0.1 nA
 
@@ -27,9 +28,9 @@ async function overlay(d, choice) {
 export function fillCompare(runs, d, current) {
   const sel = $('#cdf-compare');
   const keep = sel.value;
-  const relax = (d?.levels[0]?.relax ?? []).map((r, k) => `<option value="relax:${k}">this run after ${r.t_s} s</option>`);
-  const others = runs.filter((r) => r.results.includes('level-cdf') && r.id !== current).map((r) => `<option value="run:${r.id}">run ${r.id} (${r.kind})</option>`);
-  sel.innerHTML = '<option value="">none</option>' + relax.join('') + others.join('');
+  const relax = (d?.levels[0]?.relax ?? []).map((r, k) => el('option', { value: `relax:${k}` }, `this run after ${r.t_s} s`));
+  const others = runs.filter((r) => r.results.includes('level-cdf') && r.id !== current).map((r) => el('option', { value: `run:${r.id}` }, `run ${r.id} (${r.kind})`));
+  fill(sel, el('option', { value: '' }, 'none'), relax, others);
   if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
 }
 
@@ -63,7 +64,7 @@ export async function showCdf(runId, runs) {
         symbolSize: 7,
         itemStyle: { color: col, borderColor: '#000', borderWidth: 0.5 },
         data: failed.map((c) => [log ? Math.max(c.current_A * 1e6, FLOOR_UA) : c.current_A * 1e6, -0.04, c.status, c.row, c.col]),
-        tooltip: { formatter: (p) => `level ${l.spec.level}, row ${p.data[3]} col ${p.data[4]}: ${p.data[2]}, ${fx(p.data[0], 3)} µA` },
+        tooltip: { formatter: (p) => lines(`level ${l.spec.level}, row ${p.data[3]} col ${p.data[4]}: ${p.data[2]}, ${fx(p.data[0], 3)} µA`) },
       });
   });
   if (cmp)
@@ -78,7 +79,7 @@ export async function showCdf(runId, runs) {
   const node = $('#cdf-plot');
   chart(node, {
     legend: { type: 'scroll', top: 22, left: 10, right: 160 },
-    tooltip: { trigger: 'item', formatter: (p) => (p.seriesType === 'line' ? `${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}` : undefined) },
+    tooltip: { trigger: 'item', formatter: (p) => (p.seriesType === 'line' ? lines(`${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}`) : undefined) },
     xAxis: axis(`read current at ${d.vread_V} V (µA)`, log ? { type: 'log', min: FLOOR_UA, scale: false } : { min: 0, scale: false }),
     yAxis: axis('cumulative probability', { min: -0.08, max: 1, scale: false, axisLabel: { formatter: (v) => (v < 0 ? '' : v.toFixed(1)) } }),
     dataZoom: [{ type: 'inside', xAxisIndex: 0 }],
@@ -90,9 +91,11 @@ export async function showCdf(runId, runs) {
   // Statistics are over programmed cells; cells that failed are counted apart, by reason.
   const fails = (f) => Object.entries(f ?? {}).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ') || '–';
   const sm = d.summary;
-  $('#cdf-table').innerHTML = (sm ? `<tr><th colspan="9" class="${sm.belowThreshold ? 'bad' : ''}">${sm.ok} of ${sm.cells} cells programmed (${fx(100 * sm.successRate, 1)} %${sm.belowThreshold ? `, below the required ${fx(100 * sm.minSuccess, 0)} %` : ''}); failures: ${fails(sm.failures)}</th></tr>` : '') +
-    '<tr><th>level</th><th>target µA</th><th>n</th><th>ok</th><th>failures</th><th>median µA</th><th>σ robust µA</th><th>pulses</th><th>success</th></tr>' +
-    d.levels.map((l) => `<tr><td>${l.spec.level}</td><td>${uA(l.spec.target_A)}</td><td>${l.stats.n}</td><td>${l.stats.nOk ?? l.stats.n}</td><td>${fails(l.stats.failures)}</td><td>${uA(l.stats.median_A)}</td><td>${uA(l.stats.sigmaRobust_A)}</td><td>${fx(l.stats.pulsesMean, 1)}</td><td>${fx(100 * l.stats.successRate, 1)}%</td></tr>`).join('') +
-    '<tr><th colspan="9">adjacent-level overlap of programmed cells (empirical BER / Gaussian)</th></tr>' + d.overlaps.map((o) => `<tr><td>${o.lower}-${o.upper}</td><td colspan="4">threshold ${uA(o.threshold_A)} µA</td><td colspan="4">${o.empiricalBer?.toExponential(2) ?? '–'} / ${o.gaussianBer?.toExponential(2) ?? '–'}</td></tr>`).join('');
+  fill($('#cdf-table'),
+    sm ? el('tr', null, el('th', { colspan: 9, class: sm.belowThreshold ? 'bad' : '' }, `${sm.ok} of ${sm.cells} cells programmed (${fx(100 * sm.successRate, 1)} %${sm.belowThreshold ? `, below the required ${fx(100 * sm.minSuccess, 0)} %` : ''}); failures: ${fails(sm.failures)}`)) : null,
+    row('th', ['level', 'target µA', 'n', 'ok', 'failures', 'median µA', 'σ robust µA', 'pulses', 'success']),
+    d.levels.map((l) => row('td', [l.spec.level, uA(l.spec.target_A), l.stats.n, l.stats.nOk ?? l.stats.n, fails(l.stats.failures), uA(l.stats.median_A), uA(l.stats.sigmaRobust_A), fx(l.stats.pulsesMean, 1), `${fx(100 * l.stats.successRate, 1)}%`])),
+    el('tr', null, el('th', { colspan: 9 }, 'adjacent-level overlap of programmed cells (empirical BER / Gaussian)')),
+    d.overlaps.map((o) => el('tr', null, el('td', null, `${o.lower}-${o.upper}`), el('td', { colspan: 4 }, `threshold ${uA(o.threshold_A)} µA`), el('td', { colspan: 4 }, `${o.empiricalBer?.toExponential(2) ?? '–'} / ${o.gaussianBer?.toExponential(2) ?? '–'}`))));
   return d;
 }

@@ -4,6 +4,7 @@
 // model, sorted by levels, with its p5-p95 band and read-back markers.
 import { $, api, fx, COLORS } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
+import { el, fill, lines, row } from '../lib/dom.js';
 
 /** An inference result, or a program-net result shaped like one (plus the read-back accuracy). */
 export async function accuracyResult(runId) {
@@ -33,7 +34,7 @@ export async function showInference(runId) {
   const hi = Math.ceil(Math.max(r.histogram[r.histogram.length - 1]?.hi ?? r.summary.max, hw ?? 0) * 100 + width);
   const h = $('#acc-hist');
   chart(h, {
-    tooltip: { trigger: 'item', formatter: (p) => (p.data ? `${fx(p.data[2], 2)}-${fx(p.data[3], 2)} %: ${p.data[1]} trials` : '') },
+    tooltip: { trigger: 'item', formatter: (p) => (p.data ? lines(`${fx(p.data[2], 2)}-${fx(p.data[3], 2)} %: ${p.data[1]} trials`) : '') },
     xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
     yAxis: axis('trials', { min: 0, scale: false, minInterval: 1 }),
     series: [{ name: 'Monte Carlo trials', type: 'bar', barWidth: '95%', itemStyle: { color: '#3a8ee6' }, data: hist, ...readbackLine(hw) }],
@@ -47,8 +48,8 @@ export async function showInference(runId) {
     series: [{ name: 'prediction', type: 'line', step: 'end', showSymbol: false, lineStyle: { color: '#d62728', width: 2 }, data: r.cdf.map((x) => [x.accuracy * 100, x.p]), ...readbackLine(hw) }],
   }, () => [['accuracy_pct', 'p'], ...r.cdf.map((x) => [x.accuracy * 100, x.p])]);
   const rowMax = r.confusion.map((row) => row.reduce((a, b) => a + b, 0));
-  $('#confusion').innerHTML = '<tr><th>true \\ pred</th>' + r.confusion.map((_, k) => `<th>${k}</th>`).join('') + '</tr>' +
-    r.confusion.map((row, k) => `<tr><th>${k}</th>${row.map((v) => `<td style="background: rgba(58,142,230,${(v / Math.max(1, rowMax[k])).toFixed(2)})">${(100 * v / Math.max(1, rowMax[k])).toFixed(1)}</td>`).join('')}</tr>`).join('');
+  fill($('#confusion'), row('th', ['true \\ pred', ...r.confusion.map((_, k) => k)]),
+    r.confusion.map((cells, k) => el('tr', null, el('th', null, k), cells.map((v) => el('td', { style: { background: `rgba(58,142,230,${(v / Math.max(1, rowMax[k])).toFixed(2)})` } }, (100 * v / Math.max(1, rowMax[k])).toFixed(1))))));
   $('#confusion').dataset.run = runId;
   await accuracyVsLevels(r);
 }
@@ -83,7 +84,7 @@ async function accuracyVsLevels(r) {
   const node = $('#acc-levels');
   chart(node, {
     legend: { type: 'scroll', top: 22 },
-    tooltip: { trigger: 'item', formatter: (p) => `${p.seriesName}: ${p.data[0]} levels, ${fx(p.data[1], 2)} %` },
+    tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}: ${p.data[0]} levels, ${fx(p.data[1], 2)} %`) },
     xAxis: axis('levels per device', { type: 'log', logBase: 2, scale: false, min: 2 }),
     yAxis: axis('accuracy (%)'),
     dataZoom: [{ type: 'inside' }],

@@ -1,6 +1,7 @@
 // The live run: one state per followed run, fed by the server's compacted SSE deltas; progress,
 // warnings, write-verify traces (one followed cell per level) and the heat maps draw from it.
-import { $, escapeHtml, fx, levelColor } from '../lib/api.js';
+import { $, fx, levelColor } from '../lib/api.js';
+import { el, fill } from '../lib/dom.js';
 import { axis, chart } from '../lib/charts.js';
 import { drawMaps } from './map.js';
 
@@ -64,7 +65,7 @@ export function drawLive() {
   if (s.length) $('#latency').textContent = `p50 ${s[Math.floor(s.length / 2)]} ms, p95 ${s[Math.floor(s.length * 0.95)]} ms`;
   const r = live.seqRate;
   if (r.length > 1) $('#evrate').textContent = Math.round(((r[r.length - 1][1] - r[0][1]) * 1000) / Math.max(1, r[r.length - 1][0] - r[0][0]));
-  $('#warnings').innerHTML = live.warnings.slice(-30).map((w) => `<li>${escapeHtml(w.message)}</li>`).join('');
+  fill($('#warnings'), live.warnings.slice(-30).map((w) => el('li', null, w.message)));
   drawTraces();
   drawMaps(live);
 }

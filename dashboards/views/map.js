@@ -4,6 +4,7 @@
 // the status mode.
 import { $, fx, levelColor } from '../lib/api.js';
 import { chart, update } from '../lib/charts.js';
+import { clear, lines } from '../lib/dom.js';
 
 const STATUS = ['in flight', 'ok', 'unformable', 'stuck', 'failed', 'budget', 'limit', 'unknown'];
 const STATUS_COLORS = ['#c9d3e3', '#2ca02c', '#7f7f7f', '#9467bd', '#d62728', '#ff7f0e', '#e377c2', '#000'];
@@ -12,7 +13,7 @@ const STATUS_COLORS = ['#c9d3e3', '#2ca02c', '#7f7f7f', '#9467bd', '#d62728', '#
 const tip = (a, node) => (p) => {
   const c = node.__cells?.[p.dataIndex];
   if (!c) return '';
-  return `array ${a} · row ${c[1]}, col ${c[2]}<br>level ${c[4]}${c[7] !== null ? ` (target ${fx(c[7] * 1e6, 2)} µA)` : ''}<br>read current ${c[3] === null ? 'not read yet' : `${fx(c[3] * 1e6, 3)} µA`}<br>pulses ${c[6]}<br>status ${c[5] ?? 'in flight'}`;
+  return lines(`array ${a} · row ${c[1]}, col ${c[2]}`, `level ${c[4]}${c[7] !== null ? ` (target ${fx(c[7] * 1e6, 2)} µA)` : ''}`, `read current ${c[3] === null ? 'not read yet' : `${fx(c[3] * 1e6, 3)} µA`}`, `pulses ${c[6]}`, `status ${c[5] ?? 'in flight'}`);
 };
 
 function visualMap(mode, cells, levels) {
@@ -31,7 +32,7 @@ export function drawMaps(live) {
   const box = $('#maps');
   const mode = $('#map-mode').value;
   if (box.dataset.mode !== mode || box.dataset.board !== `${b.arrays}x${b.rows}x${b.cols}`) {
-    box.innerHTML = '';
+    clear(box);
     box.dataset.mode = mode;
     box.dataset.board = `${b.arrays}x${b.rows}x${b.cols}`;
   }

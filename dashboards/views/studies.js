@@ -1,13 +1,14 @@
 // Studies (`rram study ... --out DIR`): the paper-vs-ours tables, the paper's claims checked, and
 // each figure as a chart (lines, boxplots, histograms, CDFs, scatter, heat map) with its data as CSV.
-import { $, api, escapeHtml, fx, COLORS } from '../lib/api.js';
+import { $, api, fx, COLORS } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
+import { clear, el, fill, lines, row } from '../lib/dom.js';
 
 export async function fillStudies() {
   const sel = $('#study-pick');
   const keep = sel.value;
   const list = await api('/api/studies');
-  sel.innerHTML = list.map((s) => `<option value="${escapeHtml(s.name)}">${escapeHtml(s.name)} (${escapeHtml(s.study)}, ${s.points} points)</option>`).join('');
+  fill(sel, list.map((s) => el('option', { value: s.name }, `${s.name} (${s.study}, ${s.points} points)`)));
   if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
   $('#study-empty').hidden = list.length > 0;
   return list;
@@ -16,10 +17,10 @@ export async function fillStudies() {
 const pct = (x) => (typeof x === 'number' ? 100 * x : x);
 
 function table(t) {
-  const head = `<tr>${t.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>`;
-  const rows = t.rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c ?? '')}</td>`).join('')}</tr>`).join('');
-  const notes = t.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('');
-  return `<div class="card"><h3>${escapeHtml(t.title)}</h3><table class="study-table">${head}${rows}</table>${notes ? `<ul class="small">${notes}</ul>` : ''}</div>`;
+  const notes = t.notes.map((n) => el('li', null, n));
+  return el('div', { class: 'card' }, el('h3', null, t.title),
+    el('table', { class: 'study-table' }, row('th', t.header), t.rows.map((r) => row('td', r.map((c) => c ?? '')))),
+    notes.length ? el('ul', { class: 'small' }, notes) : null);
 }
 
 function histogramSeries(values, bins = 30) {
@@ -39,7 +40,7 @@ function drawFigure(node, f) {
     chart(node, {
       title: { text: f.title, textStyle: { fontSize: 13 } },
       legend: { bottom: 0 },
-      tooltip: { trigger: f.kind === 'line' ? 'axis' : 'item', formatter: f.kind === 'scatter' ? (p) => `${escapeHtml(p.seriesName)}<br>${escapeHtml(p.data[2] ?? '')}<br>${f.x} ${p.data[0]}: ${fx(p.data[1], 2)} %` : undefined },
+      tooltip: { trigger: f.kind === 'line' ? 'axis' : 'item', formatter: f.kind === 'scatter' ? (p) => lines(p.seriesName, p.data[2] ?? '', `${f.x} ${p.data[0]}: ${fx(p.data[1], 2)} %`) : undefined },
       xAxis: axis(f.x, f.x === 'levels' || f.x === 'conduction states' ? { type: 'log', logBase: 2 } : {}),
       yAxis: pctAxis(f.y),
       series: s.map((x, i) => ({ name: x.name, type: f.kind, symbolSize: 7, color: COLORS[(i + 1) % COLORS.length], data: x.points.map((p) => [p[0], pct(p[1]), p[2]]) })),
@@ -78,7 +79,7 @@ function drawFigure(node, f) {
     const ys = [...new Set(pts.map((p) => p[1]))];
     chart(node, {
       title: { text: f.title, textStyle: { fontSize: 13 } },
-      tooltip: { formatter: (p) => `${f.x} ${fx(100 * xs[p.data[0]], 2)} %, ${f.y} ${fx(100 * ys[p.data[1]], 2)} %: ${fx(p.data[2], 2)} %` },
+      tooltip: { formatter: (p) => lines(`${f.x} ${fx(100 * xs[p.data[0]], 2)} %, ${f.y} ${fx(100 * ys[p.data[1]], 2)} %: ${fx(p.data[2], 2)} %`) },
       xAxis: { type: 'category', data: xs.map((v) => `${fx(100 * v, 1)} %`), name: f.x, nameLocation: 'middle', nameGap: 30 },
       yAxis: { type: 'category', data: ys.map((v) => `${fx(100 * v, 1)} %`), name: f.y, nameLocation: 'middle', nameGap: 50 },
       visualMap: { min: 0, max: 100, calculable: true, orient: 'vertical', right: 0, top: 'center', text: ['accuracy %', ''] },
@@ -89,14 +90,16 @@ function drawFigure(node, f) {
 
 export async function showStudy(name) {
   const box = $('#study-body');
-  if (!name) { box.innerHTML = ''; return; }
+  if (!name) { clear(box); return; }
   const s = await api(`/api/studies/${encodeURIComponent(name)}`);
   const checks = s.checks.length
-    ? `<div class="card"><h3>The paper's claims, checked</h3><table class="study-table"><tr><th>claim</th><th>measured</th><th>holds</th></tr>${s.checks.map((c) => `<tr class="${c.holds ? '' : 'warn'}"><td>${escapeHtml(c.claim)}</td><td>${escapeHtml(c.measured)}</td><td>${c.holds ? 'yes' : 'no'}</td></tr>`).join('')}</table></div>`
-    : '';
-  const opts = Object.entries(s.params).filter(([, v]) => v !== undefined).map(([k, v]) => `${escapeHtml(k)}=${escapeHtml(JSON.stringify(v))}`).join(', ');
-  box.innerHTML = `<p class="small" id="study-summary">rram study ${escapeHtml(s.study)}: ${s.points} points, ${fx(s.elapsed_s, 0)} s; ${opts}</p>`
-    + `<div class="row">${s.figures.map((f) => `<div class="card grow" style="min-width:420px"><div id="study-fig-${escapeHtml(f.id)}" class="chart study-fig" style="height:340px"></div></div>`).join('')}</div>`
-    + checks + s.tables.map(table).join('');
-  for (const f of s.figures) drawFigure(document.getElementById(`study-fig-${f.id}`), f);
+    ? el('div', { class: 'card' }, el('h3', null, "The paper's claims, checked"),
+      el('table', { class: 'study-table' }, row('th', ['claim', 'measured', 'holds']), s.checks.map((c) => row('td', [c.claim, c.measured, c.holds ? 'yes' : 'no'], { class: c.holds ? '' : 'warn' }))))
+    : null;
+  const opts = Object.entries(s.params).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
+  const figs = s.figures.map((f) => [f, el('div', { id: `study-fig-${f.id}`, class: 'chart study-fig', style: { height: '340px' } })]);
+  fill(box, el('p', { class: 'small', id: 'study-summary' }, `rram study ${s.study}: ${s.points} points, ${fx(s.elapsed_s, 0)} s; ${opts}`),
+    el('div', { class: 'row' }, figs.map(([, node]) => el('div', { class: 'card grow', style: { minWidth: '420px' } }, node))),
+    checks, s.tables.map(table));
+  for (const [f, node] of figs) drawFigure(node, f);
 }

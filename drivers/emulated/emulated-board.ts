@@ -73,6 +73,7 @@ export class EmulatedBoard implements Board {
     for (const [k, v] of Object.entries(limits)) if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(k, v, 'limits must be positive numbers');
     if (limits.width_min_s > limits.width_max_s) throw new InvalidArgumentError('width_min', limits.width_min_s, `must not exceed width_max ${limits.width_max_s}`);
     const seed = opts.seed ?? 1;
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new InvalidArgumentError('seed', seed, 'must be an integer in 0..4294967295');
     this.boardInfo = {
       id: opts.id ?? `emu-${seed}`,
       firmware: 'rram-hil-emulator 0.2.0',

@@ -178,6 +178,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
     if (Number.isFinite(obs.switchMedian_V)) p.set_v_median_V = obs.switchMedian_V - iStep / 2;
     // Simulated populations larger than the measured one keep the simulation's own noise small.
     const nSim = input.simCells ?? Math.max(192, Math.min(256, cells.length));
+    const simInflation = Math.sqrt(1 + cells.length / nSim);
     const design = sweepDesign(ds);
     const simulate = (q: CalValues): Promise<SweepStats> => pool.run({ kind: 'sweep-stats', cal: withValues(input.base, q, relaxation), design, n: nSim, seed: 424242, gCap_S: q.g_cap_S });
     // gain_sigma_rel: the curve-scale spread minus what the SET threshold's spread adds through h(VTE - vth).
@@ -354,7 +355,11 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
         const a = hist[0];
         const b = hist[hist.length - 1];
         const dTheta = b && a ? b.theta[j] - a.theta[j] : 0;
-        const follow = Math.abs(dTheta) > 1e-6 ? Math.min(3, Math.max(0.3, Math.abs((b.fit[j] - a.fit[j]) / dTheta))) : 1;
+        // How strongly the simulated fit follows the value, from two noisy points: it may widen the
+        // uncertainty (a value the staircases barely see), never narrow it below the direct fit's
+        // own sampling spread (a steep-looking slope between two noisy fits once claimed 1.3 % for a
+        // value 15 % off).
+        const follow = Math.abs(dTheta) > 1e-6 ? Math.min(1, Math.max(0.3, Math.abs((b.fit[j] - a.fit[j]) / dTheta))) : 1;
         const left = b ? Math.abs(target[j] - b.fit[j]) / follow : 0;
         const carried = Math.sqrt(prop.reduce((acc, d) => acc + (Number.isFinite(d[j]) ? (d[j] / follow) ** 2 : 0), 0));
         const direct = Number.isFinite(sampleSe[j]) ? sampleSe[j] : Number.isFinite(m.se) ? m.se : 0;
@@ -391,7 +396,9 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
       const o = m.stat(obs);
       const fromElasticity = m.kind === 'shift' ? se : Math.abs((p[m.param] * (se / Math.abs(o))) / m.elasticity!);
       const unc = Number.isFinite(slope) && Math.abs(slope) > 0 ? Math.max(se / Math.abs(slope), 0.5 * fromElasticity) : fromElasticity;
-      set(m.param, p[m.param], how(m.what), runs, unc);
+      // The simulated statistic has its own sampling error (nSim cells at one seed): indirect
+      // inference's variance is the data's times (1 + nData / nSim).
+      set(m.param, p[m.param], how(m.what), runs, unc * simInflation);
     }
     for (const bl of blocks) {
       // Covariance of x = (J^T W J)^-1 with W = 1/se^2; parameter = sqrt(x): se = se_x / (2 sqrt x).
@@ -421,7 +428,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
         const seX = Math.sqrt(Math.max(0, cov[j][j]));
         const sq = sqOf(j);
         const se = !sq ? seX : p[k] ** 2 > seX ? seX / (2 * p[k]) : Math.sqrt(seX);
-        set(k, p[k], how(bl.what), runs, Math.hypot(se, shift[j]));
+        set(k, p[k], how(bl.what), runs, Math.hypot(se * simInflation, shift[j]));
       });
     }
     set('gain_sigma_rel', p.gain_sigma_rel, "covariance of a cell's curve scale over two cycles, minus the part the SET threshold's spread adds", runs, bootstrapSE(tf.perCurve.filter((c) => c.cycle === 0).map((c) => c.gain), (x) => std(x)));

@@ -57,19 +57,23 @@ export function simulateSweep(cal: Calibration, ds: Pick<SweepDataset, 'board' |
   // As sweep() does on a board that counts pulses: the first n cells of the shuffle (all fresh here).
   const ids = Array.from({ length: arrays - first }, (_, a) => first + a);
   // A new board's cells are all fresh: the sweep's first n in its shuffled order.
-  const cells = pickCells(ids.length * g.rows * g.cols, ids, g.rows, g.cols, seed).slice(0, n);
+  // As selectFreshCells does: every array read once, cells reading pristine taken in shuffle order.
+  const reads = new Map(ids.map((a) => [a, b.readArraySync(a, { vread_V: cfg.vread_V })]));
+  const cells = pickCells(ids.length * g.rows * g.cols, ids, g.rows, g.cols, seed)
+    .filter((c) => reads.get(c.array)![c.row * g.cols + c.col] < cfg.form.formedAbove_A / 2)
+    .slice(0, n);
   const done = runLockstep(b, cells.map((cell) => ({ cell, plan: () => calibrationSweep(cfg) })), conc);
   // In completion order, as the engine returns them (the next phases run in that order).
   const formed = [...done.entries()].filter(([, o]) => o.status === 'ok').map(([c]) => c);
   const K = ds.noiseReads;
-  const reads = () => {
+  const noiseReads = () => {
     if (!K || !formed.length) return new Map<CellAddress, CellOutcome>();
     b.waitSync(ds.settle_s);
     return runLockstep(b, formed.map((cell) => ({ cell, plan: () => repeatedReads(K, cfg.vread_V) })), conc);
   };
-  const high = reads();
+  const high = noiseReads();
   if (K && formed.length) runLockstep(b, formed.map((cell) => ({ cell, plan: () => deepResetPlan(cfg.deepReset, cfg.vread_V) })), conc);
-  const hrs = reads();
+  const hrs = noiseReads();
   return cells.map((c) => {
     const o = done.get(c)!;
     const d = (o.data ?? {}) as unknown as SweepCellData;

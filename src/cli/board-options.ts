@@ -35,7 +35,7 @@ export function addBoardOptions(c: Command): Command {
       .option('--board <kind>', 'board to use: emulated (in-process model; its cells persist in <store>/boards/)', 'emulated')
       .option('--port <path>', 'serial port of a real board or of `rram emulate --pty` (overrides --board)')
       .option('--baud <n>', 'serial baud rate (the timeout rule uses it)', num('--baud', { min: 1200, int: true }), 921600)
-      .option('--seed <n>', 'seed of the emulated board', num('--seed', { min: 0, int: true }), 1)
+      .option('--seed <n>', 'seed of the emulated board', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
       .option('--calibration <file>', "device-model calibration JSON: the emulated board's model, or the fitted calibration of the board on --port (default calibration/ihp-hfo2-4kbit.json for emulated boards)")
       .option('--arrays <n>', 'number of 64x64 arrays on the emulated board', num('--arrays', { min: 1, max: 16, int: true }), 2)
       .option('--limits <k=v,...>', 'hard limits of the emulated board: vte_max, vsl_max, vg_max, vread_max (V), width_min, width_max (s), dac_step (V)', limitsArg('--limits'))

@@ -17,6 +17,10 @@ import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '../analysis/lev
 import { quantile, robustSigma } from '../analysis/stats.js';
 import { MAX_LEVELS } from './mapping.js';
 import { rotl, splitmix32 } from '../../lib/rng.js';
+import { parseFile, parseJsonText } from '../io/validate.js';
+import { LevelCdfFile } from '../io/schemas/level-cdf.js';
+import { measuredCurrent } from '../io/schemas/currents.js';
+import { parseNumberTable } from '../io/number-table.js';
 
 export type DeviceKind = 'empirical' | 'gaussian' | 'lognormal' | 'truncnorm' | 'ideal';
 
@@ -31,16 +35,22 @@ export interface DeviceSpec {
   text: string;
 }
 
-/** `CDF_FILE | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal`. */
+/**
+ * `CDF_FILE | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal`. A spread needs
+ * its unit (issue 25: `gaussian:0.05` was read as 0.05 %): % for a relative one, uA/nA/A for an
+ * absolute one; a relative spread lies in (0, 100 %] (0 is `ideal`).
+ */
 export function parseDeviceSpec(text: string): DeviceSpec {
   if (text === 'ideal') return { kind: 'ideal', text };
   const m = /^(gaussian|lognormal|truncnorm):\s*([0-9.eE+-]+)\s*(%|uA|nA|A)?$/.exec(text);
   if (m) {
     const v = Number(m[2]);
     if (!(v >= 0) || !Number.isFinite(v)) throw new InvalidArgumentError('device', text, 'spread must be a non-negative number');
-    const unit = m[3] ?? '%';
+    if (!m[3]) throw new InvalidArgumentError('device', text, `the spread has no unit: write ${m[1]}:${v}% for a relative spread${m[1] === 'gaussian' ? ` or gaussian:${v}uA for an absolute one` : ''}`);
+    const unit = m[3];
+    if (!(v > 0)) throw new InvalidArgumentError('device', text, 'a spread of 0 is no spread: use ideal');
     // A relative spread above 100 % of a level's conductance draws mostly negative conductances: a typo, not a device.
-    if (unit === '%' && v > 100) throw new InvalidArgumentError('device', text, 'a relative spread must be within 0-100 %');
+    if (unit === '%' && v > 100) throw new InvalidArgumentError('device', text, 'a relative spread must be within (0, 100 %]');
     if (m[1] !== 'gaussian' && unit !== '%') throw new InvalidArgumentError('device', text, `${m[1]} takes a relative spread like ${m[1]}:5%`);
     return unit === '%' ? { kind: m[1] as DeviceKind, sigmaRel: v / 100, text } : { kind: m[1] as DeviceKind, sigmaAbs_A: v * { uA: 1e-6, nA: 1e-9, A: 1 }[unit as 'uA'], text };
   }
@@ -60,48 +70,45 @@ export interface MeasuredLevels {
   outcomes?: OutcomeCounts;
 }
 
-/** Read a level-CDF dataset (docs/formats.md) or a `level,current_A` / `level,conductance_S` CSV. */
+/**
+ * Read a level-CDF dataset (docs/formats.md; its schema in src/io/schemas/level-cdf.ts) or a
+ * `level,current_A` / `level,conductance_S` CSV. Every sample is checked: a null, a string, a
+ * negative current beyond read noise or a 1 kA value is refused naming the file, the field and the
+ * value (issue 25: such files ran at chance accuracy with exit 0).
+ */
 export function loadMeasuredLevels(file: string): MeasuredLevels {
   if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
   const text = readFileSync(file, 'utf8');
   if (text.trimStart().startsWith('{')) {
-    let d: { format?: string; vread_V?: number; levels?: { spec?: LevelSpec; samples_A: number[]; relax?: { t_s: number; samples_A: number[] }[]; cells?: { status: string; current_A: number }[] }[] };
-    try {
-      d = JSON.parse(text);
-    } catch (e) {
-      throw new DataError(file, `not valid JSON (${(e as Error).message})`);
-    }
-    if (d.format !== 'rram-hil/level-cdf' || !Array.isArray(d.levels)) throw new DataError(file, `format ${String(d.format)} is not rram-hil/level-cdf`);
-    d.levels.forEach((l, k) => {
-      if (!Array.isArray(l.samples_A) || l.samples_A.length === 0) throw new DataError(file, `level ${k} has no samples_A`);
-    });
+    const d = parseFile(LevelCdfFile, parseJsonText(text, file), file);
     const times = (d.levels[0].relax ?? []).map((r) => r.t_s);
     return {
       pools: d.levels.map((l) => Float32Array.from(l.samples_A)),
-      relax: times.map((t, j) => ({ t_s: t, pools: d.levels!.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
+      relax: times.map((t, j) => ({ t_s: t, pools: d.levels.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
       source: file,
-      specs: d.levels.every((l) => l.spec && Number.isFinite(l.spec.target_A)) ? d.levels.map((l) => l.spec!) : undefined,
+      specs: d.levels.every((l) => l.spec) ? d.levels.map((l) => l.spec as unknown as LevelSpec) : undefined,
       outcomes: d.levels.every((l) => Array.isArray(l.cells))
         ? {
             perLevel: d.levels.map((l) => ({ n: l.cells!.length, failed: l.cells!.filter((c) => c.status !== 'ok').length })),
-            failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && Number.isFinite(c.current_A)).map((c) => c.current_A)),
+            failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && c.current_A !== null).map((c) => c.current_A as number)),
             source: file,
           }
         : undefined,
     };
   }
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  const head = lines[0].split(',').map((s) => s.trim());
-  const unit = head[1] === 'current_A' ? 1 : head[1] === 'conductance_S' ? 0.2 : NaN;
-  if (head[0] !== 'level' || Number.isNaN(unit)) throw new DataError(file, `CSV header must be level,current_A or level,conductance_S (got ${lines[0]})`);
+  const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0].split(',').map((x) => x.trim());
+  const unit = first[1] === 'current_A' ? 1 : first[1] === 'conductance_S' ? 0.2 : NaN;
+  if (first.length !== 2 || first[0] !== 'level' || Number.isNaN(unit)) throw new DataError(file, `line 1: the header must be level,current_A or level,conductance_S (got ${JSON.stringify(first.join(','))})`);
+  const rows = parseNumberTable(text, file, { columns: first, fields: 2 });
   const by = new Map<number, number[]>();
-  lines.slice(1).forEach((line, i) => {
-    const [a, b] = line.split(',');
-    const level = Number(a);
-    const v = Number(b) * unit;
-    if (!Number.isInteger(level) || level < 0 || !Number.isFinite(v)) throw new DataError(file, `line ${i + 2}: bad row "${line}"`);
+  for (const { line, values } of rows) {
+    const [level, v] = [values[0], values[1] * unit];
+    if (!Number.isInteger(level) || level < 0 || level >= MAX_LEVELS) throw new DataError(file, `line ${line}, field 1 (level) = ${values[0]}: must be an integer in 0..${MAX_LEVELS - 1}`);
+    const c = measuredCurrent.safeParse(v);
+    if (!c.success) throw new DataError(file, `line ${line}, field 2 (${first[1]}) = ${values[1]}: ${c.error.issues[0].message}`);
     by.set(level, [...(by.get(level) ?? []), v]);
-  });
+  }
+  if (!by.size) throw new DataError(file, 'no rows after the header');
   const n = Math.max(...by.keys()) + 1;
   const pools: Float32Array[] = [];
   for (let k = 0; k < n; k++) {

@@ -14,7 +14,7 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
 import { transferCurve } from '../../calibration/transfer.js';
 import { cellKey } from '../engine/events.js';
-import type { JournalEntry } from '../engine/journal.js';
+import type { CellResult } from '../engine/cell-ledger.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunEngine, type CellJob, type EngineOptions } from '../engine/run-engine.js';
 import { calibrationSweep, deepResetPlan, repeatedReads, type SweepCellData, type SweepConfig } from '../plans/sweep-plans.js';
@@ -161,7 +161,7 @@ export async function sweep(board: Board, ctx: RunContext, o: SweepOptions): Pro
     if (fresh.excluded.history) ctx.emit({ type: 'warning', code: 'fresh-cells', message: `fresh cells: ${describeExcluded(fresh.excluded)}` });
     const jobs: CellJob[] = cells.map((cell) => ({ cell, level: 0, target_A: 0, plan: () => calibrationSweep(cfg) }));
     const done = await new RunEngine(board, ctx).runCells(jobs, { ...engine, phase: 'sweep' });
-    const by = new Map<string, JournalEntry>(done.map((e) => [cellKey(e.cell), e]));
+    const by = new Map<string, CellResult>(done.map((e) => [cellKey(e.cell), e]));
     const formed = done.filter((e) => e.outcome.status === 'ok').map((e) => e.cell);
     const readK = async (phase: string) => {
       const m = new Map<string, number[]>();

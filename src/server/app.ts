@@ -17,6 +17,7 @@ import type { JobManager } from './job-manager.js';
 import { DEFAULT_MAX_TRIALS, parseJobRequest } from './job-requests.js';
 import { getStudy, listStudies } from './studies.js';
 import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
+import { contentSecurityPolicy } from './csp.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -71,6 +72,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const app = express();
   const tick = o.tick_ms ?? 125;
   app.disable('x-powered-by');
+  app.use(contentSecurityPolicy);
   serverRoots = [...new Set([...serverRoots, resolve(jobs.store.root)])];
   app.use(hostAllowlist(o.allowHosts));
   app.use('/api', refuseCrossSite);

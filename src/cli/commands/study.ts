@@ -19,7 +19,7 @@ export function registerStudy(program: Command): void {
     .option('--dataset <name>', 'mnist | fashion', 'mnist')
     .option('--data <dir>', 'folder with the IDX files')
     .option('--epochs <n>', 'training epochs per net', num('--epochs', { int: true, min: 1, max: 1000 }), 20)
-    .option('--seed <n>', 'seed of every net', num('--seed', { int: true }), 1)
+    .option('--seed <n>', 'seed of every net', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--tables <list>', 'which of Tables 1-5', '1,2,3,4,5')
     .option('--out <dir>', 'study folder (study.json, study.md, nets/)', 'study-bnn')
     .option('--json', 'print the rows as JSON')
