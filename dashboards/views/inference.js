@@ -33,6 +33,7 @@ export async function showInference(runId) {
   const lo = Math.floor(Math.min(r.histogram[0]?.lo ?? r.summary.min, hw ?? 1) * 100 - width);
   const hi = Math.ceil(Math.max(r.histogram[r.histogram.length - 1]?.hi ?? r.summary.max, hw ?? 0) * 100 + width);
   const h = $('#acc-hist');
+  h.dataset.run = runId;
   chart(h, {
     tooltip: { trigger: 'item', formatter: (p) => (p.data ? lines(`${fx(p.data[2], 2)}-${fx(p.data[3], 2)} %: ${p.data[1]} trials`) : '') },
     xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
@@ -41,6 +42,7 @@ export async function showInference(runId) {
   }, () => [['lo_pct', 'hi_pct', 'trials'], ...hist.map((x) => [x[2], x[3], x[1]]), ...(hw !== undefined ? [['readback_pct', hw * 100, '']] : [])]);
   h.dataset.readback = hw === undefined ? '' : String(hw * 100);
   const c = $('#acc-cdf');
+  c.dataset.run = runId;
   chart(c, {
     tooltip: { trigger: 'axis' },
     xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
