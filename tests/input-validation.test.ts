@@ -6,13 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadMeasuredLevels, parseDeviceSpec } from '../src/inference/device-models.js';
 import { DataError, InvalidArgumentError } from '../drivers/errors.js';
 import { repoRoot } from '../lib/repo-root.js';
+import { influxUrl } from '../src/cli/job-options.js';
+import { cellsFile } from '../src/cli/commands/programming.js';
+import { readMapFile } from '../src/procedures/level-map.js';
+import { loadModel } from '../src/inference/model-io.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { PointStore } from '../src/studies/point-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rram-inputs-'));
 const CLI = join(repoRoot(), 'dist/src/cli/main.js');
@@ -96,4 +102,51 @@ test('the CLI refuses a nonsense device file or spec before any work, naming it,
     assert.match(r.stderr, device === f ? /levels\[2\]\.samples_A\[7\] = -0\.001/ : /device="gaussian:0\.05": the spread has no unit/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   }
+});
+
+test('every other file format has its schema: config, cell lists, level maps, model manifests, study params (file, field, value named)', async () => {
+  const w = (name: string, text: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  // rram.config.json: strict (a typo is not silently ignored), influx must be a URL.
+  const old = process.env.RRAM_CONFIG;
+  try {
+    process.env.RRAM_CONFIG = w('cfg-ok.json', '{"influx": "http://127.0.0.1:8086/rram"}');
+    assert.equal(influxUrl(), 'http://127.0.0.1:8086/rram');
+    process.env.RRAM_CONFIG = w('cfg-typo.json', '{"influxdb": "http://127.0.0.1:8086/rram"}');
+    assert.throws(() => influxUrl(), (e: unknown) => e instanceof DataError && /cfg-typo\.json/.test(e.message) && /influxdb/.test(e.message));
+    process.env.RRAM_CONFIG = w('cfg-bad.json', '{"influx": 8086}');
+    assert.throws(() => influxUrl(), (e: unknown) => e instanceof DataError && /influx = 8086/.test(e.message));
+    process.env.RRAM_CONFIG = w('cfg-text.json', 'influx=http://x');
+    assert.throws(() => influxUrl(), (e: unknown) => e instanceof DataError && /not valid JSON/.test(e.message));
+  } finally {
+    if (old === undefined) delete process.env.RRAM_CONFIG;
+    else process.env.RRAM_CONFIG = old;
+  }
+  // --cells as JSON.
+  assert.deepEqual(cellsFile(w('c-ok.json', '[[0,1,2],{"row":3,"col":4,"level":1}]'), 64, 64, 4).cells, [1, 3 * 64 + 4]);
+  for (const [text, re] of [
+    ['[[0,"a"]]', /\[0\] = \[0,"a"\]: must be \[row, col\]/],
+    ['[{"row":1,"col":2,"lvl":1}]', /\[0\]/],
+    ['[]', /lists no cells/],
+    ['{"row":1}', /line 1/],
+    ['[[0,-1]]', /\[0\]/],
+  ] as const) assert.throws(() => cellsFile(w('c-bad.json', text), 64, 64, 4), (e: unknown) => e instanceof DataError && e.message.includes('c-bad.json') && re.test(e.message), text);
+  // Level maps as JSON.
+  const row = JSON.stringify(Array(4).fill(1));
+  assert.equal(readMapFile(w('m-ok.json', `[${Array(4).fill(row).join(',')}]`), 2, 4, 4).length, 16);
+  assert.throws(() => readMapFile(w('m-bad.json', '[[0,1,"x",1]]'), 2, 4, 4), (e: unknown) => e instanceof DataError && /m-bad\.json/.test(e.message) && /must be an array of rows/.test(e.message));
+  // A model manifest without weights.
+  mkdirSync(join(dir, 'model'), { recursive: true });
+  w('model/model.json', '{"modelTopology": {"class_name": "Sequential"}}');
+  await initTf();
+  await assert.rejects(loadModel(tf, join(dir, 'model')), (e: unknown) => e instanceof DataError && /weightsManifest = missing: is missing \(not a tfjs layers model\)/.test(e.message));
+  w('model/model.json', '{"modelTopology": {}, "weightsManifest": [{"paths": ["w.bin"], "weights": [{"name": "k", "shape": [2, -1], "dtype": "float32"}]}]}');
+  await assert.rejects(loadModel(tf, join(dir, 'model')), (e: unknown) => e instanceof DataError && /weightsManifest\[0\]\.weights\[0\]\.shape\[1\] = -1/.test(e.message));
+  // A study folder whose params.json names no study.
+  mkdirSync(join(dir, 'study'), { recursive: true });
+  w('study/params.json', '{"levels": [2, 4]}');
+  assert.throws(() => PointStore.open(join(dir, 'study'), undefined), (e: unknown) => e instanceof DataError && /params\.json: study = missing/.test(e.message));
 });

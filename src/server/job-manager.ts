@@ -4,6 +4,7 @@
  * its events reach the store, InfluxDB and the server's bus like a CLI run's.
  */
 import { boardHistory } from '../store/board-history.js';
+import { resolveRunRef } from '../store/run-refs.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
@@ -159,15 +160,7 @@ export class JobManager {
 
   /** The level-CDF file behind `run:<id>` / `run:latest`. */
   levelCdfPath(device: string): string {
-    let id = device.slice(4);
-    if (id === 'latest') {
-      const found = this.store.listRuns().filter((r) => r.kind === 'characterize' && r.results.includes('level-cdf')).sort((a, b) => (a.started < b.started ? 1 : -1))[0];
-      if (!found) throw new NotFoundError('characterize run with a level-CDF result', 'latest');
-      id = found.id;
-    }
-    const f = join(this.store.runDir(id), 'level-cdf.json');
-    if (!existsSync(f)) throw new NotFoundError('level-CDF result of run', id);
-    return f;
+    return resolveRunRef(this.store, device).file;
   }
 
   modelDir(name: string): string {
@@ -180,7 +173,11 @@ export class JobManager {
   private async loadNetJob(req: InferRequest | ProgramNetRequest) {
     // Resolve names first so a bad name is a clean failure, not a half run.
     const modelDir = this.modelDir(req.model);
-    const cdf = req.device.startsWith('run:') ? this.levelCdfPath(req.device) : undefined;
+    // A stored run's level CDFs: loaded from its file, named everywhere by its run id (params and
+    // results never carry a server path).
+    const ref = req.device.startsWith('run:') ? resolveRunRef(this.store, req.device) : undefined;
+    const cdf = ref?.file;
+    const deviceName = ref ? `run:${ref.runId}` : req.device;
     // tf is an ESM live binding set by initTf(): read it after init, never destructured before (the
     // first job after a start once met it undefined: "reading 'loadLayersModel'").
     const tfb = await import('../inference/tf-backend.js');
@@ -190,14 +187,14 @@ export class JobManager {
     const { loadDataset } = await import('../inference/datasets.js');
     const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
     return {
-      cdf,
+      cdf: ref ? deviceName : undefined,
       load: async () => {
         const backend = await tfb.initTf();
         const tf = tfb.tf;
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, true);
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
-        const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
         return { tf, backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },

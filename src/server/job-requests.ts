@@ -7,7 +7,7 @@ import { ALGOS, type Algo } from '../plans/program-cell.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { BoardInfo } from '../../drivers/board.js';
 import { parseDeviceSpec } from '../inference/device-models.js';
-import { checkRunId } from '../store/embedded-store.js';
+import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 
@@ -43,10 +43,8 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     .default('run:latest')
     .superRefine((d, ctx) => {
       try {
-        if (d.startsWith('run:')) {
-          const id = d.slice(4);
-          if (!/^latest(:levels=\d+)?$/.test(id)) checkRunId(id);
-        } else if (parseDeviceSpec(d).kind === 'empirical') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%' });
+        if (d.startsWith('run:')) parseRunRef(d);
+        else if (parseDeviceSpec(d).kind === 'empirical') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%' });
       } catch (e) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as InvalidArgumentError).reason ?? (e as Error).message });
       }

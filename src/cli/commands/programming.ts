@@ -14,6 +14,8 @@ import { exportHdf5 } from '../../store/export-hdf5.js';
 import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
 import { eventTypeFilter } from '../../engine/events.js';
+import { parseFile, parseJsonText } from '../../io/validate.js';
+import { CellListJson } from '../../io/schemas/cell-list.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
 import { duration, durations, num } from '../parse.js';
 import { pruneRuns } from '../../store/retention.js';
@@ -98,14 +100,8 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   }
   let rowsIn: { where: string; v: unknown[] }[];
   if (text.trimStart().startsWith('[')) {
-    let j: unknown;
-    try {
-      j = JSON.parse(text);
-    } catch (e) {
-      throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
-    }
-    if (!Array.isArray(j)) throw new DataError(file, 'expected a JSON array of [row,col,level] or {row,col,level}');
-    rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x && typeof x === 'object' ? [(x as { row?: unknown }).row, (x as { col?: unknown }).col, (x as { level?: unknown }).level].filter((y, i) => i < 2 || y !== undefined) : [x] }));
+    const j = parseFile(CellListJson, parseJsonText(text, file), file);
+    rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x.level === undefined ? [x.row, x.col] : [x.row, x.col, x.level] }));
   } else rowsIn = parseNumberTable(text, file, { columns: ['row', 'col', 'level'], fields: [2, 3] }).map((r) => ({ where: `line ${r.line}`, v: r.values }));
   const cells: number[] = [];
   const lv = new Map<number, number>();
