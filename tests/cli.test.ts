@@ -104,7 +104,7 @@ test('InfluxDB URL from the config file: a bad entry is refused naming the file 
   writeFileSync(cfg, JSON.stringify({ influx: 42 }));
   const r = spawnSync(process.execPath, [main, 'characterize', '--levels', '2', '--cells-per-level', '1', '--store', join(dir, 's')], { encoding: 'utf8', env: { ...process.env, RRAM_CONFIG: cfg } });
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /rram.config.json: influx must be a URL string/);
+  assert.match(r.stderr, /rram.config.json: influx = 42: Expected string/);
   writeFileSync(cfg, JSON.stringify({ influx: 'ftp://x' }));
   const r2 = spawnSync(process.execPath, [main, 'characterize', '--levels', '2', '--cells-per-level', '1', '--store', join(dir, 's')], { encoding: 'utf8', env: { ...process.env, RRAM_CONFIG: cfg } });
   assert.notEqual(r2.status, 0);
