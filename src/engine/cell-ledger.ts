@@ -11,7 +11,7 @@
  */
 import type { CellAddress } from '../../drivers/board.js';
 import type { CellOutcome } from '../plans/commands.js';
-import { cellKey, type PulseIntent, type RunEvent } from './events.js';
+import { cellKey, type MarkEvent, type PulseIntent, type RunEvent } from './events.js';
 
 /** How a cell of one step ended: what the engine returns and a cell-done event records. */
 export interface CellResult {
@@ -47,6 +47,8 @@ interface Entry extends CellHistory {
 export class CellLedger {
   private readonly cells = new Map<string, Entry>();
   private segment = 0;
+  /** A procedure's checkpoints (mark events), by name, in order. */
+  private readonly markLog = new Map<string, MarkEvent[]>();
 
   /** A ledger of the events stored so far (a resume), in order. */
   static async fromEvents(events: AsyncIterable<RunEvent> | Iterable<RunEvent>): Promise<CellLedger> {
@@ -101,6 +103,12 @@ export class CellLedger {
         if (e.current_A === null) c.unusableReads++;
         return;
       }
+      case 'mark': {
+        const l = this.markLog.get(e.name) ?? [];
+        l.push(e);
+        this.markLog.set(e.name, l);
+        return;
+      }
       case 'cell-done': {
         const c = this.entry(e.step, e.cell);
         c.done = { cell: e.cell, level: e.level, target_A: e.target_A, outcome: e.outcome, ...(e.step ? { step: e.step } : {}) };
@@ -126,6 +134,11 @@ export class CellLedger {
     const prefix = `${step ?? DEFAULT_STEP}|`;
     for (const [k, e] of this.cells) if (k.startsWith(prefix) && e.done) out.set(k.slice(prefix.length), e.done);
     return out;
+  }
+
+  /** The run's checkpoints of this name (mark events), oldest first. */
+  marks(name: string): readonly MarkEvent[] {
+    return this.markLog.get(name) ?? [];
   }
 
   /** Pulses sent whose pulse event never came: in flight when the last process stopped. */

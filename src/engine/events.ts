@@ -12,7 +12,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read' | 'iv' | 'endurance' | 'retention';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';
@@ -74,8 +74,10 @@ export interface ReadEvent extends Base {
   /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check. */
   phase: 'verify' | 'readback' | 'relax' | 'reverify';
   level: number;
-  /** Seconds waited before a relax read. */
+  /** Seconds waited before a relax read (a retention run: the time point, nominal). */
   relax_s?: number;
+  /** A retention run: the time since its origin (the end of programming) when the read was taken, as the board's clock has it. */
+  age_s?: number;
   step?: string;
   /** Why the read could not be used (its value is then null). */
   unusable?: string;
@@ -104,6 +106,15 @@ export interface WarningEvent extends Base {
   message: string;
   cell?: CellAddress;
 }
+/**
+ * A procedure's checkpoint in the record (issue 31): what a resume needs beyond cells, e.g. a
+ * retention run's time origin and the waits it completed. `name` says which; `value` is plain data.
+ */
+export interface MarkEvent extends Base {
+  type: 'mark';
+  name: string;
+  value: Record<string, unknown>;
+}
 export interface RunEndEvent extends Base {
   type: 'run-end';
   status: 'completed' | 'aborted' | 'failed';
@@ -111,7 +122,7 @@ export interface RunEndEvent extends Base {
   summary?: Record<string, unknown>;
 }
 
-export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
+export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | MarkEvent | RunEndEvent;
 
 /** Distributes Omit<> over the union so callers can build any event without runId/seq/t. */
 export type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'runId' | 'seq' | 't'> : never) : never;

@@ -66,6 +66,8 @@ export class LineFormatter {
         return `progress${c.tags},phase=${escTag(e.phase)} done=${int(e.done)},total=${int(e.total)},${fl('rate_per_s', e.rate_per_s)}seq=${e.seq}i${ts}`;
       case 'warning':
         return `warning${c.tags} message=${escStr(e.message)},seq=${e.seq}i${ts}`;
+      case 'mark':
+        return `mark${c.tags},name=${escTag(e.name)} value=${escStr(JSON.stringify(e.value).slice(0, 60000))},seq=${e.seq}i${ts}`;
       case 'run-start':
         return `run${c.tags},kind=${escTag(e.kind)}${c.algo} params=${escStr(JSON.stringify(e.params).slice(0, 60000))},seq=${e.seq}i${ts}`;
       case 'run-resume':
