@@ -5,9 +5,10 @@
  * each a step of the run (`cycles-<end>`): a resumed run continues an interrupted segment with the
  * pulses the record says it still lacked, so the cycle count stays what the board did.
  * After each segment every cell's window (LRS read - HRS read) is judged: a cell fails when its
- * window stays below `collapse` x its initial window for `confirm` reads in a row, as stuck at LRS
- * (the RESET read stays high), stuck at HRS (the SET read stays low) or window collapse (both moved
- * in); it is not cycled further and its cycles to failure are the first of those reads.
+ * window stays below `collapse` x its initial window for `confirm` reads in a row: stuck (no window
+ * left, under STUCK_WINDOW of the initial: at LRS when the cell reads above the initial window's
+ * middle, else at HRS) or window collapse (a window remains, closed in); it is not cycled further
+ * and its cycles to failure are the first of those reads.
  */
 import type { Board, CellAddress } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
@@ -99,6 +100,9 @@ export function enduranceConfig(o: EnduranceOptions, info: ReturnType<Board['inf
   return { cfg: { vread_V: a.vread_V, set: { vte_V: a.vte_V, vg_V: a.vg_V, width_s: w }, reset: { vsl_V: a.vsl_V, vg_V: a.prep.reset.vg_V, width_s: w } }, prep: a.prep };
 }
 
+/** A window under this share of the initial one is none: the cell is stuck (SET and RESET leave it where it is). */
+export const STUCK_WINDOW = 0.05;
+
 /** Judges a cell's reads: the confirmed failure and its first cycle, or none. */
 export function judge(reads: EnduranceRead[], collapse: number, confirm: number): { initial: number; failure: FailureMode | null; at: number | null } {
   const first = reads[0];
@@ -113,8 +117,9 @@ export function judge(reads: EnduranceRead[], collapse: number, confirm: number)
     run = w < collapse * initial ? run + 1 : 0;
     if (run >= confirm) {
       const at = reads[k - confirm + 1].cycle;
+      // Stuck: SET and RESET no longer move the cell (no window left); else the window closed in.
       const mid = (first.lrs_A + first.hrs_A) / 2;
-      const mode: FailureMode = r.hrs_A >= mid ? 'stuck-lrs' : r.lrs_A <= mid ? 'stuck-hrs' : 'window-collapse';
+      const mode: FailureMode = Math.abs(w) > STUCK_WINDOW * initial ? 'window-collapse' : (r.lrs_A + r.hrs_A) / 2 >= mid ? 'stuck-lrs' : 'stuck-hrs';
       return { initial, failure: mode, at };
     }
   }
