@@ -66,6 +66,10 @@ if (!only || only === 'wv') {
   const { wvBench } = await import('./wv-bench.js');
   out.wv_bench = wvBench();
 }
+if (!only || only === 'retention') {
+  const { retentionHfoxBench } = await import('./retention-hfox.js');
+  out.retention_hfox = await retentionHfoxBench();
+}
 if (!only || only === 'calibrate') {
   const { calibrateBench } = await import('./calibrate.js');
   out.calibrate = await calibrateBench();

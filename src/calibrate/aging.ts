@@ -256,14 +256,14 @@ export function fitEndurance(d: EnduranceDataset, runId: string, base: Calibrati
 // ---- retention ------------------------------------------------------------------------------
 
 /** One level's cells of a retention run as conductance drifts per time, for fits and resampling. */
-interface LevelDrift {
+export interface LevelDrift {
   g0_S: number;
   t_s: number[];
   /** Per cell: G(t) - G(verify) (S) per time (NaN where unread). */
   cells: number[][];
 }
 
-function levelDrifts(d: RetentionDataset, base: Calibration): LevelDrift[] {
+export function levelDrifts(d: RetentionDataset, base: Calibration): LevelDrift[] {
   const g = (i: number) => readToG(base, i, d.vread_V);
   return d.levels
     .map((l) => {
@@ -329,7 +329,7 @@ function fitRelaxDrift(levels: LevelDrift[], base: Calibration): { scale: number
 }
 
 /** Resampling cells within each level (the bootstrap of a retention fit). */
-function resampleLevels(levels: LevelDrift[], seed: number): LevelDrift[] {
+export function resampleLevels(levels: LevelDrift[], seed: number): LevelDrift[] {
   let s = seed >>> 0;
   const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
   return levels.map((l) => ({ ...l, cells: l.cells.map(() => l.cells[Math.floor(next() * l.cells.length)]) }));
@@ -352,7 +352,7 @@ export function driftModel(d: RetentionDataset, runId: string): MeasuredRetentio
 }
 
 /** Least-squares lines in log10 t (t >= 1 s) of the median drift and of its spread. */
-function logLinear(t: number[], mu: number[], sigma: number[]): { mu: [number, number]; sigma: [number, number] } {
+export function logLinear(t: number[], mu: number[], sigma: number[]): { mu: [number, number]; sigma: [number, number] } {
   const line = (ys: number[]): [number, number] => {
     const pts = t.map((x, k) => [Math.log10(x), ys[k]]).filter(([x, y]) => x >= 0 && Number.isFinite(y));
     if (!pts.length) return [NaN, NaN];

@@ -66,8 +66,9 @@ export interface TimeStats {
   median_A: number;
   sigma_A: number;
   sigmaRobust_A: number;
-  /** Of I(t) - I(verify), per cell: median and spread. */
+  /** Of I(t) - I(verify), per cell: median, mean and spread. */
   driftMedian_A: number;
+  driftMean_A: number;
   driftSigma_A: number;
   driftSigmaRobust_A: number;
 }
@@ -194,7 +195,7 @@ function timeStats(t_s: number, age_s: number, uncertain_s: number, now: (number
   const ok = now.map((x, k) => (x === null ? null : { x, d: x - verify[k] })).filter((v): v is { x: number; d: number } => v !== null && Number.isFinite(v.d));
   const xs = ok.map((v) => v.x);
   const ds = ok.map((v) => v.d);
-  return { t_s, age_s, uncertain_s, n: ok.length, median_A: quantile(sorted(xs), 0.5), sigma_A: std(xs), sigmaRobust_A: robustSigma(xs), driftMedian_A: quantile(sorted(ds), 0.5), driftSigma_A: std(ds), driftSigmaRobust_A: robustSigma(ds) };
+  return { t_s, age_s, uncertain_s, n: ok.length, median_A: quantile(sorted(xs), 0.5), sigma_A: std(xs), sigmaRobust_A: robustSigma(xs), driftMedian_A: quantile(sorted(ds), 0.5), driftMean_A: mean(ds), driftSigma_A: std(ds), driftSigmaRobust_A: robustSigma(ds) };
 }
 
 function retentionDataset(ctx: RunContext, created: string, info: ReturnType<Board['info']>, params: Record<string, unknown>, specs: LevelSpec[], vread: number, cells: CellAddress[], lv: number[], results: Map<string, CellResult>, programmed: { cell: CellAddress; level: number }[], clock: RetentionClock, t0: number, times: number[]): RetentionDataset {
