@@ -211,12 +211,15 @@ export function measuredDriftAt(m: MeasuredRetention, i_A: number, t_s: number):
   const ls = m.levels.filter((l) => l.current_A > 0 && l.t_s.length).sort((a, b) => a.current_A - b.current_A);
   if (!ls.length) return { mean_A: 0, sigma_A: 0 };
   const rel = ls.map((l) => relDriftAt(l, t_s));
+  const last = ls.length - 1;
+  if (i_A <= ls[0].current_A || i_A >= ls[last].current_A) {
+    const r = rel[i_A <= ls[0].current_A ? 0 : last];
+    return { mean_A: i_A * r.mu, sigma_A: i_A * r.sigma };
+  }
   let k = 0;
-  while (k < ls.length - 1 && i_A > ls[k + 1].current_A) k++;
-  const w = ls.length === 1 || i_A <= ls[0].current_A ? 0 : i_A >= ls[ls.length - 1].current_A ? 1 : (i_A - ls[k].current_A) / (ls[k + 1].current_A - ls[k].current_A);
-  const lo = rel[k];
-  const hi = rel[Math.min(k + (i_A >= ls[ls.length - 1].current_A ? 0 : 1), ls.length - 1)];
-  return { mean_A: i_A * (lo.mu * (1 - w) + hi.mu * w), sigma_A: i_A * (lo.sigma * (1 - w) + hi.sigma * w) };
+  while (i_A > ls[k + 1].current_A) k++;
+  const w = (i_A - ls[k].current_A) / (ls[k + 1].current_A - ls[k].current_A);
+  return { mean_A: i_A * (rel[k].mu * (1 - w) + rel[k + 1].mu * w), sigma_A: i_A * (rel[k].sigma * (1 - w) + rel[k + 1].sigma * w) };
 }
 
 /** Share of devices failed by `cycles` under a log-normal cycles-to-failure law. */
