@@ -108,10 +108,11 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   const cfg = reviveConfig(pr.config as ProgramConfig);
   const gates = pr.ispvaGates_V as number[] | undefined;
   const starts = pr.startGates_V as number[] | undefined;
+  const retries = pr.retryGates_V as number[] | undefined;
   const specs = d.levels.map((l) => l.spec);
   const jobs = cells.map((cell, k) => {
     const s = specs[k % nLevels];
-    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level] }) };
+    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
   });
   const done = runLockstep(b, jobs, opts.concurrency ?? 64);
   const vread = cfg.igvva.vread_V;

@@ -49,6 +49,8 @@ export class CellLedger {
   private segment = 0;
   /** A procedure's checkpoints (mark events), by name, in order. */
   private readonly markLog = new Map<string, MarkEvent[]>();
+  /** Per cell (all steps): pulse time and the energy proxy, and what the next read closes (costOf). */
+  private readonly costs = new Map<string, { energy_J: number; pulseTime_s: number; g_S: number; pending?: { v: number; w: number } }>();
 
   /** A ledger of the events stored so far (a resume), in order. */
   static async fromEvents(events: AsyncIterable<RunEvent> | Iterable<RunEvent>): Promise<CellLedger> {
@@ -94,9 +96,25 @@ export class CellLedger {
         if (e.outcome === 'refused') c.refusedPulses++;
         // The pulse event answers the oldest open intent of its cell (one pulse in flight per cell).
         if (c.open.length) c.open.shift();
+        if (e.outcome !== 'refused') {
+          const k = cellKey(e.cell);
+          const m = this.costs.get(k) ?? { energy_J: 0, pulseTime_s: 0, g_S: 0 };
+          m.pulseTime_s += e.width_s;
+          m.pending = { v: e.kind === 'reset' ? e.vsl_V : e.vte_V, w: e.width_s };
+          this.costs.set(k, m);
+        }
         return;
       }
       case 'read': {
+        if (e.current_A !== null) {
+          // The energy proxy of the pulse before this read: V x I x t with I = V x the larger of the conductances read around it.
+          const m = this.costs.get(cellKey(e.cell)) ?? { energy_J: 0, pulseTime_s: 0, g_S: 0 };
+          const g = e.current_A / e.vread_V;
+          if (m.pending) m.energy_J += m.pending.v * m.pending.v * m.pending.w * Math.max(m.g_S, g);
+          m.pending = undefined;
+          m.g_S = g;
+          this.costs.set(cellKey(e.cell), m);
+        }
         // Read-backs and relaxation reads belong to the cell's programming step too.
         const c = this.entry(e.step, e.cell);
         c.reads++;
@@ -134,6 +152,16 @@ export class CellLedger {
     const prefix = `${step ?? DEFAULT_STEP}|`;
     for (const [k, e] of this.cells) if (k.startsWith(prefix) && e.done) out.set(k.slice(prefix.length), e.done);
     return out;
+  }
+
+  /**
+   * A cell's cost over every step and attempt of the run: the pulses' widths added up, and the
+   * energy proxy (per pulse V^2 x width x the larger conductance read before and after it; V = VTE
+   * for FORM/SET, VSL for RESET). A pulse no read followed (its outcome unknown) adds its width only.
+   */
+  costOf(c: CellAddress): { energy_J: number; pulseTime_s: number } {
+    const m = this.costs.get(cellKey(c));
+    return { energy_J: m?.energy_J ?? 0, pulseTime_s: m?.pulseTime_s ?? 0 };
   }
 
   /** The run's checkpoints of this name (mark events), oldest first. */

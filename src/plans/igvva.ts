@@ -25,6 +25,13 @@ export interface IgvvaConfig {
   maxRetries: number;
   /** How to reset on overshoot. */
   reset: ResetVerifyConfig;
+  /**
+   * A climb that reaches the gate limit below its target goes on once at VTE + this (a weak cell's
+   * filament grows with the top electrode's overdrive), from `boostBack_V` below the gate limit.
+   * 0 or absent: the published algorithm (the cell ends stuck or failed there).
+   */
+  vteBoost_V?: number;
+  boostBack_V?: number;
 }
 
 export const IGVVA_DEFAULTS: Omit<IgvvaConfig, 'target_A' | 'reset'> = {
@@ -49,8 +56,9 @@ export interface ClimbPolicy {
   start_V: number;
   /** Next gate step after a read below the target: `before` and `i` the reads around the last pulse. */
   step: (i: number, before: number) => number;
-  /** A first pulse that already reaches the target means the start lay above this cell's crossing: reset and climb from cfg.vgStart_V. */
+  /** A first pulse that already reaches the target means the start lay above this cell's crossing: reset and climb from retry_V (once, checked again), else from cfg.vgStart_V. */
   checkFirstPulse?: boolean;
+  retry_V?: number;
   /** Called when the climb starts over (after an overshoot reset or a misprediction). */
   restart?: () => void;
 }
@@ -65,6 +73,9 @@ export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): Cel
   let vg = Math.min(cfg.vgStop_V, Math.max(cfg.vgStart_V, policy.start_V));
   let retries = 0;
   let first = policy.checkFirstPulse === true && vg > cfg.vgStart_V + 1e-9;
+  let retryAt = policy.retry_V;
+  let boosted = false;
+  let vte = cfg.vte_V;
   let note: string | undefined;
   // The gate of the last SET really applied (never the next step: a voltage reported is a voltage applied).
   let applied = NaN;
@@ -83,19 +94,30 @@ export function* climbGate(cfg: IgvvaConfig, t: Tally, policy: ClimbPolicy): Cel
       continue;
     }
     if (t.pulses >= cfg.maxPulses) return outcome('failed', 'max pulses');
-    if (vg > cfg.vgStop_V + 1e-9) return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V (read ${(i * 1e6).toFixed(2)} uA)`);
-    yield t.pulse<Command>({ op: 'set', vte_V: cfg.vte_V, vg_V: vg, width_s: cfg.width_s });
+    if (vg > cfg.vgStop_V + 1e-9) {
+      if (!boosted && cfg.vteBoost_V && i >= 0.25 * cfg.target_A) {
+        boosted = true;
+        vte = round6(cfg.vte_V + cfg.vteBoost_V);
+        vg = round6(Math.max(cfg.vgStart_V, cfg.vgStop_V - (cfg.boostBack_V ?? 0.2)));
+        note = `gate limit reached below the target: climbed again at VTE ${vte} V`;
+        continue;
+      }
+      return outcome(i < 0.25 * cfg.target_A ? 'stuck' : 'failed', `gate voltage range exhausted at VG ${cfg.vgStop_V} V${boosted ? ` (also at VTE ${vte} V)` : ''} (read ${(i * 1e6).toFixed(2)} uA)`);
+    }
+    yield t.pulse<Command>({ op: 'set', vte_V: vte, vg_V: vg, width_s: cfg.width_s });
     applied = vg;
     const before = i;
     i = yield* readCurrent(t, cfg.vread_V);
     if (first && i >= cfg.target_A) {
       // The first pulse reached the target: the crossing may lie well below the start.
-      note = 'mispredicted start: full search';
-      first = false;
+      const retry = retryAt !== undefined && retryAt > cfg.vgStart_V + 1e-9 && retryAt < vg - 1e-9 ? retryAt : undefined;
+      note = retry !== undefined ? 'mispredicted start: climbed again from the retry start' : 'mispredicted start: full search';
+      retryAt = undefined;
+      first = retry !== undefined;
       const r = yield* resetVerifySteps(cfg.reset, t);
       if (!r.ok) return { status: 'failed', pulses: t.pulses, reads: t.reads, final_A: r.final_A, finalStepped_V: applied, note: 'mispredicted start, and the cell did not reset for the full search' };
       i = r.final_A;
-      vg = cfg.vgStart_V;
+      vg = retry ?? cfg.vgStart_V;
       policy.restart?.();
       continue;
     }

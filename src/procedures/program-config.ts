@@ -40,6 +40,13 @@ export interface ProgramOptions {
   reverify?: ReverifySpec;
   /** igvva-predict: start where a cell this many sigmas stronger than nominal reaches the target (default 3). */
   predictSigmas?: number;
+  /**
+   * Forming and reset-verify before write-verify: 'safe' (default: forming from below nearly every
+   * cell's forming voltage, RESET from 0.8 V in 0.1 V steps) or 'fast' (from the calibration:
+   * forming from 1 sigma below the median forming voltage, RESET from where most cells already
+   * reset, in 0.15 V steps).
+   */
+  prep?: 'safe' | 'fast';
   /** HRS ceiling (A); default 2 uA, raised when the calibration's HRS reads higher. */
   hrsMax_A?: number;
   /**

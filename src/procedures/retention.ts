@@ -130,7 +130,7 @@ export async function retention(board: Board, ctx: RunContext, o: RetentionOptio
   if (lv.length !== cells.length || lv.some((l) => !(Number.isInteger(l) && l >= 0 && l < o.levels))) throw new InvalidArgumentError('cells', cells.length, `every cell needs a level in 0..${o.levels - 1}`);
   const created = new Date().toISOString();
   const cp = cellParams(cells, chosen.name);
-  const params = { ...o, cells: cp.cells, cellsName: cp.cellsName, cellLevels: lv, knownFormed: undefined, calibration: o.calibration?.id, engine: undefined, usedCells: undefined, times_s: times, levelTargets_A: setup.levels.map((l) => l.target_A), startGates_V: setup.startGates_V, ispvaGates_V: setup.ispvaGates_V, config: setup.config, inputs: { 'cell list': digest(`${(cp.cells as string[]).join(' ')}|${lv.join(',')}`), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) } };
+  const params = { ...o, cells: cp.cells, cellsName: cp.cellsName, cellLevels: lv, knownFormed: undefined, calibration: o.calibration?.id, engine: undefined, usedCells: undefined, times_s: times, levelTargets_A: setup.levels.map((l) => l.target_A), startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, ispvaGates_V: setup.ispvaGates_V, config: setup.config, inputs: { 'cell list': digest(`${(cp.cells as string[]).join(' ')}|${lv.join(',')}`), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) } };
   ctx.begin({ kind: 'retention', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   if (chosen.note) ctx.emit({ type: 'warning', code: 'fresh-cells', message: chosen.note });
   const signal = o.engine?.signal;
