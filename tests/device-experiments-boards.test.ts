@@ -14,13 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import type { MarkEvent, RunEvent } from '../src/engine/events.js';
-import { eventsTextSync } from '../src/store/event-files.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
-import { needForeign, startForeign, type ForeignBoard } from './helpers/foreign-board.js';
+import { needForeign, startForeign } from './helpers/foreign-board.js';
+import { assertRecordMatchesBoard, cellKey, foreignAudit, recordPulses, storedEvents } from './helpers/record.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
+const key = cellKey;
 
 function rram(args: string[], onStart?: (p: ReturnType<typeof spawn>) => void): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
@@ -33,53 +33,10 @@ function rram(args: string[], onStart?: (p: ReturnType<typeof spawn>) => void): 
     p.on('exit', (status) => res({ status, stdout, stderr }));
   });
 }
-/** The stored events; a torn last line (kill -9 mid-write) is no event. */
-const events = (store: string, id: string): RunEvent[] =>
-  eventsTextSync(join(store, 'runs', id))
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as RunEvent];
-      } catch {
-        return [];
-      }
-    });
+const events = storedEvents;
 const runOf = (store: string, kind: string) => readdirSync(join(store, 'runs')).find((id) => JSON.parse(readFileSync(join(store, 'runs', id, 'run.json'), 'utf8')).kind === kind)!;
-
-function recordPulses(evs: RunEvent[]): Map<string, { confirmed: number; unknown: number }> {
-  const m = new Map<string, { confirmed: number; unknown: number }>();
-  for (const e of evs) {
-    if (e.type !== 'pulse' || e.outcome === 'refused') continue;
-    const c = m.get(key(e.cell)) ?? { confirmed: 0, unknown: 0 };
-    if (e.outcome === 'unknown') c.unknown++;
-    else c.confirmed++;
-    m.set(key(e.cell), c);
-  }
-  return m;
-}
-function assertBoardGot(rec: Map<string, { confirmed: number; unknown: number }>, got: (k: string) => number, keys: Iterable<string>, what: string): void {
-  for (const k of new Set([...rec.keys(), ...keys])) {
-    const r = rec.get(k) ?? { confirmed: 0, unknown: 0 };
-    const n = got(k);
-    assert.ok(n >= r.confirmed && n <= r.confirmed + r.unknown, `${what}: cell ${k}: the board applied ${n} pulses, the record says ${r.confirmed} confirmed + ${r.unknown} unknown`);
-  }
-}
-/** The foreign board's audit: pulses per cell, requests executed twice. */
-function audit(b: ForeignBoard): { pulses: Map<string, number>; duplicates: number } {
-  const pulses = new Map<string, number>();
-  const seen = new Set<string>();
-  let duplicates = 0;
-  for (const [, boot, session, seq, op, a, row, col] of b.audit()) {
-    if (['FORM', 'SET', 'RESET', 'WV_SET'].includes(op)) pulses.set(`${a}:${row}:${col}`, (pulses.get(`${a}:${row}:${col}`) ?? 0) + 1);
-    if (['FORM', 'SET', 'RESET', 'WAIT', 'WV'].includes(op)) {
-      const k = `${boot}/${session}/${seq}`;
-      if (seen.has(k)) duplicates++;
-      seen.add(k);
-    }
-  }
-  return { pulses, duplicates };
-}
+const assertBoardGot = assertRecordMatchesBoard;
+const audit = foreignAudit;
 
 interface Trial {
   store: string;
@@ -145,7 +102,7 @@ test('retention on the in-process emulator killed (kill -9) at random points and
   assert.equal(trials, 5, `only ${trials} kills landed inside a run`);
 });
 
-test('retention behind rram emulate --pty (real waits) killed (kill -9) while programming and while waiting: resumed at the real ages, the board's own counters equal the records', { timeout: 600000 }, async () => {
+test('retention behind rram emulate --pty (real waits) killed (kill -9) while programming and while waiting: resumed at the real ages, the board\'s own counters equal the records', { timeout: 600000 }, async () => {
   const emu = spawn(process.execPath, [main, 'emulate', '--pty', '--json', '--seed', '9'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const path = await new Promise<string>((res) => emu.stdout!.once('data', (d: Buffer) => res(JSON.parse(d.toString().split('\n')[0]).path)));
