@@ -17,7 +17,7 @@ import type { MarkEvent, RunEvent } from '../src/engine/events.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needForeign, startForeign } from './helpers/foreign-board.js';
-import { assertRecordMatchesBoard, cellKey, foreignAudit, recordPulses, storedEvents } from './helpers/record.js';
+import { assertRecordMatchesBoard, assertSerialCountersMatch, cellKey, foreignAudit, recordPulses, storedEvents } from './helpers/record.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const key = cellKey;
@@ -133,18 +133,7 @@ test('retention behind rram emulate --pty (real waits) killed (kill -9) while pr
     }
     assert.ok(phases.has('programming') && phases.has('waiting'), `kills landed while ${[...phases].join(', ')}`);
     // The board's own counters (since it started: every run of this test) against all the records.
-    const { SerialBoard } = await import('../drivers/serial/serial-board.js');
-    const sb = await SerialBoard.open({ path });
-    try {
-      for (const [k, r] of used) {
-        const [array, row, col] = k.split(':').map(Number);
-        const n = await sb.counters({ array, row, col });
-        const got = n.form + n.set + n.reset;
-        assert.ok(got >= r.confirmed && got <= r.confirmed + r.unknown, `cell ${k}: the board applied ${got} pulses, the records say ${r.confirmed} + ${r.unknown} unknown`);
-      }
-    } finally {
-      await sb.close();
-    }
+    await assertSerialCountersMatch(path, used, 'retention behind the pty');
   } finally {
     emu.kill('SIGTERM');
   }

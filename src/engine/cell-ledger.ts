@@ -11,7 +11,7 @@
  */
 import type { CellAddress } from '../../drivers/board.js';
 import type { CellOutcome } from '../plans/commands.js';
-import { cellKey, type MarkEvent, type PulseIntent, type RunEvent } from './events.js';
+import { cellKey, type MarkEvent, type OnboardJob, type PulseIntent, type RunEvent } from './events.js';
 
 /** How a cell of one step ended: what the engine returns and a cell-done event records. */
 export interface CellResult {
@@ -91,16 +91,28 @@ export class CellLedger {
       case 'pulse': {
         // A recovered pulse belongs to the interrupted attempt, whose intent it answers.
         const c = e.recovered ? this.entry(e.step, e.cell) : this.attempt(this.entry(e.step, e.cell));
-        c.pulses++;
-        if (e.outcome === 'unknown') c.unknownPulses++;
-        if (e.outcome === 'refused') c.refusedPulses++;
+        // An on-board job counts the pulses it applied; one of unknown outcome, the most it may have.
+        const n = pulsesOf(e);
+        c.pulses += n;
+        if (e.outcome === 'unknown') c.unknownPulses += n;
+        if (e.outcome === 'refused') c.refusedPulses += n;
         // The pulse event answers the oldest open intent of its cell (one pulse in flight per cell).
         if (c.open.length) c.open.shift();
         if (e.outcome !== 'refused') {
           const k = cellKey(e.cell);
           const m = this.costs.get(k) ?? { energy_J: 0, pulseTime_s: 0, g_S: 0 };
-          m.pulseTime_s += e.width_s;
-          m.pending = { v: e.kind === 'reset' ? e.vsl_V : e.vte_V, w: e.width_s };
+          if (e.kind === 'write-verify') {
+            // The board's pulses, each at most at the conductance the job ended with (an upper bound: no read between them).
+            const j = e.onboard;
+            const pulses = e.outcome === 'unknown' ? 0 : (j?.pulses ?? 0);
+            const g = j?.final_A !== undefined && e.outcome !== 'unknown' ? j.final_A / j.vread_V : m.g_S;
+            m.pulseTime_s += pulses * e.width_s;
+            m.energy_J += pulses * e.vte_V * e.vte_V * e.width_s * Math.max(m.g_S, g);
+            m.g_S = g;
+          } else {
+            m.pulseTime_s += e.width_s;
+            m.pending = { v: e.kind === 'reset' ? e.vsl_V : e.vte_V, w: e.width_s };
+          }
           this.costs.set(k, m);
         }
         return;
@@ -182,6 +194,12 @@ export class CellLedger {
     for (const [k, e] of this.cells) if (e.pulses > 0) seen.set(k.slice(k.indexOf('|') + 1), parseKey(k.slice(k.indexOf('|') + 1)));
     return [...seen.values()];
   }
+}
+
+/** Pulses a pulse event stands for: one, or an on-board job's (applied, or at most its maxPulses when unknown). */
+export function pulsesOf(e: { kind: string; outcome?: string; onboard?: OnboardJob }): number {
+  if (e.kind !== 'write-verify') return 1;
+  return e.outcome === 'unknown' ? (e.onboard?.maxPulses ?? 0) : (e.onboard?.pulses ?? 0);
 }
 
 function parseKey(k: string): CellAddress {

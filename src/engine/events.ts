@@ -33,10 +33,28 @@ export interface RunResumeEvent extends Base {
   params: Record<string, unknown>;
   board: BoardInfo;
 }
-/** One pulse of a round, as the engine is about to send it (an intent). */
+/**
+ * An on-board write-verify job (kind 'write-verify'): its climb as sent, and once the board
+ * answered, what it did. A job of unknown outcome may have applied up to maxPulses pulses.
+ */
+export interface OnboardJob {
+  target_A: number;
+  vgStart_V: number;
+  vgStep_V: number;
+  vgStop_V: number;
+  maxPulses: number;
+  vread_V: number;
+  /** The board's summary (confirmed jobs only). */
+  pulses?: number;
+  success?: boolean;
+  final_A?: number;
+  finalStepped_V?: number;
+}
+
+/** One pulse of a round, as the engine is about to send it (an intent); or one on-board write-verify job. */
 export interface PulseIntent {
   cell: CellAddress;
-  kind: PulseKind;
+  kind: PulseKind | 'write-verify';
   vte_V: number;
   vsl_V: number;
   vg_V: number;
@@ -44,6 +62,8 @@ export interface PulseIntent {
   level: number;
   /** The job step the cell belongs to (absent: 'program'). */
   step?: string;
+  /** kind 'write-verify': the job (vg_V is its first gate, vte_V its fixed top-electrode amplitude). */
+  onboard?: OnboardJob;
 }
 /**
  * Write-ahead: the pulses a round is about to send, on disk before any of them leaves (docs/formats.md,

@@ -3,7 +3,7 @@
  * gate rising one fine step each; coming back from a RESET phase (a polarity reversal, capped)
  * the climb resumes a few fine steps below a gate of the algorithm's choosing.
  */
-import { type CellOutcome, type Command, Tally, readCurrent } from './commands.js';
+import { type CellOutcome, type Command, Tally, readCurrent, type Answer } from './commands.js';
 import type { IgvvaConfig } from './igvva.js';
 import { round6 } from './igvva.js';
 
@@ -24,7 +24,7 @@ export const bandOutcome = (t: Tally, s: BandState, status: CellOutcome['status'
  * One SET below the band; returns an outcome when the climb must end (too many reversals, the gate
  * range exhausted). `resumeFrom(s)`: the gate the climb resumes below after a RESET phase.
  */
-export function* setBelowBand(cfg: IgvvaConfig, s: BandState, t: Tally, o: { backoffSteps: number; maxReversals: number; resumeFrom: (s: BandState) => number }): Generator<Command, CellOutcome | undefined, number | undefined> {
+export function* setBelowBand(cfg: IgvvaConfig, s: BandState, t: Tally, o: { backoffSteps: number; maxReversals: number; resumeFrom: (s: BandState) => number }): Generator<Command, CellOutcome | undefined, Answer> {
   if (s.dir === 'reset') {
     if (++s.reversals > o.maxReversals) return bandOutcome(t, s, 'failed', `more than ${o.maxReversals} polarity reversals`);
     s.vg = round6(Math.max(cfg.vgStart_V, o.resumeFrom(s) - o.backoffSteps * cfg.vgStep_V));

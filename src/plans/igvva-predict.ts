@@ -14,5 +14,5 @@ import { type CellPlan, Tally } from './commands.js';
 import { climbGate, type IgvvaConfig } from './igvva.js';
 
 export function* igvvaPredict(cfg: IgvvaConfig, start_V: number, t: Tally = new Tally(), retry_V?: number): CellPlan {
-  return yield* climbGate(cfg, t, { start_V, retry_V, step: () => cfg.vgStep_V, checkFirstPulse: true });
+  return yield* climbGate(cfg, t, { start_V, retry_V, step: () => cfg.vgStep_V, checkFirstPulse: true, constantStep: true });
 }

@@ -122,7 +122,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   // Preflight: everything derived and checked before run-start, so a refused run sends nothing.
   const setup: ProgramSetup = o.replay
     ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, startGates_V: o.replay.startGates_V, retryGates_V: o.replay.retryGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
-    : setupProgramming(o, info, o.calibration, o.userLimits);
+    : setupProgramming({ ...o, linked: !!board.linkEvents }, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
   if (o.cells && o.cells.length !== o.levels * o.cellsPerLevel) throw new InvalidArgumentError('cells', o.cells.length, `must list levels x cells-per-level = ${o.levels * o.cellsPerLevel} cells`);

@@ -95,7 +95,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   for (const k of chosen) if (!Number.isInteger(k) || k < 0 || k >= n) throw new InvalidArgumentError('cells', k, `cell index outside 0..${n - 1}`);
   if (o.minSuccess !== undefined && !(o.minSuccess >= 0 && o.minSuccess <= 1)) throw new InvalidArgumentError('min-success', o.minSuccess, 'must be a fraction in 0..1');
   for (const k of chosen) if (!(o.map[k] < o.levels)) throw new InvalidArgumentError('map', o.map[k], `level of cell ${k} is not in 0..${o.levels - 1}`);
-  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const setup = setupProgramming({ ...o, linked: !!board.linkEvents }, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
   const inSet = new Uint8Array(n);

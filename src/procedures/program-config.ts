@@ -47,6 +47,12 @@ export interface ProgramOptions {
    * reset, in 0.15 V steps).
    */
   prep?: 'safe' | 'fast';
+  /**
+   * IGVVA and igvva-predict climbs as on-board WRITE_VERIFY jobs: 'auto' (default: when the board
+   * offers it and is behind a link, where each climb's round trips cost), 'on' (refused on a board
+   * without it), 'off' (always pulse by pulse from the host).
+   */
+  onboardVerify?: 'auto' | 'on' | 'off';
   /** HRS ceiling (A); default 2 uA, raised when the calibration's HRS reads higher. */
   hrsMax_A?: number;
   /**

@@ -60,6 +60,8 @@ export interface SetupInput extends ProgramOptions {
   levelSpecs?: LevelSpec[];
   /** Success rate the run must reach (predictions below it are refused). */
   minSuccess?: number;
+  /** The board is behind a link (a serial board): on-board write-verify saves its round trips. */
+  linked?: boolean;
 }
 
 const Phi = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2));
@@ -281,6 +283,13 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
   // fast prep: reset-verify from where most cells already reset (onset + 2 sigma), in 0.15 V steps.
   const resetStart = fast && p ? Math.min(vslStop, Math.max(RESET_DEFAULTS.vslStart_V, Math.round((p.reset_v_median_V + 2 * Math.hypot(p.reset_v_sigma_V, p.reset_v_c2c_V)) / 0.05) * 0.05)) : RESET_DEFAULTS.vslStart_V;
   if (fast && !p) notes.push('--prep fast needs the board\'s calibration for its forming and RESET starts: the safe starts are used');
+  // On-board write-verify (WRITE_VERIFY): IGVVA's and igvva-predict's climbs as one request each, where the board offers it.
+  const mode = o.onboardVerify ?? 'auto';
+  const climbs = (o.algo === 'igvva' || o.algo === 'igvva-predict') && o.tolerance_A === undefined;
+  const offered = board.features?.writeVerify === true;
+  if (mode === 'on' && !(climbs && offered)) problems.push(`onboard-verify=on: ${!offered ? 'the board does not offer WRITE_VERIFY' : 'only igvva and igvva-predict without --tolerance climb as the board does'}`);
+  const onboard = mode === 'on' || (mode === 'auto' && climbs && offered && o.linked === true);
+  if (onboard) notes.push('write-verify climbs run on the board (WRITE_VERIFY): one request per climb');
   const reset = { ...RESET_DEFAULTS, vg_V: resetVg, vslStop_V: vslStop, width_s: width, vread_V: vread, max_A: hrsMax, vslStart_V: +onGrid(resetStart, dac).toFixed(6), vslStep_V: fast && p ? 0.15 : RESET_DEFAULTS.vslStep_V };
   // bidir's partial RESET starts where the gentlest cells begin to reset (the calibration's onset less 3 sigma).
   const bidirVslStart = p ? Math.max(0.1, Math.floor((p.reset_v_median_V - 3 * Math.hypot(p.reset_v_sigma_V, p.reset_v_c2c_V)) / 0.02) * 0.02) : BIDIR_DEFAULTS.vslStart_V;
@@ -309,6 +318,7 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
       reset,
       // igvva-predict: a weak cell the gate limit leaves below the target climbs once more at a higher VTE (within vte_max).
       ...(o.algo === 'igvva-predict' && vte + VTE_BOOST_V <= L.vte_max_V + 1e-12 ? { vteBoost_V: VTE_BOOST_V, boostBack_V: 0.2 } : {}),
+      ...(onboard ? { onboard: true } : {}),
     },
     ispva: { ...ISPVA_DEFAULTS, vteStep_V: o.algo === 'ispva' ? step : ISPVA_DEFAULTS.vteStep_V, vteStop_V: ispvaStop, tolerance_A: o.tolerance_A ?? Infinity, maxPulses: o.maxPulses ?? ISPVA_DEFAULTS.maxPulses, width_s: width, vread_V: vread },
     ...(o.algo === 'igvva-adaptive' ? { adaptive: { ...ADAPTIVE_DEFAULTS, coarseStep_V: +coarse.toFixed(6) } } : {}),

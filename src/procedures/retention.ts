@@ -121,7 +121,7 @@ export async function retention(board: Board, ctx: RunContext, o: RetentionOptio
   if (!times.length) throw new InvalidArgumentError('times', '', 'give at least one time');
   for (let k = 0; k < times.length; k++) if (!(times[k] > 0 && Number.isFinite(times[k])) || (k && !(times[k] > times[k - 1]))) throw new InvalidArgumentError('times', times[k], 'times must be positive and increasing');
   if (!Number.isInteger(o.cellsPerLevel) || o.cellsPerLevel < 1) throw new InvalidArgumentError('cells-per-level', o.cellsPerLevel, 'must be a positive integer');
-  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const setup = setupProgramming({ ...o, linked: !!board.linkEvents }, info, o.calibration, o.userLimits);
   const vread = setup.config.igvva.vread_V;
   const chosen = await experimentCells(board, ctx, { ...o, count: o.cells ? undefined : o.levels * o.cellsPerLevel }, vread, setup.config.form.formedAbove_A / 2);
   const cells = chosen.cells;

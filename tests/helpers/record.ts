@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { eventsTextSync } from '../../src/store/event-files.js';
 import type { RunEvent } from '../../src/engine/events.js';
+import { pulsesOf } from '../../src/engine/cell-ledger.js';
 import type { ForeignBoard } from './foreign-board.js';
 
 export const cellKey = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
@@ -20,14 +21,15 @@ export const storedEvents = (store: string, id: string): RunEvent[] =>
       }
     });
 
-/** Pulses per cell in a record: confirmed and of unknown outcome (refused ones had no effect). */
+/** Pulses per cell in a record: confirmed and of unknown outcome (refused ones had no effect); an on-board job counts its pulses. */
 export function recordPulses(evs: RunEvent[]): Map<string, { confirmed: number; unknown: number }> {
   const m = new Map<string, { confirmed: number; unknown: number }>();
   for (const e of evs) {
     if (e.type !== 'pulse' || e.outcome === 'refused') continue;
     const c = m.get(cellKey(e.cell)) ?? { confirmed: 0, unknown: 0 };
-    if (e.outcome === 'unknown') c.unknown++;
-    else c.confirmed++;
+    // An on-board write-verify job stands for the pulses it applied (of unknown outcome: at most its maxPulses).
+    if (e.outcome === 'unknown') c.unknown += pulsesOf(e);
+    else c.confirmed += pulsesOf(e);
     m.set(cellKey(e.cell), c);
   }
   return m;
@@ -57,4 +59,21 @@ export function assertRecordMatchesBoard(rec: Map<string, { confirmed: number; u
     const n = got(k);
     assert.ok(n >= r.confirmed && n <= r.confirmed + r.unknown, `${what}: cell ${k}: the board applied ${n} pulses, the record says ${r.confirmed} confirmed + ${r.unknown} unknown`);
   }
+}
+
+/** A board behind a serial port: its own COUNTERS (since it started) per cell of `rec`, against the records (assertRecordMatchesBoard). */
+export async function assertSerialCountersMatch(path: string, rec: Map<string, { confirmed: number; unknown: number }>, what: string): Promise<void> {
+  const { SerialBoard } = await import('../../drivers/serial/serial-board.js');
+  const sb = await SerialBoard.open({ path });
+  const got = new Map<string, number>();
+  try {
+    for (const k of rec.keys()) {
+      const [array, row, col] = k.split(':').map(Number);
+      const n = await sb.counters({ array, row, col });
+      got.set(k, n.form + n.set + n.reset);
+    }
+  } finally {
+    await sb.close();
+  }
+  assertRecordMatchesBoard(rec, (k) => got.get(k) ?? 0, rec.keys(), what);
 }
