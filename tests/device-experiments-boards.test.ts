@@ -46,9 +46,23 @@ interface Trial {
   phase: string;
 }
 
-/** Runs `args` and kills it (kill -9) `at` ms after start; the interrupted run, or undefined when it had not begun or had completed. */
+/**
+ * Runs `args` and kills it (kill -9) about `at` ms after start: `at` less a quiet machine's 400 ms
+ * of node start-up after the run began (its run folder exists), however slow the machine is at
+ * starting node; the interrupted run, or undefined when it had not begun or had completed.
+ */
 async function killed(args: string[], store: string, at: number): Promise<Trial | undefined> {
-  await rram(args, (p) => setTimeout(() => p.kill('SIGKILL'), at));
+  await rram(args, (p) => {
+    const t0 = Date.now();
+    const began = () => existsSync(join(store, 'runs')) && readdirSync(join(store, 'runs')).length > 0;
+    const iv = setInterval(() => {
+      if (p.exitCode !== null || p.signalCode !== null || Date.now() - t0 > 60000) clearInterval(iv);
+      else if (began()) {
+        clearInterval(iv);
+        setTimeout(() => p.kill('SIGKILL'), Math.max(0, at - 400));
+      }
+    }, 10);
+  });
   if (!existsSync(join(store, 'runs')) || !readdirSync(join(store, 'runs')).length) return undefined;
   const id = readdirSync(join(store, 'runs'))[0];
   if (JSON.parse(readFileSync(join(store, 'runs', id, 'run.json'), 'utf8')).status === 'completed') return undefined;
