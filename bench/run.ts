@@ -2,6 +2,7 @@
  * `npm run bench`: the figures in docs/benchmarks.md. Not tests: they print numbers.
  *  - serial round trips/s, sequential and windowed, over the pty and through the 921600-baud link model;
  *  - a whole 4096-cell array to a random 8-level map with IGVVA-10, in process and over the pty;
+ *  - a 4096-cell 8-level characterize over `rram emulate --pty` at 921600 baud, climbs from the host and on the board;
  *  - sustained events/s into the embedded store and into InfluxDB while the engine programs;
  *  - calibration: fit time and the twin's distances to a board with hidden parameters;
  *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked;
@@ -65,6 +66,14 @@ if (only === 'coverage') {
 if (!only || only === 'wv') {
   const { wvBench } = await import('./wv-bench.js');
   out.wv_bench = wvBench();
+}
+if (!only || only === 'retention') {
+  const { retentionHfoxBench } = await import('./retention-hfox.js');
+  out.retention_hfox = await retentionHfoxBench();
+}
+if ((!only || only === 'characterize-pty') && hasTool('socat')) {
+  const { characterizePtyBench } = await import('./characterize-pty.js');
+  out.characterize_pty_921600 = await characterizePtyBench();
 }
 if (!only || only === 'calibrate') {
   const { calibrateBench } = await import('./calibrate.js');

@@ -76,6 +76,25 @@ export const OPTIONAL_PARAMS = {
   /** Median pristine conductance of a leaky cell, and its log-normal spread. */
   g_leaky_pristine_S: { unit: 'S', default: 30e-6 },
   g_leaky_sigma_log: { unit: '1', default: 0.5 },
+  /**
+   * Endurance (issue 31; `rram endurance`, src/calibrate/aging.ts): the window after n RESETs of a
+   * formed cell shrinks toward endurance_mid_S by exp(-n / endurance_tau_cycles) (0: no collapse);
+   * a cell fails after a log-normal number of RESETs (median endurance_fail_cycles, 0: never;
+   * log-sigma endurance_fail_sigma_log), stuck at LRS with probability endurance_fail_lrs_share,
+   * else stuck at HRS.
+   */
+  endurance_tau_cycles: { unit: '1', default: 0 },
+  endurance_mid_S: { unit: 'S', default: 100e-6 },
+  endurance_fail_cycles: { unit: '1', default: 0 },
+  endurance_fail_sigma_log: { unit: '1', default: 0.5 },
+  endurance_fail_lrs_share: { unit: '1', default: 0.5 },
+  /**
+   * Retention drift (issue 31; `rram retention`): beyond the relaxation table, a programmed
+   * cell's conductance follows G(t) = G (t / 1 s)^-nu after its last pulse, nu ~ N(retention_nu,
+   * retention_nu_sigma) per device (0, 0: no drift beyond the table).
+   */
+  retention_nu: { unit: '1', default: 0 },
+  retention_nu_sigma: { unit: '1', default: 0 },
 } as const;
 export type OptionalName = keyof typeof OPTIONAL_PARAMS;
 export type ScalarName = keyof typeof SCALAR_PARAMS | OptionalName;
@@ -100,6 +119,9 @@ export function values(c: Calibration): CalValues {
   return out;
 }
 
+/** Parameters whose sign carries meaning (a drift exponent: conductance falling or rising). */
+const SIGNED_PARAMS = new Set(['retention_nu']);
+
 const finiteNum = z.number({ invalid_type_error: 'not a finite number' }).finite('not a finite number');
 
 /** One parameter of a calibration file: value, its unit (checked against the parameter's), source. */
@@ -107,8 +129,8 @@ function paramSchema(name: string, unit: string) {
   return z
     .object({
       value: finiteNum
-        .refine((v) => v >= 0 || name.endsWith('_V'), 'must not be negative')
-        .refine((v) => !name.startsWith('fraction_') || v <= 1, 'a share must be at most 1'),
+        .refine((v) => v >= 0 || name.endsWith('_V') || SIGNED_PARAMS.has(name), 'must not be negative')
+        .refine((v) => !(name.startsWith('fraction_') || name.endsWith('_share')) || v <= 1, 'a share must be at most 1'),
       unit: z.literal(unit, { errorMap: () => ({ message: `expected "${unit}"` }) }),
       source: z.string({ invalid_type_error: 'every parameter needs its source' }).min(3, 'every parameter needs its source'),
     })

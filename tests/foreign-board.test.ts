@@ -17,7 +17,8 @@ import { eventsTextSync } from '../src/store/event-files.js';
 import type { RunEvent } from '../src/engine/events.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
-import { needForeign, startForeign, type ForeignBoard } from './helpers/foreign-board.js';
+import { needForeign, startForeign } from './helpers/foreign-board.js';
+import { assertRecordMatchesBoard, foreignAudit, recordPulses } from './helpers/record.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
@@ -41,43 +42,8 @@ const events = (store: string, id: string) =>
     .map((l) => JSON.parse(l) as RunEvent);
 const onlyRun = (store: string) => readdirSync(join(store, 'runs'))[0];
 
-/** Pulses per cell in a run's record: confirmed and of unknown outcome. */
-function recordPulses(evs: RunEvent[]): Map<string, { confirmed: number; unknown: number }> {
-  const m = new Map<string, { confirmed: number; unknown: number }>();
-  for (const e of evs) {
-    if (e.type !== 'pulse' || e.outcome === 'refused') continue;
-    const c = m.get(key(e.cell)) ?? { confirmed: 0, unknown: 0 };
-    if (e.outcome === 'unknown') c.unknown++;
-    else c.confirmed++;
-    m.set(key(e.cell), c);
-  }
-  return m;
-}
-
-/** The firmware's own audit: pulses per cell, and requests executed twice. */
-function audit(b: ForeignBoard): { pulses: Map<string, number>; duplicates: number } {
-  const pulses = new Map<string, number>();
-  const seen = new Set<string>();
-  let duplicates = 0;
-  for (const r of b.audit()) {
-    const [, boot, session, seq, op, a, row, col] = r;
-    if (['FORM', 'SET', 'RESET', 'WV_SET'].includes(op)) pulses.set(`${a}:${row}:${col}`, (pulses.get(`${a}:${row}:${col}`) ?? 0) + 1);
-    if (['FORM', 'SET', 'RESET', 'WAIT', 'WV'].includes(op)) {
-      const k = `${boot}/${session}/${seq}`;
-      if (seen.has(k)) duplicates++;
-      seen.add(k);
-    }
-  }
-  return { pulses, duplicates };
-}
-
-function assertRecordMatchesBoard(rec: Map<string, { confirmed: number; unknown: number }>, fw: Map<string, number>, what: string): void {
-  for (const k of new Set([...rec.keys(), ...fw.keys()])) {
-    const r = rec.get(k) ?? { confirmed: 0, unknown: 0 };
-    const got = fw.get(k) ?? 0;
-    assert.ok(got >= r.confirmed && got <= r.confirmed + r.unknown, `${what}: cell ${k}: the board applied ${got} pulses, the record says ${r.confirmed} confirmed + ${r.unknown} unknown`);
-  }
-}
+const audit = foreignAudit;
+const assertRecordMatchesBoardMap = (rec: Map<string, { confirmed: number; unknown: number }>, fw: Map<string, number>, what: string) => assertRecordMatchesBoard(rec, (k) => fw.get(k) ?? 0, fw.keys(), what);
 
 const CHAR = ['characterize', '--levels', '4', '--cells-per-level', '32', '--json'];
 
@@ -98,7 +64,7 @@ for (const noise of [0, 1e-4, 1e-3]) {
       b.stop();
       const fw = audit(b);
       assert.equal(fw.duplicates, 0, 'no request executed twice');
-      assertRecordMatchesBoard(recordPulses(events(store, onlyRun(store))), fw.pulses, `noise ${noise}`);
+      assertRecordMatchesBoardMap(recordPulses(events(store, onlyRun(store))), fw.pulses, `noise ${noise}`);
     } finally {
       b.stop();
     }
@@ -151,7 +117,7 @@ test('foreign-v2: the firmware reset (kill -9) in the middle of a run: the conso
     b.stop();
     const fw = audit(b);
     assert.equal(fw.duplicates, 0);
-    assertRecordMatchesBoard(recordPulses(events(store, onlyRun(store))), fw.pulses, 'reset mid-run');
+    assertRecordMatchesBoardMap(recordPulses(events(store, onlyRun(store))), fw.pulses, 'reset mid-run');
   } finally {
     b.stop();
   }
@@ -204,7 +170,7 @@ test("two host processes on one board at once: no request executed twice; each e
         rec.set(k, { confirmed: c.confirmed + v.confirmed, unknown: c.unknown + v.unknown });
       }
     }
-    assertRecordMatchesBoard(rec, fw.pulses, 'two hosts');
+    assertRecordMatchesBoardMap(rec, fw.pulses, 'two hosts');
   } finally {
     for (const p of bridges) p.kill('SIGTERM');
     b.stop();

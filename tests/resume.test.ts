@@ -30,24 +30,14 @@ import { StoreSink } from '../src/store/embedded-store.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
+import { storedEvents } from './helpers/record.js';
 import { variantCalibration } from './helpers/boards.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd: mkdtempSync(join(tmpdir(), 'res-')), timeout: 300000 });
 const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : []);
-// Plain while a run is written, packed once it ended: read whichever the store holds.
-// A torn last line (kill -9 mid-write) is no event.
-const events = (store: string, id: string) =>
-  eventsTextSync(join(store, 'runs', id))
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as RunEvent];
-      } catch {
-        return [];
-      }
-    });
+// Plain while a run is written, packed once it ended: read whichever the store holds; a torn last line is no event.
+const events = storedEvents;
 const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
 /** Resolves with the exit code once the child has exited (also when it already has). */
 const exited = (p: ReturnType<typeof spawn>) => new Promise<number | null>((r) => (p.exitCode !== null || p.signalCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -16,6 +16,8 @@ import { RunContext } from '../src/engine/run-context.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
+import { Rng } from '../lib/rng.js';
+import { assertSerialCountersMatch, cellKey, recordPulses, storedEvents } from './helpers/record.js';
 
 async function rig(seed = 1, baud?: number) {
   const board = new EmulatedBoard({ seed });
@@ -52,16 +54,19 @@ test('pty: handshake, pipelined pulses and reads, identical to the in-process bo
   }
 });
 
-test('pty: characterize gives the same dataset as in process for the same seed', async (t) => {
+test('pty: characterize gives the same dataset as in process for the same seed, climbing from the host or on the board (WRITE_VERIFY)', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
-  const r = await rig(3);
-  try {
-    const o = { algo: 'igvva' as const, levels: 4, cellsPerLevel: 8, reads: 2, relax_s: [60], seed: 3 };
-    const a = await characterize(r.drv, new RunContext('s'), o);
-    const b = await characterize(new EmulatedBoard({ seed: 3 }), new RunContext('s'), o);
-    assert.deepEqual(a.levels.map((l) => l.samples_A), b.levels.map((l) => l.samples_A));
-  } finally {
-    await r.done();
+  for (const onboardVerify of ['off', 'on'] as const) {
+    const r = await rig(3);
+    try {
+      const o = { algo: 'igvva' as const, levels: 4, cellsPerLevel: 8, reads: 2, relax_s: [60], seed: 3, onboardVerify };
+      const a = await characterize(r.drv, new RunContext('s'), o);
+      const b = await characterize(new EmulatedBoard({ seed: 3 }), new RunContext('s'), o);
+      assert.deepEqual(a.levels.map((l) => l.samples_A), b.levels.map((l) => l.samples_A), `onboard-verify ${onboardVerify}`);
+      assert.deepEqual(a.levels.map((l) => l.cells.map((c) => c.pulses)), b.levels.map((l) => l.cells.map((c) => c.pulses)));
+    } finally {
+      await r.done();
+    }
   }
 });
 
@@ -208,6 +213,74 @@ test('rram conformance fails (exit 1, named check) against a board that does not
     assert.equal(r.status, 1);
     assert.match(r.stdout, /FAIL {2}retransmission of a request still executing/);
     assert.match(r.stdout, /checks passed; [1-9] failed/);
+  } finally {
+    e.proc.kill('SIGTERM');
+  }
+});
+
+test('rram characterize --onboard-verify on behind rram emulate --pty, killed (kill -9) at random points and resumed: no done cell pulsed again, each job counted as the pulses the board reports (in flight: up to its max), the board\'s own counters between the records\' confirmed and confirmed + unknown', { timeout: 600000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const e = await emulate('--seed', '11');
+  try {
+    const rng = new Rng(31);
+    const used = new Map<string, { confirmed: number; unknown: number }>();
+    let trials = 0;
+    let jobsInFlight = 0;
+    for (let attempt = 0; trials < 6 && attempt < 14; attempt++) {
+      const store = mkdtempSync(join(tmpdir(), 'wv-kill-'));
+      const args = ['characterize', '--levels', '2', '--cells-per-level', '16', '--reads', '1', '--array', String(attempt % 2), '--port', e.path, '--store', store, '--seed', String(attempt + 1), '--onboard-verify', 'on', '--min-success', '0'];
+      const p = spawn(process.execPath, [main, ...args], { stdio: 'ignore', cwd: store });
+      // Killed once the record holds a random number of on-board jobs (intents and answers), a few ms on; every other
+      // trial only right after a round of jobs was written ahead (so jobs are in flight on the board when the host dies).
+      const at = 1 + Math.floor(rng.uniform() * 60);
+      const late = rng.uniform() * (attempt % 2 ? 2 : 30);
+      const exited = new Promise((r) => p.once('exit', r));
+      const watch = setInterval(() => {
+        const r = existsSync(join(store, 'runs')) ? readdirSync(join(store, 'runs')) : [];
+        const f = r.length ? join(store, 'runs', r[0], 'events.ndjson') : '';
+        const text = f && existsSync(f) ? readFileSync(f, 'utf8') : '';
+        const lastLine = text.slice(text.lastIndexOf('\n', text.length - 2) + 1);
+        if (text.split('"kind":"write-verify"').length - 1 >= at && (attempt % 2 === 0 || (lastLine.startsWith('{"type":"intent"') && lastLine.includes('write-verify')))) {
+          clearInterval(watch);
+          setTimeout(() => p.kill('SIGKILL'), late);
+        }
+      }, 2);
+      await exited;
+      clearInterval(watch);
+      const runs = existsSync(join(store, 'runs')) ? readdirSync(join(store, 'runs')) : [];
+      if (!runs.length) continue;
+      const id = runs[0];
+      const completed = JSON.parse(readFileSync(join(store, 'runs', id, 'run.json'), 'utf8')).status === 'completed';
+      let all = storedEvents(store, id);
+      if (!completed) {
+        trials++;
+        const doneBefore = new Set(all.filter((x) => x.type === 'cell-done').map((x) => cellKey((x as { cell: { array: number; row: number; col: number } }).cell)));
+        const r = rram(...args, '--resume', id, '--json');
+        assert.equal(r.status, 0, r.stderr);
+        all = storedEvents(store, id);
+        assert.deepEqual(all.map((x) => x.seq), all.map((_, k) => k), 'seq contiguous across the kill');
+        const after = all.slice(all.findIndex((x) => x.type === 'run-resume'));
+        const repulsed = after.filter((x) => x.type === 'pulse' && !x.recovered && doneBefore.has(cellKey(x.cell)));
+        assert.equal(repulsed.length, 0, `${repulsed.length} pulses on cells the record had done`);
+        jobsInFlight += after.filter((x) => x.type === 'pulse' && x.recovered && x.kind === 'write-verify').length;
+        const rec = recordPulses(all);
+        const d = JSON.parse(readFileSync(join(store, 'runs', id, 'level-cdf.json'), 'utf8'));
+        for (const c of d.levels.flatMap((l: { cells: { array: number; row: number; col: number; pulses: number; unknownPulses: number }[] }) => l.cells)) {
+          const x = rec.get(cellKey(c)) ?? { confirmed: 0, unknown: 0 };
+          assert.equal(c.pulses, x.confirmed + x.unknown, `cell ${cellKey(c)}: the dataset says ${c.pulses} pulses, the record ${x.confirmed} + ${x.unknown} unknown`);
+          assert.equal(c.unknownPulses, x.unknown);
+        }
+      }
+      assert.ok(all.some((x) => x.type === 'pulse' && x.kind === 'write-verify'), 'the climbs ran on the board');
+      for (const [k, v] of recordPulses(all)) {
+        const c = used.get(k) ?? { confirmed: 0, unknown: 0 };
+        used.set(k, { confirmed: c.confirmed + v.confirmed, unknown: c.unknown + v.unknown });
+      }
+    }
+    assert.ok(trials >= 4, `only ${trials} kills landed inside a run`);
+    assert.ok(jobsInFlight > 0, 'some kills landed with an on-board job in flight');
+    // The board's own counters (every run of this test) against all the records.
+    await assertSerialCountersMatch(e.path, used, 'characterize with on-board jobs, killed and resumed');
   } finally {
     e.proc.kill('SIGTERM');
   }

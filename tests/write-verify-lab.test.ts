@@ -123,8 +123,10 @@ test('rram wv-bench: fresh cells per algorithm, table, JSON, CSV, a stored run t
   }
   assert.equal(seen.size, 4 * 4 * 24);
   const csv = readFileSync(join(cwd, 'bench', 'wv-bench.csv'), 'utf8').trim().split('\n');
-  assert.match(csv[0], /^algo,run,level,kind,target_uA,cells,ok,success,pulses_mean,pulses_p99,pulse_time_us,energy_pJ,t_s,median_uA,sigma_robust_uA$/);
-  assert.equal(csv.length, 1 + 4 * 4 * 3);
+  assert.match(csv[0], /^algo,run,level,kind,target_uA,cells,ok,success,pulses_mean,pulses_median,pulses_p99,pulse_time_us,energy_pJ,t_s,median_uA,sigma_robust_uA$/);
+  // Per algorithm and level: right after verify, the read-back (0) and each re-read time.
+  assert.equal(csv.length, 1 + 4 * 4 * 4);
+  assert.deepEqual([...new Set(csv.slice(1).map((l) => l.split(',')[13]))], ['verify', '0', '1', '60']);
   const table = rram('wv-bench', '--algos', 'igvva-adaptive', '--levels', '3', '--cells-per-level', '8');
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /igvva-adaptive\s+\d{8}-\d{6}-[0-9a-f]{4}\s+[\d.]+\s+\d+\s+[\d.]+/);

@@ -143,9 +143,9 @@ export class BoardStateFile {
   /** Bytes appended to the log since the last snapshot. */
   logBytes = 0;
 
-  /** Appends these cells' state (written on return; durable, fsync'd, when `durable`). */
-  append(b: StatefulBoard & { cols: number }, cells: CellAddress[], durable = true): void {
-    if (!cells.length) {
+  /** Appends these cells' state and the clock (written on return; durable, fsync'd, when `durable`); `clock`: an entry even without cells (a wait aged every cell). */
+  append(b: StatefulBoard & { cols: number }, cells: CellAddress[], durable = true, clock = false): void {
+    if (!cells.length && !clock) {
       if (durable && this.logFd !== undefined) fsyncSync(this.logFd);
       return;
     }

@@ -14,7 +14,11 @@
  *    (gate jitter, multiplicative noise) on every pulse;
  *  - after programming, G relaxes as a random walk whose variance follows the measured
  *    relaxation table in log(time); every read adds read noise; the read current includes the
- *    I-V curvature at 0.2 V.
+ *    I-V curvature at 0.2 V;
+ *  - aging (optional, off by default): after n RESETs the window (SET compliance and HRS)
+ *    shrinks toward a middle conductance by exp(-n / tau), and a cell fails after a log-normal
+ *    number of RESETs, stuck at LRS or at HRS (endurance); G drifts as (t / 1 s)^-nu after its
+ *    last pulse, nu per device (retention).
  */
 import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
@@ -27,6 +31,8 @@ export const enum CellState {
   Formed = 1,
   Unformable = 2,
   StuckLrs = 3,
+  /** Worn out: the filament no longer re-forms under SET (endurance failure). */
+  StuckHrs = 4,
 }
 
 export interface CellCounters {
@@ -57,6 +63,10 @@ export class CellArrayModel {
   private readonly vform: Float64Array;
   private readonly ghrs: Float64Array;
   readonly counters: { form: Uint32Array; set: Uint32Array; reset: Uint32Array; read: Uint32Array };
+  /** Aging, per device (absent when its knobs are off): RESETs to failure, the failure's mode, drift exponent. */
+  private readonly failAt?: Float64Array;
+  private readonly failStuckLrs?: Uint8Array;
+  private readonly nu?: Float64Array;
 
   /** Scratch for the relaxation lookups (no allocation per pulse). */
   private readonly pairA = { mean: 0, sigma: 0 };
@@ -97,6 +107,32 @@ export class CellArrayModel {
       this.vform[i] = p.form_v_median_V + p.form_v_sigma_V * d2d.normal(i);
       this.ghrs[i] = p.g_hrs_S * Math.exp(p.g_hrs_sigma_log * d2d.normal(i));
     }
+    // Aging draws come from their own streams: a board with the knobs off is the same board as before.
+    if (p.endurance_fail_cycles > 0) {
+      const a = new StreamBank(seed, n, 4);
+      this.failAt = new Float64Array(n);
+      this.failStuckLrs = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        this.failAt[i] = p.endurance_fail_cycles * Math.exp(p.endurance_fail_sigma_log * a.normal(i));
+        this.failStuckLrs[i] = a.uniform(i) < p.endurance_fail_lrs_share ? 1 : 0;
+      }
+    }
+    if (p.retention_nu !== 0 || p.retention_nu_sigma > 0) {
+      const r = new StreamBank(seed, n, 5);
+      this.nu = new Float64Array(n);
+      for (let i = 0; i < n; i++) this.nu[i] = p.retention_nu + p.retention_nu_sigma * r.normal(i);
+    }
+  }
+
+  /** The window factor after this cell's RESETs so far (1 without endurance collapse). */
+  private windowFactor(i: number): number {
+    const tau = this.p.endurance_tau_cycles;
+    return tau > 0 ? Math.exp(-this.counters.reset[i] / tau) : 1;
+  }
+
+  /** Device-to-device values a test compares extractions with (the model's own, never sent to a host). */
+  deviceParams(i: number): { vset_V: number; vreset_V: number; vform_V: number; v0_V: number; ghrs_S: number; failAt: number; failStuckLrs: boolean; nu: number } {
+    return { vset_V: this.vset[i], vreset_V: this.vreset[i], vform_V: this.vform[i], v0_V: this.v0[i], ghrs_S: this.ghrs[i], failAt: this.failAt?.[i] ?? Infinity, failStuckLrs: !!this.failStuckLrs?.[i], nu: this.nu?.[i] ?? 0 };
   }
 
   /** Compliance-limited conductance the filament grows to at gate voltage vg (nominal VTE). */
@@ -116,10 +152,14 @@ export class CellArrayModel {
     return (lo + hi) / 2;
   }
 
-  /** Fold relaxation accumulated so far into g, so a pulse acts on the present conductance. */
-  private settle(i: number, now: number): void {
-    this.advanceRelaxation(i, now);
-    this.g[i] = Math.max(0, this.g[i] + this.offset[i]);
+  /**
+   * After a pulse that acted on the present conductance `before`: a changed conductance is the
+   * new programmed value, relaxing (and drifting) from now on; an unchanged one (a pulse below the
+   * cell's threshold, a SET under the filament's present value) goes on relaxing as before.
+   */
+  private commit(i: number, now: number, before: number, after: number): void {
+    if (after === before) return;
+    this.g[i] = after;
     this.offset[i] = 0;
     this.tRelax[i] = 0;
     this.tProg[i] = now;
@@ -127,56 +167,67 @@ export class CellArrayModel {
 
   form(i: number, vte_V: number, vg_V: number, now: number): void {
     this.counters.form[i]++;
-    this.settle(i, now);
+    const cur = this.conductance(i, now);
     const st = this.state[i];
-    if (st === CellState.Unformable) return;
-    if (st === CellState.StuckLrs) {
-      this.g[i] = this.p.g_cap_S;
-      return;
-    }
+    if (st === CellState.Unformable || st === CellState.StuckHrs) return;
+    if (st === CellState.StuckLrs) return this.commit(i, now, cur, this.p.g_cap_S);
     if (st === CellState.Pristine) {
       const vth = this.vform[i] + 0.05 * this.rng.normal(i);
       if (vte_V < vth) return;
       this.state[i] = CellState.Formed;
     }
     // Forming ends like a strong SET limited by the gate.
-    this.applySet(i, this.vset[i] + 0.5, vg_V);
+    this.commit(i, now, cur, this.applySet(i, this.vset[i] + 0.5, vg_V, cur));
   }
 
   set(i: number, vte_V: number, vg_V: number, now: number): void {
     this.counters.set[i]++;
-    this.settle(i, now);
+    const cur = this.conductance(i, now);
     if (this.state[i] !== CellState.Formed) return;
-    this.applySet(i, vte_V, vg_V);
+    this.commit(i, now, cur, this.applySet(i, vte_V, vg_V, cur));
   }
 
-  private applySet(i: number, vte_V: number, vg_V: number): void {
+  /** The conductance a SET leaves from `cur`: the gate-limited filament when above it (a SET never lowers G). */
+  private applySet(i: number, vte_V: number, vg_V: number, cur: number): number {
     const p = this.p;
     const vth = this.vset[i] + p.set_v_c2c_V * this.rng.normal(i);
-    if (vte_V <= vth) return;
+    if (vte_V <= vth) return cur;
     // Overdrive above the switching threshold, normalised so the nominal cell at the reference
     // VTE (1.2 V, IGVVA) reaches the full transfer value.
     const ref = 1 - Math.exp(-(p.set_vte_ref_V - p.set_v_median_V) / p.set_overdrive_V);
     const x = vte_V - vth;
     const h = (1 - Math.exp(-x / p.set_overdrive_V)) / ref + p.set_vte_slope_per_V * (x - (p.set_vte_ref_V - p.set_v_median_V));
     const vgEff = vg_V + p.vg_jitter_V * this.rng.normal(i);
-    const gc = this.transfer(vgEff, this.v0[i], this.gain[i]) * Math.min(h, 1.3) * (1 + p.set_sigma_rel * this.rng.normal(i));
-    if (gc > this.g[i]) this.g[i] = gc;
+    let gc = this.transfer(vgEff, this.v0[i], this.gain[i]) * Math.min(h, 1.3) * (1 + p.set_sigma_rel * this.rng.normal(i));
+    const w = this.windowFactor(i);
+    if (w < 1) gc = p.endurance_mid_S + (gc - p.endurance_mid_S) * w;
+    return gc > cur ? gc : cur;
   }
 
   reset(i: number, vsl_V: number, vg_V: number, now: number): void {
     this.counters.reset[i]++;
-    this.settle(i, now);
+    const cur = this.conductance(i, now);
     if (this.state[i] !== CellState.Formed) return;
     const p = this.p;
     // The transistor must conduct for the SL voltage to reach the cell.
     if (vg_V < this.v0[i] + 0.3) return;
+    // Worn out (endurance): past its RESETs to failure the cell sticks, at LRS (this RESET fails) or at HRS (after it).
+    const worn = this.failAt !== undefined && this.counters.reset[i] >= this.failAt[i];
+    if (worn && this.failStuckLrs![i]) {
+      this.state[i] = CellState.StuckLrs;
+      return;
+    }
     const vth = this.vreset[i] + p.reset_v_c2c_V * this.rng.normal(i);
-    if (vsl_V <= vth) return;
-    const frac = Math.exp(-(vsl_V - vth) / p.reset_width_V) * (1 + p.reset_sigma_rel * this.rng.normal(i));
-    const hrs = this.ghrs[i];
-    const gNew = hrs + Math.max(0, this.g[i] - hrs) * Math.min(1, Math.max(0, frac));
-    if (gNew < this.g[i]) this.g[i] = gNew;
+    let after = cur;
+    if (vsl_V > vth) {
+      const frac = Math.exp(-(vsl_V - vth) / p.reset_width_V) * (1 + p.reset_sigma_rel * this.rng.normal(i));
+      const w = this.windowFactor(i);
+      const hrs = w < 1 ? p.endurance_mid_S + (this.ghrs[i] - p.endurance_mid_S) * w : this.ghrs[i];
+      const gNew = hrs + Math.max(0, cur - hrs) * Math.min(1, Math.max(0, frac));
+      if (gNew < cur) after = gNew;
+    }
+    this.commit(i, now, cur, after);
+    if (worn) this.state[i] = CellState.StuckHrs;
   }
 
   private advanceRelaxation(i: number, now: number): void {
@@ -198,10 +249,13 @@ export class CellArrayModel {
     this.tRelax[i] = el;
   }
 
-  /** Low-field conductance now (relaxed, without read noise). */
+  /** Low-field conductance now (relaxed and drifted, without read noise). */
   conductance(i: number, now: number): number {
     this.advanceRelaxation(i, now);
-    return Math.max(0, this.g[i] + this.offset[i]);
+    const g = Math.max(0, this.g[i] + this.offset[i]);
+    if (!this.nu || this.state[i] !== CellState.Formed) return g;
+    const el = now - this.tProg[i];
+    return el > 1 ? g * Math.pow(el, -this.nu[i]) : g;
   }
 
   private ivRatio(g0: number, v: number): number {

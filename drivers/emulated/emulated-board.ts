@@ -159,13 +159,16 @@ export class EmulatedBoard implements Board {
   private markDirty(c: CellAddress): void {
     if (this.stateFile) this.dirty.add(c.array * this.cellsPerArray + c.row * this.boardInfo.cols + c.col);
   }
+  /** A wait advanced the clock since the last persistDirty: the cells aged, the saved clock must follow. */
+  private clockDirty = false;
   persistDirty(durable: boolean): void {
-    if (!this.stateFile || (!this.dirty.size && !durable)) return;
+    if (!this.stateFile || (!this.dirty.size && !durable && !this.clockDirty)) return;
     const n = this.cellsPerArray;
     const cells = [...this.dirty].map((k) => ({ array: Math.floor(k / n), row: Math.floor((k % n) / this.boardInfo.cols), col: k % this.boardInfo.cols }));
-    this.stateFile.append(this, cells, durable);
+    this.stateFile.append(this, cells, durable, this.clockDirty);
     // Only once written: a failed write (full disk) keeps them for the next try.
     this.dirty.clear();
+    this.clockDirty = false;
     // The log grows by every round's cells: fold it into a snapshot now and then.
     if (this.stateFile.logBytes > 4 << 20) this.stateFile.snapshot(this);
   }
@@ -257,6 +260,7 @@ export class EmulatedBoard implements Board {
   waitSync(seconds: number): void {
     if (!(seconds >= 0) || !Number.isFinite(seconds)) throw new InvalidArgumentError('seconds', seconds, 'must be a finite number >= 0');
     this.now_s += seconds;
+    if (this.stateFile && seconds > 0) this.clockDirty = true;
   }
 
   /** Per-cell operation counters: how tests prove that no pulse was applied twice. */

@@ -41,8 +41,15 @@ export class SerialBoard implements Board {
     return this.link.stats;
   }
 
+  /**
+   * The board as HELLO described it. An emulator behind a link keeps its cells only while its
+   * process (its boot) lives: its boot id stands for the saved state an in-process emulator has,
+   * so a resume finds the chip it programmed, and a restarted emulator is another, pristine chip.
+   */
   info(): BoardInfo {
-    return structuredClone(this.link.info);
+    const info = structuredClone(this.link.info);
+    if (info.kind === 'emulated' && !info.state) info.state = `boot-${(this.link.boot >>> 0).toString(16).padStart(8, '0')}`;
+    return info;
   }
 
   private get dac(): number {

@@ -4,6 +4,9 @@
  * with it relaxation, advance exactly as in a real run), without events, limits bookkeeping or
  * promises. A test checks it gives bit-for-bit the cell data `sweep()` gives for the same seed.
  */
+import { runWriteVerifyOnBoard } from '../../drivers/emulated/onboard-write-verify.js';
+import { wvJob } from '../engine/write-verify-job.js';
+import type { Answer } from '../plans/commands.js';
 import type { CellAddress } from '../../drivers/board.js';
 import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
 import type { Calibration } from '../../calibration/calibration.js';
@@ -28,8 +31,9 @@ export function runLockstep(b: EmulatedBoard, jobs: { cell: CellAddress; plan: (
     for (const a of active) {
       if (a.next.done) continue;
       const c = a.next.value;
-      let answer: number | undefined;
+      let answer: Answer;
       if (c.op === 'read') answer = b.readSync(a.cell, { vread_V: c.vread_V });
+      else if (c.op === 'write-verify') answer = runWriteVerifyOnBoard(b, a.cell, wvJob(c));
       else if (c.op === 'reset') b.resetSync(a.cell, c);
       else if (c.op === 'form') b.formSync(a.cell, c);
       else b.setSync(a.cell, c);
@@ -108,10 +112,11 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   const cfg = reviveConfig(pr.config as ProgramConfig);
   const gates = pr.ispvaGates_V as number[] | undefined;
   const starts = pr.startGates_V as number[] | undefined;
+  const retries = pr.retryGates_V as number[] | undefined;
   const specs = d.levels.map((l) => l.spec);
   const jobs = cells.map((cell, k) => {
     const s = specs[k % nLevels];
-    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level] }) };
+    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
   });
   const done = runLockstep(b, jobs, opts.concurrency ?? 64);
   const vread = cfg.igvva.vread_V;

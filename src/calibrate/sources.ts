@@ -10,10 +10,12 @@ export interface Sources {
   cdfs: { runId: string; data: LevelCdfDataset }[];
   /** Folders of HfOx data to fit relaxation and read noise from (`hfox` or `hfox:DIR`). */
   hfox: string[];
+  /** Device-experiment runs (rram iv, endurance, retention): their aging goes in through src/calibrate/aging.ts. */
+  aging: { runId: string; kind: 'iv' | 'endurance' | 'retention'; data: unknown }[];
 }
 
 export function parseFrom(raw: string, store: EmbeddedStore, defaultHfox: string): Sources {
-  const out: Sources = { sweeps: [], cdfs: [], hfox: [] };
+  const out: Sources = { sweeps: [], cdfs: [], hfox: [], aging: [] };
   const items = listItems('--from', raw);
   if (!items.length) throw new InvalidArgumentError('--from', raw, 'give run ids and/or hfox');
   for (const it of items) {
@@ -28,7 +30,10 @@ export function parseFrom(raw: string, store: EmbeddedStore, defaultHfox: string
     } else if (rec.kind === 'sweep') {
       if (!rec.results.includes('sweep')) throw new InvalidArgumentError('--from', it, `sweep run ${rec.status} without its dataset (it did not complete)`);
       out.sweeps.push({ runId: it, data: store.loadResult<SweepDataset>(it, 'sweep') });
-    } else throw new InvalidArgumentError('--from', it, `is a ${rec.kind} run; calibrate fits characterize runs (relaxation re-reads) and sweep runs (rram sweep)`);
+    } else if (rec.kind === 'iv' || rec.kind === 'endurance' || rec.kind === 'retention') {
+      if (!rec.results.includes(rec.kind)) throw new InvalidArgumentError('--from', it, `${rec.kind} run ${rec.status} without its dataset (it did not complete)`);
+      out.aging.push({ runId: it, kind: rec.kind, data: store.loadResult(it, rec.kind) });
+    } else throw new InvalidArgumentError('--from', it, `is a ${rec.kind} run; calibrate fits characterize runs (relaxation re-reads), sweep runs (rram sweep) and the aging of iv, endurance and retention runs`);
   }
   if (out.sweeps.length > 1) throw new InvalidArgumentError('--from', raw, 'give one sweep run (the fit simulates its exact design)');
   return out;

@@ -12,6 +12,7 @@ import { registerProgramNet } from './commands/program-net.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerWvBench } from './commands/wv-bench.js';
 import { registerStudy } from './commands/study.js';
+import { registerDeviceExperiments } from './commands/device-experiments.js';
 import { reportAndExit } from './errors.js';
 import { dropOutputWhenClosed } from './closed-output.js';
 
@@ -37,5 +38,6 @@ registerProgramNet(program);
 registerConformance(program);
 registerWvBench(program);
 registerStudy(program);
+registerDeviceExperiments(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -90,3 +90,28 @@ export function fractionList(flag: string, max = 1) {
     });
   };
 }
+
+/**
+ * Log-spaced times: "1s,10s,...,1d" -> 1, 10, 100, 1000, 10000, 86400 s. An item "..." between two
+ * times continues the ratio of the two before it up to (not past) the one after it; otherwise a
+ * plain list of durations. Times must increase.
+ */
+export function logTimes(flag: string) {
+  return (raw: string): number[] => {
+    const items = listItems(flag, raw);
+    const out: number[] = [];
+    for (let k = 0; k < items.length; k++) {
+      if (items[k].trim() !== '...') {
+        out.push(duration(flag)(items[k]));
+        continue;
+      }
+      if (out.length < 2 || k === items.length - 1) throw new InvalidArgumentError(flag, raw, '"..." needs two times before it (their ratio) and one after it (where it ends), e.g. 1s,10s,...,1d');
+      const ratio = out[out.length - 1] / out[out.length - 2];
+      const end = duration(flag)(items[k + 1]);
+      if (!(ratio > 1)) throw new InvalidArgumentError(flag, raw, 'the two times before "..." must increase');
+      for (let t = out[out.length - 1] * ratio; t < end * (1 - 1e-9); t *= ratio) out.push(+t.toPrecision(12));
+    }
+    for (let k = 0; k < out.length; k++) if (!(out[k] > 0) || (k && !(out[k] > out[k - 1]))) throw new InvalidArgumentError(flag, raw, `times must be positive and increase (${out.join(', ')} s)`);
+    return out;
+  };
+}

@@ -37,6 +37,9 @@ export interface ProgramFlags {
   hrsMax?: number;
   minSuccess: number;
   onUnknownOutcome: string;
+  prep: string;
+  predictSigmas?: number;
+  onboardVerify: string;
 }
 
 function currentRange(flag: string) {
@@ -52,7 +55,10 @@ function currentRange(flag: string) {
 export function addProgramFlags(c: Command): Command {
   const V = (f: string) => num(f, { min: 0, max: 20 });
   return c
-    .option('--algo <name>', `${ALGOS.join(' | ')} (igvva-predict starts near the calibration's predicted gate; igvva-adaptive climbs in coarse steps far below the target; bidir: SET and partial RESET into [target, target + tolerance])`, 'igvva')
+    .option('--algo <name>', `${ALGOS.join(' | ')} (igvva-predict starts near the calibration's predicted gate; igvva-adaptive climbs in coarse steps far below the target; bidir: SET and partial RESET into [target, target + tolerance]; radar: one SET above the band, then partial RESETs down into it; identical-pulse: the same SET or RESET pulse until in the band)`, 'igvva')
+    .option('--prep <how>', 'forming and reset-verify before write-verify: safe (from below nearly every cell\'s forming voltage; RESET from 0.8 V in 0.1 V steps) | fast (from the calibration: forming from 1 sigma below the median, RESET from where most cells reset, 0.15 V steps)', 'safe')
+    .option('--onboard-verify <when>', 'IGVVA / igvva-predict climbs as on-board WRITE_VERIFY jobs: auto (when the board offers it behind a serial link) | on | off', 'auto')
+    .option('--predict-sigmas <k>', 'igvva-predict: start where a cell k device-to-device sigmas stronger than nominal reaches the target (default 3; a misprediction climbs again from 2k, then fully)', num('--predict-sigmas', { min: 0, max: 10 }))
     .option('--step <V>', 'step of the stepped voltage (IGVVA: VG, default 0.01 = IGVVA-10; ISPVA: VTE, default 0.1); a multiple of the board\'s DAC step', num('--step', { min: 0.0001, max: 1 }))
     .option('--levels <N>', 'levels in total: HRS + N-1 LRS levels over the LRS range', num('--levels', { min: 2, max: 8, int: true }), 8)
     .option('--lrs-range <lo,hi>', 'LRS targets span this read-current range (default 10uA,45uA, the top lowered to what the calibration says vg-max reaches)', currentRange('--lrs-range'))
@@ -82,6 +88,8 @@ export function addProgramFlags(c: Command): Command {
 export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: number } {
   if (!(ALGOS as readonly string[]).includes(f.algo)) throw new InvalidArgumentError('--algo', f.algo, `must be one of ${ALGOS.join(', ')}`);
   if (f.onUnknownOutcome !== 're-verify' && f.onUnknownOutcome !== 'stop') throw new InvalidArgumentError('--on-unknown-outcome', f.onUnknownOutcome, 'must be re-verify or stop');
+  if (f.prep !== 'safe' && f.prep !== 'fast') throw new InvalidArgumentError('--prep', f.prep, 'must be safe or fast');
+  if (!['auto', 'on', 'off'].includes(f.onboardVerify)) throw new InvalidArgumentError('--onboard-verify', f.onboardVerify, 'must be auto, on or off');
   let ispvaGates_V: number[] | undefined;
   if (f.ispvaVg) {
     ispvaGates_V = numberList('--ispva-vg', f.ispvaVg);
@@ -111,5 +119,9 @@ export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: 
     lrsRange_A: f.lrsRange,
     hrsMax_A: f.hrsMax,
     minSuccess: f.minSuccess,
+    // Recorded only when not the default, so runs recorded before these flags resume unchanged.
+    ...(f.prep === 'fast' ? { prep: 'fast' as const } : {}),
+    ...(f.predictSigmas !== undefined ? { predictSigmas: f.predictSigmas } : {}),
+    ...(f.onboardVerify !== 'auto' ? { onboardVerify: f.onboardVerify as 'on' | 'off' } : {}),
   };
 }

@@ -11,7 +11,7 @@
  */
 import type { CellAddress } from '../../drivers/board.js';
 import type { CellOutcome } from '../plans/commands.js';
-import { cellKey, type PulseIntent, type RunEvent } from './events.js';
+import { cellKey, type MarkEvent, type OnboardJob, type PulseIntent, type RunEvent } from './events.js';
 
 /** How a cell of one step ended: what the engine returns and a cell-done event records. */
 export interface CellResult {
@@ -47,6 +47,10 @@ interface Entry extends CellHistory {
 export class CellLedger {
   private readonly cells = new Map<string, Entry>();
   private segment = 0;
+  /** A procedure's checkpoints (mark events), by name, in order. */
+  private readonly markLog = new Map<string, MarkEvent[]>();
+  /** Per cell (all steps): pulse time and the energy proxy, and what the next read closes (costOf). */
+  private readonly costs = new Map<string, { energy_J: number; pulseTime_s: number; g_S: number; pending?: { v: number; w: number } }>();
 
   /** A ledger of the events stored so far (a resume), in order. */
   static async fromEvents(events: AsyncIterable<RunEvent> | Iterable<RunEvent>): Promise<CellLedger> {
@@ -87,18 +91,52 @@ export class CellLedger {
       case 'pulse': {
         // A recovered pulse belongs to the interrupted attempt, whose intent it answers.
         const c = e.recovered ? this.entry(e.step, e.cell) : this.attempt(this.entry(e.step, e.cell));
-        c.pulses++;
-        if (e.outcome === 'unknown') c.unknownPulses++;
-        if (e.outcome === 'refused') c.refusedPulses++;
+        // An on-board job counts the pulses it applied; one of unknown outcome, the most it may have.
+        const n = pulsesOf(e);
+        c.pulses += n;
+        if (e.outcome === 'unknown') c.unknownPulses += n;
+        if (e.outcome === 'refused') c.refusedPulses += n;
         // The pulse event answers the oldest open intent of its cell (one pulse in flight per cell).
         if (c.open.length) c.open.shift();
+        if (e.outcome !== 'refused') {
+          const k = cellKey(e.cell);
+          const m = this.costs.get(k) ?? { energy_J: 0, pulseTime_s: 0, g_S: 0 };
+          if (e.kind === 'write-verify') {
+            // The board's pulses, each at most at the conductance the job ended with (an upper bound: no read between them).
+            const j = e.onboard;
+            const pulses = e.outcome === 'unknown' ? 0 : (j?.pulses ?? 0);
+            const g = j?.final_A !== undefined && e.outcome !== 'unknown' ? j.final_A / j.vread_V : m.g_S;
+            m.pulseTime_s += pulses * e.width_s;
+            m.energy_J += pulses * e.vte_V * e.vte_V * e.width_s * Math.max(m.g_S, g);
+            m.g_S = g;
+          } else {
+            m.pulseTime_s += e.width_s;
+            m.pending = { v: e.kind === 'reset' ? e.vsl_V : e.vte_V, w: e.width_s };
+          }
+          this.costs.set(k, m);
+        }
         return;
       }
       case 'read': {
+        if (e.current_A !== null) {
+          // The energy proxy of the pulse before this read: V x I x t with I = V x the larger of the conductances read around it.
+          const m = this.costs.get(cellKey(e.cell)) ?? { energy_J: 0, pulseTime_s: 0, g_S: 0 };
+          const g = e.current_A / e.vread_V;
+          if (m.pending) m.energy_J += m.pending.v * m.pending.v * m.pending.w * Math.max(m.g_S, g);
+          m.pending = undefined;
+          m.g_S = g;
+          this.costs.set(cellKey(e.cell), m);
+        }
         // Read-backs and relaxation reads belong to the cell's programming step too.
         const c = this.entry(e.step, e.cell);
         c.reads++;
         if (e.current_A === null) c.unusableReads++;
+        return;
+      }
+      case 'mark': {
+        const l = this.markLog.get(e.name) ?? [];
+        l.push(e);
+        this.markLog.set(e.name, l);
         return;
       }
       case 'cell-done': {
@@ -128,6 +166,21 @@ export class CellLedger {
     return out;
   }
 
+  /**
+   * A cell's cost over every step and attempt of the run: the pulses' widths added up, and the
+   * energy proxy (per pulse V^2 x width x the larger conductance read before and after it; V = VTE
+   * for FORM/SET, VSL for RESET). A pulse no read followed (its outcome unknown) adds its width only.
+   */
+  costOf(c: CellAddress): { energy_J: number; pulseTime_s: number } {
+    const m = this.costs.get(cellKey(c));
+    return { energy_J: m?.energy_J ?? 0, pulseTime_s: m?.pulseTime_s ?? 0 };
+  }
+
+  /** The run's checkpoints of this name (mark events), oldest first. */
+  marks(name: string): readonly MarkEvent[] {
+    return this.markLog.get(name) ?? [];
+  }
+
   /** Pulses sent whose pulse event never came: in flight when the last process stopped. */
   openIntents(): PulseIntent[] {
     const out: PulseIntent[] = [];
@@ -141,6 +194,12 @@ export class CellLedger {
     for (const [k, e] of this.cells) if (e.pulses > 0) seen.set(k.slice(k.indexOf('|') + 1), parseKey(k.slice(k.indexOf('|') + 1)));
     return [...seen.values()];
   }
+}
+
+/** Pulses a pulse event stands for: one, or an on-board job's (applied, or at most its maxPulses when unknown). */
+export function pulsesOf(e: { kind: string; outcome?: string; onboard?: OnboardJob }): number {
+  if (e.kind !== 'write-verify') return 1;
+  return e.outcome === 'unknown' ? (e.onboard?.maxPulses ?? 0) : (e.onboard?.pulses ?? 0);
 }
 
 function parseKey(k: string): CellAddress {

@@ -13,7 +13,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read' | 'iv' | 'endurance' | 'retention';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';
@@ -34,10 +34,28 @@ export interface RunResumeEvent extends Base {
   params: Record<string, unknown>;
   board: BoardInfo;
 }
-/** One pulse of a round, as the engine is about to send it (an intent). */
+/**
+ * An on-board write-verify job (kind 'write-verify'): its climb as sent, and once the board
+ * answered, what it did. A job of unknown outcome may have applied up to maxPulses pulses.
+ */
+export interface OnboardJob {
+  target_A: number;
+  vgStart_V: number;
+  vgStep_V: number;
+  vgStop_V: number;
+  maxPulses: number;
+  vread_V: number;
+  /** The board's summary (confirmed jobs only). */
+  pulses?: number;
+  success?: boolean;
+  final_A?: number;
+  finalStepped_V?: number;
+}
+
+/** One pulse of a round, as the engine is about to send it (an intent); or one on-board write-verify job. */
 export interface PulseIntent {
   cell: CellAddress;
-  kind: PulseKind;
+  kind: PulseKind | 'write-verify';
   vte_V: number;
   vsl_V: number;
   vg_V: number;
@@ -45,6 +63,8 @@ export interface PulseIntent {
   level: number;
   /** The job step the cell belongs to (absent: 'program'). */
   step?: string;
+  /** kind 'write-verify': the job (vg_V is its first gate, vte_V its fixed top-electrode amplitude). */
+  onboard?: OnboardJob;
 }
 /**
  * Write-ahead: the pulses a round is about to send, on disk before any of them leaves (docs/formats.md,
@@ -75,8 +95,10 @@ export interface ReadEvent extends Base {
   /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check. */
   phase: 'verify' | 'readback' | 'relax' | 'reverify';
   level: number;
-  /** Seconds waited before a relax read. */
+  /** Seconds waited before a relax read (a retention run: the time point, nominal). */
   relax_s?: number;
+  /** A retention run: the time since its origin (the end of programming) when the read was taken, as the board's clock has it. */
+  age_s?: number;
   step?: string;
   /** Why the read could not be used (its value is then null). */
   unusable?: string;
@@ -105,6 +127,15 @@ export interface WarningEvent extends Base {
   message: string;
   cell?: CellAddress;
 }
+/**
+ * A procedure's checkpoint in the record (issue 31): what a resume needs beyond cells, e.g. a
+ * retention run's time origin and the waits it completed. `name` says which; `value` is plain data.
+ */
+export interface MarkEvent extends Base {
+  type: 'mark';
+  name: string;
+  value: Record<string, unknown>;
+}
 export interface RunEndEvent extends Base {
   type: 'run-end';
   status: 'completed' | 'aborted' | 'failed';
@@ -113,7 +144,7 @@ export interface RunEndEvent extends Base {
 }
 
 /** Every event type (filters name one of them: `rram export --type`, `/api/runs/:id/events?type=`). */
-export const EVENT_TYPES = ['run-start', 'run-resume', 'intent', 'pulse', 'read', 'cell-done', 'progress', 'warning', 'run-end'] as const satisfies readonly RunEvent['type'][];
+export const EVENT_TYPES = ['run-start', 'run-resume', 'intent', 'pulse', 'read', 'cell-done', 'progress', 'warning', 'mark', 'run-end'] as const satisfies readonly RunEvent['type'][];
 
 /** A type filter from a user: one of EVENT_TYPES, or a refusal naming the field. */
 export function eventTypeFilter(field: string, raw: string | undefined): RunEvent['type'] | undefined {
@@ -122,7 +153,7 @@ export function eventTypeFilter(field: string, raw: string | undefined): RunEven
   return raw as RunEvent['type'];
 }
 
-export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;
+export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | MarkEvent | RunEndEvent;
 
 /** Distributes Omit<> over the union so callers can build any event without runId/seq/t. */
 export type EventBody = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'runId' | 'seq' | 't'> : never) : never;

@@ -21,8 +21,9 @@
  */
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { checkCell, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid, tighten } from '../../drivers/limits.js';
-import { AbortedError, BoardError, OutcomeUnknownError, ProtocolError, RramError } from '../../drivers/errors.js';
-import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
+import { AbortedError, BoardError, OutcomeUnknownError, ProtocolError, RramError, UnsupportedError } from '../../drivers/errors.js';
+import type { Answer, CellOutcome, CellPlan, Command, WriteVerifyAnswer } from '../plans/commands.js';
+import { checkWriteVerify, jobViolation, wvJob, wvOnGrid } from './write-verify-job.js';
 import type { RunContext } from './run-context.js';
 import type { CellResult } from './cell-ledger.js';
 import type { PulseIntent } from './events.js';
@@ -103,7 +104,7 @@ export class RunEngine {
       this.ctx.emit({ type: 'cell-done', ...e });
     };
     const grid = (c: Command): Command =>
-      c.op === 'read' ? { ...c, vread_V: onGrid(c.vread_V, info.dacStep_V) } : c.op === 'reset' ? { ...c, ...resetOnGrid(c, info.dacStep_V) } : { ...c, ...setOnGrid(c, info.dacStep_V) };
+      c.op === 'read' ? { ...c, vread_V: onGrid(c.vread_V, info.dacStep_V) } : c.op === 'reset' ? { ...c, ...resetOnGrid(c, info.dacStep_V) } : c.op === 'write-verify' ? wvOnGrid(c, info.dacStep_V) : { ...c, ...setOnGrid(c, info.dacStep_V) };
     let lastYield = performance.now();
     try {
       for (;;) {
@@ -126,11 +127,16 @@ export class RunEngine {
         for (let k = active.length - 1; k >= 0; k--) {
           const a = active[k];
           if (a.next.done) continue;
-          const c = grid(a.next.value);
+          let c = grid(a.next.value);
+          // An on-board job may not apply more pulses than the cell's budget has left.
+          if (c.op === 'write-verify') c = { ...c, maxPulses: Math.max(0, Math.min(c.maxPulses, budget - a.pulses)) };
           a.next = { done: false, value: c };
+          // A plan asking for WRITE_VERIFY on a board without it is a setup error: stop before the intent.
+          if (c.op === 'write-verify' && !(this.board.writeVerify && info.features?.writeVerify)) throw new UnsupportedError('on-board write-verify (WRITE_VERIFY)');
           try {
             if (c.op === 'read') checkRead(limits, c.vread_V);
             else if (c.op === 'reset') checkResetPulse(limits, c);
+            else if (c.op === 'write-verify') checkWriteVerify(limits, c);
             else checkSetPulse(limits, c);
           } catch (err) {
             if (!(err instanceof RramError)) throw err;
@@ -188,7 +194,12 @@ export class RunEngine {
   }
 
   private intent(a: Active, c: Exclude<Command, { op: 'read' }>): PulseIntent {
-    const p = c.op === 'reset' ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s } : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
+    const p =
+      c.op === 'reset'
+        ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s }
+        : c.op === 'write-verify'
+          ? { kind: 'write-verify' as const, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vgStart_V, width_s: c.width_s, onboard: { target_A: c.target_A, vgStart_V: c.vgStart_V, vgStep_V: c.vgStep_V, vgStop_V: c.vgStop_V, maxPulses: c.maxPulses, vread_V: c.vread_V } }
+          : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
     return { cell: a.job.cell, ...p, level: a.job.level, ...stepOf(a.job) };
   }
 
@@ -197,24 +208,34 @@ export class RunEngine {
     if (a.next.done) return;
     const c = a.next.value;
     const cell = a.job.cell;
-    let answer: number | undefined;
+    let answer: Answer;
     if (c.op === 'read') {
       answer = await this.usableRead(a, c.vread_V);
       if (answer === undefined) return;
     } else {
-      if (a.pulses >= budget) {
+      if (a.pulses >= budget || (c.op === 'write-verify' && c.maxPulses < 1)) {
         a.next = { done: true, value: { status: 'budget', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `pulse budget ${budget} exhausted` } };
         return;
       }
-      a.pulses++;
       const ev = this.intent(a, c);
+      // A job of unknown outcome may have applied its maxPulses: counted so against the budget.
+      const most = c.op === 'write-verify' ? c.maxPulses : 1;
+      a.pulses += most;
       try {
-        if (c.op === 'reset') await this.board.reset(cell, c);
-        else await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
-        this.ctx.emit({ type: 'pulse', ...ev });
+        if (c.op === 'write-verify') {
+          const s = await this.board.writeVerify!(cell, wvJob(c));
+          a.pulses += s.pulses - most;
+          answer = s;
+          this.ctx.emit({ type: 'pulse', ...ev, onboard: { ...ev.onboard!, pulses: s.pulses, success: s.success, final_A: s.final_A, finalStepped_V: s.finalStepped_V } });
+        } else {
+          if (c.op === 'reset') await this.board.reset(cell, c);
+          else await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
+          this.ctx.emit({ type: 'pulse', ...ev });
+        }
       } catch (err) {
         if (err instanceof BoardError || (err instanceof RramError && (err.code === 'LIMIT' || err.code === 'ADDRESS'))) {
           // Refused (no effect): recorded so, then the run stops (the host's checks and the board disagree).
+          a.pulses -= most;
           this.ctx.emit({ type: 'pulse', ...ev, outcome: 'refused' });
           throw err;
         }
@@ -222,7 +243,7 @@ export class RunEngine {
           this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
           throw err;
         }
-        a.unknown++;
+        a.unknown += most;
         this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
         this.ctx.emit({ type: 'warning', code: 'outcome-unknown', message: err.message, cell });
         if (policy === 'stop') throw err;
@@ -232,7 +253,19 @@ export class RunEngine {
         return;
       }
     }
-    a.next = a.gen.next(answer);
+    if (c.op === 'write-verify') {
+      // The board's summary (recorded as it came) must be a run of the job as sent; one that is not stops the run.
+      const broken = jobViolation(c, answer as WriteVerifyAnswer, this.board.info().dacStep_V);
+      if (broken) throw new ProtocolError(`board broke WRITE_VERIFY on cell ${cell.array}:${cell.row},${cell.col}: ${broken}`);
+      // A last current no cell gives is never fed to the plan: the cell is read instead (unusable reads end it 'unreadable').
+      const s = answer as WriteVerifyAnswer;
+      if (unusableRead(s.final_A) !== undefined) {
+        const v = await this.usableRead(a, c.vread_V);
+        if (v === undefined) return;
+        answer = { ...s, final_A: v };
+      }
+    }
+    a.next = a.gen.next(answer!);
   }
 
   /**

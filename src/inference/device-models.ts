@@ -163,10 +163,74 @@ export interface DeviceOptions {
    * distributions. 0 collapses every level to its median.
    */
   spreadTo?: number;
-  /** Endurance (seed 002): the window after this many set/reset cycles, shrinking toward its middle by exp(-cycles / tau). */
-  endurance?: { cycles: number; tau: number };
-  /** Retention (seed 002, MemTorch's drift model): G(t) = G0 (t / 1 s)^-nu per device, nu ~ N(nu, nuSigma). */
-  retention?: { t_s: number; nu: number; nuSigma: number };
+  /**
+   * Endurance (seed 002): the window after this many set/reset cycles, shrinking toward its middle
+   * by exp(-cycles / tau); with a measured failure law (`rram endurance`), the cells that failed by
+   * then are stuck at LRS or HRS on top of stuckLrs/stuckHrs.
+   */
+  endurance?: { cycles: number; tau: number; failure?: { median: number; sigmaLog: number; lrsShare: number }; source?: string };
+  /**
+   * Retention (seed 002, MemTorch's drift model): G(t) = G0 (t / 1 s)^-nu per device, nu ~ N(nu,
+   * nuSigma); or, `measured` (`rram retention`), each level's measured drift median and spread at t.
+   */
+  retention?: { t_s: number; nu: number; nuSigma: number; measured?: MeasuredRetention };
+}
+
+/** A `rram endurance` run's fitted law (src/calibrate/aging.ts): window tau, cycles to failure, failure mode. */
+export interface MeasuredEndurance {
+  tau: number;
+  failMedian?: number;
+  failSigmaLog?: number;
+  lrsShare?: number;
+  source: string;
+}
+
+/** A `rram retention` run per level: its current, the drift of I(t) - I(verify) at each time (A), and a log-linear fit after 1 s. */
+export interface MeasuredRetention {
+  levels: { current_A: number; t_s: number[]; driftMedian_A: number[]; driftSigma_A: number[]; n: number[]; fit: { mu: [number, number]; sigma: [number, number] } }[];
+  source: string;
+}
+
+/** One measured level's drift relative to its current at time t: between its times in log t, beyond them its fitted line. */
+function relDriftAt(l: MeasuredRetention['levels'][number], t: number): { mu: number; sigma: number } {
+  const lt = Math.log10(t);
+  const T = l.t_s.map(Math.log10);
+  const at = (ys: number[], line: [number, number]) => {
+    if (lt <= T[0]) return ys[0];
+    if (lt >= T[T.length - 1]) return Number.isFinite(line[1]) && lt > 0 ? line[0] + line[1] * lt : ys[ys.length - 1];
+    let j = 0;
+    while (lt > T[j + 1]) j++;
+    const w = (lt - T[j]) / (T[j + 1] - T[j]);
+    return ys[j] * (1 - w) + ys[j + 1] * w;
+  };
+  return { mu: at(l.driftMedian_A, l.fit.mu) / l.current_A, sigma: Math.max(0, at(l.driftSigma_A, l.fit.sigma)) / l.current_A };
+}
+
+/** The measured drift (A) at current i and time t: the levels' relative drifts, linear in current between them, held beyond. */
+export function measuredDriftAt(m: MeasuredRetention, i_A: number, t_s: number): { mean_A: number; sigma_A: number } {
+  const ls = m.levels.filter((l) => l.current_A > 0 && l.t_s.length).sort((a, b) => a.current_A - b.current_A);
+  if (!ls.length) return { mean_A: 0, sigma_A: 0 };
+  const rel = ls.map((l) => relDriftAt(l, t_s));
+  const last = ls.length - 1;
+  if (i_A <= ls[0].current_A || i_A >= ls[last].current_A) {
+    const r = rel[i_A <= ls[0].current_A ? 0 : last];
+    return { mean_A: i_A * r.mu, sigma_A: i_A * r.sigma };
+  }
+  let k = 0;
+  while (i_A > ls[k + 1].current_A) k++;
+  const w = (i_A - ls[k].current_A) / (ls[k + 1].current_A - ls[k].current_A);
+  return { mean_A: i_A * (rel[k].mu * (1 - w) + rel[k + 1].mu * w), sigma_A: i_A * (rel[k].sigma * (1 - w) + rel[k + 1].sigma * w) };
+}
+
+/** Share of devices failed by `cycles` under a log-normal cycles-to-failure law. */
+export function failedShare(cycles: number, f: { median: number; sigmaLog: number }): number {
+  if (!(cycles > 0)) return 0;
+  return 0.5 * (1 + erfApprox((Math.log(cycles) - Math.log(f.median)) / (f.sigmaLog * Math.SQRT2)));
+}
+function erfApprox(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return x >= 0 ? y : -y;
 }
 
 /** Endurance and retention as they act on a drawn value (plain data for workers). */
@@ -178,6 +242,10 @@ export interface Aging {
   logT: number;
   nu: number;
   nuSigma: number;
+  /** Measured retention: per level the drift added at the retention time (A), instead of the power law. */
+  drift?: { mean_A: number[]; sigma_A: number[] };
+  /** Measured endurance: devices failed by the cycles, stuck at LRS and at HRS (added to the fault rates). */
+  failed?: { lrs: number; hrs: number };
   text: string;
 }
 
@@ -187,9 +255,15 @@ function agingOf(o: DeviceOptions, nominal: number[]): Aging | undefined {
   if (!e && !r) return undefined;
   if (e && !(e.cycles >= 0 && e.tau > 0)) throw new InvalidArgumentError('endurance', `${e.cycles}/${e.tau}`, 'cycles must be >= 0 and tau > 0');
   if (r && !(r.t_s >= 1 && Number.isFinite(r.t_s))) throw new InvalidArgumentError('retention', r.t_s, 'must be a time of at least 1 s (drift is referred to t0 = 1 s)');
-  if (r && !(r.nu >= 0 && r.nuSigma >= 0)) throw new InvalidArgumentError('drift-nu', r.nu, 'drift coefficient and its spread must be >= 0');
-  const parts = [e ? `endurance ${e.cycles} cycles (tau ${e.tau})` : '', r ? `retention ${r.t_s} s (nu ${r.nu}${r.nuSigma ? ` +- ${r.nuSigma}` : ''})` : ''].filter(Boolean);
-  return { window: e ? Math.exp(-e.cycles / e.tau) : 1, mid_A: (nominal[0] + nominal[nominal.length - 1]) / 2, logT: r ? Math.log(r.t_s) : 0, nu: r?.nu ?? 0, nuSigma: r?.nuSigma ?? 0, text: parts.join(', ') };
+  if (r && !r.measured && !(r.nu >= 0 && r.nuSigma >= 0)) throw new InvalidArgumentError('drift-nu', r.nu, 'drift coefficient and its spread must be >= 0');
+  const f = e?.failure;
+  const share = f ? failedShare(e!.cycles, f) : 0;
+  const failed = f ? { lrs: share * f.lrsShare, hrs: share * (1 - f.lrsShare) } : undefined;
+  const drift = r?.measured ? { mean_A: nominal.map((v) => measuredDriftAt(r.measured!, v, r.t_s).mean_A), sigma_A: nominal.map((v) => measuredDriftAt(r.measured!, v, r.t_s).sigma_A) } : undefined;
+  const eText = e ? `endurance ${e.cycles} cycles (tau ${+e.tau.toPrecision(4)}${failed ? `, ${+(100 * share).toPrecision(3)} % failed` : ''}${e.source ? `, from ${e.source}` : ''})` : '';
+  const rText = r ? (r.measured ? `retention ${r.t_s} s (measured drift, ${r.measured.source})` : `retention ${r.t_s} s (nu ${r.nu}${r.nuSigma ? ` +- ${r.nuSigma}` : ''})`) : '';
+  const parts = [eText, rText].filter(Boolean);
+  return { window: e ? Math.exp(-e.cycles / e.tau) : 1, mid_A: (nominal[0] + nominal[nominal.length - 1]) / 2, logT: r && !r.measured ? Math.log(r.t_s) : 0, nu: r?.nu ?? 0, nuSigma: r?.nuSigma ?? 0, drift, failed, text: parts.join(', ') };
 }
 
 /** Levels evenly spaced in conductance between the top level / R and the top level (read currents, A). */
@@ -343,7 +417,10 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   const aging = agingOf(o, nominal);
   const readNoise_A = o.maxInput_V !== undefined ? (o.readNoise_A * o.vread_V) / o.maxInput_V : o.readNoise_A;
   const extras = [levelSet, o.spreadTo !== undefined && spec.kind === 'empirical' ? ` spread scaled to ${+(o.spreadTo * 100).toFixed(3)}%` : '', aging ? ` ${aging.text}` : '', o.maxInput_V !== undefined ? ` inputs to ${o.maxInput_V} V` : ''].join('');
-  return { kind: spec.kind, text: spec.text + extras, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs: o.stuckHrs, stuckLrs: o.stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
+  // Devices an endurance law says failed by the cycles are stuck on top of the given fault rates.
+  const stuckHrs = Math.min(1, o.stuckHrs + (aging?.failed?.hrs ?? 0));
+  const stuckLrs = Math.min(1 - stuckHrs, o.stuckLrs + (aging?.failed?.lrs ?? 0));
+  return { kind: spec.kind, text: spec.text + extras, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs, stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
 }
 
 /**
@@ -532,7 +609,8 @@ export class CellSampler {
       if (ag) {
         // Cycling first (the window the device was programmed in), then drift since programming.
         v = ag.mid_A + (v - ag.mid_A) * ag.window;
-        if (ag.logT > 0) v *= Math.exp(-(ag.nu + (ag.nuSigma > 0 ? ag.nuSigma * rng.normal() : 0)) * ag.logT);
+        if (ag.drift) v += ag.drift.mean_A[k] + ag.drift.sigma_A[k] * rng.normal();
+        else if (ag.logT > 0) v *= Math.exp(-(ag.nu + (ag.nuSigma > 0 ? ag.nuSigma * rng.normal() : 0)) * ag.logT);
       }
       if (noisy) v += m.readNoise_A * rng.normal();
       out[i] = v > 0 ? v : 0;

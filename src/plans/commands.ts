@@ -6,7 +6,36 @@ export type Command =
   | { op: 'form'; vte_V: number; vg_V: number; width_s: number }
   | { op: 'set'; vte_V: number; vg_V: number; width_s: number }
   | { op: 'reset'; vsl_V: number; vg_V: number; width_s: number }
-  | { op: 'read'; vread_V: number };
+  | { op: 'read'; vread_V: number }
+  | WriteVerifyCommand;
+
+/**
+ * A whole IGVVA climb run by the board itself (WRITE_VERIFY, docs/protocol.md; boards that offer
+ * it): read; while below target: SET at VTE with the gate from vgStart up by vgStep to vgStop, read.
+ * The plan gets the board's summary back (or undefined when its outcome is unknown).
+ */
+export interface WriteVerifyCommand {
+  op: 'write-verify';
+  vte_V: number;
+  vgStart_V: number;
+  vgStep_V: number;
+  vgStop_V: number;
+  target_A: number;
+  maxPulses: number;
+  width_s: number;
+  vread_V: number;
+}
+
+/** What a write-verify command comes back with. */
+export interface WriteVerifyAnswer {
+  success: boolean;
+  pulses: number;
+  final_A: number;
+  finalStepped_V: number;
+}
+
+/** What the engine answers a plan: a read's current, a write-verify's summary, nothing for a pulse (or an unknown outcome). */
+export type Answer = number | WriteVerifyAnswer | undefined;
 
 /**
  * How a cell's programming ended. 'failed': the plan ran out of steps or retries (range
@@ -37,7 +66,7 @@ export interface CellOutcome {
   data?: Record<string, unknown>;
 }
 
-export type CellPlan = Generator<Command, CellOutcome, number | undefined>;
+export type CellPlan = Generator<Command, CellOutcome, Answer>;
 
 /** Counts pulses and reads as a plan goes, so composed plans report totals. */
 export class Tally {
@@ -54,7 +83,7 @@ export class Tally {
 }
 
 /** Read the cell and return the current; throws if the engine did not answer the read. */
-export function* readCurrent(t: Tally, vread_V: number): Generator<Command, number, number | undefined> {
+export function* readCurrent(t: Tally, vread_V: number): Generator<Command, number, Answer> {
   const i = yield t.read(vread_V);
   if (typeof i !== 'number') throw new Error('plan protocol: a read must be answered with a current');
   return i;

@@ -7,11 +7,12 @@
  * IGVVA's, with its fine step, so the final step and with it the spread are IGVVA's.
  * A misprediction is caught: when the very first pulse already reaches the target, the cell may
  * have overshot by more than one fine step (its crossing lay below the start), so it is reset and
- * climbed again from the full search's start.
+ * climbed again: from `retry_V` when given (a start for a much stronger cell, checked the same
+ * way), else, or after a second misprediction, from the full search's start.
  */
 import { type CellPlan, Tally } from './commands.js';
 import { climbGate, type IgvvaConfig } from './igvva.js';
 
-export function* igvvaPredict(cfg: IgvvaConfig, start_V: number, t: Tally = new Tally()): CellPlan {
-  return yield* climbGate(cfg, t, { start_V, step: () => cfg.vgStep_V, checkFirstPulse: true });
+export function* igvvaPredict(cfg: IgvvaConfig, start_V: number, t: Tally = new Tally(), retry_V?: number): CellPlan {
+  return yield* climbGate(cfg, t, { start_V, retry_V, step: () => cfg.vgStep_V, checkFirstPulse: true, constantStep: true });
 }

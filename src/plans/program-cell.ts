@@ -11,9 +11,11 @@ import { resetVerify, type ResetVerifyConfig } from './reset-verify.js';
 import { igvvaPredict } from './igvva-predict.js';
 import { igvvaAdaptive, ADAPTIVE_DEFAULTS, type AdaptiveConfig } from './igvva-adaptive.js';
 import { bidir, type BidirConfig } from './bidir.js';
+import { radar, type RadarConfig } from './radar.js';
+import { identicalPulse, type IdenticalConfig } from './identical-pulse.js';
 
 /** The write-verify algorithms, as `--algo` names them. */
-export const ALGOS = ['igvva', 'ispva', 'igvva-predict', 'igvva-adaptive', 'bidir'] as const;
+export const ALGOS = ['igvva', 'ispva', 'igvva-predict', 'igvva-adaptive', 'bidir', 'radar', 'identical-pulse'] as const;
 export type Algo = (typeof ALGOS)[number];
 
 export interface LevelTarget {
@@ -23,8 +25,10 @@ export interface LevelTarget {
   target_A: number;
   /** ISPVA only: the fixed gate voltage for this level. */
   ispvaVg_V?: number;
-  /** igvva-predict and bidir: the gate the climb starts at (predicted for the level, or this cell's own). */
+  /** igvva-predict and bidir: the gate the climb starts at (predicted for the level, or this cell's own); radar: its overshooting SET's gate; identical-pulse: its one SET gate. */
   vgStart_V?: number;
+  /** igvva-predict: where a climb whose first pulse already reached the target starts again, before a full search. */
+  vgRetry_V?: number;
   /** The store's history shows the cell programmed on this board before (no forming question). */
   knownFormed?: boolean;
 }
@@ -39,6 +43,10 @@ export interface ProgramConfig {
   adaptive?: AdaptiveConfig;
   /** bidir's band and partial RESET. */
   bidir?: BidirConfig;
+  /** radar's band and partial RESET staircase. */
+  radar?: RadarConfig;
+  /** identical-pulse's band and its one RESET pulse. */
+  identical?: IdenticalConfig;
 }
 
 export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
@@ -58,7 +66,13 @@ function* writeVerify(cfg: ProgramConfig, lvl: LevelTarget, t: Tally): CellPlan 
       return yield* igvva(ig, t);
     case 'igvva-predict':
       if (lvl.vgStart_V === undefined) throw new Error('igvva-predict needs a start gate per level');
-      return yield* igvvaPredict(ig, lvl.vgStart_V, t);
+      return yield* igvvaPredict(ig, lvl.vgStart_V, t, lvl.vgRetry_V);
+    case 'radar':
+      if (!cfg.radar || lvl.vgStart_V === undefined) throw new Error('radar needs its RESET staircase and a SET gate per level');
+      return yield* radar(ig, cfg.radar, lvl.vgStart_V, t);
+    case 'identical-pulse':
+      if (!cfg.identical || lvl.vgStart_V === undefined) throw new Error('identical-pulse needs its pulses and a gate per level');
+      return yield* identicalPulse(cfg.identical, lvl.target_A, lvl.vgStart_V, t);
     case 'igvva-adaptive':
       return yield* igvvaAdaptive(ig, cfg.adaptive ?? ADAPTIVE_DEFAULTS, t);
     case 'bidir':

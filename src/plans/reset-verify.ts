@@ -2,7 +2,7 @@
  * Reset-verify: RESET pulses on the source line with rising amplitude (gate fully on) until the
  * read current falls to the HRS ceiling. Used for the HRS level and before every SET programming.
  */
-import { type CellPlan, type Command, Tally, readCurrent } from './commands.js';
+import { type CellPlan, type Command, Tally, readCurrent, type Answer } from './commands.js';
 import { round6 } from './igvva.js';
 
 export interface ResetVerifyConfig {
@@ -28,7 +28,7 @@ export const RESET_DEFAULTS: ResetVerifyConfig = {
   vread_V: 0.2,
 };
 
-export function* resetVerifySteps(cfg: ResetVerifyConfig, t: Tally): Generator<Command, { ok: boolean; final_A: number; first_A: number; vsl_V: number }, number | undefined> {
+export function* resetVerifySteps(cfg: ResetVerifyConfig, t: Tally): Generator<Command, { ok: boolean; final_A: number; first_A: number; vsl_V: number }, Answer> {
   let i = yield* readCurrent(t, cfg.vread_V);
   const first = i;
   let vsl = cfg.vslStart_V;

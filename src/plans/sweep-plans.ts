@@ -8,7 +8,7 @@
  *  - ISPVA: from HRS, a VTE staircase at a fixed gate (the SET switching voltage and the partial
  *    switching just above it), per cycle.
  */
-import { type CellOutcome, type CellPlan, type Command, Tally, readCurrent } from './commands.js';
+import { type CellOutcome, type CellPlan, type Command, Tally, readCurrent, type Answer } from './commands.js';
 import { formedThreshold } from './form.js';
 import { round6 } from './igvva.js';
 
@@ -43,7 +43,7 @@ function* staircase(start: number, step: number, stop: number): Generator<number
   for (let v = start; v <= stop + 1e-9; v = round6(v + step)) yield v;
 }
 
-export function* deepReset(c: SweepConfig['deepReset'], vread: number, t: Tally): Generator<Command, number, number | undefined> {
+export function* deepReset(c: SweepConfig['deepReset'], vread: number, t: Tally): Generator<Command, number, Answer> {
   for (let k = 0; k < c.pulses; k++) yield t.pulse<Command>({ op: 'reset', vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s });
   return yield* readCurrent(t, vread);
 }

@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import { levelStats, overlap, sumFailures, type FailureCounts, type LevelSpec, type LevelStats, type Overlap } from '../analysis/levels.js';
 import { mean } from '../analysis/stats.js';
+import { levelTails, type LevelTails } from '../analysis/tails.js';
 import { cellKey } from '../engine/events.js';
 import type { CellLedger, CellResult } from '../engine/cell-ledger.js';
 import type { RunContext } from '../engine/run-context.js';
@@ -41,7 +42,7 @@ export interface CharacterizeOptions extends ProgramOptions {
   /** The run fails (exit 3) below this share of programmed cells; preflight refuses predictions below it. Default 0.95. */
   minSuccess?: number;
   /** Repeat a recorded run's exact programming (a digital twin): its config, level targets and ISPVA gates, no preflight. */
-  replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[] };
+  replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[]; retryGates_V?: number[] };
   /** The command this run is one part of (`wv-bench`): such runs are never `run:latest`. */
   partOf?: string;
 }
@@ -65,6 +66,9 @@ export interface CellRecord {
   current_A: number;
   reads_A: number[];
   relax: { t_s: number; current_A: number }[];
+  /** The energy proxy of every pulse the record holds for the cell (docs/formats.md) and their widths added up. */
+  energy_J: number;
+  pulseTime_s: number;
 }
 
 export interface LevelCdfDataset {
@@ -86,6 +90,8 @@ export interface LevelCdfDataset {
     samples_A: number[];
     samples_S: number[];
     relax: { t_s: number; samples_A: number[]; stats: LevelStats }[];
+    /** Every cell of the level: pulses mean/median/p99, success, pulse time, energy, spread after verify and at each time. */
+    tails: LevelTails;
     cells: CellRecord[];
   }[];
   overlaps: Overlap[];
@@ -117,8 +123,8 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   validateCharacterize(o, arrays.length * info.rows * info.cols);
   // Preflight: everything derived and checked before run-start, so a refused run sends nothing.
   const setup: ProgramSetup = o.replay
-    ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, startGates_V: o.replay.startGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
-    : setupProgramming(o, info, o.calibration, o.userLimits);
+    ? { config: o.replay.config, levels: o.replay.levels, ispvaGates_V: o.replay.ispvaGates_V, startGates_V: o.replay.startGates_V, retryGates_V: o.replay.retryGates_V, limits: info.limits, sources: { all: 'replay of a recorded run' }, notes: [], predicted: null }
+    : setupProgramming({ ...o, linked: !!board.linkEvents }, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
   if (o.cells && o.cells.length !== o.levels * o.cellsPerLevel) throw new InvalidArgumentError('cells', o.cells.length, `must list levels x cells-per-level = ${o.levels * o.cellsPerLevel} cells`);
@@ -126,7 +132,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   const created = new Date().toISOString();
   // Inputs by content: a resume with another cell list or calibration is refused, naming it.
   const inputs = { 'cell list': digest(cells.map(cellKey).join(' ')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
-  const params = { ...o, knownFormed: undefined, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
+  const params = { ...o, knownFormed: undefined, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   const signal = o.engine?.signal;
   return groundedAfter(board, async () => {
@@ -238,6 +244,7 @@ function buildDataset(
         current_A: usable.length ? mean(usable) : NaN,
         reads_A: reads,
         relax: relaxTimes.map((t, k) => ({ t_s: t, current_A: relaxReads[k].get(cellKey(cell))! })),
+        ...ledger.costOf(cell),
       });
     }
     // The level's CDF is its programmed cells: a cell that failed is counted apart, never sampled.
@@ -252,6 +259,7 @@ function buildDataset(
         const s = ok.map((r) => r.relax[k].current_A).filter(Number.isFinite);
         return { t_s: t, samples_A: s, stats: levelStats(spec, recs.map((r) => ({ ...r, current_A: r.relax[k].current_A }))) };
       }),
+      tails: levelTails(recs),
       cells: recs,
     };
   });

@@ -95,7 +95,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   for (const k of chosen) if (!Number.isInteger(k) || k < 0 || k >= n) throw new InvalidArgumentError('cells', k, `cell index outside 0..${n - 1}`);
   if (o.minSuccess !== undefined && !(o.minSuccess >= 0 && o.minSuccess <= 1)) throw new InvalidArgumentError('min-success', o.minSuccess, 'must be a fraction in 0..1');
   for (const k of chosen) if (!(o.map[k] < o.levels)) throw new InvalidArgumentError('map', o.map[k], `level of cell ${k} is not in 0..${o.levels - 1}`);
-  const setup = setupProgramming(o, info, o.calibration, o.userLimits);
+  const setup = setupProgramming({ ...o, linked: !!board.linkEvents }, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
   const inSet = new Uint8Array(n);
@@ -103,7 +103,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   // Inputs by content (the level map as programmed, the cells, the calibration): a resume after
   // any of them changed is refused, naming it; a file's name alone would not tell.
   const inputs = { 'level map (--map / --cells levels)': digest(Uint8Array.from(chosen.map((k) => o.map[k]))), 'cell list (--region / --cells)': digest(chosen.join(',')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
-  const params = { ...o, knownFormed: undefined, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, config: cfg, inputs };
+  const params = { ...o, knownFormed: undefined, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   return groundedAfter(board, async () => {
     const jobs = chosen.map((k) => {

@@ -40,6 +40,19 @@ export interface ProgramOptions {
   reverify?: ReverifySpec;
   /** igvva-predict: start where a cell this many sigmas stronger than nominal reaches the target (default 3). */
   predictSigmas?: number;
+  /**
+   * Forming and reset-verify before write-verify: 'safe' (default: forming from below nearly every
+   * cell's forming voltage, RESET from 0.8 V in 0.1 V steps) or 'fast' (from the calibration:
+   * forming from 1 sigma below the median forming voltage, RESET from where most cells already
+   * reset, in 0.15 V steps).
+   */
+  prep?: 'safe' | 'fast';
+  /**
+   * IGVVA and igvva-predict climbs as on-board WRITE_VERIFY jobs: 'auto' (default: when the board
+   * offers it and is behind a link, where each climb's round trips cost), 'on' (refused on a board
+   * without it), 'off' (always pulse by pulse from the host).
+   */
+  onboardVerify?: 'auto' | 'on' | 'off';
   /** HRS ceiling (A); default 2 uA, raised when the calibration's HRS reads higher. */
   hrsMax_A?: number;
   /**

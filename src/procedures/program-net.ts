@@ -81,7 +81,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   // Jobs look a level's gates up by its level number; a net may program a subset of a CDF's
   // levels (e.g. levels 0 and 3 of 4), whose gates the setup lists in order: index them by level.
   const byLevel = (xs?: number[]) => xs && specs.reduce<number[]>((a, sp, i) => ((a[sp.level] = xs[i]), a), []);
-  const gates = { ispvaGates_V: byLevel(setup.ispvaGates_V), startGates_V: byLevel(setup.startGates_V) };
+  const gates = { ispvaGates_V: byLevel(setup.ispvaGates_V), startGates_V: byLevel(setup.startGates_V), retryGates_V: byLevel(setup.retryGates_V) };
   const cells = o.tiles.reduce((s, t) => s + t.used, 0);
   ctx.begin({
     kind: 'program-net',

@@ -19,9 +19,13 @@ import { ISPVA_DEFAULTS } from '../plans/ispva.js';
 import { ALGOS, type ProgramConfig } from '../plans/program-cell.js';
 import { ADAPTIVE_DEFAULTS } from '../plans/igvva-adaptive.js';
 import { BIDIR_DEFAULTS, type BidirConfig } from '../plans/bidir.js';
+import { RADAR_DEFAULTS, type RadarConfig } from '../plans/radar.js';
+import type { IdenticalConfig } from '../plans/identical-pulse.js';
 
 /** igvva-predict starts where a cell this many device-to-device sigmas stronger than nominal reaches the target. */
 export const PREDICT_SIGMAS = 3;
+/** igvva-predict's second climb at the gate limit: VTE this much higher. */
+export const VTE_BOOST_V = 0.2;
 import { RESET_DEFAULTS } from '../plans/reset-verify.js';
 import type { ProgramOptions } from './program-config.js';
 
@@ -36,8 +40,10 @@ export interface ProgramSetup {
   config: ProgramConfig;
   levels: LevelSpec[];
   ispvaGates_V?: number[];
-  /** igvva-predict and bidir: the gate each level's climb starts at (a cell some sigmas stronger than nominal reaches the target there). */
+  /** igvva-predict and bidir: the gate each level's climb starts at (a cell some sigmas stronger than nominal reaches the target there); radar: its overshooting SET's gate; identical-pulse: its one SET gate. */
   startGates_V?: number[];
+  /** igvva-predict: where a mispredicted climb starts again (a cell twice as many sigmas stronger), before a full search. */
+  retryGates_V?: number[];
   /** The limits in force (board's, tightened by the user's). */
   limits: SafetyLimits;
   /** Where each derived value came from: user | board | calibration | default. */
@@ -54,6 +60,8 @@ export interface SetupInput extends ProgramOptions {
   levelSpecs?: LevelSpec[];
   /** Success rate the run must reach (predictions below it are refused). */
   minSuccess?: number;
+  /** The board is behind a link (a serial board): on-board write-verify saves its round trips. */
+  linked?: boolean;
 }
 
 const Phi = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2));
@@ -161,7 +169,9 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
   const formStop = pick('form-vte-max', o.formVteMax_V, FORM_DEFAULTS.vteStop_V, { value: L.vte_max_V, what: "board's vte_max" });
   within('form-vte-max', formStop, L.vte_max_V, 'vte_max');
   let formStartDef = FORM_DEFAULTS.vteStart_V;
-  if (p) formStartDef = Math.max(0.5, Math.floor((p.form_v_median_V - 3.5 * p.form_v_sigma_V) * 10) / 10);
+  // safe: from below nearly every cell's forming voltage; fast: from 1 sigma below the median (a cell that forms at once is formed all the same).
+  const fast = o.prep === 'fast';
+  if (p) formStartDef = Math.max(0.5, Math.floor((p.form_v_median_V - (fast ? 1 : 3.5) * p.form_v_sigma_V) * 10) / 10);
   const formStart = pick('form-vte-start', o.formVteStart_V, formStartDef);
   if (p && o.formVteStart_V === undefined) sources['form-vte-start'] = 'calibration';
   if (formStart > formStop) problems.push(`form-vte-start=${V(formStart)} is above form-vte-max ${V(formStop)}`);
@@ -208,6 +218,7 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
   let vgStart = IGVVA_DEFAULTS.vgStart_V;
   const ispvaStop = pick('ispva-vte-max', o.ispvaVteMax_V, ISPVA_DEFAULTS.vteStop_V, { value: L.vte_max_V, what: "board's vte_max" });
   let startGates: number[] | undefined;
+  let retryGates: number[] | undefined;
   if (gateAlgo) {
     within('vte', vte, L.vte_max_V, 'vte_max');
     if (p && o.vgStart_V === undefined) {
@@ -231,8 +242,27 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
           const onStepGrid = vgStart + Math.floor((g - vgStart) / step) * step;
           return Number.isFinite(g) ? +Math.min(vgStop, Math.max(vgStart, onStepGrid)).toFixed(6) : vgStart;
         });
+        if (o.algo === 'igvva-predict')
+          retryGates = levels.map((l) => {
+            const g = curve.gateFor(l.target_A, -2 * k) - 2 * k * p.vg_jitter_V;
+            return l.kind === 'hrs' || !Number.isFinite(g) ? vgStart : +Math.min(vgStop, Math.max(vgStart, vgStart + Math.floor((g - vgStart) / step) * step)).toFixed(6);
+          });
       } else if (o.algo === 'igvva-predict') problems.push('igvva-predict needs the board\'s calibration to predict each level\'s gate: give --calibration FILE fitted to this board (`rram calibrate --from`)');
       else startGates = levels.map(() => vgStart);
+    }
+    if (o.algo === 'radar' || o.algo === 'identical-pulse') {
+      if (!curve || !p) problems.push(`${o.algo} needs the board's calibration for each level's SET gate: give --calibration FILE fitted to this board (\`rram calibrate --from\`)`);
+      else {
+        const tol = o.tolerance_A ?? RADAR_DEFAULTS.tolerance_A;
+        sources['start-gates'] = 'calibration';
+        // radar: the nominal cell lands at the band's top (most land above it; weaker ones climb in fine steps from there);
+        // identical-pulse: the nominal cell lands in the band's middle. Capped at vg-max (a cell it leaves below climbs, or fails).
+        startGates = levels.map((l) => {
+          const g = o.algo === 'radar' ? curve.gateFor(l.target_A + tol) + p.vg_jitter_V : curve.gateFor(l.target_A + tol / 2);
+          if (l.kind === 'lrs' && !(g <= vgStop)) notes.push(`level ${l.level}: ${o.algo}'s SET gate (${Number.isFinite(g) ? V(g) : 'beyond saturation'} by the calibration) capped at vg-max ${V(vgStop)}`);
+          return l.kind === 'hrs' ? vgStart : +Math.min(vgStop, Math.max(vgStart, Number.isFinite(g) ? onGrid(g, dac) : vgStop)).toFixed(6);
+        });
+      }
     }
   } else {
     within('ispva-vte-max', ispvaStop, L.vte_max_V, 'vte_max');
@@ -250,12 +280,26 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
     });
   }
 
-  const reset = { ...RESET_DEFAULTS, vg_V: resetVg, vslStop_V: vslStop, width_s: width, vread_V: vread, max_A: hrsMax };
+  // fast prep: reset-verify from where most cells already reset (onset + 2 sigma), in 0.15 V steps.
+  const resetStart = fast && p ? Math.min(vslStop, Math.max(RESET_DEFAULTS.vslStart_V, Math.round((p.reset_v_median_V + 2 * Math.hypot(p.reset_v_sigma_V, p.reset_v_c2c_V)) / 0.05) * 0.05)) : RESET_DEFAULTS.vslStart_V;
+  if (fast && !p) notes.push('--prep fast needs the board\'s calibration for its forming and RESET starts: the safe starts are used');
+  // On-board write-verify (WRITE_VERIFY): IGVVA's and igvva-predict's climbs as one request each, where the board offers it.
+  const mode = o.onboardVerify ?? 'auto';
+  const climbs = (o.algo === 'igvva' || o.algo === 'igvva-predict') && o.tolerance_A === undefined;
+  const offered = board.features?.writeVerify === true;
+  if (mode === 'on' && !(climbs && offered)) problems.push(`onboard-verify=on: ${!offered ? 'the board does not offer WRITE_VERIFY' : 'only igvva and igvva-predict without --tolerance climb as the board does'}`);
+  const onboard = mode === 'on' || (mode === 'auto' && climbs && offered && o.linked === true);
+  if (onboard) notes.push('write-verify climbs run on the board (WRITE_VERIFY): one request per climb');
+  const reset = { ...RESET_DEFAULTS, vg_V: resetVg, vslStop_V: vslStop, width_s: width, vread_V: vread, max_A: hrsMax, vslStart_V: +onGrid(resetStart, dac).toFixed(6), vslStep_V: fast && p ? 0.15 : RESET_DEFAULTS.vslStep_V };
   // bidir's partial RESET starts where the gentlest cells begin to reset (the calibration's onset less 3 sigma).
   const bidirVslStart = p ? Math.max(0.1, Math.floor((p.reset_v_median_V - 3 * Math.hypot(p.reset_v_sigma_V, p.reset_v_c2c_V)) / 0.02) * 0.02) : BIDIR_DEFAULTS.vslStart_V;
   const bidirStep = Math.max(dac, Math.round(BIDIR_DEFAULTS.vslStep_V / dac) * dac);
   const bidirCfg: BidirConfig = { ...BIDIR_DEFAULTS, tolerance_A: o.tolerance_A ?? BIDIR_DEFAULTS.tolerance_A, vslStart_V: +onGrid(bidirVslStart, dac).toFixed(6), vslStep_V: +bidirStep.toFixed(6), vslStop_V: vslStop, resetVg_V: resetVg };
   const coarse = Math.max(step, Math.round((ADAPTIVE_DEFAULTS.coarseStep_V / step)) * step);
+  const radarStep = Math.max(dac, Math.round(RADAR_DEFAULTS.vslStep_V / dac) * dac);
+  const radarCfg: RadarConfig = { ...RADAR_DEFAULTS, tolerance_A: o.tolerance_A ?? RADAR_DEFAULTS.tolerance_A, vslStart_V: +onGrid(bidirVslStart, dac).toFixed(6), vslStep_V: +radarStep.toFixed(6), vslStop_V: vslStop, resetVg_V: resetVg };
+  // identical-pulse's RESET: at the calibration's median onset (half the pulses act on a cell, gently).
+  const identicalCfg: IdenticalConfig = { tolerance_A: o.tolerance_A ?? RADAR_DEFAULTS.tolerance_A, vte_V: vte, vsl_V: +onGrid(p ? Math.min(vslStop, p.reset_v_median_V) : bidirVslStart, dac).toFixed(6), resetVg_V: resetVg, width_s: width, vread_V: vread, maxPulses: o.maxPulses ?? 200 };
   const config: ProgramConfig = {
     algo: o.algo,
     form: { ...FORM_DEFAULTS, vg_V: formVg, vteStart_V: formStart, vteStop_V: formStop, width_s: formWidth, vread_V: vread, formedAbove_A: formedAbove, jumpRatio: o.formJumpRatio ?? FORM_DEFAULTS.jumpRatio, jumpMin_A: jumpMin },
@@ -272,11 +316,16 @@ export function setupProgramming(o: SetupInput, board: BoardInfo, cal?: Calibrat
       maxRetries: o.maxRetries ?? IGVVA_DEFAULTS.maxRetries,
       vread_V: vread,
       reset,
+      // igvva-predict: a weak cell the gate limit leaves below the target climbs once more at a higher VTE (within vte_max).
+      ...(o.algo === 'igvva-predict' && vte + VTE_BOOST_V <= L.vte_max_V + 1e-12 ? { vteBoost_V: VTE_BOOST_V, boostBack_V: 0.2 } : {}),
+      ...(onboard ? { onboard: true } : {}),
     },
     ispva: { ...ISPVA_DEFAULTS, vteStep_V: o.algo === 'ispva' ? step : ISPVA_DEFAULTS.vteStep_V, vteStop_V: ispvaStop, tolerance_A: o.tolerance_A ?? Infinity, maxPulses: o.maxPulses ?? ISPVA_DEFAULTS.maxPulses, width_s: width, vread_V: vread },
     ...(o.algo === 'igvva-adaptive' ? { adaptive: { ...ADAPTIVE_DEFAULTS, coarseStep_V: +coarse.toFixed(6) } } : {}),
     ...(o.algo === 'bidir' ? { bidir: bidirCfg } : {}),
+    ...(o.algo === 'radar' ? { radar: radarCfg } : {}),
+    ...(o.algo === 'identical-pulse' ? { identical: identicalCfg } : {}),
   };
   if (problems.length) throw new PreflightError(problems);
-  return { config, levels, ispvaGates_V: ispvaGates, startGates_V: startGates, limits: L, sources, notes, predicted: p ? { formable, resettable, defects: p.fraction_unformable + p.fraction_stuck_lrs, topLevelGate_V: topGate } : null };
+  return { config, levels, ispvaGates_V: ispvaGates, startGates_V: startGates, ...(retryGates ? { retryGates_V: retryGates } : {}), limits: L, sources, notes, predicted: p ? { formable, resettable, defects: p.fraction_unformable + p.fraction_stuck_lrs, topLevelGate_V: topGate } : null };
 }

@@ -5,53 +5,17 @@
  * included), pulse time and an energy proxy per cell, success, median and robust sigma right
  * after programming and at each relaxation time, and the adjacent-level bit error rate at each
  * time against fixed read thresholds (the ones the level set was designed with).
- * Energy proxy: per pulse V^2 x width x G, with V the pulsed amplitude (VTE for FORM/SET, VSL for
- * RESET) and G the larger of the conductances read before and after it: the order of magnitude a
- * lab compares algorithms by, not a measurement of the board's supply.
+ * Energy proxy (sum of V x I x t per pulse): V the pulsed amplitude (VTE for FORM/SET, VSL for
+ * RESET), I = V x the larger of the conductances read before and after it, t the width - the
+ * order of magnitude a lab compares algorithms by, not a measurement of the board's supply; the
+ * record keeps it per cell over every attempt (CellLedger.costOf).
  */
-import type { Observable } from 'rxjs';
-import type { BoardInfo, CellAddress } from '../../drivers/board.js';
+import type { BoardInfo } from '../../drivers/board.js';
 import { mean, qfunc, quantile, robustSigma, sorted, std } from '../analysis/stats.js';
 import type { LevelSpec } from '../analysis/levels.js';
-import { cellKey, type RunEvent } from '../engine/events.js';
+import type { Spread } from '../analysis/tails.js';
 import type { Algo } from '../plans/program-cell.js';
 import type { LevelCdfDataset } from './characterize.js';
-
-export interface CellCost {
-  energy_J: number;
-  pulseTime_s: number;
-}
-
-/** Follows a run's events and adds up each cell's energy proxy and pulse time. */
-export function costTracker(events$: Observable<RunEvent>): Map<string, CellCost> {
-  const costs = new Map<string, CellCost>();
-  const last = new Map<string, { v: number; w: number; g: number; pending: boolean }>();
-  events$.subscribe((e) => {
-    if (e.type === 'pulse') {
-      const k = cellKey(e.cell);
-      const s = last.get(k) ?? { v: 0, w: 0, g: 0, pending: false };
-      s.v = e.kind === 'reset' ? e.vsl_V : e.vte_V;
-      s.w = e.width_s;
-      s.pending = true;
-      last.set(k, s);
-      const c = costs.get(k) ?? { energy_J: 0, pulseTime_s: 0 };
-      c.pulseTime_s += e.width_s;
-      costs.set(k, c);
-    } else if (e.type === 'read' && e.phase === 'verify' && e.current_A !== null) {
-      const k = cellKey(e.cell);
-      const g = e.current_A / e.vread_V;
-      const s = last.get(k) ?? { v: 0, w: 0, g, pending: false };
-      if (s.pending) {
-        const c = costs.get(k)!;
-        c.energy_J += s.v * s.v * s.w * Math.max(s.g, g);
-        s.pending = false;
-      }
-      s.g = g;
-      last.set(k, s);
-    }
-  });
-  return costs;
-}
 
 export interface LevelRow {
   algo: Algo;
@@ -62,12 +26,15 @@ export interface LevelRow {
   ok: number;
   success: number;
   pulsesMean: number;
+  pulsesMedian: number;
   pulsesP99: number;
   pulseTimeMean_s: number;
   energyMean_J: number;
   /** Per time of `times_s` (0 = the read-back right after programming): over programmed cells. */
   median_A: number[];
   sigmaRobust_A: number[];
+  /** The programmed cells' last verify reads: the spread right after verify. */
+  verify: Spread;
 }
 
 export interface AlgoSummary {
@@ -119,27 +86,26 @@ export function berAt(thr: number, lo: number[], hi: number[]): { errors: number
 
 const p99 = (xs: number[]) => (xs.length ? quantile(sorted(xs), 0.99) : NaN);
 
-export function summarizeAlgo(algo: Algo, d: LevelCdfDataset, costs: Map<string, CellCost>, wall_s: number): { summary: AlgoSummary; rows: LevelRow[] } {
+export function summarizeAlgo(algo: Algo, d: LevelCdfDataset, wall_s: number): { summary: AlgoSummary; rows: LevelRow[] } {
   const times = [0, ...(d.levels[0]?.relax.map((r) => r.t_s) ?? [])];
   const sampleAt = (l: LevelCdfDataset['levels'][number], j: number) => (j === 0 ? l.samples_A : l.relax[j - 1].samples_A);
-  const rows: LevelRow[] = d.levels.map((l) => {
-    const cs = l.cells.map((c) => costs.get(cellKey(c as CellAddress)) ?? { energy_J: 0, pulseTime_s: 0 });
-    return {
-      algo,
-      level: l.spec.level,
-      kind: l.spec.kind,
-      target_A: l.spec.target_A,
-      cells: l.cells.length,
-      ok: l.stats.nOk,
-      success: l.stats.successRate,
-      pulsesMean: mean(l.cells.map((c) => c.pulses)),
-      pulsesP99: p99(l.cells.map((c) => c.pulses)),
-      pulseTimeMean_s: mean(cs.map((c) => c.pulseTime_s)),
-      energyMean_J: mean(cs.map((c) => c.energy_J)),
-      median_A: times.map((_, j) => quantile(sorted(sampleAt(l, j)), 0.5)),
-      sigmaRobust_A: times.map((_, j) => robustSigma(sampleAt(l, j))),
-    };
-  });
+  const rows: LevelRow[] = d.levels.map((l) => ({
+    algo,
+    level: l.spec.level,
+    kind: l.spec.kind,
+    target_A: l.spec.target_A,
+    cells: l.cells.length,
+    ok: l.stats.nOk,
+    success: l.stats.successRate,
+    pulsesMean: l.tails.pulsesMean,
+    pulsesMedian: l.tails.pulsesMedian,
+    pulsesP99: l.tails.pulsesP99,
+    pulseTimeMean_s: l.tails.pulseTimeMean_s,
+    energyMean_J: l.tails.energyMean_J,
+    median_A: times.map((_, j) => quantile(sorted(sampleAt(l, j)), 0.5)),
+    sigmaRobust_A: times.map((_, j) => robustSigma(sampleAt(l, j))),
+    verify: l.tails.spread[0],
+  }));
   const thr = thresholds(d.levels.map((l) => l.spec));
   const ber = times.map((t_s, j) => {
     let errors = 0;
@@ -156,7 +122,6 @@ export function summarizeAlgo(algo: Algo, d: LevelCdfDataset, costs: Map<string,
   const lrs = d.levels.filter((l) => l.spec.kind === 'lrs');
   const lrsPulses = lrs.flatMap((l) => l.cells.map((c) => c.pulses));
   const all = d.levels.flatMap((l) => l.cells);
-  const allCosts = all.map((c) => costs.get(cellKey(c as CellAddress)) ?? { energy_J: 0, pulseTime_s: 0 });
   const summary: AlgoSummary = {
     algo,
     runId: d.runId,
@@ -165,8 +130,8 @@ export function summarizeAlgo(algo: Algo, d: LevelCdfDataset, costs: Map<string,
     lrsPulsesMean: mean(lrsPulses),
     lrsPulsesP99: p99(lrsPulses),
     lrsSigmaRobustMean_A: mean(lrs.map((l) => l.stats.sigmaRobust_A).filter(Number.isFinite)),
-    energyMean_J: mean(allCosts.map((c) => c.energy_J)),
-    pulseTimeMean_s: mean(allCosts.map((c) => c.pulseTime_s)),
+    energyMean_J: mean(all.map((c) => c.energy_J)),
+    pulseTimeMean_s: mean(all.map((c) => c.pulseTime_s)),
     wall_s,
     wallPerCell_s: wall_s / Math.max(1, all.length),
     ber,
@@ -183,10 +148,12 @@ export function relativeToIgvva(algos: AlgoSummary[]): AlgoSummary[] {
 
 /** One CSV row per algorithm, level and time. */
 export function wvBenchCsv(r: WvBenchResult): string {
-  const head = 'algo,run,level,kind,target_uA,cells,ok,success,pulses_mean,pulses_p99,pulse_time_us,energy_pJ,t_s,median_uA,sigma_robust_uA';
+  const head = 'algo,run,level,kind,target_uA,cells,ok,success,pulses_mean,pulses_median,pulses_p99,pulse_time_us,energy_pJ,t_s,median_uA,sigma_robust_uA';
+  // The first line of each level is right after verify (t_s "verify"), then the read-back (0) and each re-read time.
+  const at = (row: LevelRow) => [{ t: 'verify', median: row.verify.median_A, sigma: row.verify.sigmaRobust_A }, ...r.times_s.map((t, j) => ({ t, median: row.median_A[j], sigma: row.sigmaRobust_A[j] }))];
   const lines = r.rows.flatMap((row) =>
-    r.times_s.map((t, j) =>
-      [row.algo, r.algos.find((a) => a.algo === row.algo)!.runId, row.level, row.kind, row.target_A * 1e6, row.cells, row.ok, row.success, row.pulsesMean, row.pulsesP99, row.pulseTimeMean_s * 1e6, row.energyMean_J * 1e12, t, row.median_A[j] * 1e6, row.sigmaRobust_A[j] * 1e6]
+    at(row).map((x) =>
+      [row.algo, r.algos.find((a) => a.algo === row.algo)!.runId, row.level, row.kind, row.target_A * 1e6, row.cells, row.ok, row.success, row.pulsesMean, row.pulsesMedian, row.pulsesP99, row.pulseTimeMean_s * 1e6, row.energyMean_J * 1e12, x.t, x.median * 1e6, x.sigma * 1e6]
         .map((v) => (typeof v === 'number' ? (Number.isFinite(v) ? +v.toPrecision(6) : '') : v))
         .join(','),
     ),

@@ -7,6 +7,7 @@
  * Every item remembers the seq that last changed it, so `delta(sinceSeq)` serves both the
  * throttled live updates and a reconnecting client's catch-up (it sends the last seq it saw).
  */
+import { pulsesOf } from '../engine/cell-ledger.js';
 import type { RunEvent } from '../engine/events.js';
 
 interface CellState {
@@ -87,8 +88,9 @@ export class LiveRun {
         // The stepped voltage: IGVVA's gate, ISPVA's top electrode; a RESET's source line, drawn negative.
         if (e.kind === 'set') this.lastStepped.set(k, this.params?.algo === 'ispva' ? e.vte_V : e.vg_V);
         else if (e.kind === 'reset') this.lastStepped.set(k, -e.vsl_V);
+        else if (e.kind === 'write-verify' && e.onboard?.finalStepped_V !== undefined) this.lastStepped.set(k, e.onboard.finalStepped_V);
         const c = this.cell(e.cell, e.level, e.seq);
-        c.pulses++;
+        c.pulses += pulsesOf(e);
         break;
       }
       case 'read': {

@@ -7,6 +7,7 @@
  */
 import type { Observable, Subscription } from 'rxjs';
 import type { RunEvent } from '../engine/events.js';
+import { pulsesOf } from '../engine/cell-ledger.js';
 
 const LINK = new Set(['link-lost', 'link-restored', 'board-rebooted', 'session-lost', 'gave-up']);
 const PER_CELL_SHOWN = 5;
@@ -14,8 +15,16 @@ const PER_CELL_SHOWN = 5;
 export function attachConsoleWarnings(events$: Observable<RunEvent>, out: { write(s: string): unknown } = process.stderr): Subscription {
   const counts = new Map<string, number>();
   let unknownPulses = 0;
+  // On-board write-verify jobs of unknown outcome, and the most pulses they may have applied.
+  let unknownJobs = 0;
+  let unknownJobPulses = 0;
   return events$.subscribe((e) => {
-    if (e.type === 'pulse' && e.outcome === 'unknown') unknownPulses++;
+    if (e.type === 'pulse' && e.outcome === 'unknown') {
+      if (e.kind === 'write-verify') {
+        unknownJobs++;
+        unknownJobPulses += pulsesOf(e);
+      } else unknownPulses++;
+    }
     if (e.type === 'warning' && e.code) {
       const n = (counts.get(e.code) ?? 0) + 1;
       counts.set(e.code, n);
@@ -36,6 +45,7 @@ export function attachConsoleWarnings(events$: Observable<RunEvent>, out: { writ
       c('session-lost', 'session lost');
       c('gave-up', 'link given up');
       if (unknownPulses) parts.push(`${unknownPulses} pulse${unknownPulses === 1 ? '' : 's'} of unknown outcome (recorded as such, never as applied)`);
+      if (unknownJobs) parts.push(`${unknownJobs} on-board write-verify job${unknownJobs === 1 ? '' : 's'} of unknown outcome (up to ${unknownJobPulses} pulses; recorded as such, never as applied)`);
       const unreadable = counts.get('unreadable') ?? 0;
       if (unreadable) parts.push(`${unreadable} cell${unreadable === 1 ? '' : 's'} unreadable (no pulse after their unusable reads)`);
       const limit = counts.get('limit') ?? 0;

@@ -68,7 +68,13 @@ export async function exportHdf5(store: EmbeddedStore, runId: string, file: stri
   };
   for await (const batch of store.eventBatches(runId)) {
     for (const e of batch) {
-      if (e.type === 'pulse') push(e, [NaN, e.kind === 'reset' ? -e.vsl_V : e.vte_V, e.width_s, NaN, OP_PULSE, e.vg_V]);
+      if (e.type === 'pulse' && e.kind === 'write-verify') {
+        // An on-board job as the pulses it applied (gates start + k x step) and its last read; one of unknown outcome has no known pulse.
+        const j = e.onboard;
+        if (e.outcome !== undefined || !j?.pulses) continue;
+        for (let k = 0; k < j.pulses; k++) push(e, [NaN, e.vte_V, e.width_s, NaN, OP_PULSE, +(j.vgStart_V + k * j.vgStep_V).toFixed(6)]);
+        push(e, [j.final_A ?? NaN, j.vread_V, 0, j.vread_V, OP_READ, NaN]);
+      } else if (e.type === 'pulse') push(e, [NaN, e.kind === 'reset' ? -e.vsl_V : e.vte_V, e.width_s, NaN, OP_PULSE, e.vg_V]);
       else if (e.type === 'read') push(e, [e.current_A ?? NaN, e.vread_V, 0, e.vread_V, OP_READ, NaN]);
     }
   }

@@ -51,7 +51,7 @@ export class LineFormatter {
         return undefined; // write-ahead for the embedded store's resume; the pulse events follow
       case 'pulse': {
         const a = e.cell;
-        return `pulse${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},kind=${e.kind}${e.outcome ? `,outcome=${e.outcome}` : ''} ${fl('vte_V', e.vte_V)}${fl('vsl_V', e.vsl_V)}${fl('vg_V', e.vg_V)}${fl('width_s', e.width_s)}seq=${e.seq}i${ts}`;
+        return `pulse${c.tags},array=${a.array},row=${a.row},col=${a.col}${c.algo},level=${e.level},kind=${e.kind}${e.outcome ? `,outcome=${e.outcome}` : ''} ${fl('vte_V', e.vte_V)}${fl('vsl_V', e.vsl_V)}${fl('vg_V', e.vg_V)}${fl('width_s', e.width_s)}${e.onboard?.pulses !== undefined ? `onboard_pulses=${int(e.onboard.pulses)},` : ''}seq=${e.seq}i${ts}`;
       }
       case 'read': {
         const a = e.cell;
@@ -66,6 +66,8 @@ export class LineFormatter {
         return `progress${c.tags},phase=${escTag(e.phase)} done=${int(e.done)},total=${int(e.total)},${fl('rate_per_s', e.rate_per_s)}seq=${e.seq}i${ts}`;
       case 'warning':
         return `warning${c.tags} message=${escStr(e.message)},seq=${e.seq}i${ts}`;
+      case 'mark':
+        return `mark${c.tags},name=${escTag(e.name)} value=${escStr(JSON.stringify(e.value).slice(0, 60000))},seq=${e.seq}i${ts}`;
       case 'run-start':
         return `run${c.tags},kind=${escTag(e.kind)}${c.algo} params=${escStr(JSON.stringify(e.params).slice(0, 60000))},seq=${e.seq}i${ts}`;
       case 'run-resume':

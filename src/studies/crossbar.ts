@@ -4,6 +4,7 @@
  * input voltage (Fig. 13, Table 4), endurance and retention (Table 3), each point a Monte Carlo
  * of the same net; the paper's numbers beside ours and its qualitative claims checked.
  */
+import type { DeviceOptions } from '../inference/device-models.js';
 import type { Scheme } from '../inference/mapping.js';
 import type { McPoint, PointRow } from './mc-point.js';
 import { pct2, type StudyFigure, type StudyResult, type StudyTable } from './study-output.js';
@@ -25,8 +26,9 @@ export interface CrossbarParams {
   /** Input voltages of Fig. 13 (empty: skipped) and the read noise they act against (A at 0.2 V). */
   maxInputV: number[];
   readNoise_A: number;
-  endurance: { cycles: number; tau: number };
-  retention: { t_s: number; nu: number; nuSigma: number };
+  /** The stated aging, or (`--endurance-from` / `--retention-from`) the law measured on a board. */
+  endurance: NonNullable<DeviceOptions['endurance']>;
+  retention: NonNullable<DeviceOptions['retention']>;
   trials: number;
   seed: number;
   images?: number;
@@ -57,7 +59,7 @@ export function crossbarPoints(p: CrossbarParams): McPoint[] {
 }
 
 /** Points whose draws are all the same (ideal devices, no faults, no read noise, no drift spread) need one trial. */
-export const deterministic = (p: McPoint): boolean => p.device === 'ideal' && !p.stuckHrs && !p.stuckLrs && !p.readNoise_A && !(p.retention && p.retention.nuSigma > 0);
+export const deterministic = (p: McPoint): boolean => p.device === 'ideal' && !p.stuckHrs && !p.stuckLrs && !p.readNoise_A && !(p.retention && (p.retention.nuSigma > 0 || p.retention.measured)) && !p.endurance?.failure;
 
 export function crossbarResult(p: CrossbarParams, rows: PointRow[], elapsed_s: number): Omit<StudyResult, 'points'> {
   const at = (key: string) => rows.find((r) => r.key === key);
@@ -150,10 +152,12 @@ export function crossbarResult(p: CrossbarParams, rows: PointRow[], elapsed_s: n
     header: ['effect', 'setting', 'ours %', `paper % (${ds ? 'MNIST' : 'MNIST; ours on ' + p.dataset})`],
     rows: [
       ['digital', '-', pct2(float), PAPER_002.digital.mnist],
-      ['endurance', `${p.endurance.cycles} cycles, window x exp(-cycles/${p.endurance.tau})`, m('endurance'), PAPER_002.t3.endurance.mnist],
-      ['retention', `${p.retention.t_s} s, nu ${p.retention.nu}${p.retention.nuSigma ? ` +- ${p.retention.nuSigma}` : ''}`, m('retention'), PAPER_002.t3.retention.mnist],
+      ['endurance', `${p.endurance.cycles} cycles, window x exp(-cycles/${+p.endurance.tau.toPrecision(4)})${p.endurance.failure ? `, failures log-normal (median ${+p.endurance.failure.median.toPrecision(4)} cycles)` : ''}${p.endurance.source ? ` (measured: ${p.endurance.source})` : ''}`, m('endurance'), PAPER_002.t3.endurance.mnist],
+      ['retention', p.retention.measured ? `${p.retention.t_s} s, measured drift per level (${p.retention.measured.source})` : `${p.retention.t_s} s, nu ${p.retention.nu}${p.retention.nuSigma ? ` +- ${p.retention.nuSigma}` : ''}`, m('retention'), PAPER_002.t3.retention.mnist],
     ],
-    notes: ['Endurance: every level moves toward the window middle, the periphery keeps its programming-time scale (as MemTorch\'s endurance model leaves the mapping). Retention: G(t) = G0 (t/1 s)^-nu per device. The paper simulated MemTorch\'s models at 350 K; ours are the same shapes with the parameters above, not fitted to a device.'],
+    notes: [
+      `Endurance: every level moves toward the window middle, the periphery keeps its programming-time scale (as MemTorch's endurance model leaves the mapping)${p.endurance.failure ? '; devices failed by then are stuck at LRS or HRS in the measured shares' : ''}. Retention: ${p.retention.measured ? "each level's measured drift median and spread of I(t) - I(verify) at that time (interpolated between the measured times and levels, its log-linear fit beyond them)" : 'G(t) = G0 (t/1 s)^-nu per device'}. The paper simulated MemTorch's models at 350 K; ${p.endurance.source || p.retention.measured ? 'ours use the board\'s measured aging where marked (measured)' : 'ours are the same shapes with the parameters above, not fitted to a device (give --endurance-from / --retention-from for measured aging)'}.`,
+    ],
   });
   checks.push({ claim: 'endurance degrades accuracy more than retention', measured: `endurance ${m('endurance')} %, retention ${m('retention')} %`, holds: (at('endurance')?.summary.mean ?? 1) < (at('retention')?.summary.mean ?? 0) });
   return { format: 'rram-hil/study', version: 1, study: 'crossbar', params: p, tables, figures, checks, elapsed_s };

@@ -3,7 +3,7 @@
  * run against a loaded net and turned into a row (summary plus every trial's accuracy, for the
  * histograms, CDFs and boxplots).
  */
-import { buildDeviceModel, parseDeviceSpec, type MeasuredLevels } from '../inference/device-models.js';
+import { buildDeviceModel, parseDeviceSpec, type DeviceOptions, type MeasuredLevels } from '../inference/device-models.js';
 import type { CrossbarNet } from '../inference/crossbar-net.js';
 import type { Split } from '../inference/datasets.js';
 import type { QuantizeScope, Quantizer, Scheme } from '../inference/mapping.js';
@@ -27,8 +27,8 @@ export interface McPoint {
   stuckLrs?: number;
   readNoise_A?: number;
   maxInput_V?: number;
-  endurance?: { cycles: number; tau: number };
-  retention?: { t_s: number; nu: number; nuSigma: number };
+  endurance?: DeviceOptions['endurance'];
+  retention?: DeviceOptions['retention'];
   /** Quantize only this weight layer (0-based); the others keep their trained weights (seed 001 Table 2 rows). */
   onlyLayer?: number;
 }

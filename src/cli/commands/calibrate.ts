@@ -9,9 +9,11 @@ import { loadCalibration, type Calibration } from '../../../calibration/calibrat
 import { calibrateFromHfox } from '../../../calibration/apply-fit.js';
 import { HFOX_DIR } from '../../../calibration/fit-hfox.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
+import type { BoardInfo } from '../../../drivers/board.js';
 import { repoRoot } from '../../../lib/repo-root.js';
 import { fitCalibration, type FitResult } from '../../calibrate/fit.js';
-import { parseFrom } from '../../calibrate/sources.js';
+import { parseFrom, type Sources } from '../../calibrate/sources.js';
+import { applyAging, fitAgingSources } from '../../calibrate/aging.js';
 import { twin, type TwinResult } from '../../calibrate/twin.js';
 import { boardHistory } from '../../store/board-history.js';
 import { runJob } from '../../jobs/run-job.js';
@@ -79,6 +81,7 @@ export function registerCalibrate(program: Command): void {
         base = r.calibration;
         hfox = r.report;
       }
+      if (!src.sweeps.length && !src.cdfs.length && src.aging.length) return writeAgingFit(store, f, src, base);
       if (!src.sweeps.length && !src.cdfs.length) {
         // The public data alone: the relaxation table and read noise, as the shipped default was made.
         writeFileSync(f.out, JSON.stringify(base, null, 1) + '\n');
@@ -88,6 +91,10 @@ export function registerCalibrate(program: Command): void {
       }
       const keep = f.holdout ? (i: number) => i % 2 === 0 : undefined;
       const fit = await fitCalibration({ base, sweeps: src.sweeps, cdfs: src.cdfs, keep, simCells: f.simCells, id: f.id });
+      // Measured aging on top of the fit (src/calibrate/aging.ts): its parameters replace the fit's.
+      const agingFits = await fitAgingSources(fit.calibration, src.aging);
+      fit.calibration = applyAging(fit.calibration, agingFits);
+      for (const a of agingFits) for (const n of a.notes) process.stderr.write(`rram: aging: ${n}\n`);
       writeFileSync(f.out, JSON.stringify(fit.calibration, null, 1) + '\n');
       let holdout: TwinResult | undefined;
       if (f.holdout && src.cdfs.length) holdout = await twin({ calibration: fit.calibration, against: src.cdfs[0].data, keep: (i) => i % 2 === 1 });
@@ -139,3 +146,21 @@ export function registerCalibrate(program: Command): void {
 }
 
 export type { FitResult };
+
+/** `rram calibrate --from` with device-experiment runs only: the base (HfOx-refitted if asked) with the measured aging set. */
+async function writeAgingFit(store: EmbeddedStore, f: { from: string; out: string; id?: string; json?: boolean }, src: Sources, base: Calibration): Promise<void> {
+  const fits = await fitAgingSources(base, src.aging);
+  const cal = applyAging(base, fits, f.id ?? `${base.id}-aging`);
+  writeFileSync(f.out, JSON.stringify(cal, null, 1) + '\n');
+  const params = Object.assign({}, ...fits.map((x) => x.params));
+  const notes = fits.flatMap((x) => x.notes);
+  const first = src.aging[0].data as { board: BoardInfo };
+  const job = await runJob({ store }, async (ctx) => {
+    ctx.begin({ kind: 'calibrate', params: { from: f.from, base: base.id, out: f.out, calibration: cal.id }, board: first.board, calibration: cal.id });
+    return { format: 'rram-hil/aging-fit', version: 1, calibration: cal, params, notes };
+  }, { resultName: 'aging-fit' });
+  if (f.json) return printJson({ runId: job.runId, out: f.out, params, notes });
+  process.stdout.write(`fitted the aging of ${cal.id} from ${f.from} (run ${job.runId}); wrote ${f.out}\n`);
+  process.stdout.write(table(['parameter', 'value', 'unit', '+-', 'method'], Object.entries(params).map(([k, p]) => { const q = p as { value: number; unit: string; uncertainty: number; method: string }; return [k, sig(q.value), q.unit, sig(q.uncertainty), q.method.length > 70 ? q.method.slice(0, 67) + '...' : q.method]; })));
+  for (const n of notes) process.stdout.write(`note: ${n}\n`);
+}

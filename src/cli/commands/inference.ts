@@ -3,6 +3,7 @@ import { listItems } from '../../io/number-table.js';
 import { parseBnn } from '../../inference/bnn/spec.js';
 import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
+import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCalibration } from '../../../calibration/calibration.js';
@@ -128,8 +129,7 @@ export function registerInference(program: Command): void {
         );
     });
 
-  program
-    .command('infer')
+  addAgingFromFlags(program.command('infer'))
     .description('Monte Carlo inference with every weight drawn from a (measured) per-level conductance distribution')
     .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
     .requiredOption('--dataset <name>', 'mnist | fashion | cifar10 (test split; cifar10 needs --data DIR)')
@@ -165,7 +165,7 @@ export function registerInference(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
-    .action(async (f: InferFlags) => {
+    .action(async function (this: Command, f: InferFlags & AgingFromFlags) {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
@@ -183,6 +183,7 @@ export function registerInference(program: Command): void {
       for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
       const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
+      const aging = measuredAging(f, (k) => this.getOptionValueSource(k) === 'cli', { endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined, retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined }, { cycles: f.endurance, t_s: f.retention?.[0] });
       const points = sweep ? sweepPoints(sweep) : [{}];
       const results: McResult[] = [];
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
@@ -206,8 +207,8 @@ export function registerInference(program: Command): void {
           dynamicRange: dynamicRange ?? (quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
           levelValues_A: f.levelValues,
           maxInput_V: f.maxInputV,
-          endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined,
-          retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined,
+          endurance: aging.endurance,
+          retention: aging.retention,
         }, measured);
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;

@@ -2,6 +2,7 @@
 import { MAX_TRIALS } from '../../inference/monte-carlo.js';
 import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
+import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { weightOps } from '../../inference/crossbar-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
@@ -124,8 +125,7 @@ export function registerMcStudies(study: Command): void {
   });
 
   common(
-    study
-      .command('crossbar')
+    addAgingFromFlags(study.command('crossbar'))
       .description('seed 002: tile size x ADC bits, sigma x conduction states, stuck-at HRS x LRS, max input voltage, endurance, retention')
       .option('--tiles <list>', `crossbar sides (${MIN_TILE}..${MAX_TILE})`, numList('--tiles', { int: true, min: MIN_TILE, max: MAX_TILE }), [64, 128, 256])
       .option('--adc-bits <list>', 'ADC resolutions', numList('--adc-bits', { int: true, min: 1, max: 16 }), [2, 4, 6, 8, 10])
@@ -142,10 +142,12 @@ export function registerMcStudies(study: Command): void {
       .option('--drift-nu <nu>', 'drift coefficient', num('--drift-nu', { min: 0, max: 10 }), 0.1)
       .option('--drift-nu-sigma <s>', 'device-to-device spread of nu', num('--drift-nu-sigma', { min: 0, max: 10 }), 0.02),
     100,
-  ).action(async (f: Common & { tiles: number[]; adcBits: number[]; stuckGrid: number[]; sigma: number[]; states: number[]; levels: number; mapping: string; maxInputV: number[]; readNoise: number; endurance: number; enduranceTau: number; retention: number[]; driftNu: number; driftNuSigma: number }) => {
+  ).action(async function (this: Command, f: Common & AgingFromFlags & { tiles: number[]; adcBits: number[]; stuckGrid: number[]; sigma: number[]; states: number[]; levels: number; mapping: string; maxInputV: number[]; readNoise: number; endurance: number; enduranceTau: number; retention: number[]; driftNu: number; driftNuSigma: number }) {
     const { dir, fresh } = target(f, 'crossbar');
     if (!fresh) return runMcStudy<CrossbarParams>('crossbar', undefined, f, dir, cbBuild, cbResult);
     if (f.retention.length !== 1) throw new InvalidArgumentError('--retention', f.retention.join(','), 'takes one time');
+    const stated = { endurance: { cycles: f.endurance, tau: f.enduranceTau }, retention: { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } };
+    const aging = measuredAging(f, (k) => this.getOptionValueSource(k) === 'cli', stated, { cycles: f.endurance, t_s: f.retention[0] });
     const params: CrossbarParams = {
       study: 'crossbar',
       model: f.model!,
@@ -159,8 +161,8 @@ export function registerMcStudies(study: Command): void {
       states: f.states,
       maxInputV: f.maxInputV,
       readNoise_A: f.readNoise,
-      endurance: { cycles: f.endurance, tau: f.enduranceTau },
-      retention: { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma },
+      endurance: aging.endurance ?? stated.endurance,
+      retention: aging.retention ?? stated.retention,
       trials: f.trials!,
       seed: f.seed!,
       images: f.images,

@@ -10,7 +10,7 @@ import { ALGOS, type Algo } from '../../plans/program-cell.js';
 import { characterize, type LevelCdfDataset } from '../../procedures/characterize.js';
 import { describeExcluded, selectFreshCells } from '../../procedures/fresh-cells.js';
 import { boardHistory } from '../../store/board-history.js';
-import { costTracker, relativeToIgvva, summarizeAlgo, wvBenchCsv, type AlgoSummary, type LevelRow, type WvBenchResult } from '../../procedures/wv-bench.js';
+import { relativeToIgvva, summarizeAlgo, wvBenchCsv, type AlgoSummary, type LevelRow, type WvBenchResult } from '../../procedures/wv-bench.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { EXIT } from '../errors.js';
@@ -46,7 +46,7 @@ export function registerWvBench(program: Command): void {
   addProgramFlags(addJobOptions(addBoardOptions(program.command('wv-bench').description('compare write-verify algorithms on fresh cells of the same board: pulses, time, energy, spread and BER after programming and as the cells relax'))))
     .requiredOption('--algos <list>', `algorithms to compare (${ALGOS.join(', ')}; "+reverify" applies --reverify to one entry only)`)
     .requiredOption('--cells-per-level <M>', 'fresh cells per level and algorithm', num('--cells-per-level', { min: 1, int: true }))
-    .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', durations('--relax'), [] as number[])
+    .option('--relax <list>', 're-read after these times (the spread at each; virtual time on an emulator, real waits on a board), or none', (raw: string) => (raw.trim() === 'none' ? [] : durations('--relax')(raw)), [1, 1000, 10000])
     .option('--reads <K>', 'read-back reads per cell', num('--reads', { min: 1, max: 100, int: true }), 1)
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--json', 'JSON summary')
@@ -75,7 +75,6 @@ export function registerWvBench(program: Command): void {
         if (cells.length < per * entries.length) throw new InvalidArgumentError('--cells-per-level', f.cellsPerLevel, `${entries.length} algorithms x ${f.levels} levels x ${f.cellsPerLevel} cells need ${per * entries.length} fresh cells; arrays ${arrays.join(',')} have ${cells.length} (${describeExcluded(excluded)})`);
         for (const [k, e] of entries.entries()) {
           const mine: CellAddress[] = cells.slice(k * per, (k + 1) * per);
-          let costs = new Map();
           const t0 = performance.now();
           const out = await runJob(
             { store, sinks, signal: ac.signal, board },
@@ -83,7 +82,6 @@ export function registerWvBench(program: Command): void {
               characterize(board, ctx, { ...po, partOf: 'wv-bench', algo: e.algo, reverify: !anyTagged || e.reverify ? po.reverify : undefined, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, cells: mine, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
             { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary, wvBench: e.label }) },
             (ctx) => {
-              costs = costTracker(ctx.events$);
               attachProgressBar(ctx.events$);
               if (k === 0) printSetupNotes(ctx);
             },
@@ -92,7 +90,7 @@ export function registerWvBench(program: Command): void {
             failure = { label: e.label, status: out.status, error: out.error };
             break;
           }
-          const s = summarizeAlgo(e.algo, out.result!, costs, (performance.now() - t0) / 1000);
+          const s = summarizeAlgo(e.algo, out.result!, (performance.now() - t0) / 1000);
           algos.push({ ...s.summary, algo: e.label as Algo });
           rows.push(...s.rows.map((r) => ({ ...r, algo: e.label as Algo })));
         }
@@ -130,6 +128,8 @@ export function registerWvBench(program: Command): void {
               result.algos.map((a) => [a.algo, a.runId, a.lrsPulsesMean.toFixed(1), a.lrsPulsesP99.toFixed(0), (100 * a.success).toFixed(2), (a.lrsSigmaRobustMean_A * 1e6).toFixed(3), a.sigmaVsIgvva?.toFixed(2) ?? '-', (a.energyMean_J * 1e12).toFixed(2), (a.pulseTimeMean_s * 1e6).toFixed(1), ...a.ber.map((b) => `${b.empirical.toExponential(1)} (G ${b.gaussianWorst.toExponential(1)})`)]),
             ),
           );
+          process.stdout.write('\nper level (every cell of the level, forming and reset-verify included; spread of the programmed cells right after verify and at each time)\n');
+          process.stdout.write(table(['algorithm', 'level', 'pulses mean', 'median', 'p99', 'success %', 'pulse us', 'energy pJ', 'sigma@verify uA', ...t.map((x) => `sigma@${x}s`)], result.rows.map((r) => [r.algo, r.level, r.pulsesMean.toFixed(1), r.pulsesMedian.toFixed(0), r.pulsesP99.toFixed(0), (100 * r.success).toFixed(2), (r.pulseTimeMean_s * 1e6).toFixed(1), (r.energyMean_J * 1e12).toFixed(2), (r.verify.sigmaRobust_A * 1e6).toFixed(3), ...r.sigmaRobust_A.map((x) => (x * 1e6).toFixed(3))])));
           if (f.out) process.stdout.write(`wrote ${join(f.out, 'wv-bench.json')}, ${join(f.out, 'wv-bench.csv')}\n`);
         }
       }
