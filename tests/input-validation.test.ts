@@ -128,7 +128,8 @@ test('every other file format has its schema: config, cell lists, level maps, mo
   // --cells as JSON.
   assert.deepEqual(cellsFile(w('c-ok.json', '[[0,1,2],{"row":3,"col":4,"level":1}]'), 64, 64, 4).cells, [1, 3 * 64 + 4]);
   for (const [text, re] of [
-    ['[[0,"a"]]', /\[0\] = \[0,"a"\]: must be \[row, col\]/],
+    ['[[0,"a"]]', /\[0\]\[1\] = "a": col must be an integer/],
+    ['[[0,1,2,3]]', /\[0\] = \[0,1,2,3\]: must be \[row, col\]/],
     ['[{"row":1,"col":2,"lvl":1}]', /\[0\]/],
     ['[]', /lists no cells/],
     ['{"row":1}', /line 1/],
@@ -137,7 +138,7 @@ test('every other file format has its schema: config, cell lists, level maps, mo
   // Level maps as JSON.
   const row = JSON.stringify(Array(4).fill(1));
   assert.equal(readMapFile(w('m-ok.json', `[${Array(4).fill(row).join(',')}]`), 2, 4, 4).length, 16);
-  assert.throws(() => readMapFile(w('m-bad.json', '[[0,1,"x",1]]'), 2, 4, 4), (e: unknown) => e instanceof DataError && /m-bad\.json/.test(e.message) && /must be an array of rows/.test(e.message));
+  assert.throws(() => readMapFile(w('m-bad.json', '[[0,1,"x",1]]'), 2, 4, 4), (e: unknown) => e instanceof DataError && /m-bad\.json/.test(e.message) && /\[0\]\[2\] = "x": must be a level index/.test(e.message));
   // A model manifest without weights.
   mkdirSync(join(dir, 'model'), { recursive: true });
   w('model/model.json', '{"modelTopology": {"class_name": "Sequential"}}');

@@ -44,7 +44,7 @@ test('the cases that once went wrong: "5,,2" in --cells, an empty level-map fiel
   writeFileSync(cells, 'row,col,level\n1,1,1\n5,,2\n');
   assert.throws(() => cellsFile(cells, 64, 64, 4), /cells\.csv: line 3, field 2 \(col\) is empty/);
   writeFileSync(cells, '[[1,1,1],[5,null,2]]');
-  assert.throws(() => cellsFile(cells, 64, 64, 4), /entry 2: col null is not an integer/);
+  assert.throws(() => cellsFile(cells, 64, 64, 4), /cells\.csv: \[1\]\[1\] = null: col must be an integer/);
   writeFileSync(cells, '# a comment\r\nrow,col\r\n3,4\r\n');
   assert.deepEqual(cellsFile(cells, 64, 64, 4), { cells: [3 * 64 + 4], levels: undefined }, 'CRLF, a comment and a header are fine');
   const map = join(d, 'map.csv');

@@ -4,8 +4,11 @@
  */
 import { z } from 'zod';
 
-const index = z.number({ invalid_type_error: 'must be an integer' }).int('must be an integer').nonnegative('must be >= 0');
+const index = (field: string) => z.number({ invalid_type_error: `${field} must be an integer`, required_error: `${field} is missing` }).int(`${field} must be an integer`).nonnegative(`${field} must be >= 0`);
+const [row, col, level] = [index('row'), index('col'), index('level')];
+const SHAPE = 'must be [row, col], [row, col, level] or {row, col, level}';
+const shapeMap: z.ZodErrorMap = (i, ctx) => ({ message: i.code === 'invalid_union' || i.code === 'too_big' || i.code === 'too_small' ? SHAPE : ctx.defaultError });
 export const CellListJson = z
-  .array(z.union([z.tuple([index, index]), z.tuple([index, index, index]), z.object({ row: index, col: index, level: index.optional() }).strict()], { errorMap: () => ({ message: 'must be [row, col], [row, col, level] or {row, col, level}' }) }))
+  .array(z.union([z.tuple([row, col], { errorMap: shapeMap }), z.tuple([row, col, level], { errorMap: shapeMap }), z.object({ row, col, level: level.optional() }).strict()], { errorMap: shapeMap }))
   .min(1, 'lists no cells');
 export type CellListJson = z.infer<typeof CellListJson>;
