@@ -97,7 +97,10 @@ test('rram program-net: train, characterize, program the net onto the emulated a
     [['program-net', '--model', 'net', '--levels', '9'], /--levels/],
     [['program-net', '--model', 'net', '--mapping', 'quad'], /mapping="quad"/],
     [['program-net', '--model', 'net', '--relax', 'soon'], /--relax="soon"/],
-    [['program-net', '--model', 'net', '--resume', res.runId], /--resume=.*cannot be resumed/],
+    [['program-net', '--model', 'net', '--resume', res.runId], /--resume=.*that run completed/],
+    [['program-net', '--model', 'net', '--fine-tune', 'all'], /--fine-tune="all".*must be progressive/],
+    [['program-net', '--model', 'net', '--fine-tune-images', '10'], /--fine-tune-images=10.*applies with --fine-tune progressive only/],
+    [['program-net', '--model', 'net', '--fine-tune', 'progressive', '--fine-tune-images', '60001'], /--fine-tune-images=60001.*the training set has only 60000 images/],
   ];
   for (const [args, re] of bad) {
     const x = rram(...args);

@@ -143,7 +143,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const t0 = performance.now();
   let peakRss = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
-  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined }));
+  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined, post: ops[li].post }));
   const correct = new Int32Array(o.trials);
   const confusion = new Float64Array(100);
   let engine: string;

@@ -48,6 +48,8 @@ export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
   kind: 'program-net';
   algo: Algo;
   step_V?: number;
+  /** Progressive chip-in-the-loop fine-tuning (issue 27): training images measured per layer, epochs, and a stored run of the same net without it to compare with. */
+  fineTune?: { images: number; epochs: number; baseline?: string };
 }
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
 
@@ -105,7 +107,15 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
     infer: z.object({ kind: z.literal('infer'), ...net(64) }).strict(),
     // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
-    'program-net': z.object({ kind: z.literal('program-net'), ...net(8), algo, step_V: stepV.optional() }).strict(),
+    'program-net': z
+      .object({
+        kind: z.literal('program-net'),
+        ...net(8),
+        algo,
+        step_V: stepV.optional(),
+        fineTune: z.object({ images: int(1, 60000).default(6000), epochs: int(0, 20).default(2), baseline: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id').optional() }).strict().optional(),
+      })
+      .strict(),
   };
 }
 
