@@ -313,6 +313,28 @@ export function failureModel(counts: OutcomeCounts[], levels: number, fallback: 
   return { alpha: per.map((c) => c.failed + 0.5), beta: per.map((c) => c.n - c.failed + 0.5), pool, counts: per, sources: counts.map((c) => c.source) };
 }
 
+/**
+ * The device model with more cells counted (a run's own programmed cells, as it goes): each
+ * level's Beta posterior takes the new cells and failures, the failed cells' reads join the pool.
+ * A model without a failure model gets one only from counts that saw a failure.
+ */
+export function withMoreCounts(d: DeviceModel, more: OutcomeCounts): DeviceModel {
+  const levels = d.nominal.length;
+  const f = d.failure;
+  const add = (k: number) => more.perLevel[k] ?? { n: 0, failed: 0 };
+  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, Float32Array.from(more.failedValues_A)) } : d;
+  return {
+    ...d,
+    failure: {
+      alpha: f.alpha.map((a, k) => a + add(k).failed),
+      beta: f.beta.map((b, k) => b + add(k).n - add(k).failed),
+      pool: Float32Array.from([...f.pool, ...more.failedValues_A]),
+      counts: f.counts.map((c, k) => ({ n: c.n + add(k).n, failed: c.failed + add(k).failed })),
+      sources: [...f.sources, more.source],
+    },
+  };
+}
+
 export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOptions, measured?: MeasuredLevels): DeviceModel {
   for (const [k, v] of [['stuck-hrs', o.stuckHrs], ['stuck-lrs', o.stuckLrs]] as const) {
     if (!(v >= 0 && v <= 1)) throw new InvalidArgumentError(k, v, 'must be a fraction in 0..1');

@@ -106,9 +106,10 @@ function layerPlan(l: LayerShape, bad: Map<number, Set<number>>, arrays: number[
 /**
  * Every layer cut into blocks placed on the arrays in turn, no block crossing a cell of `avoid`
  * ("array:row:col"). Tile numbering runs over the whole net, layer after layer, and depends only
- * on the shapes and the bad cells (a resume finds the same tiles).
+ * on the shapes and the bad cells (a resume finds the same tiles). `start` places a net's later
+ * layers alone: their first tile's number and layer index (tile k is always on arrays[k mod A]).
  */
-export function placeTiles(layers: LayerShape[], arrays: number[], avoid: ReadonlySet<string> = new Set()): { tiles: TileGeometry[]; report: PlacementReport } {
+export function placeTiles(layers: LayerShape[], arrays: number[], avoid: ReadonlySet<string> = new Set(), start: { tile: number; layer: number } = { tile: 0, layer: 0 }): { tiles: TileGeometry[]; report: PlacementReport } {
   if (!arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
   const bad = badByArray(avoid, arrays);
   const tiles: TileGeometry[] = [];
@@ -118,17 +119,18 @@ export function placeTiles(layers: LayerShape[], arrays: number[], avoid: Readon
     let n = 0;
     for (let row0 = 0; row0 < l.rows; row0 += p.br) {
       for (let col0 = 0; col0 < l.physCols; col0 += p.bc) {
-        const array = arrays[tiles.length % arrays.length];
+        const index = start.tile + tiles.length;
+        const array = arrays[index % arrays.length];
         const rows = Math.min(p.br, l.rows - row0);
         const cols = Math.min(p.bc, l.physCols - col0);
-        tiles.push({ index: tiles.length, layer: li, layerName: l.name, array, row0, col0, rows, cols, rowAt: p.rowsOf.get(array)!.slice(0, rows), colAt: p.colsOf.get(array)!.slice(0, cols) });
+        tiles.push({ index, layer: start.layer + li, layerName: l.name, array, row0, col0, rows, cols, rowAt: p.rowsOf.get(array)!.slice(0, rows), colAt: p.colsOf.get(array)!.slice(0, cols) });
         n++;
       }
     }
     report.layers.push({ name: l.name, giveUp: p.giveUp, blockRows: p.br, blockCols: p.bc, tiles: n });
   });
   // What the plain placement would have done: blocks of up to 64x64 from the array's corner.
-  let k = 0;
+  let k = start.tile;
   for (const l of layers) {
     for (let row0 = 0; row0 < l.rows; row0 += ARRAY_SIDE) {
       for (let col0 = 0; col0 < l.physCols; col0 += ARRAY_SIDE) {
@@ -140,7 +142,7 @@ export function placeTiles(layers: LayerShape[], arrays: number[], avoid: Readon
     }
   }
   report.tiles = tiles.length;
-  report.tilesPlain = k;
+  report.tilesPlain = k - start.tile;
   return { tiles, report };
 }
 

@@ -27,6 +27,12 @@ export interface LoopOptions {
   /** Weight layer the data feeds (default the net's first trained layer). */
   start?: number;
   noise?: NoiseInjector;
+  /**
+   * Gradients scaled down to this global norm (default: 1 with noise, none without). A cell
+   * stuck at a level puts a full-scale error on its weight, the scale grows with the largest
+   * weight, and without a bound an SGD step on such a batch could feed that back (seen: NaN).
+   */
+  clipNorm?: number;
   onEpoch?: (epoch: number, loss: number) => void;
   signal?: AbortSignal;
 }
@@ -58,10 +64,17 @@ export async function trainLoop(tf: Tf, tn: TrainableNet, d: LoopData, o: LoopOp
         o.noise.next();
         for (let li = start; li < tn.ops.length; li++) delta[li] = o.noise.delta(tn.layer(li));
       }
+      const clip = o.clipNorm ?? (o.noise ? 1 : undefined);
       const loss = tf.tidy(() => {
         const x = tf.tensor(xb, [m, ...d.shape]);
         const y = tf.tensor2d(yb, [m, 10]);
-        return o.optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, tn.forward(x, start, delta)) as TF.Scalar, true, vars) as TF.Scalar;
+        const f = () => tf.losses.softmaxCrossEntropy(y, tn.forward(x, start, delta)) as TF.Scalar;
+        if (clip === undefined) return o.optimizer.minimize(f, true, vars) as TF.Scalar;
+        const { value, grads } = tf.variableGrads(f, vars);
+        const norm = Math.sqrt(Object.values(grads).reduce((s, g) => s + tf.sum(tf.square(g)).dataSync()[0], 0));
+        const k = norm > clip ? clip / norm : 1;
+        o.optimizer.applyGradients(Object.fromEntries(Object.entries(grads).map(([n, g]) => [n, k === 1 ? g : tf.mul(g, k)])));
+        return value;
       });
       sum += loss.dataSync()[0];
       loss.dispose();

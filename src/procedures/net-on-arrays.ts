@@ -21,7 +21,7 @@ import type { Split } from '../inference/datasets.js';
 import { mapNet, mappingReport, type MappedLayer, type MappingReport, type Scheme } from '../inference/mapping.js';
 import type { Tf } from '../inference/tf-backend.js';
 import { tileNet, type Tile } from '../inference/tiling.js';
-import { placeTiles, type PlacementReport, type TileGeometry } from '../inference/placement.js';
+import { placeTiles, type LayerShape, type PlacementReport } from '../inference/placement.js';
 import type { DeviceModel } from '../inference/device-models.js';
 import type { BnMergeReport } from '../inference/load-net.js';
 import { evaluateReadback, type ReadbackEvaluation } from '../inference/readback-eval.js';
@@ -84,8 +84,8 @@ export interface NetOnArraysResult extends ReadbackEvaluation {
   mapping: MappingReport;
   device: string;
   tfBackend: string;
-  /** Known-bad cells left out of the placement (yield-aware mapping). */
-  placement: PlacementReport;
+  /** Known-bad cells left out of the placement (yield-aware mapping): the store's, and the cells this run's earlier tiles left unprogrammed. */
+  placement: NetPlacement;
   programming: { algo: string; step_V?: number; relax_s?: number; reads: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup'] };
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number; fromRecord: boolean }[];
   /** With --fine-tune progressive: the per-layer record and the final table. */
@@ -98,8 +98,17 @@ export interface NetPlan {
   levelSpecs: LevelSpec[];
   arrays: number[];
   images: number;
-  geometry: TileGeometry[];
-  placement: PlacementReport;
+  shapes: LayerShape[];
+  /** The whole net placed around the store's known-bad cells (the plan recorded with the run). */
+  planned: PlacementReport;
+  placement: NetPlacement;
+  /** Tiles placed so far (placeLayer). */
+  placed: number;
+}
+
+export interface NetPlacement extends PlacementReport {
+  /** Cells left out because an earlier tile of this run left them unprogrammed (placed around layer by layer). */
+  inRun: number;
 }
 
 /** Levels, arrays and the placement of every tile (the known-bad cells left out), checked. */
@@ -113,9 +122,27 @@ export function planNet(board: Board, o: NetOnArraysOptions): NetPlan {
   const arrays = o.arrays ?? Array.from({ length: board.info().arrays }, (_, k) => k);
   for (const a of arrays) if (!Number.isInteger(a) || a < 0 || a >= board.info().arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${board.info().arrays - 1}`);
   // Shapes only: a layer's rows x physical columns do not depend on its weights.
-  const shapes = mapNet(weightOps(o.net), o.device.nominal, o.scheme, { clip: o.clip });
-  const { tiles: geometry, report: placement } = placeTiles(shapes, arrays, o.avoid);
-  return { nLevels, levelSpecs, arrays, images: Math.min(o.images ?? o.test.n, o.test.n), geometry, placement };
+  const shapes = mapNet(weightOps(o.net), o.device.nominal, o.scheme, { clip: o.clip }).map(({ name, rows, physCols }) => ({ name, rows, physCols }));
+  const { report } = placeTiles(shapes, arrays, o.avoid);
+  return { nLevels, levelSpecs, arrays, images: Math.min(o.images ?? o.test.n, o.test.n), shapes, planned: report, placement: { knownBad: report.knownBad, avoided: 0, tiles: 0, tilesPlain: 0, layers: [], inRun: 0 }, placed: 0 };
+}
+
+/**
+ * Layer li's tiles, placed when it is its turn: around the store's known-bad cells and the cells
+ * earlier tiles of this run left unprogrammed (`failed`, from the record: a resume places alike).
+ */
+export function placeLayer(plan: NetPlan, o: NetOnArraysOptions, mapped: MappedLayer[], li: number, failed: ReadonlySet<string>): Tile[] {
+  const avoid = new Set([...(o.avoid ?? []), ...failed]);
+  const { tiles, report } = placeTiles([plan.shapes[li]], plan.arrays, avoid, { tile: plan.placed, layer: li });
+  const store = placeTiles([plan.shapes[li]], plan.arrays, o.avoid, { tile: plan.placed, layer: li }).report;
+  plan.placed += tiles.length;
+  const p = plan.placement;
+  p.avoided += store.avoided;
+  p.inRun += report.avoided - store.avoided;
+  p.tiles += report.tiles;
+  p.tilesPlain += report.tilesPlain;
+  p.layers.push(...report.layers);
+  return tileNet(mapped, tiles);
 }
 
 /** The programmer of a planned net, with the run's parameters (placement included: a resume must place alike). */
@@ -124,11 +151,11 @@ export function netProgrammer(board: Board, ctx: RunContext, o: NetOnArraysOptio
     ...o,
     levels: plan.nLevels,
     levelSpecs: plan.levelSpecs,
-    geometry: plan.geometry,
+    planned: { tiles: plan.planned.tiles, cells: plan.shapes.reduce((s, l) => s + l.rows * l.physCols, 0) },
     arrays: plan.arrays,
     reads: o.reads,
     engine: { ...o.engine, signal: o.signal },
-    describe: { ...o.describe, ...describe, model: o.model, dataset: o.dataset, mapping: o.scheme, clip: o.clip ?? 1, device: o.device.text, levelValues_A: o.device.nominal, placement: { avoid: [...(o.avoid ?? [])].sort(), knownBad: plan.placement.knownBad, avoided: plan.placement.avoided } },
+    describe: { ...o.describe, ...describe, model: o.model, dataset: o.dataset, mapping: o.scheme, clip: o.clip ?? 1, device: o.device.text, levelValues_A: o.device.nominal, placement: { avoid: [...(o.avoid ?? [])].sort(), knownBad: plan.planned.knownBad } },
   });
 }
 
@@ -164,13 +191,17 @@ export async function netResult(tf: Tf, tfBackend: string, ctx: RunContext, o: N
 export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions): Promise<NetOnArraysResult> {
   const plan = planNet(board, o);
   const mapped = mapNet(weightOps(o.net), o.device.nominal, o.scheme, { clip: o.clip });
-  const tiles = tileNet(mapped, plan.geometry);
   const p = netProgrammer(board, ctx, o, plan);
   p.begin();
   const t0 = performance.now();
+  const tiles: Tile[] = [];
   const prog = await groundedAfter(board, async () => {
     const out: TileReadback[] = [];
-    for (const t of tiles) out.push(await p.tile(t));
+    for (let li = 0; li < mapped.length; li++)
+      for (const t of placeLayer(plan, o, mapped, li, p.failedCells)) {
+        tiles.push(t);
+        out.push(await p.tile(t));
+      }
     return p.result(out);
   });
   return netResult(tf, tfBackend, ctx, o, plan, o.net, mapped, tiles, prog, (performance.now() - t0) / 1000);

@@ -20,14 +20,16 @@ import type { Split } from '../inference/datasets.js';
 import { fineTuneStage, measuredLayerOutput, refitDigital, type FineTuneLayerReport, type FineTuneReport } from '../inference/fine-tune.js';
 import { mapNet, type MappedLayer } from '../inference/mapping.js';
 import { monteCarlo } from '../inference/monte-carlo.js';
+import { withMoreCounts } from '../inference/device-models.js';
+import { runCounts } from '../inference/prediction.js';
 import type { Tf } from '../inference/tf-backend.js';
-import { tileNet, valuesFromTiles, type Tile } from '../inference/tiling.js';
+import { valuesFromTiles, type Tile } from '../inference/tiling.js';
 import type { LoopData } from '../inference/train-loop.js';
 import { cropBinarize } from '../inference/bnn/spec.js';
 import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js';
 import { groundedAfter } from './board-phases.js';
 import { loadStage, saveStage } from './fine-tune-stages.js';
-import { netProgrammer, netResult, planNet, type NetOnArraysOptions, type NetOnArraysResult } from './net-on-arrays.js';
+import { netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult } from './net-on-arrays.js';
 import type { TileReadback } from './program-net.js';
 
 export interface ProgressiveOptions {
@@ -85,7 +87,9 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
   const p = netProgrammer(board, ctx, o, plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials } });
   p.begin();
   const dir = f.stageDir(ctx.runId);
-  const hw = { device: o.device, scheme: o.scheme, clip: o.clip };
+  // The device as this run knows it: its own programmed cells' counts join the prediction's and the noise's.
+  let device = o.device;
+  const hw = () => ({ device, scheme: o.scheme, clip: o.clip });
   const report: FineTuneReport = {
     mode: 'progressive',
     images: f.images,
@@ -93,7 +97,7 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
     lr: f.lr,
     batchSize: f.batchSize,
     reads: o.reads ?? 1,
-    layers: weightOps(o.net).map((op, li) => ({ layer: li, name: op.name, tiles: plan.geometry.filter((g) => g.layer === li).length, status: 'pending' })),
+    layers: weightOps(o.net).map((op, li) => ({ layer: li, name: op.name, tiles: plan.planned.layers[li].tiles, status: 'pending' })),
     timing: { programming_s: 0, fineTuning_s: 0, prediction_s: 0 },
   };
   const emit = () => f.onReport?.(report, ctx.runId);
@@ -112,7 +116,8 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
       emit();
       // Layers before li are frozen: mapping the whole net again gives them the levels they were programmed with.
       mapped = mapNet(weightOps(net), o.device.nominal, o.scheme, { clip: o.clip });
-      const tiles = tileNet(mapped, plan.geometry).filter((t) => t.layer === li);
+      const tiles = placeLayer(plan, o, mapped, li, p.failedCells);
+      report.layers[li].tiles = tiles.length;
       const tp = performance.now();
       const rbs: TileReadback[] = [];
       for (const t of tiles) rbs.push(await p.tile(t));
@@ -122,6 +127,7 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
       done.push(...rbs);
       allTiles.push(...tiles);
       known[li] = valuesFromTiles(mapped, tiles, rbs.map((r) => r.readback_A), () => true)[li];
+      device = withMoreCounts(device, runCounts(tiles, rbs.map((r) => r.readback_A), rbs.map((r) => r.notOk), o.device.nominal.length, `run ${ctx.runId}, ${report.layers[li].name}`));
       if (li < L - 1) h = measuredLayerOutput(tf, net, li, mapped[li], known[li]!, h);
       emit();
     }
@@ -141,13 +147,13 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
 
   /** Fine-tunes layers li..last on h, predicts, stores the stage: all before layer li's first pulse. */
   async function prepareStage(li: number) {
-    if (ctx.ledger.steps().has(`tile ${plan.geometry.find((g) => g.layer === li)!.index + 1}`)) throw new InvalidArgumentError('--resume', ctx.runId, `layer ${li + 1} has pulses in the record but no stored stage (${dir}): cannot know its weights`);
+    if (ctx.ledger.steps().has(`tile ${plan.placed + 1}`)) throw new InvalidArgumentError('--resume', ctx.runId, `layer ${li + 1} has pulses in the record but no stored stage (${dir}): cannot know its weights`);
     const tf0 = performance.now();
-    const ft = await fineTuneStage(tf, net, li, h, { epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, seed: o.seed, hw, signal: o.signal });
+    const ft = await fineTuneStage(tf, net, li, h, { epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, seed: o.seed, hw: hw(), signal: o.signal });
     const tp = performance.now();
     report.timing.fineTuning_s += (tp - tf0) / 1000;
     const m = mapNet(weightOps(ft.net), o.device.nominal, o.scheme, { clip: o.clip });
-    const mc = await monteCarlo(tf, tfBackend, ft.net, o.test, { scheme: o.scheme, clip: o.clip, device: o.device, trials: f.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: plan.images, signal: o.signal, fixed: fixedValues(m, known) });
+    const mc = await monteCarlo(tf, tfBackend, ft.net, o.test, { scheme: o.scheme, clip: o.clip, device, trials: f.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: plan.images, signal: o.signal, fixed: fixedValues(m, known) });
     report.timing.prediction_s += (performance.now() - tp) / 1000;
     const rep: FineTuneLayerReport = {
       ...report.layers[li],

@@ -18,7 +18,6 @@ import type { RunContext } from '../engine/run-context.js';
 import type { EngineOptions } from '../engine/run-engine.js';
 import { cellKey } from '../engine/events.js';
 import { UNUSED, type Tile } from '../inference/tiling.js';
-import type { TileGeometry } from '../inference/placement.js';
 import { ARRAY_SIDE as S } from '../inference/mapping.js';
 import { runSummary, type RunSummary } from './program-array.js';
 import { programCells } from './program-cells.js';
@@ -27,14 +26,18 @@ import { levelJob } from './level-job.js';
 import { reverifyCells, type ReverifyReport } from './reverify.js';
 import type { ProgramOptions } from './program-config.js';
 import { setupProgramming, type ProgramSetup } from './program-setup.js';
-import { checkAbort, groundedAfter, waitAbortable } from './board-phases.js';
+import { checkAbort, waitAbortable } from './board-phases.js';
 
 export interface ProgramNetOptions extends ProgramOptions {
   levels: number;
   /** Programming target of each quantized level index (default: defaultLevels(levels)). */
   levelSpecs?: LevelSpec[];
-  /** Where every tile of the net goes (placement.ts): known before any weight, so a resume finds the same tiles. */
-  geometry: TileGeometry[];
+  /**
+   * Tiles and cells the net takes as planned (recorded with the run). Tiles come to tile() in
+   * order of their number, tile k on arrays[k mod A]; where each goes is the caller's (placement.ts),
+   * from the shapes and the bad cells the record knows, so a resume finds the same tiles.
+   */
+  planned: { tiles: number; cells: number };
   /** Board arrays to use, in turn. */
   arrays: number[];
   engine?: EngineOptions;
@@ -92,8 +95,11 @@ export class NetProgrammer {
   private readonly gates: { ispvaGates_V?: number[]; startGates_V?: number[] };
   private readonly reverified: (ReverifyReport & { tile: number })[] = [];
   private readonly k: number;
-  /** Per tile: the array cells an earlier tile of this run used (they hold a filament). */
-  private readonly usedBefore: Uint8Array[];
+  /** Per array: the cells a tile of this run used so far (they hold a filament). */
+  private readonly used = new Map<number, Uint8Array>();
+  /** Cells a tile of this run left not programmed ("array:row:col"): later tiles leave them out. */
+  readonly failedCells = new Set<string>();
+  private next = 0;
   /** Steps the stored record touched (a resume's check). */
   private touched?: Set<string>;
 
@@ -115,23 +121,15 @@ export class NetProgrammer {
     // levels (e.g. levels 0 and 3 of 4), whose gates the setup lists in order: index them by level.
     const byLevel = (xs?: number[]) => xs && specs.reduce<number[]>((a, sp, i) => ((a[sp.level] = xs[i]), a), []);
     this.gates = { ispvaGates_V: byLevel(this.setup.ispvaGates_V), startGates_V: byLevel(this.setup.startGates_V) };
-    const last = new Map<number, Uint8Array>();
-    this.usedBefore = o.geometry.map((g) => {
-      const seen = last.get(g.array) ?? new Uint8Array(S * S);
-      const before = seen.slice();
-      for (const r of g.rowAt) for (const c of g.colAt) seen[r * S + c] = 1;
-      last.set(g.array, seen);
-      return before;
-    });
   }
 
   /** Records the run's start (or checks a resume against it). */
   begin(): void {
     const o = this.o;
-    const cells = o.geometry.reduce((s, t) => s + t.rows * t.cols, 0);
+    const cells = o.planned.cells;
     this.ctx.begin({
       kind: 'program-net',
-      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, reads: this.k, arrays: o.arrays, tiles: o.geometry.length, cells, calibration: o.calibration?.id, config: this.setup.config },
+      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
       board: this.board.info(),
       calibration: this.board.info().calibration,
       setup: { sources: this.setup.sources, notes: this.setup.notes, predicted: this.setup.predicted },
@@ -144,8 +142,10 @@ export class NetProgrammer {
 
   /** Programs one tile and reads it back K times, or takes it from the record when it is complete there. */
   async tile(t: Tile): Promise<TileReadback> {
-    const g = this.o.geometry[t.index];
-    if (!g || g.array !== t.array || g.rows !== t.rows || g.cols !== t.cols) throw new Error(`internal: tile ${t.index} is not where the run placed it`);
+    if (t.index !== this.next || t.array !== this.o.arrays[t.index % this.o.arrays.length]) throw new Error(`internal: tile ${t.index} out of order (expected tile ${this.next} on array ${this.o.arrays[this.next % this.o.arrays.length]})`);
+    this.next++;
+    const used = this.used.get(t.array) ?? new Uint8Array(S * S);
+    this.used.set(t.array, used);
     const step = tileStep(t.index);
     const specs = this.setup.levels;
     const cfg = this.setup.config;
@@ -156,9 +156,10 @@ export class NetProgrammer {
       if (!spec) throw new InvalidArgumentError('levels', this.o.levels, `tile ${t.index} asks for level ${t.levels[k]}`);
       const cell = { array: t.array, row: Math.floor(k / S), col: k % S };
       // A cell programmed by an earlier tile of this run (arrays are reused) holds a filament too.
-      const formed = this.o.knownFormed?.has(cellKey(cell)) || this.usedBefore[t.index][k] === 1;
+      const formed = this.o.knownFormed?.has(cellKey(cell)) || used[k] === 1;
       jobs.push({ ...levelJob(cfg, spec, cell, this.gates, undefined, formed), step });
     }
+    for (const j of jobs) used[j.cell.row * S + j.cell.col] = 1;
     const ledger = this.ctx.ledger;
     const stored = jobs.every((j) => ledger.done(step, j.cell) && ledger.readbacks(step, j.cell).length >= this.k);
     if (stored) {
@@ -167,7 +168,7 @@ export class NetProgrammer {
     }
     this.checkArrayHoldsTile(t);
     const signal = this.o.engine?.signal;
-    const byKey = await programCells(this.board, this.ctx, jobs, { ...this.o.engine, limits: this.o.userLimits, phase: `tile ${t.index + 1}/${this.o.geometry.length}` });
+    const byKey = await programCells(this.board, this.ctx, jobs, { ...this.o.engine, limits: this.o.userLimits, phase: `tile ${t.index + 1}/${this.o.planned.tiles}` });
     if (this.o.reverify) this.reverified.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { spec: this.o.reverify, cfg, specs, gates: this.gates, engine: { ...this.o.engine, limits: this.o.userLimits }, signal, within: step })) });
     if (this.o.relax_s) await waitAbortable(this.board, this.o.relax_s, signal);
     checkAbort(signal);
@@ -194,10 +195,12 @@ export class NetProgrammer {
   private checkArrayHoldsTile(t: Tile): void {
     if (!this.ctx.resume) return;
     const touched = (this.touched ??= this.ctx.ledger.steps());
-    for (const g of this.o.geometry) {
-      if (g.index <= t.index || g.array !== t.array) continue;
-      if (touched.has(tileStep(g.index)))
-        throw new InvalidArgumentError('--resume', this.ctx.runId, `the record has ${tileStep(g.index)} on array ${g.array} but ${tileStep(t.index)} not read back: the array no longer holds it`);
+    const A = this.o.arrays.length;
+    for (const step of touched) {
+      const m = /^tile (\d+)$/.exec(step);
+      const index = m ? Number(m[1]) - 1 : -1;
+      if (index > t.index && this.o.arrays[index % A] === t.array)
+        throw new InvalidArgumentError('--resume', this.ctx.runId, `the record has ${step} on array ${t.array} but ${tileStep(t.index)} not read back: the array no longer holds it`);
     }
   }
 
@@ -224,6 +227,7 @@ export class NetProgrammer {
       if (st !== 'ok') {
         failed++;
         notOk[idx] = 1;
+        this.failedCells.add(cellKey(j.cell));
       }
       const [lo, hi] = specs[t.levels[idx]].band_A;
       if (st === 'ok' && (v < lo || v > hi)) {
@@ -254,13 +258,3 @@ export class NetProgrammer {
   }
 }
 
-/** Every tile in order: the plain programming of a net. */
-export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions & { tiles: Tile[] }): Promise<ProgramNetResult> {
-  const p = new NetProgrammer(board, ctx, o);
-  p.begin();
-  return groundedAfter(board, async () => {
-    const out: TileReadback[] = [];
-    for (const t of o.tiles) out.push(await p.tile(t));
-    return p.result(out);
-  });
-}

@@ -275,7 +275,7 @@ function printText(r: NetOnArraysResult): void {
   if (src) process.stdout.write(`prediction interval variance by source: devices ${(100 * src.devices).toFixed(0)} %, measured distributions ${(100 * src.measuredDistributions).toFixed(0)} %, failure rates ${(100 * src.failureRates).toFixed(0)} %\n`);
   process.stdout.write(table(['layer', 'tiles', 'cells', 'weight error (rms / max|w|)'], r.layers.map((l) => [l.name, l.tiles, l.cells, l.weightErrorRel.toFixed(4)])));
   const pl = r.placement;
-  process.stdout.write(`yield-aware mapping: ${pl.knownBad} known-bad cells left out on the arrays used; ${pl.avoided} weight cells would have sat on them; ${pl.tiles} tiles (${pl.tilesPlain} without avoiding them)\n`);
+  process.stdout.write(`yield-aware mapping: ${pl.knownBad} cells the store knows are bad left out (${pl.avoided} weight cells would have sat on them); ${pl.inRun} weight cells moved off cells earlier tiles of this run left unprogrammed; ${pl.tiles} tiles (${pl.tilesPlain} without avoiding any)\n`);
   printFineTune(r);
 }
 
