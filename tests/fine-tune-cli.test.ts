@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -37,7 +37,7 @@ function setup(): Promise<void> {
     await train(tf, backend, ds, { arch: parseArch('cnn:1x2/p5/h4'), epochs: 2, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'net') });
     // The same net trained hardware-aware for 4 levels: a 2-level CDF cannot hold it.
     const device = buildDeviceModel(parseDeviceSpec('gaussian:5%'), 4, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 });
-    await trainHwAware(tf, backend, ds, { arch: parseArch('cnn:1x2/p5/h4'), epochs: 1, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'hwnet') }, { device, scheme: 'diff', info: { device: 'gaussian:5%', levels: 4, mapping: 'diff', clip: 1 } });
+    await trainHwAware(tf, backend, ds, { arch: parseArch('cnn:1x2/p5/h4'), epochs: 1, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'hwnet') }, { device, scheme: 'diff', info: { device: 'gaussian:5%', levels: 4, mapping: 'diff', clip: 1, share: 1 } });
     for (const [n, out] of [[4, 'cdf4.json'], [2, 'cdf2.json']] as const) {
       const c = sync('characterize', '--levels', String(n), '--cells-per-level', '16', '--out', out, '--store', join(cwd, 'cdf-store'), '--json');
       assert.equal(c.status, 0, c.stderr);
@@ -51,8 +51,8 @@ const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n'
 const exited = (p: ReturnType<typeof spawn>) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
 
 /** Starts the fine-tuning run and kills it (SIGKILL) as soon as `when` holds for its stored events. */
-async function killWhen(store: string, seed: number, when: (evs: string[], runDir: string) => boolean): Promise<string> {
-  const p = spawn(process.execPath, [main, ...FT, '--store', store, '--seed', String(seed), '--new-board'], { cwd, stdio: 'ignore' });
+async function killWhen(store: string, seed: number, when: (evs: string[], runDir: string) => boolean, args = FT): Promise<string> {
+  const p = spawn(process.execPath, [main, ...args, '--store', store, '--seed', String(seed), '--new-board'], { cwd, stdio: 'ignore' });
   const t0 = Date.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 20));
@@ -74,17 +74,35 @@ for (const where of ['at a layer boundary', 'inside a layer'] as const) {
     await setup();
     const store = mkdtempSync(join(tmpdir(), 'ftk-'));
     const seed = where === 'inside a layer' ? 12 : 11;
+    // The model copied into the store: its weights are changed in place below.
+    const model = join(store, 'model');
+    cpSync(join(cwd, 'net'), model, { recursive: true });
+    const args = FT.map((a, i) => (FT[i - 1] === '--model' ? model : a));
     // Tile 1 is layer 1 (40 cells), tile 2 layer 2 (408 cells), tile 3 layer 3 (100 cells).
-    const id = await killWhen(store, seed, (evs, dir) =>
-      where === 'at a layer boundary'
-        ? readsIn(evs, 'tile 1') >= 4 * 40 && !existsSync(join(dir, 'fine-tune', 'layer-2.json')) // layer 1 read back, layer 2 being prepared
-        : doneIn(evs, 'tile 2') >= 40 && doneIn(evs, 'tile 2') < 408,
+    const id = await killWhen(
+      store,
+      seed,
+      (evs, dir) =>
+        where === 'at a layer boundary'
+          ? readsIn(evs, 'tile 1') >= 4 * 40 && !existsSync(join(dir, 'fine-tune', 'layer-2.json')) // layer 1 read back, layer 2 being prepared
+          : doneIn(evs, 'tile 2') >= 40 && doneIn(evs, 'tile 2') < 408,
+      args,
     );
+    // The model file changed under the same path (other weights, same shapes): the resume is refused before any pulse.
+    const weights = join(model, 'weights.bin');
+    const original = readFileSync(weights);
+    copyFileSync(join(cwd, 'hwnet', 'weights.bin'), weights);
+    const evCount = events(store, id).length;
+    const changed = sync(...args, '--store', store, '--seed', String(seed), '--resume', id);
+    assert.equal(changed.status, 2, changed.stderr);
+    assert.match(changed.stderr, /cannot resume: inputs\.model contents \(--model\): was "[0-9a-f]{16}", now "[0-9a-f]{16}"/);
+    assert.equal(events(store, id).length, evCount, 'the refused resume recorded nothing');
+    writeFileSync(weights, original);
     const before = events(store, id);
     const doneBefore = new Set(before.filter((e) => e.type === 'cell-done').map((e) => `${(e as { step?: string }).step}|${key((e as { cell: { array: number; row: number; col: number } }).cell)}`));
     if (where === 'at a layer boundary') assert.equal(before.filter((e) => e.type === 'pulse' && e.step === 'tile 2').length, 0, 'killed before layer 2\'s first pulse');
     else assert.ok(before.some((e) => e.type === 'pulse' && e.step === 'tile 2') && !before.some((e) => e.type === 'pulse' && e.step === 'tile 3'), 'killed inside layer 2');
-    const r = sync(...FT, '--store', store, '--seed', String(seed), '--resume', id);
+    const r = sync(...args, '--store', store, '--seed', String(seed), '--resume', id);
     assert.equal(r.status, 0, r.stderr);
     const res = JSON.parse(r.stdout);
     const all = events(store, id);

@@ -18,7 +18,9 @@ import { mapLayer, mapNet, type Scheme } from '../src/inference/mapping.js';
 import type { WeightOp } from '../src/inference/crossbar-net.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { loadDataset, type Dataset, type Split } from '../src/inference/datasets.js';
-import { parseArch } from '../src/inference/arch-spec.js';
+import { buildModel, parseArch } from '../src/inference/arch-spec.js';
+import { TrainableNet } from '../src/inference/trainable-net.js';
+import { trainLoop } from '../src/inference/train-loop.js';
 import { train } from '../src/inference/train.js';
 import { trainHwAware, hwAccuracy } from '../src/inference/hw-aware-train.js';
 import { loadModel } from '../src/inference/model-io.js';
@@ -126,8 +128,8 @@ test('hardware-aware training beats plain training under the Monte Carlo (seeded
   const dir = mkdtempSync(join(tmpdir(), 'hwa-'));
   const o = { arch: parseArch('dense:16'), epochs: 2, seed: 4, learningRate: 0.05, momentum: 0.9, batchSize: 32 };
   await train(tf, backend, ds, { ...o, out: join(dir, 'plain') });
-  const rep = await trainHwAware(tf, backend, ds, { ...o, out: join(dir, 'hw') }, { ...hw, info: { device: 'gaussian:20%', levels: 3, mapping: 'diff', clip: 0.99 } });
-  assert.deepEqual(rep.hwAware, { device: 'gaussian:20%', levels: 3, mapping: 'diff', clip: 0.99 });
+  const rep = await trainHwAware(tf, backend, ds, { ...o, out: join(dir, 'hw') }, { ...hw, info: { device: 'gaussian:20%', levels: 3, mapping: 'diff', clip: 0.99, share: 1 } });
+  assert.deepEqual(rep.hwAware, { device: 'gaussian:20%', levels: 3, mapping: 'diff', clip: 0.99, share: 1 });
   const mc = { trials: 40, seed: 9 };
   const plain = await hwAccuracy(tf, backend, toCrossbarNet(await loadModel(tf, join(dir, 'plain'))), ds.test, hw, mc);
   const aware = await hwAccuracy(tf, backend, toCrossbarNet(await loadModel(tf, join(dir, 'hw'))), ds.test, hw, mc);
@@ -197,4 +199,30 @@ test('fine-tuning the later layers on a programmed layer\'s read-back outputs be
   // The layers before the tuned one are untouched (they are on the board).
   assert.deepEqual(weightOps(tuned.net)[0].W, weightOps(net)[0].W);
   await board.close();
+});
+
+test('hardware noise on a seeded share of the batches: as many draws as the share says (binomial bounds), every batch at share 1, the float weights on the others', async () => {
+  await initTf();
+  const rng = new Rng(3);
+  const n = 400;
+  const d = { x: Float32Array.from({ length: n * 784 }, () => rng.uniform()), shape: [28, 28, 1], labels: Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * 10)), n };
+  const batches = 2 * (n / 4);
+  for (const [share, seed] of [[1, 1], [0.5, 2], [0.5, 3], [0.2, 4], [0.01, 5]] as const) {
+    const tn = new TrainableNet(tf, toCrossbarNet(buildModel(tf, parseArch('dense:4'), seed)), { from: 0 });
+    let draws = 0;
+    let deltas = 0;
+    const spy = { next: () => void draws++, delta: (op: WeightOp) => (deltas++, new Float32Array(op.W.length)) } as unknown as NoiseInjector;
+    try {
+      await trainLoop(tf, tn, d, { epochs: 2, batchSize: 4, seed, optimizer: tf.train.sgd(0.01), noise: spy, noiseShare: share });
+    } finally {
+      tn.dispose();
+    }
+    // Every drawn batch perturbs each of the 2 weight layers; no batch draws without perturbing.
+    assert.equal(deltas, 2 * draws, `share ${share}`);
+    if (share === 1) assert.equal(draws, batches);
+    else {
+      const sd = Math.sqrt(batches * share * (1 - share));
+      assert.ok(Math.abs(draws - batches * share) <= 4 * sd + 1, `share ${share}: ${draws} of ${batches} batches drawn`);
+    }
+  }
 });

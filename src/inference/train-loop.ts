@@ -27,6 +27,8 @@ export interface LoopOptions {
   /** Weight layer the data feeds (default the net's first trained layer). */
   start?: number;
   noise?: NoiseInjector;
+  /** Share of the batches run on hardware weights (the others on the float weights); default 1. */
+  noiseShare?: number;
   /**
    * Gradients scaled down to this global norm (default: 1 with noise, none without). A cell
    * stuck at a level puts a full-scale error on its weight, the scale grows with the largest
@@ -42,6 +44,7 @@ export async function trainLoop(tf: Tf, tn: TrainableNet, d: LoopData, o: LoopOp
   const start = o.start ?? tn.o.from;
   const per = d.shape.reduce((a, b) => a * b, 1);
   const rng = new Rng(o.seed);
+  const noiseRng = new Rng(o.seed ^ 0x4e015e);
   const order = Array.from({ length: d.n }, (_, i) => i);
   const losses: number[] = [];
   const vars = tn.trainable();
@@ -60,11 +63,13 @@ export async function trainLoop(tf: Tf, tn: TrainableNet, d: LoopData, o: LoopOp
         yb[i * 10 + d.labels[src]] = 1;
       }
       const delta: (Float32Array | undefined)[] = [];
-      if (o.noise) {
-        o.noise.next();
-        for (let li = start; li < tn.ops.length; li++) delta[li] = o.noise.delta(tn.layer(li));
+      // A seeded share of the batches on hardware weights, the others on the float weights.
+      const noise = o.noise && (o.noiseShare === undefined || o.noiseShare >= 1 || noiseRng.uniform() < o.noiseShare) ? o.noise : undefined;
+      if (noise) {
+        noise.next();
+        for (let li = start; li < tn.ops.length; li++) delta[li] = noise.delta(tn.layer(li));
       }
-      const clip = o.clipNorm ?? (o.noise ? 1 : undefined);
+      const clip = o.clipNorm ?? (noise ? 1 : undefined);
       const loss = tf.tidy(() => {
         const x = tf.tensor(xb, [m, ...d.shape]);
         const y = tf.tensor2d(yb, [m, 10]);

@@ -26,6 +26,7 @@ import type { DeviceModel } from '../inference/device-models.js';
 import type { BnMergeReport } from '../inference/load-net.js';
 import { evaluateReadback, type ReadbackEvaluation } from '../inference/readback-eval.js';
 import type { FineTuneReport } from '../inference/fine-tune.js';
+import { digest } from '../../lib/digest.js';
 
 export type { PredictionModel } from '../inference/readback-eval.js';
 
@@ -145,6 +146,11 @@ export function placeLayer(plan: NetPlan, o: NetOnArraysOptions, mapped: MappedL
   return tileNet(mapped, tiles);
 }
 
+/** The net's content (every op, weights and digital scale / shift by their bytes): a resume after the model file changed is refused. */
+export function netDigest(net: CrossbarNet): string {
+  return digest(JSON.stringify(net, (_k, v: unknown) => (v instanceof Float32Array ? digest(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : v)));
+}
+
 /** The programmer of a planned net, with the run's parameters (placement included: a resume must place alike). */
 export function netProgrammer(board: Board, ctx: RunContext, o: NetOnArraysOptions, plan: NetPlan, describe: Record<string, unknown> = {}): NetProgrammer {
   return new NetProgrammer(board, ctx, {
@@ -155,7 +161,7 @@ export function netProgrammer(board: Board, ctx: RunContext, o: NetOnArraysOptio
     arrays: plan.arrays,
     reads: o.reads,
     engine: { ...o.engine, signal: o.signal },
-    describe: { ...o.describe, ...describe, model: o.model, dataset: o.dataset, mapping: o.scheme, clip: o.clip ?? 1, device: o.device.text, levelValues_A: o.device.nominal, placement: { avoid: [...(o.avoid ?? [])].sort(), knownBad: plan.planned.knownBad } },
+    describe: { ...o.describe, ...describe, model: o.model, dataset: o.dataset, mapping: o.scheme, clip: o.clip ?? 1, device: o.device.text, levelValues_A: o.device.nominal, placement: { avoid: [...(o.avoid ?? [])].sort(), knownBad: plan.planned.knownBad }, inputs: { 'model contents (--model)': netDigest(o.net) } },
   });
 }
 

@@ -20,7 +20,7 @@ import type { Split } from '../inference/datasets.js';
 import { fineTuneStage, measuredLayerOutput, refitDigital, type FineTuneLayerReport, type FineTuneReport } from '../inference/fine-tune.js';
 import { mapNet, type MappedLayer } from '../inference/mapping.js';
 import { monteCarlo } from '../inference/monte-carlo.js';
-import { withMoreCounts } from '../inference/device-models.js';
+import { withMoreCounts, type DeviceModel } from '../inference/device-models.js';
 import { runCounts } from '../inference/prediction.js';
 import type { Tf } from '../inference/tf-backend.js';
 import { valuesFromTiles, type Tile } from '../inference/tiling.js';
@@ -29,8 +29,8 @@ import { cropBinarize } from '../inference/bnn/spec.js';
 import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js';
 import { groundedAfter } from './board-phases.js';
 import { loadStage, saveStage } from './fine-tune-stages.js';
-import { netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult } from './net-on-arrays.js';
-import type { TileReadback } from './program-net.js';
+import { netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
+import type { NetProgrammer, TileReadback } from './program-net.js';
 
 export interface ProgressiveOptions {
   /** Training images whose outputs are measured per layer (a seeded sample of `train`). */
@@ -73,110 +73,144 @@ function sampleImages(net: CrossbarNet, train: Split, n: number, seed: number): 
   return { x, shape: net.inputShape, labels, n };
 }
 
-/** Per weight layer: known cell values (the programmed layers' read-back) or NaN (drawn). */
-function fixedValues(mapped: MappedLayer[], known: ({ gp: Float32Array; gn?: Float32Array } | undefined)[]) {
-  return mapped.map((l, li) => known[li] ?? { gp: new Float32Array(l.pos.length).fill(NaN), gn: l.neg ? new Float32Array(l.neg.length).fill(NaN) : undefined });
-}
+type Values = { gp: Float32Array; gn?: Float32Array };
 
 export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions & { fineTune: ProgressiveOptions }): Promise<NetOnArraysResult> {
-  const f = o.fineTune;
-  checkProgressive(f, o.test);
-  const t0 = performance.now();
-  const plan = planNet(board, o);
-  const L = weightOps(o.net).length;
-  const p = netProgrammer(board, ctx, o, plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials } });
-  p.begin();
-  const dir = f.stageDir(ctx.runId);
-  // The device as this run knows it: its own programmed cells' counts join the prediction's and the noise's.
-  let device = o.device;
-  const hw = () => ({ device, scheme: o.scheme, clip: o.clip });
-  const report: FineTuneReport = {
-    mode: 'progressive',
-    images: f.images,
-    epochs: f.epochs,
-    lr: f.lr,
-    batchSize: f.batchSize,
-    reads: o.reads ?? 1,
-    layers: weightOps(o.net).map((op, li) => ({ layer: li, name: op.name, tiles: plan.planned.layers[li].tiles, status: 'pending' })),
-    timing: { programming_s: 0, fineTuning_s: 0, prediction_s: 0 },
-  };
-  const emit = () => f.onReport?.(report, ctx.runId);
-  let net = o.net;
-  let h = sampleImages(net, f.train, f.images, o.seed);
-  const known: ({ gp: Float32Array; gn?: Float32Array } | undefined)[] = [];
-  const done: TileReadback[] = [];
-  const allTiles: Tile[] = [];
-  let mapped: MappedLayer[] = [];
-  let beforeRefit = NaN;
+  checkProgressive(o.fineTune, o.test);
+  const run = new ProgressiveRun(tf, tfBackend, board, ctx, o);
   await groundedAfter(board, async () => {
-    for (let li = 0; li < L; li++) {
-      const stage = loadStage(dir, li, net) ?? (await prepareStage(li));
-      net = stage.net;
-      report.layers[li] = { ...stage.report, status: 'predicted' };
-      emit();
-      // Layers before li are frozen: mapping the whole net again gives them the levels they were programmed with.
-      mapped = mapNet(weightOps(net), o.device.nominal, o.scheme, { clip: o.clip });
-      const tiles = placeLayer(plan, o, mapped, li, p.failedCells);
-      report.layers[li].tiles = tiles.length;
-      const tp = performance.now();
-      const rbs: TileReadback[] = [];
-      for (const t of tiles) rbs.push(await p.tile(t));
-      report.layers[li].programming_s = (performance.now() - tp) / 1000;
-      report.timing.programming_s += report.layers[li].programming_s!;
-      report.layers[li].status = 'programmed';
-      done.push(...rbs);
-      allTiles.push(...tiles);
-      known[li] = valuesFromTiles(mapped, tiles, rbs.map((r) => r.readback_A), () => true)[li];
-      device = withMoreCounts(device, runCounts(tiles, rbs.map((r) => r.readback_A), rbs.map((r) => r.notOk), o.device.nominal.length, `run ${ctx.runId}, ${report.layers[li].name}`));
-      if (li < L - 1) h = measuredLayerOutput(tf, net, li, mapped[li], known[li]!, h);
-      emit();
-    }
-    // After the last crossbar: its digital scale and bias re-fitted to its measured outputs.
-    const tr = performance.now();
-    const last = L - 1;
-    beforeRefit = accuracyOn(net);
-    const r = refitDigital(tf, net, last, mapped[last], known[last]!, h);
-    report.timing.fineTuning_s += (performance.now() - tr) / 1000;
-    report.refit = { trainAccuracyBefore: r.before, trainAccuracyAfter: r.after, kept: r.kept };
-    net = r.net;
+    for (let li = 0; li < run.layers; li++) await run.layer(li);
+    run.refit();
   });
+  return run.finish();
+}
 
-  function accuracyOn(n: CrossbarNet): number {
-    return accuracyFromValues(tf, n, mapped, known.map((k) => k!), o.test, plan.images).accuracy;
+/** One progressive run's state: the net as tuned so far, the measured inputs of the next layer, the layers' read-back values. */
+class ProgressiveRun {
+  private readonly t0 = performance.now();
+  private readonly f: ProgressiveOptions;
+  private readonly plan: NetPlan;
+  private readonly p: NetProgrammer;
+  private readonly dir: string;
+  readonly layers: number;
+  readonly report: FineTuneReport;
+  /** The device as this run knows it: its own programmed cells' counts join the prediction's and the noise's. */
+  private device: DeviceModel;
+  private net: CrossbarNet;
+  /** The inputs of the next layer to program, for the N training images (first: the images). */
+  private h: LoopData;
+  private readonly known: Values[] = [];
+  private readonly done: TileReadback[] = [];
+  private readonly tiles: Tile[] = [];
+  private mapped: MappedLayer[] = [];
+  private beforeRefit = NaN;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly tfBackend: string,
+    board: Board,
+    private readonly ctx: RunContext,
+    private readonly o: NetOnArraysOptions & { fineTune: ProgressiveOptions },
+  ) {
+    const f = (this.f = o.fineTune);
+    this.plan = planNet(board, o);
+    this.layers = weightOps(o.net).length;
+    this.p = netProgrammer(board, ctx, o, this.plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials } });
+    this.p.begin();
+    this.dir = f.stageDir(ctx.runId);
+    this.device = o.device;
+    this.net = o.net;
+    this.h = sampleImages(o.net, f.train, f.images, o.seed);
+    this.report = {
+      mode: 'progressive',
+      images: f.images,
+      epochs: f.epochs,
+      lr: f.lr,
+      batchSize: f.batchSize,
+      reads: o.reads ?? 1,
+      layers: weightOps(o.net).map((op, li) => ({ layer: li, name: op.name, tiles: this.plan.planned.layers[li].tiles, status: 'pending' })),
+      timing: { programming_s: 0, fineTuning_s: 0, prediction_s: 0 },
+    };
   }
 
-  /** Fine-tunes layers li..last on h, predicts, stores the stage: all before layer li's first pulse. */
-  async function prepareStage(li: number) {
-    if (ctx.ledger.steps().has(`tile ${plan.placed + 1}`)) throw new InvalidArgumentError('--resume', ctx.runId, `layer ${li + 1} has pulses in the record but no stored stage (${dir}): cannot know its weights`);
-    const tf0 = performance.now();
-    const ft = await fineTuneStage(tf, net, li, h, { epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, seed: o.seed, hw: hw(), signal: o.signal });
+  private emit(): void {
+    this.f.onReport?.(this.report, this.ctx.runId);
+  }
+
+  /** Layer li: its stage (stored, or prepared and stored), then its tiles programmed and read back, then its measured outputs. */
+  async layer(li: number): Promise<void> {
+    const o = this.o;
+    const stage = loadStage(this.dir, li, this.net) ?? (await this.prepareStage(li));
+    this.net = stage.net;
+    const rep: FineTuneLayerReport = (this.report.layers[li] = { ...stage.report, status: 'predicted' });
+    this.emit();
+    // Layers before li are frozen: mapping the whole net again gives them the levels they were programmed with.
+    this.mapped = mapNet(weightOps(this.net), o.device.nominal, o.scheme, { clip: o.clip });
+    const tiles = placeLayer(this.plan, o, this.mapped, li, this.p.failedCells);
+    rep.tiles = tiles.length;
     const tp = performance.now();
-    report.timing.fineTuning_s += (tp - tf0) / 1000;
+    const rbs: TileReadback[] = [];
+    for (const t of tiles) rbs.push(await this.p.tile(t));
+    rep.programming_s = (performance.now() - tp) / 1000;
+    this.report.timing.programming_s += rep.programming_s;
+    rep.status = 'programmed';
+    this.done.push(...rbs);
+    this.tiles.push(...tiles);
+    const readback = rbs.map((r) => r.readback_A);
+    this.known[li] = valuesFromTiles(this.mapped, tiles, readback, () => true)[li];
+    this.device = withMoreCounts(this.device, runCounts(tiles, readback, rbs.map((r) => r.notOk), o.device.nominal.length, `run ${this.ctx.runId}, ${rep.name}`));
+    if (li < this.layers - 1) this.h = measuredLayerOutput(this.tf, this.net, li, this.mapped[li], this.known[li], this.h);
+    this.emit();
+  }
+
+  /** Fine-tunes layers li..last on the measured inputs, predicts, stores the stage: all before layer li's first pulse. */
+  private async prepareStage(li: number) {
+    const { o, f, tf } = this;
+    if (this.ctx.ledger.steps().has(`tile ${this.plan.placed + 1}`)) throw new InvalidArgumentError('--resume', this.ctx.runId, `layer ${li + 1} has pulses in the record but no stored stage (${this.dir}): cannot know its weights`);
+    const t0 = performance.now();
+    const ft = await fineTuneStage(tf, this.net, li, this.h, { epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, seed: o.seed, hw: { device: this.device, scheme: o.scheme, clip: o.clip }, signal: o.signal });
+    const t1 = performance.now();
+    this.report.timing.fineTuning_s += (t1 - t0) / 1000;
     const m = mapNet(weightOps(ft.net), o.device.nominal, o.scheme, { clip: o.clip });
-    const mc = await monteCarlo(tf, tfBackend, ft.net, o.test, { scheme: o.scheme, clip: o.clip, device, trials: f.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: plan.images, signal: o.signal, fixed: fixedValues(m, known) });
-    report.timing.prediction_s += (performance.now() - tp) / 1000;
+    const fixed = m.map((l, k) => this.known[k] ?? { gp: new Float32Array(l.pos.length).fill(NaN), gn: l.neg ? new Float32Array(l.neg.length).fill(NaN) : undefined });
+    const mc = await monteCarlo(tf, this.tfBackend, ft.net, o.test, { scheme: o.scheme, clip: o.clip, device: this.device, trials: f.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: this.plan.images, signal: o.signal, fixed });
+    this.report.timing.prediction_s += (performance.now() - t1) / 1000;
     const rep: FineTuneLayerReport = {
-      ...report.layers[li],
+      ...this.report.layers[li],
       prediction: { mean: mc.summary.mean, p5: mc.summary.p5, p95: mc.summary.p95, trials: mc.trials, engine: mc.engine },
       fineTune: { layers: ft.layers, trainAccuracyBefore: ft.before, trainAccuracyAfter: ft.after, epochs: f.epochs, elapsed_s: ft.elapsed_s },
       status: 'predicted',
     };
     const stage = { layer: li, net: ft.net, report: rep };
-    saveStage(dir, stage);
+    saveStage(this.dir, stage);
     return stage;
   }
 
-  const prog = p.result(done);
-  const res = await netResult(tf, tfBackend, ctx, { ...o, net }, plan, net, mapped, allTiles, prog, report.timing.programming_s);
-  const tb = performance.now();
-  const base = await f.baseline?.();
-  if (base) report.timing.baseline_s = (performance.now() - tb) / 1000;
-  const software = floatAccuracy(tf, o.net, o.test, plan.images);
-  const gap = base ? software - base.readback : NaN;
-  const share = (a: number) => (base && gap > 0 ? (a - base.readback) / gap : undefined);
-  for (const l of report.layers) l.recovered = l.prediction ? share(l.prediction.mean) : undefined;
-  report.table = { software, quantized: res.quantizedAccuracy, baseline: base, prediction: report.layers[0].prediction, readbackBeforeRefit: beforeRefit, readback: res.readbackAccuracy, recovered: share(res.readbackAccuracy) };
-  report.timing.total_s = (performance.now() - t0) / 1000;
-  emit();
-  return { ...res, fineTune: report };
+  /** After the last crossbar: its digital scale and bias re-fitted to its measured outputs. */
+  refit(): void {
+    const t0 = performance.now();
+    const last = this.layers - 1;
+    this.beforeRefit = accuracyFromValues(this.tf, this.net, this.mapped, this.known, this.o.test, this.plan.images).accuracy;
+    const r = refitDigital(this.tf, this.net, last, this.mapped[last], this.known[last], this.h);
+    this.report.timing.fineTuning_s += (performance.now() - t0) / 1000;
+    this.report.refit = { trainAccuracyBefore: r.before, trainAccuracyAfter: r.after, kept: r.kept };
+    this.net = r.net;
+  }
+
+  /** The evaluation, the baseline and the final table. */
+  async finish(): Promise<NetOnArraysResult> {
+    const { o, f, tf, report } = this;
+    const res = await netResult(tf, this.tfBackend, this.ctx, { ...o, net: this.net }, this.plan, this.net, this.mapped, this.tiles, this.p.result(this.done), report.timing.programming_s);
+    const tb = performance.now();
+    const base = await f.baseline?.();
+    if (base) report.timing.baseline_s = (performance.now() - tb) / 1000;
+    const software = floatAccuracy(tf, o.net, o.test, this.plan.images);
+    const gap = base ? software - base.readback : NaN;
+    const share = (a: number) => (base && gap > 0 ? (a - base.readback) / gap : undefined);
+    for (const l of report.layers) l.recovered = l.prediction ? share(l.prediction.mean) : undefined;
+    report.table = { software, quantized: res.quantizedAccuracy, baseline: base, prediction: report.layers[0].prediction, readbackBeforeRefit: this.beforeRefit, readback: res.readbackAccuracy, recovered: share(res.readbackAccuracy) };
+    report.timing.total_s = (performance.now() - this.t0) / 1000;
+    this.emit();
+    return { ...res, fineTune: report };
+  }
 }

@@ -42,6 +42,7 @@ interface TrainFlags {
   clip?: number;
   trials: number;
   readNoise?: number;
+  hwAwareShare: number;
 }
 
 interface InferFlags {
@@ -116,8 +117,9 @@ export function registerInference(program: Command): void {
     .option('--clip <q>', '--hw-aware: levels span this quantile of each layer\'s weights', quantileArg('--clip'))
     .option('--trials <n>', '--hw-aware: Monte Carlo trials of the comparison', num('--trials', { int: true, min: 1 }), 200)
     .option('--read-noise <current>', '--hw-aware: read noise added to the device\'s samples (e.g. 0.07uA)', current('--read-noise'))
+    .option('--hw-aware-share <s>', '--hw-aware: share of the batches on hardware weights, the others on the float weights', num('--hw-aware-share', { min: 0.01, max: 1 }), 0.5)
     .action(async function (this: Command, f: TrainFlags) {
-      if (!f.hwAware) for (const k of ['levels', 'clip', 'readNoise', 'mapping', 'trials']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies with --hw-aware only');
+      if (!f.hwAware) for (const k of ['levels', 'clip', 'readNoise', 'mapping', 'trials', 'hwAwareShare']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies with --hw-aware only');
       if (f.arch.startsWith('bnn:')) return trainBnnCommand(f, this);
       for (const k of ['crop', 'weightBits', 'actBits']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies to bnn: architectures only');
       const arch = parseArch(f.arch);

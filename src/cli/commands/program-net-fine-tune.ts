@@ -12,7 +12,8 @@ import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import type { Calibration } from '../../../calibration/calibration.js';
 import type { Board } from '../../../drivers/board.js';
 import type { FineTuneReport } from '../../inference/fine-tune.js';
-import type { HwAwareInfo } from '../../inference/hw-aware-train.js';
+import { z } from 'zod';
+import { parseFile, parseJsonText } from '../../io/validate.js';
 import { runJob } from '../../jobs/run-job.js';
 import type { EmbeddedStore } from '../../store/embedded-store.js';
 import { boardHistory } from '../../store/board-history.js';
@@ -42,8 +43,8 @@ export function addFineTuneFlags(c: Command): Command {
     .option('--fine-tune-images <n>', 'training images whose outputs are measured per layer (default 10 % of the training set)', num('--fine-tune-images', { int: true, min: 1 }))
     .option('--fine-tune-epochs <n>', 'epochs of each layer\'s fine-tuning', num('--fine-tune-epochs', { int: true, min: 0, max: 100 }), 2)
     .option('--fine-tune-lr <x>', 'Adam learning rate of the fine-tuning', num('--fine-tune-lr', { min: 1e-7, max: 0.5 }), 1e-3)
-    .option('--fine-tune-batch-size <n>', 'mini-batch of the fine-tuning', num('--fine-tune-batch-size', { int: true, min: 1, max: 4096 }), 32)
-    .option('--fine-tune-trials <n>', 'Monte Carlo trials of the prediction made before each layer', num('--fine-tune-trials', { int: true, min: 1 }), 100)
+    .option('--fine-tune-batch-size <n>', 'mini-batch of the fine-tuning', num('--fine-tune-batch-size', { int: true, min: 1, max: 4096 }), 64)
+    .option('--fine-tune-trials <n>', 'Monte Carlo trials of the prediction made before each layer', num('--fine-tune-trials', { int: true, min: 1 }), 50)
     .option('--baseline <how>', 'with --fine-tune: the same net without fine-tuning to compare with: twin (programmed on a new emulated board of the same seed; in-process boards), a stored program-net run id, or none (default twin on an emulated board, else none)')
     .option('--reads <K>', 'read-back reads per cell, averaged (default 1; 4 with --fine-tune)', num('--reads', { int: true, min: 1, max: 100 }))
     .option('--no-yield-aware', 'place weights on cells the store knows are bad too (default: they are left out)');
@@ -60,16 +61,14 @@ export function checkFineTuneFlags(f: FineTuneFlags & { repeat: number; resume?:
   if (train && f.fineTuneImages !== undefined && f.fineTuneImages > train.n) throw new InvalidArgumentError('--fine-tune-images', f.fineTuneImages, `the training set has only ${train.n} images`);
 }
 
+/** The part of a model's report.json (docs/formats.md) program-net reads: what a hardware-aware net was trained for. */
+const TrainReport = z.object({ hwAware: z.object({ device: z.string(), levels: z.number().int().min(2) }).passthrough().optional() }).passthrough();
+
 /** A hardware-aware net was trained for some level count: a level CDF with fewer levels cannot hold it. */
 export function checkTrainedLevels(model: string, available: number, levels: number): string | undefined {
   const rep = join(model, 'report.json');
   if (!existsSync(rep)) return undefined;
-  let hw: HwAwareInfo | undefined;
-  try {
-    hw = (JSON.parse(readFileSync(rep, 'utf8')) as { hwAware?: HwAwareInfo }).hwAware;
-  } catch {
-    return undefined;
-  }
+  const hw = parseFile(TrainReport, parseJsonText(readFileSync(rep, 'utf8'), rep), rep).hwAware;
   if (!hw) return undefined;
   if (available < hw.levels) throw new InvalidArgumentError('--device', `${available} levels`, `the net in ${model} was trained hardware-aware for ${hw.levels} levels (${hw.device}): the device has too few levels for it`);
   return levels !== hw.levels ? `the net in ${model} was trained hardware-aware for ${hw.levels} levels; it is programmed with ${levels}` : undefined;

@@ -19,6 +19,7 @@ import { bnnCrossbarNet, mergeBn } from '../../inference/bnn/model.js';
 import { trainBnn, type BnnTrainOptions } from '../../inference/bnn/train.js';
 import { trainingDevice } from '../hw-device.js';
 import { printJson, table } from '../output.js';
+import { Rng } from '../../../lib/rng.js';
 
 export interface HwFlags {
   hwAware: string;
@@ -27,6 +28,7 @@ export interface HwFlags {
   clip?: number;
   trials: number;
   readNoise?: number;
+  hwAwareShare: number;
   json?: boolean;
 }
 
@@ -36,11 +38,11 @@ async function setup(f: HwFlags, seed: number, bnn: boolean): Promise<{ hw: HwNo
   const levels = f.levels ?? (bnn ? 2 : 8);
   const d = await trainingDevice(f.hwAware, levels, { readNoise_A: f.readNoise, seed });
   const hw: HwNoiseSpec = { device: d.device, scheme: parseScheme(f.mapping), clip: f.clip };
-  return { hw, info: { device: d.text, levels, mapping: hw.scheme, clip: f.clip ?? 1 } };
+  return { hw, info: { device: d.text, levels, mapping: hw.scheme, clip: f.clip ?? 1, share: f.hwAwareShare } };
 }
 
 function print(c: HwComparison): void {
-  process.stdout.write(`${c.device}, ${c.levels} levels, ${c.mapping} mapping${c.clip < 1 ? `, clip ${c.clip}` : ''}: same seed ${c.seed} and ${c.epochs} epochs, ${c.images} test images, ${c.plain.trials} Monte Carlo trials\n`);
+  process.stdout.write(`${c.device}, ${c.levels} levels, ${c.mapping} mapping${c.clip < 1 ? `, clip ${c.clip}` : ''}, ${(100 * c.share).toFixed(0)} % of the batches on hardware weights: same seed ${c.seed} and ${c.epochs} epochs, ${c.images} test images, ${c.plain.trials} Monte Carlo trials\n`);
   const row = (name: string, a: HwAccuracy) => [name, pct(a.float), pct(a.quantized), `${pct(a.monteCarlo.mean)} (${pct(a.monteCarlo.p5)}..${pct(a.monteCarlo.p95)})`];
   process.stdout.write(table(['net', 'float %', 'quantized %', 'Monte Carlo mean (p5..p95) %'], [row('plain', c.plain), row('hardware-aware', c.hwAware)]));
   process.stdout.write(`hardware-aware - plain: Monte Carlo mean ${(100 * (c.hwAware.monteCarlo.mean - c.plain.monteCarlo.mean)).toFixed(2)} points, float ${(100 * (c.hwAware.float - c.plain.float)).toFixed(2)} points\n`);
@@ -66,7 +68,7 @@ export async function trainHwCommand(tf: Tf, backend: string, ds: Dataset, o: Tr
   const mc = { trials: f.trials, seed: o.seed };
   const plain = await hwAccuracy(tf, backend, toCrossbarNet(await loadModel(tf, plainDir)), ds.test, hw, mc);
   const aware = await hwAccuracy(tf, backend, toCrossbarNet(await loadModel(tf, o.out)), ds.test, hw, mc);
-  finishReport(o.out, { device: info.device, levels: info.levels, mapping: info.mapping, clip: info.clip, seed: o.seed, epochs: r.epochs, images: ds.test.n, plain, hwAware: aware }, f.json);
+  finishReport(o.out, { device: info.device, levels: info.levels, mapping: info.mapping, clip: info.clip, share: info.share, seed: o.seed, epochs: r.epochs, images: ds.test.n, plain, hwAware: aware }, f.json);
 }
 
 /** Binary nets: the crossbar holds the grid weights; noise from the device model on them, per batch. */
@@ -77,15 +79,20 @@ export async function trainBnnHwCommand(tf: Tf, backend: string, ds: Dataset, o:
   process.stderr.write(`rram: training the plain binary net (${plainDir}), then the hardware-aware one (${o.out}) on ${info.device}, ${info.levels} levels\n`);
   const plainNet = (await trainBnn(tf, backend, ds, { ...o, out: plainDir })).model;
   const noise = new NoiseInjector(hw, o.seed);
+  const pick = new Rng(o.seed ^ 0x4e015e);
+  let hwBatch = false;
   let batchLayer = -1;
   const awareNet = (
     await trainBnn(tf, backend, ds, {
       ...o,
       perturb: (layer, grid, fanIn, units) => {
-        // A new draw per batch: layer 0 starts each batch.
-        if (layer <= batchLayer || batchLayer < 0) noise.next();
+        // A new draw per batch (layer 0 starts each batch), on a share of the batches.
+        if (layer <= batchLayer || batchLayer < 0) {
+          hwBatch = info.share >= 1 || pick.uniform() < info.share;
+          if (hwBatch) noise.next();
+        }
         batchLayer = layer;
-        return noise.delta({ name: `bnn_${layer + 1}`, op: 'dense', fanIn, units, W: grid });
+        return hwBatch ? noise.delta({ name: `bnn_${layer + 1}`, op: 'dense', fanIn, units, W: grid }) : new Float32Array(grid.length);
       },
     })
   ).model;
@@ -94,5 +101,5 @@ export async function trainBnnHwCommand(tf: Tf, backend: string, ds: Dataset, o:
   const mc = { trials: f.trials, seed: o.seed };
   const plain = await hwAccuracy(tf, backend, bnnCrossbarNet(mergeBn(plainNet, 'signed')), ds.test, hw, mc);
   const aware = await hwAccuracy(tf, backend, bnnCrossbarNet(mergeBn(awareNet, 'signed')), ds.test, hw, mc);
-  finishReport(o.out, { device: info.device, levels: info.levels, mapping: info.mapping, clip: 1, seed: o.seed, epochs: o.epochs, images: ds.test.n, plain, hwAware: aware }, f.json);
+  finishReport(o.out, { device: info.device, levels: info.levels, mapping: info.mapping, clip: 1, share: info.share, seed: o.seed, epochs: o.epochs, images: ds.test.n, plain, hwAware: aware }, f.json);
 }
