@@ -6,7 +6,7 @@
 import { loadCnnKernel, type CnnStage } from './cnn-kernel.js';
 import { CellSampler } from './device-models.js';
 import type { KernelChoice } from './mc-kernel.js';
-import { foldPost, layerWeights, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
+import { foldPost, layerWeights, stopped, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
 
 export interface CnnTrialJob extends TrialSlice {
   kind: 'cnn';
@@ -29,7 +29,9 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
   const [H, W, C] = job.input;
+  let done = 0;
   for (let t = 0; t < job.count; t++) {
+    if (stopped(job)) break;
     sampler.beginTrial(job.first + t);
     const stages: CnnStage[] = job.stages.map((s, li) => ({ ...s, w: foldPost(job.layers[li], layerWeights(sampler, job.layers[li], gp[li], gn[li], eff[li]), folded[li]) }));
     kernel.forwardCnn(job.images, n, H, W, C, stages, out);
@@ -40,7 +42,8 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
       confusion[y * 10 + out[i]]++;
     }
     correct[t] = c;
+    done++;
     onTrial?.();
   }
-  return { first: job.first, correct, confusion, kernel: kernel.name };
+  return { first: job.first, done, correct, confusion, kernel: kernel.name };
 }
