@@ -205,7 +205,7 @@ test('hardware noise on a seeded share of the batches: as many draws as the shar
   await initTf();
   const rng = new Rng(3);
   const n = 400;
-  const d = { x: Float32Array.from({ length: n * 784 }, () => rng.uniform()), shape: [28, 28, 1], labels: Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * 10)), n };
+  const d = { x: Float32Array.from({ length: n * 784 }, () => rng.uniform()), shape: [784], labels: Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * 10)), n };
   const batches = 2 * (n / 4);
   for (const [share, seed] of [[1, 1], [0.5, 2], [0.5, 3], [0.2, 4], [0.01, 5]] as const) {
     const tn = new TrainableNet(tf, toCrossbarNet(buildModel(tf, parseArch('dense:4'), seed)), { from: 0 });
