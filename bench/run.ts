@@ -7,7 +7,8 @@
  *  - calibration: fit time and the twin's distances to a board with hidden parameters;
  *  - write-verify algorithms compared by `rram wv-bench` and the lab's goals checked;
  *  - the dashboard's event-to-pixel latency in Chromium, the store's size per event and export times;
- *  - conv-net Monte Carlo: the conv kernel against the general tfjs path (`cnn`).
+ *  - conv-net Monte Carlo: the conv kernel against the general tfjs path (`cnn`);
+ *  - issue 27's goals (`fine-tune [all|hw|dense|cnn] [DIR]`, only when asked for: fine-tune.ts).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -163,5 +164,10 @@ if (!only || only === 'infer') {
 if (!only || only === 'cnn') {
   const { cnnMcBench } = await import('./cnn-mc.js');
   out.cnn_monte_carlo = await cnnMcBench();
+}
+if (only === 'fine-tune') {
+  // Long (about an hour on 2 cores): only when asked for.
+  const { fineTuneBench } = await import('./fine-tune.js');
+  out.fine_tune = await fineTuneBench(process.argv[3], process.argv[4]);
 }
 console.log(JSON.stringify(out, null, 2));

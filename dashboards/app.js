@@ -6,7 +6,7 @@ import { el, fill as fillNode } from './lib/dom.js';
 import { drawLive, follow, live } from './views/live.js';
 import { drawMaps } from './views/map.js';
 import { showCdf } from './views/cdf.js';
-import { showInference } from './views/inference.js';
+import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { fillCompareSelects, renderHistory, showCompare } from './views/history.js';
 import { fillStudies, showStudy } from './views/studies.js';
@@ -40,6 +40,10 @@ function formBody(form, kind) {
     if (!el.name) continue;
     if (kind === 'infer' && el.name === 'algo') continue; // the Monte Carlo programs nothing
     body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
+  }
+  if (kind === 'program-net' && $('#ft-on').checked) {
+    body.fineTune = { images: Number($('#ft-images').value), epochs: Number($('#ft-epochs').value) };
+    if ($('#ft-baseline').value.trim()) body.fineTune.baseline = $('#ft-baseline').value.trim();
   }
   return body;
 }
@@ -89,6 +93,8 @@ function drawNetProgress() {
   $('#infer-progress-text').classList.toggle('error', !!live.end && live.end.status !== 'completed');
 }
 setInterval(drawNetProgress, 250);
+// A fine-tuning run's per-layer progress, from its fine-tune.json while it runs.
+setInterval(() => { if (netJob && !live.end && view() === 'inference') showFineTune(netJob).catch(() => {}); }, 1000);
 
 live.onEnd = async (runId) => {
   await refreshLists();

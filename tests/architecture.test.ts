@@ -30,3 +30,13 @@ test('one codec: nothing outside drivers/protocol writes protocol payloads by ha
   const bad = [...tsFiles('drivers'), ...tsFiles('src')].filter((f) => !f.startsWith('drivers/protocol/') && imports(f).some((i) => /protocol\/wire\.js$/.test(i)));
   assert.deepEqual(bad, []);
 });
+
+test('src/inference never imports src/procedures or src/cli (procedures may import inference)', () => {
+  const bad: string[] = [];
+  for (const f of tsFiles('src/inference'))
+    for (const i of imports(f)) {
+      const target = relative(root, join(root, f, '..', i));
+      if (i.startsWith('.') && /^src\/(procedures|cli)\//.test(target)) bad.push(`${f} imports ${i}`);
+    }
+  assert.deepEqual(bad, []);
+});

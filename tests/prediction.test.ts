@@ -22,7 +22,7 @@ import { initTf, tf } from '../src/inference/tf-backend.js';
 import { loadModel } from '../src/inference/model-io.js';
 import { loadDataset } from '../src/inference/datasets.js';
 import { monteCarlo } from '../src/inference/monte-carlo.js';
-import type { NetOnArraysResult } from '../src/inference/net-on-arrays.js';
+import type { NetOnArraysResult } from '../src/procedures/net-on-arrays.js';
 import { loadCalibration, values } from '../calibration/calibration.js';
 import { withValues } from '../src/calibrate/fit.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';

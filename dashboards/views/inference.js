@@ -21,8 +21,56 @@ export async function accuracyResult(runId) {
 
 const readbackLine = (hw) => (hw === undefined ? {} : { markLine: { silent: true, symbol: 'none', lineStyle: { color: '#2ca02c', width: 2.5 }, label: { formatter: `read-back ${fx(hw * 100, 2)} %`, color: '#2ca02c' }, data: [{ xAxis: hw * 100 }] } });
 
+const pc = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : (100 * x).toFixed(2));
+
+/**
+ * A progressive fine-tuning run (program-net --fine-tune progressive): one row per layer as it is
+ * fine-tuned, predicted and programmed, then the final table: read-back beside the software, the
+ * net without fine-tuning and the prediction, with the share of the gap recovered. Hidden for runs
+ * without fine-tuning.
+ */
+export async function showFineTune(runId) {
+  const card = $('#ft-card');
+  const run = await api(`/api/runs/${runId}`);
+  if (run.kind !== 'program-net' || !run.params?.fineTune) {
+    card.hidden = true;
+    return;
+  }
+  let ft;
+  try {
+    ft = await api(`/api/runs/${runId}/results/fine-tune`);
+  } catch {
+    card.hidden = false;
+    fill($('#ft-summary'), `run ${runId}: fine-tuning starts (no layer prepared yet)`);
+    fill($('#ft-layers'));
+    fill($('#ft-table'));
+    return;
+  }
+  card.hidden = false;
+  const done = ft.layers.filter((l) => l.status === 'programmed').length;
+  fill($('#ft-summary'), `run ${runId}: ${done} of ${ft.layers.length} layers programmed; ${ft.images} training images measured per layer, ${ft.epochs} epochs (Adam, lr ${ft.lr}), ${ft.reads} reads per cell`);
+  $('#ft-layers').dataset.programmed = String(done);
+  fill($('#ft-layers'), row('th', ['layer', 'tiles', 'status', 'fine-tuned before it', 'accuracy on its images (before -> after) %', 'prediction before it, mean (p5..p95) %', 'gap recovered by then', 'programming s']),
+    ft.layers.map((l) => row('td', [l.name, l.tiles, l.status, l.fineTune ? l.fineTune.layers.join(', ') : '-', l.fineTune ? `${pc(l.fineTune.trainAccuracyBefore)} -> ${pc(l.fineTune.trainAccuracyAfter)}` : '-', l.prediction ? `${pc(l.prediction.mean)} (${pc(l.prediction.p5)}..${pc(l.prediction.p95)})` : '-', l.recovered === undefined || l.recovered === null ? '-' : `${(100 * l.recovered).toFixed(1)} %`, l.programming_s === undefined ? '-' : l.programming_s.toFixed(1)], { dataset: { status: l.status } })));
+  const t = ft.table;
+  if (!t) {
+    fill($('#ft-table'));
+    return;
+  }
+  fill($('#ft-table'), row('th', ['', 'accuracy %']), [
+    ['software (float weights)', pc(t.software)],
+    [`without fine-tuning (${t.baseline ? t.baseline.source : 'unknown: no baseline given'})`, pc(t.baseline?.readback)],
+    ['prediction before layer 1, mean (p5..p95)', t.prediction ? `${pc(t.prediction.mean)} (${pc(t.prediction.p5)}..${pc(t.prediction.p95)})` : '-'],
+    ['read-back with fine-tuning, before the digital re-fit', pc(t.readbackBeforeRefit)],
+    ['read-back with fine-tuning', pc(t.readback)],
+    ['share of the gap recovered', t.recovered === undefined || t.recovered === null ? '-' : `${(100 * t.recovered).toFixed(1)} %`],
+  ].map((r) => row('td', r)));
+  $('#ft-table').dataset.readback = String(t.readback);
+}
+
 export async function showInference(runId) {
   if (!runId) return;
+  await showFineTune(runId).catch(() => ($('#ft-card').hidden = true));
   const r = await accuracyResult(runId);
   const hw = r.hardware;
   $('#infer-summary').textContent = (r.aborted ? `aborted after ${r.aborted.trialsDone} of ${r.aborted.trialsAsked} trials; those trials: ` : '') + (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +

@@ -34,6 +34,9 @@ export interface CellHistory {
   done?: CellResult;
 }
 
+/** The read-back (and relaxation) reads a step holds for a cell, in order; null: unusable. */
+export type ReadbackValues = (number | null)[];
+
 export const DEFAULT_STEP = 'program';
 const key = (step: string | undefined, c: CellAddress) => `${step ?? DEFAULT_STEP}|${cellKey(c)}`;
 
@@ -42,6 +45,8 @@ interface Entry extends CellHistory {
   segment: number;
   /** Intents sent in the current segment still waiting for their pulse event. */
   open: PulseIntent[];
+  /** Read-back and relaxation read values (a resumed net's tiles are rebuilt from them). */
+  readback?: ReadbackValues;
 }
 
 export class CellLedger {
@@ -131,6 +136,7 @@ export class CellLedger {
         const c = this.entry(e.step, e.cell);
         c.reads++;
         if (e.current_A === null) c.unusableReads++;
+        if (e.phase === 'readback' || e.phase === 'relax') (c.readback ??= []).push(e.current_A);
         return;
       }
       case 'mark': {
@@ -150,8 +156,13 @@ export class CellLedger {
   history(step: string | undefined, c: CellAddress): CellHistory {
     const e = this.cells.get(key(step, c));
     if (!e) return { attempts: 0, pulses: 0, unknownPulses: 0, refusedPulses: 0, reads: 0, unusableReads: 0 };
-    const { segment: _s, open: _o, ...h } = e;
+    const { segment: _s, open: _o, readback: _r, ...h } = e;
     return h;
+  }
+
+  /** The read-back and relaxation reads of a cell in a step, in record order. */
+  readbacks(step: string | undefined, c: CellAddress): ReadbackValues {
+    return this.cells.get(key(step, c))?.readback ?? [];
   }
 
   done(step: string | undefined, c: CellAddress): CellResult | undefined {
@@ -179,6 +190,13 @@ export class CellLedger {
   /** The run's checkpoints of this name (mark events), oldest first. */
   marks(name: string): readonly MarkEvent[] {
     return this.markLog.get(name) ?? [];
+  }
+
+  /** Steps in which some cell was pulsed or done. */
+  steps(): Set<string> {
+    const out = new Set<string>();
+    for (const [k, e] of this.cells) if (e.pulses > 0 || e.done) out.add(k.slice(0, k.indexOf('|')));
+    return out;
   }
 
   /** Pulses sent whose pulse event never came: in flight when the last process stopped. */

@@ -33,7 +33,8 @@ export interface CnnKernel {
 /**
  * The net as kernel stages (weights filled per trial), or undefined when it is not a chain the
  * kernel runs: conv(ReLU, valid, stride 1) [maxpool PxP stride P valid] ... flatten, dense(ReLU) ...,
- * dense(softmax | linear). `layer` maps each stage to its weight layer index.
+ * dense(softmax | linear). `layer` maps each stage to its weight layer index. A layer's digital
+ * scale and shift (`post`) are folded into its weights per trial (mc-trials.ts, foldPost).
  */
 export function convChain(net: CrossbarNet): { stages: Omit<CnnStage, 'w'>[]; input: [number, number, number] } | undefined {
   if (net.input || net.inputShape.length !== 3) return undefined;
@@ -43,7 +44,7 @@ export function convChain(net: CrossbarNet): { stages: Omit<CnnStage, 'w'>[]; in
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i];
     if (o.op === 'conv') {
-      if (flat || o.act !== 'relu' || o.padding !== 'valid' || o.strides![0] !== 1 || o.strides![1] !== 1 || o.post || o.units > 256) return undefined;
+      if (flat || o.act !== 'relu' || o.padding !== 'valid' || o.strides![0] !== 1 || o.strides![1] !== 1 || o.units > 256) return undefined;
       stages.push({ kind: 0, kh: o.kernel![0], kw: o.kernel![1], cout: o.units, pool: 1, relu: 1 });
     } else if (o.op === 'maxpool') {
       const last = stages[stages.length - 1];
@@ -51,7 +52,7 @@ export function convChain(net: CrossbarNet): { stages: Omit<CnnStage, 'w'>[]; in
       last.pool = o.pool[0];
     } else if (o.op === 'flatten') flat = true;
     else if (o.op === 'dense') {
-      if (!flat || o.post || o.units > 256) return undefined;
+      if (!flat || o.units > 256) return undefined;
       stages.push({ kind: 1, kh: 1, kw: 1, cout: o.units, pool: 1, relu: o.act === 'relu' ? 1 : 0 });
     } else return undefined; // a separate activation op
   }

@@ -68,6 +68,8 @@ export interface MeasuredLevels {
   specs?: LevelSpec[];
   /** Every cell's outcome per level (level-CDF datasets): how many were not programmed and what they read. */
   outcomes?: OutcomeCounts;
+  /** The board the levels were measured on (level-CDF datasets). */
+  board?: { id: string; kind: string; state?: string };
 }
 
 /**
@@ -79,23 +81,7 @@ export interface MeasuredLevels {
 export function loadMeasuredLevels(file: string): MeasuredLevels {
   if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
   const text = readFileSync(file, 'utf8');
-  if (text.trimStart().startsWith('{')) {
-    const d = parseFile(LevelCdfFile, parseJsonText(text, file), file);
-    const times = (d.levels[0].relax ?? []).map((r) => r.t_s);
-    return {
-      pools: d.levels.map((l) => Float32Array.from(l.samples_A)),
-      relax: times.map((t, j) => ({ t_s: t, pools: d.levels.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
-      source: file,
-      specs: d.levels.every((l) => l.spec) ? d.levels.map((l) => l.spec as unknown as LevelSpec) : undefined,
-      outcomes: d.levels.every((l) => Array.isArray(l.cells))
-        ? {
-            perLevel: d.levels.map((l) => ({ n: l.cells!.length, failed: l.cells!.filter((c) => c.status !== 'ok').length })),
-            failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && c.current_A !== null).map((c) => c.current_A as number)),
-            source: file,
-          }
-        : undefined,
-    };
-  }
+  if (text.trimStart().startsWith('{')) return measuredFromCdf(parseFile(LevelCdfFile, parseJsonText(text, file), file), file);
   const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0].split(',').map((x) => x.trim());
   const unit = first[1] === 'current_A' ? 1 : first[1] === 'conductance_S' ? 0.2 : NaN;
   if (first.length !== 2 || first[0] !== 'level' || Number.isNaN(unit)) throw new DataError(file, `line 1: the header must be level,current_A or level,conductance_S (got ${JSON.stringify(first.join(','))})`);
@@ -116,6 +102,31 @@ export function loadMeasuredLevels(file: string): MeasuredLevels {
     pools.push(Float32Array.from(by.get(k)!));
   }
   return { pools, relax: [], source: file };
+}
+
+/**
+ * A level-CDF dataset (checked) as measured levels. `outcomes` keeps which cells did not end
+ * programmed (array:row:col, per level) so a yield-aware programming can leave out the ones it
+ * avoids; `board` is the board the CDF was measured on.
+ */
+export function measuredFromCdf(d: LevelCdfFile, source: string): MeasuredLevels {
+  const times = (d.levels[0].relax ?? []).map((r) => r.t_s);
+  const key = (c: Record<string, unknown>) => (typeof c.array === 'number' && typeof c.row === 'number' && typeof c.col === 'number' ? `${c.array}:${c.row}:${c.col}` : undefined);
+  return {
+    pools: d.levels.map((l) => Float32Array.from(l.samples_A)),
+    relax: times.map((t, j) => ({ t_s: t, pools: d.levels.map((l) => Float32Array.from(l.relax![j].samples_A)) })),
+    source,
+    specs: d.levels.every((l) => l.spec) ? d.levels.map((l) => l.spec as unknown as LevelSpec) : undefined,
+    outcomes: d.levels.every((l) => Array.isArray(l.cells))
+      ? {
+          perLevel: d.levels.map((l) => ({ n: l.cells!.length, failed: l.cells!.filter((c) => c.status !== 'ok').length })),
+          failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && c.current_A !== null).map((c) => c.current_A as number)),
+          failedCells: d.levels.map((l) => l.cells!.filter((c) => c.status !== 'ok').flatMap((c) => key(c) ?? [])),
+          source,
+        }
+      : undefined,
+    board: (d as { board?: MeasuredLevels['board'] }).board,
+  };
 }
 
 /** Nominal level values for parametric models: HRS at 1 uA, N-1 LRS levels over 10-45 uA. */
@@ -145,6 +156,12 @@ export interface DeviceOptions {
   bootstrap?: boolean;
   /** Counts of cells not programmed, per level of this model (see countsForModel): a per-trial Beta posterior of their share. */
   failureCounts?: OutcomeCounts[];
+  /**
+   * Yield-aware programming: the share of the cells to be used that the board's store never saw
+   * programmed (the others did end programmed before and are not known bad): the counts' failure
+   * share applies to those only, so the failures counted are scaled by it. Default 1.
+   */
+  unseenShare?: number;
   /** What a failed cell reads while no failed read is known (defectReads); default the HRS and top level pools. */
   failureFallback_A?: Float32Array;
   /** Parametric models: the level values themselves (read currents, A, increasing) instead of the default set. */
@@ -286,7 +303,7 @@ export function defectReads(pristine_A: number, stuck_A: number, unformable: num
 
 /** A level-CDF's counts (per file level) for the levels a model uses. */
 export function countsForModel(c: OutcomeCounts, levelsUsed: number[]): OutcomeCounts {
-  return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }) };
+  return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }), failedCells: c.failedCells && levelsUsed.map((k) => c.failedCells![k] ?? []) };
 }
 
 /** Everything a worker needs to draw conductances: plain data, cloneable to worker threads. */
@@ -333,7 +350,22 @@ export interface FailureModel {
 export interface OutcomeCounts {
   perLevel: { n: number; failed: number }[];
   failedValues_A: number[];
+  /** Per level, the cells (array:row:col) that did not end programmed, when known. */
+  failedCells?: string[][];
   source: string;
+}
+
+/**
+ * The counts with the cells of `avoid` taken out (yield-aware programming leaves them unused):
+ * a cell that failed there and is now left out no longer counts, as a cell seen nor as a failure.
+ */
+export function withoutCells(c: OutcomeCounts, avoid: ReadonlySet<string>): OutcomeCounts {
+  if (!c.failedCells || !avoid.size) return c;
+  const perLevel = c.perLevel.map((p, k) => {
+    const drop = (c.failedCells![k] ?? []).filter((x) => avoid.has(x)).length;
+    return { n: p.n - drop, failed: p.failed - drop };
+  });
+  return { ...c, perLevel, failedCells: c.failedCells.map((l) => l.filter((x) => !avoid.has(x))), source: `${c.source} (known-bad cells left out)` };
 }
 
 /**
@@ -353,6 +385,28 @@ export function failureModel(counts: OutcomeCounts[], levels: number, fallback: 
   values.forEach((v, i) => pool.fill(v, i * rep, (i + 1) * rep));
   pool.set(fallback, values.length * rep);
   return { alpha: per.map((c) => c.failed + 0.5), beta: per.map((c) => c.n - c.failed + 0.5), pool, counts: per, sources: counts.map((c) => c.source) };
+}
+
+/**
+ * The device model with more cells counted (a run's own programmed cells, as it goes): each
+ * level's Beta posterior takes the new cells and failures, the failed cells' reads join the pool.
+ * A model without a failure model gets one only from counts that saw a failure.
+ */
+export function withMoreCounts(d: DeviceModel, more: OutcomeCounts): DeviceModel {
+  const levels = d.nominal.length;
+  const f = d.failure;
+  const add = (k: number) => more.perLevel[k] ?? { n: 0, failed: 0 };
+  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, Float32Array.from(more.failedValues_A)) } : d;
+  return {
+    ...d,
+    failure: {
+      alpha: f.alpha.map((a, k) => a + add(k).failed),
+      beta: f.beta.map((b, k) => b + add(k).n - add(k).failed),
+      pool: Float32Array.from([...f.pool, ...more.failedValues_A]),
+      counts: f.counts.map((c, k) => ({ n: c.n + add(k).n, failed: c.failed + add(k).failed })),
+      sources: [...f.sources, more.source],
+    },
+  };
 }
 
 export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOptions, measured?: MeasuredLevels): DeviceModel {
@@ -412,7 +466,10 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
     relaxSource = `calibration relaxation table at ${o.relax_s} s`;
   }
   const fallback = o.failureFallback_A ?? Float32Array.from([...(pools?.[0] ?? [nominal[0]]), ...(pools?.[nominal.length - 1] ?? [nominal[nominal.length - 1]])]);
-  const failure = o.failureCounts?.length ? failureModel(o.failureCounts, nominal.length, fallback) : undefined;
+  const u = o.unseenShare ?? 1;
+  if (!(u >= 0 && u <= 1)) throw new InvalidArgumentError('unseen-share', u, 'must be a share in 0..1');
+  const counts = u === 1 ? o.failureCounts : o.failureCounts?.map((c) => ({ ...c, perLevel: c.perLevel.map((p) => ({ n: p.n, failed: p.failed * u })) }));
+  const failure = counts?.length ? failureModel(counts, nominal.length, fallback) : undefined;
   const levelSet = o.levelValues_A ? ` levels ${o.levelValues_A.map((v) => +(v * 1e6).toPrecision(4)).join('/')}uA` : o.dynamicRange !== undefined ? ` on/off ${o.dynamicRange}` : '';
   const aging = agingOf(o, nominal);
   const readNoise_A = o.maxInput_V !== undefined ? (o.readNoise_A * o.vread_V) / o.maxInput_V : o.readNoise_A;

@@ -210,8 +210,8 @@ export function mapLayer(op: WeightOp, levels: number[], scheme: Scheme, clip = 
     cells: rows * physCols,
     arrays: tilesFor(rows, physCols),
   };
-  const gp = Float32Array.from(pos, (k) => levels[k]);
-  const gn = neg ? Float32Array.from(neg, (k) => levels[k]) : undefined;
+  const gp = levelValues(pos, levels);
+  const gn = neg ? levelValues(neg, levels) : undefined;
   effective(layer, gp, gn, layer.quantized);
   return layer;
 }
@@ -244,8 +244,15 @@ function binLayer(op: WeightOp, levels: number[], scheme: Scheme, clip: number, 
   const pos = new Uint8Array(rows * cols);
   for (let i = 0; i < op.W.length; i++) pos[i] = Math.min(n - 1, Math.max(0, Math.floor((op.W[i] - wmin) / delta)));
   const layer: MappedLayer = { name: op.name, scheme, rows, cols, alpha, pos, ref, clip, quantized: new Float32Array(rows * cols), physCols: cols, cells: rows * cols, arrays: tilesFor(rows, cols) };
-  effective(layer, Float32Array.from(pos, (k) => levels[k]), undefined, layer.quantized);
+  effective(layer, levelValues(pos, levels), undefined, layer.quantized);
   return layer;
+}
+
+/** The nominal value of each cell's level (a plain loop: hardware-aware training maps every batch). */
+function levelValues(idx: Uint8Array, levels: number[]): Float32Array {
+  const out = new Float32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) out[i] = levels[idx[i]];
+  return out;
 }
 
 /**

@@ -13,7 +13,22 @@ export type McLayer = Pick<MappedLayer, 'scheme' | 'rows' | 'cols' | 'alpha' | '
   negFixed?: Float32Array;
   /** A layer left digital: these effective weights in every trial, no cells drawn. */
   digital?: Float32Array;
+  /** Digital scale and shift after the crossbar (bias row driven with 0): the kernels fold them into the weights. */
+  post?: { scale: Float32Array; shift: Float32Array };
 };
+
+/**
+ * A layer's digital y * scale + shift after the crossbar folded into its weights, for the kernels
+ * (which add the bias row): w'_rj = scale_j w_rj, bias row = shift_j. Exact before any activation.
+ */
+export function foldPost(l: Pick<McLayer, 'rows' | 'cols' | 'post'>, e: Float32Array, out: Float32Array): Float32Array {
+  const p = l.post;
+  if (!p) return e;
+  const fanIn = l.rows - 1;
+  for (let r = 0; r < fanIn; r++) for (let c = 0; c < l.cols; c++) out[r * l.cols + c] = e[r * l.cols + c] * p.scale[c];
+  out.set(p.shift, fanIn * l.cols);
+  return out;
+}
 
 /** A trial's effective weights of a layer: drawn cells, or the digital weights. */
 export function layerWeights(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined, eff: Float32Array): Float32Array {
@@ -73,6 +88,7 @@ export function runTrials(job: TrialJob, onBlock?: (trials: number) => void): Tr
   const gp = job.layers.map((l) => new Float32Array(l.pos.length));
   const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
   const eff = job.layers.map((l) => new Float32Array(l.rows * l.cols));
+  const folded = job.layers.map((l) => (l.post ? new Float32Array(l.rows * l.cols) : eff[0]));
   const out = new Uint8Array(TRIALS_PER_BLOCK * n);
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
@@ -84,7 +100,7 @@ export function runTrials(job: TrialJob, onBlock?: (trials: number) => void): Tr
       // A short last block repeats its first trial; those predictions are ignored.
       sampler.beginTrial(job.first + b + (t < inBlock ? t : 0));
       job.layers.forEach((l, li) => {
-        const e = layerWeights(sampler, l, gp[li], gn[li], eff[li]);
+        const e = foldPost(l, layerWeights(sampler, l, gp[li], gn[li], eff[li]), folded[li]);
         const { cp, w } = kl[li];
         const base = t * l.rows * cp;
         for (let r = 0; r < l.rows; r++) w.set(e.subarray(r * l.cols, (r + 1) * l.cols), base + r * cp);

@@ -151,7 +151,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const t0 = performance.now();
   let peakRss = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
-  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined }));
+  const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined, post: ops[li].post }));
   let engine: string;
   let workersUsed = 1;
   // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),

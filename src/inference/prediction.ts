@@ -8,7 +8,7 @@
  * read, the others drawn as before.
  */
 import type { FailureModel, DeviceModel, OutcomeCounts } from './device-models.js';
-import type { MappedLayer } from './mapping.js';
+import { ARRAY_SIDE, type MappedLayer } from './mapping.js';
 import { UNUSED, valuesFromTiles, type Tile } from './tiling.js';
 import { std } from '../analysis/stats.js';
 import type { AccuracySummary, McResult } from './monte-carlo.js';
@@ -68,10 +68,11 @@ export function widthShares(runs: [McResult, McResult, McResult]): WidthShares {
   return { devices: devices / s, measuredDistributions: measured / s, failureRates: failures / s, widths: runs.map((r) => r.summary.p95 - r.summary.p5) as [number, number, number] };
 }
 
-/** Per level of the device model: the run's cells and how many did not end programmed, and what those read. */
+/** Per level of the device model: the run's cells and how many did not end programmed, what those read, and which they were. */
 export function runCounts(tiles: Tile[], readback: Float32Array[], notOk: Uint8Array[], levels: number, source: string): OutcomeCounts {
   const perLevel = Array.from({ length: levels }, () => ({ n: 0, failed: 0 }));
   const failedValues_A: number[] = [];
+  const failedCells: string[][] = Array.from({ length: levels }, () => []);
   tiles.forEach((t, k) =>
     t.levels.forEach((lv, i) => {
       if (lv === UNUSED) return;
@@ -79,10 +80,11 @@ export function runCounts(tiles: Tile[], readback: Float32Array[], notOk: Uint8A
       if (notOk[k][i]) {
         perLevel[lv].failed++;
         failedValues_A.push(readback[k][i]);
+        failedCells[lv].push(`${t.array}:${Math.floor(i / ARRAY_SIDE)}:${i % ARRAY_SIDE}`);
       }
     }),
   );
-  return { perLevel, failedValues_A, source };
+  return { perLevel, failedValues_A, failedCells, source };
 }
 
 /** Per weight layer, the values of the cells the run left unprogrammed (NaN elsewhere), laid out like the Monte Carlo's draws. */

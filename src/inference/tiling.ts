@@ -6,22 +6,16 @@
  *  - offset: columns 0..cols-1 the weights, column `cols` the layer's offset column;
  *  - signed: one column per weight.
  * Cells of a tile that the layer does not reach are UNUSED: never pulsed, never read into a weight.
+ * Which rows and columns of its array a tile takes is placement.ts's decision (known-bad cells left
+ * out); a tile's cell (r, c) sits at array row rowAt[r], column colAt[c].
  */
 import { ARRAY_SIDE, type MappedLayer } from './mapping.js';
+import { placeTiles, type TileGeometry } from './placement.js';
 
 export const UNUSED = 255;
 
-export interface Tile {
-  index: number;
-  layer: number;
-  layerName: string;
-  /** The tile's first physical row and column within its layer. */
-  row0: number;
-  col0: number;
-  /** Used extent inside the tile. */
-  rows: number;
-  cols: number;
-  /** Target level of each of the 64x64 cells (row-major), UNUSED where the layer has no cell. */
+export interface Tile extends TileGeometry {
+  /** Target level of each of the array's 64x64 cells (row-major), UNUSED where the tile has no cell. */
   levels: Uint8Array;
   /** Cells that get programmed. */
   used: number;
@@ -43,21 +37,19 @@ export function physicalLevels(l: MappedLayer): Uint8Array {
   return m;
 }
 
-export function tileNet(layers: MappedLayer[]): Tile[] {
-  const tiles: Tile[] = [];
-  layers.forEach((l, li) => {
-    const phys = physicalLevels(l);
-    for (let row0 = 0; row0 < l.rows; row0 += ARRAY_SIDE) {
-      for (let col0 = 0; col0 < l.physCols; col0 += ARRAY_SIDE) {
-        const rows = Math.min(ARRAY_SIDE, l.rows - row0);
-        const cols = Math.min(ARRAY_SIDE, l.physCols - col0);
-        const levels = new Uint8Array(ARRAY_SIDE * ARRAY_SIDE).fill(UNUSED);
-        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) levels[r * ARRAY_SIDE + c] = phys[(row0 + r) * l.physCols + col0 + c];
-        tiles.push({ index: tiles.length, layer: li, layerName: l.name, row0, col0, rows, cols, levels, used: rows * cols });
-      }
-    }
+/**
+ * The tiles with their target levels. `placed` is where each block goes (placement.ts, e.g. with
+ * the board's known-bad cells left out); by default plain 64x64 blocks from each array's corner.
+ */
+export function tileNet(layers: MappedLayer[], placed: TileGeometry[] = placeTiles(layers, [0]).tiles): Tile[] {
+  const phys = layers.map(physicalLevels);
+  return placed.map((g) => {
+    const l = layers[g.layer];
+    if (!l || l.rows < g.row0 + g.rows || l.physCols < g.col0 + g.cols) throw new Error(`internal: tile ${g.index} does not fit layer ${g.layerName}`);
+    const levels = new Uint8Array(ARRAY_SIDE * ARRAY_SIDE).fill(UNUSED);
+    for (let r = 0; r < g.rows; r++) for (let c = 0; c < g.cols; c++) levels[g.rowAt[r] * ARRAY_SIDE + g.colAt[c]] = phys[g.layer][(g.row0 + r) * l.physCols + g.col0 + c];
+    return { ...g, levels, used: g.rows * g.cols };
   });
-  return tiles;
 }
 
 /**
@@ -71,7 +63,7 @@ export function valuesFromTiles(layers: MappedLayer[], tiles: Tile[], readback: 
     const l = layers[t.layer];
     for (let r = 0; r < t.rows; r++)
       for (let c = 0; c < t.cols; c++) {
-        const i = r * ARRAY_SIDE + c;
+        const i = t.rowAt[r] * ARRAY_SIDE + t.colAt[c];
         if (!only || only(k, i)) phys[t.layer][(t.row0 + r) * l.physCols + t.col0 + c] = readback[k][i];
       }
   });

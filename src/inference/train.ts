@@ -103,20 +103,26 @@ export async function train(tf: Tf, backend: string, ds: Dataset, o: TrainOption
     y.dispose();
     o.onEpoch?.(e + 1, Number(h.history.loss[0]), Number(h.history.acc?.[0] ?? h.history.accuracy?.[0]));
   }
-  const report: TrainReport = {
-    format: 'rram-hil/train-report',
+  return saveTrained(tf, backend, model, ds, o, shape, t0);
+}
+
+/** Evaluates the trained model, saves it with its report.json (plus `extra`), and frees it. */
+export async function saveTrained<X extends object>(tf: Tf, backend: string, model: TF.LayersModel, ds: Dataset, o: TrainOptions, shape: number[], t0: number, extra?: X): Promise<TrainReport & X> {
+  const report = {
+    format: 'rram-hil/train-report' as const,
     arch: o.arch.text,
     dataset: ds.name,
     epochs: o.epochs,
     seed: o.seed,
-    optimizer: { kind: 'sgd-momentum', learningRate: o.learningRate, momentum: o.momentum, batchSize: o.batchSize },
-    synapses: count,
+    optimizer: { kind: 'sgd-momentum' as const, learningRate: o.learningRate, momentum: o.momentum, batchSize: o.batchSize },
+    synapses: synapseCount(toCrossbarNet(model)),
     arraysNeeded: arraysNeeded(model),
     trainAccuracy: evaluate(tf, model, ds.train, shape),
     testAccuracy: evaluate(tf, model, ds.test, shape),
     tfBackend: backend,
     elapsed_s: (performance.now() - t0) / 1000,
     created: new Date().toISOString(),
+    ...(extra as X),
   };
   await saveModel(tf, model, o.out);
   writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');

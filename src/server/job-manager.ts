@@ -20,7 +20,7 @@ import { programArray, type ProgramArrayResult } from '../procedures/program-arr
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
 import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
-import type { NetOnArraysResult } from '../inference/net-on-arrays.js';
+import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
 
 export class BusyError extends RramError {
   constructor(readonly runId: string) {
@@ -192,7 +192,7 @@ export class JobManager {
         const backend = await tfb.initTf();
         const tf = tfb.tf;
         const net = toCrossbarNet(await loadModel(tf, modelDir));
-        const ds = loadDataset(req.dataset, undefined, true);
+        const ds = loadDataset(req.dataset, undefined, !('fineTune' in req && req.fineTune));
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
         const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
@@ -240,12 +240,12 @@ export class JobManager {
 
   private async runProgramNet(env: Parameters<typeof runJob>[0], req: ProgramNetRequest): Promise<unknown> {
     const { cdf, load } = await this.loadNetJob(req);
-    const { netOnArrays } = await import('../inference/net-on-arrays.js');
+    const { netOnArrays } = await import('../procedures/net-on-arrays.js');
     return runJob(
       env,
       async (ctx, signal) => {
         const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
-        return netOnArrays(tf, backend, this.board, ctx, {
+        const opts = {
           algo: req.algo,
           calibration: this.calibration,
           programSpecs,
@@ -263,6 +263,26 @@ export class JobManager {
           seed: req.seed,
           signal,
           describe: { levelCdf: cdf },
+        };
+        if (!req.fineTune) return netOnArrays(tf, backend, this.board, ctx, opts);
+        const ft = req.fineTune;
+        const { netOnArraysProgressive } = await import('../procedures/program-net-progressive.js');
+        const { writeReportFile } = await import('../procedures/fine-tune-stages.js');
+        const base = ft.baseline ? this.store.loadResult<NetOnArraysResult>(ft.baseline, 'program-net') : undefined;
+        return netOnArraysProgressive(tf, backend, this.board, ctx, {
+          ...opts,
+          reads: 4,
+          fineTune: {
+            images: ft.images,
+            epochs: ft.epochs,
+            lr: 1e-3,
+            batchSize: 64,
+            trials: Math.min(50, req.trials),
+            train: ds.train,
+            stageDir: (id) => join(this.store.runDir(id), 'fine-tune'),
+            baseline: base ? async () => ({ readback: base.readbackAccuracy, runId: ft.baseline, source: `run ${ft.baseline}` }) : undefined,
+            onReport: (r, id) => writeReportFile(this.store.runDir(id), r),
+          },
         });
       },
       { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },

@@ -16,7 +16,7 @@ type Schemas = ReturnType<typeof jobRequestSchemas>;
 export type CharacterizeRequest = z.infer<Schemas['characterize']>;
 export type ProgramRequest = z.infer<Schemas['program']>;
 export type InferRequest = z.infer<Schemas['infer']>;
-/** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
+/** A trained net programmed onto the board, evaluated from read-back beside the prediction; with `fineTune` progressively with the chip in the loop (issue 27). */
 export type ProgramNetRequest = z.infer<Schemas['program-net']>;
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
 
@@ -72,7 +72,15 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
     infer: z.object({ kind: z.literal('infer'), ...net(64), engine: oneOf(['auto', 'native', 'js', 'tfjs'] as const).default('auto') }).strict(),
     // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
-    'program-net': z.object({ kind: z.literal('program-net'), ...net(8), algo, step_V: stepV.optional() }).strict(),
+    'program-net': z
+      .object({
+        kind: z.literal('program-net'),
+        ...net(8),
+        algo,
+        step_V: stepV.optional(),
+        fineTune: z.object({ images: int(1, 60000).default(6000), epochs: int(0, 20).default(2), baseline: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id').optional() }).strict().optional(),
+      })
+      .strict(),
   };
 }
 

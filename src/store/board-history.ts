@@ -5,6 +5,11 @@
  * programmed (status ok). A run that ended without one (a crash) is read from its events once
  * and the file written then. A board is known by its id (and, for an in-process emulated board,
  * its saved-state generation: `--new-board` is another chip).
+ *
+ * It also says which cells are bad (issue 27, yield-aware mapping): a cell whose last verdict on
+ * this board was a device failure (stuck, unformable, leaky, failed: its range exhausted) or that
+ * was flagged leaky when pristine, and a cell read back outside its level's band in two or more
+ * runs (a `warning` with code `out-of-band` and the cell, which program-net emits).
  */
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,17 +18,30 @@ import { cellKey, type RunEvent } from '../engine/events.js';
 import type { EmbeddedStore } from './embedded-store.js';
 
 export interface RunCells {
+  /** 2: with `verdicts` and `outOfBand` (a file without them is rebuilt from the run's events). */
+  version?: 2;
   board: string;
   /** Cells that received at least one pulse (any outcome). */
   pulsed: string[];
   /** Cells a step ended programmed (status ok): formed cells. */
   formed: string[];
+  /** The run's last verdict on each cell it programmed: 'ok', or the failure (stuck, unformable, leaky, failed, ...); 'leaky' also for a leaky cell that was programmed. */
+  verdicts?: Record<string, string>;
+  /** Cells read back outside their level's band in this run. */
+  outOfBand?: string[];
 }
+
+/** Verdicts that say the device is bad (others: the run's budget, limits or link, not the cell). */
+export const BAD_VERDICTS = new Set(['stuck', 'unformable', 'leaky', 'failed']);
+/** A cell out of band in this many runs is bad. */
+export const OUT_OF_BAND_RUNS = 2;
 
 export interface BoardCellHistory {
   board: string;
   pulsed: Set<string>;
   formed: Set<string>;
+  /** Cells known bad, with why (the last bad verdict, or out-of-band). */
+  bad: Map<string, string>;
   /** Runs of this board the history was gathered from. */
   runs: string[];
 }
@@ -37,14 +55,20 @@ export function boardKey(info: Pick<BoardInfo, 'id' | 'kind' | 'state'>): string
 export class RunCellsCollector {
   readonly pulsed = new Set<string>();
   readonly formed = new Set<string>();
+  readonly verdicts = new Map<string, string>();
+  readonly outOfBand = new Set<string>();
   board?: string;
   observe(e: RunEvent): void {
     if (e.type === 'run-start' || e.type === 'run-resume') this.board = boardKey(e.board);
     else if (e.type === 'pulse') this.pulsed.add(cellKey(e.cell));
-    else if (e.type === 'cell-done' && e.outcome.status === 'ok') this.formed.add(cellKey(e.cell));
+    else if (e.type === 'cell-done') {
+      const k = cellKey(e.cell);
+      if (e.outcome.status === 'ok') this.formed.add(k);
+      this.verdicts.set(k, e.outcome.status === 'ok' && e.outcome.leaky ? 'leaky' : e.outcome.status);
+    } else if (e.type === 'warning' && e.code === 'out-of-band' && e.cell) this.outOfBand.add(cellKey(e.cell));
   }
   toJSON(): RunCells | undefined {
-    return this.board ? { board: this.board, pulsed: [...this.pulsed], formed: [...this.formed] } : undefined;
+    return this.board ? { version: 2, board: this.board, pulsed: [...this.pulsed], formed: [...this.formed], verdicts: Object.fromEntries(this.verdicts), outOfBand: [...this.outOfBand] } : undefined;
   }
 }
 
@@ -58,7 +82,9 @@ async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells |
   const f = join(store.runDir(runId), 'cells.json');
   if (existsSync(f)) {
     try {
-      return JSON.parse(readFileSync(f, 'utf8')) as RunCells;
+      const c = JSON.parse(readFileSync(f, 'utf8')) as RunCells;
+      // A file written before verdicts were kept is rebuilt while the run's events are there.
+      if (c.version === 2 || store.getRun(runId).pruned) return c;
     } catch {
       /* a torn cache file: rebuilt below */
     }
@@ -73,8 +99,10 @@ async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells |
 /** Every cell the store has seen pulsed or programmed on this board (optionally leaving one run out). */
 export async function boardHistory(store: EmbeddedStore, info: Pick<BoardInfo, 'id' | 'kind' | 'state'>, o: { except?: string } = {}): Promise<BoardCellHistory> {
   const board = boardKey(info);
-  const h: BoardCellHistory = { board, pulsed: new Set(), formed: new Set(), runs: [] };
-  for (const r of store.listRuns()) {
+  const h: BoardCellHistory = { board, pulsed: new Set(), formed: new Set(), bad: new Map(), runs: [] };
+  const outOfBand = new Map<string, number>();
+  // Oldest first: a cell's latest verdict decides (a cell formed later is no longer unformable).
+  for (const r of store.listRuns().reverse()) {
     if (r.id === o.except) continue; // a pruned run keeps its cells.json
     const b = r.board as Pick<BoardInfo, 'id' | 'kind' | 'state'> | undefined;
     if (!b || boardKey(b) !== board) continue;
@@ -83,6 +111,12 @@ export async function boardHistory(store: EmbeddedStore, info: Pick<BoardInfo, '
     h.runs.push(r.id);
     for (const k of c.pulsed) h.pulsed.add(k);
     for (const k of c.formed) h.formed.add(k);
+    for (const [k, v] of Object.entries(c.verdicts ?? {})) {
+      if (BAD_VERDICTS.has(v)) h.bad.set(k, v);
+      else if (v === 'ok') h.bad.delete(k);
+    }
+    for (const k of c.outOfBand ?? []) outOfBand.set(k, (outOfBand.get(k) ?? 0) + 1);
   }
+  for (const [k, n] of outOfBand) if (n >= OUT_OF_BAND_RUNS && !h.bad.has(k)) h.bad.set(k, 'out-of-band');
   return h;
 }

@@ -37,6 +37,13 @@ interface TrainFlags {
   weightBits?: number;
   actBits?: number;
   bn: boolean;
+  hwAware?: string;
+  levels?: number;
+  mapping: string;
+  clip?: number;
+  trials: number;
+  readNoise?: number;
+  hwAwareShare: number;
 }
 
 interface InferFlags {
@@ -83,7 +90,7 @@ function epochLine(epochs: number, accLabel: string): (e: number, loss: number, 
   const t0 = performance.now();
   return (e, loss, acc) => {
     const el = (performance.now() - t0) / 1000;
-    process.stderr.write(`epoch ${e}/${epochs}: loss ${loss.toFixed(4)}, ${accLabel} ${acc.toFixed(4)} (${el.toFixed(0)} s, ETA ${((el / e) * (epochs - e)).toFixed(0)} s)\n`);
+    process.stderr.write(`epoch ${e}/${epochs}: loss ${loss.toFixed(4)}${Number.isNaN(acc) ? '' : `, ${accLabel} ${acc.toFixed(4)}`} (${el.toFixed(0)} s, ETA ${((el / e) * (epochs - e)).toFixed(0)} s)\n`);
   };
 }
 
@@ -105,13 +112,21 @@ export function registerInference(program: Command): void {
     .option('--batch-size <n>', 'mini-batch size (keras\'s default)', num('--batch-size', { int: true, min: 1 }), 32)
     .requiredOption('--out <dir>', 'where to save model.json, weights.bin and report.json')
     .option('--json', 'print the report as JSON')
+    .option('--hw-aware <device>', 'also train hardware-aware: every batch on weights quantized to the levels and drawn from this device (a level-CDF file, a calibration file, or gaussian:5%); saves it in --out, the plain net in --out/plain, and compares both')
+    .option('--levels <n>', `--hw-aware: levels the net is mapped to (default 8; bnn 2)`, num('--levels', { int: true, min: 2, max: MAX_LEVELS }))
+    .option('--mapping <scheme>', '--hw-aware: diff | offset | signed', 'diff')
+    .option('--clip <q>', '--hw-aware: levels span this quantile of each layer\'s weights', quantileArg('--clip'))
+    .option('--trials <n>', '--hw-aware: Monte Carlo trials of the comparison', num('--trials', { int: true, min: 1 }), 200)
+    .option('--read-noise <current>', '--hw-aware: read noise added to the device\'s samples (e.g. 0.07uA)', current('--read-noise'))
+    .option('--hw-aware-share <s>', '--hw-aware: share of the batches on hardware weights, the others on the float weights', num('--hw-aware-share', { min: 0.01, max: 1 }), 0.5)
     .action(async function (this: Command, f: TrainFlags) {
+      if (!f.hwAware) for (const k of ['levels', 'clip', 'readNoise', 'mapping', 'trials', 'hwAwareShare']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies with --hw-aware only');
       if (f.arch.startsWith('bnn:')) return trainBnnCommand(f, this);
       for (const k of ['crop', 'weightBits', 'actBits']) if (this.getOptionValueSource(k) === 'cli') throw new InvalidArgumentError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`, (f as unknown as Record<string, unknown>)[k], 'applies to bnn: architectures only');
       const arch = parseArch(f.arch);
       const ds = loadDataset(parseDatasetName(f.dataset), f.data);
       const backend = await initTf();
-      const r = await train(tf, backend, ds, {
+      const opts = {
         arch,
         epochs: f.epochs,
         seed: f.seed,
@@ -120,7 +135,12 @@ export function registerInference(program: Command): void {
         batchSize: f.batchSize,
         out: f.out,
         onEpoch: f.json ? undefined : epochLine(f.epochs, 'train accuracy'),
-      });
+      };
+      if (f.hwAware) {
+        const { trainHwCommand } = await import('./train-hw.js');
+        return trainHwCommand(tf, backend, ds, opts, { ...f, hwAware: f.hwAware });
+      }
+      const r = await train(tf, backend, ds, opts);
       if (f.json) printJson(r);
       else
         process.stdout.write(
@@ -268,15 +288,12 @@ async function trainBnnCommand(f: TrainFlags, cmd: Command): Promise<void> {
   // BinaryNet's optimizer, not seed 000's SGD: defaults apply unless given.
   const lr = cmd.getOptionValueSource('lr') === 'cli' ? f.lr : 0.01;
   const batchSize = cmd.getOptionValueSource('batchSize') === 'cli' ? f.batchSize : 200;
-  const { report: r } = await trainBnn(tf, backend, ds, {
-    spec,
-    epochs: f.epochs,
-    seed: f.seed,
-    learningRate: lr,
-    batchSize,
-    out: f.out,
-    onEpoch: f.json ? undefined : epochLine(f.epochs, 'test accuracy'),
-  });
+  const opts = { spec, epochs: f.epochs, seed: f.seed, learningRate: lr, batchSize, out: f.out, onEpoch: f.json ? undefined : epochLine(f.epochs, 'test accuracy') };
+  if (f.hwAware) {
+    const { trainBnnHwCommand } = await import('./train-hw.js');
+    return trainBnnHwCommand(tf, backend, ds, opts, { ...f, hwAware: f.hwAware });
+  }
+  const { report: r } = await trainBnn(tf, backend, ds, opts);
   if (f.json) printJson(r);
   else process.stdout.write(`${r.arch} (crop ${r.crop}, ${r.weightBits}-bit weights, ${r.actBits}-bit activations${r.bn ? '' : ', no batch norm'}) on ${r.dataset}: ${r.synapseBits} synapse bits, test accuracy ${pct(r.testAccuracy)} % (train ${pct(r.trainAccuracy)} %), ${r.elapsed_s.toFixed(1)} s on ${r.tfBackend}\nsaved to ${f.out} (bnn.json, report.json)\n`);
 }

@@ -16,7 +16,7 @@ import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import type { JobOutcome } from '../../jobs/run-job.js';
 import { EXIT } from '../errors.js';
 import { parseScheme } from '../../inference/mapping.js';
-import { netOnArrays, type NetOnArraysResult } from '../../inference/net-on-arrays.js';
+import type { NetOnArraysOptions, NetOnArraysResult } from '../../procedures/net-on-arrays.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { attachProgressBar } from '../../sinks/progress-bar.js';
 import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
@@ -28,8 +28,14 @@ import { loadCalibration, values } from '../../../calibration/calibration.js';
 import { readCurrent } from '../../../calibration/transfer.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
+import { addFineTuneFlags, baselineOf, checkFineTuneFlags, checkTrainedLevels, knownBad, printFineTune, progressPrinter, writeFineTuneFile, type FineTuneFlags } from './program-net-fine-tune.js';
+import { boardKey } from '../../store/board-history.js';
+import { unseenShare } from '../../inference/placement.js';
+import { mapNet } from '../../inference/mapping.js';
+import { weightOps } from '../../inference/crossbar-net.js';
+import { withoutCells } from '../../inference/device-models.js';
 
-interface NetFlags extends ProgFlags {
+interface NetFlags extends ProgFlags, FineTuneFlags {
   model: string;
   dataset: string;
   data?: string;
@@ -94,7 +100,7 @@ function parseArrayList(s: string): number[] {
 }
 
 export function registerProgramNet(program: Command): void {
-  addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net'))))
+  addFineTuneFlags(addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net')))))
     .description('program a trained net onto the arrays (write-verify), read back, evaluate from the read-back vs the Monte Carlo prediction')
     .requiredOption('--model <dir>', 'tfjs layers model folder (rram train --out)')
     .option('--dataset <name>', 'mnist | fashion | cifar10 (cifar10 needs --data DIR)', 'mnist')
@@ -115,8 +121,8 @@ export function registerProgramNet(program: Command): void {
     .option('--repeat <n>', 'program the net N times on fresh devices (a new emulated board per repeat, seeded; a board on --port is reprogrammed) and report how many read-backs fall inside the prediction\'s 5-95 % interval', num('--repeat', { int: true, min: 1, max: 100 }), 1)
     .action(async (f: NetFlags) => {
       const po = programOptions(f);
-      // Tiles reuse arrays, so a cell's journal entry may belong to a tile since overwritten.
-      if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'program-net runs cannot be resumed: start it again (every tile is reprogrammed and read back)');
+      if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
+      checkFineTuneFlags(f, undefined);
       const scheme = parseScheme(f.mapping);
       const spec = parseDeviceSpec(f.device);
       const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
@@ -133,25 +139,41 @@ export function registerProgramNet(program: Command): void {
       const probe = buildDeviceModel(spec, f.levels, devOpts, measured);
       const counts: OutcomeCounts[] = measured?.outcomes && probe.levelsUsed ? [countsForModel(measured.outcomes, probe.levelsUsed)] : [];
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
-      const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
+      const ds = loadDataset(parseDatasetName(f.dataset), f.data, !f.fineTune);
+      checkFineTuneFlags(f, f.fineTune ? ds.train : undefined);
+      const hwNote = checkTrainedLevels(f.model, measured ? measured.pools.length : programLevels, f.levels);
+      if (hwNote) process.stderr.write(`rram: warning: ${hwNote}\n`);
       const backend = await initTf();
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
       for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       const { store, sinks } = await openSinks(f);
       const { board: first, calibration } = await openBoardWithCalibration(f);
+      // Yield-aware mapping: the cells this board's store knows are bad take no weight.
+      const bad = await knownBad(store, first, f);
+      const sameBoard = measured?.board && boardKey(measured.board as Parameters<typeof boardKey>[0]) === boardKey(first.info());
+      if (sameBoard) counts.splice(0, counts.length, ...counts.map((c) => withoutCells(c, bad.avoid)));
+      const shapes = mapNet(weightOps(net), probe.nominal, scheme, { clip: f.clip });
+      const unseen = unseenShare(shapes, arrays ?? Array.from({ length: first.info().arrays }, (_, k) => k), bad.avoid, bad.formed);
+      if (bad.avoid.size) process.stderr.write(`rram: yield-aware mapping: ${bad.avoid.size} cells this board's store knows are bad are left out (${[...new Set(bad.why.values())].join(', ')})\n`);
+      const reads = f.reads ?? (f.fineTune ? 4 : 1);
       const ac = abortOnSigint();
       const repeats: NetOnArraysResult[] = [];
       let last: JobOutcome<NetOnArraysResult> | undefined;
+      const say = progressPrinter();
       try {
         for (let r = 0; r < f.repeat; r++) {
           // Each repeat on fresh devices: a new emulated board (its own seed); a board on --port is reprogrammed.
           const board = r === 0 || f.port ? first : new EmulatedBoard({ seed: f.seed + 7919 * r, arrays: f.arrays, calibration });
-          const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined }, measured);
+          const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined, unseenShare: r === 0 ? unseen : 1 }, measured);
+          const nets = await import('../../procedures/net-on-arrays.js');
           last = await runJob(
-            { store, sinks, signal: ac.signal, board },
-            (ctx, signal) =>
-              netOnArrays(tf, backend, board, ctx, {
+            { store, sinks, signal: ac.signal, board, runId: f.resume, resume: !!f.resume },
+            (ctx, signal) => {
+              const opts: NetOnArraysOptions = {
                 ...po,
+                knownFormed: r === 0 ? bad.formed : undefined,
+                avoid: r === 0 ? bad.avoid : undefined,
+                reads,
                 // ISPVA gates are per level of the programming level set, which the CDF decides.
                 ispvaGates_V: po.ispvaGates_V,
                 calibration,
@@ -173,7 +195,28 @@ export function registerProgramNet(program: Command): void {
                 describe: { ...(f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : {}), ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
                 bnMerge,
                 signal,
-              }),
+              };
+              if (!f.fineTune) return nets.netOnArrays(tf, backend, board, ctx, opts);
+              return import('../../procedures/program-net-progressive.js').then((m) =>
+                m.netOnArraysProgressive(tf, backend, board, ctx, {
+                  ...opts,
+                  fineTune: {
+                    images: f.fineTuneImages ?? Math.max(1, Math.round(ds.train.n / 10)),
+                    epochs: f.fineTuneEpochs,
+                    lr: f.fineTuneLr,
+                    batchSize: f.fineTuneBatchSize,
+                    trials: f.fineTuneTrials,
+                    train: ds.train,
+                    stageDir: (id) => join(store.runDir(id), 'fine-tune'),
+                    baseline: baselineOf(f.baseline, { tf, backend, store, board, calibration, seed: f.seed, arrays: f.arrays, limits: f.limits, opts: { ...opts, avoid: bad.avoid, knownFormed: undefined }, signal: ac.signal }),
+                    onReport: (rep, id) => {
+                      writeFineTuneFile(store, id, rep);
+                      say(rep);
+                    },
+                  },
+                }),
+              );
+            },
             {
               resultName: 'program-net',
               summarize: (x: NetOnArraysResult) => ({ readbackAccuracy: x.readbackAccuracy, quantizedAccuracy: x.quantizedAccuracy, pulses: x.programming.pulses, cells: x.programming.summary, inside: x.prediction?.inside }),
@@ -196,7 +239,7 @@ export function registerProgramNet(program: Command): void {
       if (f.repeat === 1 || last?.status !== 'completed') {
         if (last!.result && f.out) writeOut(f.out, last!.result);
         if (last!.result && f.out) process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);
-        await finish(last!, f.json, printText, (x) => ({ ...x, readback: undefined }), false, (x) => x.programming.summary);
+        await finish(last!, f.json, printText, (x) => ({ ...x, readback: undefined }), true, (x) => x.programming.summary);
         return;
       }
       const cov = coverage(repeats);
@@ -232,6 +275,9 @@ function printText(r: NetOnArraysResult): void {
   const src = r.prediction?.sources;
   if (src) process.stdout.write(`prediction interval variance by source: devices ${(100 * src.devices).toFixed(0)} %, measured distributions ${(100 * src.measuredDistributions).toFixed(0)} %, failure rates ${(100 * src.failureRates).toFixed(0)} %\n`);
   process.stdout.write(table(['layer', 'tiles', 'cells', 'weight error (rms / max|w|)'], r.layers.map((l) => [l.name, l.tiles, l.cells, l.weightErrorRel.toFixed(4)])));
+  const pl = r.placement;
+  process.stdout.write(`yield-aware mapping: ${pl.knownBad} cells the store knows are bad left out (${pl.avoided} weight cells would have sat on them); ${pl.inRun} weight cells moved off cells earlier tiles of this run left unprogrammed; ${pl.tiles} tiles (${pl.tilesPlain} without avoiding any)\n`);
+  printFineTune(r);
 }
 
 function writeOut(dir: string, r: NetOnArraysResult): void {

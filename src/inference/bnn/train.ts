@@ -24,6 +24,12 @@ export interface BnnTrainOptions {
   batchSize: number;
   out?: string;
   onEpoch?: (epoch: number, loss: number, testAcc: number) => void;
+  /**
+   * Hardware-aware training (issue 27): per batch, what the crossbar makes of each layer's grid
+   * weights minus those weights ((fanIn + 1) x units with a zero bias row, as the crossbar holds
+   * them), added in the forward pass with the gradient passed straight through.
+   */
+  perturb?: (layer: number, grid: Float32Array, fanIn: number, units: number) => Float32Array;
 }
 
 export interface BnnTrainReport {
@@ -70,10 +76,12 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
 
   const { quantW, quantA } = steOps(tf, s.weightBits, s.actBits);
 
+  /** This batch's hardware offsets of the grid weights (perturb), per layer. */
+  let delta: (TF.Tensor | undefined)[] = [];
   const forward = (x: TF.Tensor, training: boolean): TF.Tensor => {
     let a = x;
     for (let l = 0; l < L; l++) {
-      const y = a.matMul(onGrid(W[l]));
+      const y = a.matMul(training && delta[l] ? onGrid(W[l]).add(delta[l]!) : onGrid(W[l]));
       let z: TF.Tensor;
       if (s.bn) {
         let mean: TF.Tensor;
@@ -124,6 +132,11 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
         xb.set(trainX.subarray(src * dim, (src + 1) * dim), i * dim);
         yb[i * 10 + ds.train.labels[src]] = 1;
       }
+      if (o.perturb) delta = W.map((w, l) => {
+        const grid = new Float32Array((s.sizes[l] + 1) * s.sizes[l + 1]);
+        grid.set(quantized(w));
+        return tf.tensor2d(o.perturb!(l, grid, s.sizes[l], s.sizes[l + 1]).subarray(0, s.sizes[l] * s.sizes[l + 1]), [s.sizes[l], s.sizes[l + 1]]);
+      });
       const loss = tf.tidy(() => {
         const x = tf.tensor2d(xb, [bs, dim]);
         const y = tf.tensor2d(yb, [bs, 10]);
@@ -131,6 +144,7 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
       });
       lossSum += (await loss.data())[0];
       loss.dispose();
+      tf.dispose(delta.filter((d): d is TF.Tensor => !!d));
       batches++;
       // Latent weights stay within the grid (beyond it the estimator passes no gradient back).
       tf.tidy(() => W.forEach((w) => w.assign(tf.clipByValue(w, (g.min - 0.5) / k, (g.max + 0.5) / k))));

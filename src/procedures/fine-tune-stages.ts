@@ -1,0 +1,88 @@
+/**
+ * The stored stages of a progressive fine-tuning run (`runs/<id>/fine-tune/layer-N.json`): before a
+ * layer's first pulse, the weights the fine-tuning gave every layer not yet programmed and the
+ * prediction made then are written (temporary file, fsync, rename). A resumed run takes the
+ * layer's weights from there: the cells already programmed and those still to go get the targets
+ * of the same weights, whatever a retraining would give. The board's part (cells done, read-backs)
+ * is the run's event record, as for every run.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { DataError } from '../../drivers/errors.js';
+import type { CrossbarNet, WeightOp } from '../inference/crossbar-net.js';
+import type { FineTuneLayerReport, FineTuneReport } from '../inference/fine-tune.js';
+import { parseFile, parseJsonText } from '../io/validate.js';
+
+const f32 = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const fromF32 = (s: string) => {
+  const b = Buffer.from(s, 'base64');
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+const StageFile = z
+  .object({
+    format: z.literal('rram-hil/fine-tune-stage'),
+    layer: z.number().int().nonnegative(),
+    /** Every weight layer from `layer` on: W (base64 float32, bias row last) and the digital scale and shift. */
+    weights: z.array(z.object({ name: z.string(), W: z.string(), scale: z.string().optional(), shift: z.string().optional() })),
+    report: z.record(z.unknown()),
+  })
+  .strict();
+
+export interface Stage {
+  layer: number;
+  net: CrossbarNet;
+  report: FineTuneLayerReport;
+}
+
+/** The run's fine-tune.json (the per-layer report so far), written atomically: the dashboard reads it while the run goes on. */
+export function writeReportFile(runDir: string, r: FineTuneReport): void {
+  mkdirSync(runDir, { recursive: true });
+  const f = join(runDir, 'fine-tune.json');
+  const fd = openSync(f + '.tmp', 'w');
+  writeSync(fd, JSON.stringify(r));
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(f + '.tmp', f);
+}
+
+export const stageFile = (dir: string, layer: number): string => join(dir, `layer-${layer + 1}.json`);
+
+/** Writes the stage durably before the layer's first pulse. */
+export function saveStage(dir: string, s: Stage): void {
+  mkdirSync(dir, { recursive: true });
+  const ops = s.net.ops.filter((o): o is WeightOp => o.op === 'dense' || o.op === 'conv');
+  const body = {
+    format: 'rram-hil/fine-tune-stage',
+    layer: s.layer,
+    weights: ops.slice(s.layer).map((o) => ({ name: o.name, W: f32(o.W), ...(o.post ? { scale: f32(o.post.scale), shift: f32(o.post.shift) } : {}) })),
+    report: s.report,
+  };
+  const f = stageFile(dir, s.layer);
+  const fd = openSync(f + '.tmp', 'w');
+  writeSync(fd, JSON.stringify(body));
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(f + '.tmp', f);
+}
+
+/** The stored stage of `layer` applied to `net` (its later layers' weights replaced), or undefined when none was stored. */
+export function loadStage(dir: string, layer: number, net: CrossbarNet): Stage | undefined {
+  const f = stageFile(dir, layer);
+  if (!existsSync(f)) return undefined;
+  const d = parseFile(StageFile, parseJsonText(readFileSync(f, 'utf8'), f), f);
+  if (d.layer !== layer) throw new DataError(f, `holds layer ${d.layer + 1}, not ${layer + 1}`);
+  let li = -1;
+  const ops = net.ops.map((o) => {
+    if (o.op !== 'dense' && o.op !== 'conv') return o;
+    li++;
+    if (li < layer) return o;
+    const w = d.weights[li - layer];
+    if (!w || w.name !== o.name) throw new DataError(f, `weights of layer ${li + 1} (${o.name}) missing`);
+    const W = fromF32(w.W);
+    if (W.length !== o.W.length) throw new DataError(f, `layer ${o.name}: ${W.length} weights, the net has ${o.W.length}`);
+    return { ...o, W, ...(w.scale && w.shift ? { post: { scale: fromF32(w.scale), shift: fromF32(w.shift) } } : {}) };
+  });
+  return { layer, net: { ...net, ops }, report: d.report as unknown as FineTuneLayerReport };
+}

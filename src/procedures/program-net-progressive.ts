@@ -1,0 +1,216 @@
+/**
+ * `rram program-net --fine-tune progressive` (issue 27): the net programmed layer by layer with
+ * the chip in the loop. Before layer n: the layers n..last are fine-tuned on the outputs of layer
+ * n-1 as measured (computed from its read-back conductances for N training images; for the first
+ * layer, the images themselves) with hardware noise in every batch, the Monte Carlo predicts the
+ * final accuracy (earlier layers fixed to their read-back), and both are stored (a stage file,
+ * fine-tune-stages.ts) before the layer's first pulse. Then its tiles are programmed and read back
+ * K times each (stored steps `tile N`: a resume takes finished tiles from the record and never
+ * pulses a done cell again). After the last crossbar the digital scale and bias are re-fitted.
+ * The final table sets the read-back beside the software accuracy, the same net programmed
+ * without fine-tuning (a callback: a board of the same seed, or a stored run) and the prediction.
+ */
+import type { Board } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { Rng } from '../../lib/rng.js';
+import type { RunContext } from '../engine/run-context.js';
+import { weightOps, type CrossbarNet } from '../inference/crossbar-net.js';
+import { inputSize } from '../inference/forward-tf.js';
+import type { Split } from '../inference/datasets.js';
+import { fineTuneStage, measuredLayerOutput, refitDigital, type FineTuneLayerReport, type FineTuneReport } from '../inference/fine-tune.js';
+import { mapNet, type MappedLayer } from '../inference/mapping.js';
+import { monteCarlo } from '../inference/monte-carlo.js';
+import { withMoreCounts, type DeviceModel } from '../inference/device-models.js';
+import { runCounts } from '../inference/prediction.js';
+import type { Tf } from '../inference/tf-backend.js';
+import { valuesFromTiles, type Tile } from '../inference/tiling.js';
+import type { LoopData } from '../inference/train-loop.js';
+import { cropBinarize } from '../inference/bnn/spec.js';
+import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js';
+import { groundedAfter } from './board-phases.js';
+import { loadStage, saveStage } from './fine-tune-stages.js';
+import { netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
+import type { NetProgrammer, TileReadback } from './program-net.js';
+
+export interface ProgressiveOptions {
+  /** Training images whose outputs are measured per layer (a seeded sample of `train`). */
+  images: number;
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  /** Monte Carlo trials of each layer's prediction. */
+  trials: number;
+  train: Split;
+  /** Where the stages are stored (the run's folder). */
+  stageDir: (runId: string) => string;
+  /** The same net programmed without fine-tuning (same board seed, or a stored run): its read-back accuracy, when known. */
+  baseline?: () => Promise<{ readback: number; runId?: string; source: string } | undefined>;
+  /** Called whenever the report changed (per-layer progress for the dashboard, the console). */
+  onReport?: (r: FineTuneReport, runId: string) => void;
+}
+
+/** Refuses what cannot work before the run starts (and so before the first pulse). */
+export function checkProgressive(f: ProgressiveOptions, test: Split): void {
+  if (!Number.isInteger(f.images) || f.images < 1) throw new InvalidArgumentError('--fine-tune-images', f.images, 'must be a positive integer');
+  if (f.images > f.train.n) throw new InvalidArgumentError('--fine-tune-images', f.images, `the training set has only ${f.train.n} images`);
+  if (!Number.isInteger(f.epochs) || f.epochs < 0 || f.epochs > 100) throw new InvalidArgumentError('--fine-tune-epochs', f.epochs, 'must be an integer in 0..100');
+  if (!(f.lr > 0 && f.lr < 1)) throw new InvalidArgumentError('--fine-tune-lr', f.lr, 'must be in (0, 1)');
+  if (f.train.rows !== test.rows || f.train.channels !== test.channels) throw new InvalidArgumentError('dataset', `${f.train.rows}x${f.train.cols}`, 'training and test images differ in size');
+}
+
+/** The N training images (a seeded sample) as the net's first layer takes them. */
+function sampleImages(net: CrossbarNet, train: Split, n: number, seed: number): LoopData {
+  const order = Array.from({ length: train.n }, (_, i) => i);
+  new Rng(seed ^ 0x5eed).shuffle(order);
+  const px = train.rows * train.cols * train.channels;
+  const raw = new Float32Array(n * px);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    raw.set(train.images.subarray(order[i] * px, (order[i] + 1) * px), i * px);
+    labels[i] = train.labels[order[i]];
+  }
+  const x = net.input ? cropBinarize(raw, n, net.input.crop) : raw.subarray(0, n * inputSize(net));
+  return { x, shape: net.inputShape, labels, n };
+}
+
+type Values = { gp: Float32Array; gn?: Float32Array };
+
+export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions & { fineTune: ProgressiveOptions }): Promise<NetOnArraysResult> {
+  checkProgressive(o.fineTune, o.test);
+  const run = new ProgressiveRun(tf, tfBackend, board, ctx, o);
+  await groundedAfter(board, async () => {
+    for (let li = 0; li < run.layers; li++) await run.layer(li);
+    run.refit();
+  });
+  return run.finish();
+}
+
+/** One progressive run's state: the net as tuned so far, the measured inputs of the next layer, the layers' read-back values. */
+class ProgressiveRun {
+  private readonly t0 = performance.now();
+  private readonly f: ProgressiveOptions;
+  private readonly plan: NetPlan;
+  private readonly p: NetProgrammer;
+  private readonly dir: string;
+  readonly layers: number;
+  readonly report: FineTuneReport;
+  /** The device as this run knows it: its own programmed cells' counts join the prediction's and the noise's. */
+  private device: DeviceModel;
+  private net: CrossbarNet;
+  /** The inputs of the next layer to program, for the N training images (first: the images). */
+  private h: LoopData;
+  private readonly known: Values[] = [];
+  private readonly done: TileReadback[] = [];
+  private readonly tiles: Tile[] = [];
+  private mapped: MappedLayer[] = [];
+  private beforeRefit = NaN;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly tfBackend: string,
+    board: Board,
+    private readonly ctx: RunContext,
+    private readonly o: NetOnArraysOptions & { fineTune: ProgressiveOptions },
+  ) {
+    const f = (this.f = o.fineTune);
+    this.plan = planNet(board, o);
+    this.layers = weightOps(o.net).length;
+    this.p = netProgrammer(board, ctx, o, this.plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials } });
+    this.p.begin();
+    this.dir = f.stageDir(ctx.runId);
+    this.device = o.device;
+    this.net = o.net;
+    this.h = sampleImages(o.net, f.train, f.images, o.seed);
+    this.report = {
+      mode: 'progressive',
+      images: f.images,
+      epochs: f.epochs,
+      lr: f.lr,
+      batchSize: f.batchSize,
+      reads: o.reads ?? 1,
+      layers: weightOps(o.net).map((op, li) => ({ layer: li, name: op.name, tiles: this.plan.planned.layers[li].tiles, status: 'pending' })),
+      timing: { programming_s: 0, fineTuning_s: 0, prediction_s: 0 },
+    };
+  }
+
+  private emit(): void {
+    this.f.onReport?.(this.report, this.ctx.runId);
+  }
+
+  /** Layer li: its stage (stored, or prepared and stored), then its tiles programmed and read back, then its measured outputs. */
+  async layer(li: number): Promise<void> {
+    const o = this.o;
+    const stage = loadStage(this.dir, li, this.net) ?? (await this.prepareStage(li));
+    this.net = stage.net;
+    const rep: FineTuneLayerReport = (this.report.layers[li] = { ...stage.report, status: 'predicted' });
+    this.emit();
+    // Layers before li are frozen: mapping the whole net again gives them the levels they were programmed with.
+    this.mapped = mapNet(weightOps(this.net), o.device.nominal, o.scheme, { clip: o.clip });
+    const tiles = placeLayer(this.plan, o, this.mapped, li, this.p.failedCells);
+    rep.tiles = tiles.length;
+    const tp = performance.now();
+    const rbs: TileReadback[] = [];
+    for (const t of tiles) rbs.push(await this.p.tile(t));
+    rep.programming_s = (performance.now() - tp) / 1000;
+    this.report.timing.programming_s += rep.programming_s;
+    rep.status = 'programmed';
+    this.done.push(...rbs);
+    this.tiles.push(...tiles);
+    const readback = rbs.map((r) => r.readback_A);
+    this.known[li] = valuesFromTiles(this.mapped, tiles, readback, () => true)[li];
+    this.device = withMoreCounts(this.device, runCounts(tiles, readback, rbs.map((r) => r.notOk), o.device.nominal.length, `run ${this.ctx.runId}, ${rep.name}`));
+    if (li < this.layers - 1) this.h = measuredLayerOutput(this.tf, this.net, li, this.mapped[li], this.known[li], this.h);
+    this.emit();
+  }
+
+  /** Fine-tunes layers li..last on the measured inputs, predicts, stores the stage: all before layer li's first pulse. */
+  private async prepareStage(li: number) {
+    const { o, f, tf } = this;
+    if (this.ctx.ledger.steps().has(`tile ${this.plan.placed + 1}`)) throw new InvalidArgumentError('--resume', this.ctx.runId, `layer ${li + 1} has pulses in the record but no stored stage (${this.dir}): cannot know its weights`);
+    const t0 = performance.now();
+    const ft = await fineTuneStage(tf, this.net, li, this.h, { epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, seed: o.seed, hw: { device: this.device, scheme: o.scheme, clip: o.clip }, signal: o.signal });
+    const t1 = performance.now();
+    this.report.timing.fineTuning_s += (t1 - t0) / 1000;
+    const m = mapNet(weightOps(ft.net), o.device.nominal, o.scheme, { clip: o.clip });
+    const fixed = m.map((l, k) => this.known[k] ?? { gp: new Float32Array(l.pos.length).fill(NaN), gn: l.neg ? new Float32Array(l.neg.length).fill(NaN) : undefined });
+    const mc = await monteCarlo(tf, this.tfBackend, ft.net, o.test, { scheme: o.scheme, clip: o.clip, device: this.device, trials: f.trials, seed: o.seed, engine: o.mcEngine ?? 'auto', images: this.plan.images, signal: o.signal, fixed });
+    this.report.timing.prediction_s += (performance.now() - t1) / 1000;
+    const rep: FineTuneLayerReport = {
+      ...this.report.layers[li],
+      prediction: { mean: mc.summary.mean, p5: mc.summary.p5, p95: mc.summary.p95, trials: mc.trials, engine: mc.engine },
+      fineTune: { layers: ft.layers, trainAccuracyBefore: ft.before, trainAccuracyAfter: ft.after, epochs: f.epochs, elapsed_s: ft.elapsed_s },
+      status: 'predicted',
+    };
+    const stage = { layer: li, net: ft.net, report: rep };
+    saveStage(this.dir, stage);
+    return stage;
+  }
+
+  /** After the last crossbar: its digital scale and bias re-fitted to its measured outputs. */
+  refit(): void {
+    const t0 = performance.now();
+    const last = this.layers - 1;
+    this.beforeRefit = accuracyFromValues(this.tf, this.net, this.mapped, this.known, this.o.test, this.plan.images).accuracy;
+    const r = refitDigital(this.tf, this.net, last, this.mapped[last], this.known[last], this.h);
+    this.report.timing.fineTuning_s += (performance.now() - t0) / 1000;
+    this.report.refit = { trainAccuracyBefore: r.before, trainAccuracyAfter: r.after, kept: r.kept };
+    this.net = r.net;
+  }
+
+  /** The evaluation, the baseline and the final table. */
+  async finish(): Promise<NetOnArraysResult> {
+    const { o, f, tf, report } = this;
+    const res = await netResult(tf, this.tfBackend, this.ctx, { ...o, net: this.net }, this.plan, this.net, this.mapped, this.tiles, this.p.result(this.done), report.timing.programming_s);
+    const tb = performance.now();
+    const base = await f.baseline?.();
+    if (base) report.timing.baseline_s = (performance.now() - tb) / 1000;
+    const software = floatAccuracy(tf, o.net, o.test, this.plan.images);
+    const gap = base ? software - base.readback : NaN;
+    const share = (a: number) => (base && gap > 0 ? (a - base.readback) / gap : undefined);
+    for (const l of report.layers) l.recovered = l.prediction ? share(l.prediction.mean) : undefined;
+    report.table = { software, quantized: res.quantizedAccuracy, baseline: base, prediction: report.layers[0].prediction, readbackBeforeRefit: this.beforeRefit, readback: res.readbackAccuracy, recovered: share(res.readbackAccuracy) };
+    report.timing.total_s = (performance.now() - this.t0) / 1000;
+    this.emit();
+    return { ...res, fineTune: report };
+  }
+}
