@@ -5,6 +5,7 @@
  */
 import { CellSampler, type DeviceModel } from './device-models.js';
 import { compensateDrift, type DriftCompensation } from './drift-compensation.js';
+import { applyIrDrop, type WireOptions } from './ir-drop.js';
 import { effective, type MappedLayer } from './mapping.js';
 import { loadKernel, padCols, TRIALS_PER_BLOCK, type Csr, type KernelChoice, type KernelLayer } from './mc-kernel.js';
 
@@ -44,7 +45,7 @@ export function layerWeights(sampler: CellSampler, l: McLayer, c: LayerCells, pe
   return effective(l, c.gp, c.gn, c.eff);
 }
 
-/** Draws a layer's cells for the current trial, puts the known ones in, then applies what the periphery does to the column currents (drift compensation). */
+/** Draws a layer's cells for the current trial, puts the known ones in, then what the array and periphery do to the column currents: IR drop (every read, the reference reads too), then drift compensation. */
 export function sampleLayer(sampler: CellSampler, l: McLayer, c: LayerCells, periphery: Periphery): void {
   sampler.sample(l.pos, c.gp, c.gp0);
   if (l.neg) sampler.sample(l.neg, c.gn!, c.gn0);
@@ -56,6 +57,10 @@ export function sampleLayer(sampler: CellSampler, l: McLayer, c: LayerCells, per
     put(fixed, g);
     put(fixed, g0);
   }
+  if (periphery.wire?.resistance_ohm) {
+    applyIrDrop(l, c.gp, c.gn, periphery.wire);
+    if (c.gp0) applyIrDrop(l, c.gp0, c.gn0, periphery.wire);
+  }
   if (c.gp0 && periphery.driftCompensation) compensateDrift(periphery.driftCompensation, l, c.gp, c.gn, c.gp0, c.gn0);
 }
 
@@ -63,6 +68,8 @@ export function sampleLayer(sampler: CellSampler, l: McLayer, c: LayerCells, per
 export interface Periphery {
   /** Reference reads at t = 0 and at t scale the currents (drift-compensation.ts). */
   driftCompensation?: DriftCompensation;
+  /** Wire resistance along rows and columns (ir-drop.ts). */
+  wire?: WireOptions;
 }
 
 /** What every trial runner gets: the cells' device model and trials [first, first + count) of `seed`, scored against `labels`. */

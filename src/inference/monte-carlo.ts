@@ -11,6 +11,7 @@ import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
 import type { DriftCompensation } from './drift-compensation.js';
+import { applyIrDrop, checkWire } from './ir-drop.js';
 import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
 import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, TRIALS_PER_BLOCK, type KernelChoice } from './mc-kernel.js';
@@ -51,6 +52,10 @@ export interface McOptions {
   fixed?: { gp: Float32Array; gn?: Float32Array }[];
   /** Reference reads at t = 0 and at the relaxation / retention time scale the column currents (drift-compensation.ts); default none. */
   driftCompensation?: DriftCompensation;
+  /** Wire resistance per cell segment along rows and columns (ohm; default 0): IR drop, ir-drop.ts. */
+  wireResistance_ohm?: number;
+  /** The read voltage the level values are read currents at (default 0.2 V): turns them into conductances for the wires. */
+  vread_V?: number;
 }
 
 export interface AccuracySummary {
@@ -75,6 +80,8 @@ export interface McResult {
   adcBits?: number;
   /** none | global | column (drift-compensation.ts). */
   driftCompensation: DriftCompensation;
+  /** With --wire-resistance: the resistance and the largest share of its current any cell at its nominal level loses to the wires. */
+  wire?: { resistance_ohm: number; worstDrop: number };
   tile: number;
   images: number;
   /** Trials run (fewer than asked only when aborted with keepPartial). */
@@ -134,7 +141,9 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   if (o.onlyLayer !== undefined && !(Number.isInteger(o.onlyLayer) && o.onlyLayer >= 0 && o.onlyLayer < ops.length)) throw new InvalidArgumentError('only-layer', o.onlyLayer, `must be a weight layer index in 0..${ops.length - 1}`);
   const drifts = o.device.relaxSource !== undefined || (o.device.aging?.logT ?? 0) > 0;
   if (o.driftCompensation && o.driftCompensation !== 'none' && !drifts) throw new InvalidArgumentError('drift-compensation', o.driftCompensation, 'compensates drift after programming: give --relax T or --retention T');
-  const periphery = { driftCompensation: o.driftCompensation ?? 'none' };
+  const wire = o.wireResistance_ohm !== undefined ? { resistance_ohm: o.wireResistance_ohm, vread_V: o.vread_V ?? 0.2, tile: o.tile ?? ARRAY_SIDE } : undefined;
+  if (wire) checkWire(wire);
+  const periphery = { driftCompensation: o.driftCompensation ?? 'none', wire };
   if (o.onlyLayer !== undefined && o.adcBits) throw new InvalidArgumentError('only-layer', o.onlyLayer, 'leaves the other layers digital: no ADC to model (drop --adc-bits)');
   const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope, tile: o.tile });
   // Layers outside `onlyLayer` stay at their trained weights: no cells drawn for them.
@@ -247,6 +256,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed, aging: o.device.aging?.text, maxInput_V: o.device.maxInput_V },
     adcBits: o.adcBits,
     driftCompensation: periphery.driftCompensation,
+    ...(wire ? { wire: { resistance_ohm: wire.resistance_ohm, worstDrop: Math.max(0, ...nominal.map((v, li) => (digital(li) ? 0 : applyIrDrop(mapped[li], v.gp.slice(), v.gn?.slice(), wire)))) } } : {}),
     tile,
     images: n,
     trials: trialsDone,
