@@ -50,11 +50,29 @@ export interface NetOnArraysOptions extends ProgramOptions {
   mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
   /** Relaxation wait before each tile's read-back (the device model should be aged alike). */
   relax_s?: number;
+  /** Refresh each tile this long after programming it: only the cells out of their decision band are programmed again (program-net.ts). */
+  refreshAfter_s?: number;
   /** More to record in the run's parameters. */
   describe?: Record<string, unknown>;
   /** A binary net's batch-norm merge and its digital accuracy before and after (recorded in the result). */
   bnMerge?: BnMergeReport;
   signal?: AbortSignal;
+}
+
+/** What a refresh did over all tiles: programmed cells checked, of them outside their decision band and programmed again (`rewritten`, its share of `checked`), ok again, pulses. */
+export interface RefreshSummary {
+  after_s: number;
+  checked: number;
+  rewritten: number;
+  share: number;
+  ok: number;
+  pulses: number;
+}
+
+export function refreshSummary(after_s: number, perTile: NonNullable<ProgramNetResult['refresh']>): RefreshSummary {
+  const p = perTile.flatMap((t) => t.passes);
+  const sum = (k: 'checked' | 'outside' | 'ok' | 'pulses') => p.reduce((a, x) => a + x[k], 0);
+  return { after_s, checked: sum('checked'), rewritten: sum('outside'), share: sum('outside') / Math.max(1, sum('checked')), ok: sum('ok'), pulses: sum('pulses') };
 }
 
 export interface NetOnArraysResult {
@@ -89,7 +107,7 @@ export interface NetOnArraysResult {
   posterior?: PredictionReport & { fixedCells: number };
   /** This run's cells per level of the device model and how many did not end programmed (the next prediction's counts). */
   counts: OutcomeCounts;
-  programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup'] };
+  programming: { algo: string; step_V?: number; relax_s?: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup']; refresh?: RefreshSummary };
   /** Per weight layer: RMS of (read-back effective - quantized) weights over max |quantized|. */
   layers: { name: string; tiles: number; cells: number; weightErrorRel: number }[];
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number }[];
@@ -202,7 +220,7 @@ export async function netOnArrays(tf: Tf, tfBackend: string, board: Board, ctx: 
     prediction,
     posterior,
     counts,
-    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup },
+    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup, ...(prog.refresh ? { refresh: refreshSummary(o.refreshAfter_s!, prog.refresh) } : {}) },
     layers,
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed }) => ({ tile, layer, array, pulses, misplaced, failed })),
     readback: cells,

@@ -35,6 +35,8 @@ export interface ProgramNetOptions extends ProgramOptions {
   minSuccess?: number;
   /** Wait this long (board grounded) after programming a tile, before its read-back: relaxation. */
   relax_s?: number;
+  /** Refresh: this long after programming a tile (and its re-verify), re-read it and program again only the cells that left their decision band; then the read-back (after relax_s, if given). */
+  refreshAfter_s?: number;
   /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
   describe: Record<string, unknown>;
 }
@@ -67,6 +69,8 @@ export interface ProgramNetResult {
   setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
   /** With --reverify: per tile, the passes. */
   reverify?: (ReverifyReport & { tile: number })[];
+  /** With --refresh-after: per tile, the refresh (one pass: checked, outside = rewritten, ok, pulses). */
+  refresh?: (ReverifyReport & { tile: number })[];
 }
 
 export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOptions): Promise<ProgramNetResult> {
@@ -75,6 +79,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   if (!o.arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
   for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
   if (o.relax_s !== undefined && !(o.relax_s > 0 && Number.isFinite(o.relax_s))) throw new InvalidArgumentError('relax', o.relax_s, 'must be a positive time');
+  if (o.refreshAfter_s !== undefined && !(o.refreshAfter_s > 0 && Number.isFinite(o.refreshAfter_s))) throw new InvalidArgumentError('refresh-after', o.refreshAfter_s, 'must be a positive time');
   const setup = setupProgramming(o, info, o.calibration, o.userLimits);
   const cfg = setup.config;
   const specs = setup.levels;
@@ -85,7 +90,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
   const cells = o.tiles.reduce((s, t) => s + t.used, 0);
   ctx.begin({
     kind: 'program-net',
-    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, relax_s: o.relax_s, arrays: o.arrays, tiles: o.tiles.length, cells, calibration: o.calibration?.id, config: cfg },
+    params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, arrays: o.arrays, tiles: o.tiles.length, cells, calibration: o.calibration?.id, config: cfg },
     board: info,
     calibration: info.calibration,
     setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted },
@@ -97,6 +102,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
     const byLevel = new Map<number, { current_A: number; pulses: number; status: string }[]>(specs.map((s) => [s.level, []]));
     const statuses: string[] = [];
     const reverified: (ReverifyReport & { tile: number })[] = [];
+    const refreshed: (ReverifyReport & { tile: number })[] = [];
     for (const t of o.tiles) {
       const array = o.arrays[t.index % o.arrays.length];
       const jobs = [];
@@ -113,7 +119,9 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
         jobs.push(job);
       }
       const byKey = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits, phase: `tile ${t.index + 1}/${o.tiles.length}` });
-      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { spec: o.reverify, cfg, specs, gates, engine: { ...o.engine, limits: o.userLimits }, signal, within: `tile ${t.index + 1}` })) });
+      const recheck = { cfg, specs, gates, engine: { ...o.engine, limits: o.userLimits }, signal, within: `tile ${t.index + 1}` };
+      if (o.reverify) reverified.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { ...recheck, spec: o.reverify })) });
+      if (o.refreshAfter_s) refreshed.push({ tile: t.index, ...(await reverifyCells(board, ctx, byKey, { ...recheck, spec: { after_s: o.refreshAfter_s, passes: 1 }, mode: 'refresh' })) });
       if (o.relax_s) await waitAbortable(board, o.relax_s, signal);
       checkAbort(signal);
       const rb = await board.readArray(array, { vread_V: cfg.igvva.vread_V });
@@ -153,6 +161,7 @@ export async function programNet(board: Board, ctx: RunContext, o: ProgramNetOpt
       summary: runSummary(statuses, o.minSuccess),
       setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted, limits: setup.limits },
       ...(o.reverify ? { reverify: reverified } : {}),
+      ...(o.refreshAfter_s ? { refresh: refreshed } : {}),
     };
   });
 }
