@@ -92,8 +92,8 @@ export interface ReadEvent extends Base {
   vread_V: number;
   /** null when the read was unusable (a malformed reply, or a value no cell can give): see `unusable`. */
   current_A: number | null;
-  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check. */
-  phase: 'verify' | 'readback' | 'relax' | 'reverify';
+  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check; refresh: a refresh's check (program-net --refresh-after). */
+  phase: 'verify' | 'readback' | 'relax' | 'reverify' | 'refresh';
   level: number;
   /** Seconds waited before a relax read (a retention run: the time point, nominal). */
   relax_s?: number;

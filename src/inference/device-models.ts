@@ -312,6 +312,8 @@ export interface DeviceModel {
   text: string;
   nominal: number[];
   pools?: Float32Array[];
+  /** Empirical models aged by the file's own re-reads: the levels' pools right after programming (drift compensation's reference read at t = 0). */
+  pools0?: Float32Array[];
   sigma_A: number[];
   /** Per level: relaxation drift and spread (A) added per device (table-based relaxation). */
   relaxMean_A: number[];
@@ -420,6 +422,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   let pools: Float32Array[] | undefined;
   let levelsUsed: number[] | undefined;
   let relaxSource: string | undefined;
+  let pools0: Float32Array[] | undefined;
   if (spec.kind === 'empirical') {
     if (!measured) throw new InvalidArgumentError('device', spec.text, 'needs a level-CDF file');
     if (o.levelValues_A || o.dynamicRange !== undefined) throw new InvalidArgumentError(o.levelValues_A ? 'level-values' : 'dynamic-range', o.levelValues_A?.join(',') ?? o.dynamicRange, 'sets the levels of a parametric model (gaussian:, lognormal:, truncnorm:, ideal); a level-CDF brings its own measured levels');
@@ -429,6 +432,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
       const hit = measured.relax.find((r) => Math.abs(r.t_s - o.relax_s!) <= 0.01 * o.relax_s!);
       if (hit) {
         src = hit.pools;
+        pools0 = levelsUsed.map((k) => measured.pools[k]);
         relaxSource = `${measured.source} re-reads at ${hit.t_s} s`;
       }
     }
@@ -477,7 +481,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   // Devices an endurance law says failed by the cycles are stuck on top of the given fault rates.
   const stuckHrs = Math.min(1, o.stuckHrs + (aging?.failed?.hrs ?? 0));
   const stuckLrs = Math.min(1 - stuckHrs, o.stuckLrs + (aging?.failed?.lrs ?? 0));
-  return { kind: spec.kind, text: spec.text + extras, nominal, pools, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs, stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
+  return { kind: spec.kind, text: spec.text + extras, nominal, pools, pools0, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs, stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
 }
 
 /**
@@ -557,6 +561,10 @@ export class TrialRng {
 export class CellSampler {
   private readonly rng = new TrialRng();
   private readonly shared: Float64Array;
+  /** Shared mode: this trial's level values right after programming (from pools0). */
+  private readonly shared0: Float64Array;
+  /** The uniform the last empirical draw used: the same draw from pools0 is the cell's read at t = 0. */
+  private lastU = 0;
   private readonly relaxing: boolean;
   /** This trial's pools: the measured ones, or a bootstrap resample of them. */
   private readonly pools?: Float32Array[];
@@ -568,6 +576,7 @@ export class CellSampler {
     private readonly seed: number,
   ) {
     this.shared = new Float64Array(m.nominal.length);
+    this.shared0 = new Float64Array(m.nominal.length);
     this.relaxing = m.relaxSigma_A.some((s) => s > 0) || m.relaxMean_A.some((s) => s !== 0);
     this.pools = m.pools && m.bootstrap ? m.pools.map((p) => new Float32Array(p.length)) : m.pools;
     if (m.failure) this.failShare = new Float64Array(m.nominal.length);
@@ -583,7 +592,17 @@ export class CellSampler {
       });
     }
     if (m.failure) for (let k = 0; k < this.failShare!.length; k++) this.failShare![k] = betaDraw(this.rng, m.failure.alpha[k], m.failure.beta[k]);
-    if (m.shared) for (let k = 0; k < this.shared.length; k++) this.shared[k] = this.drawLevel(k);
+    if (m.shared)
+      for (let k = 0; k < this.shared.length; k++) {
+        this.shared[k] = this.drawLevel(k);
+        this.shared0[k] = this.atProgramming(k, this.shared[k]);
+      }
+  }
+
+  /** What the cell whose (last) draw was `v` read right after programming: v itself, or the same draw from the t = 0 pools. */
+  private atProgramming(k: number, v: number): number {
+    const p0 = this.m.pools0?.[k];
+    return p0 ? p0[(this.lastU * p0.length) | 0] : v;
   }
 
   /** One value for level k, before faults, read noise and relaxation. */
@@ -595,7 +614,8 @@ export class CellSampler {
         return m.nominal[k];
       case 'empirical': {
         const p = this.pools![k];
-        return p[(rng.uniform() * p.length) | 0];
+        this.lastU = rng.uniform();
+        return p[(this.lastU * p.length) | 0];
       }
       case 'gaussian':
         return m.nominal[k] + m.sigma_A[k] * rng.normal();
@@ -613,12 +633,17 @@ export class CellSampler {
     }
   }
 
-  /** Fill `out` with one value per cell whose target levels are `targets`. */
-  sample(targets: Uint8Array, out: Float32Array): Float32Array {
+  /**
+   * Fill `out` with one value per cell whose target levels are `targets`; `before` (drift
+   * compensation) gets what each cell read right after programming: its value before relaxation
+   * and retention drift, without read noise. Asking for `before` does not change `out`.
+   */
+  sample(targets: Uint8Array, out: Float32Array, before?: Float32Array): Float32Array {
     const m = this.m;
     const rng = this.rng;
-    // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras.
-    if (!m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing && !m.failure && !m.aging) {
+    // The two commonest cases get tight loops: per-device empirical or Gaussian draws, no extras
+    // (the general loop below draws the same sequence).
+    if (!before && !m.shared && m.stuckHrs + m.stuckLrs === 0 && m.readNoise_A === 0 && !this.relaxing && !m.failure && !m.aging) {
       if (m.kind === 'empirical' || m.kind === 'gaussian') {
         // xoshiro128** inlined: same sequence as TrialRng.u32(), state written back at the end.
         let { a, b, c, d } = rng;
@@ -657,20 +682,25 @@ export class CellSampler {
       }
       if (fail && rng.uniform() < this.failShare![targets[i]]) {
         // A cell that did not get programmed reads what such cells read (no relaxation model for them).
-        const v = fail.pool[(rng.uniform() * fail.pool.length) | 0] + (noisy ? m.readNoise_A * rng.normal() : 0);
+        const f = fail.pool[(rng.uniform() * fail.pool.length) | 0];
+        const v = f + (noisy ? m.readNoise_A * rng.normal() : 0);
         out[i] = v > 0 ? v : 0;
+        if (before) before[i] = f > 0 ? f : 0;
         continue;
       }
       let v = m.shared ? this.shared[k] : this.drawLevel(k);
+      let v0 = before ? (m.shared ? this.shared0[k] : this.atProgramming(k, v)) : 0;
       if (this.relaxing) v += m.relaxMean_A[k] + m.relaxSigma_A[k] * rng.normal();
       if (ag) {
         // Cycling first (the window the device was programmed in), then drift since programming.
         v = ag.mid_A + (v - ag.mid_A) * ag.window;
+        v0 = ag.mid_A + (v0 - ag.mid_A) * ag.window;
         if (ag.drift) v += ag.drift.mean_A[k] + ag.drift.sigma_A[k] * rng.normal();
         else if (ag.logT > 0) v *= Math.exp(-(ag.nu + (ag.nuSigma > 0 ? ag.nuSigma * rng.normal() : 0)) * ag.logT);
       }
       if (noisy) v += m.readNoise_A * rng.normal();
       out[i] = v > 0 ? v : 0;
+      if (before) before[i] = v0 > 0 ? v0 : 0;
     }
     return out;
   }

@@ -6,7 +6,7 @@
 import { loadCnnKernel, type CnnStage } from './cnn-kernel.js';
 import { CellSampler } from './device-models.js';
 import type { KernelChoice } from './mc-kernel.js';
-import { foldPost, layerWeights, stopped, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
+import { foldPost, layerCells, layerWeights, stopped, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
 
 export interface CnnTrialJob extends TrialSlice {
   kind: 'cnn';
@@ -21,10 +21,8 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
   const kernel = loadCnnKernel(job.kernel);
   const n = job.labels.length;
   const sampler = new CellSampler(job.device, job.seed);
-  const gp = job.layers.map((l) => new Float32Array(l.pos.length));
-  const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
-  const eff = job.layers.map((l) => new Float32Array(l.rows * l.cols));
-  const folded = job.layers.map((l) => (l.post ? new Float32Array(l.rows * l.cols) : eff[0]));
+  const cells = layerCells(job.layers, job);
+  const folded = job.layers.map((l, li) => (l.post ? new Float32Array(l.rows * l.cols) : cells[li].eff));
   const out = new Uint8Array(n);
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
@@ -33,7 +31,7 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
   for (let t = 0; t < job.count; t++) {
     if (stopped(job)) break;
     sampler.beginTrial(job.first + t);
-    const stages: CnnStage[] = job.stages.map((s, li) => ({ ...s, w: foldPost(job.layers[li], layerWeights(sampler, job.layers[li], gp[li], gn[li], eff[li]), folded[li]) }));
+    const stages: CnnStage[] = job.stages.map((s, li) => ({ ...s, w: foldPost(job.layers[li], layerWeights(sampler, job.layers[li], cells[li], job), folded[li]) }));
     kernel.forwardCnn(job.images, n, H, W, C, stages, out);
     let c = 0;
     for (let i = 0; i < n; i++) {

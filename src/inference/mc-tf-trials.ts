@@ -7,7 +7,7 @@
 import type { CrossbarNet } from './crossbar-net.js';
 import { CellSampler } from './device-models.js';
 import { predictAll, type AdcConfig, type ForwardLayer, type LayerValues } from './forward-tf.js';
-import { layerWeights, sampleLayer, stopped, type McLayer, type TrialSlice } from './mc-trials.js';
+import { layerCells, layerWeights, sampleLayer, stopped, type McLayer, type TrialSlice } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
 export interface TfTrialJob extends TrialSlice {
@@ -29,8 +29,7 @@ export interface TfTrialResult {
 export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: number) => Promise<void> | void = () => {}): Promise<TfTrialResult> {
   const n = job.labels.length;
   const sampler = new CellSampler(job.device, job.seed);
-  const gp = job.layers.map((l) => new Float32Array(l.pos.length));
-  const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
+  const cells = layerCells(job.layers, job);
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
   let done = 0;
@@ -38,11 +37,13 @@ export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: numbe
     if (stopped(job)) break;
     sampler.beginTrial(job.first + t);
     const values: LayerValues[] = job.layers.map((l, li) => {
+      const c = cells[li];
       if (job.adc) {
-        sampleLayer(sampler, l, gp[li], gn[li]);
-        return { gp: gp[li], gn: gn[li] };
+        sampleLayer(sampler, l, c, job);
+        return { gp: c.gp, gn: c.gn };
       }
-      return { eff: layerWeights(sampler, l, gp[li], gn[li], new Float32Array(l.rows * l.cols)) };
+      // A fresh array per trial: predictAll may hold on to the previous trial's weights.
+      return { eff: layerWeights(sampler, l, { ...c, eff: new Float32Array(l.rows * l.cols) }, job) };
     });
     const pred = predictAll(tf, job.net, job.layers, values, job.images, n, job.adc);
     let c = 0;

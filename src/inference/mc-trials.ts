@@ -4,6 +4,8 @@
  * (seed, k) alone, so results do not depend on how trials are split over workers.
  */
 import { CellSampler, type DeviceModel } from './device-models.js';
+import { compensateDrift, type DriftCompensation } from './drift-compensation.js';
+import { applyIrDrop, type WireOptions } from './ir-drop.js';
 import { effective, type MappedLayer } from './mapping.js';
 import { loadKernel, padCols, TRIALS_PER_BLOCK, type Csr, type KernelChoice, type KernelLayer } from './mc-kernel.js';
 
@@ -30,27 +32,63 @@ export function foldPost(l: Pick<McLayer, 'rows' | 'cols' | 'post'>, e: Float32A
   return out;
 }
 
-/** A trial's effective weights of a layer: drawn cells, or the digital weights. */
-export function layerWeights(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined, eff: Float32Array): Float32Array {
-  if (l.digital) return l.digital;
-  sampleLayer(sampler, l, gp, gn);
-  return effective(l, gp, gn, eff);
+/** One layer's per-trial buffers: its cells as the trial reads them (gp, gn), right after programming (gp0, gn0: drift compensation only), and its effective weights. */
+export interface LayerCells {
+  gp: Float32Array;
+  gn?: Float32Array;
+  gp0?: Float32Array;
+  gn0?: Float32Array;
+  eff: Float32Array;
 }
 
-/** Draws a layer's cells for the current trial, then puts the known ones in. */
-export function sampleLayer(sampler: CellSampler, l: McLayer, gp: Float32Array, gn: Float32Array | undefined): void {
-  sampler.sample(l.pos, gp);
-  if (l.neg) sampler.sample(l.neg, gn!);
+/** Buffers for every layer of a job. */
+export function layerCells(layers: McLayer[], periphery: Periphery): LayerCells[] {
+  const comp = !!periphery.driftCompensation && periphery.driftCompensation !== 'none';
+  return layers.map((l) => ({
+    gp: new Float32Array(l.pos.length),
+    gn: l.neg ? new Float32Array(l.neg.length) : undefined,
+    gp0: comp ? new Float32Array(l.pos.length) : undefined,
+    gn0: comp && l.neg ? new Float32Array(l.neg.length) : undefined,
+    eff: new Float32Array(l.rows * l.cols),
+  }));
+}
+
+/** A trial's effective weights of a layer: drawn cells, or the digital weights. */
+export function layerWeights(sampler: CellSampler, l: McLayer, c: LayerCells, periphery: Periphery): Float32Array {
+  if (l.digital) return l.digital;
+  sampleLayer(sampler, l, c, periphery);
+  return effective(l, c.gp, c.gn, c.eff);
+}
+
+/** Draws a layer's cells for the current trial, puts the known ones in, then what the array and periphery do to the column currents: IR drop (every read, the reference reads too), then drift compensation. */
+export function sampleLayer(sampler: CellSampler, l: McLayer, c: LayerCells, periphery: Periphery): void {
+  sampler.sample(l.pos, c.gp, c.gp0);
+  if (l.neg) sampler.sample(l.neg, c.gn!, c.gn0);
   const put = (fixed: Float32Array | undefined, out: Float32Array | undefined) => {
     if (!fixed || !out) return;
     for (let i = 0; i < fixed.length; i++) if (fixed[i] === fixed[i]) out[i] = fixed[i];
   };
-  put(l.posFixed, gp);
-  put(l.negFixed, gn);
+  for (const [fixed, g, g0] of [[l.posFixed, c.gp, c.gp0], [l.negFixed, c.gn, c.gn0]] as const) {
+    put(fixed, g);
+    put(fixed, g0);
+  }
+  if (periphery.wire?.resistance_ohm) {
+    applyIrDrop(l, c.gp, c.gn, periphery.wire);
+    if (c.gp0) applyIrDrop(l, c.gp0, c.gn0, periphery.wire);
+  }
+  if (c.gp0 && periphery.driftCompensation) compensateDrift(periphery.driftCompensation, l, c.gp, c.gn, c.gp0, c.gn0);
+}
+
+/** What the periphery does to a layer's column currents before they become outputs (plain data for workers). */
+export interface Periphery {
+  /** Reference reads at t = 0 and at t scale the currents (drift-compensation.ts). */
+  driftCompensation?: DriftCompensation;
+  /** Wire resistance along rows and columns (ir-drop.ts). */
+  wire?: WireOptions;
 }
 
 /** What every trial runner gets: the cells' device model and trials [first, first + count) of `seed`, scored against `labels`. */
-export interface TrialSlice {
+export interface TrialSlice extends Periphery {
   device: DeviceModel;
   seed: number;
   labels: Uint8Array;
@@ -85,10 +123,8 @@ export function runTrials(job: TrialJob, onBlock?: (trials: number) => void): Tr
   const n = job.labels.length;
   const sampler = new CellSampler(job.device, job.seed);
   const kl: KernelLayer[] = job.layers.map((l, i) => ({ rows: l.rows, cols: l.cols, cp: padCols(l.cols, i === 0), w: new Float32Array(TRIALS_PER_BLOCK * l.rows * padCols(l.cols, i === 0)) }));
-  const gp = job.layers.map((l) => new Float32Array(l.pos.length));
-  const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
-  const eff = job.layers.map((l) => new Float32Array(l.rows * l.cols));
-  const folded = job.layers.map((l) => (l.post ? new Float32Array(l.rows * l.cols) : eff[0]));
+  const cells = layerCells(job.layers, job);
+  const folded = job.layers.map((l, li) => (l.post ? new Float32Array(l.rows * l.cols) : cells[li].eff));
   const out = new Uint8Array(TRIALS_PER_BLOCK * n);
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
@@ -100,7 +136,7 @@ export function runTrials(job: TrialJob, onBlock?: (trials: number) => void): Tr
       // A short last block repeats its first trial; those predictions are ignored.
       sampler.beginTrial(job.first + b + (t < inBlock ? t : 0));
       job.layers.forEach((l, li) => {
-        const e = foldPost(l, layerWeights(sampler, l, gp[li], gn[li], eff[li]), folded[li]);
+        const e = foldPost(l, layerWeights(sampler, l, cells[li], job), folded[li]);
         const { cp, w } = kl[li];
         const base = t * l.rows * cp;
         for (let r = 0; r < l.rows; r++) w.set(e.subarray(r * l.cols, (r + 1) * l.cols), base + r * cp);

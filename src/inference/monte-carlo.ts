@@ -10,6 +10,8 @@ import { histogram, mean, quantile, sorted, std, extent } from '../analysis/stat
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
+import type { DriftCompensation } from './drift-compensation.js';
+import { applyIrDrop, checkWire } from './ir-drop.js';
 import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
 import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, TRIALS_PER_BLOCK, type KernelChoice } from './mc-kernel.js';
@@ -48,6 +50,12 @@ export interface McOptions {
   keepPartial?: boolean;
   /** Per weight layer, cells whose value is known (NaN: drawn): a posterior prediction fixes the cells a run left unprogrammed to what they read. */
   fixed?: { gp: Float32Array; gn?: Float32Array }[];
+  /** Reference reads at t = 0 and at the relaxation / retention time scale the column currents (drift-compensation.ts); default none. */
+  driftCompensation?: DriftCompensation;
+  /** Wire resistance per cell segment along rows and columns (ohm; default 0): IR drop, ir-drop.ts. */
+  wireResistance_ohm?: number;
+  /** The read voltage the level values are read currents at (default 0.2 V): turns them into conductances for the wires. */
+  vread_V?: number;
 }
 
 export interface AccuracySummary {
@@ -70,6 +78,10 @@ export interface McResult {
   mapping: MappingReport;
   device: { kind: string; text: string; shared: boolean; stuckHrs: number; stuckLrs: number; readNoise_A: number; relax?: string; levelsUsed?: number[]; aging?: string; maxInput_V?: number };
   adcBits?: number;
+  /** none | global | column (drift-compensation.ts). */
+  driftCompensation: DriftCompensation;
+  /** With --wire-resistance: the resistance and the largest share of its current any cell at its nominal level loses to the wires. */
+  wire?: { resistance_ohm: number; worstDrop: number };
   tile: number;
   images: number;
   /** Trials run (fewer than asked only when aborted with keepPartial). */
@@ -127,6 +139,11 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const ops = weightOps(net);
   const levels = o.device.nominal;
   if (o.onlyLayer !== undefined && !(Number.isInteger(o.onlyLayer) && o.onlyLayer >= 0 && o.onlyLayer < ops.length)) throw new InvalidArgumentError('only-layer', o.onlyLayer, `must be a weight layer index in 0..${ops.length - 1}`);
+  const drifts = o.device.relaxSource !== undefined || (o.device.aging?.logT ?? 0) > 0;
+  if (o.driftCompensation && o.driftCompensation !== 'none' && !drifts) throw new InvalidArgumentError('drift-compensation', o.driftCompensation, 'compensates drift after programming: give --relax T or --retention T');
+  const wire = o.wireResistance_ohm !== undefined ? { resistance_ohm: o.wireResistance_ohm, vread_V: o.vread_V ?? 0.2, tile: o.tile ?? ARRAY_SIDE } : undefined;
+  if (wire) checkWire(wire);
+  const periphery = { driftCompensation: o.driftCompensation ?? 'none', wire };
   if (o.onlyLayer !== undefined && o.adcBits) throw new InvalidArgumentError('only-layer', o.onlyLayer, 'leaves the other layers digital: no ADC to model (drop --adc-bits)');
   const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope, tile: o.tile });
   // Layers outside `onlyLayer` stay at their trained weights: no cells drawn for them.
@@ -175,7 +192,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     const images = new Float32Array(new SharedArrayBuffer(n * px * 4));
     images.set(test.images.subarray(0, n * px));
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.trials));
-    const job = (first: number, count: number, stop?: Int32Array): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice, stop });
+    const job = (first: number, count: number, stop?: Int32Array): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice, stop, ...periphery });
     const rs: TrialResult[] = nw === 1 ? await runInChunks(o.trials, 2, (first, count) => runCnnTrials(job(first, count)), onTrials, o.signal) : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, onTrials, o.signal);
     results = rs;
     engine = rs[0]?.kernel ?? o.engine;
@@ -186,7 +203,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     // Workers take whole blocks of TRIALS_PER_BLOCK trials (the kernel's batch).
     const blocks = Math.ceil(o.trials / TRIALS_PER_BLOCK);
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
-    const job = (first: number, count: number, stop?: Int32Array): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel, stop });
+    const job = (first: number, count: number, stop?: Int32Array): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel, stop, ...periphery });
     const rs: TrialResult[] =
       nw === 1
         ? await runInChunks(o.trials, 8 * TRIALS_PER_BLOCK, (first, count) => runTrials(job(first, count)), onTrials, o.signal)
@@ -198,7 +215,7 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
     // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
     const images = test.images.slice(0, n * (net.input ? 784 : inputSize(net)));
-    const job = (first: number, count: number, stop?: Int32Array): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg, stop });
+    const job = (first: number, count: number, stop?: Int32Array): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg, stop, ...periphery });
     const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
     const count = (k: number) => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -238,6 +255,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     mapping: mappingReport(mapped, { quantizer: o.quantizer, scope: o.scope, tile: o.tile }),
     device: { kind: o.device.kind, text: o.device.text, shared: o.device.shared, stuckHrs: o.device.stuckHrs, stuckLrs: o.device.stuckLrs, readNoise_A: o.device.readNoise_A, relax: o.device.relaxSource, levelsUsed: o.device.levelsUsed, aging: o.device.aging?.text, maxInput_V: o.device.maxInput_V },
     adcBits: o.adcBits,
+    driftCompensation: periphery.driftCompensation,
+    ...(wire ? { wire: { resistance_ohm: wire.resistance_ohm, worstDrop: Math.max(0, ...nominal.map((v, li) => (digital(li) ? 0 : applyIrDrop(mapped[li], v.gp.slice(), v.gn?.slice(), wire)))) } } : {}),
     tile,
     images: n,
     trials: trialsDone,

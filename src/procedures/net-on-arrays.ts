@@ -57,6 +57,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   mcEngine?: 'auto' | 'native' | 'js' | 'tfjs';
   /** Relaxation wait before each tile's read-back (the device model should be aged alike). */
   relax_s?: number;
+  /** Refresh each tile this long after programming it: only the cells out of their decision band are programmed again (program-net.ts). */
+  refreshAfter_s?: number;
   /** Read-back reads per cell, averaged. Default 1. */
   reads?: number;
   /** Cells the board's store knows are bad ("array:row:col"): no weight is placed on them. */
@@ -66,6 +68,22 @@ export interface NetOnArraysOptions extends ProgramOptions {
   /** A binary net's batch-norm merge and its digital accuracy before and after (recorded in the result). */
   bnMerge?: BnMergeReport;
   signal?: AbortSignal;
+}
+
+/** What a refresh did over all tiles: programmed cells checked, of them outside their decision band and programmed again (`rewritten`, its share of `checked`), ok again, pulses. */
+export interface RefreshSummary {
+  after_s: number;
+  checked: number;
+  rewritten: number;
+  share: number;
+  ok: number;
+  pulses: number;
+}
+
+export function refreshSummary(after_s: number, perTile: NonNullable<ProgramNetResult['refresh']>): RefreshSummary {
+  const p = perTile.flatMap((t) => t.passes);
+  const sum = (k: 'checked' | 'outside' | 'ok' | 'pulses') => p.reduce((a, x) => a + x[k], 0);
+  return { after_s, checked: sum('checked'), rewritten: sum('outside'), share: sum('outside') / Math.max(1, sum('checked')), ok: sum('ok'), pulses: sum('pulses') };
 }
 
 export interface NetOnArraysResult extends ReadbackEvaluation {
@@ -87,7 +105,7 @@ export interface NetOnArraysResult extends ReadbackEvaluation {
   tfBackend: string;
   /** Known-bad cells left out of the placement (yield-aware mapping): the store's, and the cells this run's earlier tiles left unprogrammed. */
   placement: NetPlacement;
-  programming: { algo: string; step_V?: number; relax_s?: number; reads: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup'] };
+  programming: { algo: string; step_V?: number; relax_s?: number; reads: number; arrays: number[]; tiles: number; cells: number; pulses: number; misplaced: number; failed: number; elapsed_s: number; summary: ProgramNetResult['summary']; stats: ProgramNetResult['stats']; setup: ProgramNetResult['setup']; refresh?: RefreshSummary };
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number; fromRecord: boolean }[];
   /** With --fine-tune progressive: the per-layer record and the final table. */
   fineTune?: FineTuneReport;
@@ -188,7 +206,7 @@ export async function netResult(tf: Tf, tfBackend: string, ctx: RunContext, o: N
     tfBackend,
     placement: plan.placement,
     ...ev,
-    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, reads: o.reads ?? 1, arrays: plan.arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup },
+    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, reads: o.reads ?? 1, arrays: plan.arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup, ...(prog.refresh ? { refresh: refreshSummary(o.refreshAfter_s!, prog.refresh) } : {}) },
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed, fromRecord }) => ({ tile, layer, array, pulses, misplaced, failed, fromRecord })),
   };
 }

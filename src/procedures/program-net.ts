@@ -46,6 +46,8 @@ export interface ProgramNetOptions extends ProgramOptions {
   minSuccess?: number;
   /** Wait this long (board grounded) after programming a tile, before its read-back: relaxation. */
   relax_s?: number;
+  /** Refresh: this long after programming a tile (and its re-verify), re-read it and program again only the cells that left their decision band; then the read-back (after relax_s, if given). */
+  refreshAfter_s?: number;
   /** Read-back reads per cell, averaged (read noise). Default 1. */
   reads?: number;
   /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
@@ -84,6 +86,8 @@ export interface ProgramNetResult {
   setup: Pick<ProgramSetup, 'sources' | 'notes' | 'predicted' | 'limits'>;
   /** With --reverify: per tile, the passes. */
   reverify?: (ReverifyReport & { tile: number })[];
+  /** With --refresh-after: per tile, the refresh (one pass: checked, outside = rewritten, ok, pulses). */
+  refresh?: (ReverifyReport & { tile: number })[];
 }
 
 /** Tile k's step in the record. */
@@ -94,6 +98,7 @@ export class NetProgrammer {
   private readonly setup: ProgramSetup;
   private readonly gates: LevelGates;
   private readonly reverified: (ReverifyReport & { tile: number })[] = [];
+  private readonly refreshed: (ReverifyReport & { tile: number })[] = [];
   private readonly k: number;
   /** Per array: the cells a tile of this run used so far (they hold a filament). */
   private readonly used = new Map<number, Uint8Array>();
@@ -113,6 +118,7 @@ export class NetProgrammer {
     if (!o.arrays.length) throw new InvalidArgumentError('arrays', '', 'give at least one array');
     for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
     if (o.relax_s !== undefined && !(o.relax_s > 0 && Number.isFinite(o.relax_s))) throw new InvalidArgumentError('relax', o.relax_s, 'must be a positive time');
+    if (o.refreshAfter_s !== undefined && !(o.refreshAfter_s > 0 && Number.isFinite(o.refreshAfter_s))) throw new InvalidArgumentError('refresh-after', o.refreshAfter_s, 'must be a positive time');
     this.k = o.reads ?? 1;
     if (!Number.isInteger(this.k) || this.k < 1 || this.k > 100) throw new InvalidArgumentError('reads', this.k, 'must be an integer in 1..100');
     this.setup = setupProgramming(o, info, o.calibration, o.userLimits);
@@ -129,7 +135,7 @@ export class NetProgrammer {
     const cells = o.planned.cells;
     this.ctx.begin({
       kind: 'program-net',
-      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
+      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
       board: this.board.info(),
       calibration: this.board.info().calibration,
       setup: { sources: this.setup.sources, notes: this.setup.notes, predicted: this.setup.predicted },
@@ -169,7 +175,9 @@ export class NetProgrammer {
     this.checkArrayHoldsTile(t);
     const signal = this.o.engine?.signal;
     const byKey = await programCells(this.board, this.ctx, jobs, { ...this.o.engine, limits: this.o.userLimits, phase: `tile ${t.index + 1}/${this.o.planned.tiles}` });
-    if (this.o.reverify) this.reverified.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { spec: this.o.reverify, cfg, specs, gates: this.gates, engine: { ...this.o.engine, limits: this.o.userLimits }, signal, within: step })) });
+    const recheck = { cfg, specs, gates: this.gates, engine: { ...this.o.engine, limits: this.o.userLimits }, signal, within: step };
+    if (this.o.reverify) this.reverified.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { ...recheck, spec: this.o.reverify })) });
+    if (this.o.refreshAfter_s) this.refreshed.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { ...recheck, spec: { after_s: this.o.refreshAfter_s, passes: 1 }, mode: 'refresh' })) });
     if (this.o.relax_s) await waitAbortable(this.board, this.o.relax_s, signal);
     checkAbort(signal);
     const cols = this.board.info().cols;
@@ -254,6 +262,7 @@ export class NetProgrammer {
       summary: runSummary(statuses, this.o.minSuccess),
       setup: { sources: this.setup.sources, notes: this.setup.notes, predicted: this.setup.predicted, limits: this.setup.limits },
       ...(this.o.reverify ? { reverify: this.reverified } : {}),
+      ...(this.o.refreshAfter_s ? { refresh: this.refreshed } : {}),
     };
   }
 }

@@ -7,6 +7,10 @@
  * passes. A cell re-programmed late relaxes again, but a cell that stayed in band has already done
  * most of its relaxing: the spread at later times shrinks. igvva-predict starts a re-programmed
  * cell's climb a few steps below its own last gate (the device's shift, learned).
+ *
+ * Refresh (`program-net --refresh-after T`, issue 28) is the same machinery once, long after
+ * programming: the cells whose read left their level's whole decision band (they would now be
+ * taken for another level) are programmed again, the others are left alone.
  */
 import type { Board } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
@@ -54,10 +58,16 @@ export function parseReverify(flag: string, raw: string, duration: (s: string) =
   return { after_s, passes };
 }
 
-/** The record's step of re-verify pass k (its cells' pulses and cell-done events carry it). */
-export function reverifyStep(pass: number, within?: string): string {
-  return `${within ? `${within} ` : ''}reverify ${pass}`;
+/** The record's step of re-verify pass k (its cells' pulses and cell-done events carry it); of a refresh, `refresh`. */
+export function reverifyStep(pass: number, within?: string, mode: RecheckMode = 'reverify'): string {
+  return `${within ? `${within} ` : ''}${mode === 'refresh' ? 'refresh' : `reverify ${pass}`}`;
 }
+
+/** reverify: the inner half of the band, up to N passes; refresh: the whole decision band, one pass. */
+export type RecheckMode = 'reverify' | 'refresh';
+
+/** The band a cell must read inside to be left alone. */
+export const recheckBand = (spec: LevelSpec, mode: RecheckMode): [number, number] => (mode === 'refresh' ? spec.band_A : reverifyBand(spec));
 
 /** The re-verify band of a level: the inner half of its decision band. */
 export function reverifyBand(spec: LevelSpec): [number, number] {
@@ -69,8 +79,10 @@ export async function reverifyCells(
   board: Board,
   ctx: RunContext,
   results: Map<string, CellResult>,
-  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal; within?: string },
+  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal; within?: string; mode?: RecheckMode },
 ): Promise<ReverifyReport> {
+  const mode = o.mode ?? 'reverify';
+  if (mode === 'refresh' && o.spec.passes !== 1) throw new InvalidArgumentError('refresh-after', o.spec.passes, 'a refresh is one pass');
   const info = board.info();
   const vread = o.cfg.igvva.vread_V;
   const report: ReverifyReport = { after_s: o.spec.after_s, maxPasses: o.spec.passes, passes: [] };
@@ -79,7 +91,7 @@ export async function reverifyCells(
     await waitAbortable(board, o.spec.after_s, o.signal);
     const ok = [...results.values()].filter((e) => e.outcome.status === 'ok');
     const outside: CellResult[] = [];
-    const step = reverifyStep(pass, o.within);
+    const step = reverifyStep(pass, o.within, mode);
     for (const array of new Set(ok.map((e) => e.cell.array))) {
       checkAbort(o.signal);
       const all = await board.readArray(array, { vread_V: vread });
@@ -87,8 +99,8 @@ export async function reverifyCells(
         if (e.cell.array !== array) continue;
         const i = all[e.cell.row * info.cols + e.cell.col];
         const why = unusableRead(i);
-        ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: why ? null : i, phase: 'reverify', level: e.level, step, ...(why ? { unusable: why } : {}) });
-        const [lo, hi] = reverifyBand(specOf.get(e.level)!);
+        ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: why ? null : i, phase: mode, level: e.level, step, ...(why ? { unusable: why } : {}) });
+        const [lo, hi] = recheckBand(specOf.get(e.level)!, mode);
         // A cell the record shows re-programmed in this pass (a resumed run) keeps that result (programCells does not pulse it again).
         if ((!why && (i < lo || i > hi)) || ctx.ledger.done(step, e.cell)) outside.push(e);
       }
@@ -98,12 +110,12 @@ export async function reverifyCells(
     if (!outside.length) break;
     const back = o.cfg.igvva.vgStep_V * 3;
     const jobs = outside.map((e) => ({ ...levelJob(o.cfg, specOf.get(e.level)!, e.cell, o.gates, o.cfg.algo === 'igvva-predict' && Number.isFinite(e.outcome.finalStepped_V) ? +(e.outcome.finalStepped_V - back).toFixed(6) : undefined, true), step }));
-    const redone = [...(await programCells(board, ctx, jobs, { ...o.engine, phase: `re-verify ${pass}/${o.spec.passes}` })).values()];
+    const redone = [...(await programCells(board, ctx, jobs, { ...o.engine, phase: mode === 'refresh' ? 'refresh' : `re-verify ${pass}/${o.spec.passes}` })).values()];
     for (const r of redone) {
       const prev = results.get(cellKey(r.cell))!;
       p.pulses += r.outcome.pulses;
       if (r.outcome.status === 'ok') p.ok++;
-      results.set(cellKey(r.cell), { ...r, outcome: { ...r.outcome, pulses: prev.outcome.pulses + r.outcome.pulses, reads: prev.outcome.reads + r.outcome.reads, note: `re-verified in pass ${pass}${r.outcome.note ? `: ${r.outcome.note}` : ''}` } });
+      results.set(cellKey(r.cell), { ...r, outcome: { ...r.outcome, pulses: prev.outcome.pulses + r.outcome.pulses, reads: prev.outcome.reads + r.outcome.reads, note: `${mode === 'refresh' ? 'refreshed' : `re-verified in pass ${pass}`}${r.outcome.note ? `: ${r.outcome.note}` : ''}` } });
     }
   }
   return report;

@@ -15,6 +15,7 @@ import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
 import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
+import { parseDriftCompensation } from '../../inference/drift-compensation.js';
 import { MAX_TRIALS, monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -66,6 +67,8 @@ interface InferFlags {
   quantizeScope: string;
   readNoise?: number;
   relax?: number[];
+  driftCompensation: string;
+  wireResistance?: number;
   adcBits?: number;
   tile?: number;
   maxInputV?: number;
@@ -169,6 +172,8 @@ export function registerInference(program: Command): void {
     .option('--stuck-lrs <p>', 'fraction of devices stuck at the top level', num('--stuck-lrs', { min: 0, max: 1 }), 0)
     .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
+    .option('--drift-compensation <mode>', 'none | global | column: reference reads right after programming and at --relax / --retention T scale the column currents by their ratio (aihwkit\'s global drift compensation; column: one factor per physical column)', 'none')
+    .option('--wire-resistance <ohm>', 'IR drop: resistance of the row and column wire per cell segment (ohm, e.g. 2.5); every row driven, the resistive network solved per tile (docs/array-effects.md)', num('--wire-resistance', { min: 0, max: 1000 }))
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w| (outliers clip to the top level), e.g. 0.999 or 99.9%', quantileArg('--clip'))
     .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
     .option('--tile <n>', `simulated crossbar side (${MIN_TILE}..${MAX_TILE}, default 64): arrays counted in it, each tile's columns through their own ADC`, num('--tile', { int: true, min: MIN_TILE, max: MAX_TILE }))
@@ -189,6 +194,7 @@ export function registerInference(program: Command): void {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
+      const driftCompensation = parseDriftCompensation(f.driftCompensation);
       const baseSpec = parseDeviceSpec(f.device);
       parseScheme(f.mapping);
       const quantizer = parseQuantizer(f.quantizer);
@@ -233,7 +239,7 @@ export function registerInference(program: Command): void {
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
@@ -250,7 +256,7 @@ function printText(meta: { model: string; dataset: string; synapses: number; tfB
     `${meta.model} on ${meta.dataset} (${r0.images} test images): ${meta.synapses} synapses, float accuracy ${pct(r0.floatAccuracy)} %\n` +
       `engine ${r0.engine}, tfjs backend ${meta.tfBackend}, ${r0.trials} trials, seed ${r0.seed}\n`,
   );
-  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : '') + (r.device.stuckHrs || r.device.stuckLrs ? ` stuck ${r.device.stuckHrs}/${r.device.stuckLrs}` : '') + (r.adcBits ? ` adc ${r.adcBits}b` : '') + (r.tile !== 64 ? ` tile ${r.tile}` : '') + (r.device.relax ? ` relax` : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
+  const rows = rs.map((r) => [r.levels, r.mapping.scheme, r.mapping.clip, r.device.text + (r.device.shared ? ' shared' : '') + (r.device.stuckHrs || r.device.stuckLrs ? ` stuck ${r.device.stuckHrs}/${r.device.stuckLrs}` : '') + (r.adcBits ? ` adc ${r.adcBits}b` : '') + (r.tile !== 64 ? ` tile ${r.tile}` : '') + (r.device.relax ? ` relax` : '') + (r.driftCompensation !== 'none' ? ` drift-comp ${r.driftCompensation}` : '') + (r.wire ? ` wires ${r.wire.resistance_ohm} ohm (worst cell -${pct(r.wire.worstDrop)} %)` : ''), r.mapping.arrays, pct(r.quantizedAccuracy), pct(r.summary.mean), pct(r.summary.std), pct(r.summary.min), pct(r.summary.p5), pct(r.summary.p50), pct(r.summary.p95), pct(r.summary.max), Math.round(r.trialsPerSec)]);
   const zero = rs[0].mapping.layers.map((l) => `${l.name} ${(100 * l.zeroShare).toFixed(1)} % zero, levels ${l.levelsUsed.length}/${rs[0].levels}`).join('; ');
   process.stdout.write(`weights mapped (first point): ${zero}\n`);
   process.stdout.write(table(['levels', 'mapping', 'clip', 'device', 'arrays', 'noise-free%', 'mean%', 'std%', 'min%', 'p5%', 'p50%', 'p95%', 'max%', 'trials/s'], rows));

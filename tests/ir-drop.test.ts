@@ -1,0 +1,175 @@
+/** Issue 28: IR drop - wire resistance along rows and columns, the network solved per tile. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { applyIrDrop, solveTile } from '../src/inference/ir-drop.js';
+import { buildDeviceModel, parseDeviceSpec } from '../src/inference/device-models.js';
+import { loadDataset } from '../src/inference/datasets.js';
+import { monteCarlo } from '../src/inference/monte-carlo.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { templateNet } from './helpers/template-net.js';
+
+const V = 0.2;
+
+/**
+ * The reference: the crossbar's nodal equations written out node by node and solved by Gaussian
+ * elimination. Unknowns: the row-wire node u(i,j) and column-wire node w(i,j) at every cell; the
+ * driver holds V left of column 0, the sense amplifier 0 V below the tile's last row.
+ */
+function nodal(G: number[][], tile: number, r: number): number[][] {
+  const R = G.length;
+  const C = G[0].length;
+  const n = 2 * R * C;
+  const u = (i: number, j: number) => i * C + j;
+  const w = (i: number, j: number) => R * C + i * C + j;
+  const A = Array.from({ length: n }, () => new Array<number>(n + 1).fill(0));
+  const g = 1 / r;
+  const link = (row: number, a: number, b: number | null, rhs: number, gg: number) => {
+    // current from node a to node b (or to a fixed voltage rhs when b is null) through conductance gg
+    A[row][a] += gg;
+    if (b === null) A[row][n] += gg * rhs;
+    else A[row][b] -= gg;
+  };
+  for (let i = 0; i < R; i++)
+    for (let j = 0; j < C; j++) {
+      const ru = u(i, j);
+      // row wire: left neighbour (or driver), right neighbour, the cell down to the column node
+      link(ru, ru, j === 0 ? null : u(i, j - 1), V, g);
+      if (j < C - 1) link(ru, ru, u(i, j + 1), 0, g);
+      link(ru, ru, w(i, j), 0, G[i][j]);
+      const rw = w(i, j);
+      // column wire: the node above, the node below (or, at the last used row, the wire of
+      // tile - R + 1 segments down to the sense amplifier at 0 V), the cell up to the row node
+      if (i > 0) link(rw, rw, w(i - 1, j), 0, g);
+      if (i < R - 1) link(rw, rw, w(i + 1, j), 0, g);
+      else link(rw, rw, null, 0, 1 / (r * (tile - R + 1)));
+      link(rw, rw, u(i, j), 0, G[i][j]);
+    }
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let k = c + 1; k < n; k++) if (Math.abs(A[k][c]) > Math.abs(A[p][c])) p = k;
+    [A[c], A[p]] = [A[p], A[c]];
+    for (let k = c + 1; k < n; k++) {
+      const f = A[k][c] / A[c][c];
+      if (f) for (let m = c; m <= n; m++) A[k][m] -= f * A[c][m];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let c = n - 1; c >= 0; c--) {
+    let s = A[c][n];
+    for (let m = c + 1; m < n; m++) s -= A[c][m] * x[m];
+    x[c] = s / A[c][c];
+  }
+  return G.map((row, i) => row.map((gij, j) => gij * (x[u(i, j)] - x[w(i, j)])));
+}
+
+const tileOf = (G: number[][]) => Float64Array.from(G.flat(), (g) => g * V);
+
+test('2x2 by hand: first order, cell (i,j) loses r x the currents through its path; the nodal solution matches a hand elimination', () => {
+  const g = 1e-4;
+  const r = 10;
+  const I = tileOf([[g, g], [g, g]]);
+  solveTile(I, 2, 2, 2, r, V, 1);
+  // Currents I = gV per cell. Cell (0,0): row segment 0 carries 2I, column segments below rows 0, 1 carry I and 2I: 5 r I.
+  // (0,1): row 2I + I, column 3I: 6 r I. (1,0): row 2I, column 2I: 4 r I. (1,1): 3I + 2I: 5 r I.
+  const first = [5, 6, 4, 5].map((k) => g * V * (1 - k * r * g));
+  first.forEach((v, i) => assert.ok(Math.abs(I[i] - v) < 1e-15, `cell ${i}: ${I[i]} vs ${v}`));
+  // One cell: G in series with 2r (one row segment, one column segment to the sense amplifier) - exact.
+  const one = Float64Array.of(g * V);
+  solveTile(one, 1, 1, 1, r, V);
+  assert.ok(Math.abs(one[0] - V / (1 / g + 2 * r)) < 1e-15, `${one[0]} vs ${V / (1 / g + 2 * r)}`);
+  const exact = Float64Array.of(g * V, g * V, g * V, g * V);
+  solveTile(exact, 2, 2, 2, r, V);
+  nodal([[g, g], [g, g]], 2, r).flat().forEach((v, i) => assert.ok(Math.abs(exact[i] - v) <= 1e-9 * v, `cell ${i}: ${exact[i]} vs nodal ${v}`));
+});
+
+test('4x4 and other small tiles: the solver equals the nodal equations solved by elimination, for any conductances and wires', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.double({ min: 0.01, max: 200, noNaN: true }),
+      fc.array(fc.double({ min: 1e-6, max: 3e-4, noNaN: true }), { minLength: 16, maxLength: 16 }),
+      (R, C, extra, r, gs) => {
+        const G = Array.from({ length: R }, (_, i) => gs.slice(i * C, i * C + C));
+        const I = tileOf(G);
+        solveTile(I, R, C, R + extra, r, V);
+        nodal(G, R + extra, r).flat().forEach((v, i) => assert.ok(Math.abs(I[i] - v) <= 1e-7 * Math.max(v, 1e-9), `R${R} C${C} r${r}: cell ${i} ${I[i]} vs ${v}`));
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+const layerArb = fc.record({
+  scheme: fc.constantFrom('diff' as const, 'offset' as const, 'signed' as const),
+  rows: fc.integer({ min: 1, max: 12 }),
+  cols: fc.integer({ min: 1, max: 6 }),
+  tile: fc.integer({ min: 8, max: 10 }),
+  seed: fc.integer({ min: 0, max: 2 ** 31 }),
+});
+function cellsOf(l: { scheme: string; rows: number; cols: number; seed: number }) {
+  let x = l.seed;
+  const rnd = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32) * 45e-6 + 0.5e-6;
+  const gp = Float32Array.from({ length: l.rows * l.cols }, rnd);
+  const gn = l.scheme === 'signed' ? undefined : Float32Array.from({ length: l.scheme === 'diff' ? l.rows * l.cols : l.rows }, rnd);
+  return { gp, gn };
+}
+
+test('0 ohm is the ideal crossbar; more resistance never lets a cell deliver more', () => {
+  fc.assert(
+    fc.property(layerArb, fc.double({ min: 0.1, max: 50, noNaN: true }), fc.double({ min: 1.01, max: 5, noNaN: true }), (l, r, k) => {
+      const ideal = cellsOf(l);
+      const zero = cellsOf(l);
+      applyIrDrop(l, zero.gp, zero.gn, { resistance_ohm: 0, vread_V: V, tile: l.tile });
+      assert.deepEqual(zero, ideal);
+      const lo = cellsOf(l);
+      const hi = cellsOf(l);
+      applyIrDrop(l, lo.gp, lo.gn, { resistance_ohm: r, vread_V: V, tile: l.tile });
+      applyIrDrop(l, hi.gp, hi.gn, { resistance_ohm: r * k, vread_V: V, tile: l.tile });
+      for (const [a, b, c] of [[ideal.gp, lo.gp, hi.gp], [ideal.gn, lo.gn, hi.gn]] as const) {
+        if (!a) continue;
+        a.forEach((v, i) => assert.ok(b![i] < v && c![i] < b![i], `cell ${i}: ideal ${v}, ${r} ohm ${b![i]}, ${r * k} ohm ${c![i]}`));
+      }
+    }),
+    { numRuns: 120 },
+  );
+});
+
+test('far cells lose more: on a uniform tile the loss grows away from the row driver and away from the sense amplifier', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 8 }), fc.integer({ min: 2, max: 8 }), fc.double({ min: 0.1, max: 20, noNaN: true }), fc.double({ min: 1e-6, max: 2.5e-4, noNaN: true }), (R, C, r, g) => {
+      const I = new Float64Array(R * C).fill(g * V);
+      solveTile(I, R, C, R, r, V);
+      for (let i = 0; i < R; i++)
+        for (let j = 0; j < C; j++) {
+          if (j > 0) assert.ok(I[i * C + j] < I[i * C + j - 1], `row ${i}: cell ${j} (farther from the driver) delivers less`);
+          if (i > 0) assert.ok(I[(i - 1) * C + j] < I[i * C + j], `column ${j}: row ${i - 1} (farther from the sense amplifier) delivers less`);
+        }
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('Monte Carlo with wires: on a signed mapping (fixed reference current) accuracy falls as the wires get worse (every seed); 0 ohm is the run without wires', async () => {
+  const backend = await initTf();
+  const test = loadDataset('mnist', undefined, true).test;
+  const net = templateNet();
+  const run = (seed: number, wireResistance_ohm?: number) =>
+    monteCarlo(tf, backend, net, test, { scheme: 'signed', device: buildDeviceModel(parseDeviceSpec('gaussian:2%'), 8, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: V }), trials: 8, seed, images: 1000, engine: 'js', wireResistance_ohm });
+  for (const seed of [1, 2]) {
+    const none = await run(seed);
+    const zero = await run(seed, 0);
+    assert.deepEqual(zero.accuracies, none.accuracies, `seed ${seed}: 0 ohm`);
+    const acc = [none.summary.mean];
+    for (const r of [1, 2, 5]) {
+      const m = await run(seed, r);
+      assert.ok(m.wire && m.wire.resistance_ohm === r && m.wire.worstDrop > 0 && m.wire.worstDrop < 1, `worst cell loss ${m.wire?.worstDrop}`);
+      acc.push(m.summary.mean);
+    }
+    for (let k = 1; k < acc.length; k++) assert.ok(acc[k] <= acc[k - 1] + 0.01, `seed ${seed}: accuracy ${acc.join(' -> ')} at 0, 1, 2, 5 ohm`);
+    assert.ok(acc[acc.length - 1] < acc[0] - 0.2, `seed ${seed}: 5 ohm costs accuracy (${acc.join(' -> ')})`);
+  }
+  await assert.rejects(run(1, -1), /wire-resistance=-1/);
+});
