@@ -1,7 +1,7 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { DataError, InvalidArgumentError, StoreWriteError } from '../../../drivers/errors.js';
+import { DataError, InvalidArgumentError, PortError, StoreWriteError } from '../../../drivers/errors.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { runJob, type JobOutcome } from '../../jobs/run-job.js';
 import type { RunContext } from '../../engine/run-context.js';
@@ -57,6 +57,12 @@ export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, pri
       // One line: what failed, that the run is kept, how to go on.
       process.stderr.write(`rram: run ${o.runId} failed: ${o.error.message}; everything written before is in the store${resumable ? `; free space and resume with --resume ${o.runId}` : ''}\n`);
       process.exit(EXIT.failure);
+    }
+    if (o.error instanceof PortError) {
+      // The board went away under the run: not a failure of the run's own making. The port comes first.
+      const back = resumable && o.stored ? ` When the board answers again (\`rram info --port ${o.error.path}\`), continue the run with --resume ${o.runId}.` : '';
+      process.stderr.write(`rram: ${o.error.message}\nrram: run ${o.runId} stopped: the board is unreachable; everything measured before is in the store (pulses in flight recorded as of unknown outcome).${back}\n`);
+      process.exit(EXIT.port);
     }
     const hint = o.stored ? `rram: run ${o.runId} ${o.status}; everything measured so far is in the store${resumable ? `; resume with --resume ${o.runId}` : ''}\n` : '';
     process.stderr.write(hint);
