@@ -20,6 +20,12 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
 import { current, duration, durations, num, quantileArg } from '../parse.js';
 import { csv, printJson, table } from '../output.js';
+import { addStoreOption } from '../board-options.js';
+import { addMetadataOptions, metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
+import type { RunMetadata } from '../../io/schemas/run-metadata.js';
+import { EmbeddedStore } from '../../store/embedded-store.js';
+import { runJob } from '../../jobs/run-job.js';
+import { inferResult, inferSummary, type InferMeta } from '../../jobs/infer-run.js';
 
 interface TrainFlags {
   arch: string;
@@ -38,7 +44,7 @@ interface TrainFlags {
   bn: boolean;
 }
 
-interface InferFlags {
+interface InferFlags extends MetadataFlags {
   model: string;
   bnMerge?: string;
   dataset: string;
@@ -73,6 +79,8 @@ interface InferFlags {
   images?: number;
   json?: boolean;
   out?: string;
+  record: boolean;
+  store: string;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -128,7 +136,7 @@ export function registerInference(program: Command): void {
         );
     });
 
-  program
+  const inferCmd = program
     .command('infer')
     .description('Monte Carlo inference with every weight drawn from a (measured) per-level conductance distribution')
     .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
@@ -165,7 +173,10 @@ export function registerInference(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
-    .action(async (f: InferFlags) => {
+    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)');
+  addStoreOption(inferCmd);
+  addMetadataOptions(inferCmd);
+  inferCmd.action(async (f: InferFlags) => {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
@@ -185,6 +196,9 @@ export function registerInference(program: Command): void {
       const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
       const points = sweep ? sweepPoints(sweep) : [{}];
       const results: McResult[] = [];
+      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      const record = f.record ? { store: new EmbeddedStore(f.store), metadata: metadataFromFlags(f) } : undefined;
+      const runIds: string[] = [];
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       for (const p of points) {
         // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
@@ -212,15 +226,38 @@ export function registerInference(program: Command): void {
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const mc = (onProgress?: (done: number, total: number) => void) =>
+          monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => { bar.update(done, total); onProgress?.(done, total); } }).finally(() => bar.stop());
+        const params = { model: f.model, dataset: ds.name, levels, mapping: scheme, device: spec.text, trials: f.trials, seed: f.seed, clip, adcBits, tile, quantizer, scope, images: f.images, ...(sweep ? { sweep: f.sweep, point: results.length, points: points.length } : {}) };
+        const r = record ? await recordedPoint(record, params, meta, mc, runIds) : await mc();
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
-      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      if (runIds.length) process.stderr.write(`rram: stored as run${runIds.length > 1 ? 's' : ''} ${runIds.join(', ')} in ${f.store} (the dashboard's Inference view shows ${runIds.length > 1 ? 'them' : 'it'})\n`);
       if (f.out) process.stderr.write(`wrote ${f.out}: ${writeOut(f.out, meta, results).join(', ')}\n`);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
       else printText(meta, results);
     });
+}
+
+/** One Monte Carlo point as a stored run of kind infer: its progress as events, its result as infer.json. */
+async function recordedPoint(rec: { store: EmbeddedStore; metadata: RunMetadata }, params: Record<string, unknown>, meta: InferMeta, mc: (onProgress: (done: number, total: number) => void) => Promise<McResult>, runIds: string[]): Promise<McResult> {
+  const t0 = performance.now();
+  const o = await runJob(
+    { store: rec.store, metadata: rec.metadata },
+    async (ctx) => {
+      runIds.push(ctx.runId);
+      ctx.emit({ type: 'run-start', kind: 'infer', params });
+      const r = await mc((done, total) => {
+        const el = (performance.now() - t0) / 1000;
+        ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
+      });
+      return inferResult(meta, r);
+    },
+    { resultName: 'infer', summarize: inferSummary },
+  );
+  if (o.status !== 'completed') throw o.error;
+  return o.result!;
 }
 
 function printText(meta: { model: string; dataset: string; synapses: number; tfBackend: string }, rs: McResult[]): void {

@@ -137,7 +137,7 @@ export function registerProgramNet(program: Command): void {
       const backend = await initTf();
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
       for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board: first, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       const repeats: NetOnArraysResult[] = [];
@@ -148,7 +148,7 @@ export function registerProgramNet(program: Command): void {
           const board = r === 0 || f.port ? first : new EmulatedBoard({ seed: f.seed + 7919 * r, arrays: f.arrays, calibration });
           const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined }, measured);
           last = await runJob(
-            { store, sinks, signal: ac.signal, board },
+            { store, sinks, signal: ac.signal, board, metadata },
             (ctx, signal) =>
               netOnArrays(tf, backend, board, ctx, {
                 ...po,
