@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
@@ -15,6 +15,8 @@ import fc from 'fast-check';
 import { metadataFromFlags } from '../src/cli/metadata-flags.js';
 import { EmbeddedStore, StoreSink } from '../src/store/embedded-store.js';
 import { deleteRun, setArchived, setMetadata } from '../src/store/run-admin.js';
+import { exportRun } from '../src/store/export.js';
+import { exportHdf5 } from '../src/store/export-hdf5.js';
 import type { RunEvent } from '../src/engine/events.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
@@ -107,4 +109,33 @@ test('rram infer stores each point as a run of kind infer with its metadata; --n
   assert.equal(rram('--no-record').status, 0);
   assert.equal(store.listRuns().length, before);
   assert.ok(!existsSync(join(dir, 'rram-data')), 'nothing written beside the model');
+});
+
+test('exports carry the metadata: JSON run record, CSV comment header, HDF5 root attributes (read back by the HDF Group library), for random metadata', { timeout: 120000 }, async () => {
+  const h5wasm = await import('h5wasm/node');
+  await h5wasm.ready;
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'meta-export-')));
+  let k = 0;
+  await fc.assert(fc.asyncProperty(fc.record({ sample: word, operator: word, temperature: fc.double({ min: -273.15, max: 1000, noNaN: true }), note: fc.array(word, { minLength: 1, maxLength: 2 }), tag: fc.uniqueArray(tag, { minLength: 1, maxLength: 4 }) }, { requiredKeys: ['sample'] }), async (f) => {
+    const m = metadataFromFlags(f);
+    const id = `exp-${k++}`;
+    const r = startRun(store, id, m);
+    r.emit({ type: 'read', cell: { array: 0, row: 1, col: 2 }, vread_V: 0.2, current_A: 1e-5, phase: 'final', level: 0 });
+    r.emit({ type: 'run-end', status: 'completed' });
+    await r.sink.close();
+    const dir = mkdtempSync(join(tmpdir(), 'meta-out-'));
+    await exportRun(store, id, 'json', join(dir, 'r.json'));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).run.metadata, m);
+    await exportRun(store, id, 'csv', join(dir, 'r.csv'));
+    const head = readFileSync(join(dir, 'r.csv'), 'utf8').split('\n').filter((l) => l.startsWith('# metadata.'));
+    assert.deepEqual(Object.fromEntries(head.map((l) => { const [, key, v] = /^# metadata\.(\w+) = (.*)$/.exec(l)!; return [key, JSON.parse(v)]; })), m);
+    await exportHdf5(store, id, join(dir, 'r.h5'));
+    const h5 = new h5wasm.File(join(dir, 'r.h5'), 'r');
+    const a = Object.fromEntries(Object.entries(h5.attrs).map(([key, v]) => [key, v.value])) as Record<string, string & number>;
+    h5.close();
+    assert.deepEqual(JSON.parse(a.rram_metadata), m);
+    assert.equal(a.rram_sample, m.sample);
+    if (m.temperature_C !== undefined) assert.equal(a.rram_temperature_C, m.temperature_C);
+    if (m.tags) assert.equal(a.rram_tags, m.tags.join(','));
+  }), { numRuns: 12 });
 });
