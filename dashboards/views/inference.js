@@ -44,7 +44,8 @@ function programNetSummary(r) {
   return el('div', { class: 'program-net' },
     el('p', null, `run ${r.runId ?? ''}: programmed ${s.ok ?? '–'} of ${p.cells} cells in ${p.tiles} tiles with ${p.algo ?? '–'}, ${p.pulses} pulses`),
     el('table', { id: 'pn-table' }, row('th', ['accuracy', '']), rows.map((x) => row('td', x))),
-    src ? el('p', { id: 'pn-sources' }, `prediction interval variance by source: devices ${fx(100 * src.devices, 0)} %, measured distributions ${fx(100 * src.measuredDistributions, 0)} %, failure rates ${fx(100 * src.failureRates, 0)} %`) : null,
+    src ? el('p', { id: 'pn-sources' }, `prediction interval variance by source: devices ${fx(100 * src.devices, 0)} %, measured distributions ${fx(100 * src.measuredDistributions, 0)} %, failure rates ${fx(100 * src.failureRates, 0)} %`)
+      : pred ? el('p', { id: 'pn-sources' }, 'variance by source: not computed for this run (its prediction drew devices from fixed level distributions, without the bootstrap and failure-rate uncertainty `rram program-net` adds)') : null,
     pred ? null : el('p', null, 'no Monte Carlo prediction in this result (ideal device)'));
 }
 
