@@ -8,7 +8,8 @@ import { drawMaps } from './views/map.js';
 import { showCdf } from './views/cdf.js';
 import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
-import { fillCompareSelects, renderHistory, showCompare } from './views/history.js';
+import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
+import { fillMapRuns, pickMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 
 let runs = [];
@@ -16,7 +17,8 @@ const view = () => (location.hash.slice(1) || 'live').split('/')[0];
 
 async function refreshLists() {
   runs = (await api('/api/runs')).sort((a, b) => (a.started < b.started ? 1 : -1));
-  renderHistory(runs);
+  renderHistory(runs, historyAction);
+  fillMapRuns(runs, live);
   const fill = (sel, pred) => {
     const cur = sel.value;
     const opts = runs.filter(pred);
@@ -32,6 +34,26 @@ async function refreshLists() {
   fillCompareSelects(runs);
   return runs;
 }
+
+// ---- history: metadata, archive, delete ------------------------------------------------------
+async function historyAction(name, r) {
+  try {
+    if (name === 'edit') return editMetadata(r);
+    if (name === 'archive' || name === 'unarchive') await api(`/api/runs/${r.id}/archive`, { method: 'POST', body: JSON.stringify({ archived: name === 'archive' }) });
+    if (name === 'delete') {
+      if (!window.confirm(`Delete run ${r.id} (${r.kind}, ${r.status}) and all its files? This cannot be undone.`)) return;
+      await api(`/api/runs/${r.id}`, { method: 'DELETE' });
+    }
+    await refreshLists();
+  } catch (e) {
+    $('#meta-message').textContent = e.message;
+    $('#meta-form').hidden = false;
+  }
+}
+$('#meta-form').addEventListener('submit', async (e) => { e.preventDefault(); if (await saveMetadata()) await refreshLists(); });
+$('#meta-cancel').addEventListener('click', () => ($('#meta-form').hidden = true));
+for (const id of ['#hist-search', '#hist-field', '#hist-tmin', '#hist-tmax', '#hist-archived']) $(id).addEventListener('input', () => renderHistory(runs, historyAction));
+$('#map-run').addEventListener('change', (e) => pickMapRun(e.target.value, live).catch((x) => ($('#message').textContent = x.message)));
 
 // ---- jobs ------------------------------------------------------------------------------------
 function formBody(form, kind) {

@@ -93,13 +93,26 @@ export class TimeoutError extends RramError {
 }
 
 /** The serial port is missing, busy, or could not be opened. */
+/** Why a serial port could not be used; each has one sentence the user can act on (docs/getting-started-board.md). */
+export type PortReason = 'missing' | 'busy' | 'permission' | 'not-serial' | 'open-failed' | 'closed';
+const PORT_HINT: Record<PortReason, string> = {
+  missing: 'no such device: check the path (ls -l /dev/serial/by-id/), the cable and that the board is powered',
+  busy: 'in use by another process (see `fuser PATH`): stop it, or send the work through the process that holds the board',
+  permission: 'permission denied: add your user to the group that owns the port (ls -l PATH; usually `sudo usermod -aG dialout $USER`, then log in again)',
+  'not-serial': 'not a serial device (a regular file or /dev/null?): give the tty of the board, e.g. /dev/ttyACM0 or /dev/serial/by-id/...',
+  'open-failed': 'cannot be opened',
+  closed: 'closed',
+};
+
+/** The board's serial port is missing, busy, forbidden or not a serial device: no run was (or is any longer) reachable through it. */
 export class PortError extends RramError {
   constructor(
     readonly path: string,
-    readonly reason: 'missing' | 'busy' | 'open-failed' | 'closed',
+    readonly reason: PortReason,
     detail: string,
   ) {
-    super('PORT', `serial port ${path}: ${reason}: ${detail}`, { path, reason });
+    const hint = PORT_HINT[reason].replaceAll('PATH', path);
+    super('PORT', `serial port ${path}: ${reason}: ${hint}${detail && !hint.startsWith(detail) ? ` (${detail})` : ''}`, { path, reason });
   }
 }
 

@@ -12,7 +12,8 @@ import { nativeCnnAvailable } from '../src/inference/cnn-kernel.js';
 import { Rng } from '../lib/rng.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+// rram infer stores its runs: in a scratch store, never in the working folder.
+const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, RRAM_STORE: mkdtempSync(join(tmpdir(), 'infer-store-')) } });
 
 /** Records whose class sets the image's colour (plus noise): learnable, so accuracy says the pixels arrived in order. */
 function batch(n: number, rng: Rng): Buffer {

@@ -20,7 +20,8 @@ import { saveModel, loadModel } from '../src/inference/model-io.js';
 import { Rng } from '../lib/rng.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+// rram infer stores its runs: in a scratch store, never in the working folder.
+const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, RRAM_STORE: mkdtempSync(join(tmpdir(), 'infer-store-')) } });
 const noExtras = { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 };
 
 test('synapse counts match seed 000 exactly, from the spec and from the built tfjs model', async () => {

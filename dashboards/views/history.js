@@ -8,7 +8,79 @@ const PARAM_KEYS = ['algo', 'levels', 'cellsPerLevel', 'map', 'array', 'model', 
 const short = (p) => PARAM_KEYS.filter((k) => p?.[k] !== undefined).map((k) => `${k}=${typeof p[k] === 'object' ? JSON.stringify(p[k]) : p[k]}`).join(' ');
 const duration = (r) => (r.ended ? `${fx((Date.parse(r.ended) - Date.parse(r.started)) / 1000, 1)} s` : r.status === 'running' ? 'running' : '–');
 
-export function renderHistory(runs) {
+// ---- metadata: shown, searched, filtered, edited -----------------------------------------------
+const META = ['sample', 'wafer', 'die', 'device', 'operator'];
+const metaText = (m) => (m ? [...META.filter((k) => m[k] !== undefined).map((k) => `${k} ${m[k]}`), ...(m.temperature_C !== undefined ? [`${m.temperature_C} °C`] : []), ...(m.tags ?? []).map((t) => `#${t}`)].join(' · ') : '');
+
+/** The text a search word is looked for in: the whole run, or one field of it. */
+function haystack(r, field) {
+  const m = r.metadata ?? {};
+  if (field === 'tags') return (m.tags ?? []).join(' ');
+  if (field === 'kind' || field === 'status') return String(r[field] ?? '');
+  if (field) return String(m[field] ?? '');
+  return [r.id, r.kind, r.status, short(r.params), ...META.map((k) => m[k] ?? ''), m.notes ?? '', ...(m.tags ?? [])].join(' ');
+}
+
+/** The runs the history's filters let through (every word of the search must match, case-insensitive). */
+export function filterRuns(runs) {
+  const words = $('#hist-search').value.toLowerCase().split(/\s+/).filter(Boolean);
+  const field = $('#hist-field').value;
+  const lo = $('#hist-tmin').value === '' ? -Infinity : Number($('#hist-tmin').value);
+  const hi = $('#hist-tmax').value === '' ? Infinity : Number($('#hist-tmax').value);
+  const archived = $('#hist-archived').checked;
+  return runs.filter((r) => {
+    if (r.archived && !archived) return false;
+    const t = r.metadata?.temperature_C;
+    if ((lo > -Infinity || hi < Infinity) && (t === undefined || t < lo || t > hi)) return false;
+    const h = haystack(r, field).toLowerCase();
+    return words.every((w) => h.includes(w));
+  });
+}
+
+let editing = null;
+export function editMetadata(r) {
+  editing = r.id;
+  const f = $('#meta-form');
+  f.hidden = false;
+  $('#meta-run').textContent = r.id;
+  $('#meta-message').textContent = '';
+  const m = r.metadata ?? {};
+  for (const e of f.elements) if (e.name) e.value = e.name === 'tags' ? (m.tags ?? []).join(', ') : m[e.name] ?? '';
+}
+
+/** The form's metadata: empty fields left out, temperature a number, tags a list (the server validates). */
+function formMetadata() {
+  const out = {};
+  for (const e of $('#meta-form').elements) {
+    if (!e.name || e.value.trim() === '') continue;
+    out[e.name] = e.name === 'temperature_C' ? Number(e.value) : e.name === 'tags' ? e.value.split(',').map((t) => t.trim()).filter(Boolean) : e.value;
+  }
+  return out;
+}
+
+export async function saveMetadata() {
+  if (!editing) return false;
+  try {
+    await api(`/api/runs/${editing}/metadata`, { method: 'PUT', body: JSON.stringify(formMetadata()) });
+    $('#meta-form').hidden = true;
+    editing = null;
+    return true;
+  } catch (e) {
+    $('#meta-message').textContent = e.message;
+    return false;
+  }
+}
+
+export function renderHistory(allRuns, onAction) {
+  const runs = filterRuns(allRuns);
+  $('#hist-count').textContent = `${runs.length} of ${allRuns.length} runs`;
+  const act = (r, name, text, title) => {
+    const b = el('button', { type: 'button', class: 'small', title, dataset: { action: name, run: r.id } }, text);
+    b.addEventListener('click', () => onAction?.(name, r));
+    return b;
+  };
+  // A run still being written cannot be deleted (the server refuses too).
+  const actions = (r) => [act(r, 'edit', 'edit', 'edit sample, wafer, die, device, operator, temperature, notes, tags'), ' ', act(r, r.archived ? 'unarchive' : 'archive', r.archived ? 'unarchive' : 'archive', r.archived ? 'show it in the history again' : 'hide it from the history (files kept)'), ' ', r.status === 'running' ? null : act(r, 'delete', 'delete', 'delete the run and its files (asks first)')];
   const links = (r) => {
     const out = [el('a', { href: `#live/${r.id}`, title: "replay the run's events" }, 'live')];
     const add = (href, text) => out.push(' ', el('a', { href }, text));
@@ -24,7 +96,7 @@ export function renderHistory(runs) {
     if (r.events && !r.pruned) for (const a of r.arrays ?? []) out.push(' ', el('a', { href: `/api/runs/${r.id}/export?format=hdf5&array=${a}`, title: `array ${a} in the ArC TWO layout` }, `hdf5 a${a}`));
     return out;
   };
-  fill($('#runs'), row('th', ['run', 'kind', 'status', 'started', 'duration', 'events', 'MB', 'parameters', 'view', 'export']),
+  fill($('#runs'), row('th', ['run', 'kind', 'status', 'started', 'duration', 'events', 'MB', 'parameters', 'metadata', 'view', 'export', '']),
     runs.map((r) => row('td', [
       r.id,
       r.kind,
@@ -34,9 +106,11 @@ export function renderHistory(runs) {
       `${r.events}${r.pruned ? ' (pruned)' : ''}`,
       r.eventsBytes !== undefined ? fx(r.eventsBytes / 1e6, 2) : '–',
       el('td', { class: 'params' }, short(r.params)),
+      el('td', { class: 'meta', title: r.metadata?.notes ?? '' }, metaText(r.metadata)),
       el('td', null, links(r)),
       el('td', null, exports(r)),
-    ], { dataset: { run: r.id } })));
+      el('td', null, actions(r)),
+    ], { dataset: { run: r.id }, class: r.archived ? 'archived' : '' })));
 }
 
 export function fillCompareSelects(runs, wantA) {

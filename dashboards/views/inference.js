@@ -68,13 +68,42 @@ export async function showFineTune(runId) {
   $('#ft-table').dataset.readback = String(t.readback);
 }
 
+const pcu = (x) => `${fx(100 * x, 2)} %`;
+const band = (iv) => `${fx(100 * iv[0], 2)}..${fx(100 * iv[1], 2)} %`;
+
+/**
+ * A net programmed onto the board, as the CLI prints it: the read-back beside the prediction made
+ * before it (mean and 5-95 % interval, where the read-back fell and whether inside), the posterior
+ * that fixes the unprogrammed cells to what they read, and the interval's variance by source.
+ */
+function programNetSummary(r) {
+  const p = r.programming;
+  const s = p.summary ?? {};
+  const rows = [['float (trained weights)', pcu(r.floatAccuracy)], ['quantized, noise-free', pcu(r.quantizedAccuracy)], ['from the read-back currents', pcu(r.hardware)]];
+  const pred = r.prediction;
+  if (pred) {
+    rows.push([`prediction before the read-back, ${pred.trials} trials: mean (p5..p95)`, `${pcu(pred.summary.mean)} (${band(pred.interval)})`]);
+    rows.push(['read-back in the prediction', `percentile ${fx(100 * pred.readbackPercentile, 0)}: ${pred.inside ? 'inside' : 'OUTSIDE'} the 5-95 % interval`]);
+  }
+  const post = r.posterior;
+  if (post) rows.push([`posterior (${post.fixedCells} unprogrammed cells fixed to what they read): mean (p5..p95)`, `${pcu(post.summary.mean)} (${band(post.interval)}), read-back ${post.inside ? 'inside' : 'OUTSIDE'}, percentile ${fx(100 * post.readbackPercentile, 0)}`]);
+  const src = pred?.sources;
+  return el('div', { class: 'program-net' },
+    el('p', null, `run ${r.runId ?? ''}: programmed ${s.ok ?? '–'} of ${p.cells} cells in ${p.tiles} tiles with ${p.algo ?? '–'}, ${p.pulses} pulses`),
+    el('table', { id: 'pn-table' }, row('th', ['accuracy', '']), rows.map((x) => row('td', x))),
+    src ? el('p', { id: 'pn-sources' }, `prediction interval variance by source: devices ${fx(100 * src.devices, 0)} %, measured distributions ${fx(100 * src.measuredDistributions, 0)} %, failure rates ${fx(100 * src.failureRates, 0)} %`)
+      : pred ? el('p', { id: 'pn-sources' }, 'variance by source: not computed for this run (its prediction drew devices from fixed level distributions, without the bootstrap and failure-rate uncertainty `rram program-net` adds)') : null,
+    pred ? null : el('p', null, 'no Monte Carlo prediction in this result (ideal device)'));
+}
+
 export async function showInference(runId) {
   if (!runId) return;
   await showFineTune(runId).catch(() => ($('#ft-card').hidden = true));
   const r = await accuracyResult(runId);
   const hw = r.hardware;
-  $('#infer-summary').textContent = (r.aborted ? `aborted after ${r.aborted.trialsDone} of ${r.aborted.trialsAsked} trials; those trials: ` : '') + (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +
+  const mcLine = (r.aborted ? `aborted after ${r.aborted.trialsDone} of ${r.aborted.trialsAsked} trials; those trials: ` : '') + (hw !== undefined ? 'Monte Carlo: ' : '') +
     `${r.model} on ${r.dataset}, ${r.levels} levels, ${r.mapping.scheme}, device ${r.device.text}: mean ${(100 * r.summary.mean).toFixed(2)} % ± ${(100 * r.summary.std).toFixed(2)} (min ${(100 * r.summary.min).toFixed(2)}, p5 ${(100 * r.summary.p5).toFixed(2)}), noise-free ${(100 * r.quantizedAccuracy).toFixed(2)} %, float ${(100 * r.floatAccuracy).toFixed(2)} %, ${r.trials} trials, ${r.engine}`;
+  fill($('#infer-summary'), hw !== undefined ? programNetSummary(r) : null, el('p', { class: 'mc-line' }, mcLine));
   $('#confusion-title').textContent = hw !== undefined ? 'Confusion matrix (from the read-back)' : 'Confusion matrix (all trials)';
   const hist = r.histogram.map((h) => [(h.lo + h.hi) * 50, h.count, h.lo * 100, h.hi * 100]);
   const width = r.histogram.length ? (r.histogram[0].hi - r.histogram[0].lo) * 100 : 1;

@@ -1,10 +1,42 @@
 // Array heat maps: one chart per array, rows down and columns across, a colour bar, and a tooltip
 // per cell (level, target, read current, pulses, status). Colour by read current, target level,
 // pulses or status; cells that failed stay visible in every mode (outlined) and own a colour in
-// the status mode.
-import { $, fx, levelColor } from '../lib/api.js';
+// the status mode. The run shown is the live one, or one picked from the store (its cells' final
+// state fetched in one answer, /api/runs/<id>/map: no replay); after a reload with nothing running
+// the newest run with cells is shown.
+import { $, api, fx, levelColor } from '../lib/api.js';
 import { chart, update } from '../lib/charts.js';
-import { clear, lines } from '../lib/dom.js';
+import { clear, el, fill, lines } from '../lib/dom.js';
+
+/** The stored run picked in the selector, or null: the live run. */
+let picked = null;
+let autoPicked = false;
+
+/** Runs with cells in the selector; after a reload with no live run the newest of them is shown at once. */
+export function fillMapRuns(runs, live) {
+  const sel = $('#map-run');
+  const cur = sel.value;
+  const withCells = runs.filter((r) => r.arrays?.length);
+  fill(sel, el('option', { value: '' }, 'the live run'), withCells.map((r) => el('option', { value: r.id }, `${r.id} (${r.kind}${r.params?.levels ? `, ${r.params.levels} levels` : ''}${r.status !== 'completed' ? `, ${r.status}` : ''})`)));
+  if (cur && withCells.some((r) => r.id === cur)) sel.value = cur;
+  if (!autoPicked && !live.runId && !picked && withCells.length) {
+    autoPicked = true;
+    sel.value = withCells[0].id;
+    pickMapRun(withCells[0].id, live, false).catch((e) => ($('#message').textContent = e.message));
+  }
+}
+
+/** Show a stored run's final map ('' = follow the live run again). */
+export async function pickMapRun(id, live, userPick = true) {
+  autoPicked = true;
+  if (!id) picked = null;
+  else {
+    const d = await api(`/api/runs/${id}/map`);
+    picked = { auto: !userPick, runId: id, kind: d.kind, params: d.params, board: d.board, cells: new Map(d.cells.map((c) => [`${c[0]}:${c[1]}:${c[2]}`, c])), updates: 0 };
+  }
+  clear($('#maps'));
+  drawMaps(live);
+}
 
 const STATUS = ['in flight', 'ok', 'unformable', 'stuck', 'failed', 'budget', 'limit', 'unknown'];
 const STATUS_COLORS = ['#c9d3e3', '#2ca02c', '#7f7f7f', '#9467bd', '#d62728', '#ff7f0e', '#e377c2', '#000'];
@@ -18,8 +50,10 @@ const tip = (a, node) => (p) => {
 
 function visualMap(mode, cells, levels) {
   const common = { dimension: 2, orient: 'vertical', right: 0, top: 'middle', calculable: true, itemHeight: 220 };
-  if (mode === 'level') return { ...common, type: 'piecewise', pieces: Array.from({ length: levels }, (_, k) => ({ value: k, label: `level ${k}`, color: levelColor(k) })) };
-  if (mode === 'status') return { ...common, type: 'piecewise', pieces: STATUS.map((s, k) => ({ value: k, label: s, color: STATUS_COLORS[k] })) };
+  // Piecewise legends: itemHeight is per entry there (220 px each put 6 of 8 outside the card).
+  const pieces = { dimension: 2, orient: 'vertical', right: 0, top: 'middle', type: 'piecewise', itemWidth: 14, itemHeight: 12, itemGap: 6, textGap: 6, textStyle: { fontSize: 11 } };
+  if (mode === 'level') return { ...pieces, pieces: Array.from({ length: levels }, (_, k) => ({ value: k, label: `level ${k}`, color: levelColor(k) })) };
+  if (mode === 'status') return { ...pieces, pieces: STATUS.map((s, k) => ({ value: k, label: s, color: STATUS_COLORS[k] })) };
   const max = mode === 'pulses' ? Math.max(1, ...cells.map((c) => c[6])) : Math.max(50, ...cells.map((c) => (c[3] ?? 0) * 1e6));
   return { ...common, type: 'continuous', min: 0, max: Math.ceil(max), text: [mode === 'pulses' ? 'pulses' : 'µA', ''], inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } };
 }
@@ -27,14 +61,22 @@ function visualMap(mode, cells, levels) {
 // A cell not read yet has no current: '-' leaves it empty instead of drawing 0 uA.
 const valueOf = (mode, c) => (mode === 'level' ? c[4] : mode === 'status' ? Math.max(0, STATUS.indexOf(c[5] ?? 'in flight')) : mode === 'pulses' ? c[6] : c[3] === null ? '-' : c[3] * 1e6);
 
-export function drawMaps(live) {
+export function drawMaps(followed) {
+  // A run shown because nothing was live gives way to the first run followed live; one the user picked stays.
+  if (picked?.auto && followed.runId) {
+    picked = null;
+    $('#map-run').value = '';
+  }
+  const live = picked ?? followed;
+  document.querySelectorAll('.map-run').forEach((e) => (e.textContent = live.runId ?? '–'));
   const b = live.board || { arrays: 2, rows: 64, cols: 64 };
   const box = $('#maps');
   const mode = $('#map-mode').value;
-  if (box.dataset.mode !== mode || box.dataset.board !== `${b.arrays}x${b.rows}x${b.cols}`) {
+  if (box.dataset.mode !== mode || box.dataset.board !== `${b.arrays}x${b.rows}x${b.cols}` || box.dataset.run !== (live.runId ?? '')) {
     clear(box);
     box.dataset.mode = mode;
     box.dataset.board = `${b.arrays}x${b.rows}x${b.cols}`;
+    box.dataset.run = live.runId ?? '';
   }
   while (box.children.length < b.arrays) {
     const d = document.createElement('div');

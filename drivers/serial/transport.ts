@@ -4,7 +4,7 @@
  */
 import { SerialPort } from 'serialport';
 import { existsSync } from 'node:fs';
-import { PortError } from '../errors.js';
+import { PortError, type PortReason } from '../errors.js';
 
 export interface Transport {
   write(b: Buffer): void;
@@ -16,16 +16,24 @@ export interface Transport {
 
 export type TransportFactory = () => Promise<Transport>;
 
+/** The reason an open failed, from the OS's message (serialport passes errno text through). */
+export function portReason(message: string): PortReason {
+  if (/lock|busy|EBUSY|temporarily unavailable/i.test(message)) return 'busy';
+  if (/ENOENT|No such file/i.test(message)) return 'missing';
+  if (/EACCES|EPERM|Permission denied|not permitted/i.test(message)) return 'permission';
+  if (/ENOTTY|Inappropriate ioctl/i.test(message)) return 'not-serial';
+  return 'open-failed';
+}
+
 export function serialTransport(path: string, baudRate: number): TransportFactory {
   return () =>
     new Promise<Transport>((resolve, reject) => {
-      if (!existsSync(path)) return reject(new PortError(path, 'missing', 'no such device'));
+      if (!existsSync(path)) return reject(new PortError(path, 'missing', ''));
       const port = new SerialPort({ path, baudRate, autoOpen: false, lock: true });
       port.open((err) => {
         if (err) {
           const m = err.message;
-          const reason = /lock|busy|EBUSY|temporarily unavailable/i.test(m) ? 'busy' : /ENOENT|No such file/i.test(m) ? 'missing' : 'open-failed';
-          return reject(new PortError(path, reason, m));
+          return reject(new PortError(path, portReason(m), m));
         }
         let closed = false;
         let closeCb: ((r: string) => void) | undefined;

@@ -10,8 +10,10 @@ import type { Sink } from '../jobs/run-job.js';
 import type { InfluxSink } from '../store/influx-sink.js';
 import { num } from './parse.js';
 import { addStoreOption } from './board-options.js';
+import { addMetadataOptions, metadataFromFlags, type MetadataFlags } from './metadata-flags.js';
+import type { RunMetadata } from '../io/schemas/run-metadata.js';
 
-export interface JobFlags {
+export interface JobFlags extends MetadataFlags {
   store: string;
   influx?: string;
   concurrency: number;
@@ -21,7 +23,7 @@ export interface JobFlags {
 export { defaultStoreDir } from './board-options.js';
 
 export function addJobOptions(c: Command): Command {
-  return addStoreOption(c)
+  return addMetadataOptions(addStoreOption(c))
     .option('--influx <url>', 'also write to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--concurrency <n>', 'cells programmed at once', num('--concurrency', { min: 1, max: 4096, int: true }), 64)
     .option('--resume <runId>', 'continue an interrupted run: cells in its journal are not pulsed again');
@@ -70,8 +72,10 @@ export async function influxSinks(flag: string | undefined, storeDir: string): P
   ];
 }
 
-export async function openSinks(f: JobFlags): Promise<{ store: EmbeddedStore; sinks: Sink[] }> {
-  return { store: new EmbeddedStore(f.store), sinks: await influxSinks(f.influx, f.store) };
+/** The store, the sinks and the run metadata a CLI job writes with (metadata checked before anything opens). */
+export async function openSinks(f: JobFlags): Promise<{ store: EmbeddedStore; sinks: Sink[]; metadata: RunMetadata }> {
+  const metadata = metadataFromFlags(f);
+  return { store: new EmbeddedStore(f.store), sinks: await influxSinks(f.influx, f.store), metadata };
 }
 
 /** Ctrl-C aborts cleanly (the engine grounds the board and keeps what it measured); twice forces exit. */

@@ -19,7 +19,8 @@ export interface RunStartEvent extends Base {
   type: 'run-start';
   kind: RunKind;
   params: Record<string, unknown>;
-  board: BoardInfo;
+  /** The board the run drives; absent for a run that needs none (a CLI `rram infer`). */
+  board?: BoardInfo;
   calibration?: string;
   /** How programming ranges were derived for this board (sources, notes, predictions). */
   setup?: Record<string, unknown>;

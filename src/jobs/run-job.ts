@@ -13,6 +13,7 @@ import { newRunId } from '../engine/events.js';
 import { RunContext, type ResumeFrom } from '../engine/run-context.js';
 import { EmbeddedStore, NotFoundError, StoreSink } from '../store/embedded-store.js';
 import { CellLedger } from '../engine/cell-ledger.js';
+import type { RunMetadata } from '../io/schemas/run-metadata.js';
 
 export interface Sink {
   attach(events$: Subject<RunEvent>): unknown;
@@ -31,6 +32,8 @@ export interface JobEnv {
   resume?: boolean;
   /** The board the job drives: its link events (lost, restored, rebooted) become warnings of the run. */
   board?: Board;
+  /** The run's metadata (sample, wafer, ...), written into run.json when the run starts (or added on a resume). */
+  metadata?: RunMetadata;
 }
 
 export interface JobOutcome<T> {
@@ -67,7 +70,7 @@ export async function runJob<T>(
   const resume = env.resume ? await resumeFrom(env.store, runId) : undefined;
   const events$ = new Subject<RunEvent>();
   const ctx = new RunContext(runId, events$, resume);
-  const storeSink = new StoreSink(env.store, runId).attach(events$);
+  const storeSink = new StoreSink(env.store, runId, { metadata: env.metadata }).attach(events$);
   // The board's state (an in-process emulated board's) is durable before any event about it.
   if (env.board?.persistDirty) storeSink.beforeWrite = (d) => env.board!.persistDirty!(d);
   ctx.onFlush((d) => storeSink.flushSync(d));

@@ -19,6 +19,11 @@ import { DEFAULT_MAX_TRIALS, parseJobRequest } from './job-requests.js';
 import { getStudy, listStudies } from './studies.js';
 import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
 import { contentSecurityPolicy } from './csp.js';
+import { deleteRun, setArchived, setMetadata } from '../store/run-admin.js';
+import { parseBody } from '../io/validate.js';
+import { z } from 'zod';
+
+const ArchiveBody = z.object({ archived: z.boolean() }).strict();
 import { serveLiveStream, StreamRegistry, type StreamLimits } from './live-stream.js';
 
 export interface AppOptions {
@@ -90,7 +95,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
   // Run records keep the full error for the CLI user; over HTTP server paths are cut from it.
   const shown = <T extends { error?: string }>(r: T): T => (r.error ? { ...r, error: scrub(r.error) } : r);
-  app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => shown({ ...r, board: undefined, active: jobs.isActive(r.id) })))));
+  app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => shown({ ...r, board: undefined, writer: undefined, active: jobs.isActive(r.id) })))));
   app.get('/api/runs/:id', wrap((req, res) => res.json(shown({ ...jobs.store.getRun(checkRunId(String(req.params.id))), active: jobs.isActive(String(req.params.id)) }))));
   app.get(
     '/api/runs/:id/events',
@@ -139,6 +144,31 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       res.type(format === 'csv' ? 'text/csv' : 'application/json').attachment(`${id}.${format}`);
       await exportRun(jobs.store, id, format, res);
       res.end();
+    }),
+  );
+  // The final state of every cell a run touched, in one answer: the map of a stored run without replaying its stream.
+  app.get(
+    '/api/runs/:id/map',
+    wrap(async (req, res) => {
+      const id = checkRunId(String(req.params.id));
+      const d = (await jobs.loadLive(id)).delta(-1);
+      res.json({ runId: id, seq: d.seq, kind: d.kind, params: d.params, board: d.board, cells: d.cells, end: d.end ? { status: d.end.status } : undefined });
+    }),
+  );
+  // Metadata edits, archiving and deleting (run-admin.ts): each needs the token; a running run is never deleted.
+  app.put('/api/runs/:id/metadata', requireToken, wrap((req, res) => res.json(shown(setMetadata(jobs.store, checkRunId(String(req.params.id)), req.body)))));
+  app.post(
+    '/api/runs/:id/archive',
+    requireToken,
+    wrap((req, res) => res.json(shown(setArchived(jobs.store, checkRunId(String(req.params.id)), parseBody(ArchiveBody, req.body).archived)))),
+  );
+  app.delete(
+    '/api/runs/:id',
+    requireToken,
+    wrap((req, res) => {
+      const id = checkRunId(String(req.params.id));
+      deleteRun(jobs.store, id, (x) => jobs.isActive(x));
+      res.json({ runId: id, deleted: true });
     }),
   );
   app.get('/api/jobs', (_req, res) => res.json(jobs.jobs()));

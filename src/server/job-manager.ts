@@ -20,6 +20,7 @@ import { programArray, type ProgramArrayResult } from '../procedures/program-arr
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
 import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
+import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
 
 export class BusyError extends RramError {
@@ -226,7 +227,7 @@ export class JobManager {
             ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
           },
         });
-        const result = { format: 'rram-hil/infer-result', version: 1, model: req.model, dataset: req.dataset, ...r };
+        const result = inferResult({ model: req.model, dataset: req.dataset }, r);
         if (r.aborted) {
           // Aborted: the trials done so far are kept as the run's result, the run ends `aborted`.
           this.store.saveResult(ctx.runId, 'infer', result);
@@ -234,7 +235,7 @@ export class JobManager {
         }
         return result;
       },
-      { resultName: 'infer', summarize: (r: { summary: unknown; quantizedAccuracy: number; engine: string }) => ({ accuracy: r.summary, quantizedAccuracy: r.quantizedAccuracy, engine: r.engine }) },
+      { resultName: 'infer', summarize: inferSummary },
     );
   }
 

@@ -76,7 +76,7 @@ export class LiveRun {
       case 'run-resume':
         this.kind = e.kind;
         this.params = e.params;
-        this.board = { arrays: e.board.arrays, rows: e.board.rows, cols: e.board.cols };
+        this.board = e.board ? { arrays: e.board.arrays, rows: e.board.rows, cols: e.board.cols } : undefined;
         this.startSeq = e.seq;
         break;
       case 'progress':

@@ -59,7 +59,7 @@ export class RunCellsCollector {
   readonly outOfBand = new Set<string>();
   board?: string;
   observe(e: RunEvent): void {
-    if (e.type === 'run-start' || e.type === 'run-resume') this.board = boardKey(e.board);
+    if ((e.type === 'run-start' || e.type === 'run-resume') && e.board) this.board = boardKey(e.board);
     else if (e.type === 'pulse') this.pulsed.add(cellKey(e.cell));
     else if (e.type === 'cell-done') {
       const k = cellKey(e.cell);

@@ -8,12 +8,14 @@
  */
 import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Observable, Subscription } from 'rxjs';
 import { InvalidArgumentError, RramError, StoreWriteError } from '../../drivers/errors.js';
 import type { RunEvent, RunKind } from '../engine/events.js';
 import { cutTornTail, lastCompleteLine } from '../../lib/files.js';
 import { eventLines, eventsLayout, eventsTextSync, packEvents, unpackEventsSync } from './event-files.js';
 import { RunCellsCollector, writeRunCells } from './board-history.js';
+import type { RunMetadata } from '../io/schemas/run-metadata.js';
 
 export interface RunRecord {
   id: string;
@@ -38,6 +40,12 @@ export interface RunRecord {
   eventsBytes?: number;
   /** When `rram runs prune` removed the events (results and run.json kept). */
   pruned?: string;
+  /** Sample, wafer, die, device, operator, temperature, notes, tags (src/io/schemas/run-metadata.ts); editable afterwards. */
+  metadata?: RunMetadata;
+  /** When the run was archived: hidden from the history unless asked for, its files kept. */
+  archived?: string;
+  /** The process writing the run (set at its start and each resume): a run whose writer is alive is never deleted. */
+  writer?: { pid: number; host: string };
 }
 
 export interface EventQuery {
@@ -267,7 +275,7 @@ export class StoreSink {
   constructor(
     private readonly store: EmbeddedStore,
     private readonly runId: string,
-    private readonly o: { flushEvery_ms?: number; batch?: number } = {},
+    private readonly o: { flushEvery_ms?: number; batch?: number; metadata?: RunMetadata } = {},
   ) {}
 
   attach(events$: Observable<RunEvent>): this {
@@ -313,6 +321,8 @@ export class StoreSink {
     this.rec = this.store.createRun(e.runId, e.kind, e.params);
     this.rec.board = e.board;
     this.rec.calibration = e.calibration;
+    if (this.o.metadata && Object.keys(this.o.metadata).length) this.rec.metadata = this.o.metadata;
+    this.rec.writer = { pid: process.pid, host: hostname() };
     this.store.writeRun(this.rec);
     this.reserve();
     this.fd = openSync(join(this.store.runDir(e.runId), 'events.ndjson'), 'a');
@@ -325,6 +335,9 @@ export class StoreSink {
     this.rec.ended = undefined;
     this.rec.error = undefined;
     this.rec.resumes = (this.rec.resumes ?? 0) + 1;
+    // Metadata given with the resume adds to (and corrects) the run's own.
+    if (this.o.metadata && Object.keys(this.o.metadata).length) this.rec.metadata = { ...this.rec.metadata, ...this.o.metadata };
+    this.rec.writer = { pid: process.pid, host: hostname() };
     this.rec.eventsBytes = undefined;
     unpackEventsSync(dir);
     rmSync(join(dir, 'cells.json'), { force: true });
@@ -425,9 +438,11 @@ export class StoreSink {
     if (!durable || (!this.final && now - this.recWritten < 1000)) return;
     this.recWritten = now;
     if (this.rec) {
-      // Merge with what is on disk (results saved meanwhile) and keep status/counts current.
+      // Merge with what is on disk (results saved, metadata edited meanwhile) and keep status/counts current.
       const disk = this.store.getRun(this.rec.id);
       this.rec.results = disk.results;
+      this.rec.metadata = disk.metadata;
+      this.rec.archived = disk.archived;
       this.rec.events = this.written;
       this.rec.counts = { ...this.counts };
       if (this.arrays.size) this.rec.arrays = [...new Set([...(this.rec.arrays ?? []), ...this.arrays])].sort((a, b) => a - b);

@@ -108,6 +108,14 @@ export async function exportHdf5(store: EmbeddedStore, runId: string, file: stri
     f.create_attribute('rram_started', run.started);
     i64(f, 'rram_array', array);
     f.create_attribute('rram_params', JSON.stringify(run.params));
+    // Run metadata (docs/formats.md "Run metadata"): one attribute per field, the whole set as JSON too.
+    if (run.metadata) {
+      f.create_attribute('rram_metadata', JSON.stringify(run.metadata));
+      for (const [k, v] of Object.entries(run.metadata)) {
+        if (typeof v === 'number') f.create_attribute(`rram_${k}`, Float64Array.of(v), [], '<d');
+        else f.create_attribute(`rram_${k}`, Array.isArray(v) ? v.join(',') : String(v));
+      }
+    }
     for (const g of ['crossbar', 'crosspoints', 'synthetics']) {
       f.create_group(g);
       group(g).create_attribute('CLASS', 'GROUP');

@@ -56,6 +56,8 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
   };
   let n = 0;
   if (format === 'csv') {
+    // Run metadata above the column header as comment lines (`# metadata.KEY = JSON value`; csv-parse `comment: '#'`, pandas `comment='#'`).
+    for (const [k, v] of Object.entries(run.metadata ?? {})) put(`# metadata.${k} = ${JSON.stringify(v)}\n`);
     put(CSV_COLUMNS.join(',') + '\n');
     for await (const batch of store.eventBatches(runId, { type })) {
       let rows = '';

@@ -33,7 +33,7 @@ export class LineFormatter {
   private context(e: RunEvent): { tags: string; algo: string } {
     let c = this.runs.get(e.runId);
     if (!c || e.type === 'run-start' || e.type === 'run-resume') {
-      const board = e.type === 'run-start' || e.type === 'run-resume' ? e.board.id : '';
+      const board = e.type === 'run-start' || e.type === 'run-resume' ? e.board?.id ?? '' : '';
       const algo = e.type === 'run-start' || e.type === 'run-resume' ? String(e.params.algo ?? '') : '';
       c = { tags: `,run=${escTag(e.runId)}` + (board ? `,board=${escTag(board)}` : ''), algo: algo ? `,algo=${escTag(algo)}` : '' };
       this.runs.set(e.runId, c);

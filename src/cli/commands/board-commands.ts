@@ -41,11 +41,11 @@ export function registerBoardCommands(program: Command): void {
       if (modes !== 1) throw new InvalidArgumentError('--cell/--row/--all', modes, 'give exactly one of --cell R,C, --row R or --all');
       if (!(o.vread > 0)) throw new InvalidArgumentError('--vread', o.vread, 'must be above 0 V (a read at 0 V measures no current)');
       if (o.resume) throw new InvalidArgumentError('--resume', o.resume, 'a read is not resumed: read again');
-      const { store, sinks } = await openSinks(o);
+      const { store, sinks, metadata } = await openSinks(o);
       const b = await openBoard(o);
       let out: Awaited<ReturnType<typeof runJob<Awaited<ReturnType<typeof readOnce>>>>>;
       try {
-        out = await runJob({ store, sinks, board: b }, (ctx) => readOnce(b, ctx, { array: o.array, cell: o.cell, row: o.row, vread_V: o.vread }), { resultName: 'read' }, (ctx) => attachConsoleWarnings(ctx.events$));
+        out = await runJob({ store, sinks, board: b, metadata }, (ctx) => readOnce(b, ctx, { array: o.array, cell: o.cell, row: o.row, vread_V: o.vread }), { resultName: 'read' }, (ctx) => attachConsoleWarnings(ctx.events$));
       } finally {
         await b.close();
       }
@@ -82,12 +82,12 @@ export function registerBoardCommands(program: Command): void {
       if (kind === 'reset' && o.vsl === undefined) throw new InvalidArgumentError('--vsl', o.vsl, 'reset needs --vsl V');
       if (kind !== 'reset' && o.vte === undefined) throw new InvalidArgumentError('--vte', o.vte, `${kind} needs --vte V`);
       if (o.resume) throw new InvalidArgumentError('--resume', o.resume, 'a single pulse is not resumed');
-      const { store, sinks } = await openSinks(o);
+      const { store, sinks, metadata } = await openSinks(o);
       const b = await openBoard(o);
       const cell = { array: o.array, ...o.cell };
       let out: Awaited<ReturnType<typeof runJob<Awaited<ReturnType<typeof pulseOnce>>>>>;
       try {
-        out = await runJob({ store, sinks, board: b }, (ctx) => pulseOnce(b, ctx, { kind, cell, vte_V: o.vte ?? 0, vsl_V: o.vsl ?? 0, vg_V: o.vg, width_s: o.width, verify_V: o.verify ? 0.2 : undefined }), { resultName: 'pulse' }, (ctx) => attachConsoleWarnings(ctx.events$));
+        out = await runJob({ store, sinks, board: b, metadata }, (ctx) => pulseOnce(b, ctx, { kind, cell, vte_V: o.vte ?? 0, vsl_V: o.vsl ?? 0, vg_V: o.vg, width_s: o.width, verify_V: o.verify ? 0.2 : undefined }), { resultName: 'pulse' }, (ctx) => attachConsoleWarnings(ctx.events$));
       } finally {
         await b.close();
       }

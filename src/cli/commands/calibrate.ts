@@ -43,12 +43,12 @@ export function registerCalibrate(program: Command): void {
     .option('--out <file>', 'also write the dataset here')
     .action(async (f: BoardFlags & JobFlags & { cells: number; cycles: number; ispvaCycles: number; noiseReads: number; gateStep: number; ispvaVg?: number; array: number; json?: boolean; out?: string }) => {
       if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'a sweep cannot be resumed: measure fresh cells again');
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       const history = await boardHistory(store, board.info());
       const out = await runJob(
-        { store, sinks, signal: ac.signal, board },
+        { store, sinks, signal: ac.signal, board, metadata },
         (ctx, signal) => sweep(board, ctx, { usedCells: history.pulsed, cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency } }),
         { resultName: 'sweep', summarize: (d: SweepDataset) => ({ cells: d.summary }) },
         (ctx) => attachProgressBar(ctx.events$),

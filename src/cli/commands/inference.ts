@@ -22,6 +22,12 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
 import { current, duration, durations, num, quantileArg } from '../parse.js';
 import { csv, printJson, table } from '../output.js';
+import { addStoreOption } from '../board-options.js';
+import { addMetadataOptions, metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
+import type { RunMetadata } from '../../io/schemas/run-metadata.js';
+import { EmbeddedStore } from '../../store/embedded-store.js';
+import { runJob } from '../../jobs/run-job.js';
+import { inferResult, inferSummary, type InferMeta } from '../../jobs/infer-run.js';
 
 interface TrainFlags {
   arch: string;
@@ -47,7 +53,7 @@ interface TrainFlags {
   hwAwareShare: number;
 }
 
-interface InferFlags {
+interface InferFlags extends MetadataFlags {
   model: string;
   bnMerge?: string;
   dataset: string;
@@ -84,6 +90,8 @@ interface InferFlags {
   images?: number;
   json?: boolean;
   out?: string;
+  record: boolean;
+  store: string;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -152,7 +160,7 @@ export function registerInference(program: Command): void {
         );
     });
 
-  addAgingFromFlags(program.command('infer'))
+  const inferCmd = addAgingFromFlags(program.command('infer'))
     .description('Monte Carlo inference with every weight drawn from a (measured) per-level conductance distribution')
     .requiredOption('--model <dir>', 'tfjs layers model folder (model.json + weights)')
     .requiredOption('--dataset <name>', 'mnist | fashion | cifar10 (test split; cifar10 needs --data DIR)')
@@ -190,7 +198,10 @@ export function registerInference(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
-    .action(async function (this: Command, f: InferFlags & AgingFromFlags) {
+    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)');
+  addStoreOption(inferCmd);
+  addMetadataOptions(inferCmd);
+  inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags) {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
@@ -212,6 +223,9 @@ export function registerInference(program: Command): void {
       const aging = measuredAging(f, (k) => this.getOptionValueSource(k) === 'cli', { endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined, retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined }, { cycles: f.endurance, t_s: f.retention?.[0] });
       const points = sweep ? sweepPoints(sweep) : [{}];
       const results: McResult[] = [];
+      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      const record = f.record ? { store: new EmbeddedStore(f.store), metadata: metadataFromFlags(f) } : undefined;
+      const runIds: string[] = [];
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       for (const p of points) {
         // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
@@ -239,15 +253,38 @@ export function registerInference(program: Command): void {
         const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
         const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
         const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
+        const mc = (onProgress?: (done: number, total: number) => void) =>
+          monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, onProgress: (done, total) => { bar.update(done, total); onProgress?.(done, total); } }).finally(() => bar.stop());
+        const params = { model: f.model, dataset: ds.name, levels, mapping: scheme, device: spec.text, trials: f.trials, seed: f.seed, clip, adcBits, tile, quantizer, scope, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, ...(sweep ? { sweep: f.sweep, point: results.length, points: points.length } : {}) };
+        const r = record ? await recordedPoint(record, params, meta, mc, runIds) : await mc();
         results.push(r);
         if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
       }
-      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      if (runIds.length) process.stderr.write(`rram: stored as run${runIds.length > 1 ? 's' : ''} ${runIds.join(', ')} in ${f.store} (the dashboard's Inference view shows ${runIds.length > 1 ? 'them' : 'it'})\n`);
       if (f.out) process.stderr.write(`wrote ${f.out}: ${writeOut(f.out, meta, results).join(', ')}\n`);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
       else printText(meta, results);
     });
+}
+
+/** One Monte Carlo point as a stored run of kind infer: its progress as events, its result as infer.json. */
+async function recordedPoint(rec: { store: EmbeddedStore; metadata: RunMetadata }, params: Record<string, unknown>, meta: InferMeta, mc: (onProgress: (done: number, total: number) => void) => Promise<McResult>, runIds: string[]): Promise<McResult> {
+  const t0 = performance.now();
+  const o = await runJob(
+    { store: rec.store, metadata: rec.metadata },
+    async (ctx) => {
+      runIds.push(ctx.runId);
+      ctx.emit({ type: 'run-start', kind: 'infer', params });
+      const r = await mc((done, total) => {
+        const el = (performance.now() - t0) / 1000;
+        ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
+      });
+      return inferResult(meta, r);
+    },
+    { resultName: 'infer', summarize: inferSummary },
+  );
+  if (o.status !== 'completed') throw o.error;
+  return o.result!;
 }
 
 function printText(meta: { model: string; dataset: string; synapses: number; tfBackend: string }, rs: McResult[]): void {

@@ -148,7 +148,7 @@ export function registerProgramNet(program: Command): void {
       const backend = await initTf();
       const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
       for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board: first, calibration } = await openBoardWithCalibration(f);
       // Yield-aware mapping: the cells this board's store knows are bad take no weight.
       const bad = await knownBad(store, first, f);
@@ -169,7 +169,7 @@ export function registerProgramNet(program: Command): void {
           const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined, unseenShare: r === 0 ? unseen : 1 }, measured);
           const nets = await import('../../procedures/net-on-arrays.js');
           last = await runJob(
-            { store, sinks, signal: ac.signal, board, runId: f.resume, resume: !!f.resume },
+            { store, sinks, signal: ac.signal, board, runId: f.resume, resume: !!f.resume, metadata },
             (ctx, signal) => {
               const opts: NetOnArraysOptions = {
                 ...po,

@@ -1,7 +1,7 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { DataError, InvalidArgumentError, StoreWriteError } from '../../../drivers/errors.js';
+import { DataError, InvalidArgumentError, PortError, StoreWriteError } from '../../../drivers/errors.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { runJob, type JobOutcome } from '../../jobs/run-job.js';
 import type { RunContext } from '../../engine/run-context.js';
@@ -42,7 +42,7 @@ export function printSetupNotes(ctx: RunContext): void {
   ctx.events$.subscribe((e) => {
     if (e.type !== 'run-start' || !e.setup) return;
     const notes = (e.setup.notes as string[] | undefined) ?? [];
-    for (const n of notes) process.stderr.write(`rram: adapted to ${e.board.id}: ${n}\n`);
+    for (const n of notes) process.stderr.write(`rram: adapted to ${e.board?.id ?? 'the board'}: ${n}\n`);
   });
 }
 
@@ -57,6 +57,12 @@ export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, pri
       // One line: what failed, that the run is kept, how to go on.
       process.stderr.write(`rram: run ${o.runId} failed: ${o.error.message}; everything written before is in the store${resumable ? `; free space and resume with --resume ${o.runId}` : ''}\n`);
       process.exit(EXIT.failure);
+    }
+    if (o.error instanceof PortError) {
+      // The board went away under the run: not a failure of the run's own making. The port comes first.
+      const back = resumable && o.stored ? ` When the board answers again (\`rram info --port ${o.error.path}\`), continue the run with --resume ${o.runId}.` : '';
+      process.stderr.write(`rram: ${o.error.message}\nrram: run ${o.runId} stopped: the board is unreachable; everything measured before is in the store (pulses in flight recorded as of unknown outcome).${back}\n`);
+      process.exit(EXIT.port);
     }
     const hint = o.stored ? `rram: run ${o.runId} ${o.status}; everything measured so far is in the store${resumable ? `; resume with --resume ${o.runId}` : ''}\n` : '';
     process.stderr.write(hint);
@@ -133,14 +139,14 @@ export function registerProgramming(program: Command): void {
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number }) => {
       const po = programOptions(f);
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       let out: JobOutcome<LevelCdfDataset>;
       try {
         const history = await boardHistory(store, board.info(), { except: f.resume });
         out = await runJob(
-          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
+          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board, metadata },
           (ctx, signal) =>
             characterize(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
@@ -171,7 +177,7 @@ export function registerProgramming(program: Command): void {
     .action(async (f: ProgFlags & { map?: string; array: number; region?: string; cells?: string }) => {
       const po = programOptions(f);
       if (f.region && f.cells) throw new InvalidArgumentError('--region', f.region, 'give --region or --cells, not both');
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       try {
         const info = board.info();
@@ -183,7 +189,7 @@ export function registerProgramming(program: Command): void {
         const ac = abortOnSigint();
         const history = await boardHistory(store, info, { except: f.resume });
         const out = await runJob(
-          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
+          { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board, metadata },
           (ctx, signal) =>
             programArray(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },

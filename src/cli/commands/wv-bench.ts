@@ -58,7 +58,7 @@ export function registerWvBench(program: Command): void {
       const anyTagged = entries.some((e) => e.reverify);
       if (anyTagged && !f.reverify) throw new InvalidArgumentError('--algos', f.algos, 'an entry asks for +reverify: give --reverify T[xN]');
       const po = programOptions(f);
-      const { store, sinks } = await openSinks(f);
+      const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       const info = board.info();
@@ -77,7 +77,7 @@ export function registerWvBench(program: Command): void {
           const mine: CellAddress[] = cells.slice(k * per, (k + 1) * per);
           const t0 = performance.now();
           const out = await runJob(
-            { store, sinks, signal: ac.signal, board },
+            { store, sinks, signal: ac.signal, board, metadata },
             (ctx, signal) =>
               characterize(board, ctx, { ...po, partOf: 'wv-bench', algo: e.algo, reverify: !anyTagged || e.reverify ? po.reverify : undefined, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, cells: mine, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
             { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary, wvBench: e.label }) },
@@ -108,7 +108,7 @@ export function registerWvBench(program: Command): void {
       };
       // What was measured is stored and written even when an algorithm's run did not complete.
       if (algos.length) {
-        const job = await runJob({ store }, async (ctx) => {
+        const job = await runJob({ store, metadata }, async (ctx) => {
           ctx.begin({ kind: 'wv-bench', params: result.params, board: info, calibration: info.calibration });
           return result;
         }, { resultName: 'wv-bench' });
