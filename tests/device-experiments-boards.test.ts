@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
+import { eventsTextSync } from '../src/store/event-files.js';
 import type { MarkEvent, RunEvent } from '../src/engine/events.js';
 import { Rng } from '../lib/rng.js';
 import { repoRoot } from '../lib/repo-root.js';
@@ -47,21 +48,33 @@ interface Trial {
 }
 
 /**
- * Runs `args` and kills it (kill -9) about `at` ms after start: `at` less a quiet machine's 400 ms
- * of node start-up after the run began (its run folder exists), however slow the machine is at
- * starting node; the interrupted run, or undefined when it had not begun or had completed.
+ * When to kill: once the record holds `lines` events, or `ms` after the record holds the mark
+ * `afterMark`. A point in the run's own progress, not a time since start: a quiet machine ends a
+ * run before a slow one has begun it.
  */
-async function killed(args: string[], store: string, at: number): Promise<Trial | undefined> {
+type KillAt = { lines: number } | { afterMark: string; ms: number };
+
+/** Runs `args` and kills it (kill -9) at `at`; the interrupted run, or undefined when it had not begun or had completed. */
+async function killed(args: string[], store: string, at: KillAt): Promise<Trial | undefined> {
   await rram(args, (p) => {
-    const t0 = Date.now();
-    const began = () => existsSync(join(store, 'runs')) && readdirSync(join(store, 'runs')).length > 0;
+    let markSeen = 0;
     const iv = setInterval(() => {
-      if (p.exitCode !== null || p.signalCode !== null || Date.now() - t0 > 60000) clearInterval(iv);
-      else if (began()) {
-        clearInterval(iv);
-        setTimeout(() => p.kill('SIGKILL'), Math.max(0, at - 400));
+      if (p.exitCode !== null) return clearInterval(iv);
+      if (!existsSync(join(store, 'runs'))) return;
+      const id = readdirSync(join(store, 'runs'))[0];
+      if (!id) return;
+      let text: string;
+      try {
+        text = eventsTextSync(join(store, 'runs', id), 'latin1');
+      } catch {
+        return;
       }
-    }, 10);
+      const fire = 'lines' in at ? text.split('\n').length - 1 >= at.lines : (markSeen ||= text.includes(`"name":"${at.afterMark}"`) ? Date.now() : 0) > 0 && Date.now() - markSeen >= at.ms;
+      if (fire) {
+        clearInterval(iv);
+        p.kill('SIGKILL');
+      }
+    }, 5);
   });
   if (!existsSync(join(store, 'runs')) || !readdirSync(join(store, 'runs')).length) return undefined;
   const id = readdirSync(join(store, 'runs'))[0];
@@ -98,7 +111,8 @@ test('retention on the in-process emulator killed (kill -9) at random points and
     const store = mkdtempSync(join(tmpdir(), 'ret-kill-'));
     const seed = 40 + attempt;
     const args = ['retention', '--levels', '4', '--cells-per-level', '24', '--times', '1s,10s,...,1d', '--step', '0.02', '--store', store, '--seed', String(seed)];
-    const tr = await killed(args, store, 450 + rng.uniform() * 700);
+    // Anywhere in its ~13,900 events (programming, the origin, the points).
+    const tr = await killed(args, store, { lines: Math.floor(20 + rng.uniform() * 13000) });
     if (!tr) continue;
     trials++;
     const all = await resumedRecord(tr, [1, 10, 100, 1000, 10000, 86400]);
@@ -127,7 +141,8 @@ test('retention behind rram emulate --pty (real waits) killed (kill -9) while pr
     for (let attempt = 0; !(phases.has('programming') && phases.has('waiting') && attempt >= 4) && attempt < 12; attempt++) {
       const store = mkdtempSync(join(tmpdir(), 'ret-pty-'));
       const args = ['retention', '--levels', '2', '--cells-per-level', '8', '--times', '1s,2s,3s', '--array', String(attempt % 2), '--port', path, '--store', store, '--seed', String(attempt + 1), '--min-success', '0'];
-      const tr = await killed(args, store, 800 + rng.uniform() * 3500);
+      // Every other attempt while programming (its first events), the others while waiting for a point.
+      const tr = await killed(args, store, attempt % 2 ? { afterMark: 'retention-origin', ms: rng.uniform() * 3000 } : { lines: Math.floor(5 + rng.uniform() * 150) });
       if (!tr) continue;
       phases.add(tr.phase);
       const resumedAt = Date.now();

@@ -67,7 +67,7 @@ test('dashboard: a fine-tuning run\'s layers as they are programmed, then its ta
     // A plain program-net run: no fine-tuning card.
     await page.uncheck('#ft-on');
     await page.click('#start-program-net');
-    await page.waitForFunction(() => (document.querySelector('#ft-card') as HTMLElement).hidden && /read-back accuracy/.test(document.querySelector('#infer-summary')!.textContent ?? '') && document.querySelector('#infer-run option:checked')?.textContent !== '', null, { timeout: 240000 });
+    await page.waitForFunction(() => (document.querySelector('#ft-card') as HTMLElement).hidden && /from the read-back currents/.test(document.querySelector('#infer-summary')!.textContent ?? '') && document.querySelector('#infer-run option:checked')?.textContent !== '', null, { timeout: 240000 });
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
