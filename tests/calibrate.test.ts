@@ -14,6 +14,7 @@ import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { loadCalibration, type ScalarName } from '../calibration/calibration.js';
 import { hiddenBoard, hiddenValues } from './helpers/hidden-board.js';
 import { RunContext } from '../src/engine/run-context.js';
+import { cellKey } from '../src/engine/events.js';
 import { characterize, type LevelCdfDataset } from '../src/procedures/characterize.js';
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
 import { fitCalibration, type FitResult } from '../src/calibrate/fit.js';
@@ -37,7 +38,9 @@ async function measure() {
   if (measured) return measured;
   const board = new EmulatedBoard({ seed: 11, calibration: hiddenCal });
   const cdf = await characterize(board, new RunContext('cdf'), { algo: 'igvva', levels: 8, cellsPerLevel: 128, reads: 2, relax_s: [1, 60], seed: 11, calibration: hiddenCal });
-  const sw = await sweep(board, new RunContext('sw'), { cells: 256, seed: 12 });
+  // As `rram sweep` does with the store's history: the characterize run's cells are not fresh.
+  const used = new Set(cdf.levels.flatMap((l) => l.cells.map(cellKey)));
+  const sw = await sweep(board, new RunContext('sw'), { cells: 256, seed: 12, usedCells: used });
   const fit = await fitCalibration({ base, sweeps: [{ runId: 'sw', data: sw }], cdfs: [{ runId: 'cdf', data: cdf }] });
   measured = { cdf, sw, fit };
   return measured;

@@ -12,7 +12,7 @@
 import type { CalValues, Calibration, ScalarName } from '../../calibration/calibration.js';
 import type { LevelCdfDataset } from '../procedures/characterize.js';
 import { mean, std } from '../analysis/stats.js';
-import { bootstrapSE, invSym } from './numeric.js';
+import { bootstrapSE, invSym, seedOf } from './numeric.js';
 import type { ReplayCell } from './simulate.js';
 import type { SimPool } from './sim-pool.js';
 import { characterizeDesign } from './sim-tasks.js';
@@ -81,8 +81,9 @@ export async function fitLevels(o: { p: CalValues; calibrate: (q: CalValues) => 
     return q;
   };
   const design = characterizeDesign(d);
+  const seed = seedOf(d.levels.map((l) => l.cells), 8);
   const run = async (x: number[]) => {
-    const r = await o.pool.run({ kind: 'replay', cal: o.calibrate(fromX(x)), design, factor: 1, seed: 4242, programmingOnly: true });
+    const r = await o.pool.run({ kind: 'replay', cal: o.calibrate(fromX(x)), design, factor: 1, seed, programmingOnly: true });
     return stats.map((s) => s.of(r));
   };
   // Priors in x space (log parameters: relative uncertainty), from what the sweep measured.

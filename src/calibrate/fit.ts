@@ -20,7 +20,7 @@ import { SimPool } from './sim-pool.js';
 import { characterizeDesign, sweepDesign } from './sim-tasks.js';
 import { fitLevels, levelsUsable, MIN_LEVEL_CELLS } from './fit-levels.js';
 import { fitTransfer, staircaseCurves, type TransferFit } from './fit-transfer.js';
-import { bootstrapSE, invSym, median, nnls } from './numeric.js';
+import { bootstrapSE, invSym, median, nnls, seedOf } from './numeric.js';
 import { Rng } from '../../lib/rng.js';
 
 interface Block {
@@ -180,7 +180,8 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
     const nSim = input.simCells ?? Math.max(192, Math.min(256, cells.length));
     const simInflation = Math.sqrt(1 + cells.length / nSim);
     const design = sweepDesign(ds);
-    const simulate = (q: CalValues): Promise<SweepStats> => pool.run({ kind: 'sweep-stats', cal: withValues(input.base, q, relaxation), design, n: nSim, seed: 424242, gCap_S: q.g_cap_S });
+    const simSeed = seedOf(ds.cells);
+    const simulate = (q: CalValues): Promise<SweepStats> => pool.run({ kind: 'sweep-stats', cal: withValues(input.base, q, relaxation), design, n: nSim, seed: simSeed, gCap_S: q.g_cap_S });
     // gain_sigma_rel: the curve-scale spread minus what the SET threshold's spread adds through h(VTE - vth).
     const gainFromEff = (q: CalValues) => Math.sqrt(Math.max(0, tf.gainSigmaEff ** 2 - hVariance(q)));
     // Each parameter answers mainly to one statistic: medians move by the difference, spreads by
@@ -205,7 +206,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
     // decay spread) against the onset variance and the decay spread.
     const boot: SweepStats[] = [];
     const rng = new Rng(99);
-    for (let r = 0; r < 16; r++) boot.push(sweepStats(Array.from({ length: cells.length }, () => cells[rng.int(cells.length)]), input.base, vread, p.g_cap_S));
+    for (let r = 0; r < 64; r++) boot.push(sweepStats(Array.from({ length: cells.length }, () => cells[rng.int(cells.length)]), input.base, vread, p.g_cap_S));
     const seOf = (f: (s: SweepStats) => number) => {
       const v = boot.map(f).filter(Number.isFinite);
       const m = mean(v);
@@ -303,7 +304,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
       let effSim = NaN;
       for (let it = 0; it < 3; it++) {
         keys.forEach((m, j) => (p[m.k] = m.log ? Math.exp(theta[j]) : theta[j]));
-        const tfSim = await pool.run({ kind: 'sweep-transfer', cal: withValues(input.base, p, relaxation), design, n: nSim, seed: 777 });
+        const tfSim = await pool.run({ kind: 'sweep-transfer', cal: withValues(input.base, p, relaxation), design, n: nSim, seed: seedOf(ds.cells, 1) });
         const fit = keys.map((m) => tr(m, m.of(tfSim)));
         if (fit.some((v) => !Number.isFinite(v))) break;
         hist.push({ theta: theta.slice(), fit });
@@ -328,7 +329,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
       // size; refits of subsets from a common start understate it several times).
       const bootsP = base
         ? Promise.all(
-            [778, 779, 780, 781, 782].map(async (seed) => {
+            [2, 3, 4, 5, 6].map((k) => seedOf(ds.cells, k)).map(async (seed) => {
               const f = await pool.run({ kind: 'sweep-transfer', cal: withValues(input.base, p, relaxation), design, n: cells.length, seed });
               return keys.map((m) => tr(m, m.of(f)));
             }),
@@ -341,7 +342,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
               .map(async (n) => {
                 const q = { ...p, [n.k]: p[n.k] + n.se };
                 keys.forEach((m, j) => (q[m.k] = m.log ? Math.exp(base.theta[j]) : base.theta[j]));
-                const f = await pool.run({ kind: 'sweep-transfer', cal: withValues(input.base, q, relaxation), design, n: nSim, seed: 777 });
+                const f = await pool.run({ kind: 'sweep-transfer', cal: withValues(input.base, q, relaxation), design, n: nSim, seed: seedOf(ds.cells, 1) });
                 return keys.map((m, j) => tr(m, m.of(f)) - base.fit[j]);
               }),
           )
@@ -509,7 +510,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
     let simR = obsR;
     for (let it = 0; it < 3; it++) {
       const cal = withValues(input.base, { ...p, relaxation_scale: 1 }, table(f));
-      simR = spread(await pool.run({ kind: 'replay', cal, design: characterizeDesign(d), factor: 2, seed: 4711 }), () => true);
+      simR = spread(await pool.run({ kind: 'replay', cal, design: characterizeDesign(d), factor: 2, seed: seedOf(d.levels.map((l) => l.cells), 7) }), () => true);
       f = f.map((x, k) => {
         const r = obsR[k].s.map((o, j) => o / simR[k].s[j]).filter((v) => Number.isFinite(v) && v > 0);
         return r.length ? x * Math.min(3, Math.max(1 / 3, Math.exp(mean(r.map(Math.log))))) : x;
