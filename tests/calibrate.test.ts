@@ -19,7 +19,7 @@ import { characterize, type LevelCdfDataset } from '../src/procedures/characteri
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
 import { fitCalibration, type FitResult } from '../src/calibrate/fit.js';
 import { twin } from '../src/calibrate/twin.js';
-import { replayCharacterize, simulateSweep } from '../src/calibrate/simulate.js';
+import { replayCharacterize, simulateSweep, type ReplayCell } from '../src/calibrate/simulate.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { chromium } from 'playwright-core';
 import { startServer } from './helpers/server.js';
@@ -52,7 +52,8 @@ test('the fast replays used by the fit are the procedures themselves, bit for bi
   assert.deepEqual(simulateSweep(cal, d, 48, 5), d.cells);
   const c = await characterize(new EmulatedBoard({ seed: 6, calibration: cal }), new RunContext('c'), { algo: 'igvva', levels: 4, cellsPerLevel: 16, reads: 2, relax_s: [1, 60], seed: 6, calibration: cal });
   const r = replayCharacterize(cal, c, 1, 6);
-  c.levels.forEach((l, k) => l.cells.forEach((cell, i) => assert.deepEqual({ s: cell.status, p: cell.pulses, v: cell.finalStepped_V, i: cell.current_A, r: cell.relax }, { s: r[k][i].status, p: r[k][i].pulses, v: r[k][i].finalStepped_V, i: r[k][i].current_A, r: r[k][i].relax })));
+  const fields = (x: ReplayCell) => ({ s: x.status, p: x.pulses, v: x.finalStepped_V, f: x.verify_A, i: x.current_A, k: x.reads_A, r: x.relax, l: !!x.leaky });
+  c.levels.forEach((l, k) => l.cells.forEach((cell, i) => assert.deepEqual(fields(cell), fields(r[k][i]))));
 });
 
 test('parameter recovery on a board with hidden parameters: every identifiable parameter within 10 % (shifts 30 mV), every other within 3 stated sigmas', { timeout: 300000 }, async (t) => {
