@@ -11,13 +11,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
-import { loadCalibration, type ScalarName } from '../calibration/calibration.js';
+import { loadCalibration, values, type ScalarName } from '../calibration/calibration.js';
 import { hiddenBoard, hiddenValues } from './helpers/hidden-board.js';
 import { RunContext } from '../src/engine/run-context.js';
 import { cellKey } from '../src/engine/events.js';
 import { characterize, type LevelCdfDataset } from '../src/procedures/characterize.js';
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
-import { fitCalibration, type FitResult } from '../src/calibrate/fit.js';
+import { fitCalibration, withValues, type FitResult } from '../src/calibrate/fit.js';
 import { twin } from '../src/calibrate/twin.js';
 import { replayCharacterize, simulateSweep, type ReplayCell } from '../src/calibrate/simulate.js';
 import { repoRoot } from '../lib/repo-root.js';
@@ -158,7 +158,24 @@ test('CLI: rram sweep, rram calibrate --from, rram twin, the dashboard\'s calibr
   const noRelax = rram('characterize', '--levels', '3', '--cells-per-level', '8', '--json');
   const nr = rram('calibrate', '--from', JSON.parse(noRelax.stdout).runId, '--out', 'x.json');
   assert.equal(nr.status, 2);
-  assert.match(nr.stderr, /nothing to fit: give a sweep run/);
+  assert.match(nr.stderr, /nothing to fit: give a characterize run with at least 10 programmed cells in 3 levels/);
+  // A characterize run on cells an earlier run used (the same seeded cells as the first one): refused, naming them.
+  const again = rram('characterize', '--levels', '4', '--cells-per-level', '48', '--calibration', 'hidden.json', '--json');
+  assert.equal(again.status, 0, again.stderr);
+  const againId = JSON.parse(again.stdout).runId;
+  for (const args of [['calibrate', '--from', againId, '--out', 'x.json'], ['twin', '--calibration', 'fit.json', '--against', againId]]) {
+    const r = rram(...args);
+    assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`(\\d+) of its cells were (pulsed by earlier runs of this board \\([^)]*${chId}|not fresh \\(formed before the run)`));
+    assert.match(r.stderr, /\b\d+:\d+:\d+\b/, 'names cells');
+  }
+  // --fresh-cells takes cells no run used: accepted.
+  const fresh = rram('characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--calibration', 'hidden.json', '--fresh-cells', '--json');
+  assert.equal(fresh.status, 0, fresh.stderr);
+  const ho = rram('calibrate', '--from', JSON.parse(fresh.stdout).runId, '--holdout', '--out', 'h.json', '--json');
+  const hj = JSON.parse(ho.stdout);
+  assert.equal(ho.status, hj.holdout.pass ? 0 : 1, 'exit code is the hold-out verdict');
+  assert.ok(hj.holdout.rows.filter((r: { quantity: string }) => r.quantity === 'read current').every((r: { nBoard: number }) => r.nBoard <= 24), 'judged on the odd (held-out) half');
 });
 
 async function dashboardShowsCalibration(storeDir: string, fitRun: string, twinRun: string): Promise<void> {
@@ -198,3 +215,32 @@ async function dashboardShowsCalibration(storeDir: string, fitRun: string, twinR
     await s.close();
   }
 }
+
+test('the twin cannot pass vacuously: a level with too few cells, a twin that programs none, a twin that programs fewer; each KS beside its critical value; guidance names level, quantity, parameter', { timeout: 300000 }, async () => {
+  const { cdf, fit } = await measure();
+  // A level cut down to 6 programmed cells (the others failed): that level cannot be judged.
+  const thin = structuredClone(cdf);
+  thin.levels[3].cells.forEach((c, i) => (c.status = i < 6 ? c.status : 'failed'));
+  const t1 = await twin({ calibration: fit.calibration, against: thin });
+  assert.equal(t1.pass, false);
+  const r3 = t1.rows.filter((r) => r.level === 3);
+  assert.ok(r3.every((r) => !r.pass && /only 6 programmed board cells/.test(r.reason!)), JSON.stringify(r3));
+  assert.ok(t1.guidance.some((g) => /^level 3 read current: only 6 .*--cells-per-level/.test(g)));
+  // A calibration whose transfer cannot reach the top level: no twin cell there, and fewer programmed.
+  const low = withValues(fit.calibration, { ...values(fit.calibration), g_cap_S: 150e-6, transfer_gsat_S: 160e-6 });
+  const t2 = await twin({ calibration: low, against: cdf });
+  assert.equal(t2.pass, false);
+  const top = t2.rows.find((r) => r.level === 7 && r.quantity === 'read current')!;
+  assert.equal(top.nTwin, 0);
+  assert.equal(top.pass, false);
+  assert.equal(t2.programmed.find((s) => s.level === 7)!.pass, false);
+  assert.ok(t2.guidance.some((g) => /^level 7 cells programmed: .*the twin programs fewer: .*g_cap_S/.test(g)), t2.guidance.join('\n'));
+  // Every KS beside its critical value for the two sample sizes.
+  const ok = await twin({ calibration: fit.calibration, against: cdf });
+  for (const r of ok.rows) assert.ok(Math.abs(r.ksCritical - 1.358 * Math.sqrt((r.nBoard + r.nTwin) / (r.nBoard * r.nTwin))) < 1e-12);
+  assert.ok(ok.worstOverCritical > 0 && ok.worstOverCritical < 2, `worst KS / critical ${ok.worstOverCritical}`);
+  // The default calibration: guidance names the level, the quantity and a parameter for each failure.
+  const d = await twin({ calibration: base, against: cdf });
+  assert.ok(d.guidance.length >= d.rows.filter((r) => !r.pass).length);
+  for (const g of d.guidance) assert.match(g, /^level \d+ (read current|final stepped voltage|pulses per cell|re-read after \d+ s|cells programmed): .*[a-z]+_[a-zA-Z_]+/);
+});

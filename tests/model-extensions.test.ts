@@ -12,6 +12,15 @@ import { splineCeiling, splineG, type TransferSpline } from '../calibration/tran
 import { transferCurve } from '../calibration/transfer.js';
 import { withValues } from '../src/calibrate/with-values.js';
 import { CalibrationError } from '../drivers/errors.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../lib/repo-root.js';
+import { needTool } from './helpers/env.js';
+import type { LevelCdfDataset } from '../src/procedures/characterize.js';
+
+const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 
 const base = loadCalibration();
 const variant = (change: Partial<Record<ScalarName, number>>, transfer?: TransferSpline): Calibration => withValues(base, { ...values(base), ...change }, base.relaxation, transfer);
@@ -141,4 +150,44 @@ test('the SET spread with a conductance-independent part: wider at low G than a 
   const [a, b] = [await spread(0), await spread(2e-6)];
   // At ~16 uS the relative 1 % is 0.16 uS; 2 uS absolute adds in quadrature.
   assert.ok(a < 0.3e-6 && Math.abs(b / Math.hypot(a, 2e-6) - 1) < 0.15, `spread ${a} -> ${b} with 2 uS absolute`);
+});
+
+test('every piece on at once, fitted-style: the emulator behind `rram emulate --pty` gives the in-process board\'s run, read for read', { timeout: 120000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const s: TransferSpline = { model: 'spline', x_V: [0.4, 0.55, 0.7, 0.9, 1.2], g_S: [30e-6, 70e-6, 110e-6, 160e-6, 200e-6], tail_V: 0.3, source: 'test: a fitted spline' };
+  const cal = variant({ set_sigma_abs_S: 0.6e-6, g_hrs_floor_S: 2e-6, relax_fast_sigma_rel: 0.03, relax_fast_sigma_S: 2e-6, relax_fast_g_peak_S: 60e-6, relax_fast_g_width: 0.8, relax_fast_drift_rel: -0.01, relax_fast_tau_s: 0.2, fraction_rtn: 0.1, rtn_amplitude_rel: 0.06, relaxation_time_exp: 0.05, relaxation_g_exp: -0.3, relaxation_drift_rel: -0.002, fraction_leaky_pristine: 0.03 }, s);
+  cal.id = 'all-pieces';
+  const dir = mkdtempSync(join(tmpdir(), 'pieces-'));
+  const file = join(dir, 'all.json');
+  writeFileSync(file, JSON.stringify(cal));
+  const run = (cwd: string, ...extra: string[]) => {
+    mkdirSync(cwd, { recursive: true });
+    const r = spawnSync(process.execPath, [main, 'characterize', '--levels', '4', '--cells-per-level', '24', '--reads', '2', '--relax', '1s', '--calibration', file, '--json', '--out', 'cdf.json', ...extra], { encoding: 'utf8', cwd, timeout: 100000 });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(readFileSync(join(cwd, 'cdf.json'), 'utf8')) as LevelCdfDataset;
+  };
+  const inProcess = run(join(dir, 'a'), '--seed', '3');
+  const proc = spawn(process.execPath, [main, 'emulate', '--pty', '--json', '--seed', '3', '--calibration', file, '--virtual-time'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const path = await new Promise<string>((res, rej) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => (out += d.toString()).includes('\n') && res(JSON.parse(out.split('\n')[0]).path));
+      proc.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
+    });
+    const overPty = run(join(dir, 'b'), '--port', path, '--seed', '3');
+    // Every decision (status, pulses, final gate) the same; every read the same up to 1e-4 of
+    // itself: the link's own commands (HELLO, counters) take virtual time, and relaxation is a
+    // function of time (a missing piece moves reads by percents, and pulses).
+    const decisions = (d: LevelCdfDataset) => d.levels.map((l) => l.cells.map((c) => [c.status, c.pulses, c.finalStepped_V]));
+    assert.deepEqual(decisions(overPty), decisions(inProcess));
+    const reads = (d: LevelCdfDataset) => d.levels.flatMap((l) => l.cells.flatMap((c) => [...(c.reads_A ?? []), ...(c.relax ?? []).map((r) => r.current_A)]));
+    const a = reads(overPty);
+    const b = reads(inProcess);
+    assert.equal(a.length, b.length);
+    const off = a.map((x, i) => (x === null || b[i] === null ? (x === b[i] ? 0 : 1) : Math.abs(x - b[i]!) / Math.max(Math.abs(b[i]!), 1e-9)));
+    assert.ok(Math.max(...off) < 1e-4, `reads differ by up to ${Math.max(...off)} of themselves`);
+    assert.ok(inProcess.summary.ok > 80, `${inProcess.summary.ok} cells programmed along the spline`);
+  } finally {
+    proc.kill('SIGTERM');
+  }
 });

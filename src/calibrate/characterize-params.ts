@@ -100,17 +100,21 @@ export function scalarParam(k: ScalarName, unit: string, base: CalValues, priors
   };
 }
 
-/** The spline's knot increments as fit parameters (log: every knot stays above the one below). */
+/**
+ * The spline's knot increments as fit parameters (each above a floor: every knot stays above the
+ * one below). Steps of one 10 mV gate step: a smaller move changes too few cells' climbs for the
+ * replay's difference to stand above its own noise.
+ */
 export function knotParams(inc: number[], levels: number[]): FitParam<ModelState>[] {
   return inc.map((d, j) => ({
     name: `transfer_knot_L${levels[j]}_V`,
     unit: 'V',
-    space: 'log' as const,
-    lo: 1e-3,
+    space: 'lin' as const,
+    lo: 2e-3,
     hi: 5,
-    h: 0.03,
+    h: 0.01,
     get: (st: ModelState) => st.inc![j],
     set: (st: ModelState, v: number) => void (st.inc![j] = v),
-    prior: { value: d, se: 2 * d, from: 'base' as const },
+    prior: { value: d, se: Math.max(0.05, 2 * d), from: 'base' as const },
   }));
 }

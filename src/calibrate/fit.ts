@@ -117,13 +117,14 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
       ? { ...r, value: state.p[k] }
       : { value: state.p[k], unit: ALL_UNITS[k], status: conv ? 'convention' : 'kept', method: conv ?? `not identifiable from runs ${runsAll.join(', ')}: kept from ${input.base.id}`, runs: [] };
   }
-  if (spline) for (const k of ['transfer_gsat_S', 'transfer_slope_per_V', 'g_cap_sharpness'] as ScalarName[]) if (params[k].status === 'fitted' && !input.sweeps.length) params[k] = { ...params[k], status: 'kept', method: 'not used: the transfer is the spline' };
+  // The exponential's shape does not draw the curve when the spline does: not called fitted.
+  if (spline) for (const k of ['transfer_gsat_S', 'transfer_slope_per_V', 'g_cap_sharpness'] as ScalarName[]) params[k] = { value: params[k].value, unit: params[k].unit, status: 'kept', method: `not used: the transfer is the monotone spline (calibration "transfer")${params[k].status === 'fitted' ? `; the sweep's value, ${params[k].method.slice(0, 80)}...` : ''}`, runs: params[k].runs };
   const calibration = withValues(input.base, state.p, state.relaxation, spline);
   calibration.id = input.id ?? `${input.base.id}-fit`;
   calibration.description = `fitted by rram calibrate --from ${runsAll.join(',')} on ${new Date().toISOString().slice(0, 10)}, base ${input.base.id}`;
   for (const k of Object.keys(params) as ScalarName[]) {
     const f = params[k];
-    calibration.params[k] = { value: f.value, unit: f.unit, source: f.status === 'fitted' ? `fitted by rram calibrate from ${f.runs.join(', ')}: ${f.method}` : f.status === 'kept' || f.status === 'convention' ? input.base.params[k].source : `${f.status} (rram calibrate from ${runsAll.join(', ')}): ${f.method}`, status: f.status, method: f.method, runs: f.runs, ...(f.uncertainty !== undefined ? { uncertainty: f.uncertainty } : {}), ...(f.evidence ? { evidence: f.evidence } : {}) };
+    calibration.params[k] = { value: f.value, unit: f.unit, source: f.status === 'fitted' ? `fitted by rram calibrate from ${f.runs.join(', ')}: ${f.method}` : (f.status === 'kept' || f.status === 'convention') && f.value === input.base.params[k].value ? input.base.params[k].source : `${f.status} (rram calibrate from ${runsAll.join(', ')}): ${f.method}`, status: f.status, method: f.method, runs: f.runs, ...(f.uncertainty !== undefined ? { uncertainty: f.uncertainty } : {}), ...(f.evidence ? { evidence: f.evidence } : {}) };
   }
   validateCalibration(calibration);
   return { calibration, params, knots, transferForm, quality, transfer, elapsed_s: (performance.now() - t0) / 1000 };

@@ -62,8 +62,6 @@ export async function indirectInference<S>(o: {
   se: number[];
   simFactor: number;
   maxRuns?: number;
-  /** Sensitivities already measured near the start (a fit of the same parameters on half the cells): no new ones at first. */
-  jacobian?: number[][];
 }): Promise<IIEResult<S>> {
   const P = o.params;
   const w = o.se.map((s, i) => (Number.isFinite(o.obs[i]) && s > 0 ? 1 / (s * s * (1 + 1 / o.simFactor)) : 0));
@@ -97,11 +95,10 @@ export async function indirectInference<S>(o: {
     );
     runs += P.length + (o.simulateJ ? 1 : 0);
   };
-  if (o.jacobian) J = o.jacobian.map((r) => r.slice());
-  else await jacobian();
+  await jacobian();
   const normal = (held: boolean[]) => P.map((_, a) => P.map((_, b) => (held[a] || held[b] ? (a === b ? 1 : 0) : J.reduce((acc, row, i) => acc + w[i] * row[a] * row[b], 0) + (a === b ? 1 / pr[a].se ** 2 : 0))));
   const gradient = () => P.map((_, a) => J.reduce((acc, row, i) => acc + (w[i] && Number.isFinite(y[i]) ? w[i] * row[a] * (y[i] - o.obs[i]) : 0), 0) + (t[a] - pr[a].t) / pr[a].se ** 2);
-  let lambda = 1e-2;
+  let lambda = 0.05;
   let held = P.map(() => false);
   let accepted = 0;
   let rejected = 0;
@@ -136,7 +133,7 @@ export async function indirectInference<S>(o: {
       await jacobian();
       accepted = 0;
       rejected = 0;
-    } else if (rejected >= 2) break;
+    } else if (rejected >= 4) break;
   }
   // At a bound at the end is at-bound, whichever way the gradient points (the data do not place it inside).
   held = P.map((_, j) => t[j] <= lo[j] + 1e-3 * P[j].h || t[j] >= hi[j] - 1e-3 * P[j].h);
@@ -152,7 +149,3 @@ export async function indirectInference<S>(o: {
   return { state: stateAt(t), values, se, atBound: held, shrink, sim: y, J, runs, cost: c };
 }
 
-/** Sensitivities measured for one set of statistics, reused for the same statistics of another sample. */
-export function reuseJacobian(J: number[][]): number[][] {
-  return J.map((r) => r.slice());
-}
