@@ -13,6 +13,10 @@ import { registerConformance } from './commands/conformance.js';
 import { registerWvBench } from './commands/wv-bench.js';
 import { registerStudy } from './commands/study.js';
 import { reportAndExit } from './errors.js';
+import { dropOutputWhenClosed } from './closed-output.js';
+
+dropOutputWhenClosed(process.stdout);
+dropOutputWhenClosed(process.stderr);
 
 const program = new Command();
 program

@@ -14,7 +14,7 @@ import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
 import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
-import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
+import { MAX_TRIALS, monteCarlo, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
@@ -139,7 +139,7 @@ export function registerInference(program: Command): void {
     .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => listItems('--level-values', raw).map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
-    .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
+    .option('--trials <n>', `Monte Carlo trials (1..${MAX_TRIALS})`, num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 100)
     .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
     .option('--quantizer <q>', 'nearest (each weight to the nearest representable value) | histogram-bins (seed 001: equal-width bins over the weights, each weight to its bin centre; --mapping signed)', 'nearest')
