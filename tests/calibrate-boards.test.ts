@@ -79,7 +79,7 @@ async function recover(name: string, board: ReturnType<typeof sigmoidBoard>, che
   assert.ok(dflt.guidance.length > 0 && dflt.guidance.every((g) => /^level \d+ /.test(g)), 'a failing twin says which level and quantity');
 }
 
-test('a sigmoid-transfer board with an HRS floor and fast relaxation: the spline is chosen, the fast relaxation found, the twin matches', { timeout: 400000 }, async () => {
+test('a sigmoid-transfer board with an HRS floor and fast relaxation: the spline is chosen, the fast relaxation found, the twin matches', { timeout: 1200000 }, async () => {
   await recover('sigmoid board', sigmoidBoard(3), (fit, _cdf, where) => {
     assert.equal(fit.transferForm?.model, 'spline', `${where}: a sigmoid is not a saturating exponential (held-out ${JSON.stringify(fit.transferForm?.heldOut)})`);
     assert.ok(fit.calibration.transfer?.model === 'spline' && fit.calibration.transfer.x_V.length >= 4);
@@ -88,7 +88,7 @@ test('a sigmoid-transfer board with an HRS floor and fast relaxation: the spline
   });
 });
 
-test('a filament-growth board with leaky, stuck and unformable cells: the shares are found, the twin matches', { timeout: 400000 }, async () => {
+test('a filament-growth board with leaky, stuck and unformable cells: the shares are found, the twin matches', { timeout: 1200000 }, async () => {
   await recover('filament board', filamentBoard(3), (fit, cdf, where) => {
     const n = cdf.summary.cells;
     // The board's own shares (fixture-physics.ts): 3 % leaky, 0.5 % stuck, 1 % unformable.
@@ -99,11 +99,11 @@ test('a filament-growth board with leaky, stuck and unformable cells: the shares
 });
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-test('foreign-v2 through the CLI: sweep, characterize --fresh-cells, calibrate from it alone and with the sweep, twin PASS; a run on used cells refused naming them', { timeout: 600000 }, async (t) => {
+test('foreign-v2 through the CLI: sweep, characterize --fresh-cells, calibrate from it alone and with the sweep, twin PASS; a run on used cells refused naming them', { timeout: 1200000 }, async (t) => {
   if (!needForeign(t)) return;
   const fb = startForeign(['--wait', 'virtual']);
   const cwd = mkdtempSync(join(tmpdir(), 'foreign-cal-'));
-  const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd, timeout: 300000 });
+  const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd, timeout: 900000 });
   try {
     const sw = rram('sweep', '--port', fb.dev, '--cells', '128', '--json');
     assert.equal(sw.status, 0, sw.stderr);
