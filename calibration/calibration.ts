@@ -8,18 +8,21 @@ import { z } from 'zod';
 import { CalibrationError } from '../drivers/errors.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { describeIssue } from '../lib/zod-issue.js';
+import { TransferSplineSchema, type TransferSpline } from './transfer-spline.js';
 
 export interface Param {
   value: number;
   unit: string;
   source: string;
   /** Written by `rram calibrate --from`: fitted from measurements, kept from the base file, or a convention of the model. */
-  status?: 'fitted' | 'kept' | 'convention';
+  status?: 'fitted' | 'at-bound' | 'not-identifiable' | 'kept' | 'convention';
   method?: string;
   /** Run ids the value was fitted from. */
   runs?: string[];
   /** One standard error, in the parameter's unit. */
   uncertainty?: number;
+  /** The statistics that decide the value: measured beside the fitted model's simulation, with the measurement's standard error. */
+  evidence?: { statistic: string; measured: number; model: number; se: number; unit: string }[];
 }
 
 /** Relaxation statistics of G(t) - G(0): rows are G(0) bin centres, columns times after programming. */
@@ -95,6 +98,28 @@ export const OPTIONAL_PARAMS = {
    */
   retention_nu: { unit: '1', default: 0 },
   retention_nu_sigma: { unit: '1', default: 0 },
+  // Issue 26: model pieces boards unlike the lab's need (calibration/model-extensions.ts). Each is
+  // off at its default, so files written before them describe the same board.
+  /** Conductance-independent part of the SET's cycle-to-cycle spread (sigma = set_sigma_rel G + this). */
+  set_sigma_abs_S: { unit: 'S', default: 0 },
+  /** Floor under every cell's HRS: HRS = floor + g_hrs_S exp(g_hrs_sigma_log z). */
+  g_hrs_floor_S: { unit: 'S', default: 0 },
+  /** Fast relaxation after a pulse (between the verify and the read-back): spread (rel G0 + abs) and drift (rel G0), reached with time constant tau. */
+  relax_fast_sigma_rel: { unit: '1', default: 0 },
+  relax_fast_sigma_S: { unit: 'S', default: 0 },
+  /** The absolute part peaks at g_peak and falls off as a Gaussian in ln G of this width (0: the same at every G). */
+  relax_fast_g_peak_S: { unit: 'S', default: 50e-6 },
+  relax_fast_g_width: { unit: '1', default: 0 },
+  relax_fast_drift_rel: { unit: '1', default: 0 },
+  relax_fast_tau_s: { unit: 's', default: 0.25 },
+  /** The relaxation table's spread and drift reshaped: x (t / 1 s)^time_exp x (G0 / 50 uS)^g_exp (with relaxation_scale). */
+  relaxation_time_exp: { unit: '1', default: 0 },
+  relaxation_g_exp: { unit: '1', default: 0 },
+  /** A slow drift beside the table's: mean change rel G0 log10(1 + t / 1 s). */
+  relaxation_drift_rel: { unit: '1', default: 0 },
+  /** Share of cells with random-telegraph read noise, and its two levels' distance relative to G. */
+  fraction_rtn: { unit: '1', default: 0 },
+  rtn_amplitude_rel: { unit: '1', default: 0.1 },
 } as const;
 export type OptionalName = keyof typeof OPTIONAL_PARAMS;
 export type ScalarName = keyof typeof SCALAR_PARAMS | OptionalName;
@@ -108,6 +133,8 @@ export interface Calibration {
   /** I-V curvature at read (device-facts.md): NL2/NL3 polynomials in log10 G0, valid range. */
   ivCurve: { nl2: number[]; nl3: number[]; validFrom_S: number; validTo_S: number; source: string };
   relaxation: RelaxationTable;
+  /** A monotone spline transfer (transfer-spline.ts) in place of the saturating exponential; absent: the exponential. */
+  transfer?: TransferSpline;
 }
 
 /** Plain values for the model's hot path. */
@@ -129,7 +156,7 @@ function paramSchema(name: string, unit: string) {
   return z
     .object({
       value: finiteNum
-        .refine((v) => v >= 0 || name.endsWith('_V') || SIGNED_PARAMS.has(name), 'must not be negative')
+        .refine((v) => v >= 0 || name.endsWith('_V') || SIGNED_PARAMS.has(name) || name.endsWith('_drift_rel') || name.endsWith('_exp'), 'must not be negative')
         .refine((v) => !(name.startsWith('fraction_') || name.endsWith('_share')) || v <= 1, 'a share must be at most 1'),
       unit: z.literal(unit, { errorMap: () => ({ message: `expected "${unit}"` }) }),
       source: z.string({ invalid_type_error: 'every parameter needs its source' }).min(3, 'every parameter needs its source'),
@@ -160,6 +187,7 @@ export const CalibrationFile = z
         for (const key of ['mean_S', 'sigma_S'] as const)
           if (r[key].length !== r.g0_S.length || !r[key].every((row) => row.length === r.t_s.length)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `must be ${r.g0_S.length} rows of ${r.t_s.length} numbers` });
       }),
+    transfer: TransferSplineSchema.optional(),
   })
   .passthrough();
 

@@ -7,11 +7,16 @@
  */
 import type { CalValues, Calibration } from './calibration.js';
 import { values } from './calibration.js';
+import { splineCeiling, splineG, type TransferSpline } from './transfer-spline.js';
 
-/** Compliance-limited conductance (S) after a SET at gate vg_V (reference VTE), softly capped at g_cap. */
-export function transferG(p: CalValues, vg_V: number, v0_V = p.transfer_v0_V, gain = 1): number {
+/**
+ * Compliance-limited conductance (S) after a SET at gate vg_V (reference VTE): the saturating
+ * exponential softly capped at g_cap, or, when the calibration has one, its monotone spline.
+ */
+export function transferG(p: CalValues, vg_V: number, v0_V = p.transfer_v0_V, gain = 1, spline?: TransferSpline): number {
   const x = vg_V - v0_V;
   if (x <= 0) return 0;
+  if (spline) return gain * splineG(spline, x);
   const raw = gain * p.transfer_gsat_S * (1 - Math.exp(-p.transfer_slope_per_V * x));
   const n = p.g_cap_sharpness;
   return raw / Math.pow(1 + Math.pow(raw / p.g_cap_S, n), 1 / n);
@@ -44,11 +49,11 @@ export function transferCurve(cal: Calibration, vread_V = 0.2): TransferCurve {
   const weak = (s: number) => ({ v0: p.transfer_v0_V + s * p.transfer_v0_sigma_V, gain: Math.max(0.5, 1 - s * p.gain_sigma_rel) });
   const readAt = (vg: number, s = 0) => {
     const w = weak(s);
-    return readCurrent(cal, transferG(p, vg, w.v0, w.gain), vread_V);
+    return readCurrent(cal, transferG(p, vg, w.v0, w.gain, cal.transfer), vread_V);
   };
-  const ceiling_A = readAt(50);
+  const ceiling_A = cal.transfer ? readCurrent(cal, splineCeiling(cal.transfer) * 0.999, vread_V) : readAt(50);
   const gateFor = (i_A: number, s = 0) => {
-    if (i_A >= readAt(50, s)) return Infinity;
+    if (i_A >= readAt(50, s) || (cal.transfer && i_A >= ceiling_A * weak(s).gain)) return Infinity;
     let lo = weak(s).v0;
     let hi = lo + 50;
     for (let k = 0; k < 60; k++) {

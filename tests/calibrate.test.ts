@@ -11,14 +11,15 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
-import { loadCalibration, type ScalarName } from '../calibration/calibration.js';
+import { loadCalibration, values, type ScalarName } from '../calibration/calibration.js';
 import { hiddenBoard, hiddenValues } from './helpers/hidden-board.js';
 import { RunContext } from '../src/engine/run-context.js';
+import { cellKey } from '../src/engine/events.js';
 import { characterize, type LevelCdfDataset } from '../src/procedures/characterize.js';
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
-import { fitCalibration, type FitResult } from '../src/calibrate/fit.js';
+import { fitCalibration, withValues, type FitResult } from '../src/calibrate/fit.js';
 import { twin } from '../src/calibrate/twin.js';
-import { replayCharacterize, simulateSweep } from '../src/calibrate/simulate.js';
+import { replayCharacterize, simulateSweep, type ReplayCell } from '../src/calibrate/simulate.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { chromium } from 'playwright-core';
 import { startServer } from './helpers/server.js';
@@ -37,7 +38,9 @@ async function measure() {
   if (measured) return measured;
   const board = new EmulatedBoard({ seed: 11, calibration: hiddenCal });
   const cdf = await characterize(board, new RunContext('cdf'), { algo: 'igvva', levels: 8, cellsPerLevel: 128, reads: 2, relax_s: [1, 60], seed: 11, calibration: hiddenCal });
-  const sw = await sweep(board, new RunContext('sw'), { cells: 256, seed: 12 });
+  // As `rram sweep` does with the store's history: the characterize run's cells are not fresh.
+  const used = new Set(cdf.levels.flatMap((l) => l.cells.map(cellKey)));
+  const sw = await sweep(board, new RunContext('sw'), { cells: 256, seed: 12, usedCells: used });
   const fit = await fitCalibration({ base, sweeps: [{ runId: 'sw', data: sw }], cdfs: [{ runId: 'cdf', data: cdf }] });
   measured = { cdf, sw, fit };
   return measured;
@@ -49,7 +52,8 @@ test('the fast replays used by the fit are the procedures themselves, bit for bi
   assert.deepEqual(simulateSweep(cal, d, 48, 5), d.cells);
   const c = await characterize(new EmulatedBoard({ seed: 6, calibration: cal }), new RunContext('c'), { algo: 'igvva', levels: 4, cellsPerLevel: 16, reads: 2, relax_s: [1, 60], seed: 6, calibration: cal });
   const r = replayCharacterize(cal, c, 1, 6);
-  c.levels.forEach((l, k) => l.cells.forEach((cell, i) => assert.deepEqual({ s: cell.status, p: cell.pulses, v: cell.finalStepped_V, i: cell.current_A, r: cell.relax }, { s: r[k][i].status, p: r[k][i].pulses, v: r[k][i].finalStepped_V, i: r[k][i].current_A, r: r[k][i].relax })));
+  const fields = (x: ReplayCell) => ({ s: x.status, p: x.pulses, v: x.finalStepped_V, f: x.verify_A, i: x.current_A, k: x.reads_A, r: x.relax, l: !!x.leaky });
+  c.levels.forEach((l, k) => l.cells.forEach((cell, i) => assert.deepEqual(fields(cell), fields(r[k][i]))));
 });
 
 test('parameter recovery on a board with hidden parameters: every identifiable parameter within 10 % (shifts 30 mV), every other within 3 stated sigmas', { timeout: 300000 }, async (t) => {
@@ -154,7 +158,24 @@ test('CLI: rram sweep, rram calibrate --from, rram twin, the dashboard\'s calibr
   const noRelax = rram('characterize', '--levels', '3', '--cells-per-level', '8', '--json');
   const nr = rram('calibrate', '--from', JSON.parse(noRelax.stdout).runId, '--out', 'x.json');
   assert.equal(nr.status, 2);
-  assert.match(nr.stderr, /nothing to fit: give a sweep run/);
+  assert.match(nr.stderr, /nothing to fit: give a characterize run with at least 10 programmed cells in 3 levels/);
+  // A characterize run on cells an earlier run used (the same seeded cells as the first one): refused, naming them.
+  const again = rram('characterize', '--levels', '4', '--cells-per-level', '48', '--calibration', 'hidden.json', '--json');
+  assert.equal(again.status, 0, again.stderr);
+  const againId = JSON.parse(again.stdout).runId;
+  for (const args of [['calibrate', '--from', againId, '--out', 'x.json'], ['twin', '--calibration', 'fit.json', '--against', againId]]) {
+    const r = rram(...args);
+    assert.equal(r.status, 2, `${args[0]}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`(\\d+) of its cells were (pulsed by earlier runs of this board \\([^)]*${chId}|not fresh \\(formed before the run)`));
+    assert.match(r.stderr, /\b\d+:\d+:\d+\b/, 'names cells');
+  }
+  // --fresh-cells takes cells no run used: accepted.
+  const fresh = rram('characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--calibration', 'hidden.json', '--fresh-cells', '--json');
+  assert.equal(fresh.status, 0, fresh.stderr);
+  const ho = rram('calibrate', '--from', JSON.parse(fresh.stdout).runId, '--holdout', '--out', 'h.json', '--json');
+  const hj = JSON.parse(ho.stdout);
+  assert.equal(ho.status, hj.holdout.pass ? 0 : 1, 'exit code is the hold-out verdict');
+  assert.ok(hj.holdout.rows.filter((r: { quantity: string }) => r.quantity === 'read current').every((r: { nBoard: number }) => r.nBoard <= 24), 'judged on the odd (held-out) half');
 });
 
 async function dashboardShowsCalibration(storeDir: string, fitRun: string, twinRun: string): Promise<void> {
@@ -194,3 +215,32 @@ async function dashboardShowsCalibration(storeDir: string, fitRun: string, twinR
     await s.close();
   }
 }
+
+test('the twin cannot pass vacuously: a level with too few cells, a twin that programs none, a twin that programs fewer; each KS beside its critical value; guidance names level, quantity, parameter', { timeout: 300000 }, async () => {
+  const { cdf, fit } = await measure();
+  // A level cut down to 6 programmed cells (the others failed): that level cannot be judged.
+  const thin = structuredClone(cdf);
+  thin.levels[3].cells.forEach((c, i) => (c.status = i < 6 ? c.status : 'failed'));
+  const t1 = await twin({ calibration: fit.calibration, against: thin });
+  assert.equal(t1.pass, false);
+  const r3 = t1.rows.filter((r) => r.level === 3);
+  assert.ok(r3.every((r) => !r.pass && /only 6 programmed board cells/.test(r.reason!)), JSON.stringify(r3));
+  assert.ok(t1.guidance.some((g) => /^level 3 read current: only 6 .*--cells-per-level/.test(g)));
+  // A calibration whose transfer cannot reach the top level: no twin cell there, and fewer programmed.
+  const low = withValues(fit.calibration, { ...values(fit.calibration), g_cap_S: 150e-6, transfer_gsat_S: 160e-6 });
+  const t2 = await twin({ calibration: low, against: cdf });
+  assert.equal(t2.pass, false);
+  const top = t2.rows.find((r) => r.level === 7 && r.quantity === 'read current')!;
+  assert.equal(top.nTwin, 0);
+  assert.equal(top.pass, false);
+  assert.equal(t2.programmed.find((s) => s.level === 7)!.pass, false);
+  assert.ok(t2.guidance.some((g) => /^level 7 cells programmed: .*the twin programs fewer: .*g_cap_S/.test(g)), t2.guidance.join('\n'));
+  // Every KS beside its critical value for the two sample sizes.
+  const ok = await twin({ calibration: fit.calibration, against: cdf });
+  for (const r of ok.rows) assert.ok(Math.abs(r.ksCritical - 1.358 * Math.sqrt((r.nBoard + r.nTwin) / (r.nBoard * r.nTwin))) < 1e-12);
+  assert.ok(ok.worstOverCritical > 0 && ok.worstOverCritical < 2, `worst KS / critical ${ok.worstOverCritical}`);
+  // The default calibration: guidance names the level, the quantity and a parameter for each failure.
+  const d = await twin({ calibration: base, against: cdf });
+  assert.ok(d.guidance.length >= d.rows.filter((r) => !r.pass).length);
+  for (const g of d.guidance) assert.match(g, /^level \d+ (read current|final stepped voltage|pulses per cell|re-read after \d+ s|cells programmed): .*[a-z]+_[a-zA-Z_]+/);
+});

@@ -19,12 +19,18 @@
  *    shrinks toward a middle conductance by exp(-n / tau), and a cell fails after a log-normal
  *    number of RESETs, stuck at LRS or at HRS (endurance); G drifts as (t / 1 s)^-nu after its
  *    last pulse, nu per device (retention).
+ *  - optional pieces (calibration/model-extensions.ts, off by default): a monotone spline transfer,
+ *    a conductance-independent part of the SET spread, an HRS floor, fast relaxation between the
+ *    verify and the read-back, random-telegraph read noise on a share of cells. They draw from
+ *    their own stream (device-to-device) or only when on, so a board without them is unchanged.
  */
 import type { CalValues, Calibration, RelaxationTable } from '../../calibration/calibration.js';
 import { values } from '../../calibration/calibration.js';
 import { StreamBank } from '../../lib/rng.js';
 import { relaxationPair } from '../../calibration/relaxation.js';
 import { ivRatio, transferG } from '../../calibration/transfer.js';
+import type { TransferSpline } from '../../calibration/transfer-spline.js';
+import { fastRelaxation, hrsLevel, rtnFactor, setSpread, slowDrift, tableShape } from '../../calibration/model-extensions.js';
 
 export const enum CellState {
   Pristine = 0,
@@ -62,6 +68,9 @@ export class CellArrayModel {
   private readonly vreset: Float64Array;
   private readonly vform: Float64Array;
   private readonly ghrs: Float64Array;
+  /** Random-telegraph amplitude per cell (0: none); absent when no cell has any. */
+  private readonly rtn?: Float64Array;
+  private readonly spline?: TransferSpline;
   readonly counters: { form: Uint32Array; set: Uint32Array; reset: Uint32Array; read: Uint32Array };
   /** Aging, per device (absent when its knobs are off): RESETs to failure, the failure's mode, drift exponent. */
   private readonly failAt?: Float64Array;
@@ -71,12 +80,15 @@ export class CellArrayModel {
   /** Scratch for the relaxation lookups (no allocation per pulse). */
   private readonly pairA = { mean: 0, sigma: 0 };
   private readonly pairB = { mean: 0, sigma: 0 };
+  private readonly fastA = { mean: 0, variance: 0 };
+  private readonly fastB = { mean: 0, variance: 0 };
 
   constructor(cal: Calibration, n: number, seed: number) {
     this.n = n;
     this.p = values(cal);
     this.relax = cal.relaxation;
     this.iv = cal.ivCurve;
+    this.spline = cal.transfer;
     this.rng = new StreamBank(seed, n, 1);
     this.noise = new StreamBank(seed, n, 2);
     this.state = new Uint8Array(n);
@@ -105,7 +117,13 @@ export class CellArrayModel {
       this.vset[i] = p.set_v_median_V + p.set_v_sigma_V * d2d.normal(i);
       this.vreset[i] = p.reset_v_median_V + p.reset_v_sigma_V * d2d.normal(i);
       this.vform[i] = p.form_v_median_V + p.form_v_sigma_V * d2d.normal(i);
-      this.ghrs[i] = p.g_hrs_S * Math.exp(p.g_hrs_sigma_log * d2d.normal(i));
+      this.ghrs[i] = hrsLevel(p, d2d.normal(i));
+    }
+    if (p.fraction_rtn > 0) {
+      // Stream 6: 4 and 5 are the aging draws'; each optional piece has its own.
+      const r = new StreamBank(seed, n, 6);
+      this.rtn = new Float64Array(n);
+      for (let i = 0; i < n; i++) if (r.uniform(i) < p.fraction_rtn) this.rtn[i] = p.rtn_amplitude_rel;
     }
     // Aging draws come from their own streams: a board with the knobs off is the same board as before.
     if (p.endurance_fail_cycles > 0) {
@@ -137,7 +155,7 @@ export class CellArrayModel {
 
   /** Compliance-limited conductance the filament grows to at gate voltage vg (nominal VTE). */
   transfer(vg_V: number, v0_V = this.p.transfer_v0_V, gain = 1): number {
-    return transferG(this.p, vg_V, v0_V, gain);
+    return transferG(this.p, vg_V, v0_V, gain, this.spline);
   }
 
   /** Gate voltage at which the nominal cell's transfer reaches g (bisection; used for ISPVA tables). */
@@ -198,7 +216,7 @@ export class CellArrayModel {
     const x = vte_V - vth;
     const h = (1 - Math.exp(-x / p.set_overdrive_V)) / ref + p.set_vte_slope_per_V * (x - (p.set_vte_ref_V - p.set_v_median_V));
     const vgEff = vg_V + p.vg_jitter_V * this.rng.normal(i);
-    let gc = this.transfer(vgEff, this.v0[i], this.gain[i]) * Math.min(h, 1.3) * (1 + p.set_sigma_rel * this.rng.normal(i));
+    let gc = setSpread(p, this.transfer(vgEff, this.v0[i], this.gain[i]) * Math.min(h, 1.3), this.rng.normal(i));
     const w = this.windowFactor(i);
     if (w < 1) gc = p.endurance_mid_S + (gc - p.endurance_mid_S) * w;
     return gc > cur ? gc : cur;
@@ -240,12 +258,20 @@ export class CellArrayModel {
     const b = this.pairB;
     relaxationPair(this.relax, g0, this.tRelax[i], a);
     relaxationPair(this.relax, g0, el, b);
-    const s1 = a.sigma * s;
-    const s2 = b.sigma * s;
-    const m1 = a.mean * s;
-    const m2 = b.mean * s;
-    const inc = Math.max(0, s2 * s2 - s1 * s1);
-    this.offset[i] += m2 - m1 + Math.sqrt(inc) * this.rng.normal(i);
+    // The table reshaped in time and G0 (1 unless the calibration says otherwise).
+    const f1 = s * tableShape(this.p, g0, this.tRelax[i]);
+    const f2 = s * tableShape(this.p, g0, el);
+    const s1 = a.sigma * f1;
+    const s2 = b.sigma * f2;
+    const m1 = a.mean * f1;
+    const m2 = b.mean * f2;
+    // The fast component (0 unless the calibration has one) adds its own mean and variance.
+    const fa = this.fastA;
+    const fb = this.fastB;
+    fastRelaxation(this.p, g0, this.tRelax[i], fa);
+    fastRelaxation(this.p, g0, el, fb);
+    const inc = Math.max(0, s2 * s2 - s1 * s1 + (fb.variance - fa.variance));
+    this.offset[i] += m2 - m1 + (fb.mean - fa.mean) + (slowDrift(this.p, g0, el) - slowDrift(this.p, g0, this.tRelax[i])) + Math.sqrt(inc) * this.rng.normal(i);
     this.tRelax[i] = el;
   }
 
@@ -268,7 +294,8 @@ export class CellArrayModel {
     const g = this.conductance(i, now);
     const p = this.p;
     const sigma = p.read_noise_S + p.read_noise_rel * g;
-    const gn = Math.max(0, g + sigma * this.noise.normal(i));
+    let gn = Math.max(0, g + sigma * this.noise.normal(i));
+    if (this.rtn && this.rtn[i] > 0) gn *= rtnFactor(this.rtn[i], this.noise.uniform(i));
     return gn * vread_V * this.ivRatio(gn, vread_V);
   }
 

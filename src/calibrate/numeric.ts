@@ -1,6 +1,7 @@
 /** Small numerical tools for fitting: Nelder-Mead, bootstrap, two-sample KS, covariance. */
 import { mean, quantile, sorted } from '../analysis/stats.js';
 import { Rng } from '../../lib/rng.js';
+import { digest } from '../../lib/digest.js';
 
 /** Nelder-Mead minimisation (no derivatives); `scale` sets the initial simplex per coordinate. */
 export function nelderMead(f: (x: number[]) => number, x0: number[], scale: number[], o: { iterations?: number; tol?: number } = {}): { x: number[]; fx: number } {
@@ -143,3 +144,15 @@ export function groupedQuantile(xs: number[], q: number): number {
 }
 export const groupedMedian = (xs: number[]) => groupedQuantile(xs, 0.5);
 export const groupedSigma = (xs: number[]) => (groupedQuantile(xs, 0.75) - groupedQuantile(xs, 0.25)) / 1.349;
+
+/**
+ * The simulation seed of a fit, drawn from the measured data themselves. Indirect inference
+ * compares the data with simulations at one seed (common random numbers across candidates); the
+ * simulation's own sampling error then shifts the result. With one fixed seed for every fit that
+ * shift was the same for every board (a bias no stated uncertainty covered: reset_v_sigma_V came
+ * out ~1 sigma low on every board seed); a seed from the data makes it an independent error per
+ * fit, which the uncertainty's (1 + n / nSim) factor accounts for. Same data, same fit.
+ */
+export function seedOf(data: unknown, salt = 0): number {
+  return (parseInt(digest(data).slice(0, 8), 16) + Math.imul(salt, 0x9e3779b1)) >>> 0;
+}

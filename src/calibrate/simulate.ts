@@ -90,8 +90,13 @@ export interface ReplayCell {
   status: string;
   pulses: number;
   finalStepped_V: number;
+  /** The verify read that ended the cell's programming. */
+  verify_A: number;
+  /** Mean of the K read-backs, and each of them. */
   current_A: number;
+  reads_A: number[];
   relax: { t_s: number; current_A: number }[];
+  leaky?: true;
 }
 
 /**
@@ -144,7 +149,7 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   cells.forEach((c, k) => {
     const o = done.get(c)!;
     const reads = rb.map((m) => m.get(c)!);
-    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })) });
+    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, verify_A: o.final_A, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, reads_A: reads, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })), ...(o.leaky ? { leaky: true as const } : {}) });
   });
   return out;
 }

@@ -62,6 +62,8 @@ export interface CellOutcome {
   unknownPulses?: number;
   /** The cell was leaky when pristine (it conducted before forming): counted apart even when programmed. */
   leaky?: true;
+  /** The cell was formed before this plan ran (the store's history says so, or it read formed and answered RESET): not a fresh cell. */
+  preformed?: true;
   /** What a measuring plan (a calibration sweep) recorded, journaled with the outcome. */
   data?: Record<string, unknown>;
 }

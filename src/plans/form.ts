@@ -56,7 +56,7 @@ export interface FormEvidence {
 
 export function* formIfPristine(cfg: FormConfig, t: Tally = new Tally(), ev: FormEvidence = {}): CellPlan {
   const i0 = yield* readCurrent(t, cfg.vread_V);
-  const out = (status: CellOutcome['status'], final_A: number, finalStepped_V: number, note?: string, leaky?: boolean): CellOutcome => ({ status, pulses: t.pulses, reads: t.reads, final_A, finalStepped_V, note, ...(leaky ? { leaky: true as const } : {}) });
+  const out = (status: CellOutcome['status'], final_A: number, finalStepped_V: number, note?: string): CellOutcome => ({ status, pulses: t.pulses, reads: t.reads, final_A, finalStepped_V, note, preformed: true });
   if (ev.knownFormed) return out('ok', i0, NaN, 'formed (the store\'s history of this board)');
   if (i0 < cfg.formedAbove_A) return yield* formStaircase(cfg, t, i0, false);
   if (!ev.reset) return out('ok', i0, NaN, 'already formed (reads above the formed threshold)');

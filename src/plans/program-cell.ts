@@ -53,7 +53,7 @@ export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
   const t = new Tally();
   const f = yield* formIfPristine(cfg.form, t, { reset: cfg.reset, knownFormed: lvl.knownFormed });
   if (f.status !== 'ok') return f;
-  const leaky = f.leaky ? { leaky: true as const } : {};
+  const leaky = { ...(f.leaky ? { leaky: true as const } : {}), ...(f.preformed ? { preformed: true as const } : {}) };
   const r = yield* resetVerify(lvl.level === 0 ? { ...cfg.reset, max_A: lvl.target_A } : cfg.reset, t);
   if (lvl.level === 0 || r.status !== 'ok') return { ...r, ...leaky };
   return { ...(yield* writeVerify(cfg, lvl, t)), ...leaky };

@@ -60,6 +60,8 @@ export interface CellRecord {
   unknownPulses: number;
   /** The cell conducted when pristine (not proof of a filament); formed and programmed where it could be. */
   leaky?: true;
+  /** The cell was formed before this run (the store's history, or it read formed and answered RESET): not fresh. */
+  preformed?: true;
   verify_A: number;
   finalStepped_V: number;
   /** Mean of the K read-back reads (A): the cell's CDF sample. */
@@ -239,6 +241,7 @@ function buildDataset(
         attempts: h.attempts,
         unknownPulses: h.unknownPulses,
         ...(e.outcome.leaky ? { leaky: true as const } : {}),
+        ...(e.outcome.preformed ? { preformed: true as const } : {}),
         verify_A: e.outcome.final_A,
         finalStepped_V: e.outcome.finalStepped_V,
         current_A: usable.length ? mean(usable) : NaN,

@@ -78,7 +78,7 @@ export function writeRunCells(store: EmbeddedStore, runId: string, c: RunCells):
   renameSync(f + '.tmp', f);
 }
 
-async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells | undefined> {
+export async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells | undefined> {
   const f = join(store.runDir(runId), 'cells.json');
   if (existsSync(f)) {
     try {
@@ -96,14 +96,15 @@ async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells |
   return c;
 }
 
-/** Every cell the store has seen pulsed or programmed on this board (optionally leaving one run out). */
-export async function boardHistory(store: EmbeddedStore, info: Pick<BoardInfo, 'id' | 'kind' | 'state'>, o: { except?: string } = {}): Promise<BoardCellHistory> {
+/** Every cell the store has seen pulsed or programmed on this board (optionally leaving one run out, or only runs started before a time). */
+export async function boardHistory(store: EmbeddedStore, info: Pick<BoardInfo, 'id' | 'kind' | 'state'>, o: { except?: string; before?: string } = {}): Promise<BoardCellHistory> {
   const board = boardKey(info);
   const h: BoardCellHistory = { board, pulsed: new Set(), formed: new Set(), bad: new Map(), runs: [] };
   const outOfBand = new Map<string, number>();
   // Oldest first: a cell's latest verdict decides (a cell formed later is no longer unformable).
   for (const r of store.listRuns().reverse()) {
     if (r.id === o.except) continue; // a pruned run keeps its cells.json
+    if (o.before !== undefined && !(r.started < o.before)) continue;
     const b = r.board as Pick<BoardInfo, 'id' | 'kind' | 'state'> | undefined;
     if (!b || boardKey(b) !== board) continue;
     const c = await runCells(store, r.id);

@@ -14,6 +14,7 @@ import { repoRoot } from '../../../lib/repo-root.js';
 import { fitCalibration, type FitResult } from '../../calibrate/fit.js';
 import { parseFrom, type Sources } from '../../calibrate/sources.js';
 import { applyAging, fitAgingSources } from '../../calibrate/aging.js';
+import { checkFresh } from '../../calibrate/contamination.js';
 import { twin, type TwinResult } from '../../calibrate/twin.js';
 import { boardHistory } from '../../store/board-history.js';
 import { runJob } from '../../jobs/run-job.js';
@@ -89,6 +90,8 @@ export function registerCalibrate(program: Command): void {
         else process.stdout.write(`fitted on ${hfox!.cells} cells: hold-out sigma error median ${(hfox!.holdoutMedianRelErr * 100).toFixed(1)} %, max ${(hfox!.holdoutMaxRelErr * 100).toFixed(1)} %; read noise ${(hfox!.readNoise.a_S * 1e6).toFixed(3)} uS\nwrote ${f.out}\n`);
         return;
       }
+      // Contaminated input is refused naming the cells, before any fit (contamination.ts).
+      for (const r of [...src.sweeps, ...src.cdfs]) await checkFresh(store, r.runId, r.data, '--from');
       const keep = f.holdout ? (i: number) => i % 2 === 0 : undefined;
       const fit = await fitCalibration({ base, sweeps: src.sweeps, cdfs: src.cdfs, keep, simCells: f.simCells, id: f.id });
       // Measured aging on top of the fit (src/calibrate/aging.ts): its parameters replace the fit's.
@@ -104,13 +107,17 @@ export function registerCalibrate(program: Command): void {
         ctx.begin({ kind: 'calibrate', params: { from: f.from, base: base.id, out: f.out, holdout: !!f.holdout, calibration: fit.calibration.id }, board: first.board, calibration: fit.calibration.id });
         return { format: 'rram-hil/calibration-fit', version: 1, ...fit, holdout };
       }, { resultName: 'calibration-fit' });
-      if (f.json) printJson({ runId: job.runId, out: f.out, params: fit.params, quality: fit.quality, relaxation: fit.relaxation, holdout, elapsed_s: fit.elapsed_s });
+      if (f.json) printJson({ runId: job.runId, out: f.out, params: fit.params, quality: fit.quality, knots: fit.knots, transferForm: fit.transferForm, holdout, elapsed_s: fit.elapsed_s });
       else {
         const rows = Object.entries(fit.params).map(([k, p]) => [k, sig(p.value), p.unit, p.uncertainty !== undefined ? sig(p.uncertainty) : '-', p.status, p.method.length > 70 ? p.method.slice(0, 67) + '...' : p.method]);
         process.stdout.write(`fitted ${fit.calibration.id} from ${f.from} in ${fit.elapsed_s.toFixed(1)} s (run ${job.runId}); wrote ${f.out}\n`);
         process.stdout.write(table(['parameter', 'value', 'unit', '+-', 'status', 'method'], rows));
         if (fit.quality.length) process.stdout.write('\nfit quality: measured statistic vs the fitted model\'s simulation of the same sweep\n' + table(['statistic', 'measured', 'model', 'unit'], fit.quality.map((q) => [q.statistic, sig(q.measured), sig(q.model), q.unit])));
-        if (holdout) process.stdout.write(`\nhold-out: twin of the even-cell fit against the odd cells: worst KS ${holdout.worstKs.toFixed(3)} (${holdout.pass ? 'pass' : 'FAIL'} at ${holdout.maxKs})\n`);
+        if (fit.transferForm) process.stdout.write(`\ntransfer: ${fit.transferForm.model === 'spline' ? 'monotone spline' : 'saturating exponential'}, chosen by a held-out fit (odd cells against the even cells' fit: chi2 exponential ${fit.transferForm.heldOut.exp.toFixed(1)}, spline ${fit.transferForm.heldOut.spline.toFixed(1)} over ${fit.transferForm.heldOut.statistics} statistics)\n`);
+        if (holdout) {
+          process.stdout.write(`\nhold-out: twin of the even-cell fit against the odd cells: worst KS ${holdout.worstKs.toFixed(3)}, ${holdout.worstOverCritical.toFixed(2)}x its critical value (${holdout.pass ? 'pass' : 'FAIL'} at ${holdout.maxKs})\n`);
+          for (const g of holdout.guidance) process.stdout.write(`  ${g}\n`);
+        }
       }
       if (holdout && !holdout.pass) process.exitCode = EXIT.failure;
     });
@@ -128,6 +135,7 @@ export function registerCalibrate(program: Command): void {
       const rec = store.getRun(f.against);
       if (rec.kind !== 'characterize') throw new InvalidArgumentError('--against', f.against, `is a ${rec.kind} run; the twin repeats characterize runs`);
       const d = store.loadResult<LevelCdfDataset>(f.against, 'level-cdf');
+      await checkFresh(store, f.against, d, '--against');
       const cal = loadCalibration(f.calibration);
       const r = await twin({ calibration: cal, against: d, factor: f.factor, maxKs: f.maxKs, seed: f.seed });
       const job = await runJob({ store }, async (ctx) => {
@@ -137,9 +145,11 @@ export function registerCalibrate(program: Command): void {
       writeResultFile(f.out, r);
       if (f.json) printJson({ runId: job.runId, ...r, samples: undefined });
       else {
-        process.stdout.write(`twin of run ${f.against} with ${cal.id} (${f.factor}x cells, run ${job.runId}): worst KS ${r.worstKs.toFixed(3)}, ${r.pass ? 'PASS' : 'FAIL'} at --max-ks ${f.maxKs}\n`);
+        process.stdout.write(`twin of run ${f.against} with ${cal.id} (${f.factor}x cells, run ${job.runId}): worst KS ${r.worstKs.toFixed(3)} (${r.worstOverCritical.toFixed(2)}x its critical value), ${r.pass ? 'PASS' : 'FAIL'} at --max-ks ${f.maxKs}\n`);
         if (r.ksNoise > 0.8 * f.maxKs) process.stdout.write(`note: with this many board cells per level a KS distance of ${r.ksNoise.toFixed(2)} happens by chance 5 % of the time in each comparison: --max-ks ${f.maxKs} is near the noise (characterize >= 128 cells per level)\n`);
-        process.stdout.write(table(['level', 'quantity', 'n board', 'n twin', 'KS', 'median twin/board', 'sigma twin/board', ''], r.rows.map((x) => [x.level, x.quantity, x.nBoard, x.nTwin, x.ks.toFixed(3), x.medianRatio.toFixed(3), x.sigmaRatio.toFixed(2), x.pass ? '' : 'FAIL'])));
+        process.stdout.write(table(['level', 'quantity', 'n board', 'n twin', 'KS', 'critical', 'median twin/board', 'sigma twin/board', ''], r.rows.map((x) => [x.level, x.quantity, x.nBoard, x.nTwin, Number.isFinite(x.ks) ? x.ks.toFixed(3) : '-', Number.isFinite(x.ksCritical) ? x.ksCritical.toFixed(3) : '-', sig(x.medianRatio), sig(x.sigmaRatio), x.pass ? '' : 'FAIL'])));
+        process.stdout.write('\ncells programmed per level, board vs twin\n' + table(['level', 'board', 'twin', 'z', ''], r.programmed.map((s) => [s.level, `${(100 * s.board).toFixed(1)} % of ${s.nBoard}`, `${(100 * s.twin).toFixed(1)} % of ${s.nTwin}`, s.z.toFixed(2), s.pass ? '' : 'FAIL'])));
+        if (r.guidance.length) process.stdout.write('\nwhat would fix it:\n' + r.guidance.map((g) => `  ${g}\n`).join(''));
       }
       if (!r.pass) process.exitCode = EXIT.failure;
     });

@@ -22,6 +22,8 @@ import { pruneRuns } from '../../store/retention.js';
 import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { boardHistory } from '../../store/board-history.js';
+import { describeExcluded, selectFreshCells } from '../../procedures/fresh-cells.js';
+import type { Board, CellAddress } from '../../../drivers/board.js';
 import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
 import { parseNumberTable } from '../../io/number-table.js';
@@ -131,24 +133,40 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   return { cells, levels: lv.size ? lv : undefined };
 }
 
+/**
+ * `--fresh-cells`: cells in the seeded shuffle's order that no earlier run of this board pulsed and
+ * (where the board counts) no pulse since power-up reached. No read criterion: a leaky pristine
+ * cell is a fresh cell, classified by the plan (issue 24).
+ */
+async function freshCellsFor(board: Board, first: number, n: number, seed: number, used: ReadonlySet<string>): Promise<CellAddress[]> {
+  const info = board.info();
+  const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
+  const fresh = await selectFreshCells(board, arrays, n, seed, Infinity, 0.2, used);
+  if (fresh.cells.length < n) throw new InvalidArgumentError('--fresh-cells', true, `${n} cells needed, ${fresh.cells.length} fresh ones left on arrays ${arrays.join(',')} (${describeExcluded(fresh.excluded)})`);
+  return fresh.cells;
+}
+
 export function registerProgramming(program: Command): void {
   addProgrammingOptions(program.command('characterize').description('program M cells per level by write-verify, read back, publish level CDFs'))
     .requiredOption('--cells-per-level <M>', 'cells per level', num('--cells-per-level', { min: 1, int: true }))
     .option('--reads <K>', 'read-back reads per cell', num('--reads', { min: 1, max: 100, int: true }), 1)
     .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', durations('--relax'), [] as number[])
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
-    .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number }) => {
+    .option('--fresh-cells', 'program only cells no earlier run of this board pulsed (the store\'s history, and COUNTERS where the board has them): a run `rram calibrate` and `rram twin` accept')
+    .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number; freshCells?: boolean }) => {
       const po = programOptions(f);
+      if (f.freshCells && f.resume) throw new InvalidArgumentError('--fresh-cells', true, 'a run on fresh cells cannot be resumed (its cells are not fresh any more): start a new run');
       const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       const ac = abortOnSigint();
       let out: JobOutcome<LevelCdfDataset>;
       try {
         const history = await boardHistory(store, board.info(), { except: f.resume });
+        const cells = f.freshCells ? await freshCellsFor(board, f.array, f.levels * f.cellsPerLevel, f.seed, history.pulsed) : undefined;
         out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board, metadata },
           (ctx, signal) =>
-            characterize(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
+            characterize(board, ctx, { ...po, knownFormed: history.formed, cells, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
           (ctx) => {
             attachProgressBar(ctx.events$);
