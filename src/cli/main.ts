@@ -12,6 +12,7 @@ import { registerProgramNet } from './commands/program-net.js';
 import { registerConformance } from './commands/conformance.js';
 import { registerWvBench } from './commands/wv-bench.js';
 import { registerStudy } from './commands/study.js';
+import { registerWorker } from './commands/worker.js';
 import { reportAndExit } from './errors.js';
 
 const program = new Command();
@@ -33,5 +34,6 @@ registerProgramNet(program);
 registerConformance(program);
 registerWvBench(program);
 registerStudy(program);
+registerWorker(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

@@ -1,0 +1,23 @@
+/**
+ * Every kind of job a worker runs, by name: a study's Monte Carlo point, a synapse-budget net
+ * (trained and evaluated), a binary net of the bnn study, a point of `rram infer --sweep`.
+ */
+import type { QueuedJob } from '../queue/job.js';
+import { runSynapseNetJob, SYNAPSE_NET_JOB, type SynapseNetContent, type SynapseNetWhere } from './synapse-budget-run.js';
+import { MC_POINT_JOB, runMcPointJob, type JobRunEnv, type McPointContent, type McPointWhere } from './mc-point-job.js';
+
+export type JobEnv = JobRunEnv & {
+  /** On a worker: return trained nets' files with the result (the submitter's folder is not here). */
+  remote?: boolean;
+};
+
+export async function runQueuedJob(job: QueuedJob, env: JobEnv): Promise<unknown> {
+  switch (job.kind) {
+    case MC_POINT_JOB:
+      return runMcPointJob(job.content as McPointContent, job.where as McPointWhere, env);
+    case SYNAPSE_NET_JOB:
+      return runSynapseNetJob(job.content as SynapseNetContent, job.where as SynapseNetWhere, env);
+    default:
+      throw new Error(`unknown job kind ${job.kind} (a worker older or newer than the submitter?)`);
+  }
+}
