@@ -5,7 +5,6 @@
  * Redis restarted mid-study is waited for instead of failing the study.
  */
 import type { RedisOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { QueueUrl } from './redis-url.js';
 
@@ -41,14 +40,19 @@ function reason(e: unknown): string {
 
 /** Connects once with a deadline, PINGs, reads the version; throws an InvalidArgumentError naming `flag` and the URL. */
 export async function checkRedis(q: QueueUrl, flag = '--queue', timeoutMs = 3000): Promise<{ version: string }> {
-  const r = new Redis({ ...connectionOptions(q), lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  r.on('error', () => undefined); // reported below, once
+  // The database is selected explicitly below: ioredis reports a failed SELECT on connect only as an event.
+  const { Redis } = await import('ioredis'); // loaded when used: every other rram command starts without it
+  const r = new Redis({ ...connectionOptions(q), db: 0, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // Reported below, once: the socket's own reason (ECONNREFUSED ...) says more than ioredis's "Connection is closed".
+  let socketError: Error | undefined;
+  r.on('error', (e: Error) => void (socketError ??= e));
   const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer to PING within ${timeoutMs / 1000} s (is it a Redis server?)`)), timeoutMs).unref());
   try {
     const version = await Promise.race([
       (async () => {
         await r.connect();
         await r.ping();
+        if (q.db) await r.select(q.db);
         const info = await r.info('server');
         return /redis_version:([\d.]+)/.exec(info)?.[1] ?? 'unknown';
       })(),
@@ -57,7 +61,7 @@ export async function checkRedis(q: QueueUrl, flag = '--queue', timeoutMs = 3000
     if (olderThan(version.split('.').map(Number), MIN_VERSION)) throw new Error(`Redis ${version} is older than the ${MIN_VERSION.join('.')} BullMQ needs`);
     return { version };
   } catch (e) {
-    throw new InvalidArgumentError(flag, q.shown, `no usable Redis there: ${reason(e)}`);
+    throw new InvalidArgumentError(flag, q.shown, `no usable Redis there: ${reason(socketError && /Connection is closed/.test((e as Error).message) ? socketError : e)}`);
   } finally {
     r.disconnect();
   }

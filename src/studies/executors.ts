@@ -7,7 +7,6 @@
 import type { JobResources } from '../inference/job-resources.js';
 import type { JobOrder, QueueTask, Ran } from '../queue/job.js';
 import type { QueueUrl } from '../queue/redis-url.js';
-import { submitAndCollect } from '../queue/submit.js';
 import { runQueuedJob } from './point-jobs.js';
 
 export interface RunHooks {
@@ -57,6 +56,7 @@ export function onQueue(url: QueueUrl, order?: JobOrder): Executor {
   return {
     where: `queue ${url.shown}`,
     async run(tasks, h) {
+      const { submitAndCollect } = await import('../queue/submit.js'); // BullMQ loads only when a queue is used
       await submitAndCollect(tasks, { url, order, log: h.log, onResult: h.onResult, onProgress: h.onProgress });
     },
   };

@@ -3,6 +3,8 @@
  * (trained and evaluated), a binary net of the bnn study, a point of `rram infer --sweep`.
  */
 import type { QueuedJob } from '../queue/job.js';
+import { BNN_NET_JOB, runBnnNetJob, type BnnNetContent } from '../inference/bnn/net-job.js';
+import { INFER_POINT_JOB, runInferPoint, type InferPointContent, type InferPointWhere } from '../inference/infer-point.js';
 import { runSynapseNetJob, SYNAPSE_NET_JOB, type SynapseNetContent, type SynapseNetWhere } from './synapse-budget-run.js';
 import { MC_POINT_JOB, runMcPointJob, type JobRunEnv, type McPointContent, type McPointWhere } from './mc-point-job.js';
 
@@ -17,6 +19,10 @@ export async function runQueuedJob(job: QueuedJob, env: JobEnv): Promise<unknown
       return runMcPointJob(job.content as McPointContent, job.where as McPointWhere, env);
     case SYNAPSE_NET_JOB:
       return runSynapseNetJob(job.content as SynapseNetContent, job.where as SynapseNetWhere, env);
+    case INFER_POINT_JOB:
+      return runInferPoint(job.content as InferPointContent, job.where as InferPointWhere, env);
+    case BNN_NET_JOB:
+      return runBnnNetJob(job.content as BnnNetContent, (job.where ?? {}) as { data?: string }, env);
     default:
       throw new Error(`unknown job kind ${job.kind} (a worker older or newer than the submitter?)`);
   }

@@ -7,17 +7,12 @@
  * replicates are merged: a number that differs between them becomes "mean ± sd" (sample standard
  * deviation over the seeds), one that does not stays as it is.
  */
-import { createHash } from 'node:crypto';
+import { replicateKey, replicateSeed } from '../../lib/replicate-seed.js';
 import type { StudyFigure, StudyResult, StudyTable } from './study-output.js';
 
 export const MAX_REPLICATES = 100;
 
-export function replicateSeed(seed: number, r: number): number {
-  if (r === 0) return seed;
-  return createHash('sha256').update(`rram-hil replicate ${seed} ${r}`).digest().readUInt32BE(0);
-}
-
-export const replicateKey = (key: string, r: number): string => (r === 0 ? key : `${key}@r${r}`);
+export { replicateKey, replicateSeed };
 
 export function replicateOf(key: string): { key: string; replicate: number } {
   const m = /^(.*)@r(\d+)$/.exec(key);

@@ -5,7 +5,7 @@
  * per point on stderr (with the ETA, and the worker that ran it when it was not this process).
  */
 import { stepProgress } from '../sinks/step-progress.js';
-import type { QueueTask } from '../queue/job.js';
+import type { QueueTask, Ran } from '../queue/job.js';
 import { LOCAL, type Executor } from './executors.js';
 import type { PointStore } from './point-store.js';
 
@@ -59,4 +59,14 @@ export async function runStudyJobs<R extends { key: string }>(store: PointStore<
     bar.stop();
   }
   return tasks.filter((t) => store.done.has(t.key)).map((t) => store.done.get(t.key)!);
+}
+
+/** Runs tasks that keep no point store (a sweep, a study's nets): a progress bar, queue messages on stderr, each result handed over as it arrives. */
+export async function runTasks(exec: Executor, tasks: QueueTask[], o: { label: string; unit: string; onResult: (key: string, result: unknown, ran: Ran) => void }): Promise<void> {
+  const bar = stepProgress(o.label, o.unit);
+  try {
+    await exec.run(tasks, { log: (l) => process.stderr.write(l + '\n'), onProgress: (d, n) => bar.update(d, n), onResult: o.onResult });
+  } finally {
+    bar.stop();
+  }
 }

@@ -5,7 +5,8 @@
  * queue worker it is trained in a temporary folder and its files travel back with the row, and
  * the submitter writes them into DIR/nets. Training and trials take their seed from the job.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFolderFiles } from '../io/folder-files.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -83,7 +84,7 @@ export async function runSynapseNetJob(c: SynapseNetContent, w: SynapseNetWhere,
       env.onProgress?.(i + 1, p.levels.length);
     }
     const row: NetRow = { key: c.key, dataset: c.dataset, arch: c.arch, ...describeArch(c.arch, { side: test.rows, channels: test.channels }), trainAccuracy: rep.trainAccuracy, testAccuracy: rep.testAccuracy, quantized, epochs: rep.epochs, seed: rep.seed, trainSeconds };
-    return { row, files: env.remote ? Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString('base64')])) : undefined };
+    return { row, files: env.remote ? readFolderFiles(dir) : undefined };
   } finally {
     if (dir !== w.net) rmSync(dir, { recursive: true, force: true });
   }

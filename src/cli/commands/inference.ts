@@ -4,18 +4,26 @@ import { parseBnn } from '../../inference/bnn/spec.js';
 import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
 import { synapseCount } from '../../inference/crossbar-net.js';
 import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
-import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
-import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
-import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
-import { monteCarlo, type McResult } from '../../inference/monte-carlo.js';
-import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
+import { buildDeviceModel, parseDeviceSpec, type DeviceOptions, type DeviceSpec, type MeasuredLevels } from '../../inference/device-models.js';
+import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type QuantizeScope, type Quantizer } from '../../inference/mapping.js';
+import type { McResult } from '../../inference/monte-carlo.js';
+import { fractionOf, parseSweep, sweepPoints, type SweepKey } from '../../inference/sweep.js';
+import { fileDigest, JobResources, modelDigest, splitDigest, type DatasetRef } from '../../inference/job-resources.js';
+import { INFER_POINT_JOB, type InferPointContent } from '../../inference/infer-point.js';
+import type { BnMerge } from '../../inference/bnn/model.js';
+import type { QueueTask } from '../../queue/job.js';
+import type { QueueUrl } from '../../queue/redis-url.js';
+import { LOCAL } from '../../studies/executors.js';
+import { runTasks } from '../../studies/run-jobs.js';
+import type { RelaxationTable } from '../../../calibration/calibration.js';
+import { executorFor, queueOption } from './run-where.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
 import { current, duration, durations, num, quantileArg } from '../parse.js';
@@ -73,6 +81,7 @@ interface InferFlags {
   images?: number;
   json?: boolean;
   out?: string;
+  queue?: QueueUrl;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -165,6 +174,7 @@ export function registerInference(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
+    .option('--queue <url>', 'run the points on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
     .action(async (f: InferFlags) => {
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
@@ -176,51 +186,91 @@ export function registerInference(program: Command): void {
       if (quantizer === 'histogram-bins' && f.mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
       const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
       if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
-      const measured = baseSpec.kind === 'empirical' ? loadMeasuredLevels(baseSpec.file!) : undefined;
-      const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
-      const backend = await initTf();
-      const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
-      for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
+      if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
+      const exec = await executorFor(f);
+      const resources = new JobResources();
+      const measured = baseSpec.kind === 'empirical' ? resources.measured(baseSpec.file!) : undefined;
+      const test = resources.testSplit({ name: parseDatasetName(f.dataset) }, f.data);
+      const bnMergeOpt = f.bnMerge ? parseBnMerge(f.bnMerge) : undefined;
+      const { net, bnMerge } = await resources.net(resolve(f.model), undefined, { bnMerge: bnMergeOpt, test, images: f.images });
+      for (const w of checkModelData(f.model, f.dataset, test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
       const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
-      const points = sweep ? sweepPoints(sweep) : [{}];
-      const results: McResult[] = [];
-      if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
-      for (const p of points) {
-        // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
-        const spec: DeviceSpec = p.sigma ? parseDeviceSpec(/^0*\.?0*%?$/.test(p.sigma) ? 'ideal' : `${baseSpec.kind}:${p.sigma}`) : baseSpec;
-        const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? measured?.pools.length ?? 8);
-        const relax_s = p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0];
-        const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;
-        const adcBits = p['adc-bits'] !== undefined ? num('--sweep adc-bits', { int: true, min: 1, max: 16 })(p['adc-bits']) : f.adcBits;
-        const scheme: Scheme = parseScheme(p.mapping ?? f.mapping);
-        const device = buildDeviceModel(spec, levels, {
-          shared: !!f.sharedPerLevel,
-          stuckHrs: p['stuck-hrs'] !== undefined ? fractionOf('stuck-hrs', p['stuck-hrs']) : f.stuckHrs,
-          stuckLrs: p['stuck-lrs'] !== undefined ? fractionOf('stuck-lrs', p['stuck-lrs']) : f.stuckLrs,
-          readNoise_A: f.readNoise ?? 0,
-          relax_s,
-          relaxTable: calib?.relaxation,
-          vread_V: 0.2,
-          // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
-          dynamicRange: dynamicRange ?? (quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
-          levelValues_A: f.levelValues,
-          maxInput_V: f.maxInputV,
-          endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined,
-          retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined,
-        }, measured);
-        const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
-        const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
-        const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const r = await monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, onProgress: (done, total) => bar.update(done, total) }).finally(() => bar.stop());
-        results.push(r);
-        if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
-      }
-      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      const inputs = { model: modelDigest(f.model), dataset: { name: f.dataset, digest: splitDigest(test) } };
+      const contents = (sweep ? sweepPoints(sweep) : [{}]).map((p, i, all) => inferPointContent(f, p, { key: all.length > 1 ? `${i + 1}: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(',')}` : 'point', baseSpec, measured, relaxTable: calib?.relaxation, quantizer, scope, inputs, bnMerge: bnMergeOpt }));
+      const where = { model: resolve(f.model), data: f.data && resolve(f.data), device: baseSpec.kind === 'empirical' ? resolve(baseSpec.file!) : undefined };
+      const tasks: QueueTask[] = contents.map((c) => ({ key: c.label, job: { kind: INFER_POINT_JOB, key: c.label, content: c, where }, weight: c.trials }));
+      const byKey = new Map<string, McResult>();
+      await runTasks(exec(resources), tasks, {
+        label: 'rram infer',
+        unit: 'trials',
+        onResult: (key, result, ran) => {
+          const r = result as McResult;
+          const c = contents.find((x) => x.label === key)!;
+          byKey.set(key, r);
+          if (!f.json) process.stderr.write(`levels ${r.levels} ${c.scheme}${c.clip ? ` clip ${c.clip}` : ''} ${c.spec}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine}${ran.worker === LOCAL ? '' : ` on ${ran.worker}`})\n`);
+        },
+      });
+      const results = contents.map((c) => byKey.get(c.label)!);
+      const { backend } = await resources.tf();
+      const meta = { model: f.model, dataset: f.dataset, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
       if (f.out) process.stderr.write(`wrote ${f.out}: ${writeOut(f.out, meta, results).join(', ')}\n`);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
       else printText(meta, results);
     });
+}
+
+interface PointDefaults {
+  key: string;
+  baseSpec: DeviceSpec;
+  measured?: MeasuredLevels;
+  relaxTable?: RelaxationTable;
+  quantizer: Quantizer;
+  scope: QuantizeScope;
+  inputs: { model: string; dataset: DatasetRef };
+  bnMerge?: BnMerge;
+}
+
+/** One point of the sweep (or the single run) as job content, its device model built once here so a bad value is refused before any work. */
+function inferPointContent(f: InferFlags, p: Partial<Record<SweepKey, string>>, d: PointDefaults): InferPointContent {
+  // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
+  const spec: DeviceSpec = p.sigma ? parseDeviceSpec(/^0*\.?0*%?$/.test(p.sigma) ? 'ideal' : `${d.baseSpec.kind}:${p.sigma}`) : d.baseSpec;
+  const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? d.measured?.pools.length ?? 8);
+  const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;
+  const device: DeviceOptions = {
+    shared: !!f.sharedPerLevel,
+    stuckHrs: p['stuck-hrs'] !== undefined ? fractionOf('stuck-hrs', p['stuck-hrs']) : f.stuckHrs,
+    stuckLrs: p['stuck-lrs'] !== undefined ? fractionOf('stuck-lrs', p['stuck-lrs']) : f.stuckLrs,
+    readNoise_A: f.readNoise ?? 0,
+    relax_s: p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0],
+    relaxTable: d.relaxTable,
+    vread_V: 0.2,
+    // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
+    dynamicRange: dynamicRange ?? (d.quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
+    levelValues_A: f.levelValues,
+    maxInput_V: f.maxInputV,
+    endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined,
+    retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined,
+  };
+  buildDeviceModel(spec, levels, device, spec.kind === 'empirical' ? d.measured : undefined);
+  return {
+    label: d.key,
+    inputs: { ...d.inputs, ...(spec.kind === 'empirical' ? { device: fileDigest(spec.file!) } : {}) },
+    bnMerge: d.bnMerge,
+    images: f.images,
+    trials: f.trials,
+    seed: f.seed,
+    engine: f.engine as 'auto',
+    spec: spec.text,
+    levels,
+    device,
+    scheme: parseScheme(p.mapping ?? f.mapping),
+    adcBits: p['adc-bits'] !== undefined ? num('--sweep adc-bits', { int: true, min: 1, max: 16 })(p['adc-bits']) : f.adcBits,
+    tile: p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile,
+    clip: p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip,
+    quantizer: d.quantizer,
+    scope: d.scope,
+  };
 }
 
 function printText(meta: { model: string; dataset: string; synapses: number; tfBackend: string }, rs: McResult[]): void {

@@ -13,17 +13,15 @@ import { levelsVariationPoints, levelsVariationResult, type LevelsVariationParam
 import type { McPoint, PointRow } from '../../studies/mc-point.js';
 import { PointStore, type StudyParams } from '../../studies/point-store.js';
 import { runStudyJobs } from '../../studies/run-jobs.js';
-import { inProcess, onQueue, type Executor } from '../../studies/executors.js';
 import { mcPointTask } from '../../studies/mc-point-job.js';
 import { MAX_REPLICATES, mergeReplicates, replicateKey, replicateOf, replicateSeed, rowsOfReplicate } from '../../studies/replicates.js';
 import { fileDigest, JobResources, modelDigest, splitDigest } from '../../inference/job-resources.js';
-import { checkRedis } from '../../queue/redis-check.js';
 import type { QueueUrl } from '../../queue/redis-url.js';
-import { parseJobOrder } from '../../queue/job.js';
-import { queueOption } from './worker.js';
+import { executorFor, queueOption } from './run-where.js';
 import { writeStudy, studyMarkdown, type StudyResult } from '../../studies/study-output.js';
 import { csv, printJson } from '../output.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { writeFolderFiles } from '../../io/folder-files.js';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArch } from '../../inference/arch-spec.js';
@@ -93,16 +91,6 @@ async function runMcStudy<P extends McParams>(
 
 /** Stored only when above 1: a single-seed study keeps the params.json it always had (and resumes old folders). */
 const replicatesOf = (f: { replicates: number }) => (f.replicates > 1 ? { replicates: f.replicates } : {});
-
-/** In process (default), or the queue of --queue: checked before any work. */
-async function executorFor(f: { queue?: QueueUrl; workers?: number; trainers?: number }): Promise<(r: JobResources, concurrency?: number) => Executor> {
-  if (!f.queue) return (resources, concurrency) => inProcess({ resources, threads: f.workers }, concurrency);
-  for (const flag of ['workers', 'trainers'] as const) if (f[flag] !== undefined) throw new InvalidArgumentError(`--${flag}`, f[flag], 'sets threads in this process; with --queue each worker\'s --concurrency and --threads do');
-  await checkRedis(f.queue);
-  const order = parseJobOrder(process.env.RRAM_QUEUE_ORDER);
-  const q = f.queue;
-  return () => onQueue(q, order);
-}
 
 const common = (c: Command, trials: number) =>
   c
@@ -285,7 +273,7 @@ export function registerSynapseBudget(study: Command): void {
         accept: (key, result) => {
           const { row, files } = result as SynapseNetResult;
           const { replicate } = replicateOf(key);
-          if (files) writeNetFiles(netDir(dir, row.dataset, row.arch, replicate), files);
+          if (files) writeFolderFiles(netDir(dir, row.dataset, row.arch, replicate), files);
           return row;
         },
         describe: (row) => `${row.synapses} synapses, test ${(100 * row.testAccuracy).toFixed(2)} %, ${p.levels.map((L) => `${L} lv ${(100 * row.quantized[String(L)]).toFixed(1)}`).join(', ')} (trained ${row.trainSeconds.toFixed(1)} s)`,
@@ -307,11 +295,3 @@ const lvResult = (p: LevelsVariationParams, rows: PointRow[], layers: { name: st
 const cbBuild = (p: CrossbarParams): McGrid => ({ points: crossbarPoints(p), trialsFor: (x) => (deterministic(x) ? 1 : p.trials), deterministic });
 const cbResult = (p: CrossbarParams, rows: PointRow[], _layers: unknown, el: number) => crossbarResult(p, rows, el);
 
-/** A worker's trained net into the study's folder (as an in-process run leaves it). */
-function writeNetFiles(dir: string, files: Record<string, string>): void {
-  mkdirSync(dir, { recursive: true });
-  for (const [name, b64] of Object.entries(files)) {
-    if (!/^[\w.-]+$/.test(name)) throw new InvalidArgumentError('net file', name, 'is not a plain file name');
-    writeFileSync(join(dir, name), Buffer.from(b64, 'base64'));
-  }
-}

@@ -3,12 +3,10 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { checkRedis } from '../../queue/redis-check.js';
-import { parseQueueUrl, type QueueUrl } from '../../queue/redis-url.js';
+import type { QueueUrl } from '../../queue/redis-url.js';
 import { QUEUE_NAME } from '../../queue/job.js';
-import { startWorker, workerName } from '../../queue/worker.js';
 import { num } from '../parse.js';
-
-export const queueOption = (raw: string): QueueUrl => parseQueueUrl(raw);
+import { queueOption } from './run-where.js';
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 
@@ -21,6 +19,7 @@ export function registerWorker(program: Command): void {
     .option('--threads <n>', 'Monte Carlo trial threads per job', num('--threads', { int: true, min: 1, max: 64 }), 1)
     .action(async (f: { queue: QueueUrl; concurrency?: number; threads: number }) => {
       const { version } = await checkRedis(f.queue);
+      const { startWorker, workerName } = await import('../../queue/worker.js'); // BullMQ loads only here
       const concurrency = f.concurrency ?? availableParallelism();
       const w = startWorker({ url: f.queue, processor: fileURLToPath(new URL('../../studies/job-processor.js', import.meta.url)), concurrency, env: { RRAM_JOB_THREADS: String(f.threads) }, log });
       await w.waitUntilReady();
