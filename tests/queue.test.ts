@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { withoutTimings } from '../src/studies/study-output.js';
 import { needTool } from './helpers/env.js';
 import { freePort } from './helpers/influxd.js';
 import { RedisServer } from './helpers/redis.js';
+import { randomNet } from './helpers/bnn-random.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rramSync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
@@ -314,4 +315,46 @@ test('study synapse-budget on the queue: the worker trains the net, its files la
   assert.deepEqual(studyOf(out), studyOf(local));
   for (const f of ['model.json', 'weights.bin']) assert.ok(readFileSync(join(out, 'nets', 'mnist', 'dense_4', f)).equals(readFileSync(join(local, 'nets', 'mnist', 'dense_4', f))), f);
   assert.equal(rramSync(...args, '--queue', rs.url(), '--trainers', '2', '--out', tmp('x')).status, 2, '--trainers is this process\'s');
+});
+
+test('study bnn on the queue: the net a folder lacks is trained by a worker and kept there, as in process; --replicates gives mean ± sd', { timeout: 300000 }, async (t) => {
+  if (!needTool(t, 'redis-server', 'redis-server')) return;
+  const rs = await startRedis();
+  // Table 1's four large nets as an earlier run left them (random weights); the 12x12 one is missing.
+  const folder = (replicates: number[], crops = [28, 24, 20, 16, 12]) => {
+    const out = tmp('bnn');
+    for (const r of replicates)
+      for (const crop of crops) {
+        const dir = join(out, 'nets', `bnn-${crop * crop}-128-128-10_c${crop}_w1_a1${r ? `@r${r}` : ''}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'bnn.json'), JSON.stringify(randomNet(crop + 100 * r, [crop * crop, 128, 128, 10], 1, 1)));
+      }
+    return out;
+  };
+  const args = ['study', 'bnn', '--tables', '1', '--epochs', '1', '--json'];
+  const local = folder([0], [28, 24, 20, 16]);
+  const l = rramSync(...args, '--out', local);
+  assert.equal(l.status, 0, l.stderr);
+  const name = await worker(rs.url()).name;
+  const out = folder([0], [28, 24, 20, 16]);
+  const q = await rram([...args, '--queue', rs.url(), '--out', out]).done;
+  assert.equal(q.status, 0, q.stderr);
+  await stopWorkers();
+  assert.match(q.stderr, new RegExp(`bnn-144-128-128-10_c12_w1_a1: [\\d.]+ % \\(trained in \\d+ s on ${name}\\)`));
+  assert.equal((q.stderr.match(/kept from an earlier run/g) ?? []).length, 4);
+  const net = 'nets/bnn-144-128-128-10_c12_w1_a1/bnn.json';
+  assert.ok(readFileSync(join(out, net)).equals(readFileSync(join(local, net))), 'the worker trained the same net');
+  assert.deepEqual(JSON.parse(q.stdout), JSON.parse(l.stdout));
+  // Two seeds per net (all kept): each row the mean of its two nets, with their spread.
+  const two = folder([0, 1]);
+  const r = rramSync('study', 'bnn', '--tables', '1', '--replicates', '2', '--out', two, '--json');
+  assert.equal(r.status, 0, r.stderr);
+  const rows = JSON.parse(r.stdout) as { ours: number; std: number; oursPerSeed: number[] }[];
+  for (const row of rows) {
+    assert.equal(row.oursPerSeed.length, 2);
+    assert.ok(Math.abs(row.ours - (row.oursPerSeed[0] + row.oursPerSeed[1]) / 2) <= 0.005 + 1e-9, JSON.stringify(row));
+    assert.ok(Math.abs(row.std - Math.abs(row.oursPerSeed[0] - row.oursPerSeed[1]) / Math.SQRT2) <= 0.005 + 1e-9, JSON.stringify(row));
+  }
+  assert.match(readFileSync(join(two, 'study.md'), 'utf8'), /mean ± sd over 2 seeds/);
+  assert.match(readFileSync(join(two, 'study.md'), 'utf8'), new RegExp(`\\| 20x20 \\| ${rows[2].ours.toFixed(2)} ± ${rows[2].std.toFixed(2)} / 96\\.23 \\|`));
 });

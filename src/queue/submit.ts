@@ -44,114 +44,153 @@ export class JobFailedError extends RramError {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function submitAndCollect(tasks: QueueTask[], o: CollectOptions): Promise<CollectReport> {
-  const connection = connectionOptions(o.url);
-  const queue = new Queue(QUEUE_NAME, { connection });
-  const events = new QueueEvents(QUEUE_NAME, { connection });
-  let lastError = '';
-  const onError = (e: Error) => void (lastError = e.message);
-  queue.on('error', onError);
-  events.on('error', onError);
-  const byId = new Map<string, QueueTask>();
-  for (const t of tasks) {
-    const id = jobIdOf(t.job);
-    if (byId.has(id)) throw new Error(`tasks ${byId.get(id)!.key} and ${t.key} have the same content`);
-    byId.set(id, t);
-  }
-  const total = tasks.reduce((s, t) => s + t.weight, 0);
-  const pending = new Set(byId.keys());
-  const running = new Map<string, number>();
-  const flagged = new Set<string>();
-  let doneWeight = 0;
-  let wake: (() => void) | undefined;
-  const flag = (id: string) => {
-    if (!pending.has(id)) return;
-    flagged.add(id);
-    wake?.();
-  };
-  const report = () => o.onProgress?.(doneWeight + [...running.values()].reduce((a, b) => a + b, 0), total);
-  events.on('completed', ({ jobId }) => flag(jobId));
-  events.on('failed', ({ jobId }) => flag(jobId));
-  events.on('progress', ({ jobId, data }) => {
-    const t = byId.get(jobId);
-    const p = data as Partial<JobProgress>;
-    if (!t || !pending.has(jobId) || typeof p?.done !== 'number' || typeof p.total !== 'number' || !(p.total > 0)) return;
-    running.set(jobId, (t.weight * Math.min(p.done, p.total)) / p.total);
-    report();
-  });
-  // A watchdog: Redis commands wait through an outage (they are retried on reconnect); say so meanwhile.
-  let answered = Date.now();
-  let warned = 0;
-  const watchdog = setInterval(() => {
-    const quiet = (Date.now() - answered) / 1000;
-    if (quiet > 5 && Date.now() - warned > 10_000) {
-      warned = Date.now();
-      o.log(`queue: no answer from Redis at ${o.url.shown} for ${quiet.toFixed(0)} s${lastError ? ` (${lastError})` : ''}; waiting for it (points collected so far are kept: Ctrl-C and --resume later is safe)`);
-    }
-  }, 1000);
-  watchdog.unref();
-  const rep: CollectReport = { added: 0, reused: 0, joined: 0, retried: 0 };
+  const c = new Collection(tasks, o);
   try {
-    await events.waitUntilReady(); // listening before the first add: no completion is missed
-    const ids = ordered([...byId.keys()], o.order ?? 'given');
-    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
-    const toAdd: string[] = [];
-    for (const [i, id] of ids.entries()) {
-      const s = states[i];
-      if (s === 'unknown') toAdd.push(id);
-      else if (s === 'completed') {
-        rep.reused++;
-        flagged.add(id);
-      } else if (s === 'failed') {
-        rep.retried++;
-        await (await Job.fromId(queue, id))?.retry('failed');
-      } else rep.joined++;
-    }
-    await add(queue, toAdd.map((id) => byId.get(id)!));
-    rep.added = toAdd.length;
-    o.log(`queue ${o.url.shown}: ${tasks.length} job(s): ${rep.added} added, ${rep.reused} already finished there (results reused), ${rep.joined} already queued, ${rep.retried} retried after an earlier failure`);
-    answered = Date.now();
-    let lastFull = Date.now();
-    let lastWorkerCheck = 0;
-    while (pending.size) {
-      if (o.signal?.aborted) throw new AbortedError('study aborted: the points collected so far are kept (--resume)');
-      if (!flagged.size) await Promise.race([new Promise<void>((r) => (wake = r)), sleep(200)]);
-      wake = undefined;
-      const full = Date.now() - lastFull >= (o.pollMs ?? 2000);
-      const check = full ? [...pending] : [...flagged].filter((id) => pending.has(id));
-      flagged.clear();
-      if (full) lastFull = Date.now();
-      const states = await Promise.all(check.map((id) => queue.getJobState(id)));
-      answered = Date.now();
-      for (const [i, id] of check.entries()) {
-        const state = states[i];
-        const t = byId.get(id)!;
-        if (state === 'completed') {
-          const job = await Job.fromId(queue, id);
-          const ret = job?.returnvalue as JobReturn | undefined;
-          if (!ret || typeof ret !== 'object' || !('result' in ret)) throw new JobFailedError(t.key, `its stored result is missing or not a result (job ${id})`);
-          pending.delete(id);
-          running.delete(id);
-          doneWeight += t.weight;
-          await o.onResult(t.key, ret.result, ret.ran);
-          report();
-        } else if (state === 'failed') {
-          const job = await Job.fromId(queue, id);
-          throw new JobFailedError(t.key, `${job?.failedReason ?? 'unknown reason'} (after ${job?.attemptsMade ?? '?'} attempt(s); job ${id})`);
-        } else if (state === 'unknown') {
-          o.log(`queue: the job of ${t.key} is gone from Redis (restarted without persistence?): added again`);
-          running.delete(id);
-          await add(queue, [t]);
-        }
-      }
-      if (full && Date.now() - lastWorkerCheck > 30_000 && running.size === 0) {
-        lastWorkerCheck = Date.now();
-        if ((await queue.getWorkersCount()) === 0) o.log(`queue: no worker is serving ${QUEUE_NAME} at ${o.url.shown}: start one with rram worker --queue ${o.url.shown}`);
-      }
-    }
+    const rep = await c.submit();
+    await c.collect();
     return rep;
   } finally {
-    clearInterval(watchdog);
-    await Promise.allSettled([events.close(), queue.close()]);
+    await c.close();
+  }
+}
+
+/** One submission's state: the tasks by job id, those still pending, the running ones' progress. */
+class Collection {
+  private readonly queue: Queue;
+  private readonly events: QueueEvents;
+  private readonly byId = new Map<string, QueueTask>();
+  private readonly pending: Set<string>;
+  private readonly running = new Map<string, number>();
+  private readonly flagged = new Set<string>();
+  private readonly total: number;
+  private doneWeight = 0;
+  private wake?: () => void;
+  private lastError = '';
+  /** When Redis last answered: a watchdog says so when it has been quiet for a while. */
+  private answered = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
+
+  constructor(
+    tasks: QueueTask[],
+    private readonly o: CollectOptions,
+  ) {
+    for (const t of tasks) {
+      const id = jobIdOf(t.job);
+      if (this.byId.has(id)) throw new Error(`tasks ${this.byId.get(id)!.key} and ${t.key} have the same content`);
+      this.byId.set(id, t);
+    }
+    const connection = connectionOptions(o.url);
+    this.queue = new Queue(QUEUE_NAME, { connection });
+    this.events = new QueueEvents(QUEUE_NAME, { connection });
+    const onError = (e: Error) => void (this.lastError = e.message);
+    this.queue.on('error', onError);
+    this.events.on('error', onError);
+    this.total = tasks.reduce((s, t) => s + t.weight, 0);
+    this.pending = new Set(this.byId.keys());
+    this.events.on('completed', ({ jobId }) => this.flag(jobId));
+    this.events.on('failed', ({ jobId }) => this.flag(jobId));
+    this.events.on('progress', ({ jobId, data }) => this.progress(jobId, data as Partial<JobProgress>));
+    let warned = 0;
+    this.watchdog = setInterval(() => {
+      const quiet = (Date.now() - this.answered) / 1000;
+      if (quiet > 5 && Date.now() - warned > 10_000) {
+        warned = Date.now();
+        o.log(`queue: no answer from Redis at ${o.url.shown} for ${quiet.toFixed(0)} s${this.lastError ? ` (${this.lastError})` : ''}; waiting for it (points collected so far are kept: Ctrl-C and --resume later is safe)`);
+      }
+    }, 1000);
+    this.watchdog.unref();
+  }
+
+  private flag(id: string): void {
+    if (!this.pending.has(id)) return;
+    this.flagged.add(id);
+    this.wake?.();
+  }
+
+  private progress(id: string, p: Partial<JobProgress>): void {
+    const t = this.byId.get(id);
+    if (!t || !this.pending.has(id) || typeof p?.done !== 'number' || typeof p.total !== 'number' || !(p.total > 0)) return;
+    this.running.set(id, (t.weight * Math.min(p.done, p.total)) / p.total);
+    this.report();
+  }
+
+  private report(): void {
+    this.o.onProgress?.(this.doneWeight + [...this.running.values()].reduce((a, b) => a + b, 0), this.total);
+  }
+
+  /** Adds what Redis does not have; finished jobs are collected, failed ones retried, queued ones joined. */
+  async submit(): Promise<CollectReport> {
+    await this.events.waitUntilReady(); // listening before the first add: no completion is missed
+    const rep: CollectReport = { added: 0, reused: 0, joined: 0, retried: 0 };
+    const ids = ordered([...this.byId.keys()], this.o.order ?? 'given');
+    const states = await Promise.all(ids.map((id) => this.queue.getJobState(id)));
+    const toAdd: QueueTask[] = [];
+    for (const [i, id] of ids.entries()) {
+      const s = states[i];
+      if (s === 'unknown') toAdd.push(this.byId.get(id)!);
+      else if (s === 'completed') {
+        rep.reused++;
+        this.flagged.add(id);
+      } else if (s === 'failed') {
+        rep.retried++;
+        await (await Job.fromId(this.queue, id))?.retry('failed');
+      } else rep.joined++;
+    }
+    await add(this.queue, toAdd);
+    rep.added = toAdd.length;
+    this.answered = Date.now();
+    this.o.log(`queue ${this.o.url.shown}: ${this.byId.size} job(s): ${rep.added} added, ${rep.reused} already finished there (results reused), ${rep.joined} already queued, ${rep.retried} retried after an earlier failure`);
+    return rep;
+  }
+
+  /** Until every task's result is in: jobs flagged by events at once, all pending ones every pollMs. */
+  async collect(): Promise<void> {
+    let lastFull = Date.now();
+    let lastWorkerCheck = Date.now();
+    while (this.pending.size) {
+      if (this.o.signal?.aborted) throw new AbortedError('study aborted: the points collected so far are kept (--resume)');
+      if (!this.flagged.size) await Promise.race([new Promise<void>((r) => (this.wake = r)), sleep(200)]);
+      this.wake = undefined;
+      const full = Date.now() - lastFull >= (this.o.pollMs ?? 2000);
+      const check = full ? [...this.pending] : [...this.flagged].filter((id) => this.pending.has(id));
+      this.flagged.clear();
+      if (full) lastFull = Date.now();
+      await this.settle(check);
+      if (full && Date.now() - lastWorkerCheck > 30_000 && this.running.size === 0) {
+        lastWorkerCheck = Date.now();
+        if ((await this.queue.getWorkersCount()) === 0) this.o.log(`queue: no worker is serving ${QUEUE_NAME} at ${this.o.url.shown}: start one with rram worker --queue ${this.o.url.shown}`);
+      }
+    }
+  }
+
+  private async settle(ids: string[]): Promise<void> {
+    const states = await Promise.all(ids.map((id) => this.queue.getJobState(id)));
+    this.answered = Date.now();
+    for (const [i, id] of ids.entries()) {
+      const t = this.byId.get(id)!;
+      if (states[i] === 'completed') {
+        const job = await Job.fromId(this.queue, id);
+        const ret = job?.returnvalue as JobReturn | undefined;
+        if (!ret || typeof ret !== 'object' || !('result' in ret)) throw new JobFailedError(t.key, `its stored result is missing or not a result (job ${id})`);
+        this.pending.delete(id);
+        this.running.delete(id);
+        this.doneWeight += t.weight;
+        await this.o.onResult(t.key, ret.result, ret.ran);
+        this.report();
+      } else if (states[i] === 'failed') {
+        const job = await Job.fromId(this.queue, id);
+        throw new JobFailedError(t.key, `${job?.failedReason ?? 'unknown reason'} (after ${job?.attemptsMade ?? '?'} attempt(s); job ${id})`);
+      } else if (states[i] === 'unknown') {
+        this.o.log(`queue: the job of ${t.key} is gone from Redis (restarted without persistence?): added again`);
+        this.running.delete(id);
+        await add(this.queue, [t]);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
   }
 }
 

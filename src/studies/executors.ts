@@ -56,6 +56,7 @@ export function onQueue(url: QueueUrl, order?: JobOrder): Executor {
   return {
     where: `queue ${url.shown}`,
     async run(tasks, h) {
+      if (!tasks.length) return; // a resumed study with every point in its folder: nothing to ask Redis
       const { submitAndCollect } = await import('../queue/submit.js'); // BullMQ loads only when a queue is used
       await submitAndCollect(tasks, { url, order, log: h.log, onResult: h.onResult, onProgress: h.onProgress });
     },

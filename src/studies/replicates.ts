@@ -83,7 +83,9 @@ function mergeFigure(fs: StudyFigure[]): StudyFigure {
         const xs = all.flat().map((p) => Number(p[0])).sort((a, b) => a - b);
         return { ...s0, points: xs.map((x, i) => [x, (i + 1) / xs.length]) };
       }
-      return { ...s0, points: s0.points.map((pt, i) => pt.map((v, j) => (typeof v === 'number' ? meanSd(all.map((ps) => Number(ps[i]?.[j] ?? NaN)))[0] : v))) };
+      // A coordinate every seed shares (an x, a grid position) stays exact; only measured values are averaged.
+      const at = (i: number, j: number) => all.map((ps) => Number(ps[i]?.[j] ?? NaN));
+      return { ...s0, points: s0.points.map((pt, i) => pt.map((v, j) => (typeof v !== 'number' || at(i, j).every((x) => x === v) ? v : meanSd(at(i, j))[0]))) };
     }),
   };
 }

@@ -18,6 +18,8 @@ export interface RunJobsOptions<R> {
   log?: (line: string) => void;
   /** What the progress bar counts (default trials). */
   unit?: string;
+  /** What the tasks are called in messages (default points). */
+  noun?: string;
 }
 
 export async function runStudyJobs<R extends { key: string }>(store: PointStore<R>, tasks: QueueTask[], exec: Executor, o: RunJobsOptions<R>): Promise<R[]> {
@@ -29,7 +31,7 @@ export async function runStudyJobs<R extends { key: string }>(store: PointStore<
   const todo = tasks.filter((t) => !store.done.has(t.key));
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   if (store.dropped) log(`${store.dir}: dropped ${store.dropped} unfinished line(s) of points.ndjson (a point cut short is run again)`);
-  if (todo.length < tasks.length) log(`${o.label}: ${tasks.length - todo.length} of ${tasks.length} points already in ${store.dir}, ${todo.length} to run`);
+  if (todo.length < tasks.length) log(`${o.label}: ${tasks.length - todo.length} of ${tasks.length} ${o.noun ?? 'points'} already in ${store.dir}, ${todo.length} to run`);
   const bar = stepProgress(o.label, o.unit ?? 'trials');
   const t0 = performance.now();
   let done = 0;

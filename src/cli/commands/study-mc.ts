@@ -270,6 +270,7 @@ export function registerSynapseBudget(study: Command): void {
       const rows = await runStudyJobs(store, tasks, exec(resources, f.trainers ?? availableParallelism()), {
         label: 'study synapse-budget',
         unit: 'nets',
+        noun: 'nets',
         accept: (key, result) => {
           const { row, files } = result as SynapseNetResult;
           const { replicate } = replicateOf(key);
