@@ -5,7 +5,7 @@
  * refused before any work; content ids (a finished study resubmitted adds no job and computes
  * nothing). Points are tiny: the plumbing is under test, the Monte Carlo has its own tests.
  */
-import { test, after } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,8 @@ import { RedisServer } from './helpers/redis.js';
 import { randomNet } from './helpers/bnn-random.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const rramSync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+// A deadline on every command: a refusal that hangs instead of answering fails the test.
+const rramSync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 180000 });
 
 interface Done {
   status: number | null;
@@ -79,15 +80,16 @@ after(async () => {
   await Promise.all(redis.map((r) => r.stop()));
 });
 
-let model: string | undefined;
-function trainedModel(): string {
-  if (model) return model;
+// The small net most tests run, trained once before them: its training (tens of seconds on a
+// loaded machine) does not eat into any test's own deadline.
+let model = '';
+before(() => {
   const dir = join(mkdtempSync(join(tmpdir(), 'queue-')), 'm');
   const r = rramSync('train', '--arch', 'dense:32', '--dataset', 'mnist', '--epochs', '1', '--out', dir, '--json');
   assert.equal(r.status, 0, r.stderr);
   model = dir;
-  return dir;
-}
+}, { timeout: 300000 });
+const trainedModel = () => model;
 
 const studyOf = (dir: string) => withoutTimings(JSON.parse(readFileSync(join(dir, 'study.json'), 'utf8')));
 const tmp = (name: string) => join(mkdtempSync(join(tmpdir(), 'queue-')), name);
@@ -301,7 +303,7 @@ for (const aof of [true, false]) {
   });
 }
 
-test('study synapse-budget on the queue: the worker trains the net, its files land in the study folder, the same study.json', { timeout: 240000 }, async (t) => {
+test('study synapse-budget on the queue: the worker trains the net, its files land in the study folder, the same study.json', { timeout: 480000 }, async (t) => {
   if (!needTool(t, 'redis-server', 'redis-server')) return;
   const rs = await startRedis();
   const args = ['study', 'synapse-budget', '--dataset', 'mnist', '--archs', 'dense:4', '--levels', '2', '--epochs', '1', '--images', '300'];
@@ -317,7 +319,7 @@ test('study synapse-budget on the queue: the worker trains the net, its files la
   assert.equal(rramSync(...args, '--queue', rs.url(), '--trainers', '2', '--out', tmp('x')).status, 2, '--trainers is this process\'s');
 });
 
-test('study bnn on the queue: the net a folder lacks is trained by a worker and kept there, as in process; --replicates gives mean ± sd', { timeout: 300000 }, async (t) => {
+test('study bnn on the queue: the net a folder lacks is trained by a worker and kept there, as in process; --replicates gives mean ± sd', { timeout: 600000 }, async (t) => {
   if (!needTool(t, 'redis-server', 'redis-server')) return;
   const rs = await startRedis();
   // Table 1's four large nets as an earlier run left them (random weights); the 12x12 one is missing.
