@@ -96,7 +96,8 @@ live.onEnd = async (runId) => {
     $('#infer-abort').disabled = true;
     drawNetProgress();
     const r = runs.find((x) => x.id === runId);
-    if (r?.status === 'completed') {
+    // An aborted inference keeps the trials it ran: shown, marked as such.
+    if (r?.status === 'completed' || (r?.status === 'aborted' && r.results?.includes('infer'))) {
       $('#infer-run').value = runId;
       await showInference(runId).catch((x) => ($('#infer-summary').textContent = x.message));
     } else $('#infer-summary').textContent = `run ${runId} ${r?.status ?? 'ended'}: ${r?.error ?? ''}`;

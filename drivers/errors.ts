@@ -18,7 +18,9 @@ export type RramErrorCode =
   | 'ABORTED'
   | 'DISCONNECTED'
   | 'UNSUPPORTED'
-  | 'DATA';
+  | 'DATA'
+  | 'STORE'
+  | 'PRUNED';
 
 export class RramError extends Error {
   constructor(
@@ -170,5 +172,46 @@ export class DataError extends RramError {
     message: string,
   ) {
     super('DATA', `${file}: ${message}`, { file });
+  }
+}
+
+/**
+ * A write to the store (events, run.json, a result, the emulated board's state) failed: a full disk
+ * (ENOSPC), an I/O error (EIO), a read-only or over-quota file system. The run ends `failed` with
+ * this message; what was flushed before stays readable and the run can be resumed once fixed.
+ */
+export class StoreWriteError extends RramError {
+  constructor(
+    readonly path: string,
+    readonly errno: string,
+    readonly reason: string,
+  ) {
+    super('STORE', `cannot write ${path}: ${reason} (${errno})`, { path, errno });
+  }
+
+  /** From a Node fs error (its code and path), or any other error thrown while writing `path`. */
+  static from(e: unknown, path: string): StoreWriteError {
+    if (e instanceof StoreWriteError) return e;
+    const err = e as NodeJS.ErrnoException;
+    const why: Record<string, string> = { ENOSPC: 'no space left on the device', EIO: 'input/output error', EROFS: 'read-only file system', EDQUOT: 'disk quota exceeded', EACCES: 'permission denied', EPERM: 'not permitted', EMFILE: 'too many open files', ENOENT: 'the folder no longer exists' };
+    const code = typeof err?.code === 'string' ? err.code : 'EUNKNOWN';
+    return new StoreWriteError(typeof err?.path === 'string' ? err.path : path, code, why[code] ?? (err?.message ?? String(e)).replace(/^[A-Z]+: /, ''));
+  }
+}
+
+/** A Node fs error that a write can meet (the disk, not the program): reported in one line. */
+export function isFileSystemError(e: unknown): e is NodeJS.ErrnoException {
+  const c = (e as NodeJS.ErrnoException)?.code;
+  return typeof c === 'string' && /^E(NOSPC|IO|ROFS|DQUOT|ACCES|PERM|MFILE|NFILE|NOENT|NOTDIR|ISDIR|EXIST|FBIG)$/.test(c) && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+}
+
+/** The run's events were removed by `rram runs prune`: what needs them (an export, a resume) cannot be done. */
+export class PrunedError extends RramError {
+  constructor(
+    readonly runId: string,
+    readonly pruned: string,
+    readonly left: string[],
+  ) {
+    super('PRUNED', `run ${runId}: its events were pruned on ${pruned} (rram runs prune): there are none to export; what is left: run.json${left.length ? ` and the results ${left.join(', ')}` : ''}`, { runId, pruned, left });
   }
 }

@@ -143,11 +143,16 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     const ok = Number(/^(\d+) of/.exec(head)![1]);
     assert.equal(Number(await page.getAttribute('#cdf-plot', 'data-failed')), 2048 - ok, 'every cell not programmed is drawn apart');
     const png = await downloaded(page, '#cdf-plot', 'png');
-    assert.match(png.name, /cdf-plot\.png$/);
+    // Exported files carry the run they show.
+    const shownRun = await page.getAttribute('#cdf-plot', 'data-run');
+    assert.match(shownRun ?? '', /^\d{8}-\d{6}-[0-9a-f]{4}$/);
+    assert.equal(png.name, `${shownRun}-cdf-plot.png`);
     assert.deepEqual([...png.data.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG file');
     const svg = await downloaded(page, '#cdf-plot', 'svg');
     assert.match(svg.data.toString('utf8'), /^<svg[\s\S]*<\/svg>$/);
+    assert.equal(svg.name, `${shownRun}-cdf-plot.svg`);
     const csv = await downloaded(page, '#cdf-plot', 'csv');
+    assert.equal(csv.name, `${shownRun}-cdf-plot.csv`);
     const lines = csv.data.toString('utf8').trim().split('\n');
     assert.equal(lines[0], 'run,level,status,row,col,current_A');
     assert.equal(lines.length, 1 + 2048, 'one row per cell');

@@ -236,7 +236,7 @@ test('level-CDF CSV loads; bad rows are refused with the line number', () => {
   writeFileSync(join(dir, 'ok.csv'), 'level,current_A\n0,1e-6\n1,2e-5\n1,2.1e-5\n');
   assert.equal(loadMeasuredLevels(join(dir, 'ok.csv')).pools[1].length, 2);
   writeFileSync(join(dir, 'bad.csv'), 'level,current_A\n0,1e-6\nx,2\n');
-  assert.throws(() => loadMeasuredLevels(join(dir, 'bad.csv')), /line 3: bad row "x,2"/);
+  assert.throws(() => loadMeasuredLevels(join(dir, 'bad.csv')), /bad.csv: line 3, field 1 \(level\) is not a number: "x"/);
 });
 
 test('sweep grammar: ranges, lists, unknown keys', () => {
@@ -326,7 +326,7 @@ test('rram train and rram infer end to end, with bad input named', () => {
   assert.equal(fash.status, 0, fash.stderr);
   assert.match(fash.stderr, /warning: the model in .* was trained on mnist; it is evaluated on fashion/);
   const bad: [string[], RegExp][] = [
-    [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'gaussian:500%'], /device="gaussian:500%": a relative spread must be within 0-100 %/],
+    [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'gaussian:500%'], /device="gaussian:500%": a relative spread must be within \(0, 100 %\]/],
     [['infer', '--model', join(dir, 'm'), '--dataset', 'mnist', '--device', 'ideal', '--mapping', 'triple'], /mapping="triple"/],
     [['infer', '--model', join(dir, 'm'), '--dataset', 'cifar', '--device', 'ideal'], /dataset="cifar"/],
     [['infer', '--model', join(dir, 'nope'), '--dataset', 'mnist', '--device', 'ideal'], /nope\/model.json.*no tfjs model/],

@@ -1,16 +1,17 @@
 /** Against a real influxd (Debian package influxdb) started by the test on 127.0.0.1. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { InfluxSink } from '../src/store/influx-sink.js';
+import { LineFormatter } from '../src/store/influx-points.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { needTool } from './helpers/env.js';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { repoRoot } from '../lib/repo-root.js';
 import { Influxd } from './helpers/influxd.js';
 import { grafanaDashboard, PANELS } from '../src/grafana/dashboard.js';
@@ -171,6 +172,77 @@ test('Grafana dashboard: the committed JSON is the typed one, and every panel qu
     assert.deepEqual(levels.map((s) => s.tags!.level).sort(), ['0', '1', '2', '3']);
     const vars = await query((grafanaDashboard().templating!.list![1] as { query: string }).query);
     assert.ok(JSON.stringify(vars).includes(out.runId), 'the run variable lists the run');
+  } finally {
+    await d.destroy();
+  }
+});
+
+/** Runs an InfluxQL query with the influx shell; the first series' rows. */
+function query(d: Influxd, q: string): unknown[][] {
+  const out = execFileSync('influx', ['-host', '127.0.0.1', '-port', String(d.port), '-database', 'rram', '-format', 'json', '-execute', q], { encoding: 'utf8' });
+  const j = JSON.parse(out) as { results: { series?: { values: unknown[][] }[] }[] };
+  return j.results[0].series?.[0].values ?? [];
+}
+const ALL_TIME = `time > '2000-01-01T00:00:00Z' AND time < '2100-01-01T00:00:00Z'`;
+
+test('issue 25 InfluxDB: a missing value is a missing field (never -1.0); re-sent points overwrite themselves; a spill folder of an earlier process with a reused pid is adopted', async (t) => {
+  if (!needTool(t, 'influxd', 'influxdb') || !needTool(t, 'influx', 'influxdb-client')) return;
+  const d = new Influxd();
+  await d.start();
+  try {
+    // Missing values: reads with null and NaN currents (unreadable cells) among good ones.
+    const dir = mkdtempSync(join(tmpdir(), 'infl-'));
+    const sink = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'rram', spillDir: join(dir, 'spill') });
+    const board = new EmulatedBoard({ seed: 4 });
+    const out = await runJob({ store: new EmbeddedStore(dir), sinks: [sink] }, async (ctx) => {
+      ctx.begin({ kind: 'read', params: {}, board: board.info() });
+      const values = [1e-5, null, Number.NaN, 2e-5, Number.POSITIVE_INFINITY, 3e-6];
+      values.forEach((v, k) => ctx.emit({ type: 'read', cell: { array: 0, row: 0, col: k }, level: 0, phase: 'verify', vread_V: 0.2, current_A: v as number, ...(v === null || !Number.isFinite(v) ? { unusable: 'no answer' } : {}) }));
+      return values;
+    });
+    assert.equal(out.status, 'completed');
+    await sink.close();
+    const [[, nCurrent, nSeq]] = query(d, `SELECT count(current_A), count(seq) FROM "read" WHERE run='${out.runId}' AND ${ALL_TIME}`) as [string, number, number][];
+    assert.equal(nSeq, 6, 'one point per read');
+    assert.equal(nCurrent, 3, 'only the three real currents are fields');
+    assert.deepEqual(query(d, `SELECT current_A FROM "read" WHERE run='${out.runId}' AND current_A < 0 AND ${ALL_TIME}`), [], 'no made-up negative value');
+
+    // Re-send: the whole run's points go out again (an answer lost after the server took them).
+    const cdfDir = mkdtempSync(join(tmpdir(), 'infl-'));
+    const s2 = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'rram', spillDir: join(cdfDir, 'spill') });
+    const store = new EmbeddedStore(cdfDir);
+    const run = await runJob({ store, sinks: [s2] }, (ctx) => characterize(new EmulatedBoard({ seed: 5 }), ctx, { algo: 'igvva', step_V: 0.1, levels: 2, cellsPerLevel: 16, reads: 1, relax_s: [], seed: 5 }));
+    await s2.close();
+    const n = store.getRun(run.runId).events;
+    const pointsOf = async () => {
+      const f = new LineFormatter();
+      const lines: string[] = [];
+      for await (const e of store.events(run.runId)) {
+        const l = f.format(e);
+        if (l) lines.push(l);
+      }
+      return lines;
+    };
+    const lines = await pointsOf();
+    const before = await countAll(d, 'rram', run.runId);
+    assert.equal(before, lines.length);
+    // A spill folder left by an earlier process that had pid 1 (alive here: init), heartbeat long stale.
+    const base = join(cdfDir, 'rram-data', 'influx-spill');
+    const orphan = join(base, `1-${Date.now() - 3600e3}-0`);
+    mkdirSync(orphan, { recursive: true });
+    writeFileSync(join(orphan, '.owner'), JSON.stringify({ host: 'elsewhere', pid: 1 }));
+    const old = new Date(Date.now() - 3600e3);
+    utimesSync(join(orphan, '.owner'), old, old);
+    writeFileSync(join(orphan, 'spill-1.lp'), lines.join('\n') + '\n');
+    const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+    const flush = spawnSync(process.execPath, [main, 'influx-flush', '--influx', `http://127.0.0.1:${d.port}/rram`, '--timeout', '30'], { encoding: 'utf8', cwd: cdfDir });
+    assert.equal(flush.status, 0, flush.stderr);
+    assert.match(flush.stdout, new RegExp(`sent ${lines.length} of ${lines.length} spilled points`), 'the orphan folder was adopted');
+    assert.ok(!existsSync(orphan), 'the adopted folder is removed');
+    assert.equal(await countAll(d, 'rram', run.runId), before, `re-sent ${lines.length} points: still ${before} stored (of ${n} events)`);
+    const help = spawnSync(process.execPath, [main, 'influx-flush', '--help'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+    assert.doesNotMatch(help, /exactly once/);
+    assert.match(help, /at least once .* each point is stored once/);
   } finally {
     await d.destroy();
   }

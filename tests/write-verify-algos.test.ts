@@ -188,3 +188,28 @@ test('BER at fixed thresholds: counted misreads and a Gaussian estimate', () => 
   assert.equal(b.n, 6);
   assert.ok(b.gaussian > 0 && b.gaussian < 1);
 });
+
+test('decision bands of every level set meet at the thresholds between adjacent targets: no overlap, no gap, each target inside its band (issue 25)', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 8 }), fc.double({ min: 0.1, max: 8, noNaN: true }), fc.double({ min: 0.5, max: 40, noNaN: true }), fc.double({ min: 0.2, max: 60, noNaN: true }), (n, hrs, gap, span) => {
+      const lo = (hrs + gap) * uA;
+      const specs = defaultLevels(n, lo, lo + span * uA, hrs * uA);
+      const thr = thresholds(specs);
+      assert.equal(specs[0].band_A[0], 0);
+      for (let k = 0; k < specs.length; k++) {
+        const [a, b] = specs[k].band_A;
+        assert.ok(a < b, `level ${k}: band ${a}..${b}`);
+        assert.ok(specs[k].target_A >= a && specs[k].target_A <= b, `level ${k}: target inside its band`);
+        if (k > 0) {
+          assert.equal(a, specs[k - 1].band_A[1], `levels ${k - 1}/${k}: bands meet`);
+          assert.ok(Math.abs(thr[k - 1] - (specs[k - 1].target_A + specs[k].target_A) / 2) < 1e-15, 'threshold halfway between the targets');
+        }
+      }
+    }),
+    { seed: 25, numRuns: 300 },
+  );
+  assert.throws(() => defaultLevels(3, 10 * uA, 10 * uA, 2 * uA), /LRS min < LRS max/);
+  // The case seen: 4 levels, HRS ceiling 2 uA, LRS 10..45 uA: level 1 started at 1.25 uA, inside the HRS band.
+  const s4 = defaultLevels(4, 10 * uA, 45 * uA, 2 * uA);
+  assert.ok(Math.abs(s4[1].band_A[0] - 6 * uA) < 1e-15 && Math.abs(s4[0].band_A[1] - 6 * uA) < 1e-15);
+});

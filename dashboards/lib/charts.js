@@ -19,8 +19,14 @@ export function toCsv(rows) {
   return rows.map((r) => r.map(v).join(',')).join('\n') + '\n';
 }
 
+/** Exported files carry what they show: the run (or study) id set on the chart's node, then the chart. */
+export function exportName(node) {
+  const what = node.dataset.run;
+  return what ? `${what}-${node.id}`.replace(/[^A-Za-z0-9_.-]+/g, '_') : node.id;
+}
+
 function saveCsv(node) {
-  download(`${node.id}.csv`, new Blob([toCsv(node.__csv ? node.__csv() : [])], { type: 'text/csv' }));
+  download(`${exportName(node)}.csv`, new Blob([toCsv(node.__csv ? node.__csv() : [])], { type: 'text/csv' }));
 }
 
 function saveSvg(node) {
@@ -33,7 +39,7 @@ function saveSvg(node) {
   c.setOption(opt);
   const svg = c.renderToSVGString();
   c.dispose();
-  download(`${node.id}.svg`, new Blob([svg], { type: 'image/svg+xml' }));
+  download(`${exportName(node)}.svg`, new Blob([svg], { type: 'image/svg+xml' }));
 }
 
 const toolbox = (node) => ({
@@ -42,7 +48,7 @@ const toolbox = (node) => ({
   feature: {
     dataZoom: { title: { zoom: 'box zoom', back: 'undo zoom' } },
     restore: { title: 'reset' },
-    saveAsImage: { title: 'PNG', name: node.id, type: 'png', pixelRatio: 2, backgroundColor: '#fff' },
+    saveAsImage: { title: 'PNG', name: exportName(node), type: 'png', pixelRatio: 2, backgroundColor: '#fff' },
     mySvg: { show: true, title: 'SVG', icon: ICON_SVG, onclick: () => saveSvg(node) },
     myCsv: { show: true, title: 'download data (CSV)', icon: ICON_CSV, onclick: () => saveCsv(node) },
   },

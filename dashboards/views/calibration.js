@@ -9,6 +9,7 @@ export async function showFit(runId) {
   const d = await api(`/api/runs/${runId}/results/calibration-fit`);
   const t = d.transfer;
   const node = $('#transfer-plot');
+  node.dataset.run = runId;
   chart(node, {
     title: t ? undefined : { text: 'this fit has no sweep (no transfer curve)', left: 'center', top: 'middle', textStyle: { fontSize: 13, color: '#888' } },
     legend: { top: 22 },
@@ -38,6 +39,7 @@ export async function showTwin(runId) {
     { name: `level ${l.level ?? k} twin`, type: 'line', step: 'end', showSymbol: false, lineStyle: { color: levelColor(k), width: 1.5, type: 'dashed' }, itemStyle: { color: levelColor(k) }, data: cdf(l.twin_A) },
   ]);
   const node = $('#twin-plot');
+  node.dataset.run = runId;
   chart(node, {
     legend: { type: 'scroll', top: 22 },
     tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}`) },
@@ -57,6 +59,7 @@ export async function showWvBench(runId) {
   const lrs = d.rows.filter((r) => r.kind === 'lrs');
   const names = d.algos.map((a) => a.algo);
   const node = $('#wvb-plot');
+  node.dataset.run = runId;
   chart(node, {
     legend: { top: 22 },
     tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}, level ${p.data[2]}: ${fx(p.data[0], 1)} pulses per cell, σ robust ${fx(p.data[1], 3)} µA`) },

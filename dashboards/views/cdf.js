@@ -77,6 +77,7 @@ export async function showCdf(runId, runs) {
     ...(cmp ? cmp.levels.flatMap((l) => l.samples_A.map((x) => [cmp.label, l.level, 'ok', '', '', x])) : []),
   ];
   const node = $('#cdf-plot');
+  node.dataset.run = runId;
   chart(node, {
     legend: { type: 'scroll', top: 22, left: 10, right: 160 },
     tooltip: { trigger: 'item', formatter: (p) => (p.seriesType === 'line' ? lines(`${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}`) : undefined) },

@@ -68,6 +68,7 @@ export async function showCompare() {
     }));
   const cdf = (xs) => xs.map((x) => x * 1e6).sort((p, q) => p - q).map((x, i, s) => [x, (i + 1) / s.length]);
   const series = [[da, 'A', 'solid'], [db, 'B', 'dashed']].flatMap(([d, tag, type]) => d.levels.map((l, k) => ({ name: `${tag} level ${l.spec.level}`, type: 'line', step: 'end', showSymbol: false, lineStyle: { type, color: levelColor(k), width: 2 }, itemStyle: { color: levelColor(k) }, data: cdf(l.samples_A) })));
+  $('#cmp-plot').dataset.run = `${a}-vs-${b}`;
   chart('cmp-plot', {
     legend: { type: 'scroll', top: 22 },
     tooltip: { trigger: 'item', formatter: (p) => lines(`${p.seriesName}: ${fx(p.data[0], 3)} µA, P = ${fx(p.data[1], 3)}`) },

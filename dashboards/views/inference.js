@@ -25,7 +25,7 @@ export async function showInference(runId) {
   if (!runId) return;
   const r = await accuracyResult(runId);
   const hw = r.hardware;
-  $('#infer-summary').textContent = (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +
+  $('#infer-summary').textContent = (r.aborted ? `aborted after ${r.aborted.trialsDone} of ${r.aborted.trialsAsked} trials; those trials: ` : '') + (hw !== undefined ? `programmed on the board (${r.programming.cells} cells, ${r.programming.tiles} tiles, ${r.programming.pulses} pulses): read-back accuracy ${(100 * hw).toFixed(2)} %` + (r.monteCarlo ? ` at the ${(100 * r.monteCarlo.readbackPercentile).toFixed(0)}th percentile of the prediction; ` : '; ') : '') +
     `${r.model} on ${r.dataset}, ${r.levels} levels, ${r.mapping.scheme}, device ${r.device.text}: mean ${(100 * r.summary.mean).toFixed(2)} % ± ${(100 * r.summary.std).toFixed(2)} (min ${(100 * r.summary.min).toFixed(2)}, p5 ${(100 * r.summary.p5).toFixed(2)}), noise-free ${(100 * r.quantizedAccuracy).toFixed(2)} %, float ${(100 * r.floatAccuracy).toFixed(2)} %, ${r.trials} trials, ${r.engine}`;
   $('#confusion-title').textContent = hw !== undefined ? 'Confusion matrix (from the read-back)' : 'Confusion matrix (all trials)';
   const hist = r.histogram.map((h) => [(h.lo + h.hi) * 50, h.count, h.lo * 100, h.hi * 100]);
@@ -33,6 +33,7 @@ export async function showInference(runId) {
   const lo = Math.floor(Math.min(r.histogram[0]?.lo ?? r.summary.min, hw ?? 1) * 100 - width);
   const hi = Math.ceil(Math.max(r.histogram[r.histogram.length - 1]?.hi ?? r.summary.max, hw ?? 0) * 100 + width);
   const h = $('#acc-hist');
+  h.dataset.run = runId;
   chart(h, {
     tooltip: { trigger: 'item', formatter: (p) => (p.data ? lines(`${fx(p.data[2], 2)}-${fx(p.data[3], 2)} %: ${p.data[1]} trials`) : '') },
     xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),
@@ -41,6 +42,7 @@ export async function showInference(runId) {
   }, () => [['lo_pct', 'hi_pct', 'trials'], ...hist.map((x) => [x[2], x[3], x[1]]), ...(hw !== undefined ? [['readback_pct', hw * 100, '']] : [])]);
   h.dataset.readback = hw === undefined ? '' : String(hw * 100);
   const c = $('#acc-cdf');
+  c.dataset.run = runId;
   chart(c, {
     tooltip: { trigger: 'axis' },
     xAxis: axis('accuracy (%)', { min: lo, max: hi, scale: false }),

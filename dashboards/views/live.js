@@ -89,6 +89,7 @@ function drawTraces() {
   node.dataset.points = String(tr.reduce((n, t) => n + t.points.length, 0));
   node.dataset.traces = String(tr.length);
   if (!node.dataset.drawn) {
+    node.dataset.run = live.runId ?? "";
     chart(node, {
       title: { text: '', left: 'center' },
       legend: { type: 'scroll', top: 22 },

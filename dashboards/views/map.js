@@ -56,6 +56,7 @@ export function drawMaps(live) {
     node.dataset.cells = String(cells.length);
     node.dataset.failed = String(cells.filter((c) => c[5] && c[5] !== 'ok').length);
     if (!node.dataset.drawn) {
+      node.dataset.run = live.runId ?? "";
       chart(node, {
         title: { text: `array ${a}`, left: 'center', textStyle: { fontSize: 13 } },
         tooltip: { formatter: tip(a, node) },

@@ -101,5 +101,8 @@ export async function showStudy(name) {
   fill(box, el('p', { class: 'small', id: 'study-summary' }, `rram study ${s.study}: ${s.points} points, ${fx(s.elapsed_s, 0)} s; ${opts}`),
     el('div', { class: 'row' }, figs.map(([, node]) => el('div', { class: 'card grow', style: { minWidth: '420px' } }, node))),
     checks, s.tables.map(table));
-  for (const [f, node] of figs) drawFigure(node, f);
+  for (const [f, node] of figs) {
+    node.dataset.run = name;
+    drawFigure(node, f);
+  }
 }

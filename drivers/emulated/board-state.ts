@@ -13,7 +13,7 @@
  * another board.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { CellAddress } from '../board.js';
@@ -164,9 +164,16 @@ export class BoardStateFile {
     head.writeUInt32LE(e.length, 0);
     head.writeUInt32LE(crc32(e) >>> 0, 4);
     this.logFd ??= openSync(this.logPath, 'a');
-    appendFileSync(this.logFd, Buffer.concat([head, e]));
+    const size = fstatSync(this.logFd).size;
+    try {
+      appendFileSync(this.logFd, Buffer.concat([head, e]));
+      if (durable) fsyncSync(this.logFd);
+    } catch (err) {
+      // A torn entry would end the log for every later one (loadInto stops there): cut it off.
+      ftruncateSync(this.logFd, size);
+      throw err;
+    }
     this.logBytes += head.length + e.length;
-    if (durable) fsyncSync(this.logFd);
   }
 
   /** Writes every cell atomically, then drops the log it now contains. */
@@ -183,9 +190,12 @@ export class BoardStateFile {
     try {
       appendFileSync(fd, s);
       fsyncSync(fd);
-    } finally {
+    } catch (err) {
       closeSync(fd);
+      rmSync(tmp, { force: true }); // the snapshot and log on disk are still whole
+      throw err;
     }
+    closeSync(fd);
     renameSync(tmp, this.statePath);
     if (this.logFd !== undefined) closeSync(this.logFd);
     this.logFd = undefined;

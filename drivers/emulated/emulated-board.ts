@@ -163,17 +163,24 @@ export class EmulatedBoard implements Board {
     if (!this.stateFile || (!this.dirty.size && !durable)) return;
     const n = this.cellsPerArray;
     const cells = [...this.dirty].map((k) => ({ array: Math.floor(k / n), row: Math.floor((k % n) / this.boardInfo.cols), col: k % this.boardInfo.cols }));
-    this.dirty.clear();
     this.stateFile.append(this, cells, durable);
+    // Only once written: a failed write (full disk) keeps them for the next try.
+    this.dirty.clear();
     // The log grows by every round's cells: fold it into a snapshot now and then.
     if (this.stateFile.logBytes > 4 << 20) this.stateFile.snapshot(this);
   }
   async close(): Promise<void> {
     if (!this.stateFile) return;
-    this.dirty.clear();
-    this.stateFile.snapshot(this);
-    this.stateFile.release();
-    this.stateFile = undefined;
+    try {
+      this.stateFile.snapshot(this);
+    } catch {
+      // A full disk: the log holds every cell the record mentions (persistDirty ran before each
+      // write of events), so the state on disk is whole without the snapshot.
+    } finally {
+      this.dirty.clear();
+      this.stateFile.release();
+      this.stateFile = undefined;
+    }
   }
   // StatefulBoard
   get arrayCount(): number {

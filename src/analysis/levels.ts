@@ -27,12 +27,21 @@ export function defaultLevels(n: number, lrsMin_A = LRS_MIN_A, lrsMax_A = LRS_MA
   if (!Number.isInteger(n) || n < 2 || n > 8) throw new InvalidArgumentError('levels', n, 'must be an integer in 2..8');
   if (!(lrsMin_A > hrsMax_A && lrsMax_A >= lrsMin_A)) throw new InvalidArgumentError('lrs-range', [lrsMin_A, lrsMax_A], `needs HRS ceiling ${hrsMax_A} < LRS min <= LRS max`);
   const k = n - 1;
+  // Two LRS levels on one target cannot be told apart.
+  if (k > 1 && !(lrsMax_A > lrsMin_A)) throw new InvalidArgumentError('lrs-range', [lrsMin_A, lrsMax_A], `${k} LRS levels need LRS min < LRS max`);
   const targets = k === 1 ? [lrsMax_A] : Array.from({ length: k }, (_, i) => lrsMin_A + ((lrsMax_A - lrsMin_A) * i) / (k - 1));
   const spacing = k === 1 ? lrsMax_A - hrsMax_A : (lrsMax_A - lrsMin_A) / (k - 1);
-  // The HRS band reaches halfway to the first LRS target.
-  const out: LevelSpec[] = [{ level: 0, kind: 'hrs', target_A: hrsMax_A, band_A: [0, (hrsMax_A + targets[0]) / 2] }];
-  targets.forEach((t, i) => out.push({ level: i + 1, kind: 'lrs', target_A: t, band_A: [t - spacing / 2, t + spacing / 2] }));
-  return out;
+  // Decision bands meet at the thresholds halfway between adjacent targets (issue 25: per-level
+  // bands of +-spacing/2 overlapped the HRS band whenever the HRS ceiling sat above the first LRS
+  // target minus half a spacing); the top band reaches half a spacing above its target.
+  const all = [hrsMax_A, ...targets];
+  const thr = decisionThresholds(all);
+  return all.map((t, i) => ({ level: i, kind: i === 0 ? 'hrs' : 'lrs', target_A: t, band_A: [i === 0 ? 0 : thr[i - 1], i === k ? t + spacing / 2 : thr[i]] }));
+}
+
+/** Read thresholds between adjacent levels: halfway between their targets (ascending targets in, one threshold fewer out). */
+export function decisionThresholds(targets_A: number[]): number[] {
+  return targets_A.slice(0, -1).map((t, i) => (t + targets_A[i + 1]) / 2);
 }
 
 /** Cells of a level that did not end programmed, by why (see CellStatus). */

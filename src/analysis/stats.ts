@@ -57,3 +57,15 @@ export function robustSigma(xs: ArrayLike<number>): number {
   const s = sorted(xs);
   return (quantile(s, 0.75) - quantile(s, 0.25)) / 1.349;
 }
+
+/** [min, max] of any number of values (Math.min(...xs) overflows the stack past ~100k values). */
+export function extent(xs: ArrayLike<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseFile, parseJsonText } from '../io/validate.js';
+import { RramConfigFile } from '../io/schemas/config.js';
 import { DataError } from '../../drivers/errors.js';
 import { EmbeddedStore } from '../store/embedded-store.js';
 import type { Sink } from '../jobs/run-job.js';
@@ -34,14 +36,7 @@ export function influxUrl(flag?: string): string | undefined {
   if (process.env.RRAM_INFLUX) return process.env.RRAM_INFLUX;
   const file = process.env.RRAM_CONFIG ?? join(process.cwd(), 'rram.config.json');
   if (!existsSync(file)) return undefined;
-  let cfg: { influx?: unknown };
-  try {
-    cfg = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  if (cfg.influx !== undefined && typeof cfg.influx !== 'string') throw new DataError(file, `influx must be a URL string like http://127.0.0.1:8086/rram (got ${JSON.stringify(cfg.influx)})`);
-  return cfg.influx;
+  return parseFile(RramConfigFile, parseJsonText(readFileSync(file, 'utf8'), file), file).influx;
 }
 
 /** Opens the InfluxDB sink for `url`, spilling into this process's own folder under the store. */

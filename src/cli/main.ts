@@ -14,6 +14,10 @@ import { registerWvBench } from './commands/wv-bench.js';
 import { registerStudy } from './commands/study.js';
 import { registerWorker } from './commands/worker.js';
 import { reportAndExit } from './errors.js';
+import { dropOutputWhenClosed } from './closed-output.js';
+
+dropOutputWhenClosed(process.stdout);
+dropOutputWhenClosed(process.stderr);
 
 const program = new Command();
 program

@@ -16,7 +16,7 @@ export { csv } from '../io/csv-text.js';
 
 export function table(header: string[], rows: (string | number)[][]): string {
   const all = [header, ...rows.map((r) => r.map(String))];
-  const w = header.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+  const w = header.map((_, i) => all.reduce((m, r) => Math.max(m, String(r[i]).length), 0));
   return all.map((r) => r.map((c, i) => String(c).padStart(w[i])).join('  ')).join('\n') + '\n';
 }
 

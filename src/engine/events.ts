@@ -3,6 +3,7 @@
  * dashboard, progress bar) subscribes; adding a sink never touches the engine.
  * `t` is host wall time in ms since the epoch; `seq` numbers a run's events from 0 without gaps.
  */
+import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { BoardInfo, CellAddress, PulseKind } from '../../drivers/board.js';
 import type { CellOutcome } from '../plans/commands.js';
 
@@ -109,6 +110,16 @@ export interface RunEndEvent extends Base {
   status: 'completed' | 'aborted' | 'failed';
   error?: string;
   summary?: Record<string, unknown>;
+}
+
+/** Every event type (filters name one of them: `rram export --type`, `/api/runs/:id/events?type=`). */
+export const EVENT_TYPES = ['run-start', 'run-resume', 'intent', 'pulse', 'read', 'cell-done', 'progress', 'warning', 'run-end'] as const satisfies readonly RunEvent['type'][];
+
+/** A type filter from a user: one of EVENT_TYPES, or a refusal naming the field. */
+export function eventTypeFilter(field: string, raw: string | undefined): RunEvent['type'] | undefined {
+  if (raw === undefined) return undefined;
+  if (!(EVENT_TYPES as readonly string[]).includes(raw)) throw new InvalidArgumentError(field, raw, `must be one of ${EVENT_TYPES.join(', ')}`);
+  return raw as RunEvent['type'];
 }
 
 export type RunEvent = RunStartEvent | RunResumeEvent | IntentEvent | PulseEvent | ReadEvent | CellDoneEvent | ProgressEvent | WarningEvent | RunEndEvent;

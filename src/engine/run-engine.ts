@@ -175,8 +175,13 @@ export class RunEngine {
       progress(true);
       return results;
     } catch (e) {
-      // Whatever stopped us: what finished is in the record, the lines are grounded, the error is kept.
-      this.ctx.commit(true);
+      // Whatever stopped us: what finished is in the record, the lines are grounded, the error is
+      // kept (a store that cannot write any more still lets the lines be grounded; the job reports it).
+      try {
+        this.ctx.commit(true);
+      } catch {
+        // the store sink holds its failure; runJob ends the run with it
+      }
       await this.board.ground().catch(() => undefined);
       throw e;
     }

@@ -6,7 +6,7 @@
 import { loadCnnKernel, type CnnStage } from './cnn-kernel.js';
 import { CellSampler } from './device-models.js';
 import type { KernelChoice } from './mc-kernel.js';
-import { layerWeights, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
+import { layerWeights, stopped, type McLayer, type TrialResult, type TrialSlice } from './mc-trials.js';
 
 export interface CnnTrialJob extends TrialSlice {
   kind: 'cnn';
@@ -28,7 +28,9 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
   const [H, W, C] = job.input;
+  let done = 0;
   for (let t = 0; t < job.count; t++) {
+    if (stopped(job)) break;
     sampler.beginTrial(job.first + t);
     const stages: CnnStage[] = job.stages.map((s, li) => ({ ...s, w: layerWeights(sampler, job.layers[li], gp[li], gn[li], eff[li]) }));
     kernel.forwardCnn(job.images, n, H, W, C, stages, out);
@@ -39,7 +41,8 @@ export function runCnnTrials(job: CnnTrialJob, onTrial?: () => void): TrialResul
       confusion[y * 10 + out[i]]++;
     }
     correct[t] = c;
+    done++;
     onTrial?.();
   }
-  return { first: job.first, correct, confusion, kernel: kernel.name };
+  return { first: job.first, done, correct, confusion, kernel: kernel.name };
 }

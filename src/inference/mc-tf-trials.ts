@@ -7,7 +7,7 @@
 import type { CrossbarNet } from './crossbar-net.js';
 import { CellSampler } from './device-models.js';
 import { predictAll, type AdcConfig, type ForwardLayer, type LayerValues } from './forward-tf.js';
-import { layerWeights, sampleLayer, type McLayer, type TrialSlice } from './mc-trials.js';
+import { layerWeights, sampleLayer, stopped, type McLayer, type TrialSlice } from './mc-trials.js';
 import type { Tf } from './tf-backend.js';
 
 export interface TfTrialJob extends TrialSlice {
@@ -19,6 +19,8 @@ export interface TfTrialJob extends TrialSlice {
 
 export interface TfTrialResult {
   first: number;
+  /** Trials run from `first` (fewer than asked when stopped). */
+  done: number;
   correct: Int32Array;
   confusion: Float64Array;
 }
@@ -31,7 +33,9 @@ export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: numbe
   const gn = job.layers.map((l) => (l.neg ? new Float32Array(l.neg.length) : undefined));
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
+  let done = 0;
   for (let t = 0; t < job.count; t++) {
+    if (stopped(job)) break;
     sampler.beginTrial(job.first + t);
     const values: LayerValues[] = job.layers.map((l, li) => {
       if (job.adc) {
@@ -47,7 +51,8 @@ export async function runTfTrials(tf: Tf, job: TfTrialJob, between: (done: numbe
       confusion[job.labels[i] * 10 + pred[i]]++;
     }
     correct[t] = c;
+    done++;
     await between(t + 1);
   }
-  return { first: job.first, correct, confusion };
+  return { first: job.first, done, correct, confusion };
 }

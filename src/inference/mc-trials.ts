@@ -41,7 +41,12 @@ export interface TrialSlice {
   labels: Uint8Array;
   first: number;
   count: number;
+  /** A shared flag (SharedArrayBuffer): once set, the runner stops before its next trial (block) and returns what it did. */
+  stop?: Int32Array;
 }
+
+/** Whether the job was asked to stop (an abort). */
+export const stopped = (job: TrialSlice): boolean => !!job.stop && Atomics.load(job.stop, 0) !== 0;
 
 export interface TrialJob extends TrialSlice {
   layers: McLayer[];
@@ -51,13 +56,16 @@ export interface TrialJob extends TrialSlice {
 
 export interface TrialResult {
   first: number;
+  /** Trials run, from `first` (fewer than asked when stopped): correct[0..done) hold them. */
+  done: number;
   correct: Int32Array;
   /** 10 x 10 counts summed over the trials (row = true class). */
   confusion: Float64Array;
   kernel: string;
 }
 
-export function runTrials(job: TrialJob): TrialResult {
+/** Runs the job's trials, TRIALS_PER_BLOCK at a time; `onBlock` hears how many each block finished. */
+export function runTrials(job: TrialJob, onBlock?: (trials: number) => void): TrialResult {
   const kernel = loadKernel(job.kernel);
   const n = job.labels.length;
   const sampler = new CellSampler(job.device, job.seed);
@@ -68,7 +76,9 @@ export function runTrials(job: TrialJob): TrialResult {
   const out = new Uint8Array(TRIALS_PER_BLOCK * n);
   const correct = new Int32Array(job.count);
   const confusion = new Float64Array(100);
+  let done = 0;
   for (let b = 0; b < job.count; b += TRIALS_PER_BLOCK) {
+    if (stopped(job)) break;
     const inBlock = Math.min(TRIALS_PER_BLOCK, job.count - b);
     for (let t = 0; t < TRIALS_PER_BLOCK; t++) {
       // A short last block repeats its first trial; those predictions are ignored.
@@ -92,6 +102,8 @@ export function runTrials(job: TrialJob): TrialResult {
       }
       correct[b + t] = c;
     }
+    done += inBlock;
+    onBlock?.(inBlock);
   }
-  return { first: job.first, correct, confusion, kernel: kernel.name };
+  return { first: job.first, done, correct, confusion, kernel: kernel.name };
 }

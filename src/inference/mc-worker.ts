@@ -5,7 +5,7 @@ import { runTrials, type TrialJob } from './mc-trials.js';
 
 try {
   const job = workerData as TrialJob | CnnTrialJob;
-  const r = 'kind' in job && job.kind === 'cnn' ? runCnnTrials(job, () => parentPort!.postMessage({ progress: 1 })) : runTrials(job as TrialJob);
+  const r = 'kind' in job && job.kind === 'cnn' ? runCnnTrials(job, () => parentPort!.postMessage({ progress: 1 })) : runTrials(job as TrialJob, (n) => parentPort!.postMessage({ progress: n }));
   parentPort!.postMessage({ ok: true, result: r }, [r.correct.buffer as ArrayBuffer, r.confusion.buffer as ArrayBuffer]);
 } catch (e) {
   parentPort!.postMessage({ ok: false, error: (e as Error).message });

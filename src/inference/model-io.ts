@@ -2,6 +2,8 @@
  * Save / load tfjs layers models in the standard `model.json` + `weights.bin` layout (the one
  * `tfjs-node`'s file:// handler and the Python converter write), without needing tfjs-node.
  */
+import { parseFile, parseJsonText } from '../io/validate.js';
+import { ModelManifestFile } from '../io/schemas/model-manifest.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
@@ -31,18 +33,12 @@ export async function saveModel(tf: Tf, model: TF.LayersModel, dir: string): Pro
 export async function loadModel(tf: Tf, path: string): Promise<TF.LayersModel> {
   const file = path.endsWith('.json') ? path : join(path, 'model.json');
   if (!existsSync(file)) throw new DataError(file, 'no tfjs model here (expected model.json from `rram train` or the tfjs converter)');
-  let json: { modelTopology?: unknown; weightsManifest?: { paths: string[]; weights: TF.io.WeightsManifestEntry[] }[] };
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new DataError(file, 'missing modelTopology or weightsManifest (not a tfjs layers model)');
+  const json = parseFile(ModelManifestFile, parseJsonText(readFileSync(file, 'utf8'), file), file);
   const base = resolve(file, '..');
   const specs: TF.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
   for (const group of json.weightsManifest) {
-    specs.push(...group.weights);
+    for (const w of group.weights) specs.push(w as TF.io.WeightsManifestEntry);
     for (const p of group.paths) {
       const shard = resolve(base, p);
       // A manifest must not make us read outside the model's own directory.

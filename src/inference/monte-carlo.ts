@@ -5,19 +5,18 @@
  * paths draw identical cell values for a given (seed, trial).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { AbortedError, InvalidArgumentError } from '../../drivers/errors.js';
-import { histogram, mean, quantile, sorted, std } from '../analysis/stats.js';
+import { histogram, mean, quantile, sorted, std, extent } from '../analysis/stats.js';
 import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
 import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
 import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
-import { nativeAvailable, toCsr, type KernelChoice } from './mc-kernel.js';
+import { nativeAvailable, toCsr, TRIALS_PER_BLOCK, type KernelChoice } from './mc-kernel.js';
 import { runTrials, type McLayer, type TrialJob, type TrialResult } from './mc-trials.js';
 import { convChain, nativeCnnAvailable } from './cnn-kernel.js';
 import { runCnnTrials, type CnnTrialJob } from './mc-cnn-trials.js';
-import { runOnWorkers } from './trial-workers.js';
+import { newStopFlag, runInChunks, runOnWorkers } from './trial-workers.js';
 import type { Tf } from './tf-backend.js';
 import { runTfTrials, type TfTrialJob, type TfTrialResult } from './mc-tf-trials.js';
 
@@ -41,9 +40,12 @@ export interface McOptions {
   workers?: number;
   /** Use only the first N test images. */
   images?: number;
+  /** Trials finished so far, from every engine (per trial, or per kernel block of trials). */
   onProgress?: (done: number, total: number) => void;
-  /** Checked between trials (general path) and before the kernel run. */
+  /** Stops every engine after its current trial (or block). */
   signal?: AbortSignal;
+  /** On abort, return the trials done so far (result.aborted says so) instead of throwing (at least one trial needed). */
+  keepPartial?: boolean;
   /** Per weight layer, cells whose value is known (NaN: drawn): a posterior prediction fixes the cells a run left unprogrammed to what they read. */
   fixed?: { gp: Float32Array; gn?: Float32Array }[];
 }
@@ -70,7 +72,10 @@ export interface McResult {
   adcBits?: number;
   tile: number;
   images: number;
+  /** Trials run (fewer than asked only when aborted with keepPartial). */
   trials: number;
+  /** Set when an abort stopped the run: the result covers the trials done. */
+  aborted?: { trialsDone: number; trialsAsked: number };
   seed: number;
   floatAccuracy: number;
   quantizedAccuracy: number;
@@ -91,6 +96,9 @@ export interface McResult {
   peakRss_MB: number;
 }
 
+/** Most trials one Monte Carlo may run (the per-trial results are kept: 10^6 of them are ~40 MB of JSON). */
+export const MAX_TRIALS = 1_000_000;
+
 export function summarize(acc: number[]): AccuracySummary {
   const s = sorted(acc);
   const q = (p: number) => quantile(s, p);
@@ -99,8 +107,8 @@ export function summarize(acc: number[]): AccuracySummary {
 
 /** Accuracy histogram over [min, max] of the trials, as labelled bins. */
 export function accuracyHistogram(acc: number[], bins = 40): { lo: number; hi: number; count: number }[] {
-  const min = Math.min(...acc);
-  const w = (Math.max(...acc) - min) / bins || 1e-4;
+  const [min, max] = extent(acc);
+  const w = (max - min) / bins || 1e-4;
   return histogram(acc, min, min + bins * w, bins).map((count, k) => ({ lo: min + k * w, hi: min + (k + 1) * w, count }));
 }
 
@@ -111,7 +119,7 @@ export const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): 
 };
 
 export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, test: Split, o: McOptions): Promise<McResult> {
-  if (!Number.isInteger(o.trials) || o.trials < 1) throw new InvalidArgumentError('trials', o.trials, 'must be a positive integer');
+  if (!Number.isInteger(o.trials) || o.trials < 1 || o.trials > MAX_TRIALS) throw new InvalidArgumentError('trials', o.trials, `must be an integer in 1..${MAX_TRIALS}`);
   if (o.adcBits !== undefined && (!Number.isInteger(o.adcBits) || o.adcBits < 1 || o.adcBits > 16)) throw new InvalidArgumentError('adc-bits', o.adcBits, 'must be an integer in 1..16');
   if (o.tile !== undefined && (!Number.isInteger(o.tile) || o.tile < MIN_TILE || o.tile > MAX_TILE)) throw new InvalidArgumentError('tile', o.tile, `must be an integer in ${MIN_TILE}..${MAX_TILE}`);
   const n = Math.min(o.images ?? test.n, test.n);
@@ -144,8 +152,6 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   let peakRss = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
   const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined }));
-  const correct = new Int32Array(o.trials);
-  const confusion = new Float64Array(100);
   let engine: string;
   let workersUsed = 1;
   // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),
@@ -154,82 +160,73 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   const fast = wantKernel && !o.adcBits && isDenseChain(net);
   const wantCnn = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeCnnAvailable() && process.env.RRAM_KERNEL !== 'js');
   const chain = wantCnn && !o.adcBits ? convChain(net) : undefined;
+  // Progress per finished trial (or block of trials), from every engine; an abort stops them all
+  // after their current trial and keeps what they did (McOptions.keepPartial).
+  let done = 0;
+  const onTrials = (k: number) => {
+    done += k;
+    o.onProgress?.(done, o.trials);
+  };
+  let results: { first: number; done: number; correct: Int32Array; confusion: Float64Array }[];
+  if (o.signal?.aborted) throw new AbortedError('inference aborted');
   if (chain) {
     // Conv nets: one trial per kernel call over all images, trials split over worker threads.
-    if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const px = inputSize(net);
     const images = new Float32Array(new SharedArrayBuffer(n * px * 4));
     images.set(test.images.subarray(0, n * px));
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.trials));
-    const job = (first: number, count: number): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice });
-    let done = 0;
-    const tick = () => o.onProgress?.(++done, o.trials);
-    const results: TrialResult[] = nw === 1 ? [runCnnTrials(job(0, o.trials), tick)] : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, tick, o.signal);
-    for (const r of results) {
-      correct.set(r.correct, r.first);
-      r.confusion.forEach((v, i) => (confusion[i] += v));
-    }
-    engine = results[0].kernel;
+    const job = (first: number, count: number, stop?: Int32Array): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice, stop });
+    const rs: TrialResult[] = nw === 1 ? await runInChunks(o.trials, 2, (first, count) => runCnnTrials(job(first, count)), onTrials, o.signal) : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, onTrials, o.signal);
+    results = rs;
+    engine = rs[0]?.kernel ?? o.engine;
     workersUsed = nw;
   } else if (fast) {
-    if (o.signal?.aborted) throw new AbortedError('inference aborted');
     const kernel = o.engine as KernelChoice;
     const csr = toCsr(test.images, n, inputSize(net), true);
-    const blocks = Math.ceil(o.trials / 8);
+    // Workers take whole blocks of TRIALS_PER_BLOCK trials (the kernel's batch).
+    const blocks = Math.ceil(o.trials / TRIALS_PER_BLOCK);
     const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
-    const chunks: [number, number][] = [];
-    for (let w = 0; w < nw; w++) {
-      const b0 = Math.floor((blocks * w) / nw);
-      const b1 = Math.floor((blocks * (w + 1)) / nw);
-      chunks.push([b0 * 8, Math.min(o.trials, b1 * 8) - b0 * 8]);
-    }
-    const job = (first: number, count: number): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel });
-    const results: TrialResult[] =
+    const job = (first: number, count: number, stop?: Int32Array): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel, stop });
+    const rs: TrialResult[] =
       nw === 1
-        ? [runTrials(job(0, o.trials))]
-        : await Promise.all(
-            chunks.map(
-              ([first, count]) =>
-                new Promise<TrialResult>((resolve, reject) => {
-                  const w = new Worker(new URL('./mc-worker.js', import.meta.url), { workerData: job(first, count) });
-                  w.once('message', (m: { ok: boolean; result: TrialResult; error: string }) => (m.ok ? resolve(m.result) : reject(new Error(m.error))));
-                  w.once('error', reject);
-                }),
-            ),
-          );
-    for (const r of results) {
-      correct.set(r.correct, r.first);
-      r.confusion.forEach((v, i) => (confusion[i] += v));
-    }
-    engine = results[0].kernel;
+        ? await runInChunks(o.trials, 8 * TRIALS_PER_BLOCK, (first, count) => runTrials(job(first, count)), onTrials, o.signal)
+        : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), blocks, nw, (b0, nb, stop) => job(b0 * TRIALS_PER_BLOCK, Math.min(o.trials, (b0 + nb) * TRIALS_PER_BLOCK) - b0 * TRIALS_PER_BLOCK, stop), onTrials, o.signal);
+    results = rs;
+    engine = rs[0]?.kernel ?? kernel;
     workersUsed = nw;
-    o.onProgress?.(o.trials, o.trials);
   } else {
     // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
     // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
     const images = test.images.slice(0, n * (net.input ? 784 : inputSize(net)));
-    const job = (first: number, count: number): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg });
+    const job = (first: number, count: number, stop?: Int32Array): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg, stop });
     const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
-    let done = 0;
-    const tick = () => {
+    const count = (k: number) => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      o.onProgress?.(++done, o.trials);
+      onTrials(k);
     };
-    let results: TfTrialResult[];
     if (nw === 1) {
+      const stop = newStopFlag();
       const between = async () => {
-        if (o.signal?.aborted) throw new AbortedError('inference aborted');
+        if (o.signal?.aborted) Atomics.store(stop, 0, 1);
         await new Promise((r) => setImmediate(r)); // let a hosting server breathe between trials
-        tick();
+        count(1);
       };
-      results = [await runTfTrials(tf, job(0, o.trials), between)];
-    } else results = await runOnWorkers<TfTrialResult>(new URL('./mc-tf-worker.js', import.meta.url), o.trials, nw, job, tick, o.signal);
-    for (const r of results) {
-      correct.set(r.correct, r.first);
-      r.confusion.forEach((v, i) => (confusion[i] += v));
-    }
+      results = [await runTfTrials(tf, job(0, o.trials, stop), between)];
+    } else results = await runOnWorkers<TfTrialResult>(new URL('./mc-tf-worker.js', import.meta.url), o.trials, nw, job, count, o.signal);
     engine = `tfjs-${tfBackend}`;
     workersUsed = nw;
+  }
+  const trialsDone = results.reduce((a, r) => a + r.done, 0);
+  const aborted = !!o.signal?.aborted || trialsDone < o.trials;
+  if (aborted && (!o.keepPartial || trialsDone === 0)) throw new AbortedError(`inference aborted after ${trialsDone} of ${o.trials} trials`);
+  // The trials run, in trial order (an aborted run: each worker's finished prefix).
+  const correct = new Int32Array(trialsDone);
+  const confusion = new Float64Array(100);
+  let at = 0;
+  for (const r of [...results].sort((a, b) => a.first - b.first)) {
+    correct.set(r.correct.subarray(0, r.done), at);
+    at += r.done;
+    r.confusion.forEach((v, i) => (confusion[i] += v));
   }
   const elapsed = (performance.now() - t0) / 1000;
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -243,7 +240,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     adcBits: o.adcBits,
     tile,
     images: n,
-    trials: o.trials,
+    trials: trialsDone,
+    ...(aborted ? { aborted: { trialsDone, trialsAsked: o.trials } } : {}),
     seed: o.seed,
     floatAccuracy: accuracy(floatPred),
     quantizedAccuracy: accuracy(quantPred),
@@ -257,8 +255,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     workers: workersUsed,
     tfBackend,
     elapsed_s: elapsed,
-    trialsPerSec: o.trials / elapsed,
-    imageTrialsPerSec: (o.trials * n) / elapsed,
+    trialsPerSec: trialsDone / elapsed,
+    imageTrialsPerSec: (trialsDone * n) / elapsed,
     peakRss_MB: peakRss / 2 ** 20,
   };
 }

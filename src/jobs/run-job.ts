@@ -7,7 +7,7 @@
  */
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
-import { AbortedError, InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { AbortedError, InvalidArgumentError, RramError, StoreWriteError, isFileSystemError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { RunContext, type ResumeFrom } from '../engine/run-context.js';
@@ -85,11 +85,15 @@ export async function runJob<T>(
   let out: JobOutcome<T>;
   try {
     const result = await body(ctx, env.signal);
+    // A write that failed between commits (a timer's flush) still fails the run.
+    if (storeSink.failure) throw storeSink.failure;
     if (opts.resultName) env.store.saveResult(runId, opts.resultName, result);
     const verdict = opts.verdict?.(result);
     ctx.emit({ type: 'run-end', status: 'completed', summary: { ...opts.summarize?.(result), ...(verdict ? { verdict } : {}) } });
     out = { runId, status: 'completed', result, stored: true };
-  } catch (e) {
+  } catch (thrown) {
+    // A store that failed is the cause of whatever the body met after it (and a raw fs error is one too).
+    const e = storeSink.failure ?? (isFileSystemError(thrown) ? StoreWriteError.from(thrown, env.store.runDir(runId)) : thrown);
     const aborted = e instanceof AbortedError || (e instanceof RramError && e.code === 'ABORTED');
     if (begun) ctx.emit({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error: (e as Error).message });
     out = { runId, status: aborted ? 'aborted' : 'failed', error: e, stored: begun };

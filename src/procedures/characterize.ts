@@ -42,6 +42,8 @@ export interface CharacterizeOptions extends ProgramOptions {
   minSuccess?: number;
   /** Repeat a recorded run's exact programming (a digital twin): its config, level targets and ISPVA gates, no preflight. */
   replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[] };
+  /** The command this run is one part of (`wv-bench`): such runs are never `run:latest`. */
+  partOf?: string;
 }
 
 export interface CellRecord {

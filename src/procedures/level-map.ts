@@ -1,4 +1,6 @@
 /** Level maps: which level each cell of an array gets (a file, or a named pattern). */
+import { parseFile, parseJsonText } from '../io/validate.js';
+import { LevelMapJson } from '../io/schemas/level-map.js';
 import { readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
 import { Rng } from '../../lib/rng.js';
@@ -30,12 +32,8 @@ export function readMapFile(file: string, levels: number, rows: number, cols: nu
   }
   let grid: unknown;
   if (file.endsWith('.json')) {
-    try {
-      const j = JSON.parse(text) as unknown;
-      grid = Array.isArray(j) ? j : (j as { levels?: unknown }).levels;
-    } catch (e) {
-      throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
-    }
+    const j = parseFile(LevelMapJson, parseJsonText(text, file), file);
+    grid = Array.isArray(j) ? j : j.levels;
   } else grid = parseNumberTable(text, file, { fields: cols }).map((r) => r.values);
   if (!Array.isArray(grid) || grid.length !== rows) throw new DataError(file, `expected ${rows} rows, got ${Array.isArray(grid) ? grid.length : typeof grid}`);
   const m = new Uint8Array(rows * cols);

@@ -103,7 +103,7 @@ export interface WvBenchResult {
   rows: LevelRow[];
 }
 
-/** Read threshold between adjacent levels: between the lower's band top and the upper's band bottom. */
+/** Read threshold between adjacent levels: where their decision bands meet (analysis/levels.ts). */
 export function thresholds(specs: LevelSpec[]): number[] {
   return specs.slice(0, -1).map((s, k) => (s.band_A[1] + specs[k + 1].band_A[0]) / 2);
 }

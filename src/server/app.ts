@@ -9,15 +9,17 @@ import { join, resolve } from 'node:path';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
-import { exportRun } from '../store/export.js';
+import { exportableRun, exportRun } from '../store/export.js';
 import { exportHdf5 } from '../store/export-hdf5.js';
 import { checkRunId } from '../store/embedded-store.js';
+import { eventTypeFilter } from '../engine/events.js';
 import { repoRoot } from '../../lib/repo-root.js';
 import type { JobManager } from './job-manager.js';
 import { DEFAULT_MAX_TRIALS, parseJobRequest } from './job-requests.js';
 import { getStudy, listStudies } from './studies.js';
 import { hostAllowlist, refuseCrossSite, requestToken, requireToken as requireTokenOf, scrubPaths } from './security.js';
 import { contentSecurityPolicy } from './csp.js';
+import { serveLiveStream, StreamRegistry, type StreamLimits } from './live-stream.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -30,9 +32,11 @@ export interface AppOptions {
   maxTrials?: number;
   /** Folder whose study folders (`rram study ... --out`) the Studies page shows (default: the working folder). */
   studies?: string;
+  /** Per-client live-stream bounds (default 4 MB queued, 30 s without draining). */
+  streamLimits?: StreamLimits;
 }
 
-const STATUS: Record<string, number> = { INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
+const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
 
 /** Folders whose paths never appear in an answer (set per app: the store's root joins them). */
 let serverRoots: string[] = [repoRoot(), homedir(), tmpdir(), realTmp()];
@@ -71,6 +75,7 @@ function intQuery(req: Request, name: string, def: number, max: number): number 
 export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express {
   const app = express();
   const tick = o.tick_ms ?? 125;
+  const streams = new StreamRegistry();
   app.disable('x-powered-by');
   app.use(contentSecurityPolicy);
   serverRoots = [...new Set([...serverRoots, resolve(jobs.store.root)])];
@@ -94,9 +99,9 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       jobs.store.getRun(id);
       const offset = intQuery(req, 'offset', 0, 1e9);
       const limit = intQuery(req, 'limit', 1000, 10000);
-      const type = req.query.type === undefined ? undefined : String(req.query.type);
+      const type = eventTypeFilter('type', req.query.type === undefined ? undefined : String(req.query.type));
       const events = [];
-      for await (const e of jobs.store.events(id, { offset, limit, type: type as never })) events.push(e);
+      for await (const e of jobs.store.events(id, { offset, limit, type })) events.push(e);
       res.json({ runId: id, offset, limit, events, next: events.length === limit ? offset + limit : null });
     }),
   );
@@ -118,7 +123,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       const id = checkRunId(String(req.params.id));
       const format = String(req.query.format ?? 'csv');
       if (format !== 'csv' && format !== 'json' && format !== 'hdf5') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv, json or hdf5`, field: 'format', reason: 'must be csv, json or hdf5' });
-      jobs.store.getRun(id);
+      exportableRun(jobs.store, id);
       if (format === 'hdf5') {
         const array = req.query.array === undefined ? undefined : intQuery(req, 'array', 0, 1023);
         const dir = mkdtempSync(join(tmpdir(), 'rram-h5-'));
@@ -168,35 +173,18 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     }),
   );
 
-  // Live stream: one SSE message per tick with everything that changed (compacted), id = seq.
+  // Live stream: one SSE message per tick with everything that changed (compacted), id = seq;
+  // bounded per client (live-stream.ts).
   app.get(
     '/api/runs/:id/stream',
     wrap(async (req, res) => {
       const id = checkRunId(String(req.params.id));
       const live = await jobs.loadLive(id);
-      const last = req.get('last-event-id') ?? (req.query.since as string | undefined);
-      let since = last !== undefined && /^-?\d+$/.test(last) ? Number(last) : -1;
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      res.write('retry: 1000\n\n');
-      const send = () => {
-        if (live.seq > since || since < 0) {
-          const d = live.delta(since);
-          if (d.end?.error) d.end = { ...d.end, error: scrub(d.end.error) };
-          res.write(`id: ${d.seq}\nevent: delta\ndata: ${JSON.stringify(d)}\n\n`);
-          since = d.seq;
-        }
-        if (live.ended && !jobs.isActive(id)) {
-          res.write('event: end\ndata: {}\n\n');
-          stop();
-          res.end();
-        }
-      };
-      const timer = setInterval(send, tick);
-      const stop = () => clearInterval(timer);
-      req.on('close', stop);
-      send();
+      serveLiveStream(req, res, { runId: id, live, tick_ms: tick, active: () => jobs.isActive(id), registry: streams, limits: o.streamLimits, clean: (d) => (d.end?.error ? { ...d, end: { ...d.end, error: scrub(d.end.error) } } : d) });
     }),
   );
+  // What each open live stream has queued (memory stays bounded however slow a client is).
+  app.get('/api/streams', (_req, res) => res.json(streams.stats()));
   // Newest run and job changes, for pages that follow "whatever runs now".
   app.get('/api/active', (_req, res) => res.json({ jobs: jobs.jobs(), latest: jobs.store.listRuns().sort((a, b) => (a.started < b.started ? 1 : -1))[0]?.id ?? null }));
 

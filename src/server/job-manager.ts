@@ -4,12 +4,13 @@
  * its events reach the store, InfluxDB and the server's bus like a CLI run's.
  */
 import { boardHistory } from '../store/board-history.js';
+import { resolveRunRef } from '../store/run-refs.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
 import type { Calibration } from '../../calibration/calibration.js';
-import { RramError } from '../../drivers/errors.js';
+import { AbortedError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { runJob, type Sink } from '../jobs/run-job.js';
@@ -159,15 +160,7 @@ export class JobManager {
 
   /** The level-CDF file behind `run:<id>` / `run:latest`. */
   levelCdfPath(device: string): string {
-    let id = device.slice(4);
-    if (id === 'latest') {
-      const found = this.store.listRuns().filter((r) => r.kind === 'characterize' && r.results.includes('level-cdf')).sort((a, b) => (a.started < b.started ? 1 : -1))[0];
-      if (!found) throw new NotFoundError('characterize run with a level-CDF result', 'latest');
-      id = found.id;
-    }
-    const f = join(this.store.runDir(id), 'level-cdf.json');
-    if (!existsSync(f)) throw new NotFoundError('level-CDF result of run', id);
-    return f;
+    return resolveRunRef(this.store, device).file;
   }
 
   modelDir(name: string): string {
@@ -180,36 +173,42 @@ export class JobManager {
   private async loadNetJob(req: InferRequest | ProgramNetRequest) {
     // Resolve names first so a bad name is a clean failure, not a half run.
     const modelDir = this.modelDir(req.model);
-    const cdf = req.device.startsWith('run:') ? this.levelCdfPath(req.device) : undefined;
-    const { initTf, tf } = await import('../inference/tf-backend.js');
+    // A stored run's level CDFs: loaded from its file, named everywhere by its run id (params and
+    // results never carry a server path).
+    const ref = req.device.startsWith('run:') ? resolveRunRef(this.store, req.device) : undefined;
+    const cdf = ref?.file;
+    const deviceName = ref ? `run:${ref.runId}` : req.device;
+    // tf is an ESM live binding set by initTf(): read it after init, never destructured before (the
+    // first job after a start once met it undefined: "reading 'loadLayersModel'").
+    const tfb = await import('../inference/tf-backend.js');
     const { loadModel } = await import('../inference/model-io.js');
     const { toCrossbarNet } = await import('../inference/crossbar-net.js');
     const { checkModelData } = await import('../inference/load-net.js');
     const { loadDataset } = await import('../inference/datasets.js');
     const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
     return {
-      cdf,
-      tf,
+      cdf: ref ? deviceName : undefined,
       load: async () => {
-        const backend = await initTf();
+        const backend = await tfb.initTf();
+        const tf = tfb.tf;
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, true);
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
-        const device = buildDeviceModel(cdf ? parseDeviceSpec(cdf) : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
-        return { backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
+        return { tf, backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
   }
 
   private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
-    const { cdf, tf, load } = await this.loadNetJob(req);
+    const { cdf, load } = await this.loadNetJob(req);
     const { monteCarlo } = await import('../inference/monte-carlo.js');
     return runJob(
       env,
       async (ctx, signal) => {
         ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
-        const { backend, net, ds, device, warnings } = await load();
+        const { tf, backend, net, ds, device, warnings } = await load();
         for (const w of warnings) ctx.emit({ type: 'warning', code: 'model-data', message: w });
         const t0 = performance.now();
         const r = await monteCarlo(tf, backend, net, ds.test, {
@@ -218,27 +217,34 @@ export class JobManager {
           device,
           trials: req.trials,
           seed: req.seed,
-          engine: 'auto',
+          engine: req.engine,
           images: req.images,
           signal,
+          keepPartial: true,
           onProgress: (done, total) => {
             const el = (performance.now() - t0) / 1000;
             ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
           },
         });
-        return { format: 'rram-hil/infer-result', version: 1, model: req.model, dataset: req.dataset, ...r };
+        const result = { format: 'rram-hil/infer-result', version: 1, model: req.model, dataset: req.dataset, ...r };
+        if (r.aborted) {
+          // Aborted: the trials done so far are kept as the run's result, the run ends `aborted`.
+          this.store.saveResult(ctx.runId, 'infer', result);
+          throw new AbortedError(`aborted after ${r.aborted.trialsDone} of ${r.aborted.trialsAsked} trials (their result is stored)`);
+        }
+        return result;
       },
       { resultName: 'infer', summarize: (r: { summary: unknown; quantizedAccuracy: number; engine: string }) => ({ accuracy: r.summary, quantizedAccuracy: r.quantizedAccuracy, engine: r.engine }) },
     );
   }
 
   private async runProgramNet(env: Parameters<typeof runJob>[0], req: ProgramNetRequest): Promise<unknown> {
-    const { cdf, tf, load } = await this.loadNetJob(req);
+    const { cdf, load } = await this.loadNetJob(req);
     const { netOnArrays } = await import('../inference/net-on-arrays.js');
     return runJob(
       env,
       async (ctx, signal) => {
-        const { backend, net, ds, device, programLevels, programSpecs } = await load();
+        const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
         return netOnArrays(tf, backend, this.board, ctx, {
           algo: req.algo,
           calibration: this.calibration,

@@ -7,48 +7,17 @@ import { ALGOS, type Algo } from '../plans/program-cell.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { BoardInfo } from '../../drivers/board.js';
 import { parseDeviceSpec } from '../inference/device-models.js';
-import { checkRunId } from '../store/embedded-store.js';
+import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 
-export interface CharacterizeRequest {
-  kind: 'characterize';
-  algo: Algo;
-  levels: number;
-  cellsPerLevel: number;
-  reads: number;
-  array: number;
-  seed: number;
-  step_V?: number;
-}
-export interface ProgramRequest {
-  kind: 'program';
-  algo: Algo;
-  levels: number;
-  map: 'random' | 'checkerboard' | 'stripes';
-  array: number;
-  seed: number;
-}
-export interface InferRequest {
-  kind: 'infer';
-  model: string;
-  dataset: 'mnist' | 'fashion';
-  levels: number;
-  mapping: 'diff' | 'offset' | 'signed';
-  /** `gaussian:5%`-style spec, or `run:<id>` = the level-CDF result of a characterize run. */
-  device: string;
-  trials: number;
-  seed: number;
-  images?: number;
-  /** Quantile of each layer's weights the levels span (default 1). */
-  clip?: number;
-}
+/** The requests, as their schemas (below) define them: one source for validation and types. */
+type Schemas = ReturnType<typeof jobRequestSchemas>;
+export type CharacterizeRequest = z.infer<Schemas['characterize']>;
+export type ProgramRequest = z.infer<Schemas['program']>;
+export type InferRequest = z.infer<Schemas['infer']>;
 /** A trained net programmed onto the board, evaluated from read-back beside the prediction. */
-export interface ProgramNetRequest extends Omit<InferRequest, 'kind'> {
-  kind: 'program-net';
-  algo: Algo;
-  step_V?: number;
-}
+export type ProgramNetRequest = z.infer<Schemas['program-net']>;
 export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
@@ -74,10 +43,8 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     .default('run:latest')
     .superRefine((d, ctx) => {
       try {
-        if (d.startsWith('run:')) {
-          const id = d.slice(4);
-          if (!/^latest(:levels=\d+)?$/.test(id)) checkRunId(id);
-        } else if (parseDeviceSpec(d).kind === 'empirical') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%' });
+        if (d.startsWith('run:')) parseRunRef(d);
+        else if (parseDeviceSpec(d).kind === 'empirical') ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'file paths are not accepted over the API: use run:<characterize run id>, run:latest, or a parametric spec like gaussian:5%' });
       } catch (e) {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: (e as InvalidArgumentError).reason ?? (e as Error).message });
       }
@@ -103,7 +70,7 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
       }),
     program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed }).strict(),
     // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
-    infer: z.object({ kind: z.literal('infer'), ...net(64) }).strict(),
+    infer: z.object({ kind: z.literal('infer'), ...net(64), engine: oneOf(['auto', 'native', 'js', 'tfjs'] as const).default('auto') }).strict(),
     // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
     'program-net': z.object({ kind: z.literal('program-net'), ...net(8), algo, step_V: stepV.optional() }).strict(),
   };

@@ -6,10 +6,10 @@
  *   runs/<id>/<result>.json   result files (level-cdf.json, inference.json, ...)
  * Append-only lines survive a crash up to the last flushed batch; nothing needs a native build.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Observable, Subscription } from 'rxjs';
-import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { InvalidArgumentError, RramError, StoreWriteError } from '../../drivers/errors.js';
 import type { RunEvent, RunKind } from '../engine/events.js';
 import { cutTornTail, lastCompleteLine } from '../../lib/files.js';
 import { eventLines, eventsLayout, eventsTextSync, packEvents, unpackEventsSync } from './event-files.js';
@@ -48,6 +48,17 @@ export interface EventQuery {
   level?: number;
   offset?: number;
   limit?: number;
+}
+
+/** Writes through a temporary file and a rename; a failed write leaves the old file and no temporary one. */
+function writeAtomic(f: string, text: string): void {
+  try {
+    writeFileSync(f + '.tmp', text);
+    renameSync(f + '.tmp', f);
+  } catch (e) {
+    rmSync(f + '.tmp', { force: true });
+    throw e;
+  }
 }
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -93,9 +104,7 @@ export class EmbeddedStore {
   }
 
   writeRun(rec: RunRecord): void {
-    const f = join(this.runDir(rec.id), 'run.json');
-    writeFileSync(f + '.tmp', JSON.stringify(rec, null, 1));
-    renameSync(f + '.tmp', f); // atomic: a crash never leaves half a run.json
+    writeAtomic(join(this.runDir(rec.id), 'run.json'), JSON.stringify(rec, null, 1)); // a crash or a full disk never leaves half a run.json
   }
 
   getRun(id: string): RunRecord {
@@ -116,7 +125,7 @@ export class EmbeddedStore {
   saveResult(id: string, name: string, data: unknown): string {
     if (!/^[a-z0-9-]+$/.test(name)) throw new InvalidArgumentError('result', name, 'bad result name');
     const f = join(this.runDir(id), `${name}.json`);
-    writeFileSync(f, JSON.stringify(data));
+    writeAtomic(f, JSON.stringify(data));
     const rec = this.getRun(id);
     if (!rec.results.includes(name)) rec.results.push(name);
     this.writeRun(rec);
@@ -226,8 +235,16 @@ export class EmbeddedStore {
  * `beforeWrite` runs first: an in-process emulated board makes its cells' state durable there, so
  * no event is ever on disk before the board state it describes. A resumed run appends to the same
  * files and keeps counting.
+ *
+ * A failed write (a full disk, an I/O error) is a run outcome, never a crash (issue 25): the torn
+ * append is cut off, a reserve file kept beside the run is released so that the batch, the run's
+ * end and run.json still fit, and every later commit throws the StoreWriteError, which ends the
+ * run `failed` with its message (resumable once space is freed). Nothing throws out of the
+ * subscription or a timer (an rxjs subscriber's throw would be an uncaught exception in the server).
  */
 export class StoreSink {
+  /** Bytes set aside at a run's start so that its end can still be written on a full disk. */
+  static RESERVE_BYTES = 1 << 20;
   private buf: string[] = [];
   private fd?: number;
   private timer?: NodeJS.Timeout;
@@ -244,6 +261,8 @@ export class StoreSink {
   private recWritten = 0;
   /** The run's first or last event is in the buffer: run.json is written with it. */
   private final = false;
+  /** The first write that failed: the run ends with it. */
+  failure?: StoreWriteError;
 
   constructor(
     private readonly store: EmbeddedStore,
@@ -256,81 +275,150 @@ export class StoreSink {
     return this;
   }
 
+  private get reservePath(): string {
+    return join(this.store.runDir(this.runId), '.reserve');
+  }
+
   private onEvent(e: RunEvent): void {
     if (e.runId !== this.runId) return;
     this.cells.observe(e);
-    if (e.type === 'run-start') {
-      this.rec = this.store.createRun(e.runId, e.kind, e.params);
-      this.rec.board = e.board;
-      this.rec.calibration = e.calibration;
-      this.store.writeRun(this.rec);
-      this.fd = openSync(join(this.store.runDir(e.runId), 'events.ndjson'), 'a');
-    } else if (e.type === 'run-resume') {
-      this.rec = this.store.getRun(e.runId);
-      this.rec.status = 'running';
-      this.rec.ended = undefined;
-      this.rec.error = undefined;
-      this.rec.resumes = (this.rec.resumes ?? 0) + 1;
-      this.rec.eventsBytes = undefined;
-      unpackEventsSync(this.store.runDir(e.runId));
-      rmSync(join(this.store.runDir(e.runId), 'cells.json'), { force: true });
-      const f = join(this.store.runDir(e.runId), 'events.ndjson');
-      cutTornTail(f);
-      // run.json may lag the events after a crash: count what is really stored.
-      const c = this.store.recount(e.runId);
-      this.counts = c.counts;
-      this.written = c.events;
-      this.rec.events = c.events;
-      this.rec.counts = { ...c.counts };
-      this.store.writeRun(this.rec);
-      this.fd = openSync(f, 'a');
+    try {
+      if (e.type === 'run-start') this.open(e);
+      else if (e.type === 'run-resume') this.reopen();
+    } catch (err) {
+      this.fail(err, this.store.runDir(this.runId));
     }
     this.counts[e.type] = (this.counts[e.type] ?? 0) + 1;
     const cell = 'cell' in e ? e.cell : undefined;
     if (cell && !this.arrays.has(cell.array)) this.arrays.add(cell.array);
     this.buf.push(JSON.stringify(e));
     // A run's first event defines it: durable at once, whatever happens to the process next.
-    if (e.type === 'run-start' || e.type === 'run-resume') {
-      this.final = true;
-      this.flushSync();
-      this.final = false;
-      return;
-    }
-    if (e.type === 'run-end') {
-      this.final = true;
-      if (this.rec) {
-        this.rec.status = e.status;
+    if (e.type === 'run-start' || e.type === 'run-resume' || e.type === 'run-end') {
+      if (e.type === 'run-end' && this.rec) {
+        this.rec.status = this.failure ? 'failed' : e.status;
         this.rec.ended = new Date(e.t).toISOString();
-        this.rec.error = e.error;
+        this.rec.error = this.failure && e.status === 'completed' ? this.failure.message : e.error;
         if (e.summary?.verdict) this.rec.verdict = e.summary.verdict as Record<string, unknown>;
       }
-      this.flushSync();
+      this.final = true;
+      this.quietFlush();
+      if (e.type !== 'run-end') this.final = false;
       return;
     }
-    if (this.buf.length >= (this.o.batch ?? 5000)) this.flushSync();
-    else if (!this.timer) this.timer = setTimeout(() => this.flushSync(), this.o.flushEvery_ms ?? 200);
+    if (this.buf.length >= (this.o.batch ?? 5000)) this.quietFlush();
+    else if (!this.timer) this.timer = setTimeout(() => this.quietFlush(), this.o.flushEvery_ms ?? 200);
   }
 
-  /** Appends every buffered event (and fsyncs when `durable`), then updates run.json. */
+  private open(e: Extract<RunEvent, { type: 'run-start' }>): void {
+    this.rec = this.store.createRun(e.runId, e.kind, e.params);
+    this.rec.board = e.board;
+    this.rec.calibration = e.calibration;
+    this.store.writeRun(this.rec);
+    this.reserve();
+    this.fd = openSync(join(this.store.runDir(e.runId), 'events.ndjson'), 'a');
+  }
+
+  private reopen(): void {
+    const dir = this.store.runDir(this.runId);
+    this.rec = this.store.getRun(this.runId);
+    this.rec.status = 'running';
+    this.rec.ended = undefined;
+    this.rec.error = undefined;
+    this.rec.resumes = (this.rec.resumes ?? 0) + 1;
+    this.rec.eventsBytes = undefined;
+    unpackEventsSync(dir);
+    rmSync(join(dir, 'cells.json'), { force: true });
+    const f = join(dir, 'events.ndjson');
+    cutTornTail(f);
+    // run.json may lag the events after a crash: count what is really stored.
+    const c = this.store.recount(this.runId);
+    this.counts = c.counts;
+    this.written = c.events;
+    this.rec.events = c.events;
+    this.rec.counts = { ...c.counts };
+    this.store.writeRun(this.rec);
+    this.reserve();
+    this.fd = openSync(f, 'a');
+  }
+
+  private reserve(): void {
+    writeFileSync(this.reservePath, Buffer.alloc(StoreSink.RESERVE_BYTES));
+  }
+
+  private release(): void {
+    try {
+      rmSync(this.reservePath, { force: true });
+    } catch {
+      // nothing more to free
+    }
+  }
+
+  /** Records the first failure, frees the reserve; returns it (for commits, which must stop the run). */
+  private fail(e: unknown, path: string): StoreWriteError {
+    if (!this.failure) {
+      this.failure = StoreWriteError.from(e, path);
+      this.release();
+    }
+    return this.failure;
+  }
+
+  /** A flush that never throws (the subscription, the timer): a failure is kept for the next commit. */
+  private quietFlush(durable = true): void {
+    try {
+      this.flushSync(durable);
+    } catch {
+      // this.failure holds it; the engine's next commit throws it and the run ends failed
+    }
+  }
+
+  /**
+   * Appends every buffered event (and fsyncs when `durable`), then updates run.json. After a
+   * failed write the run's closing writes still go out (into the released reserve); any other
+   * commit throws the failure, so that no pulse is sent whose intent cannot be recorded.
+   */
   flushSync(durable = true): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.failure && !this.final) throw this.failure;
+    try {
+      this.write(durable);
+    } catch (e) {
+      const first = !this.failure;
+      const f = this.fail(e, join(this.store.runDir(this.runId), 'events.ndjson'));
+      // The first failure: the reserve is free now, so the batch that failed still gets in.
+      if (first) {
+        try {
+          this.write(durable);
+        } catch {
+          // still no room: the events after the last durable batch are lost, the run is resumable
+        }
+      }
+      throw f;
+    }
+    if (this.failure && !this.final) throw this.failure;
+  }
+
+  private write(durable: boolean): void {
     if (this.fd === undefined) return;
     this.beforeWrite?.(durable);
-    if (!this.buf.length) {
-      if (durable && this.unsynced) {
-        fsyncSync(this.fd);
-        this.unsynced = false;
+    if (this.buf.length) {
+      const size = fstatSync(this.fd).size;
+      try {
+        appendFileSync(this.fd, this.buf.join('\n') + '\n');
+        if (durable) fsyncSync(this.fd);
+      } catch (e) {
+        // A torn append would glue the next batch to half a line: cut it off, keep the batch.
+        ftruncateSync(this.fd, size);
+        throw e;
       }
-      return;
+      this.written += this.buf.length;
+      this.buf = [];
+      this.unsynced = !durable;
+      if (!durable && !this.timer) this.timer = setTimeout(() => this.quietFlush(true), this.o.flushEvery_ms ?? 200);
+    } else if (durable && this.unsynced) {
+      fsyncSync(this.fd);
+      this.unsynced = false;
     }
-    const lines = this.buf;
-    this.buf = [];
-    appendFileSync(this.fd, lines.join('\n') + '\n');
-    if (durable) fsyncSync(this.fd);
-    this.unsynced = !durable;
-    if (!durable && !this.timer) this.timer = setTimeout(() => this.flushSync(true), this.o.flushEvery_ms ?? 200);
-    this.written += lines.length;
     // run.json follows at most once a second (and at the run's first and last event): its counts
     // are a summary, the events are the record (a resume recounts them).
     const now = Date.now();
@@ -355,17 +443,38 @@ export class StoreSink {
   async close(): Promise<void> {
     this.sub?.unsubscribe();
     this.final = true;
-    this.flushSync();
+    this.quietFlush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.release();
+    if (this.failure) {
+      // The events may lag the run's end: run.json says how it ended, with the error.
+      this.markFailed();
+      return;
+    }
     // A resumed run's earlier attempts are in its events, not in this process: its file is rebuilt from them when asked for.
     const c = this.cells.toJSON();
-    if (c && this.rec && !this.rec.resumes) writeRunCells(this.store, this.runId, c);
+    try {
+      if (c && this.rec && !this.rec.resumes) writeRunCells(this.store, this.runId, c);
+    } catch (e) {
+      process.stderr.write(`rram: run ${this.runId}: ${StoreWriteError.from(e, this.store.runDir(this.runId)).message}; its cell list is rebuilt from the events when needed\n`);
+    }
     // An ended run is packed; a failure to pack keeps the plain file (still complete and readable).
     if (this.rec && this.rec.status !== 'running') {
       const p = this.store.pack(this.runId).catch((e: Error) => process.stderr.write(`rram: events of run ${this.runId} kept unpacked: ${e.message}\n`));
       if (this.store.backgroundPack) this.store.track(p);
       else await p;
+    }
+  }
+
+  /** run.json: failed, with the store's error (best effort: on a full disk even this may not fit). */
+  private markFailed(): void {
+    if (!this.rec) return;
+    try {
+      const disk = this.store.getRun(this.rec.id);
+      this.store.writeRun({ ...disk, status: 'failed', ended: this.rec.ended ?? new Date().toISOString(), error: this.rec.error ?? this.failure!.message, events: this.written, counts: { ...this.counts } });
+    } catch {
+      // run.json stays "running": the run shows as interrupted and resumes the same way
     }
   }
 }

@@ -14,6 +14,7 @@
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
+import { exportableRun } from './export.js';
 import type { EmbeddedStore } from './embedded-store.js';
 import type { Group } from 'h5wasm/node';
 
@@ -44,7 +45,7 @@ export interface Hdf5Export {
 }
 
 export async function exportHdf5(store: EmbeddedStore, runId: string, file: string, o: { array?: number } = {}): Promise<Hdf5Export> {
-  const run = store.getRun(runId);
+  const run = exportableRun(store, runId);
   const board = run.board as { rows?: number; cols?: number; arrays?: number } | undefined;
   const words = board?.rows ?? 64;
   const bits = board?.cols ?? 64;

@@ -2,7 +2,8 @@
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { RunEvent } from '../engine/events.js';
-import type { EmbeddedStore } from './embedded-store.js';
+import type { EmbeddedStore, RunRecord } from './embedded-store.js';
+import { PrunedError } from '../../drivers/errors.js';
 
 export const CSV_COLUMNS = ['seq', 't', 'type', 'array', 'row', 'col', 'level', 'kind', 'vte_V', 'vsl_V', 'vg_V', 'width_s', 'vread_V', 'current_A', 'phase', 'status', 'pulses', 'message'] as const;
 
@@ -34,8 +35,15 @@ function csvValue(x: unknown): string | number {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json', out: Writable | string, type?: RunEvent['type']): Promise<number> {
+/** The run, unless its events were pruned (an export of it would be a bare header, exit 0). */
+export function exportableRun(store: EmbeddedStore, runId: string): RunRecord {
   const run = store.getRun(runId);
+  if (run.pruned) throw new PrunedError(runId, run.pruned, run.results);
+  return run;
+}
+
+export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json', out: Writable | string, type?: RunEvent['type']): Promise<number> {
+  const run = exportableRun(store, runId);
   const w: Writable = typeof out === 'string' ? createWriteStream(out) : out;
   // Rows are gathered into ~64 kB chunks: one write (and one await) per chunk, not per event.
   let buf = '';

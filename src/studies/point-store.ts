@@ -6,7 +6,9 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { parseFile, parseJsonText } from '../io/validate.js';
+import { StudyParamsFile } from '../io/schemas/study-params.js';
 
 export interface StudyParams {
   study: string;
@@ -70,9 +72,5 @@ export class PointStore<R extends { key: string }> {
 }
 
 function readJson(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(file, `not valid JSON (${(e as Error).message})`);
-  }
+  return parseFile(StudyParamsFile, parseJsonText(readFileSync(file, 'utf8'), file), file);
 }

@@ -8,6 +8,7 @@ import { loadCalibration } from '../../calibration/calibration.js';
 import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { JobManager } from '../../src/server/job-manager.js';
 import { createApp } from '../../src/server/app.js';
+import type { StreamLimits } from '../../src/server/live-stream.js';
 
 export interface TestServer {
   url: string;
@@ -20,11 +21,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string } = {}): Promise<TestServer> {
+export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string; tick_ms?: number; streamLimits?: StreamLimits } = {}): Promise<TestServer> {
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
   // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
   const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir), async () => [], loadCalibration());
-  const server: Server = createApp(jobs, { token: o.token, allowHosts: o.allowHosts, studies: o.studies }).listen(0, '127.0.0.1');
+  const server: Server = createApp(jobs, { token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const a = server.address() as { port: number };
   const url = `http://127.0.0.1:${a.port}`;

@@ -13,7 +13,7 @@ import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { buildDeviceModel, parseDeviceSpec, type DeviceOptions, type DeviceSpec, type MeasuredLevels } from '../../inference/device-models.js';
 import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type QuantizeScope, type Quantizer } from '../../inference/mapping.js';
-import type { McResult } from '../../inference/monte-carlo.js';
+import { MAX_TRIALS, type McResult } from '../../inference/monte-carlo.js';
 import { fractionOf, parseSweep, sweepPoints, type SweepKey } from '../../inference/sweep.js';
 import { fileDigest, JobResources, modelDigest, splitDigest, type DatasetRef } from '../../inference/job-resources.js';
 import { INFER_POINT_JOB, type InferPointContent } from '../../inference/infer-point.js';
@@ -148,7 +148,7 @@ export function registerInference(program: Command): void {
     .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => listItems('--level-values', raw).map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
-    .option('--trials <n>', 'Monte Carlo trials', num('--trials', { int: true, min: 1 }), 100)
+    .option('--trials <n>', `Monte Carlo trials (1..${MAX_TRIALS})`, num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 100)
     .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
     .option('--quantizer <q>', 'nearest (each weight to the nearest representable value) | histogram-bins (seed 001: equal-width bins over the weights, each weight to its bin centre; --mapping signed)', 'nearest')

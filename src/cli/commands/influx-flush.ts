@@ -8,7 +8,7 @@ import { num } from '../parse.js';
 export function registerInfluxFlush(program: Command): void {
   program
     .command('influx-flush')
-    .description('send the points spilled to disk while InfluxDB was unreachable (in order, each exactly once)')
+    .description('send the points spilled to disk while InfluxDB was unreachable, in order; delivery is at least once (a batch whose answer was lost is sent again) and each point is stored once, since a point sent again has the same series and timestamp and overwrites itself')
     .option('--influx <url>', 'InfluxDB 1.x at http://HOST:PORT/DB (default: env RRAM_INFLUX or the config file)')
     .option('--store <dir>', 'embedded store folder (env RRAM_STORE; default ./rram-data)', defaultStoreDir())
     .option('--timeout <s>', 'give up after this many seconds', num('--timeout', { min: 1 }), 60)

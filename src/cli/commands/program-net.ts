@@ -2,6 +2,7 @@
  * `rram program-net`: program a trained net onto the board's arrays by write-verify, read it back
  * and evaluate it from the read-back currents, beside the Monte Carlo prediction.
  */
+import { MAX_TRIALS } from '../../inference/monte-carlo.js';
 import { numberList } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -101,7 +102,7 @@ export function registerProgramNet(program: Command): void {
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w|, e.g. 0.999', quantileArg('--clip'))
     .option('--device <spec>', 'level values and prediction: a level-CDF file (rram characterize --out), gaussian:5%, ... or ideal', 'ideal')
-    .option('--trials <n>', 'Monte Carlo trials of the prediction', num('--trials', { int: true, min: 1 }), 200)
+    .option('--trials <n>', 'Monte Carlo trials of the prediction', num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 200)
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
     .option('--stuck-hrs <p>', 'prediction: fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
     .option('--stuck-lrs <p>', 'prediction: fraction of devices stuck at the top level (a level CDF of a few hundred cells cannot resolve 0.1 %)', num('--stuck-lrs', { min: 0, max: 1 }), 0)

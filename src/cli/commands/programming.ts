@@ -1,7 +1,7 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { DataError, InvalidArgumentError } from '../../../drivers/errors.js';
+import { DataError, InvalidArgumentError, StoreWriteError } from '../../../drivers/errors.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { runJob, type JobOutcome } from '../../jobs/run-job.js';
 import type { RunContext } from '../../engine/run-context.js';
@@ -13,6 +13,9 @@ import { exportRun } from '../../store/export.js';
 import { exportHdf5 } from '../../store/export-hdf5.js';
 import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
+import { eventTypeFilter } from '../../engine/events.js';
+import { parseFile, parseJsonText } from '../../io/validate.js';
+import { CellListJson } from '../../io/schemas/cell-list.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
 import { duration, durations, num } from '../parse.js';
 import { pruneRuns } from '../../store/retention.js';
@@ -50,6 +53,11 @@ export function printSetupNotes(ctx: RunContext): void {
  */
 export async function finish<T>(o: JobOutcome<T>, json: boolean | undefined, print: (r: T) => void, toJson: (r: T) => unknown, resumable = true, summary?: (r: T) => RunSummary | undefined): Promise<void> {
   if (o.status !== 'completed') {
+    if (o.error instanceof StoreWriteError) {
+      // One line: what failed, that the run is kept, how to go on.
+      process.stderr.write(`rram: run ${o.runId} failed: ${o.error.message}; everything written before is in the store${resumable ? `; free space and resume with --resume ${o.runId}` : ''}\n`);
+      process.exit(EXIT.failure);
+    }
     const hint = o.stored ? `rram: run ${o.runId} ${o.status}; everything measured so far is in the store${resumable ? `; resume with --resume ${o.runId}` : ''}\n` : '';
     process.stderr.write(hint);
     if (o.status === 'aborted') {
@@ -92,14 +100,8 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   }
   let rowsIn: { where: string; v: unknown[] }[];
   if (text.trimStart().startsWith('[')) {
-    let j: unknown;
-    try {
-      j = JSON.parse(text);
-    } catch (e) {
-      throw new DataError(file, `not valid JSON: ${(e as Error).message}`);
-    }
-    if (!Array.isArray(j)) throw new DataError(file, 'expected a JSON array of [row,col,level] or {row,col,level}');
-    rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x && typeof x === 'object' ? [(x as { row?: unknown }).row, (x as { col?: unknown }).col, (x as { level?: unknown }).level].filter((y, i) => i < 2 || y !== undefined) : [x] }));
+    const j = parseFile(CellListJson, parseJsonText(text, file), file);
+    rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x.level === undefined ? [x.row, x.col] : [x.row, x.col, x.level] }));
   } else rowsIn = parseNumberTable(text, file, { columns: ['row', 'col', 'level'], fields: [2, 3] }).map((r) => ({ where: `line ${r.line}`, v: r.values }));
   const cells: number[] = [];
   const lv = new Map<number, number>();
@@ -256,7 +258,7 @@ export function registerProgramming(program: Command): void {
         return;
       }
       if (f.format !== 'csv' && f.format !== 'json') throw new InvalidArgumentError('--format', f.format, 'must be csv, json or hdf5');
-      const n = await exportRun(store, f.run, f.format, f.out ? f.out : process.stdout, f.type as never);
+      const n = await exportRun(store, f.run, f.format, f.out ? f.out : process.stdout, eventTypeFilter('--type', f.type));
       if (f.out) process.stderr.write(`wrote ${f.out}: ${n} events of run ${f.run} as ${f.format}\n`);
     });
 }

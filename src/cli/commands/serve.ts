@@ -53,6 +53,10 @@ export function registerServe(program: Command): void {
       const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       const jobs = new JobManager(board, store, makeSinks, calibration);
+      // tfjs loads (~0.3 s) while the server starts, not inside the first inference job.
+      void import('../../inference/tf-backend.js')
+        .then((m) => m.initTf())
+        .catch((e: Error) => process.stderr.write(`rram: tfjs did not initialise (${e.message}); inference jobs will report it\n`));
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');

@@ -1,4 +1,5 @@
 /** `rram study levels-variation | crossbar`: Monte Carlo studies of one trained net (seeds 001 and 002). */
+import { MAX_TRIALS } from '../../inference/monte-carlo.js';
 import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
@@ -97,7 +98,7 @@ const common = (c: Command, trials: number) =>
     .option('--model <dir>', 'trained model folder (rram train --out)')
     .option('--dataset <name>', 'mnist | fashion | cifar10 (test split; cifar10 needs --data DIR)')
     .option('--data <dir>', 'folder with the data set files')
-    .option('--trials <n>', 'Monte Carlo trials per point (noise-free points run once)', num('--trials', { int: true, min: 1 }), trials)
+    .option('--trials <n>', 'Monte Carlo trials per point (noise-free points run once)', num('--trials', { int: true, min: 1, max: MAX_TRIALS }), trials)
     .option('--seed <n>', 'seed of every point (the same trial draws across points)', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--replicates <k>', 'seeds per point: tables show mean ± sd over them (replicate 0 uses --seed)', num('--replicates', { int: true, min: 1, max: MAX_REPLICATES }), 1)
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
@@ -222,7 +223,7 @@ export function registerSynapseBudget(study: Command): void {
     .option('--lr <x>', 'SGD learning rate (momentum 0.9), as rram train', num('--lr', { min: 0 }), 0.01)
     .option('--device <spec>', 'level values and spread: ideal | gaussian:5% | a level-CDF file ...', 'ideal')
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
-    .option('--trials <n>', 'Monte Carlo trials per net and level count (ideal devices: 1)', num('--trials', { int: true, min: 1 }), 20)
+    .option('--trials <n>', 'Monte Carlo trials per net and level count (ideal devices: 1)', num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 20)
     .option('--seed <n>', 'seed of every net and trial', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--images <n>', 'evaluate quantized nets on the first N test images', num('--images', { int: true, min: 1 }))
     .option('--workers <n>', 'worker threads per Monte Carlo', num('--workers', { int: true, min: 1, max: 64 }))

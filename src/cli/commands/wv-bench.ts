@@ -80,7 +80,7 @@ export function registerWvBench(program: Command): void {
           const out = await runJob(
             { store, sinks, signal: ac.signal, board },
             (ctx, signal) =>
-              characterize(board, ctx, { ...po, algo: e.algo, reverify: !anyTagged || e.reverify ? po.reverify : undefined, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, cells: mine, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
+              characterize(board, ctx, { ...po, partOf: 'wv-bench', algo: e.algo, reverify: !anyTagged || e.reverify ? po.reverify : undefined, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, cells: mine, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
             { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary, wvBench: e.label }) },
             (ctx) => {
               costs = costTracker(ctx.events$);

@@ -1,0 +1,13 @@
+/**
+ * `rram.config.json` (RRAM_CONFIG): settings a lab writes once (docs/formats.md). Strict: a key
+ * this version does not know (a typo like `influxdb`) is refused by name, not silently ignored.
+ */
+import { z } from 'zod';
+
+export const RramConfigFile = z
+  .object({
+    /** InfluxDB 1.x for every run: http://HOST:PORT/DB. */
+    influx: z.string().regex(/^http:\/\/[^/:]+:\d+\/[A-Za-z0-9_-]+\/?$/, 'must be a URL like http://127.0.0.1:8086/rram').optional(),
+  })
+  .strict();
+export type RramConfigFile = z.infer<typeof RramConfigFile>;
