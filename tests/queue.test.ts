@@ -25,8 +25,9 @@ import { RedisServer } from './helpers/redis.js';
 import { randomNet } from './helpers/bnn-random.js';
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-// A deadline on every command: a refusal that hangs instead of answering fails the test.
-const rramSync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 180000 });
+// A deadline on every command (spawnSync blocks the test's own timeout): a refusal that hangs
+// instead of answering fails the test. Generous, since a loaded machine stretches a training.
+const rramSync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 600000 });
 
 interface Done {
   status: number | null;
@@ -80,16 +81,18 @@ after(async () => {
   await Promise.all(redis.map((r) => r.stop()));
 });
 
-// The small net most tests run, trained once before them: its training (tens of seconds on a
-// loaded machine) does not eat into any test's own deadline.
-let model = '';
+// The small net most tests run, trained once before them: its training (minutes on a loaded
+// machine) does not eat into any test's own deadline. A failed training fails the tests that need
+// the net, not the others.
+let training: Done | undefined;
+const modelDir = join(mkdtempSync(join(tmpdir(), 'queue-')), 'm');
 before(() => {
-  const dir = join(mkdtempSync(join(tmpdir(), 'queue-')), 'm');
-  const r = rramSync('train', '--arch', 'dense:32', '--dataset', 'mnist', '--epochs', '1', '--out', dir, '--json');
-  assert.equal(r.status, 0, r.stderr);
-  model = dir;
-}, { timeout: 300000 });
-const trainedModel = () => model;
+  training = rramSync('train', '--arch', 'dense:32', '--dataset', 'mnist', '--epochs', '1', '--out', modelDir, '--json');
+}, { timeout: 700000 });
+function trainedModel(): string {
+  assert.equal(training?.status, 0, `training the test net: ${training?.stderr}`);
+  return modelDir;
+}
 
 const studyOf = (dir: string) => withoutTimings(JSON.parse(readFileSync(join(dir, 'study.json'), 'utf8')));
 const tmp = (name: string) => join(mkdtempSync(join(tmpdir(), 'queue-')), name);
