@@ -9,6 +9,7 @@
  *  - the dashboard's event-to-pixel latency in Chromium, the store's size per event and export times;
  *  - conv-net Monte Carlo: the conv kernel against the general tfjs path (`cnn`);
  *  - issue 27's goals (`fine-tune [all|hw|dense|cnn] [DIR]`, only when asked for: fine-tune.ts).
+ *  - studies on the queue: scaling over worker processes, queue overhead, replicates (`queue`, alone).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -58,6 +59,11 @@ if (!only || only === 'array-read') {
     for (const baud of [115200, 921600]) rows.push(await arrayReadBench(baud, 0, 'rows'));
     out.array_read = rows;
   } else out.array_read = 'socat missing';
+}
+if (only === 'queue') {
+  // Not in the default run (about 10 minutes on a quiet machine, and it wants one): `node dist/bench/run.js queue`.
+  const { queueBench } = await import('./queue.js');
+  out.queue = await queueBench();
 }
 if (only === 'coverage') {
   // Not in the default run (about 30 minutes): `node dist/bench/run.js coverage`.

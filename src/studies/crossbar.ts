@@ -32,6 +32,8 @@ export interface CrossbarParams {
   trials: number;
   seed: number;
   images?: number;
+  /** Seeds per point (absent: 1). */
+  replicates?: number;
   [k: string]: unknown;
 }
 
@@ -86,6 +88,7 @@ export function crossbarResult(p: CrossbarParams, rows: PointRow[], elapsed_s: n
       const r = at(`tile${t}_adc${Math.max(...p.adcBits)}`);
       return [`${t}x${t}`, r?.arrays ?? '-', r ? +r.elapsed_s.toFixed(2) : '-', PAPER_002.t5[t] ?? '-'];
     }),
+    timing: [2],
     notes: ['The paper\'s times are MemTorch patching + inference on its GPU; ours is one Monte Carlo trial on this machine. Larger tiles mean fewer (larger) products here, not a slower simulation.'],
   });
   const adcOk = p.tiles.every((t) => {

@@ -28,6 +28,8 @@ export interface LevelsVariationParams {
   images?: number;
   /** Table 2: whole net vs one layer at a time, at these levels (0: skip). */
   table2Levels: number;
+  /** Seeds per point (absent: 1). */
+  replicates?: number;
   [k: string]: unknown;
 }
 

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { csv } from '../cli/output.js';
+import { csv } from '../io/csv-text.js';
 import type { PointRow } from './mc-point.js';
 import type { StudyParams } from './point-store.js';
 
@@ -17,6 +17,8 @@ export interface StudyTable {
   rows: (string | number)[][];
   /** Sentences under the table: how it was made, why ours differs. */
   notes: string[];
+  /** Columns that hold wall times (blanked when two runs of a study are compared). */
+  timing?: number[];
 }
 
 /** A figure's data for the dashboard (series of points, or boxes). */
@@ -67,6 +69,19 @@ export function studyMarkdown(res: StudyResult): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/** Fields that hold wall times: everything else in study.json is the same however the points were run. */
+export const TIMING_FIELDS = ['elapsed_s', 'trainSeconds'];
+
+/** study.json without its timings (the timing fields, the tables' timing columns): equal across worker counts and job orders. */
+export function withoutTimings(study: unknown): unknown {
+  return JSON.parse(JSON.stringify(study, function (this: unknown, k, v) {
+    if (TIMING_FIELDS.includes(k)) return undefined;
+    const t = v as Partial<StudyTable> | undefined;
+    if (t && typeof t === 'object' && Array.isArray(t.timing) && Array.isArray(t.rows)) return { ...t, rows: t.rows.map((r) => r.map((c, j) => (t.timing!.includes(j) ? 'timing' : c))) };
+    return v;
+  }));
 }
 
 /** Writes study.json, points.csv and study.md; returns the file names. */

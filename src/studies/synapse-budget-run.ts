@@ -1,26 +1,52 @@
 /**
- * Runs `rram study synapse-budget`: per data set and architecture, train the net once (kept in
- * DIR/nets/<dataset>/<arch>/, a rerun loads it), then quantize it to each level count and run the
- * Monte Carlo; each net's row is stored as it finishes (resume). With `trainers` > 1 that many
- * nets train at once, each in a worker thread with its own tfjs backend; rows are stored in the
- * study's order whatever order the trainings end in.
+ * One net of `rram study synapse-budget` as a job: train it (in a worker thread with its own
+ * tfjs backend, so several train side by side), then quantize it to each level count and run the
+ * Monte Carlo. In process the net is kept in DIR/nets/<dataset>/<arch>/ (a rerun loads it); on a
+ * queue worker it is trained in a temporary folder and its files travel back with the row, and
+ * the submitter writes them into DIR/nets. Training and trials take their seed from the job.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadDataset, parseDatasetName } from '../inference/datasets.js';
-import { loadMeasuredLevels, parseDeviceSpec } from '../inference/device-models.js';
-import { loadNet } from '../inference/load-net.js';
-import type { Tf } from '../inference/tf-backend.js';
-import { type TrainReport } from '../inference/train.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFolderFiles } from '../io/folder-files.js';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { RramError, type RramErrorCode } from '../../drivers/errors.js';
-import type { TrainJob } from './train-worker.js';
-import { stepProgress } from '../sinks/step-progress.js';
+import { parseDeviceSpec } from '../inference/device-models.js';
+import type { DatasetRef } from '../inference/job-resources.js';
+import { loadNet } from '../inference/load-net.js';
+import type { TrainReport } from '../inference/train.js';
+import type { QueueTask } from '../queue/job.js';
 import { runPoint } from './mc-point.js';
-import type { PointStore } from './point-store.js';
+import type { JobRunEnv } from './mc-point-job.js';
 import { describeArch, type NetRow, type SynapseBudgetParams } from './synapse-budget.js';
+import type { TrainJob } from './train-worker.js';
 
-export const netDir = (dir: string, dataset: string, arch: string): string => join(dir, 'nets', dataset, arch.replace(/[:/,]/g, '_'));
+export const SYNAPSE_NET_JOB = 'study-synapse-net';
+
+/** DIR/nets/<dataset>/<arch>/ (replicate r > 0: <arch>@rR). */
+export const netDir = (dir: string, dataset: string, arch: string, replicate = 0): string => join(dir, 'nets', dataset, arch.replace(/[:/,]/g, '_') + (replicate ? `@r${replicate}` : ''));
+
+export interface SynapseNetContent {
+  study: SynapseBudgetParams;
+  key: string;
+  dataset: string;
+  arch: string;
+  seed: number;
+  inputs: { dataset: DatasetRef; device?: string };
+}
+
+export interface SynapseNetWhere {
+  data?: string;
+  device?: string;
+  /** The study's folder for this net (used in process only). */
+  net?: string;
+}
+
+export interface SynapseNetResult {
+  row: NetRow;
+  /** A worker's trained net, file name -> base64 (absent in process: the net is already in place). */
+  files?: Record<string, string>;
+}
 
 /** Trains one net in a worker thread. */
 function trainInWorker(job: TrainJob): Promise<TrainReport> {
@@ -38,56 +64,33 @@ function trainInWorker(job: TrainJob): Promise<TrainReport> {
   });
 }
 
-export async function runSynapseBudget(tf: Tf, backend: string, store: PointStore<NetRow>, p: SynapseBudgetParams, o: { data?: Record<string, string>; workers?: number; trainers?: number; log?: (l: string) => void }): Promise<NetRow[]> {
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const spec = parseDeviceSpec(p.device);
-  const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
-  const all = p.datasets.flatMap((d) => p.archs.map((a) => ({ d, a, key: `${d}/${a}` })));
-  const todo = all.filter((x) => !store.done.has(x.key));
-  if (todo.length < all.length) log(`study synapse-budget: ${all.length - todo.length} of ${all.length} nets already in ${store.dir}, ${todo.length} to run`);
-  const bar = stepProgress('study synapse-budget', 'nets');
-  // Trainings run ahead in up to `trainers` workers; evaluation and storing follow the study's order.
-  const trainers = Math.max(1, o.trainers ?? 1);
-  const trained = new Map<string, Promise<{ rep: TrainReport; seconds: number }>>();
-  let next = 0;
-  let inflight = 0;
-  const startTraining = (): void => {
-    while (next < todo.length && inflight < trainers) {
-      const { d, a, key } = todo[next++];
-      const dir = netDir(store.dir, d, a);
-      const t0 = performance.now();
-      const have = existsSync(join(dir, 'report.json')) && existsSync(join(dir, 'model.json'));
-      inflight++;
-      const job = (have ? Promise.resolve(JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as TrainReport) : trainInWorker({ dataset: d, data: o.data?.[d], arch: a, epochs: p.epochs, seed: p.seed, learningRate: p.learningRate, batchSize: p.batchSize, out: dir })).then((rep) => ({ rep, seconds: (performance.now() - t0) / 1000 }));
-      const settled = job.finally(() => {
-        inflight--;
-        startTraining();
-      });
-      settled.catch(() => undefined); // awaited (and thrown) in order below; never an unhandled rejection meanwhile
-      trained.set(key, settled);
-    }
-  };
+export async function runSynapseNetJob(c: SynapseNetContent, w: SynapseNetWhere, env: JobRunEnv & { remote?: boolean }): Promise<SynapseNetResult> {
+  const p = c.study;
+  const dir = !env.remote && w.net ? w.net : mkdtempSync(join(tmpdir(), 'rram-net-'));
   try {
-    for (const [i, { d, a, key }] of todo.entries()) {
-      bar.update(i, todo.length);
-      startTraining();
-      const { rep, seconds: trainSeconds } = await trained.get(key)!;
-      trained.delete(key);
-      const t0 = performance.now();
-      const ds = loadDataset(parseDatasetName(d), o.data?.[d], true);
-      const { net } = await loadNet(tf, netDir(store.dir, d, a));
-      const quantized: Record<string, number> = {};
-      for (const L of p.levels) {
-        const r = await runPoint({ key: `${key}/L${L}`, device: p.device, levels: L, scheme: p.mapping }, { tf, backend, net, test: ds.test, trials: spec.kind === 'ideal' ? 1 : p.trials, seed: p.seed, images: p.images, workers: o.workers, measured });
-        quantized[String(L)] = r.summary.mean;
-      }
-      const row: NetRow = { key, dataset: d, arch: a, ...describeArch(a, { side: ds.test.rows, channels: ds.test.channels }), trainAccuracy: rep.trainAccuracy, testAccuracy: rep.testAccuracy, quantized, epochs: rep.epochs, seed: rep.seed, trainSeconds };
-      store.add(row);
-      log(`study synapse-budget ${i + 1}/${todo.length} ${key}: ${row.synapses} synapses, test ${(100 * row.testAccuracy).toFixed(2)} %, ${p.levels.map((L) => `${L} lv ${(100 * quantized[String(L)]).toFixed(1)}`).join(', ')} (trained ${trainSeconds.toFixed(1)} s, evaluated ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    const t0 = performance.now();
+    const have = existsSync(join(dir, 'report.json')) && existsSync(join(dir, 'model.json'));
+    const rep = have ? (JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as TrainReport) : await trainInWorker({ dataset: c.dataset, data: w.data, arch: c.arch, epochs: p.epochs, seed: c.seed, learningRate: p.learningRate, batchSize: p.batchSize, out: dir });
+    const trainSeconds = (performance.now() - t0) / 1000;
+    const { tf, backend } = await env.resources.tf();
+    const test = env.resources.testSplit(c.inputs.dataset, w.data);
+    const measured = c.inputs.device ? env.resources.measured(w.device!, c.inputs.device) : undefined;
+    const { net } = await loadNet(tf, dir);
+    const trials = parseDeviceSpec(p.device).kind === 'ideal' ? 1 : p.trials;
+    const quantized: Record<string, number> = {};
+    for (const [i, L] of p.levels.entries()) {
+      const r = await runPoint({ key: `${c.key}/L${L}`, device: p.device, levels: L, scheme: p.mapping }, { tf, backend, net, test, trials, seed: c.seed, images: p.images, workers: env.threads, measured });
+      quantized[String(L)] = r.summary.mean;
+      env.onProgress?.(i + 1, p.levels.length);
     }
-    bar.update(todo.length, todo.length);
+    const row: NetRow = { key: c.key, dataset: c.dataset, arch: c.arch, ...describeArch(c.arch, { side: test.rows, channels: test.channels }), trainAccuracy: rep.trainAccuracy, testAccuracy: rep.testAccuracy, quantized, epochs: rep.epochs, seed: rep.seed, trainSeconds };
+    return { row, files: env.remote ? readFolderFiles(dir) : undefined };
   } finally {
-    bar.stop();
+    if (dir !== w.net) rmSync(dir, { recursive: true, force: true });
   }
-  return all.filter((x) => store.done.has(x.key)).map((x) => store.done.get(x.key)!);
+}
+
+export function synapseNetTask(c: SynapseNetContent, where: SynapseNetWhere): QueueTask {
+  const w: SynapseNetWhere = { data: where.data && resolve(where.data), device: where.device && resolve(where.device), net: where.net && resolve(where.net) };
+  return { key: c.key, job: { kind: SYNAPSE_NET_JOB, key: c.key, content: c, where: w }, weight: 1 };
 }

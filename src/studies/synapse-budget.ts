@@ -22,6 +22,8 @@ export interface SynapseBudgetParams {
   trials: number;
   seed: number;
   images?: number;
+  /** Seeds per net (absent: 1). */
+  replicates?: number;
   [k: string]: unknown;
 }
 

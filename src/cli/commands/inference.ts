@@ -5,19 +5,27 @@ import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
 import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
 import { synapseCount } from '../../inference/crossbar-net.js';
 import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
-import { stepProgress } from '../../sinks/step-progress.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
-import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec, type DeviceSpec } from '../../inference/device-models.js';
-import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type Scheme } from '../../inference/mapping.js';
-import { parseDriftCompensation } from '../../inference/drift-compensation.js';
-import { MAX_TRIALS, monteCarlo, type McResult } from '../../inference/monte-carlo.js';
-import { fractionOf, parseSweep, sweepPoints } from '../../inference/sweep.js';
+import { buildDeviceModel, parseDeviceSpec, type DeviceOptions, type DeviceSpec, type MeasuredLevels } from '../../inference/device-models.js';
+import { MAX_LEVELS, MAX_TILE, MIN_TILE, parseQuantizer, parseScheme, parseScope, type QuantizeScope, type Quantizer } from '../../inference/mapping.js';
+import { MAX_TRIALS, type McResult } from '../../inference/monte-carlo.js';
+import { fractionOf, parseSweep, sweepPoints, type SweepKey } from '../../inference/sweep.js';
+import { fileDigest, JobResources, modelDigest, splitDigest, type DatasetRef } from '../../inference/job-resources.js';
+import { INFER_POINT_JOB, type InferPointContent } from '../../inference/infer-point.js';
+import type { BnMerge } from '../../inference/bnn/model.js';
+import type { QueueTask } from '../../queue/job.js';
+import type { QueueUrl } from '../../queue/redis-url.js';
+import { LOCAL } from '../../studies/executors.js';
+import { runTasks } from '../../studies/run-jobs.js';
+import type { RelaxationTable } from '../../../calibration/calibration.js';
+import { executorFor, queueOption } from './run-where.js';
+import { parseDriftCompensation, type DriftCompensation } from '../../inference/drift-compensation.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
 import { train } from '../../inference/train.js';
 import { current, duration, durations, num, quantileArg } from '../parse.js';
@@ -92,6 +100,7 @@ interface InferFlags extends MetadataFlags {
   out?: string;
   record: boolean;
   store: string;
+  queue?: QueueUrl;
 }
 
 const pct = (x: number) => (x * 100).toFixed(2);
@@ -198,6 +207,7 @@ export function registerInference(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
+    .option('--queue <url>', 'run the points on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
     .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)');
   addStoreOption(inferCmd);
   addMetadataOptions(inferCmd);
@@ -213,53 +223,38 @@ export function registerInference(program: Command): void {
       if (quantizer === 'histogram-bins' && f.mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
       const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
       if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
-      const measured = baseSpec.kind === 'empirical' ? loadMeasuredLevels(baseSpec.file!) : undefined;
-      const ds = loadDataset(parseDatasetName(f.dataset), f.data, true);
-      const backend = await initTf();
-      const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
-      for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
+      if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
+      const exec = await executorFor(f);
+      const resources = new JobResources();
+      const measured = baseSpec.kind === 'empirical' ? resources.measured(baseSpec.file!) : undefined;
+      const test = resources.testSplit({ name: parseDatasetName(f.dataset) }, f.data);
+      const bnMergeOpt = f.bnMerge ? parseBnMerge(f.bnMerge) : undefined;
+      const { net, bnMerge } = await resources.net(resolve(f.model), undefined, { bnMerge: bnMergeOpt, test, images: f.images });
+      for (const w of checkModelData(f.model, f.dataset, test, net)) process.stderr.write(`rram: warning: ${w}\n`);
       if (bnMerge && !f.json) process.stderr.write(`binary net, batch norm merged ${bnMerge.method}: digital accuracy ${pct(bnMerge.accuracyBefore)} % with batch norm, ${pct(bnMerge.accuracyAfter)} % merged\n`);
       const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
       const aging = measuredAging(f, (k) => this.getOptionValueSource(k) === 'cli', { endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined, retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined }, { cycles: f.endurance, t_s: f.retention?.[0] });
-      const points = sweep ? sweepPoints(sweep) : [{}];
-      const results: McResult[] = [];
-      const meta = { model: f.model, dataset: ds.name, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
+      const inputs = { model: modelDigest(f.model), dataset: { name: f.dataset, digest: splitDigest(test) } };
+      const contents = (sweep ? sweepPoints(sweep) : [{}]).map((p, i, all) => inferPointContent(f, p, { key: all.length > 1 ? `${i + 1}: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(',')}` : 'point', baseSpec, measured, relaxTable: calib?.relaxation, quantizer, scope, inputs, bnMerge: bnMergeOpt, aging, driftCompensation }));
+      const where = { model: resolve(f.model), data: f.data && resolve(f.data), device: baseSpec.kind === 'empirical' ? resolve(baseSpec.file!) : undefined };
+      const tasks: QueueTask[] = contents.map((c) => ({ key: c.label, job: { kind: INFER_POINT_JOB, key: c.label, content: c, where }, weight: c.trials }));
+      const byKey = new Map<string, McResult>();
+      await runTasks(exec(resources), tasks, {
+        label: 'rram infer',
+        unit: 'trials',
+        onResult: (key, result, ran) => {
+          const r = result as McResult;
+          const c = contents.find((x) => x.label === key)!;
+          byKey.set(key, r);
+          if (!f.json) process.stderr.write(`levels ${r.levels} ${c.scheme}${c.clip ? ` clip ${c.clip}` : ''} ${c.spec}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine}${ran.worker === LOCAL ? '' : ` on ${ran.worker}`})\n`);
+        },
+      });
+      const results = contents.map((c) => byKey.get(c.label)!);
+      const { backend } = await resources.tf();
+      const meta = { model: f.model, dataset: f.dataset, synapses: synapseCount(net), tfBackend: backend, ...(bnMerge ? { bnMerge } : {}) };
       const record = f.record ? { store: new EmbeddedStore(f.store), metadata: metadataFromFlags(f) } : undefined;
       const runIds: string[] = [];
-      if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
-      for (const p of points) {
-        // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
-        const spec: DeviceSpec = p.sigma ? parseDeviceSpec(/^0*\.?0*%?$/.test(p.sigma) ? 'ideal' : `${baseSpec.kind}:${p.sigma}`) : baseSpec;
-        const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? measured?.pools.length ?? 8);
-        const relax_s = p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0];
-        const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;
-        const adcBits = p['adc-bits'] !== undefined ? num('--sweep adc-bits', { int: true, min: 1, max: 16 })(p['adc-bits']) : f.adcBits;
-        const scheme: Scheme = parseScheme(p.mapping ?? f.mapping);
-        const device = buildDeviceModel(spec, levels, {
-          shared: !!f.sharedPerLevel,
-          stuckHrs: p['stuck-hrs'] !== undefined ? fractionOf('stuck-hrs', p['stuck-hrs']) : f.stuckHrs,
-          stuckLrs: p['stuck-lrs'] !== undefined ? fractionOf('stuck-lrs', p['stuck-lrs']) : f.stuckLrs,
-          readNoise_A: f.readNoise ?? 0,
-          relax_s,
-          relaxTable: calib?.relaxation,
-          vread_V: 0.2,
-          // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
-          dynamicRange: dynamicRange ?? (quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
-          levelValues_A: f.levelValues,
-          maxInput_V: f.maxInputV,
-          endurance: aging.endurance,
-          retention: aging.retention,
-        }, measured);
-        const clip = p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip;
-        const tile = p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile;
-        const bar = stepProgress(`levels ${levels} ${scheme} ${spec.text}`, 'trials');
-        const mc = (onProgress?: (done: number, total: number) => void) =>
-          monteCarlo(tf, backend, net, ds.test, { scheme, device, trials: f.trials, seed: f.seed, adcBits, tile, clip, quantizer, scope, engine: f.engine as 'auto', workers: f.workers, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, onProgress: (done, total) => { bar.update(done, total); onProgress?.(done, total); } }).finally(() => bar.stop());
-        const params = { model: f.model, dataset: ds.name, levels, mapping: scheme, device: spec.text, trials: f.trials, seed: f.seed, clip, adcBits, tile, quantizer, scope, images: f.images, driftCompensation, wireResistance_ohm: f.wireResistance, ...(sweep ? { sweep: f.sweep, point: results.length, points: points.length } : {}) };
-        const r = record ? await recordedPoint(record, params, meta, mc, runIds) : await mc();
-        results.push(r);
-        if (!f.json) process.stderr.write(`levels ${r.levels} ${scheme}${clip ? ` clip ${clip}` : ''} ${spec.text}: mean ${pct(r.summary.mean)} % (${r.elapsed_s.toFixed(2)} s, ${r.engine})\n`);
-      }
+      if (record) for (const [i, c] of contents.entries()) await recordPoint(record, inferParams(c, f, sweep ? { sweep: f.sweep!, point: i, points: contents.length } : undefined), meta, results[i], runIds);
       if (runIds.length) process.stderr.write(`rram: stored as run${runIds.length > 1 ? 's' : ''} ${runIds.join(', ')} in ${f.store} (the dashboard's Inference view shows ${runIds.length > 1 ? 'them' : 'it'})\n`);
       if (f.out) process.stderr.write(`wrote ${f.out}: ${writeOut(f.out, meta, results).join(', ')}\n`);
       if (f.json) printJson(results.length === 1 && !sweep ? { ...meta, ...results[0] } : { ...meta, sweep: results });
@@ -267,24 +262,81 @@ export function registerInference(program: Command): void {
     });
 }
 
-/** One Monte Carlo point as a stored run of kind infer: its progress as events, its result as infer.json. */
-async function recordedPoint(rec: { store: EmbeddedStore; metadata: RunMetadata }, params: Record<string, unknown>, meta: InferMeta, mc: (onProgress: (done: number, total: number) => void) => Promise<McResult>, runIds: string[]): Promise<McResult> {
-  const t0 = performance.now();
+/** One Monte Carlo point as a stored run of kind infer (docs/formats.md): its parameters, and its result as infer.json. */
+async function recordPoint(rec: { store: EmbeddedStore; metadata: RunMetadata }, params: Record<string, unknown>, meta: InferMeta, r: McResult, runIds: string[]): Promise<void> {
   const o = await runJob(
     { store: rec.store, metadata: rec.metadata },
     async (ctx) => {
       runIds.push(ctx.runId);
       ctx.emit({ type: 'run-start', kind: 'infer', params });
-      const r = await mc((done, total) => {
-        const el = (performance.now() - t0) / 1000;
-        ctx.emit({ type: 'progress', done, total, rate_per_s: done / Math.max(el, 1e-3), eta_s: ((total - done) * el) / Math.max(done, 1), phase: 'monte-carlo' });
-      });
+      ctx.emit({ type: 'progress', done: r.trials, total: r.trials, rate_per_s: r.trialsPerSec, eta_s: 0, phase: 'monte-carlo' });
       return inferResult(meta, r);
     },
     { resultName: 'infer', summarize: inferSummary },
   );
   if (o.status !== 'completed') throw o.error;
-  return o.result!;
+}
+
+/** A point's parameters as its run records them. */
+function inferParams(c: InferPointContent, f: InferFlags, sweep?: { sweep: string; point: number; points: number }): Record<string, unknown> {
+  return { model: f.model, dataset: f.dataset, levels: c.levels, mapping: c.scheme, device: c.spec, trials: c.trials, seed: c.seed, clip: c.clip, adcBits: c.adcBits, tile: c.tile, quantizer: c.quantizer, scope: c.scope, images: c.images, driftCompensation: c.driftCompensation, wireResistance_ohm: c.wireResistance_ohm, ...(sweep ?? {}) };
+}
+
+interface PointDefaults {
+  key: string;
+  baseSpec: DeviceSpec;
+  measured?: MeasuredLevels;
+  relaxTable?: RelaxationTable;
+  quantizer: Quantizer;
+  scope: QuantizeScope;
+  inputs: { model: string; dataset: DatasetRef };
+  bnMerge?: BnMerge;
+  aging: ReturnType<typeof measuredAging>;
+  driftCompensation: DriftCompensation;
+}
+
+/** One point of the sweep (or the single run) as job content, its device model built once here so a bad value is refused before any work. */
+function inferPointContent(f: InferFlags, p: Partial<Record<SweepKey, string>>, d: PointDefaults): InferPointContent {
+  // sigma=0 in a sweep is the ideal device (a spread of 0 is none).
+  const spec: DeviceSpec = p.sigma ? parseDeviceSpec(/^0*\.?0*%?$/.test(p.sigma) ? 'ideal' : `${d.baseSpec.kind}:${p.sigma}`) : d.baseSpec;
+  const levels = p.levels ? Number(p.levels) : (f.levels ?? f.levelValues?.length ?? d.measured?.pools.length ?? 8);
+  const dynamicRange = p['dynamic-range'] !== undefined ? num('--sweep dynamic-range', { min: 1.000001 })(p['dynamic-range']) : f.dynamicRange;
+  const device: DeviceOptions = {
+    shared: !!f.sharedPerLevel,
+    stuckHrs: p['stuck-hrs'] !== undefined ? fractionOf('stuck-hrs', p['stuck-hrs']) : f.stuckHrs,
+    stuckLrs: p['stuck-lrs'] !== undefined ? fractionOf('stuck-lrs', p['stuck-lrs']) : f.stuckLrs,
+    readNoise_A: f.readNoise ?? 0,
+    relax_s: p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0],
+    relaxTable: d.relaxTable,
+    vread_V: 0.2,
+    // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
+    dynamicRange: dynamicRange ?? (d.quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
+    levelValues_A: f.levelValues,
+    maxInput_V: f.maxInputV,
+    endurance: d.aging.endurance,
+    retention: d.aging.retention,
+  };
+  buildDeviceModel(spec, levels, device, spec.kind === 'empirical' ? d.measured : undefined);
+  return {
+    label: d.key,
+    inputs: { ...d.inputs, ...(spec.kind === 'empirical' ? { device: fileDigest(spec.file!) } : {}) },
+    bnMerge: d.bnMerge,
+    images: f.images,
+    trials: f.trials,
+    seed: f.seed,
+    engine: f.engine as 'auto',
+    spec: spec.text,
+    levels,
+    device,
+    scheme: parseScheme(p.mapping ?? f.mapping),
+    adcBits: p['adc-bits'] !== undefined ? num('--sweep adc-bits', { int: true, min: 1, max: 16 })(p['adc-bits']) : f.adcBits,
+    tile: p.tiles !== undefined ? num('--sweep tiles', { int: true, min: MIN_TILE, max: MAX_TILE })(p.tiles) : f.tile,
+    clip: p.clip !== undefined ? quantileArg('--sweep clip')(p.clip) : f.clip,
+    quantizer: d.quantizer,
+    scope: d.scope,
+    driftCompensation: d.driftCompensation,
+    wireResistance_ohm: f.wireResistance,
+  };
 }
 
 function printText(meta: { model: string; dataset: string; synapses: number; tfBackend: string }, rs: McResult[]): void {

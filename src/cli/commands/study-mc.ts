@@ -14,15 +14,21 @@ import { crossbarPoints, crossbarResult, deterministic, type CrossbarParams } fr
 import { levelsVariationPoints, levelsVariationResult, type LevelsVariationParams } from '../../studies/levels-variation.js';
 import type { McPoint, PointRow } from '../../studies/mc-point.js';
 import { PointStore, type StudyParams } from '../../studies/point-store.js';
-import { runPoints } from '../../studies/run-points.js';
+import { runStudyJobs } from '../../studies/run-jobs.js';
+import { mcPointTask } from '../../studies/mc-point-job.js';
+import { MAX_REPLICATES, mergeReplicates, replicateKey, replicateOf, replicateSeed, rowsOfReplicate } from '../../studies/replicates.js';
+import { fileDigest, JobResources, modelDigest, splitDigest } from '../../inference/job-resources.js';
+import type { QueueUrl } from '../../queue/redis-url.js';
+import { executorFor, queueOption } from './run-where.js';
 import { writeStudy, studyMarkdown, type StudyResult } from '../../studies/study-output.js';
 import { csv, printJson } from '../output.js';
 import { writeFileSync } from 'node:fs';
+import { writeFolderFiles } from '../../io/folder-files.js';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArch } from '../../inference/arch-spec.js';
 import { defaultArchs, synapseBudgetResult, TABLE_IDS, type NetRow, type SynapseBudgetParams } from '../../studies/synapse-budget.js';
-import { runSynapseBudget } from '../../studies/synapse-budget-run.js';
+import { netDir, synapseNetTask, type SynapseNetResult } from '../../studies/synapse-budget-run.js';
 import { current, durations, fractionList, num, numList } from '../parse.js';
 
 interface Common {
@@ -33,40 +39,60 @@ interface Common {
   seed?: number;
   images?: number;
   workers?: number;
+  replicates: number;
+  queue?: QueueUrl;
   out?: string;
   resume?: string;
   json?: boolean;
 }
 
 /** Loads the net and data of a study's params, runs its points, writes and prints the result. */
-type McParams = StudyParams & { model: string; dataset: string; trials: number; seed: number; images?: number; device?: string };
+type McParams = StudyParams & { model: string; dataset: string; trials: number; seed: number; images?: number; device?: string; replicates?: number };
+
+interface McGrid {
+  points: McPoint[];
+  trialsFor: (p: McPoint) => number;
+  /** Noise-free points: the same for every seed, so run once and shared by the replicates. */
+  deterministic: (p: McPoint) => boolean;
+}
 
 async function runMcStudy<P extends McParams>(
   studyName: string,
   params: P | undefined,
   f: Common,
   dir: string,
-  build: (p: P, weightLayers: number) => { points: McPoint[]; trialsFor: (p: McPoint) => number },
+  build: (p: P, weightLayers: number) => McGrid,
   result: (p: P, rows: PointRow[], layers: { name: string; op: 'dense' | 'conv' }[], elapsed: number) => Omit<StudyResult, 'points'>,
 ): Promise<void> {
   const t0 = performance.now();
+  const exec = await executorFor(f);
   // --resume: the stored options, whatever the command line says now.
   const store = PointStore.open<PointRow>(dir, params, studyName);
   const p = store.params as P;
-  const ds = loadDataset(parseDatasetName(p.dataset), f.data, true);
-  const backend = await initTf();
-  const { net } = await loadNet(tf, p.model, { test: ds.test, images: p.images });
-  for (const w of checkModelData(p.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
+  const resources = new JobResources();
+  const test = resources.testSplit({ name: p.dataset }, f.data);
+  const { net } = await resources.net(resolve(p.model), undefined, { test, images: p.images });
+  for (const w of checkModelData(p.model, p.dataset, test, net)) process.stderr.write(`rram: warning: ${w}\n`);
   const ops = weightOps(net);
-  const spec = p.device ? parseDeviceSpec(p.device) : undefined;
-  const measured = spec?.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
-  const { points, trialsFor } = build(p, ops.length);
-  const rows = await runPoints(store, points, { tf, backend, net, test: ds.test, trials: p.trials, seed: p.seed, images: p.images, workers: f.workers, measured }, { label: `study ${p.study}`, trialsFor });
-  const res: StudyResult = { ...result(p, rows, ops.map((o) => ({ name: o.name, op: o.op })), (performance.now() - t0) / 1000), points: rows.length };
+  const grid = build(p, ops.length);
+  const inputs = { model: modelDigest(p.model), dataset: { name: p.dataset, digest: splitDigest(test) }, device: p.device ? fileDigest(p.device) : undefined };
+  const where = { model: p.model, data: f.data, device: p.device };
+  const k = p.replicates ?? 1;
+  const tasks = Array.from({ length: k }, (_, r) => grid.points.filter((x) => r === 0 || !grid.deterministic(x))).flatMap((pts, r) =>
+    pts.map((x) => mcPointTask({ study: p, point: { ...x, key: replicateKey(x.key, r) }, seed: replicateSeed(p.seed, r), trials: grid.trialsFor(x), images: p.images, inputs }, where)),
+  );
+  const rows = await runStudyJobs(store, tasks, exec(resources), { label: `study ${p.study}`, describe: (r: PointRow) => `mean ${(100 * r.summary.mean).toFixed(2)} % over ${r.trials} trial(s)` });
+  const layers = ops.map((o) => ({ name: o.name, op: o.op }));
+  const elapsed = (performance.now() - t0) / 1000;
+  const merged = k === 1 ? result(p, rows, layers, elapsed) : mergeReplicates(Array.from({ length: k }, (_, r) => result(p, rowsOfReplicate(rows, r), layers, elapsed)));
+  const res: StudyResult = { ...merged, points: rows.length };
   const files = writeStudy(dir, res, rows);
   if (f.json) printJson(res);
   else process.stdout.write(studyMarkdown(res) + `\nwrote ${dir}: ${files.join(', ')}\n`);
 }
+
+/** Stored only when above 1: a single-seed study keeps the params.json it always had (and resumes old folders). */
+const replicatesOf = (f: { replicates: number }) => (f.replicates > 1 ? { replicates: f.replicates } : {});
 
 const common = (c: Command, trials: number) =>
   c
@@ -75,8 +101,10 @@ const common = (c: Command, trials: number) =>
     .option('--data <dir>', 'folder with the data set files')
     .option('--trials <n>', 'Monte Carlo trials per point (noise-free points run once)', num('--trials', { int: true, min: 1, max: MAX_TRIALS }), trials)
     .option('--seed <n>', 'seed of every point (the same trial draws across points)', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
+    .option('--replicates <k>', 'seeds per point: tables show mean ± sd over them (replicate 0 uses --seed)', num('--replicates', { int: true, min: 1, max: MAX_REPLICATES }), 1)
     .option('--images <n>', 'use only the first N test images', num('--images', { int: true, min: 1 }))
-    .option('--workers <n>', 'worker threads per point (default: cores)', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--workers <n>', 'worker threads per point (default: cores; in process only)', num('--workers', { int: true, min: 1, max: 64 }))
+    .option('--queue <url>', 'run the points on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
     .option('--out <dir>', 'study folder (params.json, points.ndjson, points.csv, study.json, study.md)')
     .option('--resume <dir>', 'continue the study in DIR with its own options (finished points are kept)')
     .option('--json', 'print the study result as JSON');
@@ -120,7 +148,7 @@ export function registerMcStudies(study: Command): void {
     const quantizer = parseQuantizer(f.quantizer);
     const mapping = parseScheme(f.mapping);
     if (quantizer === 'histogram-bins' && mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
-    const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.device ? [] : f.dynamicRange, distribution: f.distribution as 'truncnorm', device: f.device, quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels };
+    const params: LevelsVariationParams = { study: 'levels-variation', model: f.model ?? '', dataset: f.dataset ?? '', levels: f.levels, variation: f.variation, dynamicRange: f.device ? [] : f.dynamicRange, distribution: f.distribution as 'truncnorm', device: f.device, quantizer, mapping, trials: f.trials!, seed: f.seed!, images: f.images, table2Levels: f.table2Levels, ...replicatesOf(f) };
     await runMcStudy('levels-variation', params, f, dir, lvBuild, lvResult);
   });
 
@@ -166,6 +194,7 @@ export function registerMcStudies(study: Command): void {
       trials: f.trials!,
       seed: f.seed!,
       images: f.images,
+      ...replicatesOf(f),
     };
     await runMcStudy('crossbar', params, f, dir, cbBuild, cbResult);
   });
@@ -200,11 +229,13 @@ export function registerSynapseBudget(study: Command): void {
     .option('--seed <n>', 'seed of every net and trial', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--images <n>', 'evaluate quantized nets on the first N test images', num('--images', { int: true, min: 1 }))
     .option('--workers <n>', 'worker threads per Monte Carlo', num('--workers', { int: true, min: 1, max: 64 }))
-    .option('--trainers <n>', 'nets trained at once, each in a worker thread (default: cores)', num('--trainers', { int: true, min: 1, max: 64 }))
+    .option('--trainers <n>', 'nets trained at once, each in a worker thread (default: cores; in process only)', num('--trainers', { int: true, min: 1, max: 64 }))
+    .option('--replicates <k>', 'seeds per net: tables show mean ± sd over them (replicate 0 uses --seed)', num('--replicates', { int: true, min: 1, max: MAX_REPLICATES }), 1)
+    .option('--queue <url>', 'train and evaluate the nets on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
     .option('--out <dir>', 'study folder (nets/, points.ndjson, study.json, study.md, points.csv)')
     .option('--resume <dir>', 'continue the study in DIR with its own options')
     .option('--json', 'print the study result as JSON')
-    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; lr: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; trainers?: number; out?: string; resume?: string; json?: boolean }) => {
+    .action(async (f: { dataset: string; data?: string; levels: number[]; archs?: string; tables: string; epochs: number; batchSize: number; lr: number; device: string; mapping: string; trials: number; seed: number; images?: number; workers?: number; trainers?: number; replicates: number; queue?: QueueUrl; out?: string; resume?: string; json?: boolean }) => {
       if (f.resume && f.out) throw new InvalidArgumentError('--resume', f.resume, 'takes the folder itself: drop --out');
       const dir = f.resume ?? f.out ?? 'study-synapse-budget';
       let params: SynapseBudgetParams | undefined;
@@ -215,7 +246,7 @@ export function registerSynapseBudget(study: Command): void {
         const archs = f.archs ? f.archs.split(';').map((s) => s.trim()).filter(Boolean) : defaultArchs(tables);
         archs.forEach((a) => parseArch(a));
         parseDeviceSpec(f.device);
-        params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, learningRate: f.lr, trials: f.trials, seed: f.seed, images: f.images };
+        params = { study: 'synapse-budget', datasets, archs, levels: f.levels, device: f.device, mapping: parseScheme(f.mapping), epochs: f.epochs, batchSize: f.batchSize, learningRate: f.lr, trials: f.trials, seed: f.seed, images: f.images, ...replicatesOf(f) };
       }
       const data: Record<string, string> = {};
       for (const kv of f.data ? listItems('--data', f.data) : []) {
@@ -224,11 +255,36 @@ export function registerSynapseBudget(study: Command): void {
         data[parseDatasetName(k.trim())] = v.trim();
       }
       const t0 = performance.now();
+      const exec = await executorFor(f);
       const store = PointStore.open<NetRow>(dir, params, 'synapse-budget');
       const p = store.params as SynapseBudgetParams;
-      const backend = await initTf();
-      const rows = await runSynapseBudget(tf, backend, store, p, { data, workers: f.workers, trainers: f.trainers ?? availableParallelism() });
-      const res: StudyResult = { ...synapseBudgetResult(p, rows, (performance.now() - t0) / 1000), points: rows.length };
+      const resources = new JobResources();
+      const k = p.replicates ?? 1;
+      const device = parseDeviceSpec(p.device).kind === 'empirical' ? { digest: fileDigest(p.device), path: p.device } : undefined;
+      const refs = Object.fromEntries(p.datasets.map((d) => [d, { name: d, digest: splitDigest(resources.testSplit({ name: d }, data[d])) }]));
+      const tasks = Array.from({ length: k }, (_, r) =>
+        p.datasets.flatMap((d) =>
+          p.archs.map((a) => {
+            const key = replicateKey(`${d}/${a}`, r);
+            return synapseNetTask({ study: p, key, dataset: d, arch: a, seed: replicateSeed(p.seed, r), inputs: { dataset: refs[d], device: device?.digest } }, { data: data[d], device: device?.path, net: netDir(dir, d, a, r) });
+          }),
+        ),
+      ).flat();
+      const rows = await runStudyJobs(store, tasks, exec(resources, f.trainers ?? availableParallelism()), {
+        label: 'study synapse-budget',
+        unit: 'nets',
+        noun: 'nets',
+        accept: (key, result) => {
+          const { row, files } = result as SynapseNetResult;
+          const { replicate } = replicateOf(key);
+          if (files) writeFolderFiles(netDir(dir, row.dataset, row.arch, replicate), files);
+          return row;
+        },
+        describe: (row) => `${row.synapses} synapses, test ${(100 * row.testAccuracy).toFixed(2)} %, ${p.levels.map((L) => `${L} lv ${(100 * row.quantized[String(L)]).toFixed(1)}`).join(', ')} (trained ${row.trainSeconds.toFixed(1)} s)`,
+      });
+      const elapsed = (performance.now() - t0) / 1000;
+      const merged = k === 1 ? synapseBudgetResult(p, rows, elapsed) : mergeReplicates(Array.from({ length: k }, (_, r) => synapseBudgetResult(p, rowsOfReplicate(rows, r), elapsed)));
+      const res: StudyResult = { ...merged, points: rows.length };
       writeFileSync(join(dir, 'study.json'), JSON.stringify({ ...res, rows }) + '\n');
       writeFileSync(join(dir, 'points.csv'), csv([['dataset', 'arch', 'kind', 'synapses', 'group', 'hidden_units', 'conv_layers', 'filters', 'pool', 'train', 'test', ...p.levels.map((L) => `L${L}`), 'epochs', 'seed', 'train_s'], ...rows.map((r) => [r.dataset, r.arch, r.kind, r.synapses, r.group, r.hiddenUnits, r.convLayers, r.filters, r.pool, r.trainAccuracy, r.testAccuracy, ...p.levels.map((L) => r.quantized[String(L)] ?? ''), r.epochs, r.seed, +r.trainSeconds.toFixed(1)])]));
       writeFileSync(join(dir, 'study.md'), studyMarkdown(res));
@@ -237,7 +293,9 @@ export function registerSynapseBudget(study: Command): void {
     });
 }
 
-const lvBuild = (p: LevelsVariationParams, layers: number) => ({ points: levelsVariationPoints(p, layers), trialsFor: (x: McPoint) => (x.device === 'ideal' || x.spreadTo === 0 ? 1 : p.trials) });
+const lvNoiseFree = (x: McPoint) => x.device === 'ideal' || x.spreadTo === 0;
+const lvBuild = (p: LevelsVariationParams, layers: number): McGrid => ({ points: levelsVariationPoints(p, layers), trialsFor: (x) => (lvNoiseFree(x) ? 1 : p.trials), deterministic: lvNoiseFree });
 const lvResult = (p: LevelsVariationParams, rows: PointRow[], layers: { name: string; op: 'dense' | 'conv' }[], el: number) => levelsVariationResult(p, rows, layers, el);
-const cbBuild = (p: CrossbarParams) => ({ points: crossbarPoints(p), trialsFor: (x: McPoint) => (deterministic(x) ? 1 : p.trials) });
+const cbBuild = (p: CrossbarParams): McGrid => ({ points: crossbarPoints(p), trialsFor: (x) => (deterministic(x) ? 1 : p.trials), deterministic });
 const cbResult = (p: CrossbarParams, rows: PointRow[], _layers: unknown, el: number) => crossbarResult(p, rows, el);
+

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../datasets.js';
 import type { Tf } from '../tf-backend.js';
 import { loadBnn, mergeBn, mergedAccuracy, type BnMerge, type BnnModel } from './model.js';
+import { replicateKey, replicateSeed } from '../../../lib/replicate-seed.js';
 import { parseBnn, synapseBits } from './spec.js';
 import { trainBnn } from './train.js';
 
@@ -25,6 +26,10 @@ export interface StudyRow {
   /** Epochs and seed the row's net was trained with (a kept net may come from an earlier run with others). */
   epochs?: number;
   seed?: number;
+  /** --replicates K > 1: `ours` is the mean over the K seeds, `std` their sample standard deviation. */
+  std?: number;
+  oursPerSeed?: number[];
+  seeds?: (number | undefined)[];
 }
 
 export interface StudyOptions {
@@ -32,10 +37,12 @@ export interface StudyOptions {
   epochs: number;
   seed: number;
   tables: number[];
+  /** Seeds per net (default 1): each row's `ours` is the mean over them. */
+  replicates?: number;
   onNet?: (key: string, accuracy: number, seconds: number, trained: boolean) => void;
 }
 
-interface NetKey {
+export interface NetKey {
   sizes: number[];
   crop: number;
   weightBits: number;
@@ -93,78 +100,120 @@ export function hiddenForBudget(bits: number, budget = 68864): number {
   return Math.max(1, Math.round((-410 + Math.sqrt(410 * 410 + 4 * c)) / 2));
 }
 
+/** One row cell of a table: which net, evaluated with which merge, against which paper number. */
+interface RowSpec {
+  table: number;
+  row: string;
+  column: string;
+  net: NetKey;
+  merge: BnMerge;
+  paper: number;
+}
+
+const base = (sizes: number[], crop: number, weightBits = 1, actBits = 1, bn = true): NetKey => ({ sizes, crop, weightBits, actBits, bn });
+
+/** Every cell of the chosen tables, in the tables' order (nets train in the order they first appear). */
+function studyPlan(tables: number[]): RowSpec[] {
+  const out: RowSpec[] = [];
+  const cell = (table: number, row: string, column: string, net: NetKey, merge: BnMerge, paper: number) => out.push({ table, row, column, net, merge, paper });
+  if (tables.includes(1)) for (const p of PAPER.t1) cell(1, `${p.crop}x${p.crop}`, 'accuracy', base([p.crop * p.crop, 128, 128, 10], p.crop), 'none', p.acc);
+  if (tables.includes(2)) for (const p of PAPER.t2) cell(2, `${p.hidden}, ${p.hidden}`, 'accuracy', base([400, p.hidden, p.hidden, 10], 20), 'none', p.acc);
+  if (tables.includes(3))
+    for (const p of PAPER.t3) {
+      const h = hiddenForBudget(p.bits);
+      cell(3, `${p.bits}-bit (hidden ${h})`, 'accuracy', base([400, h, h, 10], 20, p.bits), 'none', p.acc);
+    }
+  if (tables.includes(4))
+    for (const p of PAPER.t4) {
+      const m = base([400, 128, 128, 10], 20, 1, p.act);
+      const row = `${p.act}-bit`;
+      cell(4, row, 'baseline (w/ BN)', m, 'none', p.baseline);
+      cell(4, row, 'w/o BN', base([400, 128, 128, 10], 20, 1, p.act, false), 'none', p.noBn);
+      cell(4, row, 'w/ SBN', m, 'sbn', p.sbn);
+      cell(4, row, 'arithmetic merge', m, 'arithmetic', p.arithmetic);
+      cell(4, row, 'signed merge', m, 'signed', p.signed);
+    }
+  if (tables.includes(5))
+    for (const p of PAPER.t5) {
+      const m = base([400, 128, 128, 10], 20, p.bits);
+      cell(5, `${p.bits}-bit`, 'baseline', m, 'none', p.baseline);
+      cell(5, `${p.bits}-bit`, 'arithmetic merge', m, 'arithmetic', p.arithmetic);
+      cell(5, `${p.bits}-bit`, 'signed merge', m, 'signed', p.signed);
+    }
+  return out;
+}
+
+/** A net of the study in replicate r: its folder name under OUT/nets, and the seed it trains with. */
+export interface StudyNet {
+  name: string;
+  net: NetKey;
+  seed: number;
+}
+
+/** The nets the chosen tables need, for every replicate (replicate 0 keeps the names it always had). */
+export function studyNets(tables: number[], seed: number, replicates = 1): StudyNet[] {
+  const seen = new Map<string, NetKey>();
+  for (const c of studyPlan(tables)) seen.set(key(c.net), c.net);
+  return Array.from({ length: replicates }, (_, r) => [...seen].map(([name, net]) => ({ name: replicateKey(name, r), net, seed: replicateSeed(seed, r) }))).flat();
+}
+
+/** Trains one net of the study (as `rram train --arch bnn:...` would, with the study's settings). */
+export async function trainStudyNet(tf: Tf, backend: string, ds: Dataset, n: StudyNet, epochs: number, out: string, onEpoch?: (epoch: number) => void): Promise<BnnModel> {
+  const spec = parseBnn(`bnn:${n.net.sizes.join('-')}`, { crop: n.net.crop, weightBits: n.net.weightBits, actBits: n.net.actBits, bn: n.net.bn });
+  return (await trainBnn(tf, backend, ds, { spec, epochs, seed: n.seed, learningRate: 0.01, batchSize: 200, out, onEpoch })).model;
+}
+
 export async function bnnStudy(tf: Tf, backend: string, ds: Dataset, o: StudyOptions): Promise<StudyRow[]> {
   mkdirSync(join(o.out, 'nets'), { recursive: true });
+  const k = o.replicates ?? 1;
   const cache = new Map<string, BnnModel>();
   // What each net was trained with, from its report.json: a rerun keeps nets whatever --epochs says now.
   const trainedWith = new Map<string, { epochs?: number; seed?: number }>();
-  const net = async (k: NetKey): Promise<BnnModel> => {
-    const name = key(k);
-    const dir = join(o.out, 'nets', name);
-    if (cache.has(name)) return cache.get(name)!;
+  const net = async (n: StudyNet): Promise<BnnModel> => {
+    const dir = join(o.out, 'nets', n.name);
+    if (cache.has(n.name)) return cache.get(n.name)!;
     let m: BnnModel;
     const t0 = performance.now();
     let trained = false;
     if (existsSync(join(dir, 'bnn.json'))) m = loadBnn(dir);
     else {
-      const spec = parseBnn(`bnn:${k.sizes.join('-')}`, { crop: k.crop, weightBits: k.weightBits, actBits: k.actBits, bn: k.bn });
-      m = (await trainBnn(tf, backend, ds, { spec, epochs: o.epochs, seed: o.seed, learningRate: 0.01, batchSize: 200, out: dir })).model;
+      m = await trainStudyNet(tf, backend, ds, n, o.epochs, dir);
       trained = true;
     }
-    cache.set(name, m);
+    cache.set(n.name, m);
     try {
       const r = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { epochs?: number; seed?: number };
-      trainedWith.set(name, { epochs: r.epochs, seed: r.seed });
+      trainedWith.set(n.name, { epochs: r.epochs, seed: r.seed });
     } catch {
-      trainedWith.set(name, {}); // no report: unknown, and the tables say so
+      trainedWith.set(n.name, {}); // no report: unknown, and the tables say so
     }
-    o.onNet?.(name, acc(m, 'none'), (performance.now() - t0) / 1000, trained);
+    o.onNet?.(n.name, acc(m, 'none'), (performance.now() - t0) / 1000, trained);
     return m;
   };
   const acc = (m: BnnModel, merge: BnMerge) => 100 * mergedAccuracy(mergeBn(m, merge), ds.test);
   const rows: StudyRow[] = [];
-  const add = (table: number, row: string, column: string, ours: number, paper: number, m: BnnModel) => {
-    const net = key({ sizes: m.spec.sizes, crop: m.spec.crop, weightBits: m.spec.weightBits, actBits: m.spec.actBits, bn: m.spec.bn });
-    rows.push({ table, row, column, ours: +ours.toFixed(2), paper, net, synapseBits: synapseBits(m.spec), ...trainedWith.get(net) });
-  };
-  const base = (sizes: number[], crop: number, weightBits = 1, actBits = 1, bn = true): NetKey => ({ sizes, crop, weightBits, actBits, bn });
-
-  if (o.tables.includes(1))
-    for (const p of PAPER.t1) {
-      const m = await net(base([p.crop * p.crop, 128, 128, 10], p.crop));
-      add(1, `${p.crop}x${p.crop}`, 'accuracy', acc(m, 'none'), p.acc, m);
+  for (const c of studyPlan(o.tables)) {
+    const ours: number[] = [];
+    const seeds: (number | undefined)[] = [];
+    let m: BnnModel | undefined;
+    for (let r = 0; r < k; r++) {
+      const name = replicateKey(key(c.net), r);
+      m = await net({ name, net: c.net, seed: replicateSeed(o.seed, r) });
+      ours.push(+acc(m, c.merge).toFixed(2));
+      seeds.push(trainedWith.get(name)?.seed);
     }
-  if (o.tables.includes(2))
-    for (const p of PAPER.t2) {
-      const m = await net(base([400, p.hidden, p.hidden, 10], 20));
-      add(2, `${p.hidden}, ${p.hidden}`, 'accuracy', acc(m, 'none'), p.acc, m);
-    }
-  if (o.tables.includes(3))
-    for (const p of PAPER.t3) {
-      const h = hiddenForBudget(p.bits);
-      const m = await net(base([400, h, h, 10], 20, p.bits));
-      add(3, `${p.bits}-bit (hidden ${h})`, 'accuracy', acc(m, 'none'), p.acc, m);
-    }
-  if (o.tables.includes(4))
-    for (const p of PAPER.t4) {
-      const m = await net(base([400, 128, 128, 10], 20, 1, p.act));
-      const nobn = await net(base([400, 128, 128, 10], 20, 1, p.act, false));
-      add(4, `${p.act}-bit`, 'baseline (w/ BN)', acc(m, 'none'), p.baseline, m);
-      add(4, `${p.act}-bit`, 'w/o BN', acc(nobn, 'none'), p.noBn, nobn);
-      add(4, `${p.act}-bit`, 'w/ SBN', acc(m, 'sbn'), p.sbn, m);
-      add(4, `${p.act}-bit`, 'arithmetic merge', acc(m, 'arithmetic'), p.arithmetic, m);
-      add(4, `${p.act}-bit`, 'signed merge', acc(m, 'signed'), p.signed, m);
-    }
-  if (o.tables.includes(5))
-    for (const p of PAPER.t5) {
-      const m = await net(base([400, 128, 128, 10], 20, p.bits));
-      add(5, `${p.bits}-bit`, 'baseline', acc(m, 'none'), p.baseline, m);
-      add(5, `${p.bits}-bit`, 'arithmetic merge', acc(m, 'arithmetic'), p.arithmetic, m);
-      add(5, `${p.bits}-bit`, 'signed merge', acc(m, 'signed'), p.signed, m);
-    }
-  writeFileSync(join(o.out, 'study.json'), JSON.stringify({ format: 'rram-hil/study-bnn', epochs: o.epochs, seed: o.seed, dataset: ds.name, rows }, null, 1) + '\n');
+    const name = key(c.net);
+    const spread = k > 1 ? { std: +sampleSd(ours).toFixed(2), oursPerSeed: ours, seeds } : {};
+    rows.push({ table: c.table, row: c.row, column: c.column, ours: +(ours.reduce((a, b) => a + b, 0) / k).toFixed(2), paper: c.paper, net: name, synapseBits: synapseBits(m!.spec), ...trainedWith.get(name), ...spread });
+  }
+  writeFileSync(join(o.out, 'study.json'), JSON.stringify({ format: 'rram-hil/study-bnn', epochs: o.epochs, seed: o.seed, ...(k > 1 ? { replicates: k } : {}), dataset: ds.name, rows }, null, 1) + '\n');
   writeFileSync(join(o.out, 'study.md'), studyMarkdown(rows));
   return rows;
+}
+
+function sampleSd(xs: number[]): number {
+  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
 }
 
 const TITLES: Record<number, string> = {
@@ -177,7 +226,9 @@ const TITLES: Record<number, string> = {
 
 export function studyMarkdown(rows: StudyRow[]): string {
   const set = (xs: (number | undefined)[]) => [...new Set(xs.map((x) => (x === undefined ? 'unknown' : String(x))))].join(', ');
-  const out: string[] = [`Accuracy on the MNIST test set (%), ours (nets trained ${set(rows.map((r) => r.epochs))} epochs with Adam, seed ${set(rows.map((r) => r.seed))}) beside seed 003's.\n`];
+  const k = rows.find((r) => r.oursPerSeed)?.oursPerSeed?.length;
+  const seeds = set(rows.flatMap((r) => r.seeds ?? [r.seed]));
+  const out: string[] = [`Accuracy on the MNIST test set (%), ours (${k ? `mean ± sd over ${k} seeds, ` : ''}nets trained ${set(rows.map((r) => r.epochs))} epochs with Adam, seed${k ? 's' : ''} ${seeds}) beside seed 003's.\n`];
   for (const t of [...new Set(rows.map((r) => r.table))]) {
     const rs = rows.filter((r) => r.table === t);
     const cols = [...new Set(rs.map((r) => r.column))];
@@ -187,7 +238,7 @@ export function studyMarkdown(rows: StudyRow[]): string {
     for (const row of [...new Set(rs.map((r) => r.row))]) {
       const cells = cols.map((c) => {
         const r = rs.find((x) => x.row === row && x.column === c);
-        return r ? `${r.ours.toFixed(2)} / ${r.paper.toFixed(2)}` : '-';
+        return r ? `${r.ours.toFixed(2)}${r.std !== undefined ? ` ± ${r.std.toFixed(2)}` : ''} / ${r.paper.toFixed(2)}` : '-';
       });
       out.push(`| ${row} | ${cells.join(' | ')} | ${rs.find((x) => x.row === row)!.synapseBits} |`);
     }

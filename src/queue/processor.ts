@@ -1,0 +1,27 @@
+/**
+ * Turns a job function into BullMQ's sandboxed processor: progress throttled to a few events a
+ * second, and the result wrapped with who ran it and for how long.
+ */
+import type { SandboxedJob } from 'bullmq';
+import { workerName } from './worker.js';
+import type { JobReturn, QueuedJob } from './job.js';
+
+export interface JobCallbacks {
+  /** Units of the job's weight done so far. */
+  onProgress: (done: number, total: number) => void;
+}
+
+export function sandboxedProcessor(run: (job: QueuedJob, cb: JobCallbacks) => Promise<unknown>): (job: SandboxedJob) => Promise<JobReturn> {
+  return async (job) => {
+    const t0 = performance.now();
+    let last = 0;
+    const onProgress = (done: number, total: number) => {
+      const now = performance.now();
+      if (now - last < 300 && done < total) return;
+      last = now;
+      void job.updateProgress({ done, total }).catch(() => undefined); // progress is best effort
+    };
+    const result = await run(job.data as QueuedJob, { onProgress });
+    return { result, ran: { worker: workerName(), seconds: (performance.now() - t0) / 1000 } };
+  };
+}
