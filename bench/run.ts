@@ -65,6 +65,11 @@ if (only === 'queue') {
   const { queueBench } = await import('./queue.js');
   out.queue = await queueBench();
 }
+if (only === 'calibrate-seeds') {
+  // Not in the default run (about 40 s per seed): `node dist/bench/run.js calibrate-seeds [11,21,31,41]`.
+  const { calibrateSeedsBench } = await import('./calibrate-seeds.js');
+  out.calibrate_seeds = await calibrateSeedsBench((process.argv[3] ?? '11,21,31,41').split(',').map(Number));
+}
 if (only === 'coverage') {
   // Not in the default run (about 30 minutes): `node dist/bench/run.js coverage`.
   const { coverageBench } = await import('./coverage.js');

@@ -20,6 +20,8 @@ import type { FormChoice } from './transfer-form.js';
 import type { ParamRecord } from './param-record.js';
 import { withValues } from './with-values.js';
 
+/** How much wider than its stated error a sweep-fitted value counts as the characterize fit's prior. */
+const PRIOR_WIDENING = 3;
 export { withValues };
 
 export interface FitInput {
@@ -91,7 +93,11 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
   let transferForm: FitResult['transferForm'];
   if (levelRun) {
     const priors: Priors = {};
-    for (const [k, r] of records) if (r.status === 'fitted' && r.uncertainty && r.uncertainty > 0) priors[k] = { value: r.value, se: r.uncertainty };
+    // The sweep's errors are linearized and cover the truth less often than they say (over board
+    // seeds, docs/benchmarks.md "Calibration recovery over board seeds"): taken at face value they
+    // pinned the run's RESET and HRS fit to a wrong compromise. As priors they count 3x wider, so
+    // the run's own data decide where the two disagree.
+    for (const [k, r] of records) if (r.status === 'fitted' && r.uncertainty && r.uncertainty > 0) priors[k] = { value: r.value, se: PRIOR_WIDENING * r.uncertainty };
     const cf = await fitCharacterize({ base: input.base, state, data: levelRun.data, runId: levelRun.runId, keep, pool, priors, calibrate: (s) => withValues(input.base, s.p, s.relaxation, splineOf(s)) });
     state = cf.state;
     for (const [name, r] of cf.records) {
