@@ -13,34 +13,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventsTextSync } from '../src/store/event-files.js';
-import type { RunEvent } from '../src/engine/events.js';
-import { repoRoot } from '../lib/repo-root.js';
 import { needTool } from './helpers/env.js';
 import { needForeign, startForeign } from './helpers/foreign-board.js';
 import { assertRecordMatchesBoard, foreignAudit, recordPulses } from './helpers/record.js';
+import { events, key, main, onlyRun, rram } from './helpers/record-check.js';
 
-const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-const key = (c: { array: number; row: number; col: number }) => `${c.array}:${c.row}:${c.col}`;
-
-/** A CLI run, without blocking the event loop: exit code, stdout, stderr. */
-function rram(args: string[], o: { cwd?: string; onStart?: (p: ReturnType<typeof spawn>) => void } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [main, ...args], { cwd: o.cwd ?? tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d: Buffer) => (stdout += d));
-    p.stderr!.on('data', (d: Buffer) => (stderr += d));
-    o.onStart?.(p);
-    p.on('exit', (status) => res({ status, stdout, stderr }));
-  });
-}
-const events = (store: string, id: string) =>
-  eventsTextSync(join(store, 'runs', id))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as RunEvent);
-const onlyRun = (store: string) => readdirSync(join(store, 'runs'))[0];
 
 const audit = foreignAudit;
 const assertRecordMatchesBoardMap = (rec: Map<string, { confirmed: number; unknown: number }>, fw: Map<string, number>, what: string) => assertRecordMatchesBoard(rec, (k) => fw.get(k) ?? 0, fw.keys(), what);

@@ -3,6 +3,7 @@ import { listItems } from '../../io/number-table.js';
 import { parseBnn } from '../../inference/bnn/spec.js';
 import { trainBnn } from '../../inference/bnn/train.js';
 import type { Command } from 'commander';
+import type { HwFlags } from './train-hw.js';
 import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -37,7 +38,8 @@ import { EmbeddedStore } from '../../store/embedded-store.js';
 import { runJob } from '../../jobs/run-job.js';
 import { inferResult, inferSummary, type InferMeta } from '../../jobs/infer-run.js';
 
-interface TrainFlags {
+/** The hardware-aware flags (train-hw.ts), optional here: without --hw-aware they are unused. */
+interface TrainFlags extends Omit<HwFlags, 'hwAware'> {
   arch: string;
   dataset: string;
   data?: string;
@@ -53,12 +55,6 @@ interface TrainFlags {
   actBits?: number;
   bn: boolean;
   hwAware?: string;
-  levels?: number;
-  mapping: string;
-  clip?: number;
-  trials: number;
-  readNoise?: number;
-  hwAwareShare: number;
 }
 
 interface InferFlags extends MetadataFlags {
