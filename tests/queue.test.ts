@@ -294,7 +294,8 @@ for (const aof of [true, false]) {
     await rs.kill();
     const kept = lines().map((l) => JSON.parse(l).key as string);
     assert.ok(kept.length >= 2 && kept.length < 6, `points before the kill: ${kept}`);
-    await new Promise((r) => setTimeout(r, 6000)); // long enough for the submitter to say it waits
+    // Long enough for the submitter to say it waits: it speaks after 5 s without an answer, checked each second.
+    await new Promise((r) => setTimeout(r, 9000));
     await rs.start();
     const r = await study.done;
     assert.equal(r.status, 0, r.stderr);

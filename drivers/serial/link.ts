@@ -24,7 +24,7 @@
  */
 import { Subject } from 'rxjs';
 import type { BoardInfo, CellAddress, LinkEvent } from '../board.js';
-import { BoardError, DisconnectedError, OutcomeUnknownError, ProtocolError, RramError, TimeoutError, VersionMismatchError } from '../errors.js';
+import { BoardError, DisconnectedError, OutcomeUnknownError, PortError, ProtocolError, RramError, TimeoutError, VersionMismatchError } from '../errors.js';
 import { encodeFrame, FrameDecoder, linkStall, splitBody, StallWatch, type Frame, type RawFrame } from '../protocol/frame.js';
 import { decodeHelloReply, helloProblems, type LinkParams } from '../protocol/hello.js';
 import { decodeError, decodeReply, encodeRequest, ErrCode, errName, MsgType, PROTOCOL_VERSION, REPLY, spec, VERSIONS, type MessageSpec, type Payload } from '../protocol/messages.js';
@@ -190,7 +190,9 @@ export class Link {
 
   /** Sends a request and resolves with the decoded reply payload. `maxDamaged` caps the re-asks after damaged replies. */
   request(m: MessageSpec, req: Payload, cell?: CellAddress, opts: { maxDamaged?: number } = {}): Promise<Payload> {
-    if (this.state === 'down') return Promise.reject(new DisconnectedError(`board at ${this.o.label} is disconnected: ${this.downError?.message ?? 'gave up'}`));
+    // A port gone stays the reason for every later request too, so whatever reaches the user names the port (exit 4).
+    const cause = this.downError;
+    if (this.state === 'down') return Promise.reject(cause instanceof PortError ? cause : new DisconnectedError(`board at ${this.o.label} is disconnected: ${cause?.message ?? 'gave up'}`));
     if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} closed`));
     let payload: Buffer;
     try {
