@@ -45,7 +45,7 @@ test('bad input: non-zero exit and a message naming the field and the value', ()
     [['serve', '--port', '8081'], /--port="8081": is the board's serial port .* use --listen 127\.0\.0\.1:8081/],
     [['runs', 'prune', '--older-than', '3 fortnights'], /--older-than="3 fortnights"/],
     [['export', '--run', 'x', '--format', 'hdf5'], /--out="missing": an HDF5 file cannot go to stdout/],
-    [['export', '--run', 'x', '--format', 'xml', '--out', '/tmp/x'], /--format="xml": must be csv, json or hdf5/],
+    [['export', '--run', 'x', '--format', 'xml', '--out', '/tmp/x'], /--format="xml": must be csv, json, hdf5 or event-model/],
     [['export', '--run', 'x', '--format', 'csv', '--array', '1'], /--array=1: applies to hdf5/],
   ];
   for (const [args, re] of cases) {

@@ -364,3 +364,74 @@ test('study bnn on the queue: the net a folder lacks is trained by a worker and 
   assert.match(readFileSync(join(two, 'study.md'), 'utf8'), /mean ± sd over 2 seeds/);
   assert.match(readFileSync(join(two, 'study.md'), 'utf8'), new RegExp(`\\| 20x20 \\| ${rows[2].ours.toFixed(2)} ± ${rows[2].std.toFixed(2)} / 96\\.23 \\|`));
 });
+
+// What the queue hands over is checked (src/queue/envelope.ts, src/studies/job-schemas.ts): a row
+// that would put nonsense into a study is refused naming the field, whatever the field.
+const goodRow = () => ({ key: 'L4_dr10_v0%', device: 'truncnorm:0%', levels: 4, scheme: 'signed', dynamicRange: 10, floatAccuracy: 0.95, quantizedAccuracy: 0.9, summary: { mean: 0.9, std: 0.01, min: 0.88, max: 0.92, p1: 0.88, p5: 0.88, p25: 0.89, p50: 0.9, p75: 0.91, p95: 0.92, p99: 0.92 }, accuracies: [0.88, 0.92], trials: 2, images: 300, seed: 1, arrays: 1, zeroShare: [0.1], engine: 'native', elapsed_s: 0.5 });
+/** [field, bad value, the field the refusal must name]. trials one above the accuracies' count: refused as "not one accuracy per trial". */
+const BAD: [string, unknown, string][] = [['floatAccuracy', 1.5, 'floatAccuracy'], ['quantizedAccuracy', null, 'quantizedAccuracy'], ['summary.mean', -0.1, 'summary.mean'], ['accuracies', [0.9, 'x'], 'accuracies[1]'], ['trials', 'one more', 'accuracies'], ['trials', 0, 'trials'], ['images', 2.5, 'images'], ['seed', -1, 'seed'], ['levels', 1, 'levels'], ['scheme', 'both', 'scheme'], ['engine', '', 'engine'], ['elapsed_s', null, 'elapsed_s'], ['key', undefined, 'key'], ['zeroShare', [2], 'zeroShare[0]']];
+
+test('a study row from the queue is accepted only when every field makes sense: any one bad field is refused naming it', async () => {
+  const { checkJobResult } = await import('../src/studies/job-schemas.js');
+  const { MC_POINT_JOB } = await import('../src/studies/mc-point-job.js');
+  checkJobResult(MC_POINT_JOB, 'p', goodRow());
+  fc.assert(
+    fc.property(fc.constantFrom(...BAD), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 20 }), ([path, bad, named], accs) => {
+      const row: Record<string, unknown> = { ...goodRow(), accuracies: accs, trials: accs.length };
+      checkJobResult(MC_POINT_JOB, 'p', row); // valid with any number of trials in [0, 1]
+      const parts = path.split('.');
+      const target = parts.length > 1 ? (row[parts[0]] = { ...(row[parts[0]] as object) }) : row;
+      if (bad === undefined) delete (target as Record<string, unknown>)[parts.at(-1)!];
+      else (target as Record<string, unknown>)[parts.at(-1)!] = bad === 'one more' ? accs.length + 1 : bad;
+      assert.throws(() => checkJobResult(MC_POINT_JOB, 'p', row), (e: Error) => e.message.includes(`${named} = `) && e.message.includes('the result of p'));
+    }),
+  );
+  assert.throws(() => checkJobResult('no-such-kind', 'p', goodRow()), /unknown job kind no-such-kind/);
+});
+
+test('the queue refuses what makes no sense: a tampered finished result is not stored (exit non-zero, the field named); a job with bad content fails at once, without retries', { timeout: 240000 }, async (t) => {
+  if (!needTool(t, 'redis-server', 'redis-server')) return;
+  const m = trainedModel();
+  const rs = await startRedis();
+  const url = rs.url(1);
+  const args = LV(m, '--levels', '4', '--variation', '0,10%', '--trials', '6', '--images', '200');
+  await worker(url).name;
+  const first = await rram([...args, '--queue', url, '--out', tmp('ok')]).done;
+  assert.equal(first.status, 0, first.stderr);
+  await stopWorkers();
+  const u = parseQueueUrl(url);
+  const q = new Queue(QUEUE_NAME, { connection: { host: u.host, port: u.port, db: u.db } });
+  try {
+    const done = await q.getJobs(['completed']);
+    assert.equal(done.length, 2);
+    const victim = done.find((j) => (j.data as { key: string }).key === 'L4_dr10_v10%')!;
+    const ret = victim.returnvalue as { result: { summary: { mean: number } } };
+    ret.result.summary.mean = 1.5;
+    const set = spawnSync('redis-cli', ['-h', u.host, '-p', String(u.port), '-n', String(u.db), 'HSET', `bull:${QUEUE_NAME}:${victim.id}`, 'returnvalue', JSON.stringify(ret)], { encoding: 'utf8' });
+    assert.equal(set.status, 0, set.stderr);
+    // Resubmitted elsewhere: both results come from Redis; the tampered one is refused.
+    const out = tmp('tampered');
+    const again = await rram([...args, '--queue', url, '--out', out]).done;
+    assert.equal(again.status, 2, again.stderr);
+    assert.match(again.stderr, /L4_dr10_v10%.*summary\.mean = 1\.5/);
+    const stored = existsSync(join(out, 'points.ndjson')) ? readFileSync(join(out, 'points.ndjson'), 'utf8') : '';
+    assert.ok(!stored.includes('L4_dr10_v10%'), `the refused row is not stored: ${stored}`);
+    assert.ok(!existsSync(join(out, 'study.json')));
+    // A job whose content makes no sense (negative trials), added by hand: failed on its first attempt.
+    const bad = { kind: 'study-mc-point', key: 'bad', content: { study: { study: 'x' }, point: { key: 'bad', device: 'ideal', levels: 4, scheme: 'signed' }, seed: 1, trials: -3, inputs: { model: 'a', dataset: { name: 'mnist', digest: 'b' } } }, where: { model: m } };
+    await q.add('study-mc-point', bad, { jobId: 'bad-content', attempts: 3 });
+    const w = worker(url);
+    await w.name;
+    let job = await q.getJob('bad-content');
+    for (let i = 0; i < 300 && (await job?.getState()) !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      job = await q.getJob('bad-content');
+    }
+    assert.equal(await job?.getState(), 'failed', w.log());
+    assert.equal(job!.attemptsMade, 1, 'no retry of a job no worker can run');
+    assert.match(job!.failedReason, /job bad \(study-mc-point\): content: trials = -3/);
+  } finally {
+    await q.close();
+    await stopWorkers();
+  }
+});

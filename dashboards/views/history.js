@@ -92,7 +92,7 @@ export function renderHistory(allRuns, onAction) {
     return out;
   };
   const exports = (r) => {
-    const out = [el('a', { href: `/api/runs/${r.id}/export?format=csv` }, 'csv'), ' ', el('a', { href: `/api/runs/${r.id}/export?format=json` }, 'json')];
+    const out = [el('a', { href: `/api/runs/${r.id}/export?format=csv` }, 'csv'), ' ', el('a', { href: `/api/runs/${r.id}/export?format=json` }, 'json'), ' ', el('a', { href: `/api/runs/${r.id}/export?format=event-model`, title: 'Bluesky event-model documents (JSON lines)' }, 'bluesky')];
     if (r.events && !r.pruned) for (const a of r.arrays ?? []) out.push(' ', el('a', { href: `/api/runs/${r.id}/export?format=hdf5&array=${a}`, title: `array ${a} in the ArC TWO layout` }, `hdf5 a${a}`));
     return out;
   };

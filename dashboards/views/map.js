@@ -7,6 +7,7 @@
 import { $, api, fx, levelColor } from '../lib/api.js';
 import { chart, update } from '../lib/charts.js';
 import { clear, el, fill, lines } from '../lib/dom.js';
+import { showCellHistory } from './cell-history.js';
 
 /** The stored run picked in the selector, or null: the live run. */
 let picked = null;
@@ -99,7 +100,7 @@ export function drawMaps(followed) {
     node.dataset.failed = String(cells.filter((c) => c[5] && c[5] !== 'ok').length);
     if (!node.dataset.drawn) {
       node.dataset.run = live.runId ?? "";
-      chart(node, {
+      const inst = chart(node, {
         title: { text: `array ${a}`, left: 'center', textStyle: { fontSize: 13 } },
         tooltip: { formatter: tip(a, node) },
         grid: { left: 60, right: 110, top: 40, bottom: 50 },
@@ -108,6 +109,13 @@ export function drawMaps(followed) {
         visualMap: visualMap(mode, cells, levels),
         series: [{ type: 'heatmap', data, progressive: 0, emphasis: { itemStyle: { borderColor: '#000', borderWidth: 1 } } }],
       }, csv);
+      // Click a cell: its whole history on this board (every run's pulses and reads).
+      inst.off('click');
+      inst.on('click', (p) => {
+        const c = node.__cells?.[p.dataIndex];
+        const run = box.dataset.run;
+        if (c && run) showCellHistory(run, c[0], c[1], c[2]).catch((e) => ($('#message').textContent = e.message));
+      });
     } else update(node, { visualMap: visualMap(mode, cells, levels), series: [{ data }] }, csv);
   }
   box.dataset.updates = String(live.updates);

@@ -8,8 +8,9 @@
 import { Job, Queue, QueueEvents } from 'bullmq';
 import { AbortedError, RramError } from '../../drivers/errors.js';
 import { connectionOptions } from './redis-check.js';
+import { checkJobReturn, progressOf } from './envelope.js';
 import type { QueueUrl } from './redis-url.js';
-import { JOB_OPTIONS, QUEUE_NAME, jobIdOf, ordered, type JobOrder, type JobProgress, type JobReturn, type QueueTask, type Ran } from './job.js';
+import { JOB_OPTIONS, QUEUE_NAME, jobIdOf, ordered, type JobOrder, type JobProgress, type QueueTask, type Ran } from './job.js';
 
 export interface CollectOptions {
   url: QueueUrl;
@@ -89,7 +90,7 @@ class Collection {
     this.pending = new Set(this.byId.keys());
     this.events.on('completed', ({ jobId }) => this.flag(jobId));
     this.events.on('failed', ({ jobId }) => this.flag(jobId));
-    this.events.on('progress', ({ jobId, data }) => this.progress(jobId, data as Partial<JobProgress>));
+    this.events.on('progress', ({ jobId, data }) => this.progress(jobId, progressOf(data)));
     let warned = 0;
     this.watchdog = setInterval(() => {
       const quiet = (Date.now() - this.answered) / 1000;
@@ -107,9 +108,9 @@ class Collection {
     this.wake?.();
   }
 
-  private progress(id: string, p: Partial<JobProgress>): void {
+  private progress(id: string, p: JobProgress | undefined): void {
     const t = this.byId.get(id);
-    if (!t || !this.pending.has(id) || typeof p?.done !== 'number' || typeof p.total !== 'number' || !(p.total > 0)) return;
+    if (!t || !p || !this.pending.has(id)) return;
     this.running.set(id, (t.weight * Math.min(p.done, p.total)) / p.total);
     this.report();
   }
@@ -170,8 +171,7 @@ class Collection {
       const t = this.byId.get(id)!;
       if (states[i] === 'completed') {
         const job = await Job.fromId(this.queue, id);
-        const ret = job?.returnvalue as JobReturn | undefined;
-        if (!ret || typeof ret !== 'object' || !('result' in ret)) throw new JobFailedError(t.key, `its stored result is missing or not a result (job ${id})`);
+        const ret = checkJobReturn(job?.returnvalue, t.key, id);
         this.pending.delete(id);
         this.running.delete(id);
         this.doneWeight += t.weight;

@@ -25,6 +25,8 @@ import { z } from 'zod';
 
 const ArchiveBody = z.object({ archived: z.boolean() }).strict();
 import { serveLiveStream, StreamRegistry, type StreamLimits } from './live-stream.js';
+import { serveEventModel } from './event-model-stream.js';
+import { cellHistory } from '../store/cell-history.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -77,6 +79,12 @@ function intQuery(req: Request, name: string, def: number, max: number): number 
   return v;
 }
 
+/** A cell address from path segments: plain decimal digits (never an empty or coerced value), inside the run's board. */
+const cellParams = (b: { arrays?: number; rows?: number; cols?: number }) => {
+  const index = (name: string, n = 1024) => z.string().regex(/^\d{1,4}$/, `${name} must be a whole number`).transform(Number).refine((v) => v < n, `${name} must be below ${n} (this board)`);
+  return z.object({ array: index('array', b.arrays), row: index('row', b.rows), col: index('col', b.cols) }).strict();
+};
+
 export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express {
   const app = express();
   const tick = o.tick_ms ?? 125;
@@ -122,12 +130,27 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       res.type('application/json').send(scrub(text));
     }),
   );
+  // One cell's history on the board of a run (the map's click): every run's pulses and reads of it.
+  app.get(
+    '/api/runs/:id/cells/:array/:row/:col/history',
+    wrap(async (req, res) => {
+      const id = checkRunId(String(req.params.id));
+      const run = jobs.store.getRun(id);
+      const b = (run.board ?? {}) as { arrays?: number; rows?: number; cols?: number };
+      const cell = parseBody(cellParams(b), { array: req.params.array, row: req.params.row, col: req.params.col });
+      res.json(await cellHistory(jobs.store, id, cell));
+    }),
+  );
+  app.get(
+    '/api/runs/:id/event-model',
+    wrap((req, res) => serveEventModel(jobs.store, checkRunId(String(req.params.id)), req, res)),
+  );
   app.get(
     '/api/runs/:id/export',
     wrap(async (req, res) => {
       const id = checkRunId(String(req.params.id));
       const format = String(req.query.format ?? 'csv');
-      if (format !== 'csv' && format !== 'json' && format !== 'hdf5') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv, json or hdf5`, field: 'format', reason: 'must be csv, json or hdf5' });
+      if (format !== 'csv' && format !== 'json' && format !== 'hdf5' && format !== 'event-model') return res.status(400).json({ error: `format=${JSON.stringify(format)}: must be csv, json, hdf5 or event-model`, field: 'format', reason: 'must be csv, json, hdf5 or event-model' });
       exportableRun(jobs.store, id);
       if (format === 'hdf5') {
         const array = req.query.array === undefined ? undefined : intQuery(req, 'array', 0, 1023);
@@ -141,7 +164,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
         }
         return;
       }
-      res.type(format === 'csv' ? 'text/csv' : 'application/json').attachment(`${id}.${format}`);
+      res.type(format === 'csv' ? 'text/csv' : format === 'json' ? 'application/json' : 'application/x-ndjson').attachment(`${id}.${format === 'event-model' ? 'jsonl' : format}`);
       await exportRun(jobs.store, id, format, res);
       res.end();
     }),

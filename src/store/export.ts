@@ -1,4 +1,5 @@
 /** Export a stored run's events as CSV (one row per event, flat columns) or JSON. */
+import { EventModelComposer, type Doc } from './event-model.js';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { RunEvent } from '../engine/events.js';
@@ -42,7 +43,7 @@ export function exportableRun(store: EmbeddedStore, runId: string): RunRecord {
   return run;
 }
 
-export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json', out: Writable | string, type?: RunEvent['type']): Promise<number> {
+export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json' | 'event-model', out: Writable | string, type?: RunEvent['type']): Promise<number> {
   const run = exportableRun(store, runId);
   const w: Writable = typeof out === 'string' ? createWriteStream(out) : out;
   // Rows are gathered into ~64 kB chunks: one write (and one await) per chunk, not per event.
@@ -65,6 +66,17 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
       n += batch.length;
       await put(rows);
     }
+  } else if (format === 'event-model') {
+    // JSON lines of [name, document] (suitcase-jsonl's layout): `rram export --format event-model`.
+    const c = new EventModelComposer(runId, run.metadata);
+    const lines = (docs: Doc[]) => docs.map((d) => JSON.stringify(d) + '\n').join('');
+    for await (const batch of store.eventBatches(runId, { type })) {
+      let rows = '';
+      for (const e of batch) rows += lines(c.push(e));
+      n += batch.length;
+      await put(rows);
+    }
+    put(lines(c.finish()));
   } else {
     put(`{"run":${JSON.stringify(run)},"events":[`);
     for await (const batch of store.eventBatches(runId, { type })) {

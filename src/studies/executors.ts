@@ -8,6 +8,7 @@ import type { JobResources } from '../inference/job-resources.js';
 import type { JobOrder, QueueTask, Ran } from '../queue/job.js';
 import type { QueueUrl } from '../queue/redis-url.js';
 import { runQueuedJob } from './point-jobs.js';
+import { checkJobResult } from './job-schemas.js';
 
 export interface RunHooks {
   onResult: (key: string, result: unknown, ran: Ran) => void | Promise<void>;
@@ -42,7 +43,7 @@ export function inProcess(env: { resources: JobResources; threads?: number; nets
           const ran = { worker: LOCAL, seconds: (performance.now() - t0) / 1000 };
           running.delete(t.key);
           done += t.weight;
-          chain = chain.then(() => h.onResult(t.key, JSON.parse(JSON.stringify(result)), ran));
+          chain = chain.then(() => checkedResult(t, JSON.parse(JSON.stringify(result)), ran, h));
           await chain;
           report();
         }
@@ -58,7 +59,14 @@ export function onQueue(url: QueueUrl, order?: JobOrder): Executor {
     async run(tasks, h) {
       if (!tasks.length) return; // a resumed study with every point in its folder: nothing to ask Redis
       const { submitAndCollect } = await import('../queue/submit.js'); // BullMQ loads only when a queue is used
-      await submitAndCollect(tasks, { url, order, log: h.log, onResult: h.onResult, onProgress: h.onProgress });
+      const byKey = new Map(tasks.map((t) => [t.key, t]));
+      await submitAndCollect(tasks, { url, order, log: h.log, onResult: (key, result, ran) => checkedResult(byKey.get(key)!, result, ran, h), onProgress: h.onProgress });
     },
   };
+}
+
+/** Every result is checked against its kind's schema before the study stores or uses it, wherever it ran. */
+function checkedResult(t: QueueTask, result: unknown, ran: Ran, h: RunHooks): void | Promise<void> {
+  checkJobResult(t.job.kind, t.key, result);
+  return h.onResult(t.key, result, ran);
 }

@@ -5,9 +5,13 @@
  */
 import { JobResources } from '../inference/job-resources.js';
 import { sandboxedProcessor } from '../queue/processor.js';
+import { checkJobInput } from './job-schemas.js';
 import { runQueuedJob } from './point-jobs.js';
 
 const resources = new JobResources();
 const threads = Math.max(1, Number(process.env.RRAM_JOB_THREADS) || 1);
 
-export default sandboxedProcessor((job, cb) => runQueuedJob(job, { resources, threads, onProgress: cb.onProgress, remote: true }));
+export default sandboxedProcessor(
+  (job, cb) => runQueuedJob(job, { resources, threads, onProgress: cb.onProgress, remote: true }),
+  (job) => checkJobInput(job.kind, job.key, job.content, job.where),
+);

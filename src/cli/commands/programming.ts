@@ -264,9 +264,9 @@ export function registerProgramming(program: Command): void {
 
   program
     .command('export')
-    .description('export a run: its events as CSV or JSON, or one array as HDF5 in the ArC TWO layout (docs/formats.md)')
+    .description('export a run: its events as CSV, JSON or Bluesky event-model documents (JSON lines), or one array as HDF5 in the ArC TWO layout (docs/formats.md)')
     .requiredOption('--run <id>', 'run id (see rram runs)')
-    .option('--format <fmt>', 'csv | json | hdf5', 'csv')
+    .option('--format <fmt>', 'csv | json | hdf5 | event-model', 'csv')
     .option('--store <dir>', 'store folder', process.env.RRAM_STORE ?? 'rram-data')
     .option('--type <event>', 'only events of this type (pulse, read, cell-done, ...; csv and json)')
     .option('--array <n>', 'hdf5: the array to write (needed when the run touched several)', num('--array', { int: true, min: 0 }))
@@ -281,7 +281,8 @@ export function registerProgramming(program: Command): void {
         process.stderr.write(`wrote ${r.file}: array ${r.array}, ${r.crosspoints} crosspoints, ${r.rows} pulse/read rows (ArC TWO layout)\n`);
         return;
       }
-      if (f.format !== 'csv' && f.format !== 'json') throw new InvalidArgumentError('--format', f.format, 'must be csv, json or hdf5');
+      if (f.format !== 'csv' && f.format !== 'json' && f.format !== 'event-model') throw new InvalidArgumentError('--format', f.format, 'must be csv, json, hdf5 or event-model');
+      if (f.format === 'event-model' && f.type) throw new InvalidArgumentError('--type', f.type, 'applies to csv and json: event-model documents hold the whole run (its RunStart, every stream, its RunStop)');
       const n = await exportRun(store, f.run, f.format, f.out ? f.out : process.stdout, eventTypeFilter('--type', f.type));
       if (f.out) process.stderr.write(`wrote ${f.out}: ${n} events of run ${f.run} as ${f.format}\n`);
     });
