@@ -8,6 +8,8 @@ import { cellKey, type RunEvent } from '../src/engine/events.js';
 import { RunContext } from '../src/engine/run-context.js';
 import { UNUSED, type Tile } from '../src/inference/tiling.js';
 import { refreshSummary } from '../src/procedures/net-on-arrays.js';
+import { bandDeviation, pickCells } from '../src/procedures/reverify.js';
+import fc from 'fast-check';
 import { NetProgrammer, type ProgramNetOptions, type ProgramNetResult } from '../src/procedures/program-net.js';
 import type { Board } from '../drivers/board.js';
 
@@ -79,4 +81,51 @@ test('refresh: re-reads every programmed cell after T and programs again exactly
 test('refresh-after must be a positive time', async () => {
   const board = new EmulatedBoard({ seed: 1, calibration: strong });
   await assert.rejects(programNet(board, new RunContext('bad'), { algo: 'igvva', levels: 4, tiles: [tile(0, 1, 0)], arrays: [0], refreshAfter_s: -5, describe: {} }), /refresh-after=-5/);
+});
+
+test('refresh budget: of any deviations, the farthest cells first, never more than the budget, never one inside the inner half of its band; without a budget exactly those out of band', () => {
+  fc.assert(
+    fc.property(fc.array(fc.record({ d: fc.oneof(fc.double({ min: 0, max: 3, noNaN: true }), fc.constant(Infinity)), done: fc.boolean() }), { maxLength: 200 }), fc.option(fc.double({ min: 0.001, max: 1, noNaN: true }), { nil: undefined }), (cells, budget) => {
+      const checked = cells.map((c, i) => ({ e: { i, ...c }, d: c.d }));
+      const { picked, leftOutOfBand } = pickCells(checked, budget, (e) => e.done);
+      const ids = new Set(picked.map((e) => e.i));
+      // Cells the record shows rewritten (a resume) are always kept.
+      for (const c of checked) if (c.e.done) assert.ok(ids.has(c.e.i));
+      const fresh = checked.filter((c) => !c.e.done);
+      if (budget === undefined) {
+        assert.deepEqual([...ids].sort((a, b) => a - b), checked.filter((c) => c.e.done || c.d > 1).map((c) => c.e.i));
+        assert.equal(leftOutOfBand, 0);
+        return;
+      }
+      const newly = fresh.filter((c) => ids.has(c.e.i));
+      assert.ok(picked.length <= Math.max(Math.floor(budget * checked.length), checked.filter((c) => c.e.done).length), 'within the budget');
+      assert.ok(newly.every((c) => c.d > 0.5), 'none inside the inner half band');
+      // Farthest first: every cell left out (beyond half the band) is no farther than every one taken.
+      const minTaken = Math.min(...newly.map((c) => c.d));
+      for (const c of fresh) if (!ids.has(c.e.i) && c.d > 0.5) assert.ok(c.d <= minTaken);
+      assert.equal(leftOutOfBand, fresh.filter((c) => !ids.has(c.e.i) && c.d > 1).length);
+    }),
+  );
+});
+
+test('a refresh with a budget rewrites at most that share of each tile, the cells read farthest from their targets, and counts the out-of-band cells it left', async () => {
+  const board = new EmulatedBoard({ seed: 3, calibration: strong });
+  const ctx = new RunContext('refresh-budget');
+  const events: RunEvent[] = [];
+  ctx.events$.subscribe((e) => events.push(e));
+  const tiles = [tile(0, 4, 0)];
+  const r = await programNet(board, ctx, { algo: 'igvva', levels: 4, tiles, arrays: [0], calibration: strong, refreshAfter_s: 1e4, refreshBudget: 0.02, describe: {} });
+  const specs = new Map(r.levels.map((s) => [s.level, s]));
+  const checks = events.filter((e): e is Extract<RunEvent, { type: 'read' }> => e.type === 'read' && e.phase === 'refresh');
+  const pulsed = new Set(events.filter((e) => e.type === 'pulse' && e.step === 'tile 1 refresh').map((e) => cellKey((e as Extract<RunEvent, { type: 'pulse' }>).cell)));
+  const pass = r.refresh![0].passes[0];
+  assert.equal(pass.outside, Math.floor(0.02 * checks.length), 'the budget is spent (this board has more cells out of band than it)');
+  assert.equal(pulsed.size, pass.outside);
+  const dev = checks.map((e) => ({ k: cellKey(e.cell), d: e.current_A === null ? 0 : bandDeviation(specs.get(e.level)! as never, e.current_A, 'refresh') }));
+  const minPicked = Math.min(...dev.filter((x) => pulsed.has(x.k)).map((x) => x.d));
+  assert.ok(dev.filter((x) => !pulsed.has(x.k)).every((x) => x.d <= minPicked), 'the farthest cells were picked');
+  assert.equal(pass.leftOutOfBand, dev.filter((x) => !pulsed.has(x.k) && x.d > 1).length);
+  assert.ok(pass.leftOutOfBand! > 0);
+  await assert.rejects(programNet(new EmulatedBoard({ seed: 1, calibration: strong }), new RunContext('b2'), { algo: 'igvva', levels: 4, tiles: [tile(0, 1, 0)], arrays: [0], refreshBudget: 0.05, describe: {} }), /refresh-budget=0\.05.*applies with --refresh-after only/);
+  await assert.rejects(programNet(new EmulatedBoard({ seed: 1, calibration: strong }), new RunContext('b3'), { algo: 'igvva', levels: 4, tiles: [tile(0, 1, 0)], arrays: [0], refreshAfter_s: 1e4, refreshBudget: 1.5, describe: {} }), /refresh-budget=1\.5/);
 });

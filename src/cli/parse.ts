@@ -91,6 +91,15 @@ export function fractionList(flag: string, max = 1) {
   };
 }
 
+/** One fraction "5%" or "0.05" in [0, max]. */
+export function fraction(flag: string, max = 1) {
+  return (raw: string): number => {
+    const v = fractionList(flag, max)(raw);
+    if (v.length !== 1) throw new InvalidArgumentError(flag, raw, 'expected one fraction or percentage');
+    return v[0];
+  };
+}
+
 /**
  * Log-spaced times: "1s,10s,...,1d" -> 1, 10, 100, 1000, 10000, 86400 s. An item "..." between two
  * times continues the ratio of the two before it up to (not past) the one after it; otherwise a

@@ -59,6 +59,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   relax_s?: number;
   /** Refresh each tile this long after programming it: only the cells out of their decision band are programmed again (program-net.ts). */
   refreshAfter_s?: number;
+  /** With refreshAfter_s: rewrite at most this share of each tile's cells, the farthest from target first. */
+  refreshBudget?: number;
   /** Read-back reads per cell, averaged. Default 1. */
   reads?: number;
   /** Cells the board's store knows are bad ("array:row:col"): no weight is placed on them. */
@@ -78,12 +80,16 @@ export interface RefreshSummary {
   share: number;
   ok: number;
   pulses: number;
+  /** With a budget: its share, and the cells left out of band because it was spent. */
+  budget?: number;
+  leftOutOfBand?: number;
 }
 
-export function refreshSummary(after_s: number, perTile: NonNullable<ProgramNetResult['refresh']>): RefreshSummary {
+export function refreshSummary(after_s: number, perTile: NonNullable<ProgramNetResult['refresh']>, budget?: number): RefreshSummary {
   const p = perTile.flatMap((t) => t.passes);
   const sum = (k: 'checked' | 'outside' | 'ok' | 'pulses') => p.reduce((a, x) => a + x[k], 0);
-  return { after_s, checked: sum('checked'), rewritten: sum('outside'), share: sum('outside') / Math.max(1, sum('checked')), ok: sum('ok'), pulses: sum('pulses') };
+  const left = p.some((x) => x.leftOutOfBand !== undefined) ? { leftOutOfBand: p.reduce((a, x) => a + (x.leftOutOfBand ?? 0), 0) } : {};
+  return { after_s, checked: sum('checked'), rewritten: sum('outside'), share: sum('outside') / Math.max(1, sum('checked')), ok: sum('ok'), pulses: sum('pulses'), ...(budget !== undefined ? { budget } : {}), ...left };
 }
 
 export interface NetOnArraysResult extends ReadbackEvaluation {
@@ -206,7 +212,7 @@ export async function netResult(tf: Tf, tfBackend: string, ctx: RunContext, o: N
     tfBackend,
     placement: plan.placement,
     ...ev,
-    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, reads: o.reads ?? 1, arrays: plan.arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup, ...(prog.refresh ? { refresh: refreshSummary(o.refreshAfter_s!, prog.refresh) } : {}) },
+    programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, reads: o.reads ?? 1, arrays: plan.arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup, ...(prog.refresh ? { refresh: refreshSummary(o.refreshAfter_s!, prog.refresh, o.refreshBudget) } : {}) },
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed, fromRecord }) => ({ tile, layer, array, pulses, misplaced, failed, fromRecord })),
   };
 }

@@ -48,6 +48,8 @@ export interface ProgramNetOptions extends ProgramOptions {
   relax_s?: number;
   /** Refresh: this long after programming a tile (and its re-verify), re-read it and program again only the cells that left their decision band; then the read-back (after relax_s, if given). */
   refreshAfter_s?: number;
+  /** A refresh rewrites at most this share of a tile's programmed cells, the farthest from target first (default: every cell out of band). */
+  refreshBudget?: number;
   /** Read-back reads per cell, averaged (read noise). Default 1. */
   reads?: number;
   /** What is being programmed (model, mapping, ...), recorded in the run's parameters. */
@@ -119,6 +121,8 @@ export class NetProgrammer {
     for (const a of o.arrays) if (!Number.isInteger(a) || a < 0 || a >= info.arrays) throw new InvalidArgumentError('arrays', a, `board has arrays 0..${info.arrays - 1}`);
     if (o.relax_s !== undefined && !(o.relax_s > 0 && Number.isFinite(o.relax_s))) throw new InvalidArgumentError('relax', o.relax_s, 'must be a positive time');
     if (o.refreshAfter_s !== undefined && !(o.refreshAfter_s > 0 && Number.isFinite(o.refreshAfter_s))) throw new InvalidArgumentError('refresh-after', o.refreshAfter_s, 'must be a positive time');
+    if (o.refreshBudget !== undefined && o.refreshAfter_s === undefined) throw new InvalidArgumentError('refresh-budget', o.refreshBudget, 'applies with --refresh-after only');
+    if (o.refreshBudget !== undefined && !(o.refreshBudget > 0 && o.refreshBudget <= 1)) throw new InvalidArgumentError('refresh-budget', o.refreshBudget, 'must be a share in (0, 1]');
     this.k = o.reads ?? 1;
     if (!Number.isInteger(this.k) || this.k < 1 || this.k > 100) throw new InvalidArgumentError('reads', this.k, 'must be an integer in 1..100');
     this.setup = setupProgramming(o, info, o.calibration, o.userLimits);
@@ -135,7 +139,7 @@ export class NetProgrammer {
     const cells = o.planned.cells;
     this.ctx.begin({
       kind: 'program-net',
-      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
+      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, ...(o.refreshBudget !== undefined ? { refreshBudget: o.refreshBudget } : {}), reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
       board: this.board.info(),
       calibration: this.board.info().calibration,
       setup: { sources: this.setup.sources, notes: this.setup.notes, predicted: this.setup.predicted },
@@ -177,7 +181,7 @@ export class NetProgrammer {
     const byKey = await programCells(this.board, this.ctx, jobs, { ...this.o.engine, limits: this.o.userLimits, phase: `tile ${t.index + 1}/${this.o.planned.tiles}` });
     const recheck = { cfg, specs, gates: this.gates, engine: { ...this.o.engine, limits: this.o.userLimits }, signal, within: step };
     if (this.o.reverify) this.reverified.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { ...recheck, spec: this.o.reverify })) });
-    if (this.o.refreshAfter_s) this.refreshed.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { ...recheck, spec: { after_s: this.o.refreshAfter_s, passes: 1 }, mode: 'refresh' })) });
+    if (this.o.refreshAfter_s) this.refreshed.push({ tile: t.index, ...(await reverifyCells(this.board, this.ctx, byKey, { ...recheck, spec: { after_s: this.o.refreshAfter_s, passes: 1 }, mode: 'refresh', budget: this.o.refreshBudget })) });
     if (this.o.relax_s) await waitAbortable(this.board, this.o.relax_s, signal);
     checkAbort(signal);
     const cols = this.board.info().cols;

@@ -10,7 +10,11 @@
  *
  * Refresh (`program-net --refresh-after T`, issue 28) is the same machinery once, long after
  * programming: the cells whose read left their level's whole decision band (they would now be
- * taken for another level) are programmed again, the others are left alone.
+ * taken for another level) are programmed again, the others are left alone. With a budget
+ * (`--refresh-budget SHARE`) at most that share of the checked cells is rewritten: those that
+ * moved farthest from their target, in units of their band's half-width on the side they moved to
+ * (a cell out of band is at more than 1, so those go first), and never one still inside the inner
+ * half of its band. Every deviation counts at inference, not only a crossed threshold.
  */
 import type { Board } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
@@ -34,8 +38,10 @@ export interface ReverifyPass {
   pass: number;
   /** Programmed cells read. */
   checked: number;
-  /** Of those, outside their re-verify band. */
+  /** Of those, picked to be programmed again (outside their band; with a budget, the farthest within it). */
   outside: number;
+  /** A refresh with a budget: cells out of their decision band left as they are because the budget was spent. */
+  leftOutOfBand?: number;
   /** Re-programmed and ok again. */
   ok: number;
   pulses: number;
@@ -79,7 +85,7 @@ export async function reverifyCells(
   board: Board,
   ctx: RunContext,
   results: Map<string, CellResult>,
-  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal; within?: string; mode?: RecheckMode },
+  o: { spec: ReverifySpec; cfg: ProgramConfig; specs: LevelSpec[]; gates: LevelGates; engine?: EngineOptions; signal?: AbortSignal; within?: string; mode?: RecheckMode; budget?: number },
 ): Promise<ReverifyReport> {
   const mode = o.mode ?? 'reverify';
   if (mode === 'refresh' && o.spec.passes !== 1) throw new InvalidArgumentError('refresh-after', o.spec.passes, 'a refresh is one pass');
@@ -90,8 +96,8 @@ export async function reverifyCells(
   for (let pass = 1; pass <= o.spec.passes; pass++) {
     await waitAbortable(board, o.spec.after_s, o.signal);
     const ok = [...results.values()].filter((e) => e.outcome.status === 'ok');
-    const outside: CellResult[] = [];
     const step = reverifyStep(pass, o.within, mode);
+    const checked: { e: CellResult; d: number }[] = [];
     for (const array of new Set(ok.map((e) => e.cell.array))) {
       checkAbort(o.signal);
       const all = await board.readArray(array, { vread_V: vread });
@@ -100,12 +106,12 @@ export async function reverifyCells(
         const i = all[e.cell.row * info.cols + e.cell.col];
         const why = unusableRead(i);
         ctx.emit({ type: 'read', cell: e.cell, vread_V: vread, current_A: why ? null : i, phase: mode, level: e.level, step, ...(why ? { unusable: why } : {}) });
-        const [lo, hi] = recheckBand(specOf.get(e.level)!, mode);
-        // A cell the record shows re-programmed in this pass (a resumed run) keeps that result (programCells does not pulse it again).
-        if ((!why && (i < lo || i > hi)) || ctx.ledger.done(step, e.cell)) outside.push(e);
+        checked.push({ e, d: why ? 0 : bandDeviation(specOf.get(e.level)!, i, mode) });
       }
     }
-    const p: ReverifyPass = { pass, checked: ok.length, outside: outside.length, ok: 0, pulses: 0 };
+    const { picked, leftOutOfBand } = pickCells(checked, o.budget, (e) => !!ctx.ledger.done(step, e.cell));
+    const outside = picked;
+    const p: ReverifyPass = { pass, checked: ok.length, outside: outside.length, ok: 0, pulses: 0, ...(o.budget !== undefined ? { leftOutOfBand } : {}) };
     report.passes.push(p);
     if (!outside.length) break;
     const back = o.cfg.igvva.vgStep_V * 3;
@@ -119,4 +125,31 @@ export async function reverifyCells(
     }
   }
   return report;
+}
+
+/**
+ * How far a read sits from its level's target, in units of the band's half-width on that side:
+ * above 1 outside the band (`recheckBand`), 0 on target. An HRS level is only too high.
+ */
+export function bandDeviation(spec: LevelSpec, i: number, mode: RecheckMode): number {
+  const [lo, hi] = recheckBand(spec, mode);
+  const t = spec.target_A;
+  if (i > t) return hi > t ? (i - t) / (hi - t) : Infinity;
+  if (spec.kind === 'hrs') return i < lo ? 2 : 0;
+  return t > lo ? (t - i) / (t - lo) : Infinity;
+}
+
+/**
+ * The cells to program again: those out of band (deviation > 1), or with a budget (a share of the
+ * checked cells) the farthest first, out of band or not, down to half the band's width; and always
+ * the cells the record shows already programmed again in this pass (a resumed run: kept, not pulsed).
+ */
+export function pickCells<T>(checked: { e: T; d: number }[], budget: number | undefined, doneBefore: (e: T) => boolean): { picked: T[]; leftOutOfBand: number } {
+  const done = checked.filter((c) => doneBefore(c.e));
+  const rest = checked.filter((c) => !doneBefore(c.e));
+  if (budget === undefined) return { picked: [...done, ...rest.filter((c) => c.d > 1)].map((c) => c.e), leftOutOfBand: 0 };
+  const room = Math.max(0, Math.floor(budget * checked.length) - done.length);
+  const ranked = rest.filter((c) => c.d > 0.5).sort((a, b) => b.d - a.d);
+  const taken = ranked.slice(0, room);
+  return { picked: [...done, ...taken].map((c) => c.e), leftOutOfBand: ranked.slice(room).filter((c) => c.d > 1).length };
 }

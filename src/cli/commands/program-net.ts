@@ -23,7 +23,7 @@ import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, printJson, table } from '../output.js';
 import { formatFailures } from '../../analysis/levels.js';
-import { current, duration, durations, num, quantileArg } from '../parse.js';
+import { current, duration, durations, fraction, num, quantileArg } from '../parse.js';
 import { loadCalibration, values } from '../../../calibration/calibration.js';
 import { readCurrent } from '../../../calibration/transfer.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
@@ -49,6 +49,7 @@ interface NetFlags extends ProgFlags, FineTuneFlags {
   readNoise?: number;
   relax?: number[];
   refreshAfter?: number;
+  refreshBudget?: number;
   clip?: number;
   repeat: number;
   bnMerge?: string;
@@ -116,6 +117,7 @@ export function registerProgramNet(program: Command): void {
     .option('--read-noise <current>', 'prediction: read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--relax <time>', 'wait this long (board grounded) before each tile\'s read-back, e.g. 60s or 1h; the prediction is aged alike (the CDF\'s re-reads at that time, else the calibration\'s relaxation table)', durations('--relax'))
     .option('--refresh-after <time>', 'refresh: this long after programming each tile, re-read it and program again only the cells that relaxed out of their level\'s decision band (through the run engine, step "tile K refresh"); the read-back follows (after --relax, if given)', duration('--refresh-after'))
+    .option('--refresh-budget <share>', 'with --refresh-after: rewrite at most this share of each tile\'s cells (e.g. 5%), those farthest from their target first (out of band first), none still inside the inner half of its band', fraction('--refresh-budget'))
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here (with --repeat: one folder per repeat and coverage.json)')
@@ -194,6 +196,7 @@ export function registerProgramNet(program: Command): void {
                 arrays,
                 relax_s,
                 refreshAfter_s: f.refreshAfter,
+                refreshBudget: f.refreshBudget,
                 engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
                 describe: { ...(f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : {}), ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
                 bnMerge,
@@ -262,7 +265,7 @@ function printText(r: NetOnArraysResult): void {
   process.stdout.write(
     `run ${r.runId}: ${r.model} on ${r.dataset} (${r.images} test images), ${r.levels} levels, ${r.mapping.scheme} mapping, device ${r.device}\n` +
       `programmed ${p.summary.ok} of ${p.cells} cells (failures: ${formatFailures(p.summary.failures)}) in ${p.tiles} tiles on arrays ${p.arrays.join(',')} with ${p.algo}: ${p.pulses} pulses, ${p.misplaced} programmed cells outside their band, ${p.elapsed_s.toFixed(1)} s${p.relax_s ? `; read back ${p.relax_s} s after programming` : ''}\n` +
-      (p.refresh ? `refresh ${p.refresh.after_s} s after programming: rewrote ${p.refresh.rewritten} of ${p.refresh.checked} programmed cells (${(100 * p.refresh.share).toFixed(2)} %) that left their decision band, ${p.refresh.ok} ok again, ${p.refresh.pulses} pulses\n` : ''),
+      (p.refresh ? `refresh ${p.refresh.after_s} s after programming: rewrote ${p.refresh.rewritten} of ${p.refresh.checked} programmed cells (${(100 * p.refresh.share).toFixed(2)} %) ${p.refresh.budget !== undefined ? `farthest from target (budget ${(100 * p.refresh.budget).toFixed(2)} %; ${p.refresh.leftOutOfBand} out of band left as they are)` : 'that left their decision band'}, ${p.refresh.ok} ok again, ${p.refresh.pulses} pulses\n` : ''),
   );
   const rows: (string | number)[][] = [
     ['float (trained weights)', pct(r.floatAccuracy)],
