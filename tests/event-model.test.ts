@@ -151,7 +151,8 @@ test('the live event-model endpoint follows a run another process writes, and gi
   const srv = await startServer();
   try {
     let exited = 0;
-    const cli = rram(['characterize', '--levels', '4', '--cells-per-level', '48', '--new-board', '--seed', '4', '--store', srv.storeDir]).then((r) => ((exited = Date.now()), r));
+    const t0 = Date.now();
+    const cli = rram(['characterize', '--levels', '4', '--cells-per-level', '64', '--new-board', '--seed', '4', '--store', srv.storeDir]).then((r) => ((exited = Date.now()), r));
     const runs = join(srv.storeDir, 'runs');
     let id = '';
     for (let i = 0; i < 600 && !id; i++) {
@@ -159,6 +160,7 @@ test('the live event-model endpoint follows a run another process writes, and gi
       if (!id) await new Promise((r) => setTimeout(r, 50));
     }
     assert.ok(id, 'the CLI run appeared in the store');
+    const seenAt = Date.now();
     const res = await fetch(`${srv.url}/api/runs/${id}/event-model`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /ndjson/);
@@ -171,7 +173,7 @@ test('the live event-model endpoint follows a run another process writes, and gi
     }
     const r = await cli;
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(firstAt > 0 && firstAt < exited, 'documents arrived while the run was still going');
+    assert.ok(firstAt > 0 && firstAt < exited, `documents arrived while the run was still going (first ${firstAt - t0} ms after the CLI started, its exit at ${exited - t0} ms, the run seen at ${seenAt - t0} ms)`);
     const live = text.trim().split('\n').map((l) => JSON.parse(l) as Doc);
     checkDocuments(live, true);
     const exported = await (await fetch(`${srv.url}/api/runs/${id}/export?format=event-model`)).text();
