@@ -37,6 +37,7 @@ import type { RunMetadata } from '../../io/schemas/run-metadata.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { runJob } from '../../jobs/run-job.js';
 import { inferResult, inferSummary, type InferMeta } from '../../jobs/infer-run.js';
+import { inferOnBoardCommand, type OnBoardFlags } from './infer-on-board.js';
 
 /** The hardware-aware flags (train-hw.ts), optional here: without --hw-aware they are unused. */
 interface TrainFlags extends Omit<HwFlags, 'hwAware'> {
@@ -174,7 +175,7 @@ export function registerInference(program: Command): void {
     .option('--dynamic-range <R>', 'parametric devices: levels evenly spaced in conductance from G_on/R to G_on (on/off ratio, e.g. 10, 100, 1000)', num('--dynamic-range', { min: 1.000001 }))
     .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => listItems('--level-values', raw).map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
-    .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
+    .option('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal (required, except with --on-board)')
     .option('--trials <n>', `Monte Carlo trials (1..${MAX_TRIALS})`, num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 100)
     .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
@@ -204,10 +205,19 @@ export function registerInference(program: Command): void {
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
     .option('--queue <url>', 'run the points on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
-    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)');
+    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)')
+    .option('--on-board <run>', 'evaluate the net a `rram program-net --keep` run programmed (run:<id>, an id, or run:latest) through the board\'s analog MVM, beside its read-back accuracy and prediction (docs/array-effects.md)')
+    .option('--port <path>', '--on-board: serial port of the board (default: the in-process emulated board of --store)')
+    .option('--baud <n>', '--on-board: serial baud rate', num('--baud', { min: 1200, int: true }), 921600)
+    .option('--board-seed <n>', '--on-board: seed of the in-process emulated board', num('--board-seed', { min: 0, max: 4294967295, int: true }), 1)
+    .option('--board-arrays <n>', '--on-board: arrays of the in-process emulated board', num('--board-arrays', { min: 1, max: 16, int: true }), 2)
+    .option('--batch <n>', '--on-board: images per batch (one MVM call per tile and batch)', num('--batch', { int: true, min: 1, max: 10000 }), 100)
+    .option('--v-in <V>', '--on-board: drive voltage of a layer input\'s largest entry', num('--v-in', { min: 1e-6, max: 10 }), 0.2);
   addStoreOption(inferCmd);
   addMetadataOptions(inferCmd);
-  inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags) {
+  inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags & Partial<OnBoardFlags>) {
+      if (f.onBoard) return inferOnBoardCommand(f as unknown as OnBoardFlags);
+      if (!f.device) throw new InvalidArgumentError('--device', undefined, 'is required: a level-CDF file, gaussian:5%, ... or ideal');
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
