@@ -24,9 +24,9 @@ export async function onBoardBench(images = 20): Promise<Record<string, unknown>
   };
   const out: Record<string, unknown> = { net: 'cnn:2x8/p2/h16', levels: 8 };
   out.train_s = +rram('train', '--arch', 'cnn:2x8/p2/h16', '--dataset', 'mnist', '--epochs', '1', '--out', 'net').s.toFixed(1);
-  const p = rram('program-net', '--model', 'net', '--levels', '8', '--images', '1000', '--trials', '20', '--keep', '--arrays', '8', '--onboard-verify', 'on', '--json');
+  const p = rram('program-net', '--model', 'net', '--levels', '8', '--device', 'gaussian:5%', '--images', '1000', '--trials', '50', '--keep', '--arrays', '8', '--onboard-verify', 'on', '--json');
   const res = JSON.parse(p.out);
-  out.program = { s: +p.s.toFixed(1), tiles: res.onBoard.tiles.length, cells: res.programming.cells, readback_accuracy_1000: res.readbackAccuracy, prediction_mean: res.prediction?.summary.mean };
+  out.program = { s: +p.s.toFixed(1), tiles: res.onBoard.tiles.length, cells: res.programming.cells, readback_accuracy_1000: res.readbackAccuracy, prediction_mean: res.prediction?.summary.mean, prediction_interval: res.prediction?.interval };
   const inproc = JSON.parse(rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '8', '--images', '1000', '--json').out);
   out.in_process = { images: 1000, accuracy: inproc.onBoard.accuracy, s: +inproc.onBoard.elapsed_s.toFixed(1), images_per_s: +(1000 / inproc.onBoard.elapsed_s).toFixed(1) };
   // The same cells behind a pty, replies paced at 921600 baud (8N1) as a UART would.

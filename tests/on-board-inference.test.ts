@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,8 @@ import { inferOnBoard } from '../src/procedures/infer-on-board.js';
 import { loadDataset } from '../src/inference/datasets.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
+import { PtyServer } from '../drivers/emulated/pty-server.js';
+import { Feature } from '../drivers/protocol/messages.js';
 import type { MvmTile } from '../drivers/board.js';
 import { repoRoot } from '../lib/repo-root.js';
 
@@ -84,7 +86,7 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   const noKeep = rram('program-net', '--model', 'net', '--levels', '4', '--images', '300', '--trials', '10', '--keep', '--json');
   assert.equal(noKeep.status, 2, noKeep.stderr);
   assert.match(noKeep.stderr, /keep.*4 tiles and the run 2 arrays/);
-  const p = rram('program-net', '--model', 'net', '--levels', '4', '--images', '300', '--trials', '10', '--keep', '--arrays', '4', '--json');
+  const p = rram('program-net', '--model', 'net', '--levels', '4', '--device', 'gaussian:5%', '--images', '300', '--trials', '10', '--keep', '--arrays', '4', '--json');
   assert.equal(p.status, 0, p.stderr);
   const res = JSON.parse(p.stdout);
   assert.equal(res.onBoard.tiles.length, 4);
@@ -95,12 +97,42 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   assert.equal(o.onBoard.images, 300);
   assert.equal(o.onBoard.confusion.flat().reduce((a: number, b: number) => a + b, 0), 300);
   assert.equal(o.readbackAccuracy, res.readbackAccuracy);
+  assert.deepEqual(o.prediction, { mean: res.prediction.summary.mean, interval: res.prediction.interval });
+  // The text output puts the three side by side.
+  const text = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '4', '--images', '20');
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /on the board \(analog MVM\)[\s\S]*from the read-back \(program-net\)[\s\S]*Monte Carlo prediction, mean \[5\.\.95 %\]/);
   assert.ok(res.readbackAccuracy > 0.3, `read-back ${res.readbackAccuracy}`);
   assert.ok(Math.abs(o.onBoard.accuracy - res.readbackAccuracy) <= 0.05, `on board ${o.onBoard.accuracy} vs read-back ${res.readbackAccuracy}`);
   // Another board (another seed) is not the one the run programmed: refused, naming both.
   const other = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '4', '--board-seed', '2', '--images', '10');
   assert.equal(other.status, 2);
   assert.match(other.stderr, /emu-2.*programmed board emu-1/);
+  // Over a real pty: the same cells (the board's saved state) served by the firmware; the serial
+  // driver batches the vectors. Then the same board with MVM switched off: refused, naming it.
+  for (const features of [Feature.WRITE_VERIFY | Feature.COUNTERS | Feature.MVM, Feature.WRITE_VERIFY | Feature.COUNTERS]) {
+    const board = new EmulatedBoard({ seed: 1, arrays: 4 });
+    board.attachState(join(cwd, 'rram-data', 'boards'));
+    const srv = new PtyServer(board, { firmware: { time: 'virtual', features } });
+    await srv.start();
+    try {
+      const q = await new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+        const c = execFile(process.execPath, [main, 'infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--port', srv.hostPath, '--images', '100', '--json'], { encoding: 'utf8', cwd }, (_e, stdout, stderr) => done({ code: c.exitCode, stdout, stderr }));
+      });
+      if (features & Feature.MVM) {
+        assert.equal(q.code, 0, q.stderr);
+        const pty = JSON.parse(q.stdout);
+        assert.equal(pty.onBoard.images, 100);
+        assert.ok(Math.abs(pty.onBoard.accuracy - res.readbackAccuracy) <= 0.08, `over the pty ${pty.onBoard.accuracy} vs read-back ${res.readbackAccuracy}`);
+      } else {
+        assert.equal(q.code, 1);
+        assert.match(q.stderr, /does not offer the analog MVM \(MVM, HELLO feature bit 2\)/);
+      }
+    } finally {
+      await srv.stop();
+      await board.close();
+    }
+  }
   // A run without --keep is refused, naming the flag.
   const plain = JSON.parse(rram('program-net', '--model', 'net', '--levels', '4', '--images', '100', '--trials', '5', '--arrays', '4', '--json').stdout);
   const nk = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', plain.runId, '--board-arrays', '4');
@@ -112,7 +144,6 @@ test('a board without the analog MVM (HELLO bit 2 clear) is refused, naming the 
   const { Firmware } = await import('../drivers/emulated/firmware.js');
   const { loopback } = await import('../drivers/emulated/loopback.js');
   const { SerialBoard } = await import('../drivers/serial/serial-board.js');
-  const { Feature } = await import('../drivers/protocol/messages.js');
   const fw = new Firmware(new EmulatedBoard({ seed: 1 }), () => undefined, { time: 'virtual', features: Feature.WRITE_VERIFY | Feature.COUNTERS });
   const b = await SerialBoard.open({ transport: loopback(fw).factory, keepAlive_ms: 0, margin_ms: 40 });
   try {

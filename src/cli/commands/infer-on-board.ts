@@ -38,6 +38,7 @@ const KeptSchema = z.object({
   model: z.string(),
   dataset: z.string(),
   images: z.number().int().positive(),
+  device: z.string(),
   readbackAccuracy: num,
   quantizedAccuracy: num,
   floatAccuracy: num,
@@ -90,7 +91,7 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
       const rows: (string | number)[][] = [
         ['on the board (analog MVM)', pct(r.accuracy), images],
         ['from the read-back (program-net)', pct(kept.readbackAccuracy), kept.images],
-        ...(kept.prediction ? [['Monte Carlo prediction, mean [5..95 %]', `${pct(kept.prediction.summary.mean)} [${pct(kept.prediction.interval[0])}..${pct(kept.prediction.interval[1])}]`, kept.images]] : []),
+        kept.prediction ? ['Monte Carlo prediction, mean [5..95 %]', `${pct(kept.prediction.summary.mean)} [${pct(kept.prediction.interval[0])}..${pct(kept.prediction.interval[1])}]`, kept.images] : ['Monte Carlo prediction', `none (run ${runId} had --device ${String(kept.device)})`, '-'],
         ['quantized, noise-free', pct(kept.quantizedAccuracy), kept.images],
         ['float', pct(kept.floatAccuracy), kept.images],
       ];
