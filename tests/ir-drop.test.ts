@@ -125,3 +125,30 @@ test('Monte Carlo with wires: on a signed mapping (fixed reference current) accu
   }
   await assert.rejects(run(1, -1), /wire-resistance=-1/);
 });
+
+test("rram infer takes the wire resistance from --calibration's wire_resistance_ohm, exactly as --wire-resistance; the flag overrides it", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../lib/repo-root.js');
+  const cwd = mkdtempSync(join(tmpdir(), 'wire-cal-'));
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const rram = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8', cwd });
+  assert.equal(rram('train', '--arch', 'dense:4', '--dataset', 'mnist', '--epochs', '1', '--out', 'net').status, 0);
+  const cal = JSON.parse(readFileSync(join(repoRoot(), 'calibration', 'ihp-hfo2-4kbit.json'), 'utf8'));
+  cal.params.wire_resistance_ohm = { value: 2, unit: 'ohm', source: 'test: 2 ohm per segment' };
+  writeFileSync(join(cwd, 'cal.json'), JSON.stringify(cal));
+  const args = ['infer', '--model', 'net', '--dataset', 'mnist', '--device', 'gaussian:2%', '--levels', '8', '--mapping', 'signed', '--trials', '4', '--images', '300', '--no-record', '--json'];
+  const run = (...extra: string[]) => {
+    const r = rram(...args, ...extra);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { accuracies: number[]; wire?: { resistance_ohm: number } };
+  };
+  const fromCal = run('--calibration', 'cal.json');
+  const fromFlag = run('--wire-resistance', '2');
+  const none = run('--calibration', 'cal.json', '--wire-resistance', '0');
+  assert.equal(fromCal.wire?.resistance_ohm, 2);
+  assert.deepEqual(fromCal.accuracies, fromFlag.accuracies);
+  assert.notDeepEqual(none.accuracies, fromCal.accuracies);
+});

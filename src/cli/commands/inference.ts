@@ -7,7 +7,7 @@ import type { HwFlags } from './train-hw.js';
 import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadCalibration } from '../../../calibration/calibration.js';
+import { loadCalibration, values } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
 import { synapseCount } from '../../inference/crossbar-net.js';
@@ -187,7 +187,7 @@ export function registerInference(program: Command): void {
     .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
     .option('--drift-compensation <mode>', 'none | global | column: reference reads right after programming and at --relax / --retention T scale the column currents by their ratio (aihwkit\'s global drift compensation; column: one factor per physical column)', 'none')
-    .option('--wire-resistance <ohm>', 'IR drop: resistance of the row and column wire per cell segment (ohm, e.g. 2.5); every row driven, the resistive network solved per tile (docs/array-effects.md)', num('--wire-resistance', { min: 0, max: 1000 }))
+    .option('--wire-resistance <ohm>', 'IR drop: resistance of the row and column wire per cell segment (ohm, e.g. 2.5; default: the wire_resistance_ohm of --calibration); every row driven, the resistive network solved per tile (docs/array-effects.md)', num('--wire-resistance', { min: 0, max: 1000 }))
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w| (outliers clip to the top level), e.g. 0.999 or 99.9%', quantileArg('--clip'))
     .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
     .option('--tile <n>', `simulated crossbar side (${MIN_TILE}..${MAX_TILE}, default 64): arrays counted in it, each tile's columns through their own ADC`, num('--tile', { int: true, min: MIN_TILE, max: MAX_TILE }))
@@ -228,6 +228,14 @@ export function registerInference(program: Command): void {
       const scope = parseScope(f.quantizeScope);
       if (quantizer === 'histogram-bins' && f.mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
       const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
+      // The board's wire resistance from its calibration (wire_resistance_ohm), unless --wire-resistance says otherwise.
+      if (f.wireResistance === undefined && f.calibration) {
+        const w = values(loadCalibration(f.calibration)).wire_resistance_ohm;
+        if (w > 0) {
+          f.wireResistance = w;
+          if (!f.json) process.stderr.write(`rram: IR drop: wire resistance ${w} ohm per segment from ${f.calibration} (wire_resistance_ohm)\n`);
+        }
+      }
       if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       const exec = await executorFor(f);
