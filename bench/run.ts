@@ -10,6 +10,7 @@
  *  - conv-net Monte Carlo: the conv kernel against the general tfjs path (`cnn`);
  *  - issue 27's goals (`fine-tune [all|hw|dense|cnn] [DIR]`, only when asked for: fine-tune.ts).
  *  - studies on the queue: scaling over worker processes, queue overhead, replicates (`queue`, alone).
+ *  - issue 28's on-board MVM inference over a 921600-baud pty (`on-board [N]`, alone: on-board.ts).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -175,6 +176,11 @@ if (!only || only === 'infer') {
 if (!only || only === 'cnn') {
   const { cnnMcBench } = await import('./cnn-mc.js');
   out.cnn_monte_carlo = await cnnMcBench();
+}
+if (only === 'on-board') {
+  // Issue 28's on-board MVM inference over a 921600-baud pty (only when asked for: minutes).
+  const { onBoardBench } = await import('./on-board.js');
+  out.on_board = await onBoardBench(process.argv[3] ? Number(process.argv[3]) : undefined);
 }
 if (only === 'fine-tune') {
   // Long (about an hour on 2 cores): only when asked for.

@@ -120,6 +120,12 @@ export const OPTIONAL_PARAMS = {
   /** Share of cells with random-telegraph read noise, and its two levels' distance relative to G. */
   fraction_rtn: { unit: '1', default: 0 },
   rtn_amplitude_rel: { unit: '1', default: 0.1 },
+  // Issue 28: the array's periphery for the analog MVM (drivers/emulated/mvm.ts, docs/protocol.md MVM).
+  /** Resistance of one wire segment per cell pitch along rows and columns (0: ideal wires). */
+  wire_resistance_ohm: { unit: 'ohm', default: 0 },
+  /** The MVM's column ADC: bits (0: no ADC, currents as measured) and full scale. */
+  mvm_adc_bits: { unit: '1', default: 0 },
+  mvm_adc_full_scale_A: { unit: 'A', default: 1e-3 },
 } as const;
 export type OptionalName = keyof typeof OPTIONAL_PARAMS;
 export type ScalarName = keyof typeof SCALAR_PARAMS | OptionalName;

@@ -38,7 +38,7 @@ export interface BoardInfo {
   kind: 'emulated' | 'hardware';
   calibration?: string;
   /** Optional capabilities (absent = none). */
-  features?: { writeVerify: boolean; counters: boolean };
+  features?: { writeVerify: boolean; counters: boolean; mvm?: boolean };
   /** An emulated board whose cells persist between commands: the key of its saved state. */
   state?: string;
 }
@@ -84,6 +84,18 @@ export interface WriteVerifySummary {
   finalStepped_V: number;
 }
 
+/**
+ * A tile of an array for the analog MVM (optional capability, docs/protocol.md MVM): rows
+ * row0..row0+rows-1 are driven, columns col0..col0+cols-1 are sensed.
+ */
+export interface MvmTile {
+  array: number;
+  row0: number;
+  col0: number;
+  rows: number;
+  cols: number;
+}
+
 /** Pulses and reads a cell has received since the board powered up (optional capability). */
 export interface CellCounts {
   form: number;
@@ -126,6 +138,12 @@ export interface Board {
   ground(): Promise<void>;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
+  /**
+   * Optional (boards offering MVM): apply read voltages to a tile's rows and return its column
+   * currents. `voltages_V` holds one vector of `tile.rows` voltages after another (each on the DAC
+   * grid, 0..vread_max); the result one vector of `tile.cols` currents (A) per input vector.
+   */
+  mvm?(tile: MvmTile, voltages_V: Float64Array): Promise<Float64Array>;
   /** Optional: the cell's pulse and read counters (boards advertising the capability). */
   counters?(cell: CellAddress): Promise<CellCounts>;
   /**

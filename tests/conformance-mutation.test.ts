@@ -52,6 +52,7 @@ const CAUGHT_BY: Record<FirmwareBug, string> = {
   'limit-before-address': 'order of checks',
   'no-wait': 'retransmission of a request still executing',
   'reads-cached': 'reads are re-executed',
+  'mvm-unchecked': 'MVM',
 };
 
 test('the correct firmwares pass every check: ours (W 32 and W 100) and the doc-written one', async () => {

@@ -8,60 +8,12 @@ import { loadDataset } from '../src/inference/datasets.js';
 import { monteCarlo } from '../src/inference/monte-carlo.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { templateNet } from './helpers/template-net.js';
+import { nodalCrossbar } from './helpers/nodal-crossbar.js';
 
 const V = 0.2;
 
-/**
- * The reference: the crossbar's nodal equations written out node by node and solved by Gaussian
- * elimination. Unknowns: the row-wire node u(i,j) and column-wire node w(i,j) at every cell; the
- * driver holds V left of column 0, the sense amplifier 0 V below the tile's last row.
- */
-function nodal(G: number[][], tile: number, r: number): number[][] {
-  const R = G.length;
-  const C = G[0].length;
-  const n = 2 * R * C;
-  const u = (i: number, j: number) => i * C + j;
-  const w = (i: number, j: number) => R * C + i * C + j;
-  const A = Array.from({ length: n }, () => new Array<number>(n + 1).fill(0));
-  const g = 1 / r;
-  const link = (row: number, a: number, b: number | null, rhs: number, gg: number) => {
-    // current from node a to node b (or to a fixed voltage rhs when b is null) through conductance gg
-    A[row][a] += gg;
-    if (b === null) A[row][n] += gg * rhs;
-    else A[row][b] -= gg;
-  };
-  for (let i = 0; i < R; i++)
-    for (let j = 0; j < C; j++) {
-      const ru = u(i, j);
-      // row wire: left neighbour (or driver), right neighbour, the cell down to the column node
-      link(ru, ru, j === 0 ? null : u(i, j - 1), V, g);
-      if (j < C - 1) link(ru, ru, u(i, j + 1), 0, g);
-      link(ru, ru, w(i, j), 0, G[i][j]);
-      const rw = w(i, j);
-      // column wire: the node above, the node below (or, at the last used row, the wire of
-      // tile - R + 1 segments down to the sense amplifier at 0 V), the cell up to the row node
-      if (i > 0) link(rw, rw, w(i - 1, j), 0, g);
-      if (i < R - 1) link(rw, rw, w(i + 1, j), 0, g);
-      else link(rw, rw, null, 0, 1 / (r * (tile - R + 1)));
-      link(rw, rw, u(i, j), 0, G[i][j]);
-    }
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let k = c + 1; k < n; k++) if (Math.abs(A[k][c]) > Math.abs(A[p][c])) p = k;
-    [A[c], A[p]] = [A[p], A[c]];
-    for (let k = c + 1; k < n; k++) {
-      const f = A[k][c] / A[c][c];
-      if (f) for (let m = c; m <= n; m++) A[k][m] -= f * A[c][m];
-    }
-  }
-  const x = new Array<number>(n).fill(0);
-  for (let c = n - 1; c >= 0; c--) {
-    let s = A[c][n];
-    for (let m = c + 1; m < n; m++) s -= A[c][m] * x[m];
-    x[c] = s / A[c][c];
-  }
-  return G.map((row, i) => row.map((gij, j) => gij * (x[u(i, j)] - x[w(i, j)])));
-}
+/** The crossbar's nodal equations by elimination (tests/helpers/nodal-crossbar.ts), every row at V. */
+const nodal = (G: number[][], tile: number, r: number) => nodalCrossbar(G, new Array<number>(G.length).fill(V), tile, r);
 
 const tileOf = (G: number[][]) => Float64Array.from(G.flat(), (g) => g * V);
 
@@ -69,7 +21,7 @@ test('2x2 by hand: first order, cell (i,j) loses r x the currents through its pa
   const g = 1e-4;
   const r = 10;
   const I = tileOf([[g, g], [g, g]]);
-  solveTile(I, 2, 2, 2, r, V, 1);
+  solveTile(I, 2, 2, 2, r, V, true);
   // Currents I = gV per cell. Cell (0,0): row segment 0 carries 2I, column segments below rows 0, 1 carry I and 2I: 5 r I.
   // (0,1): row 2I + I, column 3I: 6 r I. (1,0): row 2I, column 2I: 4 r I. (1,1): 3I + 2I: 5 r I.
   const first = [5, 6, 4, 5].map((k) => g * V * (1 - k * r * g));
@@ -172,4 +124,31 @@ test('Monte Carlo with wires: on a signed mapping (fixed reference current) accu
     assert.ok(acc[acc.length - 1] < acc[0] - 0.2, `seed ${seed}: 5 ohm costs accuracy (${acc.join(' -> ')})`);
   }
   await assert.rejects(run(1, -1), /wire-resistance=-1/);
+});
+
+test("rram infer takes the wire resistance from --calibration's wire_resistance_ohm, exactly as --wire-resistance; the flag overrides it", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../lib/repo-root.js');
+  const cwd = mkdtempSync(join(tmpdir(), 'wire-cal-'));
+  const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
+  const rram = (...a: string[]) => spawnSync(process.execPath, [main, ...a], { encoding: 'utf8', cwd });
+  assert.equal(rram('train', '--arch', 'dense:4', '--dataset', 'mnist', '--epochs', '1', '--out', 'net').status, 0);
+  const cal = JSON.parse(readFileSync(join(repoRoot(), 'calibration', 'ihp-hfo2-4kbit.json'), 'utf8'));
+  cal.params.wire_resistance_ohm = { value: 2, unit: 'ohm', source: 'test: 2 ohm per segment' };
+  writeFileSync(join(cwd, 'cal.json'), JSON.stringify(cal));
+  const args = ['infer', '--model', 'net', '--dataset', 'mnist', '--device', 'gaussian:2%', '--levels', '8', '--mapping', 'signed', '--trials', '4', '--images', '300', '--no-record', '--json'];
+  const run = (...extra: string[]) => {
+    const r = rram(...args, ...extra);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as { accuracies: number[]; wire?: { resistance_ohm: number } };
+  };
+  const fromCal = run('--calibration', 'cal.json');
+  const fromFlag = run('--wire-resistance', '2');
+  const none = run('--calibration', 'cal.json', '--wire-resistance', '0');
+  assert.equal(fromCal.wire?.resistance_ohm, 2);
+  assert.deepEqual(fromCal.accuracies, fromFlag.accuracies);
+  assert.notDeepEqual(none.accuracies, fromCal.accuracies);
 });

@@ -45,6 +45,8 @@ function arbField(f: Field): fc.Arbitrary<number | string | Float64Array> {
       return fc.double({ noNaN: true, noDefaultInfinity: true });
     case 'str':
       return fc.string({ maxLength: 60 });
+    case 'uV[u16]':
+      return fc.array(fc.integer({ min: -2000000000, max: 2000000000 }), { maxLength: 70 }).map((a) => Float64Array.from(a, (u) => u / 1e6));
     default:
       return fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { maxLength: 70 }).map((a) => Float64Array.from(a));
   }
@@ -93,7 +95,7 @@ test('HELLO reply round-trips BoardInfo and the link parameters', () => {
   assert.deepEqual(back.link, link);
   assert.deepEqual(back.info.limits, info.limits);
   assert.equal(back.info.dacStep_V, 0.005);
-  assert.deepEqual(back.info.features, { writeVerify: false, counters: true });
+  assert.deepEqual(back.info.features, { writeVerify: false, counters: true, mvm: false });
 });
 
 test('property: the decoder finds every frame in any chunking, with garbage and corrupted frames between', () => {

@@ -238,7 +238,7 @@ test('every HELLO field outside its documented range is refused, naming the fiel
 test('optional capabilities: a board without WRITE_VERIFY or COUNTERS refuses them by name; the host never sends them', async () => {
   const { lb } = rig({ fw: { features: 0 } });
   const drv = await open(lb);
-  assert.deepEqual(drv.info().features, { writeVerify: false, counters: false });
+  assert.deepEqual(drv.info().features, { writeVerify: false, counters: false, mvm: false });
   const before = lb.hostBytes;
   await assert.rejects(drv.counters(c99), /does not offer per-cell counters/);
   await assert.rejects(drv.writeVerify(c99, { algo: 'igvva', target_A: 1e-5, fixed_V: 1.2, start_V: 0.5, step_V: 0.01, stop_V: 2, maxPulses: 10, width_s: 1e-6, vread_V: 0.2 }), /does not offer on-board write-verify/);

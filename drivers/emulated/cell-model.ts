@@ -290,13 +290,28 @@ export class CellArrayModel {
 
   /** Read current (A) at vread: relaxation, read noise and I-V curvature included. */
   read(i: number, vread_V: number, now: number): number {
+    const gn = this.noisyConductance(i, now);
+    return gn * vread_V * this.ivRatio(gn, vread_V);
+  }
+
+  /**
+   * The conductance (S) a cell shows at voltage v in one sensing: read noise drawn, the I-V
+   * curvature at v (at v = 0 its low-field limit). Counts as a read. Callers that drive many cells
+   * at once (an analog MVM) multiply these by the voltages the cells see.
+   */
+  readConductance(i: number, v: number, now: number): number {
+    const gn = this.noisyConductance(i, now);
+    return v > 0 ? gn * this.ivRatio(gn, v) : gn;
+  }
+
+  private noisyConductance(i: number, now: number): number {
     this.counters.read[i]++;
     const g = this.conductance(i, now);
     const p = this.p;
     const sigma = p.read_noise_S + p.read_noise_rel * g;
     let gn = Math.max(0, g + sigma * this.noise.normal(i));
     if (this.rtn && this.rtn[i] > 0) gn *= rtnFactor(this.rtn[i], this.noise.uniform(i));
-    return gn * vread_V * this.ivRatio(gn, vread_V);
+    return gn;
   }
 
   stateOf(i: number): CellState {

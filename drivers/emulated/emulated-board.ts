@@ -9,6 +9,7 @@ import type {
   CellAddress,
   CellCounts,
   FormPulse,
+  MvmTile,
   ReadOptions,
   ResetPulse,
   SafetyLimits,
@@ -25,6 +26,8 @@ import { loadCalibration, values } from '../../calibration/calibration.js';
 import { CellArrayModel } from './cell-model.js';
 import { runWriteVerifyOnBoard } from './onboard-write-verify.js';
 import { BoardStateFile, stateKey } from './board-state.js';
+import { checkMvm } from '../mvm-check.js';
+import { mvmVector, type MvmPeriphery } from './mvm.js';
 
 export const DEFAULT_LIMITS: SafetyLimits = {
   vte_max_V: 4.0,
@@ -48,6 +51,12 @@ export interface EmulatedBoardOptions {
   /** DAC step (V); default 1 mV. */
   dacStep_V?: number;
   id?: string;
+  /**
+   * The analog MVM's periphery (docs/protocol.md "MVM"): wire resistance per segment (ohm) and
+   * the column ADC; each defaults to the calibration's wire_resistance_ohm, mvm_adc_bits,
+   * mvm_adc_full_scale_A (0, 0 = ideal wires, no ADC).
+   */
+  mvm?: Partial<MvmPeriphery>;
 }
 
 export class EmulatedBoard implements Board {
@@ -59,6 +68,7 @@ export class EmulatedBoard implements Board {
   now_s = 0;
   private stateFile?: BoardStateFile;
   private readonly identity: { seed: number; fingerprint: unknown };
+  readonly periphery: MvmPeriphery;
 
   constructor(opts: EmulatedBoardOptions = {}) {
     const cal = opts.calibration ?? loadCalibration();
@@ -85,7 +95,7 @@ export class EmulatedBoard implements Board {
       dacStep_V: dac,
       kind: 'emulated',
       calibration: cal.id,
-      features: { writeVerify: true, counters: true },
+      features: { writeVerify: true, counters: true, mvm: true },
     };
     // Each array gets its own seed-derived streams.
     this.models = Array.from({ length: arrays }, (_, a) => new CellArrayModel(cal, rows * cols, seed * 1000003 + a));
@@ -93,6 +103,11 @@ export class EmulatedBoard implements Board {
     const v = values(cal);
     this.opOverhead = v.op_overhead_s;
     this.readTime = v.read_time_s;
+    this.periphery = { wire_ohm: v.wire_resistance_ohm, adcBits: v.mvm_adc_bits, adcFullScale_A: v.mvm_adc_full_scale_A, ...(opts.mvm ?? {}) };
+    const pe = this.periphery;
+    if (!(pe.wire_ohm >= 0 && pe.wire_ohm <= 1000)) throw new InvalidArgumentError('wire_resistance_ohm', pe.wire_ohm, 'must be in 0..1000 ohm');
+    if (!(Number.isInteger(pe.adcBits) && pe.adcBits >= 0 && pe.adcBits <= 24)) throw new InvalidArgumentError('mvm_adc_bits', pe.adcBits, 'must be an integer in 0..24 (0: no ADC)');
+    if (!(pe.adcFullScale_A > 0 && Number.isFinite(pe.adcFullScale_A))) throw new InvalidArgumentError('mvm_adc_full_scale_A', pe.adcFullScale_A, 'must be a positive current');
   }
 
   info(): BoardInfo {
@@ -133,6 +148,9 @@ export class EmulatedBoard implements Board {
   }
   async counters(c: CellAddress): Promise<CellCounts> {
     return this.countersSync(c);
+  }
+  async mvm(t: MvmTile, voltages_V: Float64Array): Promise<Float64Array> {
+    return this.mvmSync(t, voltages_V);
   }
   /**
    * Keeps this board's cells in a state folder (see board-state.ts): loads what was saved, takes
@@ -255,6 +273,21 @@ export class EmulatedBoard implements Board {
     const { rows, cols } = this.boardInfo;
     const out = new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) out.set(this.readRowSync(array, r, o), r * cols);
+    return out;
+  }
+  /**
+   * The analog MVM (mvm.ts): every input vector in turn, each one sensing of the whole tile
+   * (op overhead + one read time per vector on the virtual clock). Inputs are checked, never rounded.
+   */
+  mvmSync(t: MvmTile, voltages_V: ArrayLike<number>): Float64Array {
+    const vectors = checkMvm(this.boardInfo, t, voltages_V);
+    const out = new Float64Array(vectors * t.cols);
+    const model = this.models[t.array];
+    for (let k = 0; k < vectors; k++) {
+      this.now_s += this.opOverhead + this.readTime;
+      const v = Array.prototype.slice.call(voltages_V, k * t.rows, (k + 1) * t.rows) as number[];
+      out.set(mvmVector(model, this.boardInfo, t, v, this.periphery, this.now_s), k * t.cols);
+    }
     return out;
   }
   waitSync(seconds: number): void {

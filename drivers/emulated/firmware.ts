@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import type { CellAddress } from '../board.js';
 import { LimitError, RramError } from '../errors.js';
-import { checkSetPulse, setOnGrid } from '../limits.js';
+import { checkSetPulse, onGrid, setOnGrid } from '../limits.js';
 import { BoardSession, type SessionBug, type Slot } from '../protocol/board-session.js';
 import { encodeFrame, encodeRaw, FrameDecoder, linkStall, splitBody, StallWatch, type Frame, type RawFrame } from '../protocol/frame.js';
 import { encodeHelloReply } from '../protocol/hello.js';
@@ -28,11 +28,12 @@ import {
 } from '../protocol/messages.js';
 import type { EmulatedBoard } from './emulated-board.js';
 import { runWriteVerifyOnBoard } from './onboard-write-verify.js';
+import { checkMvm } from '../mvm-check.js';
 
 export interface FirmwareOptions {
   /** Advertised window W (requests in flight; replay-cache slots). Default 32. */
   window?: number;
-  /** Largest request payload accepted. Default 256. */
+  /** Largest request payload accepted. Default 16384 (an MVM of 256 vectors of 16 rows). */
   maxPayload?: number;
   /** Longest single WAIT (s). Default 3600. */
   waitMax_s?: number;
@@ -42,7 +43,7 @@ export interface FirmwareOptions {
   tCell_s?: number;
   /** WAIT in real time (a board's behaviour) or only on the emulated clock. Default 'real'. */
   time?: 'real' | 'virtual';
-  /** Feature bits offered. Default WRITE_VERIFY | COUNTERS. */
+  /** Feature bits offered. Default WRITE_VERIFY | COUNTERS | MVM. */
   features?: number;
   /** Link rate, for the stall timeout of incomplete frames. Default 921600. */
   baud?: number;
@@ -76,6 +77,7 @@ export const FIRMWARE_BUGS = {
   'limit-before-address': 'a request with a bad address and a bad amplitude gets LIMIT (checks out of order)',
   'no-wait': 'WAIT replies at once without waiting',
   'reads-cached': 'reads are cached like pulses (a retransmitted READ is answered from the cache)',
+  'mvm-unchecked': 'MVM rounds off-grid voltages and clamps them at vread_max instead of refusing them',
 } as const;
 export type FirmwareBug = keyof typeof FIRMWARE_BUGS;
 const SESSION_BUGS: ReadonlySet<string> = new Set<SessionBug>(['slot-mod-w', 'reexec', 'no-stale', 'no-conflict', 'hello-seq-counts']);
@@ -132,12 +134,12 @@ export class Firmware {
   ) {
     this.o = {
       window: opts.window ?? 32,
-      maxPayload: opts.maxPayload ?? 256,
+      maxPayload: opts.maxPayload ?? 16384,
       waitMax_s: opts.waitMax_s ?? 3600,
       tOp_s: opts.tOp_s ?? 5e-3,
       tCell_s: opts.tCell_s ?? 20e-6,
       time: opts.time ?? 'real',
-      features: opts.features ?? Feature.WRITE_VERIFY | Feature.COUNTERS,
+      features: opts.features ?? Feature.WRITE_VERIFY | Feature.COUNTERS | Feature.MVM,
       baud: opts.baud ?? 921600,
     };
     this.random = opts.random ?? nonZero32;
@@ -253,7 +255,7 @@ export class Firmware {
     // finishes, and its reply carries its own (old) session (revision 2.1).
     if (!out.resumed && !this.bugs.has('no-discard')) this.queue = [];
     const info = this.board.info();
-    const payload = encodeHelloReply({ ...info, features: { writeVerify: !!(this.o.features & Feature.WRITE_VERIFY), counters: !!(this.o.features & Feature.COUNTERS) } }, {
+    const payload = encodeHelloReply({ ...info, features: { writeVerify: !!(this.o.features & Feature.WRITE_VERIFY), counters: !!(this.o.features & Feature.COUNTERS), mvm: !!(this.o.features & Feature.MVM) } }, {
       version: PROTOCOL_VERSION,
       session: out.session,
       resumed: out.resumed,
@@ -364,6 +366,13 @@ export class Firmware {
           }, { ignoreStop: this.bugs.has('wv-loop') });
           applied(cell());
           return ok({ success: s.success ? 1 : 0, pulses: Math.min(0xffff, s.pulses), final_current: s.final_A, final_stepped: s.finalStepped_V });
+        }
+        case MsgType.MVM: {
+          const t = { array: r.array as number, row0: r.row0 as number, col0: r.col0 as number, rows: r.rows as number, cols: r.cols as number };
+          const info = b.info();
+          const v = this.bugs.has('mvm-unchecked') ? (r.voltages as Float64Array).map((x) => Math.min(info.limits.vread_max_V, Math.max(0, onGrid(x, info.dacStep_V)))) : (r.voltages as Float64Array);
+          checkMvm(info, t, v, { perRequest: true });
+          return ok({ currents: b.mvmSync(t, v) });
         }
         case MsgType.COUNTERS: {
           const k = b.countersSync(cell());

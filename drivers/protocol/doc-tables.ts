@@ -56,7 +56,7 @@ export function errorTable(): string {
 
 const hex = (b: Buffer) => b.toString('hex').replace(/(..)/g, '$1 ').trim();
 
-/** The three example exchanges of the document, produced by the real firmware with fixed ids. */
+/** The example exchanges of the document, produced by the real firmware with fixed ids. */
 export async function transcripts(): Promise<string> {
   const board = new EmulatedBoard({ seed: 1, id: 'doc-board' });
   const out: Buffer[] = [];
@@ -83,6 +83,10 @@ export async function transcripts(): Promise<string> {
   await exchange(
     '3. An error: SET with VG 3.4 V on a board whose vg_max is 3.3 V is refused with LIMIT (code 3), not executed:',
     encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.SET, seq: 3, session: 0x5e551001, boot, payload: encodeRequest(spec('SET'), { array: 0, row: 3, col: 5, vte: 1.2, vg: 3.4, width: 1e-6 }) }),
+  );
+  await exchange(
+    '4. (2.2) An MVM: tile rows 0..1 x columns 0..2 of array 0 (pristine cells), two vectors (0.1 V, 0.2 V) and (0.2 V, 0 V); the reply carries 2 x 3 column currents:',
+    encodeFrame({ version: PROTOCOL_VERSION, type: MsgType.MVM, seq: 4, session: 0x5e551001, boot, payload: encodeRequest(spec('MVM'), { array: 0, row0: 0, col0: 0, rows: 2, cols: 3, voltages: Float64Array.of(0.1, 0.2, 0.2, 0) }) }),
   );
   if (board.countersSync({ array: 0, row: 3, col: 5 }).set !== 1) throw new Error('transcript: the retried SET must be applied once');
   fw.stop();

@@ -61,7 +61,7 @@ export function decodeHelloReply(p: Buffer): { info: BoardInfo; link: LinkParams
     dacStep_V: o.dac_step,
     kind: o.kind === 1 ? 'emulated' : 'hardware',
     calibration: o.calibration || undefined,
-    features: { writeVerify: (features & Feature.WRITE_VERIFY) !== 0, counters: (features & Feature.COUNTERS) !== 0 },
+    features: { writeVerify: (features & Feature.WRITE_VERIFY) !== 0, counters: (features & Feature.COUNTERS) !== 0, mvm: (features & Feature.MVM) !== 0 },
   };
   const link: LinkParams = {
     version: o.version,

@@ -24,6 +24,7 @@ export const MsgType = {
   GROUND: 0x31,
   WRITE_VERIFY: 0x40,
   COUNTERS: 0x50,
+  MVM: 0x60,
   ERROR: 0x7f,
 } as const;
 export const REPLY = 0x80;
@@ -50,13 +51,15 @@ export function errName(code: number): string {
 export const Feature = {
   WRITE_VERIFY: 1 << 0,
   COUNTERS: 1 << 1,
+  MVM: 1 << 2,
 } as const;
 
 /**
  * Field types: u8/u16/u32/i32/f64 as named (little-endian); uV = i32 microvolts; ns = u32
- * nanoseconds; str = u8 byte count + UTF-8; f64[u16] / f64[u32] = element count then float64s.
+ * nanoseconds; str = u8 byte count + UTF-8; f64[u16] / f64[u32] = element count then float64s;
+ * uV[u16] = element count then i32 microvolts.
  */
-export type FieldType = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'uV' | 'ns' | 'str' | 'f64[u16]' | 'f64[u32]';
+export type FieldType = 'u8' | 'u16' | 'u32' | 'i32' | 'f64' | 'uV' | 'ns' | 'str' | 'f64[u16]' | 'f64[u32]' | 'uV[u16]';
 export interface Field {
   name: string;
   type: FieldType;
@@ -86,7 +89,7 @@ export const HELLO_REPLY_FIELDS: Field[] = [
   f('resumed', 'u8', '1 if resume_session was granted (replay cache intact), else 0'),
   f('window', 'u16', 'W: most requests a host may have unanswered, and the seq window of the replay cache'),
   f('max_payload', 'u16', 'largest request payload accepted; longer frames are dropped unanswered'),
-  f('features', 'u32', 'bit 0 WRITE_VERIFY, bit 1 COUNTERS'),
+  f('features', 'u32', 'bit 0 WRITE_VERIFY, bit 1 COUNTERS, bit 2 MVM'),
   f('arrays', 'u16'),
   f('rows', 'u16'),
   f('cols', 'u16'),
@@ -105,6 +108,9 @@ export const HELLO_REPLY_FIELDS: Field[] = [
   f('firmware', 'str', 'firmware name and version'),
   f('calibration', 'str', 'calibration id of an emulated board, else empty'),
 ];
+
+/** MVM (revision 2.2): the tile, then V vectors of `rows` voltages. */
+const MVM_REQUEST = [f('array', 'u8'), f('row0', 'u16', 'first row of the tile'), f('col0', 'u16', 'first column of the tile'), f('rows', 'u16', 'rows driven, >= 1'), f('cols', 'u16', 'columns sensed, >= 1'), f('voltages', 'uV[u16]', 'V input vectors of rows voltages each, one after another; on the DAC grid, 0..vread_max')];
 
 export const MESSAGES: MessageSpec[] = [
   {
@@ -153,6 +159,7 @@ export const MESSAGES: MessageSpec[] = [
     reply: [f('form', 'u32'), f('set', 'u32'), f('reset', 'u32'), f('read', 'u32')],
     doc: 'pulses and reads this cell has received since power-up (optional)',
   },
+  { type: MsgType.MVM, name: 'MVM', retry: 'reexecuted', feature: Feature.MVM, request: MVM_REQUEST, reply: [f('currents', 'f64[u32]', 'amperes, V x cols entries: vector after vector, column col0 first')], doc: 'analog matrix-vector product of a tile (optional)' },
   { type: MsgType.ERROR, name: 'ERROR', retry: 'reexecuted', request: [], reply: [f('code', 'u16', 'error code'), f('message', 'str', 'human-readable, at most 255 bytes')], doc: 'reply only (type 0x7F)' },
 ];
 
@@ -223,6 +230,17 @@ export function encodeFields(fields: Field[], o: Payload, opts: { raw?: boolean 
         w.f64array(a);
         break;
       }
+      case 'uV[u16]': {
+        const a = v as Float64Array;
+        if (!(a instanceof Float64Array) || a.length > 0xffff) throw new ProtocolError(`cannot encode ${fl.name}: needs at most 65535 voltages`);
+        w.u16(a.length);
+        for (let k = 0; k < a.length; k++) {
+          const n = toUV(a[k]);
+          if (!Number.isInteger(n) || n < -0x80000000 || n > 0x7fffffff) throw new ProtocolError(`cannot encode ${fl.name}[${k}]=${a[k]} as uV`);
+          w.i32(n);
+        }
+        break;
+      }
     }
   }
   return w.done();
@@ -277,6 +295,14 @@ export function decodeFields(fields: Field[], p: Buffer): Payload {
         if (n * 8 > r.remaining) throw new ProtocolError(`${fl.name}: count ${n} exceeds the payload`);
         const a = r.f64array(n);
         for (let k = 0; k < n; k++) if (!Number.isFinite(a[k])) throw new NonFiniteError(`${fl.name}[${k}]`, a[k]);
+        o[fl.name] = a;
+        break;
+      }
+      case 'uV[u16]': {
+        const n = r.u16();
+        if (n * 4 > r.remaining) throw new ProtocolError(`${fl.name}: count ${n} exceeds the payload`);
+        const a = new Float64Array(n);
+        for (let k = 0; k < n; k++) a[k] = r.i32() / 1e6;
         o[fl.name] = a;
         break;
       }

@@ -22,9 +22,18 @@ export function txTime_s(bytes: number, baud: number): number {
   return (bytes * 10) / baud;
 }
 
-/** Largest reply payload of a request type on a board of this geometry. */
-export function maxReplyPayload(type: number, g: Geometry): number {
+/** MVM input vectors of a request (its voltages over its rows; 0 when malformed). */
+function mvmVectors(req?: Payload): number {
+  const v = req?.voltages as Float64Array | undefined;
+  const rows = req?.rows as number | undefined;
+  return v && rows && rows > 0 ? Math.floor(v.length / rows) : 0;
+}
+
+/** Largest reply payload of a request type on a board of this geometry (MVM: of this request). */
+export function maxReplyPayload(type: number, g: Geometry, req?: Payload): number {
   switch (type) {
+    case MsgType.MVM:
+      return Math.max(2 + 256, 4 + 8 * mvmVectors(req) * ((req?.cols as number) ?? 0));
     case MsgType.READ:
       return 8;
     case MsgType.READ_ROW:
@@ -58,6 +67,9 @@ export function execMax_s(type: number, req: Payload, t: Pick<LinkParams, 'tOp_s
       const s = req.seconds as number;
       return t.tOp_s + (Number.isFinite(s) && s > 0 ? s : 0);
     }
+    case MsgType.MVM:
+      // every input vector senses the tile's cells
+      return t.tOp_s + mvmVectors(req) * (req.rows as number) * (req.cols as number) * t.tCell_s;
     case MsgType.WRITE_VERIFY:
       // one verify read first, then up to max_pulses pulse + verify read pairs
       return t.tOp_s + (req.max_pulses as number) * (2 * t.tOp_s + (req.width as number));

@@ -202,7 +202,7 @@ export class Link {
     }
     if (payload.length > this.params.maxPayload) return Promise.reject(new ProtocolError(`${m.name} payload of ${payload.length} bytes exceeds the board's max_payload ${this.params.maxPayload}`));
     const g = this.info;
-    const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), this.o.baudRate));
+    const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g, req)), this.o.baudRate));
     return new Promise<Payload>((resolve, reject) => {
       this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, sentOrder: 0, cost_ms, resolve, reject });
       this.pump();

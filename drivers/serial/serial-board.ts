@@ -4,7 +4,8 @@
  * board checks again); WAITs longer than the board's maximum are split; optional capabilities are
  * used only when HELLO advertised them.
  */
-import type { Board, BoardInfo, CellAddress, CellCounts, FormPulse, LinkEventSource, ReadOptions, ResetPulse, SetPulse, WriteVerifyJob, WriteVerifySummary } from '../board.js';
+import type { Board, BoardInfo, CellAddress, CellCounts, FormPulse, LinkEventSource, MvmTile, ReadOptions, ResetPulse, SetPulse, WriteVerifyJob, WriteVerifySummary } from '../board.js';
+import { checkMvm, mvmReplyFrameBytes } from '../mvm-check.js';
 import { DEFAULT_VREAD_V } from '../board.js';
 import { InvalidArgumentError, ProtocolError, UnsupportedError } from '../errors.js';
 import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid } from '../limits.js';
@@ -193,6 +194,40 @@ export class SerialBoard implements Board {
     checkCell(this.link.info, c);
     const r = await this.link.request(spec('COUNTERS'), { ...c });
     return { form: r.form as number, set: r.set as number, reset: r.reset as number, read: r.read as number };
+  }
+  /**
+   * The analog MVM (docs/protocol.md "MVM"): the vectors checked as the board will, then sent in
+   * requests as large as the board accepts (max_payload, replies no larger than READ_ARRAY's) and
+   * the line carries (a reply arriving intact with probability >= 1/2 at the estimated byte error
+   * rate, the rule of array reads), all in flight at once within the link's window.
+   */
+  async mvm(t: MvmTile, voltages_V: Float64Array): Promise<Float64Array> {
+    if (!this.link.info.features?.mvm) throw new UnsupportedError('analog MVM (MVM, HELLO feature bit 2)');
+    const vectors = checkMvm(this.link.info, t, voltages_V);
+    const per = this.mvmBatch(t);
+    const out = new Float64Array(vectors * t.cols);
+    const jobs: Promise<void>[] = [];
+    for (let k0 = 0; k0 < vectors; k0 += per) {
+      const k1 = Math.min(vectors, k0 + per);
+      const req = { array: t.array, row0: t.row0, col0: t.col0, rows: t.rows, cols: t.cols, voltages: voltages_V.subarray(k0 * t.rows, k1 * t.rows) };
+      jobs.push(
+        this.link.request(spec('MVM'), req).then((r) => {
+          const a = r.currents as Float64Array;
+          if (a.length !== (k1 - k0) * t.cols) throw new ProtocolError(`MVM returned ${a.length} currents for ${k1 - k0} vectors x ${t.cols} columns`);
+          out.set(a, k0 * t.cols);
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    return out;
+  }
+
+  /** Input vectors per MVM request for this tile. */
+  private mvmBatch(t: MvmTile): number {
+    const { rows, cols } = this.link.info;
+    let k = Math.max(1, Math.min(Math.floor((this.link.params.maxPayload - 11) / (4 * t.rows)), Math.floor((rows * cols) / t.cols)));
+    while (k > 1 && !this.carries(mvmReplyFrameBytes(k, t.cols))) k = Math.floor(k / 2);
+    return k;
   }
   async close(): Promise<void> {
     await this.link.close();

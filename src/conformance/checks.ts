@@ -6,7 +6,7 @@
  */
 import type { CellAddress } from '../../drivers/board.js';
 import { encodeRaw, encodeFrame, linkStall, HEADER_LEN, CRC_LEN } from '../../drivers/protocol/frame.js';
-import { decodeError, decodeFields, decodeReply, encodeRequest, ErrCode, errName, MESSAGES, MsgType, PROTOCOL_VERSION, REPLY, spec, type MessageSpec, type Payload } from '../../drivers/protocol/messages.js';
+import { decodeError, decodeFields, decodeReply, encodeRequest, ErrCode, errName, Feature, MESSAGES, MsgType, PROTOCOL_VERSION, REPLY, spec, type MessageSpec, type Payload } from '../../drivers/protocol/messages.js';
 import { execMax_s, frameBytes, maxReplyPayload, txTime_s } from '../../drivers/protocol/timing.js';
 import { Rng } from '../../lib/rng.js';
 import type { Probe, Received } from './probe.js';
@@ -39,7 +39,7 @@ type Check = { name: string; run: (c: Ctx, ev: string[]) => Promise<boolean> };
 /** Time a request may take: its cost by the timing rule plus the margin. */
 function budget(c: Ctx, m: MessageSpec, req: Payload, payloadLen: number): number {
   const g = c.p.info;
-  return c.margin + 1000 * (txTime_s(frameBytes(payloadLen), c.p.baud) + execMax_s(m.type, req, c.p.link, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g)), c.p.baud));
+  return c.margin + 1000 * (txTime_s(frameBytes(payloadLen), c.p.baud) + execMax_s(m.type, req, c.p.link, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g, req)), c.p.baud));
 }
 
 /** Sends a request of this session and returns the reply, recording timing and ERRORs. */
@@ -85,6 +85,89 @@ async function counters(c: Ctx): Promise<Payload | undefined> {
   return r.reply.raw.type === (MsgType.COUNTERS | REPLY) ? decodeReply(spec('COUNTERS'), r.reply.frame!.payload) : undefined;
 }
 const pulses = (k: Payload) => (k.form as number) + (k.set as number) + (k.reset as number);
+
+/**
+ * The refusal of an optional message a board does not offer: UNSUPPORTED; for MVM (revision 2.2)
+ * also UNKNOWN_TYPE, the answer of a board written before the type was defined (docs/protocol.md).
+ */
+function absent(m: MessageSpec, o: string): boolean {
+  return o === 'ERROR UNSUPPORTED' || (m.type === MsgType.MVM && o === 'ERROR UNKNOWN_TYPE');
+}
+
+/** An MVM request on the first rows x cols of the suite's array. */
+function mvmRequest(c: Ctx, rows: number, cols: number, voltages: number[], over: Payload = {}): Payload {
+  return { array: c.cell.array, row0: 0, col0: 0, rows, cols, voltages: Float64Array.from(voltages), ...over };
+}
+
+/** Mean and standard deviation per column of K repeats (vectors k*rows.. of one reply, K x cols currents). */
+function columnStats(a: Float64Array, K: number, cols: number): { mean: number[]; sd: number[] } {
+  const mean = Array.from({ length: cols }, (_, j) => { let s = 0; for (let k = 0; k < K; k++) s += a[k * cols + j]; return s / K; });
+  const sd = mean.map((m, j) => { let s = 0; for (let k = 0; k < K; k++) s += (a[k * cols + j] - m) ** 2; return Math.sqrt(s / Math.max(1, K - 1)); });
+  return { mean, sd };
+}
+
+/** Relative allowance for the cells' I-V curvature when the voltages double (docs/protocol.md, MVM). */
+const MVM_LINEARITY = 0.02;
+
+/** The MVM rules of docs/protocol.md (feature bit 2): linearity, reply size, refusals. */
+async function mvmCheck(c: Ctx, ev: string[]): Promise<boolean> {
+  const m = spec('MVM');
+  if (!(c.p.link.features & Feature.MVM)) {
+    const o = outcome(m, (await call(c, 'MVM', m, mvmRequest(c, 1, 1, [0]))).reply);
+    ev.push(`MVM absent (HELLO features bit 2 clear); an MVM request -> ${o}`);
+    return absent(m, o);
+  }
+  const i = c.p.info;
+  const stepUV = Math.round(i.dacStep_V * 1e6);
+  const maxUV = Math.floor(Math.round(i.limits.vread_max_V * 1e6) / stepUV) * stepUV;
+  const v1UV = Math.max(stepUV, Math.floor(Math.min(50_000, maxUV / 4) / stepUV) * stepUV);
+  const rows = Math.min(8, i.rows);
+  const cols = Math.min(8, i.cols);
+  // Repeats: enough for the spread to be known (6 sd of a t with K - 1 >= 15 degrees of freedom is beyond 1e-5 per column).
+  const K = Math.max(2, Math.min(16, Math.floor((c.p.link.maxPayload - 11) / (4 * rows)), Math.floor((i.rows * i.cols) / cols)));
+  const pattern = Array.from({ length: rows }, () => (c.rng.uniform() < 0.7 ? 1 : 0));
+  pattern[0] = 1;
+  const send = async (scale: number) => {
+    const v = Array.from({ length: K }, () => pattern.map((p) => (p * scale * v1UV) / 1e6)).flat();
+    const r = await call(c, 'MVM', m, mvmRequest(c, rows, cols, v));
+    if (outcome(m, r.reply) !== 'ok') return { o: outcome(m, r.reply) };
+    return { o: 'ok', a: decodeReply(m, r.reply.frame!.payload).currents as Float64Array };
+  };
+  const one = await send(1);
+  const two = await send(2);
+  let ok = true;
+  if (!one.a || !two.a) {
+    ev.push(`MVM of ${K} x ${rows} voltages -> ${one.o}, doubled -> ${two.o}`);
+    return false;
+  }
+  if (one.a.length !== K * cols || two.a.length !== K * cols) {
+    ev.push(`replies of ${one.a.length} and ${two.a.length} currents for ${K} vectors x ${cols} columns`);
+    return false;
+  }
+  const s1 = columnStats(one.a, K, cols);
+  const s2 = columnStats(two.a, K, cols);
+  let worst = 0;
+  for (let j = 0; j < cols; j++) {
+    const dev = Math.abs(s2.mean[j] - 2 * s1.mean[j]);
+    const tol = 6 * Math.sqrt((s2.sd[j] ** 2 + 4 * s1.sd[j] ** 2) / K) + MVM_LINEARITY * Math.abs(2 * s1.mean[j]) + 1e-15;
+    worst = Math.max(worst, dev / tol);
+    if (dev > tol) ok = false;
+  }
+  ev.push(`tile ${rows}x${cols}, rows driven ${pattern.join('')} at ${v1UV / 1e6} V, then ${(2 * v1UV) / 1e6} V, ${K} repeats: column 0 ${fmt(s1.mean[0])} A -> ${fmt(s2.mean[0])} A; worst |I(2v) - 2 I(v)| ${worst.toFixed(2)} of its allowance (6 sd + ${MVM_LINEARITY * 100} %; read noise ${fmt(Math.max(...s1.sd))} A)`);
+  const refusals: [string, Payload, string][] = [
+    [`a voltage one DAC step above vread_max (${(maxUV + stepUV) / 1e6} V)`, mvmRequest(c, rows, cols, pattern.map((_, k) => (k === 0 ? (maxUV + stepUV) / 1e6 : 0))), 'ERROR LIMIT'],
+    [`a tile one row beyond the array (row0 ${i.rows - rows + 1})`, mvmRequest(c, rows, cols, pattern.map(() => v1UV / 1e6), { row0: i.rows - rows + 1 }), 'ERROR ADDRESS'],
+    [`${rows + 1} voltages for ${rows} rows`, mvmRequest(c, rows, cols, [...pattern, 1].map(() => v1UV / 1e6)), 'ERROR BAD_PAYLOAD'],
+  ];
+  if (stepUV > 1) refusals.push([`a voltage off the DAC grid (${(v1UV + Math.floor(stepUV / 2)) / 1e6} V)`, mvmRequest(c, rows, cols, pattern.map((_, k) => (k === 0 ? (v1UV + Math.floor(stepUV / 2)) / 1e6 : 0))), 'ERROR BAD_PAYLOAD']);
+  else ev.push('dac_step is 1 uV: no voltage is off the grid');
+  for (const [what, req, want] of refusals) {
+    const o = outcome(m, (await call(c, 'MVM', m, req)).reply);
+    ev.push(`${what} -> ${o} (expected ${want})`);
+    if (o !== want) ok = false;
+  }
+  return ok;
+}
 
 const CHECKS: Check[] = [
   {
@@ -413,6 +496,7 @@ const CHECKS: Check[] = [
         GROUND: {},
         WRITE_VERIFY: { ...c.cell, algo: 0, target: 0, fixed: 0, start: 0, step: c.p.info.dacStep_V, stop: 0, max_pulses: 1, width: safeWidth(c), vread: 0.1 },
         COUNTERS: { ...c.cell },
+        MVM: mvmRequest(c, 1, 1, [0]),
       };
       for (const m of MESSAGES) {
         if (m.type === MsgType.HELLO || m.type === MsgType.ERROR || (m.feature && !(f & m.feature))) continue;
@@ -469,10 +553,10 @@ const CHECKS: Check[] = [
             ok &&= !offered && o === 'ERROR UNSUPPORTED';
           }
         } else {
-          const r = await call(c, m.name, m, { ...c.cell });
+          const r = await call(c, m.name, m, m.type === MsgType.MVM ? mvmRequest(c, 1, 1, [0]) : { ...c.cell });
           const o = outcome(m, r.reply);
           ev.push(`${m.name} (${offered ? 'offered' : 'not offered'}) -> ${o}`);
-          ok &&= offered ? o === 'ok' : o === 'ERROR UNSUPPORTED';
+          ok &&= offered ? o === 'ok' : absent(m, o);
         }
       }
       return ok;
@@ -681,6 +765,7 @@ const CHECKS: Check[] = [
       return c.errors.length > 0 && bad === 0;
     },
   },
+  { name: 'MVM (optional, bit 2): doubled voltages double the currents; over vread_max, off the grid, out of range refused; absent: UNSUPPORTED', run: mvmCheck },
   {
     name: 'timing: every reply within the advertised maxima (timing rule of section 6)',
     run: async (c, ev) => {

@@ -9,14 +9,11 @@
  * row drops scale exactly with a row's own input; the column drops of a sparser input are smaller,
  * so this is the worst case).
  *
- * Solver: given the cell currents, the wire voltages follow from the currents alone (each wire is a
- * chain), so I = G (V - r A I) with A the path-sharing matrix. One step from the ideal currents is
- * the usual first-order approximation; we iterate it to the nodal solution, damped by
- * w = 2 / (2 + s) with s the first-order worst relative drop (s bounds A's spectral radius: the
- * damped step contracts by s / (2 + s) whatever s is).
+ * Solver: lib/crossbar-solver.ts, the same nodal solution the emulated board's MVM uses.
  */
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { CompensatedLayer } from './drift-compensation.js';
+import { solveCrossbar, wireDrops } from '../../lib/crossbar-solver.js';
 
 export interface WireOptions {
   /** Per segment between neighbouring cells (ohm). */
@@ -34,68 +31,27 @@ export function checkWire(w: WireOptions): void {
   if (!(w.resistance_ohm >= 0 && w.resistance_ohm <= MAX_WIRE_OHM)) throw new InvalidArgumentError('wire-resistance', w.resistance_ohm, `must be an ohm value in 0..${MAX_WIRE_OHM}`);
 }
 
-const TOLERANCE = 1e-9;
-const MAX_ITERATIONS = 200;
-
 /**
  * Cell currents of one tile block (rows x cols used, row-major, A at vread) with the wires:
- * returns them in place, and the first-order worst relative drop. `iterations` 1 stops at the
- * first-order approximation.
+ * returns them in place, and the first-order worst relative drop. `firstOrder` stops at the
+ * first-order approximation (tests compare it with the hand calculation); otherwise the network
+ * is solved by the shared nodal solver (lib/crossbar-solver.ts), every row at vread.
  */
-export function solveTile(I: Float64Array, rows: number, cols: number, tile: number, r_ohm: number, vread_V: number, iterations = MAX_ITERATIONS): number {
+export function solveTile(I: Float64Array, rows: number, cols: number, tile: number, r_ohm: number, vread_V: number, firstOrder = false): number {
   if (r_ohm === 0) return 0;
   const G = Float64Array.from(I, (v) => v / vread_V);
   const drop = new Float64Array(I.length);
-  wireDrops(I, rows, cols, tile, r_ohm, drop);
+  wireDrops(I, rows, cols, tile - rows, r_ohm, drop);
   let s = 0;
   for (let i = 0; i < I.length; i++) s = Math.max(s, drop[i] / vread_V);
-  // First-order step (undamped), then damped iterations to the nodal solution.
-  for (let i = 0; i < I.length; i++) I[i] = G[i] * (vread_V - drop[i]);
-  const w = 2 / (2 + s);
-  for (let it = 1; it < iterations; it++) {
-    wireDrops(I, rows, cols, tile, r_ohm, drop);
-    let change = 0;
-    let size = 0;
-    for (let i = 0; i < I.length; i++) {
-      const next = (1 - w) * I[i] + w * G[i] * (vread_V - drop[i]);
-      change = Math.max(change, Math.abs(next - I[i]));
-      size = Math.max(size, Math.abs(next));
-      I[i] = next;
-    }
-    if (change <= TOLERANCE * size) break;
+  if (firstOrder) {
+    for (let i = 0; i < I.length; i++) I[i] = G[i] * (vread_V - drop[i]);
+    return s;
   }
-  for (let i = 0; i < I.length; i++) if (I[i] < 0) I[i] = 0;
+  const sol = solveCrossbar({ rows, cols, G, V: new Float64Array(rows).fill(vread_V), r_ohm, extraBelow: tile - rows });
+  if (!sol.converged) throw new InvalidArgumentError('wire-resistance', r_ohm, `the crossbar solver did not converge (relative residual ${sol.residual.toExponential(2)} after ${sol.steps} steps)`);
+  I.set(sol.cells);
   return s;
-}
-
-/**
- * The voltage each cell loses to the wires (row wire from the driver + column wire to the sense
- * amplifier) when the cells carry currents I: r times the current through every segment on its path.
- */
-function wireDrops(I: Float64Array, rows: number, cols: number, tile: number, r: number, out: Float64Array): void {
-  // Row i: segment k (driver side of cell k) carries the currents of cells k..cols-1.
-  for (let i = 0; i < rows; i++) {
-    let suffix = 0;
-    for (let k = 0; k < cols; k++) suffix += I[i * cols + k];
-    let acc = 0;
-    for (let k = 0; k < cols; k++) {
-      acc += suffix;
-      out[i * cols + k] = r * acc;
-      suffix -= I[i * cols + k];
-    }
-  }
-  // Column j: the segment below row s carries the currents of rows 0..s; below the used rows, all of them, down to the sense amplifier.
-  for (let j = 0; j < cols; j++) {
-    let total = 0;
-    for (let i = 0; i < rows; i++) total += I[i * cols + j];
-    let acc = (tile - rows) * total;
-    let prefix = total;
-    for (let i = rows - 1; i >= 0; i--) {
-      acc += prefix;
-      out[i * cols + j] += r * acc;
-      prefix -= I[i * cols + j];
-    }
-  }
 }
 
 /** Where physical cell (row, physical column) of a layer lives: gp or gn, and its index (tiling.ts's layout). */

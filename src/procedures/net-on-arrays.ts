@@ -27,6 +27,7 @@ import type { BnMergeReport } from '../inference/load-net.js';
 import { evaluateReadback, type ReadbackEvaluation } from '../inference/readback-eval.js';
 import type { FineTuneReport } from '../inference/fine-tune.js';
 import { digest } from '../../lib/digest.js';
+import type { KeptNet } from './infer-on-board.js';
 
 export type { PredictionModel } from '../inference/readback-eval.js';
 
@@ -67,6 +68,8 @@ export interface NetOnArraysOptions extends ProgramOptions {
   avoid?: ReadonlySet<string>;
   /** More to record in the run's parameters. */
   describe?: Record<string, unknown>;
+  /** `--keep`: store the layers' scaling and the tiles' places with the result, for `rram infer --on-board`. */
+  keep?: boolean;
   /** A binary net's batch-norm merge and its digital accuracy before and after (recorded in the result). */
   bnMerge?: BnMergeReport;
   signal?: AbortSignal;
@@ -115,6 +118,17 @@ export interface NetOnArraysResult extends ReadbackEvaluation {
   tiles: { tile: number; layer: string; array: number; pulses: number; misplaced: number; failed: number; fromRecord: boolean }[];
   /** With --fine-tune progressive: the per-layer record and the final table. */
   fineTune?: FineTuneReport;
+  /** With --keep: what `rram infer --on-board` drives the programmed tiles with. */
+  onBoard?: KeptNet;
+}
+
+/** The programmed net as `rram infer --on-board` needs it (program-net --keep). */
+export function keptNet(mapped: MappedLayer[], tiles: Tile[]): KeptNet {
+  return {
+    layers: mapped.map((l) => ({ name: l.name, scheme: l.scheme, rows: l.rows, cols: l.cols, physCols: l.physCols, alpha: l.alpha, ...(l.ref !== undefined ? { ref: l.ref } : {}) })),
+    tiles: tiles.map((t) => ({ layer: t.layer, array: t.array, row0: t.row0, col0: t.col0, rows: t.rows, cols: t.cols, rowAt: [...t.rowAt], colAt: [...t.colAt] })),
+    vread_V: 0.2,
+  };
 }
 
 /** What programming a net needs, decided before anything is sent. */
@@ -149,6 +163,8 @@ export function planNet(board: Board, o: NetOnArraysOptions): NetPlan {
   // Shapes only: a layer's rows x physical columns do not depend on its weights.
   const shapes = mapNet(weightOps(o.net), o.device.nominal, o.scheme, { clip: o.clip }).map(({ name, rows, physCols }) => ({ name, rows, physCols }));
   const { report } = placeTiles(shapes, arrays, o.avoid);
+  // Arrays are reused when there are fewer than tiles: a later tile overwrites an earlier one.
+  if (o.keep && report.tiles > arrays.length) throw new InvalidArgumentError('keep', true, `the net takes ${report.tiles} tiles and the run ${arrays.length} arrays: every tile must stay programmed on its own array (an emulated board: --arrays ${report.tiles})`);
   return { nLevels, levelSpecs, arrays, images: Math.min(o.images ?? o.test.n, o.test.n), shapes, planned: report, placement: { knownBad: report.knownBad, avoided: 0, tiles: 0, tilesPlain: 0, layers: [], inRun: 0 }, placed: 0 };
 }
 
@@ -214,6 +230,7 @@ export async function netResult(tf: Tf, tfBackend: string, ctx: RunContext, o: N
     ...ev,
     programming: { algo: o.algo, step_V: o.step_V, relax_s: o.relax_s, reads: o.reads ?? 1, arrays: plan.arrays, tiles: tiles.length, cells: prog.cells, pulses: prog.totalPulses, misplaced: prog.misplaced, failed: prog.failed, elapsed_s, summary: prog.summary, stats: prog.stats, setup: prog.setup, ...(prog.refresh ? { refresh: refreshSummary(o.refreshAfter_s!, prog.refresh, o.refreshBudget) } : {}) },
     tiles: prog.tiles.map(({ tile, layer, array, pulses, misplaced, failed, fromRecord }) => ({ tile, layer, array, pulses, misplaced, failed, fromRecord })),
+    ...(o.keep ? { onBoard: keptNet(mapped, tiles) } : {}),
   };
 }
 

@@ -154,7 +154,7 @@ export class DocFirmware {
     }
     if (!this.session || session !== this.session || bootField !== this.boot) return err(8, 'no such session');
     const sizes: Record<number, number> = { 0x02: 0, 0x10: 17, 0x11: 17, 0x12: 17, 0x20: 9, 0x21: 7, 0x22: 5, 0x30: 8, 0x31: 0 };
-    if (type === 0x40 || type === 0x50) return err(7, 'not offered');
+    if (type === 0x40 || type === 0x50 || type === 0x60) return err(7, 'not offered');
     if (!(type in sizes)) return err(1, 'unknown type');
     if (this.newest !== undefined) {
       const behind = (this.newest - seq) & 0xffff;

@@ -6,6 +6,7 @@ import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import { PtyServer } from '../../../drivers/emulated/pty-server.js';
 import { FIRMWARE_BUGS, type FirmwareBug } from '../../../drivers/emulated/firmware.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
+import { Feature } from '../../../drivers/protocol/messages.js';
 import { limitsArg, num, type LimitSpec } from '../parse.js';
 
 export function registerEmulate(program: Command): void {
@@ -23,14 +24,20 @@ export function registerEmulate(program: Command): void {
     .option('--noise-seed <n>', 'seed of the line noise', num('--noise-seed', { min: 0, int: true }), 1)
     .option('--window <n>', 'the window W the firmware advertises', num('--window', { min: 1, max: 32767, int: true }))
     .option('--bug <list>', `deliberately broken firmware for conformance practice, comma-separated: ${Object.keys(FIRMWARE_BUGS).join(', ')}`)
+    .option('--no-mvm', 'do not offer the analog MVM (HELLO feature bit 2 clear: MVM answered UNSUPPORTED)')
+    .option('--wire-resistance <ohm>', "MVM: resistance of one wire segment per cell along rows and columns (default: the calibration's wire_resistance_ohm, 0 = ideal)", num('--wire-resistance', { min: 0, max: 1000 }))
+    .option('--adc-bits <n>', "MVM: the column ADC's bits (0 = none; default: the calibration's mvm_adc_bits)", num('--adc-bits', { min: 0, max: 24, int: true }))
+    .option('--adc-full-scale <A>', "MVM: the column ADC's full scale in amperes (default: the calibration's mvm_adc_full_scale_A)", num('--adc-full-scale', { min: 1e-9, max: 1 }))
     .option('--json', 'print {"path": ...} as JSON')
-    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean; noise?: number; noiseSeed: number; window?: number; bug?: string }) => {
+    .action(async (o: { pty?: boolean; baud?: number; seed: number; arrays: number; calibration?: string; limits?: LimitSpec; virtualTime?: boolean; json?: boolean; noise?: number; noiseSeed: number; window?: number; bug?: string; mvm: boolean; wireResistance?: number; adcBits?: number; adcFullScale?: number }) => {
       if (!o.pty) throw new InvalidArgumentError('--pty', undefined, 'say --pty (serve on a pseudo-terminal)');
       const bugs = o.bug ? listItems('--bug', o.bug) : [];
       for (const b of bugs) if (!(b in FIRMWARE_BUGS)) throw new InvalidArgumentError('--bug', b, `unknown deviation; known: ${Object.keys(FIRMWARE_BUGS).join(', ')}`);
       const { dacStep_V, ...limits } = o.limits ?? {};
-      const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V });
-      const srv = new PtyServer(board, { baud: o.baud, noise: o.noise ? { rate: o.noise, seed: o.noiseSeed } : undefined, firmware: { time: o.virtualTime ? 'virtual' : 'real', window: o.window, bugs: bugs as FirmwareBug[] } });
+      const mvm = { ...(o.wireResistance === undefined ? {} : { wire_ohm: o.wireResistance }), ...(o.adcBits === undefined ? {} : { adcBits: o.adcBits }), ...(o.adcFullScale === undefined ? {} : { adcFullScale_A: o.adcFullScale }) };
+      const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V, mvm });
+      const features = Feature.WRITE_VERIFY | Feature.COUNTERS | (o.mvm ? Feature.MVM : 0);
+      const srv = new PtyServer(board, { baud: o.baud, noise: o.noise ? { rate: o.noise, seed: o.noiseSeed } : undefined, firmware: { time: o.virtualTime ? 'virtual' : 'real', window: o.window, bugs: bugs as FirmwareBug[], features } });
       await srv.start();
       if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');
       else process.stdout.write(`${srv.hostPath}\n`);

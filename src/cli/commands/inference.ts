@@ -7,7 +7,7 @@ import type { HwFlags } from './train-hw.js';
 import { addAgingFromFlags, measuredAging, type AgingFromFlags } from '../aging-flags.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadCalibration } from '../../../calibration/calibration.js';
+import { loadCalibration, values } from '../../../calibration/calibration.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { parseArch } from '../../inference/arch-spec.js';
 import { synapseCount } from '../../inference/crossbar-net.js';
@@ -37,6 +37,7 @@ import type { RunMetadata } from '../../io/schemas/run-metadata.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { runJob } from '../../jobs/run-job.js';
 import { inferResult, inferSummary, type InferMeta } from '../../jobs/infer-run.js';
+import { inferOnBoardCommand, type OnBoardFlags } from './infer-on-board.js';
 
 /** The hardware-aware flags (train-hw.ts), optional here: without --hw-aware they are unused. */
 interface TrainFlags extends Omit<HwFlags, 'hwAware'> {
@@ -174,7 +175,7 @@ export function registerInference(program: Command): void {
     .option('--dynamic-range <R>', 'parametric devices: levels evenly spaced in conductance from G_on/R to G_on (on/off ratio, e.g. 10, 100, 1000)', num('--dynamic-range', { min: 1.000001 }))
     .option('--level-values <list>', 'parametric devices: the level read currents themselves, increasing (e.g. 1uA,10uA,25uA,45uA)', (raw: string) => listItems('--level-values', raw).map((x) => current('--level-values')(x)))
     .option('--mapping <scheme>', 'diff | offset | signed', 'diff')
-    .requiredOption('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal')
+    .option('--device <spec>', 'CDF_FILE (level-CDF JSON or level,current_A CSV) | gaussian:5% | gaussian:0.5uA | lognormal:5% | truncnorm:5% | ideal (required, except with --on-board)')
     .option('--trials <n>', `Monte Carlo trials (1..${MAX_TRIALS})`, num('--trials', { int: true, min: 1, max: MAX_TRIALS }), 100)
     .option('--seed <n>', 'seed', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
     .option('--sweep <spec>', 'e.g. levels=2..8,sigma=1%,5%,mapping=diff,offset; keys: levels, sigma, mapping, clip, stuck-hrs, stuck-lrs, adc-bits, tiles, dynamic-range, relax')
@@ -186,7 +187,7 @@ export function registerInference(program: Command): void {
     .option('--read-noise <current>', 'read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
     .option('--relax <time>', 'age every device to this time after programming (e.g. 60s, 1h)', durations('--relax'))
     .option('--drift-compensation <mode>', 'none | global | column: reference reads right after programming and at --relax / --retention T scale the column currents by their ratio (aihwkit\'s global drift compensation; column: one factor per physical column)', 'none')
-    .option('--wire-resistance <ohm>', 'IR drop: resistance of the row and column wire per cell segment (ohm, e.g. 2.5); every row driven, the resistive network solved per tile (docs/array-effects.md)', num('--wire-resistance', { min: 0, max: 1000 }))
+    .option('--wire-resistance <ohm>', 'IR drop: resistance of the row and column wire per cell segment (ohm, e.g. 2.5; default: the wire_resistance_ohm of --calibration); every row driven, the resistive network solved per tile (docs/array-effects.md)', num('--wire-resistance', { min: 0, max: 1000 }))
     .option('--clip <q>', 'levels span this quantile of each layer\'s weights instead of the largest |w| (outliers clip to the top level), e.g. 0.999 or 99.9%', quantileArg('--clip'))
     .option('--adc-bits <n>', 'quantize every column output with an ADC of this many bits', num('--adc-bits', { int: true, min: 1, max: 16 }))
     .option('--tile <n>', `simulated crossbar side (${MIN_TILE}..${MAX_TILE}, default 64): arrays counted in it, each tile's columns through their own ADC`, num('--tile', { int: true, min: MIN_TILE, max: MAX_TILE }))
@@ -204,10 +205,19 @@ export function registerInference(program: Command): void {
     .option('--json', 'print the full result(s) as JSON')
     .option('--out <dir>', 'write result.json, accuracies.csv, histogram.csv, cdf.csv, confusion.csv')
     .option('--queue <url>', 'run the points on rram workers through Redis: redis://HOST:PORT[/DB] (docs/queue.md)', queueOption)
-    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)');
+    .option('--no-record', 'do not store the result as a run (by default each point is a run of kind infer in --store, shown by the dashboard)')
+    .option('--on-board <run>', 'evaluate the net a `rram program-net --keep` run programmed (run:<id>, an id, or run:latest) through the board\'s analog MVM, beside its read-back accuracy and prediction (docs/array-effects.md)')
+    .option('--port <path>', '--on-board: serial port of the board (default: the in-process emulated board of --store)')
+    .option('--baud <n>', '--on-board: serial baud rate', num('--baud', { min: 1200, int: true }), 921600)
+    .option('--board-seed <n>', '--on-board: seed of the in-process emulated board', num('--board-seed', { min: 0, max: 4294967295, int: true }), 1)
+    .option('--board-arrays <n>', '--on-board: arrays of the in-process emulated board', num('--board-arrays', { min: 1, max: 16, int: true }), 2)
+    .option('--batch <n>', '--on-board: images per batch (one MVM call per tile and batch)', num('--batch', { int: true, min: 1, max: 10000 }), 100)
+    .option('--v-in <V>', '--on-board: drive voltage of a layer input\'s largest entry', num('--v-in', { min: 1e-6, max: 10 }), 0.2);
   addStoreOption(inferCmd);
   addMetadataOptions(inferCmd);
-  inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags) {
+  inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags & Partial<OnBoardFlags>) {
+      if (f.onBoard) return inferOnBoardCommand(f as unknown as OnBoardFlags);
+      if (!f.device) throw new InvalidArgumentError('--device', undefined, 'is required: a level-CDF file, gaussian:5%, ... or ideal');
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');
       if (f.retention && f.retention.length !== 1) throw new InvalidArgumentError('retention', f.retention.join(','), 'takes one time');
@@ -218,6 +228,14 @@ export function registerInference(program: Command): void {
       const scope = parseScope(f.quantizeScope);
       if (quantizer === 'histogram-bins' && f.mapping !== 'signed') throw new InvalidArgumentError('--quantizer', quantizer, 'puts one cell per weight against a reference: use --mapping signed');
       const sweep = f.sweep ? parseSweep(f.sweep) : undefined;
+      // The board's wire resistance from its calibration (wire_resistance_ohm), unless --wire-resistance says otherwise.
+      if (f.wireResistance === undefined && f.calibration) {
+        const w = values(loadCalibration(f.calibration)).wire_resistance_ohm;
+        if (w > 0) {
+          f.wireResistance = w;
+          if (!f.json) process.stderr.write(`rram: IR drop: wire resistance ${w} ohm per segment from ${f.calibration} (wire_resistance_ohm)\n`);
+        }
+      }
       if (sweep?.sigma && baseSpec.kind === 'empirical') throw new InvalidArgumentError('sweep', f.sweep, 'sigma sweeps need a parametric --device (gaussian:, lognormal:, truncnorm:)');
       if (f.levelValues && f.levels !== undefined && f.levels !== f.levelValues.length) throw new InvalidArgumentError('--level-values', f.levelValues.length, `gives ${f.levelValues.length} values; --levels says ${f.levels}`);
       const exec = await executorFor(f);

@@ -53,6 +53,7 @@ interface NetFlags extends ProgFlags, FineTuneFlags {
   clip?: number;
   repeat: number;
   bnMerge?: string;
+  keep?: boolean;
 }
 
 export interface Coverage {
@@ -122,10 +123,12 @@ export function registerProgramNet(program: Command): void {
     .option('--json', 'print the result as JSON (without the per-cell read-back)')
     .option('--out <dir>', 'write result.json, readback.csv and confusion.csv here (with --repeat: one folder per repeat and coverage.json)')
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
+    .option('--keep', 'store the layers\' scaling and the tiles\' places with the result, every tile on its own array (kept programmed), for `rram infer --on-board`')
     .option('--repeat <n>', 'program the net N times on fresh devices (a new emulated board per repeat, seeded; a board on --port is reprogrammed) and report how many read-backs fall inside the prediction\'s 5-95 % interval', num('--repeat', { int: true, min: 1, max: 100 }), 1)
     .action(async (f: NetFlags) => {
       const po = programOptions(f);
       if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
+      if (f.keep && (f.repeat > 1 || f.fineTune)) throw new InvalidArgumentError('--keep', true, f.fineTune ? 'keeps a plainly programmed net (not with --fine-tune)' : 'keeps one programmed net: give --repeat 1');
       checkFineTuneFlags(f, undefined);
       const scheme = parseScheme(f.mapping);
       const spec = parseDeviceSpec(f.device);
@@ -200,6 +203,7 @@ export function registerProgramNet(program: Command): void {
                 engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
                 describe: { ...(f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : {}), ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
                 bnMerge,
+                keep: f.keep,
                 signal,
               };
               if (!f.fineTune) return nets.netOnArrays(tf, backend, board, ctx, opts);

@@ -1,0 +1,104 @@
+/**
+ * `rram infer --on-board RUN`: the net a `rram program-net --keep` run programmed, evaluated
+ * through the board's analog MVM (src/procedures/infer-on-board.ts), beside the accuracy that run
+ * computed from its read-back and its Monte Carlo prediction.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { loadNet } from '../../inference/load-net.js';
+import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
+import { initTf, tf } from '../../inference/tf-backend.js';
+import { parseFile } from '../../io/validate.js';
+import { EmbeddedStore, NotFoundError } from '../../store/embedded-store.js';
+import { netDigest } from '../../procedures/net-on-arrays.js';
+import { inferOnBoard, type KeptNet } from '../../procedures/infer-on-board.js';
+import { openBoard } from '../board-options.js';
+import { printJson, table } from '../output.js';
+
+export interface OnBoardFlags {
+  onBoard: string;
+  model: string;
+  dataset: string;
+  data?: string;
+  images?: number;
+  store: string;
+  port?: string;
+  baud: number;
+  boardSeed: number;
+  boardArrays: number;
+  calibration?: string;
+  batch: number;
+  vIn: number;
+  json?: boolean;
+}
+
+const num = z.number().finite();
+const KeptSchema = z.object({
+  model: z.string(),
+  dataset: z.string(),
+  images: z.number().int().positive(),
+  device: z.string(),
+  readbackAccuracy: num,
+  quantizedAccuracy: num,
+  floatAccuracy: num,
+  prediction: z.object({ summary: z.object({ mean: num }).passthrough(), interval: z.tuple([num, num]) }).passthrough().optional(),
+  onBoard: z.object({
+    layers: z.array(z.object({ name: z.string(), scheme: z.enum(['diff', 'offset', 'signed']), rows: z.number().int().positive(), cols: z.number().int().positive(), physCols: z.number().int().positive(), alpha: num, ref: num.optional() })).min(1),
+    tiles: z.array(z.object({ layer: z.number().int().min(0), array: z.number().int().min(0), row0: z.number().int().min(0), col0: z.number().int().min(0), rows: z.number().int().positive(), cols: z.number().int().positive(), rowAt: z.array(z.number().int().min(0)), colAt: z.array(z.number().int().min(0)) })).min(1),
+    vread_V: num.positive(),
+  }, { required_error: 'missing: the run was programmed without --keep (rram program-net --keep stores what --on-board needs)' }),
+}).passthrough();
+
+/** The program-net run a reference names: run:<id>, an id, or run:latest (the newest completed program-net run stored with --keep). */
+function keptRun(store: EmbeddedStore, ref: string): string {
+  const id = ref.replace(/^run:/, '');
+  if (id !== 'latest') return id;
+  const found = store.listRuns().find((r) => r.kind === 'program-net' && r.status === 'completed' && r.results.includes('program-net'));
+  if (!found) throw new NotFoundError('completed program-net run', 'latest');
+  return found.id;
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
+  const store = new EmbeddedStore(f.store);
+  const runId = keptRun(store, f.onBoard);
+  const rec = store.getRun(runId);
+  const kept = parseFile(KeptSchema, store.loadResult(runId, 'program-net'), `run ${runId} program-net result`);
+  if (resolve(kept.model) !== resolve(f.model)) throw new InvalidArgumentError('--model', f.model, `run ${runId} programmed ${kept.model}`);
+  if (parseDatasetName(f.dataset) !== kept.dataset) throw new InvalidArgumentError('--dataset', f.dataset, `run ${runId} evaluated ${kept.dataset}`);
+  const ds = loadDataset(parseDatasetName(f.dataset), f.data, false);
+  await initTf();
+  const { net } = await loadNet(tf, f.model, { test: ds.test, images: f.images });
+  const want = ((rec.params as { inputs?: Record<string, string> }).inputs ?? {})['model contents (--model)'];
+  if (want && want !== netDigest(net)) throw new InvalidArgumentError('--model', f.model, `its contents changed since run ${runId} programmed it`);
+  const board = await openBoard({ board: 'emulated', port: f.port, baud: f.baud, seed: f.boardSeed, arrays: f.boardArrays, calibration: f.calibration, store: f.store });
+  try {
+    const programmedOn = (rec.board as { id?: string } | undefined)?.id;
+    if (programmedOn && programmedOn !== board.info().id) throw new InvalidArgumentError('board', board.info().id, `run ${runId} programmed board ${programmedOn}`);
+    const images = Math.min(f.images ?? kept.images, ds.test.n);
+    const r = await inferOnBoard(board, net, kept.onBoard as KeptNet, ds.test, {
+      images,
+      batch: f.batch,
+      vIn_V: f.vIn,
+      onBatch: (done, correct) => !f.json && process.stderr.write(`\ron-board: ${done}/${images} images, ${pct(correct / done)} %   `),
+    });
+    if (!f.json) process.stderr.write('\n');
+    const out = { runId, board: board.info().id, images, onBoard: r, readbackAccuracy: kept.readbackAccuracy, readbackImages: kept.images, prediction: kept.prediction ? { mean: kept.prediction.summary.mean, interval: kept.prediction.interval } : undefined, quantizedAccuracy: kept.quantizedAccuracy, floatAccuracy: kept.floatAccuracy };
+    if (f.json) printJson(out);
+    else {
+      const rows: (string | number)[][] = [
+        ['on the board (analog MVM)', pct(r.accuracy), images],
+        ['from the read-back (program-net)', pct(kept.readbackAccuracy), kept.images],
+        kept.prediction ? ['Monte Carlo prediction, mean [5..95 %]', `${pct(kept.prediction.summary.mean)} [${pct(kept.prediction.interval[0])}..${pct(kept.prediction.interval[1])}]`, kept.images] : ['Monte Carlo prediction', `none (run ${runId} had --device ${String(kept.device)})`, '-'],
+        ['quantized, noise-free', pct(kept.quantizedAccuracy), kept.images],
+        ['float', pct(kept.floatAccuracy), kept.images],
+      ];
+      process.stdout.write(table(['accuracy', '%', 'images'], rows));
+      process.stdout.write(`run ${runId} on board ${board.info().id}: ${images} images in ${r.elapsed_s.toFixed(1)} s (${(images / r.elapsed_s).toFixed(1)} images/s), inputs up to ${r.vIn_V} V, ${r.batch} images per batch\n`);
+    }
+  } finally {
+    await board.close();
+  }
+}
