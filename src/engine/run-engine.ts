@@ -59,6 +59,10 @@ export interface EngineOptions {
   onUnknownOutcome?: 're-verify' | 'stop';
 }
 
+/** A batch waits for this many answers while more than KEEP_OUT requests are still out. */
+const GATHER = 8;
+const KEEP_OUT = 16;
+
 export class RunEngine {
   constructor(
     private readonly board: Board,
@@ -126,6 +130,9 @@ class CellStream {
     let lastYield = performance.now();
     while (this.inFlight.length) {
       await this.inFlight[0].done;
+      // Over a link answers trickle in: while plenty of requests are still out (the board has work
+      // queued), a few more are awaited so that one batch (one commit, one intent) serves several.
+      for (let k = this.answered(); k < GATHER && this.inFlight.length - k > KEEP_OUT; k = this.answered()) await this.inFlight[k].done;
       // Answers already on their way (an in-process board's, the rest of a reply chunk) join this
       // batch; an in-process board answers in microtasks, which would starve timers and I/O (a
       // hosting server's live stream, abort requests): the event loop gets a turn at least every ~20 ms.
@@ -153,6 +160,13 @@ class CellStream {
     }
     this.progress(true);
     return this.results;
+  }
+
+  /** How many of the oldest requests in flight are answered (the prefix a batch may handle). */
+  private answered(): number {
+    let k = 0;
+    while (this.inFlight[k]?.settled) k++;
+    return k;
   }
 
   /** Takes new cells while there is room; each one's first request joins the batch (or it ends at once). */
