@@ -85,8 +85,11 @@ if (!only || only === 'retention') {
   out.retention_hfox = await retentionHfoxBench();
 }
 if ((!only || only === 'characterize-pty') && hasTool('socat')) {
-  const { characterizePtyBench } = await import('./characterize-pty.js');
-  out.characterize_pty_921600 = await characterizePtyBench();
+  const { characterizePtyBench, CHARACTERIZE_PTY_ROWS } = await import('./characterize-pty.js');
+  // `characterize-pty 1,2`: only those rows (1-based) of CHARACTERIZE_PTY_ROWS.
+  const pick = only === 'characterize-pty' && process.argv[3] ? process.argv[3].split(',').map((k) => CHARACTERIZE_PTY_ROWS[Number(k) - 1]) : CHARACTERIZE_PTY_ROWS;
+  if (pick.some((r) => !r)) throw new Error(`characterize-pty rows: ${process.argv[3]}: each a number 1..${CHARACTERIZE_PTY_ROWS.length}`);
+  out.characterize_pty_921600 = await characterizePtyBench(pick);
 }
 if (!only || only === 'calibrate') {
   const { calibrateBench } = await import('./calibrate.js');

@@ -1,7 +1,7 @@
 /**
  * A lean replay of the sweep on an in-process emulated board, for indirect inference: the same
- * plans, the same lockstep rounds and operation order as the run engine (so the board's clock, and
- * with it relaxation, advance exactly as in a real run), without events, limits bookkeeping or
+ * plans and operation order as the run engine (so the board's clock, and with it relaxation,
+ * advance exactly as in a real run), without events, limits bookkeeping or
  * promises. A test checks it gives bit-for-bit the cell data `sweep()` gives for the same seed.
  */
 import { runWriteVerifyOnBoard } from '../../drivers/emulated/onboard-write-verify.js';
@@ -16,34 +16,50 @@ import { programCell, type ProgramConfig } from '../plans/program-cell.js';
 import { pickCells, type LevelCdfDataset } from '../procedures/characterize.js';
 import type { SweepCell, SweepDataset } from '../procedures/sweep.js';
 
-/** Runs plans on the board in the engine's lockstep order; returns each cell's outcome. */
-export function runLockstep(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number): Map<CellAddress, CellOutcome> {
+/**
+ * Runs plans on the board in the engine's order; returns each cell's outcome, in the order they
+ * finished. The engine's rule (run-engine.ts): the oldest request is answered first, and the
+ * cell's next request (or, when the cell finished, the next cell's first) goes to the back.
+ */
+export function runInEngineOrder(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number): Map<CellAddress, CellOutcome> {
   const out = new Map<CellAddress, CellOutcome>();
   const queue = jobs.slice().reverse();
-  const active: { cell: CellAddress; gen: CellPlan; next: IteratorResult<Command, CellOutcome> }[] = [];
-  for (;;) {
-    while (active.length < concurrency && queue.length) {
+  const ring: { cell: CellAddress; gen: CellPlan; next: IteratorResult<Command, CellOutcome> }[] = [];
+  let head = 0;
+  let live = 0;
+  const admit = () => {
+    while (live < concurrency && queue.length) {
       const j = queue.pop()!;
       const gen = j.plan();
-      active.push({ cell: j.cell, gen, next: gen.next() });
-    }
-    if (!active.length) break;
-    for (const a of active) {
-      if (a.next.done) continue;
-      const c = a.next.value;
-      let answer: Answer;
-      if (c.op === 'read') answer = b.readSync(a.cell, { vread_V: c.vread_V });
-      else if (c.op === 'write-verify') answer = runWriteVerifyOnBoard(b, a.cell, wvJob(c));
-      else if (c.op === 'reset') b.resetSync(a.cell, c);
-      else if (c.op === 'form') b.formSync(a.cell, c);
-      else b.setSync(a.cell, c);
-      a.next = a.gen.next(answer);
-    }
-    for (let k = active.length - 1; k >= 0; k--) {
-      if (active[k].next.done) {
-        out.set(active[k].cell, active[k].next.value as CellOutcome);
-        active.splice(k, 1);
+      const next = gen.next();
+      if (next.done) out.set(j.cell, next.value);
+      else {
+        live++;
+        ring.push({ cell: j.cell, gen, next });
       }
+    }
+  };
+  admit();
+  while (head < ring.length) {
+    const a = ring[head++];
+    const c = (a.next as IteratorYieldResult<Command>).value;
+    let answer: Answer;
+    if (c.op === 'read') answer = b.readSync(a.cell, { vread_V: c.vread_V });
+    else if (c.op === 'write-verify') answer = runWriteVerifyOnBoard(b, a.cell, wvJob(c));
+    else if (c.op === 'reset') b.resetSync(a.cell, c);
+    else if (c.op === 'form') b.formSync(a.cell, c);
+    else b.setSync(a.cell, c);
+    a.next = a.gen.next(answer);
+    if (!a.next.done) ring.push(a);
+    else {
+      out.set(a.cell, a.next.value);
+      live--;
+      admit();
+    }
+    // The ring only grows: drop what was handled now and then.
+    if (head > 4096) {
+      ring.splice(0, head);
+      head = 0;
     }
   }
   return out;
@@ -66,17 +82,17 @@ export function simulateSweep(cal: Calibration, ds: Pick<SweepDataset, 'board' |
   const cells = pickCells(ids.length * g.rows * g.cols, ids, g.rows, g.cols, seed)
     .filter((c) => reads.get(c.array)![c.row * g.cols + c.col] < cfg.form.formedAbove_A / 2)
     .slice(0, n);
-  const done = runLockstep(b, cells.map((cell) => ({ cell, plan: () => calibrationSweep(cfg) })), conc);
+  const done = runInEngineOrder(b, cells.map((cell) => ({ cell, plan: () => calibrationSweep(cfg) })), conc);
   // In completion order, as the engine returns them (the next phases run in that order).
   const formed = [...done.entries()].filter(([, o]) => o.status === 'ok').map(([c]) => c);
   const K = ds.noiseReads;
   const noiseReads = () => {
     if (!K || !formed.length) return new Map<CellAddress, CellOutcome>();
     b.waitSync(ds.settle_s);
-    return runLockstep(b, formed.map((cell) => ({ cell, plan: () => repeatedReads(K, cfg.vread_V) })), conc);
+    return runInEngineOrder(b, formed.map((cell) => ({ cell, plan: () => repeatedReads(K, cfg.vread_V) })), conc);
   };
   const high = noiseReads();
-  if (K && formed.length) runLockstep(b, formed.map((cell) => ({ cell, plan: () => deepResetPlan(cfg.deepReset, cfg.vread_V) })), conc);
+  if (K && formed.length) runInEngineOrder(b, formed.map((cell) => ({ cell, plan: () => deepResetPlan(cfg.deepReset, cfg.vread_V) })), conc);
   const hrs = noiseReads();
   return cells.map((c) => {
     const o = done.get(c)!;
@@ -101,7 +117,7 @@ export interface ReplayCell {
 
 /**
  * The recorded characterize run `d` repeated on an emulated board (cal), `factor` times as many
- * cells per level: the same lockstep programming, K array read-backs and relaxation re-reads, in
+ * cells per level: the same programming in the engine's order, K array read-backs and relaxation re-reads, in
  * the order `characterize()` does them (a test checks it matches bit for bit at factor 1).
  */
 export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor: number, seed: number, opts: { concurrency?: number; programmingOnly?: boolean } = {}): ReplayCell[][] {
@@ -123,7 +139,7 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
     const s = specs[k % nLevels];
     return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
   });
-  const done = runLockstep(b, jobs, opts.concurrency ?? 64);
+  const done = runInEngineOrder(b, jobs, opts.concurrency ?? 64);
   const vread = cfg.igvva.vread_V;
   const used = [...new Set([...done.keys()].map((c) => c.array))];
   const readAll = () => {

@@ -53,7 +53,7 @@ export interface OnboardJob {
   finalStepped_V?: number;
 }
 
-/** One pulse of a round, as the engine is about to send it (an intent); or one on-board write-verify job. */
+/** One pulse of a batch, as the engine is about to send it (an intent); or one on-board write-verify job. */
 export interface PulseIntent {
   cell: CellAddress;
   kind: PulseKind | 'write-verify';
@@ -68,7 +68,7 @@ export interface PulseIntent {
   onboard?: OnboardJob;
 }
 /**
- * Write-ahead: the pulses a round is about to send, on disk before any of them leaves (docs/formats.md,
+ * Write-ahead: the pulses a batch is about to send, on disk before any of them leaves (docs/formats.md,
  * "The record"). Each is followed by its `pulse` event once the board answered; one that has none
  * when a run is resumed was in flight when the process stopped, and is recorded then as a pulse of
  * unknown outcome.

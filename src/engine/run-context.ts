@@ -102,8 +102,8 @@ export class RunContext {
 
   /**
    * Puts every event emitted so far on disk: written (kill -9 loses nothing written) and, when
-   * `durable`, fsync'd (a power loss neither). The engine commits its intents before a round's
-   * pulses leave and its results after.
+   * `durable`, fsync'd (a power loss neither). The engine commits once per batch: the answers
+   * handled since the last commit and the next requests' intent, before those requests leave.
    */
   commit(durable: boolean): void {
     for (const f of this.flushers) f(durable);

@@ -1,33 +1,37 @@
 /**
- * The run engine: executes per-cell plans against any Board. Cells advance in lockstep rounds:
- * each round sends one command of every active cell at once (so a pipelined serial link is never
- * idle) and the board sees the same operation order whatever the link's timing, which keeps
- * in-process and serial runs identical for a seed.
+ * The run engine: executes per-cell plans against any Board and keeps the link full. Up to
+ * `concurrency` cells are active, each with at most one request in flight; a cell's next request
+ * leaves as soon as its previous answer is handled, so a slow cell (a long on-board climb) holds
+ * no other back, and a serial link always has requests queued within the board's window.
+ *  - Order: answers are handled strictly in the order their requests were sent (one that arrives
+ *    early waits for those before it), and a cell's next request (or, when it finished, the next
+ *    cell's first) is queued where its answer was handled. So the board receives the same
+ *    sequence of operations whatever the link's timing: in-process and serial runs stay identical
+ *    for a seed, and src/calibrate/simulate.ts replays the same order without promises.
+ *  - Batches: the answers already in are handled (their events emitted), the cells' next requests
+ *    prepared, then one `intent` event lists the batch's pulses and one commit writes everything
+ *    emitted (fsync'd when cells finished) before any of the batch's requests leaves
+ *    (docs/formats.md, "The record"). A cell is done when its cell-done is in the record, and
+ *    nowhere else.
  *  - Amplitudes are put on the board's DAC grid, then checked against the board's and the user's
  *    limits and the cell's pulse budget before anything is sent; a command beyond them ends that
  *    cell ('limit'), it is never sent.
- *  - The record comes first (docs/formats.md, "The record"): a round's pulses are written as an
- *    `intent` event before any of them leaves; each then gets its `pulse` event (confirmed,
- *    unknown or refused); the round's results are committed after it, fsync'd when cells
- *    finished. A cell is done when its cell-done is in the record, and nowhere else.
  *  - A pulse whose outcome is unknown (link lost, board rebooted) is recorded as such; with the
  *    default policy 're-verify' the cell's plan goes on, and since every plan reads the cell
  *    after a pulse before deciding anything, it continues from the measured state. Policy 'stop'
- *    ends the cell as 'unknown' instead.
- *  - A read that is unusable (a malformed reply, a value no cell gives) is recorded with no value
- *    and tried again; a cell whose reads stay unusable ends 'unreadable', with no further pulse.
- *  - Abort stops at the next round; the board is grounded when runCells throws (procedures ground
- *    it again at their very end, however they end).
+ *    ends the cell as 'unknown' instead. Unusable reads: cell-requests.ts.
+ *  - Abort or an error: nothing more is sent; the requests in flight are awaited and recorded
+ *    (cells they finish are done), the record committed, the board grounded, then it throws
+ *    (procedures ground the board again at their very end, however they end).
  */
-import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
+import type { Board, BoardInfo, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { checkCell, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid, tighten } from '../../drivers/limits.js';
-import { AbortedError, BoardError, OutcomeUnknownError, ProtocolError, RramError, UnsupportedError } from '../../drivers/errors.js';
-import type { Answer, CellOutcome, CellPlan, Command, WriteVerifyAnswer } from '../plans/commands.js';
-import { checkWriteVerify, jobViolation, wvJob, wvOnGrid } from './write-verify-job.js';
+import { AbortedError, RramError, UnsupportedError } from '../../drivers/errors.js';
+import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
+import { checkWriteVerify, wvOnGrid } from './write-verify-job.js';
 import type { RunContext } from './run-context.js';
 import type { CellResult } from './cell-ledger.js';
-import type { PulseIntent } from './events.js';
-import { READ_ATTEMPTS, unusableRead } from './readings.js';
+import { CellRequests, intentOf, stepOf, type Active, type InFlight } from './cell-requests.js';
 
 export type { CellResult } from './cell-ledger.js';
 
@@ -41,7 +45,7 @@ export interface CellJob {
 }
 
 export interface EngineOptions {
-  /** Cells programmed at once (commands in flight per round). Default 64. */
+  /** Cells programmed at once (each with at most one request in flight). Default 64. */
   concurrency?: number;
   /** User safety profile, applied on top of the board's own limits. */
   limits?: Partial<SafetyLimits>;
@@ -55,16 +59,9 @@ export interface EngineOptions {
   onUnknownOutcome?: 're-verify' | 'stop';
 }
 
-interface Active {
-  job: CellJob;
-  gen: CellPlan;
-  next: IteratorResult<Command, CellOutcome>;
-  pulses: number;
-  /** Pulses sent whose outcome is unknown. */
-  unknown: number;
-}
-
-const stepOf = (j: CellJob) => (j.step && j.step !== 'program' ? { step: j.step } : {});
+/** A batch waits for this many answers while more than KEEP_OUT requests are still out. */
+const GATHER = 8;
+const KEEP_OUT = 16;
 
 export class RunEngine {
   constructor(
@@ -75,111 +72,9 @@ export class RunEngine {
   /** Programs every job; returns the finished cells' results. Throws AbortedError after a clean stop. */
   async runCells(jobs: CellJob[], opts: EngineOptions = {}): Promise<CellResult[]> {
     const info = this.board.info();
-    const limits = tighten(info.limits, opts.limits ?? {});
-    const concurrency = Math.max(1, opts.concurrency ?? 64);
-    const budget = opts.pulseBudget ?? 1000;
-    const every = opts.progressEvery_ms ?? 250;
-    const policy = opts.onUnknownOutcome ?? 're-verify';
     for (const j of jobs) checkCell(info, j.cell);
-    const results: CellResult[] = [];
-    const queue = jobs.slice().reverse();
-    const active: Active[] = [];
-    const start = Date.now();
-    let lastProgress = 0;
-    const total = jobs.length;
-    const progress = (force: boolean) => {
-      const now = Date.now();
-      if (!force && now - lastProgress < every) return;
-      lastProgress = now;
-      const el = (now - start) / 1000;
-      const rate = el > 0 ? results.length / el : 0;
-      this.ctx.emit({ type: 'progress', done: results.length, total, rate_per_s: rate, eta_s: rate > 0 ? (total - results.length) / rate : null, phase: opts.phase ?? 'program' });
-    };
-    let finishedThisRound = 0;
-    const finish = (a: Active, outcome: CellOutcome) => {
-      const o = a.unknown ? { ...outcome, unknownPulses: a.unknown } : outcome;
-      const e: CellResult = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome: o, ...stepOf(a.job) };
-      results.push(e);
-      finishedThisRound++;
-      this.ctx.emit({ type: 'cell-done', ...e });
-    };
-    const grid = (c: Command): Command =>
-      c.op === 'read' ? { ...c, vread_V: onGrid(c.vread_V, info.dacStep_V) } : c.op === 'reset' ? { ...c, ...resetOnGrid(c, info.dacStep_V) } : c.op === 'write-verify' ? wvOnGrid(c, info.dacStep_V) : { ...c, ...setOnGrid(c, info.dacStep_V) };
-    let lastYield = performance.now();
     try {
-      for (;;) {
-        // An in-process board answers in microtasks, which would starve timers and I/O (a
-        // hosting server's live stream, abort requests): give the event loop a turn every ~20 ms.
-        if (performance.now() - lastYield > 20) {
-          await new Promise((r) => setImmediate(r));
-          lastYield = performance.now();
-        }
-        if (opts.signal?.aborted) throw new AbortedError();
-        while (active.length < concurrency && queue.length) {
-          const job = queue.pop()!;
-          const gen = job.plan();
-          active.push({ job, gen, next: gen.next(), pulses: 0, unknown: 0 });
-        }
-        if (!active.length) break;
-        finishedThisRound = 0;
-        // Put this round's commands on the DAC grid and validate them before anything is sent.
-        const intents: PulseIntent[] = [];
-        for (let k = active.length - 1; k >= 0; k--) {
-          const a = active[k];
-          if (a.next.done) continue;
-          let c = grid(a.next.value);
-          // An on-board job may not apply more pulses than the cell's budget has left.
-          if (c.op === 'write-verify') c = { ...c, maxPulses: Math.max(0, Math.min(c.maxPulses, budget - a.pulses)) };
-          a.next = { done: false, value: c };
-          // A plan asking for WRITE_VERIFY on a board without it is a setup error: stop before the intent.
-          if (c.op === 'write-verify' && !(this.board.writeVerify && info.features?.writeVerify)) throw new UnsupportedError('on-board write-verify (WRITE_VERIFY)');
-          try {
-            if (c.op === 'read') checkRead(limits, c.vread_V);
-            else if (c.op === 'reset') checkResetPulse(limits, c);
-            else if (c.op === 'write-verify') checkWriteVerify(limits, c);
-            else checkSetPulse(limits, c);
-          } catch (err) {
-            if (!(err instanceof RramError)) throw err;
-            this.ctx.emit({ type: 'warning', code: 'limit', message: `not sent: ${err.message}`, cell: a.job.cell });
-            finish(a, { status: 'limit', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` });
-            active.splice(k, 1);
-            continue;
-          }
-          if (c.op !== 'read' && a.pulses < budget) intents.push(this.intent(a, c));
-        }
-        // Write-ahead: the round's pulses are in the record before any of them leaves.
-        if (intents.length) {
-          this.ctx.emit({ type: 'intent', pulses: intents });
-          this.ctx.commit(false);
-        }
-        const answers = await Promise.allSettled(active.map((a) => this.step(a, budget, policy)));
-        let fatal: unknown;
-        for (let k = active.length - 1; k >= 0; k--) {
-          const a = active[k];
-          const r = answers[k];
-          if (r.status === 'rejected') {
-            const err = r.reason;
-            if (err instanceof OutcomeUnknownError) {
-              // policy 'stop', or the plan could not re-verify: the cell's state is unknown.
-              finish(a, { status: 'unknown', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: err.message });
-              active.splice(k, 1);
-              continue;
-            }
-            fatal ??= err;
-            continue;
-          }
-          if (a.next.done) {
-            finish(a, a.next.value);
-            active.splice(k, 1);
-          }
-        }
-        // The round's results: written always, fsync'd when cells finished (their cell-done is what a resume trusts).
-        this.ctx.commit(finishedThisRound > 0);
-        if (fatal !== undefined) throw fatal;
-        progress(false);
-      }
-      progress(true);
-      return results;
+      return await new CellStream(this.board, info, this.ctx, jobs, opts).run();
     } catch (e) {
       // Whatever stopped us: what finished is in the record, the lines are grounded, the error is
       // kept (a store that cannot write any more still lets the lines be grounded; the job reports it).
@@ -192,103 +87,184 @@ export class RunEngine {
       throw e;
     }
   }
+}
 
-  private intent(a: Active, c: Exclude<Command, { op: 'read' }>): PulseIntent {
-    const p =
-      c.op === 'reset'
-        ? { kind: 'reset' as const, vte_V: 0, vsl_V: c.vsl_V, vg_V: c.vg_V, width_s: c.width_s }
-        : c.op === 'write-verify'
-          ? { kind: 'write-verify' as const, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vgStart_V, width_s: c.width_s, onboard: { target_A: c.target_A, vgStart_V: c.vgStart_V, vgStep_V: c.vgStep_V, vgStop_V: c.vgStop_V, maxPulses: c.maxPulses, vread_V: c.vread_V } }
-          : { kind: c.op, vte_V: c.vte_V, vsl_V: 0, vg_V: c.vg_V, width_s: c.width_s };
-    return { cell: a.job.cell, ...p, level: a.job.level, ...stepOf(a.job) };
+/** One runCells call: the active cells, the requests in flight (in send order) and the batch being prepared. */
+class CellStream {
+  private readonly queue: CellJob[];
+  private readonly results: CellResult[] = [];
+  private readonly limits: SafetyLimits;
+  private readonly req: CellRequests;
+  private readonly inFlight: InFlight[] = [];
+  private toSend: Active[] = [];
+  private live = 0;
+  /** Cells finished since the last commit (their cell-done is made durable with it). */
+  private finished = 0;
+  private readonly start = Date.now();
+  private lastProgress = 0;
+
+  constructor(
+    private readonly board: Board,
+    private readonly info: BoardInfo,
+    private readonly ctx: RunContext,
+    private readonly jobs: CellJob[],
+    private readonly o: EngineOptions,
+  ) {
+    this.queue = jobs.slice().reverse();
+    this.limits = tighten(info.limits, o.limits ?? {});
+    this.req = new CellRequests(board, ctx, o.onUnknownOutcome ?? 're-verify', info.dacStep_V);
   }
 
-  /** Sends the cell's current command, feeds the answer back to its plan. */
-  private async step(a: Active, budget: number, policy: 're-verify' | 'stop'): Promise<void> {
-    if (a.next.done) return;
-    const c = a.next.value;
-    const cell = a.job.cell;
-    let answer: Answer;
-    if (c.op === 'read') {
-      answer = await this.usableRead(a, c.vread_V);
-      if (answer === undefined) return;
-    } else {
-      if (a.pulses >= budget || (c.op === 'write-verify' && c.maxPulses < 1)) {
-        a.next = { done: true, value: { status: 'budget', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `pulse budget ${budget} exhausted` } };
-        return;
+  private get concurrency(): number {
+    return Math.max(1, this.o.concurrency ?? 64);
+  }
+
+  private get budget(): number {
+    return this.o.pulseBudget ?? 1000;
+  }
+
+  async run(): Promise<CellResult[]> {
+    if (this.o.signal?.aborted) throw new AbortedError();
+    this.admit();
+    this.dispatch();
+    let lastYield = performance.now();
+    while (this.inFlight.length) {
+      await this.inFlight[0].done;
+      // Over a link answers trickle in: while plenty of requests are still out (the board has work
+      // queued), a few more are awaited so that one batch (one commit, one intent) serves several.
+      for (let k = this.answered(); k < GATHER && this.inFlight.length - k > KEEP_OUT; k = this.answered()) await this.inFlight[k].done;
+      // Answers already on their way (an in-process board's, the rest of a reply chunk) join this
+      // batch; an in-process board answers in microtasks, which would starve timers and I/O (a
+      // hosting server's live stream, abort requests): the event loop gets a turn at least every ~20 ms.
+      if ((this.inFlight.length > 1 && !this.inFlight[1].settled) || performance.now() - lastYield > 20) {
+        await new Promise((r) => setImmediate(r));
+        lastYield = performance.now();
       }
-      const ev = this.intent(a, c);
-      // A job of unknown outcome may have applied its maxPulses: counted so against the budget.
-      const most = c.op === 'write-verify' ? c.maxPulses : 1;
-      a.pulses += most;
+      let fatal: unknown;
+      while (this.inFlight[0]?.settled) {
+        const f = this.inFlight.shift()!;
+        try {
+          this.req.handle(f);
+          this.prepare(f.a);
+          this.admit();
+        } catch (err) {
+          fatal = err;
+          break;
+        }
+      }
+      if (fatal !== undefined) await this.drain(fatal);
+      if (this.o.signal?.aborted) await this.drain(new AbortedError());
+      // (The last batch sends nothing: its commit writes the last results.)
+      this.dispatch();
+      this.progress(false);
+    }
+    this.progress(true);
+    return this.results;
+  }
+
+  /** How many of the oldest requests in flight are answered (the prefix a batch may handle). */
+  private answered(): number {
+    let k = 0;
+    while (this.inFlight[k]?.settled) k++;
+    return k;
+  }
+
+  /** Takes new cells while there is room; each one's first request joins the batch (or it ends at once). */
+  private admit(): void {
+    while (this.live < this.concurrency && this.queue.length) {
+      const job = this.queue.pop()!;
+      const gen = job.plan();
+      this.live++;
+      this.prepare({ job, gen, next: gen.next(), pulses: 0, unknown: 0 });
+    }
+  }
+
+  /** The cell's next request joins the batch, or the cell ends: its plan returned, a limit, its budget. */
+  private prepare(a: Active): void {
+    if (a.reread) {
+      this.toSend.push(a);
+      return;
+    }
+    if (a.next.done) return this.finish(a, a.next.value);
+    let c = grid(a.next.value, this.info.dacStep_V);
+    // An on-board job may not apply more pulses than the cell's budget has left.
+    if (c.op === 'write-verify') c = { ...c, maxPulses: Math.max(0, Math.min(c.maxPulses, this.budget - a.pulses)) };
+    a.next = { done: false, value: c };
+    // A plan asking for WRITE_VERIFY on a board without it is a setup error: stop before the intent.
+    if (c.op === 'write-verify' && !(this.board.writeVerify && this.info.features?.writeVerify)) throw new UnsupportedError('on-board write-verify (WRITE_VERIFY)');
+    try {
+      if (c.op === 'read') checkRead(this.limits, c.vread_V);
+      else if (c.op === 'reset') checkResetPulse(this.limits, c);
+      else if (c.op === 'write-verify') checkWriteVerify(this.limits, c);
+      else checkSetPulse(this.limits, c);
+    } catch (err) {
+      if (!(err instanceof RramError)) throw err;
+      this.ctx.emit({ type: 'warning', code: 'limit', message: `not sent: ${err.message}`, cell: a.job.cell });
+      return this.finish(a, { status: 'limit', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `limit: ${err.message}` });
+    }
+    if (c.op !== 'read' && (a.pulses >= this.budget || (c.op === 'write-verify' && c.maxPulses < 1)))
+      return this.finish(a, { status: 'budget', pulses: a.pulses, reads: 0, final_A: NaN, finalStepped_V: NaN, note: `pulse budget ${this.budget} exhausted` });
+    this.toSend.push(a);
+  }
+
+  private finish(a: Active, outcome: CellOutcome): void {
+    const o = a.unknown ? { ...outcome, unknownPulses: a.unknown } : outcome;
+    const e: CellResult = { cell: a.job.cell, level: a.job.level, target_A: a.job.target_A, outcome: o, ...stepOf(a.job) };
+    this.results.push(e);
+    this.live--;
+    this.finished++;
+    this.ctx.emit({ type: 'cell-done', ...e });
+  }
+
+  /** Write-ahead, then send: the batch's pulses as one intent, one commit of all emitted so far, then the requests leave in order. */
+  private dispatch(): void {
+    const batch = this.toSend;
+    this.toSend = [];
+    const intents = [];
+    for (const a of batch) if (!a.reread && !a.next.done && a.next.value.op !== 'read') intents.push(intentOf(a.job, a.next.value));
+    if (intents.length) this.ctx.emit({ type: 'intent', pulses: intents });
+    this.commit();
+    for (const a of batch) this.inFlight.push(this.req.send(a));
+  }
+
+  /** Written always; fsync'd when cells finished (their cell-done is what a resume trusts). */
+  private commit(): void {
+    this.ctx.commit(this.finished > 0);
+    this.finished = 0;
+  }
+
+  /** Sends nothing more: the requests in flight are awaited and recorded (their cells may finish), then `why` is thrown. */
+  private async drain(why: unknown): Promise<never> {
+    this.toSend = [];
+    while (this.inFlight.length) {
+      const f = this.inFlight.shift()!;
+      await f.done;
       try {
-        if (c.op === 'write-verify') {
-          const s = await this.board.writeVerify!(cell, wvJob(c));
-          a.pulses += s.pulses - most;
-          answer = s;
-          this.ctx.emit({ type: 'pulse', ...ev, onboard: { ...ev.onboard!, pulses: s.pulses, success: s.success, final_A: s.final_A, finalStepped_V: s.finalStepped_V } });
-        } else {
-          if (c.op === 'reset') await this.board.reset(cell, c);
-          else await (c.op === 'form' ? this.board.form(cell, c) : this.board.set(cell, c));
-          this.ctx.emit({ type: 'pulse', ...ev });
-        }
-      } catch (err) {
-        if (err instanceof BoardError || (err instanceof RramError && (err.code === 'LIMIT' || err.code === 'ADDRESS'))) {
-          // Refused (no effect): recorded so, then the run stops (the host's checks and the board disagree).
-          a.pulses -= most;
-          this.ctx.emit({ type: 'pulse', ...ev, outcome: 'refused' });
-          throw err;
-        }
-        if (!(err instanceof OutcomeUnknownError)) {
-          this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
-          throw err;
-        }
-        a.unknown += most;
-        this.ctx.emit({ type: 'pulse', ...ev, outcome: 'unknown' });
-        this.ctx.emit({ type: 'warning', code: 'outcome-unknown', message: err.message, cell });
-        if (policy === 'stop') throw err;
-        a.next = a.gen.next(undefined);
-        // Only a plan that reads the cell next can go on from the measured state.
-        if (!a.next.done && a.next.value.op !== 'read') throw err;
-        return;
+        this.req.handle(f);
+        if (!f.a.reread && f.a.next.done) this.finish(f.a, f.a.next.value);
+      } catch {
+        // the first error is the run's; this one's events are recorded
       }
     }
-    if (c.op === 'write-verify') {
-      // The board's summary (recorded as it came) must be a run of the job as sent; one that is not stops the run.
-      const broken = jobViolation(c, answer as WriteVerifyAnswer, this.board.info().dacStep_V);
-      if (broken) throw new ProtocolError(`board broke WRITE_VERIFY on cell ${cell.array}:${cell.row},${cell.col}: ${broken}`);
-      // A last current no cell gives is never fed to the plan: the cell is read instead (unusable reads end it 'unreadable').
-      const s = answer as WriteVerifyAnswer;
-      if (unusableRead(s.final_A) !== undefined) {
-        const v = await this.usableRead(a, c.vread_V);
-        if (v === undefined) return;
-        answer = { ...s, final_A: v };
-      }
-    }
-    a.next = a.gen.next(answer!);
+    this.commit();
+    throw why;
   }
 
-  /**
-   * A read the plan may use, or undefined after READ_ATTEMPTS unusable ones (the cell is then
-   * ended 'unreadable'). Every attempt is recorded; an unusable one with no value and why.
-   */
-  private async usableRead(a: Active, vread_V: number): Promise<number | undefined> {
-    const cell = a.job.cell;
-    let why = '';
-    for (let k = 0; k < READ_ATTEMPTS; k++) {
-      let v: number | undefined;
-      try {
-        v = await this.board.read(cell, { vread_V });
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        why = `malformed reply: ${err.message}`;
-      }
-      if (v !== undefined) why = unusableRead(v) ?? '';
-      this.ctx.emit({ type: 'read', cell, vread_V, current_A: why ? null : v!, phase: 'verify', level: a.job.level, ...stepOf(a.job), ...(why ? { unusable: why } : {}) });
-      if (!why) return v;
-    }
-    this.ctx.emit({ type: 'warning', code: 'unreadable', message: `cell ${cell.array}:${cell.row},${cell.col}: ${READ_ATTEMPTS} reads unusable (${why}); no further pulse`, cell });
-    a.next = { done: true, value: { status: 'unreadable', pulses: a.pulses, reads: READ_ATTEMPTS, final_A: NaN, finalStepped_V: NaN, note: `reads unusable: ${why}` } };
-    return undefined;
+  private progress(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastProgress < (this.o.progressEvery_ms ?? 250)) return;
+    this.lastProgress = now;
+    const done = this.results.length;
+    const total = this.jobs.length;
+    const el = (now - this.start) / 1000;
+    const rate = el > 0 ? done / el : 0;
+    this.ctx.emit({ type: 'progress', done, total, rate_per_s: rate, eta_s: rate > 0 ? (total - done) / rate : null, phase: this.o.phase ?? 'program' });
   }
+}
+
+/** A command with its amplitudes on the board's DAC grid (the board rounds the same way). */
+function grid(c: Command, dac_V: number): Command {
+  if (c.op === 'read') return { ...c, vread_V: onGrid(c.vread_V, dac_V) };
+  if (c.op === 'reset') return { ...c, ...resetOnGrid(c, dac_V) };
+  return c.op === 'write-verify' ? wvOnGrid(c, dac_V) : { ...c, ...setOnGrid(c, dac_V) };
 }

@@ -239,7 +239,7 @@ export class EmbeddedStore {
  * Subscribes a run's event stream into the store: batches lines, appends them, keeps run.json's
  * status and counts current. Writes are synchronous so that a commit (the engine's, through
  * RunContext.commit) puts every earlier event in the file in order: written at once (a kill -9
- * loses nothing written), fsync'd when durable (every cell-done round, every 200 ms, the end).
+ * loses nothing written), fsync'd when durable (every batch in which cells finished, every 200 ms, the end).
  * `beforeWrite` runs first: an in-process emulated board makes its cells' state durable there, so
  * no event is ever on disk before the board state it describes. A resumed run appends to the same
  * files and keeps counting.
