@@ -75,6 +75,8 @@ async function startJob(form, kind, messageEl) {
   try {
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(formBody(form, kind)) });
     follow(r.runId);
+    // A board job waits its turn in the board's queue (docs/server.md).
+    if (r.state === 'queued' && r.ahead) messageEl.textContent = `run ${r.runId} queued: ${r.ahead} run(s) ahead`;
     if (kind !== 'infer' && kind !== 'program-net') location.hash = '#live';
     return r.runId;
   } catch (e) {

@@ -109,6 +109,12 @@ export class RunContext {
     for (const f of this.flushers) f(durable);
   }
 
+  /**
+   * A checkpoint between stored rounds (the engine calls it after each round's commit): a station
+   * pausing its queue holds the run here (rram serve, src/station/); a plain run goes straight on.
+   */
+  checkpoint: () => Promise<void> = async () => undefined;
+
   /** commit(true): kept for callers that make everything durable. */
   flush(): void {
     this.commit(true);

@@ -177,6 +177,8 @@ export class RunEngine {
         this.ctx.commit(finishedThisRound > 0);
         if (fatal !== undefined) throw fatal;
         progress(false);
+        // Everything of the round is stored: a paused station queue holds the run here.
+        if (active.length || queue.length) await this.ctx.checkpoint();
       }
       progress(true);
       return results;

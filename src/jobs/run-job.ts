@@ -34,6 +34,8 @@ export interface JobEnv {
   board?: Board;
   /** The run's metadata (sample, wafer, ...), written into run.json when the run starts (or added on a resume). */
   metadata?: RunMetadata;
+  /** Held between stored rounds (a station's paused queue: src/station/). */
+  checkpoint?: (ctx: RunContext) => Promise<void>;
 }
 
 export interface JobOutcome<T> {
@@ -70,6 +72,7 @@ export async function runJob<T>(
   const resume = env.resume ? await resumeFrom(env.store, runId) : undefined;
   const events$ = new Subject<RunEvent>();
   const ctx = new RunContext(runId, events$, resume);
+  if (env.checkpoint) ctx.checkpoint = () => env.checkpoint!(ctx);
   const storeSink = new StoreSink(env.store, runId, { metadata: env.metadata }).attach(events$);
   // The board's state (an in-process emulated board's) is durable before any event about it.
   if (env.board?.persistDirty) storeSink.beforeWrite = (d) => env.board!.persistDirty!(d);

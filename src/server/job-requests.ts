@@ -10,6 +10,7 @@ import { parseDeviceSpec } from '../inference/device-models.js';
 import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
+import { RunMetadata } from '../io/schemas/run-metadata.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -26,6 +27,9 @@ const algo = oneOf(ALGOS as unknown as [Algo, ...Algo[]]).default('igvva');
 const stepV = z.number({ invalid_type_error: 'must be a number in 0.001..1' }).gte(0.001, 'must be a number in 0.001..1').lte(1, 'must be a number in 0.001..1');
 const clip = z.number({ invalid_type_error: 'must be a quantile in (0.5, 1], e.g. 0.999' }).gt(0.5, 'must be a quantile in (0.5, 1], e.g. 0.999').lte(1, 'must be a quantile in (0.5, 1], e.g. 0.999');
 const seed = int(0, 2 ** 31 - 1).default(1);
+/** The run's metadata (sample, wafer, ...: docs/formats.md "Run metadata"), kept in its run.json. */
+const metadata = RunMetadata.optional();
+const minSuccess = z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').default(0.95);
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -62,13 +66,13 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
   });
   return {
     characterize: z
-      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional() })
+      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
-    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed }).strict(),
+    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed, minSuccess, metadata }).strict(),
     // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
     infer: z.object({ kind: z.literal('infer'), ...net(64), engine: oneOf(['auto', 'native', 'js', 'tfjs'] as const).default('auto') }).strict(),
     // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.
