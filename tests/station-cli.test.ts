@@ -1,0 +1,93 @@
+/**
+ * CLI commands through a station (issue 29): with `rram serve` running on a store (as `npm start`
+ * does), a board command aimed at its board joins the station's queue instead of failing on the
+ * board's lock, shows its progress as a local run does, and exits as a local run would. Two CLI
+ * processes at once: both complete, in queue order, never interleaved on the board. A dead
+ * station's entry in the store never blocks a command.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { cli, MAIN, serveStation } from './helpers/station.js';
+import { waitFor } from './helpers/server.js';
+
+interface Item {
+  id: string;
+  state: string;
+  submitter?: string;
+}
+
+test('two CLI characterize runs beside `rram serve`: queued in order, never interleaved, progress shown, same exit codes', { timeout: 400000 }, async () => {
+  const store = mkdtempSync(join(tmpdir(), 'rram-station-cli-'));
+  const st = await serveStation(store);
+  try {
+    await waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    const out1 = join(store, 'a.json');
+    const out2 = join(store, 'b.json');
+    // The README's command, smaller; the first under a terminal (its progress bar), the second piped.
+    const a = cli(['characterize', '--levels', '4', '--cells-per-level', '24', '--store', store, '--out', out1, '--sample', 'S1'], { tty: true });
+    await waitFor(() => /queued/.test(a.out() + a.err()), 30000, 'the first run queued');
+    const b = cli(['characterize', '--levels', '2', '--cells-per-level', '4', '--store', store, '--out', out2, '--json']);
+    const [ca, cb] = await Promise.all([a.done, b.done]);
+    assert.equal(ca, 0, a.out() + a.err());
+    assert.equal(cb, 0, b.out() + b.err());
+    // As if local: the progress bar on the terminal, the level table on stdout, the result file.
+    assert.match(a.out(), /\[[\u2588\u2591 ]+\] \d+\/\d+ cells/, 'the progress bar drew');
+    assert.match(a.out(), /level/i);
+    assert.match(b.err(), /served by the station at http:\/\/127\.0\.0\.1:\d+: run \S+ queued behind 1 run/);
+    const ja = JSON.parse(readFileSync(out1, 'utf8')) as { runId: string; levels: unknown[] };
+    const jb = JSON.parse(readFileSync(out2, 'utf8')) as { runId: string; levels: unknown[] };
+    assert.equal(ja.levels.length, 4);
+    assert.equal(jb.levels.length, 2);
+    assert.equal((JSON.parse(b.out()) as { runId: string }).runId, jb.runId);
+    // The station's queue ran them in the order they came, one after the other.
+    const hist = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items;
+    assert.deepEqual(hist.map((h) => [h.id, h.state]), [[ja.runId, 'completed'], [jb.runId, 'completed']]);
+    assert.match(hist[0].submitter ?? '', /rram characterize/);
+    const s = new EmbeddedStore(store);
+    const span = async (id: string) => {
+      const ts: number[] = [];
+      for await (const e of s.events(id)) ts.push(e.t);
+      return [Math.min(...ts), Math.max(...ts)];
+    };
+    const [, endA] = await span(ja.runId);
+    const [startB] = await span(jb.runId);
+    assert.ok(startB >= endA, 'the second run began after the first ended');
+    assert.deepEqual(s.getRun(ja.runId).metadata, { sample: 'S1' }, 'metadata flags travel with the request');
+
+    // Same exit codes as a local run: a flag the station does not carry is refused by name (2), before anything is queued;
+    const relax = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--relax', '1s', '--store', store]);
+    assert.equal(await relax.done, 2);
+    assert.match(relax.err(), /--relax.*not carried through the station/);
+    // a request the station refuses (400) exits 2; a preflight refusal on the station (a step off the DAC grid) exits 2 as it does locally.
+    const huge = cli(['characterize', '--levels', '8', '--cells-per-level', '5000', '--store', store]);
+    assert.equal(await huge.done, 2, huge.err());
+    const offGrid = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--step', '0.0015', '--store', store]);
+    assert.equal(await offGrid.done, 2, offGrid.err());
+    assert.match(offGrid.err(), /step/i);
+    const local = spawnSync(process.execPath, [MAIN, 'characterize', '--levels', '2', '--cells-per-level', '2', '--step', '0.0015', '--store', mkdtempSync(join(tmpdir(), 'rram-local-'))], { encoding: 'utf8' });
+    assert.equal(local.status, 2, 'the same refusal, locally');
+    assert.equal(((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items.length, 3, 'only the off-grid one was queued (and failed)');
+  } finally {
+    await st.stop();
+  }
+  assert.ok(!readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 'a stopped station removes its entry');
+});
+
+test("a dead station's entry in the store does not block a command: it runs directly", { timeout: 120000 }, async () => {
+  const store = mkdtempSync(join(tmpdir(), 'rram-stale-'));
+  // A process that has exited: its pid names no live station.
+  const gone = spawn('true');
+  const pid = await new Promise<number>((r) => gone.once('exit', () => r(gone.pid!)));
+  mkdirSync(join(store, 'stations'));
+  const key = spawnSync(process.execPath, ['-e', `import('${join(MAIN, '..', 'board-options.js')}').then(m => process.stdout.write(m.boardKey({ board: 'emulated', seed: 1, arrays: 2, store: '.', baud: 921600 })))`], { encoding: 'utf8' }).stdout;
+  assert.match(key, /^emulated:emu-1-/);
+  writeFileSync(join(store, 'stations', `${hostname()}-${pid}.json`), JSON.stringify({ url: 'http://127.0.0.1:9', pid, host: hostname(), started: new Date().toISOString(), token: 'x', boards: [{ id: 'board0', key }] }));
+  const r = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--store', store]);
+  assert.equal(await r.done, 0, r.err());
+  assert.doesNotMatch(r.err(), /station/);
+});
