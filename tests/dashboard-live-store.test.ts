@@ -1,0 +1,62 @@
+/**
+ * Any run written to a store, by any process, appears live on the dashboard (issue 29): with the
+ * dashboard open in Chromium on `rram serve`, a CLI run in another process on a board the station
+ * does not serve writes into the same store; the page follows it while it runs (its id, its
+ * progress, its cells on the map), and shows it completed when the CLI is done.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { needTool } from './helpers/env.js';
+import { CHROMIUM_ARGS } from './helpers/browser.js';
+import { waitFor } from './helpers/server.js';
+import { cli, serveStation } from './helpers/station.js';
+import { LiveRun } from '../src/server/live-state.js';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+
+test('a CLI run of another process appears live on the open dashboard', { timeout: 300000 }, async (t) => {
+  if (!needTool(t, 'chromium', 'chromium')) return;
+  const store = mkdtempSync(join(tmpdir(), 'rram-live-store-'));
+  const st = await serveStation(store);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(st.url);
+    await page.waitForSelector('body[data-ready="1"]');
+    // Another board (seed 7): the station does not serve it, so the CLI drives it itself, into the same store.
+    const run = cli(['characterize', '--seed', '7', '--levels', '4', '--cells-per-level', '48', '--store', store]);
+    const runId = await waitFor(() => readdirSync(join(store, 'runs'), { withFileTypes: true }).find((d) => d.isDirectory())?.name, 60000, 'the CLI run to begin');
+    let exitedAt = Infinity;
+    void run.done.then(() => (exitedAt = Date.now()));
+    // Every progress text the page draws, with the time it drew it.
+    await page.evaluate(() => {
+      const seen: [number, string][] = [];
+      (window as unknown as { seen: typeof seen }).seen = seen;
+      const node = document.querySelector('#progress-text')!;
+      new MutationObserver(() => seen.push([Date.now(), node.textContent ?? ''])).observe(node, { childList: true, characterData: true, subtree: true });
+    });
+    await page.waitForFunction((id) => document.querySelector('#run-id')?.textContent === id, runId, { timeout: 30000 });
+    assert.equal(await run.done, 0, run.err());
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'completed', undefined, { timeout: 30000 });
+    // Live: the page drew the run's progress step by step while the other process still ran (not all at once at its end).
+    const seen = await page.evaluate(() => (window as unknown as { seen: [number, string][] }).seen);
+    const during = new Set(seen.filter(([t]) => t < exitedAt).map(([, text]) => /^([\w-]+: \d+) \/ \d+/.exec(text)?.[1]).filter((x) => x !== undefined));
+    assert.ok(during.size >= 3, `progress steps drawn while the CLI ran: ${[...during].join(' | ')}`);
+    // What the server folded while following is the stored run, each event once: the fold of the record itself.
+    const served = (await (await fetch(`${st.url}/api/runs/${runId}/map`)).json()) as { cells: unknown[][] };
+    const own = new LiveRun(runId);
+    for await (const e of new EmbeddedStore(store).events(runId)) own.apply(e);
+    const byCell = (c: unknown[][]) => [...c].sort((a, b) => String(a.slice(0, 3)).localeCompare(String(b.slice(0, 3))));
+    assert.deepEqual(byCell(served.cells), byCell(own.delta(-1).cells));
+    assert.equal(served.cells.filter((c) => c[5] !== null).length, 4 * 48, 'every cell the CLI finished');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await st.stop();
+  }
+});
