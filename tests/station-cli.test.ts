@@ -14,6 +14,9 @@ import { join } from 'node:path';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { cli, MAIN, serveStation } from './helpers/station.js';
 import { waitFor } from './helpers/server.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { buildModel, parseArch } from '../src/inference/arch-spec.js';
+import { saveModel } from '../src/inference/model-io.js';
 
 interface Item {
   id: string;
@@ -90,4 +93,42 @@ test("a dead station's entry in the store does not block a command: it runs dire
   const r = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--store', store]);
   assert.equal(await r.done, 0, r.err());
   assert.doesNotMatch(r.err(), /station/);
+});
+
+test("the README's program-net beside `rram serve`: the net and the level CDF go by the store, Ctrl-C aborts the station's run (exit 130)", { timeout: 300000 }, async () => {
+  const store = mkdtempSync(join(tmpdir(), 'rram-station-pn-'));
+  const nets = mkdtempSync(join(tmpdir(), 'rram-nets-'));
+  await initTf();
+  await saveModel(tf, buildModel(tf, parseArch('dense:8'), 4), join(nets, 'd8'));
+  const st = await serveStation(store);
+  try {
+    const cdf = join(store, 'cdf.json');
+    const c = cli(['characterize', '--levels', '4', '--cells-per-level', '16', '--store', store, '--out', cdf]);
+    assert.equal(await c.done, 0, c.err());
+    // A level-CDF file that is no run of this store is refused (2) before anything is queued.
+    const foreign = join(nets, 'foreign.json');
+    writeFileSync(foreign, JSON.stringify({ ...JSON.parse(readFileSync(cdf, 'utf8')), runId: '20200101-000000-0000' }));
+    const bad = cli(['program-net', '--model', join(nets, 'd8'), '--device', foreign, '--levels', '4', '--store', store]);
+    assert.equal(await bad.done, 2);
+    assert.match(bad.err(), /--device.*not the level CDF of a run in the store/);
+    const rep = cli(['program-net', '--model', join(nets, 'd8'), '--device', cdf, '--repeat', '2', '--store', store]);
+    assert.equal(await rep.done, 2);
+    assert.match(rep.err(), /--repeat.*not carried through the station/);
+    // The README's command: queued on the station, the net copied into the store, the CDF named by its run.
+    const pn = cli(['program-net', '--model', join(nets, 'd8'), '--device', cdf, '--levels', '4', '--trials', '5', '--images', '100', '--store', store, '--out', join(store, 'pn')]);
+    const runId = await waitFor(() => /run (\S+) queued/.exec(pn.err())?.[1], 60000, 'program-net queued');
+    await waitFor(async () => ((await (await fetch(`${st.url}/api/runs/${runId}/map`)).json()) as { cells?: unknown[] }).cells?.length, 120000, 'its first cells on the board');
+    pn.proc.kill('SIGINT');
+    assert.equal(await pn.done, 130, pn.err());
+    const s = new EmbeddedStore(store);
+    await waitFor(() => s.getRun(runId).status !== 'running', 30000, 'the station to end the run');
+    const rec = s.getRun(runId);
+    assert.equal(rec.status, 'aborted');
+    const params = rec.params as { model: string; levelCdf?: string; device?: string };
+    assert.match(params.model, /^cli-[0-9a-f]{12}$/);
+    assert.ok(existsSync(join(store, 'models', params.model, 'model.json')), 'the model copied into the store');
+    assert.equal(params.levelCdf ?? params.device, `run:${(JSON.parse(readFileSync(cdf, 'utf8')) as { runId: string }).runId}`);
+  } finally {
+    await st.stop();
+  }
 });

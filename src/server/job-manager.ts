@@ -292,7 +292,11 @@ export class JobManager {
       env,
       async (ctx, signal) => {
         const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
+        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no weight.
+        const history = await boardHistory(this.store, this.board.info());
         const opts = {
+          avoid: new Set(history.bad.keys()),
+          knownFormed: history.formed,
           algo: req.algo,
           calibration: this.calibration,
           programSpecs,
