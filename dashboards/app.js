@@ -11,6 +11,7 @@ import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
 import { fillMapRuns, pickMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
+import { drawQueue } from './views/queue.js';
 
 let runs = [];
 const view = () => (location.hash.slice(1) || 'live').split('/')[0];
@@ -198,6 +199,7 @@ $('#cmp-b').addEventListener('change', showCompare);
   const running = act.jobs.find((j) => j.kind !== 'infer'); // board jobs, program-net included
   if (running) follow(running.runId);
   await route();
+  await drawQueue();
   drawLiveBase();
   document.body.dataset.ready = '1';
 })().catch((e) => ($('#message').textContent = e.message));

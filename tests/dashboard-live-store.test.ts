@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { CHROMIUM_ARGS } from './helpers/browser.js';
-import { waitFor } from './helpers/server.js';
+import { startServer, waitFor } from './helpers/server.js';
 import { cli, serveStation } from './helpers/station.js';
 import { LiveRun } from '../src/server/live-state.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
@@ -102,5 +102,32 @@ test('two CLI processes and one browser on one station: queued in order, never i
   } finally {
     await browser.close();
     await st.stop();
+  }
+});
+
+test("the page's board queue: the queued runs in order, move up, halt grounds every line", { timeout: 120000 }, async (t) => {
+  if (!needTool(t, 'chromium', 'chromium')) return;
+  const s = await startServer();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const base = `${s.url}/api/boards/board0/queue`;
+    await s.post(`${base}/pause`, {});
+    const ids: string[] = [];
+    for (const n of [2, 3]) ids.push(((await (await s.post(base, { request: { kind: 'characterize', levels: 2, cellsPerLevel: n }, submitter: `client ${n}` })).json()) as { runId: string }).runId);
+    const page = await browser.newPage();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(s.url);
+    await page.waitForSelector('body[data-ready="1"]');
+    const order = () => page.$$eval('#queue-items tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.id));
+    assert.deepEqual(await order(), ids);
+    await page.click(`#queue-items tr[data-id="${ids[1]}"] button:text("up")`);
+    await page.waitForFunction((first) => (document.querySelector('#queue-items tr') as HTMLElement)?.dataset.id === first, ids[1]);
+    assert.deepEqual(((await (await fetch(base)).json()) as { queued: { id: string }[] }).queued.map((i) => i.id), [ids[1], ids[0]], 'moved on the station, not only on the page');
+    await page.click('#queue-halt');
+    await page.waitForFunction(() => (document.querySelector('#queue-state') as HTMLElement).dataset.lines === 'grounded');
+    assert.match((await page.textContent('#queue-state')) ?? '', /^halted.*every line grounded/);
+  } finally {
+    await browser.close();
+    await s.close();
   }
 });
