@@ -12,8 +12,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdi
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
-import { cli, MAIN, serveStation } from './helpers/station.js';
+import { cli, emulatePty, MAIN, serveStation } from './helpers/station.js';
 import { waitFor } from './helpers/server.js';
+import { needTool } from './helpers/env.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { saveModel } from '../src/inference/model-io.js';
@@ -130,5 +131,28 @@ test("the README's program-net beside `rram serve`: the net and the level CDF go
     assert.equal(params.levelCdf ?? params.device, `run:${(JSON.parse(readFileSync(cdf, 'utf8')) as { runId: string }).runId}`);
   } finally {
     await st.stop();
+  }
+});
+
+test('a station on a serial board (rram emulate --pty): the CLI on the same --port goes through it; halt sends GROUND over the link, the lines are grounded, the CLI exits as an aborted run (130)', { timeout: 180000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const store = mkdtempSync(join(tmpdir(), 'rram-station-pty-'));
+  const { path, proc: emu } = await emulatePty(['--virtual-time']);
+  const st = await serveStation(store, ['--port', path]);
+  try {
+    const run = cli(['characterize', '--port', path, '--levels', '4', '--cells-per-level', '32', '--store', store]);
+    const runId = await waitFor(() => /run (\S+) queued/.exec(run.err())?.[1], 60000, `queued on the station (${run.err()})`);
+    await waitFor(async () => ((await (await fetch(`${st.url}/api/runs/${runId}/map`)).json()) as { cells?: unknown[] }).cells?.length, 60000, 'cells on the board');
+    const token = (JSON.parse(readFileSync(join(store, 'stations', readdirSync(join(store, 'stations')).find((n) => n.endsWith('.json'))!), 'utf8')) as { token: string }).token;
+    const halt = await fetch(`${st.url}/api/boards/board0/queue/halt`, { method: 'POST', headers: { 'x-rram-token': token, 'content-type': 'application/json' }, body: '{}' });
+    const h = (await halt.json()) as { aborted: string; lines: { state: string; inFlight: number; groundedBy: string; lastOp: string } };
+    assert.equal(h.aborted, runId);
+    assert.deepEqual([h.lines.state, h.lines.inFlight, h.lines.groundedBy, h.lines.lastOp], ['grounded', 0, 'halt', 'ground']);
+    assert.equal(await run.done, 130, run.err());
+    assert.match(run.err(), /aborted/);
+    assert.equal(new EmbeddedStore(store).getRun(runId).status, 'aborted');
+  } finally {
+    await st.stop();
+    emu.kill('SIGTERM');
   }
 });

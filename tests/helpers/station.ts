@@ -50,3 +50,17 @@ export function cli(args: string[], o: { tty?: boolean; env?: NodeJS.ProcessEnv 
   const done = new Promise<number>((r) => proc.once('exit', (code) => r(code ?? -1)));
   return { proc, out: () => out, err: () => err, done };
 }
+
+/** `rram emulate --pty --json ARGS`: the emulated board behind a pseudo-terminal, and its path. */
+export async function emulatePty(args: string[] = []): Promise<{ path: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [MAIN, 'emulate', '--pty', '--json', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const path = await new Promise<string>((res, rej) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) res((JSON.parse(out.split('\n')[0]) as { path: string }).path);
+    });
+    proc.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
+  });
+  return { path, proc };
+}
