@@ -13,7 +13,7 @@ import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { CHROMIUM_ARGS } from './helpers/browser.js';
 import { startServer, waitFor } from './helpers/server.js';
-import { cli, serveStation } from './helpers/station.js';
+import { cli, queueControl, serveStation } from './helpers/station.js';
 import { LiveRun } from '../src/server/live-state.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 
@@ -82,11 +82,14 @@ test('two CLI processes and one browser on one station: queued in order, never i
     await page.goto(st.url);
     await page.waitForSelector('body[data-ready="1"]');
     await recordProgress(page);
-    // Both aimed at the station's own board: each joins its queue.
+    // Both aimed at the station's own board: each joins its queue (held until both are in it).
+    const control = queueControl(store, st.url);
+    await control('pause');
     const a = cli(['characterize', '--levels', '4', '--cells-per-level', '40', '--store', store, '--json']);
     const idA = await waitFor(() => /run (\S+) queued/.exec(a.err())?.[1], 30000, 'the first run queued');
-    const b = cli(['characterize', '--levels', '4', '--cells-per-level', '40', '--seed', '1', '--store', store, '--json']);
+    const b = cli(['characterize', '--levels', '4', '--cells-per-level', '40', '--store', store, '--json']);
     const idB = await waitFor(() => /run (\S+) queued behind 1/.exec(b.err())?.[1], 30000, 'the second run queued behind the first');
+    await control('resume');
     const ends: Record<string, number> = {};
     void a.done.then(() => (ends[idA] = Date.now()));
     void b.done.then(() => (ends[idB] = Date.now()));

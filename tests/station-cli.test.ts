@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdi
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
-import { cli, emulatePty, MAIN, serveStation } from './helpers/station.js';
+import { cli, emulatePty, MAIN, queueControl, serveStation } from './helpers/station.js';
 import { waitFor } from './helpers/server.js';
 import { needTool } from './helpers/env.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
@@ -32,10 +32,15 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     await waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
     const out1 = join(store, 'a.json');
     const out2 = join(store, 'b.json');
+    // Both wait in the queue before either starts (so the second is surely behind the first).
+    const control = queueControl(store, st.url);
+    assert.equal((await control('pause')).status, 200);
     // The README's command, smaller; the first under a terminal (its progress bar), the second piped.
     const a = cli(['characterize', '--levels', '4', '--cells-per-level', '24', '--store', store, '--out', out1, '--sample', 'S1'], { tty: true });
     await waitFor(() => /queued/.test(a.out() + a.err()), 30000, 'the first run queued');
     const b = cli(['characterize', '--levels', '2', '--cells-per-level', '4', '--store', store, '--out', out2, '--json']);
+    await waitFor(() => /queued/.test(b.err()), 30000, 'the second run queued');
+    assert.equal((await control('resume')).status, 200);
     const [ca, cb] = await Promise.all([a.done, b.done]);
     assert.equal(ca, 0, a.out() + a.err());
     assert.equal(cb, 0, b.out() + b.err());
@@ -76,6 +81,10 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     const local = spawnSync(process.execPath, [MAIN, 'characterize', '--levels', '2', '--cells-per-level', '2', '--step', '0.0015', '--store', mkdtempSync(join(tmpdir(), 'rram-local-'))], { encoding: 'utf8' });
     assert.equal(local.status, 2, 'the same refusal, locally');
     assert.equal(((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items.length, 3, 'only the off-grid one was queued (and failed)');
+    // A command that opens the board itself names the station that holds it, not a bare pid.
+    const read = cli(['read', '--cell', '1,1', '--store', store]);
+    assert.equal(await read.done, 1);
+    assert.match(read.err(), new RegExp(`served by the station at ${st.url.replace(/[.]/g, '\\.')} \\(rram serve, process ${st.proc.pid}\\)`));
   } finally {
     await st.stop();
   }
@@ -143,8 +152,7 @@ test('a station on a serial board (rram emulate --pty): the CLI on the same --po
     const run = cli(['characterize', '--port', path, '--levels', '4', '--cells-per-level', '32', '--store', store]);
     const runId = await waitFor(() => /run (\S+) queued/.exec(run.err())?.[1], 60000, `queued on the station (${run.err()})`);
     await waitFor(async () => ((await (await fetch(`${st.url}/api/runs/${runId}/map`)).json()) as { cells?: unknown[] }).cells?.length, 60000, 'cells on the board');
-    const token = (JSON.parse(readFileSync(join(store, 'stations', readdirSync(join(store, 'stations')).find((n) => n.endsWith('.json'))!), 'utf8')) as { token: string }).token;
-    const halt = await fetch(`${st.url}/api/boards/board0/queue/halt`, { method: 'POST', headers: { 'x-rram-token': token, 'content-type': 'application/json' }, body: '{}' });
+    const halt = await queueControl(store, st.url)('halt');
     const h = (await halt.json()) as { aborted: string; lines: { state: string; inFlight: number; groundedBy: string; lastOp: string } };
     assert.equal(h.aborted, runId);
     assert.deepEqual([h.lines.state, h.lines.inFlight, h.lines.groundedBy, h.lines.lastOp], ['grounded', 0, 'halt', 'ground']);

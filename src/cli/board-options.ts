@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import type { Board } from '../../drivers/board.js';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { pidAlive, readStationFiles } from '../station/station-file.js';
 import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
 import { loadCalibration, type Calibration } from '../../calibration/calibration.js';
 import { limitsArg, num, type LimitSpec } from './parse.js';
@@ -64,8 +65,20 @@ export async function openBoardWithCalibration(f: BoardFlags): Promise<OpenedBoa
   }
   if (f.newBoard && (f as { resume?: string }).resume) throw new InvalidArgumentError('--new-board', true, 'with --resume it would discard the cells the run programmed; resume on the board as it is');
   const { board, calibration } = emulatedBoard(f);
-  board.attachState(join(f.store, 'boards'), { fresh: f.newBoard });
+  try {
+    board.attachState(join(f.store, 'boards'), { fresh: f.newBoard });
+  } catch (e) {
+    throw servedBy(e, f.store, `emulated:${board.stateKey()}`);
+  }
   return { board, calibration };
+}
+
+/** A board held by a station on this store: say so, and what goes through it, instead of naming a bare pid. */
+function servedBy(e: unknown, store: string, key: string): unknown {
+  if (!(e instanceof RramError) || e.code !== 'BUSY') return e;
+  const st = readStationFiles(store).find((s) => s.entry.boards.some((b) => b.key === key) && pidAlive(s.entry.pid));
+  if (!st) return e;
+  return new RramError('BUSY', `the board is served by the station at ${st.entry.url} (rram serve, process ${st.entry.pid}): characterize, program and program-net go through its queue; this command opens the board itself, so stop the station first, or start it from the dashboard`);
 }
 
 /** The in-process emulated board the flags describe, its saved state not attached yet. */

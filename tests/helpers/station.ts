@@ -1,6 +1,7 @@
 /** `rram serve` as `npm start` runs it (a process on its own store), and CLI processes beside it. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { repoRoot } from '../../lib/repo-root.js';
 import { waitFor } from './server.js';
 
@@ -63,4 +64,11 @@ export async function emulatePty(args: string[] = []): Promise<{ path: string; p
     proc.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
   });
   return { path, proc };
+}
+
+/** POST /api/boards/board0/queue/WHAT on the station of `store`, with the token it wrote there. */
+export function queueControl(store: string, url: string): (what: string) => Promise<Response> {
+  const dir = join(store, 'stations');
+  const token = (JSON.parse(readFileSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.json'))!), 'utf8')) as { token: string }).token;
+  return (what) => fetch(`${url}/api/boards/board0/queue/${what}`, { method: 'POST', headers: { 'x-rram-token': token, 'content-type': 'application/json' }, body: '{}' });
 }

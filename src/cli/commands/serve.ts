@@ -34,7 +34,7 @@ export function parseListen(raw: string): { host: string; port: number } {
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 export function registerServe(program: Command): void {
-  addBoardOptions(program.command('serve').description('serve the web dashboard (live runs, array maps, level CDFs, inference, history)'))
+  addBoardOptions(program.command('serve').description('a station: owns the board, one queue per board (docs/server.md), and serves the web dashboard (live runs of any process on the store, array maps, level CDFs, inference, history)'))
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
