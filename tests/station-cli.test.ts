@@ -81,6 +81,11 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     const local = spawnSync(process.execPath, [MAIN, 'characterize', '--levels', '2', '--cells-per-level', '2', '--step', '0.0015', '--store', mkdtempSync(join(tmpdir(), 'rram-local-'))], { encoding: 'utf8' });
     assert.equal(local.status, 2, 'the same refusal, locally');
     assert.equal(((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items.length, 3, 'only the off-grid one was queued (and failed)');
+    // rram info shows the station's board (its HELLO) without opening it again.
+    const info = cli(['info', '--json', '--store', store]);
+    assert.equal(await info.done, 0, info.err());
+    assert.equal((JSON.parse(info.out()) as { id: string }).id, 'emu-1');
+    assert.match(info.err(), /served by the station/);
     // A command that opens the board itself names the station that holds it, not a bare pid.
     const read = cli(['read', '--cell', '1,1', '--store', store]);
     assert.equal(await read.done, 1);

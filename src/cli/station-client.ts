@@ -8,6 +8,7 @@ import { Subject } from 'rxjs';
 import { RramError, type RramErrorCode } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import type { JobOutcome } from '../jobs/run-job.js';
+import type { BoardInfo } from '../../drivers/board.js';
 
 export interface StationTarget {
   url: string;
@@ -119,4 +120,13 @@ export async function runOnStation<T>(t: StationTarget, request: Record<string, 
   if (status !== 'completed') return { runId, status, stored, error: new StationError(status === 'aborted' ? 'ABORTED' : (item.errorCode ?? 'BOARD_ERROR'), item.state === 'removed' ? 'taken out of the queue before it started' : (item.error ?? status)) };
   const result = await call<T>(t, 'GET', `/api/runs/${runId}/results/${resultName}`);
   return { runId, status, result, stored };
+}
+
+/** The station's board as `rram info` shows it (what its HELLO said), without opening it again. */
+export async function stationBoardInfo(t: StationTarget): Promise<{ info(): BoardInfo; close(): Promise<void> }> {
+  const boards = await call<{ id: string; info: BoardInfo }[]>(t, 'GET', '/api/boards');
+  const b = boards.find((x) => x.id === t.boardId);
+  if (!b) throw new StationError('NOT_FOUND', `station ${t.url} has no board ${t.boardId}`);
+  process.stderr.write(`rram: board ${b.info.id} is served by the station at ${t.url}\n`);
+  return { info: () => b.info, close: async () => undefined };
 }

@@ -8,12 +8,16 @@ import { addJobOptions, openSinks, type JobFlags } from '../job-options.js';
 import { addBoardOptions, openBoard, type BoardFlags } from '../board-options.js';
 import { cellRC, num } from '../parse.js';
 import { csv, printJson, table, uA } from '../output.js';
+import { addStationOptions, stationTarget, type StationFlags } from '../station-route.js';
+import { stationBoardInfo } from '../station-client.js';
 
 export function registerBoardCommands(program: Command): void {
-  addBoardOptions(program.command('info').description('show board id, firmware, protocol version, geometry and safety limits'))
+  addStationOptions(addBoardOptions(program.command('info').description('show board id, firmware, protocol version, geometry and safety limits')))
     .option('--json', 'machine-readable output')
-    .action(async (o: BoardFlags & { json?: boolean }) => {
-      const b = await openBoard(o);
+    .action(async (o: BoardFlags & StationFlags & { json?: boolean }) => {
+      // A board a station holds: its HELLO as the station has it (the board is not opened twice).
+      const st = await stationTarget(o);
+      const b = st ? await stationBoardInfo(st) : await openBoard(o);
       try {
         const info = b.info();
         if (o.json) printJson(info);
