@@ -86,8 +86,21 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     assert.equal(await info.done, 0, info.err());
     assert.equal((JSON.parse(info.out()) as { id: string }).id, 'emu-1');
     assert.match(info.err(), /served by the station/);
+    // The README's first session beside the station: a pulse, then a read of the same cell, both queued there.
+    const form = cli(['pulse', 'form', '--cell', '9,9', '--vte', '3.9', '--vg', '1.6', '--width', '1e-5', '--verify', '--store', store]);
+    assert.equal(await form.done, 0, form.err());
+    assert.match(form.out(), /^form applied to 0:9,9; read [\d.]+ uA at 0\.2 V \(run \S+\)/);
+    const readJson = async (cell: string) => {
+      const r = cli(['read', '--cell', cell, '--json', '--store', store]);
+      assert.equal(await r.done, 0, r.err());
+      assert.match(r.err(), /served by the station/);
+      return (JSON.parse(r.out()) as { cells: { current_A: number }[] }).cells[0].current_A;
+    };
+    const formed = await readJson('9,9');
+    const pristine = await readJson('9,10');
+    assert.ok(formed > 10 * pristine, `the read sees the formed cell: ${formed} A vs a pristine ${pristine} A`);
     // A command that opens the board itself names the station that holds it, not a bare pid.
-    const read = cli(['read', '--cell', '1,1', '--store', store]);
+    const read = cli(['sweep', '--cells', '2', '--store', store]);
     assert.equal(await read.done, 1);
     assert.match(read.err(), new RegExp(`served by the station at ${st.url.replace(/[.]/g, '\\.')} \\(rram serve, process ${st.proc.pid}\\)`));
   } finally {

@@ -18,6 +18,7 @@ import type { RunMetadata } from '../io/schemas/run-metadata.js';
 import type { RunContext } from '../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
 import { patternMap } from '../procedures/level-map.js';
+import { pulseOnce, readOnce } from '../procedures/single-ops.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
@@ -201,6 +202,8 @@ export class JobManager {
         verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
       });
     }
+    if (req.kind === 'read') return runJob(env, (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), { resultName: 'read' });
+    if (req.kind === 'pulse') return runJob(env, (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), { resultName: 'pulse' });
     if (req.kind === 'program-net') return this.runProgramNet(env, req);
     return this.runInfer(env, req);
   }

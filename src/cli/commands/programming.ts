@@ -29,7 +29,7 @@ import { addProgramFlags, programOptions, type ProgramFlags } from '../program-f
 import { parseNumberTable } from '../../io/number-table.js';
 import { addStationOptions, refuseUncarried, stationTarget, type StationFlags } from '../station-route.js';
 import { runOnStation } from '../station-client.js';
-import { metadataFromFlags } from '../metadata-flags.js';
+import { metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
 import type { Subject } from 'rxjs';
 import type { RunEvent } from '../../engine/events.js';
 
@@ -40,7 +40,7 @@ export function consoleSinks(events$: Subject<RunEvent>): void {
 }
 
 /** The run's metadata for a station request (absent when no flag gave any). */
-export function stationMetadata(f: ProgFlags): Record<string, unknown> {
+export function stationMetadata(f: MetadataFlags): Record<string, unknown> {
   const m = metadataFromFlags(f);
   return Object.keys(m).length ? { metadata: m } : {};
 }
