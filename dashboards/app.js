@@ -11,6 +11,7 @@ import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
 import { fillMapRuns, pickMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
+import { drawQueue } from './views/queue.js';
 
 let runs = [];
 const view = () => (location.hash.slice(1) || 'live').split('/')[0];
@@ -75,6 +76,8 @@ async function startJob(form, kind, messageEl) {
   try {
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(formBody(form, kind)) });
     follow(r.runId);
+    // A board job waits its turn in the board's queue (docs/server.md).
+    if (r.state === 'queued' && r.ahead) messageEl.textContent = `run ${r.runId} queued: ${r.ahead} run(s) ahead`;
     if (kind !== 'infer' && kind !== 'program-net') location.hash = '#live';
     return r.runId;
   } catch (e) {
@@ -196,6 +199,7 @@ $('#cmp-b').addEventListener('change', showCompare);
   const running = act.jobs.find((j) => j.kind !== 'infer'); // board jobs, program-net included
   if (running) follow(running.runId);
   await route();
+  await drawQueue();
   drawLiveBase();
   document.body.dataset.ready = '1';
 })().catch((e) => ($('#message').textContent = e.message));

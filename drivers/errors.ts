@@ -20,7 +20,8 @@ export type RramErrorCode =
   | 'UNSUPPORTED'
   | 'DATA'
   | 'STORE'
-  | 'PRUNED';
+  | 'PRUNED'
+  | 'LOCKED';
 
 export class RramError extends Error {
   constructor(

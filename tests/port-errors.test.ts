@@ -3,6 +3,7 @@
  * is: the port named, its reason, exit 4, never "run failed ... resume" for a run that never began.
  */
 import { test } from 'node:test';
+import { emulatePty } from './helpers/station.js';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
@@ -51,15 +52,7 @@ test('CLI: a missing or non-serial port names the port, exits 4, stores no run a
 test('CLI: the port vanishing mid-run: the port first, exit 4, the run kept and continued only once the board answers', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
   const store = mkdtempSync(join(tmpdir(), 'port-vanish-'));
-  const emu = spawn(process.execPath, [main, 'emulate', '--pty', '--json', '--virtual-time'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const path: string = await new Promise((res, rej) => {
-    let out = '';
-    emu.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) res(JSON.parse(out.split('\n')[0]).path);
-    });
-    emu.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
-  });
+  const { path, proc: emu } = await emulatePty(['--virtual-time']);
   const run = spawn(process.execPath, [main, 'characterize', '--levels', '4', '--cells-per-level', '32', '--port', path, '--store', store], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

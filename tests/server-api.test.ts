@@ -85,10 +85,14 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     const started = await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
     assert.equal(started.status, 202);
     const id = started.body.runId as string;
-    // One board job at a time: the second is refused naming the running one (the characterize above takes seconds).
-    const busy = await json(await s.post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
-    assert.equal(busy.status, 409, `second board job: ${busy.status}`);
-    assert.equal(busy.body.runId, id);
+    // One board job at a time: the second joins the board's queue behind the running one (the characterize above takes seconds).
+    const queued = await json(await s.post(`${s.url}/api/jobs`, { kind: 'program', map: 'random' }));
+    assert.equal(queued.status, 202, `second board job: ${queued.status}`);
+    assert.equal(queued.body.state, 'queued');
+    assert.equal(queued.body.position, 0);
+    assert.equal(s.station.queue.view().running?.id, id);
+    // Aborting a job that has not started takes it out of the queue.
+    assert.equal((await json(await s.post(`${s.url}/api/jobs/${queued.body.runId}/abort`, {}))).body.removed, true);
     await waitFor(async () => (await json(await fetch(`${s.url}/api/runs/${id}`))).body.status === 'completed', 60000, 'run to complete');
     await s.jobs.idle();
     const runs = await json(await fetch(`${s.url}/api/runs`));

@@ -158,7 +158,7 @@ export class EmulatedBoard implements Board {
    * close. `fresh` discards the saved state first (a pristine chip). Returns whether state was loaded.
    */
   attachState(dir: string, o: { fresh?: boolean } = {}): boolean {
-    const key = stateKey({ seed: this.identity.seed, arrays: this.boardInfo.arrays, rows: this.boardInfo.rows, cols: this.boardInfo.cols, fingerprint: this.identity.fingerprint });
+    const key = this.stateKey();
     const f = new BoardStateFile(dir, key);
     f.acquire();
     try {
@@ -171,6 +171,10 @@ export class EmulatedBoard implements Board {
       f.release();
       throw e;
     }
+  }
+  /** The key of this board's saved state: seed, geometry, calibration and limits (another of them is another board). */
+  stateKey(): string {
+    return stateKey({ seed: this.identity.seed, arrays: this.boardInfo.arrays, rows: this.boardInfo.rows, cols: this.boardInfo.cols, fingerprint: this.identity.fingerprint });
   }
   /** Cells a pulse changed since the last persistDirty (row-major index per array). */
   private readonly dirty = new Set<number>();

@@ -1,8 +1,10 @@
 /** The options every board-using command shares, and opening the board (and its calibration) they describe. */
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
 import type { Board } from '../../drivers/board.js';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { pidAlive, readStationFiles } from '../station/station-file.js';
 import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
 import { loadCalibration, type Calibration } from '../../calibration/calibration.js';
 import { limitsArg, num, type LimitSpec } from './parse.js';
@@ -61,13 +63,45 @@ export async function openBoardWithCalibration(f: BoardFlags): Promise<OpenedBoa
       process.stderr.write(`rram: warning: the emulated board on ${f.port} runs calibration ${info.calibration}, not ${calibration.id} (--calibration)\n`);
     return { board, calibration };
   }
-  if (f.board !== 'emulated') throw new InvalidArgumentError('--board', f.board, 'must be "emulated" (use --port PATH for a serial board)');
   if (f.newBoard && (f as { resume?: string }).resume) throw new InvalidArgumentError('--new-board', true, 'with --resume it would discard the cells the run programmed; resume on the board as it is');
+  const { board, calibration } = emulatedBoard(f);
+  try {
+    board.attachState(join(f.store, 'boards'), { fresh: f.newBoard });
+  } catch (e) {
+    throw servedBy(e, f.store, `emulated:${board.stateKey()}`);
+  }
+  return { board, calibration };
+}
+
+/** A board held by a station on this store: say so, and what goes through it, instead of naming a bare pid. */
+function servedBy(e: unknown, store: string, key: string): unknown {
+  if (!(e instanceof RramError) || e.code !== 'BUSY') return e;
+  const st = readStationFiles(store).find((s) => s.entry.boards.some((b) => b.key === key) && pidAlive(s.entry.pid));
+  if (!st) return e;
+  return new RramError('BUSY', `the board is served by the station at ${st.entry.url} (rram serve, process ${st.entry.pid}): characterize, program and program-net go through its queue; this command opens the board itself, so stop the station first, or start it from the dashboard`);
+}
+
+/** The in-process emulated board the flags describe, its saved state not attached yet. */
+function emulatedBoard(f: BoardFlags): { board: EmulatedBoard; calibration: Calibration } {
+  if (f.board !== 'emulated') throw new InvalidArgumentError('--board', f.board, 'must be "emulated" (use --port PATH for a serial board)');
   const { dacStep_V, ...limits } = f.limits ?? {};
   const calibration = loadCalibration(f.calibration);
-  const board = new EmulatedBoard({ seed: f.seed, arrays: f.arrays, calibration, limits, dacStep_V });
-  board.attachState(join(f.store, 'boards'), { fresh: f.newBoard });
-  return { board, calibration };
+  return { board: new EmulatedBoard({ seed: f.seed, arrays: f.arrays, calibration, limits, dacStep_V }), calibration };
+}
+
+/**
+ * Which board the flags name, as a station lists it (src/station/station-file.ts): the serial
+ * port's real path, or the emulated board's state key (seed, geometry, calibration, limits).
+ */
+export function boardKey(f: BoardFlags): string {
+  if (f.port) {
+    try {
+      return `port:${realpathSync(f.port)}`;
+    } catch {
+      return `port:${f.port}`;
+    }
+  }
+  return `emulated:${emulatedBoard(f).board.stateKey()}`;
 }
 
 export async function openBoard(f: BoardFlags): Promise<Board> {

@@ -109,6 +109,15 @@ export class RunContext {
     for (const f of this.flushers) f(durable);
   }
 
+  /**
+   * A checkpoint (rram serve's pause, src/station/): when `holdRequested()` says so, the engine
+   * stops sending, waits for every request in flight and records it, commits, and then awaits
+   * `checkpoint()`, which holds the run (the board idle, everything stored) until resumed or
+   * aborted. A plain run is never asked to hold.
+   */
+  holdRequested: () => boolean = () => false;
+  checkpoint: () => Promise<void> = async () => undefined;
+
   /** commit(true): kept for callers that make everything durable. */
   flush(): void {
     this.commit(true);

@@ -154,6 +154,10 @@ class CellStream {
       }
       if (fatal !== undefined) await this.drain(fatal);
       if (this.o.signal?.aborted) await this.drain(new AbortedError());
+      if (this.ctx.holdRequested()) {
+        await this.quiesce();
+        if (this.o.signal?.aborted) await this.drain(new AbortedError());
+      }
       // (The last batch sends nothing: its commit writes the last results.)
       this.dispatch();
       this.progress(false);
@@ -231,6 +235,27 @@ class CellStream {
   private commit(): void {
     this.ctx.commit(this.finished > 0);
     this.finished = 0;
+  }
+
+  /**
+   * A hold (a station's pause): nothing more is sent until every request in flight is answered
+   * and recorded (their cells' next requests wait in the batch), the record is committed, and the
+   * run's checkpoint has returned; the board is idle meanwhile. Then the waiting batch is sent.
+   */
+  private async quiesce(): Promise<void> {
+    while (this.inFlight.length) {
+      const f = this.inFlight.shift()!;
+      await f.done;
+      try {
+        this.req.handle(f);
+        this.prepare(f.a);
+        this.admit();
+      } catch (err) {
+        await this.drain(err);
+      }
+    }
+    this.commit();
+    await this.ctx.checkpoint();
   }
 
   /** Sends nothing more: the requests in flight are awaited and recorded (their cells may finish), then `why` is thrown. */

@@ -34,6 +34,9 @@ export interface JobEnv {
   board?: Board;
   /** The run's metadata (sample, wafer, ...), written into run.json when the run starts (or added on a resume). */
   metadata?: RunMetadata;
+  /** Held at a checkpoint (a station's paused queue: src/station/) whenever `holdRequested` says so. */
+  checkpoint?: (ctx: RunContext) => Promise<void>;
+  holdRequested?: () => boolean;
 }
 
 export interface JobOutcome<T> {
@@ -70,6 +73,10 @@ export async function runJob<T>(
   const resume = env.resume ? await resumeFrom(env.store, runId) : undefined;
   const events$ = new Subject<RunEvent>();
   const ctx = new RunContext(runId, events$, resume);
+  if (env.checkpoint) {
+    ctx.checkpoint = () => env.checkpoint!(ctx);
+    if (env.holdRequested) ctx.holdRequested = env.holdRequested;
+  }
   const storeSink = new StoreSink(env.store, runId, { metadata: env.metadata }).attach(events$);
   // The board's state (an in-process emulated board's) is durable before any event about it.
   if (env.board?.persistDirty) storeSink.beforeWrite = (d) => env.board!.persistDirty!(d);

@@ -27,6 +27,9 @@ const ArchiveBody = z.object({ archived: z.boolean() }).strict();
 import { serveLiveStream, StreamRegistry, type StreamLimits } from './live-stream.js';
 import { serveEventModel } from './event-model-stream.js';
 import { cellHistory } from '../store/cell-history.js';
+import { Station } from '../station/station.js';
+import { serveRunFollow } from './event-follow.js';
+import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -41,9 +44,11 @@ export interface AppOptions {
   studies?: string;
   /** Per-client live-stream bounds (default 4 MB queued, 30 s without draining). */
   streamLimits?: StreamLimits;
+  /** The station (the board's queue); one over `jobs` is made when not given. */
+  station?: Station;
 }
 
-const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LIMIT: 400, ADDRESS: 400, DATA: 400 };
+const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LOCKED: 423, LIMIT: 400, ADDRESS: 400, DATA: 400 };
 
 /** Folders whose paths never appear in an answer (set per app: the store's root joins them). */
 let serverRoots: string[] = [repoRoot(), homedir(), tmpdir(), realTmp()];
@@ -98,7 +103,15 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const { token, generated } = requestToken(o.token);
   const requireToken = requireTokenOf(token);
 
-  app.get('/api/boards', (_req, res) => res.json([{ id: 'board0', info: jobs.board.info(), busy: jobs.jobs().find((j) => j.kind !== 'infer')?.runId ?? null }]));
+  const station = o.station ?? new Station(jobs);
+  // Runs other processes write into the store appear live like this server's own.
+  jobs.followStore();
+  // Each board with its queue and the state of its lines (a halt leaves them grounded: `lines.state`).
+  app.get('/api/boards', (_req, res) => {
+    const v = station.view();
+    res.json([{ id: station.boardId, info: jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines }]);
+  });
+  registerQueueRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
   // Run records keep the full error for the CLI user; over HTTP server paths are cut from it.
@@ -123,7 +136,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
-      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench', 'read', 'pulse'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
       // Results name the level-CDF files they used: shown as run:<id>, and no other server path leaves.
       const runsDir = resolve(jobs.store.root, 'runs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const text = JSON.stringify(jobs.store.loadResult(id, name)).replace(new RegExp(`${runsDir}/([A-Za-z0-9_-]+)/level-cdf\\.json`, 'g'), 'run:$1');
@@ -198,20 +211,20 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const studiesRoot = o.studies ?? '.';
   app.get('/api/studies', wrap((_req, res) => res.json(listStudies(studiesRoot))));
   app.get('/api/studies/:name', wrap((req, res) => res.json(getStudy(studiesRoot, String(req.params.name)))));
+  // A board job joins the board's queue (its run id is known at once); an inference starts now, beside it.
   app.post(
     '/api/jobs',
     requireToken,
     wrap((req, res) => {
+      const kind = (req.body as { kind?: unknown } | undefined)?.kind;
+      if (kind !== 'infer') return res.status(202).json(enqueue(station, boardJobRequest(req.body, station, o.maxTrials), { key: req.get('x-rram-lock') ?? undefined }));
       const r = parseJobRequest(req.body, jobs.board.info(), { maxTrials: o.maxTrials });
+      if (r.kind !== 'infer') throw new InvalidArgumentError('kind', r.kind, 'not an inference');
       // One inference at a time: a Monte Carlo takes every core.
-      if (r.kind === 'infer') {
-        const running = jobs.jobs().find((j) => j.kind === 'infer');
-        if (running) return res.status(409).json({ error: `inference job ${running.runId} is running: one at a time`, code: 'BUSY', runId: running.runId });
-      }
-      if (r.kind === 'infer' || r.kind === 'program-net') {
-        jobs.modelDir(r.model);
-        if (r.device.startsWith('run:')) jobs.levelCdfPath(r.device);
-      }
+      const running = jobs.jobs().find((j) => j.kind === 'infer');
+      if (running) return res.status(409).json({ error: `inference job ${running.runId} is running: one at a time`, code: 'BUSY', runId: running.runId });
+      jobs.modelDir(r.model);
+      if (r.device.startsWith('run:')) jobs.levelCdfPath(r.device);
       const runId = jobs.start(r);
       res.status(202).json({ runId, kind: r.kind, params: r });
     }),
@@ -221,6 +234,14 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     requireToken,
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
+      const v = station.queue.view();
+      const key = req.get('x-rram-lock') ?? undefined;
+      // A board job: aborted through its queue (the lock applies); one not started yet leaves the queue.
+      if (v.queued.some((i) => i.id === id)) return res.json({ runId: id, removed: true, ...station.queue.remove(id, key) });
+      if (v.running?.id === id) {
+        const p = station.queue.abort(id, key);
+        return void p.then(() => res.json({ runId: id, aborting: true }), (e: unknown) => sendError(res, e));
+      }
       if (!jobs.abort(id)) return res.status(404).json({ error: `no active job ${id}`, code: 'NOT_FOUND' });
       res.json({ runId: id, aborting: true });
     }),
@@ -234,6 +255,14 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
       const id = checkRunId(String(req.params.id));
       const live = await jobs.loadLive(id);
       serveLiveStream(req, res, { runId: id, live, tick_ms: tick, active: () => jobs.isActive(id), registry: streams, limits: o.streamLimits, clean: (d) => (d.end?.error ? { ...d, end: { ...d.end, error: scrub(d.end.error) } } : d) });
+    }),
+  );
+  // A run's console events (what a CLI shows), stored then live: a command queued on this station follows its run here.
+  app.get(
+    '/api/runs/:id/follow',
+    wrap((req, res) => {
+      const id = checkRunId(String(req.params.id));
+      serveRunFollow(req, res, { runId: id, bus: jobs.bus, store: jobs.store, clean: (e) => (e.type === 'run-end' && e.error ? { ...e, error: scrub(e.error) } : e) });
     }),
   );
   // What each open live stream has queued (memory stays bounded however slow a client is).

@@ -13,12 +13,17 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { AbortedError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
-import { runJob, type Sink } from '../jobs/run-job.js';
+import { runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
+import type { RunMetadata } from '../io/schemas/run-metadata.js';
+import type { RunContext } from '../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
 import { patternMap } from '../procedures/level-map.js';
+import { pulseOnce, readOnce } from '../procedures/single-ops.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
+import { StoreFollower } from './store-follower.js';
+import { watchLines, type WatchedBoard } from '../station/line-watch.js';
 import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
@@ -28,6 +33,15 @@ export class BusyError extends RramError {
     super('BUSY', `the board is busy with run ${runId}; abort it or wait`, { runId });
   }
 }
+
+export interface JobEnd {
+  status: 'completed' | 'failed' | 'aborted';
+  error?: string;
+  /** The error's code (RramError), so a CLI following the run exits as a local run would. */
+  code?: string;
+}
+
+const endOf = (status: JobEnd['status'], e: unknown): JobEnd => (e === undefined ? { status } : { status, error: (e as Error)?.message ?? String(e), code: e instanceof RramError ? e.code : undefined });
 
 interface Active {
   runId: string;
@@ -44,13 +58,19 @@ export class JobManager {
   private readonly active = new Map<string, Active>();
   private readonly live = new Map<string, LiveRun>();
 
+  /** The board, with its line state watched (src/station/line-watch.ts): every job drives it through this. */
+  readonly board: Board;
+  readonly lineWatch: WatchedBoard;
+
   constructor(
-    readonly board: Board,
+    board: Board,
     readonly store: EmbeddedStore,
     private readonly makeSinks: () => Promise<Sink[]> = async () => [],
     /** The board's calibration (ranges, ISPVA gates, preflight). */
     readonly calibration?: Calibration,
   ) {
+    this.lineWatch = watchLines(board);
+    this.board = this.lineWatch.board;
     this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
     store.backgroundPack = true;
   }
@@ -81,12 +101,22 @@ export class JobManager {
     return r;
   }
 
-  jobs(): { runId: string; kind: string }[] {
-    return [...this.active.values()].map(({ runId, kind }) => ({ runId, kind }));
+  /** This server's jobs, then the runs other processes write into the store now (`external`). */
+  jobs(): { runId: string; kind: string; external?: true }[] {
+    const own = [...this.active.values()].map(({ runId, kind }) => ({ runId, kind }));
+    const others = [...(this.follower?.following.values() ?? [])].map(({ runId, kind }) => ({ runId, kind, external: true as const }));
+    return [...own, ...others];
   }
 
   isActive(runId: string): boolean {
-    return this.active.has(runId);
+    return this.active.has(runId) || !!this.follower?.isFollowed(runId);
+  }
+
+  private follower?: StoreFollower;
+
+  /** Follows runs other processes write into the store, live on the bus (store-follower.ts); once. */
+  followStore(every_ms?: number): void {
+    this.follower ??= new StoreFollower(this.store, this.bus, (id) => this.active.has(id), every_ms).start();
   }
 
   abort(runId: string): boolean {
@@ -102,22 +132,39 @@ export class JobManager {
     await this.store.idle();
   }
 
+  /** Starts a job now (inference beside the board's queue); board jobs go through the station's queue. */
   start(req: JobRequest): string {
     const usesBoard = req.kind !== 'infer'; // program-net programs the board
     if (usesBoard) for (const a of this.active.values()) if (a.usesBoard) throw new BusyError(a.runId);
-    const runId = newRunId();
+    return this.launch(req).runId;
+  }
+
+  /**
+   * Runs a job under `runId` (a queue item's id); `checkpoint` holds it between stored rounds (a
+   * paused queue). `done` resolves with how it ended, never rejects.
+   */
+  launch(req: JobRequest, o: { runId?: string; signal?: AbortSignal; checkpoint?: (ctx: RunContext, jobSignal: AbortSignal) => Promise<void>; holdRequested?: () => boolean } = {}): { runId: string; done: Promise<JobEnd> } {
+    const runId = o.runId ?? newRunId();
     const ac = new AbortController();
+    o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
+    if (o.signal?.aborted) ac.abort();
     this.liveRun(runId);
-    const done = this.run(runId, req, ac.signal)
-      .then((out) => {
+    // A held run ends its hold when this job is aborted too (abort(), a server stopping), not only by its queue.
+    const checkpoint = o.checkpoint && ((ctx: RunContext) => o.checkpoint!(ctx, ac.signal));
+    const done = this.run(runId, req, ac.signal, checkpoint, o.holdRequested)
+      .then((out): JobEnd => {
         // A job refused before its first event (preflight, a model that does not load) is still a run.
-        const o = out as { stored?: boolean; status?: string; error?: unknown } | undefined;
-        if (o && o.stored === false && o.status !== 'completed') this.recordEarlyFailure(runId, req, o.error, o.status === 'aborted');
+        const x = out as { stored?: boolean; status?: JobEnd['status']; error?: unknown } | undefined;
+        if (x && x.stored === false && x.status !== 'completed') this.recordEarlyFailure(runId, req, x.error, x.status === 'aborted');
+        return endOf(x?.status ?? 'completed', x?.error);
       })
-      .catch((e: unknown) => this.recordEarlyFailure(runId, req, e, false))
+      .catch((e: unknown): JobEnd => {
+        this.recordEarlyFailure(runId, req, e, false);
+        return endOf('failed', e);
+      })
       .finally(() => this.active.delete(runId));
-    this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard });
-    return runId;
+    this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard: req.kind !== 'infer' });
+    return { runId, done };
   }
 
   /** A failed (or aborted) run in the store and on the live stream, for a job that ended before its first event. */
@@ -136,11 +183,11 @@ export class JobManager {
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
-  private async run(runId: string, req: JobRequest, signal: AbortSignal): Promise<unknown> {
-    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board };
+  private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested']): Promise<unknown> {
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
     if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, calibration: this.calibration, engine: { signal: sig } }), {
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'level-cdf',
         summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
         verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
@@ -149,12 +196,14 @@ export class JobManager {
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, calibration: this.calibration, engine: { signal: sig } }), {
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
         resultName: 'program',
         summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
         verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
       });
     }
+    if (req.kind === 'read') return runJob(env, (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), { resultName: 'read' });
+    if (req.kind === 'pulse') return runJob(env, (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), { resultName: 'pulse' });
     if (req.kind === 'program-net') return this.runProgramNet(env, req);
     return this.runInfer(env, req);
   }
@@ -246,7 +295,11 @@ export class JobManager {
       env,
       async (ctx, signal) => {
         const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
+        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no weight.
+        const history = await boardHistory(this.store, this.board.info());
         const opts = {
+          avoid: new Set(history.bad.keys()),
+          knownFormed: history.formed,
           algo: req.algo,
           calibration: this.calibration,
           programSpecs,

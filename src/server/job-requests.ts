@@ -10,6 +10,7 @@ import { parseDeviceSpec } from '../inference/device-models.js';
 import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
+import { RunMetadata } from '../io/schemas/run-metadata.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -18,7 +19,10 @@ export type ProgramRequest = z.infer<Schemas['program']>;
 export type InferRequest = z.infer<Schemas['infer']>;
 /** A trained net programmed onto the board, evaluated from read-back beside the prediction; with `fineTune` progressively with the chip in the loop (issue 27). */
 export type ProgramNetRequest = z.infer<Schemas['program-net']>;
-export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest;
+/** `rram read` / `rram pulse` through a station (docs/server.md). */
+export type ReadRequest = z.infer<Schemas['read']>;
+export type PulseRequest = z.infer<Schemas['pulse']>;
+export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest;
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
 const oneOf = <T extends string>(allowed: readonly [T, ...T[]]) => z.enum(allowed, { errorMap: () => ({ message: `must be one of ${allowed.join(', ')}` }) });
@@ -26,6 +30,10 @@ const algo = oneOf(ALGOS as unknown as [Algo, ...Algo[]]).default('igvva');
 const stepV = z.number({ invalid_type_error: 'must be a number in 0.001..1' }).gte(0.001, 'must be a number in 0.001..1').lte(1, 'must be a number in 0.001..1');
 const clip = z.number({ invalid_type_error: 'must be a quantile in (0.5, 1], e.g. 0.999' }).gt(0.5, 'must be a quantile in (0.5, 1], e.g. 0.999').lte(1, 'must be a quantile in (0.5, 1], e.g. 0.999');
 const seed = int(0, 2 ** 31 - 1).default(1);
+const volts = z.number({ invalid_type_error: 'must be a voltage (V)' }).finite('must be a voltage (V)').gte(0, 'must be at least 0 V').lte(10, 'at most 10 V');
+/** The run's metadata (sample, wafer, ...: docs/formats.md "Run metadata"), kept in its run.json. */
+const metadata = RunMetadata.optional();
+const minSuccess = z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').default(0.95);
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -62,13 +70,23 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
   });
   return {
     characterize: z
-      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional() })
+      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
-    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed }).strict(),
+    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed, minSuccess, metadata }).strict(),
+    // A read and a single pulse, as `rram read` and `rram pulse` run them (the board checks every amplitude against its limits).
+    read: z
+      .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })
+      .strict()
+      .superRefine((r, ctx) => {
+        if ([r.cell !== undefined, r.row !== undefined, !!r.all].filter(Boolean).length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cell'], message: 'give exactly one of cell, row or all' });
+      }),
+    pulse: z
+      .object({ kind: z.literal('pulse'), pulse: oneOf(['form', 'set', 'reset'] as const), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict(), vte_V: volts.default(0), vsl_V: volts.default(0), vg_V: volts, width_s: z.number({ invalid_type_error: 'must be a width in seconds' }).gt(0, 'must be above 0 s').lte(1, 'at most 1 s'), verify_V: volts.optional(), metadata })
+      .strict(),
     // Programming targets exist for 2..8 levels; the Monte Carlo alone takes up to 64.
     infer: z.object({ kind: z.literal('infer'), ...net(64), engine: oneOf(['auto', 'native', 'js', 'tfjs'] as const).default('auto') }).strict(),
     // Every algorithm, ISPVA included: its gates per level come from the board's calibration, as for characterize.

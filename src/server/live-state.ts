@@ -69,7 +69,9 @@ export class LiveRun {
   constructor(readonly runId: string) {}
 
   apply(e: RunEvent): void {
-    this.seq = Math.max(this.seq, e.seq);
+    // Each event once: a run followed from the store may deliver what a replay already applied.
+    if (e.seq <= this.seq) return;
+    this.seq = e.seq;
     this.t = Math.max(this.t, e.t);
     switch (e.type) {
       case 'run-start':

@@ -8,6 +8,7 @@ import { loadCalibration } from '../../calibration/calibration.js';
 import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { JobManager } from '../../src/server/job-manager.js';
 import { createApp } from '../../src/server/app.js';
+import { Station } from '../../src/station/station.js';
 import type { StreamLimits } from '../../src/server/live-stream.js';
 
 export interface TestServer {
@@ -17,6 +18,8 @@ export interface TestServer {
   /** POST with the token, as the dashboard page does. */
   post(url: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
   jobs: JobManager;
+  /** The board's queue (src/station/). */
+  station: Station;
   storeDir: string;
   close(): Promise<void>;
 }
@@ -25,7 +28,8 @@ export async function startServer(o: { token?: string; storeDir?: string; allowH
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
   // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
   const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir), async () => [], loadCalibration());
-  const server: Server = createApp(jobs, { token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
+  const station = new Station(jobs);
+  const server: Server = createApp(jobs, { station, token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const a = server.address() as { port: number };
   const url = `http://127.0.0.1:${a.port}`;
@@ -36,8 +40,10 @@ export async function startServer(o: { token?: string; storeDir?: string; allowH
     token,
     post: (u, body, headers = {}) => fetch(u, { method: 'POST', headers: { 'content-type': 'application/json', 'x-rram-token': token, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
     jobs,
+    station,
     storeDir,
     async close() {
+      station.queue.pause();
       for (const j of jobs.jobs()) jobs.abort(j.runId);
       await jobs.idle();
       server.closeAllConnections();

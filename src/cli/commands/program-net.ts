@@ -28,6 +28,8 @@ import { loadCalibration, values } from '../../../calibration/calibration.js';
 import { readCurrent } from '../../../calibration/transfer.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
+import { addStationOptions, stationTarget } from '../station-route.js';
+import { programNetOnStation } from './program-net-station.js';
 import { addFineTuneFlags, baselineOf, checkFineTuneFlags, checkTrainedLevels, knownBad, printFineTune, progressPrinter, writeFineTuneFile, type FineTuneFlags } from './program-net-fine-tune.js';
 import { boardKey } from '../../store/board-history.js';
 import { unseenShare } from '../../inference/placement.js';
@@ -103,7 +105,7 @@ function parseArrayList(s: string): number[] {
 }
 
 export function registerProgramNet(program: Command): void {
-  addFineTuneFlags(addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net')))))
+  addStationOptions(addFineTuneFlags(addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net'))))))
     .description('program a trained net onto the arrays (write-verify), read back, evaluate from the read-back vs the Monte Carlo prediction')
     .requiredOption('--model <dir>', 'tfjs layers model folder (rram train --out)')
     .option('--dataset <name>', 'mnist | fashion | cifar10 (cifar10 needs --data DIR)', 'mnist')
@@ -125,7 +127,10 @@ export function registerProgramNet(program: Command): void {
     .option('--bn-merge <how>', 'binary nets (bnn.json): arithmetic | signed | sbn | none, how batch norm reaches the crossbar (default signed)')
     .option('--keep', 'store the layers\' scaling and the tiles\' places with the result, every tile on its own array (kept programmed), for `rram infer --on-board`')
     .option('--repeat <n>', 'program the net N times on fresh devices (a new emulated board per repeat, seeded; a board on --port is reprogrammed) and report how many read-backs fall inside the prediction\'s 5-95 % interval', num('--repeat', { int: true, min: 1, max: 100 }), 1)
-    .action(async (f: NetFlags) => {
+    .action(async (f: NetFlags, cmd: Command) => {
+      // A station serving the board: the run joins its queue (program-net-station.ts).
+      const st = await stationTarget(f);
+      if (st) return programNetOnStation(st, f, cmd, printText, writeOut);
       const po = programOptions(f);
       if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
       if (f.keep && (f.repeat > 1 || f.fineTune)) throw new InvalidArgumentError('--keep', true, f.fineTune ? 'keeps a plainly programmed net (not with --fine-tune)' : 'keeps one programmed net: give --repeat 1');

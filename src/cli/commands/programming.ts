@@ -27,20 +27,37 @@ import type { Board, CellAddress } from '../../../drivers/board.js';
 import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
 import { parseNumberTable } from '../../io/number-table.js';
+import { addStationOptions, refuseUncarried, stationTarget, type StationFlags } from '../station-route.js';
+import { runOnStation } from '../station-client.js';
+import { metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
+import type { Subject } from 'rxjs';
+import type { RunEvent } from '../../engine/events.js';
 
-export interface ProgFlags extends BoardFlags, JobFlags, ProgramFlags {
+/** What a CLI run shows on stderr: the progress bar, warnings and the preflight's notes. */
+export function consoleSinks(events$: Subject<RunEvent>): void {
+  attachProgressBar(events$);
+  printSetupNotes({ events$ });
+}
+
+/** The run's metadata for a station request (absent when no flag gave any). */
+export function stationMetadata(f: MetadataFlags): Record<string, unknown> {
+  const m = metadataFromFlags(f);
+  return Object.keys(m).length ? { metadata: m } : {};
+}
+
+export interface ProgFlags extends BoardFlags, JobFlags, ProgramFlags, StationFlags {
   json?: boolean;
   out?: string;
 }
 
 function addProgrammingOptions(c: Command): Command {
-  return addProgramFlags(addJobOptions(addBoardOptions(c)))
+  return addStationOptions(addProgramFlags(addJobOptions(addBoardOptions(c))))
     .option('--json', 'JSON output')
     .option('--out <file>', 'also write the result dataset here');
 }
 
 /** Tells the user, as the run starts, what was adapted to this board (the preflight's notes). */
-export function printSetupNotes(ctx: RunContext): void {
+export function printSetupNotes(ctx: Pick<RunContext, 'events$'>): void {
   ctx.events$.subscribe((e) => {
     if (e.type !== 'run-start' || !e.setup) return;
     const notes = (e.setup.notes as string[] | undefined) ?? [];
@@ -153,8 +170,19 @@ export function registerProgramming(program: Command): void {
     .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', durations('--relax'), [] as number[])
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--fresh-cells', 'program only cells no earlier run of this board pulsed (the store\'s history, and COUNTERS where the board has them): a run `rram calibrate` and `rram twin` accept')
-    .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number; freshCells?: boolean }) => {
+    .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number; freshCells?: boolean }, cmd: Command) => {
       const po = programOptions(f);
+      const print = (d: LevelCdfDataset) => process.stdout.write(formatLevelTable(d));
+      const toJson = (d: LevelCdfDataset) => ({ runId: d.runId, board: d.board.id, params: d.params, setup: d.setup, summary: d.summary, levels: d.levels.map((l) => ({ ...l.spec, ...l.stats })), overlaps: d.overlaps });
+      const st = await stationTarget(f);
+      if (st) {
+        // The board is a station's: the run joins its queue and is followed here as if local.
+        refuseUncarried(cmd, ['levels', 'cellsPerLevel', 'reads', 'array', 'algo', 'step', 'minSuccess'], st);
+        const request = { kind: 'characterize', levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, ...(f.step !== undefined ? { step_V: f.step } : {}), ...stationMetadata(f) };
+        const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks);
+        writeResultFile(f.out, out.result);
+        return finish(out, f.json, print, toJson, false, (d) => d.summary);
+      }
       if (f.freshCells && f.resume) throw new InvalidArgumentError('--fresh-cells', true, 'a run on fresh cells cannot be resumed (its cells are not fresh any more): start a new run');
       const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
@@ -168,23 +196,13 @@ export function registerProgramming(program: Command): void {
           (ctx, signal) =>
             characterize(board, ctx, { ...po, knownFormed: history.formed, cells, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, relax_s: f.relax, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }), verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined) },
-          (ctx) => {
-            attachProgressBar(ctx.events$);
-            printSetupNotes(ctx);
-          },
+          (ctx) => consoleSinks(ctx.events$),
         );
       } finally {
         await board.close();
       }
       writeResultFile(f.out, out.result);
-      await finish(
-        out,
-        f.json,
-        (d) => process.stdout.write(formatLevelTable(d)),
-        (d) => ({ runId: d.runId, board: d.board.id, params: d.params, setup: d.setup, summary: d.summary, levels: d.levels.map((l) => ({ ...l.spec, ...l.stats })), overlaps: d.overlaps }),
-        true,
-        (d) => d.summary,
-      );
+      await finish(out, f.json, print, toJson, true, (d) => d.summary);
     });
 
   addProgrammingOptions(program.command('program').description('program a level map onto an array (or part of it) by write-verify'))
@@ -192,9 +210,25 @@ export function registerProgramming(program: Command): void {
     .option('--array <N>', 'array', num('--array', { min: 0, int: true }), 0)
     .option('--region <R0:R1,C0:C1>', 'program only this rectangle of the array (inclusive)')
     .option('--cells <file>', 'program only the cells listed (row,col[,level] per line, or JSON [[row,col,level],...])')
-    .action(async (f: ProgFlags & { map?: string; array: number; region?: string; cells?: string }) => {
+    .action(async (f: ProgFlags & { map?: string; array: number; region?: string; cells?: string }, cmd: Command) => {
       const po = programOptions(f);
       if (f.region && f.cells) throw new InvalidArgumentError('--region', f.region, 'give --region or --cells, not both');
+      const printProgram = (r: ProgramArrayResult) => {
+        const s = r.summary;
+        process.stdout.write(`run ${r.runId}: ${s.ok} of ${s.cells} cells of array ${r.array} programmed (${(100 * s.successRate).toFixed(1)} %; failures: ${formatFailures(s.failures)}), ${r.totalPulses} pulses; ${r.misplaced} programmed cells read back outside their band\n`);
+        process.stdout.write(table(['level', 'target uA', 'n', 'ok', 'failures', 'median uA', 'sigma uA', 'pulses', 'success', 'in band'], r.stats.map((s) => [s.level, uA(s.target_A), s.n, s.nOk, formatFailures(s.failures), s.nOk ? uA(s.median_A) : '-', s.nOk ? uA(s.sigma_A) : '-', s.nOk ? s.pulsesMean.toFixed(1) : '-', (s.successRate * 100).toFixed(1) + '%', s.n ? (s.inBand ? 'yes' : 'NO') : '-'])));
+      };
+      const programJson = (r: ProgramArrayResult) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined });
+      const st = await stationTarget(f);
+      if (st) {
+        refuseUncarried(cmd, ['levels', 'array', 'algo', 'minSuccess', 'map'], st);
+        if (!f.map) throw new InvalidArgumentError('--map', f.map, 'give a level map pattern (random, checkerboard, stripes)');
+        if (!['random', 'checkerboard', 'stripes'].includes(f.map)) throw new InvalidArgumentError('--map', f.map, `a station takes a pattern (random, checkerboard, stripes), not a file: the board is served by ${st.url}`);
+        const request = { kind: 'program', levels: f.levels, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, map: f.map, ...stationMetadata(f) };
+        const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks);
+        writeResultFile(f.out, out.result);
+        return finish(out, f.json, printProgram, programJson, false, (r) => r.summary);
+      }
       const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
       try {
@@ -211,24 +245,10 @@ export function registerProgramming(program: Command): void {
           (ctx, signal) =>
             programArray(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },
-          (ctx) => {
-            attachProgressBar(ctx.events$);
-            printSetupNotes(ctx);
-          },
+          (ctx) => consoleSinks(ctx.events$),
         );
         writeResultFile(f.out, out.result);
-        await finish(
-          out,
-          f.json,
-          (r) => {
-            const s = r.summary;
-            process.stdout.write(`run ${r.runId}: ${s.ok} of ${s.cells} cells of array ${r.array} programmed (${(100 * s.successRate).toFixed(1)} %; failures: ${formatFailures(s.failures)}), ${r.totalPulses} pulses; ${r.misplaced} programmed cells read back outside their band\n`);
-            process.stdout.write(table(['level', 'target uA', 'n', 'ok', 'failures', 'median uA', 'sigma uA', 'pulses', 'success', 'in band'], r.stats.map((s) => [s.level, uA(s.target_A), s.n, s.nOk, formatFailures(s.failures), s.nOk ? uA(s.median_A) : '-', s.nOk ? uA(s.sigma_A) : '-', s.nOk ? s.pulsesMean.toFixed(1) : '-', (s.successRate * 100).toFixed(1) + '%', s.n ? (s.inBand ? 'yes' : 'NO') : '-'])));
-          },
-          (r) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined }),
-          true,
-          (r) => r.summary,
-        );
+        await finish(out, f.json, printProgram, programJson, true, (r) => r.summary);
       } finally {
         await board.close();
       }

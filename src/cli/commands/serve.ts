@@ -7,7 +7,9 @@ import { EmbeddedStore } from '../../store/embedded-store.js';
 import { JobManager } from '../../server/job-manager.js';
 import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
-import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { addBoardOptions, boardKey, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { Station } from '../../station/station.js';
+import { removeStationFile, writeStationFile } from '../../station/station-file.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
 import { num } from '../parse.js';
 import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
@@ -32,7 +34,7 @@ export function parseListen(raw: string): { host: string; port: number } {
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 export function registerServe(program: Command): void {
-  addBoardOptions(program.command('serve').description('serve the web dashboard (live runs, array maps, level CDFs, inference, history)'))
+  addBoardOptions(program.command('serve').description('a station: owns the board, one queue per board (docs/server.md), and serves the web dashboard (live runs of any process on the store, array maps, level CDFs, inference, history)'))
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
@@ -60,7 +62,8 @@ export function registerServe(program: Command): void {
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
-      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies });
+      const station = new Station(jobs);
+      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, station });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
@@ -70,7 +73,14 @@ export function registerServe(program: Command): void {
       const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : f.listen;
       process.stdout.write(`rram dashboard on http://${shown}/  (board ${board.info().id}, store ${f.store})\n`);
       if (token) process.stdout.write(`token required for starting/aborting jobs: ${token}\n`);
+      // Where CLI commands aimed at this board find the station (and its token: the file is the user's alone).
+      const port_ = typeof addr === 'object' && addr ? addr.port : port;
+      const url = host === '0.0.0.0' ? `http://127.0.0.1:${port_}` : host === '::' ? `http://[::1]:${port_}` : `http://${shown}`;
+      const cfg = (await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string };
+      const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: [{ id: station.boardId, key: boardKey(f) }] });
       const stop = async () => {
+        removeStationFile(stationFile);
+        station.queue.pause();
         for (const j of jobs.jobs()) jobs.abort(j.runId);
         await jobs.idle();
         server.close();

@@ -1,0 +1,50 @@
+// The board's queue (docs/server.md "Station and queues"): the running run and the queued ones
+// with who added them, move up / remove per item, pause, resume, halt; the board's line state.
+// A locked queue takes the lock's key from the key box (sent as X-Rram-Lock).
+import { $, api } from '../lib/api.js';
+import { el, fill } from '../lib/dom.js';
+
+const BOARD = 'board0';
+const lockHeader = () => ($('#queue-key').value ? { 'x-rram-lock': $('#queue-key').value } : {});
+
+async function act(path, opts = {}) {
+  try {
+    await api(`/api/boards/${BOARD}/${path}`, { method: 'POST', body: '{}', ...opts, headers: lockHeader() });
+    $('#queue-message').textContent = '';
+  } catch (e) {
+    $('#queue-message').textContent = e.message;
+  }
+  await drawQueue();
+}
+
+function itemRow(item, k, running) {
+  const up = el('button', { class: 'small', disabled: k === 0 || running }, 'up');
+  const rm = el('button', { class: 'small', disabled: running }, 'remove');
+  up.addEventListener('click', () => act(`queue/${item.id}/move`, { body: JSON.stringify({ position: k - 1 }) }));
+  rm.addEventListener('click', () => act(`queue/${item.id}`, { method: 'DELETE', body: undefined }));
+  const state = running ? (item.pausedAt ? 'held at a checkpoint' : 'running') : `#${k + 1}`;
+  return el('tr', { dataset: { id: item.id } }, el('td', {}, state), el('td', {}, item.id), el('td', {}, item.kind), el('td', {}, item.submitter ?? ''), el('td', {}, up, ' ', rm));
+}
+
+export async function drawQueue() {
+  let q;
+  try {
+    q = await api(`/api/boards/${BOARD}/queue`);
+  } catch {
+    return; // server restarting
+  }
+  const rows = [...(q.running ? [itemRow(q.running, 0, true)] : []), ...q.queued.map((i, k) => itemRow(i, k, false))];
+  fill($('#queue-items'), rows.length ? rows : el('tr', {}, el('td', { colspan: 5 }, 'empty')));
+  const state = q.halted ? 'halted' : q.paused ? 'paused' : 'running its queue';
+  const l = q.lines;
+  const lines = l.state === 'grounded' ? `every line grounded (acknowledged ${l.groundedAt}, ${l.groundedBy})` : l.state === 'driven' ? `${l.inFlight} operation(s) in flight` : `idle (last ${l.lastOp ?? 'none'})`;
+  fill($('#queue-state'), `${state}${q.lock.locked ? `, locked${q.lock.note ? ` (${q.lock.note})` : ''}` : ''}; lines: ${lines}`);
+  $('#queue-state').dataset.lines = l.state;
+}
+
+$('#queue-pause').addEventListener('click', () => act('queue/pause'));
+$('#queue-resume').addEventListener('click', () => act('queue/resume'));
+$('#queue-halt').addEventListener('click', () => {
+  if (confirm('Halt: abort the running run and ground every line of the board?')) act('queue/halt');
+});
+setInterval(() => drawQueue().catch(() => {}), 1000);

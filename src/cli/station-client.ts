@@ -1,0 +1,132 @@
+/**
+ * A CLI run through a station (issue 29): the job joins the station's queue for its board, and the
+ * command follows it - queued position, then the run's console events (GET /api/runs/:id/follow)
+ * into the same progress bar and warnings a local run prints - and ends with the same outcome
+ * (result, exit code) as a local run. Ctrl-C takes the item out of the queue, or aborts its run.
+ */
+import { Subject } from 'rxjs';
+import { RramError, type RramErrorCode } from '../../drivers/errors.js';
+import type { RunEvent } from '../engine/events.js';
+import type { JobOutcome } from '../jobs/run-job.js';
+import type { BoardInfo } from '../../drivers/board.js';
+
+export interface StationTarget {
+  url: string;
+  token: string;
+  boardId: string;
+  /** The lock's key, when the queue is locked (env RRAM_LOCK_KEY). */
+  lockKey?: string;
+}
+
+/** An error the station answered with, carrying its code so the exit code is a local run's. */
+export class StationError extends RramError {
+  constructor(code: string, message: string) {
+    super((code || 'BOARD_ERROR') as RramErrorCode, message);
+  }
+}
+
+async function call<T>(t: StationTarget, method: string, path: string, body?: unknown): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${t.url}${path}`, { method, headers: { 'content-type': 'application/json', 'x-rram-token': t.token, ...(t.lockKey ? { 'x-rram-lock': t.lockKey } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new StationError('DISCONNECTED', `station ${t.url} does not answer (${(e as Error).message})`);
+  }
+  const j = (await res.json().catch(() => ({}))) as { error?: string; code?: string };
+  if (!res.ok) throw new StationError(j.code === 'UNAUTHORIZED' ? 'INVALID_ARGUMENT' : (j.code ?? 'BOARD_ERROR'), `station ${t.url}: ${j.error ?? res.statusText}`);
+  return j as T;
+}
+
+interface Item {
+  id: string;
+  state: string;
+  position?: number;
+  /** Runs before it: queued ahead, and the running one. */
+  ahead?: number;
+  error?: string;
+  errorCode?: string;
+}
+
+/** The run's console events, stored then live, until its run-end (or the stream closes). */
+async function follow(t: StationTarget, runId: string, events$: Subject<RunEvent>, seen: { seq: number; ended: boolean }, signal: AbortSignal): Promise<void> {
+  const res = await fetch(`${t.url}/api/runs/${runId}/follow`, { signal }).catch(() => undefined);
+  if (!res?.ok || !res.body) return;
+  const dec = new TextDecoder();
+  let buf = '';
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += dec.decode(chunk, { stream: true });
+      for (let k = buf.indexOf('\n\n'); k >= 0; k = buf.indexOf('\n\n')) {
+        const msg = buf.slice(0, k);
+        buf = buf.slice(k + 2);
+        const data = /^data: (.*)$/m.exec(msg)?.[1];
+        if (!/^event: run$/m.test(msg) || !data) continue;
+        const e = JSON.parse(data) as RunEvent;
+        if (e.seq <= seen.seq) continue;
+        seen.seq = e.seq;
+        events$.next(e);
+        if (e.type === 'run-end') seen.ended = true;
+      }
+      if (seen.ended) return;
+    }
+  } catch {
+    // cut (station stopped, or we were aborted): the caller looks at the item
+  }
+}
+
+/**
+ * Queues `request` on the station and follows it to its end. `onEvents` gets the stream a local
+ * run's sinks would (progress bar, warnings, setup notes). Returns the run's outcome as runJob does.
+ */
+export async function runOnStation<T>(t: StationTarget, request: Record<string, unknown>, resultName: string, what: string, onEvents: (events$: Subject<RunEvent>) => void): Promise<JobOutcome<T>> {
+  const added = await call<{ runId: string; ahead: number }>(t, 'POST', `/api/boards/${t.boardId}/queue`, { request, submitter: `${what} (pid ${process.pid})` });
+  const runId = added.runId;
+  process.stderr.write(`rram: board ${t.boardId} is served by the station at ${t.url}: run ${runId} queued${added.ahead ? ` behind ${added.ahead} run(s)` : ''}\n`);
+  const events$ = new Subject<RunEvent>();
+  onEvents(events$);
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nrram: aborting run on the station (Ctrl-C again to stop following)\n');
+    void call(t, 'POST', `/api/jobs/${runId}/abort`).catch((e: Error) => process.stderr.write(`rram: ${e.message}\n`));
+  };
+  process.on('SIGINT', onSigint);
+  const seen = { seq: -1, ended: false };
+  let item: Item;
+  try {
+    let lastAhead = added.ahead;
+    for (;;) {
+      item = await call<Item>(t, 'GET', `/api/boards/${t.boardId}/queue/${runId}`);
+      if (item.state === 'queued') {
+        if (item.ahead !== lastAhead) process.stderr.write(`rram: run ${runId}: ${item.ahead ? `${item.ahead} run(s) ahead` : 'next'}\n`);
+        lastAhead = item.ahead ?? 0;
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      if (item.state !== 'running') break; // ended (or removed before it started)
+      const before = seen.seq;
+      // Its events until run-end; the item's own end (its state) follows a moment later.
+      if (!seen.ended) await follow(t, runId, events$, seen, ac.signal);
+      if (seen.ended || seen.seq === before) await new Promise((r) => setTimeout(r, 150));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    ac.abort();
+  }
+  events$.complete();
+  const status = item.state === 'completed' ? 'completed' : item.state === 'failed' ? 'failed' : 'aborted';
+  const stored = seen.seq >= 0;
+  if (status !== 'completed') return { runId, status, stored, error: new StationError(status === 'aborted' ? 'ABORTED' : (item.errorCode ?? 'BOARD_ERROR'), item.state === 'removed' ? 'taken out of the queue before it started' : (item.error ?? status)) };
+  const result = await call<T>(t, 'GET', `/api/runs/${runId}/results/${resultName}`);
+  return { runId, status, result, stored };
+}
+
+/** The station's board as `rram info` shows it (what its HELLO said), without opening it again. */
+export async function stationBoardInfo(t: StationTarget): Promise<{ info(): BoardInfo; close(): Promise<void> }> {
+  const boards = await call<{ id: string; info: BoardInfo }[]>(t, 'GET', '/api/boards');
+  const b = boards.find((x) => x.id === t.boardId);
+  if (!b) throw new StationError('NOT_FOUND', `station ${t.url} has no board ${t.boardId}`);
+  process.stderr.write(`rram: board ${b.info.id} is served by the station at ${t.url}\n`);
+  return { info: () => b.info, close: async () => undefined };
+}

@@ -1,0 +1,64 @@
+/**
+ * Whether a board command goes through a station: `--station URL` (with `--token`, env
+ * RRAM_TOKEN, or the token the station wrote in the store), or the station the store names for
+ * the board the flags describe (src/station/station-file.ts; a dead station's entry is passed
+ * over). Only the flags the station's job request carries may be given: any other is refused by
+ * name before anything is queued, never silently dropped.
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../../drivers/errors.js';
+import { findStation, readStationFiles } from '../station/station-file.js';
+import { boardKey, type BoardFlags } from './board-options.js';
+import type { StationTarget } from './station-client.js';
+
+export interface StationFlags {
+  station?: string;
+  token?: string;
+}
+
+export function addStationOptions(c: Command): Command {
+  return c
+    .option('--station <url>', 'queue the run on the station (rram serve) at this URL; by default the station the store names for this board, if one runs')
+    .option('--token <secret>', "the station's token (env RRAM_TOKEN; default: the one the station wrote in the store)");
+}
+
+/** Flags every command keeps on its side (they pick the board and the store, or shape the output). */
+const LOCAL = new Set(['board', 'port', 'baud', 'seed', 'calibration', 'arrays', 'limits', 'store', 'json', 'out', 'station', 'token', 'sample', 'wafer', 'die', 'deviceId', 'operator', 'temperature', 'note', 'tag']);
+
+export async function stationTarget(f: BoardFlags & StationFlags): Promise<StationTarget | undefined> {
+  const lockKey = process.env.RRAM_LOCK_KEY || undefined;
+  if (f.station) {
+    let url: string;
+    try {
+      url = new URL(f.station).origin;
+    } catch {
+      throw new InvalidArgumentError('--station', f.station, 'expected the URL rram serve printed, e.g. http://127.0.0.1:8080');
+    }
+    let token = f.token ?? process.env.RRAM_TOKEN ?? readStationFiles(f.store).find((s) => s.entry.url === url)?.entry.token;
+    let boards: { id: string }[];
+    try {
+      boards = (await (await fetch(`${url}/api/boards`, { signal: AbortSignal.timeout(5000) })).json()) as { id: string }[];
+      // On loopback the station hands its per-server token to its own page, and to us.
+      token ??= ((await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string }).sessionToken;
+    } catch (e) {
+      throw new InvalidArgumentError('--station', f.station, `does not answer as a station (${(e as Error).message})`);
+    }
+    if (!token) throw new InvalidArgumentError('--token', 'missing', `the station at ${url} needs its token (printed by rram serve; --token or env RRAM_TOKEN)`);
+    if (!Array.isArray(boards) || !boards[0]?.id) throw new InvalidArgumentError('--station', f.station, 'serves no board');
+    return { url, token, boardId: boards[0].id, lockKey };
+  }
+  const found = await findStation(f.store, boardKey(f));
+  return found ? { url: found.entry.url, token: f.token ?? found.entry.token, boardId: found.boardId, lockKey } : undefined;
+}
+
+/** Refuses every flag given on the command line that the station's request does not carry. */
+export function refuseUncarried(cmd: Command, carried: readonly string[], t: StationTarget): void {
+  const bad = cmd.options.filter((o) => {
+    const a = o.attributeName();
+    const src = cmd.getOptionValueSource(a);
+    return (src === 'cli' || src === 'env') && !LOCAL.has(a) && !carried.includes(a);
+  });
+  if (!bad.length) return;
+  const names = bad.map((o) => o.long ?? o.flags).join(', ');
+  throw new InvalidArgumentError(bad[0].long ?? bad[0].flags, cmd.getOptionValue(bad[0].attributeName()), `is not carried through the station at ${t.url} (its queue takes ${carried.map((c) => `--${c.replace(/[A-Z]/g, (x) => `-${x.toLowerCase()}`)}`).join(', ')}; refused: ${names}): leave it out, or stop the station and run directly`);
+}

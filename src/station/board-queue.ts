@@ -1,0 +1,256 @@
+/**
+ * One board's run queue (issue 29; after Bluesky's queueserver): add, move, remove, history,
+ * pause at a checkpoint, resume, abort, halt, and a lock with a key. Runs of one board never
+ * overlap: the queue starts its head only when nothing runs. Every operation is synchronous on the
+ * queue's state (one JavaScript turn), so concurrent HTTP clients are serialized in the order the
+ * server handles them; each accepted change bumps `rev`, and every answer - refusals included -
+ * carries the `rev` it saw, so a client (and the tests) can replay the order the queue applied.
+ */
+import { RramError } from '../../drivers/errors.js';
+import { PauseGate, type RunGate } from './pause-gate.js';
+
+export type ItemState = 'queued' | 'running' | 'completed' | 'failed' | 'aborted' | 'removed';
+
+export interface QueueItem<R = unknown> {
+  /** The run id the item will have in the store (known from the moment it is added). */
+  id: string;
+  kind: string;
+  request: R;
+  /** Who added it (free text a client sends: user, host, `rram characterize` pid ...). */
+  submitter?: string;
+  state: ItemState;
+  added: string;
+  started?: string;
+  ended?: string;
+  error?: string;
+  /** The error's code (INVALID_ARGUMENT, PORT, ...): a CLI following the item exits by it. */
+  errorCode?: string;
+  /** Set while a running item waits at a checkpoint (the queue is paused). */
+  pausedAt?: string;
+}
+
+export interface Execution {
+  signal: AbortSignal;
+  /** Asked by the run between stored rounds: holds there while the queue is paused. */
+  gate: RunGate;
+}
+
+export type Executor<R> = (item: QueueItem<R>, x: Execution) => Promise<{ status: 'completed' | 'failed' | 'aborted'; error?: string; code?: string }>;
+
+export interface QueueView<R = unknown> {
+  board: string;
+  rev: number;
+  paused: boolean;
+  /** Halted: paused after an abort with every line grounded; `resume` clears it. */
+  halted: boolean;
+  lock: { locked: boolean; since?: string; note?: string };
+  running: QueueItem<R> | null;
+  queued: QueueItem<R>[];
+}
+
+export class QueueError extends RramError {
+  constructor(code: 'LOCKED' | 'BUSY' | 'NOT_FOUND' | 'INVALID_ARGUMENT', message: string, rev: number, extra: Record<string, unknown> = {}) {
+    super(code, message, { rev, ...extra });
+  }
+}
+
+const HISTORY = 500;
+
+export class BoardQueue<R = unknown> {
+  private rev = 0;
+  private readonly items: QueueItem<R>[] = [];
+  private running: { item: QueueItem<R>; ac: AbortController; done: Promise<void> } | null = null;
+  private readonly done: QueueItem<R>[] = [];
+  private lockKey?: string;
+  private lockInfo: { since?: string; note?: string } = {};
+  private halted = false;
+  readonly gate = new PauseGate();
+  /** Called after every change (the live stream of queue views, the station file). */
+  onChange?: (v: QueueView<R>) => void;
+
+  constructor(
+    readonly board: string,
+    private readonly execute: Executor<R>,
+  ) {}
+
+  view(): QueueView<R> {
+    return {
+      board: this.board,
+      rev: this.rev,
+      paused: this.gate.paused,
+      halted: this.halted,
+      lock: { locked: this.lockKey !== undefined, ...this.lockInfo },
+      running: this.running ? { ...this.running.item } : null,
+      queued: this.items.map((i) => ({ ...i })),
+    };
+  }
+
+  /** Finished and removed items, oldest first (the last 500). */
+  history(): QueueItem<R>[] {
+    return this.done.map((i) => ({ ...i }));
+  }
+
+  /** One item wherever it is (queued, running, finished or removed), with its place while queued. */
+  item(id: string): (QueueItem<R> & { position?: number }) | undefined {
+    const k = this.items.findIndex((i) => i.id === id);
+    if (k >= 0) return { ...this.items[k], position: k };
+    if (this.running?.item.id === id) return { ...this.running.item };
+    const d = this.done.find((i) => i.id === id);
+    return d ? { ...d } : undefined;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** Refuses a change without the lock's key while the queue is locked. */
+  private checkKey(key: string | undefined, what: string): void {
+    if (this.lockKey !== undefined && key !== this.lockKey) throw new QueueError('LOCKED', `board ${this.board}'s queue is locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}: ${what} needs the lock's key (X-Rram-Lock)`, this.rev);
+  }
+
+  private changed(): number {
+    this.rev++;
+    this.onChange?.(this.view());
+    return this.rev;
+  }
+
+  private find(id: string): number {
+    const k = this.items.findIndex((i) => i.id === id);
+    if (k < 0) {
+      if (this.running?.item.id === id) throw new QueueError('BUSY', `item ${id} is running: abort it instead`, this.rev, { id });
+      throw new QueueError('NOT_FOUND', `no queued item ${id}`, this.rev, { id });
+    }
+    return k;
+  }
+
+  add(a: { id: string; kind: string; request: R; submitter?: string; position?: number }, key?: string): { item: QueueItem<R>; position: number; rev: number } {
+    this.checkKey(key, 'adding');
+    const position = a.position ?? this.items.length;
+    if (!Number.isInteger(position) || position < 0 || position > this.items.length) throw new QueueError('INVALID_ARGUMENT', `position ${position}: must be an integer in 0..${this.items.length}`, this.rev, { field: 'position' });
+    if (this.items.some((i) => i.id === a.id) || this.running?.item.id === a.id) throw new QueueError('INVALID_ARGUMENT', `item ${a.id} is already in the queue`, this.rev, { id: a.id });
+    const item: QueueItem<R> = { id: a.id, kind: a.kind, request: a.request, submitter: a.submitter, state: 'queued', added: new Date().toISOString() };
+    this.items.splice(position, 0, item);
+    const rev = this.changed();
+    this.pump();
+    return { item: { ...item }, position: this.items.indexOf(item), rev };
+  }
+
+  move(id: string, position: number, key?: string): { rev: number; order: string[] } {
+    this.checkKey(key, 'moving');
+    const k = this.find(id);
+    if (!Number.isInteger(position) || position < 0 || position >= this.items.length) throw new QueueError('INVALID_ARGUMENT', `position ${position}: must be an integer in 0..${this.items.length - 1}`, this.rev, { field: 'position' });
+    const [item] = this.items.splice(k, 1);
+    this.items.splice(position, 0, item);
+    return { rev: this.changed(), order: this.items.map((i) => i.id) };
+  }
+
+  remove(id: string, key?: string): { rev: number; item: QueueItem<R> } {
+    this.checkKey(key, 'removing');
+    const [item] = this.items.splice(this.find(id), 1);
+    item.state = 'removed';
+    item.ended = new Date().toISOString();
+    this.archive(item);
+    return { rev: this.changed(), item: { ...item } };
+  }
+
+  /** No new item starts; the running one stops at its next checkpoint (the lines grounded there). */
+  pause(key?: string): { rev: number } {
+    this.checkKey(key, 'pausing');
+    this.gate.pause();
+    return { rev: this.changed() };
+  }
+
+  resume(key?: string): { rev: number } {
+    this.checkKey(key, 'resuming');
+    this.halted = false;
+    this.gate.resume();
+    if (this.running) delete this.running.item.pausedAt;
+    const rev = this.changed();
+    this.pump();
+    return { rev };
+  }
+
+  /** Aborts the running item (given by id, or whichever runs); resolves once it has ended. */
+  async abort(id: string | undefined, key?: string): Promise<{ rev: number; aborted: string | null }> {
+    this.checkKey(key, 'aborting');
+    const r = this.running;
+    if (id !== undefined && r?.item.id !== id) {
+      if (this.items.some((i) => i.id === id)) throw new QueueError('BUSY', `item ${id} has not started: remove it instead`, this.rev, { id });
+      throw new QueueError('NOT_FOUND', `item ${id} is not running`, this.rev, { id });
+    }
+    if (!r) return { rev: this.rev, aborted: null };
+    r.ac.abort();
+    await r.done;
+    return { rev: this.rev, aborted: r.item.id };
+  }
+
+  /**
+   * Halt: pause, abort the running item, and ground every line (`ground` is the board's GROUND,
+   * awaited after the run has stopped, so no operation of the run follows it).
+   */
+  async halt(ground: () => Promise<void>, key?: string): Promise<{ rev: number; aborted: string | null }> {
+    this.checkKey(key, 'halting');
+    this.halted = true;
+    this.gate.pause();
+    this.changed();
+    const r = this.running;
+    r?.ac.abort();
+    if (r) await r.done;
+    await ground();
+    return { rev: this.changed(), aborted: r?.item.id ?? null };
+  }
+
+  lock(key: string, note?: string): { rev: number } {
+    if (this.lockKey !== undefined && this.lockKey !== key) throw new QueueError('LOCKED', `board ${this.board}'s queue is already locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}`, this.rev);
+    this.lockKey = key;
+    this.lockInfo = { since: new Date().toISOString(), note };
+    return { rev: this.changed() };
+  }
+
+  unlock(key: string): { rev: number } {
+    if (this.lockKey === undefined) throw new QueueError('INVALID_ARGUMENT', `board ${this.board}'s queue is not locked`, this.rev);
+    this.checkKey(key, 'unlocking');
+    this.lockKey = undefined;
+    this.lockInfo = {};
+    return { rev: this.changed() };
+  }
+
+  /** Resolves when nothing runs (shutdown, tests). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running.done;
+  }
+
+  private archive(item: QueueItem<R>): void {
+    this.done.push(item);
+    if (this.done.length > HISTORY) this.done.shift();
+  }
+
+  /** Starts the head when nothing runs and the queue is not paused. */
+  private pump(): void {
+    if (this.running || this.gate.paused || !this.items.length) return;
+    const item = this.items.shift()!;
+    item.state = 'running';
+    item.started = new Date().toISOString();
+    const ac = new AbortController();
+    const gate = this.gate.forRun(ac.signal, (at) => {
+      if (at) item.pausedAt = at;
+      else delete item.pausedAt;
+      this.onChange?.(this.view());
+    });
+    const done = this.execute(item, { signal: ac.signal, gate })
+      .catch((e: unknown) => ({ status: 'failed' as const, error: (e as Error)?.message ?? String(e), code: e instanceof RramError ? e.code : undefined }))
+      .then((o) => {
+        item.state = o.status;
+        item.ended = new Date().toISOString();
+        if (o.error) item.error = o.error;
+        if (o.code) item.errorCode = o.code;
+        delete item.pausedAt;
+        this.running = null;
+        this.archive(item);
+        this.changed();
+        this.pump();
+      });
+    this.running = { item, ac, done };
+    this.changed();
+  }
+}
