@@ -47,7 +47,7 @@ test('a CLI run of another process appears live on the open dashboard', { timeou
     await page.goto(st.url);
     await page.waitForSelector('body[data-ready="1"]');
     // Another board (seed 7): the station does not serve it, so the CLI drives it itself, into the same store.
-    const run = cli(['characterize', '--seed', '7', '--levels', '4', '--cells-per-level', '48', '--store', store]);
+    const run = cli(['characterize', '--seed', '7', '--levels', '4', '--cells-per-level', '160', '--store', store]);
     const runId = await waitFor(() => readdirSync(join(store, 'runs'), { withFileTypes: true }).find((d) => d.isDirectory())?.name, 60000, 'the CLI run to begin');
     let exitedAt = Infinity;
     void run.done.then(() => (exitedAt = Date.now()));
@@ -64,7 +64,7 @@ test('a CLI run of another process appears live on the open dashboard', { timeou
     for await (const e of new EmbeddedStore(store).events(runId)) own.apply(e);
     const byCell = (c: unknown[][]) => [...c].sort((a, b) => String(a.slice(0, 3)).localeCompare(String(b.slice(0, 3))));
     assert.deepEqual(byCell(served.cells), byCell(own.delta(-1).cells));
-    assert.equal(served.cells.filter((c) => c[5] !== null).length, 4 * 48, 'every cell the CLI finished');
+    assert.equal(served.cells.filter((c) => c[5] !== null).length, 4 * 160, 'every cell the CLI finished');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
@@ -85,9 +85,10 @@ test('two CLI processes and one browser on one station: queued in order, never i
     // Both aimed at the station's own board: each joins its queue (held until both are in it).
     const control = queueControl(store, st.url);
     await control('pause');
-    const a = cli(['characterize', '--levels', '4', '--cells-per-level', '40', '--store', store, '--json']);
+    // Runs long enough for several progress ticks (the streaming engine finishes 160 cells in-process within one).
+    const a = cli(['characterize', '--levels', '4', '--cells-per-level', '128', '--store', store, '--json']);
     const idA = await waitFor(() => /run (\S+) queued/.exec(a.err())?.[1], 30000, 'the first run queued');
-    const b = cli(['characterize', '--levels', '4', '--cells-per-level', '40', '--store', store, '--json']);
+    const b = cli(['characterize', '--levels', '4', '--cells-per-level', '128', '--store', store, '--json']);
     const idB = await waitFor(() => /run (\S+) queued behind 1/.exec(b.err())?.[1], 30000, 'the second run queued behind the first');
     await control('resume');
     const ends: Record<string, number> = {};
