@@ -291,6 +291,9 @@ export class Firmware {
         const reply = this.reply(job.frame.seq, job.session, payload.type, payload.body);
         this.sess.complete(job.slot, reply);
         this.send(reply, job.n);
+        // Let the line in between requests (HELLO, retransmissions, the rest of a long frame): a
+        // queue of long requests (MVMs) must not keep the board deaf.
+        if (this.queue.length) await new Promise((r) => setImmediate(r));
       }
     } finally {
       if (epoch === this.epoch) this.running = false;

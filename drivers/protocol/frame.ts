@@ -229,12 +229,18 @@ export class StallWatch {
     this.timer = undefined;
     const d = this.dec.stallDeadline();
     if (d === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.onFrames(this.dec.expire()); // also when none: the stall itself is news (damaged headers)
-      this.fed();
+    const timer = setTimeout(() => {
+      // A receiver whose event loop was busy must not take its own delay for the line's silence:
+      // the bytes that arrived meanwhile are delivered (poll phase) before the check (setImmediate).
+      setImmediate(() => {
+        if (this.timer !== timer) return; // fed() again meanwhile: a new deadline
+        this.timer = undefined;
+        this.onFrames(this.dec.expire()); // also when none: the stall itself is news (damaged headers)
+        this.fed();
+      });
     }, Math.max(1, Math.ceil(d - performance.now())));
-    this.timer.unref();
+    this.timer = timer;
+    timer.unref();
   }
   stop(): void {
     clearTimeout(this.timer);

@@ -22,6 +22,9 @@ export interface SerialBoardOptions extends Omit<LinkOptions, 'factory' | 'label
   arrayReads?: 'auto' | 'rows';
 }
 
+/** Most payload bytes of one MVM request the host sends (see mvmBatch). */
+export const MVM_REQUEST_BYTES = 4000;
+
 export class SerialBoard implements Board {
   readonly linkEvents: LinkEventSource;
 
@@ -222,10 +225,16 @@ export class SerialBoard implements Board {
     return out;
   }
 
-  /** Input vectors per MVM request for this tile. */
+  /**
+   * Input vectors per MVM request for this tile. Requests stay within MVM_REQUEST_BYTES even when
+   * the board accepts more: writes larger than a pty's ~4 kB buffer were seen to stop mid-frame
+   * over `rram emulate --pty` (the board then drops the stalled frame and the link never recovers;
+   * docs/array-effects.md), and the replies, not the requests, are what fills the line.
+   */
   private mvmBatch(t: MvmTile): number {
     const { rows, cols } = this.link.info;
-    let k = Math.max(1, Math.min(Math.floor((this.link.params.maxPayload - 11) / (4 * t.rows)), Math.floor((rows * cols) / t.cols)));
+    const bytes = Math.min(this.link.params.maxPayload, MVM_REQUEST_BYTES);
+    let k = Math.max(1, Math.min(Math.floor((bytes - 11) / (4 * t.rows)), Math.floor((rows * cols) / t.cols)));
     while (k > 1 && !this.carries(mvmReplyFrameBytes(k, t.cols))) k = Math.floor(k / 2);
     return k;
   }
