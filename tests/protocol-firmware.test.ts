@@ -29,7 +29,10 @@ function rig(o: { time?: 'real' | 'virtual'; limits?: ConstructorParameters<type
     fw.onData(encodeFrame({ version: 2, type, seq: s, session: over.session ?? session, boot: over.boot ?? fw.bootId, payload, ...over }));
     return s;
   };
-  const tick = () => new Promise((r) => setImmediate(r));
+  // The firmware lets the line in between queued requests (one event-loop turn each): a few turns drain its queue.
+  const tick = async () => {
+    for (let k = 0; k < 16; k++) await new Promise((r) => setImmediate(r));
+  };
   const hello = async (resume = 0) => {
     const s = send(MsgType.HELLO, encodeRequest(spec('HELLO'), { min_version: 2, max_version: 2, resume_session: resume }), { session: resume, boot: resume ? fw.bootId : 0 });
     await tick();
@@ -217,7 +220,8 @@ test('fuzz: CRC-valid frames with mutated payloads of every type reach the handl
   const types = MESSAGES.filter((m) => m.type !== MsgType.HELLO && m.type !== MsgType.ERROR);
   const sample = (m: (typeof types)[number]): Payload => {
     const o: Payload = {};
-    for (const f of m.request) o[f.name] = f.type === 'u8' ? 0 : f.type === 'u16' ? 1 : f.type === 'f64' ? 1e-6 : f.type === 'uV' ? 0.5 : f.type === 'ns' ? 1e-6 : 0;
+    // A list field (MVM's voltages: V vectors of rows voltages, rows = 1 here) gets one grid voltage.
+    for (const f of m.request) o[f.name] = f.type === 'u8' ? 0 : f.type === 'u16' ? 1 : f.type === 'f64' ? 1e-6 : f.type === 'uV' ? 0.5 : f.type === 'ns' ? 1e-6 : f.type === 'uV[u16]' ? Float64Array.of(0.1) : 0;
     return o;
   };
   let n = 0;

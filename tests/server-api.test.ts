@@ -82,7 +82,8 @@ test('API: boards, jobs with validation, runs, events paging, results, export, 4
     assert.equal((await s.post(`${s.url}/api/jobs`, { kind: 'program-net', model: 'absent', device: 'gaussian:5%' })).status, 404);
 
     assert.match((await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', algo: 'fastest' }))).body.error, /algo="fastest".*igvva, ispva, igvva-predict, igvva-adaptive, bidir/);
-    const started = await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 8, algo: 'igvva-predict' }));
+    // Long enough (256 cells) that the second job is still queued when it is aborted, however fast the engine.
+    const started = await json(await s.post(`${s.url}/api/jobs`, { kind: 'characterize', levels: 4, cellsPerLevel: 64, algo: 'igvva-predict' }));
     assert.equal(started.status, 202);
     const id = started.body.runId as string;
     // One board job at a time: the second joins the board's queue behind the running one (the characterize above takes seconds).

@@ -36,7 +36,8 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     const control = queueControl(store, st.url);
     assert.equal((await control('pause')).status, 200);
     // The README's command, smaller; the first under a terminal (its progress bar), the second piped.
-    const a = cli(['characterize', '--levels', '4', '--cells-per-level', '24', '--store', store, '--out', out1, '--sample', 'S1'], { tty: true });
+    // Long enough for the progress bar to draw a few times (the streaming engine runs 96 cells within one tick).
+    const a = cli(['characterize', '--levels', '4', '--cells-per-level', '96', '--store', store, '--out', out1, '--sample', 'S1'], { tty: true });
     await waitFor(() => /queued/.test(a.out() + a.err()), 30000, 'the first run queued');
     const b = cli(['characterize', '--levels', '2', '--cells-per-level', '4', '--store', store, '--out', out2, '--json']);
     await waitFor(() => /queued/.test(b.err()), 30000, 'the second run queued');

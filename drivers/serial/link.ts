@@ -142,6 +142,9 @@ export class Link {
           last = e;
         }
       }
+      // Frames of the board that were not for us (another session's replies) while ours went unanswered: someone else holds it.
+      const others = l.stats.staleReplies + l.stats.lateReplies;
+      if (others) throw new TimeoutError(`board at ${l.o.label} does not answer this host's HELLO (${l.o.retries + 1} attempts) though it is talking: ${others} replies to another session seen; another host (process, script or station) is probably using it; stop the other one, or send its work through the station that owns the board`, { cause: String(last) });
       throw new TimeoutError(`board at ${l.o.label} does not answer (no HELLO reply after ${l.o.retries + 1} attempts)`, { cause: String(last) });
     } catch (e) {
       l.state = 'closed';
