@@ -55,8 +55,11 @@ test('a CLI run of another process appears live on the open dashboard', { timeou
     await page.waitForFunction((id) => document.querySelector('#run-id')?.textContent === id, runId, { timeout: 30000 });
     assert.equal(await run.done, 0, run.err());
     await page.waitForFunction(() => document.querySelector('#status')?.textContent === 'completed', undefined, { timeout: 30000 });
-    // Live: the page drew the run's progress step by step while the other process still ran (not all at once at its end).
-    const during = await progressSteps(page, runId, exitedAt);
+    // Live: the page drew the run's progress step by step while the other process still ran, before
+    // its run-end was written (not all at once when the follower finishes an ended run from its record).
+    let endedAt = exitedAt;
+    for await (const e of new EmbeddedStore(store).events(runId)) if (e.type === 'run-end') endedAt = Math.min(endedAt, e.t);
+    const during = await progressSteps(page, runId, endedAt);
     assert.ok(during.size >= 3, `progress steps drawn while the CLI ran: ${[...during].join(' | ')}`);
     // What the server folded while following is the stored run, each event once: the fold of the record itself.
     const served = (await (await fetch(`${st.url}/api/runs/${runId}/map`)).json()) as { cells: unknown[][] };

@@ -6,12 +6,12 @@
  * endpoint show them as they happen. A run packed at its end is finished from the packed copy
  * (events past the last seq seen); a run whose writer died is read to its last stored event.
  */
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { EventTail } from '../store/event-tail.js';
 import { join } from 'node:path';
 import type { Subject } from 'rxjs';
 import type { RunEvent } from '../engine/events.js';
 import type { EmbeddedStore } from '../store/embedded-store.js';
-import { PLAIN } from '../store/event-files.js';
 import { writerAlive } from '../store/run-admin.js';
 
 const RUN_DIR = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/;
@@ -19,9 +19,8 @@ const RUN_DIR = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/;
 interface Tail {
   runId: string;
   kind: string;
-  offset: number;
-  lastSeq: number;
-  partial: string;
+  /** Its events file read as it grows (complete lines only, each seq once). */
+  events: EventTail;
 }
 
 export class StoreFollower {
@@ -72,37 +71,18 @@ export class StoreFollower {
       }
       this.seen.add(n);
       if (rec.writer?.pid === process.pid || !writerAlive(rec)) continue;
-      this.following.set(n, { runId: n, kind: rec.kind, offset: 0, lastSeq: -1, partial: '' });
+      this.following.set(n, { runId: n, kind: rec.kind, events: new EventTail(this.store.runDir(n)) });
     }
     for (const t of [...this.following.values()]) this.tail(t);
   }
 
   private emit(t: Tail, e: RunEvent): void {
-    if (e.seq <= t.lastSeq) return;
-    t.lastSeq = e.seq;
+    t.events.lastSeq = e.seq;
     this.bus.next(e);
   }
 
   private tail(t: Tail): void {
-    const file = join(this.store.runDir(t.runId), PLAIN);
-    if (existsSync(file)) {
-      const fd = openSync(file, 'r');
-      try {
-        const size = fstatSync(fd).size;
-        while (t.offset < size) {
-          const buf = Buffer.alloc(Math.min(size - t.offset, 1 << 20));
-          const n = readSync(fd, buf, 0, buf.length, t.offset);
-          if (n <= 0) break;
-          t.offset += n;
-          const text = t.partial + buf.toString('utf8', 0, n);
-          const cut = text.lastIndexOf('\n');
-          t.partial = text.slice(cut + 1);
-          for (const line of text.slice(0, cut + 1).split('\n')) if (line) this.parse(t, line);
-        }
-      } finally {
-        closeSync(fd);
-      }
-    }
+    for (const e of t.events.appended()) this.bus.next(e);
     let rec;
     try {
       rec = this.store.getRun(t.runId);
@@ -115,18 +95,10 @@ export class StoreFollower {
     void this.finish(t);
   }
 
-  private parse(t: Tail, line: string): void {
-    try {
-      this.emit(t, JSON.parse(line) as RunEvent);
-    } catch {
-      // a torn line of a killed writer: the record ends before it
-    }
-  }
-
   private async finish(t: Tail): Promise<void> {
     this.following.delete(t.runId);
     try {
-      for await (const e of this.store.events(t.runId)) this.emit(t, e);
+      for await (const e of this.store.events(t.runId)) if (e.seq > t.events.lastSeq) this.emit(t, e);
     } catch {
       // pruned or deleted: what was followed stands
     }

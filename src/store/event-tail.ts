@@ -29,6 +29,12 @@ export class EventTail {
       for await (const lines of eventLines(this.dir)) for (const l of lines) this.take(l, out);
       return out;
     }
+    return this.appended();
+  }
+
+  /** The events appended to the plain file since the last read (none while it is absent). */
+  appended(): RunEvent[] {
+    if (eventsLayout(this.dir) !== 'plain') return [];
     const fd = openSync(join(this.dir, PLAIN), 'r');
     try {
       const size = fstatSync(fd).size;
