@@ -8,7 +8,7 @@ import type { JobResources } from '../inference/job-resources.js';
 import type { JobOrder, QueueTask, Ran } from '../queue/job.js';
 import type { QueueUrl } from '../queue/redis-url.js';
 import { runQueuedJob } from './point-jobs.js';
-import { checkJobResult } from './job-schemas.js';
+import { checkJobInput, checkJobResult } from './job-schemas.js';
 
 export interface RunHooks {
   onResult: (key: string, result: unknown, ran: Ran) => void | Promise<void>;
@@ -39,6 +39,7 @@ export function inProcess(env: { resources: JobResources; threads?: number; nets
         while (next < tasks.length) {
           const t = tasks[next++];
           const t0 = performance.now();
+          checkJobInput(t.job.kind, t.job.key, t.job.content, t.job.where);
           const result = await runQueuedJob(t.job, { ...env, onProgress: (d, n) => (running.set(t.key, (t.weight * Math.min(d, n)) / n), report()) });
           const ran = { worker: LOCAL, seconds: (performance.now() - t0) / 1000 };
           running.delete(t.key);

@@ -3,7 +3,6 @@
  * (trained and evaluated), a binary net of the bnn study, a point of `rram infer --sweep`.
  */
 import type { QueuedJob } from '../queue/job.js';
-import { checkJobInput } from './job-schemas.js';
 import { BNN_NET_JOB, runBnnNetJob, type BnnNetContent } from '../inference/bnn/net-job.js';
 import { INFER_POINT_JOB, runInferPoint, type InferPointContent, type InferPointWhere } from '../inference/infer-point.js';
 import { runSynapseNetJob, SYNAPSE_NET_JOB, type SynapseNetContent, type SynapseNetWhere } from './synapse-budget-run.js';
@@ -14,8 +13,8 @@ export type JobEnv = JobRunEnv & {
   remote?: boolean;
 };
 
+/** Runs a job whose content was checked (job-schemas.ts: by the worker's processor, or the in-process executor). */
 export async function runQueuedJob(job: QueuedJob, env: JobEnv): Promise<unknown> {
-  checkJobInput(job.kind, job.key, job.content, job.where);
   switch (job.kind) {
     case MC_POINT_JOB:
       return runMcPointJob(job.content as McPointContent, job.where as McPointWhere, env);
