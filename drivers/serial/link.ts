@@ -296,10 +296,23 @@ export class Link {
     clearTimeout(p.timer);
     let ahead = 0;
     for (const q of this.pending.values()) ahead += q.cost_ms;
-    p.timer = setTimeout(() => this.onTimeout(p), this.o.margin_ms + ahead);
+    const timer: NodeJS.Timeout = setTimeout(() => this.onTimeout(p, timer), this.o.margin_ms + ahead);
+    p.timer = timer;
   }
 
-  private onTimeout(p: Pending): void {
+  /**
+   * A timer can fire while the reply already sits in the OS buffer (a loaded machine runs timers
+   * before it reads the port): decide after the event loop's next I/O poll, so a reply that is
+   * there is taken and a read is not re-executed (which would draw a new sample) for nothing.
+   */
+  private onTimeout(p: Pending, timer: NodeJS.Timeout): void {
+    setImmediate(() => {
+      // Re-armed meanwhile (sent again, extended): that newer timer decides.
+      if (p.timer === timer) this.timedOut(p);
+    });
+  }
+
+  private timedOut(p: Pending): void {
     if (this.pending.get(p.seq) !== p || this.state !== 'up') return;
     if (this.replyArriving()) {
       // A reply of ours is still coming in (the link is slower than the configured baud): wait.
