@@ -38,7 +38,10 @@ async function soak(seed: number): Promise<string> {
       rebootLosesCells: 0.5,
       freshBoard: () => new EmulatedBoard({ seed: seed + 1000, id: board.info().id }), // same board, cells lost
     });
-    const drv = await SerialBoard.open({ transport: lb.factory, margin_ms: 20, retries: 3, reconnect_ms: 5000, keepAlive_ms: 0 });
+    // A tight margin provokes timeouts on purpose; a loaded machine provokes more of them, so a
+    // request may go through more recoveries than the default 2 before it is answered: the soak
+    // checks the record, not when the link gives up.
+    const drv = await SerialBoard.open({ transport: lb.factory, margin_ms: 20, retries: 3, reconnect_ms: 5000, keepAlive_ms: 0, maxRecoveries: 10 });
     const ctx = new RunContext(`soak-${seed}`);
     const confirmed = new Map<string, number>();
     const unknown = new Map<string, number>();
