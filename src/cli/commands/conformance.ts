@@ -1,7 +1,6 @@
 /** `rram conformance --port PATH`: the protocol suite a firmware author runs against a board. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
-import { serialTransport } from '../../../drivers/serial/transport.js';
 import { runConformance, CHECK_COUNT, type CheckResult } from '../../conformance/checks.js';
 import { Probe } from '../../conformance/probe.js';
 import { printJson } from '../output.js';
@@ -23,6 +22,7 @@ export function registerConformance(program: Command): void {
     .option('--margin <ms>', 'latency allowance added to every timing bound', num('--margin', { min: 0, max: 10000 }), 250)
     .option('--json', 'JSON output')
     .action(async (o: { port: string; baud: number; cell?: { array: number; row: number; col: number }; margin: number; json?: boolean }) => {
+      const { serialTransport } = await import('../../../drivers/serial/transport.js'); // serialport loads only here
       const p = await Probe.open(serialTransport(o.port, o.baud), o.baud);
       let results: CheckResult[];
       try {

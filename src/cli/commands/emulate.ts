@@ -3,7 +3,6 @@ import { listItems } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
-import { PtyServer } from '../../../drivers/emulated/pty-server.js';
 import { FIRMWARE_BUGS, type FirmwareBug } from '../../../drivers/emulated/firmware.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { Feature } from '../../../drivers/protocol/messages.js';
@@ -37,6 +36,7 @@ export function registerEmulate(program: Command): void {
       const mvm = { ...(o.wireResistance === undefined ? {} : { wire_ohm: o.wireResistance }), ...(o.adcBits === undefined ? {} : { adcBits: o.adcBits }), ...(o.adcFullScale === undefined ? {} : { adcFullScale_A: o.adcFullScale }) };
       const board = new EmulatedBoard({ seed: o.seed, arrays: o.arrays, calibration: loadCalibration(o.calibration), limits, dacStep_V, mvm });
       const features = Feature.WRITE_VERIFY | Feature.COUNTERS | (o.mvm ? Feature.MVM : 0);
+      const { PtyServer } = await import('../../../drivers/emulated/pty-server.js'); // serialport loads only here
       const srv = new PtyServer(board, { baud: o.baud, noise: o.noise ? { rate: o.noise, seed: o.noiseSeed } : undefined, firmware: { time: o.virtualTime ? 'virtual' : 'real', window: o.window, bugs: bugs as FirmwareBug[], features } });
       await srv.start();
       if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');

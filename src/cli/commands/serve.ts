@@ -4,11 +4,8 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
-import { JobManager } from '../../server/job-manager.js';
-import { createApp } from '../../server/app.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, boardKey, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
-import { Station } from '../../station/station.js';
 import { removeStationFile, writeStationFile } from '../../station/station-file.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
 import { num } from '../parse.js';
@@ -54,6 +51,8 @@ export function registerServe(program: Command): void {
       // One InfluxDB sink for the server's lifetime: concurrent jobs share its writer and spill folder.
       const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
+      // Express and the job machinery load here, not at every `rram` command's start.
+      const [{ JobManager }, { createApp }, { Station }] = await Promise.all([import('../../server/job-manager.js'), import('../../server/app.js'), import('../../station/station.js')]);
       const jobs = new JobManager(board, store, makeSinks, calibration);
       // tfjs loads (~0.3 s) while the server starts, not inside the first inference job.
       void import('../../inference/tf-backend.js')
