@@ -75,6 +75,26 @@ async function onWorkers(url: string, n: number, tasks: QueueTask[]) {
   return { workers: n, wall_s: r2(wall), jobs_s: r2(own.reduce((a, b) => a + b, 0)), worker_cpu_s: r2(cpu), trials_per_s: r2(trials / wall) };
 }
 
+/**
+ * The no-queue control: the machine's own scaling. The same Monte Carlo (`rram infer`, 1000
+ * trials, one kernel thread) in one process alone, then in two processes at once; per-process
+ * throughput alone over at once is what two cores give without any queue in between.
+ */
+async function noQueueControl(model: string): Promise<{ alone_s: number; together_s: number[]; per_core_vs_linear: number }> {
+  const args = ['infer', '--model', model, '--dataset', 'mnist', '--device', 'truncnorm:10%', '--levels', '16', '--dynamic-range', '10', '--quantizer', 'histogram-bins', '--mapping', 'signed', '--trials', '1000', '--engine', 'native', '--workers', '1', '--json'];
+  const once = () =>
+    new Promise<number>((res, rej) => {
+      const t0 = performance.now();
+      const p = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('exit', (c) => (c === 0 ? res((performance.now() - t0) / 1000) : rej(new Error(`rram infer exited ${c}: ${err}`))));
+    });
+  const alone = await once();
+  const together = await Promise.all([once(), once()]);
+  return { alone_s: r2(alone), together_s: together.map(r2), per_core_vs_linear: r2(alone / Math.max(...together)) };
+}
+
 export async function queueBench(): Promise<unknown> {
   const redis = new RedisServer();
   await redis.start();
@@ -82,6 +102,13 @@ export async function queueBench(): Promise<unknown> {
   const model = join(dir, 'd32');
   const t = spawnSync(process.execPath, [main, 'train', '--arch', 'dense:32', '--dataset', 'mnist', '--epochs', '1', '--out', model, '--json'], { encoding: 'utf8' });
   if (t.status !== 0) throw new Error(t.stderr);
+  // QUEUE_BENCH_CONTROL_ONLY=1: only the no-queue control, `repeats` times (no Redis work).
+  if (process.env.QUEUE_BENCH_CONTROL_ONLY) {
+    const control: unknown[] = [];
+    for (let rep = 0; rep < repeats; rep++) control.push(await noQueueControl(model));
+    await redis.stop();
+    return { no_queue_control: control };
+  }
   const resources = new JobResources();
   const test = resources.testSplit({ name: 'mnist' });
   const scaling: unknown[] = [];
@@ -92,7 +119,7 @@ export async function queueBench(): Promise<unknown> {
       // New seeds every run: new job ids, nothing reused from an earlier run.
       const one = await onWorkers(redis.url(1), 1, points(model, 100 + rep, test));
       const two = await onWorkers(redis.url(2), 2, points(model, 200 + rep, test));
-      scaling.push({ one, two, per_core_vs_linear: r2(two.trials_per_s / (2 * one.trials_per_s)) });
+      scaling.push({ one, two, per_core_vs_linear: r2(two.trials_per_s / (2 * one.trials_per_s)), no_queue_control: await noQueueControl(model) });
       // The same 8 points in this process, one trial thread, one after the other.
       const local = points(model, 300 + rep, test);
       const own: number[] = [];
