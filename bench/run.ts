@@ -125,6 +125,11 @@ if ((!only || only === 'dashboard') && hasTool('chromium')) {
   const { dashboardBench } = await import('./dashboard.js');
   out.dashboard_live = await dashboardBench();
 }
+// Not in the default run (10 browser pages): `node dist/bench/run.js dashboard-viewers [N]`.
+if (only === 'dashboard-viewers' && hasTool('chromium')) {
+  const { dashboardViewersBench } = await import('./dashboard.js');
+  out.dashboard_viewers = await dashboardViewersBench(Number(process.argv[3]) || 10);
+}
 if (!only || only === 'influx') {
   // Sink capacity, apart from the engine's own rate: a recorded 4096-cell programming run (~1 M
   // events) is replayed into each sink as fast as it takes them (5000 events per macrotask).
