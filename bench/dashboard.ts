@@ -61,8 +61,8 @@ export async function dashboardBench(): Promise<Record<string, unknown>> {
  * it as any open dashboard does (the running job is picked up within 1.5 s); the latencies of all
  * pages are pooled, and each page's own p95 is given beside.
  */
-export async function dashboardViewersBench(viewers = 10): Promise<Record<string, unknown>> {
-  const s = await startServer();
+export async function dashboardViewersBench(viewers = 10, tick_ms?: number): Promise<Record<string, unknown>> {
+  const s = await startServer({ tick_ms });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
     const pages = [];
@@ -93,6 +93,7 @@ export async function dashboardViewersBench(viewers = 10): Promise<Record<string
     return {
       view: 'array heat maps (2 x 4096 cells) + traces',
       viewers,
+      tick_ms: tick_ms ?? 'default',
       events: run.events,
       seconds: +seconds.toFixed(1),
       events_per_s: Math.round(run.events / seconds),

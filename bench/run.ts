@@ -125,10 +125,10 @@ if ((!only || only === 'dashboard') && hasTool('chromium')) {
   const { dashboardBench } = await import('./dashboard.js');
   out.dashboard_live = await dashboardBench();
 }
-// Not in the default run (10 browser pages): `node dist/bench/run.js dashboard-viewers [N]`.
+// Not in the default run (10 browser pages): `node dist/bench/run.js dashboard-viewers [N [TICK_MS]]`.
 if (only === 'dashboard-viewers' && hasTool('chromium')) {
   const { dashboardViewersBench } = await import('./dashboard.js');
-  out.dashboard_viewers = await dashboardViewersBench(Number(process.argv[3]) || 10);
+  out.dashboard_viewers = await dashboardViewersBench(Number(process.argv[3]) || 10, process.argv[4] ? Number(process.argv[4]) : undefined);
 }
 if (!only || only === 'influx') {
   // Sink capacity, apart from the engine's own rate: a recorded 4096-cell programming run (~1 M
