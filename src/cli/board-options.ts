@@ -78,7 +78,7 @@ function servedBy(e: unknown, store: string, key: string): unknown {
   if (!(e instanceof RramError) || e.code !== 'BUSY') return e;
   const st = readStationFiles(store).find((s) => s.entry.boards.some((b) => b.key === key) && pidAlive(s.entry.pid));
   if (!st) return e;
-  return new RramError('BUSY', `the board is served by the station at ${st.entry.url} (rram serve, process ${st.entry.pid}): characterize, program and program-net go through its queue; this command opens the board itself, so stop the station first, or start it from the dashboard`);
+  return new RramError('BUSY', `the board is served by the station at ${st.entry.url} (rram serve, process ${st.entry.pid}): board commands go through its queue (docs/server.md); this command opens the board itself, so stop the station first, or start it from the dashboard`);
 }
 
 /** The in-process emulated board the flags describe, its saved state not attached yet. */

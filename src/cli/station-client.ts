@@ -123,10 +123,10 @@ export async function runOnStation<T>(t: StationTarget, request: Record<string, 
 }
 
 /** The station's board as `rram info` shows it (what its HELLO said), without opening it again. */
-export async function stationBoardInfo(t: StationTarget): Promise<{ info(): BoardInfo; close(): Promise<void> }> {
+export async function stationBoardInfo(t: StationTarget, quiet = false): Promise<{ info(): BoardInfo; close(): Promise<void> }> {
   const boards = await call<{ id: string; info: BoardInfo }[]>(t, 'GET', '/api/boards');
   const b = boards.find((x) => x.id === t.boardId);
   if (!b) throw new StationError('NOT_FOUND', `station ${t.url} has no board ${t.boardId}`);
-  process.stderr.write(`rram: board ${b.info.id} is served by the station at ${t.url}\n`);
+  if (!quiet) process.stderr.write(`rram: board ${b.info.id} is served by the station at ${t.url}\n`);
   return { info: () => b.info, close: async () => undefined };
 }

@@ -6,7 +6,7 @@
  * name before anything is queued, never silently dropped.
  */
 import type { Command } from 'commander';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { findStation, readStationFiles } from '../station/station-file.js';
 import { boardKey, type BoardFlags } from './board-options.js';
 import type { StationTarget } from './station-client.js';
@@ -61,4 +61,27 @@ export function refuseUncarried(cmd: Command, carried: readonly string[], t: Sta
   if (!bad.length) return;
   const names = bad.map((o) => o.long ?? o.flags).join(', ');
   throw new InvalidArgumentError(bad[0].long ?? bad[0].flags, cmd.getOptionValue(bad[0].attributeName()), `is not carried through the station at ${t.url} (its queue takes ${carried.map((c) => `--${c.replace(/[A-Z]/g, (x) => `-${x.toLowerCase()}`)}`).join(', ')}; refused: ${names}): leave it out, or stop the station and run directly`);
+}
+
+/** What a board command cannot carry through a station, and why (every other flag goes in its request). */
+export const NOT_CARRIED: Readonly<Record<string, string>> = {
+  resume: 'a run queued on a station is not resumed from the CLI',
+  influx: "the station writes its runs to its own InfluxDB (rram serve --influx)",
+  newBoard: "the station's board is open as it is (restart the station with --new-board)",
+};
+
+/** Refuses, by name and with the reason, each flag given that the station cannot carry (`extra` adds the command's own). */
+export function refuseNotCarried(cmd: Command, t: StationTarget, extra: Readonly<Record<string, string>> = {}): void {
+  const reasons = { ...NOT_CARRIED, ...extra };
+  for (const o of cmd.options) {
+    const a = o.attributeName();
+    const src = cmd.getOptionValueSource(a);
+    if ((src === 'cli' || src === 'env') && reasons[a]) throw new InvalidArgumentError(o.long ?? o.flags, cmd.getOptionValue(a), `is not carried through the station at ${t.url}: ${reasons[a]}; leave it out, or stop the station and run directly`);
+  }
+}
+
+/** A command that does not go through a station: refused, naming the station and why, when one serves the board. */
+export async function refuseOnStation(f: BoardFlags & StationFlags, what: string, reason: string): Promise<void> {
+  const t = await stationTarget(f);
+  if (t) throw new RramError('BUSY', `${what} does not go through the station at ${t.url}, which serves this board: ${reason}; stop the station and run it directly`);
 }

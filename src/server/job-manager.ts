@@ -27,6 +27,8 @@ import { watchLines, type WatchedBoard } from '../station/line-watch.js';
 import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
+import { isExperiment } from './experiment-requests.js';
+import { runExperimentJob } from '../jobs/experiment-jobs.js';
 
 export class BusyError extends RramError {
   constructor(readonly runId: string) {
@@ -185,6 +187,7 @@ export class JobManager {
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested']): Promise<unknown> {
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
+    if (isExperiment(req)) return runExperimentJob(env, this.board, this.calibration, req);
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
     if (req.kind === 'characterize') {
       return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {

@@ -11,6 +11,7 @@ import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
+import { experimentRequestSchemas, type ExperimentRequest } from './experiment-requests.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -22,7 +23,8 @@ export type ProgramNetRequest = z.infer<Schemas['program-net']>;
 /** `rram read` / `rram pulse` through a station (docs/server.md). */
 export type ReadRequest = z.infer<Schemas['read']>;
 export type PulseRequest = z.infer<Schemas['pulse']>;
-export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest;
+/** iv, endurance, retention and sweep: the CLI's device experiments through a station (experiment-requests.ts). */
+export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest | ExperimentRequest;
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
 const oneOf = <T extends string>(allowed: readonly [T, ...T[]]) => z.enum(allowed, { errorMap: () => ({ message: `must be one of ${allowed.join(', ')}` }) });
@@ -69,6 +71,7 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     clip: clip.optional(),
   });
   return {
+    ...experimentRequestSchemas(board),
     characterize: z
       .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()

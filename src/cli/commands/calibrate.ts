@@ -16,23 +16,23 @@ import { parseFrom, type Sources } from '../../calibrate/sources.js';
 import { applyAging, fitAgingSources } from '../../calibrate/aging.js';
 import { checkFresh } from '../../calibrate/contamination.js';
 import { twin, type TwinResult } from '../../calibrate/twin.js';
-import { boardHistory } from '../../store/board-history.js';
 import { runJob } from '../../jobs/run-job.js';
 import type { LevelCdfDataset } from '../../procedures/characterize.js';
-import { sweep, type SweepDataset } from '../../procedures/sweep.js';
-import { attachProgressBar } from '../../sinks/progress-bar.js';
+import type { SweepDataset } from '../../procedures/sweep.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
-import { addBoardOptions, addStoreOption, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { addBoardOptions, addStoreOption, type BoardFlags } from '../board-options.js';
 import { EXIT } from '../errors.js';
-import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
+import { addJobOptions, type JobFlags } from '../job-options.js';
 import { printJson, table, writeResultFile } from '../output.js';
 import { num } from '../parse.js';
 import { finish } from './programming.js';
+import { runExperimentCommand } from '../experiment-route.js';
+import { addStationOptions, type StationFlags } from '../station-route.js';
 
 const sig = (x: number) => (Number.isFinite(x) ? String(+x.toPrecision(4)) : '-');
 
 export function registerCalibrate(program: Command): void {
-  addJobOptions(addBoardOptions(program.command('sweep').description('calibration measurements: forming, gate transfer, RESET and ISPVA staircases, single SETs, read noise and HRS on fresh cells (for rram calibrate --from)')))
+  addStationOptions(addJobOptions(addBoardOptions(program.command('sweep').description('calibration measurements: forming, gate transfer, RESET and ISPVA staircases, single SETs, read noise and HRS on fresh cells (for rram calibrate --from)'))))
     .requiredOption('--cells <M>', 'fresh cells to measure (>= 128 for a good fit)', num('--cells', { min: 1, int: true }))
     .option('--cycles <n>', 'gate and RESET staircases per cell', num('--cycles', { min: 1, max: 10, int: true }), 2)
     .option('--ispva-cycles <n>', 'ISPVA staircases per cell', num('--ispva-cycles', { min: 0, max: 10, int: true }), 2)
@@ -42,18 +42,10 @@ export function registerCalibrate(program: Command): void {
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--json', 'print the dataset summary as JSON')
     .option('--out <file>', 'also write the dataset here')
-    .action(async (f: BoardFlags & JobFlags & { cells: number; cycles: number; ispvaCycles: number; noiseReads: number; gateStep: number; ispvaVg?: number; array: number; json?: boolean; out?: string }) => {
+    .action(async (f: BoardFlags & JobFlags & StationFlags & { cells: number; cycles: number; ispvaCycles: number; noiseReads: number; gateStep: number; ispvaVg?: number; array: number; json?: boolean; out?: string }, cmd: Command) => {
       if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'a sweep cannot be resumed: measure fresh cells again');
-      const { store, sinks, metadata } = await openSinks(f);
-      const { board, calibration } = await openBoardWithCalibration(f);
-      const ac = abortOnSigint();
-      const history = await boardHistory(store, board.info());
-      const out = await runJob(
-        { store, sinks, signal: ac.signal, board, metadata },
-        (ctx, signal) => sweep(board, ctx, { usedCells: history.pulsed, cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, calibration, engine: { signal, concurrency: f.concurrency } }),
-        { resultName: 'sweep', summarize: (d: SweepDataset) => ({ cells: d.summary }) },
-        (ctx) => attachProgressBar(ctx.events$),
-      ).finally(() => board.close());
+      const build = () => ({ cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, concurrency: f.concurrency });
+      const { out } = await runExperimentCommand<SweepDataset>('sweep', f, cmd, build);
       writeResultFile(f.out, out.result);
       await finish(
         out,

@@ -5,6 +5,11 @@ import { runConformance, CHECK_COUNT, type CheckResult } from '../../conformance
 import { Probe } from '../../conformance/probe.js';
 import { printJson } from '../output.js';
 import { num } from '../parse.js';
+import { refuseOnStation } from '../station-route.js';
+import { defaultStoreDir, type BoardFlags } from '../board-options.js';
+
+/** The board flags of a command that has only --port (the store is the default one: RRAM_STORE, ./rram-data). */
+const emptyBoardFlags = (): BoardFlags => ({ board: 'emulated', baud: 921600, seed: 1, arrays: 2, store: defaultStoreDir() });
 
 function cellArg(raw: string) {
   const m = /^\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*$/.exec(raw);
@@ -22,6 +27,7 @@ export function registerConformance(program: Command): void {
     .option('--margin <ms>', 'latency allowance added to every timing bound', num('--margin', { min: 0, max: 10000 }), 250)
     .option('--json', 'JSON output')
     .action(async (o: { port: string; baud: number; cell?: { array: number; row: number; col: number }; margin: number; json?: boolean }) => {
+      await refuseOnStation({ ...emptyBoardFlags(), port: o.port, baud: o.baud }, 'rram conformance', 'it speaks the raw protocol to the port itself (malformed frames, timing), and the station holds the link');
       const { serialTransport } = await import('../../../drivers/serial/transport.js'); // serialport loads only here
       const p = await Probe.open(serialTransport(o.port, o.baud), o.baud);
       let results: CheckResult[];

@@ -1,24 +1,22 @@
 /** `rram iv`, `rram endurance`, `rram retention`: the experiments a lab runs on a new array, each a stored run. */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
-import type { Board } from '../../../drivers/board.js';
-import { runJob, type JobOutcome } from '../../jobs/run-job.js';
-import type { RunContext } from '../../engine/run-context.js';
-import { endurance, type EnduranceDataset } from '../../procedures/endurance.js';
-import { iv, type IvDataset } from '../../procedures/iv.js';
-import { retention, type RetentionDataset } from '../../procedures/retention.js';
-import type { ExperimentCommon } from '../../procedures/experiment-setup.js';
-import { attachProgressBar } from '../../sinks/progress-bar.js';
-import { boardHistory } from '../../store/board-history.js';
-import { addBoardOptions, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
-import { addSelectionFlags, selectCells, type SelectionFlags } from '../cell-selection.js';
-import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
+import type { BoardInfo } from '../../../drivers/board.js';
+import type { EnduranceDataset } from '../../procedures/endurance.js';
+import type { IvDataset } from '../../procedures/iv.js';
+import type { RetentionDataset } from '../../procedures/retention.js';
+import type { RunSummary } from '../../procedures/program-array.js';
+import { addBoardOptions, type BoardFlags } from '../board-options.js';
+import { addSelectionFlags, selectCells, type Selection, type SelectionFlags } from '../cell-selection.js';
+import { addJobOptions, type JobFlags } from '../job-options.js';
 import { table, writeResultFile } from '../output.js';
 import { current, logTimes, num } from '../parse.js';
 import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
-import { finish, printSetupNotes } from './programming.js';
+import { runExperimentCommand, type ExperimentKind } from '../experiment-route.js';
+import { addStationOptions, type StationFlags } from '../station-route.js';
+import { finish } from './programming.js';
 
-interface Common extends BoardFlags, JobFlags, SelectionFlags {
+interface Common extends BoardFlags, JobFlags, SelectionFlags, StationFlags {
   count?: number;
   json?: boolean;
   out?: string;
@@ -33,7 +31,7 @@ const V = (f: string) => num(f, { min: 0, max: 20 });
 const f3 = (x: number | null | undefined, d = 3) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : '-');
 
 function addCommon(c: Command, countDefault: number, mapMeaning: string): Command {
-  return addSelectionFlags(addJobOptions(addBoardOptions(c)), mapMeaning)
+  return addStationOptions(addSelectionFlags(addJobOptions(addBoardOptions(c)), mapMeaning))
     .option('--count <N>', `fresh cells to measure when no --cells/--region/--map is given (default ${countDefault})`, num('--count', { min: 1, int: true }))
     .option('--vread <V>', 'read voltage (default 0.2, at most the board\'s vread_max)', V('--vread'))
     .option('--width <s>', 'SET/RESET pulse width (default 1e-6, within the board\'s widths)', num('--width', { min: 0 }))
@@ -44,44 +42,31 @@ function addCommon(c: Command, countDefault: number, mapMeaning: string): Comman
     .option('--out <file>', 'also write the result dataset here');
 }
 
-/** Runs one experiment as a stored job: board, sinks, the store's history, progress, result. */
-async function runExperiment<T>(f: Common, kind: string, countDefault: number, body: (board: Board, ctx: RunContext, common: ExperimentCommon, signal: AbortSignal | undefined) => Promise<T>, summarize: (r: T) => Record<string, unknown>, levels = 2, maskOnly = true): Promise<JobOutcome<T>> {
-  const { store, sinks } = await openSinks(f);
-  const { board, calibration } = await openBoardWithCalibration(f);
-  const ac = abortOnSigint();
-  try {
-    const info = board.info();
-    const sel = selectCells(f, info, { levels, maskOnly });
-    if (sel && f.count !== undefined) throw new InvalidArgumentError('--count', f.count, 'counts fresh cells; --cells/--region/--map choose the cells themselves');
-    const history = await boardHistory(store, info, { except: f.resume });
-    const common: ExperimentCommon & { cellLevels?: number[] } = {
-      cells: sel?.cells,
-      cellsName: sel?.name,
-      cellLevels: sel?.levels,
-      count: sel ? undefined : (f.count ?? countDefault),
-      array: f.array,
-      seed: f.seed,
-      calibration,
-      usedCells: history.pulsed,
-      knownFormed: history.formed,
-      vread_V: f.vread,
-      width_s: f.width,
-      formVteMax_V: f.formVteMax,
-      resetVg_V: f.resetVg,
-      resetVslMax_V: f.resetVslMax,
-    };
-    return await runJob(
-      { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board },
-      (ctx, signal) => body(board, ctx, common, signal),
-      { resultName: kind, summarize },
-      (ctx) => {
-        attachProgressBar(ctx.events$);
-        printSetupNotes(ctx);
-      },
-    );
-  } finally {
-    await board.close();
-  }
+/** The experiment's request from its flags: the cells chosen on this board (given, or `count` fresh ones) and the shared settings. */
+function experimentRequest(f: Common, info: BoardInfo, countDefault: number, extra: (sel: Selection | undefined) => Record<string, unknown>, levels = 2, maskOnly = true): Record<string, unknown> {
+  const sel = selectCells(f, info, { levels, maskOnly });
+  if (sel && f.count !== undefined) throw new InvalidArgumentError('--count', f.count, 'counts fresh cells; --cells/--region/--map choose the cells themselves');
+  return {
+    cells: sel?.cells,
+    cellsName: sel?.name,
+    count: sel ? undefined : (f.count ?? countDefault),
+    array: f.array,
+    seed: f.seed,
+    vread_V: f.vread,
+    width_s: f.width,
+    formVteMax_V: f.formVteMax,
+    resetVg_V: f.resetVg,
+    resetVslMax_V: f.resetVslMax,
+    concurrency: f.concurrency,
+    ...extra(sel),
+  };
+}
+
+/** Runs one experiment as a stored job (through the station serving the board, or directly) and prints its outcome. */
+async function runExperiment<T>(kind: ExperimentKind, f: Common, cmd: Command, build: (info: BoardInfo) => Record<string, unknown>, print: (d: T) => void, toJson: (d: T) => unknown, summary?: (d: T) => RunSummary | undefined): Promise<void> {
+  const { out, viaStation } = await runExperimentCommand<T>(kind, f, cmd, build);
+  writeResultFile(f.out, out.result);
+  await finish(out, f.json, print, toJson, !viaStation, summary);
 }
 
 function printIv(d: IvDataset): void {
@@ -118,10 +103,9 @@ export function registerDeviceExperiments(program: Command): void {
     .option('--compliance <I>', 'the current the default gate limits a nominal cell to', current('--compliance'), 30e-6)
     .option('--vte-max <V>', 'top of the SET staircase (default 2.0, at most vte_max)', V('--vte-max'))
     .option('--vsl-max <V>', 'top of the RESET staircase (default --reset-vsl-max)', V('--vsl-max'))
-    .action(async (f: Common & { cycles: number; step: number; vg?: number; compliance: number; vteMax?: number; vslMax?: number }) => {
-      const out = await runExperiment(f, 'iv', 16, (board, ctx, common, signal) => iv(board, ctx, { ...common, cycles: f.cycles, step_V: f.step, vg_V: f.vg, complianceTarget_A: f.compliance, vteMax_V: f.vteMax, vslMax_V: f.vslMax, engine: { signal, concurrency: f.concurrency } }), (d: IvDataset) => ({ cells: d.summary, stats: d.stats }));
-      writeResultFile(f.out, out.result);
-      await finish(out, f.json, printIv, (d) => ({ runId: d.runId, board: d.board.id, summary: d.summary, stats: d.stats, config: d.config }));
+    .action(async (f: Common & { cycles: number; step: number; vg?: number; compliance: number; vteMax?: number; vslMax?: number }, cmd: Command) => {
+      const build = (info: BoardInfo) => experimentRequest(f, info, 16, () => ({ cycles: f.cycles, step_V: f.step, vg_V: f.vg, complianceTarget_A: f.compliance, vteMax_V: f.vteMax, vslMax_V: f.vslMax }));
+      await runExperiment('iv', f, cmd, build, printIv, (d: IvDataset) => ({ runId: d.runId, board: d.board.id, summary: d.summary, stats: d.stats, config: d.config }));
     });
 
   addCommon(program.command('endurance').description('SET/RESET cycling for N cycles with reads every K: the window per read, failures (stuck at LRS or HRS, window collapse) and cycles to failure'), 32, 'a level map file (CSV/JSON): the cells whose entry is not 0')
@@ -133,30 +117,20 @@ export function registerDeviceExperiments(program: Command): void {
     .option('--vg <V>', 'SET gate (compliance; default where the calibration puts --compliance)', V('--vg'))
     .option('--compliance <I>', 'the current the default gate limits a nominal cell to', current('--compliance'), 30e-6)
     .option('--vsl <V>', 'RESET amplitude (default --reset-vsl-max)', V('--vsl'))
-    .action(async (f: Common & { cycles: number; every: number; collapse: number; confirm: number; vte?: number; vg?: number; compliance: number; vsl?: number }) => {
-      const out = await runExperiment(f, 'endurance', 32, (board, ctx, common, signal) => endurance(board, ctx, { ...common, cycles: f.cycles, every: f.every, collapse: f.collapse, confirm: f.confirm, vte_V: f.vte, vg_V: f.vg, complianceTarget_A: f.compliance, vsl_V: f.vsl, engine: { signal, concurrency: f.concurrency } }), (d: EnduranceDataset) => ({ summary: d.summary }));
-      writeResultFile(f.out, out.result);
-      await finish(out, f.json, printEndurance, (d) => ({ runId: d.runId, board: d.board.id, summary: d.summary, criteria: d.criteria, window: d.window }));
+    .action(async (f: Common & { cycles: number; every: number; collapse: number; confirm: number; vte?: number; vg?: number; compliance: number; vsl?: number }, cmd: Command) => {
+      const build = (info: BoardInfo) => experimentRequest(f, info, 32, () => ({ cycles: f.cycles, every: f.every, collapse: f.collapse, confirm: f.confirm, vte_V: f.vte, vg_V: f.vg, complianceTarget_A: f.compliance, vsl_V: f.vsl }));
+      await runExperiment('endurance', f, cmd, build, printEndurance, (d: EnduranceDataset) => ({ runId: d.runId, board: d.board.id, summary: d.summary, criteria: d.criteria, window: d.window }));
     });
 
-  addProgramFlags(addSelectionFlags(addJobOptions(addBoardOptions(program.command('retention').description('program levels by write-verify, then read them at log-spaced times (virtual time on an emulator, real waits on a board; resumable across days): median and sigma drift per level'))), 'a level map file (CSV/JSON): every cell of it at its level'))
+  addStationOptions(addProgramFlags(addSelectionFlags(addJobOptions(addBoardOptions(program.command('retention').description('program levels by write-verify, then read them at log-spaced times (virtual time on an emulator, real waits on a board; resumable across days): median and sigma drift per level'))), 'a level map file (CSV/JSON): every cell of it at its level')))
     .option('--cells-per-level <M>', 'fresh cells per level (when no cells are chosen)', num('--cells-per-level', { min: 1, int: true }), 32)
     .option('--times <list>', 'read times after programming: durations, "..." continuing a ratio, e.g. 1s,10s,...,1d', logTimes('--times'), logTimes('--times')('1s,10s,...,1d'))
     .option('--json', 'JSON summary')
     .option('--out <file>', 'also write the result dataset here')
-    .action(async (f: Common & ProgramFlags & { cellsPerLevel: number; times: number[] }) => {
+    .action(async (f: Common & ProgramFlags & { cellsPerLevel: number; times: number[] }, cmd: Command) => {
       const po = programOptions(f);
-      const out = await runExperiment(
-        f,
-        'retention',
-        0,
-        (board, ctx, common, signal) => retention(board, ctx, { ...common, ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, times_s: f.times, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
-        (d: RetentionDataset) => ({ cells: d.summary, clock: d.clock }),
-        f.levels,
-        false,
-      );
-      writeResultFile(f.out, out.result);
-      await finish(out, f.json, printRetention, (d) => ({ runId: d.runId, board: d.board.id, clock: d.clock, summary: d.summary, levels: d.levels.map((l) => ({ spec: l.spec, origin: l.origin, times: l.times })) }), true, (d) => d.summary);
+      const build = (info: BoardInfo) => experimentRequest(f, info, 0, (sel) => ({ ...po, cellLevels: sel?.levels, levels: f.levels, cellsPerLevel: f.cellsPerLevel, times_s: f.times, onUnknownOutcome: f.onUnknownOutcome }), f.levels, false);
+      await runExperiment('retention', f, cmd, build, printRetention, (d: RetentionDataset) => ({ runId: d.runId, board: d.board.id, clock: d.clock, summary: d.summary, levels: d.levels.map((l) => ({ spec: l.spec, origin: l.origin, times: l.times })) }), (d) => d.summary);
     });
 }
 

@@ -20,6 +20,7 @@ import { durations, num } from '../parse.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import type { ProgFlags } from './programming.js';
 import { printSetupNotes } from './programming.js';
+import { refuseOnStation } from '../station-route.js';
 
 interface BenchFlags extends ProgFlags {
   algos: string;
@@ -54,6 +55,7 @@ export function registerWvBench(program: Command): void {
     .action(async function (this: Command, f: BenchFlags) {
       if (this.getOptionValueSource('algo') === 'cli') throw new InvalidArgumentError('--algo', f.algo, 'wv-bench takes --algos LIST');
       if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'a benchmark cannot be resumed: run it again on fresh cells');
+      await refuseOnStation(f, 'rram wv-bench', 'it makes one characterize run per algorithm on cells it picks before the first, and a queue item is one run');
       const entries = parseAlgos(f.algos);
       const anyTagged = entries.some((e) => e.reverify);
       if (anyTagged && !f.reverify) throw new InvalidArgumentError('--algos', f.algos, 'an entry asks for +reverify: give --reverify T[xN]');

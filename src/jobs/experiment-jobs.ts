@@ -1,0 +1,44 @@
+/**
+ * One device experiment (iv, endurance, retention, sweep) as a stored job, from its request
+ * (src/server/experiment-requests.ts). The CLI's direct run and a station's queued run both come
+ * here with the same request, so a run through a station is the run the command makes itself.
+ */
+import type { Board } from '../../drivers/board.js';
+import type { Calibration } from '../../calibration/calibration.js';
+import type { RunContext } from '../engine/run-context.js';
+import { endurance, type EnduranceDataset } from '../procedures/endurance.js';
+import { iv, type IvDataset } from '../procedures/iv.js';
+import { retention, type RetentionDataset } from '../procedures/retention.js';
+import { sweep, type SweepDataset } from '../procedures/sweep.js';
+import { boardHistory } from '../store/board-history.js';
+import type { ExperimentRequest } from '../server/experiment-requests.js';
+import { runJob, type JobEnv, type JobOutcome } from './run-job.js';
+
+/** The result's name in the store per kind (GET /api/runs/:id/results/:name). */
+export const EXPERIMENT_RESULT = { iv: 'iv', endurance: 'endurance', retention: 'retention', sweep: 'sweep' } as const;
+
+export async function runExperimentJob(env: JobEnv, board: Board, calibration: Calibration | undefined, req: ExperimentRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
+  const history = await boardHistory(env.store, board.info(), { except: env.resume ? env.runId : undefined });
+  const { concurrency, onUnknownOutcome, metadata: _m, ...o } = req;
+  const engine = (signal: AbortSignal | undefined) => ({ signal, concurrency, ...(onUnknownOutcome ? { onUnknownOutcome } : {}) });
+  const known = { calibration, usedCells: history.pulsed, knownFormed: history.formed };
+  const job = <T>(body: (ctx: RunContext, signal: AbortSignal | undefined) => Promise<T>, summarize: (r: T) => Record<string, unknown>) => runJob(env, body, { resultName: EXPERIMENT_RESULT[o.kind], summarize }, onContext) as Promise<JobOutcome<unknown>>;
+  switch (o.kind) {
+    case 'iv': {
+      const { kind: _k, ...x } = o;
+      return job((ctx, signal) => iv(board, ctx, { ...x, ...known, engine: engine(signal) }), (d: IvDataset) => ({ cells: d.summary, stats: d.stats }));
+    }
+    case 'endurance': {
+      const { kind: _k, ...x } = o;
+      return job((ctx, signal) => endurance(board, ctx, { ...x, ...known, engine: engine(signal) }), (d: EnduranceDataset) => ({ summary: d.summary }));
+    }
+    case 'retention': {
+      const { kind: _k, ...x } = o;
+      return job((ctx, signal) => retention(board, ctx, { ...x, ...known, engine: engine(signal) }), (d: RetentionDataset) => ({ cells: d.summary, clock: d.clock }));
+    }
+    case 'sweep': {
+      const { kind: _k, ...x } = o;
+      return job((ctx, signal) => sweep(board, ctx, { ...x, calibration, usedCells: history.pulsed, engine: engine(signal) }), (d: SweepDataset) => ({ cells: d.summary }));
+    }
+  }
+}

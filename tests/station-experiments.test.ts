@@ -1,0 +1,86 @@
+/**
+ * The device experiments through a station (issue 29): `rram iv`, `rram endurance`, `rram
+ * retention` and `rram sweep` aimed at a board `rram serve` holds join its queue and end as the
+ * same command run directly. Invariant, per command: on two stores whose emulated boards start
+ * alike (same seed, pristine) and see the same commands in the same order, the run through the
+ * station and the direct run store the same result - every cell, pulse count and statistic - apart
+ * from the run's id, its clock and the board's per-store state key; every non-default flag given
+ * shows in the stored parameters (a dropped flag fails here); the exit code is the direct run's
+ * (3 below --min-success). A flag a station cannot carry is refused by name, with the reason.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { cli, serveStation } from './helpers/station.js';
+import { waitFor } from './helpers/server.js';
+
+/** What may differ between two runs of the same request: ids, clocks, the store's own board key. */
+const VARIES = new Set(['runId', 'created', 'finished', 'state', 'origin_ms']);
+const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (k: string, v: unknown) => (VARIES.has(k) ? undefined : v)));
+
+interface Case {
+  name: string;
+  args: string[];
+  /** What the stored params must show for the flags given. */
+  params: (p: Record<string, unknown>) => void;
+  exit: number;
+}
+
+const CASES: Case[] = [
+  { name: 'iv', args: ['iv', '--count', '3', '--cycles', '2', '--step', '0.04', '--compliance', '25uA'], params: (p) => assert.deepEqual([p.cycles, p.step_V, Math.round((p.complianceTarget_A as number) * 1e9)], [2, 0.04, 25000]), exit: 0 },
+  { name: 'endurance', args: ['endurance', '--count', '3', '--cycles', '20', '--every', '5', '--vte', '1.3', '--confirm', '3'], params: (p) => assert.deepEqual([p.cycles, p.every, p.vte_V, p.confirm], [20, 5, 1.3, 3]), exit: 0 },
+  // Below --min-success on purpose (one SET pulse per cell): exits 3 both ways, everything stored.
+  { name: 'retention', args: ['retention', '--levels', '4', '--cells-per-level', '2', '--times', '1s,10s', '--max-pulses', '1', '--min-success', '0.9'], params: (p) => assert.deepEqual([p.levels, p.cellsPerLevel, p.times_s, p.maxPulses, p.minSuccess], [4, 2, [1, 10], 1, 0.9]), exit: 3 },
+  {
+    name: 'sweep',
+    args: ['sweep', '--cells', '4', '--noise-reads', '2', '--cycles', '1', '--ispva-cycles', '1', '--gate-step', '0.04'], params: (p) => {
+      const cfg = p.config as { cycles: number; ispvaCycles: number; gate: { vgStep_V: number } };
+      assert.deepEqual([p.cells, p.noiseReads, cfg.cycles, cfg.ispvaCycles, cfg.gate.vgStep_V], [4, 2, 1, 1, 0.04]);
+    },
+    exit: 0,
+  },
+];
+
+test('iv, endurance, retention and sweep through a station store what the direct run stores, flags carried, same exit codes', { timeout: 240000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'rram-station-exp-'));
+  const viaStore = join(root, 'station');
+  const directStore = join(root, 'direct');
+  const st = await serveStation(viaStore);
+  try {
+    await waitFor(() => existsSync(join(viaStore, 'stations')) && readdirSync(join(viaStore, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    for (const c of CASES) {
+      const outs: Record<string, unknown>[] = [];
+      for (const store of [viaStore, directStore]) {
+        const out = join(root, `${c.name}-${store === viaStore ? 'station' : 'direct'}.json`);
+        const r = cli([...c.args, '--store', store, '--out', out, '--json']);
+        assert.equal(await r.done, c.exit, `${c.name} ${store === viaStore ? 'through the station' : 'directly'}: ${r.err()}`);
+        if (store === viaStore) assert.match(r.err(), /served by the station at http:\/\/127\.0\.0\.1:\d+: run \S+ queued/, `${c.name} went through the station`);
+        outs.push(JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>);
+      }
+      const [via, direct] = outs;
+      assert.ok((via.summary as { cells?: number } | undefined)?.cells, `${c.name}: a result that measured cells`);
+      assert.deepEqual(strip(via), strip(direct), `${c.name}: the station's result is the direct run's`);
+      const rec = new EmbeddedStore(viaStore).getRun(via.runId as string);
+      assert.equal(rec.kind, c.name);
+      c.params(rec.params as Record<string, unknown>);
+    }
+    // The station ran each as a queue item of its own kind.
+    const hist = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: { kind: string; state: string }[] }).items;
+    assert.deepEqual(hist.map((h) => h.kind), CASES.map((c) => c.name));
+    // What a station cannot carry is refused by name with its reason (exit 2), nothing queued.
+    const influx = cli(['iv', '--count', '2', '--influx', 'http://127.0.0.1:1/db', '--store', viaStore]);
+    assert.equal(await influx.done, 2);
+    assert.match(influx.err(), /--influx.*not carried through the station.*its own InfluxDB/);
+    // wv-bench does not go through a station (several runs per command): refused naming the station and why.
+    const bench = cli(['wv-bench', '--algos', 'igvva', '--levels', '2', '--cells-per-level', '1', '--store', viaStore]);
+    assert.equal(await bench.done, 1);
+    assert.match(bench.err(), /rram wv-bench does not go through the station at http:\/\/127\.0\.0\.1:\d+.*one characterize run per algorithm/);
+    const after = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: unknown[] }).items;
+    assert.equal(after.length, hist.length, 'a refused command queues nothing');
+  } finally {
+    await st.stop();
+  }
+});
