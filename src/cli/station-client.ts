@@ -115,7 +115,7 @@ export async function runOnStation<T>(t: StationTarget, request: Record<string, 
     ac.abort();
   }
   events$.complete();
-  const status = item.state === 'completed' ? 'completed' : item.state === 'failed' ? 'failed' : 'aborted';
+  const status = item.state === 'completed' ? 'completed' : item.state === 'failed' || item.state === 'interrupted' ? 'failed' : 'aborted';
   const stored = seen.seq >= 0;
   if (status !== 'completed') return { runId, status, stored, error: new StationError(status === 'aborted' ? 'ABORTED' : (item.errorCode ?? 'BOARD_ERROR'), item.state === 'removed' ? 'taken out of the queue before it started' : (item.error ?? status)) };
   const result = await call<T>(t, 'GET', `/api/runs/${runId}/results/${resultName}`);

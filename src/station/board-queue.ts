@@ -7,9 +7,12 @@
  * carries the `rev` it saw, so a client (and the tests) can replay the order the queue applied.
  */
 import { RramError } from '../../drivers/errors.js';
+import { createHash } from 'node:crypto';
 import { PauseGate, type RunGate } from './pause-gate.js';
+import type { QueueSnapshot } from './queue-file.js';
 
-export type ItemState = 'queued' | 'running' | 'completed' | 'failed' | 'aborted' | 'removed';
+/** `interrupted`: it was running when the station died (kill -9, power): never re-run by itself (--resume is the user's choice). */
+export type ItemState = 'queued' | 'running' | 'completed' | 'failed' | 'aborted' | 'removed' | 'interrupted';
 
 export interface QueueItem<R = unknown> {
   /** The run id the item will have in the store (known from the moment it is added). */
@@ -56,17 +59,24 @@ export class QueueError extends RramError {
 
 const HISTORY = 500;
 
+const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+
 export class BoardQueue<R = unknown> {
   private rev = 0;
   private readonly items: QueueItem<R>[] = [];
   private running: { item: QueueItem<R>; ac: AbortController; done: Promise<void> } | null = null;
   private readonly done: QueueItem<R>[] = [];
-  private lockKey?: string;
+  /** The lock's key as its SHA-256 (it is saved with the queue). */
+  private lockHash?: string;
   private lockInfo: { since?: string; note?: string } = {};
   private halted = false;
+  /** Paused by a user (pause, halt); the gate may also be closed by the station's own shutdown. */
+  private userPaused = false;
   readonly gate = new PauseGate();
   /** Called after every change (the live stream of queue views, the station file). */
   onChange?: (v: QueueView<R>) => void;
+  /** Called after every accepted change with the queue to save (queue-file.ts). */
+  onPersist?: (s: Omit<QueueSnapshot, 'format' | 'version' | 'boardKey'>) => void;
 
   constructor(
     readonly board: string,
@@ -79,7 +89,7 @@ export class BoardQueue<R = unknown> {
       rev: this.rev,
       paused: this.gate.paused,
       halted: this.halted,
-      lock: { locked: this.lockKey !== undefined, ...this.lockInfo },
+      lock: { locked: this.lockHash !== undefined, ...this.lockInfo },
       running: this.running ? { ...this.running.item } : null,
       queued: this.items.map((i) => ({ ...i })),
     };
@@ -105,14 +115,48 @@ export class BoardQueue<R = unknown> {
 
   /** Refuses a change without the lock's key while the queue is locked. */
   private checkKey(key: string | undefined, what: string): void {
-    if (this.lockKey !== undefined && key !== this.lockKey) throw new QueueError('LOCKED', `board ${this.board}'s queue is locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}: ${what} needs the lock's key (X-Rram-Lock)`, this.rev);
+    if (this.lockHash !== undefined && (key === undefined || hashKey(key) !== this.lockHash)) throw new QueueError('LOCKED', `board ${this.board}'s queue is locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}: ${what} needs the lock's key (X-Rram-Lock)`, this.rev);
   }
 
   private changed(): number {
     this.rev++;
+    this.onPersist?.(this.snapshot());
     this.onChange?.(this.view());
     return this.rev;
   }
+
+  /** What is saved: the order, the running item, history, lock (its key's hash), pause and halt. */
+  snapshot(): Omit<QueueSnapshot, 'format' | 'version' | 'boardKey'> {
+    const copy = (i: QueueItem<R>) => ({ ...i, request: i.request as Record<string, unknown> });
+    return { rev: this.rev, paused: this.userPaused, halted: this.halted, lock: { keyHash: this.lockHash, ...this.lockInfo }, running: this.running ? copy(this.running.item) : null, queued: this.items.map(copy), history: this.done.map(copy) };
+  }
+
+  /**
+   * Takes back a saved queue (a station starting again), before anything runs. The item that was
+   * running is marked interrupted in the history - never re-run by itself: re-running pulses
+   * cells again; continuing it is the user's `--resume` - and the queue comes back paused then, so
+   * nothing starts on a board left mid-run until someone resumes. `check` validates each queued
+   * request (it throws naming the item).
+   */
+  restore(s: Omit<QueueSnapshot, 'format' | 'version' | 'boardKey'>, check: (item: QueueItem<R>) => R): void {
+    if (this.running || this.items.length || this.done.length) throw new Error('restore() on a queue in use');
+    this.done.push(...(s.history as QueueItem<R>[]));
+    for (const i of s.queued as QueueItem<R>[]) this.items.push({ ...i, request: check(i) });
+    this.rev = s.rev;
+    this.halted = s.halted;
+    this.lockHash = s.lock.keyHash;
+    this.lockInfo = { since: s.lock.since, note: s.lock.note };
+    this.userPaused = s.paused;
+    if (s.running) {
+      const r = s.running as QueueItem<R>;
+      this.archive({ ...r, state: 'interrupted', ended: new Date().toISOString(), error: `the station stopped while this run ran: it is stored as it was left, not run again (--resume ${r.id} continues it, if you choose)`, pausedAt: undefined });
+      this.userPaused = true;
+    }
+    if (this.userPaused) this.gate.pause();
+    this.changed();
+    this.pump();
+  }
+
 
   private find(id: string): number {
     const k = this.items.findIndex((i) => i.id === id);
@@ -156,6 +200,7 @@ export class BoardQueue<R = unknown> {
   /** No new item starts; the running one stops at its next checkpoint (the lines grounded there). */
   pause(key?: string): { rev: number } {
     this.checkKey(key, 'pausing');
+    this.userPaused = true;
     this.gate.pause();
     return { rev: this.changed() };
   }
@@ -163,6 +208,7 @@ export class BoardQueue<R = unknown> {
   resume(key?: string): { rev: number } {
     this.checkKey(key, 'resuming');
     this.halted = false;
+    this.userPaused = false;
     this.gate.resume();
     if (this.running) delete this.running.item.pausedAt;
     const rev = this.changed();
@@ -191,6 +237,7 @@ export class BoardQueue<R = unknown> {
   async halt(ground: () => Promise<void>, key?: string): Promise<{ rev: number; aborted: string | null }> {
     this.checkKey(key, 'halting');
     this.halted = true;
+    this.userPaused = true;
     this.gate.pause();
     this.changed();
     const r = this.running;
@@ -201,16 +248,16 @@ export class BoardQueue<R = unknown> {
   }
 
   lock(key: string, note?: string): { rev: number } {
-    if (this.lockKey !== undefined && this.lockKey !== key) throw new QueueError('LOCKED', `board ${this.board}'s queue is already locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}`, this.rev);
-    this.lockKey = key;
+    if (this.lockHash !== undefined && this.lockHash !== hashKey(key)) throw new QueueError('LOCKED', `board ${this.board}'s queue is already locked${this.lockInfo.note ? ` (${this.lockInfo.note})` : ''}`, this.rev);
+    this.lockHash = hashKey(key);
     this.lockInfo = { since: new Date().toISOString(), note };
     return { rev: this.changed() };
   }
 
   unlock(key: string): { rev: number } {
-    if (this.lockKey === undefined) throw new QueueError('INVALID_ARGUMENT', `board ${this.board}'s queue is not locked`, this.rev);
+    if (this.lockHash === undefined) throw new QueueError('INVALID_ARGUMENT', `board ${this.board}'s queue is not locked`, this.rev);
     this.checkKey(key, 'unlocking');
-    this.lockKey = undefined;
+    this.lockHash = undefined;
     this.lockInfo = {};
     return { rev: this.changed() };
   }

@@ -9,6 +9,9 @@ import type { JobRequest } from '../server/job-requests.js';
 import { BoardQueue, type QueueView } from './board-queue.js';
 import type { LineState, WatchedBoard } from './line-watch.js';
 import type { RunGate } from './pause-gate.js';
+import { parseJobRequest } from '../server/job-requests.js';
+import { DataError } from '../../drivers/errors.js';
+import { readQueueFile, writeQueueFile } from './queue-file.js';
 
 export const BOARD_ID = 'board0';
 
@@ -20,9 +23,35 @@ export class Station {
   constructor(
     readonly jobs: JobManager,
     readonly boardId = BOARD_ID,
+    /** Where the queue is kept across restarts (queue-file.ts), and the board's key it belongs to. */
+    saved?: { file: string; boardKey: string },
   ) {
     this.watched = jobs.lineWatch;
     this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done);
+    if (saved) this.keepQueue(saved.file, saved.boardKey);
+  }
+
+  /** Takes back the queue saved in `file` (a bad file stops the station, naming it) and saves every change there. */
+  private keepQueue(file: string, boardKey: string): void {
+    let snap: ReturnType<typeof readQueueFile>;
+    try {
+      snap = readQueueFile(file, boardKey);
+    } catch (e) {
+      throw e instanceof DataError ? new DataError(file, `${e.message.slice(file.length + 2)} (the station's saved queue: repair it, or move it away to start with an empty queue)`) : e;
+    }
+    const persist = (s: ReturnType<BoardQueue<JobRequest>['snapshot']>) => writeQueueFile(file, { format: 'rram-hil/station-queue', version: 1, boardKey, ...s });
+    if (snap) {
+      const info = this.jobs.board.info();
+      this.queue.restore(snap, (item) => {
+        try {
+          return parseJobRequest(item.request, info);
+        } catch (e) {
+          throw new DataError(file, `queued item ${item.id}: ${(e as Error).message}`);
+        }
+      });
+    }
+    this.queue.onPersist = persist;
+    persist(this.queue.snapshot());
   }
 
   /** The queue with the board's line state. */

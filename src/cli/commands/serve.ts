@@ -7,6 +7,7 @@ import { EmbeddedStore } from '../../store/embedded-store.js';
 import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions, boardKey, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
 import { removeStationFile, writeStationFile } from '../../station/station-file.js';
+import { queueFilePath } from '../../station/queue-file.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
 import { num } from '../parse.js';
 import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
@@ -61,7 +62,8 @@ export function registerServe(program: Command): void {
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
-      const station = new Station(jobs);
+      // The queue as the last station on this board left it (a bad queue file stops us here, named).
+      const station = new Station(jobs, undefined, { file: queueFilePath(f.store, boardKey(f)), boardKey: boardKey(f) });
       const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, station });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
@@ -79,7 +81,8 @@ export function registerServe(program: Command): void {
       const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: [{ id: station.boardId, key: boardKey(f) }] });
       const stop = async () => {
         removeStationFile(stationFile);
-        station.queue.pause();
+        // Nothing new starts; the saved queue keeps the users' pause state (a clean stop is no pause of theirs).
+        station.queue.gate.pause();
         for (const j of jobs.jobs()) jobs.abort(j.runId);
         await jobs.idle();
         server.close();
