@@ -16,6 +16,9 @@ import { join } from 'node:path';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { cli, serveStation } from './helpers/station.js';
 import { waitFor } from './helpers/server.js';
+import { initTf, tf } from '../src/inference/tf-backend.js';
+import { buildModel, parseArch } from '../src/inference/arch-spec.js';
+import { saveModel } from '../src/inference/model-io.js';
 
 /** What may differ between two runs of the same request: ids, clocks, the store's own board key. */
 const VARIES = new Set(['runId', 'created', 'finished', 'state', 'origin_ms']);
@@ -80,6 +83,30 @@ test('iv, endurance, retention and sweep through a station store what the direct
     assert.match(bench.err(), /rram wv-bench does not go through the station at http:\/\/127\.0\.0\.1:\d+.*one characterize run per algorithm/);
     const after = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: unknown[] }).items;
     assert.equal(after.length, hist.length, 'a refused command queues nothing');
+  } finally {
+    await st.stop();
+  }
+});
+
+test('program-net through a station carries --reads, --relax, --use-arrays and the prediction\'s stuck share and read noise; --repeat is refused with its reason', { timeout: 180000 }, async () => {
+  const store = mkdtempSync(join(tmpdir(), 'rram-station-pn-flags-'));
+  const nets = mkdtempSync(join(tmpdir(), 'rram-nets-'));
+  await initTf();
+  await saveModel(tf, buildModel(tf, parseArch('dense:1'), 2), join(nets, 'd1'));
+  const st = await serveStation(store);
+  try {
+    await waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    const rep = cli(['program-net', '--model', join(nets, 'd1'), '--repeat', '2', '--store', store]);
+    assert.equal(await rep.done, 2);
+    assert.match(rep.err(), /--repeat.*not carried through the station.*the station owns one board/);
+    const pn = cli(['program-net', '--model', join(nets, 'd1'), '--levels', '2', '--trials', '2', '--images', '50', '--use-arrays', '1', '--reads', '2', '--relax', '10s', '--stuck-hrs', '0.01', '--read-noise', '0.05uA', '--store', store, '--json']);
+    assert.equal(await pn.done, 0, pn.err());
+    assert.match(pn.err(), /served by the station/);
+    const r = JSON.parse(pn.out()) as { runId: string; programming: { arrays: number[]; reads: number; relax_s?: number } };
+    assert.deepEqual([r.programming.arrays, r.programming.reads, r.programming.relax_s], [[1], 2, 10], 'the board-side flags reached the run');
+    const hist = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: { id: string; request: Record<string, unknown> }[] }).items;
+    const req = hist.find((i) => i.id === r.runId)!.request;
+    assert.deepEqual([req.stuckHrs, Math.round((req.readNoise_A as number) * 1e10)], [0.01, 500], 'the prediction flags reached the station');
   } finally {
     await st.stop();
   }

@@ -247,11 +247,18 @@ export class JobManager {
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, !('fineTune' in req && req.fineTune));
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
-        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, this.predictionOptions(req), measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
         return { tf, backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
+  }
+
+  /** The prediction's device options: a program-net's stuck shares, read noise and relaxation as `rram program-net` gives them. */
+  private predictionOptions(req: InferRequest | ProgramNetRequest) {
+    const p = req.kind === 'program-net' ? req : undefined;
+    const relax_s = p?.relax_s;
+    return { shared: false, stuckHrs: p?.stuckHrs ?? 0, stuckLrs: p?.stuckLrs ?? 0, readNoise_A: p?.readNoise_A ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? this.calibration?.relaxation : undefined };
   }
 
   private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
@@ -320,6 +327,9 @@ export class JobManager {
           seed: req.seed,
           signal,
           describe: { levelCdf: cdf },
+          reads: req.reads,
+          arrays: req.arrays,
+          relax_s: req.relax_s,
         };
         if (!req.fineTune) return netOnArrays(tf, backend, this.board, ctx, opts);
         const ft = req.fineTune;
@@ -328,7 +338,7 @@ export class JobManager {
         const base = ft.baseline ? this.store.loadResult<NetOnArraysResult>(ft.baseline, 'program-net') : undefined;
         return netOnArraysProgressive(tf, backend, this.board, ctx, {
           ...opts,
-          reads: 4,
+          reads: req.reads ?? 4,
           fineTune: {
             images: ft.images,
             epochs: ft.epochs,

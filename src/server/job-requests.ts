@@ -37,6 +37,16 @@ const volts = z.number({ invalid_type_error: 'must be a voltage (V)' }).finite('
 const metadata = RunMetadata.optional();
 const minSuccess = z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').default(0.95);
 
+/** What `rram program-net --reads --relax --use-arrays --stuck-hrs --stuck-lrs --read-noise` adds to a station's program-net. */
+const netOnBoard = (board: BoardInfo) => ({
+  reads: int(1, 100).optional(),
+  relax_s: z.number({ invalid_type_error: 'must be a time (s)' }).finite().gte(0, 'must be a time (s) >= 0').optional(),
+  arrays: z.array(int(0, board.arrays - 1)).min(1, 'list at least one array').optional(),
+  stuckHrs: z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').optional(),
+  stuckLrs: z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').optional(),
+  readNoise_A: z.number({ invalid_type_error: 'must be a current (A)' }).gte(0, 'must be a current (A) >= 0').lte(1e-3, 'at most 1 mA').optional(),
+});
+
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Monte Carlo trials one dashboard job may ask for (rram serve --max-trials). */
@@ -100,6 +110,7 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
         algo,
         step_V: stepV.optional(),
         fineTune: z.object({ images: int(1, 60000).default(6000), epochs: int(0, 20).default(2), baseline: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id').optional() }).strict().optional(),
+        ...netOnBoard(board),
       })
       .strict(),
   };

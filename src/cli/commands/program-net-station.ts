@@ -13,7 +13,8 @@ import { parseDeviceSpec } from '../../inference/device-models.js';
 import type { NetOnArraysResult } from '../../procedures/net-on-arrays.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { runOnStation, type StationTarget } from '../station-client.js';
-import { refuseUncarried } from '../station-route.js';
+import { refuseNotCarried, refuseUncarried } from '../station-route.js';
+import { numberList } from '../../io/number-table.js';
 import { consoleSinks, finish, stationMetadata, type ProgFlags } from './programming.js';
 
 /** The model's name in the store: its own folder when it is one of the store's models, else a copy named by content. */
@@ -43,8 +44,43 @@ function storeDevice(store: string, device: string): string {
   return `run:${runId}`;
 }
 
-export async function programNetOnStation(st: StationTarget, f: ProgFlags & { model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
-  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip'], st);
+/** program-net flags a station does not take, and why. */
+const NET_NOT_CARRIED: Readonly<Record<string, string>> = {
+  repeat: 'each repeat programs fresh devices (a new emulated board per repeat), and the station owns one board',
+  fineTune: "the station's fine-tuning takes the dashboard's settings, not the --fine-tune-* flags",
+  keep: 'a kept net is placed for `rram infer --on-board`, which opens the board itself',
+  refreshAfter: 'the station programs the net without refresh passes',
+  refreshBudget: 'the station programs the net without refresh passes',
+  bnMerge: 'the station loads layers models as they are',
+  data: "the station reads its data sets from its own folders",
+};
+
+interface NetOnBoardFlags {
+  reads?: number;
+  relax?: number[];
+  useArrays?: string;
+  stuckHrs: number;
+  stuckLrs: number;
+  readNoise?: number;
+}
+
+/** --reads, --relax, --use-arrays and the prediction's stuck shares and read noise, as the request's fields (only those given). */
+function onBoardFlags(cmd: Command, f: NetOnBoardFlags): Record<string, unknown> {
+  const given = (a: string) => cmd.getOptionValueSource(a) === 'cli';
+  return {
+    ...(f.reads !== undefined ? { reads: f.reads } : {}),
+    ...(f.relax ? { relax_s: f.relax[0] } : {}),
+    ...(f.useArrays ? { arrays: numberList('--use-arrays', f.useArrays) } : {}),
+    ...(given('stuckHrs') ? { stuckHrs: f.stuckHrs } : {}),
+    ...(given('stuckLrs') ? { stuckLrs: f.stuckLrs } : {}),
+    ...(f.readNoise !== undefined ? { readNoise_A: f.readNoise } : {}),
+  };
+}
+
+export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetOnBoardFlags & { model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
+  refuseNotCarried(cmd, st, NET_NOT_CARRIED);
+  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip', 'reads', 'relax', 'useArrays', 'stuckHrs', 'stuckLrs', 'readNoise'], st);
+  if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
   const request = {
     kind: 'program-net',
     model: storeModel(f.store, f.model),
@@ -58,6 +94,7 @@ export async function programNetOnStation(st: StationTarget, f: ProgFlags & { mo
     ...(f.images !== undefined ? { images: f.images } : {}),
     ...(f.clip !== undefined ? { clip: f.clip } : {}),
     ...(f.step !== undefined ? { step_V: f.step } : {}),
+    ...onBoardFlags(cmd, f),
     ...stationMetadata(f),
   };
   const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks);
