@@ -32,6 +32,16 @@ interface Case {
   exit: number;
 }
 
+const stationFile = (store: string) => waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+
+/** A one-unit dense MNIST net (1600 cells with diff mapping on 2 levels: a program-net of seconds). */
+async function smallNet(): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'rram-nets-')), 'd1');
+  await initTf();
+  await saveModel(tf, buildModel(tf, parseArch('dense:1'), 2), dir);
+  return dir;
+}
+
 const CASES: Case[] = [
   { name: 'iv', args: ['iv', '--count', '3', '--cycles', '2', '--step', '0.04', '--compliance', '25uA'], params: (p) => assert.deepEqual([p.cycles, p.step_V, Math.round((p.complianceTarget_A as number) * 1e9)], [2, 0.04, 25000]), exit: 0 },
   { name: 'endurance', args: ['endurance', '--count', '3', '--cycles', '20', '--every', '5', '--vte', '1.3', '--confirm', '3'], params: (p) => assert.deepEqual([p.cycles, p.every, p.vte_V, p.confirm], [20, 5, 1.3, 3]), exit: 0 },
@@ -53,7 +63,7 @@ test('iv, endurance, retention and sweep through a station store what the direct
   const directStore = join(root, 'direct');
   const st = await serveStation(viaStore);
   try {
-    await waitFor(() => existsSync(join(viaStore, 'stations')) && readdirSync(join(viaStore, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    await stationFile(viaStore);
     for (const c of CASES) {
       const outs: Record<string, unknown>[] = [];
       for (const store of [viaStore, directStore]) {
@@ -90,16 +100,13 @@ test('iv, endurance, retention and sweep through a station store what the direct
 
 test('program-net through a station carries --reads, --relax, --use-arrays and the prediction\'s stuck share and read noise; --repeat is refused with its reason', { timeout: 180000 }, async () => {
   const store = mkdtempSync(join(tmpdir(), 'rram-station-pn-flags-'));
-  const nets = mkdtempSync(join(tmpdir(), 'rram-nets-'));
-  await initTf();
-  await saveModel(tf, buildModel(tf, parseArch('dense:1'), 2), join(nets, 'd1'));
-  const st = await serveStation(store);
+  const [model, st] = await Promise.all([smallNet(), serveStation(store)]);
   try {
-    await waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
-    const rep = cli(['program-net', '--model', join(nets, 'd1'), '--repeat', '2', '--store', store]);
+    await stationFile(store);
+    const rep = cli(['program-net', '--model', model, '--repeat', '2', '--store', store]);
     assert.equal(await rep.done, 2);
     assert.match(rep.err(), /--repeat.*not carried through the station.*the station owns one board/);
-    const pn = cli(['program-net', '--model', join(nets, 'd1'), '--levels', '2', '--trials', '2', '--images', '50', '--use-arrays', '1', '--reads', '2', '--relax', '10s', '--stuck-hrs', '0.01', '--read-noise', '0.05uA', '--store', store, '--json']);
+    const pn = cli(['program-net', '--model', model, '--levels', '2', '--trials', '2', '--images', '50', '--use-arrays', '1', '--reads', '2', '--relax', '10s', '--stuck-hrs', '0.01', '--read-noise', '0.05uA', '--store', store, '--json']);
     assert.equal(await pn.done, 0, pn.err());
     assert.match(pn.err(), /served by the station/);
     const r = JSON.parse(pn.out()) as { runId: string; programming: { arrays: number[]; reads: number; relax_s?: number } };
