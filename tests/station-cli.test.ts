@@ -70,9 +70,9 @@ test('two CLI characterize runs beside `rram serve`: queued in order, never inte
     assert.deepEqual(s.getRun(ja.runId).metadata, { sample: 'S1' }, 'metadata flags travel with the request');
 
     // Same exit codes as a local run: a flag the station does not carry is refused by name (2), before anything is queued;
-    const relax = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--relax', '1s', '--store', store]);
+    const relax = cli(['characterize', '--levels', '2', '--cells-per-level', '2', '--influx', 'http://127.0.0.1:9/rram', '--store', store]);
     assert.equal(await relax.done, 2);
-    assert.match(relax.err(), /--relax.*not carried through the station/);
+    assert.match(relax.err(), /--influx.*not carried through the station/);
     // a request the station refuses (400) exits 2; a preflight refusal on the station (a step off the DAC grid) exits 2 as it does locally.
     const huge = cli(['characterize', '--levels', '8', '--cells-per-level', '5000', '--store', store]);
     assert.equal(await huge.done, 2, huge.err());

@@ -1,6 +1,6 @@
 /**
- * The device experiments through a station (issue 29): `rram iv`, `rram endurance`, `rram
- * retention` and `rram sweep` aimed at a board `rram serve` holds join its queue and end as the
+ * Board commands through a station (issue 29): `rram characterize` (every flag), `rram iv`, `rram
+ * endurance`, `rram retention` and `rram sweep` aimed at a board `rram serve` holds join its queue and end as the
  * same command run directly. Invariant, per command: on two stores whose emulated boards start
  * alike (same seed, pristine) and see the same commands in the same order, the run through the
  * station and the direct run store the same result - every cell, pulse count and statistic - apart
@@ -43,6 +43,12 @@ async function smallNet(): Promise<string> {
 }
 
 const CASES: Case[] = [
+  {
+    name: 'characterize',
+    args: ['characterize', '--levels', '3', '--cells-per-level', '3', '--relax', '1s,10s', '--tolerance', '3uA', '--max-pulses', '80', '--algo', 'igvva-predict', '--concurrency', '8', '--fresh-cells'],
+    params: (p) => assert.deepEqual([p.levels, p.cellsPerLevel, p.relax_s, Math.round((p.tolerance_A as number) * 1e9), p.maxPulses, p.algo], [3, 3, [1, 10], 3000, 80, 'igvva-predict']),
+    exit: 0,
+  },
   { name: 'iv', args: ['iv', '--count', '3', '--cycles', '2', '--step', '0.04', '--compliance', '25uA'], params: (p) => assert.deepEqual([p.cycles, p.step_V, Math.round((p.complianceTarget_A as number) * 1e9)], [2, 0.04, 25000]), exit: 0 },
   { name: 'endurance', args: ['endurance', '--count', '3', '--cycles', '20', '--every', '5', '--vte', '1.3', '--confirm', '3'], params: (p) => assert.deepEqual([p.cycles, p.every, p.vte_V, p.confirm], [20, 5, 1.3, 3]), exit: 0 },
   // Below --min-success on purpose (one SET pulse per cell): exits 3 both ways, everything stored.
@@ -57,7 +63,7 @@ const CASES: Case[] = [
   },
 ];
 
-test('iv, endurance, retention and sweep through a station store what the direct run stores, flags carried, same exit codes', { timeout: 240000 }, async () => {
+test('characterize, iv, endurance, retention and sweep through a station store what the direct run stores, flags carried, same exit codes', { timeout: 240000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'rram-station-exp-'));
   const viaStore = join(root, 'station');
   const directStore = join(root, 'direct');

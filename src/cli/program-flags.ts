@@ -5,7 +5,7 @@
  */
 import { ALGOS, type Algo } from '../plans/program-cell.js';
 import { parseReverify, type ReverifySpec } from '../procedures/reverify.js';
-import type { Command } from 'commander';
+import { Command as CommandClass, type Command } from 'commander';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { ProgramOptions } from '../procedures/program-config.js';
 import { current, duration, num } from './parse.js';
@@ -84,6 +84,9 @@ export function addProgramFlags(c: Command): Command {
     .option('--min-success <f>', 'below this share of programmed cells the command says why and exits 3 (after storing everything); the preflight refuses runs predicted below it', num('--min-success', { min: 0, max: 1 }), 0.95)
     .option('--on-unknown-outcome <policy>', 're-verify (a pulse whose outcome is unknown after a link loss or reboot: the plan re-reads the cell and goes on) | stop (the cell ends as unknown)', 're-verify');
 }
+
+/** The attribute names of the write-verify flags (what a station's characterize request carries of them: all). */
+export const PROGRAM_FLAGS: readonly string[] = addProgramFlags(new CommandClass()).options.map((o) => o.attributeName());
 
 export function programOptions(f: ProgramFlags): ProgramOptions & { minSuccess: number } {
   if (!(ALGOS as readonly string[]).includes(f.algo)) throw new InvalidArgumentError('--algo', f.algo, `must be one of ${ALGOS.join(', ')}`);

@@ -10,6 +10,7 @@
  * Cells come in the seeded shuffle's order (pickCells), so a run spreads over the arrays.
  */
 import type { Board, CellAddress } from '../../drivers/board.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
 import { cellKey } from '../engine/events.js';
 import { pickCells } from './characterize.js';
 
@@ -56,4 +57,17 @@ export async function selectFreshCells(board: Board, arrays: number[], n: number
 export function describeExcluded(x: FreshCells['excluded']): string {
   const parts = [x.history && `${x.history} pulsed by earlier runs of this board (the store's history)`, x.counters && `${x.counters} with pulses since power-up (COUNTERS)`, x.read && `${x.read} not reading pristine`].filter(Boolean);
   return parts.length ? `passed over: ${parts.join(', ')}` : 'no cell was passed over';
+}
+
+/**
+ * `--fresh-cells`: cells in the seeded shuffle's order that no earlier run of this board pulsed and
+ * (where the board counts) no pulse since power-up reached. No read criterion: a leaky pristine
+ * cell is a fresh cell, classified by the plan (issue 24).
+ */
+export async function freshCellsFor(board: Board, first: number, n: number, seed: number, used: ReadonlySet<string>): Promise<CellAddress[]> {
+  const info = board.info();
+  const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
+  const fresh = await selectFreshCells(board, arrays, n, seed, Infinity, 0.2, used);
+  if (fresh.cells.length < n) throw new InvalidArgumentError('--fresh-cells', true, `${n} cells needed, ${fresh.cells.length} fresh ones left on arrays ${arrays.join(',')} (${describeExcluded(fresh.excluded)})`);
+  return fresh.cells;
 }

@@ -19,6 +19,7 @@ import type { RunContext } from '../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
 import { patternMap } from '../procedures/level-map.js';
 import { pulseOnce, readOnce } from '../procedures/single-ops.js';
+import { freshCellsFor } from '../procedures/fresh-cells.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
@@ -190,7 +191,10 @@ export class JobManager {
     if (isExperiment(req)) return runExperimentJob(env, this.board, this.calibration, req);
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
     if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
+      const { kind: _k, metadata: _m, relax_s, freshCells, concurrency, onUnknownOutcome, ...po } = req;
+      const used = freshCells ? (await boardHistory(this.store, this.board.info())).pulsed : undefined;
+      const cells = used ? await freshCellsFor(this.board, req.array, req.levels * req.cellsPerLevel, req.seed, used) : undefined;
+      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { ...po, knownFormed, cells, relax_s: relax_s ?? [], calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }), {
         resultName: 'level-cdf',
         summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
         verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),

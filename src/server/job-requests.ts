@@ -11,7 +11,7 @@ import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
-import { experimentRequestSchemas, type ExperimentRequest } from './experiment-requests.js';
+import { experimentRequestSchemas, programSettings, type ExperimentRequest } from './experiment-requests.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -46,6 +46,15 @@ const netOnBoard = (board: BoardInfo) => ({
   stuckLrs: z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').optional(),
   readNoise_A: z.number({ invalid_type_error: 'must be a current (A)' }).gte(0, 'must be a current (A) >= 0').lte(1e-3, 'at most 1 mA').optional(),
 });
+
+/** The rest of `rram characterize`'s flags (write-verify settings, --relax, --fresh-cells, engine knobs) for a station's characterize. */
+const characterizeFlags = {
+  ...programSettings,
+  relax_s: z.array(z.number({ invalid_type_error: 'must be a time (s)' }).finite().gt(0, 'times must be positive')).max(100).optional(),
+  freshCells: z.boolean().optional(),
+  concurrency: int(1, 4096).optional(),
+  onUnknownOutcome: oneOf(['re-verify', 'stop'] as const).optional(),
+};
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -83,7 +92,7 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
   return {
     ...experimentRequestSchemas(board),
     characterize: z
-      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
+      .object({ kind: z.literal('characterize'), ...characterizeFlags, algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
         const avail = (board.arrays - r.array) * board.rows * board.cols;

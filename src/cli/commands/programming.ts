@@ -22,12 +22,11 @@ import { pruneRuns } from '../../store/retention.js';
 import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { boardHistory } from '../../store/board-history.js';
-import { describeExcluded, selectFreshCells } from '../../procedures/fresh-cells.js';
-import type { Board, CellAddress } from '../../../drivers/board.js';
+import { freshCellsFor } from '../../procedures/fresh-cells.js';
 import { formatLevelTable } from '../level-table.js';
-import { addProgramFlags, programOptions, type ProgramFlags } from '../program-flags.js';
+import { addProgramFlags, PROGRAM_FLAGS, programOptions, type ProgramFlags } from '../program-flags.js';
 import { parseNumberTable } from '../../io/number-table.js';
-import { addStationOptions, refuseUncarried, stationTarget, type StationFlags } from '../station-route.js';
+import { addStationOptions, refuseNotCarried, refuseUncarried, stationTarget, type StationFlags } from '../station-route.js';
 import { runOnStation } from '../station-client.js';
 import { metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
 import type { Subject } from 'rxjs';
@@ -150,19 +149,6 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   return { cells, levels: lv.size ? lv : undefined };
 }
 
-/**
- * `--fresh-cells`: cells in the seeded shuffle's order that no earlier run of this board pulsed and
- * (where the board counts) no pulse since power-up reached. No read criterion: a leaky pristine
- * cell is a fresh cell, classified by the plan (issue 24).
- */
-async function freshCellsFor(board: Board, first: number, n: number, seed: number, used: ReadonlySet<string>): Promise<CellAddress[]> {
-  const info = board.info();
-  const arrays = Array.from({ length: info.arrays - first }, (_, k) => first + k);
-  const fresh = await selectFreshCells(board, arrays, n, seed, Infinity, 0.2, used);
-  if (fresh.cells.length < n) throw new InvalidArgumentError('--fresh-cells', true, `${n} cells needed, ${fresh.cells.length} fresh ones left on arrays ${arrays.join(',')} (${describeExcluded(fresh.excluded)})`);
-  return fresh.cells;
-}
-
 export function registerProgramming(program: Command): void {
   addProgrammingOptions(program.command('characterize').description('program M cells per level by write-verify, read back, publish level CDFs'))
     .requiredOption('--cells-per-level <M>', 'cells per level', num('--cells-per-level', { min: 1, int: true }))
@@ -177,8 +163,10 @@ export function registerProgramming(program: Command): void {
       const st = await stationTarget(f);
       if (st) {
         // The board is a station's: the run joins its queue and is followed here as if local.
-        refuseUncarried(cmd, ['levels', 'cellsPerLevel', 'reads', 'array', 'algo', 'step', 'minSuccess'], st);
-        const request = { kind: 'characterize', levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, ...(f.step !== undefined ? { step_V: f.step } : {}), ...stationMetadata(f) };
+        refuseNotCarried(cmd, st);
+        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'cellsPerLevel', 'reads', 'relax', 'array', 'freshCells', 'concurrency'], st);
+        // Every write-verify setting as programOptions makes it for the direct run.
+        const request = { kind: 'characterize', ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, array: f.array, seed: f.seed, ...(f.relax.length ? { relax_s: f.relax } : {}), ...(f.freshCells ? { freshCells: true } : {}), concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome, ...stationMetadata(f) };
         const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks);
         writeResultFile(f.out, out.result);
         return finish(out, f.json, print, toJson, false, (d) => d.summary);
