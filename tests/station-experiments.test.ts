@@ -1,5 +1,5 @@
 /**
- * Board commands through a station (issue 29): `rram characterize` (every flag), `rram iv`, `rram
+ * Board commands through a station (issue 29): `rram characterize`, `rram program` (every flag), `rram iv`, `rram
  * endurance`, `rram retention` and `rram sweep` aimed at a board `rram serve` holds join its queue and end as the
  * same command run directly. Invariant, per command: on two stores whose emulated boards start
  * alike (same seed, pristine) and see the same commands in the same order, the run through the
@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
@@ -42,7 +42,18 @@ async function smallNet(): Promise<string> {
   return dir;
 }
 
+/** A cell list with levels (`rram program --cells`): read on the CLI's side, sent as levels and cells. */
+const CELLS = join(mkdtempSync(join(tmpdir(), 'rram-cells-')), 'cells.csv');
+writeFileSync(CELLS, 'row,col,level\n0,0,1\n0,1,2\n1,0,3\n2,5,1\n');
+
 const CASES: Case[] = [
+  {
+    name: 'program',
+    args: ['program', '--map', 'checkerboard', '--region', '0:2,0:3', '--levels', '4', '--max-pulses', '300', '--vread', '0.25'],
+    params: (p) => assert.deepEqual([p.levels, p.cellsName, p.maxPulses, p.vread_V], [4, 'region 0:2,0:3', 300, 0.25]),
+    exit: 0,
+  },
+  { name: 'program', args: ['program', '--cells', CELLS, '--levels', '4', '--array', '1'], params: (p) => assert.deepEqual([p.array, p.cellsName], [1, `cells ${CELLS}`]), exit: 0 },
   {
     name: 'characterize',
     args: ['characterize', '--levels', '3', '--cells-per-level', '3', '--relax', '1s,10s', '--tolerance', '3uA', '--max-pulses', '80', '--algo', 'igvva-predict', '--concurrency', '8', '--fresh-cells'],
@@ -63,7 +74,7 @@ const CASES: Case[] = [
   },
 ];
 
-test('characterize, iv, endurance, retention and sweep through a station store what the direct run stores, flags carried, same exit codes', { timeout: 240000 }, async () => {
+test('characterize, program, iv, endurance, retention and sweep through a station store what the direct run stores, flags carried, same exit codes', { timeout: 240000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'rram-station-exp-'));
   const viaStore = join(root, 'station');
   const directStore = join(root, 'direct');

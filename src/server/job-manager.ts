@@ -202,8 +202,9 @@ export class JobManager {
     }
     if (req.kind === 'program') {
       const info = this.board.info();
-      const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
+      const { kind: _k, metadata: _m, map: pattern, mapLevels, mapName, concurrency, onUnknownOutcome, ...po } = req;
+      const map = mapLevels ? Uint8Array.from(mapLevels) : patternMap(pattern, req.levels, info.rows, info.cols, req.seed);
+      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { ...po, knownFormed, map, mapName: mapName ?? pattern, calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }), {
         resultName: 'program',
         summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
         verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),

@@ -98,7 +98,26 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
-    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed, minSuccess, metadata }).strict(),
+    // `rram program`'s map and cells come resolved (mapLevels: one level per cell of the array, row-major; cells: indices), never as a file.
+    program: z
+      .object({
+        kind: z.literal('program'),
+        ...programSettings,
+        algo,
+        levels: int(2, 8).default(8),
+        map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'),
+        mapLevels: z.array(int(0, 7)).length(board.rows * board.cols, `must give a level for each of the ${board.rows * board.cols} cells`).optional(),
+        mapName: z.string().max(500).optional(),
+        cells: z.array(int(0, board.rows * board.cols - 1)).min(1).max(board.rows * board.cols).optional(),
+        cellsName: z.string().max(500).optional(),
+        concurrency: int(1, 4096).optional(),
+        onUnknownOutcome: oneOf(['re-verify', 'stop'] as const).optional(),
+        array: int(0, board.arrays - 1).default(0),
+        seed,
+        minSuccess,
+        metadata,
+      })
+      .strict(),
     // A read and a single pulse, as `rram read` and `rram pulse` run them (the board checks every amplitude against its limits).
     read: z
       .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })

@@ -27,7 +27,8 @@ import { formatLevelTable } from '../level-table.js';
 import { addProgramFlags, PROGRAM_FLAGS, programOptions, type ProgramFlags } from '../program-flags.js';
 import { parseNumberTable } from '../../io/number-table.js';
 import { addStationOptions, refuseNotCarried, refuseUncarried, stationTarget, type StationFlags } from '../station-route.js';
-import { runOnStation } from '../station-client.js';
+import { runOnStation, stationBoardInfo } from '../station-client.js';
+import type { BoardInfo } from '../../../drivers/board.js';
 import { metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
 import type { Subject } from 'rxjs';
 import type { RunEvent } from '../../engine/events.js';
@@ -149,6 +150,18 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
   return { cells, levels: lv.size ? lv : undefined };
 }
 
+const PATTERNS = ['random', 'checkerboard', 'stripes'];
+
+/** What `rram program` programs on a board of this geometry: the level map (pattern, file, --cells levels) and the cells (--region, --cells). */
+function programTarget(f: { map?: string; region?: string; cells?: string; levels: number; seed: number }, info: Pick<BoardInfo, 'rows' | 'cols'>) {
+  const listed = f.cells ? cellsFile(f.cells, info.rows, info.cols, f.levels) : undefined;
+  if (!f.map && !listed?.levels) throw new InvalidArgumentError('--map', f.map, 'give a level map (file or pattern), or --cells with a level per cell');
+  const map = f.map ? (PATTERNS.includes(f.map) ? patternMap(f.map, f.levels, info.rows, info.cols, f.seed) : readMapFile(f.map, f.levels, info.rows, info.cols)) : new Uint8Array(info.rows * info.cols);
+  if (listed?.levels) for (const [i, l] of listed.levels) map[i] = l;
+  const cells = f.region ? regionCells(f.region, info.rows, info.cols) : listed?.cells;
+  return { map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', listedLevels: !!listed?.levels };
+}
+
 export function registerProgramming(program: Command): void {
   addProgrammingOptions(program.command('characterize').description('program M cells per level by write-verify, read back, publish level CDFs'))
     .requiredOption('--cells-per-level <M>', 'cells per level', num('--cells-per-level', { min: 1, int: true }))
@@ -209,10 +222,12 @@ export function registerProgramming(program: Command): void {
       const programJson = (r: ProgramArrayResult) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined });
       const st = await stationTarget(f);
       if (st) {
-        refuseUncarried(cmd, ['levels', 'array', 'algo', 'minSuccess', 'map'], st);
-        if (!f.map) throw new InvalidArgumentError('--map', f.map, 'give a level map pattern (random, checkerboard, stripes)');
-        if (!['random', 'checkerboard', 'stripes'].includes(f.map)) throw new InvalidArgumentError('--map', f.map, `a station takes a pattern (random, checkerboard, stripes), not a file: the board is served by ${st.url}`);
-        const request = { kind: 'program', levels: f.levels, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, map: f.map, ...stationMetadata(f) };
+        refuseNotCarried(cmd, st);
+        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'map', 'array', 'region', 'cells', 'concurrency'], st);
+        // The map and the cells resolved here, on the station's board geometry (a file never goes over the API).
+        const t = programTarget(f, (await stationBoardInfo(st, true)).info());
+        const pattern = f.map && PATTERNS.includes(f.map) && !t.listedLevels;
+        const request = { kind: 'program', ...po, levels: f.levels, array: f.array, seed: f.seed, ...(pattern ? { map: f.map } : { mapLevels: Array.from(t.map) }), mapName: t.mapName, ...(t.cells ? { cells: t.cells } : {}), cellsName: t.cellsName, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome, ...stationMetadata(f) };
         const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks);
         writeResultFile(f.out, out.result);
         return finish(out, f.json, printProgram, programJson, false, (r) => r.summary);
@@ -221,17 +236,13 @@ export function registerProgramming(program: Command): void {
       const { board, calibration } = await openBoardWithCalibration(f);
       try {
         const info = board.info();
-        const listed = f.cells ? cellsFile(f.cells, info.rows, info.cols, f.levels) : undefined;
-        if (!f.map && !listed?.levels) throw new InvalidArgumentError('--map', f.map, 'give a level map (file or pattern), or --cells with a level per cell');
-        const map = f.map ? (['random', 'checkerboard', 'stripes'].includes(f.map) ? patternMap(f.map, f.levels, info.rows, info.cols, f.seed) : readMapFile(f.map, f.levels, info.rows, info.cols)) : new Uint8Array(info.rows * info.cols);
-        if (listed?.levels) for (const [i, l] of listed.levels) map[i] = l;
-        const cells = f.region ? regionCells(f.region, info.rows, info.cols) : listed?.cells;
+        const { map, mapName, cells, cellsName } = programTarget(f, info);
         const ac = abortOnSigint();
         const history = await boardHistory(store, info, { except: f.resume });
         const out = await runJob(
           { store, sinks, signal: ac.signal, runId: f.resume, resume: !!f.resume, board, metadata },
           (ctx, signal) =>
-            programArray(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, array: f.array, map, mapName: f.map ?? `cells ${f.cells}`, cells, cellsName: f.region ? `region ${f.region}` : f.cells ? `cells ${f.cells}` : 'all', calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
+            programArray(board, ctx, { ...po, knownFormed: history.formed, levels: f.levels, array: f.array, map, mapName, cells, cellsName, calibration, engine: { signal, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' } }),
           { resultName: 'program', summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }), verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined) },
           (ctx) => consoleSinks(ctx.events$),
         );
