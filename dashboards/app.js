@@ -40,6 +40,10 @@ async function refreshLists() {
 async function historyAction(name, r) {
   try {
     if (name === 'edit') return editMetadata(r);
+    if (name === 'resume') {
+      const a = await api(`/api/runs/${r.id}/resume`, { method: 'POST', body: '{}' });
+      $('#hist-message').textContent = `run ${a.runId} queued to resume${a.ahead ? ` behind ${a.ahead} run(s)` : ''}`;
+    }
     if (name === 'archive' || name === 'unarchive') await api(`/api/runs/${r.id}/archive`, { method: 'POST', body: JSON.stringify({ archived: name === 'archive' }) });
     if (name === 'delete') {
       if (!window.confirm(`Delete run ${r.id} (${r.kind}, ${r.status}) and all its files? This cannot be undone.`)) return;
@@ -47,8 +51,11 @@ async function historyAction(name, r) {
     }
     await refreshLists();
   } catch (e) {
-    $('#meta-message').textContent = e.message;
-    $('#meta-form').hidden = false;
+    if (name === 'resume') $('#hist-message').textContent = e.message;
+    else {
+      $('#meta-message').textContent = e.message;
+      $('#meta-form').hidden = false;
+    }
   }
 }
 $('#meta-form').addEventListener('submit', async (e) => { e.preventDefault(); if (await saveMetadata()) await refreshLists(); });

@@ -13,20 +13,33 @@ import type { Calibration } from '../../calibration/calibration.js';
 import { AbortedError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
-import { runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
+import { resumeFrom, runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
 import type { RunMetadata } from '../io/schemas/run-metadata.js';
-import type { RunContext } from '../engine/run-context.js';
+import { RunContext, type RunBegin } from '../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
 import { patternMap } from '../procedures/level-map.js';
 import { pulseOnce, readOnce } from '../procedures/single-ops.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
+import { saveJobRequest } from './job-request-file.js';
 import { StoreFollower } from './store-follower.js';
 import { watchLines, type WatchedBoard } from '../station/line-watch.js';
 import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
+
+/** A queue item's request that continues the stored run of the item's id (set by POST /api/runs/:id/resume, never by a client). */
+export const isResumeRequest = (req: JobRequest): boolean => (req as { resume?: unknown }).resume === true;
+
+/** Stops a job at its first event: a resume's check runs the preflight and the engine's comparison, then no further. */
+class ProbeDone extends Error {}
+class ProbeContext extends RunContext {
+  override begin(b: RunBegin): never {
+    super.begin(b); // throws, naming what differs, when the run cannot continue
+    throw new ProbeDone();
+  }
+}
 
 export class BusyError extends RramError {
   constructor(readonly runId: string) {
@@ -145,21 +158,24 @@ export class JobManager {
    */
   launch(req: JobRequest, o: { runId?: string; signal?: AbortSignal; checkpoint?: (ctx: RunContext, jobSignal: AbortSignal) => Promise<void>; holdRequested?: () => boolean } = {}): { runId: string; done: Promise<JobEnd> } {
     const runId = o.runId ?? newRunId();
+    // A queue item made by POST /api/runs/:id/resume continues the stored run of its id (src/server/resume-run.ts).
+    const resume = isResumeRequest(req) && o.runId !== undefined;
     const ac = new AbortController();
     o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
     if (o.signal?.aborted) ac.abort();
     this.liveRun(runId);
     // A held run ends its hold when this job is aborted too (abort(), a server stopping), not only by its queue.
     const checkpoint = o.checkpoint && ((ctx: RunContext) => o.checkpoint!(ctx, ac.signal));
-    const done = this.run(runId, req, ac.signal, checkpoint, o.holdRequested)
+    const done = this.run(runId, req, ac.signal, checkpoint, o.holdRequested, resume)
       .then((out): JobEnd => {
-        // A job refused before its first event (preflight, a model that does not load) is still a run.
+        // A job refused before its first event (preflight, a model that does not load) is still a run;
+        // a refused resume leaves the stored run as it was (the queue item says why).
         const x = out as { stored?: boolean; status?: JobEnd['status']; error?: unknown } | undefined;
-        if (x && x.stored === false && x.status !== 'completed') this.recordEarlyFailure(runId, req, x.error, x.status === 'aborted');
+        if (x && x.stored === false && x.status !== 'completed' && !resume) this.recordEarlyFailure(runId, req, x.error, x.status === 'aborted');
         return endOf(x?.status ?? 'completed', x?.error);
       })
       .catch((e: unknown): JobEnd => {
-        this.recordEarlyFailure(runId, req, e, false);
+        if (!resume) this.recordEarlyFailure(runId, req, e, false);
         return endOf('failed', e);
       })
       .finally(() => this.active.delete(runId));
@@ -183,29 +199,71 @@ export class JobManager {
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
-  private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested']): Promise<unknown> {
-    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
-    const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
-    if (req.kind === 'characterize') {
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
-        resultName: 'level-cdf',
-        summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
-        verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
+  private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested'], resume = false): Promise<unknown> {
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
+    const job = await this.jobBody(req, resume ? runId : undefined);
+    // The request is kept beside the run (request.json) once it has started: a resume from the dashboard queues it again.
+    const keep = (ctx: RunContext) => {
+      const sub = ctx.events$.subscribe((e) => {
+        if (e.type !== 'run-start') return;
+        sub.unsubscribe();
+        saveJobRequest(this.store, runId, req);
       });
+    };
+    return runJob(env, job.body, job.opts as never, req.kind === 'infer' ? undefined : keep);
+  }
+
+  /**
+   * What a job runs (its procedure, from the request) and how its result is stored. `resumeOf`:
+   * the stored run it continues - its own cells are not another run's history, and a program-net
+   * places as it did (the avoided cells it recorded).
+   */
+  private async jobBody(req: JobRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
+    const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
+    if (req.kind === 'characterize') {
+      return {
+        body: (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
+        opts: {
+          resultName: 'level-cdf',
+          summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
+          verdict: (d: LevelCdfDataset) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
+        } as Parameters<typeof runJob>[2],
+      };
     }
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }), {
-        resultName: 'program',
-        summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
-        verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
-      });
+      return {
+        body: (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
+        opts: {
+          resultName: 'program',
+          summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
+          verdict: (r: ProgramArrayResult) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
+        } as Parameters<typeof runJob>[2],
+      };
     }
-    if (req.kind === 'read') return runJob(env, (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), { resultName: 'read' });
-    if (req.kind === 'pulse') return runJob(env, (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), { resultName: 'pulse' });
-    if (req.kind === 'program-net') return this.runProgramNet(env, req);
-    return this.runInfer(env, req);
+    if (req.kind === 'read') return { body: async (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), opts: { resultName: 'read' } };
+    if (req.kind === 'pulse') return { body: async (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), opts: { resultName: 'pulse' } };
+    if (req.kind === 'program-net') return this.programNetBody(req, resumeOf);
+    return this.inferBody(req);
+  }
+
+  /**
+   * Whether `req` can continue the stored run `runId` here: the job's preflight is run up to its
+   * first event against the stored run (same kind, parameters, inputs and board, as the engine
+   * checks at a resume), and nothing is sent to the board. The reasons, empty when it can.
+   */
+  async resumeProblems(runId: string, req: JobRequest): Promise<string[]> {
+    const from = await resumeFrom(this.store, runId);
+    const job = await this.jobBody(req, runId);
+    const ctx = new ProbeContext(runId, new Subject<RunEvent>(), from);
+    try {
+      await job.body(ctx, new AbortController().signal);
+    } catch (e) {
+      if (e instanceof ProbeDone) return [];
+      return [e instanceof RramError && 'reason' in e ? String((e as { reason: unknown }).reason) : (e as Error).message];
+    }
+    return ['the job ended before its first event'];
   }
 
   /** The level-CDF file behind `run:<id>` / `run:latest`. */
@@ -251,12 +309,11 @@ export class JobManager {
     };
   }
 
-  private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
+  private async inferBody(req: InferRequest): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const { cdf, load } = await this.loadNetJob(req);
     const { monteCarlo } = await import('../inference/monte-carlo.js');
-    return runJob(
-      env,
-      async (ctx, signal) => {
+    return {
+      body: async (ctx, signal) => {
         ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
         const { tf, backend, net, ds, device, warnings } = await load();
         for (const w of warnings) ctx.emit({ type: 'warning', code: 'model-data', message: w });
@@ -284,21 +341,22 @@ export class JobManager {
         }
         return result;
       },
-      { resultName: 'infer', summarize: inferSummary },
-    );
+      opts: { resultName: 'infer', summarize: inferSummary as never },
+    };
   }
 
-  private async runProgramNet(env: Parameters<typeof runJob>[0], req: ProgramNetRequest): Promise<unknown> {
+  private async programNetBody(req: ProgramNetRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const { cdf, load } = await this.loadNetJob(req);
     const { netOnArrays } = await import('../procedures/net-on-arrays.js');
-    return runJob(
-      env,
-      async (ctx, signal) => {
+    return {
+      body: async (ctx, signal) => {
         const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
-        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no weight.
-        const history = await boardHistory(this.store, this.board.info());
+        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no
+        // weight (a resumed run keeps the set it started with).
+        const history = await boardHistory(this.store, this.board.info(), { except: resumeOf });
+        const avoided = resumeOf ? (this.store.getRun(resumeOf).params as { placement?: { avoid?: string[] } }).placement?.avoid : undefined;
         const opts = {
-          avoid: new Set(history.bad.keys()),
+          avoid: new Set(avoided ?? history.bad.keys()),
           knownFormed: history.formed,
           algo: req.algo,
           calibration: this.calibration,
@@ -339,7 +397,7 @@ export class JobManager {
           },
         });
       },
-      { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },
-    );
+      opts: { resultName: 'program-net', summarize: ((r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses })) as never },
+    };
   }
 }

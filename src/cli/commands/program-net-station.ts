@@ -43,8 +43,8 @@ function storeDevice(store: string, device: string): string {
   return `run:${runId}`;
 }
 
-export async function programNetOnStation(st: StationTarget, f: ProgFlags & { model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
-  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip'], st);
+export async function programNetOnStation(st: StationTarget, f: ProgFlags & { resume?: string; model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
+  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip', 'resume'], st);
   const request = {
     kind: 'program-net',
     model: storeModel(f.store, f.model),
@@ -60,10 +60,10 @@ export async function programNetOnStation(st: StationTarget, f: ProgFlags & { mo
     ...(f.step !== undefined ? { step_V: f.step } : {}),
     ...stationMetadata(f),
   };
-  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks);
+  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks, { resume: f.resume });
   if (out.result && f.out) {
     writeOut(f.out, out.result);
     process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);
   }
-  await finish(out, f.json, print, (x) => ({ ...x, readback: undefined }), false, (x) => x.programming.summary);
+  await finish(out, f.json, print, (x) => ({ ...x, readback: undefined }), true, (x) => x.programming.summary);
 }

@@ -177,11 +177,11 @@ export function registerProgramming(program: Command): void {
       const st = await stationTarget(f);
       if (st) {
         // The board is a station's: the run joins its queue and is followed here as if local.
-        refuseUncarried(cmd, ['levels', 'cellsPerLevel', 'reads', 'array', 'algo', 'step', 'minSuccess'], st);
+        refuseUncarried(cmd, ['levels', 'cellsPerLevel', 'reads', 'array', 'algo', 'step', 'minSuccess', 'resume'], st);
         const request = { kind: 'characterize', levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, ...(f.step !== undefined ? { step_V: f.step } : {}), ...stationMetadata(f) };
-        const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks);
+        const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks, { resume: f.resume });
         writeResultFile(f.out, out.result);
-        return finish(out, f.json, print, toJson, false, (d) => d.summary);
+        return finish(out, f.json, print, toJson, true, (d) => d.summary);
       }
       if (f.freshCells && f.resume) throw new InvalidArgumentError('--fresh-cells', true, 'a run on fresh cells cannot be resumed (its cells are not fresh any more): start a new run');
       const { store, sinks, metadata } = await openSinks(f);
@@ -221,13 +221,13 @@ export function registerProgramming(program: Command): void {
       const programJson = (r: ProgramArrayResult) => ({ ...r, map: undefined, readback_A: undefined, status: undefined, pulses: undefined });
       const st = await stationTarget(f);
       if (st) {
-        refuseUncarried(cmd, ['levels', 'array', 'algo', 'minSuccess', 'map'], st);
+        refuseUncarried(cmd, ['levels', 'array', 'algo', 'minSuccess', 'map', 'resume'], st);
         if (!f.map) throw new InvalidArgumentError('--map', f.map, 'give a level map pattern (random, checkerboard, stripes)');
         if (!['random', 'checkerboard', 'stripes'].includes(f.map)) throw new InvalidArgumentError('--map', f.map, `a station takes a pattern (random, checkerboard, stripes), not a file: the board is served by ${st.url}`);
         const request = { kind: 'program', levels: f.levels, array: f.array, algo: f.algo, seed: f.seed, minSuccess: f.minSuccess, map: f.map, ...stationMetadata(f) };
-        const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks);
+        const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks, { resume: f.resume });
         writeResultFile(f.out, out.result);
-        return finish(out, f.json, printProgram, programJson, false, (r) => r.summary);
+        return finish(out, f.json, printProgram, programJson, true, (r) => r.summary);
       }
       const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);
