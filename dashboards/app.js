@@ -12,6 +12,7 @@ import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showComp
 import { fillMapRuns, pickMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
+import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
 
 let runs = [];
 const view = () => (location.hash.slice(1) || 'live').split('/')[0];
@@ -71,6 +72,9 @@ function formBody(form, kind) {
     if (kind === 'infer' && el.name === 'algo') continue; // the Monte Carlo programs nothing
     body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
   }
+  // The run's metadata, kept in its run.json (the Monte Carlo too: CLI infer runs carry it alike).
+  const metadata = formJobMetadata(form);
+  if (metadata) body.metadata = metadata;
   if (kind === 'program-net' && $('#ft-on').checked) {
     body.fineTune = { images: Number($('#ft-images').value), epochs: Number($('#ft-epochs').value) };
     if ($('#ft-baseline').value.trim()) body.fineTune.baseline = $('#ft-baseline').value.trim();
@@ -92,6 +96,8 @@ async function startJob(form, kind, messageEl) {
   }
 }
 
+// Each job form takes the run's metadata, before its Start button.
+for (const id of ['#form-characterize', '#form-program', '#form-infer']) $(id).querySelector('button').before(metadataFieldset());
 $('#form-characterize').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'characterize', $('#message')); });
 $('#form-program').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'program', $('#message')); });
 

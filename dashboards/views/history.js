@@ -3,6 +3,7 @@
 import { $, api, fx, levelColor, uA } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
 import { el, fill, lines, row } from '../lib/dom.js';
+import { readMetadata } from '../lib/metadata.js';
 
 const PARAM_KEYS = ['algo', 'levels', 'cellsPerLevel', 'map', 'array', 'model', 'dataset', 'mapping', 'device', 'trials', 'seed'];
 const short = (p) => PARAM_KEYS.filter((k) => p?.[k] !== undefined).map((k) => `${k}=${typeof p[k] === 'object' ? JSON.stringify(p[k]) : p[k]}`).join(' ');
@@ -49,14 +50,7 @@ export function editMetadata(r) {
 }
 
 /** The form's metadata: empty fields left out, temperature a number, tags a list (the server validates). */
-function formMetadata() {
-  const out = {};
-  for (const e of $('#meta-form').elements) {
-    if (!e.name || e.value.trim() === '') continue;
-    out[e.name] = e.name === 'temperature_C' ? Number(e.value) : e.name === 'tags' ? e.value.split(',').map((t) => t.trim()).filter(Boolean) : e.value;
-  }
-  return out;
-}
+const formMetadata = () => readMetadata([...$('#meta-form').elements].filter((e) => e.name).map((e) => [e.name, e]));
 
 export async function saveMetadata() {
   if (!editing) return false;

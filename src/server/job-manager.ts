@@ -200,7 +200,7 @@ export class JobManager {
   }
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested'], resume = false): Promise<unknown> {
-    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: (req as { metadata?: RunMetadata }).metadata };
     const job = await this.jobBody(req, resume ? runId : undefined);
     // The request is kept beside the run (request.json) once it has started: a resume from the dashboard queues it again.
     const keep = (ctx: RunContext) => {
@@ -314,7 +314,7 @@ export class JobManager {
     const { monteCarlo } = await import('../inference/monte-carlo.js');
     return {
       body: async (ctx, signal) => {
-        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
+        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, metadata: undefined, levelCdf: cdf }, board: this.board.info() });
         const { tf, backend, net, ds, device, warnings } = await load();
         for (const w of warnings) ctx.emit({ type: 'warning', code: 'model-data', message: w });
         const t0 = performance.now();

@@ -67,6 +67,7 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     seed,
     images: int(1, 10000).optional(),
     clip: clip.optional(),
+    metadata,
   });
   return {
     characterize: z
