@@ -9,7 +9,7 @@ import { showCdf } from './views/cdf.js';
 import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
-import { fillMapRuns, pickMapRun } from './views/map.js';
+import { clearSelection, fillMapRuns, pickMapRun, selectedCells, setOnSelection } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
 import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
@@ -63,6 +63,31 @@ $('#meta-form').addEventListener('submit', async (e) => { e.preventDefault(); if
 $('#meta-cancel').addEventListener('click', () => ($('#meta-form').hidden = true));
 for (const id of ['#hist-search', '#hist-field', '#hist-tmin', '#hist-tmax', '#hist-archived']) $(id).addEventListener('input', () => renderHistory(runs, historyAction));
 $('#map-run').addEventListener('change', (e) => pickMapRun(e.target.value, live).catch((x) => ($('#message').textContent = x.message)));
+
+// ---- acting on the cells selected on the map -------------------------------------------------
+setOnSelection((sel) => {
+  $('#sel-count').textContent = sel.cells.length ? `${sel.cells.length} cells selected on array ${sel.array}` : 'no cells selected: drag a box on an array\'s map';
+  $('#sel-count').dataset.count = String(sel.cells.length);
+});
+async function actOnSelection(kind) {
+  const msg = $('#sel-message');
+  msg.classList.remove('error');
+  msg.textContent = '';
+  try {
+    const sel = selectedCells();
+    if (!sel.cells.length) throw new Error('selection: no cells selected (drag a box over an array\'s map first)');
+    const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells } : { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels: Number($('#sel-levels').value) };
+    const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
+    msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
+    msg.dataset.run = r.runId;
+  } catch (e) {
+    msg.classList.add('error');
+    msg.textContent = e.message;
+  }
+}
+$('#sel-read').addEventListener('click', () => actOnSelection('read'));
+$('#sel-program').addEventListener('click', () => actOnSelection('program'));
+$('#sel-clear').addEventListener('click', clearSelection);
 
 // ---- jobs ------------------------------------------------------------------------------------
 function formBody(form, kind) {

@@ -3,7 +3,11 @@
  * probes); inference jobs need no board and may run beside it. Every job goes through runJob, so
  * its events reach the store, InfluxDB and the server's bus like a CLI run's.
  */
-import { boardHistory } from '../store/board-history.js';
+import { boardHistory, boardKey } from '../store/board-history.js';
+import { loadCalibration } from '../../calibration/calibration.js';
+import { cdfFailureCounts, predictionDeviceOptions } from '../inference/prediction-device.js';
+import { buildDeviceModel, type DeviceModel, type DeviceSpec, type MeasuredLevels } from '../inference/device-models.js';
+import type { CrossbarNet } from '../inference/crossbar-net.js';
 import { resolveRunRef } from '../store/run-refs.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +29,7 @@ import { LiveRun } from './live-state.js';
 import { saveJobRequest } from './job-request-file.js';
 import { StoreFollower } from './store-follower.js';
 import { watchLines, type WatchedBoard } from '../station/line-watch.js';
-import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
+import { listedCells, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
 
@@ -233,8 +237,9 @@ export class JobManager {
     if (req.kind === 'program') {
       const info = this.board.info();
       const map = patternMap(req.map, req.levels, info.rows, info.cols, req.seed);
+      const cells = req.cells ? listedCells(req.cells).map((c) => c.row * info.cols + c.col) : undefined;
       return {
-        body: (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
+        body: (ctx, sig) => programArray(this.board, ctx, { knownFormed, algo: req.algo, levels: req.levels, array: req.array, map, mapName: req.map, cells, cellsName: cells ? `${cells.length} cells listed` : undefined, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
         opts: {
           resultName: 'program',
           summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
@@ -242,7 +247,7 @@ export class JobManager {
         } as Parameters<typeof runJob>[2],
       };
     }
-    if (req.kind === 'read') return { body: async (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), opts: { resultName: 'read' } };
+    if (req.kind === 'read') return { body: async (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, cells: req.cells ? listedCells(req.cells) : undefined, vread_V: req.vread_V }), opts: { resultName: 'read' } };
     if (req.kind === 'pulse') return { body: async (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), opts: { resultName: 'pulse' } };
     if (req.kind === 'program-net') return this.programNetBody(req, resumeOf);
     return this.inferBody(req);
@@ -302,11 +307,31 @@ export class JobManager {
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, !('fineTune' in req && req.fineTune));
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
-        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
+        const spec = cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device);
+        const device = buildDeviceModel(spec, req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
-        return { tf, backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
+        return { tf, backend, net, ds, device, spec, measured, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
+  }
+
+  /**
+   * program-net's prediction device, built as the CLI's (src/inference/prediction-device.ts): a
+   * bootstrap of the level CDF, its failure rates (the store's bad cells out when it was measured
+   * on this board), the calibration's defect reads, the share of weight cells never formed - so the
+   * stored result carries the variance split the CLI prints.
+   */
+  private async predictionDevice(req: ProgramNetRequest, spec: DeviceSpec, measured: MeasuredLevels | undefined, net: CrossbarNet, avoid: ReadonlySet<string>, formed: ReadonlySet<string>): Promise<DeviceModel> {
+    const { mapNet } = await import('../inference/mapping.js');
+    const { weightOps } = await import('../inference/crossbar-net.js');
+    const { unseenShare } = await import('../inference/placement.js');
+    const info = this.board.info();
+    const devOpts = predictionDeviceOptions(this.calibration ?? loadCalibration());
+    const sameBoard = !!measured?.board && boardKey(measured.board as Parameters<typeof boardKey>[0]) === boardKey(info);
+    const { probe, counts } = cdfFailureCounts(spec, req.levels, devOpts, measured, sameBoard ? avoid : undefined);
+    const shapes = mapNet(weightOps(net), probe.nominal, req.mapping, { clip: req.clip });
+    const unseen = unseenShare(shapes, Array.from({ length: info.arrays }, (_, k) => k), avoid, formed);
+    return buildDeviceModel(spec, req.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined, unseenShare: unseen }, measured);
   }
 
   private async inferBody(req: InferRequest): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
@@ -350,13 +375,15 @@ export class JobManager {
     const { netOnArrays } = await import('../procedures/net-on-arrays.js');
     return {
       body: async (ctx, signal) => {
-        const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
+        const { tf, backend, net, ds, spec, measured, programLevels, programSpecs } = await load();
         // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no
         // weight (a resumed run keeps the set it started with).
         const history = await boardHistory(this.store, this.board.info(), { except: resumeOf });
         const avoided = resumeOf ? (this.store.getRun(resumeOf).params as { placement?: { avoid?: string[] } }).placement?.avoid : undefined;
+        const avoid = new Set(avoided ?? history.bad.keys());
+        const device = await this.predictionDevice(req, spec, measured, net, avoid, history.formed);
         const opts = {
-          avoid: new Set(avoided ?? history.bad.keys()),
+          avoid,
           knownFormed: history.formed,
           algo: req.algo,
           calibration: this.calibration,

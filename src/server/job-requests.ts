@@ -11,6 +11,7 @@ import { parseRunRef } from '../store/run-refs.js';
 import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
+import { CellListJson } from '../io/schemas/cell-list.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -34,6 +35,24 @@ const volts = z.number({ invalid_type_error: 'must be a voltage (V)' }).finite('
 /** The run's metadata (sample, wafer, ...: docs/formats.md "Run metadata"), kept in its run.json. */
 const metadata = RunMetadata.optional();
 const minSuccess = z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1').default(0.95);
+
+/**
+ * A list of cells of one array, in the `--cells` JSON format (`[[row, col], ...]` or `[{row, col}, ...]`,
+ * src/io/schemas/cell-list.ts), inside the board, each once: a selection on the dashboard's map.
+ */
+const cellList = (board: BoardInfo) =>
+  CellListJson.superRefine((cells, ctx) => {
+    const seen = new Set<string>();
+    cells.forEach((c, k) => {
+      const [row, col] = Array.isArray(c) ? c : [c.row, c.col];
+      if (row >= board.rows || col >= board.cols) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `cell ${row},${col} is outside the board's ${board.rows}x${board.cols} array` });
+      if (seen.has(`${row},${col}`)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `cell ${row},${col} is listed twice` });
+      seen.add(`${row},${col}`);
+    });
+  });
+
+/** The cells of a request's `cells` list, as {row, col}. */
+export const listedCells = (cells: CellListJson): { row: number; col: number }[] => cells.map((c) => (Array.isArray(c) ? { row: c[0], col: c[1] } : { row: c.row, col: c.col }));
 
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -77,13 +96,14 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
-    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), seed, minSuccess, metadata }).strict(),
+    // `cells`: program only these cells of the map (a selection on the dashboard's map; the CLI's --cells).
+    program: z.object({ kind: z.literal('program'), algo, levels: int(2, 8).default(8), map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, minSuccess, metadata }).strict(),
     // A read and a single pulse, as `rram read` and `rram pulse` run them (the board checks every amplitude against its limits).
     read: z
-      .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })
+      .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), cells: cellList(board).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })
       .strict()
       .superRefine((r, ctx) => {
-        if ([r.cell !== undefined, r.row !== undefined, !!r.all].filter(Boolean).length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cell'], message: 'give exactly one of cell, row or all' });
+        if ([r.cell !== undefined, r.row !== undefined, r.cells !== undefined, !!r.all].filter(Boolean).length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cell'], message: 'give exactly one of cell, row, cells or all' });
       }),
     pulse: z
       .object({ kind: z.literal('pulse'), pulse: oneOf(['form', 'set', 'reset'] as const), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict(), vte_V: volts.default(0), vsl_V: volts.default(0), vg_V: volts, width_s: z.number({ invalid_type_error: 'must be a width in seconds' }).gt(0, 'must be above 0 s').lte(1, 'at most 1 s'), verify_V: volts.optional(), metadata })
