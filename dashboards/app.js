@@ -76,7 +76,11 @@ async function actOnSelection(kind) {
   try {
     const sel = selectedCells();
     if (!sel.cells.length) throw new Error('selection: no cells selected (drag a box over an array\'s map first)');
-    const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells } : { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels: Number($('#sel-levels').value) };
+    const levels = Number($('#sel-levels').value);
+    if (kind === 'characterize' && sel.cells.length % levels) throw new Error(`selection: ${sel.cells.length} cells do not split into ${levels} levels of equal size (select a multiple of ${levels} cells)`);
+    const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells }
+      : kind === 'program' ? { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels }
+      : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
     msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
     msg.dataset.run = r.runId;
@@ -87,6 +91,7 @@ async function actOnSelection(kind) {
 }
 $('#sel-read').addEventListener('click', () => actOnSelection('read'));
 $('#sel-program').addEventListener('click', () => actOnSelection('program'));
+$('#sel-characterize').addEventListener('click', () => actOnSelection('characterize'));
 $('#sel-clear').addEventListener('click', clearSelection);
 
 // ---- jobs ------------------------------------------------------------------------------------

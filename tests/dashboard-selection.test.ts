@@ -1,7 +1,7 @@
 /**
  * Selecting cells on the array map and acting on them (issue 29), in real Chromium: a box dragged
- * over an array's map selects every cell inside it (the count shown), and "Read selection" /
- * "Program selection" queue a job on the board's queue whose run touches exactly those cells -
+ * over an array's map selects every cell inside it (the count shown), and "Read selection",
+ * "Program selection" and "Characterize selection" queue a job on the board's queue whose run touches exactly those cells -
  * for random boxes, the set of cells the run read or programmed equals the set in the box. Clear
  * empties it; acting on an empty selection, or sending a cell twice or outside the board, is
  * refused naming the field, and nothing is queued.
@@ -47,7 +47,7 @@ const boxCells = (r0: number, c0: number, r1: number, c1: number) => {
   return out.sort();
 };
 
-test('map selection: a dragged box selects exactly its cells; read and program act on exactly those; empty or bad selections refused', { timeout: 150000 }, async (t) => {
+test('map selection: a dragged box selects exactly its cells; read, program and characterize act on exactly those; empty or bad selections refused', { timeout: 150000 }, async (t) => {
   if (!needTool(t, 'chromium', 'chromium')) return;
   const s = await startServer();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -84,6 +84,18 @@ test('map selection: a dragged box selects exactly its cells; read and program a
       assert.equal(s.jobs.store.getRun(id).status, 'completed', s.jobs.store.getRun(id).error);
       assert.deepEqual(await touched(s, id, k === 2 ? 'cell-done' : 'read'), want, `run ${id}: the cells of box rows ${r0}-${r1}, cols ${c0}-${c1}`);
     }
+    // Characterize the selection: levels x cells per level = the box; a box that does not split into the levels is refused.
+    await page.fill('#sel-levels', '2');
+    await drag(page, [20, 30], [21, 34]);
+    const id = await act('#sel-characterize');
+    await waitFor(() => ['completed', 'failed'].includes(s.jobs.store.getRun(id).status), 60000, `run ${id}`);
+    assert.deepEqual(await touched(s, id, 'cell-done'), boxCells(20, 30, 21, 34));
+    assert.equal((s.jobs.store.getRun(id).params as { cellsPerLevel: number }).cellsPerLevel, 5);
+    await drag(page, [40, 40], [42, 42]);
+    await page.click('#sel-characterize');
+    await page.waitForFunction(() => /^selection: 9 cells do not split into 2 levels/.test(document.querySelector('#sel-message')!.textContent ?? ''));
+    const uneven = await s.post(`${s.url}/api/jobs`, { kind: 'characterize', array: 0, levels: 2, cellsPerLevel: 4, cells: [[0, 0], [0, 1], [0, 2]] });
+    assert.match(((await uneven.json()) as { error: string }).error, /^cells=.*: lists 3 cells: must be levels x cellsPerLevel = 8/);
     // Clear, then act on nothing: refused naming the selection, nothing queued.
     await page.click('#sel-clear');
     assert.equal(await page.getAttribute('#sel-count', 'data-count'), '0');

@@ -226,7 +226,7 @@ export class JobManager {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
     if (req.kind === 'characterize') {
       return {
-        body: (ctx, sig) => characterize(this.board, ctx, { knownFormed, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
+        body: (ctx, sig) => characterize(this.board, ctx, { knownFormed, cells: req.cells ? listedCells(req.cells).map((c) => ({ array: req.array, ...c })) : undefined, algo: req.algo, step_V: req.step_V, levels: req.levels, cellsPerLevel: req.cellsPerLevel, reads: req.reads, relax_s: [], array: req.array, seed: req.seed, minSuccess: req.minSuccess, calibration: this.calibration, engine: { signal: sig } }),
         opts: {
           resultName: 'level-cdf',
           summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),

@@ -90,9 +90,11 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
   });
   return {
     characterize: z
-      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
+      .object({ kind: z.literal('characterize'), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 20).default(1), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
+        // `cells`: exactly these cells of `array` (a selection on the map), levels x cellsPerLevel of them.
+        if (r.cells && r.cells.length !== r.levels * r.cellsPerLevel) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cells'], message: `lists ${r.cells.length} cells: must be levels x cellsPerLevel = ${r.levels * r.cellsPerLevel}` });
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
