@@ -4,7 +4,8 @@
  * the run's job again on the board's queue; the run goes on in its own folder (no new run), its
  * record gets one run-resume, every cell is done exactly once and no cell is pulsed after its
  * cell-done. Runs that cannot go on say why (completed; another board), and a resume whose job
- * differs from the run's is refused naming what changed, the run left as it was.
+ * differs from the run's is refused naming what changed, the run left as it was. A station killed
+ * (kill -9) mid-run: the next station on the store resumes the run, the CLI finding it by the store.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,10 @@ import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer, waitFor, type TestServer } from './helpers/server.js';
 import { CHROMIUM_ARGS } from './helpers/browser.js';
-import { cli as spawnCli } from './helpers/station.js';
+import { cli as spawnCli, queueControl, serveStation } from './helpers/station.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
 import type { RunEvent } from '../src/engine/events.js';
 
 const JOB = { kind: 'characterize', levels: 8, cellsPerLevel: 48, algo: 'igvva' };
@@ -33,7 +37,7 @@ async function interrupted(s: TestServer, seed: number, done: number): Promise<s
 }
 
 /** The resumed run's record: one folder, one run-resume, every cell done once, none pulsed after its cell-done. */
-async function checkResumed(s: TestServer, id: string, doneBefore: number): Promise<void> {
+async function checkResumed(s: { jobs: { store: EmbeddedStore } }, id: string, doneBefore: number, cells = CELLS): Promise<void> {
   const rec = s.jobs.store.getRun(id);
   assert.equal(rec.status, 'completed', `run ${id}: ${rec.error ?? ''}`);
   assert.equal(rec.resumes, 1);
@@ -52,9 +56,9 @@ async function checkResumed(s: TestServer, id: string, doneBefore: number): Prom
     }
     if (e.type === 'pulse' && doneAt.has(key(e.cell))) assert.fail(`cell ${key(e.cell)} pulsed (seq ${e.seq}) after its cell-done (seq ${doneAt.get(key(e.cell))})`);
   }
-  assert.equal(doneAt.size, CELLS);
+  assert.equal(doneAt.size, cells);
   const before = events.slice(0, resumeAt).filter((e) => e.type === 'cell-done').length;
-  assert.ok(before >= doneBefore && before < CELLS, `${before} cells done before the resume`);
+  assert.ok(before >= doneBefore && before < cells, `${before} cells done before the resume`);
 }
 
 test('resume: the history button and the CLI through the station continue an interrupted run in its folder; refusals say why', { timeout: 180000 }, async (t) => {
@@ -119,5 +123,47 @@ test('resume: the history button and the CLI through the station continue an int
   } finally {
     await browser.close();
     await s.close();
+  }
+});
+
+test('resume after kill -9 of the station mid-run: the next station on the store resumes it through its queue, the CLI following', { timeout: 120000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rram-resume-killed-'));
+  const store = new EmbeddedStore(dir);
+  const args = ['characterize', '--levels', '4', '--cells-per-level', '64', '--store', dir];
+  const first = await serveStation(dir);
+  let second: Awaited<ReturnType<typeof serveStation>> | undefined;
+  try {
+    const c = spawnCli(args);
+    const id = await waitFor(() => store.listRuns()[0]?.id, 30000, 'the run to start');
+    const doneCells = async () => {
+      let n = 0;
+      for await (const e of store.events(id)) if (e.type === 'cell-done') n++;
+      return n;
+    };
+    await waitFor(async () => (await doneCells()) >= 20, 60000, '20 cells done');
+    // Held at a checkpoint, so that the kill surely falls inside the run; then killed as a power cut would.
+    assert.equal((await queueControl(dir, first.url)('pause')).status, 200);
+    await waitFor(async () => ((await (await fetch(`${first.url}/api/boards/board0/queue`)).json()) as { running: { pausedAt?: string } | null }).running?.pausedAt, 30000, 'the run held');
+    first.proc.kill('SIGKILL');
+    await new Promise((r) => (first.proc.exitCode !== null || first.proc.signalCode !== null ? r(null) : first.proc.once('exit', r)));
+    c.proc.kill('SIGKILL'); // its station is gone (what it then says is station-cli.test.ts's)
+    await c.done;
+    assert.equal(store.getRun(id).status, 'running', 'killed: its record says it did not end');
+    const before = await doneCells();
+    second = await serveStation(dir);
+    const check = (await (await fetch(`${second.url}/api/runs/${id}/resume`)).json()) as { resumable: boolean; reason?: string };
+    assert.deepEqual(check, { runId: id, resumable: true });
+    const r = spawnCli([...args, '--resume', id]);
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([r.done, new Promise<string>((res) => (timer = setTimeout(() => res('still running'), 60000)))]);
+    clearTimeout(timer);
+    if (code === 'still running') r.proc.kill('SIGKILL');
+    assert.equal(code, 0, `${r.err()}\n${r.out()}\nstation: ${second.err()}`);
+    assert.match(r.err(), new RegExp(`run ${id} queued to resume`));
+    await checkResumed({ jobs: { store } }, id, before, 4 * 64);
+    assert.equal(store.listRuns().length, 1, 'one run folder');
+  } finally {
+    await first.stop();
+    await second?.stop();
   }
 });
