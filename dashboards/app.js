@@ -9,9 +9,10 @@ import { showCdf } from './views/cdf.js';
 import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
-import { fillMapRuns, pickMapRun } from './views/map.js';
+import { clearSelection, fillMapRuns, pickMapRun, selectedCells, setOnSelection } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
+import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
 
 let runs = [];
 const view = () => (location.hash.slice(1) || 'live').split('/')[0];
@@ -40,6 +41,10 @@ async function refreshLists() {
 async function historyAction(name, r) {
   try {
     if (name === 'edit') return editMetadata(r);
+    if (name === 'resume') {
+      const a = await api(`/api/runs/${r.id}/resume`, { method: 'POST', body: '{}' });
+      $('#hist-message').textContent = `run ${a.runId} queued to resume${a.ahead ? ` behind ${a.ahead} run(s)` : ''}`;
+    }
     if (name === 'archive' || name === 'unarchive') await api(`/api/runs/${r.id}/archive`, { method: 'POST', body: JSON.stringify({ archived: name === 'archive' }) });
     if (name === 'delete') {
       if (!window.confirm(`Delete run ${r.id} (${r.kind}, ${r.status}) and all its files? This cannot be undone.`)) return;
@@ -47,14 +52,47 @@ async function historyAction(name, r) {
     }
     await refreshLists();
   } catch (e) {
-    $('#meta-message').textContent = e.message;
-    $('#meta-form').hidden = false;
+    if (name === 'resume') $('#hist-message').textContent = e.message;
+    else {
+      $('#meta-message').textContent = e.message;
+      $('#meta-form').hidden = false;
+    }
   }
 }
 $('#meta-form').addEventListener('submit', async (e) => { e.preventDefault(); if (await saveMetadata()) await refreshLists(); });
 $('#meta-cancel').addEventListener('click', () => ($('#meta-form').hidden = true));
 for (const id of ['#hist-search', '#hist-field', '#hist-tmin', '#hist-tmax', '#hist-archived']) $(id).addEventListener('input', () => renderHistory(runs, historyAction));
 $('#map-run').addEventListener('change', (e) => pickMapRun(e.target.value, live).catch((x) => ($('#message').textContent = x.message)));
+
+// ---- acting on the cells selected on the map -------------------------------------------------
+setOnSelection((sel) => {
+  $('#sel-count').textContent = sel.cells.length ? `${sel.cells.length} cells selected on array ${sel.array}` : 'no cells selected: drag a box on an array\'s map';
+  $('#sel-count').dataset.count = String(sel.cells.length);
+});
+async function actOnSelection(kind) {
+  const msg = $('#sel-message');
+  msg.classList.remove('error');
+  msg.textContent = '';
+  try {
+    const sel = selectedCells();
+    if (!sel.cells.length) throw new Error('selection: no cells selected (drag a box over an array\'s map first)');
+    const levels = Number($('#sel-levels').value);
+    if (kind === 'characterize' && sel.cells.length % levels) throw new Error(`selection: ${sel.cells.length} cells do not split into ${levels} levels of equal size (select a multiple of ${levels} cells)`);
+    const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells }
+      : kind === 'program' ? { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels }
+      : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
+    const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
+    msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
+    msg.dataset.run = r.runId;
+  } catch (e) {
+    msg.classList.add('error');
+    msg.textContent = e.message;
+  }
+}
+$('#sel-read').addEventListener('click', () => actOnSelection('read'));
+$('#sel-program').addEventListener('click', () => actOnSelection('program'));
+$('#sel-characterize').addEventListener('click', () => actOnSelection('characterize'));
+$('#sel-clear').addEventListener('click', clearSelection);
 
 // ---- jobs ------------------------------------------------------------------------------------
 function formBody(form, kind) {
@@ -64,6 +102,9 @@ function formBody(form, kind) {
     if (kind === 'infer' && el.name === 'algo') continue; // the Monte Carlo programs nothing
     body[el.name] = el.type === 'number' ? Number(el.value) : el.value;
   }
+  // The run's metadata, kept in its run.json (the Monte Carlo too: CLI infer runs carry it alike).
+  const metadata = formJobMetadata(form);
+  if (metadata) body.metadata = metadata;
   if (kind === 'program-net' && $('#ft-on').checked) {
     body.fineTune = { images: Number($('#ft-images').value), epochs: Number($('#ft-epochs').value) };
     if ($('#ft-baseline').value.trim()) body.fineTune.baseline = $('#ft-baseline').value.trim();
@@ -85,6 +126,8 @@ async function startJob(form, kind, messageEl) {
   }
 }
 
+// Each job form takes the run's metadata, before its Start button.
+for (const id of ['#form-characterize', '#form-program', '#form-infer']) $(id).querySelector('button').before(metadataFieldset());
 $('#form-characterize').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'characterize', $('#message')); });
 $('#form-program').addEventListener('submit', (e) => { e.preventDefault(); startJob(e.target, 'program', $('#message')); });
 

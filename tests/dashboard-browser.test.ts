@@ -6,6 +6,7 @@
  * history, HDF5 export and run comparison. Screenshots go to test-artifacts/dashboard/.
  */
 import { test } from 'node:test';
+import type { NetOnArraysResult } from '../src/procedures/net-on-arrays.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -217,8 +218,17 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     assert.match(pn, /prediction before the read-back, \d+ trials: mean \(p5..p95\)\s+\d+\.\d\d % \(\d+\.\d\d..\d+\.\d\d %\)/);
     assert.match(pn, /read-back in the prediction\s+percentile \d+: (inside|OUTSIDE) the 5-95 % interval/);
     assert.match(pn, /posterior \(\d+ unprogrammed cells fixed to what they read\)/);
-    // The dashboard's job draws devices from fixed distributions (no bootstrap): the split is said to be absent, never invented.
-    assert.match(pn, /variance by source: not computed for this run/);
+    // The dashboard's job predicts as the CLI's (bootstrap, failure rates): the page shows the stored result's numbers, not its own.
+    const pnRun = s.jobs.store.listRuns().find((r) => r.kind === 'program-net' && r.status === 'completed')!;
+    const stored = s.jobs.store.loadResult<NetOnArraysResult>(pnRun.id, 'program-net');
+    const src = stored.prediction?.sources;
+    assert.ok(src && src.widths.length === 3, 'the dashboard job splits the prediction interval by source');
+    const p0 = (x: number) => (100 * x).toFixed(0);
+    const p2 = (x: number) => (100 * x).toFixed(2);
+    assert.ok(pn.includes(`variance by source: devices ${p0(src.devices)} %, measured distributions ${p0(src.measuredDistributions)} %, failure rates ${p0(src.failureRates)} %`), pn);
+    const post = stored.posterior!;
+    assert.ok(pn.includes(`${p2(post.summary.mean)} % (${p2(post.interval[0])}..${p2(post.interval[1])} %), read-back ${post.inside ? 'inside' : 'OUTSIDE'}`), pn);
+    assert.ok(pn.includes(`${p2(stored.prediction!.summary.mean)} % (${p2(stored.prediction!.interval[0])}..${p2(stored.prediction!.interval[1])} %)`), pn);
     assert.match(pn, /Monte Carlo: d8 on mnist, 2 levels/);
     assert.doesNotMatch(pn, /\d+th percentile/);
     assert.equal(await page.textContent('#confusion-title'), 'Confusion matrix (from the read-back)');

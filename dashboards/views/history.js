@@ -3,6 +3,7 @@
 import { $, api, fx, levelColor, uA } from '../lib/api.js';
 import { axis, chart } from '../lib/charts.js';
 import { el, fill, lines, row } from '../lib/dom.js';
+import { readMetadata } from '../lib/metadata.js';
 
 const PARAM_KEYS = ['algo', 'levels', 'cellsPerLevel', 'map', 'array', 'model', 'dataset', 'mapping', 'device', 'trials', 'seed'];
 const short = (p) => PARAM_KEYS.filter((k) => p?.[k] !== undefined).map((k) => `${k}=${typeof p[k] === 'object' ? JSON.stringify(p[k]) : p[k]}`).join(' ');
@@ -49,14 +50,7 @@ export function editMetadata(r) {
 }
 
 /** The form's metadata: empty fields left out, temperature a number, tags a list (the server validates). */
-function formMetadata() {
-  const out = {};
-  for (const e of $('#meta-form').elements) {
-    if (!e.name || e.value.trim() === '') continue;
-    out[e.name] = e.name === 'temperature_C' ? Number(e.value) : e.name === 'tags' ? e.value.split(',').map((t) => t.trim()).filter(Boolean) : e.value;
-  }
-  return out;
-}
+const formMetadata = () => readMetadata([...$('#meta-form').elements].filter((e) => e.name).map((e) => [e.name, e]));
 
 export async function saveMetadata() {
   if (!editing) return false;
@@ -71,6 +65,34 @@ export async function saveMetadata() {
   }
 }
 
+// ---- resume: an interrupted run goes back on its board's queue (POST /api/runs/<id>/resume) ----
+const RESUMABLE = ['characterize', 'program', 'program-net'];
+const resumeChecks = new Map();
+
+/** The station's answer whether a run can be resumed, asked once per state of the run (status, events). */
+function resumeCheck(r) {
+  const key = `${r.status}:${r.events}`;
+  const had = resumeChecks.get(r.id);
+  if (had?.key === key) return had.answer;
+  const answer = r.status === 'completed' ? Promise.resolve({ resumable: false, reason: 'it completed: there is nothing to resume' }) : api(`/api/runs/${r.id}/resume`).catch((e) => ({ resumable: false, reason: e.message }));
+  resumeChecks.set(r.id, { key, answer });
+  return answer;
+}
+
+/** The Resume button of a run that did not end (killed, failed, aborted or halted): disabled, with the reason beside it, when it cannot go on here. */
+function resumeButton(r, onAction) {
+  if (r.active || (r.status === 'completed' && !RESUMABLE.includes(r.kind))) return null;
+  const b = el('button', { type: 'button', class: 'small', disabled: true, title: 'queue the same job again with --resume on this board: the run goes on in its folder, no done cell pulsed again', dataset: { action: 'resume', run: r.id } }, 'resume');
+  const why = el('span', { class: 'small resume-why', dataset: { run: r.id } }, 'checking…');
+  b.addEventListener('click', () => onAction?.('resume', r));
+  resumeCheck(r).then((c) => {
+    b.disabled = !c.resumable;
+    b.dataset.checked = '1';
+    fill(why, c.resumable ? '' : c.reason ?? 'cannot be resumed');
+  });
+  return el('span', null, b, ' ', why);
+}
+
 export function renderHistory(allRuns, onAction) {
   const runs = filterRuns(allRuns);
   $('#hist-count').textContent = `${runs.length} of ${allRuns.length} runs`;
@@ -80,7 +102,7 @@ export function renderHistory(allRuns, onAction) {
     return b;
   };
   // A run still being written cannot be deleted (the server refuses too).
-  const actions = (r) => [act(r, 'edit', 'edit', 'edit sample, wafer, die, device, operator, temperature, notes, tags'), ' ', act(r, r.archived ? 'unarchive' : 'archive', r.archived ? 'unarchive' : 'archive', r.archived ? 'show it in the history again' : 'hide it from the history (files kept)'), ' ', r.status === 'running' ? null : act(r, 'delete', 'delete', 'delete the run and its files (asks first)')];
+  const actions = (r) => [act(r, 'edit', 'edit', 'edit sample, wafer, die, device, operator, temperature, notes, tags'), ' ', act(r, r.archived ? 'unarchive' : 'archive', r.archived ? 'unarchive' : 'archive', r.archived ? 'show it in the history again' : 'hide it from the history (files kept)'), ' ', r.status === 'running' ? null : act(r, 'delete', 'delete', 'delete the run and its files (asks first)'), ' ', resumeButton(r, onAction)];
   const links = (r) => {
     const out = [el('a', { href: `#live/${r.id}`, title: "replay the run's events" }, 'live')];
     const add = (href, text) => out.push(' ', el('a', { href }, text));

@@ -109,14 +109,102 @@ export function drawMaps(followed) {
         visualMap: visualMap(mode, cells, levels),
         series: [{ type: 'heatmap', data, progressive: 0, emphasis: { itemStyle: { borderColor: '#000', borderWidth: 1 } } }],
       }, csv);
+      // Drag a box: select its cells (below); a click without a drag: the cell's history.
+      attachBoxSelection(node, inst, a, b);
       // Click a cell: its whole history on this board (every run's pulses and reads).
       inst.off('click');
       inst.on('click', (p) => {
+        if (node.__dragged) return;
         const c = node.__cells?.[p.dataIndex];
         const run = box.dataset.run;
         if (c && run) showCellHistory(run, c[0], c[1], c[2]).catch((e) => ($('#message').textContent = e.message));
       });
+      drawSelection(node, inst, a);
     } else update(node, { visualMap: visualMap(mode, cells, levels), series: [{ data }] }, csv);
   }
   box.dataset.updates = String(live.updates);
+}
+
+// ---- selecting cells: drag a box on an array's map ------------------------------------------
+// The selection is every cell of the box (touched by the shown run or not), on one array; the
+// map card's buttons queue a job on exactly those cells (a read, or programming them), in the
+// `--cells` JSON format [[row, col], ...] (docs/formats.md).
+
+/** The selected box: {array, r0, r1, c0, c1} (inclusive), or null. */
+let selection = null;
+/** Called whenever the selection changes (the count and the buttons on the map card). */
+export let onSelection = () => {};
+export const setOnSelection = (f) => (onSelection = f);
+
+/** The selected cells, [[row, col], ...] row by row, with their array; [] when nothing is selected. */
+export function selectedCells() {
+  if (!selection) return { array: null, cells: [] };
+  const cells = [];
+  for (let r = selection.r0; r <= selection.r1; r++) for (let c = selection.c0; c <= selection.c1; c++) cells.push([r, c]);
+  return { array: selection.array, cells };
+}
+
+export function clearSelection() {
+  selection = null;
+  for (const node of document.querySelectorAll('#maps .chart.map')) {
+    const inst = window.echarts.getInstanceByDom(node);
+    if (inst) drawSelection(node, inst, Number(node.dataset.array));
+  }
+  onSelection(selectedCells());
+}
+
+/** The cell [col, row] under a pixel of the chart, held inside the array. */
+function cellAt(inst, b, x, y) {
+  const [col, row] = inst.convertFromPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [x, y]);
+  const clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.round(v)));
+  return [clamp(col, b.cols), clamp(row, b.rows)];
+}
+
+/** The box outline over the chart (an ECharts graphic element, never markup). */
+function drawSelection(node, inst, a) {
+  const box = selection?.array === a ? selection : null;
+  if (!box) {
+    if (node.__selDrawn) inst.setOption({ graphic: [{ id: 'selection', $action: 'remove' }] });
+    node.__selDrawn = false;
+    return;
+  }
+  node.__selDrawn = true;
+  const p0 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c0, box.r0]);
+  const p1 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c1, box.r1]);
+  const one = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c0 + 1, box.r0 + 1]);
+  const w = Math.abs(one[0] - p0[0]) || 1;
+  const h = Math.abs(one[1] - p0[1]) || 1;
+  inst.setOption({ graphic: [{ id: 'selection', type: 'rect', silent: true, z: 100, shape: { x: Math.min(p0[0], p1[0]) - w / 2, y: Math.min(p0[1], p1[1]) - h / 2, width: Math.abs(p1[0] - p0[0]) + w, height: Math.abs(p1[1] - p0[1]) + h }, style: { fill: 'rgba(58,142,230,0.18)', stroke: '#1f5fa8', lineWidth: 2 } }] });
+}
+
+function attachBoxSelection(node, inst, a, b) {
+  const zr = inst.getZr();
+  let start = null;
+  const boxFrom = (e) => {
+    const [c0, r0] = cellAt(inst, b, start[0], start[1]);
+    const [c1, r1] = cellAt(inst, b, e.offsetX, e.offsetY);
+    return { array: a, r0: Math.min(r0, r1), r1: Math.max(r0, r1), c0: Math.min(c0, c1), c1: Math.max(c0, c1) };
+  };
+  zr.on('mousedown', (e) => {
+    // Only inside the plot (not on the legend or the toolbox).
+    if (!inst.containPixel({ gridIndex: 0 }, [e.offsetX, e.offsetY])) return;
+    start = [e.offsetX, e.offsetY];
+    node.__dragged = false;
+  });
+  zr.on('mousemove', (e) => {
+    if (!start) return;
+    if (!node.__dragged && Math.hypot(e.offsetX - start[0], e.offsetY - start[1]) < 4) return;
+    node.__dragged = true;
+    selection = boxFrom(e);
+    for (const other of document.querySelectorAll('#maps .chart.map')) {
+      const oi = window.echarts.getInstanceByDom(other);
+      if (oi) drawSelection(other, oi, Number(other.dataset.array));
+    }
+    onSelection(selectedCells());
+  });
+  zr.on('mouseup', () => {
+    start = null;
+    // The click that follows a drag's mouseup is not a cell click.
+    setTimeout(() => (node.__dragged = false), 0);
+  });
 }

@@ -22,7 +22,7 @@ export type ExperimentKind = ExperimentRequest['kind'];
 export async function runExperimentCommand<T>(kind: ExperimentKind, f: BoardFlags & JobFlags & StationFlags, cmd: Command, build: (info: BoardInfo) => Record<string, unknown>): Promise<{ out: JobOutcome<T>; viaStation: boolean }> {
   const st = await stationTarget(f);
   if (st) {
-    refuseNotCarried(cmd, st);
+    refuseNotCarried(cmd, st, { resume: 'a device experiment queued on a station is not resumed through it (characterize, program and program-net are)' });
     const info = (await stationBoardInfo(st, true)).info();
     // Checked here as the station will check it: a bad flag fails before anything is queued.
     const request = { ...build(info), kind, ...stationMetadata(f) };

@@ -49,7 +49,7 @@ interface Item {
 
 /** The run's console events, stored then live, until its run-end (or the stream closes). */
 async function follow(t: StationTarget, runId: string, events$: Subject<RunEvent>, seen: { seq: number; ended: boolean }, signal: AbortSignal): Promise<void> {
-  const res = await fetch(`${t.url}/api/runs/${runId}/follow`, { signal }).catch(() => undefined);
+  const res = await fetch(`${t.url}/api/runs/${runId}/follow${seen.seq >= 0 ? `?after=${seen.seq}` : ''}`, { signal }).catch(() => undefined);
   if (!res?.ok || !res.body) return;
   const dec = new TextDecoder();
   let buf = '';
@@ -74,14 +74,20 @@ async function follow(t: StationTarget, runId: string, events$: Subject<RunEvent
   }
 }
 
+/** Adds the run to the board's queue; with `resume`, the stored run of that id to go on (POST /api/runs/:id/resume). */
+function queueOnStation(t: StationTarget, request: Record<string, unknown>, what: string, resume?: string): Promise<{ runId: string; ahead: number; resumedAfterSeq?: number }> {
+  const body = { request, submitter: `${what} (pid ${process.pid})` };
+  return call(t, 'POST', resume ? `/api/runs/${resume}/resume` : `/api/boards/${t.boardId}/queue`, body);
+}
+
 /**
  * Queues `request` on the station and follows it to its end. `onEvents` gets the stream a local
  * run's sinks would (progress bar, warnings, setup notes). Returns the run's outcome as runJob does.
  */
-export async function runOnStation<T>(t: StationTarget, request: Record<string, unknown>, resultName: string, what: string, onEvents: (events$: Subject<RunEvent>) => void): Promise<JobOutcome<T>> {
-  const added = await call<{ runId: string; ahead: number }>(t, 'POST', `/api/boards/${t.boardId}/queue`, { request, submitter: `${what} (pid ${process.pid})` });
+export async function runOnStation<T>(t: StationTarget, request: Record<string, unknown>, resultName: string, what: string, onEvents: (events$: Subject<RunEvent>) => void, o: { resume?: string } = {}): Promise<JobOutcome<T>> {
+  const added = await queueOnStation(t, request, what, o.resume);
   const runId = added.runId;
-  process.stderr.write(`rram: board ${t.boardId} is served by the station at ${t.url}: run ${runId} queued${added.ahead ? ` behind ${added.ahead} run(s)` : ''}\n`);
+  process.stderr.write(`rram: board ${t.boardId} is served by the station at ${t.url}: run ${runId} ${o.resume ? 'queued to resume' : 'queued'}${added.ahead ? ` behind ${added.ahead} run(s)` : ''}\n`);
   const events$ = new Subject<RunEvent>();
   onEvents(events$);
   const ac = new AbortController();
@@ -92,7 +98,8 @@ export async function runOnStation<T>(t: StationTarget, request: Record<string, 
     void call(t, 'POST', `/api/jobs/${runId}/abort`).catch((e: Error) => process.stderr.write(`rram: ${e.message}\n`));
   };
   process.on('SIGINT', onSigint);
-  const seen = { seq: -1, ended: false };
+  // A resumed run's stored part (its old run-end included) is not followed again.
+  const seen = { seq: added.resumedAfterSeq ?? -1, ended: false };
   let item: Item;
   try {
     let lastAhead = added.ahead;

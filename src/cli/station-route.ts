@@ -65,7 +65,6 @@ export function refuseUncarried(cmd: Command, carried: readonly string[], t: Sta
 
 /** What a board command cannot carry through a station, and why (every other flag goes in its request). */
 export const NOT_CARRIED: Readonly<Record<string, string>> = {
-  resume: 'a run queued on a station is not resumed from the CLI',
   influx: "the station writes its runs to its own InfluxDB (rram serve --influx)",
   newBoard: "the station's board is open as it is (restart the station with --new-board)",
 };

@@ -50,6 +50,24 @@ export function paramDiff(was: Record<string, unknown>, now: Record<string, unkn
   return out;
 }
 
+/** Why a run cannot continue the interrupted one: another kind, parameter or input, another board (or its state or limits). */
+export function resumeProblems(r: Pick<ResumeFrom, 'kind' | 'params' | 'board'>, b: Pick<RunBegin, 'kind' | 'params' | 'board'>): string[] {
+  const problems = paramDiff(r.params, b.params);
+  if (r.kind !== b.kind) problems.unshift(`kind: was ${r.kind}, now ${b.kind}`);
+  return [...problems, ...boardProblems(r.board, b.board)];
+}
+
+/** Why a board is not the one an interrupted run was on (id; an emulated board's saved state; limits). */
+export function boardProblems(was: BoardInfo | undefined, now: BoardInfo): string[] {
+  if (!was) return ['board: the interrupted run recorded no board'];
+  const problems: string[] = [];
+  if (was.id !== now.id) problems.push(`board: was ${was.id}, now ${now.id}`);
+  if (was.kind === 'emulated' && (!was.state || was.state !== now.state))
+    problems.push(`board state: the run started on emulated board ${was.id} ${was.state ? `with state ${was.state}` : 'without a saved state'}; this board ${now.state ? `has state ${now.state}` : 'is a fresh one'}: it does not hold what was programmed`);
+  if (JSON.stringify(was.limits) !== JSON.stringify(now.limits)) problems.push('board limits changed');
+  return problems;
+}
+
 export class RunContext {
   private seq: number;
   private readonly flushers: ((durable: boolean) => void)[] = [];
@@ -75,16 +93,7 @@ export class RunContext {
   begin(b: RunBegin): RunEvent {
     const r = this.resume;
     if (!r) return this.emit({ type: 'run-start', ...b });
-    const problems = paramDiff(r.params, b.params);
-    if (r.kind !== b.kind) problems.unshift(`kind: was ${r.kind}, now ${b.kind}`);
-    const was = r.board;
-    if (!was) problems.push('board: the interrupted run recorded no board');
-    else {
-      if (was.id !== b.board.id) problems.push(`board: was ${was.id}, now ${b.board.id}`);
-      if (was.kind === 'emulated' && (!was.state || was.state !== b.board.state))
-        problems.push(`board state: the run started on emulated board ${was.id} ${was.state ? `with state ${was.state}` : 'without a saved state'}; this board ${b.board.state ? `has state ${b.board.state}` : 'is a fresh one'}: it does not hold what was programmed`);
-      if (JSON.stringify(was.limits) !== JSON.stringify(b.board.limits)) problems.push('board limits changed');
-    }
+    const problems = resumeProblems(r, b);
     if (problems.length) throw new InvalidArgumentError('--resume', this.runId, `cannot resume: ${problems.join('; ')}`);
     const ev = this.emit({ type: 'run-resume', kind: b.kind, resumedAfterSeq: r.lastSeq, params: b.params, board: b.board });
     // Pulses the interrupted process sent and never heard back about: they may or may not have run.

@@ -69,9 +69,10 @@ export async function pulseOnce(board: Board, ctx: RunContext, o: PulseOnce): Pr
 
 export interface ReadOnce {
   array: number;
-  /** One cell, one row, or the whole array. */
+  /** One cell, one row, a list of cells (a selection on the dashboard's map), or the whole array. */
   cell?: { row: number; col: number };
   row?: number;
+  cells?: { row: number; col: number }[];
   vread_V: number;
 }
 
@@ -90,7 +91,10 @@ export async function readOnce(board: Board, ctx: RunContext, o: ReadOnce): Prom
   return groundedAfter(board, async () => {
     let raw: { row: number; col: number; i: number }[];
     if (o.cell) raw = [{ ...o.cell, i: await board.read({ array: o.array, ...o.cell }, { vread_V: o.vread_V }) }];
-    else if (o.row !== undefined) {
+    else if (o.cells) {
+      raw = [];
+      for (const c of o.cells) raw.push({ ...c, i: await board.read({ array: o.array, ...c }, { vread_V: o.vread_V }) });
+    } else if (o.row !== undefined) {
       const r = o.row;
       raw = Array.from(await board.readRow(o.array, r, { vread_V: o.vread_V }), (i, col) => ({ row: r, col, i }));
     } else raw = Array.from(await board.readArray(o.array, { vread_V: o.vread_V }), (i, k) => ({ row: Math.floor(k / cols), col: k % cols, i }));

@@ -30,6 +30,7 @@ import { cellHistory } from '../store/cell-history.js';
 import { Station } from '../station/station.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
+import { registerResumeRoutes } from './resume-run.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -112,6 +113,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     res.json([{ id: station.boardId, info: jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines }]);
   });
   registerQueueRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
+  registerResumeRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
   // Run records keep the full error for the CLI user; over HTTP server paths are cut from it.
@@ -262,7 +264,9 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     '/api/runs/:id/follow',
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
-      serveRunFollow(req, res, { runId: id, bus: jobs.bus, store: jobs.store, clean: (e) => (e.type === 'run-end' && e.error ? { ...e, error: scrub(e.error) } : e) });
+      // `after`: only events past this seq (a resumed run's follower skips what came before its resume).
+      const after = req.query.after === undefined ? -1 : intQuery(req, 'after', 0, 1e12);
+      serveRunFollow(req, res, { runId: id, after, bus: jobs.bus, store: jobs.store, clean: (e) => (e.type === 'run-end' && e.error ? { ...e, error: scrub(e.error) } : e) });
     }),
   );
   // What each open live stream has queued (memory stays bounded however slow a client is).

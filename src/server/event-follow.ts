@@ -15,9 +15,9 @@ export function consoleEvent(e: RunEvent): boolean {
   return e.type === 'run-start' || e.type === 'run-resume' || e.type === 'progress' || e.type === 'warning' || e.type === 'mark' || e.type === 'run-end' || (e.type === 'pulse' && e.outcome !== undefined);
 }
 
-export function serveRunFollow(req: Request, res: Response, o: { runId: string; bus: Subject<RunEvent>; store: EmbeddedStore; clean: (e: RunEvent) => RunEvent }): void {
+export function serveRunFollow(req: Request, res: Response, o: { runId: string; after?: number; bus: Subject<RunEvent>; store: EmbeddedStore; clean: (e: RunEvent) => RunEvent }): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  let last = -1;
+  let last = o.after ?? -1;
   let closed = false;
   const pending: RunEvent[] = [];
   let replaying = true;

@@ -3,33 +3,50 @@
  * probes); inference jobs need no board and may run beside it. Every job goes through runJob, so
  * its events reach the store, InfluxDB and the server's bus like a CLI run's.
  */
-import { boardHistory } from '../store/board-history.js';
+import { boardHistory, boardKey } from '../store/board-history.js';
+import { loadCalibration } from '../../calibration/calibration.js';
+import { cdfFailureCounts, predictionDeviceOptions } from '../inference/prediction-device.js';
+import { buildDeviceModel, type DeviceModel, type DeviceSpec, type MeasuredLevels } from '../inference/device-models.js';
+import type { CrossbarNet } from '../inference/crossbar-net.js';
 import { resolveRunRef } from '../store/run-refs.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
 import type { Calibration } from '../../calibration/calibration.js';
-import { AbortedError, RramError } from '../../drivers/errors.js';
+import { AbortedError, InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
-import { runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
+import { resumeFrom, runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
 import type { RunMetadata } from '../io/schemas/run-metadata.js';
-import type { RunContext } from '../engine/run-context.js';
+import { RunContext, type RunBegin } from '../engine/run-context.js';
 import { characterize, type LevelCdfDataset } from '../procedures/characterize.js';
 import { patternMap } from '../procedures/level-map.js';
 import { pulseOnce, readOnce } from '../procedures/single-ops.js';
-import { freshCellsFor } from '../procedures/fresh-cells.js';
 import { programArray, type ProgramArrayResult } from '../procedures/program-array.js';
 import { EmbeddedStore, NotFoundError } from '../store/embedded-store.js';
 import { LiveRun } from './live-state.js';
-import { StoreFollower } from './store-follower.js';
-import { watchLines, type WatchedBoard } from '../station/line-watch.js';
-import type { InferRequest, JobRequest, ProgramNetRequest } from './job-requests.js';
-import { inferResult, inferSummary } from '../jobs/infer-run.js';
-import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
+import { saveJobRequest } from './job-request-file.js';
+import { freshCellsFor } from '../procedures/fresh-cells.js';
 import { isExperiment } from './experiment-requests.js';
 import { runExperimentJob } from '../jobs/experiment-jobs.js';
+import { StoreFollower } from './store-follower.js';
+import { watchLines, type WatchedBoard } from '../station/line-watch.js';
+import { isIndexList, listedCells, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
+import { inferResult, inferSummary } from '../jobs/infer-run.js';
+import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
+
+/** A queue item's request that continues the stored run of the item's id (set by POST /api/runs/:id/resume, never by a client). */
+export const isResumeRequest = (req: JobRequest): boolean => (req as { resume?: unknown }).resume === true;
+
+/** Stops a job at its first event: a resume's check runs the preflight and the engine's comparison, then no further. */
+class ProbeDone extends Error {}
+class ProbeContext extends RunContext {
+  override begin(b: RunBegin): never {
+    super.begin(b); // throws, naming what differs, when the run cannot continue
+    throw new ProbeDone();
+  }
+}
 
 export class BusyError extends RramError {
   constructor(readonly runId: string) {
@@ -148,21 +165,24 @@ export class JobManager {
    */
   launch(req: JobRequest, o: { runId?: string; signal?: AbortSignal; checkpoint?: (ctx: RunContext, jobSignal: AbortSignal) => Promise<void>; holdRequested?: () => boolean } = {}): { runId: string; done: Promise<JobEnd> } {
     const runId = o.runId ?? newRunId();
+    // A queue item made by POST /api/runs/:id/resume continues the stored run of its id (src/server/resume-run.ts).
+    const resume = isResumeRequest(req) && o.runId !== undefined;
     const ac = new AbortController();
     o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
     if (o.signal?.aborted) ac.abort();
     this.liveRun(runId);
     // A held run ends its hold when this job is aborted too (abort(), a server stopping), not only by its queue.
     const checkpoint = o.checkpoint && ((ctx: RunContext) => o.checkpoint!(ctx, ac.signal));
-    const done = this.run(runId, req, ac.signal, checkpoint, o.holdRequested)
+    const done = this.run(runId, req, ac.signal, checkpoint, o.holdRequested, resume)
       .then((out): JobEnd => {
-        // A job refused before its first event (preflight, a model that does not load) is still a run.
+        // A job refused before its first event (preflight, a model that does not load) is still a run;
+        // a refused resume leaves the stored run as it was (the queue item says why).
         const x = out as { stored?: boolean; status?: JobEnd['status']; error?: unknown } | undefined;
-        if (x && x.stored === false && x.status !== 'completed') this.recordEarlyFailure(runId, req, x.error, x.status === 'aborted');
+        if (x && x.stored === false && x.status !== 'completed' && !resume) this.recordEarlyFailure(runId, req, x.error, x.status === 'aborted');
         return endOf(x?.status ?? 'completed', x?.error);
       })
       .catch((e: unknown): JobEnd => {
-        this.recordEarlyFailure(runId, req, e, false);
+        if (!resume) this.recordEarlyFailure(runId, req, e, false);
         return endOf('failed', e);
       })
       .finally(() => this.active.delete(runId));
@@ -186,34 +206,81 @@ export class JobManager {
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
-  private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested']): Promise<unknown> {
-    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, board: this.board, checkpoint, holdRequested, metadata: req.kind === 'infer' ? undefined : (req as { metadata?: RunMetadata }).metadata };
+  private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested'], resume = false): Promise<unknown> {
+    const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: (req as { metadata?: RunMetadata }).metadata };
     if (isExperiment(req)) return runExperimentJob(env, this.board, this.calibration, req);
-    const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info())).formed : undefined;
-    if (req.kind === 'characterize') {
-      const { kind: _k, metadata: _m, relax_s, freshCells, concurrency, onUnknownOutcome, ...po } = req;
-      const used = freshCells ? (await boardHistory(this.store, this.board.info())).pulsed : undefined;
-      const cells = used ? await freshCellsFor(this.board, req.array, req.levels * req.cellsPerLevel, req.seed, used) : undefined;
-      return runJob(env, (ctx, sig) => characterize(this.board, ctx, { ...po, knownFormed, cells, relax_s: relax_s ?? [], calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }), {
-        resultName: 'level-cdf',
-        summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
-        verdict: (d) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
+    const job = await this.jobBody(req, resume ? runId : undefined);
+    // The request is kept beside the run (request.json) once it has started: a resume from the dashboard queues it again.
+    const keep = (ctx: RunContext) => {
+      const sub = ctx.events$.subscribe((e) => {
+        if (e.type !== 'run-start') return;
+        sub.unsubscribe();
+        saveJobRequest(this.store, runId, req);
       });
+    };
+    return runJob(env, job.body, job.opts as never, req.kind === 'infer' ? undefined : keep);
+  }
+
+  /**
+   * What a job runs (its procedure, from the request) and how its result is stored. `resumeOf`:
+   * the stored run it continues - its own cells are not another run's history, and a program-net
+   * places as it did (the avoided cells it recorded).
+   */
+  private async jobBody(req: JobRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
+    const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
+    if (req.kind === 'characterize') {
+      // The write-verify settings go on as the CLI's programOptions made them; `resume` is the queue's mark, not a setting.
+      const { kind: _k, metadata: _m, relax_s, freshCells, concurrency, onUnknownOutcome, cells: listed, resume: _r, ...po } = req as typeof req & { resume?: unknown };
+      const used = freshCells && !listed ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).pulsed : undefined;
+      const cells = listed ? listedCells(listed).map((c) => ({ array: req.array, ...c })) : used ? await freshCellsFor(this.board, req.array, req.levels * req.cellsPerLevel, req.seed, used) : undefined;
+      return {
+        body: (ctx, sig) => characterize(this.board, ctx, { ...po, knownFormed, cells, relax_s: relax_s ?? [], calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }),
+        opts: {
+          resultName: 'level-cdf',
+          summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary }),
+          verdict: (d: LevelCdfDataset) => (d.summary.belowThreshold ? { belowMinSuccess: true, ...d.summary } : undefined),
+        } as Parameters<typeof runJob>[2],
+      };
     }
     if (req.kind === 'program') {
       const info = this.board.info();
-      const { kind: _k, metadata: _m, map: pattern, mapLevels, mapName, concurrency, onUnknownOutcome, ...po } = req;
+      const { kind: _k, metadata: _m, map: pattern, mapLevels, mapName, cells: listed, cellsName, concurrency, onUnknownOutcome, resume: _r, ...po } = req as typeof req & { resume?: unknown };
       const map = mapLevels ? Uint8Array.from(mapLevels) : patternMap(pattern, req.levels, info.rows, info.cols, req.seed);
-      return runJob(env, (ctx, sig) => programArray(this.board, ctx, { ...po, knownFormed, map, mapName: mapName ?? pattern, calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }), {
-        resultName: 'program',
-        summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
-        verdict: (r) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
-      });
+      // The CLI sends cell indices (its --region / --cells resolved); the map's selection sends [row, col] pairs.
+      const cells = listed ? (isIndexList(listed) ? listed : listedCells(listed).map((c) => c.row * info.cols + c.col)) : undefined;
+      return {
+        body: (ctx, sig) => programArray(this.board, ctx, { ...po, knownFormed, map, mapName: mapName ?? pattern, cells, cellsName: cellsName ?? (cells ? `${cells.length} cells listed` : undefined), calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } }),
+        opts: {
+          resultName: 'program',
+          summarize: (r: ProgramArrayResult) => ({ misplaced: r.misplaced, totalPulses: r.totalPulses, cells: r.summary }),
+          verdict: (r: ProgramArrayResult) => (r.summary.belowThreshold ? { belowMinSuccess: true, ...r.summary } : undefined),
+        } as Parameters<typeof runJob>[2],
+      };
     }
-    if (req.kind === 'read') return runJob(env, (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, vread_V: req.vread_V }), { resultName: 'read' });
-    if (req.kind === 'pulse') return runJob(env, (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), { resultName: 'pulse' });
-    if (req.kind === 'program-net') return this.runProgramNet(env, req);
-    return this.runInfer(env, req);
+    if (req.kind === 'read') return { body: async (ctx) => readOnce(this.board, ctx, { array: req.array, cell: req.cell, row: req.row, cells: req.cells ? listedCells(req.cells) : undefined, vread_V: req.vread_V }), opts: { resultName: 'read' } };
+    if (req.kind === 'pulse') return { body: async (ctx) => pulseOnce(this.board, ctx, { kind: req.pulse, cell: { array: req.array, ...req.cell }, vte_V: req.vte_V, vsl_V: req.vsl_V, vg_V: req.vg_V, width_s: req.width_s, verify_V: req.verify_V }), opts: { resultName: 'pulse' } };
+    if (req.kind === 'program-net') return this.programNetBody(req, resumeOf);
+    // The device experiments run through src/jobs/experiment-jobs.ts (run() above) and are not resumed here.
+    if (isExperiment(req)) throw new InvalidArgumentError('--resume', req.kind, `a ${req.kind} run is not resumed through the station (characterize, program and program-net are)`);
+    return this.inferBody(req);
+  }
+
+  /**
+   * Whether `req` can continue the stored run `runId` here: the job's preflight is run up to its
+   * first event against the stored run (same kind, parameters, inputs and board, as the engine
+   * checks at a resume), and nothing is sent to the board. The reasons, empty when it can.
+   */
+  async resumeProblems(runId: string, req: JobRequest): Promise<string[]> {
+    const from = await resumeFrom(this.store, runId);
+    const job = await this.jobBody(req, runId);
+    const ctx = new ProbeContext(runId, new Subject<RunEvent>(), from);
+    try {
+      await job.body(ctx, new AbortController().signal);
+    } catch (e) {
+      if (e instanceof ProbeDone) return [];
+      return [e instanceof RramError && 'reason' in e ? String((e as { reason: unknown }).reason) : (e as Error).message];
+    }
+    return ['the job ended before its first event'];
   }
 
   /** The level-CDF file behind `run:<id>` / `run:latest`. */
@@ -252,27 +319,39 @@ export class JobManager {
         const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, !('fineTune' in req && req.fineTune));
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
-        const device = buildDeviceModel(cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device), req.levels, this.predictionOptions(req), measured);
+        const spec = cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device);
+        const device = buildDeviceModel(spec, req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
-        return { tf, backend, net, ds, device, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
+        return { tf, backend, net, ds, device, spec, measured, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
   }
 
-  /** The prediction's device options: a program-net's stuck shares, read noise and relaxation as `rram program-net` gives them. */
-  private predictionOptions(req: InferRequest | ProgramNetRequest) {
-    const p = req.kind === 'program-net' ? req : undefined;
-    const relax_s = p?.relax_s;
-    return { shared: false, stuckHrs: p?.stuckHrs ?? 0, stuckLrs: p?.stuckLrs ?? 0, readNoise_A: p?.readNoise_A ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? this.calibration?.relaxation : undefined };
+  /**
+   * program-net's prediction device, built as the CLI's (src/inference/prediction-device.ts): a
+   * bootstrap of the level CDF, its failure rates (the store's bad cells out when it was measured
+   * on this board), the calibration's defect reads, the share of weight cells never formed - so the
+   * stored result carries the variance split the CLI prints.
+   */
+  private async predictionDevice(req: ProgramNetRequest, spec: DeviceSpec, measured: MeasuredLevels | undefined, net: CrossbarNet, avoid: ReadonlySet<string>, formed: ReadonlySet<string>): Promise<DeviceModel> {
+    const { mapNet } = await import('../inference/mapping.js');
+    const { weightOps } = await import('../inference/crossbar-net.js');
+    const { unseenShare } = await import('../inference/placement.js');
+    const info = this.board.info();
+    const devOpts = predictionDeviceOptions(this.calibration ?? loadCalibration(), { stuckHrs: req.stuckHrs, stuckLrs: req.stuckLrs, readNoise_A: req.readNoise_A, relax_s: req.relax_s });
+    const sameBoard = !!measured?.board && boardKey(measured.board as Parameters<typeof boardKey>[0]) === boardKey(info);
+    const { probe, counts } = cdfFailureCounts(spec, req.levels, devOpts, measured, sameBoard ? avoid : undefined);
+    const shapes = mapNet(weightOps(net), probe.nominal, req.mapping, { clip: req.clip });
+    const unseen = unseenShare(shapes, Array.from({ length: info.arrays }, (_, k) => k), avoid, formed);
+    return buildDeviceModel(spec, req.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined, unseenShare: unseen }, measured);
   }
 
-  private async runInfer(env: Parameters<typeof runJob>[0], req: InferRequest): Promise<unknown> {
+  private async inferBody(req: InferRequest): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const { cdf, load } = await this.loadNetJob(req);
     const { monteCarlo } = await import('../inference/monte-carlo.js');
-    return runJob(
-      env,
-      async (ctx, signal) => {
-        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, levelCdf: cdf }, board: this.board.info() });
+    return {
+      body: async (ctx, signal) => {
+        ctx.emit({ type: 'run-start', kind: 'infer', params: { ...req, metadata: undefined, levelCdf: cdf }, board: this.board.info() });
         const { tf, backend, net, ds, device, warnings } = await load();
         for (const w of warnings) ctx.emit({ type: 'warning', code: 'model-data', message: w });
         const t0 = performance.now();
@@ -299,21 +378,24 @@ export class JobManager {
         }
         return result;
       },
-      { resultName: 'infer', summarize: inferSummary },
-    );
+      opts: { resultName: 'infer', summarize: inferSummary as never },
+    };
   }
 
-  private async runProgramNet(env: Parameters<typeof runJob>[0], req: ProgramNetRequest): Promise<unknown> {
+  private async programNetBody(req: ProgramNetRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const { cdf, load } = await this.loadNetJob(req);
     const { netOnArrays } = await import('../procedures/net-on-arrays.js');
-    return runJob(
-      env,
-      async (ctx, signal) => {
-        const { tf, backend, net, ds, device, programLevels, programSpecs } = await load();
-        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no weight.
-        const history = await boardHistory(this.store, this.board.info());
+    return {
+      body: async (ctx, signal) => {
+        const { tf, backend, net, ds, spec, measured, programLevels, programSpecs } = await load();
+        // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no
+        // weight (a resumed run keeps the set it started with).
+        const history = await boardHistory(this.store, this.board.info(), { except: resumeOf });
+        const avoided = resumeOf ? (this.store.getRun(resumeOf).params as { placement?: { avoid?: string[] } }).placement?.avoid : undefined;
+        const avoid = new Set(avoided ?? history.bad.keys());
+        const device = await this.predictionDevice(req, spec, measured, net, avoid, history.formed);
         const opts = {
-          avoid: new Set(history.bad.keys()),
+          avoid,
           knownFormed: history.formed,
           algo: req.algo,
           calibration: this.calibration,
@@ -357,7 +439,7 @@ export class JobManager {
           },
         });
       },
-      { resultName: 'program-net', summarize: (r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses }) },
-    );
+      opts: { resultName: 'program-net', summarize: ((r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses })) as never },
+    };
   }
 }

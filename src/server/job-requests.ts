@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { describeIssue } from '../io/validate.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
 import { experimentRequestSchemas, programSettings, type ExperimentRequest } from './experiment-requests.js';
+import { CellListJson } from '../io/schemas/cell-list.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -56,6 +57,27 @@ const characterizeFlags = {
   onUnknownOutcome: oneOf(['re-verify', 'stop'] as const).optional(),
 };
 
+/**
+ * A list of cells of one array, in the `--cells` JSON format (`[[row, col], ...]` or `[{row, col}, ...]`,
+ * src/io/schemas/cell-list.ts), inside the board, each once: a selection on the dashboard's map.
+ */
+const cellList = (board: BoardInfo) =>
+  CellListJson.superRefine((cells, ctx) => {
+    const seen = new Set<string>();
+    cells.forEach((c, k) => {
+      const [row, col] = Array.isArray(c) ? c : [c.row, c.col];
+      if (row >= board.rows || col >= board.cols) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `cell ${row},${col} is outside the board's ${board.rows}x${board.cols} array` });
+      if (seen.has(`${row},${col}`)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [k], message: `cell ${row},${col} is listed twice` });
+      seen.add(`${row},${col}`);
+    });
+  });
+
+/** The cells of a request's `cells` list, as {row, col}. */
+export const listedCells = (cells: CellListJson): { row: number; col: number }[] => cells.map((c) => (Array.isArray(c) ? { row: c[0], col: c[1] } : { row: c.row, col: c.col }));
+
+/** Cell indices (row-major within the array), as the CLI sends its --region / --cells resolved; else [row, col] pairs. */
+export const isIndexList = (cells: readonly unknown[]): cells is number[] => cells.every((c) => typeof c === 'number');
+
 export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Monte Carlo trials one dashboard job may ask for (rram serve --max-trials). */
@@ -88,13 +110,16 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     seed,
     images: int(1, 10000).optional(),
     clip: clip.optional(),
+    metadata,
   });
   return {
     ...experimentRequestSchemas(board),
     characterize: z
-      .object({ kind: z.literal('characterize'), ...characterizeFlags, algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), seed, step_V: stepV.optional(), minSuccess, metadata })
+      .object({ kind: z.literal('characterize'), ...characterizeFlags, algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
+        // `cells`: exactly these cells of `array` (a selection on the map), levels x cellsPerLevel of them.
+        if (r.cells && r.cells.length !== r.levels * r.cellsPerLevel) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cells'], message: `lists ${r.cells.length} cells: must be levels x cellsPerLevel = ${r.levels * r.cellsPerLevel}` });
         const avail = (board.arrays - r.array) * board.rows * board.cols;
         if (r.levels * r.cellsPerLevel > avail) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cellsPerLevel'], message: `levels x cellsPerLevel exceeds the ${avail} cells from array ${r.array} on` });
       }),
@@ -108,7 +133,8 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
         map: oneOf(['random', 'checkerboard', 'stripes'] as const).default('random'),
         mapLevels: z.array(int(0, 7)).length(board.rows * board.cols, `must give a level for each of the ${board.rows * board.cols} cells`).optional(),
         mapName: z.string().max(500).optional(),
-        cells: z.array(int(0, board.rows * board.cols - 1)).min(1).max(board.rows * board.cols).optional(),
+        // Indices (the CLI's --region / --cells, resolved), or [row, col] pairs (a selection on the dashboard's map).
+        cells: z.union([z.array(int(0, board.rows * board.cols - 1)).min(1).max(board.rows * board.cols), cellList(board)]).optional(),
         cellsName: z.string().max(500).optional(),
         concurrency: int(1, 4096).optional(),
         onUnknownOutcome: oneOf(['re-verify', 'stop'] as const).optional(),
@@ -120,10 +146,10 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
       .strict(),
     // A read and a single pulse, as `rram read` and `rram pulse` run them (the board checks every amplitude against its limits).
     read: z
-      .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })
+      .object({ kind: z.literal('read'), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict().optional(), row: int(0, board.rows - 1).optional(), cells: cellList(board).optional(), all: z.boolean().optional(), vread_V: volts.default(0.2), metadata })
       .strict()
       .superRefine((r, ctx) => {
-        if ([r.cell !== undefined, r.row !== undefined, !!r.all].filter(Boolean).length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cell'], message: 'give exactly one of cell, row or all' });
+        if ([r.cell !== undefined, r.row !== undefined, r.cells !== undefined, !!r.all].filter(Boolean).length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['cell'], message: 'give exactly one of cell, row, cells or all' });
       }),
     pulse: z
       .object({ kind: z.literal('pulse'), pulse: oneOf(['form', 'set', 'reset'] as const), array: int(0, board.arrays - 1).default(0), cell: z.object({ row: int(0, board.rows - 1), col: int(0, board.cols - 1) }).strict(), vte_V: volts.default(0), vsl_V: volts.default(0), vg_V: volts, width_s: z.number({ invalid_type_error: 'must be a width in seconds' }).gt(0, 'must be above 0 s').lte(1, 'at most 1 s'), verify_V: volts.optional(), metadata })

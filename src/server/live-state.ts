@@ -80,6 +80,8 @@ export class LiveRun {
         this.params = e.params;
         this.board = e.board ? { arrays: e.board.arrays, rows: e.board.rows, cols: e.board.cols } : undefined;
         this.startSeq = e.seq;
+        // A resumed run goes on: the end its interrupted part recorded is over.
+        if (e.type === 'run-resume') this.end = undefined;
         break;
       case 'progress':
         this.progress = { done: e.done, total: e.total, rate_per_s: e.rate_per_s, eta_s: e.eta_s, phase: e.phase };

@@ -105,8 +105,9 @@ export class BoardQueue<R = unknown> {
     const k = this.items.findIndex((i) => i.id === id);
     if (k >= 0) return { ...this.items[k], position: k };
     if (this.running?.item.id === id) return { ...this.running.item };
-    const d = this.done.find((i) => i.id === id);
-    return d ? { ...d } : undefined;
+    // The newest of its ends: a resumed run's id is in the history once per time it ran.
+    for (let k = this.done.length - 1; k >= 0; k--) if (this.done[k].id === id) return { ...this.done[k] };
+    return undefined;
   }
 
   get revision(): number {

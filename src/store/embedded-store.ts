@@ -59,7 +59,7 @@ export interface EventQuery {
 }
 
 /** Writes through a temporary file and a rename; a failed write leaves the old file and no temporary one. */
-function writeAtomic(f: string, text: string): void {
+export function writeAtomic(f: string, text: string): void {
   try {
     writeFileSync(f + '.tmp', text);
     renameSync(f + '.tmp', f);

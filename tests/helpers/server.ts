@@ -24,10 +24,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string; tick_ms?: number; streamLimits?: StreamLimits } = {}): Promise<TestServer> {
+/** `savedBoard`: the board's cells kept in the store (as `rram serve` keeps them), so that its runs can be resumed. */
+export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string; tick_ms?: number; streamLimits?: StreamLimits; savedBoard?: boolean } = {}): Promise<TestServer> {
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
   // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
-  const jobs = new JobManager(new EmulatedBoard({ seed: 3 }), new EmbeddedStore(storeDir), async () => [], loadCalibration());
+  const board = new EmulatedBoard({ seed: 3 });
+  if (o.savedBoard) board.attachState(join(storeDir, 'boards'));
+  const jobs = new JobManager(board, new EmbeddedStore(storeDir), async () => [], loadCalibration());
   const station = new Station(jobs);
   const server: Server = createApp(jobs, { station, token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
@@ -48,6 +51,7 @@ export async function startServer(o: { token?: string; storeDir?: string; allowH
       await jobs.idle();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      if (o.savedBoard) await board.close();
     },
   };
 }

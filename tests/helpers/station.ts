@@ -26,7 +26,7 @@ export async function serveStation(store: string, args: string[] = []): Promise<
     proc,
     err: () => err,
     stop: async () => {
-      if (proc.exitCode !== null) return;
+      if (proc.exitCode !== null || proc.signalCode !== null) return; // ended (a kill -9 leaves exitCode null)
       proc.kill('SIGTERM');
       await new Promise((r) => proc.once('exit', r));
     },

@@ -77,9 +77,9 @@ function onBoardFlags(cmd: Command, f: NetOnBoardFlags): Record<string, unknown>
   };
 }
 
-export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetOnBoardFlags & { model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
+export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetOnBoardFlags & { resume?: string; model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
   refuseNotCarried(cmd, st, NET_NOT_CARRIED);
-  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip', 'reads', 'relax', 'useArrays', 'stuckHrs', 'stuckLrs', 'readNoise'], st);
+  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip', 'reads', 'relax', 'useArrays', 'stuckHrs', 'stuckLrs', 'readNoise', 'resume'], st);
   if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
   const request = {
     kind: 'program-net',
@@ -97,10 +97,10 @@ export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetO
     ...onBoardFlags(cmd, f),
     ...stationMetadata(f),
   };
-  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks);
+  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks, { resume: f.resume });
   if (out.result && f.out) {
     writeOut(f.out, out.result);
     process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);
   }
-  await finish(out, f.json, print, (x) => ({ ...x, readback: undefined }), false, (x) => x.programming.summary);
+  await finish(out, f.json, print, (x) => ({ ...x, readback: undefined }), true, (x) => x.programming.summary);
 }

@@ -11,7 +11,8 @@ import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { runJob } from '../../jobs/run-job.js';
 import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
-import { buildDeviceModel, countsForModel, defectReads, loadMeasuredLevels, parseDeviceSpec, type OutcomeCounts } from '../../inference/device-models.js';
+import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } from '../../inference/device-models.js';
+import { cdfFailureCounts, predictionDeviceOptions } from '../../inference/prediction-device.js';
 import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
 import type { JobOutcome } from '../../jobs/run-job.js';
 import { EXIT } from '../errors.js';
@@ -24,8 +25,7 @@ import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, printJson, table } from '../output.js';
 import { formatFailures } from '../../analysis/levels.js';
 import { current, duration, durations, fraction, num, quantileArg } from '../parse.js';
-import { loadCalibration, values } from '../../../calibration/calibration.js';
-import { readCurrent } from '../../../calibration/transfer.js';
+import { loadCalibration } from '../../../calibration/calibration.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
 import { addStationOptions, stationTarget } from '../station-route.js';
@@ -143,13 +143,9 @@ export function registerProgramNet(program: Command): void {
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
       const relax_s = f.relax?.[0];
       // Until a failed cell has been read, failed cells read as the board calibration's defects do.
-      const cal = loadCalibration(f.calibration);
-      const cv = values(cal);
-      const fallback = defectReads(readCurrent(cal, cv.g_pristine_S, 0.2), readCurrent(cal, cv.g_cap_S, 0.2), cv.fraction_unformable, cv.fraction_stuck_lrs);
-      const devOpts = { shared: false, stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise ?? 0, vread_V: 0.2, relax_s, relaxTable: relax_s !== undefined ? cal.relaxation : undefined, bootstrap: true, failureFallback_A: fallback };
+      const devOpts = predictionDeviceOptions(loadCalibration(f.calibration), { stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise, relax_s });
       // Counts of cells not programmed: the level-CDF's, then every earlier repeat's (all cells programmed so far).
-      const probe = buildDeviceModel(spec, f.levels, devOpts, measured);
-      const counts: OutcomeCounts[] = measured?.outcomes && probe.levelsUsed ? [countsForModel(measured.outcomes, probe.levelsUsed)] : [];
+      const { probe, counts } = cdfFailureCounts(spec, f.levels, devOpts, measured);
       const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, !f.fineTune);
       checkFineTuneFlags(f, f.fineTune ? ds.train : undefined);

@@ -177,12 +177,12 @@ export function registerProgramming(program: Command): void {
       if (st) {
         // The board is a station's: the run joins its queue and is followed here as if local.
         refuseNotCarried(cmd, st);
-        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'cellsPerLevel', 'reads', 'relax', 'array', 'freshCells', 'concurrency'], st);
+        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'cellsPerLevel', 'reads', 'relax', 'array', 'freshCells', 'concurrency', 'resume'], st);
         // Every write-verify setting as programOptions makes it for the direct run.
         const request = { kind: 'characterize', ...po, levels: f.levels, cellsPerLevel: f.cellsPerLevel, reads: f.reads, array: f.array, seed: f.seed, ...(f.relax.length ? { relax_s: f.relax } : {}), ...(f.freshCells ? { freshCells: true } : {}), concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome, ...stationMetadata(f) };
-        const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks);
+        const out = await runOnStation<LevelCdfDataset>(st, request, 'level-cdf', 'rram characterize', consoleSinks, { resume: f.resume });
         writeResultFile(f.out, out.result);
-        return finish(out, f.json, print, toJson, false, (d) => d.summary);
+        return finish(out, f.json, print, toJson, true, (d) => d.summary);
       }
       if (f.freshCells && f.resume) throw new InvalidArgumentError('--fresh-cells', true, 'a run on fresh cells cannot be resumed (its cells are not fresh any more): start a new run');
       const { store, sinks, metadata } = await openSinks(f);
@@ -223,14 +223,14 @@ export function registerProgramming(program: Command): void {
       const st = await stationTarget(f);
       if (st) {
         refuseNotCarried(cmd, st);
-        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'map', 'array', 'region', 'cells', 'concurrency'], st);
+        refuseUncarried(cmd, [...PROGRAM_FLAGS, 'map', 'array', 'region', 'cells', 'concurrency', 'resume'], st);
         // The map and the cells resolved here, on the station's board geometry (a file never goes over the API).
         const t = programTarget(f, (await stationBoardInfo(st, true)).info());
         const pattern = f.map && PATTERNS.includes(f.map) && !t.listedLevels;
         const request = { kind: 'program', ...po, levels: f.levels, array: f.array, seed: f.seed, ...(pattern ? { map: f.map } : { mapLevels: Array.from(t.map) }), mapName: t.mapName, ...(t.cells ? { cells: t.cells } : {}), cellsName: t.cellsName, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome, ...stationMetadata(f) };
-        const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks);
+        const out = await runOnStation<ProgramArrayResult>(st, request, 'program', 'rram program', consoleSinks, { resume: f.resume });
         writeResultFile(f.out, out.result);
-        return finish(out, f.json, printProgram, programJson, false, (r) => r.summary);
+        return finish(out, f.json, printProgram, programJson, true, (r) => r.summary);
       }
       const { store, sinks, metadata } = await openSinks(f);
       const { board, calibration } = await openBoardWithCalibration(f);

@@ -26,7 +26,7 @@ export const RunMetadata = z
     device: text(120).optional(),
     operator: text(120).optional(),
     /** Temperature of the sample in degrees Celsius. */
-    temperature_C: z.number().finite().min(-273.15, 'below absolute zero').max(1000, 'at most 1000 °C').optional(),
+    temperature_C: z.number({ invalid_type_error: 'must be a number (degrees Celsius)' }).finite().min(-273.15, 'below absolute zero').max(1000, 'at most 1000 °C').optional(),
     notes: z
       .string()
       .trim()
