@@ -136,13 +136,26 @@ test('kill -9 of rram serve with jobs queued: the restarted station has the same
     // The lock holds with the same key; the file is the user's alone.
     assert.equal((await call(st, 'POST', '/api/boards/board0/queue/resume', {})).status, 423);
     assert.equal(statSync(join(store, 'stations', 'queues', readdirSync(join(store, 'stations', 'queues')).find((n) => n.endsWith('.json'))!)).mode & 0o777, 0o600);
-    assert.equal((await call(st, 'POST', '/api/boards/board0/queue/resume', {}, KEY)).status, 200);
-    await waitFor(async () => (await queueOf(st)).queued.length === 0 && !(await queueOf(st)).running || undefined, 60000, 'the queue to drain');
-    const done = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items;
-    assert.deepEqual(done.map((i) => [i.id, i.state]), [[runId, 'interrupted'], [ids[2], 'completed'], [ids[0], 'completed'], [ids[1], 'completed']], 'the rest ran in the saved order');
-    const rec = new EmbeddedStore(store).getRun(runId);
     assert.equal(new EmbeddedStore(store).lastSeq(runId), seqBefore, 'the interrupted run got no event from the new station');
-    assert.notEqual(rec.status, 'completed');
+    assert.notEqual(new EmbeddedStore(store).getRun(runId).status, 'completed');
+    // The user resumes the interrupted run (the queue's own resume item), and the station dies again
+    // before it starts: the next station keeps it queued as a resume, which continues the run.
+    const rs = await call(st, 'POST', `/api/runs/${runId}/resume`, {}, KEY);
+    assert.equal(rs.status, 202, JSON.stringify(rs.body));
+    st.proc.kill('SIGKILL');
+    await new Promise((r) => st.proc.once('exit', r));
+    st = await serveStation(store);
+    await waitFor(() => { try { return token(store, st.proc.pid!); } catch { return undefined; } }, 10000, 'the third station file');
+    const third = await queueOf(st);
+    assert.deepEqual(third.queued.map((i) => i.id), [ids[2], ids[0], ids[1], runId], 'the resume item kept, last');
+    assert.equal((third.queued[3].request as { resume?: unknown }).resume, true, 'still a resume of the stored run');
+    assert.equal((await call(st, 'POST', '/api/boards/board0/queue/resume', {}, KEY)).status, 200);
+    await waitFor(async () => (await queueOf(st)).queued.length === 0 && !(await queueOf(st)).running || undefined, 120000, 'the queue to drain');
+    const done = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: Item[] }).items;
+    assert.deepEqual(done.map((i) => [i.id, i.state]), [[runId, 'interrupted'], [ids[2], 'completed'], [ids[0], 'completed'], [ids[1], 'completed'], [runId, 'completed']], 'the rest ran in the saved order, the resume last');
+    const rec = new EmbeddedStore(store).getRun(runId);
+    assert.equal(rec.status, 'completed');
+    assert.equal((rec as { resumes?: number }).resumes, 1, 'the stored run continued, not started again');
   } finally {
     await st.stop();
   }

@@ -44,7 +44,10 @@ export class Station {
       const info = this.jobs.board.info();
       this.queue.restore(snap, (item) => {
         try {
-          return parseJobRequest(item.request, info);
+          // A resume item (POST /api/runs/:id/resume) carries the queue's own mark, which no client may send.
+          const { resume, ...request } = item.request as JobRequest & { resume?: unknown };
+          const parsed = parseJobRequest(request, info);
+          return resume === true ? (Object.assign(parsed, { resume: true }) as JobRequest) : parsed;
         } catch (e) {
           throw new DataError(file, `queued item ${item.id}: ${(e as Error).message}`);
         }
