@@ -47,7 +47,7 @@ test('dashboard: a fine-tuning run\'s layers as they are programmed, then its ta
       await page.waitForTimeout(200);
     }
     assert.ok([...seen].some((x) => x === '1' || x === '2'), `per-layer progress seen while running: ${[...seen]}`);
-    await page.waitForFunction(() => document.querySelectorAll('#ft-table tr').length === 7, null, { timeout: 240000 });
+    await page.waitForFunction(() => document.querySelectorAll('#ft-table tr').length === 8, null, { timeout: 240000 });
     assert.equal(await page.getAttribute('#ft-layers', 'data-programmed'), '3');
     const statuses = await page.$$eval('#ft-layers tr[data-status]', (rows) => rows.map((r) => (r as HTMLElement).dataset.status));
     assert.deepEqual(statuses, ['programmed', 'programmed', 'programmed']);

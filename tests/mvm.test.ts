@@ -14,7 +14,7 @@ import { Firmware } from '../drivers/emulated/firmware.js';
 import { loopback } from '../drivers/emulated/loopback.js';
 import { SerialBoard } from '../drivers/serial/serial-board.js';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest, Feature, spec } from '../drivers/protocol/messages.js';
-import { loadCalibration, type Calibration } from '../calibration/calibration.js';
+import { loadCalibration } from '../calibration/calibration.js';
 import { solveCrossbar } from '../lib/crossbar-solver.js';
 import { RramError } from '../drivers/errors.js';
 import type { MvmTile } from '../drivers/board.js';
@@ -22,13 +22,7 @@ import { runConformance, type CheckResult } from '../src/conformance/checks.js';
 import { Probe } from '../src/conformance/probe.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { needForeign, startForeign } from './helpers/foreign-board.js';
-
-/** The shipped calibration with every source of read-to-read variation switched off. */
-function quietCalibration(): Calibration {
-  const c = structuredClone(loadCalibration());
-  for (const k of ['read_noise_S', 'read_noise_rel', 'relaxation_scale', 'fraction_rtn', 'relax_fast_sigma_rel', 'relax_fast_sigma_S', 'relax_fast_drift_rel', 'relaxation_drift_rel', 'retention_nu', 'retention_nu_sigma'] as const) c.params[k].value = 0;
-  return c;
-}
+import { quietCalibration } from './helpers/quiet-calibration.js';
 
 /** A board with a 10 x 16 tile at (2, 3) of array 0 programmed to spread conductances. */
 function programmed(o: ConstructorParameters<typeof EmulatedBoard>[0] = {}): EmulatedBoard {

@@ -108,9 +108,8 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   const other = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '4', '--board-seed', '2', '--images', '10');
   assert.equal(other.status, 2);
   assert.match(other.stderr, /emu-2.*programmed board emu-1/);
-  // Over a real pty, the same board with MVM switched off: refused, naming the feature. (The MVM
-  // evaluation itself over a pty hangs intermittently - host bytes stop mid-frame; an open bug of
-  // issue 28, docs/array-effects.md - so it is measured by the benchmark, not asserted here.)
+  // Over a real pty, the same board with MVM switched off: refused, naming the feature. (MVMs over
+  // a pty, answered and equal to the in-process board's: tests/mvm-pty.test.ts.)
   {
     const board = new EmulatedBoard({ seed: 1, arrays: 4 });
     board.attachState(join(cwd, 'rram-data', 'boards'));

@@ -63,6 +63,7 @@ export async function showFineTune(runId) {
     ['prediction before layer 1, mean (p5..p95)', t.prediction ? `${pc(t.prediction.mean)} (${pc(t.prediction.p5)}..${pc(t.prediction.p95)})` : '-'],
     ['read-back with fine-tuning, before the digital re-fit', pc(t.readbackBeforeRefit)],
     ['read-back with fine-tuning', pc(t.readback)],
+    ['the same on the board (analog MVM)', t.onBoard ? pc(t.onBoard.accuracy) : '-'],
     ['share of the gap recovered', t.recovered === undefined || t.recovered === null ? '-' : `${(100 * t.recovered).toFixed(1)} %`],
   ].map((r) => row('td', r)));
   $('#ft-table').dataset.readback = String(t.readback);

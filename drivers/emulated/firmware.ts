@@ -39,7 +39,10 @@ export interface FirmwareOptions {
   waitMax_s?: number;
   /** Advertised maximum time of one operation (s). Default 5 ms (JS event loop hiccups included). */
   tOp_s?: number;
-  /** Advertised maximum time per cell of row/array reads (s). Default 20 us. */
+  /**
+   * Advertised maximum time per cell of row/array reads and MVM (s). Default 20 us, or
+   * WIRED_T_CELL_S when the board's MVM has resistive wires (it solves the whole array per vector).
+   */
   tCell_s?: number;
   /** WAIT in real time (a board's behaviour) or only on the emulated clock. Default 'real'. */
   time?: 'real' | 'virtual';
@@ -57,6 +60,14 @@ export interface FirmwareOptions {
    */
   bugs?: FirmwareBug[];
 }
+
+/**
+ * Per-cell time advertised by an emulator whose MVM has resistive wires. The protocol's MVM rule
+ * counts the tile's cells (t_op + V x rows x cols x t_cell); the emulator solves the whole array's
+ * network for every vector (1-2 ms on the lab's machine, some times that under load) whatever the
+ * tile, so only a t_cell that covers one vector of a 1 x 1 tile keeps it within the rule.
+ */
+export const WIRED_T_CELL_S = 10e-3;
 
 /** The firmware's deliberate deviations (session ones are BoardSession's). */
 export const FIRMWARE_BUGS = {
@@ -126,6 +137,12 @@ export class Firmware {
   readonly stats = { requests: 0, replays: 0, executed: 0, refused: 0, dropped: 0, reboots: 0 };
   /** Called for every pulse actually applied to a cell (FORM, SET, RESET, each WRITE_VERIFY). */
   onApplied?: (op: AppliedOp) => void;
+  /**
+   * Resolves once every reply written so far has left the process (PtyServer sets it). The
+   * executor waits for it before the next request: a long MVM computed while a large reply still
+   * waits for room on the port would stop that reply mid-frame past the host's stall timeout.
+   */
+  flushed?: () => Promise<void>;
 
   constructor(
     public board: EmulatedBoard,
@@ -137,7 +154,7 @@ export class Firmware {
       maxPayload: opts.maxPayload ?? 16384,
       waitMax_s: opts.waitMax_s ?? 3600,
       tOp_s: opts.tOp_s ?? 5e-3,
-      tCell_s: opts.tCell_s ?? 20e-6,
+      tCell_s: opts.tCell_s ?? (board.periphery.wire_ohm > 0 && (opts.features ?? Feature.MVM) & Feature.MVM ? WIRED_T_CELL_S : 20e-6),
       time: opts.time ?? 'real',
       features: opts.features ?? Feature.WRITE_VERIFY | Feature.COUNTERS | Feature.MVM,
       baud: opts.baud ?? 921600,
@@ -286,6 +303,10 @@ export class Firmware {
           this.hello(job.frame, job.n); // only with the 'hello-queued' deviation
           continue;
         }
+        // Never compute while a reply is still on its way out: a long MVM would stop it mid-frame
+        // past the host's stall timeout (the executor is on the event loop that writes it).
+        await this.flushed?.();
+        if (epoch !== this.epoch) return;
         const payload = await this.execute(job);
         if (epoch !== this.epoch) return; // rebooted meanwhile: the reply is lost with the old boot
         const reply = this.reply(job.frame.seq, job.session, payload.type, payload.body);

@@ -12,6 +12,7 @@ import { Firmware, type FirmwareOptions } from './firmware.js';
 import { RramError } from '../errors.js';
 import type { EmulatedBoard } from './emulated-board.js';
 import { LineNoise } from './line-noise.js';
+import { patchPoller } from '../serial/poller-fix.js';
 
 export interface PtyServerOptions {
   /** Throttle replies to baud/10 bytes per second (8N1). Undefined = pty speed. */
@@ -47,6 +48,7 @@ export class PtyServer {
     this.hostPath = join(this.dir, 'host');
     this.boardPath = join(this.dir, 'board');
     this.firmware = new Firmware(board, (b) => this.send(b), { baud: o.baud, ...o.firmware });
+    this.firmware.flushed = () => this.flushed();
     this.rxNoise = new LineNoise(o.noise?.rate ?? 0, (o.noise?.seed ?? 1) * 2 + 1);
     this.txNoise = new LineNoise(o.noise?.rate ?? 0, (o.noise?.seed ?? 1) * 2 + 2);
   }
@@ -80,6 +82,7 @@ export class PtyServer {
       const port = new SerialPort({ path: this.boardPath, baudRate: this.o.baud ?? 921600, lock: false, autoOpen: false });
       port.open((e) => {
         if (e) return reject(e);
+        patchPoller(port); // a long reply must not stop mid-frame (poller-fix.ts)
         this.port = port;
         this.txQueue = [];
         port.on('data', (d: Buffer) => this.firmware.onData(this.rxNoise.apply(d)));
@@ -89,10 +92,30 @@ export class PtyServer {
     });
   }
 
+  /** Settles when the last write handed to the port is in the kernel (or the port failed). */
+  private lastWrite: Promise<void> = Promise.resolve();
+  private lastWriteDone?: () => void;
+  private idleWaiters: (() => void)[] = [];
+
+  private write(b: Buffer): void {
+    const port = this.port;
+    if (!port) return;
+    this.lastWrite = new Promise<void>((r) => {
+      this.lastWriteDone = r;
+      port.write(b, () => r());
+    });
+  }
+
+  /** Every reply sent so far has left this process (the link model's queue included). */
+  async flushed(): Promise<void> {
+    if (this.txBusy) await new Promise<void>((r) => this.idleWaiters.push(r));
+    await this.lastWrite;
+  }
+
   private send(b: Buffer): void {
     b = this.txNoise.apply(b);
     if (!this.o.baud) {
-      this.port?.write(b);
+      this.write(b);
       return;
     }
     this.txQueue.push(b);
@@ -124,9 +147,10 @@ export class PtyServer {
       if (n === next.length) this.txQueue.shift();
       else this.txQueue[0] = next.subarray(n);
     }
-    if (parts.length) this.port?.write(Buffer.concat(parts));
+    if (parts.length) this.write(Buffer.concat(parts));
     if (!this.txQueue.length) {
       this.txBusy = false;
+      this.idleWaiters.splice(0).forEach((r) => r());
       return;
     }
     setTimeout(() => this.drain(), 1);
@@ -143,6 +167,7 @@ export class PtyServer {
     }
     await new Promise<void>((r) => (this.port?.isOpen ? this.port.close(() => r()) : r()));
     this.port = undefined;
+    this.lastWriteDone?.(); // what was not written is lost with the cable: the firmware goes on
   }
 
   /** Tests: plug the same board back in (same firmware, same boot id, same replay cache). */

@@ -208,6 +208,11 @@ export class FrameDecoder {
     this.buf = Buffer.alloc(0);
   }
 
+  /** Restarts the stall clock of the incomplete head frame (the receiver was not listening until `now`). */
+  listenedFrom(now = performance.now()): void {
+    this.since = Math.max(this.since, now);
+  }
+
   /** Bytes held waiting for the rest of a frame. */
   get pending(): number {
     return this.buf.length;
@@ -229,16 +234,26 @@ export class StallWatch {
     this.timer = undefined;
     const d = this.dec.stallDeadline();
     if (d === undefined) return;
+    const due = Math.max(1, Math.ceil(d - performance.now()));
+    const armed = performance.now();
     const timer = setTimeout(() => {
       // A receiver whose event loop was busy must not take its own delay for the line's silence:
-      // the bytes that arrived meanwhile are delivered (poll phase) before the check (setImmediate).
+      // a timer that fires late (the loop was blocked, e.g. by an MVM's computation) gives the
+      // line a whole stall timeout from now, as bytes that arrived meanwhile reach JavaScript only
+      // some loop turns later (serialport reads in the thread pool after the readable event).
+      const late = performance.now() - armed - due;
+      if (late > this.dec.stall_ms / 4) {
+        this.dec.listenedFrom();
+        this.timer = undefined;
+        return this.fed();
+      }
       setImmediate(() => {
         if (this.timer !== timer) return; // fed() again meanwhile: a new deadline
         this.timer = undefined;
         this.onFrames(this.dec.expire()); // also when none: the stall itself is news (damaged headers)
         this.fed();
       });
-    }, Math.max(1, Math.ceil(d - performance.now())));
+    }, due);
     this.timer = timer;
     timer.unref();
   }

@@ -117,7 +117,9 @@ export class Link {
 
   private constructor(o: LinkOptions) {
     this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, maxDamaged: 32, ...o };
-    this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) });
+    // The host waits longer than T_stall (which the protocol allows): a gap inside a frame is OS
+    // and USB latency too - a loaded host deschedules the pty's relay or this process past 51 ms.
+    this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) + this.o.margin_ms });
     this.stall = new StallWatch(this.decoder, (fs) => {
       fs.forEach((f) => this.onRaw(f));
       this.takeDamaged();

@@ -22,8 +22,8 @@ export interface SerialBoardOptions extends Omit<LinkOptions, 'factory' | 'label
   arrayReads?: 'auto' | 'rows';
 }
 
-/** Most payload bytes of one MVM request the host sends (see mvmBatch). */
-export const MVM_REQUEST_BYTES = 4000;
+/** An MVM request's payload before its voltages: array u8, row0, col0, rows, cols u16, the count u16. */
+const MVM_REQUEST_OVERHEAD = 11;
 
 export class SerialBoard implements Board {
   readonly linkEvents: LinkEventSource;
@@ -202,11 +202,31 @@ export class SerialBoard implements Board {
    * The analog MVM (docs/protocol.md "MVM"): the vectors checked as the board will, then sent in
    * requests as large as the board accepts (max_payload, replies no larger than READ_ARRAY's) and
    * the line carries (a reply arriving intact with probability >= 1/2 at the estimated byte error
-   * rate, the rule of array reads), all in flight at once within the link's window.
+   * rate, the rule of array reads), all in flight at once within the link's window. A tile whose
+   * one vector does not fit in max_payload is driven in blocks of rows, each an MVM of every
+   * vector with the other rows at 0 V, and the blocks' column currents are added (superposition:
+   * exact for a linear array; see docs/protocol.md section 6). Nothing within the documented
+   * limits is refused for its size.
    */
   async mvm(t: MvmTile, voltages_V: Float64Array): Promise<Float64Array> {
     if (!this.link.info.features?.mvm) throw new UnsupportedError('analog MVM (MVM, HELLO feature bit 2)');
     const vectors = checkMvm(this.link.info, t, voltages_V);
+    const block = Math.floor((this.link.params.maxPayload - MVM_REQUEST_OVERHEAD) / 4);
+    if (t.rows <= block) return this.mvmVectors(t, voltages_V, vectors);
+    const out = new Float64Array(vectors * t.cols);
+    const parts: Promise<void>[] = [];
+    for (let r0 = 0; r0 < t.rows; r0 += block) {
+      const rows = Math.min(block, t.rows - r0);
+      const v = new Float64Array(vectors * rows);
+      for (let k = 0; k < vectors; k++) v.set(voltages_V.subarray(k * t.rows + r0, k * t.rows + r0 + rows), k * rows);
+      parts.push(this.mvmVectors({ ...t, row0: t.row0 + r0, rows }, v, vectors).then((a) => a.forEach((x, i) => (out[i] += x))));
+    }
+    await Promise.all(parts);
+    return out;
+  }
+
+  /** One tile's vectors in as few requests as mvmBatch allows, all in flight at once. */
+  private async mvmVectors(t: MvmTile, voltages_V: Float64Array, vectors: number): Promise<Float64Array> {
     const per = this.mvmBatch(t);
     const out = new Float64Array(vectors * t.cols);
     const jobs: Promise<void>[] = [];
@@ -226,15 +246,12 @@ export class SerialBoard implements Board {
   }
 
   /**
-   * Input vectors per MVM request for this tile. Requests stay within MVM_REQUEST_BYTES even when
-   * the board accepts more: writes larger than a pty's ~4 kB buffer were seen to stop mid-frame
-   * over `rram emulate --pty` (the board then drops the stalled frame and the link never recovers;
-   * docs/array-effects.md), and the replies, not the requests, are what fills the line.
+   * Input vectors per MVM request for this tile: as many as max_payload holds, the reply no larger
+   * than READ_ARRAY's, halved until the reply would arrive intact with probability >= 1/2.
    */
   private mvmBatch(t: MvmTile): number {
     const { rows, cols } = this.link.info;
-    const bytes = Math.min(this.link.params.maxPayload, MVM_REQUEST_BYTES);
-    let k = Math.max(1, Math.min(Math.floor((bytes - 11) / (4 * t.rows)), Math.floor((rows * cols) / t.cols)));
+    let k = Math.max(1, Math.min(Math.floor((this.link.params.maxPayload - MVM_REQUEST_OVERHEAD) / (4 * t.rows)), Math.floor((rows * cols) / t.cols)));
     while (k > 1 && !this.carries(mvmReplyFrameBytes(k, t.cols))) k = Math.floor(k / 2);
     return k;
   }

@@ -5,6 +5,7 @@
 import { SerialPort } from 'serialport';
 import { existsSync } from 'node:fs';
 import { PortError, type PortReason } from '../errors.js';
+import { patchPoller } from './poller-fix.js';
 
 export interface Transport {
   write(b: Buffer): void;
@@ -35,6 +36,7 @@ export function serialTransport(path: string, baudRate: number): TransportFactor
           const m = err.message;
           return reject(new PortError(path, portReason(m), m));
         }
+        patchPoller(port); // else a large write can stop mid-frame for good (poller-fix.ts)
         let closed = false;
         let closeCb: ((r: string) => void) | undefined;
         const fire = (r: string) => {

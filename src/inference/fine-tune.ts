@@ -1,7 +1,8 @@
 /**
  * Chip-in-the-loop fine-tuning (issue 27; NeuRRAM's progressive scheme): after a layer is
- * programmed, its outputs for N training images are computed from its read-back conductances
- * (`measuredLayerOutput`, the seam issue 28 fills with measured MVM outputs), the layers not yet
+ * programmed, its outputs for N training images are measured through the board's MVM
+ * (on-board-forward.ts, issue 28) or, on a board without it, computed from its read-back
+ * conductances (`measuredLayerOutput`), the layers not yet
  * programmed are trained on them (Adam, hardware noise in every batch: hw-noise.ts), and after the
  * last crossbar the digital scale and bias per output are re-fitted to its measured outputs.
  * Pure computation: procedures/program-net-progressive.ts drives the board.
@@ -24,6 +25,12 @@ export interface FineTuneLayerReport {
   /** The fine-tuning done before this layer (layers it..last on the measured outputs of the layer before; the first: on the images); accuracies on those images with the tuned layers on their levels, noise-free. */
   fineTune?: { layers: string[]; trainAccuracyBefore: number; trainAccuracyAfter: number; epochs: number; elapsed_s: number };
   status: 'pending' | 'predicted' | 'programmed';
+  /**
+   * Where this layer's outputs for the N images (what the next layers were fine-tuned on) came
+   * from: measured through the board's analog MVM (HELLO feature bit 2), or computed from its
+   * read-back conductances (a board without MVM: `reason` says why). The last layer has none.
+   */
+  outputs?: { source: 'mvm' | 'read-back'; reason?: string; vIn_V?: number; elapsed_s: number };
   programming_s?: number;
   /** Share of the gap (software - read-back without fine-tuning) the prediction after this layer's fine-tuning recovers (filled at the end). */
   recovered?: number;
@@ -48,6 +55,12 @@ export interface FineTuneReport {
     /** The prediction made before the first layer. */
     prediction?: FineTuneLayerReport['prediction'];
     readbackBeforeRefit: number;
+    /**
+     * The final net evaluated through the board's analog MVM on the same test images (the
+     * mapping of `rram infer --on-board`), when the board offers it and every tile is still on
+     * the board; else absent.
+     */
+    onBoard?: { accuracy: number; images: number; elapsed_s: number };
     readback: number;
     /** (read-back - baseline) / (software - baseline). */
     recovered?: number;
@@ -104,8 +117,8 @@ function actOf(tf: Tf, x: TF.Tensor, act: string): TF.Tensor {
 
 /**
  * The outputs of programmed layer `li` for the inputs `input` (what the next layer receives:
- * after its activation, pooling and flattening), computed from the layer's read-back cell values.
- * This is the seam where measured analog outputs (MVM on the board, issue 28) come in.
+ * after its activation, pooling and flattening), computed from the layer's read-back cell values
+ * (a board without the analog MVM; with it, procedures/program-net-progressive.ts measures them).
  */
 export function measuredLayerOutput(tf: Tf, net: CrossbarNet, li: number, mapped: MappedLayer, values: { gp: Float32Array; gn?: Float32Array }, input: LoopData, batch = 2000): LoopData {
   const op = weightOps(net)[li];

@@ -171,16 +171,9 @@ function maxpool(a: Act3, pool: [number, number], strides: [number, number], pad
   return { n: a.n, h: oh, w: ow, c: a.c, data: out };
 }
 
-/**
- * Classes predicted for `n` images (`x`: n x the net's input size, channels last) through the
- * board: the weight ops in order, each on its layer's tiles.
- */
-export async function predictOnBoard(net: CrossbarNet, layers: OnBoardLayer[], tiles: OnBoardTile[], mvm: MvmFn, x: Float32Array, n: number, o: OnBoardOptions): Promise<{ classes: Int32Array; outputs: Float64Array }> {
-  if (net.input) throw new InvalidArgumentError('model', 'bnn', 'binary nets (input crop and binarization, comparators) are not evaluated on the board');
-  const [h, w, c] = net.inputShape.length === 3 ? net.inputShape : [1, 1, net.inputShape[0]];
-  let a: Act3 = { n, h, w, c, data: Float64Array.from(x) };
-  let li = 0;
-  for (const op of net.ops) {
+/** Runs ops [from, to) of the net on a batch; weight ops through the board, `li` the first one's layer index. */
+async function runOps(net: CrossbarNet, from: number, to: number, li: number, layers: OnBoardLayer[], tiles: OnBoardTile[], mvm: MvmFn, a: Act3, o: OnBoardOptions): Promise<Act3> {
+  for (const op of net.ops.slice(from, to)) {
     if (op.op === 'flatten') a = { n: a.n, h: 1, w: 1, c: a.h * a.w * a.c, data: a.data };
     else if (op.op === 'maxpool') a = maxpool(a, op.pool, op.strides, op.padding);
     else if (op.op === 'act') activate(op.act, a.data, a.c, 'act');
@@ -189,6 +182,19 @@ export async function predictOnBoard(net: CrossbarNet, layers: OnBoardLayer[], t
       li++;
     }
   }
+  return a;
+}
+
+const isWeight = (op: CrossbarNet['ops'][number]) => op.op === 'dense' || op.op === 'conv';
+
+/**
+ * Classes predicted for `n` images (`x`: n x the net's input size, channels last) through the
+ * board: the weight ops in order, each on its layer's tiles.
+ */
+export async function predictOnBoard(net: CrossbarNet, layers: OnBoardLayer[], tiles: OnBoardTile[], mvm: MvmFn, x: Float32Array, n: number, o: OnBoardOptions): Promise<{ classes: Int32Array; outputs: Float64Array }> {
+  if (net.input) throw new InvalidArgumentError('model', 'bnn', 'binary nets (input crop and binarization, comparators) are not evaluated on the board');
+  const [h, w, c] = net.inputShape.length === 3 ? net.inputShape : [1, 1, net.inputShape[0]];
+  const a = await runOps(net, 0, net.ops.length, 0, layers, tiles, mvm, { n, h, w, c, data: Float64Array.from(x) }, o);
   const out = new Int32Array(n);
   const units = a.h * a.w * a.c;
   for (let k = 0; k < n; k++) {
@@ -197,4 +203,25 @@ export async function predictOnBoard(net: CrossbarNet, layers: OnBoardLayer[], t
     out[k] = best;
   }
   return { classes: out, outputs: a.data };
+}
+
+/**
+ * Weight layer `li` measured through the board for `n` inputs (`x`: the layer's inputs, shape
+ * `shape` per item, as the layer before hands them on), with the ops after it up to the next
+ * weight layer (activation, pooling, flattening): what the next layer receives, and its shape
+ * ([units] once flat, else [h, w, c]). Program-net's progressive fine-tuning trains the layers
+ * not yet programmed on these.
+ */
+export async function layerOnBoard(net: CrossbarNet, li: number, layers: OnBoardLayer[], tiles: OnBoardTile[], mvm: MvmFn, x: ArrayLike<number>, shape: number[], n: number, o: OnBoardOptions): Promise<{ data: Float64Array; shape: number[] }> {
+  if (net.input) throw new InvalidArgumentError('model', 'bnn', 'binary nets (input crop and binarization, comparators) are not evaluated on the board');
+  let k = -1;
+  const from = net.ops.findIndex((op) => isWeight(op) && ++k === li);
+  if (from < 0) throw new InvalidArgumentError('layer', li, `the net has ${k + 1} weight layers`);
+  const next = net.ops.findIndex((op, i) => i > from && isWeight(op));
+  const to = next < 0 ? net.ops.length : next;
+  const [h, w, c] = shape.length === 3 ? shape : [1, 1, shape[0]];
+  const a = await runOps(net, from, to, li, layers, tiles, mvm, { n, h, w, c, data: Float64Array.from(x) }, o);
+  let flat = shape.length === 1;
+  for (const op of net.ops.slice(from, to)) if (op.op !== 'act') flat = op.op === 'flatten' || op.op === 'dense';
+  return { data: a.data, shape: flat ? [a.c] : [a.h, a.w, a.c] };
 }

@@ -1,8 +1,9 @@
 /**
  * `rram program-net --fine-tune progressive` (issue 27): the net programmed layer by layer with
  * the chip in the loop. Before layer n: the layers n..last are fine-tuned on the outputs of layer
- * n-1 as measured (computed from its read-back conductances for N training images; for the first
- * layer, the images themselves) with hardware noise in every batch, the Monte Carlo predicts the
+ * n-1 as measured for N training images (through the board's analog MVM when it offers it, else
+ * computed from its read-back conductances; for the first layer, the images themselves) with
+ * hardware noise in every batch, the Monte Carlo predicts the
  * final accuracy (earlier layers fixed to their read-back), and both are stored (a stage file,
  * fine-tune-stages.ts) before the layer's first pulse. Then its tiles are programmed and read back
  * K times each (stored steps `tile N`: a resume takes finished tiles from the record and never
@@ -29,7 +30,9 @@ import { cropBinarize } from '../inference/bnn/spec.js';
 import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js';
 import { groundedAfter } from './board-phases.js';
 import { loadStage, saveStage } from './fine-tune-stages.js';
-import { netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
+import { keptNet, netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
+import { layerOnBoard, predictOnBoard, type OnBoardTile } from '../inference/on-board-forward.js';
+import { onGrid } from '../../drivers/limits.js';
 import type { NetProgrammer, TileReadback } from './program-net.js';
 
 export interface ProgressiveOptions {
@@ -40,6 +43,8 @@ export interface ProgressiveOptions {
   batchSize: number;
   /** Monte Carlo trials of each layer's prediction. */
   trials: number;
+  /** Where a programmed layer's outputs come from: auto (the board's MVM when offered, else the read-back; default) or read-back. */
+  outputs?: 'auto' | 'read-back';
   train: Split;
   /** Where the stages are stored (the run's folder). */
   stageDir: (runId: string) => string;
@@ -75,6 +80,22 @@ function sampleImages(net: CrossbarNet, train: Split, n: number, seed: number): 
 
 type Values = { gp: Float32Array; gn?: Float32Array };
 
+/** Images per batch of MVM calls when a layer's outputs are measured on the board. */
+const MVM_IMAGES = 100;
+
+/** Two tiles of the list on the same cell (an array reused: the later tile overwrote the earlier). */
+function sharesCells(tiles: OnBoardTile[]): boolean {
+  const seen = new Set<number>();
+  for (const t of tiles)
+    for (const r of t.rowAt)
+      for (const c of t.colAt) {
+        const k = (t.array * 65536 + r) * 65536 + c;
+        if (seen.has(k)) return true;
+        seen.add(k);
+      }
+  return false;
+}
+
 export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: Board, ctx: RunContext, o: NetOnArraysOptions & { fineTune: ProgressiveOptions }): Promise<NetOnArraysResult> {
   checkProgressive(o.fineTune, o.test);
   const run = new ProgressiveRun(tf, tfBackend, board, ctx, o);
@@ -104,18 +125,20 @@ class ProgressiveRun {
   private readonly tiles: Tile[] = [];
   private mapped: MappedLayer[] = [];
   private beforeRefit = NaN;
+  /** Reasons for read-back outputs already told (once each). */
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly tf: Tf,
     private readonly tfBackend: string,
-    board: Board,
+    private readonly board: Board,
     private readonly ctx: RunContext,
     private readonly o: NetOnArraysOptions & { fineTune: ProgressiveOptions },
   ) {
     const f = (this.f = o.fineTune);
     this.plan = planNet(board, o);
     this.layers = weightOps(o.net).length;
-    this.p = netProgrammer(board, ctx, o, this.plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials } });
+    this.p = netProgrammer(board, ctx, o, this.plan, { fineTune: { mode: 'progressive', images: f.images, epochs: f.epochs, lr: f.lr, batchSize: f.batchSize, trials: f.trials, ...(f.outputs === 'read-back' ? { outputs: 'read-back' } : {}) } });
     this.p.begin();
     this.dir = f.stageDir(ctx.runId);
     this.device = o.device;
@@ -159,8 +182,46 @@ class ProgressiveRun {
     const readback = rbs.map((r) => r.readback_A);
     this.known[li] = valuesFromTiles(this.mapped, tiles, readback, () => true)[li];
     this.device = withMoreCounts(this.device, runCounts(tiles, readback, rbs.map((r) => r.notOk), o.device.nominal.length, `run ${this.ctx.runId}, ${rep.name}`));
-    if (li < this.layers - 1) this.h = measuredLayerOutput(this.tf, this.net, li, this.mapped[li], this.known[li], this.h);
+    if (li < this.layers - 1) this.h = await this.layerOutputs(li, rep);
     this.emit();
+  }
+
+  /**
+   * Layer li's outputs for the N images: measured through the board's analog MVM when it offers
+   * it (tile by tile, as `rram infer --on-board` does: inputs on the DAC grid, currents to outputs,
+   * scale and bias digital), else computed from its read-back, saying so. MVM calls are reads: a
+   * `mvm-read` mark in the record, no pulse (a resume measures again).
+   */
+  private async layerOutputs(li: number, rep: FineTuneLayerReport): Promise<LoopData> {
+    const t0 = performance.now();
+    const info = this.board.info();
+    const kept = keptNet(this.mapped, this.tiles);
+    const mine = kept.tiles.filter((t) => t.layer === li);
+    const reason = this.f.outputs === 'read-back' ? 'asked for (--fine-tune-outputs read-back)' : !info.features?.mvm || !this.board.mvm ? 'the board does not offer the analog MVM (HELLO feature bit 2)' : this.net.input ? 'binary nets are not evaluated through the MVM' : sharesCells(mine) ? `layer ${rep.name}'s tiles share cells (more tiles than arrays): the first ones are overwritten` : '';
+    if (reason) {
+      if (!this.warned.has(reason)) this.ctx.emit({ type: 'warning', code: 'fine-tune-read-back', message: `${reason}: layer ${rep.name}'s outputs for fine-tuning are computed from its read-back conductances` });
+      this.warned.add(reason);
+      const h = measuredLayerOutput(this.tf, this.net, li, this.mapped[li], this.known[li], this.h);
+      rep.outputs = { source: 'read-back', reason, elapsed_s: (performance.now() - t0) / 1000 };
+      return h;
+    }
+    const vIn_V = onGrid(Math.min(kept.vread_V, info.limits.vread_max_V), info.dacStep_V);
+    const mvm = this.board.mvm!.bind(this.board);
+    const { h } = this;
+    const per = h.shape.reduce((a, b) => a * b, 1);
+    let x: Float32Array | undefined;
+    let shape: number[] = [];
+    for (let k0 = 0; k0 < h.n; k0 += MVM_IMAGES) {
+      const m = Math.min(MVM_IMAGES, h.n - k0);
+      const y = await layerOnBoard(this.net, li, kept.layers, kept.tiles, mvm, h.x.subarray(k0 * per, (k0 + m) * per), h.shape, m, { vIn_V, dacStep_V: info.dacStep_V, vread_V: kept.vread_V });
+      shape = y.shape;
+      const size = shape.reduce((a, b) => a * b, 1);
+      x ??= new Float32Array(h.n * size);
+      x.set(y.data, k0 * size);
+    }
+    this.ctx.emit({ type: 'mark', name: 'mvm-read', value: { layer: li, name: rep.name, images: h.n, tiles: mine.length, vIn_V } });
+    rep.outputs = { source: 'mvm', vIn_V, elapsed_s: (performance.now() - t0) / 1000 };
+    return { x: x!, shape, labels: h.labels, n: h.n };
   }
 
   /** Fine-tunes layers li..last on the measured inputs, predicts, stores the stage: all before layer li's first pulse. */
@@ -197,6 +258,33 @@ class ProgressiveRun {
     this.net = r.net;
   }
 
+  /**
+   * The final net through the board's MVM on the evaluation's test images (as `rram infer
+   * --on-board` does), when the board offers it and no tile overwrote another (reads only: an
+   * `mvm-read` mark).
+   */
+  private async onBoardAccuracy(): Promise<{ accuracy: number; images: number; elapsed_s: number } | undefined> {
+    const info = this.board.info();
+    const kept = keptNet(this.mapped, this.tiles);
+    if (!info.features?.mvm || !this.board.mvm || this.net.input || sharesCells(kept.tiles)) return undefined;
+    const t0 = performance.now();
+    const mvm = this.board.mvm.bind(this.board);
+    const test = this.o.test;
+    const n = Math.min(this.plan.images, test.n);
+    const per = test.rows * test.cols * test.channels;
+    const o = { vIn_V: onGrid(Math.min(kept.vread_V, info.limits.vread_max_V), info.dacStep_V), dacStep_V: info.dacStep_V, vread_V: kept.vread_V };
+    let correct = 0;
+    await groundedAfter(this.board, async () => {
+      for (let k0 = 0; k0 < n; k0 += MVM_IMAGES) {
+        const m = Math.min(MVM_IMAGES, n - k0);
+        const { classes } = await predictOnBoard(this.net, kept.layers, kept.tiles, mvm, test.images.subarray(k0 * per, (k0 + m) * per), m, o);
+        for (let k = 0; k < m; k++) if (classes[k] === test.labels[k0 + k]) correct++;
+      }
+    });
+    this.ctx.emit({ type: 'mark', name: 'mvm-read', value: { evaluation: true, images: n, tiles: kept.tiles.length, vIn_V: o.vIn_V } });
+    return { accuracy: correct / n, images: n, elapsed_s: (performance.now() - t0) / 1000 };
+  }
+
   /** The evaluation, the baseline and the final table. */
   async finish(): Promise<NetOnArraysResult> {
     const { o, f, tf, report } = this;
@@ -208,7 +296,8 @@ class ProgressiveRun {
     const gap = base ? software - base.readback : NaN;
     const share = (a: number) => (base && gap > 0 ? (a - base.readback) / gap : undefined);
     for (const l of report.layers) l.recovered = l.prediction ? share(l.prediction.mean) : undefined;
-    report.table = { software, quantized: res.quantizedAccuracy, baseline: base, prediction: report.layers[0].prediction, readbackBeforeRefit: this.beforeRefit, readback: res.readbackAccuracy, recovered: share(res.readbackAccuracy) };
+    const onBoard = await this.onBoardAccuracy();
+    report.table = { software, quantized: res.quantizedAccuracy, baseline: base, prediction: report.layers[0].prediction, readbackBeforeRefit: this.beforeRefit, readback: res.readbackAccuracy, ...(onBoard ? { onBoard } : {}), recovered: share(res.readbackAccuracy) };
     report.timing.total_s = (performance.now() - this.t0) / 1000;
     this.emit();
     return { ...res, fineTune: report };

@@ -32,6 +32,7 @@ export interface FineTuneFlags {
   fineTuneLr: number;
   fineTuneBatchSize: number;
   fineTuneTrials: number;
+  fineTuneOutputs: string;
   baseline?: string;
   reads?: number;
   yieldAware: boolean;
@@ -45,6 +46,7 @@ export function addFineTuneFlags(c: Command): Command {
     .option('--fine-tune-lr <x>', 'Adam learning rate of the fine-tuning', num('--fine-tune-lr', { min: 1e-7, max: 0.5 }), 1e-3)
     .option('--fine-tune-batch-size <n>', 'mini-batch of the fine-tuning', num('--fine-tune-batch-size', { int: true, min: 1, max: 4096 }), 64)
     .option('--fine-tune-trials <n>', 'Monte Carlo trials of the prediction made before each layer', num('--fine-tune-trials', { int: true, min: 1 }), 50)
+    .option('--fine-tune-outputs <from>', "where a programmed layer's outputs for the fine-tuning come from: auto (measured through the board's analog MVM when it offers it, else the read-back) or read-back (always computed from the read-back conductances, e.g. to compare)", 'auto')
     .option('--baseline <how>', 'with --fine-tune: the same net without fine-tuning to compare with: twin (programmed on a new emulated board of the same seed; in-process boards), a stored program-net run id, or none (default twin on an emulated board, else none)')
     .option('--reads <K>', 'read-back reads per cell, averaged (default 1; 4 with --fine-tune)', num('--reads', { int: true, min: 1, max: 100 }))
     .option('--no-yield-aware', 'place weights on cells the store knows are bad too (default: they are left out)');
@@ -57,6 +59,7 @@ export function checkFineTuneFlags(f: FineTuneFlags & { repeat: number; resume?:
     return;
   }
   if (f.fineTune !== 'progressive') throw new InvalidArgumentError('--fine-tune', f.fineTune, 'must be progressive');
+  if (f.fineTuneOutputs !== 'auto' && f.fineTuneOutputs !== 'read-back') throw new InvalidArgumentError('--fine-tune-outputs', f.fineTuneOutputs, 'must be auto or read-back');
   if (f.repeat > 1) throw new InvalidArgumentError('--repeat', f.repeat, 'with --fine-tune each run programs its own net: give --repeat 1');
   if (train && f.fineTuneImages !== undefined && f.fineTuneImages > train.n) throw new InvalidArgumentError('--fine-tune-images', f.fineTuneImages, `the training set has only ${train.n} images`);
 }
@@ -101,7 +104,11 @@ export function progressPrinter(): (r: FineTuneReport) => void {
       const n = `layer ${l.layer + 1}/${r.layers.length} (${l.name}, ${l.tiles} tiles)`;
       if (l.status === 'predicted' && l.prediction)
         process.stderr.write(`${n}: fine-tuned ${l.fineTune?.layers.join(',')} on ${r.images} ${l.layer ? 'measured outputs' : 'images'} (train ${pct(l.fineTune?.trainAccuracyBefore)} -> ${pct(l.fineTune?.trainAccuracyAfter)} %); prediction of the final accuracy ${pct(l.prediction.mean)} % (${pct(l.prediction.p5)}..${pct(l.prediction.p95)}), ${l.prediction.trials} trials\n`);
-      if (l.status === 'programmed') process.stderr.write(`${n}: programmed and read back (${r.reads} reads per cell) in ${(l.programming_s ?? 0).toFixed(1)} s\n`);
+      if (l.status === 'programmed') {
+        const o = l.outputs;
+        const out = !o ? '' : o.source === 'mvm' ? `; its outputs for the ${r.images} images measured through the board's MVM in ${o.elapsed_s.toFixed(1)} s` : `; its outputs for the ${r.images} images computed from the read-back (${o.reason})`;
+        process.stderr.write(`${n}: programmed and read back (${r.reads} reads per cell) in ${(l.programming_s ?? 0).toFixed(1)} s${out}\n`);
+      }
     }
   };
 }
@@ -160,6 +167,7 @@ export function printFineTune(r: NetOnArraysResult): void {
     [`prediction before layer 1: mean (p5..p95)`, t.prediction ? `${pct(t.prediction.mean)} (${pct(t.prediction.p5)}..${pct(t.prediction.p95)})` : '-'],
     ['read-back with fine-tuning, before the re-fit', pct(t.readbackBeforeRefit)],
     [`read-back with fine-tuning${ft.refit?.kept ? ' and the re-fitted digital scale and bias' : ' (re-fit not kept)'}`, pct(t.readback)],
+    ['the same, on the board (analog MVM, the mapping of infer --on-board)', t.onBoard ? pct(t.onBoard.accuracy) : '- (no MVM, or a tile overwritten)'],
     ['share of the gap (software - without fine-tuning) recovered', t.recovered === undefined ? '-' : `${(100 * t.recovered).toFixed(1)} %`],
   ];
   process.stdout.write(table(['fine-tuning (progressive)', '%'], rows));

@@ -217,6 +217,7 @@ export function registerProgramNet(program: Command): void {
                     lr: f.fineTuneLr,
                     batchSize: f.fineTuneBatchSize,
                     trials: f.fineTuneTrials,
+                    outputs: f.fineTuneOutputs as 'auto' | 'read-back',
                     train: ds.train,
                     stageDir: (id) => join(store.runDir(id), 'fine-tune'),
                     baseline: baselineOf(f.baseline, { tf, backend, store, board, calibration, seed: f.seed, arrays: f.arrays, limits: f.limits, opts: { ...opts, avoid: bad.avoid, knownFormed: undefined }, signal: ac.signal }),
