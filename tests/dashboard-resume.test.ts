@@ -154,6 +154,9 @@ test('resume after kill -9 of the station mid-run: the next station on the store
     const check = (await (await fetch(`${second.url}/api/runs/${id}/resume`)).json()) as { resumable: boolean; reason?: string };
     assert.deepEqual(check, { runId: id, resumable: true });
     const r = spawnCli([...args, '--resume', id]);
+    // The station came back from a run it was killed in: its queue is paused until a user resumes it, and the CLI says so.
+    await waitFor(() => /the station's queue is paused/.test(r.err()) || undefined, 30000, 'the CLI to say the queue is paused');
+    assert.equal((await queueControl(dir, second.url)('resume')).status, 200);
     let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([r.done, new Promise<string>((res) => (timer = setTimeout(() => res('still running'), 60000)))]);
     clearTimeout(timer);

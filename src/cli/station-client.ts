@@ -103,11 +103,16 @@ export async function runOnStation<T>(t: StationTarget, request: Record<string, 
   let item: Item;
   try {
     let lastAhead = added.ahead;
+    let wasPaused = false;
     for (;;) {
       item = await call<Item>(t, 'GET', `/api/boards/${t.boardId}/queue/${runId}`);
       if (item.state === 'queued') {
         if (item.ahead !== lastAhead) process.stderr.write(`rram: run ${runId}: ${item.ahead ? `${item.ahead} run(s) ahead` : 'next'}\n`);
         lastAhead = item.ahead ?? 0;
+        // A paused queue (by a user, or after the station came back from a run it was killed in) starts nothing: say so.
+        const paused = (await call<{ paused: boolean }>(t, 'GET', `/api/boards/${t.boardId}/queue`)).paused;
+        if (paused !== wasPaused) process.stderr.write(paused ? `rram: run ${runId} waits: the station's queue is paused (resume it from the dashboard's queue card, or POST ${t.url}/api/boards/${t.boardId}/queue/resume)\n` : `rram: the station's queue was resumed\n`);
+        wasPaused = paused;
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
