@@ -226,7 +226,7 @@ test('pty: resistive wires on `rram emulate --pty` (another process; it solves t
   const board = () => new EmulatedBoard({ seed: 12, arrays: 2, calibration: loadCalibration(calFile), mvm: { wire_ohm: 1 } });
   const pty = await SerialBoard.open({ path: emu.path, ...o });
   const local = await SerialBoard.open({ transport: loopback(new Firmware(board(), () => undefined, { time: 'virtual' })).factory, ...o });
-  const p = { pty, local, diag: () => `host link ${JSON.stringify(pty.stats)}, host decoder ${JSON.stringify((pty.link as unknown as { decoder: { stats: object } }).decoder.stats)}` };
+  const p = { pty, local, diag: () => `host link ${JSON.stringify(pty.stats)}, host decoder ${JSON.stringify((pty.link as unknown as { decoder: { stats: object } }).decoder.stats)}, emulator stderr: ${JSON.stringify(emu.err())}` };
   try {
       // The cases that stalled or timed out before: many vectors of a 1 x 1 tile, whole-array replies.
     await checkCalls(p, [{ tile: { array: 0, row0: 5, col0: 9, rows: 1, cols: 1 }, vectors: 400, seed: 3 }], 'wires, 1 x 1 x 400');

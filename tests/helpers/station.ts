@@ -53,8 +53,11 @@ export function cli(args: string[], o: { tty?: boolean; env?: NodeJS.ProcessEnv 
 }
 
 /** `rram emulate --pty --json ARGS`: the emulated board behind a pseudo-terminal, and its path. */
-export async function emulatePty(args: string[] = []): Promise<{ path: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [MAIN, 'emulate', '--pty', '--json', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+export async function emulatePty(args: string[] = []): Promise<{ path: string; proc: ChildProcess; err: () => string }> {
+  const proc = spawn(process.execPath, [MAIN, 'emulate', '--pty', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // What the emulator said (its last 4 kB), for a failing test's message.
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4096)));
   const path = await new Promise<string>((res, rej) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -63,7 +66,7 @@ export async function emulatePty(args: string[] = []): Promise<{ path: string; p
     });
     proc.on('exit', (c) => rej(new Error(`rram emulate exited ${c}`)));
   });
-  return { path, proc };
+  return { path, proc, err: () => err };
 }
 
 /** POST /api/boards/board0/queue/WHAT on the station of `store`, with the token it wrote there. */
