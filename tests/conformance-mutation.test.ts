@@ -105,7 +105,10 @@ test('the independent foreign-v2 firmware: its 2.0 replay-cache flaw and each --
       variants.slice(k, k + 3).map(async ([flags, want]) => {
         const b = startForeign(flags);
         try {
-          const r = await run(process.execPath, [main, 'conformance', '--port', b.dev, '--json']);
+          // A 1 s margin over the advertised maxima: three Python boards and their hosts share two
+          // cores here, and a stall past the default 250 ms (seen once in a full run: the replies take
+          // 1-12 ms) is the machine's, not the firmware's. A board more than 1 s over its maxima still fails.
+          const r = await run(process.execPath, [main, 'conformance', '--port', b.dev, '--margin', '1000', '--json']);
           const j = JSON.parse(r.stdout);
           assert.equal(r.status, 1, `foreign-v2 ${flags.join(' ')}: exit 1 (a check failed)`);
           const f = (j.checks as CheckResult[]).filter((c) => !c.pass).map((c) => c.name);
