@@ -125,6 +125,11 @@ if ((!only || only === 'dashboard') && hasTool('chromium')) {
   const { dashboardBench } = await import('./dashboard.js');
   out.dashboard_live = await dashboardBench();
 }
+// Not in the default run: the wired MVM over `rram emulate --pty`, repeated (an open intermittent fault).
+if (only === 'mvm-wired-pty' && hasTool('socat')) {
+  const { mvmWiredPtyBench } = await import('./mvm-wired-pty.js');
+  out.mvm_wired_pty = await mvmWiredPtyBench(Number(process.argv[3]) || 20);
+}
 // Not in the default run (10 browser pages): `node dist/bench/run.js dashboard-viewers [N [TICK_MS]]`.
 if (only === 'dashboard-viewers' && hasTool('chromium')) {
   const { dashboardViewersBench } = await import('./dashboard.js');

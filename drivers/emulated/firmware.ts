@@ -303,9 +303,11 @@ export class Firmware {
           this.hello(job.frame, job.n); // only with the 'hello-queued' deviation
           continue;
         }
-        // Never compute while a reply is still on its way out: a long MVM would stop it mid-frame
-        // past the host's stall timeout (the executor is on the event loop that writes it).
-        await this.flushed?.();
+        // Never compute an MVM while a reply is still on its way out: its long solve would stop the
+        // reply mid-frame past the host's stall timeout (the executor is on the event loop that
+        // writes it). Only MVM: waiting before every request idles the board for each reply's
+        // transmission (a 4096-cell characterize over a pty went from ~25 s to ~100 s).
+        if (job.spec.type === MsgType.MVM) await this.flushed?.();
         if (epoch !== this.epoch) return;
         const payload = await this.execute(job);
         if (epoch !== this.epoch) return; // rebooted meanwhile: the reply is lost with the old boot
