@@ -139,7 +139,7 @@ export class Firmware {
   onApplied?: (op: AppliedOp) => void;
   /**
    * Resolves once every reply written so far has left the process (PtyServer sets it). The
-   * executor waits for it before the next request: a long MVM computed while a large reply still
+   * executor waits for it before an MVM (only then): a long MVM computed while a large reply still
    * waits for room on the port would stop that reply mid-frame past the host's stall timeout.
    */
   flushed?: () => Promise<void>;
