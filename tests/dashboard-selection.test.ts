@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer, waitFor, type TestServer } from './helpers/server.js';
 import { CHROMIUM_ARGS } from './helpers/browser.js';
@@ -48,20 +48,25 @@ const boxCells = (r0: number, c0: number, r1: number, c1: number) => {
   return out.sort();
 };
 
+/** A stored run (so that the map shows the board), then the map page open on it. */
+async function openMap(s: TestServer, browser: Browser): Promise<{ page: Page; errors: string[] }> {
+  const first = (await (await s.post(`${s.url}/api/jobs`, { kind: 'read', array: 0, row: 0 })).json()) as { runId: string };
+  await waitFor(() => s.jobs.store.getRun(first.runId).status === 'completed', 30000, 'the first read');
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${s.url}/#map`);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.waitForFunction(() => !!document.querySelector('#map-a0') && !!window.echarts.getInstanceByDom(document.querySelector('#map-a0')!));
+  return { page, errors };
+}
+
 test('map selection: a dragged box selects exactly its cells; read, program and characterize act on exactly those; empty or bad selections refused', { timeout: 150000 }, async (t) => {
   if (!needTool(t, 'chromium', 'chromium')) return;
   const s = await startServer();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
-    // A stored run, so that the map shows the board.
-    const first = (await (await s.post(`${s.url}/api/jobs`, { kind: 'read', array: 0, row: 0 })).json()) as { runId: string };
-    await waitFor(() => s.jobs.store.getRun(first.runId).status === 'completed', 30000, 'the first read');
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${s.url}/#map`);
-    await page.waitForSelector('body[data-ready="1"]');
-    await page.waitForFunction(() => !!document.querySelector('#map-a0') && !!window.echarts.getInstanceByDom(document.querySelector('#map-a0')!));
+    const { page, errors } = await openMap(s, browser);
     const info = s.jobs.board.info();
     const runs = () => s.jobs.store.listRuns().length;
     const act = async (button: string) => {
@@ -136,14 +141,7 @@ test('map selection by lasso: exactly the cells whose centres lie inside the dra
   const s = await startServer();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
-    const first = (await (await s.post(`${s.url}/api/jobs`, { kind: 'read', array: 0, row: 0 })).json()) as { runId: string };
-    await waitFor(() => s.jobs.store.getRun(first.runId).status === 'completed', 30000, 'the first read');
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${s.url}/#map`);
-    await page.waitForSelector('body[data-ready="1"]');
-    await page.waitForFunction(() => !!document.querySelector('#map-a0') && !!window.echarts.getInstanceByDom(document.querySelector('#map-a0')!));
+    const { page, errors } = await openMap(s, browser);
     await page.selectOption('#sel-mode', 'lasso');
     // Star-shaped outlines (vertices at increasing angles round a centre: never self-crossing), in cell units.
     const outline = fc.tuple(fc.integer({ min: 10, max: 50 }), fc.integer({ min: 10, max: 50 }), fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 2, max: 7, noNaN: true })), { minLength: 3, maxLength: 7 }));
