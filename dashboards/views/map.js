@@ -125,85 +125,133 @@ export function drawMaps(followed) {
   box.dataset.updates = String(live.updates);
 }
 
-// ---- selecting cells: drag a box on an array's map ------------------------------------------
-// The selection is every cell of the box (touched by the shown run or not), on one array; the
-// map card's buttons queue a job on exactly those cells (a read, or programming them), in the
-// `--cells` JSON format [[row, col], ...] (docs/formats.md).
+// ---- selecting cells: drag a box, or draw a lasso, on an array's map ------------------------
+// The selection is every cell of the box, or every cell whose centre lies inside the lasso
+// (even-odd rule; touched by the shown run or not), on one array; the map card's buttons queue a
+// job on exactly those cells, in the `--cells` JSON format [[row, col], ...] (docs/formats.md).
 
-/** The selected box: {array, r0, r1, c0, c1} (inclusive), or null. */
+/** The selection: {array, kind: 'box', r0, r1, c0, c1} (inclusive) or {array, kind: 'lasso', points: [[col, row], ...]} (cell units), or null. */
 let selection = null;
 /** Called whenever the selection changes (the count and the buttons on the map card). */
 export let onSelection = () => {};
 export const setOnSelection = (f) => (onSelection = f);
 
+/** Whether (x, y) lies inside the polygon (even-odd rule: a ray to the right crosses its edges an odd number of times). */
+export function insidePolygon(points, x, y) {
+  let inside = false;
+  for (let i = 0, j = points.length - 1; i < points.length; j = i++) {
+    const [xi, yi] = points[i];
+    const [xj, yj] = points[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
 /** The selected cells, [[row, col], ...] row by row, with their array; [] when nothing is selected. */
 export function selectedCells() {
   if (!selection) return { array: null, cells: [] };
   const cells = [];
-  for (let r = selection.r0; r <= selection.r1; r++) for (let c = selection.c0; c <= selection.c1; c++) cells.push([r, c]);
+  if (selection.kind === 'lasso') {
+    const b = selection.board;
+    const xs = selection.points.map((p) => p[0]);
+    const ys = selection.points.map((p) => p[1]);
+    const r0 = Math.max(0, Math.ceil(Math.min(...ys)));
+    const r1 = Math.min(b.rows - 1, Math.floor(Math.max(...ys)));
+    const c0 = Math.max(0, Math.ceil(Math.min(...xs)));
+    const c1 = Math.min(b.cols - 1, Math.floor(Math.max(...xs)));
+    for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) if (insidePolygon(selection.points, c, r)) cells.push([r, c]);
+  } else for (let r = selection.r0; r <= selection.r1; r++) for (let c = selection.c0; c <= selection.c1; c++) cells.push([r, c]);
   return { array: selection.array, cells };
 }
 
+/** The lasso's outline in cell units (what the selection was computed from), or null. */
+export const selectionOutline = () => (selection?.kind === 'lasso' ? selection.points.map((p) => p.slice()) : null);
+
 export function clearSelection() {
   selection = null;
+  redrawSelections();
+  onSelection(selectedCells());
+}
+
+function redrawSelections() {
   for (const node of document.querySelectorAll('#maps .chart.map')) {
     const inst = window.echarts.getInstanceByDom(node);
     if (inst) drawSelection(node, inst, Number(node.dataset.array));
   }
-  onSelection(selectedCells());
+}
+
+/** Pixel <-> cell units (column, row; a cell's centre at whole numbers): the axes are evenly spaced categories. */
+function scaleOf(inst) {
+  const p0 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [0, 0]);
+  const p1 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [1, 1]);
+  const sx = p1[0] - p0[0] || 1;
+  const sy = p1[1] - p0[1] || 1;
+  return { toCell: (x, y) => [(x - p0[0]) / sx, (y - p0[1]) / sy], toPixel: (c, r) => [p0[0] + c * sx, p0[1] + r * sy], w: Math.abs(sx), h: Math.abs(sy) };
 }
 
 /** The cell [col, row] under a pixel of the chart, held inside the array. */
 function cellAt(inst, b, x, y) {
-  const [col, row] = inst.convertFromPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [x, y]);
+  const [col, row] = scaleOf(inst).toCell(x, y);
   const clamp = (v, n) => Math.min(n - 1, Math.max(0, Math.round(v)));
   return [clamp(col, b.cols), clamp(row, b.rows)];
 }
 
-/** The box outline over the chart (an ECharts graphic element, never markup). */
+/** The box or lasso outline over the chart (an ECharts graphic element, never markup). */
 function drawSelection(node, inst, a) {
-  const box = selection?.array === a ? selection : null;
-  if (!box) {
+  const sel = selection?.array === a ? selection : null;
+  if (!sel) {
     if (node.__selDrawn) inst.setOption({ graphic: [{ id: 'selection', $action: 'remove' }] });
     node.__selDrawn = false;
     return;
   }
+  const sc = scaleOf(inst);
+  const style = { fill: 'rgba(58,142,230,0.18)', stroke: '#1f5fa8', lineWidth: 2 };
+  // Replaced whole: a box and a lasso are different shapes under the same id.
+  if (node.__selDrawn) inst.setOption({ graphic: [{ id: 'selection', $action: 'remove' }] });
   node.__selDrawn = true;
-  const p0 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c0, box.r0]);
-  const p1 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c1, box.r1]);
-  const one = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [box.c0 + 1, box.r0 + 1]);
-  const w = Math.abs(one[0] - p0[0]) || 1;
-  const h = Math.abs(one[1] - p0[1]) || 1;
-  inst.setOption({ graphic: [{ id: 'selection', type: 'rect', silent: true, z: 100, shape: { x: Math.min(p0[0], p1[0]) - w / 2, y: Math.min(p0[1], p1[1]) - h / 2, width: Math.abs(p1[0] - p0[0]) + w, height: Math.abs(p1[1] - p0[1]) + h }, style: { fill: 'rgba(58,142,230,0.18)', stroke: '#1f5fa8', lineWidth: 2 } }] });
+  if (sel.kind === 'lasso') {
+    inst.setOption({ graphic: [{ id: 'selection', type: 'polygon', silent: true, z: 100, shape: { points: sel.points.map(([c, r]) => sc.toPixel(c, r)) }, style }] });
+    return;
+  }
+  const p0 = sc.toPixel(sel.c0, sel.r0);
+  const p1 = sc.toPixel(sel.c1, sel.r1);
+  inst.setOption({ graphic: [{ id: 'selection', type: 'rect', silent: true, z: 100, shape: { x: Math.min(p0[0], p1[0]) - sc.w / 2, y: Math.min(p0[1], p1[1]) - sc.h / 2, width: Math.abs(p1[0] - p0[0]) + sc.w, height: Math.abs(p1[1] - p0[1]) + sc.h }, style }] });
 }
+
+/** Box or lasso, as the map card's "select by" says. */
+const selectMode = () => (document.querySelector('#sel-mode')?.value === 'lasso' ? 'lasso' : 'box');
 
 function attachBoxSelection(node, inst, a, b) {
   const zr = inst.getZr();
   let start = null;
+  let lasso = null;
   const boxFrom = (e) => {
     const [c0, r0] = cellAt(inst, b, start[0], start[1]);
     const [c1, r1] = cellAt(inst, b, e.offsetX, e.offsetY);
-    return { array: a, r0: Math.min(r0, r1), r1: Math.max(r0, r1), c0: Math.min(c0, c1), c1: Math.max(c0, c1) };
+    return { array: a, kind: 'box', r0: Math.min(r0, r1), r1: Math.max(r0, r1), c0: Math.min(c0, c1), c1: Math.max(c0, c1) };
   };
   zr.on('mousedown', (e) => {
     // Only inside the plot (not on the legend or the toolbox).
     if (!inst.containPixel({ gridIndex: 0 }, [e.offsetX, e.offsetY])) return;
     start = [e.offsetX, e.offsetY];
+    lasso = selectMode() === 'lasso' ? [scaleOf(inst).toCell(e.offsetX, e.offsetY)] : null;
     node.__dragged = false;
   });
   zr.on('mousemove', (e) => {
     if (!start) return;
     if (!node.__dragged && Math.hypot(e.offsetX - start[0], e.offsetY - start[1]) < 4) return;
     node.__dragged = true;
-    selection = boxFrom(e);
-    for (const other of document.querySelectorAll('#maps .chart.map')) {
-      const oi = window.echarts.getInstanceByDom(other);
-      if (oi) drawSelection(other, oi, Number(other.dataset.array));
-    }
+    if (lasso) {
+      lasso.push(scaleOf(inst).toCell(e.offsetX, e.offsetY));
+      // A lasso of fewer than three points encloses nothing yet.
+      selection = lasso.length >= 3 ? { array: a, kind: 'lasso', board: b, points: lasso.slice() } : null;
+    } else selection = boxFrom(e);
+    redrawSelections();
     onSelection(selectedCells());
   });
   zr.on('mouseup', () => {
     start = null;
+    lasso = null;
     // The click that follows a drag's mouseup is not a cell click.
     setTimeout(() => (node.__dragged = false), 0);
   });
