@@ -209,6 +209,8 @@ async function route() {
     if (r && !r.active) $('#progress-text').textContent = `replaying ${r.events} stored events…`;
   }
   if (v === 'map') drawMaps(live);
+  // The traces are not drawn while hidden: shown again, they catch up at once.
+  if (v === 'live') drawLive();
   if (v === 'cdf') await showCdf(pick($('#cdf-run')), runs);
   if (v === 'inference') await showInference(pick($('#infer-run')));
   if (v === 'wvbench') await showWvBench(pick($('#wvb-run')));
