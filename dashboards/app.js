@@ -12,6 +12,7 @@ import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showComp
 import { clearSelection, fillMapRuns, pickMapRun, selectedCells, selectionOutline, setOnSelection } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
+import { followStations } from './views/stations.js';
 import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
 
 let runs = [];
@@ -245,6 +246,8 @@ $('#cmp-b').addEventListener('change', showCompare);
   $('#token').value = localStorage.getItem('rram-token') || '';
   $('#form-infer input[name=trials]').max = String(cfg.maxTrials);
   $('#trial-cap').textContent = String(cfg.maxTrials);
+  // A hub (rram serve --stations): the Stations page, fed by the server's pushed snapshots.
+  if (cfg.hub) { $('#nav-stations').hidden = false; followStations(); }
   const [b] = await api('/api/boards');
   $('#board-info').textContent = `${b.info.id} — ${b.info.kind}, ${b.info.arrays} × ${b.info.rows}×${b.info.cols}`;
   const act = await api('/api/active');

@@ -41,12 +41,12 @@ export function influxUrl(flag?: string): string | undefined {
   return parseFile(RramConfigFile, parseJsonText(readFileSync(file, 'utf8'), file), file).influx;
 }
 
-/** Opens the InfluxDB sink for `url`, spilling into this process's own folder under the store. */
-export async function openInfluxSink(url: string, storeDir: string): Promise<InfluxSink> {
+/** Opens the InfluxDB sink for `url`, spilling into this process's own folder under the store; `station` tags every point. */
+export async function openInfluxSink(url: string, storeDir: string, station?: string): Promise<InfluxSink> {
   const { InfluxSink, parseInfluxUrl } = await import('../store/influx-sink.js');
   const { claimSpillDir } = await import('../store/spill-dir.js');
   const target = parseInfluxUrl(url);
-  return InfluxSink.create({ ...target, spillDir: claimSpillDir(join(storeDir, 'influx-spill')) });
+  return InfluxSink.create({ ...target, station, spillDir: claimSpillDir(join(storeDir, 'influx-spill')) });
 }
 
 /** Tells the user where points the server did not take are waiting, and how they get sent. */

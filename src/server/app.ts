@@ -31,6 +31,8 @@ import { Station } from '../station/station.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
 import { registerResumeRoutes } from './resume-run.js';
+import { registerStationsRoutes } from './stations-routes.js';
+import type { StationsHub } from '../hub/stations-hub.js';
 
 export interface AppOptions {
   /** The user's token (--token, always set beyond loopback); without one a per-server token protects mutating requests. */
@@ -47,6 +49,10 @@ export interface AppOptions {
   streamLimits?: StreamLimits;
   /** The station (the board's queue); one over `jobs` is made when not given. */
   station?: Station;
+  /** The station's name (`rram serve --name`), told in /api/config so a hub can check whom it reached. */
+  stationName?: string;
+  /** The stations of a stations file (`rram serve --stations`): the Stations page. */
+  hub?: StationsHub;
 }
 
 const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LOCKED: 423, LIMIT: 400, ADDRESS: 400, DATA: 400 };
@@ -115,7 +121,8 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   registerQueueRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   registerResumeRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
-  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(generated ? { sessionToken: token } : {}) }));
+  app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(o.stationName ? { station: o.stationName } : {}), hub: !!o.hub, ...(generated ? { sessionToken: token } : {}) }));
+  registerStationsRoutes(app, o.hub);
   // Run records keep the full error for the CLI user; over HTTP server paths are cut from it.
   const shown = <T extends { error?: string }>(r: T): T => (r.error ? { ...r, error: scrub(r.error) } : r);
   app.get('/api/runs', wrap((_req, res) => res.json(jobs.store.listRuns().map((r) => shown({ ...r, board: undefined, writer: undefined, active: jobs.isActive(r.id) })))));

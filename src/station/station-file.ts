@@ -19,6 +19,8 @@ export const StationEntry = z
     token: z.string(),
     /** The boards served: `key` is what a CLI command's board flags name (board-key.ts). */
     boards: z.array(z.object({ id: z.string(), key: z.string() })),
+    /** The station's name (`--name`): the `station` tag of its InfluxDB points. Entries written before names existed have none. */
+    name: z.string().optional(),
   })
   .strict();
 export type StationEntry = z.infer<typeof StationEntry>;

@@ -26,16 +26,24 @@ const int = (v: number): string => Math.round(v) + 'i';
  */
 const fl = (name: string, v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? '' : `${name}=${num(v)},`);
 
-/** Formats events; remembers each run's board and algorithm from its run-start (runs may interleave). */
+/**
+ * Formats events; remembers each run's board and algorithm from its run-start (runs may interleave).
+ * `station`: the writing station's name, a tag on every point (several stations share one database).
+ */
 export class LineFormatter {
   private runs = new Map<string, { tags: string; algo: string }>();
+  private readonly stationTag: string;
+
+  constructor(o: { station?: string } = {}) {
+    this.stationTag = o.station ? `,station=${escTag(o.station)}` : '';
+  }
 
   private context(e: RunEvent): { tags: string; algo: string } {
     let c = this.runs.get(e.runId);
     if (!c || e.type === 'run-start' || e.type === 'run-resume') {
       const board = e.type === 'run-start' || e.type === 'run-resume' ? e.board?.id ?? '' : '';
       const algo = e.type === 'run-start' || e.type === 'run-resume' ? String(e.params.algo ?? '') : '';
-      c = { tags: `,run=${escTag(e.runId)}` + (board ? `,board=${escTag(board)}` : ''), algo: algo ? `,algo=${escTag(algo)}` : '' };
+      c = { tags: `,run=${escTag(e.runId)}` + (board ? `,board=${escTag(board)}` : '') + this.stationTag, algo: algo ? `,algo=${escTag(algo)}` : '' };
       this.runs.set(e.runId, c);
     }
     return c;

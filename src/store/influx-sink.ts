@@ -33,6 +33,8 @@ export interface InfluxSinkOptions extends InfluxTarget {
   /** Points kept in memory before spilling to disk (~200 B each). Default 250000: rides out a busy server's pauses (WAL snapshots) without a disk round trip. */
   maxMemory?: number;
   flushEvery_ms?: number;
+  /** The writing station's name: a `station` tag on every point (`rram serve --name`). */
+  station?: string;
 }
 
 /** A write the server refused: `retryable` false for malformed data (HTTP 400), which no retry fixes. */
@@ -47,7 +49,7 @@ export class InfluxSink {
   readonly client: InfluxDB;
   private lines: string[] = [];
   private subs = new Set<Subscription>();
-  private readonly fmt = new LineFormatter();
+  private readonly fmt: LineFormatter;
   private loop?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private closing = false;
@@ -59,6 +61,7 @@ export class InfluxSink {
   lastError = '';
 
   private constructor(private readonly o: InfluxSinkOptions) {
+    this.fmt = new LineFormatter({ station: o.station });
     this.client = new InfluxDB({ host: o.host, port: o.port, database: o.database });
     mkdirSync(o.spillDir, { recursive: true });
     this.seg = this.segments().reduce((m, s) => Math.max(m, s), 0);

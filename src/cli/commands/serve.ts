@@ -11,6 +11,8 @@ import { queueFilePath } from '../../station/queue-file.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
 import { num } from '../parse.js';
 import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
+import { checkStationName, defaultStationName } from '../../station/station-name.js';
+import { readStationsFile } from '../../hub/stations-config.js';
 
 interface ServeFlags extends BoardFlags {
   listen: string;
@@ -20,6 +22,8 @@ interface ServeFlags extends BoardFlags {
   allowHost?: string;
   maxTrials: number;
   studies: string;
+  name?: string;
+  stations?: string;
 }
 
 export function parseListen(raw: string): { host: string; port: number } {
@@ -38,11 +42,16 @@ export function registerServe(program: Command): void {
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
     .option('--max-trials <n>', 'most Monte Carlo trials one dashboard job may ask for', num('--max-trials', { int: true, min: 1, max: 1e6 }), DEFAULT_MAX_TRIALS)
     .option('--studies <dir>', 'folder with study folders (rram study ... --out) for the Studies page', '.')
+    .option('--name <name>', "the station's name: the `station` tag on its InfluxDB points, shown by hubs (letters, digits, -_.; default the host name)")
+    .option('--stations <file>', 'a stations file (docs/formats.md "Stations file"): this server\'s Stations page shows those stations, their queues and their runs in the shared InfluxDB, live')
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
       // `--port` is the board's serial port; a bare number is almost always meant as the dashboard's TCP port.
       if (f.port !== undefined && /^\d+$/.test(f.port)) throw new InvalidArgumentError('--port', f.port, `is the board's serial port (e.g. /dev/ttyUSB0); to serve the dashboard on TCP port ${f.port} use --listen 127.0.0.1:${f.port}`);
       const { host, port } = parseListen(f.listen);
+      const name = f.name === undefined ? defaultStationName() : checkStationName(f.name);
+      // A bad stations file stops the server at start, naming the field and the value.
+      const stationsCfg = f.stations === undefined ? undefined : readStationsFile(f.stations);
       let token = f.token ?? process.env.RRAM_TOKEN;
       if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
       const { board, calibration } = await openBoardWithCalibration(f);
@@ -50,7 +59,7 @@ export function registerServe(program: Command): void {
       // Resolve the InfluxDB URL once, so a bad config file stops the server at start, not each job.
       const influx = influxUrl(f.influx);
       // One InfluxDB sink for the server's lifetime: concurrent jobs share its writer and spill folder.
-      const influxSink = influx ? await openInfluxSink(influx, f.store) : undefined;
+      const influxSink = influx ? await openInfluxSink(influx, f.store, name) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       // Express and the job machinery load here, not at every `rram` command's start.
       const [{ JobManager }, { createApp }, { Station }] = await Promise.all([import('../../server/job-manager.js'), import('../../server/app.js'), import('../../station/station.js')]);
@@ -64,7 +73,8 @@ export function registerServe(program: Command): void {
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
       // The queue as the last station on this board left it (a bad queue file stops us here, named).
       const station = new Station(jobs, undefined, { file: queueFilePath(f.store, boardKey(f)), boardKey: boardKey(f) });
-      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, station });
+      const hub = stationsCfg ? new (await import('../../hub/stations-hub.js')).StationsHub(stationsCfg).start() : undefined;
+      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, station, stationName: name, hub });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
@@ -72,15 +82,17 @@ export function registerServe(program: Command): void {
       });
       const addr = server.address();
       const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : f.listen;
-      process.stdout.write(`rram dashboard on http://${shown}/  (board ${board.info().id}, store ${f.store})\n`);
+      process.stdout.write(`rram dashboard on http://${shown}/  (station ${name}, board ${board.info().id}, store ${f.store})\n`);
+      if (stationsCfg) process.stdout.write(`stations page: http://${shown}/#stations (${stationsCfg.stations.map((x) => x.name).join(', ')})\n`);
       if (token) process.stdout.write(`token required for starting/aborting jobs: ${token}\n`);
       // Where CLI commands aimed at this board find the station (and its token: the file is the user's alone).
       const port_ = typeof addr === 'object' && addr ? addr.port : port;
       const url = host === '0.0.0.0' ? `http://127.0.0.1:${port_}` : host === '::' ? `http://[::1]:${port_}` : `http://${shown}`;
       const cfg = (await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string };
-      const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: [{ id: station.boardId, key: boardKey(f) }] });
+      const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: [{ id: station.boardId, key: boardKey(f) }], name });
       const stop = async () => {
         removeStationFile(stationFile);
+        hub?.stop();
         // Nothing new starts; the saved queue keeps the users' pause state (a clean stop is no pause of theirs).
         station.queue.gate.pause();
         for (const j of jobs.jobs()) jobs.abort(j.runId);
