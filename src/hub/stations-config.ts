@@ -44,7 +44,7 @@ export function readStationsFile(file: string): StationsFile {
   const cfg = parseFile(StationsFile, parseJsonText(text, file), file);
   const seen = new Set<string>();
   cfg.stations.forEach((s, k) => {
-    if (seen.has(s.name)) throw new DataError(file, `stations.${k}.name = ${JSON.stringify(s.name)}: named twice (each station's name tags its points)`);
+    if (seen.has(s.name)) throw new DataError(file, `stations[${k}].name = ${JSON.stringify(s.name)}: named twice (each station's name tags its points)`);
     seen.add(s.name);
   });
   return cfg;
