@@ -11,6 +11,7 @@
  *  - issue 27's goals (`fine-tune [all|hw|dense|cnn] [DIR]`, only when asked for: fine-tune.ts).
  *  - studies on the queue: scaling over worker processes, queue overhead, replicates (`queue`, alone).
  *  - issue 28's on-board MVM inference over a 921600-baud pty (`on-board [N]`, alone: on-board.ts).
+ *  - issue 29's network cut of one of two stations on one InfluxDB (`stations-cut [SECONDS] [MODE]`, alone).
  */
 import { cpus, totalmem } from 'node:os';
 import { mkdtempSync } from 'node:fs';
@@ -194,6 +195,11 @@ if (only === 'on-board') {
   // Issue 28's on-board MVM inference over a 921600-baud pty (only when asked for: minutes).
   const { onBoardBench } = await import('./on-board.js');
   out.on_board = await onBoardBench(process.argv[3] ? Number(process.argv[3]) : undefined);
+}
+if (only === 'stations-cut') {
+  // Issue 29: a station's network cut for SECONDS (default 60), every run checked (minutes: only when asked for).
+  const { stationsCutBench } = await import('./stations-cut.js');
+  out.stations_cut = await stationsCutBench(process.argv[3] ? Number(process.argv[3]) : undefined, (process.argv[4] ?? 'blackhole') as 'blackhole' | 'refuse');
 }
 if (only === 'fine-tune') {
   // Long (about an hour on 2 cores): only when asked for.
