@@ -5,7 +5,7 @@
  * hub's link to it), and a third `rram serve --stations FILE`, the hub whose Stations page shows
  * both. `checkEveryRun` compares what InfluxDB holds with each station's store, run by run.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunEvent } from '../../src/engine/events.js';
@@ -93,6 +93,7 @@ async function scene(influxd: Influxd, started: Station[]): Promise<Scene> {
       await Promise.all([a.st.stop(), b.st.stop(), hub.stop()]);
       await Promise.all([cutInflux.close(), cutHttp.close()]);
       await influxd.destroy();
+      for (const d of [a.store, b.store, hubStore]) rmSync(d, { recursive: true, force: true });
     },
   };
 }
