@@ -13,6 +13,7 @@ import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { Firmware } from '../drivers/emulated/firmware.js';
 import { loopback } from '../drivers/emulated/loopback.js';
 import { SerialBoard } from '../drivers/serial/serial-board.js';
+import { portDebugStates } from '../drivers/serial/transport.js';
 import { loadCalibration } from '../calibration/calibration.js';
 import { emulatePty } from '../tests/helpers/station.js';
 import { quietCalibration } from '../tests/helpers/quiet-calibration.js';
@@ -38,6 +39,11 @@ async function wiredOnce(): Promise<void> {
     await checkCalls(p, [{ tile: { array: 1, row0: 0, col0: 0, rows: 64, cols: 64 }, vectors: 63, seed: 6 }, { tile: { array: 0, row0: 7, col0: 7, rows: 1, cols: 1 }, vectors: 900, seed: 7 }], 'wires, a long computation behind a large reply');
     let n = 0;
     await fc.assert(fc.asyncProperty(fc.array(callArb(80), { minLength: 1, maxLength: 2 }), async (calls) => checkCalls(p, calls, `wires, case ${++n}`)), { numRuns: 6, seed: 2802, endOnFailure: true });
+  } catch (e) {
+    // What the emulator was doing when the reply did not come.
+    emu.proc.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 500));
+    throw new Error(`${(e as Error).message.slice(0, 1500)}; ${emu.err().split('\n').filter((l) => l.startsWith('rram emulate state')).join(' ')}; host ports ${JSON.stringify(portDebugStates())}`);
   } finally {
     await pty.close().catch(() => undefined);
     await local.close().catch(() => undefined);

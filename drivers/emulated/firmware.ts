@@ -291,6 +291,28 @@ export class Firmware {
     return encodeFrame({ version: PROTOCOL_VERSION, type, seq, session, boot: this.bootId, payload });
   }
 
+  /** What the executor is doing, for a diagnosis (`rram emulate` prints it on SIGUSR2). */
+  private phase = 'idle';
+  debugState(): Record<string, unknown> {
+    return { phase: this.phase, decoder: this.decoderStats, running: this.running, queued: this.queue.map((j) => ({ seq: j.frame.seq, type: j.spec.name })), stats: this.stats, epoch: this.epoch };
+  }
+
+  /**
+   * Nor while a request is arriving: the solve blocks this event loop, the rest of the frame waits
+   * unread in the port, and a stall clock that comes due once the loop is free (on time, the block
+   * having ended before it) takes the receiver's own delay for the line's silence and drops the
+   * frame: the host then waits for a reply the board never saw (about 1 in 10 wired soaks,
+   * docs/array-effects.md). A real board's UART receives during a computation; this one waits for
+   * the frame to end, or for the line to go quiet, bounded by one longest frame's transfer.
+   */
+  private async requestArrived(): Promise<void> {
+    const frame_ms = this.o.baud ? ((this.o.maxPayload + 64) * 10 * 1000) / this.o.baud : 0;
+    const until = performance.now() + 4 * this.decoder.stall_ms + frame_ms;
+    // One turn of the loop's I/O first: bytes already read but not yet handed over get in.
+    do await new Promise((r) => setTimeout(r, 1));
+    while (this.decoder.arriving() && performance.now() < until);
+  }
+
   /** The executor: one request at a time, in arrival order. */
   private async run(): Promise<void> {
     if (this.running) return;
@@ -307,9 +329,16 @@ export class Firmware {
         // reply mid-frame past the host's stall timeout (the executor is on the event loop that
         // writes it). Only MVM: waiting before every request idles the board for each reply's
         // transmission (a 4096-cell characterize over a pty went from ~25 s to ~100 s).
-        if (job.spec.type === MsgType.MVM) await this.flushed?.();
+        this.phase = `flush before ${job.spec.name} seq ${job.frame.seq}`;
+        if (job.spec.type === MsgType.MVM) {
+          await this.flushed?.();
+          this.phase = `line quiet before ${job.spec.name} seq ${job.frame.seq}`;
+          await this.requestArrived();
+        }
         if (epoch !== this.epoch) return;
+        this.phase = `execute ${job.spec.name} seq ${job.frame.seq}`;
         const payload = await this.execute(job);
+        this.phase = `sent ${job.spec.name} seq ${job.frame.seq}`;
         if (epoch !== this.epoch) return; // rebooted meanwhile: the reply is lost with the old boot
         const reply = this.reply(job.frame.seq, job.session, payload.type, payload.body);
         this.sess.complete(job.slot, reply);

@@ -85,7 +85,10 @@ export class PtyServer {
         patchPoller(port); // a long reply must not stop mid-frame (poller-fix.ts)
         this.port = port;
         this.txQueue = [];
-        port.on('data', (d: Buffer) => this.firmware.onData(this.rxNoise.apply(d)));
+        port.on('data', (d: Buffer) => {
+          this.bytesRead += d.length;
+          this.firmware.onData(this.rxNoise.apply(d));
+        });
         port.on('error', () => undefined);
         resolve();
       });
@@ -100,10 +103,25 @@ export class PtyServer {
   private write(b: Buffer): void {
     const port = this.port;
     if (!port) return;
+    this.writesPending++;
     this.lastWrite = new Promise<void>((r) => {
       this.lastWriteDone = r;
-      port.write(b, () => r());
+      port.write(b, () => {
+        this.writesPending--;
+        this.bytesWritten += b.length;
+        r();
+      });
     });
+  }
+
+  private writesPending = 0;
+  private bytesWritten = 0;
+  private bytesRead = 0;
+  /** The line's state, for a diagnosis (`rram emulate` prints it on SIGUSR2). */
+  debugState(): Record<string, unknown> {
+    const p = this.port as unknown as { writableLength?: number; writableNeedDrain?: boolean; port?: { poller?: { listenerCount(e: string): number } } } | undefined;
+    const poller = p?.port?.poller;
+    return { firmware: this.firmware.debugState(), bytesRead: this.bytesRead, writesPending: this.writesPending, bytesWritten: this.bytesWritten, txBusy: this.txBusy, txQueued: this.txQueue.length, writableLength: p?.writableLength, writableNeedDrain: p?.writableNeedDrain, poller: poller ? { readable: poller.listenerCount('readable'), writable: poller.listenerCount('writable') } : undefined };
   }
 
   /** Every reply sent so far has left this process (the link model's queue included). */

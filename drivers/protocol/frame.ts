@@ -213,6 +213,11 @@ export class FrameDecoder {
     this.since = Math.max(this.since, now);
   }
 
+  /** Part of a frame is held and its last byte came within the stall timeout: the rest is on its way. */
+  arriving(now = performance.now()): boolean {
+    return this.buf.length > 0 && now - this.since < this.stall_ms;
+  }
+
   /** Bytes held waiting for the rest of a frame. */
   get pending(): number {
     return this.buf.length;

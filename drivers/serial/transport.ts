@@ -26,6 +26,15 @@ export function portReason(message: string): PortReason {
   return 'open-failed';
 }
 
+/** The ports this process has open, with their byte counts: what a diagnosis of a stalled line prints. */
+const openPorts = new Map<SerialPort, { path: string; handed: number; written: number; read: number }>();
+export function portDebugStates(): Record<string, unknown>[] {
+  return [...openPorts].map(([p, c]) => {
+    const poller = (p.port as unknown as { poller?: { listenerCount(e: string): number } } | undefined)?.poller;
+    return { ...c, writableLength: p.writableLength, writableNeedDrain: p.writableNeedDrain, poller: poller ? { readable: poller.listenerCount('readable'), writable: poller.listenerCount('writable') } : undefined };
+  });
+}
+
 export function serialTransport(path: string, baudRate: number): TransportFactory {
   return () =>
     new Promise<Transport>((resolve, reject) => {
@@ -44,11 +53,19 @@ export function serialTransport(path: string, baudRate: number): TransportFactor
           closed = true;
           closeCb?.(r);
         };
-        port.on('close', () => fire('port closed'));
+        const count = { path, handed: 0, written: 0, read: 0 };
+        openPorts.set(port, count);
+        port.on('data', (d: Buffer) => (count.read += d.length));
+        port.on('close', () => {
+          openPorts.delete(port);
+          fire('port closed');
+        });
         port.on('error', (e: Error) => fire(`port error: ${e.message}`));
         resolve({
           write: (b) => {
-            if (!closed) port.write(b);
+            if (closed) return;
+            count.handed += b.length;
+            port.write(b, () => (count.written += b.length));
           },
           onData: (cb) => port.on('data', cb),
           onClose: (cb) => {

@@ -47,6 +47,8 @@ export function registerEmulate(program: Command): void {
       };
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
+      // A diagnosis of a board that seems stuck: what the executor and the line are doing.
+      process.on('SIGUSR2', () => process.stderr.write(`rram emulate state: ${JSON.stringify(srv.debugState())}\n`));
       await new Promise(() => undefined);
     });
 }
