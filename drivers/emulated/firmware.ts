@@ -308,9 +308,10 @@ export class Firmware {
   private async requestArrived(): Promise<void> {
     const frame_ms = this.o.baud ? ((this.o.maxPayload + 64) * 10 * 1000) / this.o.baud : 0;
     const until = performance.now() + 4 * this.decoder.stall_ms + frame_ms;
-    // One turn of the loop's I/O first: bytes already read but not yet handed over get in.
-    do await new Promise((r) => setTimeout(r, 1));
-    while (this.decoder.arriving() && performance.now() < until);
+    // One pass of the loop's I/O phase first (an immediate within an immediate runs after the next
+    // poll): bytes already read but not yet handed over get in.
+    await new Promise((r) => setImmediate(() => setImmediate(r)));
+    while (this.decoder.arriving() && performance.now() < until) await new Promise((r) => setTimeout(r, 1));
   }
 
   /** The executor: one request at a time, in arrival order. */
