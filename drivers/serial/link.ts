@@ -32,6 +32,9 @@ import { execMax_s, frameBytes, maxReplyPayload, txTime_s } from '../protocol/ti
 import type { Transport, TransportFactory } from './transport.js';
 import { LineQuality } from './line-quality.js';
 
+/** How long a port is listened to after this process was busy past a deadline, before the request counts as timed out. */
+const LATE_GRACE_MS = 25;
+
 export interface LinkOptions {
   factory: TransportFactory;
   /** Port path or other name for messages. */
@@ -298,16 +301,28 @@ export class Link {
     clearTimeout(p.timer);
     let ahead = 0;
     for (const q of this.pending.values()) ahead += q.cost_ms;
-    const timer: NodeJS.Timeout = setTimeout(() => this.onTimeout(p, timer), this.o.margin_ms + ahead);
+    this.armTimer(p, this.o.margin_ms + ahead, 0);
+  }
+
+  private armTimer(p: Pending, due_ms: number, graces: number): void {
+    const armed = performance.now();
+    const timer: NodeJS.Timeout = setTimeout(() => this.onTimeout(p, timer, performance.now() - armed - due_ms, graces), due_ms);
     p.timer = timer;
   }
 
   /**
    * A timer can fire while the reply already sits in the OS buffer (a loaded machine runs timers
    * before it reads the port): decide after the event loop's next I/O poll, so a reply that is
-   * there is taken and a read is not re-executed (which would draw a new sample) for nothing.
+   * there is taken and a read is not re-executed (which would draw a new sample) for nothing. A
+   * timer that fires late (this process was busy past the deadline) proves nothing about the line:
+   * a reply that came meanwhile is read by the port in the thread pool, a few loop turns after the
+   * poll sees it, so the port gets LATE_GRACE_MS of listening first (at most a few times over).
    */
-  private onTimeout(p: Pending, timer: NodeJS.Timeout): void {
+  private onTimeout(p: Pending, timer: NodeJS.Timeout, late_ms: number, graces: number): void {
+    if (late_ms > LATE_GRACE_MS && graces < 5) {
+      if (p.timer === timer) this.armTimer(p, LATE_GRACE_MS, graces + 1);
+      return;
+    }
     setImmediate(() => {
       // Re-armed meanwhile (sent again, extended): that newer timer decides.
       if (p.timer === timer) this.timedOut(p);
