@@ -23,6 +23,11 @@ import { needTool } from './helpers/env.js';
 import { freePort } from './helpers/influxd.js';
 import { RedisServer } from './helpers/redis.js';
 import { randomNet } from './helpers/bnn-random.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The nets trained here (the test net, the studies' nets, on the queue and in process) only need to
+// train the same way everywhere: on the first 12000 training images (tests/helpers/small-training.ts).
+smallTraining();
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 // A deadline on every command (spawnSync blocks the test's own timeout): a refusal that hangs
@@ -294,8 +299,8 @@ for (const aof of [true, false]) {
     await rs.kill();
     const kept = lines().map((l) => JSON.parse(l).key as string);
     assert.ok(kept.length >= 2 && kept.length < 6, `points before the kill: ${kept}`);
-    // Long enough for the submitter to say it waits: it speaks after 5 s without an answer, checked each second.
-    await new Promise((r) => setTimeout(r, 9000));
+    // Redis stays down until the submitter says it waits (it speaks after 5 s without an answer, checked each second).
+    for (let i = 0; i < 300 && !/no answer from Redis/.test(study.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
     await rs.start();
     const r = await study.done;
     assert.equal(r.status, 0, r.stderr);
