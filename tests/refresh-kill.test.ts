@@ -15,6 +15,12 @@ import { loadCalibration } from '../calibration/calibration.js';
 import { assertRecordMatchesBoard, events, key, main, recordPulses } from './helpers/record-check.js';
 import { repoRoot } from '../lib/repo-root.js';
 import type { RunEvent } from '../src/engine/events.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The net trained here only needs to be a trained net (the checks are about programming it, reading
+// it back and what the record says; accuracy bounds are loose): on the first 12000 training images
+// (tests/helpers/small-training.ts).
+smallTraining();
 
 const cwd = mkdtempSync(join(tmpdir(), 'rfk-'));
 const sync = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd, timeout: 300000 });
