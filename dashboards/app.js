@@ -9,7 +9,7 @@ import { showCdf } from './views/cdf.js';
 import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
-import { clearSelection, fillMapRuns, pickMapRun, selectedCells, setOnSelection } from './views/map.js';
+import { clearSelection, fillMapRuns, pickMapRun, selectedCells, selectionOutline, setOnSelection } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
 import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
@@ -66,8 +66,12 @@ $('#map-run').addEventListener('change', (e) => pickMapRun(e.target.value, live)
 
 // ---- acting on the cells selected on the map -------------------------------------------------
 setOnSelection((sel) => {
-  $('#sel-count').textContent = sel.cells.length ? `${sel.cells.length} cells selected on array ${sel.array}` : 'no cells selected: drag a box on an array\'s map';
+  $('#sel-count').textContent = sel.cells.length ? `${sel.cells.length} cells selected on array ${sel.array}` : `no cells selected: ${$('#sel-mode').value === 'lasso' ? 'draw a lasso round cells' : 'drag a box'} on an array's map`;
   $('#sel-count').dataset.count = String(sel.cells.length);
+  // The lasso's outline in cell units, as the selection was computed from it.
+  const outline = selectionOutline();
+  if (outline) $('#sel-count').dataset.outline = JSON.stringify(outline);
+  else delete $('#sel-count').dataset.outline;
 });
 async function actOnSelection(kind) {
   const msg = $('#sel-message');
@@ -75,11 +79,12 @@ async function actOnSelection(kind) {
   msg.textContent = '';
   try {
     const sel = selectedCells();
-    if (!sel.cells.length) throw new Error('selection: no cells selected (drag a box over an array\'s map first)');
+    if (!sel.cells.length) throw new Error('selection: no cells selected (drag a box or draw a lasso over an array\'s map first)');
     const levels = Number($('#sel-levels').value);
     if (kind === 'characterize' && sel.cells.length % levels) throw new Error(`selection: ${sel.cells.length} cells do not split into ${levels} levels of equal size (select a multiple of ${levels} cells)`);
     const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells }
       : kind === 'program' ? { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels }
+      : kind === 'iv' ? { kind: 'iv', array: sel.array, cells: sel.cells.map(([row, col]) => ({ array: sel.array, row, col })), cycles: Number($('#sel-iv-cycles').value) }
       : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
     msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
@@ -92,7 +97,9 @@ async function actOnSelection(kind) {
 $('#sel-read').addEventListener('click', () => actOnSelection('read'));
 $('#sel-program').addEventListener('click', () => actOnSelection('program'));
 $('#sel-characterize').addEventListener('click', () => actOnSelection('characterize'));
+$('#sel-iv').addEventListener('click', () => actOnSelection('iv'));
 $('#sel-clear').addEventListener('click', clearSelection);
+$('#sel-mode').addEventListener('change', clearSelection);
 
 // ---- jobs ------------------------------------------------------------------------------------
 function formBody(form, kind) {
@@ -202,6 +209,8 @@ async function route() {
     if (r && !r.active) $('#progress-text').textContent = `replaying ${r.events} stored events…`;
   }
   if (v === 'map') drawMaps(live);
+  // The traces are not drawn while hidden: shown again, they catch up at once.
+  if (v === 'live') drawLive();
   if (v === 'cdf') await showCdf(pick($('#cdf-run')), runs);
   if (v === 'inference') await showInference(pick($('#infer-run')));
   if (v === 'wvbench') await showWvBench(pick($('#wvb-run')));

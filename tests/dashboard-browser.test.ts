@@ -110,10 +110,32 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     await page.waitForFunction((n) => Number((document.querySelector('#map-a0') as HTMLElement).dataset.cells) > n, c1);
     const opt = await page.evaluate(() => {
       const o = window.echarts.getInstanceByDom(document.querySelector('#map-a0')!)!.getOption() as Record<string, { type?: string; name?: string; data?: unknown[] }[]>;
-      return { visualMap: o.visualMap.map((v) => v.type), x: o.xAxis[0].name, y: o.yAxis[0].name, n: o.series[0].data!.length };
+      return { visualMap: o.visualMap.map((v) => v.type), x: o.xAxis[0].name, y: o.yAxis[0].name };
     });
     assert.deepEqual([opt.visualMap, opt.x, opt.y], [['continuous'], 'column', 'row'], 'a colour bar and named axes');
-    assert.ok(opt.n > 0);
+    // The cells are painted (heat-canvas.js, under the chart, only the changed ones per frame):
+    // every read cell's centre has colour, except those changed since the last frame (still in
+    // the live state's dirty set); a cell the run never touched has none.
+    await page.waitForFunction((n) => Number((document.querySelector('#map-a0') as HTMLElement).dataset.cells) > n + 100, Number(await page.getAttribute('#map-a0', 'data-cells')));
+    const painted = await page.evaluate(() => {
+      const node = document.querySelector('#map-a0') as HTMLElement & { __cells: number[][] };
+      const cv = node.querySelector('canvas.heat-layer') as HTMLCanvasElement;
+      const inst = window.echarts.getInstanceByDom(node)!;
+      const dpr = window.devicePixelRatio || 1;
+      const img = cv.getContext('2d')!.getImageData(0, 0, cv.width, cv.height);
+      const alpha = (row: number, col: number) => {
+        const [x, y] = inst.convertToPixel({ seriesIndex: 0 }, [col, row]) as number[];
+        return img.data[(Math.round(y * dpr) * cv.width + Math.round(x * dpr)) * 4 + 3];
+      };
+      const pending = (window as unknown as { __rram: { dirty: Set<string> } }).__rram.dirty;
+      const cells = node.__cells.filter((c) => c[3] !== null && !pending.has(`${c[0]}:${c[1]}:${c[2]}`));
+      const have = new Set(node.__cells.map((c) => `${c[1]}:${c[2]}`));
+      const empty: number[][] = [];
+      for (let r = 0; r < 64 && empty.length < 20; r++) for (let c = 0; c < 64 && empty.length < 20; c++) if (!have.has(`${r}:${c}`)) empty.push([r, c]);
+      return { read: cells.length, colored: cells.filter((c) => alpha(c[1], c[2]) > 0).length, empty: empty.length, emptyColored: empty.filter(([r, c]) => alpha(r, c) > 0).length };
+    });
+    assert.ok(painted.read > 0 && painted.empty > 0, JSON.stringify(painted));
+    assert.deepEqual([painted.colored, painted.emptyColored], [painted.read, 0], `read cells painted, untouched ones not: ${JSON.stringify(painted)}`);
     // Hover the first cell drawn: the tooltip names it.
     const at = await page.evaluate(() => {
       const el = document.querySelector('#map-a0') as HTMLElement & { __cells: number[][] };
@@ -127,6 +149,12 @@ test('dashboard in headless Chromium: charts with tooltips and exports, live tra
     const tipText = await page.evaluate(({ row, col }) => [...document.querySelectorAll('#map-a0 div')].map((d) => (d as HTMLElement).innerText).find((x) => x.includes(`row ${row}, col ${col}`)), at);
     assert.match(tipText!, /array 0 · row \d+, col \d+\s+level \d[\s\S]*read current [0-9.]+ µA\s+pulses \d+\s+status (ok|in flight|\w+)/);
     await page.screenshot({ path: join(shots, '2-array-map.png') });
+    // Exports draw the cells into the chart itself: the map's SVG has a shape per cell shown.
+    const mapSvg = await downloaded(page, '#map-a0', 'svg');
+    const shown = Number(await page.getAttribute('#map-a0', 'data-cells'));
+    assert.ok((mapSvg.data.toString('utf8').match(/<path /g) ?? []).length >= shown, `the map's SVG draws its ${shown} cells`);
+    const mapPng = await downloaded(page, '#map-a0', 'png');
+    assert.deepEqual([...mapPng.data.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'the map as a PNG file');
     await page.selectOption('#map-mode', 'status');
     await page.waitForFunction(() => (window.echarts.getInstanceByDom(document.querySelector('#map-a0')!)!.getOption() as Record<string, { type: string }[]>).visualMap[0].type === 'piecewise');
 

@@ -243,6 +243,26 @@ async function tipsShow(page: Page, sel: string, texts: string[]): Promise<void>
   for (const x of texts) assert.ok(said.text.includes(x), `${sel}: a tooltip shows ${JSON.stringify(x)} as text; tooltips said ${JSON.stringify(said.text.slice(0, 1500))}`);
 }
 
+/** The heat maps' own tooltips (heat-canvas.js draws the cells, map.js shows a hovered cell's values): every cell hovered. */
+async function mapTipsShow(page: Page, texts: string[]): Promise<void> {
+  const at = await page.evaluate(() =>
+    [...document.querySelectorAll('#maps .chart.map')].flatMap((node) => {
+      const inst = (window as unknown as W).echarts.getInstanceByDom(node) as unknown as { convertToPixel(f: unknown, v: unknown): number[] };
+      const b = node.getBoundingClientRect();
+      return ((node as unknown as { __cells: number[][] }).__cells ?? []).map((c) => { const [x, y] = inst.convertToPixel({ seriesIndex: 0 }, [c[2], c[1]]); return { id: node.id, x: b.left + x, y: b.top + y }; });
+    }),
+  );
+  assert.ok(at.length > 0, 'cells on the maps');
+  const said: string[] = [];
+  for (const p of at) {
+    await page.mouse.move(p.x, p.y);
+    await page.waitForFunction((id) => !(document.querySelector(`#${id} .map-tip`) as HTMLElement).hidden, p.id);
+    said.push((await page.textContent(`#${p.id} .map-tip`)) ?? '');
+  }
+  await page.mouse.move(0, 0);
+  for (const x of texts) assert.ok(said.some((t) => t.includes(x)), `#maps: a tooltip shows ${JSON.stringify(x)} as text; tooltips said ${JSON.stringify(said)}`);
+}
+
 /** Nothing ran and nothing was injected: no flag, no extra script, no event-handler attribute, no javascript: link, no injected element. */
 async function nothingRan(page: Page, where: string): Promise<void> {
   const st = await page.evaluate(() => ({
@@ -336,7 +356,7 @@ test('script payloads in runs, results, boards and studies reach every view as t
         // Heat map: a cell's status in its tooltip.
         await page.click('nav a[data-view=map]');
         await page.waitForFunction(() => Number((document.querySelector('#map-a0') as HTMLElement | null)?.dataset.cells ?? 0) === 4);
-        await tipsShow(page, '#maps .chart', [`status ${P.cellStatus}`]);
+        await mapTipsShow(page, [`status ${P.cellStatus}`]);
         await nothingRan(page, 'map');
 
         // Level CDFs: level labels, failure reasons, relaxation times, run kinds; the overlay's label and failed cells in tooltips.

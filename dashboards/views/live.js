@@ -5,13 +5,13 @@ import { el, fill } from '../lib/dom.js';
 import { axis, chart } from '../lib/charts.js';
 import { drawMaps } from './map.js';
 
-export const live = { runId: null, kind: null, params: null, board: null, cells: new Map(), traces: new Map(), warnings: [], progress: null, end: null, es: null, lastSeq: -1, latencies: [], seqRate: [], updates: 0, onEnd: null };
+export const live = { runId: null, kind: null, params: null, board: null, cells: new Map(), dirty: new Set(), traces: new Map(), warnings: [], progress: null, end: null, es: null, lastSeq: -1, latencies: [], seqRate: [], updates: 0, onEnd: null };
 window.__rram = live;
 
 export function follow(runId) {
   if (live.runId === runId) return;
   live.es?.close();
-  Object.assign(live, { runId, kind: null, params: null, cells: new Map(), traces: new Map(), warnings: [], progress: null, end: null, lastSeq: -1, updates: 0 });
+  Object.assign(live, { runId, kind: null, params: null, cells: new Map(), dirty: new Set(), traces: new Map(), warnings: [], progress: null, end: null, lastSeq: -1, updates: 0 });
   $('#run-id').textContent = runId;
   document.querySelectorAll('.map-run').forEach((e) => (e.textContent = runId));
   const es = new EventSource(`/api/runs/${runId}/stream`);
@@ -25,7 +25,13 @@ let frame = 0;
 function applyDelta(d) {
   if (d.runId !== live.runId) return;
   if (d.kind) { live.kind = d.kind; live.params = d.params; live.board = d.board; }
-  for (const c of d.cells) live.cells.set(`${c[0]}:${c[1]}:${c[2]}`, c);
+  // The changed cells, for the heat maps to draw only those (map.js takes and empties the set).
+  live.dirty ??= new Set();
+  for (const c of d.cells) {
+    const k = `${c[0]}:${c[1]}:${c[2]}`;
+    live.cells.set(k, c);
+    live.dirty.add(k);
+  }
   for (const t of d.traces) live.traces.set(t.level, t);
   live.warnings.push(...d.warnings);
   if (d.progress) live.progress = d.progress;
@@ -73,6 +79,10 @@ export function drawLive() {
 const stepped = () => `stepped voltage (V): ${live.params?.algo === 'ispva' ? 'VTE' : 'VG'} for SET, −VSL for RESET`;
 
 function drawTraces() {
+  const node = $('#traces');
+  // Hidden (another view shown): drawn when the live view is shown again; redrawing a hidden chart
+  // every frame cost as much as the heat maps.
+  if (!node.offsetParent) return;
   const tr = [...live.traces.values()].sort((a, b) => a.level - b.level);
   const series = tr.map((t) => ({
     name: `level ${t.level}${t.status ? ` (${t.status})` : ''}`,
@@ -85,7 +95,6 @@ function drawTraces() {
     ...(t.target_A ? { markLine: { silent: true, symbol: 'none', lineStyle: { type: 'dashed', color: levelColor(t.level) }, label: { formatter: `target ${fx(t.target_A * 1e6, 2)} µA` }, data: [{ yAxis: t.target_A * 1e6 }] } } : {}),
   }));
   const csv = () => [['level', 'cell', 'status', 'stepped_V', 'verify_uA'], ...tr.flatMap((t) => t.points.map((p) => [t.level, t.key, t.status ?? 'in flight', p[0], p[1] * 1e6]))];
-  const node = $('#traces');
   node.dataset.points = String(tr.reduce((n, t) => n + t.points.length, 0));
   node.dataset.traces = String(tr.length);
   if (!node.dataset.drawn) {

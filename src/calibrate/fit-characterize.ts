@@ -72,17 +72,17 @@ interface Ctx {
   obs: number[];
   se: number[];
   kept: StatCell[][];
-  replay: (factor: number, programmingOnly: boolean, on: StatDef[]) => (s: ModelState) => Promise<number[]>;
+  replay: (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb?: boolean) => (s: ModelState) => Promise<number[]>;
   records: Map<string, ParamRecord>;
   runs: number;
 }
 
 /** Stage A: the transfer and its spreads against the final gates, verify reads and yields (programming only). */
-const STAGE_A = { keys: (n: string) => n.startsWith('transfer_') || n.startsWith('g_cap') || ['gain_sigma_rel', 'vg_jitter_V', 'set_sigma_rel', 'set_sigma_abs_S'].includes(n), groups: ['transfer', 'c2c', 'yield'], reads: false };
-/** Stage B: RESET, HRS and forming against the HRS level and the pulses (programming only). */
-const STAGE_B = { keys: (n: string) => n.startsWith('reset_') || n.startsWith('g_hrs') || n.startsWith('form_'), groups: ['hrs', 'forming'], reads: false };
+const STAGE_A = { keys: (n: string) => n.startsWith('transfer_') || n.startsWith('g_cap') || ['gain_sigma_rel', 'vg_jitter_V', 'set_sigma_rel', 'set_sigma_abs_S'].includes(n), groups: ['transfer', 'c2c', 'yield'], reads: false, beforeClimb: false };
+/** Stage B: RESET, HRS and forming against the HRS level and the pulses before the climbs, which its replays skip (a third of the work). */
+const STAGE_B = { keys: (n: string) => n.startsWith('reset_') || n.startsWith('g_hrs') || n.startsWith('form_'), groups: ['hrs', 'forming'], reads: false, beforeClimb: true };
 /** Stage C: read noise and relaxation against the read-backs and re-reads. */
-const STAGE_C = { keys: (n: string) => n.startsWith('read_noise') || n.startsWith('relax') || n.includes('rtn'), groups: ['reads', 'relaxation', 'hrs'], reads: true };
+const STAGE_C = { keys: (n: string) => n.startsWith('read_noise') || n.startsWith('relax') || n.includes('rtn'), groups: ['reads', 'relaxation', 'hrs'], reads: true, beforeClimb: false };
 type Stage = typeof STAGE_A;
 
 export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
@@ -96,7 +96,7 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
   const design = characterizeDesign(d);
   const seed = seedOf(d.levels.map((l) => l.cells), 9);
-  const replay = (factor: number, programmingOnly: boolean, on: StatDef[]) => async (s: ModelState) => evalStats(on, await o.pool.run({ kind: 'replay', cal: o.calibrate(s), design, factor, seed, programmingOnly }));
+  const replay = (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb = false) => async (s: ModelState) => evalStats(on, await o.pool.run({ kind: 'replay', cal: o.calibrate(s), design, factor, seed, programmingOnly, beforeClimb }));
   const ctx: Ctx = { o, defs, obs, se, kept, replay, records: new Map(), runs: 0 };
   let state = cloneState(o.state);
   shares(kept, state, ctx.records, o.runId);
@@ -109,7 +109,7 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const chosen = await chooseForm(ctx, state, others.filter((p) => STAGE_A.keys(p.name)));
   state = chosen.state;
   const params = [...chosen.transfer, ...others];
-  for (const st of [STAGE_A, STAGE_B, STAGE_C]) state = await stage(ctx, st, params.filter((p) => st.keys(p.name)), state);
+  for (const st of [STAGE_A, STAGE_B, STAGE_C]) state = await stage(ctx, st, params.filter((p) => st.keys(p.name)), state, st === STAGE_A ? chosen.warm : undefined);
   if (state.spline) {
     const knots = chosen.transfer.map((p) => ctx.records.get(p.name)?.uncertainty ?? NaN);
     state.spline = { ...splineOf(state)!, uncertainty_V: knotUncertainty(knots, state.inc!) };
@@ -123,7 +123,7 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
 }
 
 /** One stage of the fit: its parameters against its statistics; each parameter's record from it. */
-async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: ModelState): Promise<ModelState> {
+async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: ModelState, warm?: Warm): Promise<ModelState> {
   const idx = ctx.defs.map((_, i) => i).filter((i) => ctx.defs[i].reads === st.reads && st.groups.includes(ctx.defs[i].group));
   if (!ps.length || !idx.length) return state;
   const on = idx.map((i) => ctx.defs[i]);
@@ -132,7 +132,10 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   // Programming-only stages replay the run at its own size; the read stage matches at twice it,
   // its sensitivities from replays of the run's size (same seed: the differences stay precise).
   const factor = st.reads ? FACTOR : 1;
-  const run = (params: FitParam<ModelState>[]) => indirectInference({ params, state, clone: cloneState, simulate: ctx.replay(factor, !st.reads, on), simulateJ: st.reads ? ctx.replay(1, false, on) : undefined, obs, se, simFactor: factor, maxRuns: params.length + 12 });
+  // Stage A starts where the form choice's fit of the even cells ended: same replay, same
+  // statistics, so its simulation there and its sensitivities carry over (saves 1 + P replays).
+  const start = warm && warm.names.join() === ps.map((p) => p.name).join() ? { y: warm.y, J: warm.J } : undefined;
+  const run = (params: FitParam<ModelState>[]) => indirectInference({ params, state, clone: cloneState, simulate: ctx.replay(factor, !st.reads, on, st.beforeClimb), simulateJ: st.reads ? ctx.replay(1, false, on) : undefined, obs, se, simFactor: factor, maxRuns: params.length + 12, start });
   let r = await run(ps);
   ctx.runs += r.runs;
   // A sweep's values that the run cannot match (a model drawn from the sweep's staircases that
@@ -170,7 +173,7 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
  * (chi^2 with both errors). The monotone spline (a knot per level) can draw any shape; the
  * saturating exponential (5 values) wins unless its shape misses the board by more than two units.
  */
-async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelState>[]): Promise<{ state: ModelState; transfer: FitParam<ModelState>[]; form?: FormChoice }> {
+async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelState>[]): Promise<{ state: ModelState; transfer: FitParam<ModelState>[]; form?: FormChoice; warm?: Warm }> {
   const { o, kept } = ctx;
   const d = o.data;
   const lrs = d.levels.map((l, k) => ({ l, k })).filter((x) => x.l.spec.kind !== 'hrs');
@@ -199,16 +202,23 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
     const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(1, true, on), obs: obsE, se: seE, simFactor: 2, maxRuns: ps.length + spreads.length + 8 });
     ctx.runs += r.runs;
     const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seAll[i] ** 2) : 0), 0);
-    return { state: r.state, chi };
+    return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), y: r.sim, J: r.J } };
   };
   const [e, s] = await Promise.all([fitOn(asExp, expParams(asExp)), fitOn(asSpline, knots)]);
   const model = process.env.RRAM_FORM === 'spline' || process.env.RRAM_FORM === 'exp' ? process.env.RRAM_FORM : s.chi + 2 < e.chi ? 'spline' : 'exp';
   const form: FormChoice = { model, heldOut: { exp: e.chi, spline: s.chi, statistics: on.length }, ...starts };
   // Stage A on all cells starts from the winner's half-cell fit.
-  if (model === 'exp') return { state: e.state, transfer: expParams(e.state), form };
+  if (model === 'exp') return { state: e.state, transfer: expParams(e.state), form, warm: e.warm };
   s.state.spline = { ...s.state.spline!, source: `monotone spline through the levels of run ${o.runId}, chosen over the saturating exponential by a held-out fit (odd cells against the even cells' fit: chi2 ${s.chi.toFixed(1)} vs ${e.chi.toFixed(1)} over ${on.length} statistics)` };
   if (!o.priors.transfer_v0_V) ctx.records.set('transfer_v0_V', { value: s.state.p.transfer_v0_V, unit: 'V', status: 'convention', method: "the spline's origin (its knots are measured from it): the base value, or 0.1 V below the lowest level's mean final gate when that is lower", runs: [o.runId] });
-  return { state: s.state, transfer: knots, form };
+  return { state: s.state, transfer: knots, form, warm: s.warm };
+}
+
+/** Where a fit ended: its parameters' names, the simulated statistics there and their sensitivities. */
+interface Warm {
+  names: string[];
+  y: number[];
+  J: number[][];
 }
 
 /**

@@ -62,6 +62,8 @@ export async function indirectInference<S>(o: {
   se: number[];
   simFactor: number;
   maxRuns?: number;
+  /** The simulation at the starting state and its sensitivities, when an earlier fit of the same statistics and parameters ended there. */
+  start?: { y: number[]; J: number[][] };
 }): Promise<IIEResult<S>> {
   const P = o.params;
   const w = o.se.map((s, i) => (Number.isFinite(o.obs[i]) && s > 0 ? 1 / (s * s * (1 + 1 / o.simFactor)) : 0));
@@ -75,10 +77,11 @@ export async function indirectInference<S>(o: {
   };
   const cost = (y: number[], t: number[]) => y.reduce((a, v, i) => a + (w[i] && Number.isFinite(v) ? w[i] * (v - o.obs[i]) ** 2 : w[i] ? 1e6 : 0), 0) + t.reduce((a, v, j) => a + ((v - pr[j].t) / pr[j].se) ** 2, 0);
   let t = P.map((p, j) => Math.min(hi[j], Math.max(lo[j], toT(p.space, p.get(o.state)))));
-  let y = await o.simulate(stateAt(t));
+  const warm = o.start && o.start.y.length === o.obs.length && o.start.J.every((r) => r.length === P.length) ? o.start : undefined;
+  let y = warm ? warm.y.slice() : await o.simulate(stateAt(t));
   let c = cost(y, t);
-  let runs = 1;
-  let J: number[][] = [];
+  let runs = warm ? 0 : 1;
+  let J: number[][] = warm ? warm.J.map((r) => r.slice()) : [];
   const simJ = o.simulateJ ?? o.simulate;
   const jacobian = async () => {
     J = o.obs.map(() => new Array<number>(P.length).fill(0));
@@ -95,7 +98,7 @@ export async function indirectInference<S>(o: {
     );
     runs += P.length + (o.simulateJ ? 1 : 0);
   };
-  await jacobian();
+  if (!warm) await jacobian();
   const normal = (held: boolean[]) => P.map((_, a) => P.map((_, b) => (held[a] || held[b] ? (a === b ? 1 : 0) : J.reduce((acc, row, i) => acc + w[i] * row[a] * row[b], 0) + (a === b ? 1 / pr[a].se ** 2 : 0))));
   const gradient = () => P.map((_, a) => J.reduce((acc, row, i) => acc + (w[i] && Number.isFinite(y[i]) ? w[i] * row[a] * (y[i] - o.obs[i]) : 0), 0) + (t[a] - pr[a].t) / pr[a].se ** 2);
   let lambda = 0.05;
@@ -128,6 +131,9 @@ export async function indirectInference<S>(o: {
     } else {
       lambda *= 8;
       rejected++;
+      // Already within the statistics' noise (chi^2 no more than their count): a step the
+      // linearisation cannot make better would only chase the replay's sampling noise.
+      if (c <= o.obs.filter((_, i) => w[i] > 0).length) break;
     }
     if ((accepted >= 3 || rejected >= 2) && c > 3 * (o.obs.length + P.length) && runs + P.length < maxRuns) {
       await jacobian();

@@ -92,7 +92,7 @@ export function characterizeStatDefs(levels: { spec: LevelSpec; cells: StatCell[
     if (!hrs) {
       spreadPair(k, 'transfer', `${L} final gate`, 'V', (c) => c.finalStepped_V);
       spreadPair(k, 'c2c', `${L} verify read`, 'A', (c) => c.verify_A);
-      spreadPair(k, 'forming', `${L} pulses before the climb`, '1', (c) => c.pulses - igvvaPulses(c));
+      spreadPair(k, 'forming', `${L} pulses before the climb`, '1', (c) => c.preClimbPulses ?? c.pulses - igvvaPulses(c));
     } else {
       spreadPair(k, 'hrs', `${L} final VSL`, 'V', (c) => c.finalStepped_V);
       logPair(k, 'hrs', `${L} verify read`, (c) => c.verify_A);

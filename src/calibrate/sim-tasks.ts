@@ -16,7 +16,7 @@ export type CharacterizeDesign = Pick<LevelCdfDataset, 'params' | 'board'> & { l
 export type SimTask =
   | { kind: 'sweep'; cal: Calibration; design: SweepDesign; n: number; seed: number }
   | { kind: 'sweep-stats'; cal: Calibration; design: SweepDesign; n: number; seed: number; gCap_S: number }
-  | { kind: 'replay'; cal: Calibration; design: CharacterizeDesign; factor: number; seed: number; programmingOnly?: boolean }
+  | { kind: 'replay'; cal: Calibration; design: CharacterizeDesign; factor: number; seed: number; programmingOnly?: boolean; beforeClimb?: boolean }
   | { kind: 'sweep-transfer'; cal: Calibration; design: SweepDesign; n: number; seed: number };
 
 /** A transfer fit of a simulated sweep, without its per-curve parts (they stay in the worker). */
@@ -38,5 +38,5 @@ export function runSimTask(t: SimTask): unknown {
     return fit;
   }
   if (t.kind === 'sweep-stats') return sweepStats(simulateSweep(t.cal, t.design, t.n, t.seed), t.cal, t.design.vread_V, t.gCap_S);
-  return replayCharacterize(t.cal, t.design as LevelCdfDataset, t.factor, t.seed, { programmingOnly: t.programmingOnly });
+  return replayCharacterize(t.cal, t.design as LevelCdfDataset, t.factor, t.seed, { programmingOnly: t.programmingOnly, beforeClimb: t.beforeClimb });
 }

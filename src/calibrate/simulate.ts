@@ -12,7 +12,7 @@ import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
 import { calibrationSweep, deepResetPlan, repeatedReads, type SweepCellData } from '../plans/sweep-plans.js';
-import { programCell, type ProgramConfig } from '../plans/program-cell.js';
+import { programCell, programCellBeforeClimb, type ProgramConfig } from '../plans/program-cell.js';
 import { pickCells, type LevelCdfDataset } from '../procedures/characterize.js';
 import type { SweepCell, SweepDataset } from '../procedures/sweep.js';
 
@@ -113,6 +113,8 @@ export interface ReplayCell {
   reads_A: number[];
   relax: { t_s: number; current_A: number }[];
   leaky?: true;
+  /** An LRS cell replayed only up to its climb (`beforeClimb`): the pulses it took until then. */
+  preClimbPulses?: number;
 }
 
 /**
@@ -120,7 +122,7 @@ export interface ReplayCell {
  * cells per level: the same programming in the engine's order, K array read-backs and relaxation re-reads, in
  * the order `characterize()` does them (a test checks it matches bit for bit at factor 1).
  */
-export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor: number, seed: number, opts: { concurrency?: number; programmingOnly?: boolean } = {}): ReplayCell[][] {
+export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor: number, seed: number, opts: { concurrency?: number; programmingOnly?: boolean; beforeClimb?: boolean } = {}): ReplayCell[][] {
   const pr = d.params as Record<string, unknown>;
   const per = (pr.cellsPerLevel as number) * factor;
   const nLevels = d.levels.length;
@@ -137,7 +139,8 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   const specs = d.levels.map((l) => l.spec);
   const jobs = cells.map((cell, k) => {
     const s = specs[k % nLevels];
-    return { cell, plan: () => programCell(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
+    const plan = opts.beforeClimb ? programCellBeforeClimb : programCell;
+    return { cell, plan: () => plan(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
   });
   const done = runInEngineOrder(b, jobs, opts.concurrency ?? 64);
   const vread = cfg.igvva.vread_V;
@@ -152,11 +155,12 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
     return m;
   };
   // The fit of the levels needs only the programming: read-backs and re-reads are skipped there.
-  const K = opts.programmingOnly ? 0 : ((pr.reads as number) ?? 1);
+  const progOnly = opts.programmingOnly || opts.beforeClimb;
+  const K = progOnly ? 0 : ((pr.reads as number) ?? 1);
   const rb = Array.from({ length: K }, () => readAll());
   const relax: { t: number; m: Map<CellAddress, number> }[] = [];
   let waited = 0;
-  for (const t of opts.programmingOnly ? [] : [...((pr.relax_s as number[]) ?? [])].sort((x, y) => x - y)) {
+  for (const t of progOnly ? [] : [...((pr.relax_s as number[]) ?? [])].sort((x, y) => x - y)) {
     b.waitSync(t - waited);
     waited = t;
     relax.push({ t, m: readAll() });
@@ -165,7 +169,7 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   cells.forEach((c, k) => {
     const o = done.get(c)!;
     const reads = rb.map((m) => m.get(c)!);
-    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, verify_A: o.final_A, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, reads_A: reads, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })), ...(o.leaky ? { leaky: true as const } : {}) });
+    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, verify_A: o.final_A, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, reads_A: reads, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })), ...(o.leaky ? { leaky: true as const } : {}), ...(opts.beforeClimb && specs[k % nLevels].kind !== 'hrs' ? { preClimbPulses: o.pulses } : {}) });
   });
   return out;
 }

@@ -50,12 +50,24 @@ export interface ProgramConfig {
 }
 
 export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
+  return yield* program(cfg, lvl, true);
+}
+
+/**
+ * The same programming up to the climb: forming and the reset-verify only (an LRS level's outcome
+ * is the reset-verify's). A calibration fit whose statistics do not look at the climb replays this.
+ */
+export function* programCellBeforeClimb(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
+  return yield* program(cfg, lvl, false);
+}
+
+function* program(cfg: ProgramConfig, lvl: LevelTarget, climb: boolean): CellPlan {
   const t = new Tally();
   const f = yield* formIfPristine(cfg.form, t, { reset: cfg.reset, knownFormed: lvl.knownFormed });
   if (f.status !== 'ok') return f;
   const leaky = { ...(f.leaky ? { leaky: true as const } : {}), ...(f.preformed ? { preformed: true as const } : {}) };
   const r = yield* resetVerify(lvl.level === 0 ? { ...cfg.reset, max_A: lvl.target_A } : cfg.reset, t);
-  if (lvl.level === 0 || r.status !== 'ok') return { ...r, ...leaky };
+  if (lvl.level === 0 || r.status !== 'ok' || !climb) return { ...r, ...leaky };
   return { ...(yield* writeVerify(cfg, lvl, t)), ...leaky };
 }
 
