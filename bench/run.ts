@@ -126,6 +126,14 @@ if ((!only || only === 'dashboard') && hasTool('chromium')) {
   const { dashboardBench } = await import('./dashboard.js');
   out.dashboard_live = await dashboardBench();
 }
+// Not in the default run (about a minute on the idle machine): the full serial fault soak, 20 seeds
+// x 8192 cells (CI runs 5 of them: tests/serial-soak.test.ts). `node dist/bench/run.js serial-soak [SEEDS]`.
+if (only === 'serial-soak') {
+  const { soakSeeds } = await import('../tests/helpers/serial-soak.js');
+  const t0 = performance.now();
+  const lines = await soakSeeds(1, Number(process.argv[3]) || 20);
+  out.serial_soak = { seeds: lines.length, cells_per_seed: 8192, seconds: +((performance.now() - t0) / 1000).toFixed(1), seeds_with_reboots: lines.filter((l) => !/reboots 0 /.test(l)).length, lines };
+}
 // Not in the default run: the wired MVM over `rram emulate --pty`, repeated (an open intermittent fault).
 if (only === 'mvm-wired-pty' && hasTool('socat')) {
   const { mvmWiredPtyBench } = await import('./mvm-wired-pty.js');

@@ -10,6 +10,11 @@ import { CIFAR_RECORD, parseCifarBatch } from '../src/inference/cifar10-binary.j
 import { loadDataset } from '../src/inference/datasets.js';
 import { nativeCnnAvailable } from '../src/inference/cnn-kernel.js';
 import { Rng } from '../lib/rng.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The MNIST net trained below only has to be a 784-input net to be refused on CIFAR-10: on the first
+// 12000 training images (tests/helpers/small-training.ts; the CIFAR-10 set made here has 1000).
+smallTraining();
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 // rram infer stores its runs: in a scratch store, never in the working folder.

@@ -17,6 +17,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../lib/rng.js';
 import { robustSigma } from '../src/analysis/stats.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The net trained here only needs to be off chance (each knob is checked against a reference on the
+// same net): on the first 12000 training images (tests/helpers/small-training.ts).
+smallTraining();
 
 const noExtras = { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 };
 

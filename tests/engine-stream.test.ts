@@ -216,9 +216,12 @@ test('streaming engine, kill -9 at a random point (a board call, before or after
         await b.close();
       },
     ),
-    { numRuns: 40, seed: 3131 },
+    { numRuns: 20, seed: 3131 },
   );
-  assert.ok(killed >= 25, `only ${killed} of ${runs} runs were killed before their end`);
+  // Most runs are killed before their end: 35 of 40 with these seeds, 17 of their first 20 (the runs
+  // here). The bar keeps the share the 40-run version asked for (25 of 40): 13 of 20.
+  process.stdout.write(`# ${killed} of ${runs} runs killed before their end, ${recovered} pulses recovered on resume\n`);
+  assert.ok(killed >= Math.ceil((25 / 40) * runs), `only ${killed} of ${runs} runs were killed before their end`);
   assert.ok(recovered > 0, 'some kills landed with pulses written ahead and not answered (recorded unknown on resume)');
 });
 

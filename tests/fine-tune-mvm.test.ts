@@ -91,7 +91,8 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
   const backend = await initTf();
   const all = loadDataset('mnist', undefined, false);
   await train(tf, backend, { ...all, train: head(all.train, 3000), test: head(all.test, 500) }, { arch: parseArch('cnn:1x2/p5/h4'), epochs: 1, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'net') });
-  const FT = ['program-net', '--model', 'net', '--device', 'gaussian:5%', '--levels', '4', '--images', '200', '--trials', '4', '--fine-tune', 'progressive', '--fine-tune-images', '200', '--fine-tune-epochs', '1', '--fine-tune-trials', '2', '--baseline', 'none', '--reads', '1', '--seed', '3', '--json'];
+  // 100 images, fine-tuned and evaluated: each goes through the emulator's MVM cell by cell (most of a run's time).
+  const FT = ['program-net', '--model', 'net', '--device', 'gaussian:5%', '--levels', '4', '--images', '100', '--trials', '4', '--fine-tune', 'progressive', '--fine-tune-images', '100', '--fine-tune-epochs', '1', '--fine-tune-trials', '2', '--baseline', 'none', '--reads', '1', '--seed', '3', '--json'];
   const run = (store: string, more: string[]) => spawnSync(process.execPath, [MAIN, ...FT, '--store', store, ...more], { encoding: 'utf8', cwd, timeout: 240000 });
   type Layer = { name: string; status: string; outputs?: { source: string; reason?: string } };
   const events = (store: string) => {
@@ -102,9 +103,9 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
   const a = run(join(cwd, 'a'), ['--new-board', '--arrays', '3']); // a tile per array: all still on the board at the end
   assert.equal(a.status, 0, a.stderr);
   const ra = JSON.parse(a.stdout) as { fineTune: { layers: Layer[]; table: { onBoard?: { accuracy: number; images: number } } } };
-  assert.equal(ra.fineTune.table.onBoard?.images, 200, 'the final net evaluated through the MVM too');
+  assert.equal(ra.fineTune.table.onBoard?.images, 100, 'the final net evaluated through the MVM too');
   assert.deepEqual(ra.fineTune.layers.map((l) => l.outputs?.source), ['mvm', 'mvm', undefined], JSON.stringify(ra.fineTune.layers));
-  assert.match(a.stderr, /outputs for the 200 images measured through the board's MVM/);
+  assert.match(a.stderr, /outputs for the 100 images measured through the board's MVM/);
   const ea = events(join(cwd, 'a'));
   assert.deepEqual(ea.evs.filter((e) => e.type === 'mark' && e.name === 'mvm-read').map((e) => e.value!.layer ?? 'evaluation'), [0, 1, 'evaluation'], 'one mvm-read mark per measured layer, one for the evaluation');
   const pulsesA = ea.evs.filter((e) => e.type === 'pulse').length;
@@ -138,7 +139,7 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
     assert.equal(rb.fineTune.table.onBoard, undefined);
     assert.deepEqual(rb.fineTune.layers.map((l) => l.outputs?.source), ['read-back', 'read-back', undefined]);
     assert.ok(rb.fineTune.layers.slice(0, 2).every((l) => /does not offer the analog MVM \(HELLO feature bit 2\)/.test(l.outputs!.reason!)));
-    assert.match(b.stderr, /outputs for the 200 images computed from the read-back \(the board does not offer the analog MVM \(HELLO feature bit 2\)\)/);
+    assert.match(b.stderr, /outputs for the 100 images computed from the read-back \(the board does not offer the analog MVM \(HELLO feature bit 2\)\)/);
     const eb = events(join(cwd, 'b'));
     assert.equal(eb.evs.filter((e) => e.type === 'mark' && e.name === 'mvm-read').length, 0);
     assert.ok(eb.evs.some((e) => e.type === 'warning' && e.code === 'fine-tune-read-back'));

@@ -9,6 +9,12 @@ import { monteCarlo } from '../src/inference/monte-carlo.js';
 import { initTf, tf } from '../src/inference/tf-backend.js';
 import { templateNet } from './helpers/template-net.js';
 import { nodalCrossbar } from './helpers/nodal-crossbar.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The net trained here only needs to be a trained net (the checks are about programming it, reading
+// it back and what the record says; accuracy bounds are loose): on the first 12000 training images
+// (tests/helpers/small-training.ts).
+smallTraining();
 
 const V = 0.2;
 

@@ -28,6 +28,10 @@ import { PtyServer } from '../drivers/emulated/pty-server.js';
 import { Feature } from '../drivers/protocol/messages.js';
 import type { MvmTile } from '../drivers/board.js';
 import { repoRoot } from '../lib/repo-root.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The conv net trained below: on the first 12000 training images (tests/helpers/small-training.ts).
+smallTraining();
 
 test('the on-board forward pass with an exact MVM equals tfjs on the quantized weights: every scheme, conv and dense, tiles placed around bad cells', async () => {
   await initTf();
@@ -82,7 +86,10 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   const cwd = mkdtempSync(join(tmpdir(), 'onboard-'));
   const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
   const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
-  assert.equal(rram('train', '--arch', 'cnn:1x4/p5/h6', '--dataset', 'mnist', '--epochs', '1', '--lr', '0.1', '--batch-size', '64', '--out', 'net').status, 0);
+  // Any trained conv net will do (the checks compare the board's MVM with the read-back of the same
+  // net): one epoch over the first 12000 training images at lr 0.03 (~68 % on the test set; lr 0.1
+  // diverges on this subset).
+  assert.equal(rram('train', '--arch', 'cnn:1x4/p5/h6', '--dataset', 'mnist', '--epochs', '1', '--lr', '0.03', '--batch-size', '32', '--out', 'net').status, 0);
   const noKeep = rram('program-net', '--model', 'net', '--levels', '4', '--images', '300', '--trials', '10', '--keep', '--json');
   assert.equal(noKeep.status, 2, noKeep.stderr);
   assert.match(noKeep.stderr, /keep.*4 tiles and the run 2 arrays/);

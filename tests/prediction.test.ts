@@ -27,6 +27,12 @@ import { loadCalibration, values } from '../calibration/calibration.js';
 import { withValues } from '../src/calibrate/fit.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { repoRoot } from '../lib/repo-root.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The net trained here only needs to be a trained net (the checks are about programming it, reading
+// it back and what the record says; accuracy bounds are loose): on the first 12000 training images
+// (tests/helpers/small-training.ts).
+smallTraining();
 
 const uA = 1e-6;
 

@@ -168,23 +168,38 @@ function pulsesByCell(evs: RunEvent[]): { all: Map<string, number>; unknown: Map
   return { all, unknown };
 }
 
-test(`kill -9 at 30 random points of a real CLI run, then --resume: no cell done in the record is pulsed again, every pulse is in the result, the board got exactly what the record says`, { timeout: 900000 }, async () => {
+/** Kill points of the CLI run below: one seeded random point in each of KILLS equal slices of a whole run. */
+const KILLS = 12;
+
+test(`kill -9 at ${KILLS} random points of a real CLI run, spread over all of it, then --resume: no cell done in the record is pulsed again, every pulse is in the result, the board got exactly what the record says`, { timeout: 900000 }, async () => {
   const rng = new Rng(2024);
+  const args = (store: string, seed: number) => ['characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--store', store, '--seed', String(seed)];
+  /** Starts a run; resolves once its run.json exists (however slow the machine is at starting node). */
+  const start = async (store: string, seed: number) => {
+    const p = spawn(process.execPath, [main, ...args(store, seed)], { stdio: 'ignore', cwd: store });
+    const t0 = Date.now();
+    while (!(existsSync(join(store, 'runs')) && readdirSync(join(store, 'runs')).length) && Date.now() - t0 < 60000 && p.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    return p;
+  };
+  // How long a whole run lasts on this machine now: the kill points are spread over all of it (the
+  // first rounds, the programming between cell-dones, the last reads and the commit at the end).
+  const ref = mkdtempSync(join(tmpdir(), 'kill-ref-'));
+  const whole = await start(ref, 0);
+  const t0 = Date.now();
+  assert.equal(await exited(whole), 0);
+  const whole_ms = Date.now() - t0;
   let trials = 0;
   let attempts = 0;
   let recovered = 0;
   let killedBetween = 0;
-  while (trials < 30 && attempts < 70) {
+  while (trials < KILLS && attempts < 3 * KILLS) {
     attempts++;
     const store = mkdtempSync(join(tmpdir(), 'kill-'));
     const seed = trials + 1;
-    const args = ['characterize', '--levels', '4', '--cells-per-level', '48', '--reads', '2', '--store', store, '--seed', String(seed)];
-    const p = spawn(process.execPath, [main, ...args], { stdio: 'ignore', cwd: store });
-    // The kill lands a random time after the run began (its run.json exists), however slow the
-    // machine is at starting node.
-    const t0 = Date.now();
-    while (!(existsSync(join(store, 'runs')) && readdirSync(join(store, 'runs')).length) && Date.now() - t0 < 60000 && p.exitCode === null) await new Promise((r) => setTimeout(r, 10));
-    const at = rng.uniform() * 1100;
+    const p = await start(store, seed);
+    // Trial k's kill lands at a random point of slice k of the run; one that lands after the end
+    // (a slow start, a fast run) is drawn again in the same slice.
+    const at = ((trials + rng.uniform()) / KILLS) * whole_ms;
     await new Promise((r) => setTimeout(r, at));
     p.kill('SIGKILL');
     await exited(p);
@@ -197,7 +212,7 @@ test(`kill -9 at 30 random points of a real CLI run, then --resume: no cell done
     const before = events(store, id);
     // Cells done in the record at the kill (cell-done of the programming step), whatever any index says.
     const doneBefore = new Set(before.filter((e) => e.type === 'cell-done' && !(e as { step?: string }).step).map((e) => key((e as { cell: { array: number; row: number; col: number } }).cell)));
-    const r = rram(...args, '--resume', id, '--json');
+    const r = rram(...args(store, seed), '--resume', id, '--json');
     assert.equal(r.status, 0, `trial ${trials} (kill at ${at.toFixed(0)} ms): ${r.stderr}`);
     const all = events(store, id);
     const seqs = all.map((e) => e.seq);
@@ -209,6 +224,7 @@ test(`kill -9 at 30 random points of a real CLI run, then --resume: no cell done
     assert.equal(repulsed.length, 0, `trial ${trials}: ${repulsed.length} pulses on cells the record had done`);
     recovered += after.filter((e) => e.type === 'pulse' && (e as { recovered?: boolean }).recovered).length;
     if (before.filter((e) => e.type === 'cell-done').length > 0 && before.at(-1)?.type !== 'cell-done') killedBetween++;
+    process.stdout.write(`# kill ${trials}: at ${at.toFixed(0)} of ${whole_ms} ms, ${before.length} events and ${doneBefore.size} of 192 cells done in the record\n`);
     // Every pulse of every attempt is in the result, cell by cell.
     const d = JSON.parse(readFileSync(join(store, 'runs', id, 'level-cdf.json'), 'utf8'));
     const { all: pulses, unknown } = pulsesByCell(all);
@@ -235,7 +251,7 @@ test(`kill -9 at 30 random points of a real CLI run, then --resume: no cell done
     assert.equal(out.summary.cells, 192);
     assert.ok(out.summary.successRate >= 0.9, `trial ${trials}: ${JSON.stringify(out.summary)}`);
   }
-  assert.equal(trials, 30, `only ${trials} kills landed inside a run in ${attempts} attempts`);
+  assert.equal(trials, KILLS, `only ${trials} kills landed inside a run in ${attempts} attempts (a whole run: ${whole_ms} ms)`);
   assert.ok(killedBetween > 0, 'some kills landed between a cell-done and the next round');
   void recovered;
 });

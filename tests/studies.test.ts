@@ -14,6 +14,11 @@ import { chromium } from 'playwright-core';
 import { needTool } from './helpers/env.js';
 import { startServer } from './helpers/server.js';
 import { CHROMIUM_ARGS } from './helpers/browser.js';
+import { smallTraining } from './helpers/small-training.js';
+
+// The studies' nets only need to be trained (their checks compare points of one net, and hold a net
+// to test accuracy > 0.3): on the first 12000 training images (tests/helpers/small-training.ts).
+smallTraining();
 
 const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });

@@ -104,6 +104,24 @@ function loadSplit(dir: string, prefix: 'train' | 't10k'): Split {
 
 const cache = new Map<string, Dataset>();
 
+/**
+ * For tests only (tests/helpers/small-training.ts): RRAM_TRAIN_IMAGES=N keeps the first N images of
+ * a training split, RRAM_TEST_IMAGES=N the first N of a test split, so that a test's trainings and
+ * evaluations take seconds. Unset (users), the whole split.
+ */
+function imagesLimit(name: 'RRAM_TRAIN_IMAGES' | 'RRAM_TEST_IMAGES'): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^[1-9]\d*$/.test(v)) throw new InvalidArgumentError(name, v, 'a whole number of images >= 1');
+  return Number(v);
+}
+
+/** The first n images of a split (the split itself when it has no more). */
+function firstImages(s: Split, n: number | undefined): Split {
+  if (n === undefined || n >= s.n) return s;
+  return { ...s, n, images: s.images.subarray(0, n * pixelsOf(s)), labels: s.labels.subarray(0, n) };
+}
+
 /** Load a data set (both splits, or only the test split when `testOnly`). */
 export function loadDataset(name: DatasetName, dir?: string, testOnly = false): Dataset {
   const d = dir ?? defaultDataDir(name);
@@ -111,8 +129,8 @@ export function loadDataset(name: DatasetName, dir?: string, testOnly = false): 
   const hit = cache.get(key) ?? cache.get(`${name}:${d}:false`);
   if (hit) return hit;
   if (!existsSync(d)) throw new DataError(d, `data directory for ${name} does not exist${name === 'fashion' ? ' (apt-get install dataset-fashion-mnist, or --data DIR)' : ''}`);
-  const test = name === 'cifar10' ? loadCifar10(d, 'test') : loadSplit(d, 't10k');
-  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: test.rows, cols: test.cols, channels: test.channels } : name === 'cifar10' ? loadCifar10(d, 'train') : loadSplit(d, 'train');
+  const test = firstImages(name === 'cifar10' ? loadCifar10(d, 'test') : loadSplit(d, 't10k'), imagesLimit('RRAM_TEST_IMAGES'));
+  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: test.rows, cols: test.cols, channels: test.channels } : firstImages(name === 'cifar10' ? loadCifar10(d, 'train') : loadSplit(d, 'train'), imagesLimit('RRAM_TRAIN_IMAGES'));
   const ds = { name, dir: d, train, test };
   cache.set(key, ds);
   return ds;

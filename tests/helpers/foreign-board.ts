@@ -3,7 +3,7 @@
  * noise, reboots, broken-firmware variants), started on its own pty through its board.sh.
  * `.ci/run` needs that folder and Debian's python3-numpy (scripts/test.sh installs it).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +26,8 @@ export interface ForeignBoard {
   /** kill -9 of the firmware child: a board reset (the bridge respawns it). */
   killFirmware(): void;
   stop(): void;
+  /** stop() without blocking the event loop (the bridge takes ~2 s to exit): boards run side by side stop side by side. */
+  stopAsync(): Promise<void>;
   /** Power cycle: stop, then start again in the same folder (the cells keep their state, the counters restart). */
   restart(): void;
   audit(): string[][];
@@ -50,6 +52,7 @@ export function startForeign(flags: string[] = []): ForeignBoard {
     },
     killFirmware: () => void execFileSync('bash', [BOARD_SH, 'kill-fw', dir], { encoding: 'utf8', timeout: 30000 }),
     stop: () => void spawnSync('bash', [BOARD_SH, 'stop', dir], { encoding: 'utf8', timeout: 30000 }),
+    stopAsync: () => new Promise<void>((res) => void execFile('bash', [BOARD_SH, 'stop', dir], { encoding: 'utf8', timeout: 30000 }, () => res())),
     audit: () =>
       existsSync(join(dir, 'audit.csv'))
         ? readFileSync(join(dir, 'audit.csv'), 'utf8')
