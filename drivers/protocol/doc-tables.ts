@@ -67,7 +67,8 @@ export async function transcripts(): Promise<string> {
     for (let k = 0; k < times; k++) {
       out.length = 0;
       fw.onData(req);
-      await new Promise((r) => setImmediate(r)); // the executor answers asynchronously
+      // The executor answers asynchronously (an MVM after a turn of the loop's I/O): wait for the reply.
+      for (let turn = 0; turn < 50 && !out.length; turn++) await new Promise((r) => setImmediate(r));
       lines.push(`host  -> ${hex(req)}`);
       for (const r of out) lines.push(`board <- ${hex(r)}`);
     }
