@@ -3,7 +3,7 @@
  * repeated: a soak (`node dist/bench/run.js mvm-wired-pty [RUNS]`, ~7 s a run) that reports each
  * run's outcome and, on a failure, the emulator's state (SIGUSR2) and the host ports' byte counts.
  * It found the lost reply of docs/array-effects.md (a request dropped while the board computed an
- * MVM: 1 run in 10-25 before the fix, 0 of 60 after).
+ * MVM: 1 run in 10-25 before the fix, 0 of 80 after).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
