@@ -82,7 +82,7 @@ test('every line a station writes carries its station tag once; without a name, 
 });
 
 /** A fake station and InfluxDB in one HTTP server: what it answers is set by the test. */
-function fakeServer(state: { name?: string; storePoints: number; influxPoints?: number; up: boolean }): Promise<{ server: Server; url: string }> {
+function fakeServer(state: { name?: string; storePoints: number; influxPoints?: number; up: boolean; garbled?: boolean }): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
     const u = new URL(req.url!, 'http://x');
@@ -90,7 +90,7 @@ function fakeServer(state: { name?: string; storePoints: number; influxPoints?: 
     if (u.pathname === '/api/config') return json(state.name ? { station: state.name } : {});
     if (u.pathname === '/api/boards') return json([{ id: 'board0', info: { kind: 'emulated' }, lines: { state: 'idle' } }]);
     if (u.pathname === '/api/boards/board0/queue') return json({ rev: 1, paused: false, halted: false, lock: { locked: false }, running: null, queued: [{ id: 'q1', kind: 'read' }] });
-    if (u.pathname === '/api/runs') return json([{ id: 'r1', kind: 'read', status: 'completed', started: '2026-12-01T00:00:00.000Z', events: state.storePoints + 7, counts: { intent: 7 } }]);
+    if (u.pathname === '/api/runs') return json([{ id: 'r1', kind: 'read', status: 'completed', started: '2026-12-01T00:00:00.000Z', events: state.garbled ? `${state.storePoints}` : state.storePoints + 7, counts: { intent: 7 } }]);
     if (u.pathname === '/query') {
       if (state.influxPoints === undefined) return res.writeHead(500).end('{"error":"down"}');
       return json({ results: [{ statement_id: 0, series: [{ name: 'read', tags: { station: 'probe-1', run: 'r1' }, columns: ['time', 'count'], values: [[0, state.influxPoints]] }] }, { statement_id: 1 }, { statement_id: 2 }, { statement_id: 3 }] });
@@ -101,7 +101,7 @@ function fakeServer(state: { name?: string; storePoints: number; influxPoints?: 
 }
 
 test('the hub: up only while the station answers in full as itself; the gap between its store and InfluxDB shown, unknown when InfluxDB is', async () => {
-  const state: { name?: string; storePoints: number; influxPoints?: number; up: boolean } = { name: 'probe-1', storePoints: 100, influxPoints: 60, up: true };
+  const state: { name?: string; storePoints: number; influxPoints?: number; up: boolean; garbled?: boolean } = { name: 'probe-1', storePoints: 100, influxPoints: 60, up: true };
   const { server, url } = await fakeServer(state);
   const hub = new StationsHub({ influx: `${url}/rram`, stations: [{ name: 'probe-1', url, token: 'secret-token' }] }, { timeout_ms: 500 });
   try {
@@ -138,6 +138,13 @@ test('the hub: up only while the station answers in full as itself; the gap betw
     assert.equal(s.stations[0].state, 'unreachable');
     assert.match(s.stations[0].error ?? '', /answers as station "probe-9"/);
     state.name = 'probe-1';
+    // An answer that is not a station's (a count as a string): refused by name, never shown as a number.
+    state.garbled = true;
+    s = await hub.poll();
+    assert.equal(s.stations[0].state, 'unreachable');
+    assert.match(s.stations[0].error ?? '', /GET \/api\/runs: not a station's answer \(0\.events: /);
+    assert.equal(s.stations[0].runs[0].store, null);
+    state.garbled = false;
     s = await hub.poll();
     assert.equal(s.stations[0].state, 'up');
     assert.ok(Date.parse(s.stations[0].since) > Date.parse(since));

@@ -4,6 +4,8 @@
  * /api/boards/:id/queue), and what its store holds per run (/api/runs). Any failure, a timeout
  * included, makes the whole poll fail: a station is up only when it answered all of it just now.
  */
+import { z } from 'zod';
+
 export interface ProbedQueue {
   rev: number;
   paused: boolean;
@@ -33,28 +35,31 @@ export interface Probe {
   runs: StoreRun[];
 }
 
-interface RawItem {
-  id: string;
-  kind: string;
-  submitter?: string;
-}
+// What the hub reads of a station's answers, checked (another process's bytes: a station of
+// another version, or not a station at all, is refused by name, never shown as numbers it did not say).
+const Item = z.object({ id: z.string(), kind: z.string(), submitter: z.string().optional() });
+type RawItem = z.infer<typeof Item>;
+const ConfigAnswer = z.object({ station: z.string().optional() });
+const BoardsAnswer = z.array(z.object({ id: z.string(), info: z.object({ kind: z.string().optional() }).optional(), lines: z.object({ state: z.string().optional() }).nullish() }));
+const QueueAnswer = z.object({ rev: z.number(), paused: z.boolean(), halted: z.boolean(), lock: z.object({ locked: z.boolean() }), running: Item.nullable(), queued: z.array(Item) });
+const RunsAnswer = z.array(z.object({ id: z.string(), kind: z.string(), status: z.string(), started: z.string(), events: z.number().int().nonnegative(), counts: z.record(z.number()).optional() }));
+
 const item = (i: RawItem) => ({ id: i.id, kind: i.kind, ...(i.submitter ? { submitter: i.submitter } : {}) });
 
 export async function probeStation(s: { url: string; token?: string }, timeout_ms: number): Promise<Probe> {
   const signal = AbortSignal.timeout(timeout_ms);
-  const get = async <T>(path: string): Promise<T> => {
+  const get = async <T>(path: string, schema: z.ZodType<T>): Promise<T> => {
     const r = await fetch(`${s.url}${path}`, { signal, headers: s.token ? { 'x-rram-token': s.token } : {} });
     if (!r.ok) throw new Error(`GET ${path}: HTTP ${r.status}`);
-    return (await r.json()) as T;
+    const body = schema.safeParse(await r.json());
+    if (!body.success) {
+      const i = body.error.issues[0];
+      throw new Error(`GET ${path}: not a station's answer (${i.path.join('.') || 'the body'}: ${i.message})`);
+    }
+    return body.data;
   };
-  const [cfg, boards, runs] = await Promise.all([
-    get<{ station?: string }>('/api/config'),
-    get<{ id: string; info?: { kind?: string }; lines?: { state?: string } }[]>('/api/boards'),
-    get<{ id: string; kind: string; status: string; started: string; events: number; counts?: Record<string, number> }[]>('/api/runs'),
-  ]);
-  const queues = await Promise.all(
-    boards.map((b) => get<{ rev: number; paused: boolean; halted: boolean; lock: { locked: boolean }; running: RawItem | null; queued: RawItem[] }>(`/api/boards/${encodeURIComponent(b.id)}/queue`)),
-  );
+  const [cfg, boards, runs] = await Promise.all([get('/api/config', ConfigAnswer), get('/api/boards', BoardsAnswer), get('/api/runs', RunsAnswer)]);
+  const queues = await Promise.all(boards.map((b) => get(`/api/boards/${encodeURIComponent(b.id)}/queue`, QueueAnswer)));
   return {
     name: cfg.station,
     boards: boards.map((b, k) => {

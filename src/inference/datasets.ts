@@ -125,13 +125,16 @@ function firstImages(s: Split, n: number | undefined): Split {
 /** Load a data set (both splits, or only the test split when `testOnly`). */
 export function loadDataset(name: DatasetName, dir?: string, testOnly = false): Dataset {
   const d = dir ?? defaultDataDir(name);
-  const key = `${name}:${d}:${testOnly}`;
-  const hit = cache.get(key) ?? cache.get(`${name}:${d}:false`);
+  const trainLimit = imagesLimit('RRAM_TRAIN_IMAGES');
+  const testLimit = imagesLimit('RRAM_TEST_IMAGES');
+  // The limits are part of the key: a test that sets one for itself must not leave its cut split to the next.
+  const base = `${name}:${d}:${trainLimit ?? ''}:${testLimit ?? ''}`;
+  const hit = cache.get(`${base}:${testOnly}`) ?? cache.get(`${base}:false`);
   if (hit) return hit;
   if (!existsSync(d)) throw new DataError(d, `data directory for ${name} does not exist${name === 'fashion' ? ' (apt-get install dataset-fashion-mnist, or --data DIR)' : ''}`);
-  const test = firstImages(name === 'cifar10' ? loadCifar10(d, 'test') : loadSplit(d, 't10k'), imagesLimit('RRAM_TEST_IMAGES'));
-  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: test.rows, cols: test.cols, channels: test.channels } : firstImages(name === 'cifar10' ? loadCifar10(d, 'train') : loadSplit(d, 'train'), imagesLimit('RRAM_TRAIN_IMAGES'));
+  const test = firstImages(name === 'cifar10' ? loadCifar10(d, 'test') : loadSplit(d, 't10k'), testLimit);
+  const train = testOnly ? { images: new Float32Array(0), labels: new Uint8Array(0), n: 0, rows: test.rows, cols: test.cols, channels: test.channels } : firstImages(name === 'cifar10' ? loadCifar10(d, 'train') : loadSplit(d, 'train'), trainLimit);
   const ds = { name, dir: d, train, test };
-  cache.set(key, ds);
+  cache.set(`${base}:${testOnly}`, ds);
   return ds;
 }
