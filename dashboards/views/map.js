@@ -172,10 +172,9 @@ function attachCellPointer(node, inst, live, a, box) {
   tipBox.hidden = true;
   node.appendChild(tipBox);
   const cellAtPixel = (x, y) => {
-    const g = gridOf(inst);
-    if (x < g.rect.x || y < g.rect.y || x > g.rect.x + g.rect.width || y > g.rect.y + g.rect.height) return undefined;
-    const col = Math.round((x - g.x0) / g.sx);
-    const row = Math.round((y - g.y0) / g.sy);
+    const { rect } = gridOf(inst);
+    if (x < rect.x || y < rect.y || x > rect.x + rect.width || y > rect.y + rect.height) return undefined;
+    const [col, row] = scaleOf(inst).toCell(x, y).map(Math.round);
     return live.cells.get(`${a}:${row}:${col}`);
   };
   zr.on('mousemove', (e) => {
@@ -252,11 +251,8 @@ function redrawSelections() {
 
 /** Pixel <-> cell units (column, row; a cell's centre at whole numbers): the axes are evenly spaced categories. */
 function scaleOf(inst) {
-  const p0 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [0, 0]);
-  const p1 = inst.convertToPixel({ xAxisIndex: 0, yAxisIndex: 0 }, [1, 1]);
-  const sx = p1[0] - p0[0] || 1;
-  const sy = p1[1] - p0[1] || 1;
-  return { toCell: (x, y) => [(x - p0[0]) / sx, (y - p0[1]) / sy], toPixel: (c, r) => [p0[0] + c * sx, p0[1] + r * sy], w: Math.abs(sx), h: Math.abs(sy) };
+  const { x0, y0, sx, sy } = gridOf(inst);
+  return { toCell: (x, y) => [(x - x0) / sx, (y - y0) / sy], toPixel: (c, r) => [x0 + c * sx, y0 + r * sy], w: Math.abs(sx), h: Math.abs(sy) };
 }
 
 /** The cell [col, row] under a pixel of the chart, held inside the array. */
