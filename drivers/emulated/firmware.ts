@@ -292,9 +292,10 @@ export class Firmware {
   }
 
   /** What the executor is doing, for a diagnosis (`rram emulate` prints it on SIGUSR2). */
-  private phase = 'idle';
+  /** Set per request without building strings (the executor's hot path); spelled out only when asked. */
+  private phase: { stage: 'idle' | 'flush before' | 'line quiet before' | 'execute' | 'sent'; job?: Job } = { stage: 'idle' };
   debugState(): Record<string, unknown> {
-    return { phase: this.phase, decoder: this.decoderStats, running: this.running, queued: this.queue.map((j) => ({ seq: j.frame.seq, type: j.spec.name })), stats: this.stats, epoch: this.epoch };
+    return { phase: this.phase.job ? `${this.phase.stage} ${this.phase.job.spec.name} seq ${this.phase.job.frame.seq}` : this.phase.stage, decoder: this.decoderStats, running: this.running, queued: this.queue.map((j) => ({ seq: j.frame.seq, type: j.spec.name })), stats: this.stats, epoch: this.epoch };
   }
 
   /**
@@ -330,16 +331,16 @@ export class Firmware {
         // reply mid-frame past the host's stall timeout (the executor is on the event loop that
         // writes it). Only MVM: waiting before every request idles the board for each reply's
         // transmission (a 4096-cell characterize over a pty went from ~25 s to ~100 s).
-        this.phase = `flush before ${job.spec.name} seq ${job.frame.seq}`;
+        this.phase = { stage: 'flush before', job };
         if (job.spec.type === MsgType.MVM) {
           await this.flushed?.();
-          this.phase = `line quiet before ${job.spec.name} seq ${job.frame.seq}`;
+          this.phase = { stage: 'line quiet before', job };
           await this.requestArrived();
         }
         if (epoch !== this.epoch) return;
-        this.phase = `execute ${job.spec.name} seq ${job.frame.seq}`;
+        this.phase = { stage: 'execute', job };
         const payload = await this.execute(job);
-        this.phase = `sent ${job.spec.name} seq ${job.frame.seq}`;
+        this.phase = { stage: 'sent', job };
         if (epoch !== this.epoch) return; // rebooted meanwhile: the reply is lost with the old boot
         const reply = this.reply(job.frame.seq, job.session, payload.type, payload.body);
         this.sess.complete(job.slot, reply);
