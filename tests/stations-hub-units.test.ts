@@ -16,7 +16,7 @@ import { EmbeddedStore } from '../src/store/embedded-store.js';
 import { runJob } from '../src/jobs/run-job.js';
 import { characterize } from '../src/procedures/characterize.js';
 import { LineFormatter } from '../src/store/influx-points.js';
-import { checkStationName, STATION_NAME } from '../src/station/station-name.js';
+import { checkStationName, defaultStationName, STATION_NAME } from '../src/station/station-name.js';
 import { readStationsFile } from '../src/hub/stations-config.js';
 import { StationsHub } from '../src/hub/stations-hub.js';
 import type { RunEvent } from '../src/engine/events.js';
@@ -32,6 +32,9 @@ test('station names: letters, digits and -_. only, 1-64 of them; anything else r
       assert.throws(() => checkStationName(s), (e: Error) => e.message.includes('--name') && e.message.includes(JSON.stringify(s).slice(1, 10)));
     }),
   );
+  // The default from any host name is a valid name (rram serve starts without --name anywhere), and a valid host name is kept.
+  fc.assert(fc.property(fc.string({ maxLength: 300 }), (h) => STATION_NAME.test(defaultStationName(h))));
+  fc.assert(fc.property(names, (n) => defaultStationName(n) === n));
 });
 
 test('the stations file: every error names the file, the field and the value', () => {

@@ -14,9 +14,10 @@ export function checkStationName(raw: string, field = '--name'): string {
   return raw;
 }
 
-/** The default: this machine's host name (a host name that breaks the rule must be replaced with --name). */
-export function defaultStationName(): string {
-  const h = hostname();
-  if (!STATION_NAME.test(h)) throw new InvalidArgumentError('--name', h, `the host name is no station name (${RULE}): give --name NAME`);
-  return h;
+/**
+ * The default: this machine's host name, made a station name (other characters become "-", at most
+ * 64), so that `rram serve` without --name starts on any machine.
+ */
+export function defaultStationName(host = hostname()): string {
+  return host.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'station';
 }
