@@ -9,7 +9,7 @@ import { showCdf } from './views/cdf.js';
 import { showFineTune, showInference } from './views/inference.js';
 import { showFit, showTwin, showWvBench } from './views/calibration.js';
 import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showCompare } from './views/history.js';
-import { clearSelection, fillMapRuns, pickMapRun, selectedCells, selectionOutline, setOnSelection } from './views/map.js';
+import { clearSelection, fillMapRuns, pickMapRun, selectedCells, selectionOutline, setOnSelection, shownMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
 import { followStations } from './views/stations.js';
@@ -74,6 +74,12 @@ setOnSelection((sel) => {
   if (outline) $('#sel-count').dataset.outline = JSON.stringify(outline);
   else delete $('#sel-count').dataset.outline;
 });
+/** Re-verify against the run the map shows: its targets are what the cells are checked against. */
+function reverifyBody(sel) {
+  const run = shownMapRun(live);
+  if (!run) throw new Error('selection: the map shows no run - pick the run whose targets to re-verify against in the map\'s run selector');
+  return { kind: 'reverify', run, band: $('#sel-band').value, cells: sel.cells.map(([row, col]) => ({ array: sel.array, row, col })) };
+}
 async function actOnSelection(kind) {
   const msg = $('#sel-message');
   msg.classList.remove('error');
@@ -85,6 +91,7 @@ async function actOnSelection(kind) {
     if (kind === 'characterize' && sel.cells.length % levels) throw new Error(`selection: ${sel.cells.length} cells do not split into ${levels} levels of equal size (select a multiple of ${levels} cells)`);
     const body = kind === 'read' ? { kind: 'read', array: sel.array, cells: sel.cells }
       : kind === 'program' ? { kind: 'program', array: sel.array, cells: sel.cells, map: $('#sel-map').value, levels }
+      : kind === 'reverify' ? reverifyBody(sel)
       : kind === 'iv' ? { kind: 'iv', array: sel.array, cells: sel.cells.map(([row, col]) => ({ array: sel.array, row, col })), cycles: Number($('#sel-iv-cycles').value) }
       : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
@@ -99,6 +106,7 @@ $('#sel-read').addEventListener('click', () => actOnSelection('read'));
 $('#sel-program').addEventListener('click', () => actOnSelection('program'));
 $('#sel-characterize').addEventListener('click', () => actOnSelection('characterize'));
 $('#sel-iv').addEventListener('click', () => actOnSelection('iv'));
+$('#sel-reverify').addEventListener('click', () => actOnSelection('reverify'));
 $('#sel-clear').addEventListener('click', clearSelection);
 $('#sel-mode').addEventListener('change', clearSelection);
 

@@ -78,6 +78,7 @@ test('map selection: a dragged box selects exactly its cells; read, program and 
     };
     const box = fc.tuple(fc.integer({ min: 0, max: info.rows - 1 }), fc.integer({ min: 0, max: info.cols - 1 }), fc.integer({ min: 0, max: 9 }), fc.integer({ min: 0, max: 9 })).map(([r, c, dr, dc]) => [r, c, Math.min(info.rows - 1, r + dr), Math.min(info.cols - 1, c + dc)] as const);
     const boxes = fc.sample(box, { numRuns: 3, seed: 29 });
+    let programmed: { id: string; box: readonly number[] } | undefined;
     for (const [k, [r0, c0, r1, c1]] of boxes.entries()) {
       // Dragged either way round: the same box.
       if (k % 2) await drag(page, [r1, c1], [r0, c0]);
@@ -89,7 +90,26 @@ test('map selection: a dragged box selects exactly its cells; read, program and 
       await waitFor(() => ['completed', 'failed'].includes(s.jobs.store.getRun(id).status) && s.jobs.store.getRun(id), 60000, `run ${id}`);
       assert.equal(s.jobs.store.getRun(id).status, 'completed', s.jobs.store.getRun(id).error);
       assert.deepEqual(await touched(s, id, k === 2 ? 'cell-done' : 'read'), want, `run ${id}: the cells of box rows ${r0}-${r1}, cols ${c0}-${c1}`);
+      if (k === 2) programmed = { id, box: [r0, c0, r1, c1] };
     }
+    // Re-verify a selection against the targets of the run the map shows: that run, exactly the selected cells.
+    const [pr0, pc0, pr1, pc1] = programmed!.box;
+    await page.waitForSelector(`#map-run option[value="${programmed!.id}"]`, { state: 'attached' });
+    await page.selectOption('#map-run', programmed!.id);
+    await page.waitForFunction((run) => document.querySelector('.map-run')?.textContent === run, programmed!.id);
+    await drag(page, [pr0, pc0], [pr1, Math.max(pc0, pc1 - 1)]);
+    const rv = await act('#sel-reverify');
+    await waitFor(() => ['completed', 'failed'].includes(s.jobs.store.getRun(rv).status), 60000, `run ${rv}`);
+    const rec = s.jobs.store.getRun(rv);
+    assert.equal(rec.kind, 'reverify');
+    assert.equal((rec.params as { source: string }).source, programmed!.id, 'checked against the shown run');
+    const okCells = new Set<string>();
+    for await (const e of s.jobs.store.events(programmed!.id)) if (e.type === 'cell-done' && e.outcome.status === 'ok') okCells.add(`${e.cell.row},${e.cell.col}`);
+    const sel = boxCells(pr0, pc0, pr1, Math.max(pc0, pc1 - 1));
+    assert.deepEqual(await touched(s, rv, 'read'), sel, 'exactly the selected cells read');
+    const checked = new Set<string>();
+    for await (const e of s.jobs.store.events(rv)) if (e.type === 'read' && e.step === 'refresh') checked.add(`${e.cell.row},${e.cell.col}`);
+    assert.deepEqual([...checked].sort(), sel.filter((c) => okCells.has(c)), 'checked against their band: the selected cells the shown run programmed');
     // Characterize the selection: levels x cells per level = the box; a box that does not split into the levels is refused.
     await page.fill('#sel-levels', '2');
     await drag(page, [20, 30], [21, 34]);

@@ -28,6 +28,9 @@ export function fillMapRuns(runs, live) {
   }
 }
 
+/** The run the map shows: the one picked in the selector, else the live run (null: none). */
+export const shownMapRun = (live) => picked?.runId ?? live.runId ?? null;
+
 /** Show a stored run's final map ('' = follow the live run again). */
 export async function pickMapRun(id, live, userPick = true) {
   autoPicked = true;

@@ -146,3 +146,22 @@ export function overlap(lowerLevel: number, lo: number[], upperLevel: number, hi
   const g = (qfunc((best.thr - ma) / sa) * a.length + (1 - qfunc((best.thr - mb) / sb)) * b.length) / (a.length + b.length);
   return { lower: lowerLevel, upper: upperLevel, threshold_A: best.thr, empiricalBer: best.err / (a.length + b.length), gaussianBer: g };
 }
+
+/**
+ * The level specs of recorded targets (ascending, the HRS ceiling first, as a run's
+ * `levelTargets_A`): decision bands meeting halfway between adjacent targets, the top band half a
+ * spacing above its target - what `defaultLevels` makes, rebuilt from any run's record (a
+ * re-verify against a run's targets, `rram reverify`). `levels[i]` numbers target i (a net may
+ * program a subset of a CDF's levels).
+ */
+export function levelSpecsFromTargets(targets_A: readonly number[], levels: readonly number[] = targets_A.map((_, i) => i)): LevelSpec[] {
+  if (targets_A.length < 2 || levels.length !== targets_A.length) throw new InvalidArgumentError('levelTargets_A', targets_A.length, 'needs two or more targets, one level number each');
+  for (let i = 0; i < targets_A.length; i++) {
+    if (!(Number.isFinite(targets_A[i]) && targets_A[i] > 0)) throw new InvalidArgumentError('levelTargets_A', targets_A[i], `target ${i} is not a positive current`);
+    if (i && !(targets_A[i] > targets_A[i - 1])) throw new InvalidArgumentError('levelTargets_A', targets_A[i], `targets must ascend (target ${i} is not above target ${i - 1})`);
+  }
+  const thr = decisionThresholds([...targets_A]);
+  const k = targets_A.length - 1;
+  const top = targets_A[k] + (targets_A[k] - targets_A[k - 1]) / 2;
+  return targets_A.map((t, i) => ({ level: levels[i], kind: levels[i] === 0 ? 'hrs' : 'lrs', target_A: t, band_A: [i === 0 ? 0 : thr[i - 1], i === k ? top : thr[i]] }));
+}

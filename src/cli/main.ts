@@ -13,6 +13,7 @@ import { registerConformance } from './commands/conformance.js';
 import { registerWvBench } from './commands/wv-bench.js';
 import { registerStudy } from './commands/study.js';
 import { registerDeviceExperiments } from './commands/device-experiments.js';
+import { registerReverify } from './commands/reverify.js';
 import { registerWorker } from './commands/worker.js';
 import { reportAndExit } from './errors.js';
 import { dropOutputWhenClosed } from './closed-output.js';
@@ -40,6 +41,7 @@ registerConformance(program);
 registerWvBench(program);
 registerStudy(program);
 registerDeviceExperiments(program);
+registerReverify(program);
 registerWorker(program);
 
 program.parseAsync(process.argv).catch(reportAndExit);

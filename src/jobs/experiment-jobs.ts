@@ -1,5 +1,5 @@
 /**
- * One device experiment (iv, endurance, retention, sweep) as a stored job, from its request
+ * One device experiment (iv, endurance, retention, sweep, reverify) as a stored job, from its request
  * (src/server/experiment-requests.ts). The CLI's direct run and a station's queued run both come
  * here with the same request, so a run through a station is the run the command makes itself.
  */
@@ -10,12 +10,15 @@ import { endurance, type EnduranceDataset } from '../procedures/endurance.js';
 import { iv, type IvDataset } from '../procedures/iv.js';
 import { retention, type RetentionDataset } from '../procedures/retention.js';
 import { sweep, type SweepDataset } from '../procedures/sweep.js';
-import { boardHistory } from '../store/board-history.js';
+import { checkReverifySelection, reverifySelection, type ReverifySelectionDataset } from '../procedures/reverify-selection.js';
+import { boardHistory, boardKey } from '../store/board-history.js';
+import { pulsedSince, runTargets } from '../store/run-targets.js';
+import { cellKey } from '../engine/events.js';
 import type { ExperimentRequest } from '../server/experiment-requests.js';
 import { runJob, type JobEnv, type JobOutcome } from './run-job.js';
 
 /** The result's name in the store per kind (GET /api/runs/:id/results/:name). */
-export const EXPERIMENT_RESULT = { iv: 'iv', endurance: 'endurance', retention: 'retention', sweep: 'sweep' } as const;
+export const EXPERIMENT_RESULT = { iv: 'iv', endurance: 'endurance', retention: 'retention', sweep: 'sweep', reverify: 'reverify' } as const;
 
 export async function runExperimentJob(env: JobEnv, board: Board, calibration: Calibration | undefined, req: ExperimentRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
   const history = await boardHistory(env.store, board.info(), { except: env.resume ? env.runId : undefined });
@@ -39,6 +42,16 @@ export async function runExperimentJob(env: JobEnv, board: Board, calibration: C
     case 'sweep': {
       const { kind: _k, ...x } = o;
       return job((ctx, signal) => sweep(board, ctx, { ...x, calibration, usedCells: history.pulsed, engine: engine(signal) }), (d: SweepDataset) => ({ cells: d.summary }));
+    }
+    case 'reverify': {
+      // Every cell the run programmed when none are chosen; checked before the run is created.
+      const source = await runTargets(env.store, o.run);
+      const cells = o.cells ?? [...source.cells.values()].map((e) => e.cell);
+      // Cells a later run pulsed hold that run's work: refused unless the request takes them on purpose.
+      const pulsedLater = o.includePulsedLater ? undefined : await pulsedSince(env.store, source, cells.map(cellKey));
+      const opts = { source, boardKey: boardKey(board.info()), cells, band: o.band, passes: o.passes, after_s: o.after_s, minSuccess: o.minSuccess, pulsedLater };
+      checkReverifySelection(opts);
+      return job((ctx, signal) => reverifySelection(board, ctx, { ...opts, engine: engine(signal) }), (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }));
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The job requests of the device experiments a station runs for the CLI (`rram iv`, `rram
- * endurance`, `rram retention`, `rram sweep`; docs/server.md "CLI commands through a station").
+ * endurance`, `rram retention`, `rram sweep`, `rram reverify`; docs/server.md "CLI commands through a station").
  * A request is the procedure's options as the CLI's flags make them (src/cli/experiment-request.ts
  * builds them, for the direct run and the station alike), cells resolved to addresses on the CLI's
  * side (a file never goes over the API). Strict objects: an unknown key is refused by name.
@@ -78,6 +78,10 @@ export function experimentRequestSchemas(board: BoardInfo) {
     sweep: z
       .object({ kind: z.literal('sweep'), cells: int(1, board.arrays * board.rows * board.cols), cycles: int(1, 10).default(2), ispvaCycles: int(0, 10).default(2), noiseReads: int(0, 100).default(8), gateStep_V: pos('a step (V)').lte(0.5).default(0.02), ispvaVg_V: volts.optional(), array: int(0, board.arrays - 1).default(0), seed: int(0, 4294967295).default(1), metadata: RunMetadata.optional(), ...engineKnobs })
       .strict(),
+    // The targets' run by id; the cells resolved on the CLI's side (the map's selection).
+    reverify: z
+      .object({ kind: z.literal('reverify'), run: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id (YYYYMMDD-HHMMSS-xxxx)'), cells: z.array(cell).min(1).max(board.arrays * board.rows * board.cols).optional(), band: z.enum(['decision', 'inner']).default('decision'), passes: int(1, 10).default(1), after_s: num('a time (s)').gte(0).lte(86400 * 30).default(0), minSuccess: programSettings.minSuccess, includePulsedLater: z.boolean().default(false), metadata: RunMetadata.optional(), ...engineKnobs })
+      .strict(),
   };
 }
 
@@ -86,6 +90,7 @@ export type IvRequest = z.infer<Schemas['iv']>;
 export type EnduranceRequest = z.infer<Schemas['endurance']>;
 export type RetentionRequest = z.infer<Schemas['retention']>;
 export type SweepRequest = z.infer<Schemas['sweep']>;
-export type ExperimentRequest = IvRequest | EnduranceRequest | RetentionRequest | SweepRequest;
-export const EXPERIMENT_KINDS = ['iv', 'endurance', 'retention', 'sweep'] as const;
+export type ReverifyRequest = z.infer<Schemas['reverify']>;
+export type ExperimentRequest = IvRequest | EnduranceRequest | RetentionRequest | SweepRequest | ReverifyRequest;
+export const EXPERIMENT_KINDS = ['iv', 'endurance', 'retention', 'sweep', 'reverify'] as const;
 export const isExperiment = (r: { kind: string }): r is ExperimentRequest => (EXPERIMENT_KINDS as readonly string[]).includes(r.kind);

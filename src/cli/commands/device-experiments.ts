@@ -63,7 +63,7 @@ function experimentRequest(f: Common, info: BoardInfo, countDefault: number, ext
 }
 
 /** Runs one experiment as a stored job (through the station serving the board, or directly) and prints its outcome. */
-async function runExperiment<T>(kind: ExperimentKind, f: Common, cmd: Command, build: (info: BoardInfo) => Record<string, unknown>, print: (d: T) => void, toJson: (d: T) => unknown, summary?: (d: T) => RunSummary | undefined): Promise<void> {
+export async function runExperiment<T>(kind: ExperimentKind, f: BoardFlags & JobFlags & StationFlags & { json?: boolean; out?: string }, cmd: Command, build: (info: BoardInfo) => Record<string, unknown>, print: (d: T) => void, toJson: (d: T) => unknown, summary?: (d: T) => RunSummary | undefined): Promise<void> {
   const { out, viaStation } = await runExperimentCommand<T>(kind, f, cmd, build);
   writeResultFile(f.out, out.result);
   await finish(out, f.json, print, toJson, !viaStation, summary);

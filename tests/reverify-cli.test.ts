@@ -1,0 +1,72 @@
+/**
+ * `rram reverify` from the command line (issue 29): the same re-verify run directly and through the
+ * station serving the board stores the same result (every cell's reads, action and pulses); a bad
+ * flag is refused by name before anything runs; a re-verify whose cells end below --min-success
+ * exits 3 with everything stored.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { loadCalibration, values } from '../calibration/calibration.js';
+import { withValues } from '../src/calibrate/fit.js';
+import { cli, serveStation } from './helpers/station.js';
+import { waitFor } from './helpers/server.js';
+
+const VARIES = new Set(['runId', 'created', 'finished', 'state', 'origin_ms']);
+const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (k: string, v: unknown) => (VARIES.has(k) ? undefined : v)));
+
+test('rram reverify: through a station it stores what the direct run stores; bad flags refused by name; below --min-success exits 3', { timeout: 180000 }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'rram-reverify-'));
+  const viaStore = join(root, 'station');
+  const directStore = join(root, 'direct');
+  // A board that relaxes ten times as much as the default one: an hour moves a share of the cells.
+  const base = loadCalibration();
+  const cal = join(root, 'strong-relax.json');
+  writeFileSync(cal, JSON.stringify({ ...withValues(base, { ...values(base), relaxation_scale: values(base).relaxation_scale * 10 }), id: 'strong-relax' }));
+  const st = await serveStation(viaStore, ['--calibration', cal]);
+  try {
+    await waitFor(() => existsSync(join(viaStore, 'stations')) && readdirSync(join(viaStore, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    const outs: { reverify: Record<string, unknown>; strict: number }[] = [];
+    for (const store of [viaStore, directStore]) {
+      const prog = cli(['program', '--map', 'random', '--region', '0:3,0:7', '--levels', '4', '--calibration', cal, '--store', store, '--json']);
+      assert.equal(await prog.done, 0, prog.err());
+      const src = (JSON.parse(prog.out()) as { runId: string }).runId;
+      const out = join(root, `rv-${store === viaStore ? 'station' : 'direct'}.json`);
+      const r = cli(['reverify', '--run', src, '--region', '0:3,0:5', '--band', 'inner', '--passes', '2', '--after', '1h', '--calibration', cal, '--store', store, '--out', out, '--json']);
+      const code = await r.done;
+      if (store === viaStore) assert.match(r.err(), /served by the station at http:\/\/127\.0\.0\.1:\d+: run \S+ queued/, 'went through the station');
+      const d = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown> & { summary: { checked: number; reprogrammed: number; belowThreshold: boolean }; source: { runId: string } };
+      assert.equal(d.source.runId, src);
+      assert.equal(d.summary.checked + (d.summary as unknown as { notProgrammed: number }).notProgrammed, 24);
+      assert.ok(d.summary.reprogrammed > 0, 'an hour of relaxation moved cells out of the inner half of their band');
+      assert.equal(code, d.summary.belowThreshold ? 3 : 0, r.err());
+      const rec = new EmbeddedStore(store).getRun(d.runId as string);
+      assert.deepEqual([rec.kind, (rec.params as { band: string }).band, (rec.params as { passes: number }).passes, (rec.params as { after_s: number }).after_s], ['reverify', 'inner', 2, 3600]);
+      // A strict threshold: the same verdict both ways.
+      const strictRun = cli(['reverify', '--run', src, '--region', '3:3,7:7', '--min-success', '1', '--calibration', cal, '--store', store, '--json']);
+      outs.push({ reverify: d, strict: await strictRun.done });
+    }
+    assert.deepEqual(strip(outs[0].reverify), strip(outs[1].reverify), "the station's result is the direct run's");
+    assert.equal(outs[0].strict, outs[1].strict, 'same exit code both ways');
+    // Bad flags: refused by name, nothing run.
+    const n = new EmbeddedStore(directStore).listRuns().length;
+    for (const [args, re] of [
+      [['--band', 'middle'], /--band=.*middle.*decision or inner/],
+      [['--band', 'decision', '--passes', '3'], /--passes=3.*one pass/],
+      [['--after', 'soon'], /--after=.*soon.*duration/],
+    ] as const) {
+      const r = cli(['reverify', '--run', new EmbeddedStore(directStore).listRuns().find((x) => x.kind === 'program')!.id, ...args, '--store', directStore]);
+      assert.equal(await r.done, 2, r.err());
+      assert.match(r.err(), re);
+    }
+    const missing = cli(['reverify', '--store', directStore]);
+    assert.notEqual(await missing.done, 0);
+    assert.match(missing.err(), /--run/);
+    assert.equal(new EmbeddedStore(directStore).listRuns().length, n, 'nothing stored by a refused command');
+  } finally {
+    await st.stop();
+  }
+});
