@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { Subject } from 'rxjs';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { loadCalibration, values } from '../calibration/calibration.js';
 import type { CellAddress } from '../drivers/board.js';
@@ -147,4 +148,37 @@ test('reverify refuses, before anything is sent, what cannot be re-verified: ano
   // A re-verify of a re-verify checks against the targets of the run that set them.
   const again = await reverify(store, board, { run: ok.runId, cells: [c], includePulsedLater: true });
   assert.equal((again.result as ReverifySelectionDataset).source.runId, src);
+});
+
+test('reverify stopped mid-way and resumed: no cell finished before the stop is pulsed again, each re-programmed cell done once, every cell\'s "before" its first stored read', { timeout: 120000 }, async () => {
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'rvk-')));
+  for (const [seed, stopAt] of [[11, 40], [12, 400]] as const) {
+    // A board whose cells are kept in the store: a resume must find it holding what was programmed.
+    const board = new EmulatedBoard({ seed, calibration: strong });
+    board.attachState(join(store.root, 'boards'));
+    const src = await programRun(store, board);
+    const bus = new Subject<RunEvent>();
+    const ac = new AbortController();
+    let pulses = 0;
+    bus.subscribe((e) => e.type === 'pulse' && ++pulses === stopAt && ac.abort(new Error('stopped by the test')));
+    const body = { run: src, band: 'inner', passes: 2, after_s: 3e4 };
+    const req = parseJobRequest({ kind: 'reverify', ...body }, board.info()) as ExperimentRequest;
+    const first = await runExperimentJob({ store, board, bus, signal: ac.signal }, board, strong, req);
+    assert.equal(first.status, 'aborted', `seed ${seed}: stopped after ${stopAt} pulses`);
+    const stored = storedEvents(store.root, first.runId);
+    const doneBefore = new Set(stored.filter((e) => e.type === 'cell-done').map((e) => `${(e as Extract<RunEvent, { type: 'cell-done' }>).step}|${cellKey((e as Extract<RunEvent, { type: 'cell-done' }>).cell)}`));
+    const again = await runExperimentJob({ store, board, runId: first.runId, resume: true }, board, strong, req);
+    assert.equal(again.status, 'completed', String(again.error));
+    const all = storedEvents(store.root, first.runId);
+    const after = all.slice(stored.length);
+    for (const e of after) if (e.type === 'pulse' && e.step) assert.ok(!doneBefore.has(`${e.step}|${cellKey(e.cell)}`), `seed ${seed}: ${cellKey(e.cell)} pulsed again in ${e.step} after it was done`);
+    const dones = all.filter((e): e is Extract<RunEvent, { type: 'cell-done' }> => e.type === 'cell-done').map((e) => `${e.step}|${cellKey(e.cell)}`);
+    assert.equal(new Set(dones).size, dones.length, `seed ${seed}: each cell done once per pass`);
+    const d = again.result as ReverifySelectionDataset;
+    const firstRead = new Map<string, number | null>();
+    for (const e of all) if (e.type === 'read' && e.step === 'reverify 1' && !firstRead.has(cellKey(e.cell))) firstRead.set(cellKey(e.cell), e.current_A);
+    for (const r of d.cells) if (r.action !== 'not-programmed') assert.equal(r.before_A, firstRead.get(cellKey(r.cell)), `seed ${seed}: ${cellKey(r.cell)}'s before is its first stored read`);
+    assert.ok(d.summary.reprogrammed > 0);
+    await board.close();
+  }
 });

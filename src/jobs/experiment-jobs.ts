@@ -10,10 +10,10 @@ import { endurance, type EnduranceDataset } from '../procedures/endurance.js';
 import { iv, type IvDataset } from '../procedures/iv.js';
 import { retention, type RetentionDataset } from '../procedures/retention.js';
 import { sweep, type SweepDataset } from '../procedures/sweep.js';
-import { checkReverifySelection, reverifySelection, type ReverifySelectionDataset } from '../procedures/reverify-selection.js';
+import { checkReverifySelection, firstPassReads, reverifySelection, type ReverifySelectionDataset } from '../procedures/reverify-selection.js';
 import { boardHistory, boardKey } from '../store/board-history.js';
 import { pulsedSince, runTargets } from '../store/run-targets.js';
-import { cellKey } from '../engine/events.js';
+import { cellKey, type RunEvent } from '../engine/events.js';
 import type { ExperimentRequest } from '../server/experiment-requests.js';
 import { runJob, type JobEnv, type JobOutcome } from './run-job.js';
 
@@ -51,7 +51,10 @@ export async function runExperimentJob(env: JobEnv, board: Board, calibration: C
       const pulsedLater = o.includePulsedLater ? undefined : await pulsedSince(env.store, source, cells.map(cellKey));
       const opts = { source, boardKey: boardKey(board.info()), cells, band: o.band, passes: o.passes, after_s: o.after_s, minSuccess: o.minSuccess, pulsedLater };
       checkReverifySelection(opts);
-      return job((ctx, signal) => reverifySelection(board, ctx, { ...opts, engine: engine(signal) }), (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }));
+      const stored: RunEvent[] = [];
+      if (env.resume && env.runId) for await (const e of env.store.events(env.runId, { type: 'read' })) stored.push(e);
+      const storedBefore = env.resume ? firstPassReads(stored, o.band) : undefined;
+      return job((ctx, signal) => reverifySelection(board, ctx, { ...opts, storedBefore, engine: engine(signal) }), (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }));
     }
   }
 }

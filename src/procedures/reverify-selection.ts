@@ -47,6 +47,8 @@ export interface ReverifySelectionOptions {
   /** Share of the checked cells that must end programmed and readable (default 0.95): below it the command exits non-zero. */
   minSuccess?: number;
   engine?: EngineOptions;
+  /** A resumed run: the first-pass reads its stored part holds (cell -> current), each cell's "before". */
+  storedBefore?: ReadonlyMap<string, number | null>;
 }
 
 export interface ReverifyCellRow {
@@ -98,6 +100,14 @@ export function checkReverifySelection(o: ReverifySelectionOptions): void {
   if (later.length) throw new InvalidArgumentError('cells', list(later), `${later.length} chosen cell(s) were pulsed by a later run: they hold that run's work, not run ${o.source.runId}'s targets (re-verify against the later run, or take them on purpose: --include-pulsed-later)`);
 }
 
+/** The first-pass reads of a stored (interrupted) re-verify run: each cell's "before". */
+export function firstPassReads(events: Iterable<RunEvent>, band: ReverifyBand): Map<string, number | null> {
+  const first = reverifyStep(1, undefined, band === 'decision' ? 'refresh' : 'reverify');
+  const out = new Map<string, number | null>();
+  for (const e of events) if (e.type === 'read' && e.step === first && !out.has(cellKey(e.cell))) out.set(cellKey(e.cell), e.current_A);
+  return out;
+}
+
 export async function reverifySelection(board: Board, ctx: RunContext, o: ReverifySelectionOptions): Promise<ReverifySelectionDataset> {
   checkReverifySelection(o);
   const info = board.info();
@@ -106,8 +116,8 @@ export async function reverifySelection(board: Board, ctx: RunContext, o: Reveri
   const programmed = new Map(chosen.filter((e) => e.outcome.status === 'ok').map((e) => [cellKey(e.cell), e]));
   const params = { source: o.source.runId, sourceKind: o.source.kind, band: o.band, passes: o.passes, after_s: o.after_s, cells: o.cells.map(cellKey), config: o.source.config, levels: o.source.specs };
   ctx.begin({ kind: 'reverify', params, board: info, calibration: info.calibration });
-  // The first pass's reads are each cell's "before".
-  const before = new Map<string, number | null>();
+  // The first pass's reads are each cell's "before" (a resumed run's were stored before it stopped).
+  const before = new Map<string, number | null>(o.storedBefore ?? []);
   const first = reverifyStep(1, undefined, mode);
   const sub = ctx.events$.subscribe((e: RunEvent) => {
     if (e.type === 'read' && e.step === first && !before.has(cellKey(e.cell))) before.set(cellKey(e.cell), e.current_A);
