@@ -107,7 +107,7 @@ test('a batch the server refuses as malformed is kept on disk, not retried forev
   }
 });
 
-test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-flush delivers them exactly once', async (t) => {
+test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-flush delivers them exactly once, each with the station tag of the machine that measured', async (t) => {
   if (!needTool(t, 'influxd', 'influxdb') || !needTool(t, 'influx', 'influxdb-client')) return;
   const d = new Influxd();
   await d.start();
@@ -116,7 +116,7 @@ test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-fl
     const cwd = mkdtempSync(join(tmpdir(), 'cli-infl-'));
     const url = `http://127.0.0.1:${d.port}/rram`;
     const main = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
-    const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd });
+    const rram = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', cwd, env: { ...process.env, RRAM_STATION_NAME: 'bench-7' } });
     const run = rram('characterize', '--levels', '2', '--cells-per-level', '4', '--step', '0.1', '--influx', url, '--json');
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /InfluxDB did not take (\d+) points \(InfluxDB at 127\.0\.0\.1:\d+ unreachable: ECONNREFUSED\).*`rram influx-flush`/);
@@ -133,12 +133,18 @@ test('CLI: a run while InfluxDB is down keeps its points on disk; rram influx-fl
     const again = rram('influx-flush', '--influx', url);
     assert.match(again.stdout, /sent 0 of 0/);
     assert.equal(await countAll(d, 'rram', runId), events);
+    // A direct CLI run is never untagged: every point names the station (here RRAM_STATION_NAME).
+    const tagged = MEAS.reduce((n, m) => n + Number(query(d, `SELECT count(seq) FROM "${m}" WHERE run='${runId}' AND station='bench-7' AND ${ALL_TIME}`)[0]?.[1] ?? 0), 0);
+    assert.equal(tagged, events);
+    const bad = spawnSync(process.execPath, [main, 'read', '--cell', '0,0', '--influx', url], { encoding: 'utf8', cwd, env: { ...process.env, RRAM_STATION_NAME: 'probe 1' } });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /RRAM_STATION_NAME="probe 1": a station name is/);
   } finally {
     await d.destroy();
   }
 });
 
-test('Grafana dashboard: the committed JSON is the typed one, and every panel query (as Grafana expands it) returns data from a real influxd', async (t) => {
+test('Grafana dashboard: the committed JSON is the typed one, every panel query (as Grafana expands it) returns data from a real influxd, and the station variable narrows the runs to a station\'s', async (t) => {
   const committed = JSON.parse(readFileSync(join(repoRoot(), 'dashboards', 'grafana', 'rram-hil.json'), 'utf8'));
   assert.deepEqual(committed, JSON.parse(JSON.stringify(grafanaDashboard())), 'dashboards/grafana/rram-hil.json is stale: npm run build && npm run grafana');
   if (!needTool(t, 'influxd', 'influxdb')) return;
@@ -154,13 +160,14 @@ test('Grafana dashboard: the committed JSON is the typed one, and every panel qu
     });
     assert.equal(out.status, 'completed');
     // Grafana's expansion of the macros for the last hour, the run variable set to this run.
-    const expand = (q: string) =>
+    const expand = (q: string, station = '.*') =>
       q
+        .replaceAll('$station', station)
         .replaceAll('$timeFilter', `time >= ${t0 - 3600e3}ms and time <= ${Date.now() + 60e3}ms`)
         .replaceAll('$__interval', '1s')
         .replaceAll('$run', out.runId.replace(/-/g, '\\-'));
-    const query = async (q: string) => {
-      const r = await fetch(`http://127.0.0.1:${d.port}/query?db=rram&epoch=ms&q=${encodeURIComponent(expand(q))}`);
+    const query = async (q: string, station?: string) => {
+      const r = await fetch(`http://127.0.0.1:${d.port}/query?db=rram&epoch=ms&q=${encodeURIComponent(expand(q, station))}`);
       const j = (await r.json()) as { results: { error?: string; series?: { name: string; tags?: Record<string, string>; values: unknown[][] }[] }[] };
       assert.equal(r.status, 200, q);
       assert.equal(j.results[0].error, undefined, `${q}: ${j.results[0].error}`);
@@ -173,8 +180,19 @@ test('Grafana dashboard: the committed JSON is the typed one, and every panel qu
       }
     const levels = await query(PANELS.find((p) => p.title.startsWith('Final current'))!.queries[0].q);
     assert.deepEqual(levels.map((s) => s.tags!.level).sort(), ['0', '1', '2', '3']);
-    const vars = await query((grafanaDashboard().templating!.list![1] as { query: string }).query);
-    assert.ok(JSON.stringify(vars).includes(out.runId), 'the run variable lists the run');
+    const variable = (name: string) => (grafanaDashboard().templating!.list!.find((v) => v.name === name) as { query: string }).query;
+    const vars = await query(variable('run'));
+    assert.ok(JSON.stringify(vars).includes(out.runId), 'the run variable lists the run (All stations: also a run written before stations had names)');
+    // A second run from a named station: the station variable lists it, and choosing it keeps only its runs.
+    const named = await InfluxSink.create({ host: '127.0.0.1', port: d.port, database: 'rram', spillDir: join(dir, 'spill-2'), station: 'probe-1' });
+    const out2 = await runJob({ store: new EmbeddedStore(dir), sinks: [named] }, (ctx) => characterize(new EmulatedBoard({ seed: 2 }), ctx, { algo: 'igvva', levels: 2, cellsPerLevel: 4, reads: 1, relax_s: [], seed: 1 }));
+    assert.equal(out2.status, 'completed');
+    assert.ok(JSON.stringify(await query(variable('station'))).includes('"probe-1"'), 'the station variable lists the station');
+    const runsOf = async (station: string) => JSON.stringify(await query(variable('run'), station));
+    assert.ok((await runsOf('probe-1')).includes(out2.runId) && !(await runsOf('probe-1')).includes(out.runId), 'probe-1: its run only');
+    assert.ok((await runsOf('.*')).includes(out2.runId) && (await runsOf('.*')).includes(out.runId), 'All: both');
+    const table = JSON.stringify(await query(PANELS[0].queries[0].q, 'probe-1'));
+    assert.ok(table.includes(out2.runId) && !table.includes(out.runId), 'the Runs panel follows the station variable');
   } finally {
     await d.destroy();
   }

@@ -9,6 +9,7 @@ import { EmbeddedStore } from '../store/embedded-store.js';
 import type { Sink } from '../jobs/run-job.js';
 import type { InfluxSink } from '../store/influx-sink.js';
 import { num } from './parse.js';
+import { cliStationName } from '../station/cli-station-name.js';
 import { addStoreOption } from './board-options.js';
 import { addMetadataOptions, metadataFromFlags, type MetadataFlags } from './metadata-flags.js';
 import type { RunMetadata } from '../io/schemas/run-metadata.js';
@@ -60,7 +61,7 @@ export function reportInfluxBacklog(sink: InfluxSink): void {
 export async function influxSinks(flag: string | undefined, storeDir: string): Promise<Sink[]> {
   const url = influxUrl(flag);
   if (!url) return [];
-  const sink = await openInfluxSink(url, storeDir);
+  const sink = await openInfluxSink(url, storeDir, cliStationName(storeDir));
   return [
     {
       attach: (e$) => sink.attach(e$),

@@ -1,6 +1,7 @@
 /**
  * The Grafana dashboard for the documented InfluxDB 1.x schema (docs/formats.md): runs, pulses,
- * read currents per level, cell outcomes, progress and warnings of one run chosen in a variable.
+ * read currents per level, cell outcomes, progress and warnings of one run chosen in a variable,
+ * among the runs of the stations chosen in another (the `station` tag).
  * Typed against Grafana's own dashboard schema (@grafana/schema), so a field Grafana does not know
  * fails the build; `npm run grafana` writes dashboards/grafana/rram-hil.json from it (a test checks
  * the file is current and runs every panel's query against a real influxd).
@@ -9,7 +10,10 @@
 import type { Dashboard, Panel } from '@grafana/schema';
 
 const DS = { type: 'influxdb', uid: '${DS}' };
-const RUN = `"run" =~ /^$run$/`;
+// The station variable (issue 29: several stations on one InfluxDB): All is /^.*$/, which also
+// matches points written before stations were named (a missing tag compares as "").
+const STATION = `"station" =~ /^$station$/`;
+const RUN = `"run" =~ /^$run$/ AND ${STATION}`;
 
 interface PanelSpec {
   title: string;
@@ -26,10 +30,10 @@ export const PANELS: PanelSpec[] = [
   {
     title: 'Runs',
     type: 'table',
-    queries: [{ q: `SELECT last("seq") AS "events so far", last("params") AS "params" FROM "run" WHERE $timeFilter GROUP BY "run", "kind", "algo"`, format: 'table' }],
+    queries: [{ q: `SELECT last("seq") AS "events so far", last("params") AS "params" FROM "run" WHERE ${STATION} AND $timeFilter GROUP BY "station", "run", "kind", "algo"`, format: 'table' }],
     w: 24,
     h: 7,
-    description: 'One row per run started in the time range (measurement run: kind, algorithm, parameters).',
+    description: 'One row per run started in the time range by the chosen stations (measurement run: station, kind, algorithm, parameters).',
   },
   {
     title: 'Run outcome',
@@ -149,11 +153,25 @@ export function grafanaDashboard(): Dashboard {
       list: [
         { name: 'DS', label: 'InfluxDB', type: 'datasource', query: 'influxdb', hide: 0 },
         {
+          name: 'station',
+          label: 'station',
+          type: 'query',
+          datasource: DS,
+          query: `SHOW TAG VALUES FROM "run" WITH KEY = "station" WHERE $timeFilter`,
+          refresh: 2,
+          sort: 1,
+          includeAll: true,
+          allValue: '.*',
+          multi: true,
+          current: { text: 'All', value: '$__all' },
+          hide: 0,
+        },
+        {
           name: 'run',
           label: 'run',
           type: 'query',
           datasource: DS,
-          query: `SHOW TAG VALUES FROM "run" WITH KEY = "run" WHERE $timeFilter`,
+          query: `SHOW TAG VALUES FROM "run" WITH KEY = "run" WHERE ${STATION} AND $timeFilter`,
           refresh: 2,
           sort: 2,
           includeAll: false,
