@@ -11,7 +11,7 @@ import type { Split } from './datasets.js';
 import { isDenseChain, weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { DeviceModel } from './device-models.js';
 import type { DriftCompensation } from './drift-compensation.js';
-import { applyIrDrop, checkWire } from './ir-drop.js';
+import { applyIrDrop, checkWire, type WireOptions } from './ir-drop.js';
 import { ARRAY_SIDE, MAX_TILE, MIN_TILE, mapNet, mappingReport, type MappingReport, type QuantizeScope, type Quantizer, type Scheme } from './mapping.js';
 import { inputSize, predictAll, type AdcConfig, type FullScaleRecord, type LayerValues } from './forward-tf.js';
 import { nativeAvailable, toCsr, TRIALS_PER_BLOCK, type KernelChoice } from './mc-kernel.js';
@@ -130,21 +130,128 @@ export const confusionOf = (pred: Int32Array | Uint8Array, labels: Uint8Array): 
   return m;
 };
 
-export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, test: Split, o: McOptions): Promise<McResult> {
+/** Refuses options no Monte Carlo can run, naming the flag (before anything is mapped or drawn). */
+function checkOptions(o: McOptions, nOps: number, drifts: boolean): void {
   if (!Number.isInteger(o.trials) || o.trials < 1 || o.trials > MAX_TRIALS) throw new InvalidArgumentError('trials', o.trials, `must be an integer in 1..${MAX_TRIALS}`);
   if (o.adcBits !== undefined && (!Number.isInteger(o.adcBits) || o.adcBits < 1 || o.adcBits > 16)) throw new InvalidArgumentError('adc-bits', o.adcBits, 'must be an integer in 1..16');
   if (o.tile !== undefined && (!Number.isInteger(o.tile) || o.tile < MIN_TILE || o.tile > MAX_TILE)) throw new InvalidArgumentError('tile', o.tile, `must be an integer in ${MIN_TILE}..${MAX_TILE}`);
+  if (o.onlyLayer !== undefined && !(Number.isInteger(o.onlyLayer) && o.onlyLayer >= 0 && o.onlyLayer < nOps)) throw new InvalidArgumentError('only-layer', o.onlyLayer, `must be a weight layer index in 0..${nOps - 1}`);
+  if (o.driftCompensation && o.driftCompensation !== 'none' && !drifts) throw new InvalidArgumentError('drift-compensation', o.driftCompensation, 'compensates drift after programming: give --relax T or --retention T');
+  if (o.onlyLayer !== undefined && o.adcBits) throw new InvalidArgumentError('only-layer', o.onlyLayer, 'leaves the other layers digital: no ADC to model (drop --adc-bits)');
+}
+
+/** What every engine's trial job shares: the mapped layers, the device, the periphery. */
+interface TrialSetup {
+  tf: Tf;
+  tfBackend: string;
+  net: CrossbarNet;
+  test: Split;
+  n: number;
+  labels: Uint8Array;
+  layers: McLayer[];
+  periphery: { driftCompensation: DriftCompensation; wire?: WireOptions };
+  adcCfg?: AdcConfig;
+  o: McOptions;
+  onTrials: (k: number) => void;
+}
+
+interface EngineRun {
+  results: { first: number; done: number; correct: Int32Array; confusion: Float64Array }[];
+  engine: string;
+  workers: number;
+  peakRss: number;
+}
+
+/** Conv nets: one trial per kernel call over all images, trials split over worker threads. */
+async function cnnTrials(x: TrialSetup, chain: NonNullable<ReturnType<typeof convChain>>): Promise<EngineRun> {
+  const { o, n } = x;
+  const px = inputSize(x.net);
+  const images = new Float32Array(new SharedArrayBuffer(n * px * 4));
+  images.set(x.test.images.subarray(0, n * px));
+  const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.trials));
+  const job = (first: number, count: number, stop?: Int32Array): CnnTrialJob => ({ kind: 'cnn', layers: x.layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels: x.labels, first, count, kernel: o.engine as KernelChoice, stop, ...x.periphery });
+  const rs: TrialResult[] = nw === 1 ? await runInChunks(o.trials, 2, (first, count) => runCnnTrials(job(first, count)), x.onTrials, o.signal) : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, x.onTrials, o.signal);
+  return { results: rs, engine: rs[0]?.kernel ?? o.engine, workers: nw, peakRss: 0 };
+}
+
+/** Dense chains: the sparse kernel, workers taking whole blocks of TRIALS_PER_BLOCK trials (its batch). */
+async function denseTrials(x: TrialSetup): Promise<EngineRun> {
+  const { o, n } = x;
+  const kernel = o.engine as KernelChoice;
+  const csr = toCsr(x.test.images, n, inputSize(x.net), true);
+  const blocks = Math.ceil(o.trials / TRIALS_PER_BLOCK);
+  const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
+  const job = (first: number, count: number, stop?: Int32Array): TrialJob => ({ layers: x.layers, device: o.device, seed: o.seed, csr, labels: x.labels, first, count, kernel, stop, ...x.periphery });
+  const rs: TrialResult[] =
+    nw === 1
+      ? await runInChunks(o.trials, 8 * TRIALS_PER_BLOCK, (first, count) => runTrials(job(first, count)), x.onTrials, o.signal)
+      : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), blocks, nw, (b0, nb, stop) => job(b0 * TRIALS_PER_BLOCK, Math.min(o.trials, (b0 + nb) * TRIALS_PER_BLOCK) - b0 * TRIALS_PER_BLOCK, stop), x.onTrials, o.signal);
+  return { results: rs, engine: rs[0]?.kernel ?? kernel, workers: nw, peakRss: 0 };
+}
+
+/**
+ * The general path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
+ * trials are split over worker threads, each with its own backend; tfjs-node threads itself.
+ */
+async function tfTrials(x: TrialSetup): Promise<EngineRun> {
+  const { o, n } = x;
+  const images = x.test.images.slice(0, n * (x.net.input ? 784 : inputSize(x.net)));
+  const job = (first: number, count: number, stop?: Int32Array): TfTrialJob => ({ net: x.net, layers: x.layers, device: o.device, seed: o.seed, images, labels: x.labels, first, count, adc: x.adcCfg, stop, ...x.periphery });
+  const nw = x.tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
+  let peakRss = 0;
+  const count = (k: number) => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    x.onTrials(k);
+  };
+  let results: EngineRun['results'];
+  if (nw === 1) {
+    const stop = newStopFlag();
+    const between = async () => {
+      if (o.signal?.aborted) Atomics.store(stop, 0, 1);
+      await new Promise((r) => setImmediate(r)); // let a hosting server breathe between trials
+      count(1);
+    };
+    results = [await runTfTrials(x.tf, job(0, o.trials, stop), between)];
+  } else results = await runOnWorkers<TfTrialResult>(new URL('./mc-tf-worker.js', import.meta.url), o.trials, nw, job, count, o.signal);
+  return { results, engine: `tfjs-${x.tfBackend}`, workers: nw, peakRss };
+}
+
+/** The engine for this net and these options: the conv kernel, the dense kernel, or tfjs. */
+function runEngine(x: TrialSetup): Promise<EngineRun> {
+  const { o, net } = x;
+  // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),
+  // so `auto` falls back to it; `js` stays selectable as the reference implementation.
+  const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
+  const wantCnn = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeCnnAvailable() && process.env.RRAM_KERNEL !== 'js');
+  const chain = wantCnn && !o.adcBits ? convChain(net) : undefined;
+  if (chain) return cnnTrials(x, chain);
+  if (wantKernel && !o.adcBits && isDenseChain(net)) return denseTrials(x);
+  return tfTrials(x);
+}
+
+/** The trials run, in trial order (an aborted run: each worker's finished prefix), and their confusion. */
+function gatherTrials(results: EngineRun['results']): { correct: Int32Array; confusion: Float64Array } {
+  const correct = new Int32Array(results.reduce((a, r) => a + r.done, 0));
+  const confusion = new Float64Array(100);
+  let at = 0;
+  for (const r of [...results].sort((a, b) => a.first - b.first)) {
+    correct.set(r.correct.subarray(0, r.done), at);
+    at += r.done;
+    r.confusion.forEach((v, i) => (confusion[i] += v));
+  }
+  return { correct, confusion };
+}
+
+export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, test: Split, o: McOptions): Promise<McResult> {
+  const ops = weightOps(net);
+  const drifts = o.device.relaxSource !== undefined || (o.device.aging?.logT ?? 0) > 0;
+  checkOptions(o, ops.length, drifts);
   const n = Math.min(o.images ?? test.n, test.n);
   const labels = test.labels.subarray(0, n);
-  const ops = weightOps(net);
   const levels = o.device.nominal;
-  if (o.onlyLayer !== undefined && !(Number.isInteger(o.onlyLayer) && o.onlyLayer >= 0 && o.onlyLayer < ops.length)) throw new InvalidArgumentError('only-layer', o.onlyLayer, `must be a weight layer index in 0..${ops.length - 1}`);
-  const drifts = o.device.relaxSource !== undefined || (o.device.aging?.logT ?? 0) > 0;
-  if (o.driftCompensation && o.driftCompensation !== 'none' && !drifts) throw new InvalidArgumentError('drift-compensation', o.driftCompensation, 'compensates drift after programming: give --relax T or --retention T');
   const wire = o.wireResistance_ohm !== undefined ? { resistance_ohm: o.wireResistance_ohm, vread_V: o.vread_V ?? 0.2, tile: o.tile ?? ARRAY_SIDE } : undefined;
   if (wire) checkWire(wire);
   const periphery = { driftCompensation: o.driftCompensation ?? 'none', wire };
-  if (o.onlyLayer !== undefined && o.adcBits) throw new InvalidArgumentError('only-layer', o.onlyLayer, 'leaves the other layers digital: no ADC to model (drop --adc-bits)');
   const mapped = mapNet(ops, levels, o.scheme, { clip: o.clip, quantizer: o.quantizer, scope: o.scope, tile: o.tile });
   // Layers outside `onlyLayer` stay at their trained weights: no cells drawn for them.
   const digital = (li: number) => o.onlyLayer !== undefined && li !== o.onlyLayer;
@@ -166,17 +273,9 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
   } else quantPred = predictTf(mapped.map((l) => ({ eff: l.quantized })));
 
   const t0 = performance.now();
-  let peakRss = process.memoryUsage().rss;
+  const rss0 = process.memoryUsage().rss;
   // What the trial runners (possibly in workers) need of each mapped layer.
   const layers: McLayer[] = mapped.map(({ scheme, rows, cols, alpha, ref, pos, neg, name }, li) => ({ scheme, rows, cols, alpha, ref, pos, neg, name, posFixed: o.fixed?.[li].gp, negFixed: o.fixed?.[li].gn, digital: digital(li) ? ops[li].W : undefined, post: ops[li].post }));
-  let engine: string;
-  let workersUsed = 1;
-  // Without the native kernel, batched tfjs-wasm beats the JavaScript kernel (docs/benchmarks.md),
-  // so `auto` falls back to it; `js` stays selectable as the reference implementation.
-  const wantKernel = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeAvailable() && process.env.RRAM_KERNEL !== 'js');
-  const fast = wantKernel && !o.adcBits && isDenseChain(net);
-  const wantCnn = o.engine === 'native' || o.engine === 'js' || (o.engine === 'auto' && nativeCnnAvailable() && process.env.RRAM_KERNEL !== 'js');
-  const chain = wantCnn && !o.adcBits ? convChain(net) : undefined;
   // Progress per finished trial (or block of trials), from every engine; an abort stops them all
   // after their current trial and keeps what they did (McOptions.keepPartial).
   let done = 0;
@@ -184,69 +283,14 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     done += k;
     o.onProgress?.(done, o.trials);
   };
-  let results: { first: number; done: number; correct: Int32Array; confusion: Float64Array }[];
   if (o.signal?.aborted) throw new AbortedError('inference aborted');
-  if (chain) {
-    // Conv nets: one trial per kernel call over all images, trials split over worker threads.
-    const px = inputSize(net);
-    const images = new Float32Array(new SharedArrayBuffer(n * px * 4));
-    images.set(test.images.subarray(0, n * px));
-    const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), o.trials));
-    const job = (first: number, count: number, stop?: Int32Array): CnnTrialJob => ({ kind: 'cnn', layers, stages: chain.stages, input: chain.input, device: o.device, seed: o.seed, images, labels, first, count, kernel: o.engine as KernelChoice, stop, ...periphery });
-    const rs: TrialResult[] = nw === 1 ? await runInChunks(o.trials, 2, (first, count) => runCnnTrials(job(first, count)), onTrials, o.signal) : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), o.trials, nw, job, onTrials, o.signal);
-    results = rs;
-    engine = rs[0]?.kernel ?? o.engine;
-    workersUsed = nw;
-  } else if (fast) {
-    const kernel = o.engine as KernelChoice;
-    const csr = toCsr(test.images, n, inputSize(net), true);
-    // Workers take whole blocks of TRIALS_PER_BLOCK trials (the kernel's batch).
-    const blocks = Math.ceil(o.trials / TRIALS_PER_BLOCK);
-    const nw = Math.max(1, Math.min(o.workers ?? availableParallelism(), blocks));
-    const job = (first: number, count: number, stop?: Int32Array): TrialJob => ({ layers, device: o.device, seed: o.seed, csr, labels, first, count, kernel, stop, ...periphery });
-    const rs: TrialResult[] =
-      nw === 1
-        ? await runInChunks(o.trials, 8 * TRIALS_PER_BLOCK, (first, count) => runTrials(job(first, count)), onTrials, o.signal)
-        : await runOnWorkers<TrialResult>(new URL('./mc-worker.js', import.meta.url), blocks, nw, (b0, nb, stop) => job(b0 * TRIALS_PER_BLOCK, Math.min(o.trials, (b0 + nb) * TRIALS_PER_BLOCK) - b0 * TRIALS_PER_BLOCK, stop), onTrials, o.signal);
-    results = rs;
-    engine = rs[0]?.kernel ?? kernel;
-    workersUsed = nw;
-  } else {
-    // General path: one batched tfjs forward per trial. On wasm (single-threaded in Node) the
-    // trials are split over worker threads, each with its own backend; tfjs-node threads itself.
-    const images = test.images.slice(0, n * (net.input ? 784 : inputSize(net)));
-    const job = (first: number, count: number, stop?: Int32Array): TfTrialJob => ({ net, layers, device: o.device, seed: o.seed, images, labels, first, count, adc: adcCfg, stop, ...periphery });
-    const nw = tfBackend === 'wasm' ? Math.max(1, Math.min(o.workers ?? availableParallelism(), Math.floor(o.trials / 4))) : 1;
-    const count = (k: number) => {
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      onTrials(k);
-    };
-    if (nw === 1) {
-      const stop = newStopFlag();
-      const between = async () => {
-        if (o.signal?.aborted) Atomics.store(stop, 0, 1);
-        await new Promise((r) => setImmediate(r)); // let a hosting server breathe between trials
-        count(1);
-      };
-      results = [await runTfTrials(tf, job(0, o.trials, stop), between)];
-    } else results = await runOnWorkers<TfTrialResult>(new URL('./mc-tf-worker.js', import.meta.url), o.trials, nw, job, count, o.signal);
-    engine = `tfjs-${tfBackend}`;
-    workersUsed = nw;
-  }
-  const trialsDone = results.reduce((a, r) => a + r.done, 0);
+  const run = await runEngine({ tf, tfBackend, net, test, n, labels, layers, periphery, adcCfg, o, onTrials });
+  const { correct, confusion } = gatherTrials(run.results);
+  const trialsDone = correct.length;
   const aborted = !!o.signal?.aborted || trialsDone < o.trials;
   if (aborted && (!o.keepPartial || trialsDone === 0)) throw new AbortedError(`inference aborted after ${trialsDone} of ${o.trials} trials`);
-  // The trials run, in trial order (an aborted run: each worker's finished prefix).
-  const correct = new Int32Array(trialsDone);
-  const confusion = new Float64Array(100);
-  let at = 0;
-  for (const r of [...results].sort((a, b) => a.first - b.first)) {
-    correct.set(r.correct.subarray(0, r.done), at);
-    at += r.done;
-    r.confusion.forEach((v, i) => (confusion[i] += v));
-  }
   const elapsed = (performance.now() - t0) / 1000;
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const peakRss = Math.max(rss0, run.peakRss, process.memoryUsage().rss);
   const accuracies = Array.from(correct, (c) => c / n);
   const ascending = sorted(accuracies);
   return {
@@ -270,8 +314,8 @@ export async function monteCarlo(tf: Tf, tfBackend: string, net: CrossbarNet, te
     histogram: accuracyHistogram(accuracies),
     cdf: ascending.map((a, i) => ({ accuracy: a, p: (i + 1) / ascending.length })),
     confusion: Array.from({ length: 10 }, (_, r) => Array.from(confusion.subarray(r * 10, r * 10 + 10))),
-    engine,
-    workers: workersUsed,
+    engine: run.engine,
+    workers: run.workers,
     tfBackend,
     elapsed_s: elapsed,
     trialsPerSec: trialsDone / elapsed,

@@ -44,14 +44,13 @@ export interface Hdf5Export {
   rows: number;
 }
 
-export async function exportHdf5(store: EmbeddedStore, runId: string, file: string, o: { array?: number } = {}): Promise<Hdf5Export> {
-  const run = exportableRun(store, runId);
-  const board = run.board as { rows?: number; cols?: number; arrays?: number } | undefined;
-  const words = board?.rows ?? 64;
-  const bits = board?.cols ?? 64;
-  // One pass: rows per cell of every array, so a run on several arrays can name them.
+type Row = [number, number, number, number, number, number];
+type CellEvent = RunEvent & { cell: { array: number; row: number; col: number } };
+
+/** One pass over the run: the rows of every cell of every array (a run on several arrays can name them). */
+async function collectColumns(store: EmbeddedStore, runId: string, bits: number): Promise<Map<number, Map<number, Column>>> {
   const perArray = new Map<number, Map<number, Column>>();
-  const push = (e: RunEvent & { cell: { array: number; row: number; col: number } }, row: [number, number, number, number, number, number]) => {
+  const push = (e: CellEvent, row: Row) => {
     let cells = perArray.get(e.cell.array);
     if (!cells) perArray.set(e.cell.array, (cells = new Map()));
     const k = e.cell.row * bits + e.cell.col;
@@ -78,85 +77,110 @@ export async function exportHdf5(store: EmbeddedStore, runId: string, file: stri
       else if (e.type === 'read') push(e, [e.current_A ?? NaN, e.vread_V, 0, e.vread_V, OP_READ, NaN]);
     }
   }
-  const arrays = [...perArray.keys()].sort((a, b) => a - b);
-  let array = o.array;
-  if (array === undefined) {
-    if (arrays.length > 1) throw new InvalidArgumentError('--array', 'missing', `run ${runId} touched arrays ${arrays.join(', ')}; an ArC TWO file holds one crossbar: choose one with --array`);
-    array = arrays[0] ?? 0;
-  } else if (!perArray.has(array)) throw new InvalidArgumentError('--array', array, `run ${runId} has no pulse or read on that array (it touched ${arrays.length ? arrays.join(', ') : 'none'})`);
-  const cells = perArray.get(array) ?? new Map<number, Column>();
+  return perArray;
+}
 
+/** The array to write: the one asked for, or the run's only one (an ArC TWO file holds one crossbar). */
+function pickArray(perArray: Map<number, Map<number, Column>>, runId: string, asked?: number): number {
+  const arrays = [...perArray.keys()].sort((a, b) => a - b);
+  if (asked === undefined) {
+    if (arrays.length > 1) throw new InvalidArgumentError('--array', 'missing', `run ${runId} touched arrays ${arrays.join(', ')}; an ArC TWO file holds one crossbar: choose one with --array`);
+    return arrays[0] ?? 0;
+  }
+  if (!perArray.has(asked)) throw new InvalidArgumentError('--array', asked, `run ${runId} has no pulse or read on that array (it touched ${arrays.length ? arrays.join(', ') : 'none'})`);
+  return asked;
+}
+
+// Scalar int64 attributes, as h5py writes Python ints (ArC TWO's reader compares them as integers).
+const i64 = (g: HasAttrs, n: string, v: number) => g.create_attribute(n, BigInt64Array.of(BigInt(v)), [], '<q');
+
+/** The root's attributes: the layout's own, and the run's identity, parameters and metadata prefixed rram_. */
+function writeRootAttributes(f: Group, run: ReturnType<typeof exportableRun>, runId: string, array: number, words: number, bits: number): void {
+  f.create_attribute('CLASS', 'GROUP');
+  f.create_attribute('PYTABLES_FORMAT_VERSION', '2.1');
+  i64(f, 'H5DS_VERSION_MAJOR', 0);
+  i64(f, 'H5DS_VERSION_MINOR', 1);
+  f.create_attribute('TITLE', `rram-hil run ${runId} array ${array}`);
+  i64(f, 'words', words);
+  i64(f, 'bits', bits);
+  f.create_attribute('rram_format', 'rram-hil/arc2-h5 v1');
+  f.create_attribute('rram_run', runId);
+  f.create_attribute('rram_kind', run.kind);
+  f.create_attribute('rram_status', run.status);
+  f.create_attribute('rram_started', run.started);
+  i64(f, 'rram_array', array);
+  f.create_attribute('rram_params', JSON.stringify(run.params));
+  // Run metadata (docs/formats.md "Run metadata"): one attribute per field, the whole set as JSON too.
+  if (run.metadata) {
+    f.create_attribute('rram_metadata', JSON.stringify(run.metadata));
+    for (const [k, v] of Object.entries(run.metadata)) {
+      if (typeof v === 'number') f.create_attribute(`rram_${k}`, Float64Array.of(v), [], '<d');
+      else f.create_attribute(`rram_${k}`, Array.isArray(v) ? v.join(',') : String(v));
+    }
+  }
+}
+
+/** /crosspoints/WxxByy/timeseries per cell, and /crossbar's last read per cell; returns the rows written. */
+function writeCells(f: Group, cells: Map<number, Column>, words: number, bits: number): number {
+  const group = (path: string) => f.get(path) as Group;
+  let rows = 0;
+  const current = new Float32Array(words * bits);
+  const voltage = new Float32Array(words * bits);
+  const xp = group('crosspoints');
+  for (const [k, c] of [...cells.entries()].sort((a, b) => a[0] - b[0])) {
+    const n = c.op_type.length;
+    rows += n;
+    for (let i = n - 1; i >= 0; i--)
+      if (c.op_type[i] === OP_READ) {
+        current[k] = c.current[i];
+        voltage[k] = c.read_voltage[i];
+        break;
+      }
+    const g = name(Math.floor(k / bits), k % bits);
+    xp.create_group(g);
+    const data = new Map<string, Float32Array | Uint32Array | Float64Array>([
+      ['current', Float32Array.from(c.current)],
+      ['voltage', Float32Array.from(c.voltage)],
+      ['pulse_width', Float32Array.from(c.pulse_width)],
+      ['read_voltage', Float32Array.from(c.read_voltage)],
+      ['op_type', Uint32Array.from(c.op_type)],
+      ['gate_voltage', Float32Array.from(c.gate_voltage)],
+      ['t_ms', Float64Array.from(c.t_ms)],
+      ['seq', Uint32Array.from(c.seq)],
+    ]);
+    const d = (xp.get(g) as Group).create_dataset({ name: 'timeseries', data });
+    i64(d, 'NROWS', n);
+    i64(d, 'BASE_SIZE', n);
+    d.create_attribute('TITLE', g);
+    d.create_attribute('CLASS', 'TABLE');
+  }
+  const cb = group('crossbar');
+  i64(cb, 'words', words);
+  i64(cb, 'bits', bits);
+  cb.create_dataset({ name: 'current', data: current, shape: [words, bits] });
+  cb.create_dataset({ name: 'voltage', data: voltage, shape: [words, bits] });
+  return rows;
+}
+
+export async function exportHdf5(store: EmbeddedStore, runId: string, file: string, o: { array?: number } = {}): Promise<Hdf5Export> {
+  const run = exportableRun(store, runId);
+  const board = run.board as { rows?: number; cols?: number; arrays?: number } | undefined;
+  const words = board?.rows ?? 64;
+  const bits = board?.cols ?? 64;
+  const perArray = await collectColumns(store, runId, bits);
+  const array = pickArray(perArray, runId, o.array);
+  const cells = perArray.get(array) ?? new Map<number, Column>();
   const h5wasm = await import('h5wasm/node');
   await h5wasm.ready;
   const f = new h5wasm.File(file, 'w');
   let rows = 0;
   try {
-    // Scalar int64 attributes, as h5py writes Python ints (ArC TWO's reader compares them as integers).
-    const i64 = (g: HasAttrs, n: string, v: number) => g.create_attribute(n, BigInt64Array.of(BigInt(v)), [], '<q');
-    const group = (path: string) => f.get(path) as Group;
-    f.create_attribute('CLASS', 'GROUP');
-    f.create_attribute('PYTABLES_FORMAT_VERSION', '2.1');
-    i64(f, 'H5DS_VERSION_MAJOR', 0);
-    i64(f, 'H5DS_VERSION_MINOR', 1);
-    f.create_attribute('TITLE', `rram-hil run ${runId} array ${array}`);
-    i64(f, 'words', words);
-    i64(f, 'bits', bits);
-    f.create_attribute('rram_format', 'rram-hil/arc2-h5 v1');
-    f.create_attribute('rram_run', runId);
-    f.create_attribute('rram_kind', run.kind);
-    f.create_attribute('rram_status', run.status);
-    f.create_attribute('rram_started', run.started);
-    i64(f, 'rram_array', array);
-    f.create_attribute('rram_params', JSON.stringify(run.params));
-    // Run metadata (docs/formats.md "Run metadata"): one attribute per field, the whole set as JSON too.
-    if (run.metadata) {
-      f.create_attribute('rram_metadata', JSON.stringify(run.metadata));
-      for (const [k, v] of Object.entries(run.metadata)) {
-        if (typeof v === 'number') f.create_attribute(`rram_${k}`, Float64Array.of(v), [], '<d');
-        else f.create_attribute(`rram_${k}`, Array.isArray(v) ? v.join(',') : String(v));
-      }
-    }
+    writeRootAttributes(f, run, runId, array, words, bits);
     for (const g of ['crossbar', 'crosspoints', 'synthetics']) {
       f.create_group(g);
-      group(g).create_attribute('CLASS', 'GROUP');
+      (f.get(g) as Group).create_attribute('CLASS', 'GROUP');
     }
-    const current = new Float32Array(words * bits);
-    const voltage = new Float32Array(words * bits);
-    const xp = group('crosspoints');
-    for (const [k, c] of [...cells.entries()].sort((a, b) => a[0] - b[0])) {
-      const word = Math.floor(k / bits);
-      const bit = k % bits;
-      const n = c.op_type.length;
-      rows += n;
-      for (let i = n - 1; i >= 0; i--)
-        if (c.op_type[i] === OP_READ) {
-          current[k] = c.current[i];
-          voltage[k] = c.read_voltage[i];
-          break;
-        }
-      const g = name(word, bit);
-      xp.create_group(g);
-      const data = new Map<string, Float32Array | Uint32Array | Float64Array>([
-        ['current', Float32Array.from(c.current)],
-        ['voltage', Float32Array.from(c.voltage)],
-        ['pulse_width', Float32Array.from(c.pulse_width)],
-        ['read_voltage', Float32Array.from(c.read_voltage)],
-        ['op_type', Uint32Array.from(c.op_type)],
-        ['gate_voltage', Float32Array.from(c.gate_voltage)],
-        ['t_ms', Float64Array.from(c.t_ms)],
-        ['seq', Uint32Array.from(c.seq)],
-      ]);
-      const d = (xp.get(g) as Group).create_dataset({ name: 'timeseries', data });
-      i64(d, 'NROWS', n);
-      i64(d, 'BASE_SIZE', n);
-      d.create_attribute('TITLE', g);
-      d.create_attribute('CLASS', 'TABLE');
-    }
-    const cb = group('crossbar');
-    i64(cb, 'words', words);
-    i64(cb, 'bits', bits);
-    cb.create_dataset({ name: 'current', data: current, shape: [words, bits] });
-    cb.create_dataset({ name: 'voltage', data: voltage, shape: [words, bits] });
+    rows = writeCells(f, cells, words, bits);
   } finally {
     f.close();
   }

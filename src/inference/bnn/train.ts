@@ -54,13 +54,21 @@ export interface BnnTrainReport {
 const EPS = 1e-4;
 const MOMENTUM = 0.9;
 
-export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrainOptions): Promise<{ model: BnnModel; report: BnnTrainReport }> {
-  if (ds.train.rows !== 28 || ds.train.cols !== 28 || ds.train.channels !== 1) throw new InvalidArgumentError('dataset', ds.name, 'binary nets (seed 003) take 28x28 grey images (mnist, fashion) and crop them');
-  const t0 = performance.now();
-  const s = o.spec;
+/** The net's tensors: latent weights, batch-norm scale and shift, running statistics. */
+interface BnnVars {
+  W: TF.Variable[];
+  gamma: TF.Variable[];
+  beta: TF.Variable[];
+  runMean: TF.Variable[];
+  runVar: TF.Variable[];
+  /** The latent weights' scale: a B-bit grid is k = 2^(B-1) steps of its half range. */
+  k: number;
+  onGrid: (w: TF.Tensor) => TF.Tensor;
+  quantA: (z: TF.Tensor) => TF.Tensor;
+}
+
+function initVars(tf: Tf, s: BnnSpec, rng: Rng): BnnVars {
   const L = s.sizes.length - 1;
-  const g = weightGrid(s.weightBits);
-  const rng = new Rng(o.seed);
   const init = (n: number, scale: number) => Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale);
   // Latent weights in units of the grid's half range (k): a B-bit grid {-2^(B-1)..2^(B-1)-1} is
   // k = 2^(B-1) steps wide, and Adam moves a latent weight by about the learning rate per step
@@ -68,53 +76,119 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
   // 2-bit one to cross its grid (the grid is the same fixed point [-1, 1) in steps of 1/k).
   const k = s.weightBits === 1 ? 1 : 2 ** (s.weightBits - 1);
   const W = Array.from({ length: L }, (_, l) => tf.variable(tf.tensor2d(init(s.sizes[l] * s.sizes[l + 1], s.weightBits === 1 ? 1 : 0.5), [s.sizes[l], s.sizes[l + 1]]), true, `w${l}`));
-  const onGrid = (w: TF.Tensor) => quantW(k === 1 ? w : w.mul(k));
-  const gamma = Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), s.bn, `g${l}`));
-  const beta = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), true, `b${l}`));
-  const runMean = Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), false, `m${l}`));
-  const runVar = Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), false, `v${l}`));
-
   const { quantW, quantA } = steOps(tf, s.weightBits, s.actBits);
-
-  /** This batch's hardware offsets of the grid weights (perturb), per layer. */
-  let delta: (TF.Tensor | undefined)[] = [];
-  const forward = (x: TF.Tensor, training: boolean): TF.Tensor => {
-    let a = x;
-    for (let l = 0; l < L; l++) {
-      const y = a.matMul(training && delta[l] ? onGrid(W[l]).add(delta[l]!) : onGrid(W[l]));
-      let z: TF.Tensor;
-      if (s.bn) {
-        let mean: TF.Tensor;
-        let variance: TF.Tensor;
-        if (training) {
-          const m = tf.moments(y, 0);
-          mean = m.mean;
-          variance = m.variance;
-          // Running statistics for inference (an assignment: no gradient flows through it).
-          runMean[l].assign(runMean[l].mul(MOMENTUM).add(mean.mul(1 - MOMENTUM)));
-          runVar[l].assign(runVar[l].mul(MOMENTUM).add(variance.mul(1 - MOMENTUM)));
-        } else {
-          mean = runMean[l];
-          variance = runVar[l];
-        }
-        z = y.sub(mean).div(variance.add(EPS).sqrt()).mul(gamma[l]).add(beta[l]);
-      } else z = y; // no batch norm and no bias, as BinaryNet without its BN layers (Table 4's "w/o BN")
-      a = l < L - 1 ? quantA(z) : z;
-    }
-    return a;
+  return {
+    W,
+    gamma: Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), s.bn, `g${l}`)),
+    beta: Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), true, `b${l}`)),
+    runMean: Array.from({ length: L }, (_, l) => tf.variable(tf.zeros([s.sizes[l + 1]]), false, `m${l}`)),
+    runVar: Array.from({ length: L }, (_, l) => tf.variable(tf.ones([s.sizes[l + 1]]), false, `v${l}`)),
+    k,
+    onGrid: (w: TF.Tensor) => quantW(k === 1 ? w : w.mul(k)),
+    quantA,
   };
+}
 
-  const prep = (split: Split) => cropBinarize(split.images, split.n, s.crop);
-  const trainX = prep(ds.train);
-  const n = ds.train.n;
-  let opt = tf.train.adam(o.learningRate);
-  const order = Array.from({ length: n }, (_, i) => i);
+/** The forward pass; `delta` adds this batch's hardware offsets to the grid weights while training. */
+function forwardPass(tf: Tf, s: BnnSpec, v: BnnVars, x: TF.Tensor, training: boolean, delta: (TF.Tensor | undefined)[] = []): TF.Tensor {
+  const L = s.sizes.length - 1;
+  let a = x;
+  for (let l = 0; l < L; l++) {
+    const y = a.matMul(training && delta[l] ? v.onGrid(v.W[l]).add(delta[l]!) : v.onGrid(v.W[l]));
+    let z: TF.Tensor;
+    if (s.bn) {
+      let mean: TF.Tensor;
+      let variance: TF.Tensor;
+      if (training) {
+        const m = tf.moments(y, 0);
+        mean = m.mean;
+        variance = m.variance;
+        // Running statistics for inference (an assignment: no gradient flows through it).
+        v.runMean[l].assign(v.runMean[l].mul(MOMENTUM).add(mean.mul(1 - MOMENTUM)));
+        v.runVar[l].assign(v.runVar[l].mul(MOMENTUM).add(variance.mul(1 - MOMENTUM)));
+      } else {
+        mean = v.runMean[l];
+        variance = v.runVar[l];
+      }
+      z = y.sub(mean).div(variance.add(EPS).sqrt()).mul(v.gamma[l]).add(v.beta[l]);
+    } else z = y; // no batch norm and no bias, as BinaryNet without its BN layers (Table 4's "w/o BN")
+    a = l < L - 1 ? v.quantA(z) : z;
+  }
+  return a;
+}
+
+/** A layer's weights on their grid, as plain numbers. */
+function quantized(tf: Tf, v: BnnVars, w: TF.Variable): number[] {
+  const t = tf.tidy(() => v.onGrid(w));
+  const d = Array.from(t.dataSync() as Float32Array);
+  t.dispose();
+  return d;
+}
+
+/** The trained net as plain numbers: quantized weights and the inference-time batch norm. */
+function snapshot(tf: Tf, s: BnnSpec, v: BnnVars): BnnModel {
+  return {
+    format: 'rram-hil/bnn',
+    version: 1,
+    spec: s,
+    layers: v.W.map((w, l) => ({
+      fanIn: s.sizes[l],
+      units: s.sizes[l + 1],
+      W: quantized(tf, v, w),
+      bn: s.bn ? { gamma: Array.from(v.gamma[l].dataSync()), beta: Array.from(v.beta[l].dataSync()), mean: Array.from(v.runMean[l].dataSync()), variance: Array.from(v.runVar[l].dataSync()), eps: EPS } : { gamma: new Array(s.sizes[l + 1]).fill(1), beta: new Array(s.sizes[l + 1]).fill(0), mean: new Array(s.sizes[l + 1]).fill(0), variance: new Array(s.sizes[l + 1]).fill(1 - EPS), eps: EPS },
+    })),
+  };
+}
+
+/** One epoch of Adam over shuffled batches (the hardware offsets drawn per batch); its mean loss. */
+async function trainEpoch(tf: Tf, s: BnnSpec, v: BnnVars, ds: Dataset, trainX: Float32Array, order: number[], opt: TF.Optimizer, o: BnnTrainOptions): Promise<number> {
+  const g = weightGrid(s.weightBits);
   const bs = o.batchSize;
   const dim = s.sizes[0];
   const xb = new Float32Array(bs * dim);
   const yb = new Float32Array(bs * 10);
-  const trainable = [...W, ...(s.bn ? [...beta, ...gamma] : [])];
-  let model = snapshot();
+  const trainable = [...v.W, ...(s.bn ? [...v.beta, ...v.gamma] : [])];
+  let lossSum = 0;
+  let batches = 0;
+  for (let b = 0; b + bs <= ds.train.n; b += bs) {
+    yb.fill(0);
+    for (let i = 0; i < bs; i++) {
+      const src = order[b + i];
+      xb.set(trainX.subarray(src * dim, (src + 1) * dim), i * dim);
+      yb[i * 10 + ds.train.labels[src]] = 1;
+    }
+    const delta = o.perturb
+      ? v.W.map((w, l) => {
+          const grid = new Float32Array((s.sizes[l] + 1) * s.sizes[l + 1]);
+          grid.set(quantized(tf, v, w));
+          return tf.tensor2d(o.perturb!(l, grid, s.sizes[l], s.sizes[l + 1]).subarray(0, s.sizes[l] * s.sizes[l + 1]), [s.sizes[l], s.sizes[l + 1]]);
+        })
+      : [];
+    const loss = tf.tidy(() => {
+      const x = tf.tensor2d(xb, [bs, dim]);
+      const y = tf.tensor2d(yb, [bs, 10]);
+      return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forwardPass(tf, s, v, x, true, delta)) as TF.Scalar, true, trainable) as TF.Scalar;
+    });
+    lossSum += (await loss.data())[0];
+    loss.dispose();
+    tf.dispose(delta);
+    batches++;
+    // Latent weights stay within the grid (beyond it the estimator passes no gradient back).
+    tf.tidy(() => v.W.forEach((w) => w.assign(tf.clipByValue(w, (g.min - 0.5) / v.k, (g.max + 0.5) / v.k))));
+  }
+  return lossSum / Math.max(1, batches);
+}
+
+export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrainOptions): Promise<{ model: BnnModel; report: BnnTrainReport }> {
+  if (ds.train.rows !== 28 || ds.train.cols !== 28 || ds.train.channels !== 1) throw new InvalidArgumentError('dataset', ds.name, 'binary nets (seed 003) take 28x28 grey images (mnist, fashion) and crop them');
+  const t0 = performance.now();
+  const s = o.spec;
+  const rng = new Rng(o.seed);
+  const v = initVars(tf, s, rng);
+  const trainX = cropBinarize(ds.train.images, ds.train.n, s.crop);
+  let opt = tf.train.adam(o.learningRate);
+  const order = Array.from({ length: ds.train.n }, (_, i) => i);
+  let model = snapshot(tf, s, v);
   for (let e = 0; e < o.epochs; e++) {
     rng.shuffle(order);
     // Halve the learning rate each epoch over the second half of training (BinaryNet decays it);
@@ -123,34 +197,9 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
       opt.dispose();
       opt = tf.train.adam(o.learningRate * 0.5 ** (e - Math.ceil(o.epochs / 2) + 1));
     }
-    let lossSum = 0;
-    let batches = 0;
-    for (let b = 0; b + bs <= n; b += bs) {
-      yb.fill(0);
-      for (let i = 0; i < bs; i++) {
-        const src = order[b + i];
-        xb.set(trainX.subarray(src * dim, (src + 1) * dim), i * dim);
-        yb[i * 10 + ds.train.labels[src]] = 1;
-      }
-      if (o.perturb) delta = W.map((w, l) => {
-        const grid = new Float32Array((s.sizes[l] + 1) * s.sizes[l + 1]);
-        grid.set(quantized(w));
-        return tf.tensor2d(o.perturb!(l, grid, s.sizes[l], s.sizes[l + 1]).subarray(0, s.sizes[l] * s.sizes[l + 1]), [s.sizes[l], s.sizes[l + 1]]);
-      });
-      const loss = tf.tidy(() => {
-        const x = tf.tensor2d(xb, [bs, dim]);
-        const y = tf.tensor2d(yb, [bs, 10]);
-        return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x, true)) as TF.Scalar, true, trainable as TF.Variable[]) as TF.Scalar;
-      });
-      lossSum += (await loss.data())[0];
-      loss.dispose();
-      tf.dispose(delta.filter((d): d is TF.Tensor => !!d));
-      batches++;
-      // Latent weights stay within the grid (beyond it the estimator passes no gradient back).
-      tf.tidy(() => W.forEach((w) => w.assign(tf.clipByValue(w, (g.min - 0.5) / k, (g.max + 0.5) / k))));
-    }
-    model = snapshot();
-    o.onEpoch?.(e + 1, lossSum / Math.max(1, batches), bnnAccuracy(model, ds.test));
+    const loss = await trainEpoch(tf, s, v, ds, trainX, order, opt, o);
+    model = snapshot(tf, s, v);
+    o.onEpoch?.(e + 1, loss, bnnAccuracy(model, ds.test));
   }
   const report: BnnTrainReport = {
     format: 'rram-hil/train-report',
@@ -175,31 +224,9 @@ export async function trainBnn(tf: Tf, backend: string, ds: Dataset, o: BnnTrain
     writeFileSync(join(o.out, 'bnn.json'), JSON.stringify(model));
     writeFileSync(join(o.out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   }
-  tf.dispose([...W, ...gamma, ...beta, ...runMean, ...runVar]);
+  tf.dispose([...v.W, ...v.gamma, ...v.beta, ...v.runMean, ...v.runVar]);
   opt.dispose();
   return { model, report };
-
-  function quantized(w: TF.Variable): number[] {
-    const t = tf.tidy(() => onGrid(w));
-    const d = Array.from(t.dataSync() as Float32Array);
-    t.dispose();
-    return d;
-  }
-
-  /** The trained net as plain numbers: quantized weights and the inference-time batch norm. */
-  function snapshot(): BnnModel {
-    return {
-      format: 'rram-hil/bnn',
-      version: 1,
-      spec: s,
-      layers: W.map((w, l) => ({
-        fanIn: s.sizes[l],
-        units: s.sizes[l + 1],
-        W: quantized(w),
-        bn: s.bn ? { gamma: Array.from(gamma[l].dataSync()), beta: Array.from(beta[l].dataSync()), mean: Array.from(runMean[l].dataSync()), variance: Array.from(runVar[l].dataSync()), eps: EPS } : { gamma: new Array(s.sizes[l + 1]).fill(1), beta: new Array(s.sizes[l + 1]).fill(0), mean: new Array(s.sizes[l + 1]).fill(0), variance: new Array(s.sizes[l + 1]).fill(1 - EPS), eps: EPS },
-      })),
-    };
-  }
 }
 
 /**
