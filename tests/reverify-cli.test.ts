@@ -1,8 +1,8 @@
 /**
  * `rram reverify` from the command line (issue 29): the same re-verify run directly and through the
  * station serving the board stores the same result (every cell's reads, action and pulses); a bad
- * flag is refused by name before anything runs; a re-verify whose cells end below --min-success
- * exits 3 with everything stored.
+ * flag is refused by name before anything runs; the exit code is the verdict's (3 when the cells
+ * end below --min-success, 0 otherwise), the run stored either way.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ import { waitFor } from './helpers/server.js';
 const VARIES = new Set(['runId', 'created', 'finished', 'state', 'origin_ms']);
 const strip = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (k: string, v: unknown) => (VARIES.has(k) ? undefined : v)));
 
-test('rram reverify: through a station it stores what the direct run stores; bad flags refused by name; below --min-success exits 3', { timeout: 180000 }, async () => {
+test('rram reverify: through a station it stores what the direct run stores; bad flags refused by name; the exit code follows the verdict', { timeout: 180000 }, async () => {
   const root = mkdtempSync(join(tmpdir(), 'rram-reverify-'));
   const viaStore = join(root, 'station');
   const directStore = join(root, 'direct');
@@ -45,9 +45,14 @@ test('rram reverify: through a station it stores what the direct run stores; bad
       assert.equal(code, d.summary.belowThreshold ? 3 : 0, r.err());
       const rec = new EmbeddedStore(store).getRun(d.runId as string);
       assert.deepEqual([rec.kind, (rec.params as { band: string }).band, (rec.params as { passes: number }).passes, (rec.params as { after_s: number }).after_s], ['reverify', 'inner', 2, 3600]);
-      // A strict threshold: the same verdict both ways.
-      const strictRun = cli(['reverify', '--run', src, '--region', '3:3,7:7', '--min-success', '1', '--calibration', cal, '--store', store, '--json']);
-      outs.push({ reverify: d, strict: await strictRun.done });
+      // A strict threshold on every cell the run programmed on array 0 (--array alone): exit 3 exactly when the verdict is below it.
+      const strictRun = cli(['reverify', '--run', src, '--array', '0', '--band', 'inner', '--min-success', '1', '--calibration', cal, '--store', store, '--json']);
+      const strict = await strictRun.done;
+      const sj = JSON.parse(strictRun.out()) as { runId: string; summary: { belowThreshold: boolean; checked: number; notProgrammed: number } };
+      assert.equal(sj.summary.checked + sj.summary.notProgrammed, 32, 'every cell of the source run');
+      assert.equal(strict, sj.summary.belowThreshold ? 3 : 0, strictRun.err());
+      assert.equal(new EmbeddedStore(store).getRun(sj.runId).kind, 'reverify', 'stored either way');
+      outs.push({ reverify: d, strict });
     }
     assert.deepEqual(strip(outs[0].reverify), strip(outs[1].reverify), "the station's result is the direct run's");
     assert.equal(outs[0].strict, outs[1].strict, 'same exit code both ways');
@@ -57,6 +62,7 @@ test('rram reverify: through a station it stores what the direct run stores; bad
       [['--band', 'middle'], /--band=.*middle.*decision or inner/],
       [['--band', 'decision', '--passes', '3'], /--passes=3.*one pass/],
       [['--after', 'soon'], /--after=.*soon.*duration/],
+      [['--map', 'levels.csv'], /--map=.*levels\.csv.*own targets: choose the cells with --region or --cells/],
     ] as const) {
       const r = cli(['reverify', '--run', new EmbeddedStore(directStore).listRuns().find((x) => x.kind === 'program')!.id, ...args, '--store', directStore]);
       assert.equal(await r.done, 2, r.err());

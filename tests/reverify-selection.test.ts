@@ -25,7 +25,11 @@ import { reverifyBand } from '../src/procedures/reverify.js';
 import type { ReverifySelectionDataset } from '../src/procedures/reverify-selection.js';
 import type { ExperimentRequest } from '../src/server/experiment-requests.js';
 import { parseJobRequest } from '../src/server/job-requests.js';
-import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { EmbeddedStore, StoreSink } from '../src/store/embedded-store.js';
+import { runTargets } from '../src/store/run-targets.js';
+import { RunContext } from '../src/engine/run-context.js';
+import { setupProgramming } from '../src/procedures/program-setup.js';
+import { ALGOS } from '../src/plans/program-cell.js';
 import { cellKey, storedEvents } from './helpers/record.js';
 
 const base = loadCalibration();
@@ -181,4 +185,72 @@ test('reverify stopped mid-way and resumed: no cell finished before the stop is 
     assert.ok(d.summary.reprogrammed > 0);
     await board.close();
   }
+});
+
+/** A run record written event by event (as an interrupted or older run would have left it). */
+function crafted(store: EmbeddedStore, id: string, kind: 'program' | 'program-net', params: Record<string, unknown>, board: EmulatedBoard) {
+  const ctx = new RunContext(id);
+  const sink = new StoreSink(store, id).attach(ctx.events$);
+  ctx.onFlush((d) => sink.flushSync(d));
+  ctx.begin({ kind, params, board: board.info() });
+  return ctx;
+}
+
+test('the targets a re-verify checks against are the ones the run recorded: a net\'s subset of a CDF\'s levels keeps that CDF\'s bands; a torn or edited record is refused naming the field', async () => {
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'rvt-')));
+  const board = new EmulatedBoard({ seed: 8, calibration: strong });
+  const config = setupProgramming({ algo: 'igvva', levels: 8 }, board.info(), strong).config;
+  const all = defaultLevels(8);
+  const used = [all[0], all[7]]; // a net on levels 0 and 7 of an 8-level CDF, judged by the CDF's bands
+  const cellDone = (k: number, s: (typeof all)[number]) => ({ type: 'cell-done' as const, cell: { array: 0, row: 0, col: k }, level: s.level, target_A: s.target_A, outcome: { status: 'ok' as const, pulses: 3, reads: 3, final_A: s.target_A, finalStepped_V: 1 } });
+  const net = (id: string, extra: Record<string, unknown>) => {
+    const ctx = crafted(store, id, 'program-net', { levels: 8, levelTargets_A: used.map((s) => s.target_A), config, ...extra }, board);
+    ctx.emit(cellDone(0, used[0]));
+    ctx.emit(cellDone(1, used[1]));
+    ctx.commit(true);
+  };
+  net('net-with-specs', { levelSpecs: used });
+  const t = await runTargets(store, 'net-with-specs');
+  assert.deepEqual(t.specs, used, 'the bands it programmed by, not ones rebuilt from two targets');
+  net('net-before-specs', {});
+  await assert.rejects(() => runTargets(store, 'net-before-specs'), /2 of its device's 8 levels: the bands it programmed by cannot be rebuilt/);
+  const edited = async (id: string, cfg: unknown, re: RegExp, extra: Record<string, unknown> = {}) => {
+    const ctx = crafted(store, id, 'program', { levels: 8, levelTargets_A: all.map((s) => s.target_A), levelSpecs: all, config: cfg, ...extra }, board);
+    ctx.emit(cellDone(0, all[3]));
+    ctx.commit(true);
+    await assert.rejects(() => runTargets(store, id), re, id);
+  };
+  await edited('bad-algo', { ...config, algo: 'bogus' }, /config\.algo.*(Invalid enum|expected)/i);
+  await edited('null-field', { ...config, igvva: { ...config.igvva, vgStep_V: null } }, /config\.igvva\.vgStep_V.*must be a number/);
+  await edited('text-field', { ...config, form: { ...config.form, vteStop_V: '4 V' } }, /config\.form\.vteStop_V.*must be a number/);
+  await edited('no-radar', { ...config, algo: 'radar', radar: undefined }, /config\.radar.*radar needs its radar settings/);
+  await edited('no-gates', { ...config, algo: 'ispva' }, /params\.ispvaGates_V gives no gate for level 3/);
+});
+
+test('every algorithm\'s recorded run can be re-verified against (its settings pass the record\'s check)', { timeout: 120000 }, async () => {
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'rva-')));
+  const board = new EmulatedBoard({ seed: 9, calibration: strong });
+  for (const algo of ALGOS) {
+    const out = await runJob({ store, board }, (ctx, signal) => programArray(board, ctx, { algo, levels: 4, array: 0, map: patternMap('random', 4, 64, 64, 3), mapName: 'random', cells: [0, 1, 2, 3].map((k) => k + 64 * ALGOS.indexOf(algo)), calibration: strong, minSuccess: 0, engine: { signal } }), { resultName: 'program' });
+    assert.equal(out.status, 'completed', `${algo}: ${out.error}`);
+    const t = await runTargets(store, out.runId);
+    assert.equal(t.config.algo, algo);
+    assert.equal(t.specs.length, 4);
+    // The published one-sided band (no upper tolerance) is stored as null: re-verify programs with it, not with 0.
+    if (algo !== 'bidir') assert.equal(t.config.igvva.tolerance_A, Infinity, `${algo}: igvva tolerance revived`);
+    assert.equal(t.config.ispva.tolerance_A, Infinity, `${algo}: ispva tolerance revived`);
+  }
+});
+
+test('a cell pulsed after the targets\' run by a run that started before it (interrupted, then resumed) is refused as pulsed later', { timeout: 60000 }, async () => {
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'rvl-')));
+  const board = new EmulatedBoard({ seed: 10, calibration: strong });
+  const x = crafted(store, 'x-interrupted', 'program', { note: 'started first' }, board);
+  x.commit(true);
+  await new Promise((r) => setTimeout(r, 5));
+  const src = await programRun(store, board);
+  const c = { array: 0, row: 2, col: 3 };
+  x.emit({ type: 'pulse', cell: c, kind: 'reset', vte_V: 0, vsl_V: 2, vg_V: 2.7, width_s: 1e-6 } as never);
+  x.commit(true);
+  await assert.rejects(() => reverify(store, board, { run: src, cells: [c] }), new RegExp('0:2:3 \\(run x-interrupted\\).*later run'));
 });

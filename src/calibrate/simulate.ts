@@ -12,7 +12,8 @@ import { EmulatedBoard } from '../../drivers/emulated/emulated-board.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import type { CellOutcome, CellPlan, Command } from '../plans/commands.js';
 import { calibrationSweep, deepResetPlan, repeatedReads, type SweepCellData } from '../plans/sweep-plans.js';
-import { programCell, programCellBeforeClimb, type ProgramConfig } from '../plans/program-cell.js';
+import { programCell, programCellBeforeClimb, reviveConfig, type ProgramConfig } from '../plans/program-cell.js';
+export { reviveConfig };
 import { pickCells, type LevelCdfDataset } from '../procedures/characterize.js';
 import type { SweepCell, SweepDataset } from '../procedures/sweep.js';
 
@@ -174,8 +175,3 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   return out;
 }
 
-/** A ProgramConfig read back from JSON: an infinite tolerance (the published one-sided band) was stored as null. */
-export function reviveConfig(c: ProgramConfig): ProgramConfig {
-  const inf = (v: number | null | undefined) => (v === null || v === undefined ? Infinity : v);
-  return { ...c, igvva: { ...c.igvva, tolerance_A: inf(c.igvva.tolerance_A) }, ispva: { ...c.ispva, tolerance_A: inf(c.ispva.tolerance_A) } };
-}

@@ -30,6 +30,8 @@ export interface RunBegin {
 
 /** Parameter keys that may differ on resume (they do not change what is programmed). */
 const RESUME_FREE = new Set(['minSuccess', 'concurrency', 'resume']);
+/** Keys recorded since a later version (derived from the others): a run recorded before them resumes without them. */
+const ADDED_SINCE = new Set(['levelSpecs']);
 
 /** Names every parameter (by its path, e.g. config.igvva.vgStep_V) whose value differs between the original run and a resume. */
 export function paramDiff(was: Record<string, unknown>, now: Record<string, unknown>): string[] {
@@ -39,7 +41,7 @@ export function paramDiff(was: Record<string, unknown>, now: Record<string, unkn
     if (obj(a) && obj(b)) {
       const ra = a as Record<string, unknown>;
       const rb = b as Record<string, unknown>;
-      for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) if (!(path === '' && RESUME_FREE.has(k))) walk(ra[k], rb[k], path ? `${path}.${k}` : k);
+      for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) if (!(path === '' && (RESUME_FREE.has(k) || (ADDED_SINCE.has(k) && ra[k] === undefined)))) walk(ra[k], rb[k], path ? `${path}.${k}` : k);
       return;
     }
     const x = JSON.stringify(a);

@@ -10,17 +10,36 @@ import { endurance, type EnduranceDataset } from '../procedures/endurance.js';
 import { iv, type IvDataset } from '../procedures/iv.js';
 import { retention, type RetentionDataset } from '../procedures/retention.js';
 import { sweep, type SweepDataset } from '../procedures/sweep.js';
-import { checkReverifySelection, firstPassReads, reverifySelection, type ReverifySelectionDataset } from '../procedures/reverify-selection.js';
+import { checkReverifySelection, firstPassReads, reverifySelection, type ReverifySelectionDataset, type ReverifySelectionOptions } from '../procedures/reverify-selection.js';
 import { boardHistory, boardKey } from '../store/board-history.js';
 import { pulsedSince, runTargets } from '../store/run-targets.js';
 import { cellKey, type RunEvent } from '../engine/events.js';
-import type { ExperimentRequest } from '../server/experiment-requests.js';
+import type { ExperimentRequest, ReverifyRequest } from '../server/experiment-requests.js';
 import { runJob, type JobEnv, type JobOutcome } from './run-job.js';
 
 /** The result's name in the store per kind (GET /api/runs/:id/results/:name). */
 export const EXPERIMENT_RESULT = { iv: 'iv', endurance: 'endurance', retention: 'retention', sweep: 'sweep', reverify: 'reverify' } as const;
 
+/**
+ * A re-verify's cells, source and refusals, from the request (before anything is created: the
+ * station calls it when the request arrives too, so a refusal answers the request, not a run).
+ */
+export async function reverifyPlan(env: Pick<JobEnv, 'store' | 'resume' | 'runId'>, board: Board, o: ReverifyRequest): Promise<{ opts: ReverifySelectionOptions; storedBefore?: Map<string, number | null> }> {
+  const source = await runTargets(env.store, o.run);
+  // Every cell the run programmed (on --array when given) when none are chosen.
+  const cells = o.cells ?? [...source.cells.values()].map((e) => e.cell).filter((c) => o.array === undefined || c.array === o.array);
+  // Cells a later run pulsed hold that run's work: refused unless the request takes them on purpose.
+  const pulsedLater = o.includePulsedLater ? undefined : await pulsedSince(env.store, source, cells.map(cellKey));
+  const opts: ReverifySelectionOptions = { source, boardKey: boardKey(board.info()), cells, band: o.band, passes: o.passes, after_s: o.after_s, minSuccess: o.minSuccess, pulsedLater };
+  checkReverifySelection(opts);
+  if (!(env.resume && env.runId)) return { opts };
+  const stored: RunEvent[] = [];
+  for await (const e of env.store.events(env.runId, { type: 'read' })) stored.push(e);
+  return { opts, storedBefore: firstPassReads(stored, o.band) };
+}
+
 export async function runExperimentJob(env: JobEnv, board: Board, calibration: Calibration | undefined, req: ExperimentRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
+  if (req.kind === 'reverify') return reverifyJob(env, board, req, onContext);
   const history = await boardHistory(env.store, board.info(), { except: env.resume ? env.runId : undefined });
   const { concurrency, onUnknownOutcome, metadata: _m, ...o } = req;
   const engine = (signal: AbortSignal | undefined) => ({ signal, concurrency, ...(onUnknownOutcome ? { onUnknownOutcome } : {}) });
@@ -43,18 +62,12 @@ export async function runExperimentJob(env: JobEnv, board: Board, calibration: C
       const { kind: _k, ...x } = o;
       return job((ctx, signal) => sweep(board, ctx, { ...x, calibration, usedCells: history.pulsed, engine: engine(signal) }), (d: SweepDataset) => ({ cells: d.summary }));
     }
-    case 'reverify': {
-      // Every cell the run programmed when none are chosen; checked before the run is created.
-      const source = await runTargets(env.store, o.run);
-      const cells = o.cells ?? [...source.cells.values()].map((e) => e.cell);
-      // Cells a later run pulsed hold that run's work: refused unless the request takes them on purpose.
-      const pulsedLater = o.includePulsedLater ? undefined : await pulsedSince(env.store, source, cells.map(cellKey));
-      const opts = { source, boardKey: boardKey(board.info()), cells, band: o.band, passes: o.passes, after_s: o.after_s, minSuccess: o.minSuccess, pulsedLater };
-      checkReverifySelection(opts);
-      const stored: RunEvent[] = [];
-      if (env.resume && env.runId) for await (const e of env.store.events(env.runId, { type: 'read' })) stored.push(e);
-      const storedBefore = env.resume ? firstPassReads(stored, o.band) : undefined;
-      return job((ctx, signal) => reverifySelection(board, ctx, { ...opts, storedBefore, engine: engine(signal) }), (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }));
-    }
   }
+}
+
+/** A re-verify as a stored job (its board history is its source run's record, not the board's). */
+async function reverifyJob(env: JobEnv, board: Board, req: ReverifyRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
+  const { opts, storedBefore } = await reverifyPlan(env, board, req);
+  const engine = (signal: AbortSignal | undefined) => ({ signal, concurrency: req.concurrency, ...(req.onUnknownOutcome ? { onUnknownOutcome: req.onUnknownOutcome } : {}) });
+  return runJob(env, (ctx, signal) => reverifySelection(board, ctx, { ...opts, storedBefore, engine: engine(signal) }), { resultName: EXPERIMENT_RESULT.reverify, summarize: (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }) }, onContext) as Promise<JobOutcome<unknown>>;
 }

@@ -49,6 +49,12 @@ export interface ProgramConfig {
   identical?: IdenticalConfig;
 }
 
+/** A ProgramConfig read back from JSON: an infinite tolerance (the published one-sided band) was stored as null. */
+export function reviveConfig(c: ProgramConfig): ProgramConfig {
+  const inf = (v: number | null | undefined) => (v === null || v === undefined ? Infinity : v);
+  return { ...c, igvva: { ...c.igvva, tolerance_A: inf(c.igvva.tolerance_A) }, ispva: { ...c.ispva, tolerance_A: inf(c.ispva.tolerance_A) } };
+}
+
 export function* programCell(cfg: ProgramConfig, lvl: LevelTarget): CellPlan {
   return yield* program(cfg, lvl, true);
 }

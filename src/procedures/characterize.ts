@@ -134,7 +134,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
   const created = new Date().toISOString();
   // Inputs by content: a resume with another cell list or calibration is refused, naming it.
   const inputs = { 'cell list': digest(cells.map(cellKey).join(' ')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
-  const params = { ...o, knownFormed: undefined, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
+  const params = { ...o, knownFormed: undefined, cells: undefined, cellsGiven: o.cells ? o.cells.length : undefined, replay: undefined, calibration: o.calibration?.id, engine: undefined, step_V: cfg.algo === 'ispva' ? cfg.ispva.vteStep_V : cfg.igvva.vgStep_V, levelTargets_A: specs.map((x) => x.target_A), levelSpecs: specs, ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'characterize', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   const signal = o.engine?.signal;
   return groundedAfter(board, async () => {

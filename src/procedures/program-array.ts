@@ -103,7 +103,7 @@ export async function programArray(board: Board, ctx: RunContext, o: ProgramArra
   // Inputs by content (the level map as programmed, the cells, the calibration): a resume after
   // any of them changed is refused, naming it; a file's name alone would not tell.
   const inputs = { 'level map (--map / --cells levels)': digest(Uint8Array.from(chosen.map((k) => o.map[k]))), 'cell list (--region / --cells)': digest(chosen.join(',')), ...(o.calibration ? { 'calibration contents': digest(o.calibration) } : {}) };
-  const params = { ...o, knownFormed: undefined, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
+  const params = { ...o, knownFormed: undefined, map: undefined, cells: undefined, calibration: o.calibration?.id, engine: undefined, cellsCount: chosen.length, levelTargets_A: specs.map((x) => x.target_A), levelSpecs: specs, ispvaGates_V: setup.ispvaGates_V, startGates_V: setup.startGates_V, retryGates_V: setup.retryGates_V, config: cfg, inputs };
   ctx.begin({ kind: 'program', params, board: info, calibration: info.calibration, setup: { sources: setup.sources, notes: setup.notes, predicted: setup.predicted } });
   return groundedAfter(board, async () => {
     const jobs = chosen.map((k) => {

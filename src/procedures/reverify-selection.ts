@@ -58,8 +58,13 @@ export interface ReverifyCellRow {
   /** The read before anything was re-programmed (null: unusable). */
   before_A: number | null;
   after_A: number | null;
-  /** in-band: left alone; reprogrammed (its last write-verify's verdict in `status`); not-programmed: the source run did not program it (status there). */
-  action: 'in-band' | 'reprogrammed' | 'not-programmed';
+  /**
+   * in-band: left alone; reprogrammed (its last write-verify's verdict in `status`); interrupted:
+   * pulsed before the run was stopped, and read in band when it was resumed (left there; its
+   * pulses counted); not-programmed: the source run did not program it (status there; read at the
+   * end only, so no `before_A`).
+   */
+  action: 'in-band' | 'reprogrammed' | 'interrupted' | 'not-programmed';
   status: string;
   pulses: number;
 }
@@ -73,7 +78,7 @@ export interface ReverifySelectionDataset {
   levels: LevelSpec[];
   cells: ReverifyCellRow[];
   report: ReverifyReport;
-  summary: RunSummary & { checked: number; reprogrammed: number; inBandAfter: number; notProgrammed: number };
+  summary: RunSummary & { checked: number; reprogrammed: number; interrupted: number; inBandAfter: number; notProgrammed: number };
 }
 
 /** Refuses, before anything is sent, what cannot be re-verified: another board, cells the run never programmed or that later runs pulsed, repeats. */
@@ -159,7 +164,7 @@ function dataset(ctx: RunContext, o: ReverifySelectionOptions, after: Map<string
     const src = o.source.cells.get(k)!;
     const pulses = steps.reduce((n, s) => n + ctx.ledger.history(s, c).pulses, 0);
     const redone = steps.map((s) => ctx.ledger.done(s, c)).filter((x) => x !== undefined).pop();
-    const action = !programmed.has(k) ? 'not-programmed' : redone ? 'reprogrammed' : 'in-band';
+    const action = !programmed.has(k) ? 'not-programmed' : redone ? 'reprogrammed' : pulses > 0 ? 'interrupted' : 'in-band';
     return { cell: c, level: src.level, target_A: src.target_A, before_A: before.get(k) ?? null, after_A: after.get(k) ?? null, action, status: redone ? redone.outcome.status : src.outcome.status, pulses };
   });
   const inBand = (r: ReverifyCellRow) => {
@@ -171,6 +176,7 @@ function dataset(ctx: RunContext, o: ReverifySelectionOptions, after: Map<string
     ...runSummary(judged.map((r) => (r.status === 'ok' && r.after_A === null ? 'unreadable' : r.status)), o.minSuccess ?? 0.95),
     checked: judged.length,
     reprogrammed: rows.filter((r) => r.action === 'reprogrammed').length,
+    interrupted: rows.filter((r) => r.action === 'interrupted').length,
     inBandAfter: judged.filter(inBand).length,
     notProgrammed: rows.length - judged.length,
   };

@@ -80,7 +80,7 @@ export function experimentRequestSchemas(board: BoardInfo) {
       .strict(),
     // The targets' run by id; the cells resolved on the CLI's side (the map's selection).
     reverify: z
-      .object({ kind: z.literal('reverify'), run: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id (YYYYMMDD-HHMMSS-xxxx)'), cells: z.array(cell).min(1).max(board.arrays * board.rows * board.cols).optional(), band: z.enum(['decision', 'inner']).default('decision'), passes: int(1, 10).default(1), after_s: num('a time (s)').gte(0).lte(86400 * 30).default(0), minSuccess: programSettings.minSuccess, includePulsedLater: z.boolean().default(false), metadata: RunMetadata.optional(), ...engineKnobs })
+      .object({ kind: z.literal('reverify'), run: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a run id (letters, digits, _ and -)'), cells: z.array(cell).min(1).max(board.arrays * board.rows * board.cols).optional(), array: int(0, board.arrays - 1).optional(), band: z.enum(['decision', 'inner']).default('decision'), passes: int(1, 10).default(1), after_s: num('a time (s)').gte(0).lte(86400 * 30).default(0), minSuccess: programSettings.minSuccess, includePulsedLater: z.boolean().default(false), metadata: RunMetadata.optional(), ...engineKnobs })
       .strict(),
   };
 }

@@ -12,7 +12,7 @@ import { InvalidArgumentError } from '../../drivers/errors.js';
 import { levelSpecsFromTargets, type LevelSpec } from '../analysis/levels.js';
 import type { CellResult } from '../engine/cell-ledger.js';
 import { cellKey } from '../engine/events.js';
-import type { ProgramConfig } from '../plans/program-cell.js';
+import { ALGOS, reviveConfig, type Algo, type ProgramConfig } from '../plans/program-cell.js';
 import { boardKey, runCells } from './board-history.js';
 import type { EmbeddedStore, RunRecord } from './embedded-store.js';
 
@@ -34,9 +34,32 @@ export interface RunTargets {
 }
 
 const volts = z.array(z.number().finite()).optional();
+const num = z.number({ invalid_type_error: 'must be a number' }).finite();
+const pos = num.positive();
+const count = z.number().int().positive();
+// An infinite tolerance (the published one-sided band) is stored as null (reviveConfig).
+const tolerance = num.nullable();
+// The sub-settings each algorithm's plan reads (program-cell.ts) beyond form, reset, igvva and ispva.
+const NEEDS: Partial<Record<Algo, 'radar' | 'identical' | 'bidir'>> = { radar: 'radar', 'identical-pulse': 'identical', bidir: 'bidir' };
+const Config = z
+  .object({
+    algo: z.enum(ALGOS as unknown as [Algo, ...Algo[]]),
+    form: z.record(num),
+    reset: z.record(num),
+    igvva: z.object({ tolerance_A: tolerance, vte_V: pos, vgStart_V: num.min(0), vgStep_V: pos, vgStop_V: pos, maxPulses: count, width_s: pos, vread_V: pos, maxRetries: z.number().int().min(0), reset: z.record(num) }).passthrough(),
+    ispva: z.object({ tolerance_A: tolerance, vteStart_V: num.min(0), vteStep_V: pos, vteStop_V: pos, maxPulses: count, width_s: pos, vread_V: pos }).passthrough(),
+  })
+  .passthrough()
+  .superRefine((c, ctx) => {
+    const need = NEEDS[c.algo];
+    if (need && typeof (c as Record<string, unknown>)[need] !== 'object') ctx.addIssue({ code: z.ZodIssueCode.custom, path: [need], message: `${c.algo} needs its ${need} settings` });
+  });
+const Spec = z.object({ level: z.number().int().min(0).max(7), kind: z.enum(['hrs', 'lrs']), target_A: z.number().finite().positive(), band_A: z.tuple([z.number().finite().min(0), z.number().finite().positive()]) }).strict();
 const Params = z.object({
-  config: z.object({ algo: z.string(), igvva: z.object({ vread_V: z.number().finite().positive() }).passthrough() }).passthrough(),
+  config: Config,
+  levels: z.number().int().optional(),
   levelTargets_A: z.array(z.number().finite().positive()).min(2).max(8),
+  levelSpecs: z.array(Spec).min(2).max(8).optional(),
   ispvaGates_V: volts,
   startGates_V: volts,
   retryGates_V: volts,
@@ -81,17 +104,38 @@ export async function runTargets(store: EmbeddedStore, runId: string): Promise<R
   }
   if (!cells.size) throw new InvalidArgumentError('run', rec.id, 'its record holds no programmed cell');
   const numbers = p.levelTargets_A.map((_, i) => levelOf.get(i) ?? i);
-  const specs = levelSpecsFromTargets(p.levelTargets_A, numbers);
+  const specs = levelSpecsOf(rec, p, numbers);
   const byLevel = (xs?: number[]) => xs && xs.reduce<number[]>((a, g, i) => ((a[numbers[i]] = g), a), []);
+  const gates = { ispvaGates_V: byLevel(p.ispvaGates_V), startGates_V: byLevel(p.startGates_V), retryGates_V: byLevel(p.retryGates_V) };
+  // The gates the algorithm's climbs start at, for every level the run programmed (level-job.ts).
+  const want = p.config.algo === 'ispva' ? 'ispvaGates_V' : ['igvva-predict', 'radar', 'identical-pulse'].includes(p.config.algo) ? 'startGates_V' : undefined;
+  if (want) for (const l of new Set(levelOf.values())) if (!Number.isFinite(gates[want]?.[l])) throw new InvalidArgumentError('run', rec.id, `its run.json params.${want} gives no gate for level ${l}, which ${p.config.algo} starts each climb at`);
   return {
     runId: rec.id,
     kind: rec.kind,
     board: boardKey(b as Pick<BoardInfo, 'id' | 'kind' | 'state'>),
-    config: p.config as unknown as ProgramConfig,
+    config: reviveConfig(p.config as unknown as ProgramConfig),
     specs,
-    gates: { ispvaGates_V: byLevel(p.ispvaGates_V), startGates_V: byLevel(p.startGates_V), retryGates_V: byLevel(p.retryGates_V) },
+    gates,
     cells,
   };
+}
+
+/**
+ * The bands the run judged its levels by: recorded with it (params.levelSpecs), or for a run
+ * recorded before they were, rebuilt from its targets - exact for a whole level set (program,
+ * characterize, retention: defaultLevels' rule), not for a net that programmed some of a CDF's
+ * levels with that CDF's bands (refused).
+ */
+function levelSpecsOf(rec: RunRecord, p: z.infer<typeof Params>, numbers: number[]): LevelSpec[] {
+  if (p.levelSpecs) {
+    const same = p.levelSpecs.length === p.levelTargets_A.length && p.levelSpecs.every((s, i) => s.target_A === p.levelTargets_A[i] && s.level === numbers[i] && s.band_A[0] < s.band_A[1]);
+    if (!same) throw new InvalidArgumentError('run', rec.id, 'its run.json params.levelSpecs do not match its levelTargets_A and the levels its cells carry');
+    return p.levelSpecs;
+  }
+  if (rec.kind === 'program-net' && p.levels !== undefined && p.levels !== p.levelTargets_A.length)
+    throw new InvalidArgumentError('run', rec.id, `a program-net recorded before level bands were kept, on ${p.levelTargets_A.length} of its device's ${p.levels} levels: the bands it programmed by cannot be rebuilt from its targets`);
+  return levelSpecsFromTargets(p.levelTargets_A, numbers);
 }
 
 /**
@@ -102,13 +146,19 @@ export async function runTargets(store: EmbeddedStore, runId: string): Promise<R
 export async function pulsedSince(store: EmbeddedStore, t: RunTargets, keys: readonly string[]): Promise<Map<string, string>> {
   const want = new Set(keys);
   const since = store.getRun(t.runId).started;
+  const sinceMs = Date.parse(since);
   const out = new Map<string, string>();
   for (const r of store.listRuns()) {
-    if (r.id === t.runId || !(r.started > since)) continue;
+    if (r.id === t.runId || (r.ended !== undefined && !(r.ended > since))) continue;
     if (r.kind === 'reverify' && safeTarget(store, r.id) === t.runId) continue;
     const c = await runCells(store, r.id);
-    if (!c || c.board !== t.board) continue;
-    for (const k of c.pulsed) if (want.has(k) && !out.has(k)) out.set(k, r.id);
+    if (!c || c.board !== t.board || !c.pulsed.some((k) => want.has(k))) continue;
+    if (r.started > since) {
+      for (const k of c.pulsed) if (want.has(k) && !out.has(k)) out.set(k, r.id);
+      continue;
+    }
+    // Started before the targets' run but went on after it (resumed): its pulses after it count.
+    for await (const e of store.events(r.id, { type: 'pulse' })) if (e.type === 'pulse' && e.t > sinceMs && want.has(cellKey(e.cell)) && !out.has(cellKey(e.cell))) out.set(cellKey(e.cell), r.id);
   }
   return out;
 }

@@ -40,7 +40,7 @@ function printReverify(d: ReverifySelectionDataset): void {
 }
 
 export function registerReverify(program: Command): void {
-  addStationOptions(addSelectionFlags(addJobOptions(addBoardOptions(program.command('reverify').description("read the cells a program, characterize, program-net or retention run programmed and program again, by that run's settings, exactly those read outside their level's band"))), 'a level map file (CSV/JSON): the cells whose entry is not 0'))
+  addStationOptions(addSelectionFlags(addJobOptions(addBoardOptions(program.command('reverify').description("read the cells a program, characterize, program-net or retention run programmed and program again, by that run's settings, exactly those read outside their level's band"))), 'refused here: the run\'s own targets are checked (use --region or --cells)'))
     .requiredOption('--run <id>', 'the run whose targets the cells are checked against (a re-verify run: the run it checked)')
     .option('--band <decision|inner>', "re-program cells outside their level's decision band (one pass), or outside its inner half (up to --passes passes)", 'decision')
     .option('--passes <N>', 'passes with --band inner', num('--passes', { min: 1, max: 10, int: true }), 1)
@@ -53,9 +53,12 @@ export function registerReverify(program: Command): void {
     .action(async (f: ReverifyFlags, cmd: Command) => {
       if (f.band !== 'decision' && f.band !== 'inner') throw new InvalidArgumentError('--band', f.band, 'expected decision or inner');
       if (f.band === 'decision' && f.passes !== 1) throw new InvalidArgumentError('--passes', f.passes, 'a re-verify against the decision band is one pass (--band inner takes up to 10)');
+      // A level map names a level for every cell, and the run's own targets are what count here.
+      if (f.map) throw new InvalidArgumentError('--map', f.map, 'a re-verify checks cells against the run\'s own targets: choose the cells with --region or --cells (or none: every cell the run programmed)');
+      const arrayOnly = cmd.getOptionValueSource('array') === 'cli' && !f.cells && !f.region;
       const build = (info: BoardInfo) => {
         const sel = selectCells(f, info, { levels: 2, maskOnly: true });
-        return { run: f.run, cells: sel?.cells, band: f.band, passes: f.passes, after_s: f.after, minSuccess: f.minSuccess, includePulsedLater: !!f.includePulsedLater, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome };
+        return { run: f.run, cells: sel?.cells, ...(arrayOnly ? { array: f.array } : {}), band: f.band, passes: f.passes, after_s: f.after, minSuccess: f.minSuccess, includePulsedLater: !!f.includePulsedLater, concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome };
       };
       await runExperiment('reverify', f, cmd, build, printReverify, (d: ReverifySelectionDataset) => ({ runId: d.runId, source: d.source, band: d.band, summary: d.summary, cells: d.cells }), (d) => d.summary);
     });
