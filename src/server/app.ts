@@ -234,7 +234,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       // `board`: which board's queue (boards.target refuses an unknown one by name, or none while several are served).
       const { station, request } = boards.target(req.body);
-      const kind = request.kind;
+      const kind = (request as { kind?: unknown } | null)?.kind;
       if (kind !== 'infer') return res.status(202).json({ ...enqueue(station, boardJobRequest(request, station, o.maxTrials), { key: req.get('x-rram-lock') ?? undefined }), board: station.boardId });
       const r = parseJobRequest(request, jobs.board.info(), { maxTrials: o.maxTrials });
       if (r.kind !== 'infer') throw new InvalidArgumentError('kind', r.kind, 'not an inference');

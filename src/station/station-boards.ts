@@ -41,7 +41,9 @@ export class StationBoards {
    * missing is refused while more than one board is served.
    */
   target(body: unknown): { station: Station; request: Record<string, unknown> } {
-    const { board, ...request } = parseBody(BoardField, body ?? {});
+    // Not an object: the job request's own check refuses it (`body=...`), as with one board.
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return { station: this.primary, request: body as Record<string, unknown> };
+    const { board, ...request } = parseBody(BoardField, body);
     if (board === undefined) {
       if (this.stations.length > 1) throw new InvalidArgumentError('board', 'missing', `this station serves ${this.stations.length} boards: name one (${this.list()})`);
       return { station: this.primary, request };
