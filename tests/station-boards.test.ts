@@ -27,6 +27,7 @@ import { pickStationBoard } from '../src/cli/station-board.js';
 import { StationBoards } from '../src/station/station-boards.js';
 import type { Station as BoardStation } from '../src/station/station.js';
 import { EmbeddedStore } from '../src/store/embedded-store.js';
+import { probeStation } from '../src/hub/station-probe.js';
 import { cli, emulatePty, serveStation, type Station } from './helpers/station.js';
 import { waitFor } from './helpers/server.js';
 
@@ -133,6 +134,9 @@ test('one station, two emulated boards and a pty board: per-board order under co
     assert.deepEqual(entry.boards, served.map((b) => ({ id: b.id, key: b.key })), 'the station entry lists every board with its key');
     assert.deepEqual(served.map((b) => b.key), [boardKey(one({ seed: 1 })), boardKey(one({ seed: 2 })), boardKey(one({ port: pty.path }))]);
     const infoId = Object.fromEntries(served.map((b) => [b.id, b.info.id]));
+    // The hub's poll of this station (its Stations page) lists every board with its queue.
+    const probed = await probeStation({ url: st.url, token: token() }, 5000);
+    assert.deepEqual(probed.boards.map((b) => [b.id, b.queue.queued.length]), [['board0', 0], ['board1', 0], ['board2', 0]]);
     assert.equal(new Set(Object.values(infoId)).size, 3, `three different boards: ${JSON.stringify(infoId)}`);
 
     // A job for no board, or an unknown one: refused by name, nothing queued.
@@ -219,10 +223,19 @@ test('one station, two emulated boards and a pty board: per-board order under co
     assert.equal(runs.getRun(onPty.body.runId as string).status, 'completed');
     assert.equal(runs.getRun(long.body.runId as string).status, 'aborted');
     assert.deepEqual((await queue('board1')).queued.map((i) => i.id), [held.body.runId], 'board1 holds its queue after the halt');
+    // The halted run resumes on the board it ran on (its record names emu-2), not on the first board.
+    const rs = (await (await fetch(`${st.url}/api/runs/${String(long.body.runId)}/resume`)).json()) as { resumable: boolean; reason?: string };
+    assert.equal(rs.resumable, true, rs.reason);
 
     // kill -9 with items queued on every board (board1 halted; board0 and board2 paused).
     for (const b of ['board0', 'board2']) assert.equal((await call('POST', `/api/boards/${b}/queue/pause`, {})).status, 200);
     for (const [b, k] of [['board0', 0], ['board0', 1], ['board0', 2], ['board1', 3], ['board2', 4], ['board2', 5]] as const) assert.equal((await call('POST', '/api/jobs', { kind: 'read', board: b, cell: { row: k, col: 1 } })).status, 202);
+    // A job aborted by id leaves the queue of whichever board holds it.
+    const gone = (await queue('board2')).queued[0].id;
+    const ab = await call('POST', `/api/jobs/${gone}/abort`, {});
+    assert.deepEqual([ab.status, ab.body.removed], [200, true]);
+    assert.equal((await history('board2')).find((i) => i.id === gone)?.state, 'removed');
+    assert.equal((await call('POST', '/api/jobs', { kind: 'read', board: 'board2', cell: { row: 6, col: 1 } })).status, 202);
     const q0 = (await queue('board0')).queued;
     assert.equal((await call('POST', `/api/boards/board0/queue/${q0[2].id}/move`, { position: 0 })).status, 200);
     const before = new Map<string, { queued: [string, Record<string, unknown>][]; paused: boolean; halted: boolean }>();
