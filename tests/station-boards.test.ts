@@ -22,7 +22,7 @@ import { readdirSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { boardKey, type BoardFlags } from '../src/cli/board-options.js';
-import { serveBoards, type ServeBoardFlags } from '../src/cli/serve-boards.js';
+import { refuseTwins, serveBoards, type ServeBoardFlags } from '../src/cli/serve-boards.js';
 import { pickStationBoard } from '../src/cli/station-board.js';
 import { StationBoards } from '../src/station/station-boards.js';
 import type { Station as BoardStation } from '../src/station/station.js';
@@ -57,6 +57,20 @@ test('serve board flags: each board once, by the key its own flags give it; one-
   assert.throws(() => serveBoards({ ...base, board: ['serial'] }), /--board="serial": must be "emulated" or "emulated:SEED"/);
   assert.throws(() => serveBoards({ ...base, board: ['emulated:-1'] }), /--board="-1": must be >= 0/);
   assert.throws(() => serveBoards({ ...base, port: ['/dev/null@12'] }), /--port="12": must be >= 1200/);
+  // Two boards that answer as one (a real board's HELLO id twice; an emulated board's state twice) are refused, the second named.
+  const opened = (infos: { id: string; kind: string; state?: string }[]) => infos.map((info, k) => ({ id: `board${k}`, flags: one({ port: `/dev/ttyUSB${k}` }), board: { info: () => info as never } }));
+  fc.assert(
+    fc.property(fc.array(fc.record({ id: fc.constantFrom('b1', 'b2', 'b3'), kind: fc.constantFrom('serial', 'emulated'), state: fc.option(fc.constantFrom('s1', 's2'), { nil: undefined }) }), { minLength: 1, maxLength: 5 }), (infos) => {
+      const keys = infos.map((i) => (i.kind === 'emulated' && i.state ? `emulated:${i.state}` : `${i.kind}:${i.id}`));
+      const first = keys.findIndex((k, j) => keys.indexOf(k) !== j);
+      for (let n = 1; n <= infos.length; n++) {
+        const o = opened(infos.slice(0, n));
+        if (first >= 0 && n - 1 === first) assert.throws(() => refuseTwins(o), new RegExp(`--port="/dev/ttyUSB${first}": answers as the same board as board${keys.indexOf(keys[first])}`));
+        else if (first < 0 || n - 1 < first) refuseTwins(o);
+      }
+    }),
+    { numRuns: 100 },
+  );
 });
 
 test('which board a job or a command is for: refused by name when unknown, or when missing while several are served', () => {

@@ -6,9 +6,11 @@
  * its board. Ids board0, board1, ...: the emulated boards first, then the ports, each in the order
  * given. Every board is named by its key (boardKey), the one a CLI command's flags name.
  */
+import type { Board } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import { boardKey, openBoardWithCalibration, type BoardFlags, type OpenedBoard } from './board-options.js';
 import { num } from './parse.js';
+import { boardKey as historyKey } from '../store/board-history.js';
 
 export interface ServeBoardFlags extends Omit<BoardFlags, 'board' | 'port'> {
   board?: string[];
@@ -55,11 +57,26 @@ export function serveBoards(f: ServeBoardFlags): ServeBoard[] {
   return out;
 }
 
-/** Opens every board, in order; when one fails, those opened are closed again (no board left held). */
+/** Refuses the last board opened when it answers as one opened before it (see openServeBoards). */
+export function refuseTwins(opened: { id: string; flags: BoardFlags; board: Pick<Board, 'info'> }[]): void {
+  const o = opened[opened.length - 1];
+  const key = historyKey(o.board.info());
+  const twin = opened.find((x) => x !== o && historyKey(x.board.info()) === key);
+  if (twin) throw new InvalidArgumentError(o.flags.port ? '--port' : '--board', o.flags.port ?? `emulated:${o.flags.seed}`, `answers as the same board as ${twin.id} (${key}): the store keys a board's runs and cell history by that and could not tell them apart; serve them from two stores`);
+}
+
+/**
+ * Opens every board, in order; when one fails, those opened are closed again (no board left held).
+ * Two boards that answer as the same board (HELLO id, or an emulated board's state) are refused:
+ * the store keys each board's history by that, and could not tell their runs apart.
+ */
 export async function openServeBoards(boards: ServeBoard[]): Promise<(ServeBoard & OpenedBoard)[]> {
   const opened: (ServeBoard & OpenedBoard)[] = [];
   try {
-    for (const b of boards) opened.push({ ...b, ...(await openBoardWithCalibration(b.flags)) });
+    for (const b of boards) {
+      opened.push({ ...b, ...(await openBoardWithCalibration(b.flags)) });
+      refuseTwins(opened);
+    }
   } catch (e) {
     await Promise.allSettled(opened.map((o) => o.board.close()));
     throw e;
