@@ -12,8 +12,9 @@
  *    never two overlapping on one board (the stored time spans); runs on different boards overlap;
  *  - halt on one board aborts that board's run and grounds that board only: the others go on
  *    running their queues, not paused, their runs completing;
- *  - after kill -9 with items queued on every board, each board's queue comes back as it was -
- *    following the board (its key), not its place on the command line.
+ *  - after kill -9 with items queued on two boards (and a run running on one), each
+ *    board's queue, halt and lock come back as they were - following the board (its key), not
+ *    its place on the command line; the interrupted run pauses its own board only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,7 +110,7 @@ interface BoardView {
   key: string;
   info: { id: string };
   lines: { state: string; groundedBy?: string };
-  queue: { paused: boolean; halted: boolean; running: string | null; queued: string[] };
+  queue: { paused: boolean; halted: boolean; locked: boolean; running: string | null; queued: string[] };
 }
 
 const entryOf = (store: string, pid: number) => {
@@ -241,23 +242,25 @@ test('one station, two emulated boards and a pty board: per-board order under co
     const rs = (await (await fetch(`${st.url}/api/runs/${String(long.body.runId)}/resume`)).json()) as { resumable: boolean; reason?: string };
     assert.equal(rs.resumable, true, rs.reason);
 
-    // kill -9 with items queued on every board (board1 halted; board0 and board2 paused).
-    for (const b of ['board0', 'board2']) assert.equal((await call('POST', `/api/boards/${b}/queue/pause`, {})).status, 200);
-    for (const [b, k] of [['board0', 0], ['board0', 1], ['board0', 2], ['board1', 3], ['board2', 4], ['board2', 5]] as const) assert.equal((await call('POST', '/api/jobs', { kind: 'read', board: b, cell: { row: k, col: 1 } })).status, 202);
+    // kill -9 mid-run on board0 (not paused) with items queued behind the run, board1 halted with
+    // its items; board2 idle, locked, not paused.
+    const held0 = await call('POST', '/api/jobs', { kind: 'characterize', board: 'board0', levels: 8, cellsPerLevel: 200 });
+    await waitFor(async () => (await queue('board0')).running?.id === held0.body.runId || undefined, 30000, 'the board0 run to start');
+    for (const [b, k] of [['board0', 0], ['board0', 1], ['board0', 2], ['board0', 3], ['board1', 4]] as const) assert.equal((await call('POST', '/api/jobs', { kind: 'read', board: b, cell: { row: k, col: 1 } })).status, 202);
     // A job aborted by id leaves the queue of whichever board holds it.
-    const gone = (await queue('board2')).queued[0].id;
+    const gone = (await queue('board0')).queued[0].id;
     const ab = await call('POST', `/api/jobs/${gone}/abort`, {});
     assert.deepEqual([ab.status, ab.body.removed], [200, true]);
-    assert.equal((await history('board2')).find((i) => i.id === gone)?.state, 'removed');
-    assert.equal((await call('POST', '/api/jobs', { kind: 'read', board: 'board2', cell: { row: 6, col: 1 } })).status, 202);
+    assert.equal((await history('board0')).find((i) => i.id === gone)?.state, 'removed');
     const q0 = (await queue('board0')).queued;
     assert.equal((await call('POST', `/api/boards/board0/queue/${q0[2].id}/move`, { position: 0 })).status, 200);
-    const before = new Map<string, { queued: [string, Record<string, unknown>][]; paused: boolean; halted: boolean }>();
+    assert.equal((await call('POST', '/api/boards/board2/lock', { key: 'boards-test-key', note: 'night' })).status, 200);
+    const before = new Map<string, { queued: [string, Record<string, unknown>][]; paused: boolean; halted: boolean; locked: boolean; running: string | null }>();
     for (const b of await boards()) {
       const q = await queue(b.id);
-      before.set(b.key, { queued: q.queued.map((i) => [i.id, i.request]), paused: q.paused, halted: q.halted });
+      before.set(b.key, { queued: q.queued.map((i) => [i.id, i.request]), paused: q.paused, halted: q.halted, locked: b.queue.locked, running: q.running?.id ?? null });
     }
-    assert.deepEqual([...before.values()].map((v) => v.queued.length), [3, 2, 2]);
+    assert.deepEqual([...before.values()].map((v) => [v.queued.length, v.running, v.paused]), [[3, held0.body.runId, false], [2, null, true], [0, null, false]]);
     st.proc.kill('SIGKILL');
     await new Promise((res) => st.proc.once('exit', res));
     // The boards given in another order: each queue follows its board, not its id.
@@ -267,9 +270,13 @@ test('one station, two emulated boards and a pty board: per-board order under co
     assert.deepEqual(again.map((b) => b.key), [boardKey(one({ seed: 2 })), boardKey(one({ seed: 1 })), boardKey(one({ port: pty.path }))]);
     for (const b of again) {
       const q = await queue(b.id);
-      assert.deepEqual({ queued: q.queued.map((i) => [i.id, i.request]), paused: q.paused, halted: q.halted }, before.get(b.key), `the queue of ${b.key} (now ${b.id})`);
+      const was = before.get(b.key)!;
+      // The same queue, halt and lock; paused as it was - and the board whose run was interrupted, that board only.
+      assert.deepEqual({ queued: q.queued.map((i) => [i.id, i.request]), paused: q.paused, halted: q.halted, locked: b.queue.locked, running: q.running }, { ...was, paused: was.paused || was.running !== null, running: null }, `the queue of ${b.key} (now ${b.id})`);
+      const h = await history(b.id);
+      assert.equal(h.some((i) => i.id === held0.body.runId && i.state === 'interrupted'), was.running !== null, `${b.key}: the interrupted run in its own board's history only`);
     }
-    for (const b of again) assert.equal((await call('POST', `/api/boards/${b.id}/queue/resume`, {})).status, 200);
+    for (const b of again) if (before.get(b.key)!.paused || before.get(b.key)!.running) assert.equal((await call('POST', `/api/boards/${b.id}/queue/resume`, {})).status, 200);
     await waitFor(idle, 60000, 'the restored queues to drain');
     for (const b of again) {
       const ran = (await history(b.id)).filter((i) => before.get(b.key)!.queued.some(([id]) => id === i.id));
