@@ -96,7 +96,7 @@ async function actOnSelection(kind) {
       : kind === 'iv' ? { kind: 'iv', array: sel.array, cells: sel.cells.map(([row, col]) => ({ array: sel.array, row, col })), cycles: Number($('#sel-iv-cycles').value) }
       : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify({ ...body, board: currentBoard() }) });
-    msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
+    msg.textContent = `run ${r.runId} queued on ${r.board}: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
     msg.dataset.run = r.runId;
   } catch (e) {
     msg.classList.add('error');
