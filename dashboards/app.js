@@ -12,6 +12,7 @@ import { editMetadata, fillCompareSelects, renderHistory, saveMetadata, showComp
 import { clearSelection, fillMapRuns, pickMapRun, selectedCells, selectionOutline, setOnSelection, shownMapRun } from './views/map.js';
 import { fillStudies, showStudy } from './views/studies.js';
 import { drawQueue } from './views/queue.js';
+import { currentBoard, setBoards } from './lib/board.js';
 import { followStations } from './views/stations.js';
 import { formJobMetadata, metadataFieldset } from './lib/metadata.js';
 
@@ -94,8 +95,8 @@ async function actOnSelection(kind) {
       : kind === 'reverify' ? reverifyBody(sel)
       : kind === 'iv' ? { kind: 'iv', array: sel.array, cells: sel.cells.map(([row, col]) => ({ array: sel.array, row, col })), cycles: Number($('#sel-iv-cycles').value) }
       : { kind: 'characterize', array: sel.array, cells: sel.cells, levels, cellsPerLevel: sel.cells.length / levels };
-    const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify(body) });
-    msg.textContent = `run ${r.runId} queued: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
+    const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify({ ...body, board: currentBoard() }) });
+    msg.textContent = `run ${r.runId} queued on ${r.board}: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
     msg.dataset.run = r.runId;
   } catch (e) {
     msg.classList.add('error');
@@ -112,7 +113,8 @@ $('#sel-mode').addEventListener('change', clearSelection);
 
 // ---- jobs ------------------------------------------------------------------------------------
 function formBody(form, kind) {
-  const body = { kind };
+  // The board's queue it joins (the header's selector); an inference runs beside every queue.
+  const body = kind === 'infer' ? { kind } : { kind, board: currentBoard() };
   for (const el of form.elements) {
     if (!el.name) continue;
     if (kind === 'infer' && el.name === 'algo') continue; // the Monte Carlo programs nothing
@@ -256,8 +258,7 @@ $('#cmp-b').addEventListener('change', showCompare);
   $('#trial-cap').textContent = String(cfg.maxTrials);
   // A hub (rram serve --stations): the Stations page, fed by the server's pushed snapshots.
   if (cfg.hub) { $('#nav-stations').hidden = false; followStations(); }
-  const [b] = await api('/api/boards');
-  $('#board-info').textContent = `${b.info.id} — ${b.info.kind}, ${b.info.arrays} × ${b.info.rows}×${b.info.cols}`;
+  setBoards(await api('/api/boards'), () => drawQueue());
   const act = await api('/api/active');
   const running = act.jobs.find((j) => j.kind !== 'infer'); // board jobs, program-net included
   if (running) follow(running.runId);

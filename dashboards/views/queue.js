@@ -3,13 +3,13 @@
 // A locked queue takes the lock's key from the key box (sent as X-Rram-Lock).
 import { $, api } from '../lib/api.js';
 import { el, fill } from '../lib/dom.js';
+import { currentBoard } from '../lib/board.js';
 
-const BOARD = 'board0';
 const lockHeader = () => ($('#queue-key').value ? { 'x-rram-lock': $('#queue-key').value } : {});
 
 async function act(path, opts = {}) {
   try {
-    await api(`/api/boards/${BOARD}/${path}`, { method: 'POST', body: '{}', ...opts, headers: lockHeader() });
+    await api(`/api/boards/${currentBoard()}/${path}`, { method: 'POST', body: '{}', ...opts, headers: lockHeader() });
     $('#queue-message').textContent = '';
   } catch (e) {
     $('#queue-message').textContent = e.message;
@@ -26,10 +26,24 @@ function itemRow(item, k, running) {
   return el('tr', { dataset: { id: item.id } }, el('td', {}, state), el('td', {}, item.id), el('td', {}, item.kind), el('td', {}, item.submitter ?? ''), el('td', {}, up, ' ', rm));
 }
 
+/** Every board's queue in one line each (a station with several boards); the card below details the selected one. */
+function drawAllBoards(all) {
+  const line = (b) => {
+    const q = b.queue;
+    const state = q.halted ? 'halted' : q.paused ? 'paused' : q.running ? `running ${q.running}` : 'idle';
+    return el('li', { dataset: { board: b.id, lines: b.lines.state } }, `${b.id} (${b.info.id}): ${state}, ${q.queued.length} queued${q.queued.length ? ` (${q.queued.join(', ')})` : ''}${q.locked ? ', locked' : ''}; lines ${b.lines.state}`);
+  };
+  fill($('#queue-boards'), all.length > 1 ? all.map(line) : []);
+}
+
 export async function drawQueue() {
   let q;
   try {
-    q = await api(`/api/boards/${BOARD}/queue`);
+    const board = currentBoard();
+    const [all, one] = await Promise.all([api('/api/boards'), api(`/api/boards/${board}/queue`)]);
+    drawAllBoards(all);
+    $('#queue-board').textContent = all.length > 1 ? board : '';
+    q = one;
   } catch {
     return; // server restarting
   }

@@ -31,11 +31,19 @@ export function addStoreOption(c: Command): Command {
   return c.option('--store <dir>', 'store folder: runs, and the saved state of emulated boards (env RRAM_STORE; default ./rram-data)', defaultStoreDir());
 }
 
-export function addBoardOptions(c: Command): Command {
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+/** `several`: `rram serve`'s spelling, --board and --port repeatable (src/cli/serve-boards.ts reads them). */
+export function addBoardOptions(c: Command, o: { several?: boolean } = {}): Command {
+  const boardPort = o.several
+    ? c
+        .option('--board <kind>', 'a board to serve, repeatable: emulated (seed --seed) or emulated:SEED (in-process model; its cells persist in <store>/boards/); default one emulated board', collect)
+        .option('--port <path>', 'serial port of a board to serve, repeatable: PATH (at --baud) or PATH@BAUD; a bare --board emulated then adds none, --board emulated:SEED adds one beside', collect)
+    : c
+        .option('--board <kind>', 'board to use: emulated (in-process model; its cells persist in <store>/boards/)', 'emulated')
+        .option('--port <path>', 'serial port of a real board or of `rram emulate --pty` (overrides --board)');
   return addStoreOption(
-    c
-      .option('--board <kind>', 'board to use: emulated (in-process model; its cells persist in <store>/boards/)', 'emulated')
-      .option('--port <path>', 'serial port of a real board or of `rram emulate --pty` (overrides --board)')
+    boardPort
       .option('--baud <n>', 'serial baud rate (the timeout rule uses it)', num('--baud', { min: 1200, int: true }), 921600)
       .option('--seed <n>', 'seed of the emulated board', num('--seed', { min: 0, max: 4294967295, int: true }), 1)
       .option('--calibration <file>', "device-model calibration JSON: the emulated board's model, or the fitted calibration of the board on --port (default calibration/ihp-hfo2-4kbit.json for emulated boards)")

@@ -10,6 +10,7 @@ import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { findStation, readStationFiles } from '../station/station-file.js';
 import { boardKey, type BoardFlags } from './board-options.js';
 import type { StationTarget } from './station-client.js';
+import { pickStationBoard, type ServedBoard } from './station-board.js';
 
 export interface StationFlags {
   station?: string;
@@ -35,9 +36,9 @@ export async function stationTarget(f: BoardFlags & StationFlags): Promise<Stati
       throw new InvalidArgumentError('--station', f.station, 'expected the URL rram serve printed, e.g. http://127.0.0.1:8080');
     }
     let token = f.token ?? process.env.RRAM_TOKEN ?? readStationFiles(f.store).find((s) => s.entry.url === url)?.entry.token;
-    let boards: { id: string }[];
+    let boards: ServedBoard[];
     try {
-      boards = (await (await fetch(`${url}/api/boards`, { signal: AbortSignal.timeout(5000) })).json()) as { id: string }[];
+      boards = (await (await fetch(`${url}/api/boards`, { signal: AbortSignal.timeout(5000) })).json()) as ServedBoard[];
       // On loopback the station hands its per-server token to its own page, and to us.
       token ??= ((await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string }).sessionToken;
     } catch (e) {
@@ -45,7 +46,7 @@ export async function stationTarget(f: BoardFlags & StationFlags): Promise<Stati
     }
     if (!token) throw new InvalidArgumentError('--token', 'missing', `the station at ${url} needs its token (printed by rram serve; --token or env RRAM_TOKEN)`);
     if (!Array.isArray(boards) || !boards[0]?.id) throw new InvalidArgumentError('--station', f.station, 'serves no board');
-    return { url, token, boardId: boards[0].id, lockKey };
+    return { url, token, boardId: pickStationBoard(boards, f, f.station), lockKey };
   }
   const found = await findStation(f.store, boardKey(f));
   return found ? { url: found.entry.url, token: f.token ?? found.entry.token, boardId: found.boardId, lockKey } : undefined;

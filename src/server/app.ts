@@ -28,6 +28,7 @@ import { serveLiveStream, StreamRegistry, type StreamLimits } from './live-strea
 import { serveEventModel } from './event-model-stream.js';
 import { cellHistory } from '../store/cell-history.js';
 import { Station } from '../station/station.js';
+import { StationBoards } from '../station/station-boards.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
 import { registerResumeRoutes } from './resume-run.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
   streamLimits?: StreamLimits;
   /** The station (the board's queue); one over `jobs` is made when not given. */
   station?: Station;
+  /** Every board of the station (rram serve with several boards); the first is `jobs`'s. Overrides `station`. */
+  boards?: StationBoards;
   /** The station's name (`rram serve --name`), told in /api/config so a hub can check whom it reached. */
   stationName?: string;
   /** The stations of a stations file (`rram serve --stations`): the Stations page. */
@@ -110,16 +113,20 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const { token, generated } = requestToken(o.token);
   const requireToken = requireTokenOf(token);
 
-  const station = o.station ?? new Station(jobs);
+  const boards = o.boards ?? new StationBoards([o.station ?? new Station(jobs)]);
   // Runs other processes write into the store appear live like this server's own.
   jobs.followStore();
   // Each board with its queue and the state of its lines (a halt leaves them grounded: `lines.state`).
   app.get('/api/boards', (_req, res) => {
-    const v = station.view();
-    res.json([{ id: station.boardId, info: jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines }]);
+    res.json(
+      boards.stations.map((station) => {
+        const v = station.view();
+        return { id: station.boardId, ...(station.key ? { key: station.key } : {}), info: station.jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines };
+      }),
+    );
   });
-  registerQueueRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
-  registerResumeRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
+  registerQueueRoutes(app, boards, { requireToken, wrap, maxTrials: o.maxTrials });
+  registerResumeRoutes(app, boards, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(o.stationName ? { station: o.stationName } : {}), hub: !!o.hub, ...(generated ? { sessionToken: token } : {}) }));
   registerStationsRoutes(app, o.hub);
@@ -225,9 +232,11 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     '/api/jobs',
     requireToken,
     wrap((req, res) => {
-      const kind = (req.body as { kind?: unknown } | undefined)?.kind;
-      if (kind !== 'infer') return res.status(202).json(enqueue(station, boardJobRequest(req.body, station, o.maxTrials), { key: req.get('x-rram-lock') ?? undefined }));
-      const r = parseJobRequest(req.body, jobs.board.info(), { maxTrials: o.maxTrials });
+      // `board`: which board's queue (boards.target refuses an unknown one by name, or none while several are served).
+      const { station, request } = boards.target(req.body);
+      const kind = (request as { kind?: unknown } | null)?.kind;
+      if (kind !== 'infer') return res.status(202).json({ ...enqueue(station, boardJobRequest(request, station, o.maxTrials), { key: req.get('x-rram-lock') ?? undefined }), board: station.boardId });
+      const r = parseJobRequest(request, jobs.board.info(), { maxTrials: o.maxTrials });
       if (r.kind !== 'infer') throw new InvalidArgumentError('kind', r.kind, 'not an inference');
       // One inference at a time: a Monte Carlo takes every core.
       const running = jobs.jobs().find((j) => j.kind === 'infer');
@@ -243,11 +252,12 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     requireToken,
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
-      const v = station.queue.view();
+      const station = boards.holding(id);
+      const v = station?.queue.view();
       const key = req.get('x-rram-lock') ?? undefined;
       // A board job: aborted through its queue (the lock applies); one not started yet leaves the queue.
-      if (v.queued.some((i) => i.id === id)) return res.json({ runId: id, removed: true, ...station.queue.remove(id, key) });
-      if (v.running?.id === id) {
+      if (station && v?.queued.some((i) => i.id === id)) return res.json({ runId: id, removed: true, ...station.queue.remove(id, key) });
+      if (station && v?.running?.id === id) {
         const p = station.queue.abort(id, key);
         return void p.then(() => res.json({ runId: id, aborting: true }), (e: unknown) => sendError(res, e));
       }

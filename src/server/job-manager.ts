@@ -69,14 +69,26 @@ interface Active {
   ac: AbortController;
   done: Promise<unknown>;
   usesBoard: boolean;
+  /** The manager (board) it runs on: a board job excludes only others on its board. */
+  owner: JobManager;
 }
 
 const KEEP_LIVE = 32;
 
+/** What the job managers of one station's boards share: the bus, the live runs and the active jobs (forBoard). */
+interface Shared {
+  bus: Subject<RunEvent>;
+  active: Map<string, Active>;
+  live: Map<string, LiveRun>;
+  /** The store follower (followStore), made once for all. */
+  follow: { follower?: StoreFollower };
+}
+
 export class JobManager {
-  readonly bus = new Subject<RunEvent>();
-  private readonly active = new Map<string, Active>();
-  private readonly live = new Map<string, LiveRun>();
+  readonly bus: Subject<RunEvent>;
+  private readonly active: Map<string, Active>;
+  private readonly live: Map<string, LiveRun>;
+  private readonly follow: { follower?: StoreFollower };
 
   /** The board, with its line state watched (src/station/line-watch.ts): every job drives it through this. */
   readonly board: Board;
@@ -88,11 +100,25 @@ export class JobManager {
     private readonly makeSinks: () => Promise<Sink[]> = async () => [],
     /** The board's calibration (ranges, ISPVA gates, preflight). */
     readonly calibration?: Calibration,
+    shared?: Shared,
   ) {
     this.lineWatch = watchLines(board);
     this.board = this.lineWatch.board;
-    this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
+    this.bus = shared?.bus ?? new Subject<RunEvent>();
+    this.active = shared?.active ?? new Map();
+    this.live = shared?.live ?? new Map();
+    this.follow = shared?.follow ?? {};
+    if (!shared) this.bus.subscribe((e) => this.liveRun(e.runId).apply(e));
     store.backgroundPack = true;
+  }
+
+  /**
+   * The job manager of another board of the same station: its own board, lines and calibration;
+   * the store, sinks, bus, live runs and active jobs of this one (one live stream and one
+   * /api/jobs list for every board; each board's runs go through its own queue).
+   */
+  forBoard(board: Board, calibration?: Calibration): JobManager {
+    return new JobManager(board, this.store, this.makeSinks, calibration, { bus: this.bus, active: this.active, live: this.live, follow: this.follow });
   }
 
   /** Live state of a run: in memory for this session's runs, rebuilt from the store otherwise. */
@@ -132,11 +158,13 @@ export class JobManager {
     return this.active.has(runId) || !!this.follower?.isFollowed(runId);
   }
 
-  private follower?: StoreFollower;
+  private get follower(): StoreFollower | undefined {
+    return this.follow.follower;
+  }
 
   /** Follows runs other processes write into the store, live on the bus (store-follower.ts); once. */
   followStore(every_ms?: number): void {
-    this.follower ??= new StoreFollower(this.store, this.bus, (id) => this.active.has(id), every_ms).start();
+    this.follow.follower ??= new StoreFollower(this.store, this.bus, (id) => this.active.has(id), every_ms).start();
   }
 
   abort(runId: string): boolean {
@@ -155,7 +183,7 @@ export class JobManager {
   /** Starts a job now (inference beside the board's queue); board jobs go through the station's queue. */
   start(req: JobRequest): string {
     const usesBoard = req.kind !== 'infer'; // program-net programs the board
-    if (usesBoard) for (const a of this.active.values()) if (a.usesBoard) throw new BusyError(a.runId);
+    if (usesBoard) for (const a of this.active.values()) if (a.usesBoard && a.owner === this) throw new BusyError(a.runId);
     return this.launch(req).runId;
   }
 
@@ -186,7 +214,7 @@ export class JobManager {
         return endOf('failed', e);
       })
       .finally(() => this.active.delete(runId));
-    this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard: req.kind !== 'infer' });
+    this.active.set(runId, { runId, kind: req.kind, ac, done, usesBoard: req.kind !== 'infer', owner: this });
     return { runId, done };
   }
 

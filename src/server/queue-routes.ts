@@ -13,6 +13,7 @@ import { parseBody } from '../io/validate.js';
 import { checkRunId } from '../store/embedded-store.js';
 import { AbortBody, AddBody, LockBody, MoveBody, UnlockBody } from '../station/queue-requests.js';
 import type { Station } from '../station/station.js';
+import type { StationBoards } from '../station/station-boards.js';
 import { parseJobRequest, type JobRequest } from './job-requests.js';
 
 type Wrap = (fn: (req: Request, res: Response) => unknown) => RequestHandler;
@@ -44,21 +45,19 @@ export function enqueue(station: Station, request: JobRequest, o: { position?: n
   return { runId: item.id, kind: item.kind, params: request, position, ahead: aheadOf(station, position), rev, state: item.state };
 }
 
-export function registerQueueRoutes(app: express.Express, station: Station, o: { requireToken: RequestHandler; wrap: Wrap; maxTrials?: number }): void {
+export function registerQueueRoutes(app: express.Express, boards: StationBoards, o: { requireToken: RequestHandler; wrap: Wrap; maxTrials?: number }): void {
   const { requireToken, wrap } = o;
   const base = '/api/boards/:board/queue';
-  const queueOf = (req: Request) => {
-    const b = String(req.params.board);
-    if (b !== station.boardId) throw new RramError('NOT_FOUND', `no board ${JSON.stringify(b)} on this station (boards: ${station.boardId})`);
-    return station.queue;
-  };
-  app.get(base, wrap((req, res) => (queueOf(req), res.json(station.view()))));
-  app.get(`${base}/history`, wrap((req, res) => res.json({ board: station.boardId, items: queueOf(req).history() })));
+  const stationOf = (req: Request) => boards.get(String(req.params.board));
+  const queueOf = (req: Request) => stationOf(req).queue;
+  app.get(base, wrap((req, res) => res.json(stationOf(req).view())));
+  app.get(`${base}/history`, wrap((req, res) => res.json({ board: stationOf(req).boardId, items: queueOf(req).history() })));
   app.get(
     `${base}/:id`,
     wrap((req, res) => {
+      const station = stationOf(req);
       const id = checkRunId(String(req.params.id));
-      const item = queueOf(req).item(id);
+      const item = station.queue.item(id);
       if (!item) throw new RramError('NOT_FOUND', `no item ${id} in board ${station.boardId}'s queue or its history`);
       res.json({ ...item, ahead: aheadOf(station, item.position) });
     }),
@@ -67,7 +66,7 @@ export function registerQueueRoutes(app: express.Express, station: Station, o: {
     base,
     requireToken,
     wrap((req, res) => {
-      queueOf(req);
+      const station = stationOf(req);
       const b = parseBody(AddBody, req.body);
       const r = boardJobRequest(b.request, station, o.maxTrials);
       res.status(202).json(enqueue(station, r, { position: b.position, submitter: b.submitter, key: lockKey(req) }));
@@ -89,7 +88,7 @@ export function registerQueueRoutes(app: express.Express, station: Station, o: {
     `${base}/halt`,
     requireToken,
     wrap(async (req, res) => {
-      queueOf(req);
+      const station = stationOf(req);
       const r = await station.halt(lockKey(req));
       res.json({ ...r, halted: true, lines: station.watched.lines() });
     }),

@@ -14,6 +14,7 @@ import { boardProblems } from '../engine/run-context.js';
 import { parseBody } from '../io/validate.js';
 import { AddBody } from '../station/queue-requests.js';
 import type { Station } from '../station/station.js';
+import type { StationBoards } from '../station/station-boards.js';
 import { checkRunId, type RunRecord } from '../store/embedded-store.js';
 import { writerAlive } from '../store/run-admin.js';
 import { storedJobRequest } from './job-request-file.js';
@@ -86,12 +87,16 @@ export async function checkResume(station: Station, runId: string, o: { given?: 
   return { runId, resumable: true, request };
 }
 
-export function registerResumeRoutes(app: express.Express, station: Station, o: { requireToken: RequestHandler; wrap: Wrap; maxTrials?: number }): void {
+/** The board a stored run is resumed on: the one whose queue holds it, else the one it ran on. */
+const stationFor = (boards: StationBoards, id: string): Station => boards.holding(id) ?? boards.ofRun(boards.primary.jobs.store.getRun(id).board);
+
+export function registerResumeRoutes(app: express.Express, boards: StationBoards, o: { requireToken: RequestHandler; wrap: Wrap; maxTrials?: number }): void {
   const { requireToken, wrap } = o;
   app.get(
     '/api/runs/:id/resume',
     wrap(async (req, res) => {
-      const c = await checkResume(station, checkRunId(String(req.params.id)), { deep: false, maxTrials: o.maxTrials });
+      const id = checkRunId(String(req.params.id));
+      const c = await checkResume(stationFor(boards, id), id, { deep: false, maxTrials: o.maxTrials });
       res.json({ runId: c.runId, resumable: c.resumable, ...(c.reason ? { reason: c.reason } : {}) });
     }),
   );
@@ -101,6 +106,7 @@ export function registerResumeRoutes(app: express.Express, station: Station, o: 
     wrap(async (req, res) => {
       const id = checkRunId(String(req.params.id));
       const body = parseBody(ResumeBody, req.body ?? {});
+      const station = stationFor(boards, id);
       const c = await checkResume(station, id, { given: body.request, deep: true, maxTrials: o.maxTrials });
       if (!c.resumable) throw new InvalidArgumentError('--resume', id, c.reason!);
       // The item carries the run's id: launched, it continues that run (JobManager.launch).

@@ -20,6 +20,9 @@ export class Station {
 
   readonly watched: WatchedBoard;
 
+  /** The board's key (boardKey: what a CLI command's board flags name), when the station was given it. */
+  readonly key?: string;
+
   constructor(
     readonly jobs: JobManager,
     readonly boardId = BOARD_ID,
@@ -27,6 +30,7 @@ export class Station {
     saved?: { file: string; boardKey: string },
   ) {
     this.watched = jobs.lineWatch;
+    this.key = saved?.boardKey;
     this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done);
     if (saved) this.keepQueue(saved.file, saved.boardKey);
   }

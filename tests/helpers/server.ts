@@ -9,6 +9,7 @@ import { EmbeddedStore } from '../../src/store/embedded-store.js';
 import { JobManager } from '../../src/server/job-manager.js';
 import { createApp } from '../../src/server/app.js';
 import { Station } from '../../src/station/station.js';
+import { StationBoards } from '../../src/station/station-boards.js';
 import type { StreamLimits } from '../../src/server/live-stream.js';
 
 export interface TestServer {
@@ -20,19 +21,22 @@ export interface TestServer {
   jobs: JobManager;
   /** The board's queue (src/station/). */
   station: Station;
+  /** Every board's (`boards` > 1: emulated seeds 4, 5, ... beside the first, seed 3). */
+  boards: StationBoards;
   storeDir: string;
   close(): Promise<void>;
 }
 
 /** `savedBoard`: the board's cells kept in the store (as `rram serve` keeps them), so that its runs can be resumed. */
-export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string; tick_ms?: number; streamLimits?: StreamLimits; savedBoard?: boolean } = {}): Promise<TestServer> {
+export async function startServer(o: { token?: string; storeDir?: string; allowHosts?: string[]; studies?: string; tick_ms?: number; streamLimits?: StreamLimits; savedBoard?: boolean; boards?: number } = {}): Promise<TestServer> {
   const storeDir = o.storeDir ?? mkdtempSync(join(tmpdir(), 'srv-store-'));
   // As `rram serve` does: the emulated board with its own calibration (ranges, ISPVA gates, igvva-predict).
   const board = new EmulatedBoard({ seed: 3 });
   if (o.savedBoard) board.attachState(join(storeDir, 'boards'));
   const jobs = new JobManager(board, new EmbeddedStore(storeDir), async () => [], loadCalibration());
   const station = new Station(jobs);
-  const server: Server = createApp(jobs, { station, token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
+  const boards = new StationBoards([station, ...Array.from({ length: (o.boards ?? 1) - 1 }, (_, k) => new Station(jobs.forBoard(new EmulatedBoard({ seed: 4 + k }), loadCalibration()), `board${k + 1}`))]);
+  const server: Server = createApp(jobs, { boards, token: o.token, allowHosts: o.allowHosts, studies: o.studies, tick_ms: o.tick_ms, streamLimits: o.streamLimits }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const a = server.address() as { port: number };
   const url = `http://127.0.0.1:${a.port}`;
@@ -44,9 +48,10 @@ export async function startServer(o: { token?: string; storeDir?: string; allowH
     post: (u, body, headers = {}) => fetch(u, { method: 'POST', headers: { 'content-type': 'application/json', 'x-rram-token': token, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) }),
     jobs,
     station,
+    boards,
     storeDir,
     async close() {
-      station.queue.pause();
+      for (const b of boards.stations) b.queue.pause();
       for (const j of jobs.jobs()) jobs.abort(j.runId);
       await jobs.idle();
       server.closeAllConnections();

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import type { Sink } from '../../jobs/run-job.js';
-import { addBoardOptions, boardKey, openBoardWithCalibration, type BoardFlags } from '../board-options.js';
+import { addBoardOptions } from '../board-options.js';
+import { openServeBoards, serveBoards, type ServeBoardFlags } from '../serve-boards.js';
 import { removeStationFile, writeStationFile } from '../../station/station-file.js';
 import { queueFilePath } from '../../station/queue-file.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
@@ -14,7 +15,7 @@ import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.j
 import { checkStationName, defaultStationName } from '../../station/station-name.js';
 import { readStationsFile } from '../../hub/stations-config.js';
 
-interface ServeFlags extends BoardFlags {
+interface ServeFlags extends ServeBoardFlags {
   listen: string;
   store: string;
   influx?: string;
@@ -36,7 +37,7 @@ export function parseListen(raw: string): { host: string; port: number } {
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 export function registerServe(program: Command): void {
-  addBoardOptions(program.command('serve').description('a station: owns the board, one queue per board (docs/server.md), and serves the web dashboard (live runs of any process on the store, array maps, level CDFs, inference, history)'))
+  addBoardOptions(program.command('serve').description('a station: owns its boards (--port and --board repeatable), one queue per board (docs/server.md), and serves the web dashboard (live runs of any process on the store, array maps, level CDFs, inference, history)'), { several: true })
     .option('--listen <host:port>', 'address to listen on (loopback by default; elsewhere a token is required)', '127.0.0.1:8080')
     .option('--influx <url>', 'also write every run to InfluxDB 1.x at http://HOST:PORT/DB')
     .option('--token <secret>', 'token for requests that start or abort jobs (env RRAM_TOKEN; generated when listening beyond loopback; on loopback the page gets a per-server one)')
@@ -46,15 +47,15 @@ export function registerServe(program: Command): void {
     .option('--stations <file>', 'a stations file (docs/formats.md "Stations file"): this server\'s Stations page shows those stations, their queues and their runs in the shared InfluxDB, live')
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
-      // `--port` is the board's serial port; a bare number is almost always meant as the dashboard's TCP port.
-      if (f.port !== undefined && /^\d+$/.test(f.port)) throw new InvalidArgumentError('--port', f.port, `is the board's serial port (e.g. /dev/ttyUSB0); to serve the dashboard on TCP port ${f.port} use --listen 127.0.0.1:${f.port}`);
+      // Which boards, each named by its key (a bad or repeated one stops here, before any is opened).
+      const wanted = serveBoards(f);
       const { host, port } = parseListen(f.listen);
       const name = f.name === undefined ? defaultStationName() : checkStationName(f.name);
       // A bad stations file stops the server at start, naming the field and the value.
       const stationsCfg = f.stations === undefined ? undefined : readStationsFile(f.stations);
       let token = f.token ?? process.env.RRAM_TOKEN;
       if (!token && !isLoopback(host)) token = randomBytes(18).toString('base64url');
-      const { board, calibration } = await openBoardWithCalibration(f);
+      const opened = await openServeBoards(wanted);
       const store = new EmbeddedStore(f.store);
       // Resolve the InfluxDB URL once, so a bad config file stops the server at start, not each job.
       const influx = influxUrl(f.influx);
@@ -62,8 +63,10 @@ export function registerServe(program: Command): void {
       const influxSink = influx ? await openInfluxSink(influx, f.store, name) : undefined;
       const makeSinks = async (): Promise<Sink[]> => (influxSink ? [influxSink.forJob()] : []);
       // Express and the job machinery load here, not at every `rram` command's start.
-      const [{ JobManager }, { createApp }, { Station }] = await Promise.all([import('../../server/job-manager.js'), import('../../server/app.js'), import('../../station/station.js')]);
-      const jobs = new JobManager(board, store, makeSinks, calibration);
+      const [{ JobManager }, { createApp }, { Station }, { StationBoards }] = await Promise.all([import('../../server/job-manager.js'), import('../../server/app.js'), import('../../station/station.js'), import('../../station/station-boards.js')]);
+      // One job manager per board; the first one's bus, live runs and job list are every board's.
+      const jobs = new JobManager(opened[0].board, store, makeSinks, opened[0].calibration);
+      const managers = opened.map((b, k) => (k === 0 ? jobs : jobs.forBoard(b.board, b.calibration)));
       // tfjs loads (~0.3 s) while the server starts, not inside the first inference job.
       void import('../../inference/tf-backend.js')
         .then((m) => m.initTf())
@@ -71,10 +74,10 @@ export function registerServe(program: Command): void {
       // DNS rebinding: only the loopback names, the listen address and the names given are answered.
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
-      // The queue as the last station on this board left it (a bad queue file stops us here, named).
-      const station = new Station(jobs, undefined, { file: queueFilePath(f.store, boardKey(f)), boardKey: boardKey(f) });
+      // Each queue as the last station on its board left it (a bad queue file stops us here, named).
+      const boards = new StationBoards(opened.map((b, k) => new Station(managers[k], b.id, { file: queueFilePath(f.store, b.key), boardKey: b.key })));
       const hub = stationsCfg ? new (await import('../../hub/stations-hub.js')).StationsHub(stationsCfg).start() : undefined;
-      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, station, stationName: name, hub });
+      const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, boards, stationName: name, hub });
       const server = app.listen(port, host);
       await new Promise<void>((resolve, reject) => {
         server.once('listening', () => resolve());
@@ -82,23 +85,23 @@ export function registerServe(program: Command): void {
       });
       const addr = server.address();
       const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : f.listen;
-      process.stdout.write(`rram dashboard on http://${shown}/  (station ${name}, board ${board.info().id}, store ${f.store})\n`);
+      process.stdout.write(`rram dashboard on http://${shown}/  (station ${name}, ${opened.length === 1 ? 'board' : 'boards'} ${opened.map((b) => (opened.length === 1 ? b.board.info().id : `${b.id}=${b.board.info().id}`)).join(', ')}, store ${f.store})\n`);
       if (stationsCfg) process.stdout.write(`stations page: http://${shown}/#stations (${stationsCfg.stations.map((x) => x.name).join(', ')})\n`);
       if (token) process.stdout.write(`token required for starting/aborting jobs: ${token}\n`);
       // Where CLI commands aimed at this board find the station (and its token: the file is the user's alone).
       const port_ = typeof addr === 'object' && addr ? addr.port : port;
       const url = host === '0.0.0.0' ? `http://127.0.0.1:${port_}` : host === '::' ? `http://[::1]:${port_}` : `http://${shown}`;
       const cfg = (await (await fetch(`${url}/api/config`)).json()) as { sessionToken?: string };
-      const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: [{ id: station.boardId, key: boardKey(f) }], name });
+      const stationFile = writeStationFile(f.store, { url, token: token ?? cfg.sessionToken ?? '', boards: opened.map((b) => ({ id: b.id, key: b.key })), name });
       const stop = async () => {
         removeStationFile(stationFile);
         hub?.stop();
         // Nothing new starts; the saved queue keeps the users' pause state (a clean stop is no pause of theirs).
-        station.queue.gate.pause();
+        for (const s of boards.stations) s.queue.gate.pause();
         for (const j of jobs.jobs()) jobs.abort(j.runId);
         await jobs.idle();
         server.close();
-        await board.close();
+        await Promise.allSettled(opened.map((b) => b.board.close()));
         if (influxSink) {
           await influxSink.close();
           reportInfluxBacklog(influxSink);
