@@ -18,8 +18,8 @@ import { placeTiles } from '../src/inference/placement.js';
 import { tileNet } from '../src/inference/tiling.js';
 import { keptNet } from '../src/procedures/net-on-arrays.js';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -39,6 +39,7 @@ import type { KeptNet } from '../src/procedures/infer-on-board.js';
 import { sampleImages } from '../src/procedures/program-net-progressive.js';
 import { netDigest } from '../src/procedures/net-on-arrays.js';
 import { quietCalibration } from './helpers/quiet-calibration.js';
+import type { Calibration } from '../calibration/calibration.js';
 import { MAIN } from './helpers/station.js';
 import { exactMvm } from './helpers/exact-mvm.js';
 
@@ -97,26 +98,39 @@ test('on-board forward pass of layers with a digital scale and shift (a re-fitte
 const WIRE_OHM = 10;
 const SEED = 3;
 
+/** The trained net and the quiet calibration with wires, made once for the file's tests. */
+let ready: Promise<{ cwd: string; cal: Calibration; all: ReturnType<typeof loadDataset> }> | undefined;
+function setup() {
+  ready ??= (async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'ftkeep-'));
+    const backend = await initTf();
+    const all = loadDataset('mnist', undefined, false);
+    // Dense layers only (a conv layer's every output position is an MVM vector, each a solve of the
+    // resistive array: minutes); 785 x 4 cells in 13 tiles, then 3 x 32 and a last layer of 17 crossbar
+    // rows (16 -> 10), long enough lines for 10 ohm segments to move its MVM outputs.
+    await train(tf, backend, { ...all, train: head(all.train, 3000), test: head(all.test, 500) }, { arch: parseArch('dense:2,16'), epochs: 1, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'net') });
+    const cal = quietCalibration();
+    cal.params.wire_resistance_ohm = { ...(cal.params.wire_resistance_ohm ?? { unit: 'ohm', source: 'test' }), value: WIRE_OHM };
+    writeFileSync(join(cwd, 'cal.json'), JSON.stringify(cal));
+    return { cwd, cal, all };
+  })();
+  return ready;
+}
+
+const FT = (store: string) => ['program-net', '--model', 'net', '--calibration', 'cal.json', '--store', store, '--arrays', '15', '--seed', String(SEED), '--device', 'gaussian:5%', '--levels', '4', '--images', '200', '--trials', '4', '--fine-tune', 'progressive', '--fine-tune-images', '100', '--fine-tune-epochs', '1', '--fine-tune-trials', '2', '--baseline', 'none', '--reads', '1', '--keep', '--json'];
+const inferArgs = (store: string, runId: string) => ['infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${runId}`, '--store', store, '--calibration', 'cal.json', '--board-arrays', '15', '--board-seed', String(SEED), '--images', '200'];
+
 test('program-net --fine-tune progressive --keep: infer --on-board evaluates the fine-tuned net (read-back and MVM accuracies equal to the run\'s); the final re-fit minimises the loss on the MVM outputs', { timeout: 420000 }, async () => {
-  const cwd = mkdtempSync(join(tmpdir(), 'ftkeep-'));
-  const backend = await initTf();
-  const all = loadDataset('mnist', undefined, false);
-  // Dense layers only (a conv layer's every output position is an MVM vector, each a solve of the
-  // resistive array: minutes); 785 x 4 cells in 13 tiles, then 3 x 32 and a last layer of 17 crossbar
-  // rows (16 -> 10), long enough lines for 10 ohm segments to move its MVM outputs.
-  await train(tf, backend, { ...all, train: head(all.train, 3000), test: head(all.test, 500) }, { arch: parseArch('dense:2,16'), epochs: 1, seed: 5, learningRate: 0.03, momentum: 0.9, batchSize: 32, out: join(cwd, 'net') });
-  const cal = quietCalibration();
-  cal.params.wire_resistance_ohm = { ...(cal.params.wire_resistance_ohm ?? { unit: 'ohm', source: 'test' }), value: WIRE_OHM };
-  writeFileSync(join(cwd, 'cal.json'), JSON.stringify(cal));
+  const { cwd, cal, all } = await setup();
   const store = join(cwd, 'store');
   const rram = (...args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', cwd, timeout: 300000 });
-  const p = rram('program-net', '--model', 'net', '--calibration', 'cal.json', '--store', store, '--new-board', '--arrays', '15', '--seed', String(SEED), '--device', 'gaussian:5%', '--levels', '4', '--images', '200', '--trials', '4', '--fine-tune', 'progressive', '--fine-tune-images', '100', '--fine-tune-epochs', '1', '--fine-tune-trials', '2', '--baseline', 'none', '--reads', '1', '--keep', '--json');
+  const p = rram(...FT(store), '--new-board');
   assert.equal(p.status, 0, p.stderr);
   const res = JSON.parse(p.stdout) as { runId: string; readbackAccuracy: number; images: number; onBoard: KeptNet; readback: [number, number, number, number, number, number][]; fineTune: { refit: { kept: boolean; outputs: { source: string } }; table: { onBoard: { accuracy: number; images: number } } } };
   assert.equal(res.fineTune.refit.outputs.source, 'mvm', JSON.stringify(res.fineTune.refit));
   assert.equal(res.fineTune.refit.kept, true, 'the seeded case keeps its re-fit (else nothing to compare)');
   assert.ok(res.onBoard.tuned, 'the kept result holds the fine-tuned net');
-  const onBoard = (...more: string[]) => rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--store', store, '--calibration', 'cal.json', '--board-arrays', '15', '--board-seed', String(SEED), '--images', '200', ...more);
+  const onBoard = (...more: string[]) => rram(...inferArgs(store, res.runId), ...more);
   const r = onBoard('--json');
   assert.equal(r.status, 0, r.stderr);
   const o = JSON.parse(r.stdout) as { fineTuned: boolean; readbackRecomputed: number; onBoard: { accuracy: number } };
@@ -186,4 +200,34 @@ test('program-net --fine-tune progressive --keep: infer --on-board evaluates the
   } finally {
     await board.close();
   }
+});
+
+test('a kept fine-tuned run killed (-9) inside layer 1, then --resume: completes, and infer --on-board evaluates the net the resumed run evaluated', { timeout: 420000 }, async () => {
+  const { cwd } = await setup();
+  const store = join(cwd, 'store-resume');
+  const p = spawn(process.execPath, [MAIN, ...FT(store), '--new-board'], { cwd, stdio: 'ignore' });
+  const t0 = Date.now();
+  const evFile = () => (existsSync(join(store, 'runs')) ? readdirSync(join(store, 'runs')).map((id) => join(store, 'runs', id, 'events.ndjson'))[0] : undefined);
+  // Inside layer 1 (13 tiles): once tile 3 has cells done.
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 20));
+    const f = evFile();
+    if (f && existsSync(f) && readFileSync(f, 'utf8').split('\n').some((l) => l.startsWith('{"type":"cell-done"') && l.includes('"step":"tile 3"'))) break;
+    assert.ok(p.exitCode === null && Date.now() - t0 < 240000, 'the run ended before the kill point');
+  }
+  p.kill('SIGKILL');
+  await new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
+  const id = readdirSync(join(store, 'runs'))[0];
+  const r = spawnSync(process.execPath, [MAIN, ...FT(store), '--resume', id], { encoding: 'utf8', cwd, timeout: 300000 });
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout) as { runId: string; readbackAccuracy: number; tiles: { fromRecord: boolean }[]; onBoard: KeptNet; fineTune: { refit: { outputs: { source: string } }; table: { onBoard: { accuracy: number } } } };
+  assert.equal(res.runId, id);
+  assert.equal(res.tiles[0].fromRecord, true, 'tile 1 taken from the record');
+  assert.ok(res.onBoard.tuned);
+  assert.equal(res.fineTune.refit.outputs.source, 'mvm');
+  const o = spawnSync(process.execPath, [MAIN, ...inferArgs(store, id), '--json'], { encoding: 'utf8', cwd, timeout: 300000 });
+  assert.equal(o.status, 0, o.stderr);
+  const out = JSON.parse(o.stdout) as { readbackRecomputed: number; onBoard: { accuracy: number } };
+  assert.equal(out.readbackRecomputed, res.readbackAccuracy);
+  assert.equal(out.onBoard.accuracy, res.fineTune.table.onBoard.accuracy);
 });
