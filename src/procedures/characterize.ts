@@ -46,6 +46,12 @@ export interface CharacterizeOptions extends ProgramOptions {
   replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[]; retryGates_V?: number[] };
   /** The command this run is one part of (`wv-bench`): such runs are never `run:latest`. */
   partOf?: string;
+  /**
+   * End with the MVM probe on a board offering the MVM (default true). Its reads draw read noise,
+   * so what the same board measures afterwards sees another noise realization: false keeps a
+   * run's board stream exactly as without the probe (tests whose later measurements are seeded).
+   */
+  mvmProbe?: boolean;
 }
 
 export interface CellRecord {
@@ -163,7 +169,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
     }
     // Last, so the relaxation re-reads keep their times; the probe reads the arrays again itself (a replay has no board to probe).
     const used = [...new Set(Array.from(results.values(), (e) => e.cell.array))].sort((a, b) => a - b);
-    const probe = !o.replay && !probeUnavailable(board) ? await mvmProbe(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
+    const probe = o.mvmProbe !== false && !o.replay && !probeUnavailable(board) ? await mvmProbe(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
     const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger);
     return { ...d, ...(reverify ? { reverify } : {}), ...(probe ? { mvmProbe: probe } : {}) };
   });
