@@ -97,7 +97,7 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
   type Layer = { name: string; status: string; outputs?: { source: string; reason?: string } };
   const events = (store: string) => {
     const id = readdirSync(join(store, 'runs'))[0];
-    return { id, evs: storedEvents(store, id) as unknown as { type: string; name?: string; code?: string; value?: { layer: number } }[] };
+    return { id, evs: storedEvents(store, id) as unknown as { type: string; name?: string; code?: string; value?: { layer: number; refit?: boolean } }[] };
   };
   // In process: the emulated board offers the MVM.
   const a = run(join(cwd, 'a'), ['--new-board', '--arrays', '3']); // a tile per array: all still on the board at the end
@@ -107,7 +107,8 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
   assert.deepEqual(ra.fineTune.layers.map((l) => l.outputs?.source), ['mvm', 'mvm', undefined], JSON.stringify(ra.fineTune.layers));
   assert.match(a.stderr, /outputs for the 100 images measured through the board's MVM/);
   const ea = events(join(cwd, 'a'));
-  assert.deepEqual(ea.evs.filter((e) => e.type === 'mark' && e.name === 'mvm-read').map((e) => e.value!.layer ?? 'evaluation'), [0, 1, 'evaluation'], 'one mvm-read mark per measured layer, one for the evaluation');
+  assert.deepEqual(ea.evs.filter((e) => e.type === 'mark' && e.name === 'mvm-read').map((e) => (e.value!.refit ? `refit ${e.value!.layer}` : e.value!.layer ?? 'evaluation')), [0, 1, 'refit 2', 'evaluation'], 'one mvm-read mark per measured layer, one for the re-fit (the last layer), one for the evaluation');
+  assert.equal((JSON.parse(a.stdout) as { fineTune: { refit: { outputs: { source: string } } } }).fineTune.refit.outputs.source, 'mvm');
   const pulsesA = ea.evs.filter((e) => e.type === 'pulse').length;
   {
     // The MVM calls pulsed nothing: the board's own counters equal the record's pulses, cell by cell.
@@ -138,6 +139,9 @@ test('program-net --fine-tune progressive: outputs measured through the MVM on a
     const rb = JSON.parse(b.stdout) as { fineTune: { layers: Layer[]; table: { onBoard?: unknown } } };
     assert.equal(rb.fineTune.table.onBoard, undefined);
     assert.deepEqual(rb.fineTune.layers.map((l) => l.outputs?.source), ['read-back', 'read-back', undefined]);
+    const refitB = (rb as unknown as { fineTune: { refit: { outputs: { source: string; reason: string } } } }).fineTune.refit.outputs;
+    assert.equal(refitB.source, 'read-back', 'the final re-fit on the read-back too');
+    assert.match(refitB.reason, /does not offer the analog MVM \(HELLO feature bit 2\)/);
     assert.ok(rb.fineTune.layers.slice(0, 2).every((l) => /does not offer the analog MVM \(HELLO feature bit 2\)/.test(l.outputs!.reason!)));
     assert.match(b.stderr, /outputs for the 100 images computed from the read-back \(the board does not offer the analog MVM \(HELLO feature bit 2\)\)/);
     const eb = events(join(cwd, 'b'));

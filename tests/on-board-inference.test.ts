@@ -15,9 +15,9 @@ import fc from 'fast-check';
 import { buildModel, parseArch } from '../src/inference/arch-spec.js';
 import { toCrossbarNet, weightOps } from '../src/inference/crossbar-net.js';
 import { nominalLevels } from '../src/inference/device-models.js';
-import { mapNet, SCHEMES, ARRAY_SIDE } from '../src/inference/mapping.js';
+import { mapNet, SCHEMES } from '../src/inference/mapping.js';
 import { placeTiles } from '../src/inference/placement.js';
-import { tileNet, UNUSED } from '../src/inference/tiling.js';
+import { tileNet } from '../src/inference/tiling.js';
 import { predictOnBoard } from '../src/inference/on-board-forward.js';
 import { keptNet } from '../src/procedures/net-on-arrays.js';
 import { inferOnBoard } from '../src/procedures/infer-on-board.js';
@@ -26,9 +26,9 @@ import { initTf, tf } from '../src/inference/tf-backend.js';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
 import { PtyServer } from '../drivers/emulated/pty-server.js';
 import { Feature } from '../drivers/protocol/messages.js';
-import type { MvmTile } from '../drivers/board.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { smallTraining } from './helpers/small-training.js';
+import { exactMvm } from './helpers/exact-mvm.js';
 
 // The conv net trained below: on the first 12000 training images (tests/helpers/small-training.ts).
 smallTraining();
@@ -55,15 +55,7 @@ test('the on-board forward pass with an exact MVM equals tfjs on the quantized w
       // Spread: small tiles on every other row and column (odd ones), as a placement around many bad lines would leave them.
       const odd = (n: number, at: number[]) => (n <= 32 ? at.map((_, i) => 2 * i + 1) : at);
       const tiles = tileNet(mapped, spread ? placed.map((g) => ({ ...g, rowAt: odd(g.rows, g.rowAt), colAt: odd(g.cols, g.colAt) })) : placed);
-      // Each array's conductances as the tiles programmed them (level read currents at 0.2 V / 0.2 V).
-      const G = Array.from({ length: 8 }, () => new Float64Array(ARRAY_SIDE * ARRAY_SIDE));
-      for (const t of tiles) t.levels.forEach((lv, i) => lv !== UNUSED && (G[t.array][i] = levels[lv] / 0.2));
-      const mvm = async (t: MvmTile, v: Float64Array) => {
-        const k = v.length / t.rows;
-        const out = new Float64Array(k * t.cols);
-        for (let q = 0; q < k; q++) for (let i = 0; i < t.rows; i++) for (let j = 0; j < t.cols; j++) out[q * t.cols + j] += v[q * t.rows + i] * G[t.array][(t.row0 + i) * ARRAY_SIDE + t.col0 + j];
-        return out;
-      };
+      const mvm = exactMvm(tiles, levels, 8);
       const kept = keptNet(mapped, tiles);
       const got = await predictOnBoard(net, kept.layers, kept.tiles, mvm, x, n, { vIn_V: 0.2, dacStep_V: dac, vread_V: 0.2 });
       // Reference: tfjs with the quantized weights (bias = the last row).

@@ -19,6 +19,7 @@ import { splineOf, type ModelState, type Priors } from './characterize-params.js
 import type { FormChoice } from './transfer-form.js';
 import type { ParamRecord } from './param-record.js';
 import { withValues } from './with-values.js';
+import { fitWireResistance, type WireFit } from './fit-wire.js';
 
 /** How much wider than its stated error a sweep-fitted value counts as the characterize fit's prior. */
 const PRIOR_WIDENING = 3;
@@ -112,6 +113,10 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
     quality.push(...cf.quality);
     transferForm = cf.form ? { model: cf.form.model, heldOut: cf.form.heldOut } : undefined;
   }
+  // The wire resistance from the characterize runs' MVM probes (fit-wire.ts), whatever the hold-out.
+  const wire = wireRecord(input.cdfs, state.p.wire_resistance_ohm);
+  state.p.wire_resistance_ohm = wire.record.value;
+  records.set('wire_resistance_ohm', wire.record);
   const spline = splineOf(state);
   if (transfer) transfer.curve = transfer.curve.map((c) => ({ vg: c.vg, g: transferG(state.p, c.vg, state.p.transfer_v0_V, 1, spline) }));
   const runsAll = [...input.sweeps, ...input.cdfs].map((r) => r.runId);
@@ -134,6 +139,13 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
   }
   validateCalibration(calibration);
   return { calibration, params, knots, transferForm, quality, transfer, elapsed_s: (performance.now() - t0) / 1000 };
+}
+
+/** The wire resistance record from the characterize runs' MVM probes, or why none can tell it. */
+export function wireRecord(cdfs: FitInput['cdfs'], base: number): WireFit {
+  const probes = cdfs.flatMap((c) => (c.data.mvmProbe ?? []).map((probe) => ({ runId: c.runId, probe })));
+  const why = !cdfs.length ? 'no characterize run: the probe is part of rram characterize on a board offering the MVM' : cdfs.every((c) => !c.data.board.features?.mvm) ? 'the board does not offer the analog MVM (HELLO feature bit 2)' : 'the characterize runs hold no probe (made before it, or every array left out)';
+  return fitWireResistance(probes, base, why);
 }
 
 /** Positions, not spreads: they have no bound at 0. */

@@ -44,8 +44,12 @@ export interface FineTuneReport {
   batchSize: number;
   reads: number;
   layers: FineTuneLayerReport[];
-  /** The digital scale and bias after the last crossbar, fitted to its measured outputs. */
-  refit?: { trainAccuracyBefore: number; trainAccuracyAfter: number; kept: boolean };
+  /**
+   * The digital scale and bias after the last crossbar, fitted to its outputs for the N images:
+   * measured through the board's MVM (`mvm`) when it offers it, else computed from the read-back
+   * (`read-back`, `reason` says why).
+   */
+  refit?: { trainAccuracyBefore: number; trainAccuracyAfter: number; kept: boolean; outputs?: { source: 'mvm' | 'read-back'; reason?: string; vIn_V?: number } };
   /** The final table (test images). */
   table?: {
     software: number;
@@ -158,19 +162,27 @@ export async function fineTuneStage(tf: Tf, net: CrossbarNet, from: number, data
   }
 }
 
+/** The net with weight layer `li`'s bias row off (scale 1, shift 0: the row driven at 0) and no activation: its bare column outputs, what the re-fit fits a scale and shift to. */
+export function bareLayer(net: CrossbarNet, li: number): CrossbarNet {
+  const op = weightOps(net)[li];
+  const bare: WeightOp = { ...op, post: { scale: new Float32Array(op.units).fill(1), shift: new Float32Array(op.units) }, act: 'linear' };
+  return { ...net, ops: net.ops.map((x) => (x === op ? bare : x)) };
+}
+
 /**
  * The digital scale and bias after the last crossbar, fitted (Adam, full batch) to its measured
  * column outputs for the training images: z_j = a_j y_j + b_j, y without the bias row (the bias
- * becomes digital). Started from a = 1 (or the net's own scale) and b = the measured bias row;
- * kept only if it does better on those images.
+ * becomes digital). `measured`: those outputs as the board's MVM gave them (bareLayer's, for the
+ * same inputs); else computed from the read-back `values`. Started from a = 1 (or the net's own
+ * scale) and b = the read-back bias row; kept only if it does better on those images.
  */
-export function refitDigital(tf: Tf, net: CrossbarNet, li: number, mapped: MappedLayer, values: { gp: Float32Array; gn?: Float32Array }, input: LoopData, steps = 300, lr = 0.01): { net: CrossbarNet; before: number; after: number; kept: boolean } {
+export function refitDigital(tf: Tf, net: CrossbarNet, li: number, mapped: MappedLayer, values: { gp: Float32Array; gn?: Float32Array }, input: LoopData, measured?: LoopData, steps = 300, lr = 0.01): { net: CrossbarNet; before: number; after: number; kept: boolean } {
   const ops = weightOps(net);
   const op = ops[li];
   const eff = effective(mapped, values.gp, values.gn, new Float32Array(mapped.rows * mapped.cols));
   const n = op.fanIn * op.units;
-  const noBias: WeightOp = { ...op, post: { scale: new Float32Array(op.units).fill(1), shift: new Float32Array(op.units) }, act: 'linear' };
-  const y = measuredLayerOutput(tf, { ...net, ops: net.ops.map((x) => (x === op ? noBias : x)) }, li, mapped, values, input);
+  const y = measured ?? measuredLayerOutput(tf, bareLayer(net, li), li, mapped, values, input);
+  if (y.n !== input.n || y.x.length !== y.n * op.units) throw new Error(`internal: re-fit of ${op.name} on ${y.n} outputs of ${y.x.length / Math.max(1, y.n)} values, expected ${input.n} of ${op.units}`);
   const scale0 = op.post ? Float32Array.from(op.post.scale) : new Float32Array(op.units).fill(1);
   const shift0 = op.post ? Float32Array.from(op.post.shift) : Float32Array.from(eff.subarray(n));
   const Y = tf.tensor2d(y.x, [y.n, op.units]);

@@ -4,7 +4,8 @@
  * currents of its tiles, measured; pooling, activations and the pair / offset / reference
  * subtraction are digital, as a compute-in-memory chip's periphery does them.
  *
- * Inputs to a layer (the bias row driven at 1) are scaled per input vector so that its largest
+ * Inputs to a layer (the bias row driven at 1; at 0 when the layer has a digital scale and shift,
+ * `post`, which replaces it, as forward-tf.ts computes the read-back) are scaled per input vector so that its largest
  * entry drives vIn, and put on the board's DAC grid (the input quantization a real DAC imposes);
  * the scale is undone digitally. Cell values of the mapping are read currents at vread, so a
  * column current J of a vector scaled by s stands for sum_i x_i I_ij = (vread / s) J.
@@ -68,16 +69,17 @@ async function layerCurrents(mvm: MvmFn, l: OnBoardLayer, tiles: OnBoardTile[], 
   return J;
 }
 
-/** Input vectors of a weight op: dense = the flattened item; conv = one patch per output position (im2col, the kernel's row order). */
+/** Input vectors of a weight op: dense = the flattened item; conv = one patch per output position (im2col, the kernel's row order); the bias row last (0 under a digital shift). */
 function inputVectors(op: WeightOp, a: Act3): { X: Float64Array; n: number; oh: number; ow: number } {
   const rows = op.fanIn + 1;
+  const bias = op.post ? 0 : 1;
   if (op.op === 'dense') {
     const X = new Float64Array(a.n * rows);
     const len = a.h * a.w * a.c;
     if (len !== op.fanIn) throw new InvalidArgumentError('model', op.name, `expects ${op.fanIn} inputs, gets ${len}`);
     for (let k = 0; k < a.n; k++) {
       X.set(a.data.subarray(k * len, (k + 1) * len), k * rows);
-      X[k * rows + op.fanIn] = 1;
+      X[k * rows + op.fanIn] = bias;
     }
     return { X, n: a.n, oh: 1, ow: 1 };
   }
@@ -98,7 +100,7 @@ function inputVectors(op: WeightOp, a: Act3): { X: Float64Array; n: number; oh: 
             const at = ((b * a.h + y * sy + dy) * a.w + x * sx + dx) * a.c;
             for (let ci = 0; ci < a.c; ci++) X[i++] = a.data[at + ci];
           }
-        X[i] = 1;
+        X[i] = bias;
       }
   return { X, n, oh, ow };
 }
@@ -134,7 +136,8 @@ async function weightLayer(mvm: MvmFn, op: WeightOp, l: OnBoardLayer, tiles: OnB
       if (x < 0) throw new InvalidArgumentError('model', op.name, `input ${x} < 0: the board drives rows with non-negative voltages only (use ReLU / pooling before a crossbar layer)`);
       m = Math.max(m, x);
     }
-    const s = o.vIn_V / m;
+    // An all-zero vector (possible with the bias row at 0) drives nothing: any finite scale.
+    const s = m > 0 ? o.vIn_V / m : o.vIn_V;
     e[k] = o.vread_V / s;
     for (let i = 0; i < rows; i++) {
       const v = Math.round((X[k * rows + i] * s) / step) * step;

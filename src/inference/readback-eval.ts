@@ -7,7 +7,7 @@
 import { weightOps, type CrossbarNet } from './crossbar-net.js';
 import type { Split } from './datasets.js';
 import type { DeviceModel, OutcomeCounts } from './device-models.js';
-import { predictAll } from './forward-tf.js';
+import { predictAll, type ForwardLayer } from './forward-tf.js';
 import { ARRAY_SIDE, effective, type MappedLayer, type Scheme } from './mapping.js';
 import { confusionOf, monteCarlo, type AccuracySummary } from './monte-carlo.js';
 import { fixedFromRun, report, runCounts, sourceModels, widthShares, type PredictionReport, type WidthShares } from './prediction.js';
@@ -54,7 +54,7 @@ export interface EvalOptions {
 }
 
 /** Accuracy of the net on the first n test images with these per-layer cell values. */
-export function accuracyFromValues(tf: Tf, net: CrossbarNet, mapped: MappedLayer[], values: { gp: Float32Array; gn?: Float32Array }[], test: Split, n: number): { accuracy: number; pred: Int32Array } {
+export function accuracyFromValues(tf: Tf, net: CrossbarNet, mapped: ForwardLayer[], values: { gp: Float32Array; gn?: Float32Array }[], test: Split, n: number): { accuracy: number; pred: Int32Array } {
   const pred = predictAll(tf, net, mapped, values, test.images, n);
   let correct = 0;
   for (let i = 0; i < n; i++) if (pred[i] === test.labels[i]) correct++;

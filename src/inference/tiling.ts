@@ -57,7 +57,7 @@ export function tileNet(layers: MappedLayer[], placed: TileGeometry[] = placeTil
  * weights' cells and gn for the partner (diff, rows x cols) or offset (rows) cells, the values
  * forwardTf and effective() take.
  */
-export function valuesFromTiles(layers: MappedLayer[], tiles: Tile[], readback: Float32Array[], only?: (tile: number, cell: number) => boolean): { gp: Float32Array; gn?: Float32Array }[] {
+export function valuesFromTiles(layers: Pick<MappedLayer, 'name' | 'scheme' | 'rows' | 'cols' | 'physCols'>[], tiles: Pick<Tile, 'layer' | 'row0' | 'col0' | 'rows' | 'cols' | 'rowAt' | 'colAt'>[], readback: Float32Array[], only?: (tile: number, cell: number) => boolean): { gp: Float32Array; gn?: Float32Array }[] {
   const phys = layers.map((l) => new Float32Array(l.rows * l.physCols).fill(NaN));
   tiles.forEach((t, k) => {
     const l = layers[t.layer];

@@ -3,6 +3,7 @@
  * read every cell K times, optionally re-read after relaxation waits, and build the dataset
  * described in docs/formats.md.
  */
+import { mvmProbe, probeUnavailable, type MvmProbe } from './mvm-probe.js';
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { Calibration } from '../../calibration/calibration.js';
@@ -45,6 +46,12 @@ export interface CharacterizeOptions extends ProgramOptions {
   replay?: { config: ProgramConfig; levels: LevelSpec[]; ispvaGates_V?: number[]; startGates_V?: number[]; retryGates_V?: number[] };
   /** The command this run is one part of (`wv-bench`): such runs are never `run:latest`. */
   partOf?: string;
+  /**
+   * End with the MVM probe on a board offering the MVM (default true). Its reads draw read noise,
+   * so what the same board measures afterwards sees another noise realization: false keeps a
+   * run's board stream exactly as without the probe (tests whose later measurements are seeded).
+   */
+  mvmProbe?: boolean;
 }
 
 export interface CellRecord {
@@ -99,7 +106,12 @@ export interface LevelCdfDataset {
   overlaps: Overlap[];
   /** With --reverify: each pass's count of cells checked, found outside their band, re-programmed. */
   reverify?: ReverifyReport;
+  /** On a board offering the analog MVM: each programmed array read whole and through the MVM (mvm-probe.ts; what `rram calibrate` fits the wire resistance from). */
+  mvmProbe?: MvmProbe[];
 }
+
+/** MVMs per probed array (every row at vread), averaged by the fit: MVM read noise. */
+const MVM_PROBE_REPEATS = 4;
 
 export function validateCharacterize(o: CharacterizeOptions, cellsAvailable: number): void {
   if (!Number.isInteger(o.levels) || o.levels < 2 || o.levels > 8) throw new InvalidArgumentError('levels', o.levels, 'must be an integer in 2..8');
@@ -155,8 +167,11 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       waited = t;
       relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t, signal)).get(1)!);
     }
+    // Last, so the relaxation re-reads keep their times; the probe reads the arrays again itself (a replay has no board to probe).
+    const used = [...new Set(Array.from(results.values(), (e) => e.cell.array))].sort((a, b) => a - b);
+    const probe = o.mvmProbe !== false && !o.replay && !probeUnavailable(board) ? await mvmProbe(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
     const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger);
-    return reverify ? { ...d, reverify } : d;
+    return { ...d, ...(reverify ? { reverify } : {}), ...(probe ? { mvmProbe: probe } : {}) };
   });
 }
 

@@ -20,15 +20,45 @@ const fromF32 = (s: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 
+/** Weight layers by their bytes: W (base64 float32, bias row last) and the digital scale and shift. */
+export const EncodedWeights = z.array(z.object({ name: z.string(), W: z.string(), scale: z.string().optional(), shift: z.string().optional() }).strict());
+export type EncodedWeights = z.infer<typeof EncodedWeights>;
+
 const StageFile = z
   .object({
     format: z.literal('rram-hil/fine-tune-stage'),
     layer: z.number().int().nonnegative(),
-    /** Every weight layer from `layer` on: W (base64 float32, bias row last) and the digital scale and shift. */
-    weights: z.array(z.object({ name: z.string(), W: z.string(), scale: z.string().optional(), shift: z.string().optional() })),
+    /** Every weight layer from `layer` on. */
+    weights: EncodedWeights,
     report: z.record(z.unknown()),
   })
   .strict();
+
+/** The weight layers of `net` from `from` on, by their bytes (a stage; the kept net of a fine-tuned run). */
+export function encodeWeights(net: CrossbarNet, from = 0): EncodedWeights {
+  const ops = net.ops.filter((o): o is WeightOp => o.op === 'dense' || o.op === 'conv');
+  return ops.slice(from).map((o) => ({ name: o.name, W: f32(o.W), ...(o.post ? { scale: f32(o.post.scale), shift: f32(o.post.shift) } : {}) }));
+}
+
+/** `net` with its weight layers from `from` on replaced by `weights` (checked against the net's names and sizes; `where` names the source in errors). */
+export function applyWeights(net: CrossbarNet, weights: EncodedWeights, from: number, where: string): CrossbarNet {
+  let li = -1;
+  const ops = net.ops.map((o) => {
+    if (o.op !== 'dense' && o.op !== 'conv') return o;
+    li++;
+    if (li < from) return o;
+    const w = weights[li - from];
+    if (!w || w.name !== o.name) throw new DataError(where, `weights of layer ${li + 1} (${o.name}) missing`);
+    const W = fromF32(w.W);
+    if (W.length !== o.W.length) throw new DataError(where, `layer ${o.name}: ${W.length} weights, the net has ${o.W.length}`);
+    const post = w.scale && w.shift ? { scale: fromF32(w.scale), shift: fromF32(w.shift) } : undefined;
+    if (post && (post.scale.length !== o.units || post.shift.length !== o.units)) throw new DataError(where, `layer ${o.name}: a digital scale and shift of ${post.scale.length} and ${post.shift.length} outputs, the layer has ${o.units}`);
+    const { post: _old, ...rest } = o;
+    return { ...rest, W, ...(post ? { post } : {}) };
+  });
+  if (weights.length !== li + 1 - from) throw new DataError(where, `${weights.length} weight layers from layer ${from + 1}, the net has ${li + 1 - from}`);
+  return { ...net, ops };
+}
 
 export interface Stage {
   layer: number;
@@ -52,13 +82,7 @@ export const stageFile = (dir: string, layer: number): string => join(dir, `laye
 /** Writes the stage durably before the layer's first pulse. */
 export function saveStage(dir: string, s: Stage): void {
   mkdirSync(dir, { recursive: true });
-  const ops = s.net.ops.filter((o): o is WeightOp => o.op === 'dense' || o.op === 'conv');
-  const body = {
-    format: 'rram-hil/fine-tune-stage',
-    layer: s.layer,
-    weights: ops.slice(s.layer).map((o) => ({ name: o.name, W: f32(o.W), ...(o.post ? { scale: f32(o.post.scale), shift: f32(o.post.shift) } : {}) })),
-    report: s.report,
-  };
+  const body = { format: 'rram-hil/fine-tune-stage', layer: s.layer, weights: encodeWeights(s.net, s.layer), report: s.report };
   const f = stageFile(dir, s.layer);
   const fd = openSync(f + '.tmp', 'w');
   writeSync(fd, JSON.stringify(body));
@@ -73,16 +97,5 @@ export function loadStage(dir: string, layer: number, net: CrossbarNet): Stage |
   if (!existsSync(f)) return undefined;
   const d = parseFile(StageFile, parseJsonText(readFileSync(f, 'utf8'), f), f);
   if (d.layer !== layer) throw new DataError(f, `holds layer ${d.layer + 1}, not ${layer + 1}`);
-  let li = -1;
-  const ops = net.ops.map((o) => {
-    if (o.op !== 'dense' && o.op !== 'conv') return o;
-    li++;
-    if (li < layer) return o;
-    const w = d.weights[li - layer];
-    if (!w || w.name !== o.name) throw new DataError(f, `weights of layer ${li + 1} (${o.name}) missing`);
-    const W = fromF32(w.W);
-    if (W.length !== o.W.length) throw new DataError(f, `layer ${o.name}: ${W.length} weights, the net has ${o.W.length}`);
-    return { ...o, W, ...(w.scale && w.shift ? { post: { scale: fromF32(w.scale), shift: fromF32(w.shift) } } : {}) };
-  });
-  return { layer, net: { ...net, ops }, report: d.report as unknown as FineTuneLayerReport };
+  return { layer, net: applyWeights(net, d.weights, layer, f), report: d.report as unknown as FineTuneLayerReport };
 }

@@ -10,6 +10,7 @@ import type { CrossbarNet } from '../inference/crossbar-net.js';
 import { pixelsOf, type Split } from '../inference/datasets.js';
 import { predictOnBoard, type OnBoardLayer, type OnBoardTile } from '../inference/on-board-forward.js';
 import { groundedAfter } from './board-phases.js';
+import type { EncodedWeights } from './fine-tune-stages.js';
 
 /** What `program-net --keep` stores with its result: enough to drive the programmed tiles again. */
 export interface KeptNet {
@@ -17,6 +18,12 @@ export interface KeptNet {
   tiles: OnBoardTile[];
   /** Read voltage the layers' cell values are currents at. */
   vread_V: number;
+  /**
+   * A fine-tuned run (`--fine-tune progressive --keep`): the net as programmed, every weight layer's
+   * fine-tuned weights and the digital scale and bias after the final re-fit (fine-tune-stages.ts
+   * encoding), and the digest of that net (netDigest): the model file holds the net before tuning.
+   */
+  tuned?: { weights: EncodedWeights; digest: string };
 }
 
 export interface OnBoardRun {

@@ -18,7 +18,7 @@ import type { RunContext } from '../engine/run-context.js';
 import { weightOps, type CrossbarNet } from '../inference/crossbar-net.js';
 import { inputSize } from '../inference/forward-tf.js';
 import type { Split } from '../inference/datasets.js';
-import { fineTuneStage, measuredLayerOutput, refitDigital, type FineTuneLayerReport, type FineTuneReport } from '../inference/fine-tune.js';
+import { bareLayer, fineTuneStage, measuredLayerOutput, refitDigital, type FineTuneLayerReport, type FineTuneReport } from '../inference/fine-tune.js';
 import { mapNet, type MappedLayer } from '../inference/mapping.js';
 import { monteCarlo } from '../inference/monte-carlo.js';
 import { withMoreCounts, type DeviceModel } from '../inference/device-models.js';
@@ -29,8 +29,8 @@ import type { LoopData } from '../inference/train-loop.js';
 import { cropBinarize } from '../inference/bnn/spec.js';
 import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js';
 import { groundedAfter } from './board-phases.js';
-import { loadStage, saveStage } from './fine-tune-stages.js';
-import { keptNet, netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
+import { encodeWeights, loadStage, saveStage } from './fine-tune-stages.js';
+import { keptNet, netDigest, netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
 import { layerOnBoard, predictOnBoard, type OnBoardTile } from '../inference/on-board-forward.js';
 import { onGrid } from '../../drivers/limits.js';
 import type { NetProgrammer, TileReadback } from './program-net.js';
@@ -64,7 +64,7 @@ export function checkProgressive(f: ProgressiveOptions, test: Split): void {
 }
 
 /** The N training images (a seeded sample) as the net's first layer takes them. */
-function sampleImages(net: CrossbarNet, train: Split, n: number, seed: number): LoopData {
+export function sampleImages(net: CrossbarNet, train: Split, n: number, seed: number): LoopData {
   const order = Array.from({ length: train.n }, (_, i) => i);
   new Rng(seed ^ 0x5eed).shuffle(order);
   const px = train.rows * train.cols * train.channels;
@@ -101,7 +101,7 @@ export async function netOnArraysProgressive(tf: Tf, tfBackend: string, board: B
   const run = new ProgressiveRun(tf, tfBackend, board, ctx, o);
   await groundedAfter(board, async () => {
     for (let li = 0; li < run.layers; li++) await run.layer(li);
-    run.refit();
+    await run.refit();
   });
   return run.finish();
 }
@@ -194,17 +194,36 @@ class ProgressiveRun {
    */
   private async layerOutputs(li: number, rep: FineTuneLayerReport): Promise<LoopData> {
     const t0 = performance.now();
-    const info = this.board.info();
-    const kept = keptNet(this.mapped, this.tiles);
-    const mine = kept.tiles.filter((t) => t.layer === li);
-    const reason = this.f.outputs === 'read-back' ? 'asked for (--fine-tune-outputs read-back)' : !info.features?.mvm || !this.board.mvm ? 'the board does not offer the analog MVM (HELLO feature bit 2)' : this.net.input ? 'binary nets are not evaluated through the MVM' : sharesCells(mine) ? `layer ${rep.name}'s tiles share cells (more tiles than arrays): the first ones are overwritten` : '';
+    const reason = this.mvmUnavailable(li, rep.name);
     if (reason) {
-      if (!this.warned.has(reason)) this.ctx.emit({ type: 'warning', code: 'fine-tune-read-back', message: `${reason}: layer ${rep.name}'s outputs for fine-tuning are computed from its read-back conductances` });
-      this.warned.add(reason);
+      this.warnReadBack(reason, `layer ${rep.name}'s outputs for fine-tuning are computed from its read-back conductances`);
       const h = measuredLayerOutput(this.tf, this.net, li, this.mapped[li], this.known[li], this.h);
       rep.outputs = { source: 'read-back', reason, elapsed_s: (performance.now() - t0) / 1000 };
       return h;
     }
+    const { h, vIn_V, tiles } = await this.measureOnBoard(this.net, li);
+    this.ctx.emit({ type: 'mark', name: 'mvm-read', value: { layer: li, name: rep.name, images: h.n, tiles, vIn_V } });
+    rep.outputs = { source: 'mvm', vIn_V, elapsed_s: (performance.now() - t0) / 1000 };
+    return h;
+  }
+
+  /** Why layer li's outputs cannot be measured through the board's MVM ('' when they can). */
+  private mvmUnavailable(li: number, name: string): string {
+    const info = this.board.info();
+    const mine = keptNet(this.mapped, this.tiles).tiles.filter((t) => t.layer === li);
+    return this.f.outputs === 'read-back' ? 'asked for (--fine-tune-outputs read-back)' : !info.features?.mvm || !this.board.mvm ? 'the board does not offer the analog MVM (HELLO feature bit 2)' : this.net.input ? 'binary nets are not evaluated through the MVM' : sharesCells(mine) ? `layer ${name}'s tiles share cells (more tiles than arrays): the first ones are overwritten` : '';
+  }
+
+  /** A warning that read-back values stand in for measured outputs, once per reason. */
+  private warnReadBack(reason: string, what: string): void {
+    if (!this.warned.has(reason)) this.ctx.emit({ type: 'warning', code: 'fine-tune-read-back', message: `${reason}: ${what}` });
+    this.warned.add(reason);
+  }
+
+  /** Weight layer li of `net` measured through the board's MVM for the N images' inputs of it (this.h), in batches (reads only). */
+  private async measureOnBoard(net: CrossbarNet, li: number): Promise<{ h: LoopData; vIn_V: number; tiles: number }> {
+    const info = this.board.info();
+    const kept = keptNet(this.mapped, this.tiles);
     const vIn_V = onGrid(Math.min(kept.vread_V, info.limits.vread_max_V), info.dacStep_V);
     const mvm = this.board.mvm!.bind(this.board);
     const { h } = this;
@@ -213,15 +232,13 @@ class ProgressiveRun {
     let shape: number[] = [];
     for (let k0 = 0; k0 < h.n; k0 += MVM_IMAGES) {
       const m = Math.min(MVM_IMAGES, h.n - k0);
-      const y = await layerOnBoard(this.net, li, kept.layers, kept.tiles, mvm, h.x.subarray(k0 * per, (k0 + m) * per), h.shape, m, { vIn_V, dacStep_V: info.dacStep_V, vread_V: kept.vread_V });
+      const y = await layerOnBoard(net, li, kept.layers, kept.tiles, mvm, h.x.subarray(k0 * per, (k0 + m) * per), h.shape, m, { vIn_V, dacStep_V: info.dacStep_V, vread_V: kept.vread_V });
       shape = y.shape;
       const size = shape.reduce((a, b) => a * b, 1);
       x ??= new Float32Array(h.n * size);
       x.set(y.data, k0 * size);
     }
-    this.ctx.emit({ type: 'mark', name: 'mvm-read', value: { layer: li, name: rep.name, images: h.n, tiles: mine.length, vIn_V } });
-    rep.outputs = { source: 'mvm', vIn_V, elapsed_s: (performance.now() - t0) / 1000 };
-    return { x: x!, shape, labels: h.labels, n: h.n };
+    return { h: { x: x!, shape, labels: h.labels, n: h.n }, vIn_V, tiles: kept.tiles.filter((t) => t.layer === li).length };
   }
 
   /** Fine-tunes layers li..last on the measured inputs, predicts, stores the stage: all before layer li's first pulse. */
@@ -247,14 +264,29 @@ class ProgressiveRun {
     return stage;
   }
 
-  /** After the last crossbar: its digital scale and bias re-fitted to its measured outputs. */
-  refit(): void {
+  /**
+   * After the last crossbar: its digital scale and bias re-fitted to its outputs for the N images,
+   * measured through the board's MVM (its bias row at 0, no activation: bareLayer) when the board
+   * offers it, as the stages' outputs are; else computed from its read-back, saying why.
+   */
+  async refit(): Promise<void> {
     const t0 = performance.now();
     const last = this.layers - 1;
+    const name = this.report.layers[last].name;
     this.beforeRefit = accuracyFromValues(this.tf, this.net, this.mapped, this.known, this.o.test, this.plan.images).accuracy;
-    const r = refitDigital(this.tf, this.net, last, this.mapped[last], this.known[last], this.h);
+    const reason = this.mvmUnavailable(last, name);
+    let measured: LoopData | undefined;
+    let vIn_V: number | undefined;
+    if (reason) this.warnReadBack(reason, `the re-fit of the digital scale and bias after ${name} uses its outputs computed from the read-back conductances`);
+    else {
+      const m = await this.measureOnBoard(bareLayer(this.net, last), last);
+      measured = m.h;
+      vIn_V = m.vIn_V;
+      this.ctx.emit({ type: 'mark', name: 'mvm-read', value: { layer: last, name, images: m.h.n, tiles: m.tiles, vIn_V, refit: true } });
+    }
+    const r = refitDigital(this.tf, this.net, last, this.mapped[last], this.known[last], this.h, measured);
     this.report.timing.fineTuning_s += (performance.now() - t0) / 1000;
-    this.report.refit = { trainAccuracyBefore: r.before, trainAccuracyAfter: r.after, kept: r.kept };
+    this.report.refit = { trainAccuracyBefore: r.before, trainAccuracyAfter: r.after, kept: r.kept, outputs: reason ? { source: 'read-back', reason } : { source: 'mvm', vIn_V } };
     this.net = r.net;
   }
 
@@ -289,6 +321,8 @@ class ProgressiveRun {
   async finish(): Promise<NetOnArraysResult> {
     const { o, f, tf, report } = this;
     const res = await netResult(tf, this.tfBackend, this.ctx, { ...o, net: this.net }, this.plan, this.net, this.mapped, this.tiles, this.p.result(this.done), report.timing.programming_s);
+    // --keep: the net as programmed (fine-tuned weights, re-fitted scale and bias), not the model file's.
+    if (res.onBoard) res.onBoard = { ...res.onBoard, tuned: { weights: encodeWeights(this.net), digest: netDigest(this.net) } };
     const tb = performance.now();
     const base = await f.baseline?.();
     if (base) report.timing.baseline_s = (performance.now() - tb) / 1000;

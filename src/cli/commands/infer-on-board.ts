@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { InvalidArgumentError } from '../../../drivers/errors.js';
+import { DataError, InvalidArgumentError } from '../../../drivers/errors.js';
 import { loadNet } from '../../inference/load-net.js';
 import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -13,8 +13,15 @@ import { parseFile } from '../../io/validate.js';
 import { EmbeddedStore, NotFoundError } from '../../store/embedded-store.js';
 import { netDigest } from '../../procedures/net-on-arrays.js';
 import { inferOnBoard, type KeptNet } from '../../procedures/infer-on-board.js';
+import { applyWeights, EncodedWeights } from '../../procedures/fine-tune-stages.js';
+import { valuesFromTiles } from '../../inference/tiling.js';
+import { accuracyFromValues } from '../../inference/readback-eval.js';
+import { ARRAY_SIDE } from '../../inference/mapping.js';
+import type { CrossbarNet } from '../../inference/crossbar-net.js';
+import type { Split } from '../../inference/datasets.js';
 import { openBoard } from '../board-options.js';
 import { printJson, table } from '../output.js';
+import { EXIT } from '../errors.js';
 
 export interface OnBoardFlags {
   onBoard: string;
@@ -42,11 +49,14 @@ const KeptSchema = z.object({
   readbackAccuracy: num,
   quantizedAccuracy: num,
   floatAccuracy: num,
+  /** Per programmed cell: tile, row, column, level, read-back current (A), not programmed (1). */
+  readback: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0).max(ARRAY_SIDE - 1), z.number().int().min(0).max(ARRAY_SIDE - 1), z.number().int().min(0), z.number(), z.number()])).optional(),
   prediction: z.object({ summary: z.object({ mean: num }).passthrough(), interval: z.tuple([num, num]) }).passthrough().optional(),
   onBoard: z.object({
     layers: z.array(z.object({ name: z.string(), scheme: z.enum(['diff', 'offset', 'signed']), rows: z.number().int().positive(), cols: z.number().int().positive(), physCols: z.number().int().positive(), alpha: num, ref: num.optional() })).min(1),
     tiles: z.array(z.object({ layer: z.number().int().min(0), array: z.number().int().min(0), row0: z.number().int().min(0), col0: z.number().int().min(0), rows: z.number().int().positive(), cols: z.number().int().positive(), rowAt: z.array(z.number().int().min(0)), colAt: z.array(z.number().int().min(0)) })).min(1),
     vread_V: num.positive(),
+    tuned: z.object({ weights: EncodedWeights, digest: z.string() }).strict().optional(),
   }, { required_error: 'missing: the run was programmed without --keep (rram program-net --keep stores what --on-board needs)' }),
 }).passthrough();
 
@@ -61,6 +71,32 @@ function keptRun(store: EmbeddedStore, ref: string): string {
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
+/** The net the run programmed: a fine-tuned run's stored weights (checked by their digest) on the model file's net, else the model file's. */
+function keptWeights(net: CrossbarNet, tuned: { weights: EncodedWeights; digest: string } | undefined, runId: string): CrossbarNet {
+  if (!tuned) return net;
+  const where = `run ${runId} program-net result (onBoard.tuned)`;
+  const t = applyWeights(net, tuned.weights, 0, where);
+  if (netDigest(t) !== tuned.digest) throw new DataError(where, 'the fine-tuned weights stored with the run do not match their digest: the result was altered');
+  return t;
+}
+
+/**
+ * The run's read-back accuracy computed again from its stored per-cell read-back and the kept net
+ * (layers' scaling, tiles' places, the fine-tuned weights): what program-net printed, or the kept
+ * record is not the net that was evaluated. Undefined when the result holds no read-back.
+ */
+function readbackOfKept(net: CrossbarNet, kept: z.infer<typeof KeptSchema>, test: Split, runId: string): number | undefined {
+  if (!kept.readback) return undefined;
+  const tiles = kept.onBoard.tiles;
+  const readback = tiles.map(() => new Float32Array(ARRAY_SIDE * ARRAY_SIDE).fill(NaN));
+  for (const [t, row, col, , current] of kept.readback) {
+    if (t >= tiles.length) throw new DataError(`run ${runId} program-net result`, `read-back of tile ${t}, the run kept ${tiles.length} tiles`);
+    readback[t][row * ARRAY_SIDE + col] = current;
+  }
+  const layers = kept.onBoard.layers;
+  return accuracyFromValues(tf, net, layers, valuesFromTiles(layers, tiles, readback), test, Math.min(kept.images, test.n)).accuracy;
+}
+
 export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
   const store = new EmbeddedStore(f.store);
   const runId = keptRun(store, f.onBoard);
@@ -70,9 +106,11 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
   if (parseDatasetName(f.dataset) !== kept.dataset) throw new InvalidArgumentError('--dataset', f.dataset, `run ${runId} evaluated ${kept.dataset}`);
   const ds = loadDataset(parseDatasetName(f.dataset), f.data, false);
   await initTf();
-  const { net } = await loadNet(tf, f.model, { test: ds.test, images: f.images });
+  const { net: fromFile } = await loadNet(tf, f.model, { test: ds.test, images: f.images });
   const want = ((rec.params as { inputs?: Record<string, string> }).inputs ?? {})['model contents (--model)'];
-  if (want && want !== netDigest(net)) throw new InvalidArgumentError('--model', f.model, `its contents changed since run ${runId} programmed it`);
+  if (want && want !== netDigest(fromFile)) throw new InvalidArgumentError('--model', f.model, `its contents changed since run ${runId} programmed it`);
+  const net = keptWeights(fromFile, kept.onBoard.tuned, runId);
+  const recomputed = readbackOfKept(net, kept, ds.test, runId);
   const board = await openBoard({ board: 'emulated', port: f.port, baud: f.baud, seed: f.boardSeed, arrays: f.boardArrays, calibration: f.calibration, store: f.store });
   try {
     const programmedOn = (rec.board as { id?: string } | undefined)?.id;
@@ -85,12 +123,18 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
       onBatch: (done, correct) => !f.json && process.stderr.write(`\ron-board: ${done}/${images} images, ${pct(correct / done)} %   `),
     });
     if (!f.json) process.stderr.write('\n');
-    const out = { runId, board: board.info().id, images, onBoard: r, readbackAccuracy: kept.readbackAccuracy, readbackImages: kept.images, prediction: kept.prediction ? { mean: kept.prediction.summary.mean, interval: kept.prediction.interval } : undefined, quantizedAccuracy: kept.quantizedAccuracy, floatAccuracy: kept.floatAccuracy };
+    // The kept record must be the net the run evaluated: else every number here is about another net.
+    if (recomputed !== undefined && recomputed !== kept.readbackAccuracy) {
+      process.stderr.write(`rram: error: the read-back accuracy recomputed from the kept net (${pct(recomputed)} %) differs from the ${pct(kept.readbackAccuracy)} % program-net computed for run ${runId}: the kept net is not the net the run evaluated\n`);
+      process.exitCode = EXIT.failure;
+    }
+    const out = { runId, board: board.info().id, images, onBoard: r, fineTuned: !!kept.onBoard.tuned, readbackAccuracy: kept.readbackAccuracy, readbackRecomputed: recomputed, readbackImages: kept.images, prediction: kept.prediction ? { mean: kept.prediction.summary.mean, interval: kept.prediction.interval } : undefined, quantizedAccuracy: kept.quantizedAccuracy, floatAccuracy: kept.floatAccuracy };
     if (f.json) printJson(out);
     else {
       const rows: (string | number)[][] = [
         ['on the board (analog MVM)', pct(r.accuracy), images],
-        ['from the read-back (program-net)', pct(kept.readbackAccuracy), kept.images],
+        [`from the read-back (program-net${kept.onBoard.tuned ? ', fine-tuned' : ''})`, pct(kept.readbackAccuracy), kept.images],
+        ['from the read-back, recomputed here from the stored read-back and the kept net', recomputed === undefined ? '- (the result holds no read-back)' : pct(recomputed), kept.images],
         kept.prediction ? ['Monte Carlo prediction, mean [5..95 %]', `${pct(kept.prediction.summary.mean)} [${pct(kept.prediction.interval[0])}..${pct(kept.prediction.interval[1])}]`, kept.images] : ['Monte Carlo prediction', `none (run ${runId} had --device ${String(kept.device)})`, '-'],
         ['quantized, noise-free', pct(kept.quantizedAccuracy), kept.images],
         ['float', pct(kept.floatAccuracy), kept.images],

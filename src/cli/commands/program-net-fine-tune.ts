@@ -156,6 +156,9 @@ export function baselineOf(how: string | undefined, e: BaselineEnv): Progressive
   return async () => ({ readback: r.readbackAccuracy, runId: mode, source: `run ${mode}` });
 }
 
+/** Where the final re-fit's outputs came from, in words. */
+const refitSource = (ft: FineTuneReport) => (ft.refit?.outputs?.source === 'mvm' ? "the last layer's outputs measured through the board's MVM" : `its outputs computed from the read-back${ft.refit?.outputs?.reason ? ` (${ft.refit.outputs.reason})` : ''}`);
+
 export function printFineTune(r: NetOnArraysResult): void {
   const ft = r.fineTune;
   if (!ft?.table) return;
@@ -166,7 +169,7 @@ export function printFineTune(r: NetOnArraysResult): void {
     [`without fine-tuning${t.baseline ? ` (${t.baseline.source})` : ': unknown (--baseline none)'}`, pct(t.baseline?.readback)],
     [`prediction before layer 1: mean (p5..p95)`, t.prediction ? `${pct(t.prediction.mean)} (${pct(t.prediction.p5)}..${pct(t.prediction.p95)})` : '-'],
     ['read-back with fine-tuning, before the re-fit', pct(t.readbackBeforeRefit)],
-    [`read-back with fine-tuning${ft.refit?.kept ? ' and the re-fitted digital scale and bias' : ' (re-fit not kept)'}`, pct(t.readback)],
+    [`read-back with fine-tuning${ft.refit?.kept ? ` and the digital scale and bias re-fitted on ${refitSource(ft)}` : ' (re-fit not kept)'}`, pct(t.readback)],
     ['the same, on the board (analog MVM, the mapping of infer --on-board)', t.onBoard ? pct(t.onBoard.accuracy) : '- (no MVM, or a tile overwritten)'],
     ['share of the gap (software - without fine-tuning) recovered', t.recovered === undefined ? '-' : `${(100 * t.recovered).toFixed(1)} %`],
   ];

@@ -133,7 +133,7 @@ export function registerProgramNet(program: Command): void {
       if (st) return programNetOnStation(st, f, cmd, printText, writeOut);
       const po = programOptions(f);
       if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
-      if (f.keep && (f.repeat > 1 || f.fineTune)) throw new InvalidArgumentError('--keep', true, f.fineTune ? 'keeps a plainly programmed net (not with --fine-tune)' : 'keeps one programmed net: give --repeat 1');
+      if (f.keep && f.repeat > 1) throw new InvalidArgumentError('--keep', true, 'keeps one programmed net: give --repeat 1');
       checkFineTuneFlags(f, undefined);
       const scheme = parseScheme(f.mapping);
       const spec = parseDeviceSpec(f.device);

@@ -1,0 +1,63 @@
+/**
+ * The MVM probe of a characterize run (issue 28: what `rram calibrate` fits the wire resistance
+ * from, src/calibrate/fit-wire.ts): on a board offering the analog MVM (HELLO feature bit 2),
+ * at the end of the run (after its relaxation re-reads, whose times it must not move) each array
+ * the run programmed is read whole K times, then its column currents are measured through the MVM with every row driven at
+ * the read voltage (a few repeats, averaged by the fit). Every cell then conducts at the voltage it
+ * was read at, so the read-back conductances and the row voltages are the whole of what the wires
+ * act on. Reads only (no pulse): an `mvm-probe` mark in the record; a resumed run probes again.
+ */
+import type { Board } from '../../drivers/board.js';
+import { onGrid } from '../../drivers/limits.js';
+import type { RunContext } from '../engine/run-context.js';
+import { unusableRead } from '../engine/readings.js';
+import { checkAbort } from './board-phases.js';
+
+export interface MvmProbe {
+  array: number;
+  rows: number;
+  cols: number;
+  vread_V: number;
+  /** Whole-array reads averaged per cell. */
+  reads: number;
+  /** Every cell's mean read current (A), row-major (rows x cols). */
+  readback_A: number[];
+  /** Per repeat: the column currents (A) with every row at vread_V. */
+  currents_A: number[][];
+}
+
+/** Why a board gets no probe ('' when it does). */
+export function probeUnavailable(board: Board): string {
+  return board.info().features?.mvm && board.mvm ? '' : 'the board does not offer the analog MVM (HELLO feature bit 2)';
+}
+
+/** Probes each array (K whole reads, then `repeats` MVMs with every row at vread); an array with a cell no read could read is left out, saying so. */
+export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], vread_V: number, o: { reads: number; repeats: number; signal?: AbortSignal }): Promise<MvmProbe[]> {
+  const info = board.info();
+  const v = onGrid(Math.min(vread_V, info.limits.vread_max_V), info.dacStep_V);
+  const out: MvmProbe[] = [];
+  for (const array of arrays) {
+    checkAbort(o.signal);
+    const sum = new Float64Array(info.rows * info.cols);
+    const got = new Uint16Array(info.rows * info.cols);
+    for (let r = 0; r < o.reads; r++) {
+      const all = await board.readArray(array, { vread_V: v });
+      for (let i = 0; i < all.length; i++)
+        if (!unusableRead(all[i])) {
+          sum[i] += all[i];
+          got[i]++;
+        }
+    }
+    const missing = got.filter((g) => g === 0).length;
+    if (missing) {
+      ctx.emit({ type: 'warning', code: 'mvm-probe', message: `MVM probe of array ${array} left out: ${missing} cells gave no usable read` });
+      continue;
+    }
+    const V = new Float64Array(o.repeats * info.rows).fill(v);
+    const J = await board.mvm!({ array, row0: 0, col0: 0, rows: info.rows, cols: info.cols }, V);
+    const currents_A = Array.from({ length: o.repeats }, (_, k) => Array.from(J.subarray(k * info.cols, (k + 1) * info.cols)));
+    out.push({ array, rows: info.rows, cols: info.cols, vread_V: v, reads: o.reads, readback_A: Array.from(sum, (s, i) => s / got[i]), currents_A });
+  }
+  ctx.emit({ type: 'mark', name: 'mvm-probe', value: { arrays: out.map((p) => p.array), reads: o.reads, repeats: o.repeats, vread_V: v } });
+  return out;
+}
