@@ -29,7 +29,7 @@ test('rram reverify: through a station it stores what the direct run stores; bad
   const st = await serveStation(viaStore, ['--calibration', cal]);
   try {
     await waitFor(() => existsSync(join(viaStore, 'stations')) && readdirSync(join(viaStore, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
-    const outs: { reverify: Record<string, unknown>; strict: number }[] = [];
+    const outs: { reverify: Record<string, unknown> & { source: unknown }; strict: number }[] = [];
     for (const store of [viaStore, directStore]) {
       const prog = cli(['program', '--map', 'random', '--region', '0:3,0:7', '--levels', '4', '--calibration', cal, '--store', store, '--json']);
       assert.equal(await prog.done, 0, prog.err());
@@ -56,6 +56,15 @@ test('rram reverify: through a station it stores what the direct run stores; bad
     }
     assert.deepEqual(strip(outs[0].reverify), strip(outs[1].reverify), "the station's result is the direct run's");
     assert.equal(outs[0].strict, outs[1].strict, 'same exit code both ways');
+    // The station checks a re-verify when it arrives: a cell the run never programmed is a 400 naming it, nothing queued.
+    const token = ((await (await fetch(`${st.url}/api/config`)).json()) as { sessionToken: string }).sessionToken;
+    const hist = async () => ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: unknown[] }).items.length;
+    const before = await hist();
+    const post = await fetch(`${st.url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-rram-token': token }, body: JSON.stringify({ kind: 'reverify', run: (outs[0].reverify.source as { runId: string }).runId, cells: [{ array: 0, row: 40, col: 40 }] }) });
+    assert.equal(post.status, 400);
+    assert.match(((await post.json()) as { error: string }).error, /^cells="0:40:40": 1 chosen cell\(s\) were not programmed by run/);
+    assert.equal(await hist(), before, 'nothing queued');
+    assert.equal(((await (await fetch(`${st.url}/api/boards/board0/queue`)).json()) as { queued: unknown[] }).queued.length, 0);
     // Bad flags: refused by name, nothing run.
     const n = new EmbeddedStore(directStore).listRuns().length;
     for (const [args, re] of [

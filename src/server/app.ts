@@ -31,6 +31,7 @@ import { Station } from '../station/station.js';
 import { StationBoards } from '../station/station-boards.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
+import { preflightBoardJob } from './job-preflight.js';
 import { registerResumeRoutes } from './resume-run.js';
 import { registerStationsRoutes } from './stations-routes.js';
 import type { StationsHub } from '../hub/stations-hub.js';
@@ -231,11 +232,15 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   app.post(
     '/api/jobs',
     requireToken,
-    wrap((req, res) => {
+    wrap(async (req, res) => {
       // `board`: which board's queue (boards.target refuses an unknown one by name, or none while several are served).
       const { station, request } = boards.target(req.body);
       const kind = (request as { kind?: unknown } | null)?.kind;
-      if (kind !== 'infer') return res.status(202).json({ ...enqueue(station, boardJobRequest(request, station, o.maxTrials), { key: req.get('x-rram-lock') ?? undefined }), board: station.boardId });
+      if (kind !== 'infer') {
+        const r = boardJobRequest(request, station, o.maxTrials);
+        await preflightBoardJob(station.jobs.store, station.jobs.board, r);
+        return res.status(202).json({ ...enqueue(station, r, { key: req.get('x-rram-lock') ?? undefined }), board: station.boardId });
+      }
       const r = parseJobRequest(request, jobs.board.info(), { maxTrials: o.maxTrials });
       if (r.kind !== 'infer') throw new InvalidArgumentError('kind', r.kind, 'not an inference');
       // One inference at a time: a Monte Carlo takes every core.

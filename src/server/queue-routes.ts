@@ -14,6 +14,7 @@ import { checkRunId } from '../store/embedded-store.js';
 import { AbortBody, AddBody, LockBody, MoveBody, UnlockBody } from '../station/queue-requests.js';
 import type { Station } from '../station/station.js';
 import type { StationBoards } from '../station/station-boards.js';
+import { preflightBoardJob } from './job-preflight.js';
 import { parseJobRequest, type JobRequest } from './job-requests.js';
 
 type Wrap = (fn: (req: Request, res: Response) => unknown) => RequestHandler;
@@ -65,10 +66,11 @@ export function registerQueueRoutes(app: express.Express, boards: StationBoards,
   app.post(
     base,
     requireToken,
-    wrap((req, res) => {
+    wrap(async (req, res) => {
       const station = stationOf(req);
       const b = parseBody(AddBody, req.body);
       const r = boardJobRequest(b.request, station, o.maxTrials);
+      await preflightBoardJob(station.jobs.store, station.jobs.board, r);
       res.status(202).json(enqueue(station, r, { position: b.position, submitter: b.submitter, key: lockKey(req) }));
     }),
   );
