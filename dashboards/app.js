@@ -98,6 +98,8 @@ async function actOnSelection(kind) {
     const r = await api('/api/jobs', { method: 'POST', body: JSON.stringify({ ...body, board: currentBoard() }) });
     msg.textContent = `run ${r.runId} queued on ${r.board}: ${kind} ${sel.cells.length} cells of array ${sel.array}${r.ahead ? ` behind ${r.ahead} run(s)` : ''}`;
     msg.dataset.run = r.runId;
+    // Followed live (unless pinned): the map draws it as it goes, and its end refreshes the run lists (the map's selector).
+    if (!$('#pin').checked) follow(r.runId);
   } catch (e) {
     msg.classList.add('error');
     msg.textContent = e.message;
