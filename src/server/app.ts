@@ -30,6 +30,7 @@ import { cellHistory } from '../store/cell-history.js';
 import { Station } from '../station/station.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
+import { registerQueueBatchRoute } from './queue-batch-route.js';
 import { registerResumeRoutes } from './resume-run.js';
 import { registerStationsRoutes } from './stations-routes.js';
 import type { StationsHub } from '../hub/stations-hub.js';
@@ -119,6 +120,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     res.json([{ id: station.boardId, info: jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines }]);
   });
   registerQueueRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
+  registerQueueBatchRoute(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   registerResumeRoutes(app, station, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(o.stationName ? { station: o.stationName } : {}), hub: !!o.hub, ...(generated ? { sessionToken: token } : {}) }));
