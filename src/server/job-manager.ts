@@ -32,6 +32,7 @@ import { isExperiment } from './experiment-requests.js';
 import { runExperimentJob } from '../jobs/experiment-jobs.js';
 import { StoreFollower } from './store-follower.js';
 import { watchLines, type WatchedBoard } from '../station/line-watch.js';
+import { runConformanceJob, type ConformanceReport } from './conformance-job.js';
 import { WV_BENCH_CELLS, wvBenchCells, type WvBenchEntry } from './wv-bench-job.js';
 import { isIndexList, listedCells, type CharacterizeRequest, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
@@ -230,6 +231,10 @@ export class JobManager {
    */
   private async jobBody(req: JobRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
+    if (req.kind === 'conformance') {
+      if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a conformance run is not resumed: run it again');
+      return { body: (ctx) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance')), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
+    }
     if (req.kind === 'characterize' && req.wvBench) return this.wvBenchBody(req as typeof req & { wvBench: WvBenchEntry }, resumeOf);
     if (req.kind === 'characterize') {
       // The write-verify settings go on as the CLI's programOptions made them; `resume` is the queue's mark, not a setting.

@@ -14,6 +14,7 @@ import { checkRunId } from '../store/embedded-store.js';
 import { AbortBody, AddBody, LockBody, MoveBody, UnlockBody } from '../station/queue-requests.js';
 import type { Station } from '../station/station.js';
 import { parseJobRequest, type JobRequest } from './job-requests.js';
+import { checkConformanceBoard } from './conformance-job.js';
 
 type Wrap = (fn: (req: Request, res: Response) => unknown) => RequestHandler;
 
@@ -23,6 +24,7 @@ const lockKey = (req: Request): string | undefined => req.get('x-rram-lock') ?? 
 export function boardJobRequest(raw: unknown, station: Station, maxTrials?: number): JobRequest {
   const r = parseJobRequest(raw, station.jobs.board.info(), { maxTrials });
   if (r.kind === 'infer') throw new InvalidArgumentError('kind', r.kind, 'an inference needs no board: start it with POST /api/jobs, not through a board queue');
+  if (r.kind === 'conformance') checkConformanceBoard(station.jobs.board);
   if (r.kind === 'program-net') {
     station.jobs.modelDir(r.model);
     if (r.device.startsWith('run:')) station.jobs.levelCdfPath(r.device);
