@@ -63,7 +63,7 @@ test('program-net through a station with every carried flag prints and stores wh
       const printed: { runId: string }[] = [];
       for (const store of [viaStore, directStore]) {
         const r = cli(['program-net', '--model', model, ...c.args, '--arrays', '16', '--store', store, '--json']);
-        assert.equal(await r.done, 0, `${c.name} ${store === viaStore ? 'through the station' : 'directly'}: ${r.err()}`);
+        assert.equal(await r.done, 0, `${c.name} ${store === viaStore ? "through the station" : "directly"}: ${r.err()}\nstation: ${st.err().slice(-3000)}`);
         assert.equal(/served by the station/.test(r.err()), store === viaStore, `${c.name}: went where it should`);
         printed.push(JSON.parse(r.out()) as { runId: string });
       }
@@ -75,6 +75,10 @@ test('program-net through a station with every carried flag prints and stores wh
     const s = new EmbeddedStore(viaStore);
     const first = s.listRuns().filter((r) => r.kind === 'program-net').sort((a, b) => a.started.localeCompare(b.started))[0];
     assert.ok(s.loadResult<{ onBoard?: unknown }>(first.id, 'program-net').onBoard, '--keep stored the placement with the run');
+    await st.stop();
+    // The station gone, `rram infer --on-board` drives the kept net on the board with the original model folder (the run names its store copy).
+    const inf = cli(['infer', '--on-board', first.id, '--model', model, '--dataset', 'mnist', '--images', '10', '--board-seed', '5', '--board-arrays', '16', '--store', viaStore, '--json']);
+    assert.equal(await inf.done, 0, inf.err());
   } finally {
     await st.stop();
   }
