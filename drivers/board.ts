@@ -136,6 +136,8 @@ export interface Board {
   wait(seconds: number): Promise<void>;
   /** Ground every line: the idle state a run must leave the board in. */
   ground(): Promise<void>;
+  /** A serial board's port lent out while `use` runs: lines grounded, the link closed meanwhile, then reopened (HELLO again); docs/server.md (conformance through a station). */
+  outOfService?<T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T>;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /**

@@ -104,10 +104,10 @@ test('characterize, program, iv, endurance, retention and sweep through a statio
     const influx = cli(['iv', '--count', '2', '--influx', 'http://127.0.0.1:1/db', '--store', viaStore]);
     assert.equal(await influx.done, 2);
     assert.match(influx.err(), /--influx.*not carried through the station.*its own InfluxDB/);
-    // wv-bench does not go through a station (several runs per command): refused naming the station and why.
-    const bench = cli(['wv-bench', '--algos', 'igvva', '--levels', '2', '--cells-per-level', '1', '--store', viaStore]);
-    assert.equal(await bench.done, 1);
-    assert.match(bench.err(), /rram wv-bench does not go through the station at http:\/\/127\.0\.0\.1:\d+.*one characterize run per algorithm/);
+    // --data naming another folder than the station's: refused by name with the reason, nothing queued.
+    const data = cli(['program-net', '--model', '/nonexistent', '--data', '/elsewhere', '--store', viaStore]);
+    assert.equal(await data.done, 2);
+    assert.match(data.err(), /--data.*not carried through the station.*its own folder/);
     const after = ((await (await fetch(`${st.url}/api/boards/board0/queue/history`)).json()) as { items: unknown[] }).items;
     assert.equal(after.length, hist.length, 'a refused command queues nothing');
   } finally {
@@ -122,7 +122,7 @@ test('program-net through a station carries --reads, --relax, --use-arrays and t
     await stationFile(store);
     const rep = cli(['program-net', '--model', model, '--repeat', '2', '--store', store]);
     assert.equal(await rep.done, 2);
-    assert.match(rep.err(), /--repeat.*not carried through the station.*the station owns one board/);
+    assert.match(rep.err(), /--repeat.*not carried through the station.*the first repeat programs the cells of the station's board/);
     const pn = cli(['program-net', '--model', model, '--levels', '2', '--trials', '2', '--images', '50', '--use-arrays', '1', '--reads', '2', '--relax', '10s', '--stuck-hrs', '0.01', '--read-noise', '0.05uA', '--store', store, '--json']);
     assert.equal(await pn.done, 0, pn.err());
     assert.match(pn.err(), /served by the station/);

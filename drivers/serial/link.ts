@@ -92,7 +92,7 @@ interface HelloWait {
   reject: (e: Error) => void;
 }
 
-type State = 'opening' | 'up' | 'recovering' | 'rotating' | 'down' | 'closed';
+type State = 'opening' | 'up' | 'recovering' | 'rotating' | 'suspended' | 'down' | 'closed';
 
 const OP_NAMES: Record<number, string> = { [MsgType.FORM]: 'form', [MsgType.SET]: 'set', [MsgType.RESET]: 'reset', [MsgType.WRITE_VERIFY]: 'write-verify', [MsgType.WAIT]: 'wait' };
 
@@ -253,16 +253,7 @@ export class Link {
       if (this.state !== 'rotating') return;
       const diff = boardDifference(this.info, h.info);
       if (diff) return this.giveUp(new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`));
-      const oldBoot = this.boot;
-      this.adopt(h);
-      this.nextSeq = 1;
-      this.state = 'up';
-      if (h.boot !== oldBoot) {
-        this.stats.reboots++;
-        this.events.next({ code: 'board-rebooted', message: `board rebooted (boot id ${hex(oldBoot)} -> ${hex(h.boot)}) while nothing was in flight`, oldBoot, newBoot: h.boot, unknownOutcomes: 0 });
-      }
-      this.armKeepAlive();
-      this.pump();
+      this.freshSession(h, 'while nothing was in flight');
     } catch (e) {
       if (this.state !== 'rotating') return;
       if (e instanceof VersionMismatchError || e instanceof ProtocolError) return this.giveUp(e);
@@ -683,6 +674,60 @@ export class Link {
 
   get idle(): boolean {
     return this.pending.size === 0 && this.queue.length === 0;
+  }
+
+  /** A new session our HELLO opened with nothing pending (rotation, back in service): adopted, a reboot meanwhile said as one. */
+  private freshSession(h: { boot: number; info: BoardInfo; link: LinkParams }, when: string): void {
+    const oldBoot = this.boot;
+    this.adopt(h);
+    this.nextSeq = 1;
+    this.state = 'up';
+    if (h.boot !== oldBoot) {
+      this.stats.reboots++;
+      this.events.next({ code: 'board-rebooted', message: `board rebooted (boot id ${hex(oldBoot)} -> ${hex(h.boot)}) ${when}`, oldBoot, newBoot: h.boot, unknownOutcomes: 0 });
+    }
+    this.armKeepAlive();
+    this.pump();
+  }
+
+  /**
+   * Out of service (`rram conformance` through a station, docs/server.md): waits for what is in
+   * flight, closes the port, and opens nothing until reopen() - the recovery loop stays away, so
+   * another program (the conformance probe) has the port to itself.
+   */
+  async suspend(): Promise<void> {
+    if (this.state !== 'up') throw new DisconnectedError(`the link to the board at ${this.o.label} is ${this.state}: it cannot be taken out of service now`);
+    const deadline = Date.now() + 60000;
+    while (!this.idle && Date.now() < deadline) await sleep(5);
+    if (!this.idle) throw new TimeoutError(`the link to the board at ${this.o.label} did not go idle within 60 s: not taken out of service`);
+    this.state = 'suspended';
+    clearTimeout(this.keepAlive);
+    const t = this.transport;
+    this.transport = undefined; // its close is ours: no recovery
+    await t?.close().catch(() => undefined);
+  }
+
+  /** Back in service after suspend(): the port opened again, a new session (HELLO); a reboot meanwhile is said as one (board-rebooted). */
+  async reopen(): Promise<void> {
+    if (this.state !== 'suspended') return;
+    let last: unknown = new DisconnectedError(`board at ${this.o.label} does not answer`);
+    for (let k = 0; k <= this.o.retries; k++) {
+      try {
+        if (!this.transport) await this.openTransport();
+        const h = await this.hello(0, this.o.margin_ms + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+        const diff = boardDifference(this.info, h.info);
+        if (diff) throw new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`);
+        this.freshSession(h, 'while it was out of service');
+        return;
+      } catch (e) {
+        last = e;
+        if (!(e instanceof TimeoutError)) break;
+        await sleep(200);
+      }
+    }
+    this.state = 'recovering'; // giveUp's bookkeeping: the link is down, every later request fails clearly
+    this.giveUp(last instanceof Error ? last : new DisconnectedError(String(last)), 'not back after being out of service');
+    throw last;
   }
 
   /** Waits for what is in flight (so no measured reply is lost), then closes the port. */

@@ -31,6 +31,8 @@ export class SerialBoard implements Board {
   private constructor(
     readonly link: Link,
     private readonly arrayReads: 'auto' | 'rows' = 'auto',
+    /** The serial port it was opened on (absent on a custom transport). */
+    private readonly port?: { path: string; baud: number },
   ) {
     this.linkEvents = { subscribe: (cb) => link.events.subscribe(cb) };
   }
@@ -38,8 +40,23 @@ export class SerialBoard implements Board {
   static async open(o: SerialBoardOptions): Promise<SerialBoard> {
     const baudRate = o.baudRate ?? 921600;
     const factory = o.transport ?? serialTransport(o.path ?? '', baudRate);
-    return new SerialBoard(await Link.open({ ...o, baudRate, factory, label: o.path ?? 'transport' }), o.arrayReads);
+    return new SerialBoard(await Link.open({ ...o, baudRate, factory, label: o.path ?? 'transport' }), o.arrayReads, o.path && !o.transport ? { path: o.path, baud: baudRate } : undefined);
   }
+
+  /**
+   * The port lent out while `use` runs (conformance through a station): lines grounded, the link
+   * closed and kept closed, then opened again with a new session (HELLO) whatever `use` did.
+   */
+  readonly outOfService = async <T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T> => {
+    if (!this.port) throw new UnsupportedError('a serial port to lend (it was opened on a custom transport)');
+    await this.ground();
+    await this.link.suspend();
+    try {
+      return await use(this.port);
+    } finally {
+      await this.link.reopen();
+    }
+  };
 
   get stats() {
     return this.link.stats;

@@ -85,7 +85,21 @@ function queueOnStation(t: StationTarget, request: Record<string, unknown>, what
  * run's sinks would (progress bar, warnings, setup notes). Returns the run's outcome as runJob does.
  */
 export async function runOnStation<T>(t: StationTarget, request: Record<string, unknown>, resultName: string, what: string, onEvents: (events$: Subject<RunEvent>) => void, o: { resume?: string } = {}): Promise<JobOutcome<T>> {
-  const added = await queueOnStation(t, request, what, o.resume);
+  return followOnStation<T>(t, await queueOnStation(t, request, what, o.resume), resultName, onEvents, o);
+}
+
+/** Adds the requests at consecutive places of the board's queue, in one step (POST .../queue/batch): nothing comes between them. */
+export async function queueBatchOnStation(t: StationTarget, requests: Record<string, unknown>[], what: string): Promise<{ runId: string; ahead: number }[]> {
+  return (await call<{ items: { runId: string; ahead: number }[] }>(t, 'POST', `/api/boards/${t.boardId}/queue/batch`, { requests, submitter: `${what} (pid ${process.pid})` })).items;
+}
+
+/** Takes a queued item out of the queue (a batch's items after one that did not complete). */
+export async function removeFromStation(t: StationTarget, runId: string): Promise<void> {
+  await call(t, 'DELETE', `/api/boards/${t.boardId}/queue/${runId}`);
+}
+
+/** Follows an item queued on the station to its end, as runOnStation does. */
+export async function followOnStation<T>(t: StationTarget, added: { runId: string; ahead: number; resumedAfterSeq?: number }, resultName: string, onEvents: (events$: Subject<RunEvent>) => void, o: { resume?: string } = {}): Promise<JobOutcome<T>> {
   const runId = added.runId;
   process.stderr.write(`rram: board ${t.boardId} is served by the station at ${t.url}: run ${runId} ${o.resume ? 'queued to resume' : 'queued'}${added.ahead ? ` behind ${added.ahead} run(s)` : ''}\n`);
   const events$ = new Subject<RunEvent>();

@@ -13,7 +13,7 @@ interface Base {
   t: number;
 }
 
-export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read' | 'iv' | 'endurance' | 'retention' | 'reverify';
+export type RunKind = 'characterize' | 'program' | 'program-net' | 'sweep' | 'calibrate' | 'twin' | 'wv-bench' | 'infer' | 'pulse' | 'read' | 'iv' | 'endurance' | 'retention' | 'reverify' | 'conformance';
 
 export interface RunStartEvent extends Base {
   type: 'run-start';

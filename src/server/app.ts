@@ -32,6 +32,7 @@ import { StationBoards } from '../station/station-boards.js';
 import { serveRunFollow } from './event-follow.js';
 import { boardJobRequest, enqueue, registerQueueRoutes } from './queue-routes.js';
 import { preflightBoardJob } from './job-preflight.js';
+import { registerQueueBatchRoute } from './queue-batch-route.js';
 import { registerResumeRoutes } from './resume-run.js';
 import { registerStationsRoutes } from './stations-routes.js';
 import type { StationsHub } from '../hub/stations-hub.js';
@@ -127,6 +128,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     );
   });
   registerQueueRoutes(app, boards, { requireToken, wrap, maxTrials: o.maxTrials });
+  registerQueueBatchRoute(app, boards, { requireToken, wrap, maxTrials: o.maxTrials });
   registerResumeRoutes(app, boards, { requireToken, wrap, maxTrials: o.maxTrials });
   // The page reads the per-server token here; a cross-site page cannot (no CORS, Host and Sec-Fetch-Site checked).
   app.get('/api/config', (_req, res) => res.json({ tokenRequired: !generated, tick_ms: tick, maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS, ...(o.stationName ? { station: o.stationName } : {}), hub: !!o.hub, ...(generated ? { sessionToken: token } : {}) }));
@@ -153,7 +155,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
-      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench', 'read', 'pulse', 'iv', 'endurance', 'retention', 'reverify'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench', 'read', 'pulse', 'iv', 'endurance', 'retention', 'reverify', 'conformance'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
       // Results name the level-CDF files they used: shown as run:<id>, and no other server path leaves.
       const runsDir = resolve(jobs.store.root, 'runs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const text = JSON.stringify(jobs.store.loadResult(id, name)).replace(new RegExp(`${runsDir}/([A-Za-z0-9_-]+)/level-cdf\\.json`, 'g'), 'run:$1');

@@ -32,9 +32,12 @@ import { isExperiment } from './experiment-requests.js';
 import { runExperimentJob } from '../jobs/experiment-jobs.js';
 import { StoreFollower } from './store-follower.js';
 import { watchLines, type WatchedBoard } from '../station/line-watch.js';
-import { isIndexList, listedCells, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
+import { runConformanceJob, type ConformanceReport } from './conformance-job.js';
+import { WV_BENCH_CELLS, wvBenchCells, type WvBenchEntry } from './wv-bench-job.js';
+import { isIndexList, listedCells, type CharacterizeRequest, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
+import { fineTuneSettings, netProgrammingOptions, programNetJob } from './program-net-request.js';
 
 /** A queue item's request that continues the stored run of the item's id (set by POST /api/runs/:id/resume, never by a client). */
 export const isResumeRequest = (req: JobRequest): boolean => (req as { resume?: unknown }).resume === true;
@@ -256,6 +259,11 @@ export class JobManager {
    */
   private async jobBody(req: JobRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
+    if (req.kind === 'conformance') {
+      if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a conformance run is not resumed: run it again');
+      return { body: (ctx) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance')), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
+    }
+    if (req.kind === 'characterize' && req.wvBench) return this.wvBenchBody(req as typeof req & { wvBench: WvBenchEntry }, resumeOf);
     if (req.kind === 'characterize') {
       // The write-verify settings go on as the CLI's programOptions made them; `resume` is the queue's mark, not a setting.
       const { kind: _k, metadata: _m, relax_s, freshCells, concurrency, onUnknownOutcome, cells: listed, resume: _r, ...po } = req as typeof req & { resume?: unknown };
@@ -293,6 +301,22 @@ export class JobManager {
     return this.inferBody(req);
   }
 
+  /** A wv-bench entry (wv-bench-job.ts): characterize on the fresh cells it picks now, with the options the direct command gives it. */
+  private async wvBenchBody(req: CharacterizeRequest & { wvBench: WvBenchEntry }, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
+    if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a benchmark cannot be resumed: run it again on fresh cells');
+    const { kind: _k, metadata: _m, relax_s, freshCells: _f, concurrency, onUnknownOutcome, cells: _c, array: _a, wvBench, resume: _r, ...po } = req as typeof req & { resume?: unknown };
+    const { mine, all } = await wvBenchCells(this.store, this.board, req);
+    return {
+      body: async (ctx, sig) => {
+        const d = await characterize(this.board, ctx, { ...po, partOf: 'wv-bench', cells: mine, relax_s: relax_s ?? [], calibration: this.calibration, engine: { signal: sig, concurrency, onUnknownOutcome } });
+        // The selection of every entry, for the entries after this one.
+        if (all) this.store.saveResult(ctx.runId, WV_BENCH_CELLS, { cells: all });
+        return d;
+      },
+      opts: { resultName: 'level-cdf', summarize: (d: LevelCdfDataset) => ({ levels: d.levels.map((l) => l.stats), cells: d.summary, wvBench: wvBench.label }) } as Parameters<typeof runJob>[2],
+    };
+  }
+
   /**
    * Whether `req` can continue the stored run `runId` here: the job's preflight is run up to its
    * first event against the stored run (same kind, parameters, inputs and board, as the engine
@@ -318,7 +342,7 @@ export class JobManager {
 
   modelDir(name: string): string {
     const d = join(this.store.root, 'models', name);
-    if (!existsSync(join(d, 'model.json'))) throw new NotFoundError('model', name);
+    if (!existsSync(join(d, 'model.json')) && !existsSync(join(d, 'bnn.json'))) throw new NotFoundError('model', name);
     return d;
   }
 
@@ -334,9 +358,7 @@ export class JobManager {
     // tf is an ESM live binding set by initTf(): read it after init, never destructured before (the
     // first job after a start once met it undefined: "reading 'loadLayersModel'").
     const tfb = await import('../inference/tf-backend.js');
-    const { loadModel } = await import('../inference/model-io.js');
-    const { toCrossbarNet } = await import('../inference/crossbar-net.js');
-    const { checkModelData } = await import('../inference/load-net.js');
+    const { checkModelData, loadNet } = await import('../inference/load-net.js');
     const { loadDataset } = await import('../inference/datasets.js');
     const { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } = await import('../inference/device-models.js');
     return {
@@ -344,13 +366,14 @@ export class JobManager {
       load: async () => {
         const backend = await tfb.initTf();
         const tf = tfb.tf;
-        const net = toCrossbarNet(await loadModel(tf, modelDir));
         const ds = loadDataset(req.dataset, undefined, !('fineTune' in req && req.fineTune));
+        // As the CLI loads it: a binary net (bnn.json) with its batch-norm merge (--bn-merge), reported.
+        const { net, bnMerge } = await loadNet(tf, modelDir, { bnMerge: 'bnMerge' in req ? req.bnMerge : undefined, test: ds.test, images: req.images });
         const measured = cdf ? loadMeasuredLevels(cdf) : undefined;
         const spec = cdf ? { ...parseDeviceSpec(cdf), text: deviceName } : parseDeviceSpec(req.device);
         const device = buildDeviceModel(spec, req.levels, { shared: false, stuckHrs: 0, stuckLrs: 0, readNoise_A: 0, vread_V: 0.2 }, measured);
         const warnings = checkModelData(modelDir, ds.name, ds.test, net, `model ${req.model}`);
-        return { tf, backend, net, ds, device, spec, measured, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
+        return { tf, backend, net, bnMerge, ds, device, spec, measured, warnings, programLevels: measured ? measured.pools.length : req.levels, programSpecs: measured?.specs };
       },
     };
   }
@@ -415,14 +438,16 @@ export class JobManager {
     const { netOnArrays } = await import('../procedures/net-on-arrays.js');
     return {
       body: async (ctx, signal) => {
-        const { tf, backend, net, ds, spec, measured, programLevels, programSpecs } = await load();
+        const { tf, backend, net, bnMerge, ds, spec, measured, programLevels, programSpecs } = await load();
         // Yield-aware, as the CLI's program-net: cells this board's store knows are bad take no
         // weight (a resumed run keeps the set it started with).
         const history = await boardHistory(this.store, this.board.info(), { except: resumeOf });
         const avoided = resumeOf ? (this.store.getRun(resumeOf).params as { placement?: { avoid?: string[] } }).placement?.avoid : undefined;
-        const avoid = new Set(avoided ?? history.bad.keys());
+        const avoid = new Set(avoided ?? (req.yieldAware === false ? [] : history.bad.keys()));
         const device = await this.predictionDevice(req, spec, measured, net, avoid, history.formed);
         const opts = {
+          // The write-verify settings, engine knobs, refresh pass and --keep as the CLI's flags make them.
+          ...netProgrammingOptions(req),
           avoid,
           knownFormed: history.formed,
           algo: req.algo,
@@ -441,7 +466,8 @@ export class JobManager {
           trials: req.trials,
           seed: req.seed,
           signal,
-          describe: { levelCdf: cdf },
+          describe: { levelCdf: cdf, ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
+          bnMerge,
           reads: req.reads,
           arrays: req.arrays,
           relax_s: req.relax_s,
@@ -455,11 +481,7 @@ export class JobManager {
           ...opts,
           reads: req.reads ?? 4,
           fineTune: {
-            images: ft.images,
-            epochs: ft.epochs,
-            lr: 1e-3,
-            batchSize: 64,
-            trials: Math.min(50, req.trials),
+            ...fineTuneSettings(ft, req.trials),
             train: ds.train,
             stageDir: (id) => join(this.store.runDir(id), 'fine-tune'),
             baseline: base ? async () => ({ readback: base.readbackAccuracy, runId: ft.baseline, source: `run ${ft.baseline}` }) : undefined,
@@ -467,7 +489,8 @@ export class JobManager {
           },
         });
       },
-      opts: { resultName: 'program-net', summarize: ((r: NetOnArraysResult) => ({ readbackAccuracy: r.readbackAccuracy, quantizedAccuracy: r.quantizedAccuracy, pulses: r.programming.pulses })) as never },
+      // Summarized and judged as the CLI's run (below --min-success: stored, then exit 3).
+      opts: programNetJob as never,
     };
   }
 }

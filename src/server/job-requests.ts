@@ -13,6 +13,9 @@ import { describeIssue } from '../io/validate.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
 import { experimentRequestSchemas, programSettings, type ExperimentRequest } from './experiment-requests.js';
 import { CellListJson } from '../io/schemas/cell-list.js';
+import { netProgrammingRequest, netRequestProblems } from './program-net-request.js';
+import { wvBenchEntry } from './wv-bench-job.js';
+import { conformanceRequest, type ConformanceRequest } from './conformance-job.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -25,7 +28,7 @@ export type ProgramNetRequest = z.infer<Schemas['program-net']>;
 export type ReadRequest = z.infer<Schemas['read']>;
 export type PulseRequest = z.infer<Schemas['pulse']>;
 /** iv, endurance, retention and sweep: the CLI's device experiments through a station (experiment-requests.ts). */
-export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest | ExperimentRequest;
+export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest | ExperimentRequest | ConformanceRequest;
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
 const oneOf = <T extends string>(allowed: readonly [T, ...T[]]) => z.enum(allowed, { errorMap: () => ({ message: `must be one of ${allowed.join(', ')}` }) });
@@ -114,8 +117,10 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
   });
   return {
     ...experimentRequestSchemas(board),
+    // `rram conformance` through a station: the suite on the station's port (conformance-job.ts).
+    conformance: conformanceRequest(board),
     characterize: z
-      .object({ kind: z.literal('characterize'), ...characterizeFlags, algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, step_V: stepV.optional(), minSuccess, metadata })
+      .object({ kind: z.literal('characterize'), ...characterizeFlags, wvBench: wvBenchEntry.optional(), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()
       .superRefine((r, ctx) => {
         // `cells`: exactly these cells of `array` (a selection on the map), levels x cellsPerLevel of them.
@@ -161,12 +166,17 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
       .object({
         kind: z.literal('program-net'),
         ...net(8),
+        // Every flag `rram program-net` takes for the programming (program-net-request.ts).
+        ...netProgrammingRequest,
         algo,
         step_V: stepV.optional(),
-        fineTune: z.object({ images: int(1, 60000).default(6000), epochs: int(0, 20).default(2), baseline: z.string().regex(/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/, 'must be a run id').optional() }).strict().optional(),
         ...netOnBoard(board),
       })
-      .strict(),
+      .strict()
+      .superRefine((r, ctx) => {
+        const p = netRequestProblems(r);
+        if (p) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [p.path], message: p.message });
+      }),
   };
 }
 

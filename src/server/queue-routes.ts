@@ -16,6 +16,7 @@ import type { Station } from '../station/station.js';
 import type { StationBoards } from '../station/station-boards.js';
 import { preflightBoardJob } from './job-preflight.js';
 import { parseJobRequest, type JobRequest } from './job-requests.js';
+import { checkConformanceBoard } from './conformance-job.js';
 
 type Wrap = (fn: (req: Request, res: Response) => unknown) => RequestHandler;
 
@@ -25,6 +26,7 @@ const lockKey = (req: Request): string | undefined => req.get('x-rram-lock') ?? 
 export function boardJobRequest(raw: unknown, station: Station, maxTrials?: number): JobRequest {
   const r = parseJobRequest(raw, station.jobs.board.info(), { maxTrials });
   if (r.kind === 'infer') throw new InvalidArgumentError('kind', r.kind, 'an inference needs no board: start it with POST /api/jobs, not through a board queue');
+  if (r.kind === 'conformance') checkConformanceBoard(station.jobs.board);
   if (r.kind === 'program-net') {
     station.jobs.modelDir(r.model);
     if (r.device.startsWith('run:')) station.jobs.levelCdfPath(r.device);

@@ -3,7 +3,8 @@
  * through the board's analog MVM (src/procedures/infer-on-board.ts), beside the accuracy that run
  * computed from its read-back and its Monte Carlo prediction.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { DataError, InvalidArgumentError } from '../../../drivers/errors.js';
 import { loadNet } from '../../inference/load-net.js';
@@ -102,12 +103,14 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
   const runId = keptRun(store, f.onBoard);
   const rec = store.getRun(runId);
   const kept = parseFile(KeptSchema, store.loadResult(runId, 'program-net'), `run ${runId} program-net result`);
-  if (resolve(kept.model) !== resolve(f.model)) throw new InvalidArgumentError('--model', f.model, `run ${runId} programmed ${kept.model}`);
+  // A run through a station names the net by its folder in the store's models/ (cli-<content hash>): the original folder is the same net when its contents are (checked below).
+  const want = ((rec.params as { inputs?: Record<string, string> }).inputs ?? {})['model contents (--model)'];
+  const storeName = !/[\\/]/.test(kept.model) && existsSync(join(store.root, 'models', kept.model));
+  if (resolve(kept.model) !== resolve(f.model) && !(storeName && (want || resolve(store.root, 'models', kept.model) === resolve(f.model)))) throw new InvalidArgumentError('--model', f.model, `run ${runId} programmed ${kept.model}`);
   if (parseDatasetName(f.dataset) !== kept.dataset) throw new InvalidArgumentError('--dataset', f.dataset, `run ${runId} evaluated ${kept.dataset}`);
   const ds = loadDataset(parseDatasetName(f.dataset), f.data, false);
   await initTf();
   const { net: fromFile } = await loadNet(tf, f.model, { test: ds.test, images: f.images });
-  const want = ((rec.params as { inputs?: Record<string, string> }).inputs ?? {})['model contents (--model)'];
   if (want && want !== netDigest(fromFile)) throw new InvalidArgumentError('--model', f.model, `its contents changed since run ${runId} programmed it`);
   const net = keptWeights(fromFile, kept.onBoard.tuned, runId);
   const recomputed = readbackOfKept(net, kept, ds.test, runId);

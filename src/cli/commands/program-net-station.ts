@@ -16,6 +16,10 @@ import { runOnStation, type StationTarget } from '../station-client.js';
 import { refuseNotCarried, refuseUncarried } from '../station-route.js';
 import { numberList } from '../../io/number-table.js';
 import { consoleSinks, finish, stationMetadata, type ProgFlags } from './programming.js';
+import { PROGRAM_FLAGS, programOptions } from '../program-flags.js';
+import { defaultDataDir, parseDatasetName } from '../../inference/datasets.js';
+import { checkFineTuneFlags, type FineTuneFlags } from './program-net-fine-tune.js';
+import { followFineTune } from './fine-tune-follow.js';
 
 /** The model's name in the store: its own folder when it is one of the store's models, else a copy named by content. */
 function storeModel(store: string, dir: string): string {
@@ -44,16 +48,16 @@ function storeDevice(store: string, device: string): string {
   return `run:${runId}`;
 }
 
-/** program-net flags a station does not take, and why. */
+/** program-net flags a station does not take, and why (docs/server.md "CLI commands through a station"). */
 const NET_NOT_CARRIED: Readonly<Record<string, string>> = {
-  repeat: 'each repeat programs fresh devices (a new emulated board per repeat), and the station owns one board',
-  fineTune: "the station's fine-tuning takes the dashboard's settings, not the --fine-tune-* flags",
-  keep: 'a kept net is placed for `rram infer --on-board`, which opens the board itself',
-  refreshAfter: 'the station programs the net without refresh passes',
-  refreshBudget: 'the station programs the net without refresh passes',
-  bnMerge: 'the station loads layers models as they are',
-  data: "the station reads its data sets from its own folders",
+  repeat: "each repeat programs fresh devices (directly: a new emulated board per repeat); the first repeat programs the cells of the station's board, so a second repeat there would not be on fresh devices and its coverage would not mean what --repeat reports (run --repeat directly, or queue single runs with --use-arrays on arrays not used yet)",
 };
+
+/** --baseline twin programs the net again on a new in-process emulated board: the station's board has no twin there. */
+const TWIN_REASON = "a twin is a new emulated board of the CLI's own (the station has only its board): give a stored program-net run id or none";
+
+/** The flags beside the write-verify ones (PROGRAM_FLAGS) a station's program-net request carries. */
+const NET_CARRIED = ['model', 'dataset', 'data', 'mapping', 'device', 'trials', 'images', 'clip', 'reads', 'relax', 'useArrays', 'stuckHrs', 'stuckLrs', 'readNoise', 'resume', 'concurrency', 'refreshAfter', 'refreshBudget', 'keep', 'bnMerge', 'yieldAware', 'fineTune', 'fineTuneImages', 'fineTuneEpochs', 'fineTuneLr', 'fineTuneBatchSize', 'fineTuneTrials', 'fineTuneOutputs', 'baseline'];
 
 interface NetOnBoardFlags {
   reads?: number;
@@ -77,12 +81,47 @@ function onBoardFlags(cmd: Command, f: NetOnBoardFlags): Record<string, unknown>
   };
 }
 
-export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetOnBoardFlags & { resume?: string; model: string; dataset: string; mapping: string; device: string; trials: number; images?: number; clip?: number }, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
+export type NetStationFlags = ProgFlags & NetOnBoardFlags & FineTuneFlags & { resume?: string; model: string; dataset: string; data?: string; mapping: string; device: string; trials: number; images?: number; clip?: number; repeat: number; refreshAfter?: number; refreshBudget?: number; keep?: boolean; bnMerge?: string };
+
+/** --data: the station reads its data sets from its own folders; the same folder is no change, another is refused. */
+function checkDataFolder(f: { data?: string; dataset: string }, st: StationTarget): void {
+  if (f.data === undefined) return;
+  const own = f.dataset === 'cifar10' ? undefined : defaultDataDir(parseDatasetName(f.dataset));
+  if (!own || resolve(f.data) !== resolve(own)) throw new InvalidArgumentError('--data', f.data, `is not carried through the station at ${st.url}: the station reads ${f.dataset} from its own folder${own ? ` (${own})` : ''}, never a path sent over its API; leave it out, or stop the station and run directly`);
+}
+
+/** --fine-tune progressive and its --fine-tune-* flags as the request's fineTune (checked as the direct run checks them). */
+function fineTuneRequestOf(f: NetStationFlags, cmd: Command): Record<string, unknown> {
+  checkFineTuneFlags(f, undefined);
+  if (!f.fineTune) return {};
+  if (f.baseline === 'twin') throw new InvalidArgumentError('--baseline', f.baseline, `is not carried through the station: ${TWIN_REASON}`);
+  const given = (a: string) => cmd.getOptionValueSource(a) === 'cli';
+  return {
+    fineTune: {
+      // Directly the default is 10 % of the training set: MNIST's and Fashion-MNIST's 60000 make the request's 6000.
+      ...(f.fineTuneImages !== undefined ? { images: f.fineTuneImages } : {}),
+      epochs: f.fineTuneEpochs,
+      lr: f.fineTuneLr,
+      batchSize: f.fineTuneBatchSize,
+      trials: f.fineTuneTrials,
+      ...(given('fineTuneOutputs') ? { outputs: f.fineTuneOutputs } : {}),
+      ...(f.baseline && f.baseline !== 'none' ? { baseline: f.baseline } : {}),
+    },
+  };
+}
+
+/** The station's program-net request for these flags: every flag the direct run takes, or refused by name (before anything is queued). */
+export function programNetRequest(st: StationTarget, f: NetStationFlags, cmd: Command): Record<string, unknown> {
   refuseNotCarried(cmd, st, NET_NOT_CARRIED);
-  refuseUncarried(cmd, ['model', 'dataset', 'levels', 'mapping', 'device', 'trials', 'images', 'algo', 'step', 'clip', 'reads', 'relax', 'useArrays', 'stuckHrs', 'stuckLrs', 'readNoise', 'resume'], st);
+  refuseUncarried(cmd, [...PROGRAM_FLAGS, ...NET_CARRIED], st);
   if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
-  const request = {
+  if (f.keep && f.fineTune) throw new InvalidArgumentError('--keep', true, 'keeps a plainly programmed net (not with --fine-tune)');
+  checkDataFolder(f, st);
+  const ft = fineTuneRequestOf(f, cmd);
+  return {
     kind: 'program-net',
+    // Every write-verify setting as programOptions makes it for the direct run (--levels is the net's).
+    ...programOptions(f),
     model: storeModel(f.store, f.model),
     device: storeDevice(f.store, f.device),
     dataset: f.dataset,
@@ -90,14 +129,29 @@ export async function programNetOnStation(st: StationTarget, f: ProgFlags & NetO
     mapping: f.mapping,
     trials: f.trials,
     seed: f.seed,
-    algo: f.algo,
+    concurrency: f.concurrency,
+    onUnknownOutcome: f.onUnknownOutcome,
     ...(f.images !== undefined ? { images: f.images } : {}),
     ...(f.clip !== undefined ? { clip: f.clip } : {}),
-    ...(f.step !== undefined ? { step_V: f.step } : {}),
+    ...(f.refreshAfter !== undefined ? { refreshAfter_s: f.refreshAfter } : {}),
+    ...(f.refreshBudget !== undefined ? { refreshBudget: f.refreshBudget } : {}),
+    ...(f.keep ? { keep: true } : {}),
+    ...(f.bnMerge !== undefined ? { bnMerge: f.bnMerge } : {}),
+    ...(f.yieldAware === false ? { yieldAware: false } : {}),
+    ...ft,
     ...onBoardFlags(cmd, f),
     ...stationMetadata(f),
   };
-  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', consoleSinks, { resume: f.resume });
+}
+
+export async function programNetOnStation(st: StationTarget, f: NetStationFlags, cmd: Command, print: (r: NetOnArraysResult) => void, writeOut: (dir: string, r: NetOnArraysResult) => void): Promise<void> {
+  const request = programNetRequest(st, f, cmd);
+  // Fine-tuning's per-layer lines, as a local run prints them (from the fine-tune.json the station writes beside the run).
+  const onEvents = (events$: Parameters<typeof consoleSinks>[0]) => {
+    consoleSinks(events$);
+    if (f.fineTune) followFineTune(f.store, events$);
+  };
+  const out = await runOnStation<NetOnArraysResult>(st, request, 'program-net', 'rram program-net', onEvents, { resume: f.resume });
   if (out.result && f.out) {
     writeOut(f.out, out.result);
     process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);

@@ -30,6 +30,7 @@ import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
 import { addStationOptions, stationTarget } from '../station-route.js';
 import { programNetOnStation } from './program-net-station.js';
+import { programNetJob } from '../../server/program-net-request.js';
 import { addFineTuneFlags, baselineOf, checkFineTuneFlags, checkTrainedLevels, knownBad, printFineTune, progressPrinter, writeFineTuneFile, type FineTuneFlags } from './program-net-fine-tune.js';
 import { boardKey } from '../../store/board-history.js';
 import { unseenShare } from '../../inference/placement.js';
@@ -229,11 +230,7 @@ export function registerProgramNet(program: Command): void {
                 }),
               );
             },
-            {
-              resultName: 'program-net',
-              summarize: (x: NetOnArraysResult) => ({ readbackAccuracy: x.readbackAccuracy, quantizedAccuracy: x.quantizedAccuracy, pulses: x.programming.pulses, cells: x.programming.summary, inside: x.prediction?.inside }),
-              verdict: (x) => (x.programming.summary.belowThreshold ? { belowMinSuccess: true, ...x.programming.summary } : undefined),
-            },
+            programNetJob,
             (ctx) => {
               attachProgressBar(ctx.events$);
               if (r === 0) printSetupNotes(ctx);
