@@ -157,7 +157,7 @@ if (!only || only === 'influx') {
       const d = new Influxd();
       await d.start();
       const r = await rec.replayIntoInflux(d.port, concurrency, rate);
-      const points_in_db = ['run', 'pulse', 'read', 'cell_result', 'progress', 'warning', 'run_summary'].reduce((n, m) => n + d.count('bench', m, rec.runId), 0);
+      const points_in_db = ['run', 'pulse', 'read', 'cell_result', 'progress', 'warning', 'mark', 'run_summary'].reduce((n, m) => n + d.count('bench', m, rec.runId), 0);
       out[`influx_sink_${concurrency}_in_flight_${Number.isFinite(rate) ? rate + '_per_s' : 'max'}`] = { ...r, points_in_db };
       await d.destroy();
     }

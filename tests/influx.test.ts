@@ -16,7 +16,8 @@ import { repoRoot } from '../lib/repo-root.js';
 import { Influxd } from './helpers/influxd.js';
 import { grafanaDashboard, PANELS } from '../src/grafana/dashboard.js';
 
-const MEAS = ['pulse', 'read', 'cell_result', 'progress', 'warning', 'run', 'run_summary'];
+// Every measurement an event can be written to (influx-points.ts), marks included (characterize's MVM probe leaves one).
+const MEAS = ['pulse', 'read', 'cell_result', 'progress', 'warning', 'mark', 'run', 'run_summary'];
 
 async function countAll(d: Influxd, db: string, run: string): Promise<number> {
   return MEAS.reduce((n, m) => n + d.count(db, m, run), 0);
