@@ -58,6 +58,9 @@ async function openMap(s: TestServer, browser: Browser): Promise<{ page: Page; e
   await page.goto(`${s.url}/#map`);
   await page.waitForSelector('body[data-ready="1"]');
   await page.waitForFunction(() => !!document.querySelector('#map-a0') && !!window.echarts.getInstanceByDom(document.querySelector('#map-a0')!));
+  // Every form and field on the page is valid as it loads: an invalid default (a value off its input's step) blocks the form's submit silently.
+  const invalid = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')].filter((e) => !(e as HTMLInputElement).checkValidity()).map((e) => `#${e.id || (e as HTMLInputElement).name}: ${(e as HTMLInputElement).validationMessage}`));
+  assert.deepEqual(invalid, [], 'fields invalid at their defaults');
   return { page, errors };
 }
 
