@@ -38,11 +38,14 @@ export async function reverifyPlan(env: Pick<JobEnv, 'store' | 'resume' | 'runId
   return { opts, storedBefore: firstPassReads(stored, o.band) };
 }
 
+/** The engine knobs of a request (--concurrency, --on-unknown-outcome), with the job's abort signal. */
+const engineOf = (req: { concurrency: number; onUnknownOutcome?: 're-verify' | 'stop' }) => (signal: AbortSignal | undefined) => ({ signal, concurrency: req.concurrency, ...(req.onUnknownOutcome ? { onUnknownOutcome: req.onUnknownOutcome } : {}) });
+
 export async function runExperimentJob(env: JobEnv, board: Board, calibration: Calibration | undefined, req: ExperimentRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
   if (req.kind === 'reverify') return reverifyJob(env, board, req, onContext);
   const history = await boardHistory(env.store, board.info(), { except: env.resume ? env.runId : undefined });
-  const { concurrency, onUnknownOutcome, metadata: _m, ...o } = req;
-  const engine = (signal: AbortSignal | undefined) => ({ signal, concurrency, ...(onUnknownOutcome ? { onUnknownOutcome } : {}) });
+  const engine = engineOf(req);
+  const { concurrency: _c, onUnknownOutcome: _u, metadata: _m, ...o } = req;
   const known = { calibration, usedCells: history.pulsed, knownFormed: history.formed };
   const job = <T>(body: (ctx: RunContext, signal: AbortSignal | undefined) => Promise<T>, summarize: (r: T) => Record<string, unknown>) => runJob(env, body, { resultName: EXPERIMENT_RESULT[o.kind], summarize }, onContext) as Promise<JobOutcome<unknown>>;
   switch (o.kind) {
@@ -68,6 +71,6 @@ export async function runExperimentJob(env: JobEnv, board: Board, calibration: C
 /** A re-verify as a stored job (its board history is its source run's record, not the board's). */
 async function reverifyJob(env: JobEnv, board: Board, req: ReverifyRequest, onContext?: (ctx: RunContext) => void): Promise<JobOutcome<unknown>> {
   const { opts, storedBefore } = await reverifyPlan(env, board, req);
-  const engine = (signal: AbortSignal | undefined) => ({ signal, concurrency: req.concurrency, ...(req.onUnknownOutcome ? { onUnknownOutcome: req.onUnknownOutcome } : {}) });
+  const engine = engineOf(req);
   return runJob(env, (ctx, signal) => reverifySelection(board, ctx, { ...opts, storedBefore, engine: engine(signal) }), { resultName: EXPERIMENT_RESULT.reverify, summarize: (d: ReverifySelectionDataset) => ({ source: d.source, summary: d.summary }) }, onContext) as Promise<JobOutcome<unknown>>;
 }
