@@ -31,7 +31,7 @@ export interface RunBegin {
 /** Parameter keys that may differ on resume (they do not change what is programmed). */
 const RESUME_FREE = new Set(['minSuccess', 'concurrency', 'resume']);
 /** Keys recorded since a later version (derived from the others): a run recorded before them resumes without them. */
-const ADDED_SINCE = new Set(['levelSpecs']);
+const ADDED_SINCE = new Set(['levelSpecs', 'retryGates_V']);
 
 /** Names every parameter (by its path, e.g. config.igvva.vgStep_V) whose value differs between the original run and a resume. */
 export function paramDiff(was: Record<string, unknown>, now: Record<string, unknown>): string[] {

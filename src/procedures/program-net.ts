@@ -139,7 +139,7 @@ export class NetProgrammer {
     const cells = o.planned.cells;
     this.ctx.begin({
       kind: 'program-net',
-      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), levelSpecs: this.setup.levels, ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, ...(o.refreshBudget !== undefined ? { refreshBudget: o.refreshBudget } : {}), reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
+      params: { ...o.describe, algo: o.algo, step_V: o.step_V, levels: o.levels, levelTargets_A: this.setup.levels.map((x) => x.target_A), levelSpecs: this.setup.levels, ispvaGates_V: this.setup.ispvaGates_V, startGates_V: this.setup.startGates_V, retryGates_V: this.setup.retryGates_V, relax_s: o.relax_s, refreshAfter_s: o.refreshAfter_s, ...(o.refreshBudget !== undefined ? { refreshBudget: o.refreshBudget } : {}), reads: this.k, arrays: o.arrays, tiles: o.planned.tiles, cells, calibration: o.calibration?.id, config: this.setup.config },
       board: this.board.info(),
       calibration: this.board.info().calibration,
       setup: { sources: this.setup.sources, notes: this.setup.notes, predicted: this.setup.predicted },
