@@ -12,6 +12,12 @@ export function onGrid(v: number, step_V: number): number {
   if (!(stepUV > 0)) return vUV / 1e6;
   return (Math.round(vUV / stepUV) * stepUV) / 1e6;
 }
+/** The grid value nearest v that is not above max: a board whose limit is off the DAC grid rounds down, never past it. */
+export function onGridAtMost(v: number, max: number, step_V: number): number {
+  const g = onGrid(Math.min(v, max), step_V);
+  const stepUV = Math.round(step_V * 1e6);
+  return g <= max + 1e-12 || !(stepUV > 0) ? g : (Math.round(g * 1e6) - stepUV) / 1e6;
+}
 export function setOnGrid<P extends SetPulse | FormPulse>(p: P, step_V: number): P {
   return { ...p, vte_V: onGrid(p.vte_V, step_V), vg_V: onGrid(p.vg_V, step_V) };
 }

@@ -76,7 +76,14 @@ test('a wv-bench entry whose predecessor did not complete is refused before any 
     const arrays = ((await (await fetch(`${st.url}/api/boards`)).json()) as { info: { arrays: number; rows: number; cols: number } }[])[0].info;
     const all = (arrays.arrays * arrays.rows * arrays.cols) / 2;
     const entry = (k: number, cellsPerLevel: number) => ({ kind: 'characterize', levels: 2, cellsPerLevel, wvBench: { label: `e${k}`, entry: k, of: 2 } });
-    const res = await post('/api/boards/board0/queue/batch', { requests: [entry(0, all), entry(1, 2)] });
+    // A batch whose entries differ, or that names the item before one itself, or a lone entry, is refused by name.
+    const uneven = await post('/api/boards/board0/queue/batch', { requests: [entry(0, all), entry(1, 2)] });
+    assert.match(((await uneven.json()) as { error: string }).error, /^requests\[1\]\.cellsPerLevel=2: must equal the first entry's/);
+    const named = await post('/api/boards/board0/queue/batch', { requests: [{ ...entry(0, 2), wvBench: { label: 'e0', entry: 0, of: 1, first: '20261202-000000-abcd' } }] });
+    assert.match(((await named.json()) as { error: string }).error, /^wvBench\.first=.*is set by the station/);
+    const lone = await post('/api/boards/board0/queue', { request: entry(0, 2) });
+    assert.match(((await lone.json()) as { error: string }).error, /^wvBench=.*added with its whole benchmark/);
+    const res = await post('/api/boards/board0/queue/batch', { requests: [entry(0, all), entry(1, all)] });
     assert.equal(res.status, 202, await res.clone().text());
     const ids = ((await res.json()) as { items: { runId: string }[] }).items.map((i) => i.runId);
     // One bad request adds none.

@@ -117,6 +117,7 @@ export function fitWireResistance(probes: { runId: string; probe: MvmProbe }[], 
   const evidence = [{ statistic: 'MVM column current, every row at vread (mean over columns)', measured: fit.meanMeasured_A, model: fit.meanModel_A, se: Math.sqrt(res.reduce((s, x) => s + x * x, 0) / Math.max(1, n - 1) / n), unit: 'A' }];
   const method = `least squares of ${n} MVM column currents (every row at vread, ${ps[0].currents_A.length} repeats) against the crossbar solver on the read-back conductances of the same arrays (ideal wires: ${(fit.meanIdeal_A * 1e6).toFixed(2)} uA mean, measured ${(fit.meanMeasured_A * 1e6).toFixed(2)} uA); error: jackknife over columns`;
   if (!(se < 0.7 * PRIOR_SE)) return { fit, record: { value: base, unit, status: 'not-identifiable', method: `${method}: error ${se.toPrecision(2)} ohm narrows the prior (0..${MAX_OHM} ohm) by less than 30 % (cells too dim for the wires to matter): kept at the base value`, runs } };
+  if (r >= MAX_OHM * (1 - 1e-3)) return { fit, record: { value: r, unit, status: 'at-bound', method: `${method}; at its bound ${MAX_OHM} ohm (the currents fall further than any wire in range explains: the board's MVM may not be the network the solver assumes)`, runs, evidence } };
   if (r <= 1e-3 || r < 0.25 * se) return { fit, record: { value: r, unit, status: 'at-bound', method: `${method}; at its bound 0 (the data say it is below ~${Math.max(se, 1e-3).toPrecision(2)} ohm, not how far)`, runs, evidence } };
   return { fit, record: { value: r, unit, status: 'fitted', method, runs, uncertainty: se, evidence } };
 }

@@ -14,7 +14,7 @@ export async function virtualLevelCdf(cal: Calibration, o: { levels: number; cel
   const arrays = Math.max(1, Math.ceil((o.levels * o.cellsPerLevel) / 4096));
   const board = new EmulatedBoard({ seed: o.seed, arrays, calibration: cal });
   try {
-    return await characterize(board, new RunContext(`virtual-${cal.id}`), { algo: o.algo ?? 'igvva', levels: o.levels, cellsPerLevel: o.cellsPerLevel, reads: o.reads ?? 1, relax_s: [], seed: o.seed, calibration: cal });
+    return await characterize(board, new RunContext(`virtual-${cal.id}`), { algo: o.algo ?? 'igvva', levels: o.levels, cellsPerLevel: o.cellsPerLevel, reads: o.reads ?? 1, relax_s: [], seed: o.seed, calibration: cal, mvmProbe: false }); // a virtual CDF has no wires to fit
   } finally {
     await board.close();
   }

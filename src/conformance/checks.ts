@@ -4,6 +4,7 @@
  * Pulses touch one chosen cell only, always with the gate at 0 V or the driving electrode at
  * 0 V (no current flows), so the suite is safe on a lab's only wafer.
  */
+import { AbortedError } from '../../drivers/errors.js';
 import type { CellAddress } from '../../drivers/board.js';
 import { encodeRaw, encodeFrame, linkStall, HEADER_LEN, CRC_LEN } from '../../drivers/protocol/frame.js';
 import { decodeError, decodeFields, decodeReply, encodeRequest, ErrCode, errName, Feature, MESSAGES, MsgType, PROTOCOL_VERSION, REPLY, spec, type MessageSpec, type Payload } from '../../drivers/protocol/messages.js';
@@ -23,6 +24,8 @@ export interface ConformanceOptions {
   /** OS/USB latency allowance (ms). Default 250. */
   margin_ms?: number;
   seed?: number;
+  /** Stops the suite between two checks (a station's abort or halt): an AbortedError, the checks run so far lost with it. */
+  signal?: AbortSignal;
 }
 
 interface Ctx {
@@ -786,6 +789,7 @@ export async function runConformance(p: Probe, o: ConformanceOptions = {}, onRes
   const ctx: Ctx = { p, cell: o.cell ?? { array: 0, row: 0, col: 0 }, margin: o.margin_ms ?? 250, rng: new Rng(o.seed ?? 1), timings: [], errors: [] };
   const out: CheckResult[] = [];
   for (const [k, ch] of CHECKS.entries()) {
+    if (o.signal?.aborted) throw new AbortedError(`conformance aborted after ${k} of ${CHECKS.length} checks`);
     const ev: string[] = [];
     let pass = false;
     try {

@@ -3,7 +3,7 @@
  * read every cell K times, optionally re-read after relaxation waits, and build the dataset
  * described in docs/formats.md.
  */
-import { mvmProbe, probeUnavailable, type MvmProbe } from './mvm-probe.js';
+import { mvmProbeOrWarn, probeUnavailable, type MvmProbe } from './mvm-probe.js';
 import type { Board, CellAddress, SafetyLimits } from '../../drivers/board.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
 import type { Calibration } from '../../calibration/calibration.js';
@@ -167,9 +167,10 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       waited = t;
       relaxReads.push((await readBack(board, ctx, arrays, 1, vread, 'relax', results, t, signal)).get(1)!);
     }
-    // Last, so the relaxation re-reads keep their times; the probe reads the arrays again itself (a replay has no board to probe).
+    // Last, so the relaxation re-reads keep their times; the probe reads the arrays again itself (a replay has no board to probe;
+    // a part of a wv-bench compares algorithms, and its reads would only cost time and shift the next part's noise).
     const used = [...new Set(Array.from(results.values(), (e) => e.cell.array))].sort((a, b) => a - b);
-    const probe = o.mvmProbe !== false && !o.replay && !probeUnavailable(board) ? await mvmProbe(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
+    const probe = o.mvmProbe !== false && !o.replay && !o.partOf && !probeUnavailable(board) ? await mvmProbeOrWarn(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
     const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger);
     return { ...d, ...(reverify ? { reverify } : {}), ...(probe ? { mvmProbe: probe } : {}) };
   });

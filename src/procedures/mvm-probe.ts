@@ -8,7 +8,8 @@
  * act on. Reads only (no pulse): an `mvm-probe` mark in the record; a resumed run probes again.
  */
 import type { Board } from '../../drivers/board.js';
-import { onGrid } from '../../drivers/limits.js';
+import { AbortedError } from '../../drivers/errors.js';
+import { onGridAtMost } from '../../drivers/limits.js';
 import type { RunContext } from '../engine/run-context.js';
 import { unusableRead } from '../engine/readings.js';
 import { checkAbort } from './board-phases.js';
@@ -31,10 +32,25 @@ export function probeUnavailable(board: Board): string {
   return board.info().features?.mvm && board.mvm ? '' : 'the board does not offer the analog MVM (HELLO feature bit 2)';
 }
 
+/**
+ * The probe as the last part of a run that has measured everything else: a probe that fails
+ * (a board refusing the MVM, a timeout) is a warning and no probe, never the loss of the run's
+ * dataset; an abort still stops the run.
+ */
+export async function mvmProbeOrWarn(board: Board, ctx: RunContext, arrays: number[], vread_V: number, o: { reads: number; repeats: number; signal?: AbortSignal }): Promise<MvmProbe[] | undefined> {
+  try {
+    return await mvmProbe(board, ctx, arrays, vread_V, o);
+  } catch (e) {
+    if (e instanceof AbortedError || o.signal?.aborted) throw e;
+    ctx.emit({ type: 'warning', code: 'mvm-probe', message: `MVM probe failed, the run's dataset is kept without it (rram calibrate cannot fit the wire resistance from this run): ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
 /** Probes each array (K whole reads, then `repeats` MVMs with every row at vread); an array with a cell no read could read is left out, saying so. */
 export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], vread_V: number, o: { reads: number; repeats: number; signal?: AbortSignal }): Promise<MvmProbe[]> {
   const info = board.info();
-  const v = onGrid(Math.min(vread_V, info.limits.vread_max_V), info.dacStep_V);
+  const v = onGridAtMost(vread_V, info.limits.vread_max_V, info.dacStep_V);
   const out: MvmProbe[] = [];
   for (const array of arrays) {
     checkAbort(o.signal);

@@ -32,7 +32,7 @@ import { groundedAfter } from './board-phases.js';
 import { encodeWeights, loadStage, saveStage } from './fine-tune-stages.js';
 import { keptNet, netDigest, netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
 import { layerOnBoard, predictOnBoard, type OnBoardTile } from '../inference/on-board-forward.js';
-import { onGrid } from '../../drivers/limits.js';
+import { onGridAtMost } from '../../drivers/limits.js';
 import type { NetProgrammer, TileReadback } from './program-net.js';
 
 export interface ProgressiveOptions {
@@ -224,7 +224,7 @@ class ProgressiveRun {
   private async measureOnBoard(net: CrossbarNet, li: number): Promise<{ h: LoopData; vIn_V: number; tiles: number }> {
     const info = this.board.info();
     const kept = keptNet(this.mapped, this.tiles);
-    const vIn_V = onGrid(Math.min(kept.vread_V, info.limits.vread_max_V), info.dacStep_V);
+    const vIn_V = onGridAtMost(kept.vread_V, info.limits.vread_max_V, info.dacStep_V);
     const mvm = this.board.mvm!.bind(this.board);
     const { h } = this;
     const per = h.shape.reduce((a, b) => a * b, 1);
@@ -304,7 +304,7 @@ class ProgressiveRun {
     const test = this.o.test;
     const n = Math.min(this.plan.images, test.n);
     const per = test.rows * test.cols * test.channels;
-    const o = { vIn_V: onGrid(Math.min(kept.vread_V, info.limits.vread_max_V), info.dacStep_V), dacStep_V: info.dacStep_V, vread_V: kept.vread_V };
+    const o = { vIn_V: onGridAtMost(kept.vread_V, info.limits.vread_max_V, info.dacStep_V), dacStep_V: info.dacStep_V, vread_V: kept.vread_V };
     let correct = 0;
     await groundedAfter(this.board, async () => {
       for (let k0 = 0; k0 < n; k0 += MVM_IMAGES) {

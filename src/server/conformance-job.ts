@@ -41,7 +41,7 @@ export function checkConformanceBoard(board: Board): void {
 }
 
 /** The suite on the station's port, the board out of service meanwhile. */
-export async function runConformanceJob(board: Board, ctx: RunContext, req: ConformanceRequest, ground: () => Promise<void>): Promise<ConformanceReport> {
+export async function runConformanceJob(board: Board, ctx: RunContext, req: ConformanceRequest, ground: () => Promise<void>, signal?: AbortSignal): Promise<ConformanceReport> {
   checkConformanceBoard(board);
   ctx.begin({ kind: 'conformance', params: { cell: req.cell, margin_ms: req.margin_ms }, board: board.info() });
   await ground();
@@ -52,7 +52,7 @@ export async function runConformanceJob(board: Board, ctx: RunContext, req: Conf
     const p = await Probe.open(serialTransport(port.path, port.baud), port.baud);
     let checks: CheckResult[];
     try {
-      checks = await runConformance(p, { cell: req.cell, margin_ms: req.margin_ms });
+      checks = await runConformance(p, { cell: req.cell, margin_ms: req.margin_ms, signal });
     } finally {
       await p.close();
     }

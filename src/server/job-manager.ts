@@ -261,7 +261,7 @@ export class JobManager {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
     if (req.kind === 'conformance') {
       if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a conformance run is not resumed: run it again');
-      return { body: (ctx) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance')), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
+      return { body: (ctx, signal) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance'), signal), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
     }
     if (req.kind === 'characterize' && req.wvBench) return this.wvBenchBody(req as typeof req & { wvBench: WvBenchEntry }, resumeOf);
     if (req.kind === 'characterize') {

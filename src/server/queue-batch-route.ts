@@ -14,6 +14,8 @@ import { parseBody } from '../io/validate.js';
 import type { StationBoards } from '../station/station-boards.js';
 import { preflightBoardJob } from './job-preflight.js';
 import { boardJobRequest, enqueue } from './queue-routes.js';
+import type { JobRequest } from './job-requests.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
 
 const BatchBody = z
   .object({
@@ -31,7 +33,8 @@ export function registerQueueBatchRoute(app: express.Express, boards: StationBoa
     o.wrap(async (req, res) => {
       const station = boards.get(String(req.params.board));
       const body = parseBody(BatchBody, req.body);
-      const parsed = body.requests.map((r) => boardJobRequest(r, station, o.maxTrials));
+      const parsed = body.requests.map((r) => boardJobRequest(r, station, o.maxTrials, { batch: true }));
+      checkBenchBatch(parsed);
       for (const r of parsed) await preflightBoardJob(station.jobs.store, station.jobs.board, r);
       const key = req.get('x-rram-lock') ?? undefined;
       // One synchronous pass: no other request is served between these adds.
@@ -46,4 +49,17 @@ export function registerQueueBatchRoute(app: express.Express, boards: StationBoa
       res.status(202).json({ items });
     }),
   );
+}
+
+/** A benchmark's entries, in order and alike: entry k of n at place k, the same levels, cells per level, seed and array (their cell slices are cut from one selection). */
+function checkBenchBatch(parsed: JobRequest[]): void {
+  const bench = parsed.map((r) => (r.kind === 'characterize' ? r : undefined));
+  if (!bench.some((r) => r?.wvBench)) return;
+  const first = bench[0];
+  bench.forEach((r, k) => {
+    const at = `requests[${k}]`;
+    if (!r?.wvBench) throw new InvalidArgumentError(`${at}.wvBench`, 'missing', 'a wv-bench batch holds its entries only');
+    if (r.wvBench.entry !== k || r.wvBench.of !== parsed.length) throw new InvalidArgumentError(`${at}.wvBench`, `${r.wvBench.entry} of ${r.wvBench.of}`, `must be entry ${k} of ${parsed.length} (its place in the batch)`);
+    for (const f of ['levels', 'cellsPerLevel', 'seed', 'array'] as const) if (r[f] !== first![f]) throw new InvalidArgumentError(`${at}.${f}`, r[f], `must equal the first entry's ${first![f]}: the entries share one selection of cells`);
+  });
 }

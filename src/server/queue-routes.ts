@@ -23,8 +23,13 @@ type Wrap = (fn: (req: Request, res: Response) => unknown) => RequestHandler;
 const lockKey = (req: Request): string | undefined => req.get('x-rram-lock') ?? undefined;
 
 /** A board job request for the queue (inference needs no board: it runs beside, POST /api/jobs). */
-export function boardJobRequest(raw: unknown, station: Station, maxTrials?: number): JobRequest {
+export function boardJobRequest(raw: unknown, station: Station, maxTrials?: number, o: { batch?: boolean } = {}): JobRequest {
   const r = parseJobRequest(raw, station.jobs.board.info(), { maxTrials });
+  // A wv-bench entry comes in its benchmark's batch only, and the station alone links it to the item before it.
+  if (r.kind === 'characterize' && r.wvBench) {
+    if (!o.batch) throw new InvalidArgumentError('wvBench', r.wvBench.label, 'a wv-bench entry is added with its whole benchmark (POST /api/boards/:board/queue/batch)');
+    for (const k of ['previous', 'first'] as const) if (r.wvBench[k] !== undefined) throw new InvalidArgumentError(`wvBench.${k}`, r.wvBench[k], 'is set by the station (the item before it in the batch), not by the request');
+  }
   if (r.kind === 'infer') throw new InvalidArgumentError('kind', r.kind, 'an inference needs no board: start it with POST /api/jobs, not through a board queue');
   if (r.kind === 'conformance') checkConformanceBoard(station.jobs.board);
   if (r.kind === 'program-net') {
