@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -106,7 +106,22 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   // Another board (another seed) is not the one the run programmed: refused, naming both.
   const other = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '4', '--board-seed', '2', '--images', '10');
   assert.equal(other.status, 2);
-  assert.match(other.stderr, /emu-2.*programmed board emu-1/);
+  assert.match(other.stderr, /board="emu-2".*programmed another board \(board: was emu-1, now emu-2/);
+  // The same id with another saved state (a fresh store: the board forgot what was programmed): refused too.
+  const fresh = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--board-arrays', '4', '--images', '10', '--store', copyRuns(join(cwd, 'rram-data')));
+  assert.equal(fresh.status, 2, fresh.stderr);
+  assert.match(fresh.stderr, /board state: .*it does not hold what was programmed/);
+  // A kept record altered after the run (its read-back accuracy no longer what the kept net gives):
+  // refused before the board is opened (a port that does not exist is never reached).
+  {
+    const f = join(cwd, 'rram-data', 'runs', res.runId, 'program-net.json');
+    const was = readFileSync(f, 'utf8');
+    writeFileSync(f, JSON.stringify({ ...JSON.parse(was), readbackAccuracy: res.readbackAccuracy + 0.01 }));
+    const alt = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--port', join(cwd, 'no-such-port'), '--images', '10');
+    writeFileSync(f, was);
+    assert.equal(alt.status, 2, alt.stderr);
+    assert.match(alt.stderr, /recomputed from the kept net .* differs from the .* program-net computed: the kept net is not the net the run evaluated/);
+  }
   // Over a real pty, the same board with MVM switched off: refused, naming the feature. (MVMs over
   // a pty, answered and equal to the in-process board's: tests/mvm-pty.test.ts.)
   {
@@ -118,7 +133,7 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
       const q = await new Promise<{ code: number | null; stderr: string }>((done) => {
         const c = execFile(process.execPath, [main, 'infer', '--model', 'net', '--dataset', 'mnist', '--on-board', `run:${res.runId}`, '--port', srv.hostPath, '--images', '10'], { encoding: 'utf8', cwd }, (_e, _stdout, stderr) => done({ code: c.exitCode, stderr }));
       });
-      assert.equal(q.code, 1);
+      assert.equal(q.code, 1, q.stderr);
       assert.match(q.stderr, /does not offer the analog MVM \(MVM, HELLO feature bit 2\)/);
     } finally {
       await srv.stop();
@@ -131,6 +146,13 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   assert.equal(nk.status, 2);
   assert.match(nk.stderr, /onBoard.*--keep/);
 });
+
+/** A store holding only the runs of another (its boards' saved states left behind). */
+function copyRuns(store: string): string {
+  const to = mkdtempSync(join(tmpdir(), 'onboard-runs-'));
+  cpSync(join(store, 'runs'), join(to, 'runs'), { recursive: true });
+  return to;
+}
 
 test('a board without the analog MVM (HELLO bit 2 clear) is refused, naming the feature', async () => {
   const { Firmware } = await import('../drivers/emulated/firmware.js');

@@ -183,11 +183,16 @@ test(`kill -9 at ${KILLS} random points of a real CLI run, spread over all of it
   };
   // How long a whole run lasts on this machine now: the kill points are spread over all of it (the
   // first rounds, the programming between cell-dones, the last reads and the commit at the end).
-  const ref = mkdtempSync(join(tmpdir(), 'kill-ref-'));
-  const whole = await start(ref, 0);
-  const t0 = Date.now();
-  assert.equal(await exited(whole), 0);
-  const whole_ms = Date.now() - t0;
+  // Two reference runs, the shorter counts: the first one on a cold machine (disk cache, a busy
+  // neighbour) ran 1.8x longer than the runs after it, and kills drawn past their end were wasted.
+  let whole_ms = Infinity;
+  for (let k = 0; k < 2; k++) {
+    const ref = mkdtempSync(join(tmpdir(), 'kill-ref-'));
+    const whole = await start(ref, 0);
+    const t0 = Date.now();
+    assert.equal(await exited(whole), 0);
+    whole_ms = Math.min(whole_ms, Date.now() - t0);
+  }
   let trials = 0;
   let attempts = 0;
   let recovered = 0;
@@ -207,7 +212,11 @@ test(`kill -9 at ${KILLS} random points of a real CLI run, spread over all of it
     if (!runs.length) continue; // killed before the run began: not a point of a run
     const id = runs[0];
     const rec = JSON.parse(readFileSync(join(store, 'runs', id, 'run.json'), 'utf8'));
-    if (rec.status === 'completed') continue; // killed after the end
+    if (rec.status === 'completed') {
+      // Killed after the end: this run was shorter than the reference; the slices shrink to it.
+      whole_ms = Math.min(whole_ms, at);
+      continue;
+    }
     trials++;
     const before = events(store, id);
     // Cells done in the record at the kill (cell-done of the programming step), whatever any index says.
@@ -224,7 +233,7 @@ test(`kill -9 at ${KILLS} random points of a real CLI run, spread over all of it
     assert.equal(repulsed.length, 0, `trial ${trials}: ${repulsed.length} pulses on cells the record had done`);
     recovered += after.filter((e) => e.type === 'pulse' && (e as { recovered?: boolean }).recovered).length;
     if (before.filter((e) => e.type === 'cell-done').length > 0 && before.at(-1)?.type !== 'cell-done') killedBetween++;
-    process.stdout.write(`# kill ${trials}: at ${at.toFixed(0)} of ${whole_ms} ms, ${before.length} events and ${doneBefore.size} of 192 cells done in the record\n`);
+    process.stdout.write(`# kill ${trials}: at ${at.toFixed(0)} of ${whole_ms.toFixed(0)} ms, ${before.length} events and ${doneBefore.size} of 192 cells done in the record\n`);
     // Every pulse of every attempt is in the result, cell by cell.
     const d = JSON.parse(readFileSync(join(store, 'runs', id, 'level-cdf.json'), 'utf8'));
     const { all: pulses, unknown } = pulsesByCell(all);

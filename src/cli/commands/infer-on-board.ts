@@ -13,7 +13,7 @@ import { initTf, tf } from '../../inference/tf-backend.js';
 import { parseFile } from '../../io/validate.js';
 import { EmbeddedStore, NotFoundError } from '../../store/embedded-store.js';
 import { netDigest } from '../../procedures/net-on-arrays.js';
-import { inferOnBoard, type KeptNet } from '../../procedures/infer-on-board.js';
+import { inferOnBoard, requireMvm, type KeptNet } from '../../procedures/infer-on-board.js';
 import { applyWeights, EncodedWeights } from '../../procedures/fine-tune-stages.js';
 import { valuesFromTiles } from '../../inference/tiling.js';
 import { accuracyFromValues } from '../../inference/readback-eval.js';
@@ -22,7 +22,8 @@ import type { CrossbarNet } from '../../inference/crossbar-net.js';
 import type { Split } from '../../inference/datasets.js';
 import { openBoard } from '../board-options.js';
 import { printJson, table } from '../output.js';
-import { EXIT } from '../errors.js';
+import { boardProblems } from '../../engine/run-context.js';
+import type { BoardInfo } from '../../../drivers/board.js';
 
 export interface OnBoardFlags {
   onBoard: string;
@@ -114,10 +115,16 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
   if (want && want !== netDigest(fromFile)) throw new InvalidArgumentError('--model', f.model, `its contents changed since run ${runId} programmed it`);
   const net = keptWeights(fromFile, kept.onBoard.tuned, runId);
   const recomputed = readbackOfKept(net, kept, ds.test, runId);
+  // The kept record must be the net the run evaluated, else every number here is about another
+  // net: refused before the board is opened (no MVM spent on it).
+  if (recomputed !== undefined && recomputed !== kept.readbackAccuracy)
+    throw new DataError(`run ${runId} program-net result`, `the read-back accuracy recomputed from the kept net (${pct(recomputed)} %) differs from the ${pct(kept.readbackAccuracy)} % program-net computed: the kept net is not the net the run evaluated`);
   const board = await openBoard({ board: 'emulated', port: f.port, baud: f.baud, seed: f.boardSeed, arrays: f.boardArrays, calibration: f.calibration, store: f.store });
   try {
-    const programmedOn = (rec.board as { id?: string } | undefined)?.id;
-    if (programmedOn && programmedOn !== board.info().id) throw new InvalidArgumentError('board', board.info().id, `run ${runId} programmed board ${programmedOn}`);
+    requireMvm(board); // a board without the feature is refused on that first, whichever board it is
+    // The board the run programmed, as a resume checks it: its id, an emulated board's saved state, its limits.
+    const problems = boardProblems(rec.board as BoardInfo | undefined, board.info());
+    if (problems.length) throw new InvalidArgumentError('board', board.info().id, `run ${runId} programmed another board (${problems.join('; ')})`);
     const images = Math.min(f.images ?? kept.images, ds.test.n);
     const r = await inferOnBoard(board, net, kept.onBoard as KeptNet, ds.test, {
       images,
@@ -126,11 +133,6 @@ export async function inferOnBoardCommand(f: OnBoardFlags): Promise<void> {
       onBatch: (done, correct) => !f.json && process.stderr.write(`\ron-board: ${done}/${images} images, ${pct(correct / done)} %   `),
     });
     if (!f.json) process.stderr.write('\n');
-    // The kept record must be the net the run evaluated: else every number here is about another net.
-    if (recomputed !== undefined && recomputed !== kept.readbackAccuracy) {
-      process.stderr.write(`rram: error: the read-back accuracy recomputed from the kept net (${pct(recomputed)} %) differs from the ${pct(kept.readbackAccuracy)} % program-net computed for run ${runId}: the kept net is not the net the run evaluated\n`);
-      process.exitCode = EXIT.failure;
-    }
     const out = { runId, board: board.info().id, images, onBoard: r, fineTuned: !!kept.onBoard.tuned, readbackAccuracy: kept.readbackAccuracy, readbackRecomputed: recomputed, readbackImages: kept.images, prediction: kept.prediction ? { mean: kept.prediction.summary.mean, interval: kept.prediction.interval } : undefined, quantizedAccuracy: kept.quantizedAccuracy, floatAccuracy: kept.floatAccuracy };
     if (f.json) printJson(out);
     else {
