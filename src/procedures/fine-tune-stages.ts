@@ -7,6 +7,7 @@
  * is the run's event record, as for every run.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DataError } from '../../drivers/errors.js';
@@ -20,9 +21,33 @@ const fromF32 = (s: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 
-/** Weight layers by their bytes: W (base64 float32, bias row last) and the digital scale and shift. */
-export const EncodedWeights = z.array(z.object({ name: z.string(), W: z.string(), scale: z.string().optional(), shift: z.string().optional() }).strict());
+/**
+ * Float32 values as base64 (Buffer.from skips characters it does not know and a length that is no
+ * multiple of 4 bytes cannot be float32: both refused here, never decoded into other weights).
+ */
+const F32Base64 = z.string().superRefine((s, ctx) => {
+  // One check after the other: zod would run every refinement, decoding what is not base64.
+  const problem = !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)
+    ? 'must be base64'
+    : Buffer.from(s, 'base64').byteLength % 4 !== 0
+      ? 'must be float32 values (a multiple of 4 bytes)'
+      : !fromF32(s).every(Number.isFinite)
+        ? 'must hold finite values only'
+        : undefined;
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+
+/** Weight layers by their bytes: W (base64 float32, bias row last) and the digital scale and shift (both or neither). */
+export const EncodedWeights = z.array(
+  z
+    .object({ name: z.string(), W: F32Base64, scale: F32Base64.optional(), shift: F32Base64.optional() })
+    .strict()
+    .refine((w) => (w.scale === undefined) === (w.shift === undefined), { message: 'a digital scale needs its shift and a shift its scale', path: ['scale'] }),
+);
 export type EncodedWeights = z.infer<typeof EncodedWeights>;
+
+/** SHA-256 of a stage's weights as stored: a stage file whose weights changed after it was written is refused. */
+export const weightsDigest = (w: EncodedWeights): string => createHash('sha256').update(JSON.stringify(w)).digest('hex');
 
 const StageFile = z
   .object({
@@ -30,6 +55,8 @@ const StageFile = z
     layer: z.number().int().nonnegative(),
     /** Every weight layer from `layer` on. */
     weights: EncodedWeights,
+    /** weightsDigest of `weights` (absent in stage files written before it was added: not checked there). */
+    digest: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256').optional(),
     report: z.record(z.unknown()),
   })
   .strict();
@@ -82,7 +109,8 @@ export const stageFile = (dir: string, layer: number): string => join(dir, `laye
 /** Writes the stage durably before the layer's first pulse. */
 export function saveStage(dir: string, s: Stage): void {
   mkdirSync(dir, { recursive: true });
-  const body = { format: 'rram-hil/fine-tune-stage', layer: s.layer, weights: encodeWeights(s.net, s.layer), report: s.report };
+  const weights = encodeWeights(s.net, s.layer);
+  const body = { format: 'rram-hil/fine-tune-stage', layer: s.layer, weights, digest: weightsDigest(weights), report: s.report };
   const f = stageFile(dir, s.layer);
   const fd = openSync(f + '.tmp', 'w');
   writeSync(fd, JSON.stringify(body));
@@ -97,5 +125,6 @@ export function loadStage(dir: string, layer: number, net: CrossbarNet): Stage |
   if (!existsSync(f)) return undefined;
   const d = parseFile(StageFile, parseJsonText(readFileSync(f, 'utf8'), f), f);
   if (d.layer !== layer) throw new DataError(f, `holds layer ${d.layer + 1}, not ${layer + 1}`);
+  if (d.digest !== undefined && d.digest !== weightsDigest(d.weights)) throw new DataError(f, 'its weights do not match their digest: the stage was altered after it was written');
   return { layer, net: applyWeights(net, d.weights, layer, f), report: d.report as unknown as FineTuneLayerReport };
 }
