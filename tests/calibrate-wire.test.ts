@@ -40,7 +40,7 @@ for (const [ohm, seed] of [[0, 21], [2, 22], [5, 23]] as const) {
       assert.equal(d.mvmProbe![0].currents_A.length, 4);
       // The fit starts from another base value: what it says must come from the probe.
       const w = wireRecord([{ runId: `wire-${ohm}`, data: d }], 1);
-      process.stdout.write(`# hidden ${ohm} ohm: ${w.record.status} ${w.record.value.toFixed(4)} +- ${w.fit?.se.toFixed(4)} ohm (${w.fit?.columns} columns; mean column current measured ${(1e6 * w.fit!.meanMeasured_A).toFixed(3)} uA, model ${(1e6 * w.fit!.meanModel_A).toFixed(3)}, ideal wires ${(1e6 * w.fit!.meanIdeal_A).toFixed(3)})\n`);
+      process.stdout.write(`# hidden ${ohm} ohm: ${w.record.status} ${w.record.value.toFixed(4)} +- ${w.fit?.se.toFixed(4)} ohm (${w.fit?.columns} columns; mean column current measured ${(1e6 * w.fit!.meanMeasured_A).toFixed(3)} uA, model ${(1e6 * w.fit!.meanModel_A).toFixed(3)}, ideal wires ${(1e6 * w.fit!.meanIdeal_A).toFixed(3)}; chi2/dof ${w.fit?.chi2PerDof?.toFixed(2)})\n`);
       // 0 ohm on this seed: a value 0.6 of its error from 0, so fitted by the status rule (at-bound within a quarter of it), and tight.
       assert.equal(w.record.status, 'fitted', w.record.method);
       const se = w.record.uncertainty!;
@@ -75,7 +75,7 @@ test('a board without the analog MVM (HELLO bit 2 clear): no probe, wire_resista
 function synthetic(G: Float64Array, ohm: number, noise: number, seed: number): MvmProbe {
   const rng = new Rng(seed);
   const cols = solveCrossbar({ rows: 64, cols: 64, G, V: new Float64Array(64).fill(0.2), r_ohm: ohm }).columns;
-  return { array: 0, rows: 64, cols: 64, vread_V: 0.2, reads: 3, readback_A: Array.from(G, (g) => g * 0.2), currents_A: Array.from({ length: 4 }, () => Array.from(cols, (c) => c * (1 + noise * rng.normal()))) };
+  return { array: 0, rows: 64, cols: 64, vread_V: 0.2, reads: 3, readback_A: Array.from(G, (g) => g * 0.2), readbackColumnVar_A2: new Array(64).fill(0), currents_A: Array.from({ length: 4 }, () => Array.from(cols, (c) => c * (1 + noise * rng.normal()))) };
 }
 
 test('the fit on synthetic probes: any wire resistance of an exact probe comes back; exact ideal wires at the bound; cells too dim for the wires: not identifiable', async () => {
@@ -97,4 +97,45 @@ test('the fit on synthetic probes: any wire resistance of an exact probe comes b
   assert.equal(dim.record.status, 'not-identifiable', dim.record.method);
   assert.equal(dim.record.value, 0.5, 'kept at the base value');
   assert.match(dim.record.method, /narrows the prior .* by less than 30 %/);
+});
+
+test('goodness of fit: a board whose MVM is not the solver\'s network (a 5 % ADC gain, rows driven from the other end) is never called fitted; the right network with noise is (property)', async () => {
+  const G = (seed: number) => {
+    const rng = new Rng(seed);
+    return Float64Array.from({ length: 4096 }, () => (rng.uniform() < 0.3 ? 20e-6 + 180e-6 * rng.uniform() : 1e-8));
+  };
+  fc.assert(
+    fc.property(fc.double({ min: 1, max: 20, noNaN: true }), fc.integer({ min: 1, max: 1e6 }), (ohm, seed) => {
+      // The solver's own network, 0.2 % read noise per repeat: fitted, the halves agree.
+      const ok = fitWireResistance([{ runId: 'x', probe: synthetic(G(seed), ohm, 2e-3, seed) }], 0, '');
+      assert.equal(ok.record.status, 'fitted', ok.record.method);
+      // An ADC reading 5 % low: no wire resistance makes near and far columns fall alike.
+      const p = synthetic(G(seed), ohm, 0, seed);
+      const gain = { ...p, currents_A: p.currents_A.map((c) => c.map((v) => 0.95 * v)) };
+      const g = fitWireResistance([{ runId: 'x', probe: gain }], 0.5, '');
+      assert.equal(g.record.status, 'not-identifiable', g.record.method);
+      assert.equal(g.record.value, 0.5, 'kept at the base value');
+      assert.match(g.record.method, /the residuals are .*x the noise the probe measured .* does not describe this board's MVM/);
+      // Rows driven from the right end: the far columns lose least.
+      const flipped = (a: ArrayLike<number>) => Array.from({ length: 4096 }, (_, k) => a[Math.floor(k / 64) * 64 + 63 - (k % 64)]);
+      const Gf = Float64Array.from(flipped(G(seed)));
+      const cols = solveCrossbar({ rows: 64, cols: 64, G: Gf, V: new Float64Array(64).fill(0.2), r_ohm: ohm }).columns;
+      const mirror = { ...p, currents_A: p.currents_A.map(() => Array.from({ length: 64 }, (_, j) => cols[63 - j])) };
+      const m = fitWireResistance([{ runId: 'x', probe: mirror }], 0.5, '');
+      assert.notEqual(m.record.status, 'fitted', m.record.method);
+    }),
+    { numRuns: 8 },
+  );
+});
+
+test('a stored probe that makes no sense is refused naming the run and the field, never fitted', () => {
+  const p = synthetic(Float64Array.from({ length: 4096 }, (_, i) => (i % 5 ? 1e-8 : 80e-6)), 3, 1e-3, 7);
+  const cases: [string, unknown, RegExp][] = [
+    ['a NaN current', { ...p, currents_A: [p.currents_A[0].map((v, j) => (j === 3 ? NaN : v))] }, /currents_A\[0\]\[3\] = null: /],
+    ['a short repeat', { ...p, currents_A: [p.currents_A[0].slice(1)] }, /currents_A.*every repeat must hold 64 column currents/],
+    ['a read-back of the wrong size', { ...p, readback_A: p.readback_A.slice(0, 100) }, /readback_A.*must hold rows x cols = 4096 currents, not 100/],
+    ['a negative variance', { ...p, readbackColumnVar_A2: p.readbackColumnVar_A2!.map((v, j) => (j ? v : -1)) }, /readbackColumnVar_A2\[0\] = -1/],
+  ];
+  for (const [what, probe, msg] of cases)
+    assert.throws(() => fitWireResistance([{ runId: 'r7', probe: probe as MvmProbe }], 0, ''), (e: Error) => /run r7 level-cdf result: mvmProbe\[0\]/.test(e.message) && msg.test(e.message), what);
 });

@@ -23,6 +23,12 @@ export interface MvmProbe {
   reads: number;
   /** Every cell's mean read current (A), row-major (rows x cols). */
   readback_A: number[];
+  /**
+   * Per column: the sum over its cells of the variance of their mean read current (A^2, the K
+   * reads' sample variance / K): how far the read-back alone lets a predicted column current err
+   * (the fit's goodness-of-fit check). Absent in probes recorded before it was added.
+   */
+  readbackColumnVar_A2?: number[];
   /** Per repeat: the column currents (A) with every row at vread_V. */
   currents_A: number[][];
 }
@@ -55,12 +61,14 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
   for (const array of arrays) {
     checkAbort(o.signal);
     const sum = new Float64Array(info.rows * info.cols);
+    const sq = new Float64Array(info.rows * info.cols);
     const got = new Uint16Array(info.rows * info.cols);
     for (let r = 0; r < o.reads; r++) {
       const all = await board.readArray(array, { vread_V: v });
       for (let i = 0; i < all.length; i++)
         if (!unusableRead(all[i])) {
           sum[i] += all[i];
+          sq[i] += all[i] * all[i];
           got[i]++;
         }
     }
@@ -72,8 +80,19 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
     const V = new Float64Array(o.repeats * info.rows).fill(v);
     const J = await board.mvm!({ array, row0: 0, col0: 0, rows: info.rows, cols: info.cols }, V);
     const currents_A = Array.from({ length: o.repeats }, (_, k) => Array.from(J.subarray(k * info.cols, (k + 1) * info.cols)));
-    out.push({ array, rows: info.rows, cols: info.cols, vread_V: v, reads: o.reads, readback_A: Array.from(sum, (s, i) => s / got[i]), currents_A });
+    out.push({ array, rows: info.rows, cols: info.cols, vread_V: v, reads: o.reads, readback_A: Array.from(sum, (s, i) => s / got[i]), readbackColumnVar_A2: columnVariance(sum, sq, got, info.rows, info.cols), currents_A });
   }
   ctx.emit({ type: 'mark', name: 'mvm-probe', value: { arrays: out.map((p) => p.array), reads: o.reads, repeats: o.repeats, vread_V: v } });
+  return out;
+}
+
+/** Per column, the summed variance of its cells' mean reads (a cell read once adds nothing: its spread is not measured). */
+function columnVariance(sum: Float64Array, sq: Float64Array, got: Uint16Array, rows: number, cols: number): number[] {
+  const out = new Array<number>(cols).fill(0);
+  for (let i = 0; i < rows * cols; i++) {
+    const n = got[i];
+    if (n < 2) continue;
+    out[i % cols] += Math.max(0, (sq[i] - (sum[i] * sum[i]) / n) / (n - 1)) / n;
+  }
   return out;
 }
