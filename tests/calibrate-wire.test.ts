@@ -139,3 +139,32 @@ test('a stored probe that makes no sense is refused naming the run and the field
   for (const [what, probe, msg] of cases)
     assert.throws(() => fitWireResistance([{ runId: 'r7', probe: probe as MvmProbe }], 0, ''), (e: Error) => /run r7 level-cdf result: mvmProbe\[0\]/.test(e.message) && msg.test(e.message), what);
 });
+
+test('the probe is in the record: every whole-array read a read event (phase probe), the MVM currents in its mark, and the dataset is exactly what they hold', async () => {
+  const cal = withWire(2);
+  const board = new EmulatedBoard({ seed: 31, arrays: 1, calibration: cal });
+  try {
+    const ctx = new RunContext('wire-record');
+    const reads = new Map<number, number[]>();
+    let mark: { currents_A: number[][][]; reads: number } | undefined;
+    ctx.events$.subscribe((e) => {
+      if (e.type === 'read' && e.phase === 'probe') {
+        assert.equal(e.step, 'mvm-probe');
+        const i = e.cell.row * 64 + e.cell.col;
+        reads.set(i, [...(reads.get(i) ?? []), e.current_A!]);
+      }
+      if (e.type === 'mark' && e.name === 'mvm-probe') mark = e.value as typeof mark;
+    });
+    const d = await characterize(board, ctx, { algo: 'igvva', levels: 4, cellsPerLevel: 16, reads: 1, relax_s: [], seed: 5, calibration: cal });
+    const p = d.mvmProbe![0];
+    assert.equal(reads.size, 4096, 'every cell of the array read');
+    for (const [i, v] of reads) {
+      assert.equal(v.length, p.reads, `cell ${i}: ${v.length} probe reads, the probe says ${p.reads}`);
+      const m = v.reduce((a, b) => a + b, 0) / v.length;
+      assert.ok(Math.abs(m - p.readback_A[i]) <= 1e-12 * Math.max(1e-6, Math.abs(m)), `cell ${i}: the dataset's read-back ${p.readback_A[i]} is not the mean of its recorded reads ${m}`);
+    }
+    assert.deepEqual(mark?.currents_A, [p.currents_A], 'the MVM currents in the mark are the dataset\'s');
+  } finally {
+    await board.close();
+  }
+});

@@ -93,8 +93,8 @@ export interface ReadEvent extends Base {
   vread_V: number;
   /** null when the read was unusable (a malformed reply, or a value no cell can give): see `unusable`. */
   current_A: number | null;
-  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check; refresh: a refresh's check (program-net --refresh-after). */
-  phase: 'verify' | 'readback' | 'relax' | 'reverify' | 'refresh';
+  /** verify: inside a write-verify loop; readback: after programming; relax: after a wait; reverify: a re-verify pass's check; refresh: a refresh's check (program-net --refresh-after); probe: a whole-array read of characterize's MVM probe (step mvm-probe). */
+  phase: 'verify' | 'readback' | 'relax' | 'reverify' | 'refresh' | 'probe';
   level: number;
   /** Seconds waited before a relax read (a retention run: the time point, nominal). */
   relax_s?: number;

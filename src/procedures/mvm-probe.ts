@@ -5,7 +5,8 @@
  * the run programmed is read whole K times, then its column currents are measured through the MVM with every row driven at
  * the read voltage (a few repeats, averaged by the fit). Every cell then conducts at the voltage it
  * was read at, so the read-back conductances and the row voltages are the whole of what the wires
- * act on. Reads only (no pulse): an `mvm-probe` mark in the record; a resumed run probes again.
+ * act on. Reads only (no pulse): every whole-array read in the record as read events (phase
+ * probe, step mvm-probe), the MVMs' currents in an `mvm-probe` mark; a resumed run probes again.
  */
 import type { Board } from '../../drivers/board.js';
 import { AbortedError } from '../../drivers/errors.js';
@@ -65,6 +66,11 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
     const got = new Uint16Array(info.rows * info.cols);
     for (let r = 0; r < o.reads; r++) {
       const all = await board.readArray(array, { vread_V: v });
+      // Every read in the record, as every other read is (the cell history shows them; level -1: the probe reads whatever the cell holds).
+      for (let i = 0; i < all.length; i++) {
+        const why = unusableRead(all[i]);
+        ctx.emit({ type: 'read', cell: { array, row: Math.floor(i / info.cols), col: i % info.cols }, vread_V: v, current_A: why ? null : all[i], phase: 'probe', level: -1, step: 'mvm-probe', ...(why ? { unusable: why } : {}) });
+      }
       for (let i = 0; i < all.length; i++)
         if (!unusableRead(all[i])) {
           sum[i] += all[i];
@@ -82,7 +88,8 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
     const currents_A = Array.from({ length: o.repeats }, (_, k) => Array.from(J.subarray(k * info.cols, (k + 1) * info.cols)));
     out.push({ array, rows: info.rows, cols: info.cols, vread_V: v, reads: o.reads, readback_A: Array.from(sum, (s, i) => s / got[i]), readbackColumnVar_A2: columnVariance(sum, sq, got, info.rows, info.cols), currents_A });
   }
-  ctx.emit({ type: 'mark', name: 'mvm-probe', value: { arrays: out.map((p) => p.array), reads: o.reads, repeats: o.repeats, vread_V: v } });
+  // The MVMs' column currents in the record too (a mark: an MVM is no cell's read).
+  ctx.emit({ type: 'mark', name: 'mvm-probe', value: { arrays: out.map((p) => p.array), reads: o.reads, repeats: o.repeats, vread_V: v, currents_A: out.map((p) => p.currents_A) } });
   return out;
 }
 
