@@ -54,14 +54,18 @@ test('dashboard: a fine-tuning run\'s layers as they are programmed, then its ta
     const table = (await page.textContent('#ft-table')) ?? '';
     assert.match(table, /software \(float weights\)\d+\.\d\d/);
     assert.match(table, /without fine-tuning \(unknown: no baseline given\)-/, 'no baseline: unknown, not made up');
-    assert.match(table, /read-back with fine-tuning\d+\.\d\d/);
+    assert.match(table, /read-back with fine-tuning(?!, before)[^\d]*\d+\.\d\d/);
     const rb = Number(await page.getAttribute('#ft-table', 'data-readback'));
     assert.ok(rb >= 0 && rb <= 1);
     // The same figure as the run's result.
     const runs = (await (await fetch(`${s.url}/api/runs`)).json()) as { id: string; kind: string }[];
     const id = runs.find((r) => r.kind === 'program-net')!.id;
-    const res = (await (await fetch(`${s.url}/api/runs/${id}/results/program-net`)).json()) as { readbackAccuracy: number; fineTune: { table: { readback: number } } };
+    const res = (await (await fetch(`${s.url}/api/runs/${id}/results/program-net`)).json()) as { readbackAccuracy: number; fineTune: { table: { readback: number }; refit?: { kept: boolean; outputs?: { source: string } } } };
     assert.equal(res.fineTune.table.readback, rb);
+    // The re-fit's row says what the CLI says: kept or not, and on which outputs (the station's emulated board offers the MVM).
+    const refit = res.fineTune.refit!;
+    assert.ok(refit, 'a fine-tuned run has a final re-fit');
+    assert.match(table, refit.kept ? (refit.outputs?.source === 'mvm' ? /re-fitted on the last layer's outputs measured through the board's MVM\d/ : /re-fitted on its outputs computed from the read-back/) : /digital re-fit not kept/);
     assert.equal(res.readbackAccuracy, rb);
     await page.screenshot({ path: join(shots, '9-fine-tune.png'), fullPage: true });
     // A plain program-net run: no fine-tuning card.

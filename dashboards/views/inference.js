@@ -62,11 +62,19 @@ export async function showFineTune(runId) {
     [`without fine-tuning (${t.baseline ? t.baseline.source : 'unknown: no baseline given'})`, pc(t.baseline?.readback)],
     ['prediction before layer 1, mean (p5..p95)', t.prediction ? `${pc(t.prediction.mean)} (${pc(t.prediction.p5)}..${pc(t.prediction.p95)})` : '-'],
     ['read-back with fine-tuning, before the digital re-fit', pc(t.readbackBeforeRefit)],
-    ['read-back with fine-tuning', pc(t.readback)],
+    [`read-back with fine-tuning${refitWords(ft.refit)}`, pc(t.readback)],
     ['the same on the board (analog MVM)', t.onBoard ? pc(t.onBoard.accuracy) : '-'],
     ['share of the gap recovered', t.recovered === undefined || t.recovered === null ? '-' : `${(100 * t.recovered).toFixed(1)} %`],
   ].map((r) => row('td', r)));
   $('#ft-table').dataset.readback = String(t.readback);
+}
+
+/** The final re-fit, as the CLI says it: kept or not, and the outputs it was fitted on (MVM-measured or from the read-back, with why). */
+function refitWords(r) {
+  if (!r) return '';
+  if (!r.kept) return ' (digital re-fit not kept: it did not improve the training images)';
+  const src = r.outputs?.source === 'mvm' ? "the last layer's outputs measured through the board's MVM" : `its outputs computed from the read-back${r.outputs?.reason ? ` (${r.outputs.reason})` : ''}`;
+  return ` and the digital scale and bias re-fitted on ${src}`;
 }
 
 const pcu = (x) => `${fx(100 * x, 2)} %`;
