@@ -138,6 +138,8 @@ export interface Board {
   ground(): Promise<void>;
   /** A serial board's port lent out while `use` runs: lines grounded, the link closed meanwhile, then reopened (HELLO again); docs/server.md (conformance through a station). */
   outOfService?<T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T>;
+  /** Why the board takes no request now (its link given up or closed), undefined while it does; boards behind a link only. */
+  linkDown?(): string | undefined;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /**

@@ -51,7 +51,7 @@ export async function drawQueue() {
   fill($('#queue-items'), rows.length ? rows : el('tr', {}, el('td', { colspan: 5 }, 'empty')));
   const state = q.halted ? 'halted' : q.paused ? 'paused' : 'running its queue';
   const l = q.lines;
-  const lines = l.state === 'grounded' ? `every line grounded (acknowledged ${l.groundedAt}, ${l.groundedBy})` : l.state === 'driven' ? `${l.inFlight} operation(s) in flight` : `idle (last ${l.lastOp ?? 'none'})`;
+  const lines = l.state === 'grounded' ? `every line grounded (acknowledged ${l.groundedAt}, ${l.groundedBy})` : l.state === 'driven' ? `${l.inFlight} operation(s) in flight` : l.state === 'unknown' ? `unknown: ${l.down ? `the board is down (${l.down})` : l.why}` : `idle (last ${l.lastOp ?? 'none'})`;
   fill($('#queue-state'), `${state}${q.lock.locked ? `, locked${q.lock.note ? ` (${q.lock.note})` : ''}` : ''}; lines: ${lines}`);
   $('#queue-state').dataset.lines = l.state;
 }

@@ -55,6 +55,8 @@ export interface LinkOptions {
   maxRecoveries?: number;
   /** Times one request may be asked again because its reply arrived damaged (bad CRC, malformed). Default 32. */
   maxDamaged?: number;
+  /** How long reopen() keeps trying after an out-of-service spell: the port absent or busy a moment, a HELLO unanswered (ms). Default 5000. */
+  reopen_ms?: number;
 }
 
 interface Pending {
@@ -119,7 +121,7 @@ export class Link {
   private sessionLosses: number[] = [];
 
   private constructor(o: LinkOptions) {
-    this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, maxDamaged: 32, ...o };
+    this.o = { baudRate: 921600, retries: 3, margin_ms: 250, reconnect_ms: 10000, keepAlive_ms: 2000, maxRecoveries: 2, maxDamaged: 32, reopen_ms: 5000, ...o };
     // The host waits longer than T_stall (which the protocol allows): a gap inside a frame is OS
     // and USB latency too - a loaded host deschedules the pty's relay or this process past 51 ms.
     this.decoder = new FrameDecoder({ maxBody: 8 + 2048, stall_ms: linkStall(this.o.baudRate) + this.o.margin_ms });
@@ -707,32 +709,76 @@ export class Link {
     await t?.close().catch(() => undefined);
   }
 
-  /** Back in service after suspend(): the port opened again, a new session (HELLO); a reboot meanwhile is said as one (board-rebooted). */
-  async reopen(): Promise<void> {
-    if (this.state !== 'suspended') return;
+  /** The reopen in progress (close() stops it and waits for it). */
+  private reopening?: Promise<void>;
+
+  /**
+   * Back in service after suspend(): the port opened again, a new session (HELLO); a reboot
+   * meanwhile is said as one (board-rebooted). When the board does not come back the link is down
+   * (every later request fails, naming why) and this throws why.
+   */
+  reopen(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} was closed while out of service`));
+    if (this.state !== 'suspended') return this.reopening ?? Promise.resolve();
+    this.reopening ??= this.reopenLoop().finally(() => (this.reopening = undefined));
+    return this.reopening;
+  }
+
+  /**
+   * Retries, with a backoff bounded by reopen_ms, what may be a moment's absence: the port missing
+   * or busy (a USB adapter re-enumerating, the last program's close not done yet) and a HELLO
+   * unanswered. A different board answering, a version or protocol error is final: not our board.
+   */
+  private async reopenLoop(): Promise<void> {
+    const deadline = Date.now() + this.o.reopen_ms;
     let last: unknown = new DisconnectedError(`board at ${this.o.label} does not answer`);
-    for (let k = 0; k <= this.o.retries; k++) {
+    let attempts = 0;
+    for (let delay = 50; ; delay = Math.min(2 * delay, 1000)) {
+      attempts++;
       try {
+        this.throwIfClosed();
         if (!this.transport) await this.openTransport();
+        this.throwIfClosed();
         const h = await this.hello(0, this.o.margin_ms + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+        this.throwIfClosed();
         const diff = boardDifference(this.info, h.info);
         if (diff) throw new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`);
         this.freshSession(h, 'while it was out of service');
         return;
       } catch (e) {
+        // close() meanwhile: it closes whatever this opened once this has returned.
+        if (this.state === 'closed') throw new DisconnectedError(`board at ${this.o.label} was closed while it was being reopened`);
         last = e;
-        if (!(e instanceof TimeoutError)) break;
-        await sleep(200);
+        if (!(e instanceof TimeoutError || e instanceof PortError) || Date.now() + delay > deadline) break;
+        await sleep(delay);
       }
     }
+    const detail = `not back after being out of service (${attempts} attempt${attempts > 1 ? 's' : ''})`;
     this.state = 'recovering'; // giveUp's bookkeeping: the link is down, every later request fails clearly
-    this.giveUp(last instanceof Error ? last : new DisconnectedError(String(last)), 'not back after being out of service');
+    this.giveUp(last instanceof Error ? last : new DisconnectedError(String(last)), detail);
     throw last;
+  }
+
+  private throwIfClosed(): void {
+    if (this.state === 'closed') throw new DisconnectedError(`board at ${this.o.label} closed`);
+  }
+
+  /** Why every request fails now (the link given up, or closed); undefined while the link is usable. */
+  get downReason(): string | undefined {
+    if (this.state === 'closed') return `the link to the board at ${this.o.label} is closed`;
+    if (this.state !== 'down') return undefined;
+    return `the link to the board at ${this.o.label} was given up: ${this.downError?.message ?? 'no reason recorded'}`;
   }
 
   /** Waits for what is in flight (so no measured reply is lost), then closes the port. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    if (this.reopening) {
+      // Coming back from out of service: the reopen stops (its HELLO fails now), then what it opened is closed below.
+      this.state = 'closed';
+      this.endHello(new DisconnectedError(`board at ${this.o.label} closed`));
+      await this.reopening.catch(() => undefined);
+    }
     let budget = this.o.margin_ms;
     for (const p of [...this.pending.values(), ...this.queue]) budget += p.cost_ms;
     const deadline = Date.now() + Math.min(budget, 60000);

@@ -45,7 +45,9 @@ export class SerialBoard implements Board {
 
   /**
    * The port lent out while `use` runs (conformance through a station): lines grounded, the link
-   * closed and kept closed, then opened again with a new session (HELLO) whatever `use` did.
+   * closed and kept closed, then opened again with a new session (HELLO) whatever `use` did. When
+   * the board does not come back, that is what this throws (the link is down then): a caller keeps
+   * what `use` produced itself.
    */
   readonly outOfService = async <T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T> => {
     if (!this.port) throw new UnsupportedError('a serial port to lend (it was opened on a custom transport)');
@@ -57,6 +59,10 @@ export class SerialBoard implements Board {
       await this.link.reopen();
     }
   };
+
+  linkDown(): string | undefined {
+    return this.link.downReason;
+  }
 
   get stats() {
     return this.link.stats;

@@ -24,7 +24,7 @@ export interface ConformanceOptions {
   /** OS/USB latency allowance (ms). Default 250. */
   margin_ms?: number;
   seed?: number;
-  /** Stops the suite between two checks (a station's abort or halt): an AbortedError, the checks run so far lost with it. */
+  /** Stops the suite between two checks (a station's abort or halt): an AbortedError; the checks run so far were each given to onResult. */
   signal?: AbortSignal;
 }
 

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import type { Board, BoardInfo } from '../../drivers/board.js';
-import { InvalidArgumentError } from '../../drivers/errors.js';
+import { AbortedError, DisconnectedError, InvalidArgumentError } from '../../drivers/errors.js';
 import type { RunContext } from '../engine/run-context.js';
 import { RunMetadata } from '../io/schemas/run-metadata.js';
 import type { CheckResult } from '../conformance/checks.js';
@@ -33,6 +33,8 @@ export interface ConformanceReport {
   passed: number;
   failed: number;
   checks: CheckResult[];
+  /** Set when the suite stopped early (an abort or halt between checks): why; `checks` holds those that ran. Never in a direct run's report. */
+  partial?: string;
 }
 
 /** Refused when queued: the board must be one the station can lend its port out of. */
@@ -40,23 +42,61 @@ export function checkConformanceBoard(board: Board): void {
   if (!board.outOfService) throw new InvalidArgumentError('kind', 'conformance', `the station's board (${board.info().kind}) has no serial link to check: conformance runs against a board on a port (rram serve --port PATH; for the emulator, rram emulate --pty)`);
 }
 
-/** The suite on the station's port, the board out of service meanwhile. */
-export async function runConformanceJob(board: Board, ctx: RunContext, req: ConformanceRequest, ground: () => Promise<void>, signal?: AbortSignal): Promise<ConformanceReport> {
+/**
+ * The suite on the station's port, the board out of service meanwhile. What the suite measured is
+ * never lost: aborted between checks, the checks that ran are stored as a partial report (the run
+ * ends aborted); when the board does not come back after the suite, the report is stored and the
+ * run fails saying both (the link is down then, and the station refuses later items, saying so).
+ */
+export async function runConformanceJob(board: Board, ctx: RunContext, req: ConformanceRequest, ground: () => Promise<void>, save: (r: ConformanceReport) => void, signal?: AbortSignal): Promise<ConformanceReport> {
   checkConformanceBoard(board);
   ctx.begin({ kind: 'conformance', params: { cell: req.cell, margin_ms: req.margin_ms }, board: board.info() });
   await ground();
-  const { runConformance } = await import('../conformance/checks.js');
+  const { runConformance, CHECK_COUNT } = await import('../conformance/checks.js');
   const { Probe } = await import('../conformance/probe.js');
   const { serialTransport } = await import('../../drivers/serial/transport.js');
-  return board.outOfService!(async (port) => {
-    const p = await Probe.open(serialTransport(port.path, port.baud), port.baud);
-    let checks: CheckResult[];
-    try {
-      checks = await runConformance(p, { cell: req.cell, margin_ms: req.margin_ms, signal });
-    } finally {
-      await p.close();
-    }
+  const checks: CheckResult[] = [];
+  let lent: { path: string; baud: number; info: BoardInfo | null } | undefined;
+  /** How the suite itself ended when it did not finish (an abort, the probe not opening): not the board's coming back. */
+  let suiteError: unknown;
+  const t0 = performance.now();
+  const report = (partial?: string): ConformanceReport => {
     const failed = checks.filter((c) => !c.pass).length;
-    return { port: port.path, baud: port.baud, board: p.info ?? null, passed: checks.length - failed, failed, checks };
-  });
+    return { port: lent!.path, baud: lent!.baud, board: lent!.info, passed: checks.length - failed, failed, checks, ...(partial ? { partial } : {}) };
+  };
+  const progress = (r: CheckResult) => {
+    checks.push(r);
+    const s = (performance.now() - t0) / 1000;
+    ctx.emit({ type: 'progress', done: checks.length, total: CHECK_COUNT, rate_per_s: checks.length / Math.max(s, 1e-3), eta_s: ((CHECK_COUNT - checks.length) * s) / checks.length, phase: 'conformance' });
+  };
+  try {
+    await board.outOfService!(async (port) => {
+      lent = { ...port, info: null };
+      try {
+        const p = await Probe.open(serialTransport(port.path, port.baud), port.baud);
+        try {
+          await runConformance(p, { cell: req.cell, margin_ms: req.margin_ms, signal }, progress);
+        } finally {
+          lent.info = p.info ?? null;
+          await p.close();
+        }
+      } catch (e) {
+        suiteError = e;
+        throw e;
+      }
+    });
+  } catch (e) {
+    const why = (suiteError as Error | undefined)?.message;
+    const stopped = why === undefined ? undefined : suiteError instanceof AbortedError ? why : `stopped after ${checks.length} of ${CHECK_COUNT} checks: ${why}`;
+    const ran = lent && checks.length ? report(stopped) : undefined;
+    if (ran) save(ran);
+    if (e === suiteError) {
+      if (!(e instanceof AbortedError) || !ran) throw e;
+      throw new AbortedError(`conformance aborted after ${checks.length} of ${CHECK_COUNT} checks (${ran.passed} passed, ${ran.failed} failed; stored as a partial report); the board is back in service`);
+    }
+    // The board did not come back: the link is down now; what the suite found is kept all the same.
+    const suite = ran ? `the conformance suite ${stopped ? `(partial: ${stopped})` : 'ran'}: ${ran.passed} passed, ${ran.failed} failed (the report is stored as the run's result)` : `the port was lent out but no check ran${why ? ` (${why})` : ''}`;
+    throw new DisconnectedError(`${suite}, but the board did not come back after it: ${(e as Error).message}`);
+  }
+  return report();
 }

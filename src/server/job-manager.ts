@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Subject } from 'rxjs';
 import type { Board } from '../../drivers/board.js';
 import type { Calibration } from '../../calibration/calibration.js';
-import { AbortedError, InvalidArgumentError, RramError } from '../../drivers/errors.js';
+import { AbortedError, DisconnectedError, InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import type { RunEvent } from '../engine/events.js';
 import { newRunId } from '../engine/events.js';
 import { resumeFrom, runJob, type JobEnv, type Sink } from '../jobs/run-job.js';
@@ -237,7 +237,18 @@ export class JobManager {
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
+  /**
+   * Refuses a board job while the board takes no request (its link given up: a cable pulled past
+   * the reconnect time, a board that did not come back after conformance): said at once, by name,
+   * instead of a job failing at its first request - never a board silently taken as up.
+   */
+  checkBoardUp(): void {
+    const down = this.board.linkDown?.();
+    if (down) throw new DisconnectedError(`the station's board ${this.board.info().id} is down (${down}): nothing was sent to it; once the board answers again (rram info --port PATH), restart the station (rram serve)`);
+  }
+
   private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested'], resume = false): Promise<unknown> {
+    if (req.kind !== 'infer') this.checkBoardUp();
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: (req as { metadata?: RunMetadata }).metadata };
     if (isExperiment(req)) return runExperimentJob(env, this.board, this.calibration, req);
     const job = await this.jobBody(req, resume ? runId : undefined);
@@ -261,7 +272,7 @@ export class JobManager {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
     if (req.kind === 'conformance') {
       if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a conformance run is not resumed: run it again');
-      return { body: (ctx, signal) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance'), signal), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
+      return { body: (ctx, signal) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance'), (r) => this.store.saveResult(ctx.runId, 'conformance', r), signal), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };
     }
     if (req.kind === 'characterize' && req.wvBench) return this.wvBenchBody(req as typeof req & { wvBench: WvBenchEntry }, resumeOf);
     if (req.kind === 'characterize') {

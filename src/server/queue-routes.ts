@@ -25,6 +25,7 @@ const lockKey = (req: Request): string | undefined => req.get('x-rram-lock') ?? 
 /** A board job request for the queue (inference needs no board: it runs beside, POST /api/jobs). */
 export function boardJobRequest(raw: unknown, station: Station, maxTrials?: number, o: { batch?: boolean } = {}): JobRequest {
   const r = parseJobRequest(raw, station.jobs.board.info(), { maxTrials });
+  station.jobs.checkBoardUp();
   // A wv-bench entry comes in its benchmark's batch only, and the station alone links it to the item before it.
   if (r.kind === 'characterize' && r.wvBench) {
     if (!o.batch) throw new InvalidArgumentError('wvBench', r.wvBench.label, 'a wv-bench entry is added with its whole benchmark (POST /api/boards/:board/queue/batch)');

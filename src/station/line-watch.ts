@@ -3,19 +3,29 @@
  * and remembers the last GROUND the board acknowledged. "Grounded" is claimed only for a GROUND
  * the board answered with no operation sent after it (a halt ends that way); otherwise the view
  * says what was last sent and when (a board grounds its lines after every operation, by the
- * protocol, but the station has no acknowledgement of that beyond the operation's reply).
+ * protocol, but the station has no acknowledgement of that beyond the operation's reply). While
+ * its port is lent out (conformance) another program drives the lines unseen: the state is
+ * unknown until the board, back, has acknowledged a GROUND sent through the reopened link - which
+ * the wrapper sends as soon as the port is back. A board whose link is down is unknown too.
  */
 import type { Board } from '../../drivers/board.js';
 
 export interface LineState {
-  /** 'grounded': the board acknowledged GROUND and nothing was sent since; 'driven': operations in flight; 'idle': neither. */
-  state: 'grounded' | 'driven' | 'idle';
+  /**
+   * 'grounded': the board acknowledged GROUND and nothing was sent since; 'driven': operations in
+   * flight; 'unknown': the port lent out, not grounded since, or the link down (`why`); 'idle': none of these.
+   */
+  state: 'grounded' | 'driven' | 'idle' | 'unknown';
   inFlight: number;
   /** When the board acknowledged the last GROUND (ISO), and what asked for it. */
   groundedAt?: string;
   groundedBy?: string;
   lastOp?: string;
   lastOpAt?: string;
+  /** Why the state is unknown. */
+  why?: string;
+  /** The board takes no request (its link given up): why. */
+  down?: string;
 }
 
 const OPS = new Set(['form', 'set', 'reset', 'read', 'readRow', 'readArray', 'wait', 'ground', 'writeVerify', 'counters']);
@@ -27,6 +37,9 @@ export interface WatchedBoard {
   ground(by: string): Promise<void>;
 }
 
+const LENT = 'the port is lent out (conformance): a program the station does not see drives the lines';
+const NOT_REGROUNDED = 'no GROUND acknowledged since the port was lent out (conformance)';
+
 export function watchLines(inner: Board): WatchedBoard {
   let inFlight = 0;
   let lastOp: string | undefined;
@@ -34,8 +47,37 @@ export function watchLines(inner: Board): WatchedBoard {
   let grounded: { at: string; by: string } | undefined;
   let groundBy = 'a run';
   let opSeq = 0;
+  /** Why the lines are not known (the port lent out, or not grounded since); cleared by an acknowledged GROUND. */
+  let unknown: string | undefined;
+  const ground = async (by: string) => {
+    groundBy = by;
+    try {
+      await board.ground();
+    } finally {
+      groundBy = 'a run';
+    }
+  };
+  const outOfService: Board['outOfService'] = inner.outOfService && (async (use) => {
+    grounded = undefined;
+    unknown = LENT;
+    lastOp = 'outOfService';
+    lastOpAt = new Date().toISOString();
+    let out: Awaited<ReturnType<typeof use>>;
+    try {
+      out = await inner.outOfService!(use);
+    } catch (e) {
+      unknown = NOT_REGROUNDED;
+      // `use` failed with the board back: grounded all the same (its own error is the one that counts).
+      if (!inner.linkDown?.()) await ground('the port back in service').catch(() => undefined);
+      throw e;
+    }
+    unknown = NOT_REGROUNDED;
+    await ground('the port back in service');
+    return out;
+  });
   const board = new Proxy(inner, {
     get(target, prop, receiver) {
+      if (prop === 'outOfService') return outOfService;
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof prop !== 'string' || !OPS.has(prop) || typeof v !== 'function') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       return async (...args: unknown[]) => {
@@ -47,7 +89,10 @@ export function watchLines(inner: Board): WatchedBoard {
         try {
           const r = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           // Only a GROUND with nothing sent after it leaves the lines known grounded.
-          if (prop === 'ground' && mine === opSeq) grounded = { at: new Date().toISOString(), by: groundBy };
+          if (prop === 'ground' && mine === opSeq && unknown !== LENT) {
+            grounded = { at: new Date().toISOString(), by: groundBy };
+            unknown = undefined;
+          }
           return r;
         } finally {
           inFlight--;
@@ -57,14 +102,12 @@ export function watchLines(inner: Board): WatchedBoard {
   });
   return {
     board,
-    lines: () => ({ state: inFlight > 0 ? 'driven' : grounded ? 'grounded' : 'idle', inFlight, ...(grounded ? { groundedAt: grounded.at, groundedBy: grounded.by } : {}), lastOp, lastOpAt }),
-    async ground(by: string) {
-      groundBy = by;
-      try {
-        await board.ground();
-      } finally {
-        groundBy = 'a run';
-      }
+    lines: () => {
+      const down = inner.linkDown?.();
+      const why = down ?? unknown;
+      const state = down || unknown === LENT ? 'unknown' : inFlight > 0 ? 'driven' : unknown ? 'unknown' : grounded ? 'grounded' : 'idle';
+      return { state, inFlight, ...(grounded ? { groundedAt: grounded.at, groundedBy: grounded.by } : {}), lastOp, lastOpAt, ...(state === 'unknown' ? { why } : {}), ...(down ? { down } : {}) };
     },
+    ground,
   };
 }
