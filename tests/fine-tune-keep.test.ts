@@ -155,9 +155,13 @@ test('program-net --fine-tune progressive --keep: infer --on-board evaluates the
   assert.match(bad.stderr, /do not match their digest/);
   writeFileSync(resultFile, JSON.stringify({ ...stored, onBoard: { ...stored.onBoard, tuned: { weights: encodeWeights(flipped), digest: netDigest(flipped) } } }));
   const wrong = onBoard('--json');
-  assert.equal(wrong.status, 1, wrong.stderr);
-  assert.ok((JSON.parse(wrong.stdout) as { readbackRecomputed: number }).readbackRecomputed < res.readbackAccuracy - 0.05, 'a net not the one evaluated gives another read-back accuracy');
-  assert.match(wrong.stderr, /differs from the .* program-net computed/);
+  // Refused before the board is opened (exit 2, nothing printed as a result), naming both accuracies.
+  assert.equal(wrong.status, 2, wrong.stderr);
+  assert.equal(wrong.stdout, '');
+  const m = /recomputed from the kept net \(([\d.]+) %\) differs from the ([\d.]+) % program-net computed/.exec(wrong.stderr);
+  assert.ok(m, wrong.stderr);
+  assert.equal(Number(m[2]), Number((100 * res.readbackAccuracy).toFixed(2)));
+  assert.ok(Number(m[1]) < 100 * res.readbackAccuracy - 5, 'a net not the one evaluated gives another read-back accuracy');
   writeFileSync(resultFile, original);
 
   // The re-fit: its scale and bias against the last layer's outputs measured again through the MVM (a quiet board repeats them).
