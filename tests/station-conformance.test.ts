@@ -3,7 +3,9 @@
  * Invariants: with `rram serve --port PTY` holding the port, the command queues a conformance item;
  * the station runs the suite on its own port with its link out of service, reopens its board (a
  * board command goes through it afterwards) and the command prints and exits as the direct run does
- * on the same port (the same checks pass and fail; exit 1 when one fails: a broken firmware).
+ * on the same port (the same checks pass and fail; exit 1 when one fails: a broken firmware). A
+ * suite aborted midway (Ctrl-C) prints the checks the station stored - table or JSON, as a
+ * completed report is printed, marked partial - then the abort, and exits as an aborted run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,8 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, emulatePty, serveStation } from './helpers/station.js';
+import { CHECK_COUNT } from '../src/conformance/checks.js';
+import type { ConformanceReport } from '../src/server/conformance-job.js';
 import { waitFor } from './helpers/server.js';
 import { needTool } from './helpers/env.js';
 
@@ -81,4 +85,38 @@ test('conformance through a station on a broken firmware fails the check it brea
   assert.deepEqual(verdicts(r.via), verdicts(r.direct));
   assert.match(r.viaText, /FAIL  /);
   assert.match(r.viaText, /checks passed; \d+ failed\n$/);
+});
+
+test('conformance through a station aborted midway (Ctrl-C): the stored partial report printed as a completed one is (table, JSON), marked partial, then the abort; exit 130', { timeout: 120000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const emu = await emulatePty([]);
+  const store = mkdtempSync(join(tmpdir(), 'rram-station-conf-abort-'));
+  const env = { ...process.env, RRAM_STORE: store };
+  const st = await serveStation(store, ['--port', emu.path]);
+  try {
+    await waitFor(() => existsSync(join(store, 'stations')) && readdirSync(join(store, 'stations')).some((n) => n.endsWith('.json')), 10000, 'the station file');
+    for (const json of [false, true]) {
+      const c = cli(['conformance', '--port', emu.path, ...(json ? ['--json'] : [])], { env });
+      const id = await waitFor(() => /run (\S+) queued/.exec(c.err())?.[1], 20000, 'the item queued');
+      // Two checks done on the station: then Ctrl-C, as a user would.
+      await waitFor(async () => (((await (await fetch(`${st.url}/api/runs/${id}/events?type=progress`)).json()) as { events?: unknown[] }).events ?? []).length >= 2, 30000, 'two checks done');
+      c.proc.kill('SIGINT');
+      const code = await c.done;
+      const rep = (await (await fetch(`${st.url}/api/runs/${id}/results/conformance`)).json()) as ConformanceReport;
+      assert.ok(rep.checks.length >= 2 && rep.checks.length < CHECK_COUNT, `stored ${rep.checks.length} checks`);
+      assert.match(rep.partial ?? '', /aborted/);
+      assert.equal(code, 130, c.err());
+      assert.match(c.err(), /rram: conformance aborted after \d+ of \d+ checks .*stored as a partial report/);
+      if (json) assert.deepEqual(JSON.parse(c.out()), rep, 'the JSON is the stored report');
+      else {
+        // Every stored check, as a completed report prints them, then the partial mark and the count.
+        const printed = [...c.out().matchAll(/^(PASS|FAIL)  (.+)$/gm)].map((m) => [m[2], m[1] === 'PASS']);
+        assert.deepEqual(printed, rep.checks.map((x) => [x.name, x.pass]));
+        assert.ok(c.out().includes(`\nPARTIAL: ${rep.partial}; ${CHECK_COUNT - rep.checks.length} of ${CHECK_COUNT} checks did not run\n${rep.passed} of ${rep.checks.length} checks passed`), c.out());
+      }
+    }
+  } finally {
+    await st.stop();
+    emu.proc.kill();
+  }
 });

@@ -143,7 +143,8 @@ export async function showInference(runId) {
 }
 
 async function accuracyVsLevels(r) {
-  const runs = (await api('/api/runs')).filter((x) => (x.kind === 'infer' || x.kind === 'program-net') && x.status === 'completed');
+  // Monte Carlo and program-net runs (an on-board evaluation, kind infer too, holds no accuracy distribution).
+  const runs = (await api('/api/runs')).filter((x) => (x.kind === 'infer' || x.kind === 'program-net') && x.status === 'completed' && !x.results.includes('infer-on-board'));
   const pts = [];
   for (const x of runs) {
     try {

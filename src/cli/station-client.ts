@@ -136,6 +136,9 @@ export async function followOnStation<T>(t: StationTarget, added: { runId: strin
       if (!seen.ended) await follow(t, runId, events$, seen, ac.signal);
       if (seen.ended || seen.seq === before) await new Promise((r) => setTimeout(r, 150));
     }
+    // Begun and ended between two looks (a short run): its stored console events, up to its run-end, are shown all the same.
+    if (!seen.ended && ['completed', 'failed', 'aborted'].includes(item.state) && (await call<{ events?: number }>(t, 'GET', `/api/runs/${runId}`).catch(() => ({ events: 0 }))).events)
+      await follow(t, runId, events$, seen, AbortSignal.any([ac.signal, AbortSignal.timeout(10000)]));
   } finally {
     process.off('SIGINT', onSigint);
     ac.abort();
@@ -146,6 +149,16 @@ export async function followOnStation<T>(t: StationTarget, added: { runId: strin
   if (status !== 'completed') return { runId, status, stored, error: new StationError(status === 'aborted' ? 'ABORTED' : (item.errorCode ?? 'BOARD_ERROR'), item.state === 'removed' ? 'taken out of the queue before it started' : (item.error ?? status)) };
   const result = await call<T>(t, 'GET', `/api/runs/${runId}/results/${resultName}`);
   return { runId, status, result, stored };
+}
+
+/** The result a run that did not complete stored all the same (a partial report), or undefined when it stored none. */
+export async function storedResultOnStation<T>(t: StationTarget, runId: string, resultName: string): Promise<T | undefined> {
+  try {
+    return await call<T>(t, 'GET', `/api/runs/${runId}/results/${resultName}`);
+  } catch (e) {
+    if ((e as RramError).code !== 'NOT_FOUND') process.stderr.write(`rram: run ${runId}: its stored ${resultName} result could not be fetched (${(e as Error).message})\n`);
+    return undefined;
+  }
 }
 
 /** The station's board as `rram info` shows it (what its HELLO said), without opening it again. */

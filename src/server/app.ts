@@ -155,7 +155,7 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
     wrap((req, res) => {
       const id = checkRunId(String(req.params.id));
       const name = String(req.params.name);
-      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench', 'read', 'pulse', 'iv', 'endurance', 'retention', 'reverify', 'conformance'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
+      if (!['level-cdf', 'program', 'infer', 'program-net', 'fine-tune', 'sweep', 'calibration-fit', 'twin', 'wv-bench', 'read', 'pulse', 'iv', 'endurance', 'retention', 'reverify', 'conformance', 'infer-on-board'].includes(name)) return res.status(404).json({ error: `no result kind ${name}`, code: 'NOT_FOUND' });
       // Results name the level-CDF files they used: shown as run:<id>, and no other server path leaves.
       const runsDir = resolve(jobs.store.root, 'runs').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       const text = JSON.stringify(jobs.store.loadResult(id, name)).replace(new RegExp(`${runsDir}/([A-Za-z0-9_-]+)/level-cdf\\.json`, 'g'), 'run:$1');

@@ -36,6 +36,8 @@ import { runConformanceJob, type ConformanceReport } from './conformance-job.js'
 import { WV_BENCH_CELLS, wvBenchCells, type WvBenchEntry } from './wv-bench-job.js';
 import { isIndexList, listedCells, type CharacterizeRequest, type InferRequest, type JobRequest, type ProgramNetRequest } from './job-requests.js';
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
+import { runInferOnBoardJob } from '../jobs/infer-on-board-job.js';
+import { planKeptNet } from '../jobs/kept-net.js';
 import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
 import { fineTuneSettings, netProgrammingOptions, programNetJob } from './program-net-request.js';
 
@@ -225,15 +227,17 @@ export class JobManager {
   private recordEarlyFailure(runId: string, req: JobRequest, e: unknown, aborted: boolean): void {
     const error = (e as Error)?.message ?? String(e);
     process.stderr.write(`rram serve: job ${runId} (${req.kind}) ended before it started: ${error}\n`);
+    // The run's kind, as the job would have begun it (an on-board inference is an infer run).
+    const kind = (req.kind === 'infer-on-board' ? 'infer' : req.kind) as never;
     try {
-      const rec = this.store.createRun(runId, req.kind as never, { ...req });
+      const rec = this.store.createRun(runId, kind, { ...req });
       this.store.writeRun({ ...rec, board: this.board.info(), status: aborted ? 'aborted' : 'failed', ended: new Date().toISOString(), error });
     } catch (w) {
       process.stderr.write(`rram serve: could not record run ${runId}: ${(w as Error).message}\n`);
     }
     const t = Date.now();
     const live = this.liveRun(runId);
-    live.apply({ type: 'run-start', kind: req.kind as never, params: { ...req }, board: this.board.info(), runId, seq: 0, t } as RunEvent);
+    live.apply({ type: 'run-start', kind, params: { ...req }, board: this.board.info(), runId, seq: 0, t } as RunEvent);
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
@@ -251,6 +255,8 @@ export class JobManager {
     if (req.kind !== 'infer') this.checkBoardUp();
     const env = { store: this.store, sinks: await this.makeSinks(), bus: this.bus, signal, runId, resume, board: this.board, checkpoint, holdRequested, metadata: (req as { metadata?: RunMetadata }).metadata };
     if (isExperiment(req)) return runExperimentJob(env, this.board, this.calibration, req);
+    // The net from this station's store, checked again at the item's turn (the board may have changed since it was added).
+    if (req.kind === 'infer-on-board') return runInferOnBoardJob(env, this.board, req, await planKeptNet(this.store, req.run));
     const job = await this.jobBody(req, resume ? runId : undefined);
     // The request is kept beside the run (request.json) once it has started: a resume from the dashboard queues it again.
     const keep = (ctx: RunContext) => {
@@ -270,6 +276,7 @@ export class JobManager {
    */
   private async jobBody(req: JobRequest, resumeOf?: string): Promise<{ body: (ctx: RunContext, sig: AbortSignal | undefined) => Promise<unknown>; opts: Parameters<typeof runJob>[2] }> {
     const knownFormed = req.kind === 'characterize' || req.kind === 'program' ? (await boardHistory(this.store, this.board.info(), { except: resumeOf })).formed : undefined;
+    if (req.kind === 'infer-on-board') throw new InvalidArgumentError('--resume', resumeOf ?? req.run, 'an on-board inference is not resumed: run it again (it only reads)');
     if (req.kind === 'conformance') {
       if (resumeOf) throw new InvalidArgumentError('--resume', resumeOf, 'a conformance run is not resumed: run it again');
       return { body: (ctx, signal) => runConformanceJob(this.board, ctx, req, () => this.lineWatch.ground('conformance'), (r) => this.store.saveResult(ctx.runId, 'conformance', r), signal), opts: { resultName: 'conformance', summarize: ((r: ConformanceReport) => ({ passed: r.passed, failed: r.failed })) as never } };

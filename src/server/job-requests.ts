@@ -16,6 +16,7 @@ import { CellListJson } from '../io/schemas/cell-list.js';
 import { netProgrammingRequest, netRequestProblems } from './program-net-request.js';
 import { wvBenchEntry } from './wv-bench-job.js';
 import { conformanceRequest, type ConformanceRequest } from './conformance-job.js';
+import { inferOnBoardRequest, type InferOnBoardRequest } from '../jobs/infer-on-board-job.js';
 
 /** The requests, as their schemas (below) define them: one source for validation and types. */
 type Schemas = ReturnType<typeof jobRequestSchemas>;
@@ -28,7 +29,7 @@ export type ProgramNetRequest = z.infer<Schemas['program-net']>;
 export type ReadRequest = z.infer<Schemas['read']>;
 export type PulseRequest = z.infer<Schemas['pulse']>;
 /** iv, endurance, retention and sweep: the CLI's device experiments through a station (experiment-requests.ts). */
-export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest | ExperimentRequest | ConformanceRequest;
+export type JobRequest = CharacterizeRequest | ProgramRequest | InferRequest | ProgramNetRequest | ReadRequest | PulseRequest | ExperimentRequest | ConformanceRequest | InferOnBoardRequest;
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
 const oneOf = <T extends string>(allowed: readonly [T, ...T[]]) => z.enum(allowed, { errorMap: () => ({ message: `must be one of ${allowed.join(', ')}` }) });
@@ -119,6 +120,8 @@ export function jobRequestSchemas(board: BoardInfo, maxTrials = DEFAULT_MAX_TRIA
     ...experimentRequestSchemas(board),
     // `rram conformance` through a station: the suite on the station's port (conformance-job.ts).
     conformance: conformanceRequest(board),
+    // `rram infer --on-board` through a station: a kept program-net run's net through the board's MVM (src/jobs/infer-on-board-job.ts).
+    'infer-on-board': inferOnBoardRequest,
     characterize: z
       .object({ kind: z.literal('characterize'), ...characterizeFlags, wvBench: wvBenchEntry.optional(), algo, levels: int(2, 8).default(8), cellsPerLevel: int(1, Math.floor((board.arrays * board.rows * board.cols) / 2)).default(32), reads: int(1, 100).default(1), array: int(0, board.arrays - 1).default(0), cells: cellList(board).optional(), seed, step_V: stepV.optional(), minSuccess, metadata })
       .strict()

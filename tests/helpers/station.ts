@@ -69,9 +69,14 @@ export async function emulatePty(args: string[] = []): Promise<{ path: string; p
   return { path, proc, err: () => err };
 }
 
+/** The token the station of `store` wrote there. */
+export function stationToken(store: string): string {
+  const dir = join(store, 'stations');
+  return (JSON.parse(readFileSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.json'))!), 'utf8')) as { token: string }).token;
+}
+
 /** POST /api/boards/board0/queue/WHAT on the station of `store`, with the token it wrote there. */
 export function queueControl(store: string, url: string): (what: string) => Promise<Response> {
-  const dir = join(store, 'stations');
-  const token = (JSON.parse(readFileSync(join(dir, readdirSync(dir).find((n) => n.endsWith('.json'))!), 'utf8')) as { token: string }).token;
+  const token = stationToken(store);
   return (what) => fetch(`${url}/api/boards/board0/queue/${what}`, { method: 'POST', headers: { 'x-rram-token': token, 'content-type': 'application/json' }, body: '{}' });
 }

@@ -47,11 +47,12 @@ export function registerConformance(program: Command): void {
     });
 }
 
-/** The report (JSON, or the closing line after the checks printed one by one, `each`: print them here), and the exit code: 1 when a check failed. */
+/** The report (JSON, or the closing line after the checks printed one by one, `each`: print them here; a partial one says so), and the exit code: 1 when a check failed. */
 function printReport(r: ConformanceReport, json: boolean, each: boolean): void {
   if (json) printJson(r);
   else {
     if (each) for (const c of r.checks) printCheck(c);
+    if (r.partial) process.stdout.write(`\nPARTIAL: ${r.partial}; ${CHECK_COUNT - r.checks.length} of ${CHECK_COUNT} checks did not run`);
     process.stdout.write(`\n${r.passed} of ${r.checks.length} checks passed${r.failed ? `; ${r.failed} failed` : ''}\n`);
   }
   process.exitCode = r.failed ? 1 : 0;

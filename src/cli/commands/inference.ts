@@ -32,6 +32,7 @@ import { train } from '../../inference/train.js';
 import { current, duration, durations, num, quantileArg } from '../parse.js';
 import { csv, printJson, table } from '../output.js';
 import { addStoreOption } from '../board-options.js';
+import { addStationOptions } from '../station-route.js';
 import { addMetadataOptions, metadataFromFlags, type MetadataFlags } from '../metadata-flags.js';
 import type { RunMetadata } from '../../io/schemas/run-metadata.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
@@ -215,8 +216,10 @@ export function registerInference(program: Command): void {
     .option('--v-in <V>', '--on-board: drive voltage of a layer input\'s largest entry', num('--v-in', { min: 1e-6, max: 10 }), 0.2);
   addStoreOption(inferCmd);
   addMetadataOptions(inferCmd);
+  addStationOptions(inferCmd);
   inferCmd.action(async function (this: Command, f: InferFlags & AgingFromFlags & Partial<OnBoardFlags>) {
-      if (f.onBoard) return inferOnBoardCommand(f as unknown as OnBoardFlags);
+      if (f.onBoard) return inferOnBoardCommand(f as unknown as OnBoardFlags, this);
+      if ((f as { station?: string }).station !== undefined) throw new InvalidArgumentError('--station', (f as { station?: string }).station, 'applies with --on-board only: a Monte Carlo needs no board (a station runs one from its dashboard: POST /api/jobs)');
       if (!f.device) throw new InvalidArgumentError('--device', undefined, 'is required: a level-CDF file, gaussian:5%, ... or ideal');
       if (!['auto', 'native', 'js', 'tfjs'].includes(f.engine)) throw new InvalidArgumentError('engine', f.engine, 'must be auto, native, js or tfjs');
       if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('relax', f.relax.join(','), 'takes one time');

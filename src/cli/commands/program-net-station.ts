@@ -84,7 +84,7 @@ function onBoardFlags(cmd: Command, f: NetOnBoardFlags): Record<string, unknown>
 export type NetStationFlags = ProgFlags & NetOnBoardFlags & FineTuneFlags & { resume?: string; model: string; dataset: string; data?: string; mapping: string; device: string; trials: number; images?: number; clip?: number; repeat: number; refreshAfter?: number; refreshBudget?: number; keep?: boolean; bnMerge?: string };
 
 /** --data: the station reads its data sets from its own folders; the same folder is no change, another is refused. */
-function checkDataFolder(f: { data?: string; dataset: string }, st: StationTarget): void {
+export function checkDataFolder(f: { data?: string; dataset: string }, st: StationTarget): void {
   if (f.data === undefined) return;
   const own = f.dataset === 'cifar10' ? undefined : defaultDataDir(parseDatasetName(f.dataset));
   if (!own || resolve(f.data) !== resolve(own)) throw new InvalidArgumentError('--data', f.data, `is not carried through the station at ${st.url}: the station reads ${f.dataset} from its own folder${own ? ` (${own})` : ''}, never a path sent over its API; leave it out, or stop the station and run directly`);
