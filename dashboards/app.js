@@ -126,7 +126,7 @@ function formBody(form, kind) {
   const metadata = formJobMetadata(form);
   if (metadata) body.metadata = metadata;
   if (kind === 'program-net' && $('#ft-on').checked) {
-    body.fineTune = { images: Number($('#ft-images').value), epochs: Number($('#ft-epochs').value), lr: Number($('#ft-lr').value), batchSize: Number($('#ft-batch').value), outputs: $('#ft-outputs').value };
+    body.fineTune = { ...($('#ft-images').value.trim() ? { images: Number($('#ft-images').value) } : {}), epochs: Number($('#ft-epochs').value), lr: Number($('#ft-lr').value), batchSize: Number($('#ft-batch').value), outputs: $('#ft-outputs').value };
     if ($('#ft-baseline').value.trim()) body.fineTune.baseline = $('#ft-baseline').value.trim();
   }
   // The same settings `rram program-net` takes as --keep, --refresh-after and --min-success (docs/server.md).

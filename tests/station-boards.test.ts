@@ -66,7 +66,7 @@ test('serve board flags: each board once, by the key its own flags give it; one-
       const first = keys.findIndex((k, j) => keys.indexOf(k) !== j);
       for (let n = 1; n <= infos.length; n++) {
         const o = opened(infos.slice(0, n));
-        if (first >= 0 && n - 1 === first) assert.throws(() => refuseTwins(o), new RegExp(`--port="/dev/ttyUSB${first}": answers as the same board as board${keys.indexOf(keys[first])}`));
+        if (first >= 0 && n - 1 === first) assert.throws(() => refuseTwins(o), new RegExp(`--port="/dev/ttyUSB${first}": answers as the same board as board${keys.indexOf(keys[first])} \\(--port /dev/ttyUSB${keys.indexOf(keys[first])}\\)`));
         else if (first < 0 || n - 1 < first) refuseTwins(o);
       }
     }),

@@ -62,7 +62,9 @@ export function refuseTwins(opened: { id: string; flags: BoardFlags; board: Pick
   const o = opened[opened.length - 1];
   const key = historyKey(o.board.info());
   const twin = opened.find((x) => x !== o && historyKey(x.board.info()) === key);
-  if (twin) throw new InvalidArgumentError(o.flags.port ? '--port' : '--board', o.flags.port ?? `emulated:${o.flags.seed}`, `answers as the same board as ${twin.id} (${key}): the store keys a board's runs and cell history by that and could not tell them apart; serve them from two stores`);
+  // Named by both ports: a board seen twice (two names of one tty, or two boards flashed with one id) is the user's to sort out.
+  const where = (x: { flags: BoardFlags }) => (x.flags.port ? `--port ${x.flags.port}` : `--board emulated:${x.flags.seed}`);
+  if (twin) throw new InvalidArgumentError(o.flags.port ? '--port' : '--board', o.flags.port ?? `emulated:${o.flags.seed}`, `answers as the same board as ${twin.id} (${where(twin)}), ${key}: the store keys a board's runs, cell history and queue by that and could not tell them apart; serve them from two stores`);
 }
 
 /**

@@ -5,12 +5,12 @@
  * its path, not silently misread. CIFAR-10 is read from the user's copy of the standard binary
  * batches (cifar10-binary.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
-import { loadCifar10 } from './cifar10-binary.js';
+import { CIFAR_RECORD, loadCifar10 } from './cifar10-binary.js';
 
 export type DatasetName = 'mnist' | 'fashion' | 'cifar10';
 export const DATASETS: DatasetName[] = ['mnist', 'fashion', 'cifar10'];
@@ -120,6 +120,50 @@ function imagesLimit(name: 'RRAM_TRAIN_IMAGES' | 'RRAM_TEST_IMAGES'): number | u
 function firstImages(s: Split, n: number | undefined): Split {
   if (n === undefined || n >= s.n) return s;
   return { ...s, n, images: s.images.subarray(0, n * pixelsOf(s)), labels: s.labels.subarray(0, n) };
+}
+
+/** The first bytes of a file, gunzipped when it is gzip (enough for a header: nothing else is read). */
+function headBytes(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  const head = Buffer.alloc(64 * 1024);
+  let got: number;
+  try {
+    got = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const bytes = head.subarray(0, got);
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes.subarray(0, n);
+  try {
+    return gunzipSync(bytes, { finishFlush: zlibConstants.Z_SYNC_FLUSH }).subarray(0, n);
+  } catch (e) {
+    throw new DataError(path, `corrupt gzip (${(e as Error).message})`);
+  }
+}
+
+/**
+ * How many training images loadDataset would give (RRAM_TRAIN_IMAGES applied), from the IDX header
+ * or the CIFAR-10 batch sizes: a request is checked against the set without loading it.
+ */
+export function trainImageCount(name: DatasetName, dir?: string): number {
+  const d = dir ?? defaultDataDir(name);
+  if (!existsSync(d)) throw new DataError(d, `data directory for ${name} does not exist`);
+  let n: number;
+  if (name === 'cifar10') {
+    n = [1, 2, 3, 4, 5].reduce((s, k) => {
+      const path = join(d, `data_batch_${k}.bin`);
+      if (!existsSync(path)) throw new DataError(path, 'not found: CIFAR-10 --data DIR must hold data_batch_1..5.bin');
+      return s + Math.floor(statSync(path).size / CIFAR_RECORD);
+    }, 0);
+  } else {
+    const path = ['train-images-idx3-ubyte', 'train-images-idx3-ubyte.gz'].map((b) => join(d, b)).find((p) => existsSync(p));
+    if (!path) throw new DataError(join(d, 'train-images-idx3-ubyte'), `not found (also tried .gz) in ${d}`);
+    const h = headBytes(path, 16);
+    if (h.length < 16 || h.readUInt32BE(0) !== IMAGES_MAGIC) throw new DataError(path, 'not an IDX image file (0x803)');
+    n = h.readUInt32BE(4);
+  }
+  const limit = imagesLimit('RRAM_TRAIN_IMAGES');
+  return limit === undefined ? n : Math.min(n, limit);
 }
 
 /** Load a data set (both splits, or only the test split when `testOnly`). */

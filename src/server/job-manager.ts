@@ -38,8 +38,8 @@ import { isIndexList, listedCells, type CharacterizeRequest, type InferRequest, 
 import { inferResult, inferSummary } from '../jobs/infer-run.js';
 import { runInferOnBoardJob } from '../jobs/infer-on-board-job.js';
 import { planKeptNet } from '../jobs/kept-net.js';
-import type { NetOnArraysResult } from '../procedures/net-on-arrays.js';
 import { fineTuneSettings, netProgrammingOptions, programNetJob } from './program-net-request.js';
+import { storedBaseline } from '../procedures/fine-tune-inputs.js';
 
 /** A queue item's request that continues the stored run of the item's id (set by POST /api/runs/:id/resume, never by a client). */
 export const isResumeRequest = (req: JobRequest): boolean => (req as { resume?: unknown }).resume === true;
@@ -494,12 +494,13 @@ export class JobManager {
         const ft = req.fineTune;
         const { netOnArraysProgressive } = await import('../procedures/program-net-progressive.js');
         const { writeReportFile } = await import('../procedures/fine-tune-stages.js');
-        const base = ft.baseline ? this.store.loadResult<NetOnArraysResult>(ft.baseline, 'program-net') : undefined;
+        // Checked at POST (job-preflight.ts); again here, for what changed while it waited.
+        const base = ft.baseline ? storedBaseline(this.store, ft.baseline, { model: req.model, dataset: req.dataset, levels: req.levels, scheme: req.mapping }, 'fineTune.baseline') : undefined;
         return netOnArraysProgressive(tf, backend, this.board, ctx, {
           ...opts,
           reads: req.reads ?? 4,
           fineTune: {
-            ...fineTuneSettings(ft, req.trials),
+            ...fineTuneSettings(ft, req.trials, ds.train.n),
             train: ds.train,
             stageDir: (id) => join(this.store.runDir(id), 'fine-tune'),
             baseline: base ? async () => ({ readback: base.readbackAccuracy, runId: ft.baseline, source: `run ${ft.baseline}` }) : undefined,

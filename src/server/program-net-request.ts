@@ -10,15 +10,21 @@ import { BN_MERGES, type BnMerge } from '../inference/bnn/model.js';
 import type { NetOnArraysOptions } from '../procedures/net-on-arrays.js';
 import type { ProgressiveOptions } from '../procedures/program-net-progressive.js';
 import { programSettings } from './experiment-requests.js';
+import { fineTuneImages } from '../procedures/fine-tune-inputs.js';
 
 const int = (min: number, max: number) => z.number({ invalid_type_error: `must be an integer in ${min}..${max}` }).int(`must be an integer in ${min}..${max}`).gte(min, `must be an integer in ${min}..${max}`).lte(max, `must be an integer in ${min}..${max}`);
 const share = z.number({ invalid_type_error: 'must be a share in 0..1' }).gte(0, 'must be a share in 0..1').lte(1, 'must be a share in 0..1');
 const RUN_ID = /^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/;
 
-/** --fine-tune progressive and its --fine-tune-* flags; `baseline` a stored program-net run id (a twin board is the CLI's alone). */
+/**
+ * --fine-tune progressive and its --fine-tune-* flags; `baseline` a stored program-net run id (a twin
+ * board is the CLI's alone). `images` and `baseline` are checked against the data set and the store
+ * when the request arrives (job-preflight.ts, src/procedures/fine-tune-inputs.ts), `images` filled in
+ * there when left out: 10 % of the training set, as the direct run takes.
+ */
 export const fineTuneRequest = z
   .object({
-    images: int(1, 60000).default(6000),
+    images: int(1, 10000000).optional(),
     epochs: int(0, 100).default(2),
     lr: z.number({ invalid_type_error: 'must be a learning rate in 1e-7..0.5' }).gte(1e-7, 'must be a learning rate in 1e-7..0.5').lte(0.5, 'must be a learning rate in 1e-7..0.5').default(1e-3),
     batchSize: int(1, 4096).default(64),
@@ -68,9 +74,9 @@ export function netProgrammingOptions(req: Carried & Record<string, unknown>): P
   };
 }
 
-/** The fine-tuning settings as the direct command makes them from its flags (the rest is the station's). */
-export function fineTuneSettings(ft: z.infer<typeof fineTuneRequest>, trials: number): Pick<ProgressiveOptions, 'images' | 'epochs' | 'lr' | 'batchSize' | 'trials' | 'outputs'> {
-  return { images: ft.images, epochs: ft.epochs, lr: ft.lr, batchSize: ft.batchSize, trials: ft.trials ?? Math.min(50, trials), ...(ft.outputs ? { outputs: ft.outputs } : {}) };
+/** The fine-tuning settings as the direct command makes them from its flags (the rest is the station's); `trainImages`: the training set's size. */
+export function fineTuneSettings(ft: z.infer<typeof fineTuneRequest>, trials: number, trainImages: number): Pick<ProgressiveOptions, 'images' | 'epochs' | 'lr' | 'batchSize' | 'trials' | 'outputs'> {
+  return { images: fineTuneImages(ft.images, trainImages, 'fineTune.images'), epochs: ft.epochs, lr: ft.lr, batchSize: ft.batchSize, trials: ft.trials ?? Math.min(50, trials), ...(ft.outputs ? { outputs: ft.outputs } : {}) };
 }
 
 /** How a program-net run is summarized in its run.json and judged (below --min-success: exit 3), directly and on a station alike. */

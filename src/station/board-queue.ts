@@ -81,6 +81,8 @@ export class BoardQueue<R = unknown> {
   constructor(
     readonly board: string,
     private readonly execute: Executor<R>,
+    /** The batch an item belongs to (entries that run back to back, e.g. a wv-bench's), or undefined. */
+    private readonly batchOf: (item: QueueItem<R>) => string | undefined = () => undefined,
   ) {}
 
   view(): QueueView<R> {
@@ -174,19 +176,54 @@ export class BoardQueue<R = unknown> {
     if (!Number.isInteger(position) || position < 0 || position > this.items.length) throw new QueueError('INVALID_ARGUMENT', `position ${position}: must be an integer in 0..${this.items.length}`, this.rev, { field: 'position' });
     if (this.items.some((i) => i.id === a.id) || this.running?.item.id === a.id) throw new QueueError('INVALID_ARGUMENT', `item ${a.id} is already in the queue`, this.rev, { id: a.id });
     const item: QueueItem<R> = { id: a.id, kind: a.kind, request: a.request, submitter: a.submitter, state: 'queued', added: new Date().toISOString() };
-    this.items.splice(position, 0, item);
+    this.reorder([...this.items.slice(0, position), item, ...this.items.slice(position)], `item ${a.id} at position ${position}`);
     const rev = this.changed();
     this.pump();
     return { item: { ...item }, position: this.items.indexOf(item), rev };
   }
 
+  /**
+   * Moves an item; an entry of a batch moves its whole batch as one block (the entry named lands at
+   * `position` where the block fits, else the block goes to that end of the queue). A place inside
+   * a batch - between two of its entries, or before the next entry of a batch that has started - is
+   * refused, naming the batch: its entries run back to back.
+   */
   move(id: string, position: number, key?: string): { rev: number; order: string[] } {
     this.checkKey(key, 'moving');
     const k = this.find(id);
     if (!Number.isInteger(position) || position < 0 || position >= this.items.length) throw new QueueError('INVALID_ARGUMENT', `position ${position}: must be an integer in 0..${this.items.length - 1}`, this.rev, { field: 'position' });
-    const [item] = this.items.splice(k, 1);
-    this.items.splice(position, 0, item);
+    const b = this.batchOf(this.items[k]);
+    const block = b === undefined ? [this.items[k]] : this.items.filter((i) => this.batchOf(i) === b);
+    const rest = this.items.filter((i) => !block.includes(i));
+    const at = Math.max(0, Math.min(rest.length, position - block.indexOf(this.items[k])));
+    this.reorder([...rest.slice(0, at), ...block, ...rest.slice(at)], `${b === undefined ? '' : `batch ${b}, with `}item ${id} at position ${position}`);
     return { rev: this.changed(), order: this.items.map((i) => i.id) };
+  }
+
+  /** The batches `order` splits that the queue's order does not (the last item started counts as before the head). */
+  private splitBatches(order: QueueItem<R>[]): string[] {
+    const split = (list: QueueItem<R>[]) => {
+      const seq = [this.running?.item ?? this.lastStarted(), ...list].map((i) => (i ? this.batchOf(i) : undefined));
+      return new Set(seq.filter((x, n): x is string => x !== undefined && seq.indexOf(x) < n && seq[n - 1] !== x));
+    };
+    const before = split(this.items);
+    return [...split(order)].filter((x) => !before.has(x));
+  }
+
+  /** The finished item that started last (runs never overlap: the newest in the history that started). */
+  private lastStarted(): QueueItem<R> | undefined {
+    for (let k = this.done.length - 1; k >= 0; k--) if (this.done[k].started !== undefined) return this.done[k];
+    return undefined;
+  }
+
+  /** Takes `order` as the queue's, or refuses it (naming `what`) when it would split a batch. */
+  private reorder(order: QueueItem<R>[], what: string): void {
+    const [b] = this.splitBatches(order);
+    if (b !== undefined) {
+      const entries = [this.running?.item, ...this.done, ...this.items].filter((i) => i && this.batchOf(i) === b && i.state !== 'removed').map((i) => i!.id);
+      throw new QueueError('INVALID_ARGUMENT', `${what} would come between the entries of batch ${b} (${[...new Set(entries)].join(', ')}), which run back to back: place it before or after the whole batch`, this.rev, { field: 'position', batch: b });
+    }
+    this.items.splice(0, this.items.length, ...order);
   }
 
   remove(id: string, key?: string): { rev: number; item: QueueItem<R> } {

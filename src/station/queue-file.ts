@@ -1,6 +1,6 @@
 /**
  * A station's queue on disk (docs/server.md "The queue survives a restart"):
- * `<store>/stations/queues/<hash of the board key>.json`, rewritten after every change of the queue
+ * `<store>/stations/queues/<hash of the board's queue key>.json` (queueKey), rewritten after every change of the queue
  * (a temporary file, fsync, rename: a kill at any moment leaves the old file or the new one, never
  * a torn one), mode 0600. Read back with zod when the station starts; a file that does not parse
  * is refused naming it - never taken as an empty queue, which would silently drop what was queued.
@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import type { BoardInfo } from '../../drivers/board.js';
 import { DataError } from '../../drivers/errors.js';
+import { boardKey as historyKey } from '../store/board-history.js';
 import { parseFile, parseJsonText } from '../io/validate.js';
 
 const iso = z.string().datetime({ message: 'must be an ISO time' });
@@ -35,7 +37,7 @@ export const QueueSnapshot = z
   .object({
     format: z.literal('rram-hil/station-queue'),
     version: z.literal(1),
-    /** The board's key (src/cli/board-options.ts boardKey): a file of another board is refused. */
+    /** The board's queue key (queueKey; a file taken over from an earlier station: its port key): a file of another board is refused. */
     boardKey: z.string().min(1),
     rev: z.number().int().gte(0),
     /** Paused by a user (pause, halt), not by the station's own shutdown. */
@@ -49,6 +51,50 @@ export const QueueSnapshot = z
   })
   .strict();
 export type QueueSnapshot = z.infer<typeof QueueSnapshot>;
+
+/**
+ * The key a board's queue is kept under: an in-process emulated board's key (its state key, what
+ * its flags name); a board behind a port, its identity as HELLO reports it, as the store names the
+ * board (board-history.ts boardKey: kind and id; an emulator behind a link, its boot) - not the
+ * port, which a re-enumerating USB adapter or another name of the same tty changes.
+ */
+export function queueKey(key: string, info: Pick<BoardInfo, 'kind' | 'id' | 'state'>): string {
+  return key.startsWith('port:') ? `board:${historyKey(info)}` : key;
+}
+
+/** A queue file written under a port key (by a station before queues were keyed by the board) and moved to its board's. */
+const isTakenOver = (fileKey: string, key: string) => key.startsWith('board:') && fileKey.startsWith('port:');
+
+/**
+ * The file of the queue kept under `key`. A file an earlier station kept under the board's port
+ * (`portKey`) is moved there (one rename: atomic, and the port's file is gone after it), unless
+ * the board has a file of its own already, or the last run in that file's history ran on another
+ * board (`ranOn`: the store's name of a run's board; `board` this one's): then it is left where it
+ * is, and `note` says so.
+ */
+export function takeOverQueueFile(store: string, key: string, portKey: string, board: string, ranOn: (runId: string) => string | undefined): { file: string; note?: string } {
+  const file = queueFilePath(store, key);
+  const old = queueFilePath(store, portKey);
+  if (key === portKey || !existsSync(old)) return { file };
+  const left = (why: string) => ({ file, note: `${old} (the queue an earlier station kept for the board on ${portKey.slice(5)}) is left as it is: ${why}; this board's queue is ${file}` });
+  if (existsSync(file)) return left('this board has a queue file of its own');
+  const snap = QueueSnapshot.safeParse(parseJsonText(readFileSync(old, 'utf8'), old));
+  const last = snap.success ? [...snap.data.history].reverse().find((i) => i.started !== undefined) : undefined;
+  const other = last && ranOn(last.id);
+  if (other !== undefined && other !== board) return left(`its last run ${last!.id} ran on board ${other}, not on ${board}`);
+  renameSync(old, file);
+  fsyncDir(dirname(file));
+  return { file, note: `took over the queue an earlier station kept for the board on ${portKey.slice(5)} (now ${file})` };
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 export function queueFilePath(store: string, boardKey: string): string {
   return join(store, 'stations', 'queues', `${createHash('sha256').update(boardKey).digest('hex').slice(0, 16)}.json`);
@@ -66,18 +112,13 @@ export function writeQueueFile(file: string, snap: QueueSnapshot): void {
     closeSync(fd);
   }
   renameSync(tmp, file);
-  const dir = openSync(dirname(file), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  fsyncDir(dirname(file));
 }
 
 /** The saved queue of board `boardKey`, or undefined when there is none; a bad file is a DataError naming it. */
 export function readQueueFile(file: string, boardKey: string): QueueSnapshot | undefined {
   if (!existsSync(file)) return undefined;
   const snap = parseFile(QueueSnapshot, parseJsonText(readFileSync(file, 'utf8'), file), file);
-  if (snap.boardKey !== boardKey) throw new DataError(file, `holds the queue of board ${snap.boardKey}, not of ${boardKey}`);
+  if (snap.boardKey !== boardKey && !isTakenOver(snap.boardKey, boardKey)) throw new DataError(file, `holds the queue of board ${snap.boardKey}, not of ${boardKey}`);
   return snap;
 }

@@ -6,7 +6,7 @@
 import type { RunContext } from '../engine/run-context.js';
 import type { JobManager } from '../server/job-manager.js';
 import type { JobRequest } from '../server/job-requests.js';
-import { BoardQueue, type QueueView } from './board-queue.js';
+import { BoardQueue, type QueueItem, type QueueView } from './board-queue.js';
 import type { LineState, WatchedBoard } from './line-watch.js';
 import type { RunGate } from './pause-gate.js';
 import { parseJobRequest } from '../server/job-requests.js';
@@ -15,23 +15,29 @@ import { readQueueFile, writeQueueFile } from './queue-file.js';
 
 export const BOARD_ID = 'board0';
 
+/** The batch of a wv-bench entry (its first entry's run id, POST .../queue/batch): entries run back to back. */
+export function wvBenchBatch(item: QueueItem<unknown>): string | undefined {
+  const w = (item.request as { kind?: string; wvBench?: { first?: string } }).wvBench;
+  return (item.request as { kind?: string }).kind === 'characterize' && w ? (w.first ?? item.id) : undefined;
+}
+
 export class Station {
   readonly queue: BoardQueue<JobRequest>;
 
   readonly watched: WatchedBoard;
 
-  /** The board's key (boardKey: what a CLI command's board flags name), when the station was given it. */
+  /** The board's key (boardKey: what a CLI command's board flags name, the station entry lists), when the station was given it. */
   readonly key?: string;
 
   constructor(
     readonly jobs: JobManager,
     readonly boardId = BOARD_ID,
-    /** Where the queue is kept across restarts (queue-file.ts), and the board's key it belongs to. */
-    saved?: { file: string; boardKey: string },
+    /** Where the queue is kept across restarts (queue-file.ts), the queue key it belongs to (queueKey), and the board's key. */
+    saved?: { file: string; boardKey: string; key: string },
   ) {
     this.watched = jobs.lineWatch;
-    this.key = saved?.boardKey;
-    this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done);
+    this.key = saved?.key;
+    this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done, wvBenchBatch);
     if (saved) this.keepQueue(saved.file, saved.boardKey);
   }
 

@@ -18,6 +18,7 @@ import { runJob } from '../../jobs/run-job.js';
 import type { EmbeddedStore } from '../../store/embedded-store.js';
 import { boardHistory } from '../../store/board-history.js';
 import { netOnArrays, type NetOnArraysOptions, type NetOnArraysResult } from '../../procedures/net-on-arrays.js';
+import { fineTuneImages, storedBaseline } from '../../procedures/fine-tune-inputs.js';
 import type { ProgressiveOptions } from '../../procedures/program-net-progressive.js';
 import type { Split } from '../../inference/datasets.js';
 import type { Tf } from '../../inference/tf-backend.js';
@@ -61,7 +62,7 @@ export function checkFineTuneFlags(f: FineTuneFlags & { repeat: number; resume?:
   if (f.fineTune !== 'progressive') throw new InvalidArgumentError('--fine-tune', f.fineTune, 'must be progressive');
   if (f.fineTuneOutputs !== 'auto' && f.fineTuneOutputs !== 'read-back') throw new InvalidArgumentError('--fine-tune-outputs', f.fineTuneOutputs, 'must be auto or read-back');
   if (f.repeat > 1) throw new InvalidArgumentError('--repeat', f.repeat, 'with --fine-tune each run programs its own net: give --repeat 1');
-  if (train && f.fineTuneImages !== undefined && f.fineTuneImages > train.n) throw new InvalidArgumentError('--fine-tune-images', f.fineTuneImages, `the training set has only ${train.n} images`);
+  if (train) fineTuneImages(f.fineTuneImages, train.n, '--fine-tune-images');
 }
 
 /** The part of a model's report.json (docs/formats.md) program-net reads: what a hardware-aware net was trained for. */
@@ -145,14 +146,8 @@ export function baselineOf(how: string | undefined, e: BaselineEnv): Progressive
       }
     };
   }
-  let r: NetOnArraysResult;
-  try {
-    r = e.store.loadResult<NetOnArraysResult>(mode, 'program-net');
-  } catch {
-    throw new InvalidArgumentError('--baseline', mode, 'must be twin, none or a completed program-net run in the store');
-  }
-  if (r.model !== e.opts.model || r.dataset !== e.opts.dataset || r.levels !== e.opts.device.nominal.length || r.mapping.scheme !== e.opts.scheme)
-    throw new InvalidArgumentError('--baseline', mode, `that run programmed ${r.model} on ${r.dataset} at ${r.levels} levels (${r.mapping.scheme}): not the same net`);
+  if (!/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/.test(mode)) throw new InvalidArgumentError('--baseline', mode, 'must be twin, none or a stored program-net run id');
+  const r = storedBaseline(e.store, mode, { model: e.opts.model, dataset: e.opts.dataset, levels: e.opts.device.nominal.length, scheme: e.opts.scheme }, '--baseline');
   return async () => ({ readback: r.readbackAccuracy, runId: mode, source: `run ${mode}` });
 }
 

@@ -98,7 +98,7 @@ function fineTuneRequestOf(f: NetStationFlags, cmd: Command): Record<string, unk
   const given = (a: string) => cmd.getOptionValueSource(a) === 'cli';
   return {
     fineTune: {
-      // Directly the default is 10 % of the training set: MNIST's and Fashion-MNIST's 60000 make the request's 6000.
+      // Left out, the station takes 10 % of its training set, as the direct run does (src/procedures/fine-tune-inputs.ts).
       ...(f.fineTuneImages !== undefined ? { images: f.fineTuneImages } : {}),
       epochs: f.fineTuneEpochs,
       lr: f.fineTuneLr,

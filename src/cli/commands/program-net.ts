@@ -31,6 +31,7 @@ import { finish, printSetupNotes, type ProgFlags } from './programming.js';
 import { addStationOptions, stationTarget } from '../station-route.js';
 import { programNetOnStation } from './program-net-station.js';
 import { programNetJob } from '../../server/program-net-request.js';
+import { fineTuneImages } from '../../procedures/fine-tune-inputs.js';
 import { addFineTuneFlags, baselineOf, checkFineTuneFlags, checkTrainedLevels, knownBad, printFineTune, progressPrinter, writeFineTuneFile, type FineTuneFlags } from './program-net-fine-tune.js';
 import { boardKey } from '../../store/board-history.js';
 import { unseenShare } from '../../inference/placement.js';
@@ -213,7 +214,7 @@ export function registerProgramNet(program: Command): void {
                 m.netOnArraysProgressive(tf, backend, board, ctx, {
                   ...opts,
                   fineTune: {
-                    images: f.fineTuneImages ?? Math.max(1, Math.round(ds.train.n / 10)),
+                    images: fineTuneImages(f.fineTuneImages, ds.train.n, '--fine-tune-images'),
                     epochs: f.fineTuneEpochs,
                     lr: f.fineTuneLr,
                     batchSize: f.fineTuneBatchSize,

@@ -8,7 +8,9 @@ import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions } from '../board-options.js';
 import { openServeBoards, serveBoards, type ServeBoardFlags } from '../serve-boards.js';
 import { removeStationFile, writeStationFile } from '../../station/station-file.js';
-import { queueFilePath } from '../../station/queue-file.js';
+import { queueKey, takeOverQueueFile } from '../../station/queue-file.js';
+import { boardKey as historyKey } from '../../store/board-history.js';
+import type { Board } from '../../../drivers/board.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
 import { num } from '../parse.js';
 import { influxUrl, openInfluxSink, reportInfluxBacklog } from '../job-options.js';
@@ -35,6 +37,26 @@ export function parseListen(raw: string): { host: string; port: number } {
 }
 
 export const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/**
+ * Where a board's queue is kept: under its queue key (a board on a port: its HELLO identity, so a
+ * re-enumerated adapter finds its queue), a file an earlier station kept under the port taken over.
+ */
+function savedQueue(dir: string, store: EmbeddedStore, b: { key: string; board: Board }): { file: string; boardKey: string; key: string } {
+  const info = b.board.info();
+  const boardKey = queueKey(b.key, info);
+  const ranOn = (runId: string) => {
+    try {
+      const r = store.getRun(runId).board;
+      return r ? historyKey(r as Parameters<typeof historyKey>[0]) : undefined;
+    } catch {
+      return undefined; // not in this store: it says nothing of the board
+    }
+  };
+  const { file, note } = takeOverQueueFile(dir, boardKey, b.key, historyKey(info), ranOn);
+  if (note) process.stderr.write(`rram: ${note}\n`);
+  return { file, boardKey, key: b.key };
+}
 
 export function registerServe(program: Command): void {
   addBoardOptions(program.command('serve').description('a station: owns its boards (--port and --board repeatable), one queue per board (docs/server.md), and serves the web dashboard (live runs of any process on the store, array maps, level CDFs, inference, history)'), { several: true })
@@ -75,7 +97,7 @@ export function registerServe(program: Command): void {
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
       // Each queue as the last station on its board left it (a bad queue file stops us here, named).
-      const boards = new StationBoards(opened.map((b, k) => new Station(managers[k], b.id, { file: queueFilePath(f.store, b.key), boardKey: b.key })));
+      const boards = new StationBoards(opened.map((b, k) => new Station(managers[k], b.id, savedQueue(f.store, store, b))));
       const hub = stationsCfg ? new (await import('../../hub/stations-hub.js')).StationsHub(stationsCfg).start() : undefined;
       const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, boards, stationName: name, hub });
       const server = app.listen(port, host);
