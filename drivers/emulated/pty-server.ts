@@ -183,7 +183,12 @@ export class PtyServer {
       s.kill('SIGTERM');
       await gone;
     }
-    await new Promise<void>((r) => (this.port?.isOpen ? this.port.close(() => r()) : r()));
+    // Bounded: serialport's close can wait for ever on a write the dead pty will never take.
+    await new Promise<void>((r) => {
+      if (!this.port?.isOpen) return r();
+      const t = setTimeout(r, 2000);
+      this.port.close(() => (clearTimeout(t), r()));
+    });
     this.port = undefined;
     this.lastWriteDone?.(); // what was not written is lost with the cable: the firmware goes on
   }

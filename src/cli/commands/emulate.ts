@@ -42,7 +42,10 @@ export function registerEmulate(program: Command): void {
       if (o.json) process.stdout.write(JSON.stringify({ path: srv.hostPath, baud: o.baud ?? null, board: board.info() }) + '\n');
       else process.stdout.write(`${srv.hostPath}\n`);
       const stop = async () => {
-        await srv.stop();
+        // A port close that never calls back (a write pending on a pty whose other end is gone) must
+        // not keep a stopped emulator alive: whatever is left is the OS's to free after 3 s.
+        setTimeout(() => process.exit(0), 3000).unref();
+        await srv.stop().catch((e: Error) => process.stderr.write(`rram emulate: stopping: ${e.message}\n`));
         process.exit(0);
       };
       process.on('SIGINT', stop);
