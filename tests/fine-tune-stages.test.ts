@@ -71,6 +71,7 @@ test('a stage file altered after it was written is refused naming the file: a ch
     ['a NaN weight (digest made again)', (d) => (d.weights[0].W = nan), /\.W = .*: must hold finite values only/],
     ['a scale without its shift', (d) => delete d.weights[0].shift, /\.scale.*: a digital scale needs its shift/],
     ['a shift without its scale', (d) => delete d.weights[0].scale, /\.scale.*: a digital scale needs its shift/],
+    ['no digest (weights edited, the digest dropped)', (d) => delete d.digest, /digest = missing: a stage without its weights' digest is not trusted/],
   ];
   for (const [what, change, msg] of cases) {
     const d = structuredClone(good);

@@ -101,3 +101,22 @@ test('rram program-net through a station exits 2 on a bad --baseline and on too 
     await st.stop();
   }
 });
+
+test('a baseline of the same net under another name (a direct run\'s path, a station\'s cli-<hash> folder) is the same net by its recorded digest; another digest is refused; a path without a digest to compare is left to the run\'s start', async () => {
+  const { storedBaseline } = await import('../src/procedures/fine-tune-inputs.js');
+  const store = new EmbeddedStore(mkdtempSync(join(tmpdir(), 'ft-digest-')));
+  const run = (id: string, model: string, digest?: string) => {
+    store.writeRun({ ...store.createRun(id, 'program-net', digest ? { inputs: { 'model contents (--model)': digest } } : {}), status: 'completed' });
+    store.saveResult(id, 'program-net', { model, dataset: 'mnist', levels: 2, mapping: { scheme: 'diff' }, readbackAccuracy: 0.5 });
+    return id;
+  };
+  const direct = run('20260101-000000-0001', '/lab/nets/d32', 'abc');
+  const net = { model: 'cli-0123456789abcdef', dataset: 'mnist', levels: 2, scheme: 'diff' };
+  assert.equal(storedBaseline(store, direct, { ...net, digest: 'abc' }, 'f').readbackAccuracy, 0.5, 'same contents, another name: the same net');
+  assert.throws(() => storedBaseline(store, direct, { ...net, digest: 'def' }, 'f'), /not the same net/);
+  assert.ok(storedBaseline(store, direct, net, 'f'), 'at POST (no digest yet) a path is left to the check at the start');
+  // A store name is compared by name even at POST: its folder name is its contents' hash.
+  const station = run('20260101-000000-0002', 'cli-fedcba9876543210', 'abc');
+  assert.throws(() => storedBaseline(store, station, net, 'f'), /not the same net/);
+  assert.ok(storedBaseline(store, station, { ...net, digest: 'abc' }, 'f'));
+});

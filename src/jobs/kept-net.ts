@@ -49,7 +49,14 @@ export type KeptRecord = z.infer<typeof KeptSchema>;
 export function keptRunId(store: EmbeddedStore, ref: string): string {
   const id = ref.replace(/^run:/, '');
   if (id !== 'latest') return id;
-  const found = store.listRuns().find((r) => r.kind === 'program-net' && r.status === 'completed' && r.results.includes('program-net'));
+  const kept = (id: string) => {
+    try {
+      return !!store.loadResult<{ onBoard?: unknown }>(id, 'program-net').onBoard;
+    } catch {
+      return false;
+    }
+  };
+  const found = store.listRuns().find((r) => r.kind === 'program-net' && r.status === 'completed' && r.results.includes('program-net') && kept(r.id));
   if (!found) throw new NotFoundError('completed program-net run', 'latest');
   return found.id;
 }

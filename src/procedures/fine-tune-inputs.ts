@@ -15,6 +15,13 @@ export function fineTuneImages(given: number | undefined, trainImages: number, f
 /** The net a baseline must have programmed: what makes its read-back comparable. */
 export interface BaselineNet {
   model: string;
+  /**
+   * netDigest of the net, when it is loaded: the same net under another name (a station's
+   * cli-<hash> folder, a direct run's path) is the same net when the baseline recorded this digest.
+   * Without it (a station's POST, before the net is loaded) a baseline named by a path is left to
+   * the check when the run starts, before any pulse.
+   */
+  digest?: string;
   dataset: string;
   levels: number;
   scheme: string;
@@ -22,7 +29,7 @@ export interface BaselineNet {
 
 /** The store as the check reads it (EmbeddedStore). */
 export interface BaselineStore {
-  getRun(id: string): { kind: string; status: string };
+  getRun(id: string): { kind: string; status: string; params?: unknown };
   loadResult<T>(id: string, name: string): T;
 }
 
@@ -33,7 +40,7 @@ export interface BaselineStore {
  */
 export function storedBaseline(store: BaselineStore, runId: string, net: BaselineNet, field: string): NetOnArraysResult {
   const refuse = (why: string) => new InvalidArgumentError(field, runId, `${why}: a baseline is a completed program-net run of the same net, without fine-tuning`);
-  let rec: { kind: string; status: string };
+  let rec: { kind: string; status: string; params?: unknown };
   try {
     rec = store.getRun(runId);
   } catch {
@@ -47,7 +54,9 @@ export function storedBaseline(store: BaselineStore, runId: string, net: Baselin
   } catch (e) {
     throw refuse(`its result cannot be read (${(e as Error).message})`);
   }
-  if (r.model !== net.model || r.dataset !== net.dataset || r.levels !== net.levels || r.mapping.scheme !== net.scheme)
+  const recorded = ((rec.params as { inputs?: Record<string, string> } | undefined)?.inputs ?? {})['model contents (--model)'];
+  const sameModel = r.model === net.model || (net.digest !== undefined ? recorded === net.digest : /[\\/]/.test(r.model));
+  if (!sameModel || r.dataset !== net.dataset || r.levels !== net.levels || r.mapping.scheme !== net.scheme)
     throw refuse(`that run programmed ${r.model} on ${r.dataset} at ${r.levels} levels (${r.mapping.scheme}), this one ${net.model} on ${net.dataset} at ${net.levels} levels (${net.scheme}): not the same net`);
   if (r.fineTune) throw refuse('that run was fine-tuned');
   return r;

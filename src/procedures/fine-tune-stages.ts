@@ -55,8 +55,8 @@ const StageFile = z
     layer: z.number().int().nonnegative(),
     /** Every weight layer from `layer` on. */
     weights: EncodedWeights,
-    /** weightsDigest of `weights` (absent in stage files written before it was added: not checked there). */
-    digest: z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256').optional(),
+    /** weightsDigest of `weights`: required (a file without it could be edited and its digest dropped; stages written before it was kept are refused, the run's record stays). */
+    digest: z.string({ required_error: 'a stage without its weights\' digest is not trusted (written by an rram-hil before 2026-12-02, or altered): restart the fine-tuning as a new run' }).regex(/^[0-9a-f]{64}$/, 'must be a SHA-256'),
     report: z.record(z.unknown()),
   })
   .strict();
@@ -125,6 +125,6 @@ export function loadStage(dir: string, layer: number, net: CrossbarNet): Stage |
   if (!existsSync(f)) return undefined;
   const d = parseFile(StageFile, parseJsonText(readFileSync(f, 'utf8'), f), f);
   if (d.layer !== layer) throw new DataError(f, `holds layer ${d.layer + 1}, not ${layer + 1}`);
-  if (d.digest !== undefined && d.digest !== weightsDigest(d.weights)) throw new DataError(f, 'its weights do not match their digest: the stage was altered after it was written');
+  if (d.digest !== weightsDigest(d.weights)) throw new DataError(f, 'its weights do not match their digest: the stage was altered after it was written');
   return { layer, net: applyWeights(net, d.weights, layer, f), report: d.report as unknown as FineTuneLayerReport };
 }

@@ -66,7 +66,7 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
     const got = new Uint16Array(info.rows * info.cols);
     for (let r = 0; r < o.reads; r++) {
       const all = await board.readArray(array, { vread_V: v });
-      // Every read in the record, as every other read is (the cell history shows them; level -1: the probe reads whatever the cell holds).
+      // Every read in the record, as every other read is (level -1: the probe reads whatever the cell holds; a programmed cell's history shows them).
       for (let i = 0; i < all.length; i++) {
         const why = unusableRead(all[i]);
         ctx.emit({ type: 'read', cell: { array, row: Math.floor(i / info.cols), col: i % info.cols }, vread_V: v, current_A: why ? null : all[i], phase: 'probe', level: -1, step: 'mvm-probe', ...(why ? { unusable: why } : {}) });

@@ -60,7 +60,7 @@ export interface AppOptions {
   hub?: StationsHub;
 }
 
-const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LOCKED: 423, LIMIT: 400, ADDRESS: 400, DATA: 400, DISCONNECTED: 503 };
+const STATUS: Record<string, number> = { PRUNED: 410, INVALID_ARGUMENT: 400, NOT_FOUND: 404, BUSY: 409, LOCKED: 423, LIMIT: 400, ADDRESS: 400, DATA: 400, UNSUPPORTED: 400, DISCONNECTED: 503 };
 
 /** Folders whose paths never appear in an answer (set per app: the store's root joins them). */
 let serverRoots: string[] = [repoRoot(), homedir(), tmpdir(), realTmp()];

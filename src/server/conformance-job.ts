@@ -86,6 +86,8 @@ export async function runConformanceJob(board: Board, ctx: RunContext, req: Conf
       }
     });
   } catch (e) {
+    // Refused before the port was lent out (the link recovering, grounding failed): nothing ran, the board was never away.
+    if (!lent) throw e;
     const why = (suiteError as Error | undefined)?.message;
     const stopped = why === undefined ? undefined : suiteError instanceof AbortedError ? why : `stopped after ${checks.length} of ${CHECK_COUNT} checks: ${why}`;
     const ran = lent && checks.length ? report(stopped) : undefined;

@@ -40,6 +40,7 @@ import { runInferOnBoardJob } from '../jobs/infer-on-board-job.js';
 import { planKeptNet } from '../jobs/kept-net.js';
 import { fineTuneSettings, netProgrammingOptions, programNetJob } from './program-net-request.js';
 import { storedBaseline } from '../procedures/fine-tune-inputs.js';
+import { netDigest } from '../procedures/net-on-arrays.js';
 
 /** A queue item's request that continues the stored run of the item's id (set by POST /api/runs/:id/resume, never by a client). */
 export const isResumeRequest = (req: JobRequest): boolean => (req as { resume?: unknown }).resume === true;
@@ -495,7 +496,7 @@ export class JobManager {
         const { netOnArraysProgressive } = await import('../procedures/program-net-progressive.js');
         const { writeReportFile } = await import('../procedures/fine-tune-stages.js');
         // Checked at POST (job-preflight.ts); again here, for what changed while it waited.
-        const base = ft.baseline ? storedBaseline(this.store, ft.baseline, { model: req.model, dataset: req.dataset, levels: req.levels, scheme: req.mapping }, 'fineTune.baseline') : undefined;
+        const base = ft.baseline ? storedBaseline(this.store, ft.baseline, { model: req.model, digest: netDigest(opts.net), dataset: req.dataset, levels: req.levels, scheme: req.mapping }, 'fineTune.baseline') : undefined;
         return netOnArraysProgressive(tf, backend, this.board, ctx, {
           ...opts,
           reads: req.reads ?? 4,

@@ -99,7 +99,7 @@ export class LiveRun {
       }
       case 'read': {
         if (e.current_A === null) break; // an unusable read: the cell keeps its last value
-        // The MVM probe reads whole arrays after the run: not the run's cells (the map shows what it programmed; a cell's history shows the probe's reads).
+        // The MVM probe reads whole arrays after the run: not the run's cells (the map shows what it programmed).
         if (e.phase === 'probe') break;
         const k = `${e.cell.array}:${e.cell.row}:${e.cell.col}`;
         const c = this.cell(e.cell, e.level, e.seq);

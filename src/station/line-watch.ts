@@ -28,7 +28,8 @@ export interface LineState {
   down?: string;
 }
 
-const OPS = new Set(['form', 'set', 'reset', 'read', 'readRow', 'readArray', 'wait', 'ground', 'writeVerify', 'counters']);
+// Every request that drives a line (the MVM drives rows at up to vread_max: not grounded while it runs).
+const OPS = new Set(['form', 'set', 'reset', 'read', 'readRow', 'readArray', 'mvm', 'wait', 'ground', 'writeVerify', 'counters']);
 
 export interface WatchedBoard {
   board: Board;

@@ -17,7 +17,7 @@ import { parseFile, parseJsonText } from '../../io/validate.js';
 import { runJob } from '../../jobs/run-job.js';
 import type { EmbeddedStore } from '../../store/embedded-store.js';
 import { boardHistory } from '../../store/board-history.js';
-import { netOnArrays, type NetOnArraysOptions, type NetOnArraysResult } from '../../procedures/net-on-arrays.js';
+import { netDigest, netOnArrays, type NetOnArraysOptions, type NetOnArraysResult } from '../../procedures/net-on-arrays.js';
 import { fineTuneImages, storedBaseline } from '../../procedures/fine-tune-inputs.js';
 import type { ProgressiveOptions } from '../../procedures/program-net-progressive.js';
 import type { Split } from '../../inference/datasets.js';
@@ -147,7 +147,7 @@ export function baselineOf(how: string | undefined, e: BaselineEnv): Progressive
     };
   }
   if (!/^[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$/.test(mode)) throw new InvalidArgumentError('--baseline', mode, 'must be twin, none or a stored program-net run id');
-  const r = storedBaseline(e.store, mode, { model: e.opts.model, dataset: e.opts.dataset, levels: e.opts.device.nominal.length, scheme: e.opts.scheme }, '--baseline');
+  const r = storedBaseline(e.store, mode, { model: e.opts.model, digest: netDigest(e.opts.net), dataset: e.opts.dataset, levels: e.opts.device.nominal.length, scheme: e.opts.scheme }, '--baseline');
   return async () => ({ readback: r.readbackAccuracy, runId: mode, source: `run ${mode}` });
 }
 
