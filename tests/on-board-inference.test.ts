@@ -145,6 +145,10 @@ test('rram program-net --keep, then rram infer --on-board on the in-process emul
   const nk = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', plain.runId, '--board-arrays', '4');
   assert.equal(nk.status, 2);
   assert.match(nk.stderr, /onBoard.*--keep/);
+  // run:latest is the newest run kept with --keep, not the newer plain one.
+  const latest = rram('infer', '--model', 'net', '--dataset', 'mnist', '--on-board', 'run:latest', '--board-arrays', '4', '--images', '10', '--json');
+  assert.equal(latest.status, 0, latest.stderr);
+  assert.equal(JSON.parse(latest.stdout).runId, res.runId);
 });
 
 /** A store holding only the runs of another (its boards' saved states left behind). */
