@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, realpathSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { queueFilePath, queueKey, readQueueFile, takeOverQueueFile, writeQueueFile, type QueueSnapshot } from '../src/station/queue-file.js';
@@ -65,6 +65,9 @@ test('a board served on another port gets its queue back; a queue kept under its
     assert.match(st.err(), /took over the queue/);
     assert.ok(!existsSync(queueFilePath(store, portKey)), 'the port file is gone');
     await st.stop();
+    // The board's file says which port it was on (what a later station on that port warns from, if another board answers there).
+    const files = readdirSync(join(store, 'stations', 'queues')).filter((n) => n.endsWith('.json')).map((n) => JSON.parse(readFileSync(join(store, 'stations', 'queues', n), 'utf8')) as QueueSnapshot);
+    assert.deepEqual(files.map((f) => f.port), [portKey]);
     // The same board (the same emulator, its boot) behind another tty: a re-enumerated adapter.
     const other = join(mkdtempSync(join(tmpdir(), 'rram-relay-')), 'tty');
     relay = spawn('socat', [`pty,raw,echo=0,link=${other}`, `OPEN:${board.path},raw,echo=0`], { stdio: 'ignore' });
@@ -78,4 +81,21 @@ test('a board served on another port gets its queue back; a queue kept under its
     relay?.kill('SIGTERM');
     board.proc.kill('SIGTERM');
   }
+});
+
+test('a queue of another board that was on this port, still holding work, is said (never taken over); an empty one, another port\'s, or this board\'s own is not', async () => {
+  const { strandedQueues } = await import('../src/station/queue-file.js');
+  const store = mkdtempSync(join(tmpdir(), 'rram-queue-stranded-'));
+  const port = 'port:/dev/ttyUSB0';
+  const now = queueKey(port, { kind: 'emulated', id: 'emu-1', state: 'boot-00000002' } as never);
+  const put = (boardKey: string, queued: number[], p: string | undefined, history: number[] = []) => writeQueueFile(queueFilePath(store, boardKey), { ...snapshot(boardKey, queued, history), ...(p ? { port: p } : {}) });
+  put('board:emulated:boot-00000001', [1, 2], port); // the emulator before its restart: 2 queued
+  put('board:emulated:boot-00000000', [], port, [0]); // nothing waiting
+  put('board:hardware:chip-3', [5], 'port:/dev/ttyUSB1'); // another port's
+  put(now, [7], port); // this board's own
+  const said = strandedQueues(store, port, now);
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.match(said[0], /holds 2 queued or interrupted item\(s\) of board emulated:boot-00000001, which was on \/dev\/ttyUSB0; the board answering there now is .* another: its queue is left as it is/);
+  assert.ok(existsSync(queueFilePath(store, 'board:emulated:boot-00000001')), 'left where it is');
+  assert.deepEqual(strandedQueues(store, 'emulated:abc', 'emulated:abc'), [], 'an in-process board has no port');
 });

@@ -6,7 +6,7 @@
  * is refused naming it - never taken as an empty queue, which would silently drop what was queued.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { BoardInfo } from '../../drivers/board.js';
@@ -39,6 +39,8 @@ export const QueueSnapshot = z
     version: z.literal(1),
     /** The board's queue key (queueKey; a file taken over from an earlier station: its port key): a file of another board is refused. */
     boardKey: z.string().min(1),
+    /** The port key the board was on when the file was last written (a board on a port): what strandedQueues looks for. */
+    port: z.string().startsWith('port:').optional(),
     rev: z.number().int().gte(0),
     /** Paused by a user (pause, halt), not by the station's own shutdown. */
     paused: z.boolean(),
@@ -85,6 +87,31 @@ export function takeOverQueueFile(store: string, key: string, portKey: string, b
   renameSync(old, file);
   fsyncDir(dirname(file));
   return { file, note: `took over the queue an earlier station kept for the board on ${portKey.slice(5)} (now ${file})` };
+}
+
+/**
+ * Queues kept for another board that was on this port (a restarted emulator, a reflashed board: a
+ * new identity) and still holding work: never taken over (they are another board's), but said, so
+ * what was queued there is not silently left behind. Files that do not parse are left to the
+ * station that owns them.
+ */
+export function strandedQueues(store: string, portKey: string, key: string): string[] {
+  const dir = join(store, 'stations', 'queues');
+  if (!portKey.startsWith('port:') || !existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const n of readdirSync(dir).filter((x) => x.endsWith('.json')).sort()) {
+    const f = join(dir, n);
+    let snap: QueueSnapshot;
+    try {
+      snap = QueueSnapshot.parse(JSON.parse(readFileSync(f, 'utf8')));
+    } catch {
+      continue;
+    }
+    if (snap.port !== portKey || snap.boardKey === key) continue;
+    const waiting = snap.queued.length + (snap.running ? 1 : 0) + snap.history.filter((i) => i.state === 'interrupted').length;
+    if (waiting) out.push(`${f} holds ${waiting} queued or interrupted item(s) of board ${snap.boardKey.replace(/^board:/, '')}, which was on ${portKey.slice(5)}; the board answering there now is ${key.replace(/^board:/, '')}, another: its queue is left as it is (start a station on that board to run or remove them)`);
+  }
+  return out;
 }
 
 function fsyncDir(dir: string): void {

@@ -33,23 +33,23 @@ export class Station {
     readonly jobs: JobManager,
     readonly boardId = BOARD_ID,
     /** Where the queue is kept across restarts (queue-file.ts), the queue key it belongs to (queueKey), and the board's key. */
-    saved?: { file: string; boardKey: string; key: string },
+    saved?: { file: string; boardKey: string; key: string; port?: string },
   ) {
     this.watched = jobs.lineWatch;
     this.key = saved?.key;
     this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done, wvBenchBatch);
-    if (saved) this.keepQueue(saved.file, saved.boardKey);
+    if (saved) this.keepQueue(saved.file, saved.boardKey, saved.port);
   }
 
   /** Takes back the queue saved in `file` (a bad file stops the station, naming it) and saves every change there. */
-  private keepQueue(file: string, boardKey: string): void {
+  private keepQueue(file: string, boardKey: string, port?: string): void {
     let snap: ReturnType<typeof readQueueFile>;
     try {
       snap = readQueueFile(file, boardKey);
     } catch (e) {
       throw e instanceof DataError ? new DataError(file, `${e.message.slice(file.length + 2)} (the station's saved queue: repair it, or move it away to start with an empty queue)`) : e;
     }
-    const persist = (s: ReturnType<BoardQueue<JobRequest>['snapshot']>) => writeQueueFile(file, { format: 'rram-hil/station-queue', version: 1, boardKey, ...s });
+    const persist = (s: ReturnType<BoardQueue<JobRequest>['snapshot']>) => writeQueueFile(file, { format: 'rram-hil/station-queue', version: 1, boardKey, ...(port ? { port } : {}), ...s });
     if (snap) {
       const info = this.jobs.board.info();
       this.queue.restore(snap, (item) => {

@@ -8,7 +8,7 @@ import type { Sink } from '../../jobs/run-job.js';
 import { addBoardOptions } from '../board-options.js';
 import { openServeBoards, serveBoards, type ServeBoardFlags } from '../serve-boards.js';
 import { removeStationFile, writeStationFile } from '../../station/station-file.js';
-import { queueKey, takeOverQueueFile } from '../../station/queue-file.js';
+import { queueKey, strandedQueues, takeOverQueueFile } from '../../station/queue-file.js';
 import { boardKey as historyKey } from '../../store/board-history.js';
 import type { Board } from '../../../drivers/board.js';
 import { DEFAULT_MAX_TRIALS } from '../../server/job-requests.js';
@@ -42,7 +42,7 @@ export const isLoopback = (host: string): boolean => host === 'localhost' || hos
  * Where a board's queue is kept: under its queue key (a board on a port: its HELLO identity, so a
  * re-enumerated adapter finds its queue), a file an earlier station kept under the port taken over.
  */
-function savedQueue(dir: string, store: EmbeddedStore, b: { key: string; board: Board }): { file: string; boardKey: string; key: string } {
+function savedQueue(dir: string, store: EmbeddedStore, b: { key: string; board: Board }): { file: string; boardKey: string; key: string; port?: string } {
   const info = b.board.info();
   const boardKey = queueKey(b.key, info);
   const ranOn = (runId: string) => {
@@ -55,7 +55,8 @@ function savedQueue(dir: string, store: EmbeddedStore, b: { key: string; board: 
   };
   const { file, note } = takeOverQueueFile(dir, boardKey, b.key, historyKey(info), ranOn);
   if (note) process.stderr.write(`rram: ${note}\n`);
-  return { file, boardKey, key: b.key };
+  for (const s of strandedQueues(dir, b.key, boardKey)) process.stderr.write(`rram: warning: ${s}\n`);
+  return { file, boardKey, key: b.key, ...(b.key.startsWith('port:') ? { port: b.key } : {}) };
 }
 
 export function registerServe(program: Command): void {
