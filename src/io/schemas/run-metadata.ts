@@ -26,7 +26,8 @@ export const RunMetadata = z
     device: text(120).optional(),
     operator: text(120).optional(),
     /** Temperature of the sample in degrees Celsius. */
-    temperature_C: z.number({ invalid_type_error: 'must be a number (degrees Celsius)' }).finite().min(-273.15, 'below absolute zero').max(1000, 'at most 1000 °C').optional(),
+    // -0 is 0 (JSON writes it so: kept as 0, what every export reads back).
+    temperature_C: z.number({ invalid_type_error: 'must be a number (degrees Celsius)' }).finite().min(-273.15, 'below absolute zero').max(1000, 'at most 1000 °C').transform((v) => v + 0).optional(),
     notes: z
       .string()
       .trim()
