@@ -104,7 +104,10 @@ test('two CLI processes and one browser on one station: queued in order, never i
     // The page followed each while it ran.
     for (const id of [idA, idB]) {
       const steps = await progressSteps(page, id, ends[id]);
-      assert.ok(steps.size >= 3, `run ${id}: progress steps drawn while it ran: ${[...steps].join(' | ')}`);
+      // At least two steps drawn before it ended, one of them short of all 512 cells: the page drew
+      // the run as it went (how many ticks fit in a run depends on the machine's speed).
+      const counts = [...steps].map((x) => Number(x.split(': ')[1]));
+      assert.ok(steps.size >= 2 && counts.some((c) => c < 512), `run ${id}: progress steps drawn while it ran: ${[...steps].join(' | ')}`);
     }
   } finally {
     await browser.close();
