@@ -138,6 +138,17 @@ export interface KeptPlan {
 }
 
 /**
+ * What a station checks when an on-board evaluation is queued, without loading a net or a data set
+ * (it answers a request: the net's digest and the recomputed read-back wait for the item's turn,
+ * planKeptNet, still before any MVM): the run was kept, and its net is a folder of this store.
+ */
+export function checkKeptRun(store: EmbeddedStore, runId: string): Pick<KeptPlan, 'runId' | 'rec'> {
+  const { rec, kept } = loadKept(store, runId);
+  modelDirFor(store, rec, kept, undefined);
+  return { runId, rec };
+}
+
+/**
  * The kept run's net, checked before any board is touched: `from` is the direct command's
  * --model, --dataset and --data; a station gives none (its store's model, the run's data set from
  * its own folder).
@@ -165,7 +176,7 @@ export async function planKeptNet(store: EmbeddedStore, runId: string, from: { m
  * programmed (as a resume checks it: its id, an emulated board's saved state, its limits), and
  * take the input voltage.
  */
-export function checkKeptBoard(plan: KeptPlan, board: Board, vIn_V: number, vInField: string): void {
+export function checkKeptBoard(plan: Pick<KeptPlan, 'runId' | 'rec'>, board: Board, vIn_V: number, vInField: string): void {
   requireMvm(board);
   const problems = boardProblems(plan.rec.board as never, board.info());
   if (problems.length) throw new InvalidArgumentError('board', board.info().id, `run ${plan.runId} programmed another board (${problems.join('; ')})`);
