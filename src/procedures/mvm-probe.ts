@@ -70,13 +70,11 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
       for (let i = 0; i < all.length; i++) {
         const why = unusableRead(all[i]);
         ctx.emit({ type: 'read', cell: { array, row: Math.floor(i / info.cols), col: i % info.cols }, vread_V: v, current_A: why ? null : all[i], phase: 'probe', level: -1, step: 'mvm-probe', ...(why ? { unusable: why } : {}) });
+        if (why) continue;
+        sum[i] += all[i];
+        sq[i] += all[i] * all[i];
+        got[i]++;
       }
-      for (let i = 0; i < all.length; i++)
-        if (!unusableRead(all[i])) {
-          sum[i] += all[i];
-          sq[i] += all[i] * all[i];
-          got[i]++;
-        }
     }
     const missing = got.filter((g) => g === 0).length;
     if (missing) {
