@@ -205,3 +205,36 @@ test('every piece on at once, fitted-style: the emulator behind `rram emulate --
     proc.kill('SIGTERM');
   }
 });
+
+test('relaxation cache: every read and pulse gives bit for bit what looking both times up gives, over random operations, times, exports and imports', () => {
+  // Every relaxation piece on (fast, reshaped table, slow drift, RTN): the cache must carry each term.
+  const cal = variant({ relax_fast_sigma_rel: 0.03, relax_fast_sigma_S: 1e-6, relax_fast_drift_rel: -0.01, relax_fast_tau_s: 0.3, relaxation_time_exp: 0.05, relaxation_g_exp: 0.1, relaxation_drift_rel: 0.002, fraction_rtn: 0.3, rtn_amplitude_rel: 0.05 });
+  const op = fc.record({ cell: fc.nat(3), kind: fc.constantFrom('form', 'set', 'reset', 'read', 'read', 'move'), dt: fc.oneof(fc.constant(0), fc.double({ min: 1e-7, max: 1e-3, noNaN: true }), fc.double({ min: 0.01, max: 1e5, noNaN: true })), vg: fc.double({ min: 0.6, max: 2.2, noNaN: true }) });
+  fc.assert(
+    fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), fc.nat(1000), (ops, seed) => {
+      const cached = new CellArrayModel(cal, 4, seed);
+      const plain = new CellArrayModel(cal, 4, seed, { relaxCache: false });
+      const buf = Buffer.alloc(CellArrayModel.RECORD_BYTES);
+      let now = 0;
+      for (const o of ops) {
+        now += o.dt;
+        for (const m of [cached, plain]) {
+          if (o.kind === 'form') m.form(o.cell, 3.9, o.vg, now);
+          else if (o.kind === 'set') m.set(o.cell, 1.2, o.vg, now);
+          else if (o.kind === 'reset') m.reset(o.cell, 1.6, 2.7, now);
+        }
+        if (o.kind === 'move') {
+          // A saved cell restored into another slot of the cached model (a board loaded from its state).
+          const to = (o.cell + 1) % 4;
+          cached.exportCell(o.cell, buf, 0);
+          cached.importCell(to, buf, 0);
+          plain.exportCell(o.cell, buf, 0);
+          plain.importCell(to, buf, 0);
+        }
+        for (let i = 0; i < 4; i++) if (cached.read(i, 0.2, now) !== plain.read(i, 0.2, now)) return false;
+      }
+      return true;
+    }),
+    { numRuns: 300 },
+  );
+});

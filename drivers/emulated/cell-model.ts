@@ -82,9 +82,24 @@ export class CellArrayModel {
   private readonly pairB = { mean: 0, sigma: 0 };
   private readonly fastA = { mean: 0, variance: 0 };
   private readonly fastB = { mean: 0, variance: 0 };
+  /**
+   * The relaxation terms at each cell's tRelax, kept from its last advance (valid while
+   * relValid[i]): the next advance starts where the last one ended, so only the new time is
+   * looked up (half the table work of every pulse and read; the same numbers bit for bit).
+   * Derived state: a commit or an imported cell invalidates it, it is never saved.
+   */
+  private readonly relM: Float64Array;
+  private readonly relS: Float64Array;
+  private readonly relFm: Float64Array;
+  private readonly relFv: Float64Array;
+  private readonly relD: Float64Array;
+  private readonly relValid: Uint8Array;
+  private readonly cacheOn: boolean;
 
-  constructor(cal: Calibration, n: number, seed: number) {
+  /** `relaxCache: false` looks both ends up at every advance (the reference a test holds the cache to). */
+  constructor(cal: Calibration, n: number, seed: number, opts: { relaxCache?: boolean } = {}) {
     this.n = n;
+    this.cacheOn = opts.relaxCache !== false;
     this.p = values(cal);
     this.relax = cal.relaxation;
     this.iv = cal.ivCurve;
@@ -96,6 +111,12 @@ export class CellArrayModel {
     this.tProg = new Float64Array(n);
     this.offset = new Float64Array(n);
     this.tRelax = new Float64Array(n);
+    this.relM = new Float64Array(n);
+    this.relS = new Float64Array(n);
+    this.relFm = new Float64Array(n);
+    this.relFv = new Float64Array(n);
+    this.relD = new Float64Array(n);
+    this.relValid = new Uint8Array(n);
     this.v0 = new Float64Array(n);
     this.gain = new Float64Array(n);
     this.vset = new Float64Array(n);
@@ -181,6 +202,7 @@ export class CellArrayModel {
     this.offset[i] = 0;
     this.tRelax[i] = 0;
     this.tProg[i] = now;
+    this.relValid[i] = 0;
   }
 
   form(i: number, vte_V: number, vg_V: number, now: number): void {
@@ -251,28 +273,51 @@ export class CellArrayModel {
   private advanceRelaxation(i: number, now: number): void {
     if (this.state[i] !== CellState.Formed) return;
     const el = now - this.tProg[i];
-    if (el <= this.tRelax[i]) return;
+    const t1 = this.tRelax[i];
+    if (el <= t1) return;
     const s = this.p.relaxation_scale;
     const g0 = this.g[i];
-    const a = this.pairA;
+    // The terms at t1: from the last advance, or looked up (after a commit or an import).
+    if (!this.relValid[i] || !this.cacheOn) this.relaxTerms(i, g0, t1);
+    const m1 = this.relM[i];
+    const s1 = this.relS[i];
+    const fam = this.relFm[i];
+    const fav = this.relFv[i];
+    const d1 = this.relD[i];
     const b = this.pairB;
-    relaxationPair(this.relax, g0, this.tRelax[i], a);
     relaxationPair(this.relax, g0, el, b);
     // The table reshaped in time and G0 (1 unless the calibration says otherwise).
-    const f1 = s * tableShape(this.p, g0, this.tRelax[i]);
     const f2 = s * tableShape(this.p, g0, el);
-    const s1 = a.sigma * f1;
     const s2 = b.sigma * f2;
-    const m1 = a.mean * f1;
     const m2 = b.mean * f2;
     // The fast component (0 unless the calibration has one) adds its own mean and variance.
-    const fa = this.fastA;
     const fb = this.fastB;
-    fastRelaxation(this.p, g0, this.tRelax[i], fa);
     fastRelaxation(this.p, g0, el, fb);
-    const inc = Math.max(0, s2 * s2 - s1 * s1 + (fb.variance - fa.variance));
-    this.offset[i] += m2 - m1 + (fb.mean - fa.mean) + (slowDrift(this.p, g0, el) - slowDrift(this.p, g0, this.tRelax[i])) + Math.sqrt(inc) * this.rng.normal(i);
+    const d2 = slowDrift(this.p, g0, el);
+    const inc = Math.max(0, s2 * s2 - s1 * s1 + (fb.variance - fav));
+    this.offset[i] += m2 - m1 + (fb.mean - fam) + (d2 - d1) + Math.sqrt(inc) * this.rng.normal(i);
     this.tRelax[i] = el;
+    this.relM[i] = m2;
+    this.relS[i] = s2;
+    this.relFm[i] = fb.mean;
+    this.relFv[i] = fb.variance;
+    this.relD[i] = d2;
+    this.relValid[i] = 1;
+  }
+
+  /** The relaxation terms of cell i (programmed to g0) at t seconds after its pulse, into its cache. */
+  private relaxTerms(i: number, g0: number, t: number): void {
+    const a = this.pairA;
+    relaxationPair(this.relax, g0, t, a);
+    const f = this.p.relaxation_scale * tableShape(this.p, g0, t);
+    this.relM[i] = a.mean * f;
+    this.relS[i] = a.sigma * f;
+    const fa = this.fastA;
+    fastRelaxation(this.p, g0, t, fa);
+    this.relFm[i] = fa.mean;
+    this.relFv[i] = fa.variance;
+    this.relD[i] = slowDrift(this.p, g0, t);
+    this.relValid[i] = 1;
   }
 
   /** Low-field conductance now (relaxed and drifted, without read noise). */
@@ -342,6 +387,7 @@ export class CellArrayModel {
   }
   importCell(i: number, b: Buffer, at: number): void {
     this.state[i] = b[at];
+    this.relValid[i] = 0;
     let o = at + 1;
     for (const a of [this.g, this.tProg, this.offset, this.tRelax]) {
       a[i] = b.readDoubleLE(o);

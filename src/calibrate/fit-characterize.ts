@@ -96,7 +96,15 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
   const design = characterizeDesign(d);
   const seed = seedOf(d.levels.map((l) => l.cells), 9);
-  const replay = (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb = false) => async (s: ModelState) => evalStats(on, await o.pool.run({ kind: 'replay', cal: o.calibrate(s), design, factor, seed, programmingOnly, beforeClimb }));
+  // `factor` times the run's cells as that many replays of the run's own size, one seed each (the
+  // first the sensitivities' seed), run side by side on the pool's workers: each replay keeps the
+  // run's timing (a replay of twice the cells would wait twice as long between verify and
+  // read-back, which the fast relaxation sees), and a factor-2 match costs one replay's wall time.
+  const replay = (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb = false) => async (s: ModelState) => {
+    const cal = o.calibrate(s);
+    const parts = await Promise.all(Array.from({ length: factor }, (_, k) => o.pool.run({ kind: 'replay', cal, design, factor: 1, seed: k ? seedOf([seed, k], 11) : seed, programmingOnly, beforeClimb })));
+    return evalStats(on, parts[0].map((_, l) => parts.flatMap((r) => r[l])));
+  };
   const ctx: Ctx = { o, defs, obs, se, kept, replay, records: new Map(), runs: 0 };
   let state = cloneState(o.state);
   shares(kept, state, ctx.records, o.runId);
@@ -153,7 +161,7 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
     }
   }
   const out = r.state;
-  const method = `the characterize run ${ctx.o.runId} replayed on the emulator (${factor}x its cells, same design${st.reads ? ', reads and delays' : ''}) until ${on.length} statistics of its levels (${st.groups.join(', ')}) matched (indirect inference)`;
+  const method = `the characterize run ${ctx.o.runId} replayed on the emulator (${factor === 1 ? 'once' : `${factor} times, seeds apart`}, same design${st.reads ? ', reads and delays' : ''}) until ${on.length} statistics of its levels (${st.groups.join(', ')}) matched (indirect inference)`;
   ps.forEach((p, j) => {
     const fromSweep = p.prior.from === 'sweep';
     let status: ParamRecord['status'] = 'fitted';
