@@ -10,11 +10,14 @@
  *    again then;
  *  - a different board answering at the port is refused, by the route and by the re-probe: the
  *    board stays down naming why, and nothing but HELLO reaches the other board;
- *  - the re-probe never runs while the board is up: the firmware sees no request at all.
+ *  - the re-probe never runs while the board is up: the firmware sees no request at all;
+ *  - as a user meets it: `rram serve --port` on `rram emulate --pty` (its path behind a link the
+ *    test points at one emulator or another), a CLI command through the station told what the
+ *    station does and how to ask, the board back by itself once the same board answers.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +33,7 @@ import { RECONNECTED } from '../src/station/line-watch.js';
 import type { LinkView } from '../src/station/board-revival.js';
 import { waitFor } from './helpers/server.js';
 import { needTool } from './helpers/env.js';
+import { cli, emulatePty, serveStation, stationToken } from './helpers/station.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TOKEN = 'reconnect-test-token';
@@ -217,5 +221,62 @@ test('a different board answering at the port: refused by the route and by the r
   } finally {
     await other.stop().catch(() => undefined);
     await r.done();
+  }
+});
+
+test('as a user meets it: rram serve --port --reprobe, the emulator gone then back; a CLI command through the station told what happens; another board refused; the same one back by itself', { timeout: 60000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'rram-reconnect-cli-'));
+  const port = join(dir, 'board');
+  const store = join(dir, 'store');
+  const emus: Awaited<ReturnType<typeof emulatePty>>[] = [];
+  /** `rram emulate --pty` with `seed` behind the station's port path. */
+  const plugIn = async (seed: number) => {
+    const e = await emulatePty(['--seed', String(seed)]);
+    emus.push(e);
+    rmSync(port, { force: true });
+    symlinkSync(e.path, port);
+    return e;
+  };
+  const unplug = async (e: Awaited<ReturnType<typeof emulatePty>>) => {
+    const gone = new Promise((r) => e.proc.once('exit', r));
+    e.proc.kill('SIGTERM');
+    await gone;
+  };
+  const first = await plugIn(1);
+  const st = await serveStation(store, ['--port', port, '--reprobe', '0.5']);
+  try {
+    const link = async () => ((await (await fetch(`${st.url}/api/boards`)).json()) as { link: LinkView }[])[0].link;
+    const read = async () => {
+      const c = cli(['read', '--cell', '0,0', '--json', '--station', st.url, '--port', port, '--store', store]);
+      return { code: await c.done, err: c.err() };
+    };
+    assert.equal((await read()).code, 0);
+    await unplug(first);
+    // The station's keep-alive finds the port gone; the link gives up after its reconnect time (10 s).
+    const down = await waitFor(async () => { const k = await link(); return k.state !== 'up' ? k : undefined; }, 25000, 'the board to go down');
+    assert.match(down.down ?? '', /given up/);
+    const refused = await read();
+    assert.equal(refused.code, 1, refused.err);
+    assert.match(refused.err, /station http:\/\/127\.0\.0\.1:\d+: the station's board emu-1 is down \(.*\): nothing was sent to it; the station tries it again by itself every 0\.5 s .*POST \/api\/boards\/board0\/reconnect/);
+    // Another board on the port: refused by the re-probe, never adopted.
+    await plugIn(2);
+    const other = await waitFor(async () => { const k = await link(); return /different board/.test(k.lastAttempt?.error ?? '') ? k : undefined; }, 10000, 'the re-probe to meet the other board');
+    assert.equal(other.state === 'up', false);
+    assert.match(other.lastAttempt?.error ?? '', /id emu-1 -> emu-2/);
+    assert.equal((await read()).code, 1);
+    // The same board back (an emulator of its seed): taken back by the re-probe, the command runs.
+    await unplug(emus[1]);
+    await plugIn(1);
+    const back = await waitFor(async () => { const k = await link(); return k.state === 'up' ? k : undefined; }, 10000, 'the re-probe to take the board back');
+    assert.equal(back.lastAttempt?.by, 're-probe');
+    const ok = await read();
+    assert.equal(ok.code, 0, ok.err);
+    // The route, as the dashboard calls it: an up board is left alone.
+    const r = await fetch(`${st.url}/api/boards/board0/reconnect`, { method: 'POST', headers: { 'x-rram-token': stationToken(store), 'content-type': 'application/json' }, body: '{}' });
+    assert.deepEqual(((await r.json()) as { reconnected: boolean }).reconnected, false);
+  } finally {
+    await st.stop();
+    for (const e of emus) if (e.proc.exitCode === null && e.proc.signalCode === null) await unplug(e);
   }
 });
