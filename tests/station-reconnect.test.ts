@@ -11,6 +11,8 @@
  *  - a different board answering at the port is refused, by the route and by the re-probe: the
  *    board stays down naming why, and nothing but HELLO reaches the other board;
  *  - the re-probe never runs while the board is up: the firmware sees no request at all;
+ *  - the dashboard's queue card says the board is down, why and when it was last tried, and its
+ *    Reconnect button takes it back;
  *  - as a user meets it: `rram serve --port` on `rram emulate --pty` (its path behind a link the
  *    test points at one emulator or another), a CLI command through the station told what the
  *    station does and how to ask, the board back by itself once the same board answers.
@@ -34,6 +36,8 @@ import type { LinkView } from '../src/station/board-revival.js';
 import { waitFor } from './helpers/server.js';
 import { needTool } from './helpers/env.js';
 import { cli, emulatePty, serveStation, stationToken } from './helpers/station.js';
+import { CHROMIUM_ARGS } from './helpers/browser.js';
+import { chromium } from 'playwright-core';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TOKEN = 'reconnect-test-token';
@@ -49,8 +53,8 @@ function opsOf(emu: EmulatedBoard): string[] {
   return ops;
 }
 
-/** A station (its HTTP API) serving one board on a pty; `reprobe_ms` its re-probe (0: none). */
-async function rig(reprobe_ms: number) {
+/** A station (its HTTP API) serving one board on a pty; `reprobe_ms` its re-probe (0: none); `pageToken`: the per-server token the page reads, not TOKEN. */
+async function rig(reprobe_ms: number, o: { pageToken?: boolean } = {}) {
   const emu = new EmulatedBoard({ seed: 1 });
   const ops = opsOf(emu);
   const srv = new PtyServer(emu, { firmware: { time: 'virtual' } });
@@ -58,10 +62,11 @@ async function rig(reprobe_ms: number) {
   const drv = await SerialBoard.open({ path: srv.hostPath, keepAlive_ms: 0, margin_ms: 100, reconnect_ms: 600, reopen_ms: 1500 });
   const jobs = new JobManager(drv, new EmbeddedStore(mkdtempSync(join(tmpdir(), 'rram-reconnect-'))));
   const station = new Station(jobs, 'board0', undefined, { reprobe_ms });
-  const server: Server = createApp(jobs, { boards: new StationBoards([station]), token: TOKEN }).listen(0, '127.0.0.1');
+  const server: Server = createApp(jobs, { boards: new StationBoards([station]), token: o.pageToken ? undefined : TOKEN }).listen(0, '127.0.0.1');
   await new Promise<void>((r) => server.once('listening', () => r()));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const post = (path: string, body: unknown, token: string | null = TOKEN) => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { 'x-rram-token': token } : {}) }, body: JSON.stringify(body) });
+  const ours = o.pageToken ? ((await (await fetch(`${url}/api/config`)).json()) as { sessionToken: string }).sessionToken : TOKEN;
+  const post = (path: string, body: unknown, token: string | null = ours) => fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { 'x-rram-token': token } : {}) }, body: JSON.stringify(body) });
   const link = async () => ((await (await fetch(`${url}/api/boards`)).json()) as { link: LinkView }[])[0].link;
   const ended = (id: string, ms = 10000) => waitFor(() => { const i = station.queue.item(id); return i && !['queued', 'running'].includes(i.state) ? i : undefined; }, ms, `item ${id} to end`);
   /** The cable pulled past the reconnect time: the link gives up. */
@@ -220,6 +225,34 @@ test('a different board answering at the port: refused by the route and by the r
     assert.equal((await r.link()).state, 'up');
   } finally {
     await other.stop().catch(() => undefined);
+    await r.done();
+  }
+});
+
+test('the dashboard: a down board shown with why and its last attempt; Reconnect takes it back', { timeout: 60000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat') || !needTool(t, 'chromium', 'chromium')) return;
+  const r = await rig(0, { pageToken: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${r.url}/#live`);
+    await page.waitForSelector('body[data-ready="1"]');
+    assert.equal(await page.isVisible('#queue-reconnect'), false, 'no Reconnect while the board is up');
+    await r.pull();
+    // A failed attempt first (the port still absent): shown with its time and why.
+    assert.equal((await r.post('/api/boards/board0/reconnect', {})).status, 503);
+    await page.waitForFunction(() => document.querySelector('#queue-link')?.getAttribute('data-link') === 'down' && /board down: .*given up.*; last tried .*\(request: .*\); no re-probe by itself/.test(document.querySelector('#queue-link')?.textContent ?? ''), undefined, { timeout: 10000 });
+    assert.equal(await page.isVisible('#queue-reconnect'), true);
+    await r.srv.replug();
+    await page.click('#queue-reconnect');
+    await page.waitForFunction(() => document.querySelector('#queue-link')?.getAttribute('data-link') === 'up' && (document.querySelector('#queue-reconnect') as HTMLElement | null)?.hidden === true, undefined, { timeout: 10000 });
+    assert.equal(await page.textContent('#queue-message'), '');
+    const k = await r.link();
+    assert.equal(k.state, 'up');
+    assert.equal(k.lastAttempt?.by, 'request');
+    assert.equal(k.lastAttempt?.ok, true);
+  } finally {
+    await browser.close();
     await r.done();
   }
 });

@@ -7,7 +7,7 @@
  * under it: it ends at its next request), and nothing at all while the board is up: an up board
  * gets no HELLO from here.
  */
-import { DisconnectedError, RramError } from '../../drivers/errors.js';
+import { DisconnectedError, RramError, UnsupportedError } from '../../drivers/errors.js';
 import type { WatchedBoard } from './line-watch.js';
 
 /** How often a down board is tried again by default (rram serve --reprobe). */
@@ -108,6 +108,7 @@ export class BoardRevival {
 
   private begin(): Promise<ReconnectAttempt> | undefined {
     if (!this.down()) return undefined;
+    if (!this.reconnectable) throw new UnsupportedError('a reconnect (its link cannot be reopened)');
     const running = this.o.running();
     if (running) throw new RramError('BUSY', `board ${this.o.boardId}'s item ${running} still runs (its link gave up under it; it ends at its next request): reconnect once it has ended`, { runId: running });
     return this.run('request', this.o.within_ms);
