@@ -10,7 +10,9 @@
  *    again then;
  *  - a different board answering at the port is refused, by the route and by the re-probe: the
  *    board stays down naming why, and nothing but HELLO reaches the other board;
- *  - the re-probe never runs while the board is up: the firmware sees no request at all;
+ *  - the re-probe never runs while the board is up: the firmware sees no request at all; nor while
+ *    an item still runs on a board gone down (held at a checkpoint): the route answers BUSY, and the
+ *    board comes back once the item has ended;
  *  - the dashboard's queue card says the board is down, why and when it was last tried, and its
  *    Reconnect button takes it back;
  *  - as a user meets it: `rram serve --port` on `rram emulate --pty` (its path behind a link the
@@ -182,6 +184,35 @@ test('the re-probe: never while the board is up (no request at the firmware); wh
     const n = r.srv.firmware.stats.requests;
     await sleep(1200);
     assert.equal(r.srv.firmware.stats.requests, n, 'no request once back and up');
+  } finally {
+    await r.done();
+  }
+});
+
+test('never while an item runs: a run held at a checkpoint when the link gives up keeps the board untouched (no re-probe, the route BUSY); once it has ended the re-probe takes the board back', { timeout: 60000 }, async (t) => {
+  if (!needTool(t, 'socat', 'socat')) return;
+  const r = await rig(300);
+  try {
+    const id = ((await (await r.post('/api/jobs', { kind: 'characterize', levels: 2, cellsPerLevel: 8 })).json()) as { runId: string }).runId;
+    await waitFor(() => r.station.queue.view().running?.id === id, 10000, 'the run to start');
+    assert.equal((await r.post('/api/boards/board0/queue/pause', {})).status, 200);
+    await waitFor(() => r.station.queue.view().running?.pausedAt, 30000, 'the run to hold at a checkpoint');
+    await r.pull();
+    await r.srv.replug(); // the board is there again: only the running item keeps the station away
+    const requests = r.srv.firmware.stats.requests;
+    await sleep(1500); // five re-probe periods
+    assert.equal(r.srv.firmware.stats.requests, requests, 'no HELLO while the item runs');
+    assert.equal((await r.link()).lastReprobeAt, undefined);
+    const busy = await r.post('/api/boards/board0/reconnect', {});
+    assert.equal(busy.status, 409);
+    assert.match(((await busy.json()) as { error: string }).error, new RegExp(`item ${id} still runs`));
+    assert.ok(r.drv.linkDown(), 'still down');
+    await r.station.queue.abort(id);
+    assert.equal((await r.post('/api/boards/board0/queue/resume', {})).status, 200);
+    const back = await waitFor(async () => { const k = await r.link(); return k.state === 'up' ? k : undefined; }, 5000, 'the re-probe to take the board back');
+    assert.equal(back.lastAttempt?.by, 're-probe');
+    const item = await r.ended(((await (await r.post('/api/jobs', READ)).json()) as { runId: string }).runId);
+    assert.equal(item.state, 'completed', item.error);
   } finally {
     await r.done();
   }
