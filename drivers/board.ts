@@ -140,6 +140,12 @@ export interface Board {
   outOfService?<T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T>;
   /** Why the board takes no request now (its link given up or closed), undefined while it does; boards behind a link only. */
   linkDown?(): string | undefined;
+  /**
+   * A board that is down taken back on the same port: a new session (HELLO), refused when another
+   * board answers there (it stays down, saying so); `within_ms` bounds the retries (0: one). Does
+   * nothing while the board is up; boards behind a link only.
+   */
+  reconnect?(o?: { within_ms?: number }): Promise<void>;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /**

@@ -1,6 +1,7 @@
 // The board's queue (docs/server.md "Station and queues"): the running run and the queued ones
 // with who added them, move up / remove per item, pause, resume, halt; the board's line state.
-// A locked queue takes the lock's key from the key box (sent as X-Rram-Lock).
+// A locked queue takes the lock's key from the key box (sent as X-Rram-Lock). A board that is down
+// says why and when it was last tried again; Reconnect tries it now (POST .../reconnect).
 import { $, api } from '../lib/api.js';
 import { el, fill } from '../lib/dom.js';
 import { currentBoard } from '../lib/board.js';
@@ -31,9 +32,19 @@ function drawAllBoards(all) {
   const line = (b) => {
     const q = b.queue;
     const state = q.halted ? 'halted' : q.paused ? 'paused' : q.running ? `running ${q.running}` : 'idle';
-    return el('li', { dataset: { board: b.id, lines: b.lines.state } }, `${b.id} (${b.info.id}): ${state}, ${q.queued.length} queued${q.queued.length ? ` (${q.queued.join(', ')})` : ''}${q.locked ? ', locked' : ''}; lines ${b.lines.state}`);
+    return el('li', { dataset: { board: b.id, lines: b.lines.state } }, `${b.id} (${b.info.id}): ${state}, ${q.queued.length} queued${q.queued.length ? ` (${q.queued.join(', ')})` : ''}${q.locked ? ', locked' : ''}; lines ${b.lines.state}${b.link && b.link.state !== 'up' ? `; board ${b.link.state}` : ''}`);
   };
   fill($('#queue-boards'), all.length > 1 ? all.map(line) : []);
+}
+
+const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
+
+/** The board's link: up, or down with why, the last attempt to take it back and the next re-probe. */
+function linkText(k) {
+  if (!k || k.state === 'up') return '';
+  const last = k.lastAttempt ? `; last tried ${clock(k.lastAttempt.at)} (${k.lastAttempt.by}${k.lastAttempt.ok ? ', back' : `: ${k.lastAttempt.error}`})` : '';
+  const next = k.nextReprobeAt ? `; next re-probe ${clock(k.nextReprobeAt)}` : k.reprobe_s === null ? '; no re-probe by itself' : '';
+  return k.state === 'reconnecting' ? 'board: being reconnected' : `board down: ${k.down}${last}${next}`;
 }
 
 export async function drawQueue() {
@@ -54,10 +65,14 @@ export async function drawQueue() {
   const lines = l.state === 'grounded' ? `every line grounded (acknowledged ${l.groundedAt}, ${l.groundedBy})` : l.state === 'driven' ? `${l.inFlight} operation(s) in flight` : l.state === 'unknown' ? `unknown: ${l.down ? `the board is down (${l.down})` : l.why}` : `idle (last ${l.lastOp ?? 'none'})`;
   fill($('#queue-state'), `${state}${q.lock.locked ? `, locked${q.lock.note ? ` (${q.lock.note})` : ''}` : ''}; lines: ${lines}`);
   $('#queue-state').dataset.lines = l.state;
+  $('#queue-link').textContent = linkText(q.link);
+  $('#queue-link').dataset.link = q.link?.state ?? 'up';
+  $('#queue-reconnect').hidden = !q.link || q.link.state === 'up';
 }
 
 $('#queue-pause').addEventListener('click', () => act('queue/pause'));
 $('#queue-resume').addEventListener('click', () => act('queue/resume'));
+$('#queue-reconnect').addEventListener('click', () => act('reconnect'));
 $('#queue-halt').addEventListener('click', () => {
   if (confirm('Halt: abort the running run and ground every line of the board?')) act('queue/halt');
 });

@@ -96,6 +96,8 @@ interface HelloWait {
 
 type State = 'opening' | 'up' | 'recovering' | 'rotating' | 'suspended' | 'down' | 'closed';
 
+const OUT_OF_SERVICE = 'being out of service';
+
 const OP_NAMES: Record<number, string> = { [MsgType.FORM]: 'form', [MsgType.SET]: 'set', [MsgType.RESET]: 'reset', [MsgType.WRITE_VERIFY]: 'write-verify', [MsgType.WAIT]: 'wait' };
 
 export class Link {
@@ -202,7 +204,8 @@ export class Link {
   request(m: MessageSpec, req: Payload, cell?: CellAddress, opts: { maxDamaged?: number } = {}): Promise<Payload> {
     // A port gone stays the reason for every later request too, so whatever reaches the user names the port (exit 4).
     const cause = this.downError;
-    if (this.state === 'down') return Promise.reject(cause instanceof PortError ? cause : new DisconnectedError(`board at ${this.o.label} is disconnected: ${cause?.message ?? 'gave up'}`));
+    // Being revived is still down: nothing but the revival's own HELLO goes until the board is ours again.
+    if (this.state === 'down' || this.reviving) return Promise.reject(cause instanceof PortError ? cause : new DisconnectedError(`board at ${this.o.label} is disconnected: ${cause?.message ?? 'gave up'}`));
     if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} closed`));
     let payload: Buffer;
     try {
@@ -720,7 +723,38 @@ export class Link {
   reopen(): Promise<void> {
     if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} was closed while out of service`));
     if (this.state !== 'suspended') return this.reopening ?? Promise.resolve();
-    this.reopening ??= this.reopenLoop().finally(() => (this.reopening = undefined));
+    this.reopening ??= this.reopenLoop(this.o.reopen_ms, OUT_OF_SERVICE).finally(() => (this.reopening = undefined));
+    return this.reopening;
+  }
+
+  /** Set while revive() runs: the link counts as down (downReason, request) until the board is ours again. */
+  private reviving = false;
+
+  /**
+   * A given-up link taken back (a station reconnecting a down board, docs/server.md): as after
+   * out of service - the port opened again, a new session (HELLO), the board's identity checked -
+   * with the link down meanwhile. `within_ms` bounds the retries (default reopen_ms; 0: one
+   * attempt). A link that is not down is left alone. When the board does not come back this
+   * throws why, and the link stays down with that as its reason.
+   */
+  revive(within_ms = this.o.reopen_ms): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new DisconnectedError(`board at ${this.o.label} closed`));
+    if (this.reopening) return this.reopening;
+    if (this.state !== 'down') return Promise.resolve();
+    const t0 = Date.now();
+    this.state = 'suspended';
+    this.reviving = true;
+    const loop = this.reopenLoop(within_ms, 'the link was given up').then(() => {
+      this.downError = undefined;
+      // Contention that ended the last session is judged afresh: the user asked for the board back.
+      this.contended = false;
+      this.sessionLosses = [];
+      this.events.next({ code: 'link-restored', message: `link to board at ${this.o.label} restored after it was given up (new session)`, resumed: false, downtime_ms: Date.now() - t0 });
+    });
+    this.reopening = loop.finally(() => {
+      this.reopening = undefined;
+      this.reviving = false;
+    });
     return this.reopening;
   }
 
@@ -729,8 +763,8 @@ export class Link {
    * or busy (a USB adapter re-enumerating, the last program's close not done yet) and a HELLO
    * unanswered. A different board answering, a version or protocol error is final: not our board.
    */
-  private async reopenLoop(): Promise<void> {
-    const deadline = Date.now() + this.o.reopen_ms;
+  private async reopenLoop(within_ms: number, after: string): Promise<void> {
+    const deadline = Date.now() + within_ms;
     let last: unknown = new DisconnectedError(`board at ${this.o.label} does not answer`);
     let attempts = 0;
     for (let delay = 50; ; delay = Math.min(2 * delay, 1000)) {
@@ -743,7 +777,8 @@ export class Link {
         this.throwIfClosed();
         const diff = boardDifference(this.info, h.info);
         if (diff) throw new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`);
-        this.freshSession(h, 'while it was out of service');
+        this.reviving = false; // the board is ours again: freshSession's pump sends what waits
+        this.freshSession(h, after === OUT_OF_SERVICE ? 'while it was out of service' : 'while the link was down');
         return;
       } catch (e) {
         // close() meanwhile: it closes whatever this opened once this has returned.
@@ -753,7 +788,7 @@ export class Link {
         await sleep(delay);
       }
     }
-    const detail = `not back after being out of service (${attempts} attempt${attempts > 1 ? 's' : ''})`;
+    const detail = `not back after ${after} (${attempts} attempt${attempts > 1 ? 's' : ''})`;
     this.state = 'recovering'; // giveUp's bookkeeping: the link is down, every later request fails clearly
     this.giveUp(last instanceof Error ? last : new DisconnectedError(String(last)), detail);
     throw last;
@@ -766,7 +801,7 @@ export class Link {
   /** Why every request fails now (the link given up, or closed); undefined while the link is usable. */
   get downReason(): string | undefined {
     if (this.state === 'closed') return `the link to the board at ${this.o.label} is closed`;
-    if (this.state !== 'down') return undefined;
+    if (this.state !== 'down' && !this.reviving) return undefined;
     return `the link to the board at ${this.o.label} was given up: ${this.downError?.message ?? 'no reason recorded'}`;
   }
 

@@ -64,6 +64,11 @@ export class SerialBoard implements Board {
     return this.link.downReason;
   }
 
+  /** A board whose link gave up, taken back on the same port (Link.revive: a new session, the same board or it stays down). */
+  reconnect(o: { within_ms?: number } = {}): Promise<void> {
+    return this.link.revive(o.within_ms);
+  }
+
   get stats() {
     return this.link.stats;
   }

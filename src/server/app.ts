@@ -118,12 +118,12 @@ export function createApp(jobs: JobManager, o: AppOptions = {}): express.Express
   const boards = o.boards ?? new StationBoards([o.station ?? new Station(jobs)]);
   // Runs other processes write into the store appear live like this server's own.
   jobs.followStore();
-  // Each board with its queue and the state of its lines (a halt leaves them grounded: `lines.state`).
+  // Each board with its queue, the state of its lines (a halt leaves them grounded: `lines.state`) and its link (down, why, the last re-probe).
   app.get('/api/boards', (_req, res) => {
     res.json(
       boards.stations.map((station) => {
         const v = station.view();
-        return { id: station.boardId, ...(station.key ? { key: station.key } : {}), info: station.jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines };
+        return { id: station.boardId, ...(station.key ? { key: station.key } : {}), info: station.jobs.board.info(), busy: v.running?.id ?? null, queue: { rev: v.rev, paused: v.paused, halted: v.halted, locked: v.lock.locked, running: v.running?.id ?? null, queued: v.queued.map((i) => i.id) }, lines: v.lines, link: v.link };
       }),
     );
   });

@@ -242,6 +242,9 @@ export class JobManager {
     live.apply({ type: 'run-end', status: aborted ? 'aborted' : 'failed', error, runId, seq: 1, t } as RunEvent);
   }
 
+  /** What a job refused on a down board is told besides why: how the board comes back (its station's revival sets it). */
+  downHint: () => string = () => 'once the board answers again, reconnect it: POST /api/boards/:board/reconnect';
+
   /**
    * Refuses a board job while the board takes no request (its link given up: a cable pulled past
    * the reconnect time, a board that did not come back after conformance): said at once, by name,
@@ -249,7 +252,7 @@ export class JobManager {
    */
   checkBoardUp(): void {
     const down = this.board.linkDown?.();
-    if (down) throw new DisconnectedError(`the station's board ${this.board.info().id} is down (${down}): nothing was sent to it; once the board answers again (rram info --port PATH), restart the station (rram serve)`);
+    if (down) throw new DisconnectedError(`the station's board ${this.board.info().id} is down (${down}): nothing was sent to it; ${this.downHint()}`);
   }
 
   private async run(runId: string, req: JobRequest, signal: AbortSignal, checkpoint?: JobEnv['checkpoint'], holdRequested?: JobEnv['holdRequested'], resume = false): Promise<unknown> {

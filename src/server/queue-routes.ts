@@ -2,7 +2,8 @@
  * The station's queue API (docs/server.md "Station and queues"): per board, add / move / remove /
  * pause / resume / abort / halt, history, and a lock with a key. Every change needs the server's
  * token; while a queue is locked, also the lock's key (header X-Rram-Lock). Bodies are zod schemas
- * (src/station/queue-requests.ts); answers carry the queue's `rev`.
+ * (src/station/queue-requests.ts); answers carry the queue's `rev`. Beside them, a down board's
+ * reconnect (src/station/board-revival.ts).
  */
 import type express from 'express';
 import { existsSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { InvalidArgumentError, RramError } from '../../drivers/errors.js';
 import { newRunId } from '../engine/events.js';
 import { parseBody } from '../io/validate.js';
 import { checkRunId } from '../store/embedded-store.js';
-import { AbortBody, AddBody, LockBody, MoveBody, UnlockBody } from '../station/queue-requests.js';
+import { AbortBody, AddBody, LockBody, MoveBody, ReconnectBody, UnlockBody } from '../station/queue-requests.js';
 import type { Station } from '../station/station.js';
 import type { StationBoards } from '../station/station-boards.js';
 import { preflightBoardJob } from './job-preflight.js';
@@ -108,4 +109,15 @@ export function registerQueueRoutes(app: express.Express, boards: StationBoards,
     res.json(queueOf(req).lock(b.key, b.note));
   }));
   app.post(`/api/boards/:board/unlock`, requireToken, wrap((req, res) => res.json(queueOf(req).unlock(parseBody(UnlockBody, req.body).key))));
+  // A down board taken back now (the re-probe does it by itself too): no lock key, as it changes no queue.
+  app.post(
+    `/api/boards/:board/reconnect`,
+    requireToken,
+    wrap(async (req, res) => {
+      const station = stationOf(req);
+      parseBody(ReconnectBody, req.body ?? {});
+      const r = await station.revival.reconnect();
+      res.json({ board: station.boardId, ...r, link: station.revival.view(), lines: station.watched.lines() });
+    }),
+  );
 }

@@ -75,6 +75,11 @@ export class BoardQueue<R = unknown> {
   readonly gate = new PauseGate();
   /** Called after every change (the live stream of queue views, the station file). */
   onChange?: (v: QueueView<R>) => void;
+  /**
+   * Why no item may start now, beside a pause (the board down: the station's revival); the items
+   * wait in their order and start at kick() once it is undefined again.
+   */
+  held?: () => string | undefined;
   /** Called after every accepted change with the queue to save (queue-file.ts). */
   onPersist?: (s: Omit<QueueSnapshot, 'format' | 'version' | 'boardKey'>) => void;
 
@@ -300,6 +305,16 @@ export class BoardQueue<R = unknown> {
     return { rev: this.changed() };
   }
 
+  /** The running item's id, if one runs. */
+  get runningId(): string | undefined {
+    return this.running?.item.id;
+  }
+
+  /** Starts the head if it may start now (the hold lifted: the board back). */
+  kick(): void {
+    this.pump();
+  }
+
   /** Resolves when nothing runs (shutdown, tests). */
   async idle(): Promise<void> {
     while (this.running) await this.running.done;
@@ -310,9 +325,9 @@ export class BoardQueue<R = unknown> {
     if (this.done.length > HISTORY) this.done.shift();
   }
 
-  /** Starts the head when nothing runs and the queue is not paused. */
+  /** Starts the head when nothing runs, the queue is not paused and nothing holds it (held). */
   private pump(): void {
-    if (this.running || this.gate.paused || !this.items.length) return;
+    if (this.running || this.gate.paused || !this.items.length || this.held?.()) return;
     const item = this.items.shift()!;
     item.state = 'running';
     item.started = new Date().toISOString();

@@ -6,7 +6,8 @@
  * protocol, but the station has no acknowledgement of that beyond the operation's reply). While
  * its port is lent out (conformance) another program drives the lines unseen: the state is
  * unknown until the board, back, has acknowledged a GROUND sent through the reopened link - which
- * the wrapper sends as soon as the port is back. A board whose link is down is unknown too.
+ * the wrapper sends as soon as the port is back. A board whose link is down is unknown too, and
+ * so it stays once reconnected until the board has acknowledged the GROUND sent at once then.
  */
 import type { Board } from '../../drivers/board.js';
 
@@ -40,6 +41,9 @@ export interface WatchedBoard {
 
 const LENT = 'the port is lent out (conformance): a program the station does not see drives the lines';
 const NOT_REGROUNDED = 'no GROUND acknowledged since the port was lent out (conformance)';
+const NOT_REGROUNDED_DOWN = 'no GROUND acknowledged since the board was down (its link given up)';
+/** What a reconnected board's GROUND is remembered as asked by. */
+export const RECONNECTED = 'the board back (reconnected)';
 
 export function watchLines(inner: Board): WatchedBoard {
   let inFlight = 0;
@@ -76,9 +80,18 @@ export function watchLines(inner: Board): WatchedBoard {
     await ground('the port back in service');
     return out;
   });
+  // A down board taken back: the lines as the board left them are unknown until its GROUND is acknowledged.
+  const reconnect: Board['reconnect'] = inner.reconnect && (async (o) => {
+    if (!inner.linkDown?.()) return;
+    grounded = undefined;
+    unknown = NOT_REGROUNDED_DOWN;
+    await inner.reconnect!(o);
+    await ground(RECONNECTED);
+  });
   const board = new Proxy(inner, {
     get(target, prop, receiver) {
       if (prop === 'outOfService') return outOfService;
+      if (prop === 'reconnect') return reconnect;
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof prop !== 'string' || !OPS.has(prop) || typeof v !== 'function') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
       return async (...args: unknown[]) => {

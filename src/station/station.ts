@@ -1,7 +1,8 @@
 /**
  * A station (`rram serve`): the board(s) it owns, one queue per board, and the job manager that
  * runs a queue's items on its board. A queued run is held at its checkpoints while its queue is
- * paused: the board grounded, the pause and the resumption marked in its record.
+ * paused: the board grounded, the pause and the resumption marked in its record. A board that is
+ * down holds its queue (nothing starts) until its revival takes it back (board-revival.ts).
  */
 import type { RunContext } from '../engine/run-context.js';
 import type { JobManager } from '../server/job-manager.js';
@@ -12,6 +13,7 @@ import type { RunGate } from './pause-gate.js';
 import { parseJobRequest } from '../server/job-requests.js';
 import { DataError } from '../../drivers/errors.js';
 import { readQueueFile, writeQueueFile } from './queue-file.js';
+import { BoardRevival, DEFAULT_REPROBE_MS, type LinkView } from './board-revival.js';
 
 export const BOARD_ID = 'board0';
 
@@ -26,6 +28,9 @@ export class Station {
 
   readonly watched: WatchedBoard;
 
+  /** Takes the board back when its link has given up: on request, and by a re-probe while down. */
+  readonly revival: BoardRevival;
+
   /** The board's key (boardKey: what a CLI command's board flags name, the station entry lists), when the station was given it. */
   readonly key?: string;
 
@@ -34,10 +39,16 @@ export class Station {
     readonly boardId = BOARD_ID,
     /** Where the queue is kept across restarts (queue-file.ts), the queue key it belongs to (queueKey), and the board's key. */
     saved?: { file: string; boardKey: string; key: string; port?: string },
+    /** reprobe_ms: between re-probes of a down board (rram serve --reprobe; 0: none). */
+    o: { reprobe_ms?: number } = {},
   ) {
     this.watched = jobs.lineWatch;
     this.key = saved?.key;
     this.queue = new BoardQueue<JobRequest>(boardId, (item, x) => jobs.launch(item.request, { runId: item.id, signal: x.signal, checkpoint: (ctx, jobSignal) => this.checkpoint(ctx, x.gate, jobSignal), holdRequested: () => x.gate.pauseRequested }).done, wvBenchBatch);
+    this.revival = new BoardRevival({ boardId, watched: this.watched, running: () => this.queue.runningId, after: () => this.queue.kick(), every_ms: o.reprobe_ms ?? DEFAULT_REPROBE_MS }).start();
+    // Items waiting when the board went down wait for it (they start once it is back), instead of failing one by one.
+    this.queue.held = () => this.revival.held();
+    jobs.downHint = () => this.revival.hint();
     if (saved) this.keepQueue(saved.file, saved.boardKey, saved.port);
   }
 
@@ -67,9 +78,9 @@ export class Station {
     persist(this.queue.snapshot());
   }
 
-  /** The queue with the board's line state. */
-  view(): QueueView<JobRequest> & { lines: LineState } {
-    return { ...this.queue.view(), lines: this.watched.lines() };
+  /** The queue with the board's line state and its link (down, why, the last re-probe). */
+  view(): QueueView<JobRequest> & { lines: LineState; link: LinkView } {
+    return { ...this.queue.view(), lines: this.watched.lines(), link: this.revival.view() };
   }
 
   halt(key?: string) {

@@ -27,6 +27,7 @@ interface ServeFlags extends ServeBoardFlags {
   studies: string;
   name?: string;
   stations?: string;
+  reprobe: number;
 }
 
 export function parseListen(raw: string): { host: string; port: number } {
@@ -68,6 +69,7 @@ export function registerServe(program: Command): void {
     .option('--studies <dir>', 'folder with study folders (rram study ... --out) for the Studies page', '.')
     .option('--name <name>', "the station's name: the `station` tag on its InfluxDB points, shown by hubs (letters, digits, -_.; default the host name)")
     .option('--stations <file>', 'a stations file (docs/formats.md "Stations file"): this server\'s Stations page shows those stations, their queues and their runs in the shared InfluxDB, live')
+    .option('--reprobe <seconds>', 'how often a board whose link gave up is tried again (a new session on its port; only the same board is taken back, docs/server.md); 0: never by itself (POST /api/boards/:board/reconnect still does)', num('--reprobe', { min: 0, max: 86400 }), 10)
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
       // Which boards, each named by its key (a bad or repeated one stops here, before any is opened).
@@ -98,7 +100,7 @@ export function registerServe(program: Command): void {
       const allowHosts = [...(isLoopback(host) || host === '0.0.0.0' || host === '::' ? [] : [host]), ...(f.allowHost ? listItems('--allow-host', f.allowHost) : [])];
       if ((host === '0.0.0.0' || host === '::') && !f.allowHost) process.stderr.write('rram: listening on every interface answers only to localhost names: give --allow-host NAME[,NAME] for the names browsers will use\n');
       // Each queue as the last station on its board left it (a bad queue file stops us here, named).
-      const boards = new StationBoards(opened.map((b, k) => new Station(managers[k], b.id, savedQueue(f.store, store, b))));
+      const boards = new StationBoards(opened.map((b, k) => new Station(managers[k], b.id, savedQueue(f.store, store, b), { reprobe_ms: f.reprobe * 1000 })));
       const hub = stationsCfg ? new (await import('../../hub/stations-hub.js')).StationsHub(stationsCfg).start() : undefined;
       const app = createApp(jobs, { token, allowHosts, maxTrials: f.maxTrials, studies: f.studies, boards, stationName: name, hub });
       const server = app.listen(port, host);
@@ -120,7 +122,10 @@ export function registerServe(program: Command): void {
         removeStationFile(stationFile);
         hub?.stop();
         // Nothing new starts; the saved queue keeps the users' pause state (a clean stop is no pause of theirs).
-        for (const s of boards.stations) s.queue.gate.pause();
+        for (const s of boards.stations) {
+          s.queue.gate.pause();
+          s.revival.stop();
+        }
         for (const j of jobs.jobs()) jobs.abort(j.runId);
         await jobs.idle();
         server.close();
