@@ -146,6 +146,8 @@ export interface Board {
    * nothing while the board is up; boards behind a link only.
    */
   reconnect?(o?: { within_ms?: number }): Promise<void>;
+  /** Whether a down board may be tried again by a timer (not when another host uses it, nor after a version or protocol error: those wait for a user's reconnect); boards behind a link only. */
+  reprobeAllowed?(): boolean;
   /** Optional: run a whole write-verify loop on the board. */
   writeVerify?(cell: CellAddress, job: WriteVerifyJob): Promise<WriteVerifySummary>;
   /**

@@ -207,3 +207,17 @@ test('a board paced at 115200 baud behind a host configured for 921600: array re
     await srv.stop();
   }
 });
+
+test('another host opening sessions: the link gives up as contended, and a station may not re-probe it by itself (only a user asks)', async () => {
+  const { fw, lb } = rig();
+  const drv = await open(lb, { retries: 1 });
+  assert.equal(drv.reprobeAllowed(), true, 'an up link');
+  const other = () => fw.onData(encodeFrame({ version: 2, type: MsgType.HELLO, seq: 1, session: 0, boot: 0, payload: encodeRequest(spec('HELLO'), { min_version: 2, max_version: 2, resume_session: 0 }) }));
+  for (let k = 0; k < 6 && !drv.linkDown(); k++) {
+    other(); // another host opens a session: ours ends
+    await drv.read(cell).catch(() => undefined);
+  }
+  assert.match(drv.linkDown() ?? '', /another host .* is probably using it/);
+  assert.equal(drv.reprobeAllowed(), false, 'a timer would end the other host session');
+  await drv.close();
+});

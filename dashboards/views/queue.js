@@ -44,7 +44,8 @@ function linkText(k) {
   if (!k || k.state === 'up') return '';
   const last = k.lastAttempt ? `; last tried ${clock(k.lastAttempt.at)} (${k.lastAttempt.by}${k.lastAttempt.ok ? ', back' : `: ${k.lastAttempt.error}`})` : '';
   const next = k.nextReprobeAt ? `; next re-probe ${clock(k.nextReprobeAt)}` : k.reprobe_s === null ? '; no re-probe by itself' : '';
-  return k.state === 'reconnecting' ? 'board: being reconnected' : `board down: ${k.down}${last}${next}`;
+  if (k.state === 'reconnecting') return 'board: being reconnected';
+  return k.state === 'ungrounded' ? `board answers again, lines not grounded (the queue waits): ${k.down}${last}${next}` : `board down: ${k.down}${last}${next}`;
 }
 
 export async function drawQueue() {

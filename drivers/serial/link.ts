@@ -650,10 +650,18 @@ export class Link {
   /** Set when the board ended our session 3 times within a minute: another host is using it. */
   private contended = false;
 
+  /**
+   * Why the link gave up, for a station's re-probe: 'contended' (another host ends our sessions)
+   * and 'incompatible' (version or protocol) are not retried by a timer - its HELLO would end the
+   * other host's session, or meet the same firmware - only when a user asks; 'lost' is.
+   */
+  downKind?: 'contended' | 'incompatible' | 'lost';
+
   private giveUp(e: Error, detail = ''): void {
     if (this.state === 'down' || this.state === 'closed') return;
     this.state = 'down';
     this.downError = e;
+    this.downKind = this.contended ? 'contended' : e instanceof VersionMismatchError || e instanceof ProtocolError ? 'incompatible' : 'lost';
     const msg = `board at ${this.o.label} disconnected${detail ? ` (${detail})` : ''}: ${e.message}`;
     const all = [...this.pending.values(), ...this.queue.splice(0)];
     this.pending.clear();
@@ -746,6 +754,7 @@ export class Link {
     this.reviving = true;
     const loop = this.reopenLoop(within_ms, 'the link was given up').then(() => {
       this.downError = undefined;
+      this.downKind = undefined;
       // Contention that ended the last session is judged afresh: the user asked for the board back.
       this.contended = false;
       this.sessionLosses = [];

@@ -69,6 +69,10 @@ export class SerialBoard implements Board {
     return this.link.revive(o.within_ms);
   }
 
+  reprobeAllowed(): boolean {
+    return this.link.downKind === undefined || this.link.downKind === 'lost';
+  }
+
   get stats() {
     return this.link.stats;
   }

@@ -119,7 +119,7 @@ export function watchLines(inner: Board): WatchedBoard {
     lines: () => {
       const down = inner.linkDown?.();
       const why = down ?? unknown;
-      const state = down || unknown === LENT ? 'unknown' : inFlight > 0 ? 'driven' : unknown ? 'unknown' : grounded ? 'grounded' : 'idle';
+      const state = down || unknown === LENT || unknown === NOT_REGROUNDED_DOWN ? 'unknown' : inFlight > 0 ? 'driven' : unknown ? 'unknown' : grounded ? 'grounded' : 'idle';
       return { state, inFlight, ...(grounded ? { groundedAt: grounded.at, groundedBy: grounded.by } : {}), lastOp, lastOpAt, ...(state === 'unknown' ? { why } : {}), ...(down ? { down } : {}) };
     },
     ground,

@@ -30,6 +30,13 @@ interface ServeFlags extends ServeBoardFlags {
   reprobe: number;
 }
 
+/** --reprobe: 0 (never by itself) or at least 0.5 s (a smaller period would open the port back to back while the board is down). */
+function reprobeSeconds(raw: string): number {
+  const v = num('--reprobe', { min: 0, max: 86400 })(raw);
+  if (v > 0 && v < 0.5) throw new InvalidArgumentError('--reprobe', raw, 'must be 0 (no re-probe) or at least 0.5 s');
+  return v;
+}
+
 export function parseListen(raw: string): { host: string; port: number } {
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw);
   const port = m ? Number(m[2]) : NaN;
@@ -69,7 +76,7 @@ export function registerServe(program: Command): void {
     .option('--studies <dir>', 'folder with study folders (rram study ... --out) for the Studies page', '.')
     .option('--name <name>', "the station's name: the `station` tag on its InfluxDB points, shown by hubs (letters, digits, -_.; default the host name)")
     .option('--stations <file>', 'a stations file (docs/formats.md "Stations file"): this server\'s Stations page shows those stations, their queues and their runs in the shared InfluxDB, live')
-    .option('--reprobe <seconds>', 'how often a board whose link gave up is tried again (a new session on its port; only the same board is taken back, docs/server.md); 0: never by itself (POST /api/boards/:board/reconnect still does)', num('--reprobe', { min: 0, max: 86400 }), 10)
+    .option('--reprobe <seconds>', 'how often a board whose link gave up is tried again (a new session on its port; only the same board is taken back, docs/server.md); 0: never by itself (POST /api/boards/:board/reconnect still does)', reprobeSeconds, 10)
     .option('--allow-host <names>', 'host names (comma-separated) the server answers to besides localhost/127.0.0.1/[::1] and the listen address, e.g. the machine\'s name in the lab')
     .action(async (f: ServeFlags) => {
       // Which boards, each named by its key (a bad or repeated one stops here, before any is opened).
