@@ -79,9 +79,7 @@ export class CellArrayModel {
 
   /** Scratch for the relaxation lookups (no allocation per pulse). */
   private readonly pairA = { mean: 0, sigma: 0 };
-  private readonly pairB = { mean: 0, sigma: 0 };
   private readonly fastA = { mean: 0, variance: 0 };
-  private readonly fastB = { mean: 0, variance: 0 };
   /**
    * The relaxation terms at each cell's tRelax, kept from its last advance (valid while
    * relValid[i]): the next advance starts where the last one ended, so only the new time is
@@ -275,7 +273,6 @@ export class CellArrayModel {
     const el = now - this.tProg[i];
     const t1 = this.tRelax[i];
     if (el <= t1) return;
-    const s = this.p.relaxation_scale;
     const g0 = this.g[i];
     // The terms at t1: from the last advance, or looked up (after a commit or an import).
     if (!this.relValid[i] || !this.cacheOn) this.relaxTerms(i, g0, t1);
@@ -284,28 +281,19 @@ export class CellArrayModel {
     const fam = this.relFm[i];
     const fav = this.relFv[i];
     const d1 = this.relD[i];
-    const b = this.pairB;
-    relaxationPair(this.relax, g0, el, b);
-    // The table reshaped in time and G0 (1 unless the calibration says otherwise).
-    const f2 = s * tableShape(this.p, g0, el);
-    const s2 = b.sigma * f2;
-    const m2 = b.mean * f2;
-    // The fast component (0 unless the calibration has one) adds its own mean and variance.
-    const fb = this.fastB;
-    fastRelaxation(this.p, g0, el, fb);
-    const d2 = slowDrift(this.p, g0, el);
-    const inc = Math.max(0, s2 * s2 - s1 * s1 + (fb.variance - fav));
-    this.offset[i] += m2 - m1 + (fb.mean - fam) + (d2 - d1) + Math.sqrt(inc) * this.rng.normal(i);
+    // The terms at el, kept for the next advance.
+    this.relaxTerms(i, g0, el);
+    const s2 = this.relS[i];
+    const inc = Math.max(0, s2 * s2 - s1 * s1 + (this.relFv[i] - fav));
+    this.offset[i] += this.relM[i] - m1 + (this.relFm[i] - fam) + (this.relD[i] - d1) + Math.sqrt(inc) * this.rng.normal(i);
     this.tRelax[i] = el;
-    this.relM[i] = m2;
-    this.relS[i] = s2;
-    this.relFm[i] = fb.mean;
-    this.relFv[i] = fb.variance;
-    this.relD[i] = d2;
-    this.relValid[i] = 1;
   }
 
-  /** The relaxation terms of cell i (programmed to g0) at t seconds after its pulse, into its cache. */
+  /**
+   * The relaxation terms of cell i (programmed to g0) at t seconds after its pulse, into its
+   * cache: the table's mean and spread reshaped in time and G0 (1 unless the calibration says
+   * otherwise), the fast component's mean and variance (0 unless it has one), the slow drift.
+   */
   private relaxTerms(i: number, g0: number, t: number): void {
     const a = this.pairA;
     relaxationPair(this.relax, g0, t, a);
