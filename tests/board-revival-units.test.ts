@@ -9,6 +9,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BoardRevival } from '../src/station/board-revival.js';
 import type { WatchedBoard } from '../src/station/line-watch.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '../lib/repo-root.js';
 
 interface Script {
   down?: string;
@@ -131,4 +134,10 @@ test("a refused job is told the station will not retry a board another host uses
   assert.match(r.hint(), /does not try it again by itself \(another host/);
   s.allowed = true;
   assert.match(r.hint(), /tries it again by itself every 10 s/);
+});
+
+test('rram serve --reprobe: a period under 0.5 s is refused by name before anything opens (0 turns the re-probe off)', () => {
+  const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'serve', '--reprobe', '0.1'], { encoding: 'utf8', timeout: 20000 });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--reprobe="0\.1": must be 0 \(no re-probe\) or at least 0\.5 s/);
 });
