@@ -7,7 +7,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { startServer } from '../tests/helpers/server.js';
 import { CHROMIUM_ARGS } from '../tests/helpers/browser.js';
 import { EmulatedBoard } from '../drivers/emulated/emulated-board.js';
@@ -65,7 +65,7 @@ export async function dashboardViewersBench(viewers = 10, tick_ms?: number): Pro
   const s = await startServer({ tick_ms });
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
-    const pages = [];
+    const pages: Page[] = [];
     for (let k = 0; k < viewers; k++) {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       await page.goto(`${s.url}#map`);
@@ -79,13 +79,21 @@ export async function dashboardViewersBench(viewers = 10, tick_ms?: number): Pro
     const t0 = Date.now();
     await first.click('#start-characterize');
     await first.click('nav a[data-view=map]');
+    // The run's end from the first page only: asking all ten pages four times a second took the
+    // renderers' and the browser's time from the run (the harness is not a viewer of a lab).
+    const status = (p: Page) => p.evaluate(() => document.querySelector('#status')!.textContent);
     for (;;) {
-      const st = await Promise.all(pages.map((p) => p.evaluate(() => document.querySelector('#status')!.textContent)));
+      if ((await status(first)) === 'completed') break;
+      if (Date.now() - t0 > 600000) throw new Error('the run did not complete within 600 s');
+      await first.waitForTimeout(250);
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    for (;;) {
+      const st = await Promise.all(pages.map(status));
       if (st.every((x) => x === 'completed')) break;
       if (Date.now() - t0 > 600000) throw new Error(`viewers not all completed after 600 s: ${st.join(', ')}`);
       await first.waitForTimeout(250);
     }
-    const seconds = (Date.now() - t0) / 1000;
     const per = await Promise.all(pages.map((p) => p.evaluate(() => (window as unknown as { __rram: { latencies: number[] } }).__rram.latencies.slice())));
     const q = (xs: number[], f: number) => xs[Math.min(xs.length - 1, Math.floor(xs.length * f))];
     const all = per.flat().sort((a, b) => a - b);

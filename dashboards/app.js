@@ -229,7 +229,7 @@ async function route() {
   }
   if (v === 'map') drawMaps(live);
   // The traces are not drawn while hidden: shown again, they catch up at once.
-  if (v === 'live') drawLive();
+  if (v === 'live') { drawLive(); drawQueue().catch(() => {}); }
   if (v === 'cdf') await showCdf(pick($('#cdf-run')), runs);
   if (v === 'inference') await showInference(pick($('#infer-run')));
   if (v === 'wvbench') await showWvBench(pick($('#wvb-run')));

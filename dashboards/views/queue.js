@@ -77,4 +77,6 @@ $('#queue-reconnect').addEventListener('click', () => act('reconnect'));
 $('#queue-halt').addEventListener('click', () => {
   if (confirm('Halt: abort the running run and ground every line of the board?')) act('queue/halt');
 });
-setInterval(() => drawQueue().catch(() => {}), 1000);
+// Polled only while the card is shown (it is on the live view): ten open pages on another view
+// asked for two queue documents a second each, for nothing. route() draws it when the view opens.
+setInterval(() => { if ($('#queue-items').offsetParent) drawQueue().catch(() => {}); }, 1000);
