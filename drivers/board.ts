@@ -136,6 +136,12 @@ export interface Board {
   wait(seconds: number): Promise<void>;
   /** Ground every line: the idle state a run must leave the board in. */
   ground(): Promise<void>;
+  /**
+   * The board's own clock (s), for boards whose physics follows a clock the host can read without
+   * a request (an emulator's virtual clock). Absent on a board behind a link: its physics follows
+   * real time, which the host measures itself.
+   */
+  clock_s?(): number;
   /** A serial board's port lent out while `use` runs: lines grounded, the link closed meanwhile, then reopened (HELLO again); docs/server.md (conformance through a station). */
   outOfService?<T>(use: (port: { path: string; baud: number }) => Promise<T>): Promise<T>;
   /** Why the board takes no request now (its link given up or closed), undefined while it does; boards behind a link only. */

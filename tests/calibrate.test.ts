@@ -92,7 +92,9 @@ test('parameter recovery on a board with hidden parameters: every identifiable p
   assert.ok(Math.abs(fit.params.set_v_c2c_V.value / hidden.set_v_c2c_V - 1) < Math.max(0.1, 3 * fit.params.set_v_c2c_V.uncertainty! / hidden.set_v_c2c_V), 'SET threshold cycle-to-cycle spread');
   // Kept and conventional values are marked, never passed off as fitted.
   assert.equal(fit.params.set_vte_ref_V.status, 'convention');
-  assert.equal(fit.calibration.params.op_overhead_s.status, 'convention');
+  // The emulator's time per operation: the board's delays from verify to read-back confirm it (calibrate/fit-timing.ts).
+  assert.equal(fit.calibration.params.op_overhead_s.status, 'fitted');
+  assert.ok(Math.abs(fit.calibration.params.op_overhead_s.value / hidden.op_overhead_s - 1) < 0.1, 'time per operation within 10 %');
 });
 
 test('the fitted twin matches the board (per-level KS <= 0.2 on read current and final gate voltage); the default calibration does not', { timeout: 300000 }, async () => {

@@ -137,6 +137,11 @@ export class EmulatedBoard implements Board {
   async readArray(array: number, o?: ReadOptions): Promise<Float64Array> {
     return this.readArraySync(array, o);
   }
+  /** The virtual clock the cells relax by (Board.clock_s). */
+  clock_s(): number {
+    return this.now_s;
+  }
+
   async wait(seconds: number): Promise<void> {
     this.waitSync(seconds);
   }

@@ -21,6 +21,7 @@ import { levelPoints, startingForms, type FormChoice } from './transfer-form.js'
 import { invSym, seedOf } from './numeric.js';
 import { toG } from './sweep-stats.js';
 import type { Evidence, ParamRecord } from './param-record.js';
+import { fitTiming } from './fit-timing.js';
 
 export const MIN_LEVEL_CELLS = 10;
 const FACTOR = 2;
@@ -95,7 +96,9 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const obs = evalStats(defs, kept);
   const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
   const design = characterizeDesign(d);
-  const seed = seedOf(d.levels.map((l) => l.cells), 9);
+  // The replays' seed from what the cells measured: a field added to the records later (the
+  // read-back delays) leaves the seed, and so a fit of the same measurements, as it was.
+  const seed = seedOf(d.levels.map((l) => l.cells.map(({ readbackDelay_s: _t, ...c }) => c)), 9);
   // `factor` times the run's cells as that many replays of the run's own size, one seed each (the
   // first the sensitivities' seed), run side by side on the pool's workers: each replay keeps the
   // run's timing (a replay of twice the cells would wait twice as long between verify and
@@ -109,6 +112,12 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   let state = cloneState(o.state);
   shares(kept, state, ctx.records, o.runId);
   directStarts(defs, obs, d, state);
+  // The board's timing first: every later replay reads its cells back as long after their verify as the board did.
+  const timing = await fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
+  if (timing) {
+    ctx.records.set('op_overhead_s', timing.record);
+    ctx.runs += timing.runs;
+  }
   const hrs = d.levels.some((l, k) => l.spec.kind === 'hrs' && kept[k].filter((c) => c.status === 'ok').length >= MIN_LEVEL_CELLS);
   const f: Features = { reads: reads >= 2, relax: relaxTimes.length > 0, hrs };
   const keys = [...new Set(GROUPS.filter((g) => g.when(f)).flatMap((g) => g.keys))];

@@ -54,7 +54,7 @@ export interface FitResult {
 
 const CONVENTIONS: Partial<Record<ScalarName, string>> = {
   set_vte_ref_V: 'the VTE at which the transfer is defined (IGVVA keeps VTE there)',
-  op_overhead_s: 'emulator timing, not a device property',
+  op_overhead_s: 'emulator timing (the time per board operation): fitted from a characterize run that timed its read-backs, else a convention',
   read_time_s: 'emulator timing, not a device property',
 };
 

@@ -22,7 +22,7 @@ import type { SweepCell, SweepDataset } from '../procedures/sweep.js';
  * finished. The engine's rule (run-engine.ts): the oldest request is answered first, and the
  * cell's next request (or, when the cell finished, the next cell's first) goes to the back.
  */
-export function runInEngineOrder(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number): Map<CellAddress, CellOutcome> {
+export function runInEngineOrder(b: EmulatedBoard, jobs: { cell: CellAddress; plan: () => CellPlan }[], concurrency: number, doneAt?: Map<CellAddress, number>): Map<CellAddress, CellOutcome> {
   const out = new Map<CellAddress, CellOutcome>();
   const queue = jobs.slice().reverse();
   const ring: { cell: CellAddress; gen: CellPlan; next: IteratorResult<Command, CellOutcome> }[] = [];
@@ -54,6 +54,7 @@ export function runInEngineOrder(b: EmulatedBoard, jobs: { cell: CellAddress; pl
     if (!a.next.done) ring.push(a);
     else {
       out.set(a.cell, a.next.value);
+      doneAt?.set(a.cell, b.now_s);
       live--;
       admit();
     }
@@ -116,6 +117,8 @@ export interface ReplayCell {
   leaky?: true;
   /** An LRS cell replayed only up to its climb (`beforeClimb`): the pulses it took until then. */
   preClimbPulses?: number;
+  /** Emulator time (s) from the cell's last verify to its array's first read-back (CellRecord.readbackDelay_s). */
+  readbackDelay_s?: number;
 }
 
 /**
@@ -143,13 +146,16 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
     const plan = opts.beforeClimb ? programCellBeforeClimb : programCell;
     return { cell, plan: () => plan(cfg, { level: s.level, target_A: s.target_A, ispvaVg_V: gates?.[s.level], vgStart_V: starts?.[s.level], vgRetry_V: retries?.[s.level] }) };
   });
-  const done = runInEngineOrder(b, jobs, opts.concurrency ?? 64);
+  const doneAt = new Map<CellAddress, number>();
+  const done = runInEngineOrder(b, jobs, opts.concurrency ?? 64, doneAt);
   const vread = cfg.igvva.vread_V;
   const used = [...new Set([...done.keys()].map((c) => c.array))];
+  const readAt = new Map<number, number>();
   const readAll = () => {
     const m = new Map<CellAddress, number>();
     for (const a of arrayIds) {
       if (!used.includes(a)) continue;
+      if (!readAt.has(a)) readAt.set(a, b.now_s);
       const all = b.readArraySync(a, { vread_V: vread });
       for (const c of done.keys()) if (c.array === a) m.set(c, all[c.row * g.cols + c.col]);
     }
@@ -170,7 +176,7 @@ export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor:
   cells.forEach((c, k) => {
     const o = done.get(c)!;
     const reads = rb.map((m) => m.get(c)!);
-    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, verify_A: o.final_A, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, reads_A: reads, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })), ...(o.leaky ? { leaky: true as const } : {}), ...(opts.beforeClimb && specs[k % nLevels].kind !== 'hrs' ? { preClimbPulses: o.pulses } : {}) });
+    out[k % nLevels].push({ status: o.status, pulses: o.pulses, finalStepped_V: o.finalStepped_V, verify_A: o.final_A, current_A: reads.length ? reads.reduce((a, x) => a + x, 0) / reads.length : o.final_A, reads_A: reads, relax: relax.map((r) => ({ t_s: r.t, current_A: r.m.get(c)! })), ...(o.leaky ? { leaky: true as const } : {}), ...(opts.beforeClimb && specs[k % nLevels].kind !== 'hrs' ? { preClimbPulses: o.pulses } : {}), ...(readAt.has(c.array) && doneAt.has(c) ? { readbackDelay_s: readAt.get(c.array)! - doneAt.get(c)! } : {}) });
   });
   return out;
 }

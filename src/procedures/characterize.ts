@@ -75,6 +75,14 @@ export interface CellRecord {
   current_A: number;
   reads_A: number[];
   relax: { t_s: number; current_A: number }[];
+  /**
+   * Seconds from the cell's last verify (its cell-done) to the start of its array's first
+   * read-back, by the clock the board's cells relax by (an emulator's virtual clock, the host's
+   * for hardware): how long the fast relaxation acted before the read-back. Absent when unknown
+   * (an emulator behind a link; a cell a resumed run finished before). The fit sets the twin's
+   * time per operation from it (calibrate/fit-timing.ts).
+   */
+  readbackDelay_s?: number;
   /** The energy proxy of every pulse the record holds for the cell (docs/formats.md) and their widths added up. */
   energy_J: number;
   pulseTime_s: number;
@@ -154,12 +162,25 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       const spec = specs[k % o.levels];
       return levelJob(cfg, spec, cell, setup, undefined, o.knownFormed?.has(cellKey(cell)));
     });
-    const results = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits });
-    const reverify = o.reverify ? await reverifyCells(board, ctx, results, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal }) : undefined;
+    const clock = boardClock(board);
+    // When each cell's last verify ended, by the board's clock (cells a resumed run finished before are not timed).
+    const doneAt = new Map<string, number>();
+    const timing = clock && ctx.events$.subscribe((e) => {
+      if (e.type === 'cell-done') doneAt.set(cellKey(e.cell), clock());
+    });
+    let results: Map<string, CellResult>;
+    let reverify: Awaited<ReturnType<typeof reverifyCells>> | undefined;
+    try {
+      results = await programCells(board, ctx, jobs, { ...o.engine, limits: o.userLimits });
+      reverify = o.reverify ? await reverifyCells(board, ctx, results, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal }) : undefined;
+    } finally {
+      timing?.unsubscribe();
+    }
 
     // Read back: whole-array reads are one command each, K times.
     const vread = cfg.igvva.vread_V;
-    const readback = await readBack(board, ctx, arrays, o.reads, vread, 'readback', results, undefined, signal);
+    const readAt = new Map<number, number>();
+    const readback = await readBack(board, ctx, arrays, o.reads, vread, 'readback', results, undefined, signal, clock && readAt, clock);
     const relaxReads: Map<string, number>[] = [];
     let waited = 0;
     for (const t of [...o.relax_s].sort((a, b) => a - b)) {
@@ -171,7 +192,8 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
     // a part of a wv-bench compares algorithms, and its reads would only cost time and shift the next part's noise).
     const used = [...new Set(Array.from(results.values(), (e) => e.cell.array))].sort((a, b) => a - b);
     const probe = o.mvmProbe !== false && !o.replay && !o.partOf && !probeUnavailable(board) ? await mvmProbeOrWarn(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
-    const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger);
+    const delays = clock && readbackDelays(results, readAt, doneAt);
+    const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger, delays);
     return { ...d, ...(reverify ? { reverify } : {}), ...(probe ? { mvmProbe: probe } : {}) };
   });
 }
@@ -202,6 +224,9 @@ async function readBack(
   results: Map<string, CellResult>,
   relax_s?: number,
   signal?: AbortSignal,
+  /** Filled with the time (s, by `clock`) each array's first read started. */
+  startedAt?: Map<number, number>,
+  clock?: () => number,
 ): Promise<Map<number, Map<string, number>>> {
   const info = board.info();
   const out = new Map<number, Map<string, number>>();
@@ -211,6 +236,7 @@ async function readBack(
     for (const array of arrays) {
       if (!used.has(array)) continue;
       checkAbort(signal);
+      if (r === 1 && clock) startedAt?.set(array, clock());
       const all = await board.readArray(array, { vread_V });
       for (const e of results.values()) {
         if (e.cell.array !== array) continue;
@@ -221,6 +247,26 @@ async function readBack(
       }
     }
     out.set(r, m);
+  }
+  return out;
+}
+
+/**
+ * The clock the board's cells relax by: its own (an emulator's virtual clock), else the host's for
+ * a hardware board (real time); none for an emulator behind a link (its virtual clock is not the host's).
+ */
+function boardClock(board: Board): (() => number) | undefined {
+  if (board.clock_s) return () => board.clock_s!();
+  return board.info().kind === 'hardware' ? () => Date.now() / 1000 : undefined;
+}
+
+/** Per cell key: seconds from its last verify to its array's first read-back, where both are known. */
+function readbackDelays(results: Map<string, CellResult>, readAt: Map<number, number>, doneAt: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const k of results.keys()) {
+    const done = doneAt.get(k);
+    const read = readAt.get(results.get(k)!.cell.array);
+    if (done !== undefined && read !== undefined && read >= done) out.set(k, read - done);
   }
   return out;
 }
@@ -239,6 +285,7 @@ function buildDataset(
   relaxReads: Map<string, number>[],
   o: CharacterizeOptions,
   ledger: CellLedger,
+  delays?: Map<string, number>,
 ): LevelCdfDataset {
   const relaxTimes = [...o.relax_s].sort((a, b) => a - b);
   const levels = specs.map((spec) => {
@@ -263,6 +310,7 @@ function buildDataset(
         current_A: usable.length ? mean(usable) : NaN,
         reads_A: reads,
         relax: relaxTimes.map((t, k) => ({ t_s: t, current_A: relaxReads[k].get(cellKey(cell))! })),
+        ...(delays?.has(cellKey(cell)) ? { readbackDelay_s: delays.get(cellKey(cell))! } : {}),
         ...ledger.costOf(cell),
       });
     }

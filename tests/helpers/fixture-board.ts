@@ -42,6 +42,10 @@ export class FixtureBoard implements Board {
   private readonly arrays: Physics[];
   private readonly count: { form: Uint32Array; set: Uint32Array; reset: Uint32Array; read: Uint32Array }[];
   now_s = 0;
+  /** Its physics follows this virtual clock, not the host's: said to the procedures (Board.clock_s). */
+  clock_s(): number {
+    return this.now_s;
+  }
 
   constructor(o: FixtureOptions) {
     const arrays = o.arrays ?? 2;
