@@ -126,7 +126,18 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const chosen = await chooseForm(ctx, state, others.filter((p) => STAGE_A.keys(p.name)));
   state = chosen.state;
   const params = [...chosen.transfer, ...others];
-  for (const st of [STAGE_A, STAGE_B, STAGE_C]) state = await stage(ctx, st, params.filter((p) => st.keys(p.name)), state, st === STAGE_A ? chosen.warm : undefined);
+  for (const st of [STAGE_A, STAGE_B, STAGE_C]) {
+    state = await stage(ctx, st, params.filter((p) => st.keys(p.name)), state, st === STAGE_A ? chosen.warm : undefined);
+    // Timed again once the transfer is the board's: the first timing ran at the starting transfer,
+    // whose pulse counts (and so schedule) may not be the board's.
+    if (st === STAGE_A && timing) {
+      const again = await fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
+      if (again) {
+        ctx.records.set('op_overhead_s', again.record);
+        ctx.runs += again.runs;
+      }
+    }
+  }
   if (state.spline) {
     const knots = chosen.transfer.map((p) => ctx.records.get(p.name)?.uncertainty ?? NaN);
     state.spline = { ...splineOf(state)!, uncertainty_V: knotUncertainty(knots, state.inc!) };

@@ -9,8 +9,7 @@
  * for it (foreign-v2: worst KS 0.24 from sweep + characterize; 0.17 with the board's timing).
  *
  * The per-operation time is scaled until the replay's median delay is the board's (the delays
- * scale with it but for the pulse widths, so a few rounds converge); a run whose delays already
- * match the starting value within two errors confirms it and leaves it unchanged.
+ * scale with it but for the pulse widths, so a few rounds converge).
  */
 import type { LevelCdfDataset } from '../procedures/characterize.js';
 import type { Calibration } from '../../calibration/calibration.js';
@@ -19,9 +18,11 @@ import type { SimPool } from './sim-pool.js';
 import type { CharacterizeDesign } from './sim-tasks.js';
 import type { ModelState } from './characterize-params.js';
 import type { ParamRecord } from './param-record.js';
+import { seedOf } from './numeric.js';
 
-/** Fewer timed cells than this: the run's timing is not used (the base value is kept). */
+/** Fewer timed cells than this, or than this share of the programmed ones: the run's timing is not used (the base value is kept). */
 export const MIN_TIMED_CELLS = 20;
+const TIMED_SHARE = 0.95;
 const MAX_ROUNDS = 5;
 /** Where the scaling stops: the replay's median within 1 % of the board's. */
 const CLOSE = 0.01;
@@ -50,63 +51,81 @@ export function median(xs: number[]): number {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/** Standard error of a sample median from its interquartile range (normal-equivalent spread). */
-function medianSe(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * s.length))];
-  return (1.2533 * (q(0.75) - q(0.25))) / 1.349 / Math.sqrt(s.length);
-}
-
 const replayDelays = (parts: ReplayCell[][]) => parts.flatMap((l) => l.filter((c) => c.status === 'ok' && Number.isFinite(c.readbackDelay_s)).map((c) => c.readbackDelay_s!));
 
 /**
  * Sets `state.p.op_overhead_s` so that the replay waits as long as the board did between verify
- * and read-back; its record, with the replays it took. Undefined (nothing changed) when the run
- * timed too few cells: a run of an emulator behind a link, or one recorded before the delays were.
+ * and read-back; its record, with the replays it took. Undefined, with the value as it was, when
+ * the run did not time (nearly) all its programmed cells: an emulator behind a link, a file from
+ * before the delays, a resumed run (only its last cells timed), a run with re-verify passes, holds
+ * or link outages (time the replay does not simulate: characterize.ts records none then).
+ *
+ * The delays follow the run's schedule, not independent draws: their noise is the replay's own
+ * from one seed to another (two replays per round, side by side), the board being one more such
+ * draw. A first round within two of those errors confirms the starting value, which stays.
  */
 export async function fitTiming(o: TimingInput): Promise<{ record: ParamRecord; runs: number } | undefined> {
   const board = boardDelays(o.data, o.keep);
-  if (board.length < MIN_TIMED_CELLS) return undefined;
+  const programmed = o.data.levels.reduce((n, l) => n + l.cells.filter((c, i) => o.keep(i) && c.status === 'ok').length, 0);
+  if (board.length < MIN_TIMED_CELLS || board.length < TIMED_SHARE * programmed) return undefined;
   const target = median(board);
+  if (!(target > 0)) return undefined;
   const p = o.state.p;
+  const start = p.op_overhead_s;
+  const seeds = [o.seed, seedOf([o.seed, 'timing'], 17)];
   let runs = 0;
   let sim = NaN;
-  let atBound = false;
-  let confirmed = false;
+  let se = NaN;
+  let outcome: 'confirmed' | 'scaled' | 'at-bound' | 'not converged' = 'not converged';
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const parts = await o.pool.run({ kind: 'replay', cal: o.calibrate(o.state), design: o.design, factor: 1, seed: o.seed, programmingOnly: false, beforeClimb: false });
-    runs++;
-    const d = replayDelays(parts as ReplayCell[][]);
-    if (d.length < MIN_TIMED_CELLS) return undefined;
-    sim = median(d);
-    const ratio = target / Math.max(sim, 1e-12);
-    // Within two errors of the board at the value it started from: the run confirms that value,
-    // and it is left as it is (moving it by its noise would only shift every later replay).
-    if (round === 0 && Math.abs(sim - target) <= 2 * Math.hypot(medianSe(board), medianSe(d))) {
-      confirmed = true;
+    const parts = await Promise.all(seeds.map((seed) => o.pool.run({ kind: 'replay', cal: o.calibrate(o.state), design: o.design, factor: 1, seed, programmingOnly: false, beforeClimb: false })));
+    runs += seeds.length;
+    const m = parts.map((x) => replayDelays(x as ReplayCell[][]));
+    if (m.some((d) => d.length < MIN_TIMED_CELLS)) {
+      p.op_overhead_s = start;
+      return undefined;
+    }
+    const [m1, m2] = m.map(median);
+    sim = (m1 + m2) / 2;
+    // One draw's spread from the two seeds (at least 0.5 %); the board's draw against the two replays' mean.
+    const sd = Math.max(Math.abs(m1 - m2) / Math.SQRT2, 0.005 * target);
+    se = sd * Math.sqrt(1.5);
+    if (round === 0 && Math.abs(sim - target) <= 2 * se) {
+      outcome = 'confirmed';
       break;
     }
-    if (Math.abs(ratio - 1) < CLOSE) break;
-    const next = Math.min(HI_S, Math.max(LO_S, p.op_overhead_s * ratio));
-    atBound = next === LO_S || next === HI_S;
-    if (next === p.op_overhead_s) break;
+    if (Math.abs(sim - target) <= Math.max(se, CLOSE * target)) {
+      outcome = 'scaled';
+      break;
+    }
+    if (round === MAX_ROUNDS - 1) break; // the last value replayed: its evidence is its own
+    const next = Math.min(HI_S, Math.max(LO_S, p.op_overhead_s * (target / Math.max(sim, 1e-12))));
+    if (next === p.op_overhead_s) {
+      outcome = 'at-bound';
+      break;
+    }
     p.op_overhead_s = next;
   }
-  const se = medianSe(board);
-  const method = confirmed
-    ? `the run ${o.runId} replayed on the emulator at this time per board operation waits as long between a cell's last verify and its read-back as the board did, within two errors (median of ${board.length} cells: board ${target.toPrecision(3)} s, replay ${sim.toPrecision(3)} s): kept at it`
-    : `time per board operation scaled until the run ${o.runId} replayed on the emulator waits as long between a cell's last verify and its read-back as the board did (median of ${board.length} cells: board ${target.toPrecision(3)} s, replay ${sim.toPrecision(3)} s)`;
-  const record: ParamRecord = atBound
-    ? { value: p.op_overhead_s, unit: 's', status: 'at-bound', method: `${method}; at its bound ${p.op_overhead_s} s`, runs: [o.runId] }
-    : {
-        value: p.op_overhead_s,
-        unit: 's',
-        status: 'fitted',
-        method,
-        runs: [o.runId],
-        // The delays scale with the time per operation: its relative error is the median's.
-        uncertainty: p.op_overhead_s * Math.max(se / target, 1e-3),
-        evidence: [{ statistic: 'median delay from last verify to read-back', measured: target, model: sim, se, unit: 's' }],
-      };
+  const what = `between a cell's last verify and its read-back (median of ${board.length} cells: board ${target.toPrecision(3)} s, replay ${sim.toPrecision(3)} s +- ${se.toPrecision(2)} s over two seeds)`;
+  const method =
+    outcome === 'confirmed'
+      ? `the run ${o.runId} replayed on the emulator at this time per board operation waits as long as the board did ${what}, within two errors: kept at it`
+      : outcome === 'not converged'
+        ? `time per board operation scaled for ${MAX_ROUNDS} rounds towards the run ${o.runId}'s wait ${what}: not converged, the error says how far`
+        : `time per board operation scaled until the run ${o.runId} replayed on the emulator waits as long as the board did ${what}`;
+  // Its relative error is the median delay's, or how far the last round still was.
+  const rel = Math.max(se, Math.abs(sim - target)) / target;
+  const record: ParamRecord =
+    outcome === 'at-bound'
+      ? { value: p.op_overhead_s, unit: 's', status: 'at-bound', method: `${method}; at its bound ${p.op_overhead_s} s`, runs: [o.runId] }
+      : {
+          value: p.op_overhead_s,
+          unit: 's',
+          status: 'fitted',
+          method,
+          runs: [o.runId],
+          uncertainty: p.op_overhead_s * Math.max(rel, 1e-3),
+          evidence: [{ statistic: 'median delay from last verify to read-back', measured: target, model: sim, se, unit: 's' }],
+        };
   return { record, runs };
 }

@@ -79,8 +79,9 @@ export interface CellRecord {
    * Seconds from the cell's last verify (its cell-done) to the start of its array's first
    * read-back, by the clock the board's cells relax by (an emulator's virtual clock, the host's
    * for hardware): how long the fast relaxation acted before the read-back. Absent when unknown
-   * (an emulator behind a link; a cell a resumed run finished before). The fit sets the twin's
-   * time per operation from it (calibrate/fit-timing.ts).
+   * (an emulator behind a link; a cell a resumed run finished before) and in runs whose delays
+   * hold more than the programming (re-verify passes, a hold at a checkpoint, a link outage).
+   * The fit sets the twin's time per operation from it (calibrate/fit-timing.ts).
    */
   readbackDelay_s?: number;
   /** The energy proxy of every pulse the record holds for the cell (docs/formats.md) and their widths added up. */
@@ -162,12 +163,23 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       const spec = specs[k % o.levels];
       return levelJob(cfg, spec, cell, setup, undefined, o.knownFormed?.has(cellKey(cell)));
     });
-    const clock = boardClock(board);
+    // Re-verify passes wait and re-program between the verify and the read-back: no delay is the programming's then.
+    const clock = o.reverify ? undefined : boardClock(board);
     // When each cell's last verify ended, by the board's clock (cells a resumed run finished before are not timed).
     const doneAt = new Map<string, number>();
+    // A hold at a checkpoint or a link outage adds time the fit's replay does not simulate: no delays then.
+    let interrupted = false;
     const timing = clock && ctx.events$.subscribe((e) => {
       if (e.type === 'cell-done') doneAt.set(cellKey(e.cell), clock());
+      else if (e.type === 'warning' && e.code && INTERRUPTIONS.has(e.code)) interrupted = true;
     });
+    const checkpoint = ctx.checkpoint;
+    if (clock)
+      ctx.checkpoint = async () => {
+        const t0 = clock();
+        await checkpoint();
+        if (clock() - t0 > HOLD_S) interrupted = true;
+      };
     let results: Map<string, CellResult>;
     let reverify: Awaited<ReturnType<typeof reverifyCells>> | undefined;
     try {
@@ -175,6 +187,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
       reverify = o.reverify ? await reverifyCells(board, ctx, results, { spec: o.reverify, cfg, specs, gates: setup, engine: { ...o.engine, limits: o.userLimits }, signal }) : undefined;
     } finally {
       timing?.unsubscribe();
+      ctx.checkpoint = checkpoint;
     }
 
     // Read back: whole-array reads are one command each, K times.
@@ -192,7 +205,7 @@ export async function characterize(board: Board, ctx: RunContext, o: Characteriz
     // a part of a wv-bench compares algorithms, and its reads would only cost time and shift the next part's noise).
     const used = [...new Set(Array.from(results.values(), (e) => e.cell.array))].sort((a, b) => a - b);
     const probe = o.mvmProbe !== false && !o.replay && !o.partOf && !probeUnavailable(board) ? await mvmProbeOrWarn(board, ctx, used, vread, { reads: Math.max(3, o.reads), repeats: MVM_PROBE_REPEATS, signal }) : undefined;
-    const delays = clock && readbackDelays(results, readAt, doneAt);
+    const delays = clock && !interrupted ? readbackDelays(results, readAt, doneAt) : undefined;
     const d = buildDataset(ctx.runId, created, info, params, setup, vread, specs, cells, results, readback, relaxReads, o, ctx.ledger, delays);
     return { ...d, ...(reverify ? { reverify } : {}), ...(probe ? { mvmProbe: probe } : {}) };
   });
@@ -257,8 +270,14 @@ async function readBack(
  */
 function boardClock(board: Board): (() => number) | undefined {
   if (board.clock_s) return () => board.clock_s!();
-  return board.info().kind === 'hardware' ? () => Date.now() / 1000 : undefined;
+  // Monotonic: a wall-clock step (NTP, a suspended host) is no delay.
+  return board.info().kind === 'hardware' ? () => performance.now() / 1000 : undefined;
 }
+
+/** Warnings that say the board or its link stopped for a while (docs/protocol.md, drivers/board.ts). */
+const INTERRUPTIONS = new Set(['link-lost', 'link-restored', 'board-rebooted', 'session-lost']);
+/** A checkpoint that took longer than this held the run (a station's pause). */
+const HOLD_S = 0.5;
 
 /** Per cell key: seconds from its last verify to its array's first read-back, where both are known. */
 function readbackDelays(results: Map<string, CellResult>, readAt: Map<number, number>, doneAt: Map<string, number>): Map<string, number> {
