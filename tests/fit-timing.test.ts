@@ -21,6 +21,7 @@ import { replayCharacterize } from '../src/calibrate/simulate.js';
 import { fitTiming, boardDelays } from '../src/calibrate/fit-timing.js';
 import { characterizeDesign } from '../src/calibrate/sim-tasks.js';
 import { SimPool } from '../src/calibrate/sim-pool.js';
+import { median } from '../src/calibrate/numeric.js';
 import { fitCalibration, withValues } from '../src/calibrate/fit.js';
 
 const base = loadCalibration();
@@ -58,9 +59,8 @@ test('each cell records the board clock from its last verify to its read-back; t
   const r = replayCharacterize(base, d, 1, 6);
   const batch = 64 * (base.params.op_overhead_s.value + base.params.read_time_s.value + 2e-6);
   d.levels.forEach((l, k) => l.cells.forEach((c, i) => assert.ok(Math.abs(r[k][i].readbackDelay_s! - c.readbackDelay_s!) <= batch, `level ${k} cell ${i}: replay ${r[k][i].readbackDelay_s}, run ${c.readbackDelay_s}`)));
-  const med = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-  const mr = med(r.flat().map((c) => c.readbackDelay_s!));
-  const md = med(cells.map((c) => c.readbackDelay_s!));
+  const mr = median(r.flat().map((c) => c.readbackDelay_s!));
+  const md = median(cells.map((c) => c.readbackDelay_s!));
   assert.ok(Math.abs(mr / md - 1) < 0.01, `median delay: replay ${mr} s, run ${md} s`);
 });
 
