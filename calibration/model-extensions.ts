@@ -16,7 +16,16 @@ import type { CalValues } from './calibration.js';
 
 /** Fast relaxation at t seconds after the pulse: mean (S) and variance (S^2) of the change. */
 export function fastRelaxation(p: CalValues, g0_S: number, t_s: number, out: { mean: number; variance: number }): void {
-  const sd = p.relax_fast_sigma_rel * g0_S + p.relax_fast_sigma_S * fastShape(p, g0_S);
+  fastRelaxationFrom(p, fastSd(p, g0_S), g0_S, t_s, out);
+}
+
+/** The fast relaxation's full spread for a cell programmed to g0 (it depends on G0 only: a cell keeps it until its next pulse). */
+export function fastSd(p: CalValues, g0_S: number): number {
+  return p.relax_fast_sigma_rel * g0_S + p.relax_fast_sigma_S * fastShape(p, g0_S);
+}
+
+/** fastRelaxation with the cell's fastSd already known. */
+export function fastRelaxationFrom(p: CalValues, sd: number, g0_S: number, t_s: number, out: { mean: number; variance: number }): void {
   if ((sd === 0 && p.relax_fast_drift_rel === 0) || !(t_s > 0)) {
     out.mean = 0;
     out.variance = 0;
@@ -56,7 +65,13 @@ export function slowDrift(p: CalValues, g0_S: number, t_s: number): number {
 
 /** Factor on the relaxation table's spread and drift at (G0, t): 1 unless reshaped. */
 export function tableShape(p: CalValues, g0_S: number, t_s: number): number {
-  const a = p.relaxation_time_exp === 0 ? 1 : Math.pow(Math.max(t_s, 1e-6), p.relaxation_time_exp);
-  const b = p.relaxation_g_exp === 0 ? 1 : Math.pow(Math.max(g0_S, 1e-9) / 50e-6, p.relaxation_g_exp);
-  return a * b;
+  return tableTimeShape(p, t_s) * tableGShape(p, g0_S);
+}
+
+/** tableShape's two factors: in time, and in G0 (a cell keeps the latter until its next pulse). */
+export function tableTimeShape(p: CalValues, t_s: number): number {
+  return p.relaxation_time_exp === 0 ? 1 : Math.pow(Math.max(t_s, 1e-6), p.relaxation_time_exp);
+}
+export function tableGShape(p: CalValues, g0_S: number): number {
+  return p.relaxation_g_exp === 0 ? 1 : Math.pow(Math.max(g0_S, 1e-9) / 50e-6, p.relaxation_g_exp);
 }

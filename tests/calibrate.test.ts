@@ -91,11 +91,26 @@ test('parameter recovery on a board with hidden parameters: every identifiable p
   assert.ok(Math.abs(fit.params.transfer_gsat_S.value / hidden.transfer_gsat_S - 1) < 0.1, 'saturation within 10 %');
   assert.ok(Math.abs(fit.params.read_noise_S.value / hidden.read_noise_S - 1) < 0.1, 'read noise within 10 %');
   assert.ok(Math.abs(fit.params.set_v_c2c_V.value / hidden.set_v_c2c_V - 1) < Math.max(0.1, 3 * fit.params.set_v_c2c_V.uncertainty! / hidden.set_v_c2c_V), 'SET threshold cycle-to-cycle spread');
+  // The transfer's form: this board's is the exponential. The spline is fitted only when the
+  // exponential's held-out chi^2 is above its statistics' count (sweep + characterize here: it
+  // is, and the spline loses); from the run alone it is within it, and no spline is fitted.
+  const h = fit.transferForm!.heldOut;
+  assert.equal(fit.transferForm!.model, 'exp');
+  assert.ok(h.exp > h.statistics && h.spline !== null && !(h.spline + 2 < h.exp), `held-out ${JSON.stringify(h)}`);
   // Kept and conventional values are marked, never passed off as fitted.
   assert.equal(fit.params.set_vte_ref_V.status, 'convention');
   // The emulator's time per operation: the board's delays from verify to read-back confirm it (calibrate/fit-timing.ts).
   assert.equal(fit.calibration.params.op_overhead_s.status, 'fitted');
   assert.ok(Math.abs(fit.calibration.params.op_overhead_s.value / hidden.op_overhead_s - 1) < 0.1, 'time per operation within 10 %');
+});
+
+test("the transfer's form: the spline is not fitted when the exponential's held-out chi^2 is within its statistics' count", { timeout: 300000 }, async () => {
+  // The shipped board (an exponential), seed 3: the exponential's held-out chi^2 is 26.7 over 36.
+  const cdf = await characterize(new EmulatedBoard({ seed: 3, calibration: base }), new RunContext('c3'), { algo: 'igvva', levels: 8, cellsPerLevel: 64, reads: 2, relax_s: [1], seed: 3, calibration: base, mvmProbe: false });
+  const fit = await fitCalibration({ base, sweeps: [], cdfs: [{ runId: 'c3', data: cdf }] });
+  const h = fit.transferForm!.heldOut;
+  assert.ok(fit.transferForm!.model === 'exp' && h.exp <= h.statistics && h.spline === null, `held-out ${JSON.stringify(h)}`);
+  assert.equal(fit.calibration.transfer, undefined, 'no spline in the calibration');
 });
 
 test('the fitted twin matches the board (per-level KS <= 0.2 on read current and final gate voltage); the default calibration does not', { timeout: 300000 }, async () => {

@@ -30,7 +30,7 @@ import { StreamBank } from '../../lib/rng.js';
 import { relaxationPair } from '../../calibration/relaxation.js';
 import { ivRatio, transferG } from '../../calibration/transfer.js';
 import type { TransferSpline } from '../../calibration/transfer-spline.js';
-import { fastRelaxation, hrsLevel, rtnFactor, setSpread, slowDrift, tableShape } from '../../calibration/model-extensions.js';
+import { fastRelaxationFrom, fastSd, hrsLevel, rtnFactor, setSpread, slowDrift, tableGShape, tableTimeShape } from '../../calibration/model-extensions.js';
 
 export const enum CellState {
   Pristine = 0,
@@ -91,6 +91,8 @@ export class CellArrayModel {
   private readonly relFm: Float64Array;
   private readonly relFv: Float64Array;
   private readonly relD: Float64Array;
+  private readonly relGs: Float64Array;
+  private readonly relFsd: Float64Array;
   private readonly relValid: Uint8Array;
   private readonly cacheOn: boolean;
 
@@ -114,6 +116,8 @@ export class CellArrayModel {
     this.relFm = new Float64Array(n);
     this.relFv = new Float64Array(n);
     this.relD = new Float64Array(n);
+    this.relGs = new Float64Array(n);
+    this.relFsd = new Float64Array(n);
     this.relValid = new Uint8Array(n);
     this.v0 = new Float64Array(n);
     this.gain = new Float64Array(n);
@@ -297,11 +301,16 @@ export class CellArrayModel {
   private relaxTerms(i: number, g0: number, t: number): void {
     const a = this.pairA;
     relaxationPair(this.relax, g0, t, a);
-    const f = this.p.relaxation_scale * tableShape(this.p, g0, t);
+    // What depends on G0 only, once per pulse (two of the lookup's transcendental calls).
+    if (!this.relValid[i] || !this.cacheOn) {
+      this.relGs[i] = tableGShape(this.p, g0);
+      this.relFsd[i] = fastSd(this.p, g0);
+    }
+    const f = this.p.relaxation_scale * (tableTimeShape(this.p, t) * this.relGs[i]);
     this.relM[i] = a.mean * f;
     this.relS[i] = a.sigma * f;
     const fa = this.fastA;
-    fastRelaxation(this.p, g0, t, fa);
+    fastRelaxationFrom(this.p, this.relFsd[i], g0, t, fa);
     this.relFm[i] = fa.mean;
     this.relFv[i] = fa.variance;
     this.relD[i] = slowDrift(this.p, g0, t);

@@ -11,7 +11,7 @@
  */
 import { ALL_UNITS, type Calibration, type ScalarName } from '../../calibration/calibration.js';
 import type { LevelCdfDataset } from '../procedures/characterize.js';
-import { reviveConfig } from './simulate.js';
+import { reviveConfig, type ReplayCell } from './simulate.js';
 import type { SimPool } from './sim-pool.js';
 import { characterizeDesign } from './sim-tasks.js';
 import { characterizeStatDefs, evalStats, statErrors, type StatCell, type StatDef } from './replay-stats.js';
@@ -73,9 +73,18 @@ interface Ctx {
   obs: number[];
   se: number[];
   kept: StatCell[][];
+  halves: Halves;
   replay: (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb?: boolean) => (s: ModelState) => Promise<number[]>;
   records: Map<string, ParamRecord>;
   runs: number;
+}
+
+interface Halves {
+  on: StatDef[];
+  obsE: number[];
+  seE: number[];
+  obsO: number[];
+  seO: number[];
 }
 
 /** Stage A: the transfer and its spreads against the final gates, verify reads and yields (programming only). */
@@ -94,30 +103,30 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   const kept: StatCell[][] = d.levels.map((l) => l.cells.filter((_, i) => o.keep(i)));
   const defs = characterizeStatDefs(d.levels.map((l, k) => ({ spec: l.spec, cells: kept[k] })), cfg, reads, relaxTimes, MIN_LEVEL_CELLS);
   const obs = evalStats(defs, kept);
-  const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
   const design = characterizeDesign(d);
   // The replays' seed from what the cells measured: a field added to the records later (the
   // read-back delays) leaves the seed, and so a fit of the same measurements, as it was.
   const seed = seedOf(d.levels.map((l) => l.cells.map(({ readbackDelay_s: _t, ...c }) => c)), 9);
-  // `factor` times the run's cells as that many replays of the run's own size, one seed each (the
-  // first the sensitivities' seed), run side by side on the pool's workers: each replay keeps the
-  // run's timing (a replay of twice the cells would wait twice as long between verify and
-  // read-back, which the fast relaxation sees), and a factor-2 match costs one replay's wall time.
-  const replay = (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb = false) => async (s: ModelState) => {
-    const cal = o.calibrate(s);
-    const parts = await Promise.all(Array.from({ length: factor }, (_, k) => o.pool.run({ kind: 'replay', cal, design, factor: 1, seed: k ? seedOf([seed, k], 11) : seed, programmingOnly, beforeClimb })));
-    return evalStats(on, parts[0].map((_, l) => parts.flatMap((r) => r[l])));
-  };
-  const ctx: Ctx = { o, defs, obs, se, kept, replay, records: new Map(), runs: 0 };
+  const records = new Map<string, ParamRecord>();
   let state = cloneState(o.state);
-  shares(kept, state, ctx.records, o.runId);
+  shares(kept, state, records, o.runId);
   directStarts(defs, obs, d, state);
-  // The board's timing first: every later replay reads its cells back as long after their verify as the board did.
-  const timing = await fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
+  // The board's timing first: every later replay reads its cells back as long after their verify
+  // as the board did. Its replays start now; the statistics' errors (bootstraps on this thread) are
+  // drawn while the workers run them.
+  const timed = fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
+  timed.catch(() => undefined);
+  const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
+  const halves = heldOutHalves(defs, kept);
+  const ctx: Ctx = { o, defs, obs, se, kept, halves, replay: replayer(o, design, seed), records, runs: 0 };
+  const t0 = performance.now();
+  const lap = (what: string) => process.env.RRAM_FIT_DEBUG && process.stderr.write(`fit ${what}: ${((performance.now() - t0) / 1e3).toFixed(2)} s, ${ctx.runs} replays\n`);
+  const timing = await timed;
   if (timing) {
     ctx.records.set('op_overhead_s', timing.record);
     ctx.runs += timing.runs;
   }
+  lap('timing');
   const hrs = d.levels.some((l, k) => l.spec.kind === 'hrs' && kept[k].filter((c) => c.status === 'ok').length >= MIN_LEVEL_CELLS);
   const f: Features = { reads: reads >= 2, relax: relaxTimes.length > 0, hrs };
   const keys = [...new Set(GROUPS.filter((g) => g.when(f)).flatMap((g) => g.keys))];
@@ -125,9 +134,13 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   // The transfer's form by a held-out fit, which also starts stage A near the board.
   const chosen = await chooseForm(ctx, state, others.filter((p) => STAGE_A.keys(p.name)));
   state = chosen.state;
+  lap('form choice');
   const params = [...chosen.transfer, ...others];
   for (const st of [STAGE_A, STAGE_B, STAGE_C]) {
     state = await stage(ctx, st, params.filter((p) => st.keys(p.name)), state, st === STAGE_A ? chosen.warm : undefined);
+    lap(`stage ${st.groups.join('+')}`);
+    // The unformable share once forming is fitted, so the read stage replays it (and the record's final replay is that stage's last).
+    if (st === STAGE_B) formingTail(kept, state, ctx.records, o.runId, cfg.form.vteStop_V);
     // Timed again once the transfer is the board's: the first timing ran at the starting transfer,
     // whose pulse counts (and so schedule) may not be the board's.
     if (st === STAGE_A && timing) {
@@ -136,18 +149,61 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
         ctx.records.set('op_overhead_s', again.record);
         ctx.runs += again.runs;
       }
+      lap('timing again');
     }
   }
   if (state.spline) {
     const knots = chosen.transfer.map((p) => ctx.records.get(p.name)?.uncertainty ?? NaN);
     state.spline = { ...splineOf(state)!, uncertainty_V: knotUncertainty(knots, state.inc!) };
   }
-  formingTail(kept, state, ctx.records, o.runId, cfg.form.vteStop_V);
   // Every statistic at the result, for the record (the match's own replay size).
-  const sim = await replay(FACTOR, false, defs)(state);
+  const sim = await ctx.replay(FACTOR, false, defs)(state);
   ctx.runs++;
+  lap('final replay');
   const quality = defs.map((def, i) => ({ statistic: def.name, measured: obs[i], model: sim[i], se: se[i], unit: def.unit }));
   return { state, records: ctx.records, quality, form: chosen.form, runs: ctx.runs };
+}
+
+/**
+ * The run replayed at a candidate state, its statistics `on`. `factor` times the run's cells as
+ * that many replays of the run's own size, one seed each (the first the sensitivities' seed), run
+ * side by side on the pool's workers: each replay keeps the run's timing (a replay of twice the
+ * cells would wait twice as long between verify and read-back, which the fast relaxation sees),
+ * and a factor-2 match costs one replay's wall time. A factor under 1 is one replay of that share
+ * of the run's cells (the form choice's half). The last replays are kept (the promise, so one in
+ * flight is shared): a factor-2 match and the sensitivities' centre at the same state share their
+ * first seed, and the record's final replay is often the read stage's last.
+ */
+function replayer(o: CharFitInput, design: ReturnType<typeof characterizeDesign>, seed: number): Ctx['replay'] {
+  const memo = new Map<string, Promise<ReplayCell[][]>>();
+  const part = (cal: Calibration, factor: number, k: number, programmingOnly: boolean, beforeClimb: boolean) => {
+    const key = JSON.stringify([factor, k, programmingOnly, beforeClimb, cal]);
+    let r = memo.get(key);
+    if (!r) {
+      r = o.pool.run({ kind: 'replay', cal, design, factor, seed: k ? seedOf([seed, k], 11) : seed, programmingOnly, beforeClimb }) as Promise<ReplayCell[][]>;
+      memo.set(key, r);
+      r.catch(() => memo.delete(key));
+      if (memo.size > 8) memo.delete(memo.keys().next().value!);
+    }
+    return r;
+  };
+  return (factor, programmingOnly, on, beforeClimb = false) => async (s) => {
+    const cal = o.calibrate(s);
+    const parts = await Promise.all(Array.from({ length: Math.max(1, Math.floor(factor)) }, (_, k) => part(cal, Math.min(1, factor), k, programmingOnly, beforeClimb)));
+    return evalStats(on, parts[0].map((_, l) => parts.flatMap((r) => r[l])));
+  };
+}
+
+/** The form choice's statistics (stage A's, programming only) on the even and on the odd cells, with their errors. */
+function heldOutHalves(defs: StatDef[], kept: StatCell[][]): Halves {
+  const idx = defs.map((_, i) => i).filter((i) => !defs[i].reads && STAGE_A.groups.includes(defs[i].group));
+  const on = idx.map((i) => defs[i]);
+  const half = (odd: boolean) => kept.map((cs) => cs.filter((_, i) => i % 2 === (odd ? 1 : 0)));
+  const even = half(false);
+  const odd = half(true);
+  const obsE = evalStats(on, even);
+  const obsO = evalStats(on, odd);
+  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO) };
 }
 
 /** One stage of the fit: its parameters against its statistics; each parameter's record from it. */
@@ -160,10 +216,14 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   // Programming-only stages replay the run at its own size; the read stage matches at twice it,
   // its sensitivities from replays of the run's size (same seed: the differences stay precise).
   const factor = st.reads ? FACTOR : 1;
-  // Stage A starts where the form choice's fit of the even cells ended: same replay, same
-  // statistics, so its simulation there and its sensitivities carry over (saves 1 + P replays).
-  const start = warm && warm.names.join() === ps.map((p) => p.name).join() ? { y: warm.y, J: warm.J } : undefined;
-  const run = (params: FitParam<ModelState>[]) => indirectInference({ params, state, clone: cloneState, simulate: ctx.replay(factor, !st.reads, on, st.beforeClimb), simulateJ: st.reads ? ctx.replay(1, false, on) : undefined, obs, se, simFactor: factor, maxRuns: params.length + 12, start });
+  // Stage A starts where the form choice's fit of the even cells ended: same statistics, so its
+  // sensitivities carry over (saves P replays; its half-size replays' simulation does not).
+  const start = warm && warm.names.join() === ps.map((p) => p.name).join() ? { J: warm.J } : undefined;
+  // The read stage starts furthest from the board (its starting values are rough): room for its
+  // sensitivities to be measured a second time, which the fit does only while still far off.
+  const maxRuns = (st.reads ? 2 : 1) * ps.length + 12;
+  const run = (params: FitParam<ModelState>[]) => indirectInference({ params, state, clone: cloneState, simulate: ctx.replay(factor, !st.reads, on, st.beforeClimb), simulateJ: st.reads ? ctx.replay(1, false, on) : undefined, obs, se, simFactor: factor, maxRuns, start });
+  if (process.env.RRAM_FIT_DEBUG) process.stderr.write(`stage ${st.groups.join('+')}: ${ps.length} parameters, ${on.length} statistics\n`);
   let r = await run(ps);
   ctx.runs += r.runs;
   // A sweep's values that the run cannot match (a model drawn from the sweep's staircases that
@@ -216,36 +276,33 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
   asSpline.p.transfer_v0_V = pts[0].all - (starts.spline.x_V[0] ?? 0.1);
   asSpline.inc = starts.spline.x_V.map((x, j) => x - (starts.spline.x_V[j - 1] ?? 0));
   const knots = knotParams(asSpline.inc, pts.slice(0, asSpline.inc.length).map((p) => p.level));
-  const idx = ctx.defs.map((_, i) => i).filter((i) => !ctx.defs[i].reads && STAGE_A.groups.includes(ctx.defs[i].group));
-  const on = idx.map((i) => ctx.defs[i]);
-  const half = (odd: boolean) => kept.map((cs) => cs.filter((_, i) => i % 2 === (odd ? 1 : 0)));
-  const even = half(false);
-  const odd = half(true);
-  const obsE = evalStats(on, even);
-  const seE = seFloors(on, even, statErrors(on, even, 48, 5), obsE);
-  const obsO = evalStats(on, odd);
-  const seO = seFloors(on, odd, statErrors(on, odd, 48, 6), obsO);
-  const seAll = idx.map((i) => ctx.se[i]);
+  const { on, obsE, seE, obsO, seO } = ctx.halves;
+  // Each form is fitted to the even half against replays of half the run's cells (half a full
+  // replay's time); the held-out chi^2 counts the odd half's error and the replay's (about the even half's).
   const fitOn = async (s: ModelState, ps: FitParam<ModelState>[]) => {
-    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(1, true, on), obs: obsE, se: seE, simFactor: 2, maxRuns: ps.length + spreads.length + 8 });
+    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(0.5, true, on), obs: obsE, se: seE, simFactor: 1, maxRuns: ps.length + spreads.length + 8 });
     ctx.runs += r.runs;
-    const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seAll[i] ** 2) : 0), 0);
-    return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), y: r.sim, J: r.J } };
+    const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seE[i] ** 2) : 0), 0);
+    return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), J: r.J } };
   };
-  const [e, s] = await Promise.all([fitOn(asExp, expParams(asExp)), fitOn(asSpline, knots)]);
-  const model = process.env.RRAM_FORM === 'spline' || process.env.RRAM_FORM === 'exp' ? process.env.RRAM_FORM : s.chi + 2 < e.chi ? 'spline' : 'exp';
-  const form: FormChoice = { model, heldOut: { exp: e.chi, spline: s.chi, statistics: on.length }, ...starts };
+  const forced = process.env.RRAM_FORM === 'spline' || process.env.RRAM_FORM === 'exp' ? process.env.RRAM_FORM : undefined;
+  const e = await fitOn(asExp, expParams(asExp));
+  // An exponential whose held-out chi^2 is no more than its statistics' count (what a right model
+  // scores) leaves the spline nothing to win but noise: it is not fitted (half the choice's replays).
+  const enough = forced === 'exp' || (e.chi <= on.length && forced !== 'spline');
+  const s = enough ? undefined : await fitOn(asSpline, knots);
+  const model = forced ?? (s && s.chi + 2 < e.chi ? 'spline' : 'exp');
+  const form: FormChoice = { model, heldOut: { exp: e.chi, spline: s ? s.chi : null, statistics: on.length }, ...starts };
   // Stage A on all cells starts from the winner's half-cell fit.
-  if (model === 'exp') return { state: e.state, transfer: expParams(e.state), form, warm: e.warm };
+  if (model === 'exp' || !s) return { state: e.state, transfer: expParams(e.state), form, warm: e.warm };
   s.state.spline = { ...s.state.spline!, source: `monotone spline through the levels of run ${o.runId}, chosen over the saturating exponential by a held-out fit (odd cells against the even cells' fit: chi2 ${s.chi.toFixed(1)} vs ${e.chi.toFixed(1)} over ${on.length} statistics)` };
   if (!o.priors.transfer_v0_V) ctx.records.set('transfer_v0_V', { value: s.state.p.transfer_v0_V, unit: 'V', status: 'convention', method: "the spline's origin (its knots are measured from it): the base value, or 0.1 V below the lowest level's mean final gate when that is lower", runs: [o.runId] });
   return { state: s.state, transfer: knots, form, warm: s.warm };
 }
 
-/** Where a fit ended: its parameters' names, the simulated statistics there and their sensitivities. */
+/** Where a fit ended: its parameters' names and the statistics' sensitivities there. */
 interface Warm {
   names: string[];
-  y: number[];
   J: number[][];
 }
 

@@ -9,8 +9,8 @@
  * for it (foreign-v2, characterize alone: worst KS 0.28-0.35 without, 0.17-0.25 with the board's
  * timing; docs/benchmarks.md).
  *
- * The per-operation time is scaled until the replay's median delay is the board's (the delays
- * scale with it but for the pulse widths, so a few rounds converge).
+ * The per-operation time is moved until the replay's median delay is the board's: scaled once,
+ * then by secant steps (the delays are a straight line in it, offset by the pulse widths).
  */
 import type { LevelCdfDataset } from '../procedures/characterize.js';
 import type { Calibration } from '../../calibration/calibration.js';
@@ -72,6 +72,7 @@ export async function fitTiming(o: TimingInput): Promise<{ record: ParamRecord; 
   let sim = NaN;
   let se = NaN;
   let outcome: 'confirmed' | 'scaled' | 'at-bound' | 'not converged' = 'not converged';
+  let last: { x: number; sim: number } | undefined;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const parts = await Promise.all(seeds.map((seed) => o.pool.run({ kind: 'replay', cal: o.calibrate(o.state), design: o.design, factor: 1, seed, programmingOnly: false, beforeClimb: false })));
     runs += seeds.length;
@@ -95,7 +96,13 @@ export async function fitTiming(o: TimingInput): Promise<{ record: ParamRecord; 
       break;
     }
     if (round === MAX_ROUNDS - 1) break; // the last value replayed: its evidence is its own
-    const next = Math.min(HI_S, Math.max(LO_S, p.op_overhead_s * (target / Math.max(sim, 1e-12))));
+    // The delay is the operations' time plus what does not scale (pulse widths, read times): a
+    // straight line in the time per operation. The first step scales (no slope known yet), the
+    // next ones go along the line through the last two rounds (a secant step), when it rises.
+    const slope = last ? (sim - last.sim) / (p.op_overhead_s - last.x) : NaN;
+    const guess = slope > 0 && Number.isFinite(slope) ? p.op_overhead_s + (target - sim) / slope : p.op_overhead_s * (target / Math.max(sim, 1e-12));
+    last = { x: p.op_overhead_s, sim };
+    const next = Math.min(HI_S, Math.max(LO_S, guess > 0 ? guess : p.op_overhead_s * (target / Math.max(sim, 1e-12))));
     if (next === p.op_overhead_s) {
       outcome = 'at-bound';
       break;

@@ -62,8 +62,8 @@ export async function indirectInference<S>(o: {
   se: number[];
   simFactor: number;
   maxRuns?: number;
-  /** The simulation at the starting state and its sensitivities, when an earlier fit of the same statistics and parameters ended there. */
-  start?: { y: number[]; J: number[][] };
+  /** The sensitivities at the starting state (and the simulation there, when it is this one's), from an earlier fit of the same statistics and parameters that ended there. */
+  start?: { y?: number[]; J: number[][] };
 }): Promise<IIEResult<S>> {
   const P = o.params;
   const w = o.se.map((s, i) => (Number.isFinite(o.obs[i]) && s > 0 ? 1 / (s * s * (1 + 1 / o.simFactor)) : 0));
@@ -77,28 +77,28 @@ export async function indirectInference<S>(o: {
   };
   const cost = (y: number[], t: number[]) => y.reduce((a, v, i) => a + (w[i] && Number.isFinite(v) ? w[i] * (v - o.obs[i]) ** 2 : w[i] ? 1e6 : 0), 0) + t.reduce((a, v, j) => a + ((v - pr[j].t) / pr[j].se) ** 2, 0);
   let t = P.map((p, j) => Math.min(hi[j], Math.max(lo[j], toT(p.space, p.get(o.state)))));
-  const warm = o.start && o.start.y.length === o.obs.length && o.start.J.every((r) => r.length === P.length) ? o.start : undefined;
-  let y = warm ? warm.y.slice() : await o.simulate(stateAt(t));
-  let c = cost(y, t);
-  let runs = warm ? 0 : 1;
+  const warm = o.start && o.start.J.length === o.obs.length && o.start.J.every((r) => r.length === P.length) ? o.start : undefined;
+  const warmY = warm?.y && warm.y.length === o.obs.length ? warm.y : undefined;
+  // With a cheaper simulation for the sensitivities, the first ones run beside the first
+  // simulation (they do not need it): one wave of the pool fewer.
+  const first = warmY ? undefined : o.simulate(stateAt(t));
+  first?.catch(() => undefined); // awaited below; not an unhandled rejection while the sensitivities run
+  let y: number[] = [];
   let J: number[][] = warm ? warm.J.map((r) => r.slice()) : [];
+  let runs = warmY ? 0 : 1;
   const simJ = o.simulateJ ?? o.simulate;
   const jacobian = async () => {
     J = o.obs.map(() => new Array<number>(P.length).fill(0));
-    const y0 = o.simulateJ ? await o.simulateJ(stateAt(t)) : y;
-    await Promise.all(
-      P.map(async (p, j) => {
-        // Step inwards at the upper bound.
-        const step = t[j] + p.h > hi[j] ? -p.h : p.h;
-        const tp = t.slice();
-        tp[j] += step;
-        const yp = await simJ(stateAt(tp));
-        o.obs.forEach((_, i) => (J[i][j] = Number.isFinite(yp[i] - y0[i]) ? (yp[i] - y0[i]) / step : 0));
-      }),
-    );
+    // The cheaper simulation's own centre runs beside the steps (one wave of the pool fewer).
+    const steps = P.map((p, j) => (t[j] + p.h > hi[j] ? -p.h : p.h)); // inwards at the upper bound
+    const [y0, ...yps] = await Promise.all([o.simulateJ ? o.simulateJ(stateAt(t)) : Promise.resolve(y), ...P.map((_, j) => simJ(stateAt(t.map((v, k) => (k === j ? v + steps[j] : v)))))]);
+    yps.forEach((yp, j) => o.obs.forEach((_, i) => (J[i][j] = Number.isFinite(yp[i] - y0[i]) ? (yp[i] - y0[i]) / steps[j] : 0)));
     runs += P.length + (o.simulateJ ? 1 : 0);
   };
-  if (!warm) await jacobian();
+  if (!warm && o.simulateJ) await jacobian();
+  y = warmY ? warmY.slice() : await first!;
+  if (!warm && !o.simulateJ) await jacobian();
+  let c = cost(y, t);
   const normal = (held: boolean[]) => P.map((_, a) => P.map((_, b) => (held[a] || held[b] ? (a === b ? 1 : 0) : J.reduce((acc, row, i) => acc + w[i] * row[a] * row[b], 0) + (a === b ? 1 / pr[a].se ** 2 : 0))));
   const gradient = () => P.map((_, a) => J.reduce((acc, row, i) => acc + (w[i] && Number.isFinite(y[i]) ? w[i] * row[a] * (y[i] - o.obs[i]) : 0), 0) + (t[a] - pr[a].t) / pr[a].se ** 2);
   let lambda = 0.05;
@@ -131,9 +131,11 @@ export async function indirectInference<S>(o: {
     } else {
       lambda *= 8;
       rejected++;
-      // Already within the statistics' noise (chi^2 no more than their count): a step the
-      // linearisation cannot make better would only chase the replay's sampling noise.
-      if (c <= o.obs.filter((_, i) => w[i] > 0).length) break;
+      // Already within the statistics' noise (chi^2 no more than their count, or within one of
+      // its standard deviations above it after a second failed step at a larger damping): a step
+      // the linearisation cannot make better would only chase the replay's sampling noise.
+      const n = o.obs.filter((_, i) => w[i] > 0).length;
+      if (c <= n || (rejected >= 2 && c <= n + Math.sqrt(2 * n))) break;
     }
     if ((accepted >= 3 || rejected >= 2) && c > 3 * (o.obs.length + P.length) && runs + P.length < maxRuns) {
       await jacobian();

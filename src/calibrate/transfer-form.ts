@@ -21,8 +21,12 @@ export interface LevelPoint {
 
 export interface FormChoice {
   model: 'exp' | 'spline';
-  /** Held-out chi^2 of each form (the odd cells' statistics against a replay of the even cells' fit), over that many statistics. */
-  heldOut: { exp: number; spline: number; statistics: number };
+  /**
+   * Held-out chi^2 of each form (the odd cells' statistics against a replay of the even cells'
+   * fit), over that many statistics; the spline's null when it was not fitted (the exponential's
+   * chi^2 was already within the statistics' count).
+   */
+  heldOut: { exp: number; spline: number | null; statistics: number };
   /** Exponential shape fitted to all points (starting values). */
   exp: Pick<CalValues, 'transfer_v0_V' | 'transfer_gsat_S' | 'transfer_slope_per_V' | 'g_cap_S' | 'g_cap_sharpness'>;
   /** Spline through all points (starting knots). */

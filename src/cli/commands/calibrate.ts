@@ -105,7 +105,7 @@ export function registerCalibrate(program: Command): void {
         process.stdout.write(`fitted ${fit.calibration.id} from ${f.from} in ${fit.elapsed_s.toFixed(1)} s (run ${job.runId}); wrote ${f.out}\n`);
         process.stdout.write(table(['parameter', 'value', 'unit', '+-', 'status', 'method'], rows));
         if (fit.quality.length) process.stdout.write('\nfit quality: measured statistic vs the fitted model\'s simulation of the same sweep\n' + table(['statistic', 'measured', 'model', 'unit'], fit.quality.map((q) => [q.statistic, sig(q.measured), sig(q.model), q.unit])));
-        if (fit.transferForm) process.stdout.write(`\ntransfer: ${fit.transferForm.model === 'spline' ? 'monotone spline' : 'saturating exponential'}, chosen by a held-out fit (odd cells against the even cells' fit: chi2 exponential ${fit.transferForm.heldOut.exp.toFixed(1)}, spline ${fit.transferForm.heldOut.spline.toFixed(1)} over ${fit.transferForm.heldOut.statistics} statistics)\n`);
+        if (fit.transferForm) process.stdout.write(`\ntransfer: ${formLine(fit.transferForm)}\n`);
         if (holdout) {
           process.stdout.write(`\nhold-out: twin of the even-cell fit against the odd cells: worst KS ${holdout.worstKs.toFixed(3)}, ${holdout.worstOverCritical.toFixed(2)}x its critical value (${holdout.pass ? 'pass' : 'FAIL'} at ${holdout.maxKs})\n`);
           for (const g of holdout.guidance) process.stdout.write(`  ${g}\n`);
@@ -165,4 +165,12 @@ async function writeAgingFit(store: EmbeddedStore, f: { from: string; out: strin
   process.stdout.write(`fitted the aging of ${cal.id} from ${f.from} (run ${job.runId}); wrote ${f.out}\n`);
   process.stdout.write(table(['parameter', 'value', 'unit', '+-', 'method'], Object.entries(params).map(([k, p]) => { const q = p as { value: number; unit: string; uncertainty: number; method: string }; return [k, sig(q.value), q.unit, sig(q.uncertainty), q.method.length > 70 ? q.method.slice(0, 67) + '...' : q.method]; })));
   for (const n of notes) process.stdout.write(`note: ${n}\n`);
+}
+
+/** How the transfer's form was chosen, in words. */
+function formLine(t: NonNullable<FitResult['transferForm']>): string {
+  const h = t.heldOut;
+  const name = t.model === 'spline' ? 'monotone spline' : 'saturating exponential';
+  if (h.spline === null) return `${name}, chosen by a held-out fit (odd cells against the even cells' fit): the exponential's chi2 ${h.exp.toFixed(1)} over ${h.statistics} statistics is within their count, so the spline was not tried`;
+  return `${name}, chosen by a held-out fit (odd cells against the even cells' fit: chi2 exponential ${h.exp.toFixed(1)}, spline ${h.spline.toFixed(1)} over ${h.statistics} statistics)`;
 }
