@@ -77,8 +77,6 @@ test('a sigmoid-transfer board with an HRS floor and fast relaxation: the spline
     // serve there, and the twin (judged above) is what must match.
     if (where.endsWith('characterize alone')) {
       assert.equal(fit.transferForm?.model, 'spline', `${where}: a sigmoid is not a saturating exponential (held-out ${JSON.stringify(fit.transferForm?.heldOut)})`);
-      // Tried because the exponential missed the held-out cells by more than their count.
-      assert.ok(fit.transferForm!.heldOut.exp > fit.transferForm!.heldOut.statistics && fit.transferForm!.heldOut.spline! + 2 < fit.transferForm!.heldOut.exp);
       assert.ok(fit.calibration.transfer?.model === 'spline' && fit.calibration.transfer.x_V.length >= 4);
     }
     const fast = fit.params.relax_fast_sigma_S.status === 'fitted' ? fit.params.relax_fast_sigma_S : fit.params.relax_fast_sigma_rel;

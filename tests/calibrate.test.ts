@@ -19,6 +19,10 @@ import { characterize, type LevelCdfDataset } from '../src/procedures/characteri
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
 import { fitCalibration, withValues, type FitResult } from '../src/calibrate/fit.js';
 import { twin } from '../src/calibrate/twin.js';
+import { fitCharacterize } from '../src/calibrate/fit-characterize.js';
+import { splineOf } from '../src/calibrate/characterize-params.js';
+import { SimPool } from '../src/calibrate/sim-pool.js';
+import type { SimTask } from '../src/calibrate/sim-tasks.js';
 import { replayCharacterize, simulateSweep, type ReplayCell } from '../src/calibrate/simulate.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { chromium } from 'playwright-core';
@@ -91,12 +95,6 @@ test('parameter recovery on a board with hidden parameters: every identifiable p
   assert.ok(Math.abs(fit.params.transfer_gsat_S.value / hidden.transfer_gsat_S - 1) < 0.1, 'saturation within 10 %');
   assert.ok(Math.abs(fit.params.read_noise_S.value / hidden.read_noise_S - 1) < 0.1, 'read noise within 10 %');
   assert.ok(Math.abs(fit.params.set_v_c2c_V.value / hidden.set_v_c2c_V - 1) < Math.max(0.1, 3 * fit.params.set_v_c2c_V.uncertainty! / hidden.set_v_c2c_V), 'SET threshold cycle-to-cycle spread');
-  // The transfer's form: this board's is the exponential. The spline is fitted only when the
-  // exponential's held-out chi^2 is above its statistics' count (sweep + characterize here: it
-  // is, and the spline loses); from the run alone it is within it, and no spline is fitted.
-  const h = fit.transferForm!.heldOut;
-  assert.equal(fit.transferForm!.model, 'exp');
-  assert.ok(h.exp > h.statistics && h.spline !== null && !(h.spline + 2 < h.exp), `held-out ${JSON.stringify(h)}`);
   // Kept and conventional values are marked, never passed off as fitted.
   assert.equal(fit.params.set_vte_ref_V.status, 'convention');
   // The emulator's time per operation: the board's delays from verify to read-back confirm it (calibrate/fit-timing.ts).
@@ -105,12 +103,30 @@ test('parameter recovery on a board with hidden parameters: every identifiable p
 });
 
 test("the transfer's form: the spline is not fitted when the exponential's held-out chi^2 is within its statistics' count", { timeout: 300000 }, async () => {
-  // The shipped board (an exponential), seed 3: the exponential's held-out chi^2 is 26.7 over 36.
+  // The shipped board (an exponential), seed 3: the exponential's held-out chi^2 is 26.7 over 36
+  // (a seeded case about one standard deviation below the count; the sigmoid board in
+  // calibrate-boards.test.ts is the other side: its spline is fitted, and wins).
   const cdf = await characterize(new EmulatedBoard({ seed: 3, calibration: base }), new RunContext('c3'), { algo: 'igvva', levels: 8, cellsPerLevel: 64, reads: 2, relax_s: [1], seed: 3, calibration: base, mvmProbe: false });
   const fit = await fitCalibration({ base, sweeps: [], cdfs: [{ runId: 'c3', data: cdf }] });
   const h = fit.transferForm!.heldOut;
   assert.ok(fit.transferForm!.model === 'exp' && h.exp <= h.statistics && h.spline === null, `held-out ${JSON.stringify(h)}`);
   assert.equal(fit.calibration.transfer, undefined, 'no spline in the calibration');
+});
+
+test("the form choice's replays program as many cells as the even half it fits: half the run, a quarter under --holdout", { timeout: 300000 }, async () => {
+  const cdf = await characterize(new EmulatedBoard({ seed: 4, calibration: base }), new RunContext('c4'), { algo: 'igvva', levels: 8, cellsPerLevel: 32, reads: 2, relax_s: [], seed: 4, calibration: base, mvmProbe: false });
+  for (const [keep, share] of [[() => true, 0.5], [(i: number) => i % 2 === 0, 0.25]] as const) {
+    const pool = new SimPool();
+    const factors: number[] = [];
+    const watched = { run: (t: SimTask) => (t.kind === 'replay' && factors.push(t.factor), pool.run(t)) } as unknown as SimPool;
+    try {
+      await fitCharacterize({ base, state: { p: values(base), relaxation: base.relaxation }, data: cdf, runId: 'c4', keep, pool: watched, priors: {}, calibrate: (s) => withValues(base, s.p, s.relaxation, splineOf(s)) });
+    } finally {
+      await pool.close();
+    }
+    const partial = [...new Set(factors.filter((f) => f < 1))];
+    assert.deepEqual(partial, [share], `replays of a share of the run: ${partial}`);
+  }
 });
 
 test('the fitted twin matches the board (per-level KS <= 0.2 on read current and final gate voltage); the default calibration does not', { timeout: 300000 }, async () => {

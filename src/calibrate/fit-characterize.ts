@@ -17,7 +17,7 @@ import { characterizeDesign } from './sim-tasks.js';
 import { characterizeStatDefs, evalStats, statErrors, type StatCell, type StatDef } from './replay-stats.js';
 import { indirectInference, type FitParam } from './indirect.js';
 import { cloneState, knotParams, scalarParam, splineOf, type ModelState, type Priors } from './characterize-params.js';
-import { levelPoints, startingForms, type FormChoice } from './transfer-form.js';
+import { levelPoints, startingForms, type FormChoice, type LevelPoint } from './transfer-form.js';
 import { invSym, seedOf } from './numeric.js';
 import { toG } from './sweep-stats.js';
 import type { Evidence, ParamRecord } from './param-record.js';
@@ -73,13 +73,16 @@ interface Ctx {
   obs: number[];
   se: number[];
   kept: StatCell[][];
-  halves: Halves;
+  halves?: Halves;
   replay: (factor: number, programmingOnly: boolean, on: StatDef[], beforeClimb?: boolean) => (s: ModelState) => Promise<number[]>;
   records: Map<string, ParamRecord>;
-  runs: number;
 }
 
+type Pool = Pick<SimPool, 'run'>;
+
 interface Halves {
+  /** The replays' share of the run's cells (the even half's size). */
+  factor: number;
   on: StatDef[];
   obsE: number[];
   seE: number[];
@@ -114,25 +117,26 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   // The board's timing first: every later replay reads its cells back as long after their verify
   // as the board did. Its replays start now; the statistics' errors (bootstraps on this thread) are
   // drawn while the workers run them.
-  const timed = fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
+  // Every replay the fit runs goes through here (counted: a kept replay asked for again is not run again).
+  let replays = 0;
+  const pool: Pool = { run: (t) => (replays++, o.pool.run(t)) };
+  const timed = fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool, calibrate: o.calibrate, design, seed });
   timed.catch(() => undefined);
   const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
-  const halves = heldOutHalves(defs, kept);
-  const ctx: Ctx = { o, defs, obs, se, kept, halves, replay: replayer(o, design, seed), records, runs: 0 };
+  const pts = formPoints(o, kept);
+  const halves = pts.length >= 4 ? heldOutHalves(defs, kept, (d.params as { cellsPerLevel: number }).cellsPerLevel) : undefined;
+  const ctx: Ctx = { o, defs, obs, se, kept, halves, replay: replayer(pool, o.calibrate, design, seed), records };
   const t0 = performance.now();
-  const lap = (what: string) => process.env.RRAM_FIT_DEBUG && process.stderr.write(`fit ${what}: ${((performance.now() - t0) / 1e3).toFixed(2)} s, ${ctx.runs} replays\n`);
+  const lap = (what: string) => process.env.RRAM_FIT_DEBUG && process.stderr.write(`fit ${what}: ${((performance.now() - t0) / 1e3).toFixed(2)} s, ${replays} replays\n`);
   const timing = await timed;
-  if (timing) {
-    ctx.records.set('op_overhead_s', timing.record);
-    ctx.runs += timing.runs;
-  }
+  if (timing) ctx.records.set('op_overhead_s', timing.record);
   lap('timing');
   const hrs = d.levels.some((l, k) => l.spec.kind === 'hrs' && kept[k].filter((c) => c.status === 'ok').length >= MIN_LEVEL_CELLS);
   const f: Features = { reads: reads >= 2, relax: relaxTimes.length > 0, hrs };
   const keys = [...new Set(GROUPS.filter((g) => g.when(f)).flatMap((g) => g.keys))];
   const others = keys.map((k) => scalarParam(k, ALL_UNITS[k], state.p, o.priors));
   // The transfer's form by a held-out fit, which also starts stage A near the board.
-  const chosen = await chooseForm(ctx, state, others.filter((p) => STAGE_A.keys(p.name)));
+  const chosen = await chooseForm(ctx, state, others.filter((p) => STAGE_A.keys(p.name)), pts);
   state = chosen.state;
   lap('form choice');
   const params = [...chosen.transfer, ...others];
@@ -144,11 +148,8 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
     // Timed again once the transfer is the board's: the first timing ran at the starting transfer,
     // whose pulse counts (and so schedule) may not be the board's.
     if (st === STAGE_A && timing) {
-      const again = await fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool: o.pool, calibrate: o.calibrate, design, seed });
-      if (again) {
-        ctx.records.set('op_overhead_s', again.record);
-        ctx.runs += again.runs;
-      }
+      const again = await fitTiming({ data: d, keep: o.keep, runId: o.runId, state, pool, calibrate: o.calibrate, design, seed });
+      if (again) ctx.records.set('op_overhead_s', again.record);
       lap('timing again');
     }
   }
@@ -158,10 +159,9 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   }
   // Every statistic at the result, for the record (the match's own replay size).
   const sim = await ctx.replay(FACTOR, false, defs)(state);
-  ctx.runs++;
   lap('final replay');
   const quality = defs.map((def, i) => ({ statistic: def.name, measured: obs[i], model: sim[i], se: se[i], unit: def.unit }));
-  return { state, records: ctx.records, quality, form: chosen.form, runs: ctx.runs };
+  return { state, records: ctx.records, quality, form: chosen.form, runs: replays };
 }
 
 /**
@@ -174,28 +174,32 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
  * flight is shared): a factor-2 match and the sensitivities' centre at the same state share their
  * first seed, and the record's final replay is often the read stage's last.
  */
-function replayer(o: CharFitInput, design: ReturnType<typeof characterizeDesign>, seed: number): Ctx['replay'] {
+function replayer(pool: Pool, calibrate: CharFitInput['calibrate'], design: ReturnType<typeof characterizeDesign>, seed: number): Ctx['replay'] {
   const memo = new Map<string, Promise<ReplayCell[][]>>();
   const part = (cal: Calibration, factor: number, k: number, programmingOnly: boolean, beforeClimb: boolean) => {
     const key = JSON.stringify([factor, k, programmingOnly, beforeClimb, cal]);
     let r = memo.get(key);
     if (!r) {
-      r = o.pool.run({ kind: 'replay', cal, design, factor, seed: k ? seedOf([seed, k], 11) : seed, programmingOnly, beforeClimb }) as Promise<ReplayCell[][]>;
-      memo.set(key, r);
-      r.catch(() => memo.delete(key));
+      const run = pool.run({ kind: 'replay', cal, design, factor, seed: k ? seedOf([seed, k], 11) : seed, programmingOnly, beforeClimb }) as Promise<ReplayCell[][]>;
+      memo.set(key, (r = run));
+      run.catch(() => memo.get(key) === run && memo.delete(key));
       if (memo.size > 8) memo.delete(memo.keys().next().value!);
     }
     return r;
   };
   return (factor, programmingOnly, on, beforeClimb = false) => async (s) => {
-    const cal = o.calibrate(s);
+    const cal = calibrate(s);
     const parts = await Promise.all(Array.from({ length: Math.max(1, Math.floor(factor)) }, (_, k) => part(cal, Math.min(1, factor), k, programmingOnly, beforeClimb)));
     return evalStats(on, parts[0].map((_, l) => parts.flatMap((r) => r[l])));
   };
 }
 
-/** The form choice's statistics (stage A's, programming only) on the even and on the odd cells, with their errors. */
-function heldOutHalves(defs: StatDef[], kept: StatCell[][]): Halves {
+/**
+ * The form choice's statistics (stage A's, programming only) on the even and on the odd cells,
+ * with their errors, and the share of the run's cells its replays program: as many as the even
+ * half holds (a quarter of the run under --holdout, whose fit keeps only the even cells).
+ */
+function heldOutHalves(defs: StatDef[], kept: StatCell[][], cellsPerLevel: number): Halves {
   const idx = defs.map((_, i) => i).filter((i) => !defs[i].reads && STAGE_A.groups.includes(defs[i].group));
   const on = idx.map((i) => defs[i]);
   const half = (odd: boolean) => kept.map((cs) => cs.filter((_, i) => i % 2 === (odd ? 1 : 0)));
@@ -203,7 +207,8 @@ function heldOutHalves(defs: StatDef[], kept: StatCell[][]): Halves {
   const odd = half(true);
   const obsE = evalStats(on, even);
   const obsO = evalStats(on, odd);
-  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO) };
+  const share = even.reduce((a, cs) => a + cs.length, 0) / Math.max(1, even.length * cellsPerLevel);
+  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO), factor: Math.min(1, Math.max(1 / cellsPerLevel, share)) };
 }
 
 /** One stage of the fit: its parameters against its statistics; each parameter's record from it. */
@@ -225,7 +230,6 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   const run = (params: FitParam<ModelState>[]) => indirectInference({ params, state, clone: cloneState, simulate: ctx.replay(factor, !st.reads, on, st.beforeClimb), simulateJ: st.reads ? ctx.replay(1, false, on) : undefined, obs, se, simFactor: factor, maxRuns, start });
   if (process.env.RRAM_FIT_DEBUG) process.stderr.write(`stage ${st.groups.join('+')}: ${ps.length} parameters, ${on.length} statistics\n`);
   let r = await run(ps);
-  ctx.runs += r.runs;
   // A sweep's values that the run cannot match (a model drawn from the sweep's staircases that
   // misses this run's levels by more than 3 units of chi^2 per statistic): the run's own values
   // instead, from broad priors, when they match it much better. Said in the method.
@@ -234,7 +238,6 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   if (ps.some((p) => p.prior.from === 'sweep') && bad(r) > 3) {
     const loose = ps.map((p) => (p.prior.from === 'sweep' ? { ...p, prior: { value: p.prior.value, se: 10 * p.prior.se, from: 'base' as const } } : p));
     const r2 = await run(loose);
-    ctx.runs += r2.runs;
     if (r2.cost < 0.5 * r.cost) {
       overruled = `; the sweep's values as priors left this run's statistics at chi2 ${r.cost.toFixed(0)} over ${on.length}: refitted with priors 10x broader (chi2 ${r2.cost.toFixed(0)})`;
       r = r2;
@@ -261,13 +264,17 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
  * (chi^2 with both errors). The monotone spline (a knot per level) can draw any shape; the
  * saturating exponential (5 values) wins unless its shape misses the board by more than two units.
  */
-async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelState>[]): Promise<{ state: ModelState; transfer: FitParam<ModelState>[]; form?: FormChoice; warm?: Warm }> {
-  const { o, kept } = ctx;
+/** The LRS levels' points (mean final gate against target conductance) the transfer's forms start from. */
+function formPoints(o: CharFitInput, kept: StatCell[][]): LevelPoint[] {
   const d = o.data;
   const lrs = d.levels.map((l, k) => ({ l, k })).filter((x) => x.l.spec.kind !== 'hrs');
-  const pts = levelPoints(lrs.map(({ l, k }) => ({ level: l.spec.level, g_S: toG(o.base, l.spec.target_A, d.vread_V), gates: kept[k].filter((c) => c.status === 'ok').map((c) => c.finalStepped_V) })).filter((x) => x.gates.length >= MIN_LEVEL_CELLS));
+  return levelPoints(lrs.map(({ l, k }) => ({ level: l.spec.level, g_S: toG(o.base, l.spec.target_A, d.vread_V), gates: kept[k].filter((c) => c.status === 'ok').map((c) => c.finalStepped_V) })).filter((x) => x.gates.length >= MIN_LEVEL_CELLS));
+}
+
+async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelState>[], pts: LevelPoint[]): Promise<{ state: ModelState; transfer: FitParam<ModelState>[]; form?: FormChoice; warm?: Warm }> {
+  const { o } = ctx;
   const expParams = (s: ModelState) => EXP_KEYS.map((k) => scalarParam(k, ALL_UNITS[k], s.p, o.priors));
-  if (pts.length < 4) return { state, transfer: expParams(state) };
+  if (pts.length < 4 || !ctx.halves) return { state, transfer: expParams(state) };
   const starts = startingForms(pts, state.p);
   const asExp = cloneState(state);
   if (!o.priors.transfer_gsat_S) Object.assign(asExp.p, starts.exp);
@@ -276,13 +283,12 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
   asSpline.p.transfer_v0_V = pts[0].all - (starts.spline.x_V[0] ?? 0.1);
   asSpline.inc = starts.spline.x_V.map((x, j) => x - (starts.spline.x_V[j - 1] ?? 0));
   const knots = knotParams(asSpline.inc, pts.slice(0, asSpline.inc.length).map((p) => p.level));
-  const { on, obsE, seE, obsO, seO } = ctx.halves;
-  // Each form is fitted to the even half against replays of half the run's cells (half a full
-  // replay's time); the held-out chi^2 counts the odd half's error and the replay's (about the even half's).
+  const { on, obsE, seE, obsO, seO, factor } = ctx.halves;
+  // Each form is fitted to the even half against replays of as many cells (half a full replay's
+  // time); the held-out chi^2 counts the odd half's error and the replay's (the even half's size).
   const fitOn = async (s: ModelState, ps: FitParam<ModelState>[]) => {
-    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(0.5, true, on), obs: obsE, se: seE, simFactor: 1, maxRuns: ps.length + spreads.length + 8 });
-    ctx.runs += r.runs;
-    const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seE[i] ** 2) : 0), 0);
+    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(factor, true, on), obs: obsE, se: seE, simFactor: 1, maxRuns: ps.length + spreads.length + 8 });
+      const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seE[i] ** 2) : 0), 0);
     return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), J: r.J } };
   };
   const forced = process.env.RRAM_FORM === 'spline' || process.env.RRAM_FORM === 'exp' ? process.env.RRAM_FORM : undefined;
@@ -292,7 +298,7 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
   const enough = forced === 'exp' || (e.chi <= on.length && forced !== 'spline');
   const s = enough ? undefined : await fitOn(asSpline, knots);
   const model = forced ?? (s && s.chi + 2 < e.chi ? 'spline' : 'exp');
-  const form: FormChoice = { model, heldOut: { exp: e.chi, spline: s ? s.chi : null, statistics: on.length }, ...starts };
+  const form: FormChoice = { model, heldOut: { exp: e.chi, spline: s ? s.chi : null, statistics: on.length }, ...(forced ? { forced } : {}), ...starts };
   // Stage A on all cells starts from the winner's half-cell fit.
   if (model === 'exp' || !s) return { state: e.state, transfer: expParams(e.state), form, warm: e.warm };
   s.state.spline = { ...s.state.spline!, source: `monotone spline through the levels of run ${o.runId}, chosen over the saturating exponential by a held-out fit (odd cells against the even cells' fit: chi2 ${s.chi.toFixed(1)} vs ${e.chi.toFixed(1)} over ${on.length} statistics)` };

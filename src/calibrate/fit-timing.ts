@@ -35,7 +35,7 @@ export interface TimingInput {
   keep: (i: number) => boolean;
   runId: string;
   state: ModelState;
-  pool: SimPool;
+  pool: Pick<SimPool, 'run'>;
   calibrate: (s: ModelState) => Calibration;
   design: CharacterizeDesign;
   seed: number;
@@ -114,8 +114,8 @@ export async function fitTiming(o: TimingInput): Promise<{ record: ParamRecord; 
     outcome === 'confirmed'
       ? `the run ${o.runId} replayed on the emulator at this time per board operation waits as long as the board did ${what}, within two errors: kept at it`
       : outcome === 'not converged'
-        ? `time per board operation scaled for ${MAX_ROUNDS} rounds towards the run ${o.runId}'s wait ${what}: not converged, the error says how far`
-        : `time per board operation scaled until the run ${o.runId} replayed on the emulator waits as long as the board did ${what}`;
+        ? `time per board operation moved for ${MAX_ROUNDS} rounds towards the run ${o.runId}'s wait ${what}: not converged, the error says how far`
+        : `time per board operation moved (scaled once, then secant steps) until the run ${o.runId} replayed on the emulator waits as long as the board did ${what}`;
   // Its relative error is the median delay's, or how far the last round still was.
   const rel = Math.max(se, Math.abs(sim - target)) / target;
   const record: ParamRecord =

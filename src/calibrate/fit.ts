@@ -45,7 +45,7 @@ export interface FitResult {
   /** The spline's knot positions, when the transfer is one. */
   knots?: Record<string, ParamFit>;
   /** Which transfer form the held-out fit chose, and its numbers. */
-  transferForm?: Pick<FormChoice, 'model' | 'heldOut'>;
+  transferForm?: Pick<FormChoice, 'model' | 'heldOut' | 'forced'>;
   /** Measured statistic beside the fitted model's simulation of the same run. */
   quality: QualityRow[];
   transfer?: TransferOut;
@@ -111,7 +111,7 @@ async function fitWith(input: FitInput, pool: SimPool): Promise<FitResult> {
       records.set(k, before && before.status === 'fitted' ? { ...r, method: `${before.method}; then refined: ${r.method}`, runs: [...before.runs, ...r.runs] } : r);
     }
     quality.push(...cf.quality);
-    transferForm = cf.form ? { model: cf.form.model, heldOut: cf.form.heldOut } : undefined;
+    transferForm = cf.form ? { model: cf.form.model, heldOut: cf.form.heldOut, ...(cf.form.forced ? { forced: cf.form.forced } : {}) } : undefined;
   }
   // The wire resistance from the characterize runs' MVM probes (fit-wire.ts), whatever the hold-out.
   const wire = wireRecord(input.cdfs, state.p.wire_resistance_ohm);

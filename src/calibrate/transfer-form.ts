@@ -27,6 +27,8 @@ export interface FormChoice {
    * chi^2 was already within the statistics' count).
    */
   heldOut: { exp: number; spline: number | null; statistics: number };
+  /** Set by RRAM_FORM (a debugging switch): the form was not chosen by the held-out fit. */
+  forced?: 'exp' | 'spline';
   /** Exponential shape fitted to all points (starting values). */
   exp: Pick<CalValues, 'transfer_v0_V' | 'transfer_gsat_S' | 'transfer_slope_per_V' | 'g_cap_S' | 'g_cap_sharpness'>;
   /** Spline through all points (starting knots). */

@@ -171,6 +171,7 @@ async function writeAgingFit(store: EmbeddedStore, f: { from: string; out: strin
 function formLine(t: NonNullable<FitResult['transferForm']>): string {
   const h = t.heldOut;
   const name = t.model === 'spline' ? 'monotone spline' : 'saturating exponential';
+  if (t.forced) return `${name}, set by RRAM_FORM=${t.forced}, not chosen by the held-out fit (odd cells against the even cells' fit: chi2 exponential ${h.exp.toFixed(1)}${h.spline === null ? '' : `, spline ${h.spline.toFixed(1)}`} over ${h.statistics} statistics)`;
   if (h.spline === null) return `${name}, chosen by a held-out fit (odd cells against the even cells' fit): the exponential's chi2 ${h.exp.toFixed(1)} over ${h.statistics} statistics is within their count, so the spline was not tried`;
   return `${name}, chosen by a held-out fit (odd cells against the even cells' fit: chi2 exponential ${h.exp.toFixed(1)}, spline ${h.spline.toFixed(1)} over ${h.statistics} statistics)`;
 }
