@@ -19,10 +19,6 @@ import { characterize, type LevelCdfDataset } from '../src/procedures/characteri
 import { sweep, type SweepDataset } from '../src/procedures/sweep.js';
 import { fitCalibration, withValues, type FitResult } from '../src/calibrate/fit.js';
 import { twin } from '../src/calibrate/twin.js';
-import { fitCharacterize } from '../src/calibrate/fit-characterize.js';
-import { splineOf } from '../src/calibrate/characterize-params.js';
-import { SimPool } from '../src/calibrate/sim-pool.js';
-import type { SimTask } from '../src/calibrate/sim-tasks.js';
 import { replayCharacterize, simulateSweep, type ReplayCell } from '../src/calibrate/simulate.js';
 import { repoRoot } from '../lib/repo-root.js';
 import { chromium } from 'playwright-core';
@@ -111,22 +107,6 @@ test("the transfer's form: the spline is not fitted when the exponential's held-
   const h = fit.transferForm!.heldOut;
   assert.ok(fit.transferForm!.model === 'exp' && h.exp <= h.statistics && h.spline === null, `held-out ${JSON.stringify(h)}`);
   assert.equal(fit.calibration.transfer, undefined, 'no spline in the calibration');
-});
-
-test("the form choice's replays program as many cells as the even half it fits: half the run, a quarter under --holdout", { timeout: 300000 }, async () => {
-  const cdf = await characterize(new EmulatedBoard({ seed: 4, calibration: base }), new RunContext('c4'), { algo: 'igvva', levels: 8, cellsPerLevel: 32, reads: 2, relax_s: [], seed: 4, calibration: base, mvmProbe: false });
-  for (const [keep, share] of [[() => true, 0.5], [(i: number) => i % 2 === 0, 0.25]] as const) {
-    const pool = new SimPool();
-    const factors: number[] = [];
-    const watched = { run: (t: SimTask) => (t.kind === 'replay' && factors.push(t.factor), pool.run(t)) } as unknown as SimPool;
-    try {
-      await fitCharacterize({ base, state: { p: values(base), relaxation: base.relaxation }, data: cdf, runId: 'c4', keep, pool: watched, priors: {}, calibrate: (s) => withValues(base, s.p, s.relaxation, splineOf(s)) });
-    } finally {
-      await pool.close();
-    }
-    const partial = [...new Set(factors.filter((f) => f < 1))];
-    assert.deepEqual(partial, [share], `replays of a share of the run: ${partial}`);
-  }
 });
 
 test('the fitted twin matches the board (per-level KS <= 0.2 on read current and final gate voltage); the default calibration does not', { timeout: 300000 }, async () => {

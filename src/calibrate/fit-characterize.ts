@@ -81,8 +81,8 @@ interface Ctx {
 type Pool = Pick<SimPool, 'run'>;
 
 interface Halves {
-  /** The replays' share of the run's cells (the even half's size). */
-  factor: number;
+  /** The even half's share of the run's cells. */
+  share: number;
   on: StatDef[];
   obsE: number[];
   seE: number[];
@@ -169,8 +169,7 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
  * that many replays of the run's own size, one seed each (the first the sensitivities' seed), run
  * side by side on the pool's workers: each replay keeps the run's timing (a replay of twice the
  * cells would wait twice as long between verify and read-back, which the fast relaxation sees),
- * and a factor-2 match costs one replay's wall time. A factor under 1 is one replay of that share
- * of the run's cells (the form choice's half). The last replays are kept (the promise, so one in
+ * and a factor-2 match costs one replay's wall time. The last replays are kept (the promise, so one in
  * flight is shared): a factor-2 match and the sensitivities' centre at the same state share their
  * first seed, and the record's final replay is often the read stage's last.
  */
@@ -189,15 +188,15 @@ function replayer(pool: Pool, calibrate: CharFitInput['calibrate'], design: Retu
   };
   return (factor, programmingOnly, on, beforeClimb = false) => async (s) => {
     const cal = calibrate(s);
-    const parts = await Promise.all(Array.from({ length: Math.max(1, Math.floor(factor)) }, (_, k) => part(cal, Math.min(1, factor), k, programmingOnly, beforeClimb)));
+    const parts = await Promise.all(Array.from({ length: factor }, (_, k) => part(cal, 1, k, programmingOnly, beforeClimb)));
     return evalStats(on, parts[0].map((_, l) => parts.flatMap((r) => r[l])));
   };
 }
 
 /**
  * The form choice's statistics (stage A's, programming only) on the even and on the odd cells,
- * with their errors, and the share of the run's cells its replays program: as many as the even
- * half holds (a quarter of the run under --holdout, whose fit keeps only the even cells).
+ * with their errors, and the even half's share of the run's cells (a half; a quarter under
+ * --holdout, whose fit keeps only the even cells): the whole run's replay is 1 / share times it.
  */
 function heldOutHalves(defs: StatDef[], kept: StatCell[][], cellsPerLevel: number): Halves {
   const idx = defs.map((_, i) => i).filter((i) => !defs[i].reads && STAGE_A.groups.includes(defs[i].group));
@@ -208,7 +207,7 @@ function heldOutHalves(defs: StatDef[], kept: StatCell[][], cellsPerLevel: numbe
   const obsE = evalStats(on, even);
   const obsO = evalStats(on, odd);
   const share = even.reduce((a, cs) => a + cs.length, 0) / Math.max(1, even.length * cellsPerLevel);
-  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO), factor: Math.min(1, Math.max(1 / cellsPerLevel, share)) };
+  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO), share: Math.min(1, Math.max(1 / cellsPerLevel, share)) };
 }
 
 /** One stage of the fit: its parameters against its statistics; each parameter's record from it. */
@@ -221,9 +220,9 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   // Programming-only stages replay the run at its own size; the read stage matches at twice it,
   // its sensitivities from replays of the run's size (same seed: the differences stay precise).
   const factor = st.reads ? FACTOR : 1;
-  // Stage A starts where the form choice's fit of the even cells ended: same statistics, so its
-  // sensitivities carry over (saves P replays; its half-size replays' simulation does not).
-  const start = warm && warm.names.join() === ps.map((p) => p.name).join() ? { J: warm.J } : undefined;
+  // Stage A starts where the form choice's fit of the even cells ended: same replay, same
+  // statistics, so its simulation there and its sensitivities carry over (saves 1 + P replays).
+  const start = warm && warm.names.join() === ps.map((p) => p.name).join() ? { y: warm.y, J: warm.J } : undefined;
   // The read stage starts furthest from the board (its starting values are rough): room for its
   // sensitivities to be measured a second time, which the fit does only while still far off.
   const maxRuns = (st.reads ? 2 : 1) * ps.length + 12;
@@ -283,13 +282,15 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
   asSpline.p.transfer_v0_V = pts[0].all - (starts.spline.x_V[0] ?? 0.1);
   asSpline.inc = starts.spline.x_V.map((x, j) => x - (starts.spline.x_V[j - 1] ?? 0));
   const knots = knotParams(asSpline.inc, pts.slice(0, asSpline.inc.length).map((p) => p.level));
-  const { on, obsE, seE, obsO, seO, factor } = ctx.halves;
-  // Each form is fitted to the even half against replays of as many cells (half a full replay's
-  // time); the held-out chi^2 counts the odd half's error and the replay's (the even half's size).
+  const { on, obsE, seE, obsO, seO, share } = ctx.halves;
+  // Each form is fitted to the even half against replays of the whole run (1 / share times its
+  // cells: replays of half the run were tried, and their noisier fits chose worse); the held-out
+  // chi^2 counts the odd half's error and the even fit's (its replay's noise and its values' own
+  // error, about one even half's variance together).
   const fitOn = async (s: ModelState, ps: FitParam<ModelState>[]) => {
-    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(factor, true, on), obs: obsE, se: seE, simFactor: 1, maxRuns: ps.length + spreads.length + 8 });
-      const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seE[i] ** 2) : 0), 0);
-    return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), J: r.J } };
+    const r = await indirectInference({ params: [...ps, ...spreads], state: s, clone: cloneState, simulate: ctx.replay(1, true, on), obs: obsE, se: seE, simFactor: 1 / share, maxRuns: ps.length + spreads.length + 8 });
+    const chi = r.sim.reduce((a, y, i) => a + (Number.isFinite(y) && Number.isFinite(obsO[i]) ? (y - obsO[i]) ** 2 / (seO[i] ** 2 + seE[i] ** 2) : 0), 0);
+    return { state: r.state, chi, warm: { names: [...ps, ...spreads].map((p) => p.name), y: r.sim, J: r.J } };
   };
   const forced = process.env.RRAM_FORM === 'spline' || process.env.RRAM_FORM === 'exp' ? process.env.RRAM_FORM : undefined;
   const e = await fitOn(asExp, expParams(asExp));
@@ -306,9 +307,10 @@ async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelSt
   return { state: s.state, transfer: knots, form, warm: s.warm };
 }
 
-/** Where a fit ended: its parameters' names and the statistics' sensitivities there. */
+/** Where a fit ended: its parameters' names, the simulated statistics there and their sensitivities. */
 interface Warm {
   names: string[];
+  y: number[];
   J: number[][];
 }
 

@@ -123,13 +123,12 @@ export interface ReplayCell {
 
 /**
  * The recorded characterize run `d` repeated on an emulated board (cal), `factor` times as many
- * cells per level (0.5: half as many): the same programming in the engine's order, K array read-backs and relaxation re-reads, in
+ * cells per level: the same programming in the engine's order, K array read-backs and relaxation re-reads, in
  * the order `characterize()` does them (a test checks it matches bit for bit at factor 1).
  */
 export function replayCharacterize(cal: Calibration, d: LevelCdfDataset, factor: number, seed: number, opts: { concurrency?: number; programmingOnly?: boolean; beforeClimb?: boolean } = {}): ReplayCell[][] {
   const pr = d.params as Record<string, unknown>;
-  // A fraction of the run (the form choice replays its even half): whole cells per level, at least one.
-  const per = Math.max(1, Math.round((pr.cellsPerLevel as number) * factor));
+  const per = (pr.cellsPerLevel as number) * factor;
   const nLevels = d.levels.length;
   const g = d.board;
   const first = (pr.array as number) ?? 0;
