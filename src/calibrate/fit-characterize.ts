@@ -124,7 +124,7 @@ export async function fitCharacterize(o: CharFitInput): Promise<CharFitResult> {
   timed.catch(() => undefined);
   const se = seFloors(defs, kept, statErrors(defs, kept, 64, seedOf(d.runId, 3)), obs);
   const pts = formPoints(o, kept);
-  const halves = pts.length >= 4 ? heldOutHalves(defs, kept, (d.params as { cellsPerLevel: number }).cellsPerLevel) : undefined;
+  const halves = pts.length >= 4 ? heldOutHalves(defs, kept, d.levels.reduce((a, l) => a + l.cells.length, 0)) : undefined;
   const ctx: Ctx = { o, defs, obs, se, kept, halves, replay: replayer(pool, o.calibrate, design, seed), records };
   const t0 = performance.now();
   const lap = (what: string) => process.env.RRAM_FIT_DEBUG && process.stderr.write(`fit ${what}: ${((performance.now() - t0) / 1e3).toFixed(2)} s, ${replays} replays\n`);
@@ -198,7 +198,7 @@ function replayer(pool: Pool, calibrate: CharFitInput['calibrate'], design: Retu
  * with their errors, and the even half's share of the run's cells (a half; a quarter under
  * --holdout, whose fit keeps only the even cells): the whole run's replay is 1 / share times it.
  */
-function heldOutHalves(defs: StatDef[], kept: StatCell[][], cellsPerLevel: number): Halves {
+function heldOutHalves(defs: StatDef[], kept: StatCell[][], runCells: number): Halves {
   const idx = defs.map((_, i) => i).filter((i) => !defs[i].reads && STAGE_A.groups.includes(defs[i].group));
   const on = idx.map((i) => defs[i]);
   const half = (odd: boolean) => kept.map((cs) => cs.filter((_, i) => i % 2 === (odd ? 1 : 0)));
@@ -206,8 +206,9 @@ function heldOutHalves(defs: StatDef[], kept: StatCell[][], cellsPerLevel: numbe
   const odd = half(true);
   const obsE = evalStats(on, even);
   const obsO = evalStats(on, odd);
-  const share = even.reduce((a, cs) => a + cs.length, 0) / Math.max(1, even.length * cellsPerLevel);
-  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO), share: Math.min(1, Math.max(1 / cellsPerLevel, share)) };
+  // The run's own cell count (what its replay programs), not a parameter that could be missing.
+  const share = Math.min(1, Math.max(1, even.reduce((a, cs) => a + cs.length, 0)) / Math.max(1, runCells));
+  return { on, obsE, seE: seFloors(on, even, statErrors(on, even, 48, 5), obsE), obsO, seO: seFloors(on, odd, statErrors(on, odd, 48, 6), obsO), share };
 }
 
 /** One stage of the fit: its parameters against its statistics; each parameter's record from it. */
@@ -257,12 +258,6 @@ async function stage(ctx: Ctx, st: Stage, ps: FitParam<ModelState>[], state: Mod
   return out;
 }
 
-/**
- * The transfer's form, chosen by a held-out fit (issue 26): stage A is fitted with each form on
- * the even cells of every level, and each fit's replay judged against the odd cells' statistics
- * (chi^2 with both errors). The monotone spline (a knot per level) can draw any shape; the
- * saturating exponential (5 values) wins unless its shape misses the board by more than two units.
- */
 /** The LRS levels' points (mean final gate against target conductance) the transfer's forms start from. */
 function formPoints(o: CharFitInput, kept: StatCell[][]): LevelPoint[] {
   const d = o.data;
@@ -270,6 +265,13 @@ function formPoints(o: CharFitInput, kept: StatCell[][]): LevelPoint[] {
   return levelPoints(lrs.map(({ l, k }) => ({ level: l.spec.level, g_S: toG(o.base, l.spec.target_A, d.vread_V), gates: kept[k].filter((c) => c.status === 'ok').map((c) => c.finalStepped_V) })).filter((x) => x.gates.length >= MIN_LEVEL_CELLS));
 }
 
+/**
+ * The transfer's form, chosen by a held-out fit (issue 26): stage A is fitted with each form on
+ * the even cells of every level, and each fit's replay judged against the odd cells' statistics
+ * (chi^2 with both errors). The monotone spline (a knot per level) can draw any shape; the
+ * saturating exponential (5 values) wins unless its shape misses the board by more than two units,
+ * and the spline is not fitted at all when the exponential's chi^2 is within the statistics' count.
+ */
 async function chooseForm(ctx: Ctx, state: ModelState, spreads: FitParam<ModelState>[], pts: LevelPoint[]): Promise<{ state: ModelState; transfer: FitParam<ModelState>[]; form?: FormChoice; warm?: Warm }> {
   const { o } = ctx;
   const expParams = (s: ModelState) => EXP_KEYS.map((k) => scalarParam(k, ALL_UNITS[k], s.p, o.priors));

@@ -24,7 +24,7 @@ export interface FormChoice {
   /**
    * Held-out chi^2 of each form (the odd cells' statistics against a replay of the even cells'
    * fit), over that many statistics; the spline's null when it was not fitted (the exponential's
-   * chi^2 was already within the statistics' count).
+   * chi^2 was already within the statistics' count, or RRAM_FORM=exp).
    */
   heldOut: { exp: number; spline: number | null; statistics: number };
   /** Set by RRAM_FORM (a debugging switch): the form was not chosen by the held-out fit. */
