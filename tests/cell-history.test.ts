@@ -53,6 +53,16 @@ test('a cell\'s history holds exactly what every run of its board recorded for i
     assert.ok(h.runs[2].reads >= 1, 'a read-only run is in the history');
     assert.ok(h.points.some((p) => p.type === 'read' && typeof p.current_A === 'number'));
     assert.equal(h.truncated, false);
+    // A cell the characterize only read (its whole-array MVM probe), never pulsed by any run: its
+    // history holds those reads, from that run alone.
+    const charEvents = recordEvents(S, charId);
+    const pulsed = new Set(sameBoard.flatMap((id) => recordEvents(S, id)).filter((e) => e.type === 'pulse').map((e) => (e as Extract<RunEvent, { type: 'pulse' }>).cell).map((c) => `${c.array}:${c.row}:${c.col}`));
+    const probed = charEvents.find((e) => e.type === 'read' && e.phase === 'probe' && !pulsed.has(`${e.cell.array}:${e.cell.row}:${e.cell.col}`)) as Extract<RunEvent, { type: 'read' }> | undefined;
+    assert.ok(probed, 'the emulated board offers the MVM: characterize probes whole arrays');
+    const hp = (await (await api(charId, probed.cell.array, probed.cell.row, probed.cell.col)).json()) as History;
+    assert.deepEqual(hp.points.map((p) => ({ run: p.run, seq: p.seq, type: p.type })), ofCell(charEvents, probed.cell).map((e) => ({ run: charId, seq: e.seq, type: e.type })));
+    assert.ok(hp.points.length > 0 && hp.points.every((p) => p.type === 'read' && p.what === 'probe'));
+    assert.deepEqual(hp.runs.map((r) => [r.id, r.pulses]), [[charId, 0]]);
     // From the other board's run: only its own events.
     const other = (await (await api(ids[3], cell.array, cell.row, cell.col)).json()) as History;
     assert.ok(other.runs.every((r) => r.id === ids[3]));

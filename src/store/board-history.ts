@@ -18,8 +18,8 @@ import { cellKey, type RunEvent } from '../engine/events.js';
 import type { EmbeddedStore } from './embedded-store.js';
 
 export interface RunCells {
-  /** 2: with `verdicts` and `outOfBand` (a file without them is rebuilt from the run's events). */
-  version?: 2;
+  /** 3: with `verdicts`, `outOfBand` and `readOnly` (an older file is rebuilt from the run's events while they are kept). */
+  version?: 2 | 3;
   board: string;
   /** Cells that received at least one pulse (any outcome). */
   pulsed: string[];
@@ -29,6 +29,8 @@ export interface RunCells {
   verdicts?: Record<string, string>;
   /** Cells read back outside their level's band in this run. */
   outOfBand?: string[];
+  /** Cells this run read but never pulsed (a whole-array MVM probe, a pristine cell's leak check): their cell history holds these reads too. */
+  readOnly?: string[];
 }
 
 /** Verdicts that say the device is bad (others: the run's budget, limits or link, not the cell). */
@@ -57,10 +59,12 @@ export class RunCellsCollector {
   readonly formed = new Set<string>();
   readonly verdicts = new Map<string, string>();
   readonly outOfBand = new Set<string>();
+  readonly read = new Set<string>();
   board?: string;
   observe(e: RunEvent): void {
     if ((e.type === 'run-start' || e.type === 'run-resume') && e.board) this.board = boardKey(e.board);
     else if (e.type === 'pulse') this.pulsed.add(cellKey(e.cell));
+    else if (e.type === 'read') this.read.add(cellKey(e.cell));
     else if (e.type === 'cell-done') {
       const k = cellKey(e.cell);
       if (e.outcome.status === 'ok') this.formed.add(k);
@@ -68,7 +72,9 @@ export class RunCellsCollector {
     } else if (e.type === 'warning' && e.code === 'out-of-band' && e.cell) this.outOfBand.add(cellKey(e.cell));
   }
   toJSON(): RunCells | undefined {
-    return this.board ? { version: 2, board: this.board, pulsed: [...this.pulsed], formed: [...this.formed], verdicts: Object.fromEntries(this.verdicts), outOfBand: [...this.outOfBand] } : undefined;
+    if (!this.board) return undefined;
+    const readOnly = [...this.read].filter((k) => !this.pulsed.has(k));
+    return { version: 3, board: this.board, pulsed: [...this.pulsed], formed: [...this.formed], verdicts: Object.fromEntries(this.verdicts), outOfBand: [...this.outOfBand], readOnly };
   }
 }
 
@@ -84,7 +90,7 @@ export async function runCells(store: EmbeddedStore, runId: string): Promise<Run
     try {
       const c = JSON.parse(readFileSync(f, 'utf8')) as RunCells;
       // A file written before verdicts were kept is rebuilt while the run's events are there.
-      if (c.version === 2 || store.getRun(runId).pruned) return c;
+      if (c.version === 3 || store.getRun(runId).pruned) return c;
     } catch {
       /* a torn cache file: rebuilt below */
     }

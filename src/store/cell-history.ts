@@ -49,7 +49,8 @@ export async function cellHistory(store: EmbeddedStore, runId: string, cell: { a
     const b = r.board as Pick<BoardInfo, 'id' | 'kind' | 'state'> | undefined;
     if (!b || boardKey(b) !== key || r.pruned) continue;
     const c = await runCells(store, r.id);
-    if (!READ_ONLY.has(r.kind) && !c?.pulsed.includes(k)) continue;
+    // A cells.json from before `readOnly` cannot say which cells the run only read: scanned.
+    if (!READ_ONLY.has(r.kind) && !c?.pulsed.includes(k) && c?.readOnly?.includes(k) === false) continue;
     const entry = { id: r.id, kind: r.kind, started: r.started, status: r.status, pulses: 0, reads: 0, verdict: c?.verdicts?.[k] };
     for await (const e of store.events(r.id, cell)) {
       if (e.type !== 'pulse' && e.type !== 'read' && e.type !== 'cell-done') continue;
