@@ -16,7 +16,7 @@ import { SerialBoard } from '../drivers/serial/serial-board.js';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest, Feature, spec } from '../drivers/protocol/messages.js';
 import { loadCalibration } from '../calibration/calibration.js';
 import { solveCrossbar } from '../lib/crossbar-solver.js';
-import { RramError } from '../drivers/errors.js';
+import { AbortedError, RramError } from '../drivers/errors.js';
 import type { MvmTile } from '../drivers/board.js';
 import { runConformance, type CheckResult } from '../src/conformance/checks.js';
 import { Probe } from '../src/conformance/probe.js';
@@ -188,6 +188,44 @@ test('over the link: vectors batched into requests give the in-process board bit
     await assert.rejects(off.mvm(TILE, new Float64Array(10)), (e: RramError) => e.code === 'UNSUPPORTED' && /MVM, HELLO feature bit 2/.test(e.message));
   } finally {
     await off.close();
+  }
+});
+
+test('an abort drops the MVM requests not yet sent: the call settles after at most a window of them, nothing of it goes later, the link goes on', async () => {
+  const fw = new Firmware(programmed(), () => undefined, { time: 'virtual', tOp_s: 0.002, window: 8 });
+  const lb = loopback(fw);
+  const s = await SerialBoard.open({ transport: lb.factory, keepAlive_ms: 0, margin_ms: 40 });
+  try {
+    const n = 12000;
+    const v = Float64Array.from({ length: 10 * n }, (_, k) => ((k * 37) % 301) / 1000);
+    // The whole call: how many requests it takes.
+    let before = fw.stats.requests;
+    assert.equal((await s.mvm(TILE, v)).length, 16 * n);
+    const whole = fw.stats.requests - before;
+    assert.ok(whole > 3 * 8, `${whole} requests: more than three windows`);
+    // Again, aborted when the first reply comes back.
+    before = fw.stats.requests;
+    const ac = new AbortController();
+    lb.tamper = (dir, b) => {
+      if (dir === 'to-host' && fw.stats.requests > before) ac.abort();
+      return b;
+    };
+    await assert.rejects(s.mvm(TILE, v, { signal: ac.signal }), (e: RramError) => e instanceof AbortedError && /not sent: aborted/.test(e.message));
+    lb.tamper = undefined;
+    const sent = fw.stats.requests - before;
+    assert.ok(sent >= 1 && sent <= 8 + 1, `${sent} of ${whole} requests reached the board (window 8)`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(fw.stats.requests - before, sent, 'nothing of the aborted call is sent after it settled');
+    // An abort before the call sends nothing; the link serves the next call whole.
+    await assert.rejects(s.mvm(TILE, v, { signal: ac.signal }), AbortedError);
+    assert.equal(fw.stats.requests - before, sent);
+    const again = await s.mvm(TILE, v.subarray(0, 10 * 700));
+    assert.equal(again.length, 16 * 700);
+    assert.ok(again.every(Number.isFinite));
+    // In process: an aborted signal refuses the call before it is applied.
+    await assert.rejects(programmed().mvm(TILE, v.subarray(0, 10), { signal: ac.signal }), AbortedError);
+  } finally {
+    await s.close();
   }
 });
 

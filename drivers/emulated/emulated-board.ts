@@ -19,7 +19,7 @@ import type {
 } from '../board.js';
 import { DEFAULT_VREAD_V } from '../board.js';
 import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid } from '../limits.js';
-import { InvalidArgumentError } from '../errors.js';
+import { AbortedError, InvalidArgumentError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { Calibration } from '../../calibration/calibration.js';
 import { loadCalibration, values } from '../../calibration/calibration.js';
@@ -154,7 +154,9 @@ export class EmulatedBoard implements Board {
   async counters(c: CellAddress): Promise<CellCounts> {
     return this.countersSync(c);
   }
-  async mvm(t: MvmTile, voltages_V: Float64Array): Promise<Float64Array> {
+  async mvm(t: MvmTile, voltages_V: Float64Array, o: { signal?: AbortSignal } = {}): Promise<Float64Array> {
+    // In process the call is one step: an abort before it is the only one it can see.
+    if (o.signal?.aborted) throw new AbortedError('MVM not applied: aborted');
     return this.mvmSync(t, voltages_V);
   }
   /**

@@ -24,7 +24,7 @@
  */
 import { Subject } from 'rxjs';
 import type { BoardInfo, CellAddress, LinkEvent } from '../board.js';
-import { BoardError, DisconnectedError, OutcomeUnknownError, PortError, ProtocolError, RramError, TimeoutError, VersionMismatchError } from '../errors.js';
+import { AbortedError, BoardError, DisconnectedError, OutcomeUnknownError, PortError, ProtocolError, RramError, TimeoutError, VersionMismatchError } from '../errors.js';
 import { encodeFrame, FrameDecoder, linkStall, splitBody, StallWatch, type Frame, type RawFrame } from '../protocol/frame.js';
 import { decodeHelloReply, helloProblems, type LinkParams } from '../protocol/hello.js';
 import { decodeError, decodeReply, encodeRequest, ErrCode, errName, MsgType, PROTOCOL_VERSION, REPLY, spec, VERSIONS, type MessageSpec, type Payload } from '../protocol/messages.js';
@@ -200,8 +200,12 @@ export class Link {
   /** The receive line's byte error rate, estimated from frames received intact and damaged. */
   readonly line = new LineQuality();
 
-  /** Sends a request and resolves with the decoded reply payload. `maxDamaged` caps the re-asks after damaged replies. */
-  request(m: MessageSpec, req: Payload, cell?: CellAddress, opts: { maxDamaged?: number } = {}): Promise<Payload> {
+  /**
+   * Sends a request and resolves with the decoded reply payload. `maxDamaged` caps the re-asks
+   * after damaged replies. `signal`: an abort while the request still waits in the queue (never
+   * sent, so of no outcome) drops it with AbortedError; once sent it runs its course.
+   */
+  request(m: MessageSpec, req: Payload, cell?: CellAddress, opts: { maxDamaged?: number; signal?: AbortSignal } = {}): Promise<Payload> {
     // A port gone stays the reason for every later request too, so whatever reaches the user names the port (exit 4).
     const cause = this.downError;
     // Being revived is still down: nothing but the revival's own HELLO goes until the board is ours again.
@@ -216,8 +220,24 @@ export class Link {
     if (payload.length > this.params.maxPayload) return Promise.reject(new ProtocolError(`${m.name} payload of ${payload.length} bytes exceeds the board's max_payload ${this.params.maxPayload}`));
     const g = this.info;
     const cost_ms = 1000 * (txTime_s(frameBytes(payload.length), this.o.baudRate) + execMax_s(m.type, req, this.params, g) + txTime_s(frameBytes(maxReplyPayload(m.type, g, req)), this.o.baudRate));
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new AbortedError(`${m.name} not sent: aborted`));
     return new Promise<Payload>((resolve, reject) => {
-      this.queue.push({ spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, sentOrder: 0, cost_ms, resolve, reject });
+      const p: Pending = { spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, sentOrder: 0, cost_ms, resolve, reject };
+      if (signal) {
+        const drop = () => {
+          // Only a request never sent: one sent and queued again (a session renewed) has an outcome to learn.
+          const i = p.everSent ? -1 : this.queue.indexOf(p);
+          if (i >= 0) {
+            this.queue.splice(i, 1);
+            reject(new AbortedError(`${m.name} not sent: aborted`));
+          }
+        };
+        signal.addEventListener('abort', drop, { once: true });
+        p.resolve = (r) => (signal.removeEventListener('abort', drop), resolve(r));
+        p.reject = (e) => (signal.removeEventListener('abort', drop), reject(e));
+      }
+      this.queue.push(p);
       this.pump();
     });
   }

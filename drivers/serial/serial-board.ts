@@ -7,7 +7,7 @@
 import type { Board, BoardInfo, CellAddress, CellCounts, FormPulse, LinkEventSource, MvmTile, ReadOptions, ResetPulse, SetPulse, WriteVerifyJob, WriteVerifySummary } from '../board.js';
 import { checkMvm, mvmReplyFrameBytes } from '../mvm-check.js';
 import { DEFAULT_VREAD_V } from '../board.js';
-import { InvalidArgumentError, ProtocolError, UnsupportedError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ProtocolError, UnsupportedError } from '../errors.js';
 import { checkCell, checkIndex, checkRead, checkResetPulse, checkSetPulse, onGrid, resetOnGrid, setOnGrid } from '../limits.js';
 import { MsgType, spec } from '../protocol/messages.js';
 import { frameBytes, maxReplyPayload } from '../protocol/timing.js';
@@ -240,25 +240,25 @@ export class SerialBoard implements Board {
    * exact for a linear array; see docs/protocol.md section 6). Nothing within the documented
    * limits is refused for its size.
    */
-  async mvm(t: MvmTile, voltages_V: Float64Array): Promise<Float64Array> {
+  async mvm(t: MvmTile, voltages_V: Float64Array, o: { signal?: AbortSignal } = {}): Promise<Float64Array> {
     if (!this.link.info.features?.mvm) throw new UnsupportedError('analog MVM (MVM, HELLO feature bit 2)');
     const vectors = checkMvm(this.link.info, t, voltages_V);
     const block = Math.floor((this.link.params.maxPayload - MVM_REQUEST_OVERHEAD) / 4);
-    if (t.rows <= block) return this.mvmVectors(t, voltages_V, vectors);
+    if (t.rows <= block) return this.mvmVectors(t, voltages_V, vectors, o.signal);
     const out = new Float64Array(vectors * t.cols);
     const parts: Promise<void>[] = [];
     for (let r0 = 0; r0 < t.rows; r0 += block) {
       const rows = Math.min(block, t.rows - r0);
       const v = new Float64Array(vectors * rows);
       for (let k = 0; k < vectors; k++) v.set(voltages_V.subarray(k * t.rows + r0, k * t.rows + r0 + rows), k * rows);
-      parts.push(this.mvmVectors({ ...t, row0: t.row0 + r0, rows }, v, vectors).then((a) => a.forEach((x, i) => (out[i] += x))));
+      parts.push(this.mvmVectors({ ...t, row0: t.row0 + r0, rows }, v, vectors, o.signal).then((a) => a.forEach((x, i) => (out[i] += x))));
     }
-    await Promise.all(parts);
+    await settleAll(parts);
     return out;
   }
 
-  /** One tile's vectors in as few requests as mvmBatch allows, all in flight at once. */
-  private async mvmVectors(t: MvmTile, voltages_V: Float64Array, vectors: number): Promise<Float64Array> {
+  /** One tile's vectors in as few requests as mvmBatch allows, all in flight at once (an abort drops the ones not sent yet). */
+  private async mvmVectors(t: MvmTile, voltages_V: Float64Array, vectors: number, signal?: AbortSignal): Promise<Float64Array> {
     const per = this.mvmBatch(t);
     const out = new Float64Array(vectors * t.cols);
     const jobs: Promise<void>[] = [];
@@ -266,14 +266,14 @@ export class SerialBoard implements Board {
       const k1 = Math.min(vectors, k0 + per);
       const req = { array: t.array, row0: t.row0, col0: t.col0, rows: t.rows, cols: t.cols, voltages: voltages_V.subarray(k0 * t.rows, k1 * t.rows) };
       jobs.push(
-        this.link.request(spec('MVM'), req).then((r) => {
+        this.link.request(spec('MVM'), req, undefined, { signal }).then((r) => {
           const a = r.currents as Float64Array;
           if (a.length !== (k1 - k0) * t.cols) throw new ProtocolError(`MVM returned ${a.length} currents for ${k1 - k0} vectors x ${t.cols} columns`);
           out.set(a, k0 * t.cols);
         }),
       );
     }
-    await Promise.all(jobs);
+    await settleAll(jobs);
     return out;
   }
 
@@ -290,4 +290,14 @@ export class SerialBoard implements Board {
   async close(): Promise<void> {
     await this.link.close();
   }
+}
+
+/**
+ * Waits for every promise (nothing of the call is still on the line when it settles), then throws
+ * the first failure that is not an abort, else the abort: a board's error outranks the user's stop.
+ */
+async function settleAll(ps: Promise<unknown>[]): Promise<void> {
+  const r = await Promise.allSettled(ps);
+  const failed = r.filter((x): x is PromiseRejectedResult => x.status === 'rejected').map((x) => x.reason as unknown);
+  if (failed.length) throw failed.find((e) => !(e instanceof AbortedError)) ?? failed[0];
 }

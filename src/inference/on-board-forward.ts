@@ -33,6 +33,11 @@ export interface OnBoardLayer {
 export type OnBoardTile = Pick<TileGeometry, 'layer' | 'array' | 'row0' | 'col0' | 'rows' | 'cols' | 'rowAt' | 'colAt'>;
 export type MvmFn = (t: MvmTile, voltages_V: Float64Array) => Promise<Float64Array>;
 
+/** The board's MVM with the run's abort signal on every call (Board.mvm: the requests not yet sent are dropped). */
+export function signalled(mvm: (t: MvmTile, v: Float64Array, o?: { signal?: AbortSignal }) => Promise<Float64Array>, signal?: AbortSignal): MvmFn {
+  return signal ? (t, v) => mvm(t, v, { signal }) : (t, v) => mvm(t, v);
+}
+
 export interface OnBoardOptions {
   /** Drive voltage of a layer input's largest entry (V); at most the board's vread_max. */
   vIn_V: number;

@@ -8,7 +8,7 @@ import { AbortedError, InvalidArgumentError, UnsupportedError } from '../../driv
 import { onGrid } from '../../drivers/limits.js';
 import type { CrossbarNet } from '../inference/crossbar-net.js';
 import { pixelsOf, type Split } from '../inference/datasets.js';
-import { predictOnBoard, type OnBoardLayer, type OnBoardTile } from '../inference/on-board-forward.js';
+import { predictOnBoard, signalled, type OnBoardLayer, type OnBoardTile } from '../inference/on-board-forward.js';
 import { groundedAfter } from './board-phases.js';
 import type { EncodedWeights } from './fine-tune-stages.js';
 
@@ -49,9 +49,9 @@ export function checkVin(info: BoardInfo, vIn_V: number, field = '--v-in'): numb
   return vIn;
 }
 
-/** Batch by batch; an abort (`signal`) stops it between batches, the board grounded. */
+/** Batch by batch; an abort (`signal`) stops it within the MVM call on the line (its requests not sent yet dropped), the board grounded. */
 export async function inferOnBoard(board: Board, net: CrossbarNet, kept: KeptNet, test: Split, o: { images: number; batch: number; vIn_V: number; signal?: AbortSignal; onBatch?: (done: number, correct: number) => void }): Promise<OnBoardRun> {
-  const mvm = requireMvm(board);
+  const mvm = signalled(requireMvm(board), o.signal);
   const info = board.info();
   const vIn = checkVin(info, o.vIn_V);
   const per = pixelsOf(test);

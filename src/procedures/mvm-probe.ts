@@ -82,7 +82,7 @@ export async function mvmProbe(board: Board, ctx: RunContext, arrays: number[], 
       continue;
     }
     const V = new Float64Array(o.repeats * info.rows).fill(v);
-    const J = await board.mvm!({ array, row0: 0, col0: 0, rows: info.rows, cols: info.cols }, V);
+    const J = await board.mvm!({ array, row0: 0, col0: 0, rows: info.rows, cols: info.cols }, V, { signal: o.signal });
     const currents_A = Array.from({ length: o.repeats }, (_, k) => Array.from(J.subarray(k * info.cols, (k + 1) * info.cols)));
     out.push({ array, rows: info.rows, cols: info.cols, vread_V: v, reads: o.reads, readback_A: Array.from(sum, (s, i) => s / got[i]), readbackColumnVar_A2: columnVariance(sum, sq, got, info.rows, info.cols), currents_A });
   }

@@ -31,7 +31,7 @@ import { accuracyFromValues, floatAccuracy } from '../inference/readback-eval.js
 import { groundedAfter } from './board-phases.js';
 import { encodeWeights, loadStage, saveStage } from './fine-tune-stages.js';
 import { keptNet, netDigest, netProgrammer, netResult, placeLayer, planNet, type NetOnArraysOptions, type NetOnArraysResult, type NetPlan } from './net-on-arrays.js';
-import { layerOnBoard, predictOnBoard, type OnBoardTile } from '../inference/on-board-forward.js';
+import { layerOnBoard, predictOnBoard, signalled, type OnBoardTile } from '../inference/on-board-forward.js';
 import { onGridAtMost } from '../../drivers/limits.js';
 import type { NetProgrammer, TileReadback } from './program-net.js';
 
@@ -225,7 +225,7 @@ class ProgressiveRun {
     const info = this.board.info();
     const kept = keptNet(this.mapped, this.tiles);
     const vIn_V = onGridAtMost(kept.vread_V, info.limits.vread_max_V, info.dacStep_V);
-    const mvm = this.board.mvm!.bind(this.board);
+    const mvm = signalled(this.board.mvm!.bind(this.board), this.o.signal);
     const { h } = this;
     const per = h.shape.reduce((a, b) => a * b, 1);
     let x: Float32Array | undefined;
@@ -300,7 +300,7 @@ class ProgressiveRun {
     const kept = keptNet(this.mapped, this.tiles);
     if (!info.features?.mvm || !this.board.mvm || this.net.input || sharesCells(kept.tiles)) return undefined;
     const t0 = performance.now();
-    const mvm = this.board.mvm.bind(this.board);
+    const mvm = signalled(this.board.mvm.bind(this.board), this.o.signal);
     const test = this.o.test;
     const n = Math.min(this.plan.images, test.n);
     const per = test.rows * test.cols * test.channels;
