@@ -12,7 +12,8 @@
  *    amplitude x G apart, independently per read (reads far apart compared with the trap's time);
  *  - the SET's cycle-to-cycle spread with a conductance-independent part.
  */
-import type { CalValues } from './calibration.js';
+import type { CalValues, RelaxationTable } from './calibration.js';
+import { relaxationPair } from './relaxation.js';
 
 /** Fast relaxation at t seconds after the pulse: mean (S) and variance (S^2) of the change. */
 export function fastRelaxation(p: CalValues, g0_S: number, t_s: number, out: { mean: number; variance: number }): void {
@@ -74,4 +75,21 @@ export function tableTimeShape(p: CalValues, t_s: number): number {
 }
 export function tableGShape(p: CalValues, g0_S: number): number {
   return p.relaxation_g_exp === 0 ? 1 : Math.pow(Math.max(g0_S, 1e-9) / 50e-6, p.relaxation_g_exp);
+}
+
+/**
+ * The whole relaxation a cell programmed to g0 has undergone t seconds after its pulse, as the
+ * emulator ages it (cell-model.ts advances a cell by exactly these terms): the table's mean and
+ * spread times relaxation_scale and its reshaping in time and G0, the fast component, the slow
+ * drift. The Monte Carlo ages its devices by the same moments, so a prediction and the board
+ * agree (the table alone, unscaled, is another board).
+ */
+export function relaxationMoments(p: CalValues, table: RelaxationTable, g0_S: number, t_s: number, out: { mean: number; sigma: number }): void {
+  const a = { mean: 0, sigma: 0 };
+  relaxationPair(table, g0_S, t_s, a);
+  const f = p.relaxation_scale * tableShape(p, g0_S, t_s);
+  const fa = { mean: 0, variance: 0 };
+  fastRelaxation(p, g0_S, t_s, fa);
+  out.mean = a.mean * f + fa.mean + slowDrift(p, g0_S, t_s);
+  out.sigma = Math.sqrt((a.sigma * f) ** 2 + fa.variance);
 }

@@ -9,10 +9,11 @@
  *  - stuck-at-HRS / LRS fault rates, read noise, and relaxation to a time t (the file's own
  *    relaxation re-reads when it has that time, else the calibration's fitted drift and spread).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { DataError, InvalidArgumentError } from '../../drivers/errors.js';
-import type { RelaxationTable } from '../../calibration/calibration.js';
-import { relaxationAt } from '../../calibration/relaxation.js';
+import type { CalValues, RelaxationTable } from '../../calibration/calibration.js';
+import { relaxationPair } from '../../calibration/relaxation.js';
+import { relaxationMoments } from '../../calibration/model-extensions.js';
 import { HRS_MAX_A, LRS_MAX_A, LRS_MIN_A, type LevelSpec } from '../analysis/levels.js';
 import { quantile, robustSigma } from '../analysis/stats.js';
 import { MAX_LEVELS } from './mapping.js';
@@ -80,6 +81,7 @@ export interface MeasuredLevels {
  */
 export function loadMeasuredLevels(file: string): MeasuredLevels {
   if (!existsSync(file)) throw new DataError(file, 'level-CDF file not found');
+  if (statSync(file).isDirectory()) throw new DataError(file, 'is a folder: give the level-CDF file itself (rram characterize --out FILE)');
   const text = readFileSync(file, 'utf8');
   if (text.trimStart().startsWith('{')) return measuredFromCdf(parseFile(LevelCdfFile, parseJsonText(text, file), file), file);
   const first = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0].split(',').map((x) => x.trim());
@@ -151,6 +153,12 @@ export interface DeviceOptions {
   readNoise_A: number;
   relax_s?: number;
   relaxTable?: RelaxationTable;
+  /**
+   * The calibration's relaxation model around the table (relaxation_scale, its reshaping, fast
+   * relaxation, slow drift: relaxationMoments), as the emulated board of that calibration ages;
+   * without it the table as it stands.
+   */
+  relaxValues?: CalValues;
   vread_V: number;
   /** Resample the measured distributions per trial (their own uncertainty). */
   bootstrap?: boolean;
@@ -462,12 +470,16 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   const relaxSigma_A = nominal.map(() => 0);
   if (o.relax_s !== undefined && !relaxSource) {
     if (!o.relaxTable) throw new InvalidArgumentError('relax', o.relax_s, 'needs a calibration relaxation table');
+    const mo = { mean: 0, sigma: 0 };
     nominal.forEach((m, k) => {
       const g = m / o.vread_V;
-      relaxMean_A[k] = relaxationAt(o.relaxTable!, o.relaxTable!.mean_S, g, o.relax_s!) * o.vread_V;
-      relaxSigma_A[k] = relaxationAt(o.relaxTable!, o.relaxTable!.sigma_S, g, o.relax_s!) * o.vread_V;
+      if (o.relaxValues) relaxationMoments(o.relaxValues, o.relaxTable!, g, o.relax_s!, mo);
+      else relaxationPair(o.relaxTable!, g, o.relax_s!, mo);
+      relaxMean_A[k] = mo.mean * o.vread_V;
+      relaxSigma_A[k] = mo.sigma * o.vread_V;
     });
-    relaxSource = `calibration relaxation table at ${o.relax_s} s`;
+    const scale = o.relaxValues?.relaxation_scale;
+    relaxSource = `calibration relaxation${o.relaxValues ? '' : ' table'} at ${o.relax_s} s${scale !== undefined && scale !== 1 ? ` (table x ${scale})` : ''}`;
   }
   const fallback = o.failureFallback_A ?? Float32Array.from([...(pools?.[0] ?? [nominal[0]]), ...(pools?.[nominal.length - 1] ?? [nominal[nominal.length - 1]])]);
   const u = o.unseenShare ?? 1;

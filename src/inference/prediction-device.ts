@@ -22,7 +22,7 @@ export interface PredictionKnobs {
 export function predictionDeviceOptions(cal: Calibration, k: PredictionKnobs = {}): DeviceOptions {
   const cv = values(cal);
   const fallback = defectReads(readCurrent(cal, cv.g_pristine_S, 0.2), readCurrent(cal, cv.g_cap_S, 0.2), cv.fraction_unformable, cv.fraction_stuck_lrs);
-  return { shared: false, stuckHrs: k.stuckHrs ?? 0, stuckLrs: k.stuckLrs ?? 0, readNoise_A: k.readNoise_A ?? 0, vread_V: 0.2, relax_s: k.relax_s, relaxTable: k.relax_s !== undefined ? cal.relaxation : undefined, bootstrap: true, failureFallback_A: fallback };
+  return { shared: false, stuckHrs: k.stuckHrs ?? 0, stuckLrs: k.stuckLrs ?? 0, readNoise_A: k.readNoise_A ?? 0, vread_V: 0.2, relax_s: k.relax_s, relaxTable: k.relax_s !== undefined ? cal.relaxation : undefined, relaxValues: k.relax_s !== undefined ? cv : undefined, bootstrap: true, failureFallback_A: fallback };
 }
 
 /**

@@ -24,7 +24,7 @@ import type { QueueTask } from '../../queue/job.js';
 import type { QueueUrl } from '../../queue/redis-url.js';
 import { LOCAL } from '../../studies/executors.js';
 import { runTasks } from '../../studies/run-jobs.js';
-import type { RelaxationTable } from '../../../calibration/calibration.js';
+import type { CalValues, RelaxationTable } from '../../../calibration/calibration.js';
 import { executorFor, queueOption } from './run-where.js';
 import { parseDriftCompensation, type DriftCompensation } from '../../inference/drift-compensation.js';
 import { initTf, tf } from '../../inference/tf-backend.js';
@@ -252,7 +252,7 @@ export function registerInference(program: Command): void {
       const calib = f.relax || sweep?.relax ? loadCalibration(f.calibration) : undefined;
       const aging = measuredAging(f, (k) => this.getOptionValueSource(k) === 'cli', { endurance: f.endurance !== undefined ? { cycles: f.endurance, tau: f.enduranceTau } : undefined, retention: f.retention ? { t_s: f.retention[0], nu: f.driftNu, nuSigma: f.driftNuSigma } : undefined }, { cycles: f.endurance, t_s: f.retention?.[0] });
       const inputs = { model: modelDigest(f.model), dataset: { name: f.dataset, digest: splitDigest(test) } };
-      const contents = (sweep ? sweepPoints(sweep) : [{}]).map((p, i, all) => inferPointContent(f, p, { key: all.length > 1 ? `${i + 1}: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(',')}` : 'point', baseSpec, measured, relaxTable: calib?.relaxation, quantizer, scope, inputs, bnMerge: bnMergeOpt, aging, driftCompensation }));
+      const contents = (sweep ? sweepPoints(sweep) : [{}]).map((p, i, all) => inferPointContent(f, p, { key: all.length > 1 ? `${i + 1}: ${Object.entries(p).map(([k, v]) => `${k}=${v}`).join(',')}` : 'point', baseSpec, measured, relaxTable: calib?.relaxation, relaxValues: calib && values(calib), quantizer, scope, inputs, bnMerge: bnMergeOpt, aging, driftCompensation }));
       const where = { model: resolve(f.model), data: f.data && resolve(f.data), device: baseSpec.kind === 'empirical' ? resolve(baseSpec.file!) : undefined };
       const tasks: QueueTask[] = contents.map((c) => ({ key: c.label, job: { kind: INFER_POINT_JOB, key: c.label, content: c, where }, weight: c.trials }));
       const byKey = new Map<string, McResult>();
@@ -304,6 +304,7 @@ interface PointDefaults {
   baseSpec: DeviceSpec;
   measured?: MeasuredLevels;
   relaxTable?: RelaxationTable;
+  relaxValues?: CalValues;
   quantizer: Quantizer;
   scope: QuantizeScope;
   inputs: { model: string; dataset: DatasetRef };
@@ -325,6 +326,7 @@ function inferPointContent(f: InferFlags, p: Partial<Record<SweepKey, string>>, 
     readNoise_A: f.readNoise ?? 0,
     relax_s: p.relax !== undefined ? duration('--sweep relax')(p.relax) : f.relax?.[0],
     relaxTable: d.relaxTable,
+    relaxValues: d.relaxValues,
     vread_V: 0.2,
     // Seed 001's bins assume levels evenly spaced in conductance: its 10x range unless told otherwise.
     dynamicRange: dynamicRange ?? (d.quantizer === 'histogram-bins' && !f.levelValues && spec.kind !== 'empirical' ? 10 : undefined),
