@@ -154,6 +154,10 @@ export function values(c: Calibration): CalValues {
 
 /** Parameters whose sign carries meaning (a drift exponent: conductance falling or rising). */
 const SIGNED_PARAMS = new Set(['retention_nu']);
+/** Parameters the model divides by (a width, a scale, a cap): 0 makes no board. */
+const POSITIVE_PARAMS = new Set(['set_overdrive_V', 'reset_width_V', 'g_cap_S']);
+/** A voltage may be negative (a threshold, a median); a spread of one may not. */
+const mayBeNegative = (name: string) => (name.endsWith('_V') && !/sigma|c2c|jitter/.test(name)) || SIGNED_PARAMS.has(name) || name.endsWith('_drift_rel') || name.endsWith('_exp');
 
 const finiteNum = z.number({ invalid_type_error: 'not a finite number' }).finite('not a finite number');
 
@@ -162,7 +166,8 @@ function paramSchema(name: string, unit: string) {
   return z
     .object({
       value: finiteNum
-        .refine((v) => v >= 0 || name.endsWith('_V') || SIGNED_PARAMS.has(name) || name.endsWith('_drift_rel') || name.endsWith('_exp'), 'must not be negative')
+        .refine((v) => v >= 0 || mayBeNegative(name), 'must not be negative')
+        .refine((v) => !POSITIVE_PARAMS.has(name) || v > 0, 'must be above 0')
         .refine((v) => !(name.startsWith('fraction_') || name.endsWith('_share')) || v <= 1, 'a share must be at most 1'),
       unit: z.literal(unit, { errorMap: () => ({ message: `expected "${unit}"` }) }),
       source: z.string({ invalid_type_error: 'every parameter needs its source' }).min(3, 'every parameter needs its source'),

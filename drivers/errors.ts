@@ -68,8 +68,15 @@ export class InvalidArgumentError extends RramError {
     readonly value: unknown,
     readonly reason: string,
   ) {
-    super('INVALID_ARGUMENT', `${field}=${JSON.stringify(value)}: ${reason}`, { field, value, reason });
+    super('INVALID_ARGUMENT', value === undefined ? `${field} (not given): ${reason}` : `${field}=${shownValue(value)}: ${reason}`, { field, value, reason });
   }
+}
+
+/** A value as an error shows it: NaN and infinities by name (JSON says null), a long list or text cut to its first 200 characters. */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const s = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v)) ?? String(value);
+  return s.length > 200 ? `${s.slice(0, 200)}... (${s.length} characters)` : s;
 }
 
 export class CalibrationError extends RramError {

@@ -12,7 +12,9 @@ export function reportAndExit(e: unknown): never {
   }
   // A disk that is full or failing is the machine's state, not a bug: one line, no stack.
   if (isFileSystemError(e)) {
-    process.stderr.write(`rram: ${StoreWriteError.from(e, e.path ?? '?').message}\n`);
+    // A read is not a write: a folder given where a file is read (EISDIR) says so.
+    if (e.syscall === 'read' || e.syscall === 'scandir') process.stderr.write(`rram: cannot read ${e.path ?? 'a path it was given'}: ${e.code === 'EISDIR' ? 'a folder where a file was expected' : e.message} (${e.code})\n`);
+    else process.stderr.write(`rram: ${StoreWriteError.from(e, e.path ?? '?').message}\n`);
     process.exit(EXIT.failure);
   }
   process.stderr.write(`rram: ${(e as Error)?.stack ?? String(e)}\n`);

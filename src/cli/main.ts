@@ -16,6 +16,7 @@ import { registerDeviceExperiments } from './commands/device-experiments.js';
 import { registerReverify } from './commands/reverify.js';
 import { registerWorker } from './commands/worker.js';
 import { reportAndExit } from './errors.js';
+import { InvalidArgumentError } from '../../drivers/errors.js';
 import { dropOutputWhenClosed } from './closed-output.js';
 
 dropOutputWhenClosed(process.stdout);
@@ -28,6 +29,17 @@ program
   .version('0.1.0')
   .showHelpAfterError()
   .exitOverride((e) => process.exit(e.exitCode === 0 ? 0 : 2));
+
+// An empty value names nothing (a store, a file, a list): refused before any work, as a typo in
+// a script (`--out "$DIR"` with DIR unset) would otherwise write somewhere else or be ignored.
+// Run metadata may be empty text.
+const MAY_BE_EMPTY = new Set(['--sample', '--wafer', '--die', '--device-id', '--operator', '--note']);
+program.hook('preAction', (_root, cmd) => {
+  for (const o of cmd.options) {
+    const v = cmd.getOptionValue(o.attributeName()) as unknown;
+    if (o.long && !MAY_BE_EMPTY.has(o.long) && typeof v === 'string' && v.trim() === '') throw new InvalidArgumentError(o.long, v, 'must not be empty');
+  }
+});
 
 registerBoardCommands(program);
 registerEmulate(program);

@@ -1,6 +1,7 @@
 /** Flag parsers that name the flag and the bad value (commander calls them with the raw text). */
+import { HELLO_RANGES } from '../../drivers/protocol/hello.js';
 import { InvalidArgumentError } from '../../drivers/errors.js';
-import { listItems, numberField } from '../io/number-table.js';
+import { listItems, numberField, numberList } from '../io/number-table.js';
 
 export function num(flag: string, opts: { min?: number; max?: number; int?: boolean } = {}) {
   return (raw: string): number => {
@@ -25,13 +26,26 @@ export function durations(flag: string) {
   return (raw: string): number[] => listItems(flag, raw).map(duration(flag));
 }
 
+/** Re-read times: durations, each > 0 (a re-read at 0 s is the read-back itself). */
+export function positiveDurations(flag: string) {
+  return (raw: string): number[] =>
+    listItems(flag, raw).map((t) => {
+      const v = duration(flag)(t);
+      if (!(v > 0)) throw new InvalidArgumentError(flag, t, 'times must be positive (a re-read after 0 s is the read-back itself)');
+      return v;
+    });
+}
+
 /** One duration: "500ms", "1s", "10m", "1h", "1d", "1w" (a bare number is seconds). */
 export function duration(flag: string) {
   return (tok: string): number => {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(tok);
     if (!m) throw new InvalidArgumentError(flag, tok, 'expected a duration like 500ms, 1s, 10m, 1h, 1d, 1w');
     const k = { ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd' | 'w'];
-    return Number(m[1]) * k;
+    const v = Number(m[1]) * k;
+    // 400 nines parse as Infinity: no wait, age or relaxation is that long.
+    if (!Number.isFinite(v)) throw new InvalidArgumentError(flag, tok, 'is not a finite duration');
+    return v;
   };
 }
 
@@ -68,6 +82,11 @@ export function limitsArg(flag: string) {
       if (!key) throw new InvalidArgumentError(flag, m[1], `unknown limit; keys: ${Object.keys(LIMIT_KEYS).join(', ')}`);
       const v = Number(m[2]);
       if (!(Number.isFinite(v) && v > 0)) throw new InvalidArgumentError(`${flag} ${m[1]}`, m[2], 'must be a positive number');
+      if (out[key] !== undefined) throw new InvalidArgumentError(flag, raw, `gives ${m[1]} twice`);
+      // Within what a board may advertise at all (protocol HELLO, in uV and ns): an emulator is a board.
+      const range = HELLO_RANGES.find((r) => r.field === m[1])!;
+      const scale = key.endsWith('_s') ? 1e9 : 1e6;
+      if (!(v * scale >= range.min && v * scale <= range.max)) throw new InvalidArgumentError(`${flag} ${m[1]}`, m[2], `must be within ${range.min / scale}..${range.max / scale} ${key.endsWith('_s') ? 's' : 'V'} (docs/protocol.md, HELLO)`);
       out[key] = v;
     }
     return out;
@@ -100,6 +119,9 @@ export function fraction(flag: string, max = 1) {
   };
 }
 
+/** The most times a list may give (a retention request's limit, docs/server.md). */
+export const MAX_TIMES = 1000;
+
 /**
  * Log-spaced times: "1s,10s,...,1d" -> 1, 10, 100, 1000, 10000, 86400 s. An item "..." between two
  * times continues the ratio of the two before it up to (not past) the one after it; otherwise a
@@ -118,9 +140,22 @@ export function logTimes(flag: string) {
       const ratio = out[out.length - 1] / out[out.length - 2];
       const end = duration(flag)(items[k + 1]);
       if (!(ratio > 1)) throw new InvalidArgumentError(flag, raw, 'the two times before "..." must increase');
-      for (let t = out[out.length - 1] * ratio; t < end * (1 - 1e-9); t *= ratio) out.push(+t.toPrecision(12));
+      for (let t = out[out.length - 1] * ratio; t < end * (1 - 1e-9); t *= ratio) {
+        // Refused while expanding: a ratio near 1 would otherwise build millions of times first.
+        if (out.length >= MAX_TIMES) throw new InvalidArgumentError(flag, raw, `expands to more than ${MAX_TIMES} times (ratio ${+ratio.toPrecision(6)}): space the two times before "..." further apart`);
+        out.push(+t.toPrecision(12));
+      }
     }
-    for (let k = 0; k < out.length; k++) if (!(out[k] > 0) || (k && !(out[k] > out[k - 1]))) throw new InvalidArgumentError(flag, raw, `times must be positive and increase (${out.join(', ')} s)`);
+    if (out.length > MAX_TIMES) throw new InvalidArgumentError(flag, raw, `gives ${out.length} times; at most ${MAX_TIMES}`);
+    for (let k = 0; k < out.length; k++) if (!(out[k] > 0) || (k && !(out[k] > out[k - 1]))) throw new InvalidArgumentError(flag, raw, `times must be positive and increase (${out.slice(0, 12).join(', ')}${out.length > 12 ? ', ...' : ''} s)`);
     return out;
   };
+}
+
+/** Array indices "0,1,3": integers >= 0, each once. */
+export function arrayList(flag: string, raw: string): number[] {
+  const a = numberList(flag, raw);
+  if (!a.length || a.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError(flag, raw, 'expected array indices like 0,1');
+  if (new Set(a).size !== a.length) throw new InvalidArgumentError(flag, raw, 'names an array twice');
+  return a;
 }

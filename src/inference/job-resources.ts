@@ -32,6 +32,7 @@ export function modelDigest(dir: string): string {
 
 export const fileDigest = (file: string): string => {
   if (!existsSync(file)) throw new DataError(file, 'file not found');
+  if (statSync(file).isDirectory()) throw new DataError(file, 'is a folder, not a file');
   return digest(readFileSync(file));
 };
 

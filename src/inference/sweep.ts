@@ -26,6 +26,7 @@ export function parseSweep(text: string): Sweep {
       val = tok.slice(eq + 1).trim();
     }
     if (!key) throw new InvalidArgumentError('sweep', text, `"${tok}" has no key (expected key=value)`);
+    if (val === '') throw new InvalidArgumentError('sweep', text, `${key} has an empty value`);
     const range = /^(\d+)\.\.(\d+)$/.exec(val);
     if (range) {
       const [a, b] = [Number(range[1]), Number(range[2])];

@@ -4,7 +4,8 @@
  * the pulse with its outcome, the reads, run-end), so a cell's history holds hand-made pulses too.
  */
 import type { Board, CellAddress, PulseKind } from '../../drivers/board.js';
-import { InvalidArgumentError, OutcomeUnknownError } from '../../drivers/errors.js';
+import { InvalidArgumentError, OutcomeUnknownError, RramError } from '../../drivers/errors.js';
+import { checkCell, checkResetPulse, checkSetPulse } from '../../drivers/limits.js';
 import type { RunContext } from '../engine/run-context.js';
 import type { PulseIntent } from '../engine/events.js';
 import { unusableRead } from '../engine/readings.js';
@@ -35,6 +36,11 @@ export interface PulseOnceResult {
 }
 
 export async function pulseOnce(board: Board, ctx: RunContext, o: PulseOnce): Promise<PulseOnceResult> {
+  // Outside the board's limits or address range: refused before any record, as the engine refuses a plan's pulse.
+  const info = board.info();
+  checkCell(info, o.cell);
+  if (o.kind === 'reset') checkResetPulse(info.limits, { vsl_V: o.vsl_V, vg_V: o.vg_V, width_s: o.width_s });
+  else checkSetPulse(info.limits, { vte_V: o.vte_V, vg_V: o.vg_V, width_s: o.width_s });
   ctx.begin({ kind: 'pulse', params: { ...o }, board: board.info(), calibration: board.info().calibration });
   const p: PulseIntent = { cell: o.cell, kind: o.kind, vte_V: o.kind === 'reset' ? 0 : o.vte_V, vsl_V: o.kind === 'reset' ? o.vsl_V : 0, vg_V: o.vg_V, width_s: o.width_s, level: -1 };
   return groundedAfter(board, async () => {
@@ -48,7 +54,9 @@ export async function pulseOnce(board: Board, ctx: RunContext, o: PulseOnce): Pr
       ctx.emit({ type: 'pulse', ...p });
     } catch (e) {
       if (!(e instanceof OutcomeUnknownError)) {
-        ctx.emit({ type: 'pulse', ...p, outcome: e instanceof InvalidArgumentError ? 'refused' : 'unknown' });
+        // Refused by the driver or the board before it ran (bad value, limit, address): not applied.
+        const refused = e instanceof InvalidArgumentError || (e instanceof RramError && (e.code === 'LIMIT' || e.code === 'ADDRESS'));
+        ctx.emit({ type: 'pulse', ...p, outcome: refused ? 'refused' : 'unknown' });
         throw e;
       }
       outcome = 'unknown';

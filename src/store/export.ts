@@ -1,6 +1,6 @@
 /** Export a stored run's events as CSV (one row per event, flat columns) or JSON. */
 import { EventModelComposer, type Doc } from './event-model.js';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, openSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { RunEvent } from '../engine/events.js';
 import type { EmbeddedStore, RunRecord } from './embedded-store.js';
@@ -45,15 +45,20 @@ export function exportableRun(store: EmbeddedStore, runId: string): RunRecord {
 
 export async function exportRun(store: EmbeddedStore, runId: string, format: 'csv' | 'json' | 'event-model', out: Writable | string, type?: RunEvent['type']): Promise<number> {
   const run = exportableRun(store, runId);
-  const w: Writable = typeof out === 'string' ? createWriteStream(out) : out;
+  // Opened at once: a path that cannot be written throws here, not later as a stream's 'error' event.
+  const w: Writable = typeof out === 'string' ? createWriteStream(out, { fd: openSync(out, 'w') }) : out;
+  let failure: Error | undefined;
+  // Only a file of ours: a stream handed in (stdout) has its owner's handling (a closed pipe ends quietly).
+  if (typeof out === 'string') w.on('error', (e: Error) => (failure ??= e));
   // Rows are gathered into ~64 kB chunks: one write (and one await) per chunk, not per event.
   let buf = '';
   const put = (s: string, force = false): Promise<void> | undefined => {
+    if (failure) throw failure;
     buf += s;
     if (!force && buf.length < 65536) return undefined;
     const chunk = buf;
     buf = '';
-    return w.write(chunk) ? undefined : new Promise<void>((r) => w.once('drain', () => r()));
+    return w.write(chunk) ? undefined : new Promise<void>((r, j) => (w.once('drain', () => r()), typeof out === 'string' && w.once('error', j)));
   };
   let n = 0;
   if (format === 'csv') {
@@ -87,6 +92,7 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
     put('\n]}\n');
   }
   await put('', true);
-  if (typeof out === 'string') await new Promise<void>((r) => w.end(() => r()));
+  if (typeof out === 'string') await new Promise<void>((r, j) => w.end(() => (failure ? j(failure) : r())));
+  if (failure) throw failure;
   return n;
 }

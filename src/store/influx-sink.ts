@@ -21,7 +21,9 @@ export interface InfluxTarget {
 export function parseInfluxUrl(url: string): InfluxTarget {
   const m = /^http:\/\/([^/:]+):(\d+)\/([A-Za-z0-9_-]+)\/?$/.exec(url);
   if (!m) throw new InvalidArgumentError('--influx', url, 'expected http://HOST:PORT/DB');
-  return { host: m[1], port: Number(m[2]), database: m[3] };
+  const port = Number(m[2]);
+  if (!(port >= 1 && port <= 65535)) throw new InvalidArgumentError('--influx', url, `port ${m[2]} is not a TCP port (1..65535)`);
+  return { host: m[1], port, database: m[3] };
 }
 
 export interface InfluxSinkOptions extends InfluxTarget {

@@ -43,7 +43,8 @@ export function registerBoardCommands(program: Command): void {
     .option('--csv', 'CSV output (row,col,current_A,conductance_S)')
     .action(async (o: BoardFlags & JobFlags & StationFlags & { cell?: { row: number; col: number }; row?: number; all?: boolean; array: number; vread: number; json?: boolean; csv?: boolean }, cmd: Command) => {
       const modes = [o.cell !== undefined, o.row !== undefined, !!o.all].filter(Boolean).length;
-      if (modes !== 1) throw new InvalidArgumentError('--cell/--row/--all', modes, 'give exactly one of --cell R,C, --row R or --all');
+      if (modes !== 1) throw new InvalidArgumentError('--cell/--row/--all', modes ? [o.cell && '--cell', o.row !== undefined && '--row', o.all && '--all'].filter(Boolean).join(' ') : 'none', 'give exactly one of --cell R,C, --row R or --all');
+      if (o.json && o.csv) throw new InvalidArgumentError('--csv', true, 'with --json: give one output format');
       if (!(o.vread > 0)) throw new InvalidArgumentError('--vread', o.vread, 'must be above 0 V (a read at 0 V measures no current)');
       if (o.resume) throw new InvalidArgumentError('--resume', o.resume, 'a read is not resumed: read again');
       let out: Awaited<ReturnType<typeof runJob<Awaited<ReturnType<typeof readOnce>>>>>;
@@ -96,6 +97,9 @@ export function registerBoardCommands(program: Command): void {
       if (kind !== 'form' && kind !== 'set' && kind !== 'reset') throw new InvalidArgumentError('kind', kind, 'must be form, set or reset');
       if (kind === 'reset' && o.vsl === undefined) throw new InvalidArgumentError('--vsl', o.vsl, 'reset needs --vsl V');
       if (kind !== 'reset' && o.vte === undefined) throw new InvalidArgumentError('--vte', o.vte, `${kind} needs --vte V`);
+      // The other line's amplitude is not applied by this pulse: refused rather than ignored.
+      if (kind === 'reset' && o.vte !== undefined) throw new InvalidArgumentError('--vte', o.vte, 'a reset drives the source line (--vsl); the top electrode stays at 0 V');
+      if (kind !== 'reset' && o.vsl !== undefined) throw new InvalidArgumentError('--vsl', o.vsl, `a ${kind} drives the top electrode (--vte); the source line stays at 0 V`);
       if (o.resume) throw new InvalidArgumentError('--resume', o.resume, 'a single pulse is not resumed');
       const cell = { array: o.array, ...o.cell };
       let out: Awaited<ReturnType<typeof runJob<Awaited<ReturnType<typeof pulseOnce>>>>>;

@@ -2,6 +2,7 @@
  * `rram sweep`, `rram calibrate --from ...`, `rram twin`: measure a board, fit the device model to
  * it, and check the fitted emulator against the board.
  */
+import { outFile } from '../out-path.js';
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ export function registerCalibrate(program: Command): void {
     .option('--ispva-vg <V>', 'gate of the ISPVA staircases (default: where the calibration puts 25 uA)', num('--ispva-vg', { min: 0, max: 20 }))
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--json', 'print the dataset summary as JSON')
-    .option('--out <file>', 'also write the dataset here')
+    .option('--out <file>', 'also write the dataset here', outFile)
     .action(async (f: BoardFlags & JobFlags & StationFlags & { cells: number; cycles: number; ispvaCycles: number; noiseReads: number; gateStep: number; ispvaVg?: number; array: number; json?: boolean; out?: string }, cmd: Command) => {
       if (f.resume) throw new InvalidArgumentError('--resume', f.resume, 'a sweep cannot be resumed: measure fresh cells again');
       const build = () => ({ cells: f.cells, cycles: f.cycles, ispvaCycles: f.ispvaCycles, noiseReads: f.noiseReads, gateStep_V: f.gateStep, ispvaVg_V: f.ispvaVg, array: f.array, seed: f.seed, concurrency: f.concurrency });
@@ -59,8 +60,12 @@ export function registerCalibrate(program: Command): void {
   addStoreOption(program.command('calibrate').description('fit the device model to a board\'s measurements (sweep and characterize runs) or to the public HfOx data'))
     .option('--from <list>', 'run ids (a sweep run, characterize runs with --relax re-reads) and/or hfox[:DIR] (the public HfOx data: relaxation and read noise)', 'hfox')
     .option('--base <file>', 'calibration to start from; what the data cannot identify is kept from it', join(repoRoot(), 'calibration', 'ihp-hfo2-4kbit.json'))
-    .requiredOption('--out <file>', 'where to write the fitted calibration')
-    .option('--id <id>', 'id of the fitted calibration (default <base id>-fit)')
+    .requiredOption('--out <file>', 'where to write the fitted calibration', outFile)
+    .option('--id <id>', 'id of the fitted calibration (default <base id>-fit)', (raw: string) => {
+      // The calibration file's own rule (calibration.ts), checked before any fit.
+      if (!/^[\x20-\x7e]{1,100}$/.test(raw)) throw new InvalidArgumentError('--id', raw, 'must be 1..100 printable ASCII characters');
+      return raw;
+    })
     .option('--holdout', 'fit on the even cells of each run, check the twin against the odd ones')
     .option('--sim-cells <n>', 'cells per simulated sweep in the fit (default: the sweep\'s count, within 192..256)', num('--sim-cells', { min: 32, max: 4096, int: true }))
     .option('--json', 'JSON report')
@@ -77,6 +82,7 @@ export function registerCalibrate(program: Command): void {
       if (!src.sweeps.length && !src.cdfs.length && src.aging.length) return writeAgingFit(store, f, src, base);
       if (!src.sweeps.length && !src.cdfs.length) {
         // The public data alone: the relaxation table and read noise, as the shipped default was made.
+        base = { ...base, id: f.id ?? `${loadCalibration(f.base).id}-fit` };
         writeFileSync(f.out, JSON.stringify(base, null, 1) + '\n');
         if (f.json) printJson({ from: 'hfox', report: hfox, out: f.out });
         else process.stdout.write(`fitted on ${hfox!.cells} cells: hold-out sigma error median ${(hfox!.holdoutMedianRelErr * 100).toFixed(1)} %, max ${(hfox!.holdoutMaxRelErr * 100).toFixed(1)} %; read noise ${(hfox!.readNoise.a_S * 1e6).toFixed(3)} uS\nwrote ${f.out}\n`);
@@ -121,7 +127,7 @@ export function registerCalibrate(program: Command): void {
     .option('--factor <n>', 'twin cells per board cell', num('--factor', { min: 1, max: 16, int: true }), 4)
     .option('--seed <n>', 'seed of the twin board', num('--seed', { min: 0, max: 4294967295, int: true }), 7)
     .option('--json', 'JSON output')
-    .option('--out <file>', 'also write the comparison here')
+    .option('--out <file>', 'also write the comparison here', outFile)
     .action(async (f: { calibration: string; against: string; maxKs: number; factor: number; seed: number; store: string; json?: boolean; out?: string }) => {
       const store = new EmbeddedStore(f.store);
       const rec = store.getRun(f.against);

@@ -1,4 +1,5 @@
 /** `rram iv`, `rram endurance`, `rram retention`: the experiments a lab runs on a new array, each a stored run. */
+import { outFile } from '../out-path.js';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
 import type { BoardInfo } from '../../../drivers/board.js';
@@ -39,7 +40,7 @@ function addCommon(c: Command, countDefault: number, mapMeaning: string): Comman
     .option('--reset-vg <V>', 'RESET gate voltage (default 2.7, at most the board\'s vg_max)', V('--reset-vg'))
     .option('--reset-vsl-max <V>', 'last RESET source-line amplitude of the reset-verify before measuring (default 2.8, at most the board\'s vsl_max)', V('--reset-vsl-max'))
     .option('--json', 'JSON summary')
-    .option('--out <file>', 'also write the result dataset here');
+    .option('--out <file>', 'also write the result dataset here', outFile);
 }
 
 /** The experiment's request from its flags: the cells chosen on this board (given, or `count` fresh ones) and the shared settings. */
@@ -126,7 +127,7 @@ export function registerDeviceExperiments(program: Command): void {
     .option('--cells-per-level <M>', 'fresh cells per level (when no cells are chosen)', num('--cells-per-level', { min: 1, int: true }), 32)
     .option('--times <list>', 'read times after programming: durations, "..." continuing a ratio, e.g. 1s,10s,...,1d', logTimes('--times'), logTimes('--times')('1s,10s,...,1d'))
     .option('--json', 'JSON summary')
-    .option('--out <file>', 'also write the result dataset here')
+    .option('--out <file>', 'also write the result dataset here', outFile)
     .action(async (f: Common & ProgramFlags & { cellsPerLevel: number; times: number[] }, cmd: Command) => {
       const po = programOptions(f);
       const build = (info: BoardInfo) => experimentRequest(f, info, 0, (sel) => ({ ...po, cellLevels: sel?.levels, levels: f.levels, cellsPerLevel: f.cellsPerLevel, times_s: f.times, onUnknownOutcome: f.onUnknownOutcome }), f.levels, false);

@@ -14,7 +14,7 @@ import type { NetOnArraysResult } from '../../procedures/net-on-arrays.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
 import { runOnStation, type StationTarget } from '../station-client.js';
 import { refuseNotCarried, refuseUncarried } from '../station-route.js';
-import { numberList } from '../../io/number-table.js';
+import { arrayList } from '../parse.js';
 import { consoleSinks, finish, stationMetadata, type ProgFlags } from './programming.js';
 import { PROGRAM_FLAGS, programOptions } from '../program-flags.js';
 import { defaultDataDir, parseDatasetName } from '../../inference/datasets.js';
@@ -74,7 +74,7 @@ function onBoardFlags(cmd: Command, f: NetOnBoardFlags): Record<string, unknown>
   return {
     ...(f.reads !== undefined ? { reads: f.reads } : {}),
     ...(f.relax ? { relax_s: f.relax[0] } : {}),
-    ...(f.useArrays ? { arrays: numberList('--use-arrays', f.useArrays) } : {}),
+    ...(f.useArrays ? { arrays: arrayList('--use-arrays', f.useArrays) } : {}),
     ...(given('stuckHrs') ? { stuckHrs: f.stuckHrs } : {}),
     ...(given('stuckLrs') ? { stuckLrs: f.stuckLrs } : {}),
     ...(f.readNoise !== undefined ? { readNoise_A: f.readNoise } : {}),

@@ -3,7 +3,6 @@
  * and evaluate it from the read-back currents, beside the Monte Carlo prediction.
  */
 import { MAX_TRIALS } from '../../inference/monte-carlo.js';
-import { numberList } from '../../io/number-table.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +23,7 @@ import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { csv, printJson, table } from '../output.js';
 import { formatFailures } from '../../analysis/levels.js';
-import { current, duration, durations, fraction, num, quantileArg } from '../parse.js';
+import { arrayList, current, duration, durations, fraction, num, quantileArg } from '../parse.js';
 import { loadCalibration } from '../../../calibration/calibration.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import { finish, printSetupNotes, type ProgFlags } from './programming.js';
@@ -100,11 +99,6 @@ function printCoverage(c: Coverage): void {
 
 const pct = (x: number) => (100 * x).toFixed(2);
 
-function parseArrayList(s: string): number[] {
-  const a = numberList('--use-arrays', s);
-  if (!a.length || a.some((x) => !Number.isInteger(x) || x < 0)) throw new InvalidArgumentError('--use-arrays', s, 'expected array indices like 0,1');
-  return a;
-}
 
 export function registerProgramNet(program: Command): void {
   addStationOptions(addFineTuneFlags(addProgramFlags(addJobOptions(addBoardOptions(program.command('program-net'))))))
@@ -148,7 +142,7 @@ export function registerProgramNet(program: Command): void {
       const devOpts = predictionDeviceOptions(loadCalibration(f.calibration), { stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise, relax_s });
       // Counts of cells not programmed: the level-CDF's, then every earlier repeat's (all cells programmed so far).
       const { probe, counts } = cdfFailureCounts(spec, f.levels, devOpts, measured);
-      const arrays = f.useArrays ? parseArrayList(f.useArrays) : undefined;
+      const arrays = f.useArrays ? arrayList('--use-arrays', f.useArrays) : undefined;
       const ds = loadDataset(parseDatasetName(f.dataset), f.data, !f.fineTune);
       checkFineTuneFlags(f, f.fineTune ? ds.train : undefined);
       const hwNote = checkTrainedLevels(f.model, measured ? measured.pools.length : programLevels, f.levels);

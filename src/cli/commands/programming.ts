@@ -1,4 +1,5 @@
 /** `rram characterize`, `rram program`, `rram runs`, `rram export`. */
+import { outFile } from '../out-path.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { DataError, InvalidArgumentError, PortError, StoreWriteError } from '../../../drivers/errors.js';
@@ -17,7 +18,7 @@ import { eventTypeFilter } from '../../engine/events.js';
 import { parseFile, parseJsonText } from '../../io/validate.js';
 import { CellListJson } from '../../io/schemas/cell-list.js';
 import { abortOnSigint, addJobOptions, openSinks, type JobFlags } from '../job-options.js';
-import { duration, durations, num } from '../parse.js';
+import { duration, durations, num, positiveDurations } from '../parse.js';
 import { pruneRuns } from '../../store/retention.js';
 import { printJson, table, uA, writeResultFile } from '../output.js';
 import { EmbeddedStore } from '../../store/embedded-store.js';
@@ -53,7 +54,7 @@ export interface ProgFlags extends BoardFlags, JobFlags, ProgramFlags, StationFl
 function addProgrammingOptions(c: Command): Command {
   return addStationOptions(addProgramFlags(addJobOptions(addBoardOptions(c))))
     .option('--json', 'JSON output')
-    .option('--out <file>', 'also write the result dataset here');
+    .option('--out <file>', 'also write the result dataset here', outFile);
 }
 
 /** Tells the user, as the run starts, what was adapted to this board (the preflight's notes). */
@@ -156,6 +157,7 @@ const PATTERNS = ['random', 'checkerboard', 'stripes'];
 function programTarget(f: { map?: string; region?: string; cells?: string; levels: number; seed: number }, info: Pick<BoardInfo, 'rows' | 'cols'>) {
   const listed = f.cells ? cellsFile(f.cells, info.rows, info.cols, f.levels) : undefined;
   if (!f.map && !listed?.levels) throw new InvalidArgumentError('--map', f.map, 'give a level map (file or pattern), or --cells with a level per cell');
+  if (f.map && listed?.levels && !f.region) throw new InvalidArgumentError('--map', f.map, `--cells ${f.cells} gives a level for every cell it lists, so the map would not be used: give one of them`);
   const map = f.map ? (PATTERNS.includes(f.map) ? patternMap(f.map, f.levels, info.rows, info.cols, f.seed) : readMapFile(f.map, f.levels, info.rows, info.cols)) : new Uint8Array(info.rows * info.cols);
   if (listed?.levels) for (const [i, l] of listed.levels) map[i] = l;
   const cells = f.region ? regionCells(f.region, info.rows, info.cols) : listed?.cells;
@@ -166,7 +168,7 @@ export function registerProgramming(program: Command): void {
   addProgrammingOptions(program.command('characterize').description('program M cells per level by write-verify, read back, publish level CDFs'))
     .requiredOption('--cells-per-level <M>', 'cells per level', num('--cells-per-level', { min: 1, int: true }))
     .option('--reads <K>', 'read-back reads per cell', num('--reads', { min: 1, max: 100, int: true }), 1)
-    .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', durations('--relax'), [] as number[])
+    .option('--relax <list>', 're-read after these times, e.g. 1s,60s,1h', positiveDurations('--relax'), [] as number[])
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--fresh-cells', 'program only cells no earlier run of this board pulsed (the store\'s history, and COUNTERS where the board has them): a run `rram calibrate` and `rram twin` accept')
     .action(async (f: ProgFlags & { cellsPerLevel: number; reads: number; relax: number[]; array: number; freshCells?: boolean }, cmd: Command) => {
@@ -289,7 +291,7 @@ export function registerProgramming(program: Command): void {
     .option('--store <dir>', 'store folder', process.env.RRAM_STORE ?? 'rram-data')
     .option('--type <event>', 'only events of this type (pulse, read, cell-done, ...; csv and json)')
     .option('--array <n>', 'hdf5: the array to write (needed when the run touched several)', num('--array', { int: true, min: 0 }))
-    .option('--out <file>', 'write here instead of stdout (required for hdf5)')
+    .option('--out <file>', 'write here instead of stdout (required for hdf5)', outFile)
     .action(async (f: { run: string; format: string; store: string; type?: string; array?: number; out?: string }) => {
       const store = new EmbeddedStore(f.store);
       if (f.format === 'hdf5' && f.type) throw new InvalidArgumentError('--type', f.type, 'applies to csv and json: an HDF5 file holds every pulse and read');

@@ -4,6 +4,7 @@
  * ones read outside their level's band (src/procedures/reverify-selection.ts). The map's
  * "Re-verify selection" sends the same request; through a station it joins the board's queue.
  */
+import { outFile } from '../out-path.js';
 import type { Command } from 'commander';
 import type { BoardInfo } from '../../../drivers/board.js';
 import { InvalidArgumentError } from '../../../drivers/errors.js';
@@ -49,7 +50,7 @@ export function registerReverify(program: Command): void {
     .option('--on-unknown-outcome <re-verify|stop>', 'a pulse whose outcome the link lost: re-read the cell and go on, or stop', 're-verify')
     .option('--include-pulsed-later', 'also re-verify chosen cells a later run pulsed (refused by default: they hold that run\'s work)')
     .option('--json', 'JSON summary')
-    .option('--out <file>', 'also write the result dataset here')
+    .option('--out <file>', 'also write the result dataset here', outFile)
     .action(async (f: ReverifyFlags, cmd: Command) => {
       if (f.band !== 'decision' && f.band !== 'inner') throw new InvalidArgumentError('--band', f.band, 'expected decision or inner');
       if (f.band === 'decision' && f.passes !== 1) throw new InvalidArgumentError('--passes', f.passes, 'a re-verify against the decision band is one pass (--band inner takes up to 10)');

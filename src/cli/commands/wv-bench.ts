@@ -15,7 +15,7 @@ import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
 import { EXIT } from '../errors.js';
 import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
 import { printJson, table } from '../output.js';
-import { durations, num } from '../parse.js';
+import { positiveDurations, num } from '../parse.js';
 import { addProgramFlags, programOptions } from '../program-flags.js';
 import type { ProgFlags } from './programming.js';
 import { printSetupNotes } from './programming.js';
@@ -51,7 +51,7 @@ export function registerWvBench(program: Command): void {
   addStationOptions(addProgramFlags(addJobOptions(addBoardOptions(program.command('wv-bench').description('compare write-verify algorithms on fresh cells of the same board: pulses, time, energy, spread and BER after programming and as the cells relax')))))
     .requiredOption('--algos <list>', `algorithms to compare (${ALGOS.join(', ')}; "+reverify" applies --reverify to one entry only)`)
     .requiredOption('--cells-per-level <M>', 'fresh cells per level and algorithm', num('--cells-per-level', { min: 1, int: true }))
-    .option('--relax <list>', 're-read after these times (the spread at each; virtual time on an emulator, real waits on a board), or none', (raw: string) => (raw.trim() === 'none' ? [] : durations('--relax')(raw)), [1, 1000, 10000])
+    .option('--relax <list>', 're-read after these times (the spread at each; virtual time on an emulator, real waits on a board), or none', (raw: string) => (raw.trim() === 'none' ? [] : positiveDurations('--relax')(raw)), [1, 1000, 10000])
     .option('--reads <K>', 'read-back reads per cell', num('--reads', { min: 1, max: 100, int: true }), 1)
     .option('--array <N>', 'first array to use', num('--array', { min: 0, int: true }), 0)
     .option('--json', 'JSON summary')

@@ -33,7 +33,8 @@ export const LevelCdfFile = z
   })
   .passthrough()
   .superRefine((d, ctx) => {
-    const n = d.levels[0].relax?.length ?? 0;
+    // Runs even when a check above failed (zod goes on after a too-short list): nothing may be assumed here.
+    const n = d.levels[0]?.relax?.length ?? 0;
     d.levels.forEach((l, k) => {
       if ((l.relax?.length ?? 0) !== n) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['levels', k, 'relax'], message: `has ${l.relax?.length ?? 0} relaxation times, level 0 has ${n}` });
     });
