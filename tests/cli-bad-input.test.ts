@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../lib/repo-root.js';
@@ -24,6 +24,7 @@ test('each refused before any work: exit 2, the flag and its value named, no sta
   assert.equal(rram('read', '--cell', '1,1', '--store', S).status, 0);
   const [run] = readdirSync(join(S, 'runs'));
   mkdirSync(join(dir, 'afolder'));
+  writeFileSync(join(dir, 'obj.json'), '{}');
   const nines = '9'.repeat(400);
   const cases: [string[], RegExp][] = [
     [['runs', '--store', ''], /--store="": must not be empty/],
@@ -44,6 +45,7 @@ test('each refused before any work: exit 2, the flag and its value named, no sta
     [['pulse', 'reset', '--store', S, '--cell', '1,1', '--vte', '1', '--vg', '1'], /--vsl \(not given\): reset needs --vsl V/],
     [['pulse', 'reset', '--store', S, '--cell', '1,1', '--vsl', '1', '--vte', '1', '--vg', '2'], /--vte=1: a reset drives the source line/],
     [['pulse', 'set', '--store', S, '--cell', '1,1', '--vte', '1.2', '--vsl', '1', '--vg', '1'], /--vsl=1: a set drives the top electrode/],
+    [['program', '--store', S, '--levels', '2', '--cells', join(dir, 'obj.json')], /obj\.json: a JSON object: --cells takes a JSON list/],
     [['read', '--store', S, '--cell', '1,1', '--json', '--csv'], /--csv=true: with --json: give one output format/],
     [['read', '--store', S, '--cell', '1,1', '--row', '2'], /--cell\/--row\/--all="--cell --row": give exactly one/],
   ];

@@ -125,8 +125,11 @@ export function cellsFile(file: string, rows: number, cols: number, levels: numb
     throw new DataError(file, `cannot read the cell list: ${(e as Error).message}`);
   }
   let rowsIn: { where: string; v: unknown[] }[];
-  if (text.trimStart().startsWith('[')) {
-    const j = parseFile(CellListJson, parseJsonText(text, file), file);
+  const t0 = text.replace(/^\uFEFF/, '').trimStart();
+  // JSON is a list; an object (or JSON gone wrong) is said to be JSON, not read as a one-field CSV line.
+  if (t0.startsWith('{')) throw new DataError(file, 'a JSON object: --cells takes a JSON list ([[row, col, level?], ...] or [{row, col, level?}, ...]) or CSV lines row,col[,level]');
+  if (t0.startsWith('[')) {
+    const j = parseFile(CellListJson, parseJsonText(t0, file), file);
     rowsIn = j.map((x, k) => ({ where: `entry ${k + 1}`, v: Array.isArray(x) ? x : x.level === undefined ? [x.row, x.col] : [x.row, x.col, x.level] }));
   } else rowsIn = parseNumberTable(text, file, { columns: ['row', 'col', 'level'], fields: [2, 3] }).map((r) => ({ where: `line ${r.line}`, v: r.values }));
   const cells: number[] = [];
