@@ -82,7 +82,10 @@ export function tableGShape(p: CalValues, g0_S: number): number {
  * emulator ages it (cell-model.ts advances a cell by exactly these terms): the table's mean and
  * spread times relaxation_scale and its reshaping in time and G0, the fast component, the slow
  * drift. The Monte Carlo ages its devices by the same moments, so a prediction and the board
- * agree (the table alone, unscaled, is another board).
+ * agree (the table alone, unscaled, is another board). Not in it: the retention drift G t^-nu
+ * (retention_nu; the Monte Carlo's --retention), and the emulator's spread never shrinking (it adds
+ * only positive variance steps): equal while table spread and fast variance grow with time, as
+ * every calibration made so far has them.
  */
 export function relaxationMoments(p: CalValues, table: RelaxationTable, g0_S: number, t_s: number, out: { mean: number; sigma: number }): void {
   const a = { mean: 0, sigma: 0 };

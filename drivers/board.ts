@@ -161,8 +161,9 @@ export interface Board {
    * currents. `voltages_V` holds one vector of `tile.rows` voltages after another (each on the DAC
    * grid, 0..vread_max); the result one vector of `tile.cols` currents (A) per input vector.
    * `signal`: an abort drops the call's requests not yet sent (an MVM only reads: nothing is left
-   * half done) and rejects with AbortedError once the ones already sent are answered, so a halt
-   * waits for at most a window of requests, not the whole call.
+   * half done); the call then rejects with AbortedError once the ones already sent are answered
+   * (it resolves when every request had been sent), so a halt waits for at most a window of
+   * requests, not the whole call.
    */
   mvm?(tile: MvmTile, voltages_V: Float64Array, o?: { signal?: AbortSignal }): Promise<Float64Array>;
   /** Optional: the cell's pulse and read counters (boards advertising the capability). */

@@ -28,6 +28,7 @@ test('each refused before any work: exit 2, the flag and its value named, no sta
   const nines = '9'.repeat(400);
   const cases: [string[], RegExp][] = [
     [['runs', '--store', ''], /--store="": must not be empty/],
+    [['runs', '--store', '', 'prune', '--older-than', '1000w', '--dry-run'], /--store="": must not be empty/],
     [['program-net', '--model', 'm', '--dataset', 'mnist', '--device', 'ideal', '--out', ' '], /--out=" ": must not be empty/],
     [['export', '--store', S, '--run', run, '--out', join(dir, 'nodir', 'x.csv')], /--out=".*nodir.*": its folder .* does not exist/],
     [['export', '--store', S, '--run', run, '--format', 'hdf5', '--out', join(dir, 'afolder')], /--out=".*afolder": is a folder/],

@@ -225,21 +225,39 @@ export class Link {
     return new Promise<Payload>((resolve, reject) => {
       const p: Pending = { spec: m, req, payload, cell, seq: -1, attempts: 0, transmissions: 0, everSent: false, notExecuted: false, recoveries: 0, damaged: 0, maxDamaged: opts.maxDamaged ?? this.o.maxDamaged, sentAt: 0, sentOrder: 0, cost_ms, resolve, reject };
       if (signal) {
-        const drop = () => {
-          // Only a request never sent: one sent and queued again (a session renewed) has an outcome to learn.
-          const i = p.everSent ? -1 : this.queue.indexOf(p);
-          if (i >= 0) {
-            this.queue.splice(i, 1);
-            reject(new AbortedError(`${m.name} not sent: aborted`));
-          }
-        };
-        signal.addEventListener('abort', drop, { once: true });
-        p.resolve = (r) => (signal.removeEventListener('abort', drop), resolve(r));
-        p.reject = (e) => (signal.removeEventListener('abort', drop), reject(e));
+        const mine = this.abortable(signal);
+        mine.add(p);
+        p.resolve = (r) => (mine.delete(p), resolve(r));
+        p.reject = (e) => (mine.delete(p), reject(e));
       }
       this.queue.push(p);
       this.pump();
     });
+  }
+
+  /** Requests waiting on each abort signal: one listener per signal (an MVM call sends hundreds of requests). */
+  private readonly bySignal = new WeakMap<AbortSignal, Set<Pending>>();
+
+  private abortable(signal: AbortSignal): Set<Pending> {
+    let set = this.bySignal.get(signal);
+    if (set) return set;
+    const mine = (set = new Set<Pending>());
+    this.bySignal.set(signal, mine);
+    signal.addEventListener(
+      'abort',
+      () => {
+        // Only what still waits in the queue: it has no sequence number and was not sent in this
+        // session (one queued again after a session loss is a read or a pulse known not to have run).
+        for (const p of [...mine]) {
+          const i = this.queue.indexOf(p);
+          if (i < 0) continue;
+          this.queue.splice(i, 1);
+          p.reject(new AbortedError(`${p.spec.name} not sent: aborted`));
+        }
+      },
+      { once: true },
+    );
+    return mine;
   }
 
   private windowOpen(): boolean {

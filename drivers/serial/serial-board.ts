@@ -262,6 +262,9 @@ export class SerialBoard implements Board {
     const per = this.mvmBatch(t);
     const out = new Float64Array(vectors * t.cols);
     const jobs: Promise<void>[] = [];
+    // The first real failure (a board error, a bad reply) drops the call's requests not sent yet, as an abort does.
+    const failed = new AbortController();
+    signal = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
     for (let k0 = 0; k0 < vectors; k0 += per) {
       const k1 = Math.min(vectors, k0 + per);
       const req = { array: t.array, row0: t.row0, col0: t.col0, rows: t.rows, cols: t.cols, voltages: voltages_V.subarray(k0 * t.rows, k1 * t.rows) };
@@ -270,6 +273,9 @@ export class SerialBoard implements Board {
           const a = r.currents as Float64Array;
           if (a.length !== (k1 - k0) * t.cols) throw new ProtocolError(`MVM returned ${a.length} currents for ${k1 - k0} vectors x ${t.cols} columns`);
           out.set(a, k0 * t.cols);
+        }).catch((e: unknown) => {
+          if (!(e instanceof AbortedError)) failed.abort();
+          throw e;
         }),
       );
     }

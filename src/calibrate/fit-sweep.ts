@@ -304,8 +304,10 @@ export class SweepFit {
     let theta = target.slice();
     const hist: { theta: number[]; fit: number[] }[] = [];
     let effSim = NaN;
+    // A spread (sigma, c2c, jitter) fitted additively stays >= 0: a calibration refuses a negative one.
+    const value = (m: TransferKey, t: number) => (m.log ? Math.exp(t) : /sigma|c2c|jitter/.test(m.k) ? Math.max(0, t) : t);
     for (let it = 0; it < 3; it++) {
-      keys.forEach((m, j) => (p[m.k] = m.log ? Math.exp(theta[j]) : theta[j]));
+      keys.forEach((m, j) => (p[m.k] = value(m, theta[j])));
       const tfSim = await this.simTransfer(p, this.nSim, seedOf(this.ds.cells, 1));
       const fit = keys.map((m) => tr(m, m.of(tfSim)));
       if (fit.some((v) => !Number.isFinite(v))) break;
@@ -314,7 +316,7 @@ export class SweepFit {
       // At most 30 % (50 mV) per step: far from the fixed point the simulated fit may go astray.
       theta = theta.map((t, j) => t + Math.max(-(keys[j].log ? 0.3 : 0.05), Math.min(keys[j].log ? 0.3 : 0.05, target[j] - fit[j])));
     }
-    keys.forEach((m, j) => (p[m.k] = Math.max(m.log ? 0 : -Infinity, m.log ? Math.exp(theta[j]) : theta[j])));
+    keys.forEach((m, j) => (p[m.k] = value(m, theta[j])));
     if (Number.isFinite(effSim)) tf.gainSigmaEff = Math.max(0, tf.gainSigmaEff - (effSim - Math.sqrt(p.gain_sigma_rel ** 2 + hVariance(p))));
     await this.transferErrors(keys, target, hist);
   }

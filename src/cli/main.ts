@@ -35,9 +35,12 @@ program
 // Run metadata may be empty text.
 const MAY_BE_EMPTY = new Set(['--sample', '--wafer', '--die', '--device-id', '--operator', '--note']);
 program.hook('preAction', (_root, cmd) => {
-  for (const o of cmd.options) {
-    const v = cmd.getOptionValue(o.attributeName()) as unknown;
-    if (o.long && !MAY_BE_EMPTY.has(o.long) && typeof v === 'string' && v.trim() === '') throw new InvalidArgumentError(o.long, v, 'must not be empty');
+  // The command's own options and its parents' (`rram runs prune` reads `runs --store`).
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    for (const o of c.options) {
+      const v = c.getOptionValue(o.attributeName()) as unknown;
+      if (o.long && !MAY_BE_EMPTY.has(o.long) && typeof v === 'string' && v.trim() === '') throw new InvalidArgumentError(o.long, v, c.getOptionValueSource(o.attributeName()) === 'default' ? 'must not be empty (its default comes from the environment: RRAM_STORE, RRAM_TOKEN, ...)' : 'must not be empty');
+    }
   }
 });
 

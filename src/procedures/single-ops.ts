@@ -5,7 +5,7 @@
  */
 import type { Board, CellAddress, PulseKind } from '../../drivers/board.js';
 import { InvalidArgumentError, OutcomeUnknownError, RramError } from '../../drivers/errors.js';
-import { checkCell, checkResetPulse, checkSetPulse } from '../../drivers/limits.js';
+import { checkCell, checkResetPulse, checkSetPulse, resetOnGrid, setOnGrid } from '../../drivers/limits.js';
 import type { RunContext } from '../engine/run-context.js';
 import type { PulseIntent } from '../engine/events.js';
 import { unusableRead } from '../engine/readings.js';
@@ -39,8 +39,9 @@ export async function pulseOnce(board: Board, ctx: RunContext, o: PulseOnce): Pr
   // Outside the board's limits or address range: refused before any record, as the engine refuses a plan's pulse.
   const info = board.info();
   checkCell(info, o.cell);
-  if (o.kind === 'reset') checkResetPulse(info.limits, { vsl_V: o.vsl_V, vg_V: o.vg_V, width_s: o.width_s });
-  else checkSetPulse(info.limits, { vte_V: o.vte_V, vg_V: o.vg_V, width_s: o.width_s });
+  // On the DAC grid first, as the drivers check it (a value within half a step of a limit is the limit).
+  if (o.kind === 'reset') checkResetPulse(info.limits, resetOnGrid({ vsl_V: o.vsl_V, vg_V: o.vg_V, width_s: o.width_s }, info.dacStep_V));
+  else checkSetPulse(info.limits, setOnGrid({ vte_V: o.vte_V, vg_V: o.vg_V, width_s: o.width_s }, info.dacStep_V));
   ctx.begin({ kind: 'pulse', params: { ...o }, board: board.info(), calibration: board.info().calibration });
   const p: PulseIntent = { cell: o.cell, kind: o.kind, vte_V: o.kind === 'reset' ? 0 : o.vte_V, vsl_V: o.kind === 'reset' ? o.vsl_V : 0, vg_V: o.vg_V, width_s: o.width_s, level: -1 };
   return groundedAfter(board, async () => {

@@ -78,10 +78,10 @@ export class RunCellsCollector {
   }
 }
 
-export function writeRunCells(store: EmbeddedStore, runId: string, c: RunCells): void {
+export function writeRunCells(store: EmbeddedStore, runId: string, c: RunCells, tmp = '.tmp'): void {
   const f = join(store.runDir(runId), 'cells.json');
-  writeFileSync(f + '.tmp', JSON.stringify(c));
-  renameSync(f + '.tmp', f);
+  writeFileSync(f + tmp, JSON.stringify(c));
+  renameSync(f + tmp, f);
 }
 
 export async function runCells(store: EmbeddedStore, runId: string): Promise<RunCells | undefined> {
@@ -98,7 +98,11 @@ export async function runCells(store: EmbeddedStore, runId: string): Promise<Run
   const col = new RunCellsCollector();
   for await (const e of store.events(runId)) col.observe(e);
   const c = col.toJSON();
-  if (c) writeRunCells(store, runId, c);
+  try {
+    if (c) writeRunCells(store, runId, c, `.${process.pid}.tmp`);
+  } catch {
+    // A cache: a read-only store, or another process renaming its copy first, leaves it to be rebuilt next time.
+  }
   return c;
 }
 

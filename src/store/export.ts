@@ -1,6 +1,7 @@
 /** Export a stored run's events as CSV (one row per event, flat columns) or JSON. */
 import { EventModelComposer, type Doc } from './event-model.js';
 import { createWriteStream, openSync } from 'node:fs';
+import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { RunEvent } from '../engine/events.js';
 import type { EmbeddedStore, RunRecord } from './embedded-store.js';
@@ -58,13 +59,32 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
     if (!force && buf.length < 65536) return undefined;
     const chunk = buf;
     buf = '';
-    return w.write(chunk) ? undefined : new Promise<void>((r, j) => (w.once('drain', () => r()), typeof out === 'string' && w.once('error', j)));
+    if (w.write(chunk)) return undefined;
+    // Our file: events.once rejects on its error and takes the listener off again. A stream handed
+    // in keeps its owner's error handling (stdout: a closed pipe ends quietly).
+    return typeof out === 'string' ? once(w, 'drain').then(() => undefined) : new Promise<void>((r) => w.once('drain', () => r()));
   };
+  let n: number;
+  try {
+    n = await writeEvents(store, run, format, put, type);
+  } catch (e) {
+    // A file opened here is closed again (its fd) when the export fails part way.
+    if (typeof out === 'string') w.destroy();
+    throw e;
+  }
+  if (typeof out === 'string') await new Promise<void>((r, j) => w.end(() => (failure ? j(failure) : r())));
+  if (failure) throw failure;
+  return n;
+}
+
+/** The run's events in `format`, through `put` (chunks: awaited when the stream wants a drain). */
+async function writeEvents(store: EmbeddedStore, run: RunRecord, format: 'csv' | 'json' | 'event-model', put: (s: string, force?: boolean) => Promise<void> | undefined, type?: RunEvent['type']): Promise<number> {
+  const runId = run.id;
   let n = 0;
   if (format === 'csv') {
     // Run metadata above the column header as comment lines (`# metadata.KEY = JSON value`; csv-parse `comment: '#'`, pandas `comment='#'`).
-    for (const [k, v] of Object.entries(run.metadata ?? {})) put(`# metadata.${k} = ${JSON.stringify(v)}\n`);
-    put(CSV_COLUMNS.join(',') + '\n');
+    for (const [k, v] of Object.entries(run.metadata ?? {})) await put(`# metadata.${k} = ${JSON.stringify(v)}\n`);
+    await put(CSV_COLUMNS.join(',') + '\n');
     for await (const batch of store.eventBatches(runId, { type })) {
       let rows = '';
       for (const e of batch) rows += csvLine(e);
@@ -81,18 +101,16 @@ export async function exportRun(store: EmbeddedStore, runId: string, format: 'cs
       n += batch.length;
       await put(rows);
     }
-    put(lines(c.finish()));
+    await put(lines(c.finish()));
   } else {
-    put(`{"run":${JSON.stringify(run)},"events":[`);
+    await put(`{"run":${JSON.stringify(run)},"events":[`);
     for await (const batch of store.eventBatches(runId, { type })) {
       let rows = '';
       for (const e of batch) rows += (n++ ? ',\n' : '\n') + JSON.stringify(e);
       await put(rows);
     }
-    put('\n]}\n');
+    await put('\n]}\n');
   }
   await put('', true);
-  if (typeof out === 'string') await new Promise<void>((r, j) => w.end(() => (failure ? j(failure) : r())));
-  if (failure) throw failure;
   return n;
 }

@@ -114,7 +114,7 @@ export function registerProgramNet(program: Command): void {
     .option('--stuck-hrs <p>', 'prediction: fraction of devices stuck at HRS', num('--stuck-hrs', { min: 0, max: 1 }), 0)
     .option('--stuck-lrs <p>', 'prediction: fraction of devices stuck at the top level (a level CDF of a few hundred cells cannot resolve 0.1 %)', num('--stuck-lrs', { min: 0, max: 1 }), 0)
     .option('--read-noise <current>', 'prediction: read-noise sigma per device (e.g. 0.07uA)', current('--read-noise'))
-    .option('--relax <time>', 'wait this long (board grounded) before each tile\'s read-back, e.g. 60s or 1h; the prediction is aged alike (the CDF\'s re-reads at that time, else the calibration\'s relaxation table)', durations('--relax'))
+    .option('--relax <time>', 'wait this long (board grounded) before each tile\'s read-back, e.g. 60s or 1h; the prediction is aged alike (the CDF\'s re-reads at that time, else the calibration\'s relaxation, as its emulated board relaxes)', durations('--relax'))
     .option('--refresh-after <time>', 'refresh: this long after programming each tile, re-read it and program again only the cells that relaxed out of their level\'s decision band (through the run engine, step "tile K refresh"); the read-back follows (after --relax, if given)', duration('--refresh-after'))
     .option('--refresh-budget <share>', 'with --refresh-after: rewrite at most this share of each tile\'s cells (e.g. 5%), those farthest from their target first (out of band first), none still inside the inner half of its band', fraction('--refresh-budget'))
     .option('--use-arrays <list>', 'board arrays to program, in turn (default: all); fewer than tiles are reused after each read-back')
