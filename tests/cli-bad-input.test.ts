@@ -47,6 +47,8 @@ test('each refused before any work: exit 2, the flag and its value named, no sta
     [['pulse', 'reset', '--store', S, '--cell', '1,1', '--vsl', '1', '--vte', '1', '--vg', '2'], /--vte=1: a reset drives the source line/],
     [['pulse', 'set', '--store', S, '--cell', '1,1', '--vte', '1.2', '--vsl', '1', '--vg', '1'], /--vsl=1: a set drives the top electrode/],
     [['program', '--store', S, '--levels', '2', '--cells', join(dir, 'obj.json')], /obj\.json: a JSON object: --cells takes a JSON list/],
+    [['iv', '--store', S, '--vg', '1', '--compliance', '10uA'], /--compliance="10uA": with --vg 1: the gate is given/],
+    [['endurance', '--store', S, '--cycles', '10', '--vg', '1', '--compliance', '10uA'], /--compliance="10uA": with --vg 1/],
     [['read', '--store', S, '--cell', '1,1', '--json', '--csv'], /--csv=true: with --json: give one output format/],
     [['read', '--store', S, '--cell', '1,1', '--row', '2'], /--cell\/--row\/--all="--cell --row": give exactly one/],
   ];

@@ -96,6 +96,11 @@ function printRetention(d: RetentionDataset): void {
   process.stdout.write(table(['level', 't s', 'age s', 'n', 'median uA', 'robust sigma uA', 'drift median uA', 'drift sigma uA'], rows));
 }
 
+/** --vg sets the SET gate itself: a --compliance beside it would not be used. */
+function refuseBoth(cmd: Command, vg: number | undefined): void {
+  if (vg !== undefined && cmd.getOptionValueSource('compliance') === 'cli') throw new InvalidArgumentError('--compliance', `${+((cmd.getOptionValue('compliance') as number) * 1e6).toPrecision(6)}uA`, `with --vg ${vg}: the gate is given, so no compliance current picks it; give one of them`);
+}
+
 export function registerDeviceExperiments(program: Command): void {
   addCommon(program.command('iv').description('quasi-static I-V loops by pulse-and-read staircases in both polarities: SET and RESET voltages and the on/off ratio per cycle'), 16, 'a level map file (CSV/JSON): the cells whose entry is not 0')
     .option('--cycles <n>', 'loops per cell', num('--cycles', { min: 1, max: 1000, int: true }), 3)
@@ -105,6 +110,7 @@ export function registerDeviceExperiments(program: Command): void {
     .option('--vte-max <V>', 'top of the SET staircase (default 2.0, at most vte_max)', V('--vte-max'))
     .option('--vsl-max <V>', 'top of the RESET staircase (default --reset-vsl-max)', V('--vsl-max'))
     .action(async (f: Common & { cycles: number; step: number; vg?: number; compliance: number; vteMax?: number; vslMax?: number }, cmd: Command) => {
+      refuseBoth(cmd, f.vg);
       const build = (info: BoardInfo) => experimentRequest(f, info, 16, () => ({ cycles: f.cycles, step_V: f.step, vg_V: f.vg, complianceTarget_A: f.compliance, vteMax_V: f.vteMax, vslMax_V: f.vslMax }));
       await runExperiment('iv', f, cmd, build, printIv, (d: IvDataset) => ({ runId: d.runId, board: d.board.id, summary: d.summary, stats: d.stats, config: d.config }));
     });
@@ -119,6 +125,7 @@ export function registerDeviceExperiments(program: Command): void {
     .option('--compliance <I>', 'the current the default gate limits a nominal cell to', current('--compliance'), 30e-6)
     .option('--vsl <V>', 'RESET amplitude (default --reset-vsl-max)', V('--vsl'))
     .action(async (f: Common & { cycles: number; every: number; collapse: number; confirm: number; vte?: number; vg?: number; compliance: number; vsl?: number }, cmd: Command) => {
+      refuseBoth(cmd, f.vg);
       const build = (info: BoardInfo) => experimentRequest(f, info, 32, () => ({ cycles: f.cycles, every: f.every, collapse: f.collapse, confirm: f.confirm, vte_V: f.vte, vg_V: f.vg, complianceTarget_A: f.compliance, vsl_V: f.vsl }));
       await runExperiment('endurance', f, cmd, build, printEndurance, (d: EnduranceDataset) => ({ runId: d.runId, board: d.board.id, summary: d.summary, criteria: d.criteria, window: d.window }));
     });
