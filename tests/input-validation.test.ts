@@ -132,7 +132,7 @@ test('every other file format has its schema: config, cell lists, level maps, mo
     ['[[0,1,2,3]]', /\[0\] = \[0,1,2,3\]: must be \[row, col\]/],
     ['[{"row":1,"col":2,"lvl":1}]', /\[0\]/],
     ['[]', /lists no cells/],
-    ['{"row":1}', /line 1/],
+    ['{"row":1}', /a JSON object: --cells takes a JSON list/],
     ['[[0,-1]]', /\[0\]/],
   ] as const) assert.throws(() => cellsFile(w('c-bad.json', text), 64, 64, 4), (e: unknown) => e instanceof DataError && e.message.includes('c-bad.json') && re.test(e.message), text);
   // Level maps as JSON.
