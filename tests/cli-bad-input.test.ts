@@ -49,6 +49,7 @@ test('each refused before any work: exit 2, the flag and its value named, no sta
     [['program', '--store', S, '--levels', '2', '--cells', join(dir, 'obj.json')], /obj\.json: a JSON object: --cells takes a JSON list/],
     [['iv', '--store', S, '--vg', '1', '--compliance', '10uA'], /--compliance="10uA": with --vg 1: the gate is given/],
     [['endurance', '--store', S, '--cycles', '10', '--vg', '1', '--compliance', '10uA'], /--compliance="10uA": with --vg 1/],
+    [['program-net', '--model', 'm', '--dataset', 'mnist', '--device', 'ideal', '--fine-tune-epochs', '0'], /--fine-tune-epochs=0: applies with --fine-tune progressive only/],
     [['read', '--store', S, '--cell', '1,1', '--json', '--csv'], /--csv=true: with --json: give one output format/],
     [['read', '--store', S, '--cell', '1,1', '--row', '2'], /--cell\/--row\/--all="--cell --row": give exactly one/],
   ];

@@ -54,9 +54,13 @@ export function addFineTuneFlags(c: Command): Command {
 }
 
 /** The flags checked before anything else happens (the first pulse is far away). */
-export function checkFineTuneFlags(f: FineTuneFlags & { repeat: number; resume?: string }, train: Split | undefined): void {
+/** The fine-tuning flags with defaults: given on the command line without --fine-tune they would do nothing. */
+const WITH_DEFAULTS = { fineTuneEpochs: '--fine-tune-epochs', fineTuneLr: '--fine-tune-lr', fineTuneBatchSize: '--fine-tune-batch-size', fineTuneTrials: '--fine-tune-trials', fineTuneOutputs: '--fine-tune-outputs' } as const;
+
+export function checkFineTuneFlags(f: FineTuneFlags & { repeat: number; resume?: string }, train: Split | undefined, given?: (attr: string) => boolean): void {
   if (f.fineTune === undefined) {
     for (const [k, v] of [['--fine-tune-images', f.fineTuneImages], ['--baseline', f.baseline]] as const) if (v !== undefined) throw new InvalidArgumentError(k, v, 'applies with --fine-tune progressive only');
+    for (const [attr, flag] of Object.entries(WITH_DEFAULTS)) if (given?.(attr)) throw new InvalidArgumentError(flag, f[attr as keyof typeof WITH_DEFAULTS], 'applies with --fine-tune progressive only');
     return;
   }
   if (f.fineTune !== 'progressive') throw new InvalidArgumentError('--fine-tune', f.fineTune, 'must be progressive');

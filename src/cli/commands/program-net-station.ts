@@ -92,7 +92,7 @@ export function checkDataFolder(f: { data?: string; dataset: string }, st: Stati
 
 /** --fine-tune progressive and its --fine-tune-* flags as the request's fineTune (checked as the direct run checks them). */
 function fineTuneRequestOf(f: NetStationFlags, cmd: Command): Record<string, unknown> {
-  checkFineTuneFlags(f, undefined);
+  checkFineTuneFlags(f, undefined, (a) => cmd.getOptionValueSource(a) === 'cli');
   if (!f.fineTune) return {};
   if (f.baseline === 'twin') throw new InvalidArgumentError('--baseline', f.baseline, `is not carried through the station: ${TWIN_REASON}`);
   const given = (a: string) => cmd.getOptionValueSource(a) === 'cli';

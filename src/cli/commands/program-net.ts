@@ -130,7 +130,7 @@ export function registerProgramNet(program: Command): void {
       const po = programOptions(f);
       if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
       if (f.keep && f.repeat > 1) throw new InvalidArgumentError('--keep', true, 'keeps one programmed net: give --repeat 1');
-      checkFineTuneFlags(f, undefined);
+      checkFineTuneFlags(f, undefined, (a) => cmd.getOptionValueSource(a) === 'cli');
       const scheme = parseScheme(f.mapping);
       const spec = parseDeviceSpec(f.device);
       const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
