@@ -32,8 +32,8 @@ program
 
 // An empty value names nothing (a store, a file, a list): refused before any work, as a typo in
 // a script (`--out "$DIR"` with DIR unset) would otherwise write somewhere else or be ignored.
-// Run metadata may be empty text.
-const MAY_BE_EMPTY = new Set(['--sample', '--wafer', '--die', '--device-id', '--operator', '--note']);
+// Run metadata may be empty text (repeatable flags such as --note and --tag are lists, not checked here).
+const MAY_BE_EMPTY = new Set(['--sample', '--wafer', '--die', '--device-id', '--operator']);
 program.hook('preAction', (_root, cmd) => {
   // The command's own options and its parents' (`rram runs prune` reads `runs --store`).
   for (let c: Command | null = cmd; c; c = c.parent) {

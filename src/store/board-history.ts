@@ -89,7 +89,7 @@ export async function runCells(store: EmbeddedStore, runId: string): Promise<Run
   if (existsSync(f)) {
     try {
       const c = JSON.parse(readFileSync(f, 'utf8')) as RunCells;
-      // A file written before verdicts were kept is rebuilt while the run's events are there.
+      // A file of an older version (without verdicts or readOnly) is rebuilt while the run's events are there.
       if (c.version === 3 || store.getRun(runId).pruned) return c;
     } catch {
       /* a torn cache file: rebuilt below */

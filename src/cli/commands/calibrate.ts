@@ -73,6 +73,7 @@ export function registerCalibrate(program: Command): void {
       const store = new EmbeddedStore(f.store);
       const src = parseFrom(f.from, store, join(repoRoot(), HFOX_DIR));
       let base: Calibration = loadCalibration(f.base);
+      const baseId = base.id;
       let hfox;
       for (const dir of src.hfox) {
         const r = calibrateFromHfox(base, dir);
@@ -82,7 +83,7 @@ export function registerCalibrate(program: Command): void {
       if (!src.sweeps.length && !src.cdfs.length && src.aging.length) return writeAgingFit(store, f, src, base);
       if (!src.sweeps.length && !src.cdfs.length) {
         // The public data alone: the relaxation table and read noise, as the shipped default was made.
-        base = { ...base, id: f.id ?? `${loadCalibration(f.base).id}-fit` };
+        base = { ...base, id: f.id ?? `${baseId}-fit` };
         writeFileSync(f.out, JSON.stringify(base, null, 1) + '\n');
         if (f.json) printJson({ from: 'hfox', report: hfox, out: f.out });
         else process.stdout.write(`fitted on ${hfox!.cells} cells: hold-out sigma error median ${(hfox!.holdoutMedianRelErr * 100).toFixed(1)} %, max ${(hfox!.holdoutMaxRelErr * 100).toFixed(1)} %; read noise ${(hfox!.readNoise.a_S * 1e6).toFixed(3)} uS\nwrote ${f.out}\n`);
