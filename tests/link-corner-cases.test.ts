@@ -221,3 +221,25 @@ test('another host opening sessions: the link gives up as contended, and a stati
   assert.equal(drv.reprobeAllowed(), false, 'a timer would end the other host session');
   await drv.close();
 });
+
+test('a frame whose header lies about its length, then silence: recovery HELLOs leave the board a stall timeout of quiet, so it drops the damaged frame and answers (a tight margin)', { timeout: 30000 }, async () => {
+  const { board, lb } = rig();
+  const drv = await SerialBoard.open({ transport: lb.factory, keepAlive_ms: 0, margin_ms: 20, reconnect_ms: 5000, retries: 0 });
+  let lied = false;
+  lb.tamper = (dir, b) => {
+    if (dir !== 'to-board' || lied || b[3] !== MsgType.SET) return b;
+    lied = true;
+    // Only the header arrives, and it claims 16000 bytes follow: every later byte is taken as its body.
+    const h = Buffer.from(b.subarray(0, 8));
+    h.writeUInt16LE(16000, 6);
+    return h;
+  };
+  const r = await drv.set(cell, SETP).then(() => 'applied', (e) => e);
+  assert.ok(lied, 'the scenario happened');
+  // Same boot, session resumed: the SET goes again with its seq and runs once (its damaged copy never ran).
+  assert.equal(r, 'applied', `the link came back and the SET ran; it was ${String(r)}`);
+  assert.equal(board.countersSync(cell).set, 1);
+  // The link is up: the next pulse goes through.
+  await drv.set(cell, SETP);
+  await drv.close();
+});

@@ -96,6 +96,32 @@ test('a receiver whose event loop was blocked gives the line a whole stall timeo
   }
 });
 
+test('a receiver on a loop that stays busy still drops a stalled frame: one grace period per quiet spell, not one per late timer (StallWatch)', async () => {
+  // A header whose length lies and nothing after it, on a loop blocked 30 ms of every 35: every
+  // stall timer (20 ms) fires late. Granting grace on each late timer would hold the damaged
+  // frame for as long as the machine is busy and eat every frame behind it (a host's HELLOs).
+  const dec = new FrameDecoder({ maxBody: 8 + 4096, stall_ms: 20 });
+  let stalled = 0;
+  const watch = new StallWatch(dec, () => (stalled = dec.stats.stalls));
+  const lying = Buffer.from(encodeFrame({ version: 2, type: MsgType.PING, seq: 9, session: 1, boot: 2, payload: Buffer.alloc(0) }).subarray(0, 8));
+  lying.writeUInt16LE(4000, 6);
+  dec.push(lying);
+  watch.fed();
+  const busy = setInterval(() => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 30);
+  }, 5);
+  try {
+    const t0 = performance.now();
+    while (!stalled && performance.now() - t0 < 1500) await sleep(10);
+  } finally {
+    clearInterval(busy);
+    watch.stop();
+  }
+  assert.ok(stalled > 0, 'the damaged frame was still held after 1.5 s of a busy loop (75 stall timeouts)');
+  assert.equal(dec.pending, 0, 'nothing of it is left');
+});
+
 test('pty: seeded MVM shapes (1..64 x 1..64 tiles, up to 600 vectors, 1-3 calls at once) all answered in time, equal to the in-process board', async (t) => {
   if (!needTool(t, 'socat', 'socat')) return;
   const p = await pair(quietBoard(11), {});

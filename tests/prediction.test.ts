@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { betaDraw, buildDeviceModel, CellSampler, countsForModel, defectReads, failureModel, PRIOR_FAILED_READS, loadMeasuredLevels, parseDeviceSpec, TrialRng, type DeviceModel } from '../src/inference/device-models.js';
+import { betaDraw, buildDeviceModel, CellSampler, countsForModel, defectReads, failureModel, PRIOR_FAILED_READS, withMoreCounts, loadMeasuredLevels, parseDeviceSpec, TrialRng, type DeviceModel } from '../src/inference/device-models.js';
 import { fixedFromRun, meanRates, report, runCounts, sourceModels } from '../src/inference/prediction.js';
 import { mapLayer } from '../src/inference/mapping.js';
 import { tileNet, UNUSED, valuesFromTiles } from '../src/inference/tiling.js';
@@ -103,19 +103,19 @@ test('failure model: Jeffreys posterior from counts; failed cells read from the 
   assert.deepEqual(f.alpha, [2.5, 0.5, 1.5]);
   assert.deepEqual(f.beta, [198.5, 100.5, 19.5]);
   // One seen failed read (30 uA) beside the fallback's two values, which weigh PRIOR_FAILED_READS reads.
-  assert.equal(f.pool.length, 1 + 2);
-  assert.equal(f.pool.filter((x) => x === Math.fround(30 * uA)).length, 1);
+  f.pools.forEach((pool) => assert.equal(pool.length, 1 + 2));
+  f.pools.forEach((pool) => assert.equal(pool.filter((x) => x === Math.fround(30 * uA)).length, 1, 'a read of unknown level counts for every level'));
   assert.deepEqual(f.sources, ['a', 'b']);
   const fb = failureModel([{ perLevel: [{ n: 5, failed: 0 }], failedValues_A: [], source: 'c' }], 1, Float32Array.of(1e-6, 2e-5));
-  assert.deepEqual(Array.from(fb.pool), [Math.fround(1e-6), Math.fround(2e-5)]);
+  assert.deepEqual(Array.from(fb.pools[0]), [Math.fround(1e-6), Math.fround(2e-5)]);
   const many = failureModel([{ perLevel: [{ n: 1000, failed: 100 }], failedValues_A: Array.from({ length: 100 }, () => 5e-6), source: 'd' }], 1, Float32Array.from({ length: 100 }, () => 4e-5));
-  const seenShare = many.pool.filter((x) => x === Math.fround(5e-6)).length / many.pool.length;
+  const seenShare = many.pools[0].filter((x) => x === Math.fround(5e-6)).length / many.pools[0].length;
   assert.ok(Math.abs(seenShare - 100 / (100 + PRIOR_FAILED_READS)) < 1e-9, `100 seen reads against ${PRIOR_FAILED_READS} prior ones: ${seenShare}`);
   const d = defectReads(0.01 * uA, 49 * uA, 0.001, 0.003);
   assert.equal(d.length, 100);
   assert.equal(d.filter((x) => x === Math.fround(49 * uA)).length, 75, 'stuck share 3 of 4');
   // Drawn: about the posterior mean share of cells take a pool value.
-  const m = model({ failure: { ...f, alpha: [1, 20, 1], beta: [1e6, 80, 1e6], pool: Float32Array.of(30 * uA) } });
+  const m = model({ failure: { ...f, alpha: [1, 20, 1], beta: [1e6, 80, 1e6], pools: [0, 1, 2].map(() => Float32Array.of(30 * uA)) } });
   const xs = draw(m, 3, new Uint8Array(20000).fill(1));
   const failed = xs.filter((x) => Math.abs(x - 30 * uA) < 1e-9).length / xs.length;
   assert.ok(failed > 0.1 && failed < 0.3, `failed share ${failed}`);
@@ -126,6 +126,33 @@ test('failure model: Jeffreys posterior from counts; failed cells read from the 
   assert.equal(devices.bootstrap, false);
   assert.equal(plusBootstrap.bootstrap, true);
   assert.equal(full.failure, f);
+});
+
+test('failure pools per level: a range failure reads near its own target, a defect read joins every level, a read of unknown level too', () => {
+  const nominal = [1 * uA, 10 * uA, 20 * uA, 30 * uA];
+  const fallback = Float32Array.of(0.5 * uA, 0.5 * uA, 31 * uA, 31 * uA);
+  // Level 3: two range failures (27, 33 uA: within half a step of the top); level 1: one (12 uA);
+  // level 2: a cell stuck off (0.2 uA) and one stuck on (45 uA, beyond the top by more than half a step).
+  const f = failureModel([{ perLevel: nominal.map(() => ({ n: 100, failed: 2 })), failedValues_A: [27 * uA, 33 * uA, 12 * uA, 0.2 * uA, 45 * uA], failedLevels: [3, 3, 1, 2, 2], source: 'a' }], 4, fallback, nominal);
+  const has = (k: number, v: number) => f.pools[k].includes(Math.fround(v * uA));
+  for (const k of [0, 1, 2, 3]) {
+    assert.ok(has(k, 0.2) && has(k, 45), `level ${k}: the defects (stuck off, stuck on) are in its pool`);
+    assert.equal(has(k, 27) || has(k, 33), k === 3, `level ${k}: the top level's range failures are in its pool only if it is the top level`);
+    assert.equal(has(k, 12), k === 1, `level ${k}: level 1's range failure`);
+  }
+  // What a failing HRS cell reads: never a top-level range failure (the prior's pessimism, docs/benchmarks.md).
+  const z = [0, 0, 0, 0];
+  const m = model({ nominal, pools: nominal.map((v) => Float32Array.of(v)), sigma_A: z, relaxMean_A: z, relaxSigma_A: z, failure: { ...f, alpha: [1e6, 1, 1, 1], beta: [1, 1e6, 1e6, 1e6] } });
+  const xs = draw(m, 0, new Uint8Array(5000).fill(0));
+  const others = [27, 33, 12].map((v) => Math.fround(v * uA));
+  assert.ok(xs.length === 5000 && xs.every((x) => !others.includes(Math.fround(x))), 'no failed HRS cell reads another level\'s range failure');
+  assert.ok(xs.filter((x) => x === Math.fround(0.2 * uA)).length > 100, 'the defects are drawn');
+  // The same counts from a record that did not keep the levels: every read for every level (as before).
+  const old = failureModel([{ perLevel: nominal.map(() => ({ n: 100, failed: 2 })), failedValues_A: [27 * uA], source: 'old' }], 4, fallback, nominal);
+  old.pools.forEach((p) => assert.ok(p.includes(Math.fround(27 * uA))));
+  // withMoreCounts keeps the rule: a run's range failure at level 1 stays at level 1.
+  const more = withMoreCounts({ ...m, failure: f }, { perLevel: nominal.map(() => ({ n: 10, failed: 0 })), failedValues_A: [11 * uA], failedLevels: [1], source: 'run' });
+  assert.ok(more.failure!.pools[1].includes(Math.fround(11 * uA)) && !more.failure!.pools[0].includes(Math.fround(11 * uA)));
 });
 
 test('known cells: a run\'s unprogrammed cells land at their own weights, the rest stay drawn', async () => {

@@ -234,7 +234,8 @@ export class StallWatch {
     private readonly dec: FrameDecoder,
     private readonly onFrames: (f: RawFrame[]) => void,
   ) {}
-  fed(): void {
+  /** `extended`: this deadline is already the one grace period after a late timer (see below). */
+  fed(extended = false): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const d = this.dec.stallDeadline();
@@ -246,11 +247,14 @@ export class StallWatch {
       // a timer that fires late (the loop was blocked, e.g. by an MVM's computation) gives the
       // line a whole stall timeout from now, as bytes that arrived meanwhile reach JavaScript only
       // some loop turns later (serialport reads in the thread pool after the readable event).
+      // One grace period per quiet spell: the loop has turned during it, so bytes that had come
+      // are in; a loop that is late again is merely loaded, and a receiver that granted grace on
+      // every late timer would never drop a damaged frame on a busy machine.
       const late = performance.now() - armed - due;
-      if (late > this.dec.stall_ms / 4) {
+      if (late > this.dec.stall_ms / 4 && !extended) {
         this.dec.listenedFrom();
         this.timer = undefined;
-        return this.fed();
+        return this.fed(true);
       }
       setImmediate(() => {
         if (this.timer !== timer) return; // fed() again meanwhile: a new deadline

@@ -141,7 +141,7 @@ export class Link {
       let last: unknown;
       for (let k = 0; k <= l.o.retries; k++) {
         try {
-          const h = await l.hello(0, l.o.margin_ms + 1000 * txTime_s(frameBytes(maxReplyPayload(MsgType.HELLO, { rows: 0, cols: 0 })), l.o.baudRate));
+          const h = await l.hello(0, l.helloWait_ms(0, maxReplyPayload(MsgType.HELLO, { rows: 0, cols: 0 })));
           l.adopt(h);
           l.state = 'up';
           l.armKeepAlive();
@@ -292,7 +292,7 @@ export class Link {
     this.stats.rotations++;
     clearTimeout(this.keepAlive);
     try {
-      const h = await this.hello(0, this.o.margin_ms + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+      const h = await this.hello(0, this.helloWait_ms());
       if (this.state !== 'rotating') return;
       const diff = boardDifference(this.info, h.info);
       if (diff) return this.giveUp(new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`));
@@ -542,6 +542,18 @@ export class Link {
     return ((oldest ?? this.nextSeq) - 1) & 0xffff;
   }
 
+  /**
+   * How long a HELLO waits for its reply, which is also the quiet between two HELLOs. A board may
+   * hold a damaged frame (a header whose length lies, the rest never sent): our HELLO's bytes join
+   * it, and the board finds the HELLO behind it only once the line has been quiet for its stall
+   * timeout (docs/protocol.md, section 2.1). So the wait covers that timeout; a host resending
+   * sooner would keep the damaged frame alive forever (section 6, recovery).
+   */
+  private helloWait_ms(ahead_ms = 0, replyBytes = 2048): number {
+    // replyBytes: a live link's HELLO may wait behind a reply already on the wire (up to 2048 bytes).
+    return this.o.margin_ms + ahead_ms + linkStall(this.o.baudRate) + 1000 * txTime_s(frameBytes(replyBytes), this.o.baudRate);
+  }
+
   private hello(resume: number, timeout_ms: number): Promise<{ boot: number; info: BoardInfo; link: LinkParams }> {
     return new Promise((resolve, reject) => {
       const seq = this.helloSeq(resume);
@@ -613,7 +625,7 @@ export class Link {
       let ahead = 0;
       for (const q of this.pending.values()) ahead += q.cost_ms;
       try {
-        const h = await this.hello(this.session, this.o.margin_ms + ahead + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+        const h = await this.hello(this.session, this.helloWait_ms(ahead));
         if (this.state !== 'recovering') return;
         const diff = boardDifference(this.info, h.info);
         if (diff) return this.giveUp(new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`));
@@ -820,7 +832,7 @@ export class Link {
         this.throwIfClosed();
         if (!this.transport) await this.openTransport();
         this.throwIfClosed();
-        const h = await this.hello(0, this.o.margin_ms + 1000 * txTime_s(frameBytes(2048), this.o.baudRate));
+        const h = await this.hello(0, this.helloWait_ms());
         this.throwIfClosed();
         const diff = boardDifference(this.info, h.info);
         if (diff) throw new DisconnectedError(`a different board answered at ${this.o.label}: ${diff}`);

@@ -123,6 +123,7 @@ export function measuredFromCdf(d: LevelCdfFile, source: string): MeasuredLevels
       ? {
           perLevel: d.levels.map((l) => ({ n: l.cells!.length, failed: l.cells!.filter((c) => c.status !== 'ok').length })),
           failedValues_A: d.levels.flatMap((l) => l.cells!.filter((c) => c.status !== 'ok' && c.current_A !== null).map((c) => c.current_A as number)),
+          failedLevels: d.levels.flatMap((l, k) => l.cells!.filter((c) => c.status !== 'ok' && c.current_A !== null).map(() => k)),
           failedCells: d.levels.map((l) => l.cells!.filter((c) => c.status !== 'ok').flatMap((c) => key(c) ?? [])),
           source,
         }
@@ -350,7 +351,10 @@ export interface DeviceModel {
 export interface FailureModel {
   alpha: number[];
   beta: number[];
-  pool: Float32Array;
+  /** Per level, what a cell of that level that did not get programmed reads (failureModel). */
+  pools: Float32Array[];
+  /** The failed reads seen, with the level each was meant for (-1: not known), and the fallback. */
+  seen: { values_A: number[]; levels: number[]; fallback: Float32Array; nominal?: ArrayLike<number> };
   /** The counts behind it, per level (cells seen, of them not programmed) and where they came from. */
   counts: { n: number; failed: number }[];
   sources: string[];
@@ -360,6 +364,8 @@ export interface FailureModel {
 export interface OutcomeCounts {
   perLevel: { n: number; failed: number }[];
   failedValues_A: number[];
+  /** The level each failed read was meant for (same order); absent in records before it was kept: every read then counts for every level. */
+  failedLevels?: number[];
   /** Per level, the cells (array:row:col) that did not end programmed, when known. */
   failedCells?: string[][];
   source: string;
@@ -383,18 +389,40 @@ export function withoutCells(c: OutcomeCounts, avoid: ReadonlySet<string>): Outc
  * level with none failed in n cells still allows ~1/(2n)). What a failed cell reads mixes the
  * failed reads seen with `fallback` (the board calibration's defects: a pristine cell's read, a
  * stuck cell's, in their shares; else the HRS and top levels) as PRIOR_FAILED_READS pseudo-cells:
- * one or two failed cells of a small level CDF do not stand for every way a cell fails.
+ * one or two failed cells of a small level CDF do not stand for every way a cell fails. With the
+ * `nominal` levels, each level has its own pool (levelPools).
  */
 export const PRIOR_FAILED_READS = 4;
-export function failureModel(counts: OutcomeCounts[], levels: number, fallback: Float32Array): FailureModel {
+export function failureModel(counts: OutcomeCounts[], levels: number, fallback: Float32Array, nominal?: ArrayLike<number>): FailureModel {
   const per = Array.from({ length: levels }, (_, k) => ({ n: counts.reduce((a, c) => a + (c.perLevel[k]?.n ?? 0), 0), failed: counts.reduce((a, c) => a + (c.perLevel[k]?.failed ?? 0), 0) }));
-  const values = counts.flatMap((c) => c.failedValues_A);
-  // Each seen read repeated `rep` times beside the fallback's values: the fallback weighs PRIOR_FAILED_READS reads.
+  const seen = { values_A: counts.flatMap((c) => c.failedValues_A), levels: counts.flatMap((c) => c.failedValues_A.map((_, i) => c.failedLevels?.[i] ?? -1)), fallback, nominal };
+  return { alpha: per.map((c) => c.failed + 0.5), beta: per.map((c) => c.n - c.failed + 0.5), pools: levelPools(seen, levels), seen, counts: per, sources: counts.map((c) => c.source) };
+}
+
+/**
+ * Per level, the pool a failed cell of that level reads from. A cell whose write-verify did not
+ * converge mostly ends near its own target (a range failure), so a failed read counts for its own
+ * level; for the other levels only if it reads like a defect, as a stuck or unformable cell does
+ * whatever it was meant for: below the middle of the two lowest levels (HRS-like) or above the top
+ * level by more than half a level step. One pool for every level made a failing HRS cell read as a
+ * top-level range failure (docs/benchmarks.md, issue 28). Reads of unknown level and, without
+ * `nominal`, every read count for every level. Seen reads weigh `rep` each, the fallback
+ * PRIOR_FAILED_READS in all.
+ */
+export function levelPools(seen: FailureModel['seen'], levels: number): Float32Array[] {
+  const { values_A, fallback, nominal } = seen;
+  const n = nominal?.length ?? 0;
+  const lowCut = n >= 2 ? (nominal![0] + nominal![1]) / 2 : -Infinity;
+  const highCut = n >= 2 ? nominal![n - 1] + (nominal![n - 1] - nominal![n - 2]) / 2 : Infinity;
+  const everyLevel = (i: number) => seen.levels[i] < 0 || !nominal || values_A[i] < lowCut || values_A[i] > highCut;
   const rep = Math.max(1, Math.round(fallback.length / PRIOR_FAILED_READS));
-  const pool = new Float32Array(values.length * rep + fallback.length);
-  values.forEach((v, i) => pool.fill(v, i * rep, (i + 1) * rep));
-  pool.set(fallback, values.length * rep);
-  return { alpha: per.map((c) => c.failed + 0.5), beta: per.map((c) => c.n - c.failed + 0.5), pool, counts: per, sources: counts.map((c) => c.source) };
+  return Array.from({ length: levels }, (_, k) => {
+    const mine = values_A.filter((_, i) => seen.levels[i] === k || everyLevel(i));
+    const pool = new Float32Array(mine.length * rep + fallback.length);
+    mine.forEach((v, i) => pool.fill(v, i * rep, (i + 1) * rep));
+    pool.set(fallback, mine.length * rep);
+    return pool;
+  });
 }
 
 /**
@@ -406,13 +434,15 @@ export function withMoreCounts(d: DeviceModel, more: OutcomeCounts): DeviceModel
   const levels = d.nominal.length;
   const f = d.failure;
   const add = (k: number) => more.perLevel[k] ?? { n: 0, failed: 0 };
-  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, Float32Array.from(more.failedValues_A)) } : d;
+  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, Float32Array.from(more.failedValues_A), d.nominal) } : d;
+  const seen = { ...f.seen, values_A: [...f.seen.values_A, ...more.failedValues_A], levels: [...f.seen.levels, ...more.failedValues_A.map((_, i) => more.failedLevels?.[i] ?? -1)] };
   return {
     ...d,
     failure: {
       alpha: f.alpha.map((a, k) => a + add(k).failed),
       beta: f.beta.map((b, k) => b + add(k).n - add(k).failed),
-      pool: Float32Array.from([...f.pool, ...more.failedValues_A]),
+      pools: levelPools(seen, levels),
+      seen,
       counts: f.counts.map((c, k) => ({ n: c.n + add(k).n, failed: c.failed + add(k).failed })),
       sources: [...f.sources, more.source],
     },
@@ -485,7 +515,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   const u = o.unseenShare ?? 1;
   if (!(u >= 0 && u <= 1)) throw new InvalidArgumentError('unseen-share', u, 'must be a share in 0..1');
   const counts = u === 1 ? o.failureCounts : o.failureCounts?.map((c) => ({ ...c, perLevel: c.perLevel.map((p) => ({ n: p.n, failed: p.failed * u })) }));
-  const failure = counts?.length ? failureModel(counts, nominal.length, fallback) : undefined;
+  const failure = counts?.length ? failureModel(counts, nominal.length, fallback, nominal) : undefined;
   const levelSet = o.levelValues_A ? ` levels ${o.levelValues_A.map((v) => +(v * 1e6).toPrecision(4)).join('/')}uA` : o.dynamicRange !== undefined ? ` on/off ${o.dynamicRange}` : '';
   const aging = agingOf(o, nominal);
   const readNoise_A = o.maxInput_V !== undefined ? (o.readNoise_A * o.vread_V) / o.maxInput_V : o.readNoise_A;
@@ -694,7 +724,8 @@ export class CellSampler {
       }
       if (fail && rng.uniform() < this.failShare![targets[i]]) {
         // A cell that did not get programmed reads what such cells read (no relaxation model for them).
-        const f = fail.pool[(rng.uniform() * fail.pool.length) | 0];
+        const pool = fail.pools[targets[i]];
+        const f = pool[(rng.uniform() * pool.length) | 0];
         const v = f + (noisy ? m.readNoise_A * rng.normal() : 0);
         out[i] = v > 0 ? v : 0;
         if (before) before[i] = f > 0 ? f : 0;

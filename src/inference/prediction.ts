@@ -72,6 +72,7 @@ export function widthShares(runs: [McResult, McResult, McResult]): WidthShares {
 export function runCounts(tiles: Tile[], readback: Float32Array[], notOk: Uint8Array[], levels: number, source: string): OutcomeCounts {
   const perLevel = Array.from({ length: levels }, () => ({ n: 0, failed: 0 }));
   const failedValues_A: number[] = [];
+  const failedLevels: number[] = [];
   const failedCells: string[][] = Array.from({ length: levels }, () => []);
   tiles.forEach((t, k) =>
     t.levels.forEach((lv, i) => {
@@ -80,11 +81,12 @@ export function runCounts(tiles: Tile[], readback: Float32Array[], notOk: Uint8A
       if (notOk[k][i]) {
         perLevel[lv].failed++;
         failedValues_A.push(readback[k][i]);
+        failedLevels.push(lv);
         failedCells[lv].push(`${t.array}:${Math.floor(i / ARRAY_SIDE)}:${i % ARRAY_SIDE}`);
       }
     }),
   );
-  return { perLevel, failedValues_A, failedCells, source };
+  return { perLevel, failedValues_A, failedLevels, failedCells, source };
 }
 
 /** Per weight layer, the values of the cells the run left unprogrammed (NaN elsewhere), laid out like the Monte Carlo's draws. */

@@ -128,7 +128,7 @@ export function predictionModel(d: DeviceModel): PredictionModel {
   return {
     device: d.text,
     bootstrap: !!d.bootstrap,
-    failures: f ? { counts: f.counts.map((c, k) => ({ ...c, meanShare: f.alpha[k] / (f.alpha[k] + f.beta[k]) })), sources: f.sources, pooledValues: f.pool.length } : undefined,
+    failures: f ? { counts: f.counts.map((c, k) => ({ ...c, meanShare: f.alpha[k] / (f.alpha[k] + f.beta[k]) })), sources: f.sources, pooledValues: f.seen.values_A.length + f.seen.fallback.length } : undefined,
     stuckHrs: d.stuckHrs,
     stuckLrs: d.stuckLrs,
     readNoise_A: d.readNoise_A,
