@@ -153,6 +153,17 @@ test('failure pools per level: a range failure reads near its own target, a defe
   // withMoreCounts keeps the rule: a run's range failure at level 1 stays at level 1.
   const more = withMoreCounts({ ...m, failure: f }, { perLevel: nominal.map(() => ({ n: 10, failed: 0 })), failedValues_A: [11 * uA], failedLevels: [1], source: 'run' });
   assert.ok(more.failure!.pools[1].includes(Math.fround(11 * uA)) && !more.failure!.pools[0].includes(Math.fround(11 * uA)));
+  // ... also for a model that had no failure model yet (its fallback kept, not the run's reads as one).
+  const first = withMoreCounts({ ...m, failure: undefined, failureFallback_A: fallback }, { perLevel: nominal.map(() => ({ n: 10, failed: 1 })), failedValues_A: [29 * uA], failedLevels: [3], source: 'run' });
+  assert.ok(first.failure!.pools[3].includes(Math.fround(29 * uA)) && !first.failure!.pools[0].includes(Math.fround(29 * uA)), 'a top-level range failure of the first run stays at the top level');
+  assert.ok(first.failure!.pools.every((p) => p.length > 0));
+  // A level CDF's levels renumbered as the model's (levels 0, 2, 7 of 8): a read of an unused level joins only as a defect.
+  const cdf = { perLevel: Array.from({ length: 8 }, () => ({ n: 10, failed: 1 })), failedValues_A: [15 * uA, 44 * uA, 25 * uA, 0.1 * uA], failedLevels: [2, 7, 5, 5], source: 'cdf' };
+  assert.deepEqual(countsForModel(cdf, [0, 2, 7]).failedLevels, [1, 2, 3, 3]);
+  const three = failureModel([countsForModel(cdf, [0, 2, 7])], 3, fallback, [1 * uA, 15 * uA, 40 * uA]);
+  assert.ok(three.pools[1].includes(Math.fround(15 * uA)) && !three.pools[0].includes(Math.fround(15 * uA)));
+  assert.ok(three.pools[2].includes(Math.fround(44 * uA)) && !three.pools[2].includes(Math.fround(25 * uA)), 'file level 7 is model level 2; file level 5 is none');
+  assert.ok(three.pools.every((p) => p.includes(Math.fround(0.1 * uA))), "an unused level's defect-like read joins every level");
 });
 
 test('known cells: a run\'s unprogrammed cells land at their own weights, the rest stay drawn', async () => {

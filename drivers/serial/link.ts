@@ -546,12 +546,13 @@ export class Link {
    * How long a HELLO waits for its reply, which is also the quiet between two HELLOs. A board may
    * hold a damaged frame (a header whose length lies, the rest never sent): our HELLO's bytes join
    * it, and the board finds the HELLO behind it only once the line has been quiet for its stall
-   * timeout (docs/protocol.md, section 2.1). So the wait covers that timeout; a host resending
-   * sooner would keep the damaged frame alive forever (section 6, recovery).
+   * timeout, and a board whose stall timer fired late takes one more stall timeout of grace
+   * (docs/protocol.md, section 2). So the wait covers two stall timeouts; a host resending sooner
+   * would keep the damaged frame alive forever (section 7).
    */
-  private helloWait_ms(ahead_ms = 0, replyBytes = 2048): number {
-    // replyBytes: a live link's HELLO may wait behind a reply already on the wire (up to 2048 bytes).
-    return this.o.margin_ms + ahead_ms + linkStall(this.o.baudRate) + 1000 * txTime_s(frameBytes(replyBytes), this.o.baudRate);
+  private helloWait_ms(ahead_ms = 0, replyPayload = 2048): number {
+    // replyPayload: a live link's HELLO may wait behind a reply already on the wire (a frame of up to 2048 payload bytes).
+    return this.o.margin_ms + ahead_ms + 2 * linkStall(this.o.baudRate) + 1000 * txTime_s(frameBytes(replyPayload), this.o.baudRate);
   }
 
   private hello(resume: number, timeout_ms: number): Promise<{ boot: number; info: BoardInfo; link: LinkParams }> {

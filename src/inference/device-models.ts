@@ -312,7 +312,10 @@ export function defectReads(pristine_A: number, stuck_A: number, unformable: num
 
 /** A level-CDF's counts (per file level) for the levels a model uses. */
 export function countsForModel(c: OutcomeCounts, levelsUsed: number[]): OutcomeCounts {
-  return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }), failedCells: c.failedCells && levelsUsed.map((k) => c.failedCells![k] ?? []) };
+  // A failed read's level renumbered as the model's; one of a level the model does not use gets
+  // levelsUsed.length, no level's own: it joins the pools only if it reads like a defect.
+  const failedLevels = c.failedLevels?.map((k) => (levelsUsed.includes(k) ? levelsUsed.indexOf(k) : levelsUsed.length));
+  return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }), failedLevels, failedCells: c.failedCells && levelsUsed.map((k) => c.failedCells![k] ?? []) };
 }
 
 /** Everything a worker needs to draw conductances: plain data, cloneable to worker threads. */
@@ -342,6 +345,8 @@ export interface DeviceModel {
    * not-programmed cells read).
    */
   failure?: FailureModel;
+  /** What a failed cell reads beside the failed reads seen (failureModel's fallback), kept for counts added later (withMoreCounts). */
+  failureFallback_A?: Float32Array;
   /** Endurance and retention applied to every drawn value. */
   aging?: Aging;
   /** The input voltage the read noise was scaled to (report only). */
@@ -417,7 +422,9 @@ export function levelPools(seen: FailureModel['seen'], levels: number): Float32A
   const everyLevel = (i: number) => seen.levels[i] < 0 || !nominal || values_A[i] < lowCut || values_A[i] > highCut;
   const rep = Math.max(1, Math.round(fallback.length / PRIOR_FAILED_READS));
   return Array.from({ length: levels }, (_, k) => {
-    const mine = values_A.filter((_, i) => seen.levels[i] === k || everyLevel(i));
+    let mine = values_A.filter((_, i) => seen.levels[i] === k || everyLevel(i));
+    // Nothing for this level and no fallback: every read seen (a pool is never empty).
+    if (!mine.length && !fallback.length) mine = values_A.length ? values_A : [nominal?.[k] ?? 0];
     const pool = new Float32Array(mine.length * rep + fallback.length);
     mine.forEach((v, i) => pool.fill(v, i * rep, (i + 1) * rep));
     pool.set(fallback, mine.length * rep);
@@ -434,7 +441,7 @@ export function withMoreCounts(d: DeviceModel, more: OutcomeCounts): DeviceModel
   const levels = d.nominal.length;
   const f = d.failure;
   const add = (k: number) => more.perLevel[k] ?? { n: 0, failed: 0 };
-  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, Float32Array.from(more.failedValues_A), d.nominal) } : d;
+  if (!f) return more.perLevel.some((c) => c.failed > 0) ? { ...d, failure: failureModel([more], levels, d.failureFallback_A ?? new Float32Array(0), d.nominal) } : d;
   const seen = { ...f.seen, values_A: [...f.seen.values_A, ...more.failedValues_A], levels: [...f.seen.levels, ...more.failedValues_A.map((_, i) => more.failedLevels?.[i] ?? -1)] };
   return {
     ...d,
@@ -523,7 +530,7 @@ export function buildDeviceModel(spec: DeviceSpec, nLevels: number, o: DeviceOpt
   // Devices an endurance law says failed by the cycles are stuck on top of the given fault rates.
   const stuckHrs = Math.min(1, o.stuckHrs + (aging?.failed?.hrs ?? 0));
   const stuckLrs = Math.min(1 - stuckHrs, o.stuckLrs + (aging?.failed?.lrs ?? 0));
-  return { kind: spec.kind, text: spec.text + extras, nominal, pools, pools0, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs, stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, aging, maxInput_V: o.maxInput_V };
+  return { kind: spec.kind, text: spec.text + extras, nominal, pools, pools0, sigma_A, relaxMean_A, relaxSigma_A, shared: o.shared, stuckHrs, stuckLrs, readNoise_A, relaxSource, levelsUsed, bootstrap: !!(o.bootstrap && pools), failure, failureFallback_A: fallback, aging, maxInput_V: o.maxInput_V };
 }
 
 /**
