@@ -435,6 +435,8 @@ test('the queue refuses what makes no sense: a tampered finished result is not s
       job = await q.getJob('bad-content');
     }
     assert.equal(await job?.getState(), 'failed', w.log());
+    // Read again: the copy fetched before the state check may predate the worker's (atomic) move to failed.
+    job = await q.getJob('bad-content');
     assert.equal(job!.attemptsMade, 1, 'no retry of a job no worker can run');
     assert.match(job!.failedReason, /job bad \(study-mc-point\): content: trials = -3/);
   } finally {
