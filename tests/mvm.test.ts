@@ -278,3 +278,50 @@ test('rram conformance on the foreign-v2 board (no MVM): the MVM check reports i
     b.stop();
   }
 });
+
+test('an MVM row at 0 V is counted as read and carries nothing; many sensings within milliseconds leave the relaxation where reads at the same times would (same distribution)', () => {
+  // Rows at 0 V: every cell of the tile counted once per vector, the currents those of the driven rows alone.
+  const a = programmed();
+  const before = a.countersSync({ array: 0, row: 2, col: 3 }).read;
+  const v = new Float64Array(3 * TILE.rows);
+  for (let k = 0; k < 3; k++) v[k * TILE.rows + (k % TILE.rows)] = 0.2; // one driven row per vector
+  const out = a.mvmSync(TILE, v);
+  assert.equal(a.countersSync({ array: 0, row: 2, col: 3 }).read - before, 3, 'a cell is counted in every vector, driven or not');
+  assert.deepEqual(Array.from(a.mvmSync(TILE, new Float64Array(TILE.rows))), new Array(TILE.cols).fill(0), 'nothing driven: no current');
+  assert.ok(out.every((x) => x > 0));
+  // Relaxation, made deterministic (no read noise, no spread; a fast and a slow mean drift): board
+  // A senses a tile 3000 times through the MVM in its first 0.4 s after programming (the lazy
+  // advance skips most of the clock's steps), its twin B is left alone; 60 s later both read every
+  // cell. Relaxation increments add up, so a cell ends where it would have without being looked
+  // at: equal to rounding. (Dropping the skipped steps' increments instead fails this.)
+  const cal = quietCalibration();
+  cal.params.relax_fast_drift_rel.value = -0.05;
+  cal.params.relaxation_drift_rel.value = -0.02;
+  const tile: MvmTile = { array: 0, row0: 0, col0: 0, rows: 8, cols: 16 };
+  const cells = Array.from({ length: 8 * 16 }, (_, n) => ({ array: 0, row: Math.floor(n / 16), col: n % 16 }));
+  const twin = () => {
+    const b = new EmulatedBoard({ seed: 9, calibration: cal });
+    for (const c of cells) {
+      b.formSync(c, { vte_V: 3.9, vg_V: 1.6, width_s: 1e-5 });
+      b.resetSync(c, { vsl_V: 2.0, vg_V: 3.0, width_s: 1e-5 });
+      b.setSync(c, { vte_V: 1.2, vg_V: 0.6 + 0.05 * (c.row % 8), width_s: 1e-6 });
+    }
+    return b;
+  };
+  const A = twin();
+  const B = twin();
+  const r0 = cells.map((c) => A.readSync(c));
+  cells.forEach((c) => B.readSync(c));
+  for (let k = 0; k < 20; k++) {
+    const t0 = A.clock_s();
+    A.mvmSync(tile, new Float64Array(150 * tile.rows).fill(0.1));
+    A.waitSync(0.02);
+    B.waitSync(A.clock_s() - t0);
+  }
+  A.waitSync(60);
+  B.waitSync(60);
+  assert.ok(Math.abs(A.clock_s() - B.clock_s()) < 1e-9);
+  const [ra, rb] = [cells.map((c) => A.readSync(c)), cells.map((c) => B.readSync(c))];
+  assert.ok(ra.some((x, n) => Math.abs(x - r0[n]) > 0.01 * r0[n]), 'the cells did relax');
+  ra.forEach((x, n) => assert.ok(Math.abs(x - rb[n]) <= 1e-9 * rb[n], `cell ${n}: ${x} A after the MVMs, ${rb[n]} A without`));
+});

@@ -32,6 +32,9 @@ import { ivRatio, transferG } from '../../calibration/transfer.js';
 import type { TransferSpline } from '../../calibration/transfer-spline.js';
 import { fastRelaxationFrom, fastSd, hrsLevel, rtnFactor, setSpread, slowDrift, tableGShape, tableTimeShape } from '../../calibration/model-extensions.js';
 
+/** The smallest relative advance of a cell's relaxation clock an MVM sensing makes (advanceRelaxation). */
+const LAZY_ADVANCE = 1e-3;
+
 export const enum CellState {
   Pristine = 0,
   Formed = 1,
@@ -272,11 +275,18 @@ export class CellArrayModel {
     if (worn) this.state[i] = CellState.StuckHrs;
   }
 
-  private advanceRelaxation(i: number, now: number): void {
+  /**
+   * `lazy` (an analog MVM's many sensings of one cell within milliseconds): an advance by less
+   * than LAZY_ADVANCE of the time since programming is left for later. The increments add up
+   * (means telescope, variances add), so advancing once later draws the same distribution as
+   * advancing at every sensing; only the sensings in between see the state of the last advance,
+   * which relaxation (logarithmic in time) has moved by ~1e-3 of a decade's change since.
+   */
+  private advanceRelaxation(i: number, now: number, lazy = false): void {
     if (this.state[i] !== CellState.Formed) return;
     const el = now - this.tProg[i];
     const t1 = this.tRelax[i];
-    if (el <= t1) return;
+    if (el <= t1 || (lazy && el - t1 <= LAZY_ADVANCE * t1)) return;
     const g0 = this.g[i];
     // The terms at t1: from the last advance, or looked up (after a commit or an import).
     if (!this.relValid[i] || !this.cacheOn) this.relaxTerms(i, g0, t1);
@@ -318,8 +328,8 @@ export class CellArrayModel {
   }
 
   /** Low-field conductance now (relaxed and drifted, without read noise). */
-  conductance(i: number, now: number): number {
-    this.advanceRelaxation(i, now);
+  conductance(i: number, now: number, lazy = false): number {
+    this.advanceRelaxation(i, now, lazy);
     const g = Math.max(0, this.g[i] + this.offset[i]);
     if (!this.nu || this.state[i] !== CellState.Formed) return g;
     const el = now - this.tProg[i];
@@ -342,13 +352,18 @@ export class CellArrayModel {
    * at once (an analog MVM) multiply these by the voltages the cells see.
    */
   readConductance(i: number, v: number, now: number): number {
-    const gn = this.noisyConductance(i, now);
+    const gn = this.noisyConductance(i, now, true);
     return v > 0 ? gn * this.ivRatio(gn, v) : gn;
   }
 
-  private noisyConductance(i: number, now: number): number {
+  /** Cells from..from+n-1 sensed at 0 V in an MVM (no current: counted as read, nothing drawn). */
+  countReads(from: number, n: number): void {
+    for (let i = from; i < from + n; i++) this.counters.read[i]++;
+  }
+
+  private noisyConductance(i: number, now: number, lazy = false): number {
     this.counters.read[i]++;
-    const g = this.conductance(i, now);
+    const g = this.conductance(i, now, lazy);
     const p = this.p;
     const sigma = p.read_noise_S + p.read_noise_rel * g;
     let gn = Math.max(0, g + sigma * this.noise.normal(i));

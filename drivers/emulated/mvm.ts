@@ -36,7 +36,9 @@ export function mvmVector(model: CellArrayModel, geom: { rows: number; cols: num
     // Ideal wires: only the tile's cells carry current, each at its own row's voltage.
     for (let i = 0; i < t.rows; i++) {
       const base = (t.row0 + i) * geom.cols + t.col0;
-      for (let j = 0; j < t.cols; j++) out[j] += v[i] * model.readConductance(base + j, v[i], now);
+      // A row at 0 V carries no current (ReLU outputs and image backgrounds: most rows of a net's inputs).
+      if (v[i] === 0) model.countReads(base, t.cols);
+      else for (let j = 0; j < t.cols; j++) out[j] += v[i] * model.readConductance(base + j, v[i], now);
     }
   } else {
     const { rows, cols } = geom;
