@@ -314,7 +314,10 @@ export function defectReads(pristine_A: number, stuck_A: number, unformable: num
 export function countsForModel(c: OutcomeCounts, levelsUsed: number[]): OutcomeCounts {
   // A failed read's level renumbered as the model's; one of a level the model does not use gets
   // levelsUsed.length, no level's own: it joins the pools only if it reads like a defect.
-  const failedLevels = c.failedLevels?.map((k) => (levelsUsed.includes(k) ? levelsUsed.indexOf(k) : levelsUsed.length));
+  const failedLevels = c.failedLevels?.map((k) => {
+    const j = levelsUsed.indexOf(k);
+    return j >= 0 ? j : levelsUsed.length;
+  });
   return { ...c, perLevel: levelsUsed.map((k) => c.perLevel[k] ?? { n: 0, failed: 0 }), failedLevels, failedCells: c.failedCells && levelsUsed.map((k) => c.failedCells![k] ?? []) };
 }
 
