@@ -6,58 +6,20 @@ import { MAX_TRIALS } from '../../inference/monte-carlo.js';
 import type { Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError } from '../../../drivers/errors.js';
-import { runJob } from '../../jobs/run-job.js';
-import { checkModelData, loadNet, parseBnMerge } from '../../inference/load-net.js';
-import { loadDataset, parseDatasetName } from '../../inference/datasets.js';
-import { buildDeviceModel, loadMeasuredLevels, parseDeviceSpec } from '../../inference/device-models.js';
-import { cdfFailureCounts, predictionDeviceOptions } from '../../inference/prediction-device.js';
-import { EmulatedBoard } from '../../../drivers/emulated/emulated-board.js';
-import type { JobOutcome } from '../../jobs/run-job.js';
 import { EXIT } from '../errors.js';
-import { parseScheme } from '../../inference/mapping.js';
-import type { NetOnArraysOptions, NetOnArraysResult } from '../../procedures/net-on-arrays.js';
-import { initTf, tf } from '../../inference/tf-backend.js';
-import { attachProgressBar } from '../../sinks/progress-bar.js';
-import { addBoardOptions, openBoardWithCalibration } from '../board-options.js';
-import { abortOnSigint, addJobOptions, openSinks } from '../job-options.js';
+import type { NetOnArraysResult } from '../../procedures/net-on-arrays.js';
+import { addBoardOptions } from '../board-options.js';
+import { addJobOptions } from '../job-options.js';
 import { csv, printJson, table } from '../output.js';
 import { formatFailures } from '../../analysis/levels.js';
-import { arrayList, current, duration, durations, fraction, num, quantileArg } from '../parse.js';
-import { loadCalibration } from '../../../calibration/calibration.js';
-import { addProgramFlags, programOptions } from '../program-flags.js';
-import { finish, printSetupNotes, type ProgFlags } from './programming.js';
+import { current, duration, durations, fraction, num, quantileArg } from '../parse.js';
+import { addProgramFlags } from '../program-flags.js';
+import { finish } from './programming.js';
 import { addStationOptions, stationTarget } from '../station-route.js';
 import { programNetOnStation } from './program-net-station.js';
-import { programNetJob } from '../../server/program-net-request.js';
-import { fineTuneImages } from '../../procedures/fine-tune-inputs.js';
-import { addFineTuneFlags, baselineOf, checkFineTuneFlags, checkTrainedLevels, knownBad, printFineTune, progressPrinter, writeFineTuneFile, type FineTuneFlags } from './program-net-fine-tune.js';
-import { boardKey } from '../../store/board-history.js';
-import { unseenShare } from '../../inference/placement.js';
-import { mapNet } from '../../inference/mapping.js';
-import { weightOps } from '../../inference/crossbar-net.js';
-import { withoutCells } from '../../inference/device-models.js';
+import { pct, programNetDirect, type NetFlags } from './program-net-run.js';
+import { addFineTuneFlags, printFineTune } from './program-net-fine-tune.js';
 
-interface NetFlags extends ProgFlags, FineTuneFlags {
-  model: string;
-  dataset: string;
-  data?: string;
-  mapping: string;
-  device: string;
-  trials: number;
-  images?: number;
-  useArrays?: string;
-  stuckHrs: number;
-  stuckLrs: number;
-  readNoise?: number;
-  relax?: number[];
-  refreshAfter?: number;
-  refreshBudget?: number;
-  clip?: number;
-  repeat: number;
-  bnMerge?: string;
-  keep?: boolean;
-}
 
 export interface Coverage {
   repeats: { runId: string; readback: number; interval: [number, number]; percentile: number; inside: boolean; posteriorInterval?: [number, number]; posteriorInside?: boolean; failedCells: number }[];
@@ -97,7 +59,6 @@ function printCoverage(c: Coverage): void {
   if (c.sources) process.stdout.write(`interval variance by source: devices ${(100 * c.sources.devices).toFixed(0)} %, measured distributions ${(100 * c.sources.measuredDistributions).toFixed(0)} %, failure rates ${(100 * c.sources.failureRates).toFixed(0)} %\n`);
 }
 
-const pct = (x: number) => (100 * x).toFixed(2);
 
 
 export function registerProgramNet(program: Command): void {
@@ -127,119 +88,7 @@ export function registerProgramNet(program: Command): void {
       // A station serving the board: the run joins its queue (program-net-station.ts).
       const st = await stationTarget(f);
       if (st) return programNetOnStation(st, f, cmd, printText, writeOut);
-      const po = programOptions(f);
-      if (f.resume && f.repeat > 1) throw new InvalidArgumentError('--resume', f.resume, 'continues one run: give --repeat 1');
-      if (f.keep && f.repeat > 1) throw new InvalidArgumentError('--keep', true, 'keeps one programmed net: give --repeat 1');
-      checkFineTuneFlags(f, undefined, (a) => cmd.getOptionValueSource(a) === 'cli');
-      const scheme = parseScheme(f.mapping);
-      const spec = parseDeviceSpec(f.device);
-      const measured = spec.kind === 'empirical' ? loadMeasuredLevels(spec.file!) : undefined;
-      const programLevels = measured ? measured.pools.length : f.levels;
-      if (programLevels > 8) throw new InvalidArgumentError('--device', f.device, `has ${programLevels} levels; programming supports 2..8`);
-      if (f.relax && f.relax.length !== 1) throw new InvalidArgumentError('--relax', f.relax.join(','), 'takes one time');
-      const relax_s = f.relax?.[0];
-      // Until a failed cell has been read, failed cells read as the board calibration's defects do.
-      const devOpts = predictionDeviceOptions(loadCalibration(f.calibration), { stuckHrs: f.stuckHrs, stuckLrs: f.stuckLrs, readNoise_A: f.readNoise, relax_s });
-      // Counts of cells not programmed: the level-CDF's, then every earlier repeat's (all cells programmed so far).
-      const { probe, counts } = cdfFailureCounts(spec, f.levels, devOpts, measured);
-      const arrays = f.useArrays ? arrayList('--use-arrays', f.useArrays) : undefined;
-      const ds = loadDataset(parseDatasetName(f.dataset), f.data, !f.fineTune);
-      checkFineTuneFlags(f, f.fineTune ? ds.train : undefined);
-      const hwNote = checkTrainedLevels(f.model, measured ? measured.pools.length : programLevels, f.levels);
-      if (hwNote) process.stderr.write(`rram: warning: ${hwNote}\n`);
-      const backend = await initTf();
-      const { net, bnMerge } = await loadNet(tf, f.model, { bnMerge: f.bnMerge ? parseBnMerge(f.bnMerge) : undefined, test: ds.test, images: f.images });
-      for (const w of checkModelData(f.model, ds.name, ds.test, net)) process.stderr.write(`rram: warning: ${w}\n`);
-      const { store, sinks, metadata } = await openSinks(f);
-      const { board: first, calibration } = await openBoardWithCalibration(f);
-      // Yield-aware mapping: the cells this board's store knows are bad take no weight.
-      const bad = await knownBad(store, first, f);
-      const sameBoard = measured?.board && boardKey(measured.board as Parameters<typeof boardKey>[0]) === boardKey(first.info());
-      if (sameBoard) counts.splice(0, counts.length, ...counts.map((c) => withoutCells(c, bad.avoid)));
-      const shapes = mapNet(weightOps(net), probe.nominal, scheme, { clip: f.clip });
-      const unseen = unseenShare(shapes, arrays ?? Array.from({ length: first.info().arrays }, (_, k) => k), bad.avoid, bad.formed);
-      if (bad.avoid.size) process.stderr.write(`rram: yield-aware mapping: ${bad.avoid.size} cells this board's store knows are bad are left out (${[...new Set(bad.why.values())].join(', ')})\n`);
-      const reads = f.reads ?? (f.fineTune ? 4 : 1);
-      const ac = abortOnSigint();
-      const repeats: NetOnArraysResult[] = [];
-      let last: JobOutcome<NetOnArraysResult> | undefined;
-      const say = progressPrinter();
-      try {
-        for (let r = 0; r < f.repeat; r++) {
-          // Each repeat on fresh devices: a new emulated board (its own seed); a board on --port is reprogrammed.
-          const board = r === 0 || f.port ? first : new EmulatedBoard({ seed: f.seed + 7919 * r, arrays: f.arrays, calibration });
-          const device = buildDeviceModel(spec, f.levels, { ...devOpts, failureCounts: counts.length ? counts : undefined, unseenShare: r === 0 ? unseen : 1 }, measured);
-          const nets = await import('../../procedures/net-on-arrays.js');
-          last = await runJob(
-            { store, sinks, signal: ac.signal, board, runId: f.resume, resume: !!f.resume, metadata },
-            (ctx, signal) => {
-              const opts: NetOnArraysOptions = {
-                ...po,
-                knownFormed: r === 0 ? bad.formed : undefined,
-                avoid: r === 0 ? bad.avoid : undefined,
-                reads,
-                // ISPVA gates are per level of the programming level set, which the CDF decides.
-                ispvaGates_V: po.ispvaGates_V,
-                calibration,
-                programSpecs: measured?.specs,
-                model: f.model,
-                dataset: ds.name,
-                net,
-                test: ds.test,
-                images: f.images,
-                scheme,
-                clip: f.clip,
-                device,
-                programLevels,
-                trials: f.trials,
-                seed: f.seed + r,
-                arrays,
-                relax_s,
-                refreshAfter_s: f.refreshAfter,
-                refreshBudget: f.refreshBudget,
-                engine: { concurrency: f.concurrency, onUnknownOutcome: f.onUnknownOutcome as 're-verify' },
-                describe: { ...(f.repeat > 1 ? { repeat: r + 1, of: f.repeat } : {}), ...(bnMerge ? { bnMerge: bnMerge.method } : {}) },
-                bnMerge,
-                keep: f.keep,
-                signal,
-              };
-              if (!f.fineTune) return nets.netOnArrays(tf, backend, board, ctx, opts);
-              return import('../../procedures/program-net-progressive.js').then((m) =>
-                m.netOnArraysProgressive(tf, backend, board, ctx, {
-                  ...opts,
-                  fineTune: {
-                    images: fineTuneImages(f.fineTuneImages, ds.train.n, '--fine-tune-images'),
-                    epochs: f.fineTuneEpochs,
-                    lr: f.fineTuneLr,
-                    batchSize: f.fineTuneBatchSize,
-                    trials: f.fineTuneTrials,
-                    outputs: f.fineTuneOutputs as 'auto' | 'read-back',
-                    train: ds.train,
-                    stageDir: (id) => join(store.runDir(id), 'fine-tune'),
-                    baseline: baselineOf(f.baseline, { tf, backend, store, board, calibration, seed: f.seed, arrays: f.arrays, limits: f.limits, opts: { ...opts, avoid: bad.avoid, knownFormed: undefined }, signal: ac.signal }),
-                    onReport: (rep, id) => {
-                      writeFineTuneFile(store, id, rep);
-                      say(rep);
-                    },
-                  },
-                }),
-              );
-            },
-            programNetJob,
-            (ctx) => {
-              attachProgressBar(ctx.events$);
-              if (r === 0) printSetupNotes(ctx);
-            },
-          );
-          if (last.status !== 'completed') break;
-          repeats.push(last.result!);
-          counts.push(last.result!.counts);
-          if (f.repeat > 1) process.stderr.write(`rram: repeat ${r + 1}/${f.repeat}: read-back ${pct(last.result!.readbackAccuracy)} %, prediction ${last.result!.prediction ? `${pct(last.result!.prediction.interval[0])}..${pct(last.result!.prediction.interval[1])} %` : '-'}\n`);
-          if (board !== first) await board.close();
-        }
-      } finally {
-        await first.close();
-      }
+      const { repeats, last } = await programNetDirect(f, cmd);
       if (f.repeat === 1 || last?.status !== 'completed') {
         if (last!.result && f.out) writeOut(f.out, last!.result);
         if (last!.result && f.out) process.stderr.write(`wrote ${f.out}: result.json, readback.csv, confusion.csv\n`);
